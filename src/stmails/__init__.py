@@ -1,0 +1,3 @@
+"""stmails: self-hosted email deliverability."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""`python -m stmails` runs the command line."""
+
+from stmails.cli.main import main
+
+main()

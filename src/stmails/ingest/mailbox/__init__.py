@@ -1,0 +1,1 @@
+"""stmails.ingest.mailbox."""

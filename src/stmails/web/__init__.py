@@ -1,0 +1,1 @@
+"""stmails.web."""
