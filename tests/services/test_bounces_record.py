@@ -455,3 +455,39 @@ def test_record_many_matches_one_by_one_recording(session: Session) -> None:
     again = record_many(session, batch)
     assert [o.duplicate for o in again if not isinstance(o, RecordError)] == [True] * 4
     assert bounce_count(session) == 3
+
+
+def test_concurrent_overlapping_batches_store_each_event_once(
+    session_maker: sessionmaker[Session],
+) -> None:
+    with session_maker() as db:
+        for n in range(5):
+            subscriber(db, email=f"s{n}@example.org", lists=1)
+        db.commit()
+    events = [
+        event("hard" if n % 2 else "soft", email=f"s{n % 5}@example.org", event_id=f"e{n}")
+        for n in range(20)
+    ] + [event("hard", email=f"x{n}@example.net", event_id=f"x{n}") for n in range(5)]
+    batches = [events, list(reversed(events)), events[::2] + events[1::2]]
+    barrier = threading.Barrier(len(batches))
+    errors: list[BaseException] = []
+
+    def deliver(batch: list[Event]) -> None:
+        try:
+            with session_maker() as db:
+                barrier.wait(timeout=10)
+                record_many(db, batch)
+                db.commit()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(b,)) for b in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    with session_maker() as db:
+        assert bounce_count(db) == len(events)
+        # Every hard-bounced address (all five subscribers, five strangers) is suppressed once.
+        assert db.scalar(select(func.count()).select_from(Suppression)) == 10

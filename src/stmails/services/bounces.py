@@ -465,6 +465,9 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
                 "recorded_at": now,
             }
         )
+    # Rows go in key order, so that two transactions inserting the same events (PostgreSQL)
+    # wait for each other in one order and cannot deadlock.
+    rows.sort(key=lambda row: str(row["dedup_key"]))
     inserted = dict(
         insert_many_or_ignore(session, BOUNCES, rows, [BOUNCES.c.dedup_key, BOUNCES.c.id])
     )

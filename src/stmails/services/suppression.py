@@ -135,7 +135,8 @@ def add_many(
             "created_at": now,
             "expires_at": None,
         }
-        for e in by_hash.values()
+        # In hash order, so that concurrent transactions cannot deadlock on these rows.
+        for e in sorted(by_hash.values(), key=lambda e: e.hashed)
     ]
     inserted = {
         row[0]
