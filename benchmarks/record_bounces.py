@@ -10,7 +10,10 @@ event was stored exactly once.
     .venv/bin/python benchmarks/record_bounces.py [--quick] [--database-url URL]
 
 Without --database-url a temporary SQLite file is used; pass a PostgreSQL URL
-(postgresql+psycopg://...) to measure PostgreSQL. The URL's database is emptied first.
+(postgresql+psycopg://...) to measure PostgreSQL. The URL's database is emptied first. With a
+throw-away server:
+
+    scripts/with-postgres.sh .venv/bin/python benchmarks/record_bounces.py --database-url '$URL'
 """
 
 from __future__ import annotations
