@@ -491,3 +491,26 @@ def test_concurrent_overlapping_batches_store_each_event_once(
         assert bounce_count(db) == len(events)
         # Every hard-bounced address (all five subscribers, five strangers) is suppressed once.
         assert db.scalar(select(func.count()).select_from(Suppression)) == 10
+
+
+def test_internet_text_with_nul_characters_is_stored_without_them(session: Session) -> None:
+    result = record(
+        session,
+        event("hard", diagnostic="550 bad\x00 mailbox", meta={"raw\x00": ["x\x00y", 1]}),
+    )
+    session.commit()
+    row = session.get(Bounce, result.bounce_id)
+    assert row is not None
+    assert (row.diagnostic, row.meta) == ("550 bad mailbox", {"raw": ["xy", 1]})
+    with pytest.raises(RecordError) as caught:
+        record(session, event("hard", reason="user\x00unknown"))
+    assert caught.value.field == "reason"
+
+
+def test_oversized_or_unserializable_meta_is_refused(session: Session) -> None:
+    with pytest.raises(RecordError) as big:
+        record(session, event("hard", meta={"blob": "x" * 70_000}))
+    assert big.value.field == "meta"
+    with pytest.raises(RecordError) as odd:
+        record(session, event("hard", meta={"when": object()}))
+    assert odd.value.field == "meta"

@@ -20,6 +20,7 @@ The listing and deletion helpers at the end serve the HTTP API (`/api/bounces`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,8 @@ ACTION_STRENGTH: dict[BounceAction, int] = {
 }
 # Longest diagnostic kept; the rest of an MTA's essay adds nothing.
 MAX_DIAGNOSTIC_CHARS = 4000
+# Largest metadata kept per bounce, as JSON text (the API caps whole bodies at 1 MB).
+MAX_META_CHARS = 65_536
 # What an erased address reads as inside kept diagnostics.
 ERASED = "[erased]"
 # Field limits of the bounces table, checked before any SQL so that bad input is a clear error.
@@ -199,6 +202,27 @@ def _check(event: Event) -> None:
             raise RecordError(name, f"longer than {limit} characters")
     if event.email.strip() and "@" not in event.email:
         raise RecordError("email", "is not an e-mail address")
+    for name in (*_LIMITS, "event_id"):
+        # PostgreSQL refuses NUL characters in text; in these fields they can only be garbage.
+        if "\x00" in getattr(event, name):
+            raise RecordError(name, "contains a NUL character")
+    try:
+        size = len(json.dumps(event.meta, ensure_ascii=False))
+    except (TypeError, ValueError):
+        raise RecordError("meta", "must be a JSON object") from None
+    if size > MAX_META_CHARS:
+        raise RecordError("meta", f"longer than {MAX_META_CHARS} characters as JSON")
+
+
+def _without_nul(value: Any) -> Any:
+    """`value` (text or JSON) with NUL characters removed: PostgreSQL cannot store them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def find_subscriber(session: Session, *, uuid: str = "", email: str = "") -> Subscriber | None:
@@ -455,12 +479,12 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
                 "reason": item.fact.reason,
                 "status": event.status,
                 "replycode": event.replycode,
-                "diagnostic": event.diagnostic[:MAX_DIAGNOSTIC_CHARS],
+                "diagnostic": _without_nul(event.diagnostic[:MAX_DIAGNOSTIC_CHARS]),
                 "feedback_type": event.feedback_type,
                 "source": event.source,
                 "dedup_key": item.dedup_key,
                 "count_key": item.fact.count_key,
-                "meta": dict(event.meta),
+                "meta": _without_nul(event.meta),
                 "created_at": item.fact.created_at,
                 "recorded_at": now,
             }
