@@ -6,7 +6,7 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 1. find the subscriber: by uuid, else by address (case-insensitively); unknown addresses are
    recorded by address alone;
 2. store the bounce once: the event's dedup key is unique, a repeat returns `duplicate=True` and
-   changes nothing (a savepoint absorbs the race of two concurrent deliveries);
+   changes nothing (INSERT ... ON CONFLICT DO NOTHING absorbs two concurrent deliveries);
 3. work out the type the rules count it as: reason overrides, then soft-bounce escalation;
 4. count the subscriber's bounces of that type within the rule's window, one per campaign (or
    per calendar day, UTC, without a campaign), and when the count reaches the rule, act:
@@ -14,6 +14,8 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 5. when a hard-bounce or complaint rule is reached, put the address on the suppression list, for
    subscribers and strangers alike.
 
+`record_many()` does the same for a batch of events in a handful of statements (the web layer's
+group commit uses it); `record()` is a batch of one.
 `reapply()` replays the whole history under the rules in force (`stmails bounces reapply`).
 The listing and deletion helpers at the end serve the HTTP API (`/api/bounces`).
 """
@@ -234,14 +236,6 @@ def _without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nul(v) for v in value]
     return value
-
-
-def find_subscriber(session: Session, *, uuid: str = "", email: str = "") -> Subscriber | None:
-    """The subscriber with `uuid`, else with address `email` (any case), else None."""
-    found = _load_subscribers(
-        session, {uuid.strip().lower()} - {""}, {normalize_email(email)} - {""}
-    )
-    return _Subscribers(found).match(uuid, email)
 
 
 def _load_subscribers(
