@@ -1,6 +1,24 @@
 #!/usr/bin/env bash
-# Runs the test suite on SQLite, then again on PostgreSQL (a throw-away server started here
-# unless STMAILS_TEST_DATABASE_URL points at one).
+# Runs the test suite on SQLite, then again on PostgreSQL: a throw-away server started by
+# scripts/with-postgres.sh unless STMAILS_TEST_DATABASE_URL already points at one.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/pytest -q -p no:cacheprovider
+PYTEST=(.venv/bin/pytest -q -p no:cacheprovider)
+
+if [ -n "${STMAILS_TEST_DATABASE_URL:-}" ]; then
+  echo "test.sh: PostgreSQL run only, on \$STMAILS_TEST_DATABASE_URL"
+  exec "${PYTEST[@]}" "$@"
+fi
+
+echo "test.sh: run 1/2 on SQLite"
+"${PYTEST[@]}" "$@"
+
+echo "test.sh: run 2/2 on PostgreSQL"
+status=0
+bash scripts/with-postgres.sh "${PYTEST[@]}" "$@" || status=$?
+if [ "$status" = 77 ]; then
+  echo "test.sh: no PostgreSQL available (scripts/setup.sh installs it); PostgreSQL run skipped" >&2
+  exit 0
+fi
+exit "$status"

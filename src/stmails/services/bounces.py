@@ -1,0 +1,1076 @@
+"""The one door for bounces: `record()` stores, counts, decides and acts, in one transaction.
+
+Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hands a normalized
+`Event` to `record()`. What it does, in order (docs/bounces-rules.md explains the rules):
+
+1. find the subscriber: by uuid, else by address (case-insensitively); unknown addresses are
+   recorded by address alone;
+2. store the bounce once: the event's dedup key is unique, a repeat returns `duplicate=True` and
+   changes nothing (INSERT ... ON CONFLICT DO NOTHING absorbs two concurrent deliveries);
+3. work out the type the rules count it as: reason overrides, then soft-bounce escalation;
+4. count the subscriber's bounces of that type within the rule's window, one per campaign (or
+   per calendar day, UTC, without a campaign), and when the count reaches the rule, act:
+   `none`, `unsubscribe`, `blocklist` or `delete`;
+5. when a hard-bounce or complaint rule is reached, put the address on the suppression list, for
+   subscribers and strangers alike.
+
+`record_many()` does the same for a batch of events in a handful of statements (the web layer's
+group commit uses it); `record()` is a batch of one.
+`reapply()` replays the whole history under the rules in force (`stmails bounces reapply`).
+The listing and deletion helpers at the end serve the HTTP API (`/api/bounces`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVarTuple, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from stmails.core.event import EVENT_TYPES, Event, EventType
+from stmails.db.models import (
+    Bounce,
+    Campaign,
+    CampaignSend,
+    Subscriber,
+    SubscriberList,
+    Suppression,
+)
+from stmails.db.types import UTCDateTime, email_hash, normalize_email, utcnow
+from stmails.db.upsert import insert_many_or_ignore
+from stmails.services import suppression
+from stmails.services.errors import InvalidInput
+from stmails.services.pages import Page, check_paging, ordering, paged
+from stmails.services.settings import (
+    BounceAction,
+    BounceConfig,
+    bounce_config,
+    cached_bounce_config,
+)
+from stmails.services.suppression import SuppressionReason
+
+# Stronger actions include the weaker ones; replays keep the strongest.
+ACTION_STRENGTH: dict[BounceAction, int] = {
+    "none": 0,
+    "unsubscribe": 1,
+    "blocklist": 2,
+    "delete": 3,
+}
+# Longest diagnostic kept; the rest of an MTA's essay adds nothing.
+MAX_DIAGNOSTIC_CHARS = 4000
+# Largest metadata kept per bounce, as JSON text (the API caps whole bodies at 1 MB).
+MAX_META_CHARS = 65_536
+# What an erased address reads as inside kept diagnostics.
+ERASED = "[erased]"
+# Field limits of the bounces table, checked before any SQL so that bad input is a clear error.
+BOUNCES = cast(Table, Bounce.__table__)
+_LIMITS = {
+    "email": 320,
+    "subscriber_uuid": 36,
+    "campaign_uuid": 36,
+    "reason": 64,
+    "status": 16,
+    "replycode": 16,
+    "feedback_type": 64,
+    "source": 64,
+}
+
+
+class RecordError(InvalidInput):
+    """The event cannot be recorded as given; `field` names the offending field."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What `record()` did with one event."""
+
+    bounce_id: int
+    # True when the event had been recorded before; nothing was changed then.
+    duplicate: bool
+    subscriber_id: int | None
+    # True when this bounce added to its subscriber's count (first for its campaign or day).
+    counted: bool
+    action_taken: BounceAction
+    # True when this call put the address on (or confirmed it on) the suppression list.
+    suppressed: bool
+    effective_type: EventType
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A bounce as the rules see it."""
+
+    type: str
+    reason: str
+    count_key: str
+    created_at: datetime
+    effective_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the rules make of one bounce, given the bounces before it."""
+
+    effective_type: EventType
+    escalated: bool
+    counted: bool
+    action: BounceAction
+    suppress_reason: SuppressionReason | None
+
+
+def base_type(kind: str, reason: str, config: BounceConfig) -> EventType:
+    """The type after reason overrides (complaints are never overridden)."""
+    if kind == "complaint":
+        return "complaint"
+    override = config.reason_overrides.get(reason)
+    if override is not None:
+        return override
+    return "hard" if kind == "hard" else "soft"
+
+
+def count_key_of(campaign_uuid: str, occurred_at: datetime) -> str:
+    """The counting unit: the campaign, else the calendar day (UTC) of the bounce."""
+    if campaign_uuid:
+        return campaign_uuid.lower()
+    return "day:" + occurred_at.astimezone(UTC).date().isoformat()
+
+
+def _in_window(fact: Fact, at: datetime, window_days: int) -> bool:
+    return window_days == 0 or fact.created_at >= at - timedelta(days=window_days)
+
+
+def decide(
+    config: BounceConfig,
+    current: Fact,
+    history: Sequence[Fact],
+    recent_campaigns_sent: Callable[[], Sequence[str]],
+) -> Decision:
+    """Apply the rules to `current`, given the subject's other bounces (`history`).
+
+    `recent_campaigns_sent()` returns the uuids of the last campaigns sent to the subscriber
+    (newest first, at most `config.escalation_count`), from the send ledger; it is called only
+    when escalation is in question. Escalation: a soft bounce from a campaign is treated as hard
+    when the last N campaigns sent were all soft-bounced, or, with no ledger of N sends, when
+    soft bounces came from N distinct campaigns (N = `escalation_count`).
+    """
+    kind = base_type(current.type, current.reason, config)
+    escalated = False
+    n = config.escalation_count
+    if kind == "soft" and n > 0 and not current.count_key.startswith("day:"):
+        window = config.rules["soft"].window_days
+        soft_campaigns = {current.count_key} | {
+            f.count_key
+            for f in history
+            if base_type(f.type, f.reason, config) == "soft"
+            and not f.count_key.startswith("day:")
+            and _in_window(f, current.created_at, window)
+        }
+        if len(soft_campaigns) >= n:
+            sent = [c.lower() for c in recent_campaigns_sent()][:n]
+            escalated = all(c in soft_campaigns for c in sent) if len(sent) >= n else True
+        if escalated:
+            kind = "hard"
+    rule = config.rules[kind]
+    units = {
+        f.count_key
+        for f in history
+        if f.effective_type == kind and _in_window(f, current.created_at, rule.window_days)
+    }
+    counted = current.count_key not in units
+    reached = len(units | {current.count_key}) >= rule.count
+    action: BounceAction = rule.action if reached else "none"
+    suppress: SuppressionReason | None = None
+    if reached and kind == "complaint":
+        suppress = "complaint"
+    elif reached and kind == "hard":
+        suppress = "soft_bounce" if escalated else "hard_bounce"
+    return Decision(kind, escalated, counted, action, suppress)
+
+
+def _check(event: Event) -> None:
+    if event.type not in EVENT_TYPES:
+        raise RecordError("type", f"must be one of {', '.join(EVENT_TYPES)}")
+    if not event.email.strip() and not event.subscriber_uuid.strip():
+        raise RecordError("email", "email or subscriber_uuid is required")
+    if not event.source.strip():
+        raise RecordError("source", "is required")
+    for name, limit in _LIMITS.items():
+        if len(getattr(event, name)) > limit:
+            raise RecordError(name, f"longer than {limit} characters")
+    if event.email.strip() and "@" not in event.email:
+        raise RecordError("email", "is not an e-mail address")
+    for name in (*_LIMITS, "event_id"):
+        # PostgreSQL refuses NUL characters in text; in these fields they can only be garbage.
+        if "\x00" in getattr(event, name):
+            raise RecordError(name, "contains a NUL character")
+    try:
+        size = len(json.dumps(event.meta, ensure_ascii=False))
+    except (TypeError, ValueError):
+        raise RecordError("meta", "must be a JSON object") from None
+    if size > MAX_META_CHARS:
+        raise RecordError("meta", f"longer than {MAX_META_CHARS} characters as JSON")
+
+
+def _without_nul(value: Any) -> Any:
+    """`value` (text or JSON) with NUL characters removed: PostgreSQL cannot store them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def _load_subscribers(
+    session: Session, uuids: set[str], emails: set[str], *, lock: bool = False
+) -> list[Subscriber]:
+    """The subscribers with any of `uuids` or (normalized) `emails`.
+
+    `lock=True` locks their rows, in id order, until the transaction ends (PostgreSQL), so that
+    concurrent bounces of one subscriber are counted one after the other without deadlocks.
+    """
+    if not uuids and not emails:
+        return []
+    query = _SUBSCRIBERS_LOCKED if lock else _SUBSCRIBERS
+    return list(session.scalars(query, {"uuids": sorted(uuids), "emails": sorted(emails)}))
+
+
+# The statements `record_many` runs for every batch, built once: only their parameters change.
+_SUBSCRIBERS = (
+    select(Subscriber)
+    .where(
+        or_(
+            Subscriber.uuid.in_(bindparam("uuids", expanding=True)),
+            func.lower(Subscriber.email).in_(bindparam("emails", expanding=True)),
+        )
+    )
+    .order_by(Subscriber.id)
+)
+_SUBSCRIBERS_LOCKED = _SUBSCRIBERS.with_for_update()
+_HISTORY = (
+    select(
+        Bounce.subscriber_id,
+        Bounce.email_hash,
+        Bounce.type,
+        Bounce.reason,
+        Bounce.count_key,
+        Bounce.created_at,
+        Bounce.effective_type,
+    )
+    .where(
+        or_(
+            Bounce.subscriber_id.in_(bindparam("ids", expanding=True)),
+            Bounce.subscriber_id.is_(None)
+            & Bounce.email_hash.in_(bindparam("hashes", expanding=True)),
+        ),
+        Bounce.created_at >= bindparam("since", type_=UTCDateTime()),
+    )
+    .order_by(Bounce.created_at, Bounce.id)
+)
+_ERASED = select(Suppression.email_hash).where(
+    Suppression.email_hash.in_(bindparam("hashes", expanding=True)), Suppression.email.is_(None)
+)
+_CAMPAIGN_IDS = select(Campaign.uuid, Campaign.id).where(
+    Campaign.uuid.in_(bindparam("uuids", expanding=True))
+)
+# "All time" for the history query's lower bound.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Subscribers:
+    """Loaded subscribers, found by uuid or by normalized address."""
+
+    def __init__(self, found: Sequence[Subscriber]) -> None:
+        self.by_uuid = {sub.uuid: sub for sub in found}
+        self.by_email = {sub.email.lower(): sub for sub in found}
+
+    def match(self, uuid: str, email: str) -> Subscriber | None:
+        """The subscriber with `uuid`, else with address `email`, else None."""
+        found = self.by_uuid.get(uuid.strip().lower()) if uuid.strip() else None
+        if found is None and email.strip():
+            found = self.by_email.get(normalize_email(email))
+        return found
+
+
+def record(
+    session: Session,
+    event: Event,
+    *,
+    now: datetime | None = None,
+    config: BounceConfig | None = None,
+) -> RecordResult:
+    """Record `event` and apply the bounce rules, in the caller's transaction (it commits).
+
+    Raises RecordError for an event that cannot be recorded (missing recipient, unknown type,
+    over-long field); nothing is written then. `config` defaults to the rules in the settings
+    table; `now` (the recording time) to the current time.
+    """
+    outcome = record_many(session, [event], now=now, config=config)[0]
+    if isinstance(outcome, RecordError):
+        raise outcome
+    return outcome
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One valid event of a batch on its way through `record_many`."""
+
+    index: int
+    event: Event
+    subscriber: Subscriber | None
+    address: str
+    hashed: str
+    fact: Fact
+    dedup_key: str
+    campaign_uuid: str
+    decision: Decision | None = None
+    duplicate: bool = False
+    result: RecordResult | None = None
+    bounce_id: int | None = None
+    effective_type: EventType = "soft"
+
+    @property
+    def subject(self) -> tuple[int | None, str]:
+        return (self.subscriber.id, "") if self.subscriber else (None, self.hashed)
+
+
+def record_many(
+    session: Session,
+    events: Sequence[Event],
+    *,
+    now: datetime | None = None,
+    config: BounceConfig | None = None,
+) -> list[RecordResult | RecordError]:
+    """Record several events in the caller's transaction, as if by `record()` one after another.
+
+    Returns one outcome per event, in order: its RecordResult, or the RecordError that refused
+    it (the others are recorded all the same). The work is done in a handful of statements for
+    the whole batch, which is what lets a server acknowledge thousands of bounces a second.
+    """
+    now = now or utcnow()
+    config = config or cached_bounce_config(session)
+    outcomes: list[RecordResult | RecordError | None] = [None] * len(events)
+    valid: list[tuple[int, Event]] = []
+    for index, event in enumerate(events):
+        try:
+            _check(event)
+        except RecordError as exc:
+            outcomes[index] = exc
+        else:
+            valid.append((index, event))
+    pending = _prepare(session, valid, config, now)
+    if pending:
+        _judge(session, pending, config)
+        _store(session, pending, config, now)
+        _apply(session, pending, now)
+        for item in pending:
+            outcomes[item.index] = item.result
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == len(events)
+    return done
+
+
+def _prepare(
+    session: Session, valid: list[tuple[int, Event]], config: BounceConfig, now: datetime
+) -> list[_Pending]:
+    """Look up subscribers, erased addresses and known dedup keys for the whole batch."""
+    if not valid:
+        return []
+    found = _Subscribers(
+        _load_subscribers(
+            session,
+            {e.subscriber_uuid.strip().lower() for _, e in valid} - {""},
+            {normalize_email(e.email) for _, e in valid} - {""},
+            lock=config.enabled,
+        )
+    )
+    pending: list[_Pending] = []
+    for index, event in valid:
+        subscriber = found.match(event.subscriber_uuid, event.email)
+        address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
+        occurred = event.occurred_at or now
+        if occurred.tzinfo is None:
+            occurred = occurred.replace(tzinfo=UTC)
+        campaign_uuid = event.campaign_uuid.strip().lower()
+        pending.append(
+            _Pending(
+                index=index,
+                event=event,
+                subscriber=subscriber,
+                address=address,
+                hashed=email_hash(address) if address else "",
+                fact=Fact(
+                    event.type,
+                    event.reason or "undefined",
+                    count_key_of(campaign_uuid, occurred),
+                    occurred,
+                ),
+                dedup_key=event.dedup_key(),
+                campaign_uuid=campaign_uuid,
+            )
+        )
+    return pending
+
+
+def _judge(session: Session, pending: list[_Pending], config: BounceConfig) -> None:
+    """Decide each new event in order, each seeing the stored history and the batch before it."""
+    histories = _histories(session, pending, config) if config.enabled else {}
+    seen: set[str] = set()
+    for item in pending:
+        # Repeats of an event already stored are found when the insert skips them (_store);
+        # judging them meanwhile is harmless, as their decision is then dropped.
+        if item.dedup_key in seen:
+            item.duplicate = True
+            continue
+        seen.add(item.dedup_key)
+        if not config.enabled or item.subject == (None, ""):
+            continue
+        history = histories.setdefault(item.subject, [])
+        item.decision = decide(
+            config,
+            item.fact,
+            history,
+            _sent_before(session, item.subscriber, item.fact.created_at, config.escalation_count),
+        )
+        history.append(replace(item.fact, effective_type=item.decision.effective_type))
+
+
+def _histories(
+    session: Session, pending: list[_Pending], config: BounceConfig
+) -> dict[tuple[int | None, str], list[Fact]]:
+    """The stored bounces of every subject in the batch that a rule window can reach."""
+    subscriber_ids = {p.subscriber.id for p in pending if p.subscriber}
+    hashes = {p.hashed for p in pending if not p.subscriber and p.hashed}
+    if not subscriber_ids and not hashes:
+        return {}
+    widest = config.max_window_days()
+    since = min(p.fact.created_at for p in pending) - timedelta(days=widest) if widest else _EPOCH
+    params = {"ids": sorted(subscriber_ids), "hashes": sorted(hashes), "since": since}
+    out: dict[tuple[int | None, str], list[Fact]] = {}
+    for row in session.execute(_HISTORY, params):
+        subject = (
+            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
+        )
+        out.setdefault(subject, []).append(
+            Fact(row.type, row.reason, row.count_key, row.created_at, row.effective_type)
+        )
+    return out
+
+
+def _store(session: Session, pending: list[_Pending], config: BounceConfig, now: datetime) -> None:
+    """Insert the new bounces; a concurrent transaction that stored one first makes it a
+    duplicate (and its decision void)."""
+    fresh = [p for p in pending if not p.duplicate]
+    stranger_hashes = {p.hashed for p in fresh if p.subscriber is None and p.hashed}
+    # Addresses deleted by the rules are known only by their hash: keep it that way.
+    erased = (
+        set(session.scalars(_ERASED, {"hashes": sorted(stranger_hashes)}))
+        if stranger_hashes
+        else set()
+    )
+    campaigns = _campaign_ids(session, {p.campaign_uuid for p in fresh} - {""})
+    rows = []
+    for item in fresh:
+        item.effective_type = effective = (
+            item.decision.effective_type
+            if item.decision
+            else base_type(item.fact.type, item.fact.reason, config)
+        )
+        event = item.event
+        rows.append(
+            {
+                "subscriber_id": item.subscriber.id if item.subscriber else None,
+                "email": item.hashed if item.hashed in erased else item.address,
+                "email_hash": item.hashed,
+                "campaign_id": campaigns.get(item.campaign_uuid),
+                "campaign_uuid": item.campaign_uuid,
+                "type": event.type,
+                "effective_type": effective,
+                "reason": item.fact.reason,
+                "status": event.status,
+                "replycode": event.replycode,
+                "diagnostic": _without_nul(event.diagnostic[:MAX_DIAGNOSTIC_CHARS]),
+                "feedback_type": event.feedback_type,
+                "source": event.source,
+                "dedup_key": item.dedup_key,
+                "count_key": item.fact.count_key,
+                "meta": _without_nul(event.meta),
+                "created_at": item.fact.created_at,
+                "recorded_at": now,
+            }
+        )
+    # Rows go in key order, so that two transactions inserting the same events (PostgreSQL)
+    # wait for each other in one order and cannot deadlock.
+    rows.sort(key=lambda row: str(row["dedup_key"]))
+    inserted = dict(
+        insert_many_or_ignore(session, BOUNCES, rows, [BOUNCES.c.dedup_key, BOUNCES.c.id])
+    )
+    for item in fresh:
+        if item.dedup_key in inserted:
+            item.bounce_id = inserted[item.dedup_key]
+        else:
+            item.duplicate, item.decision = True, None
+    for item in fresh:
+        if item.hashed in erased:
+            item.address = ""
+
+
+def _campaign_ids(session: Session, uuids: set[str]) -> dict[str, int]:
+    """Ids of the campaigns stmails knows among `uuids`."""
+    if not uuids:
+        return {}
+    rows = session.execute(_CAMPAIGN_IDS, {"uuids": sorted(uuids)})
+    return {uuid: campaign_id for uuid, campaign_id in rows}
+
+
+def _apply(session: Session, pending: list[_Pending], now: datetime) -> None:
+    """Act on subscribers (the strongest action of the batch each), suppress, and fill in the
+    result of every event."""
+    strongest: dict[int, tuple[Subscriber, str, BounceAction]] = {}
+    to_suppress: list[suppression.NewSuppression] = []
+    for item in pending:
+        decision = item.decision
+        if decision is None:
+            continue
+        if item.subscriber is not None and decision.action != "none":
+            sub_id = item.subscriber.id
+            current = strongest.get(sub_id)
+            if current is None or ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[current[2]]:
+                strongest[sub_id] = (item.subscriber, item.hashed, decision.action)
+    deleted = {sub_id for sub_id, (_, _, action) in strongest.items() if action == "delete"}
+    _act_on_many(session, list(strongest.values()), now)
+    for item in pending:
+        decision = item.decision
+        if decision is None or decision.suppress_reason is None or not item.hashed:
+            continue
+        hash_only = not item.address or (
+            item.subscriber is not None and item.subscriber.id in deleted
+        )
+        to_suppress.append(
+            suppression.NewSuppression(
+                hashed=item.hashed,
+                reason=decision.suppress_reason,
+                email=None if hash_only else item.address,
+                source=item.event.source,
+                description=f"{decision.effective_type} bounce ({item.fact.reason})",
+            )
+        )
+    suppression.add_many(session, to_suppress, now=now)
+    _fill_results(session, pending, deleted)
+
+
+def _fill_results(session: Session, pending: list[_Pending], deleted: set[int]) -> None:
+    # Repeats were not inserted: read what was stored for them (by an earlier call or event).
+    repeats = {p.dedup_key for p in pending if p.bounce_id is None}
+    known = (
+        {
+            row.dedup_key: row
+            for row in session.execute(
+                select(
+                    Bounce.dedup_key, Bounce.id, Bounce.subscriber_id, Bounce.effective_type
+                ).where(Bounce.dedup_key.in_(sorted(repeats)))
+            )
+        }
+        if repeats
+        else {}
+    )
+    for item in pending:
+        decision = item.decision
+        if item.bounce_id is None:
+            row = known[item.dedup_key]
+            item.result = RecordResult(
+                bounce_id=row.id,
+                duplicate=True,
+                subscriber_id=row.subscriber_id,
+                counted=False,
+                action_taken="none",
+                suppressed=False,
+                effective_type=_as_type(row.effective_type),
+            )
+            continue
+        subscriber_id = item.subscriber.id if item.subscriber else None
+        if subscriber_id in deleted:
+            subscriber_id = None
+        item.result = RecordResult(
+            bounce_id=item.bounce_id,
+            duplicate=False,
+            subscriber_id=subscriber_id,
+            counted=decision.counted if decision else False,
+            action_taken=decision.action if decision and item.subscriber else "none",
+            suppressed=bool(decision and decision.suppress_reason and item.hashed),
+            effective_type=item.effective_type,
+        )
+
+
+def record_and_commit(
+    session: Session, event: Event, *, now: datetime | None = None
+) -> RecordResult:
+    """`record()` then commit; rolls back and re-raises on any error."""
+    try:
+        result = record(session, event, now=now)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return result
+
+
+def _as_type(value: str) -> EventType:
+    for kind in EVENT_TYPES:
+        if value == kind:
+            return kind
+    raise ValueError(f"unknown bounce type {value!r}")
+
+
+def _recent_campaigns_sent(
+    session: Session, subscriber: Subscriber | None, before: datetime, limit: int
+) -> list[str]:
+    if subscriber is None or limit <= 0:
+        return []
+    query = (
+        select(Campaign.uuid)
+        .join(CampaignSend, CampaignSend.campaign_id == Campaign.id)
+        .where(
+            CampaignSend.subscriber_id == subscriber.id,
+            CampaignSend.status == "sent",
+            CampaignSend.sent_at <= before,
+        )
+        .order_by(CampaignSend.sent_at.desc(), CampaignSend.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def _sent_before(
+    session: Session, subscriber: Subscriber | None, before: datetime, limit: int
+) -> Callable[[], list[str]]:
+    """A deferred `_recent_campaigns_sent` query (run only when escalation needs it)."""
+    return lambda: _recent_campaigns_sent(session, subscriber, before, limit)
+
+
+def _act_on_many(
+    session: Session,
+    targets: Sequence[tuple[Subscriber, str, BounceAction]],
+    now: datetime,
+) -> set[int]:
+    """Apply each (subscriber, address hash, action), with one UPDATE per kind of change.
+
+    Returns the ids of the subscribers that changed (rows already in the wanted state are not
+    written again).
+    """
+    leaving = sorted(s.id for s, _, action in targets if action in ("unsubscribe", "blocklist"))
+    blocked = [s for s, _, action in targets if action == "blocklist"]
+    changed: set[int] = set()
+    if leaving:
+        changed.update(
+            session.scalars(
+                update(SubscriberList)
+                .where(
+                    SubscriberList.subscriber_id.in_(leaving),
+                    SubscriberList.status != "unsubscribed",
+                )
+                .values(status="unsubscribed", updated_at=now)
+                .returning(SubscriberList.subscriber_id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    if blocked:
+        changed.update(
+            session.scalars(
+                update(Subscriber)
+                .where(
+                    Subscriber.id.in_(sorted(s.id for s in blocked)),
+                    Subscriber.status != "blocklisted",
+                )
+                .values(status="blocklisted", updated_at=now)
+                .returning(Subscriber.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        # Keep the loaded objects true to the database without writing them again.
+        for subscriber in blocked:
+            set_committed_value(subscriber, "status", "blocklisted")
+            set_committed_value(subscriber, "updated_at", now)
+    for subscriber, hashed, action in targets:
+        if action == "delete":
+            changed.add(subscriber.id)
+            erase_subscriber(session, subscriber, hashed or email_hash(subscriber.email))
+    return changed
+
+
+def erase_subscriber(session: Session, subscriber: Subscriber, hashed: str) -> None:
+    """Delete `subscriber` and the personal data bounces hold about it; keep the hash.
+
+    Its bounces stay (the history) without subscriber, with the address replaced by its hash,
+    the address scrubbed from diagnostics and the metadata dropped. Suppression entries of the
+    address keep only the hash. Subscriptions and send records go with the subscriber.
+    """
+    addresses = {normalize_email(subscriber.email)}
+    rows = session.scalars(
+        select(Bounce).where(
+            or_(Bounce.subscriber_id == subscriber.id, Bounce.email_hash == hashed)
+        )
+    )
+    for row in rows:
+        addresses.add(normalize_email(row.email))
+        row.subscriber_id = None
+        row.email = hashed
+        row.email_hash = hashed
+        row.meta = {}
+    session.flush()
+    pattern = _address_pattern(a for a in addresses if "@" in a)
+    if pattern is not None:
+        for row in session.scalars(select(Bounce).where(Bounce.email_hash == hashed)):
+            row.diagnostic = pattern.sub(ERASED, row.diagnostic)
+    suppression.erase(session, subscriber.email)
+    session.delete(subscriber)
+    session.flush()
+
+
+def _address_pattern(addresses: Any) -> re.Pattern[str] | None:
+    alternatives = sorted({re.escape(a) for a in addresses}, key=len, reverse=True)
+    return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+
+
+@dataclass
+class ReapplyResult:
+    """What `reapply()` changed."""
+
+    bounces: int = 0
+    retyped: int = 0
+    subjects: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0
+
+
+# Subjects replayed per round of statements.
+REAPPLY_CHUNK = 500
+
+
+def reapply(
+    session: Session,
+    *,
+    config: BounceConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
+) -> ReapplyResult:
+    """Replay every bounce, oldest first, under the rules in force; the caller commits.
+
+    Effective types are recomputed (reason overrides, escalation); for each subscriber the
+    strongest action any of its bounces reaches is applied, and addresses that reach a hard or
+    complaint rule are suppressed. Nothing is ever undone: a blocklisted subscriber stays
+    blocklisted and suppressions stay, even if the new rules would not have made them. The
+    result counts real changes only. `progress(done, total)` reports subjects replayed.
+    """
+    config = config or bounce_config(session)
+    now = now or utcnow()
+    result = ReapplyResult()
+    subscriber_ids = session.scalars(
+        select(Bounce.subscriber_id).where(Bounce.subscriber_id.is_not(None)).distinct()
+    )
+    strangers = session.scalars(
+        select(Bounce.email_hash)
+        .where(Bounce.subscriber_id.is_(None), Bounce.email_hash != "")
+        .distinct()
+    )
+    subjects: list[tuple[int | None, str]] = [(i, "") for i in subscriber_ids if i is not None]
+    subjects += [(None, h) for h in strangers]
+    for start in range(0, len(subjects), REAPPLY_CHUNK):
+        _reapply_chunk(session, subjects[start : start + REAPPLY_CHUNK], config, now, result)
+        if progress is not None:
+            progress(min(start + REAPPLY_CHUNK, len(subjects)), len(subjects))
+    result.subjects = len(subjects)
+    session.flush()
+    return result
+
+
+def _reapply_chunk(
+    session: Session,
+    chunk: Sequence[tuple[int | None, str]],
+    config: BounceConfig,
+    now: datetime,
+    result: ReapplyResult,
+) -> None:
+    ids = sorted(i for i, _ in chunk if i is not None)
+    hashes = sorted(h for i, h in chunk if i is None)
+    subscribers = {
+        s.id: s for s in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))
+    }
+    rows = session.execute(
+        select(
+            Bounce.id,
+            Bounce.subscriber_id,
+            Bounce.email_hash,
+            Bounce.email,
+            Bounce.type,
+            Bounce.reason,
+            Bounce.count_key,
+            Bounce.created_at,
+            Bounce.effective_type,
+            Bounce.source,
+        )
+        .where(
+            or_(
+                Bounce.subscriber_id.in_(ids),
+                Bounce.subscriber_id.is_(None) & Bounce.email_hash.in_(hashes),
+            )
+        )
+        .order_by(Bounce.created_at, Bounce.id)
+    ).all()
+    by_subject: dict[tuple[int | None, str], list[Any]] = {}
+    for row in rows:
+        subject = (
+            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
+        )
+        by_subject.setdefault(subject, []).append(row)
+    retyped: list[dict[str, Any]] = []
+    targets: list[tuple[Subscriber, str, BounceAction]] = []
+    to_suppress: list[tuple[SuppressionReason, Any, int | None]] = []
+    for (subscriber_id, _), history_rows in by_subject.items():
+        subscriber = subscribers.get(subscriber_id) if subscriber_id is not None else None
+        history: list[Fact] = []
+        strongest: BounceAction = "none"
+        first_suppression: tuple[SuppressionReason, Any, int | None] | None = None
+        for row in history_rows:
+            decision = decide(
+                config,
+                Fact(row.type, row.reason, row.count_key, row.created_at),
+                history,
+                _sent_before(session, subscriber, row.created_at, config.escalation_count),
+            )
+            if row.effective_type != decision.effective_type:
+                retyped.append({"id": row.id, "effective_type": decision.effective_type})
+            history.append(
+                Fact(row.type, row.reason, row.count_key, row.created_at, decision.effective_type)
+            )
+            if ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[strongest]:
+                strongest = decision.action
+            if decision.suppress_reason is not None and first_suppression is None:
+                first_suppression = (decision.suppress_reason, row, subscriber_id)
+        if subscriber is not None and strongest != "none":
+            targets.append((subscriber, email_hash(subscriber.email), strongest))
+        if first_suppression is not None:
+            to_suppress.append(first_suppression)
+    result.bounces += len(rows)
+    if retyped:
+        session.execute(update(Bounce), retyped)
+        result.retyped += len(retyped)
+    changed = _act_on_many(session, targets, now)
+    deleted = set()
+    for subscriber, _, action in targets:
+        if subscriber.id in changed:
+            result.actions[action] = result.actions.get(action, 0) + 1
+        if action == "delete":
+            deleted.add(subscriber.id)
+    entries = []
+    for reason, row, subscriber_id in to_suppress:
+        address = row.email if "@" in row.email and subscriber_id not in deleted else None
+        if row.email_hash:
+            entries.append(
+                suppression.NewSuppression(
+                    hashed=row.email_hash,
+                    reason=reason,
+                    email=address,
+                    source=row.source,
+                    description=f"bounce {row.id}: {reason}, reapplied",
+                )
+            )
+    result.suppressed += suppression.add_many(session, entries, now=now)
+
+
+# --- Listing and deleting, for the HTTP API -------------------------------------------------
+
+_Ts = TypeVarTuple("_Ts")
+
+BounceOrder = Literal["created_at", "email", "campaign_name", "source", "type", "reason", "id"]
+
+
+@dataclass(frozen=True, slots=True)
+class BounceFilter:
+    """Filters of `list_bounces` (all optional; combined with AND)."""
+
+    campaign_id: int | None = None
+    subscriber_id: int | None = None
+    type: str | None = None
+    reason: str | None = None
+    source: str | None = None
+    # Exact address, any case.
+    email: str | None = None
+    # created_at >= since and created_at < until.
+    since: datetime | None = None
+    until: datetime | None = None
+    ids: Sequence[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BounceRow:
+    """One bounce as the API shows it (listmonk's fields plus stmails' own)."""
+
+    id: int
+    type: str
+    effective_type: str
+    reason: str
+    status: str
+    replycode: str
+    diagnostic: str
+    feedback_type: str
+    source: str
+    meta: Mapping[str, Any]
+    email: str
+    subscriber_id: int | None
+    subscriber_uuid: str | None
+    campaign_id: int | None
+    campaign_uuid: str
+    campaign_name: str | None
+    created_at: datetime
+    recorded_at: datetime
+
+
+BouncePage = Page[BounceRow]
+
+
+def _filtered(query: Select[*_Ts], filters: BounceFilter) -> Select[*_Ts]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.campaign_id is not None:
+        conditions.append(Bounce.campaign_id == filters.campaign_id)
+    if filters.subscriber_id is not None:
+        conditions.append(Bounce.subscriber_id == filters.subscriber_id)
+    if filters.type:
+        conditions.append(Bounce.type == filters.type)
+    if filters.reason:
+        conditions.append(Bounce.reason == filters.reason)
+    if filters.source:
+        conditions.append(Bounce.source == filters.source)
+    if filters.email:
+        conditions.append(Bounce.email_hash == email_hash(filters.email))
+    if filters.since is not None:
+        conditions.append(Bounce.created_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(Bounce.created_at < filters.until)
+    if filters.ids is not None:
+        conditions.append(Bounce.id.in_(list(filters.ids)))
+    return query.where(*conditions)
+
+
+_ORDER_COLUMNS: dict[str, Any] = {
+    "created_at": Bounce.created_at,
+    "email": Bounce.email,
+    "campaign_name": Campaign.name,
+    "source": Bounce.source,
+    "type": Bounce.type,
+    "reason": Bounce.reason,
+    "id": Bounce.id,
+}
+
+
+def list_bounces(
+    session: Session,
+    filters: BounceFilter = BounceFilter(),
+    *,
+    order_by: str = "created_at",
+    order: str = "desc",
+    page: int = 1,
+    per_page: int | None = 20,
+) -> BouncePage:
+    """Bounces matching `filters`, newest first by default, one page at a time.
+
+    `order_by` is one of created_at, email, campaign_name, source, type, reason, id; `order` is
+    asc or desc (InvalidInput otherwise); ties are broken by id. `per_page` None returns all.
+    """
+    terms = ordering(_ORDER_COLUMNS, order_by, order, Bounce.id)
+    check_paging(page, per_page)
+    total = session.scalar(_filtered(select(func.count(Bounce.id)), filters)) or 0
+    query = _filtered(_row_query(), filters).order_by(*terms)
+    rows = [_row(r) for r in session.execute(paged(query, page, per_page))]
+    return Page(rows, int(total), page, per_page)
+
+
+def get_bounce(session: Session, bounce_id: int) -> BounceRow | None:
+    """One bounce by id, or None."""
+    found = session.execute(_row_query().where(Bounce.id == bounce_id)).first()
+    return _row(found) if found is not None else None
+
+
+def delete_bounces(session: Session, filters: BounceFilter) -> int:
+    """Delete the bounces matching `filters` (all of them with an empty filter); returns how many.
+
+    Only history is removed: subscriber statuses and suppressions stay as they are.
+    """
+    ids = select(Bounce.id)
+    result = session.execute(
+        delete(Bounce)
+        .where(Bounce.id.in_(_filtered(ids, filters).scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def blocklist_bounced(session: Session, *, now: datetime | None = None) -> int:
+    """Blocklist every subscriber that has bounces (listmonk's PUT /api/bounces/blocklist).
+
+    Their subscriptions become unsubscribed. Returns the number of subscribers blocklisted now.
+    """
+    now = now or utcnow()
+    bounced = select(Bounce.subscriber_id).where(Bounce.subscriber_id.is_not(None))
+    session.execute(
+        update(SubscriberList)
+        .where(SubscriberList.subscriber_id.in_(bounced))
+        .values(status="unsubscribed", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(
+        update(Subscriber)
+        .where(Subscriber.id.in_(bounced), Subscriber.status != "blocklisted")
+        .values(status="blocklisted", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _row_query() -> Select[Bounce, str, str]:
+    return (
+        select(Bounce, Subscriber.uuid, Campaign.name)
+        .outerjoin(Subscriber, Subscriber.id == Bounce.subscriber_id)
+        .outerjoin(Campaign, Campaign.id == Bounce.campaign_id)
+    )
+
+
+def _row(found: Any) -> BounceRow:
+    bounce, subscriber_uuid, campaign_name = found
+    return BounceRow(
+        id=bounce.id,
+        type=bounce.type,
+        effective_type=bounce.effective_type,
+        reason=bounce.reason,
+        status=bounce.status,
+        replycode=bounce.replycode,
+        diagnostic=bounce.diagnostic,
+        feedback_type=bounce.feedback_type,
+        source=bounce.source,
+        meta=bounce.meta,
+        email=bounce.email,
+        subscriber_id=bounce.subscriber_id,
+        subscriber_uuid=subscriber_uuid,
+        campaign_id=bounce.campaign_id,
+        campaign_uuid=bounce.campaign_uuid,
+        campaign_name=campaign_name,
+        created_at=bounce.created_at,
+        recorded_at=bounce.recorded_at,
+    )
