@@ -91,7 +91,9 @@ def _meta(body: Mapping[str, Any]) -> dict[str, Any]:
         try:
             value = json.loads(value)
         except ValueError:
-            raise NativeBounceError("meta: not a JSON object (nor an escaped JSON string)") from None
+            raise NativeBounceError(
+                "meta: not a JSON object (nor an escaped JSON string)"
+            ) from None
     if not isinstance(value, dict):
         raise NativeBounceError("meta: must be a JSON object")
     return value

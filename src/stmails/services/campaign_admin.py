@@ -72,7 +72,9 @@ def _set_lists(session: Session, campaign: Campaign, list_ids: list[int]) -> Non
         raise NotFound(f"lists: unknown list id(s) {', '.join(map(str, missing))}")
     session.execute(delete(CampaignList).where(CampaignList.campaign_id == campaign.id))
     for list_id in list_ids:
-        session.add(CampaignList(campaign_id=campaign.id, list_id=list_id, list_name=lists[list_id]))
+        session.add(
+            CampaignList(campaign_id=campaign.id, list_id=list_id, list_name=lists[list_id])
+        )
 
 
 def _apply(session: Session, campaign: Campaign, body: dict[str, Any], full: bool) -> None:

@@ -54,7 +54,7 @@ def parse_params(text: str) -> ImportParams:
     if mode not in MODES:
         raise Invalid("params.mode: 'subscribe' or 'blocklist'")
     delimiter = raw.get("delim", raw.get("delimiter", ","))
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
         raise Invalid("params.delim: a single character such as ','")
     lists = admin.check_ids(raw.get("lists"), "params.lists")
     overwrite = raw.get("overwrite", False)

@@ -120,4 +120,3 @@ def search(
     total = len(rows)
     end = None if limit is None else offset + limit
     return rows[offset:end], total
-

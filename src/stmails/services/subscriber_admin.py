@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from stmails.db.models import (
     SUBSCRIBER_STATUSES,
     SUBSCRIPTION_STATUSES,
-    Bounce,
     MailingList,
     Subscriber,
     SubscriberList,
@@ -136,7 +135,7 @@ def filtered(
     query: str = "",
     list_ids: Sequence[int] = (),
     subscription_status: str = "",
-) -> Select[tuple[Subscriber]]:
+) -> Select[Subscriber]:
     """The SELECT of subscribers matching listmonk's `query`, `list_id` and status filters."""
     statement = select(Subscriber)
     if query.strip():
@@ -155,7 +154,7 @@ def filtered(
 
 def search(
     session: Session,
-    statement: Select[tuple[Subscriber]],
+    statement: Select[Subscriber],
     order_by: str,
     order: str,
     offset: int,
@@ -380,20 +379,3 @@ def manage_lists(
             else:
                 link.status = str(status)
                 link.updated_at = utcnow()
-
-
-def bounces_of(session: Session, subscriber_id: int) -> list[Bounce]:
-    """The subscriber's bounces, newest first."""
-    return list(
-        session.scalars(
-            select(Bounce)
-            .where(Bounce.subscriber_id == subscriber_id)
-            .order_by(Bounce.created_at.desc(), Bounce.id.desc())
-        )
-    )
-
-
-def delete_bounces_of(session: Session, subscriber_id: int) -> int:
-    """Deletes the subscriber's bounce records; returns how many."""
-    result = session.execute(delete(Bounce).where(Bounce.subscriber_id == subscriber_id))
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -48,7 +48,10 @@ from sqlalchemy import (
     not_,
     or_,
 )
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from stmails.db.models import Subscriber
 
 MAX_QUERY_LENGTH = 4000
 MAX_DEPTH = 40
@@ -130,6 +133,7 @@ def tokenize(text: str) -> list[Token]:
 
 # --- values -------------------------------------------------------------------------------------
 
+
 # What an operand is, for the checks that keep queries meaningful: "column" (a plain column),
 # "json" (a JSON object column or a `->` step, not comparable), "text" (a `->>` value or a text
 # function), "cast" (a cast value), "literal" (a bound constant), "bool" (a condition).
@@ -176,6 +180,12 @@ _FUNCTIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 _COMPARISONS = {"=", "!=", "<>", "<", ">", "<=", ">="}
+
+
+def _is_timestamp(column_type: TypeEngine[Any] | None) -> bool:
+    if isinstance(column_type, TypeDecorator):
+        return isinstance(column_type.impl_instance, DateTime)
+    return isinstance(column_type, DateTime)
 
 
 def _parse_timestamp(text: str, pos: int) -> datetime:
@@ -381,11 +391,11 @@ class _Parser:
         if value is None:
             raise QueryError(f"comparison at position {pos} with NULL: use IS NULL")
         column_type = left.sql_type
-        if isinstance(column_type, DateTime) and not textual:
+        if _is_timestamp(column_type) and not textual:
             when = value if isinstance(value, datetime) else None
             if when is None:
                 when = _parse_timestamp(str(value), right.pos)
-            if not column_type.timezone:
+            if isinstance(column_type, DateTime) and not column_type.timezone:
                 when = when.replace(tzinfo=None)
             return column, literal(when, column_type)
         if isinstance(value, datetime):
@@ -397,17 +407,17 @@ class _Parser:
             return cast(column, Float()), literal(float(value), Float())
         if column_type is not None and not isinstance(value, str | bool):
             return column, literal(value, column_type)
-        if column_type is not None and isinstance(value, str) and isinstance(
-            column_type, Integer | Float | Numeric
+        if (
+            column_type is not None
+            and isinstance(value, str)
+            and isinstance(column_type, Integer | Float | Numeric)
         ):
             try:
-                number: int | float = int(value) if isinstance(column_type, Integer) else float(
-                    value
+                number: int | float = (
+                    int(value) if isinstance(column_type, Integer) else float(value)
                 )
             except ValueError:
-                raise QueryError(
-                    f"{value!r} at position {right.pos} is not a number"
-                ) from None
+                raise QueryError(f"{value!r} at position {right.pos} is not a number") from None
             return column, literal(number, column_type)
         return column, literal(value, column_type)
 
@@ -450,7 +460,7 @@ class _Parser:
         assert base is not None
         path = operand.json_path
         if self.columns.dialect == "postgresql":
-            return base[path].as_string()  # type: ignore[index]
+            return base[path].as_string()
         pointer = "$" + "".join(f"[{k}]" if isinstance(k, int) else f'."{k}"' for k in path)
         kind = func.json_type(base, pointer)
         return case(
@@ -561,3 +571,30 @@ def _number(text: str) -> int | float:
 def parse_query(text: str, columns: QueryColumns) -> ColumnElement[bool]:
     """The SQLAlchemy condition for listmonk-style `text`; QueryError when it is not accepted."""
     return _Parser(tokenize(text), columns).parse()
+
+
+SUBSCRIBER_COLUMNS = (
+    "id",
+    "uuid",
+    "email",
+    "name",
+    "attribs",
+    "status",
+    "created_at",
+    "updated_at",
+)
+
+
+def subscriber_columns(dialect: str) -> QueryColumns:
+    """The subscriber columns a query may use (`email` or `subscribers.email`, ...)."""
+    columns: dict[str, ColumnElement[Any]] = {}
+    for name in SUBSCRIBER_COLUMNS:
+        column = getattr(Subscriber, name)
+        columns[name] = column
+        columns[f"subscribers.{name}"] = column
+    return QueryColumns(columns, frozenset({"attribs", "subscribers.attribs"}), dialect)
+
+
+def subscriber_condition(session: Session, text: str) -> ColumnElement[bool]:
+    """The condition over subscribers for listmonk's `query` text, for this session's database."""
+    return parse_query(text, subscriber_columns(session.get_bind().dialect.name))

@@ -14,13 +14,18 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import stmails
 from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, session_factory
+from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, users
+from stmails.services.bounces import RecordError
+from stmails.services.settings import SettingsError
+from stmails.services.subscriber_admin import Conflict, Invalid, NotFound
+from stmails.services.subscriber_query import QueryError
 from stmails.web.api import (
     bounces as bounces_api,
 )
@@ -35,7 +40,7 @@ from stmails.web.api import (
 from stmails.web.api import (
     settings as settings_api,
 )
-from stmails.web.deps import AppState, Principal
+from stmails.web.deps import AppState, Authenticator, Principal
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.responses import JSONResponse
@@ -51,15 +56,18 @@ def record_bounce(session: Session, event: Event) -> Any:
     return bounces.record(session, event)
 
 
-def make_authenticator(state_sessions: Any) -> Any:
-    """Checks credentials against the users table (admins by password, API users by token)."""
+def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
+    """Checks credentials against the users table: API users by token, admins by password."""
 
     def authenticate(username: str, secret: str) -> Principal | None:
-        with state_sessions() as session:
-            user = users.authenticate(session, username, secret)
+        with sessions() as session:
+            user = users.authenticate_token(session, username, secret)
+            if user is None:
+                user = users.authenticate_password(session, username, secret)
             if user is None:
                 return None
             principal = Principal(user.id, user.username, user.type)
+            # authenticate_password notes the login time.
             session.commit()
             return principal
 
@@ -106,7 +114,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version=stmails.__version__,
         description=(
             "Self-hosted email deliverability. The REST API follows listmonk's "
-            "(`{\"data\": ...}` envelope, Basic or `token` auth); see docs/api.md."
+            '(`{"data": ...}` envelope, Basic or `token` auth); see docs/api.md.'
         ),
         default_response_class=JSONResponse,
         lifespan=lifespan,
@@ -120,7 +128,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         ],
     )
     app.state.stmails = state
-    install_error_handlers(app)
+    install_error_handlers(
+        app,
+        {
+            QueryError: 400,
+            Invalid: 400,
+            RecordError: 400,
+            SettingsError: 400,
+            NativeBounceError: 400,
+            NotFound: 404,
+            Conflict: 409,
+        },
+    )
     app.include_router(health.router)
     app.include_router(webhooks_native.router)
     for router in (

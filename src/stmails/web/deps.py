@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -150,7 +150,7 @@ async def require_user(request: Request) -> Principal:
     return principal
 
 
-async def require_admin(principal: Principal = Depends(require_user)) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
     """The caller, who must be an admin user; 403 for API users."""
     if principal.type != "admin":
         raise ApiError(403, "this action needs an admin user")

@@ -100,17 +100,35 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(400, describe_validation_errors(exc.errors()))
 
 
+def _caller_error(status: int) -> Any:
+    async def handler(_: Request, exc: Exception) -> Response:
+        return error_response(status, str(exc))
+
+    return handler
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     if is_database_unavailable(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(503, "the database is unavailable or busy; retry later",
-                              {"Retry-After": RETRY_AFTER_SECONDS})
+        return error_response(
+            503,
+            "the database is unavailable or busy; retry later",
+            {"Retry-After": RETRY_AFTER_SECONDS},
+        )
     log.exception("database error on %s %s", request.method, request.url.path)
     return error_response(500, "internal server error")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Registers the JSON error handlers on `app`."""
+def install_error_handlers(
+    app: FastAPI, caller_errors: dict[type[Exception], int] | None = None
+) -> None:
+    """Registers the JSON error handlers on `app`.
+
+    `caller_errors` maps exception classes that mean "the caller sent something wrong" (the
+    services' validation errors) to their status; their message is the answer.
+    """
+    for exc_class, status in (caller_errors or {}).items():
+        app.add_exception_handler(exc_class, _caller_error(status))
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from fastapi import Query
 from starlette.responses import Response
 
 from stmails.web.errors import bad_request
+
+# A query parameter that may be repeated (`?id=1&id=2`), as listmonk's clients send lists.
+Repeated = Annotated[list[str] | None, Query()]
 
 DEFAULT_PER_PAGE = 20
 MAX_PAGE = 1_000_000_000

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stmails.db.models import Bounce, Campaign, MailingList, Subscriber
+from stmails.db.models import Campaign, MailingList, Subscriber
+from stmails.services.bounces import BounceRow
 from stmails.services.subscriber_admin import Membership
 from stmails.web.responses import timestamp
 
@@ -51,28 +52,30 @@ def subscriber(item: Subscriber, lists: list[Membership]) -> dict[str, Any]:
     }
 
 
-def bounce(
-    item: Bounce,
-    subscriber_uuid: str | None,
-    campaign: tuple[int, str] | None,
-) -> dict[str, Any]:
+def bounce(row: BounceRow) -> dict[str, Any]:
     """A bounce as `GET /api/bounces` returns it, plus stmails' own fields."""
     return {
-        "id": item.id,
-        "type": item.type,
-        "source": item.source,
-        "meta": item.meta or {},
-        "created_at": timestamp(item.created_at),
-        "email": item.email,
-        "subscriber_uuid": subscriber_uuid or "",
-        "subscriber_id": item.subscriber_id,
-        "campaign": {"id": campaign[0], "name": campaign[1]} if campaign else None,
-        "campaign_uuid": item.campaign_uuid,
-        "effective_type": item.effective_type,
-        "reason": item.reason,
-        "status": item.status,
-        "diagnostic": item.diagnostic,
-        "recorded_at": timestamp(item.recorded_at),
+        "id": row.id,
+        "type": row.type,
+        "source": row.source,
+        "meta": dict(row.meta or {}),
+        "created_at": timestamp(row.created_at),
+        "email": row.email,
+        "subscriber_uuid": row.subscriber_uuid or "",
+        "subscriber_id": row.subscriber_id,
+        "campaign": (
+            {"id": row.campaign_id, "name": row.campaign_name or ""}
+            if row.campaign_id is not None
+            else None
+        ),
+        "campaign_uuid": row.campaign_uuid,
+        "effective_type": row.effective_type,
+        "reason": row.reason,
+        "status": row.status,
+        "replycode": row.replycode,
+        "diagnostic": row.diagnostic,
+        "feedback_type": row.feedback_type,
+        "recorded_at": timestamp(row.recorded_at),
     }
 
 

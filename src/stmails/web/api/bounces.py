@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, time
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import StreamingResponse
 from sqlalchemy.orm import Session
+from starlette.responses import StreamingResponse
 
-from stmails.services import bounce_admin
-from stmails.services.bounce_admin import BounceFilter, BounceRow
+from stmails.services import bounces as bounce_service
+from stmails.services.bounces import BounceFilter, BounceRow
 from stmails.web import serialize
 from stmails.web.body import run_db
 from stmails.web.csvexport import csv_lines
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request, not_found
-from stmails.web.responses import JSONResponse, data, parse_order, parse_page, timestamp
+from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page, timestamp
 
 router = APIRouter(tags=["bounces"], dependencies=[Depends(require_user)])
 
@@ -36,10 +36,13 @@ CSV_HEADER = [
     "diagnostic",
 ]
 CSV_ROWS_PER_CHUNK = 200
+EXPORT_PAGE = 1000
+ORDER_FIELDS = ("created_at", "email", "campaign_name", "source", "type", "reason", "id")
 
 
 def _date(value: str | None, field: str, end_of_day: bool) -> datetime | None:
-    if value in (None, ""):
+    """The UTC instant of `from`/`to`; a bare date `to` means up to the end of that day."""
+    if value is None or value == "":
         return None
     text = value.strip()
     if text.endswith(("Z", "z")):
@@ -49,14 +52,14 @@ def _date(value: str | None, field: str, end_of_day: bool) -> datetime | None:
     except ValueError:
         raise bad_request(f"{field}: not an ISO 8601 date or timestamp") from None
     if len(text) == 10 and end_of_day:
-        when = datetime.combine(when.date(), time.max)
+        when = when + timedelta(days=1)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
 
 
 def _positive(value: str | None, field: str) -> int | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     try:
         number = int(value)
@@ -67,27 +70,28 @@ def _positive(value: str | None, field: str) -> int | None:
     return number
 
 
-def _json(row: BounceRow) -> dict[str, Any]:
-    return serialize.bounce(row.bounce, row.subscriber_uuid, row.campaign)
-
-
 def _csv_row(row: BounceRow) -> list[Any]:
-    b = row.bounce
-    campaign_id, campaign_name = row.campaign if row.campaign else ("", "")
     return [
-        b.id,
-        timestamp(b.created_at),
-        b.email,
+        row.id,
+        timestamp(row.created_at),
+        row.email,
         row.subscriber_uuid or "",
-        b.type,
-        b.effective_type,
-        b.reason,
-        b.status,
-        b.source,
-        campaign_id,
-        campaign_name,
-        b.diagnostic,
+        row.type,
+        row.effective_type,
+        row.reason,
+        row.status,
+        row.source,
+        row.campaign_id if row.campaign_id is not None else "",
+        row.campaign_name or "",
+        row.diagnostic,
     ]
+
+
+def _bounce_type(value: str) -> str | None:
+    kind = value.strip()
+    if kind and kind not in ("hard", "soft", "complaint"):
+        raise bad_request("type: one of hard, soft, complaint")
+    return kind or None
 
 
 def _wants_csv(request: Request, format: str | None) -> bool:
@@ -107,7 +111,7 @@ async def list_bounces(
     type: str = "",
     reason: str = "",
     email: str = "",
-    from_: str | None = Query(default=None, alias="from"),
+    from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
     order_by: str = "created_at",
     order: str | None = None,
@@ -118,26 +122,31 @@ async def list_bounces(
     """listmonk's `GET /api/bounces` with stmails' extra filters and a streamed CSV export."""
     filters = BounceFilter(
         campaign_id=_positive(campaign_id, "campaign_id"),
-        source=source.strip(),
-        type=type.strip(),
-        reason=reason.strip(),
-        email=email.strip(),
+        source=source.strip() or None,
+        type=_bounce_type(type),
+        reason=reason.strip() or None,
+        email=email.strip() or None,
         since=_date(from_, "from", end_of_day=False),
         until=_date(to, "to", end_of_day=True),
     )
     direction = parse_order(order, default="desc")
     if _wants_csv(request, format):
         # Check the ordering before the response starts: errors after that cannot be a 400.
-        if order_by not in bounce_admin.ORDER_FIELDS:
-            raise bad_request(f"order_by: one of {', '.join(bounce_admin.ORDER_FIELDS)}")
+        if order_by not in ORDER_FIELDS:
+            raise bad_request(f"order_by: one of {', '.join(ORDER_FIELDS)}")
         return _csv_response(request, filters, order_by, direction)
     paging = parse_page(page, per_page)
 
     def work(session: Session) -> dict[str, Any]:
-        rows, total = bounce_admin.search(
-            session, filters, order_by, direction, paging.offset, paging.limit
+        found = bounce_service.list_bounces(
+            session,
+            filters,
+            order_by=order_by,
+            order=direction,
+            page=paging.page,
+            per_page=paging.per_page,
         )
-        return paging.envelope([_json(r) for r in rows], total)
+        return paging.envelope([serialize.bounce(r) for r in found.results], found.total)
 
     return data(await run_db(request, work))
 
@@ -147,11 +156,21 @@ def _csv_response(
 ) -> StreamingResponse:
     sessions = app_state(request).readonly_sessions
 
+    def rows(session: Session) -> Iterator[BounceRow]:
+        page = 1
+        while True:
+            found = bounce_service.list_bounces(
+                session, filters, order_by=order_by, order=order, page=page, per_page=EXPORT_PAGE
+            )
+            yield from found.results
+            if len(found.results) < EXPORT_PAGE:
+                return
+            page += 1
+
     def chunks() -> Iterator[str]:
         with sessions() as session:
-            rows = bounce_admin.stream(session, filters, order_by, order)
             buffered: list[str] = []
-            for line in csv_lines(CSV_HEADER, (_csv_row(r) for r in rows)):
+            for line in csv_lines(CSV_HEADER, (_csv_row(r) for r in rows(session))):
                 buffered.append(line)
                 if len(buffered) >= CSV_ROWS_PER_CHUNK:
                     yield "".join(buffered)
@@ -170,10 +189,10 @@ def _csv_response(
 @router.get("/bounces/{bounce_id}", summary="Get one bounce")
 async def get_bounce(request: Request, bounce_id: int) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
-        row = bounce_admin.get(session, bounce_id)
+        row = bounce_service.get_bounce(session, bounce_id)
         if row is None:
             raise not_found("bounce")
-        return _json(row)
+        return serialize.bounce(row)
 
     return data(await run_db(request, work))
 
@@ -181,7 +200,7 @@ async def get_bounce(request: Request, bounce_id: int) -> JSONResponse:
 @router.delete("/bounces/{bounce_id}", summary="Delete one bounce")
 async def delete_bounce(request: Request, bounce_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        if bounce_admin.delete_ids(session, [bounce_id]) == 0:
+        if bounce_service.delete_bounces(session, BounceFilter(ids=[bounce_id])) == 0:
             raise not_found("bounce")
         return True
 
@@ -189,24 +208,26 @@ async def delete_bounce(request: Request, bounce_id: int) -> JSONResponse:
 
 
 @router.delete("/bounces", summary="Delete bounces by id (?id=1&id=2) or all (?all=true)")
-async def delete_bounces(
-    request: Request, id: list[str] = Query(default=[]), all: str = ""
-) -> JSONResponse:
+async def delete_bounces(request: Request, id: Repeated = None, all: str = "") -> JSONResponse:
     if all.lower() == "true":
-        await run_db(request, bounce_admin.delete_all, write=True)
+        await run_db(
+            request, lambda s: bounce_service.delete_bounces(s, BounceFilter()), write=True
+        )
         return data(True)
     ids: list[int] = []
-    for value in id:
+    for value in id or []:
         number = _positive(value, "id")
         if number is not None:
             ids.append(number)
     if not ids:
         raise bad_request("id: give bounce ids (?id=1&id=2) or all=true")
-    await run_db(request, lambda s: bounce_admin.delete_ids(s, ids), write=True)
+    await run_db(
+        request, lambda s: bounce_service.delete_bounces(s, BounceFilter(ids=ids)), write=True
+    )
     return data(True)
 
 
 @router.put("/bounces/blocklist", summary="Blocklist every subscriber that has bounced")
 async def blocklist_bounced(request: Request) -> JSONResponse:
-    await run_db(request, bounce_admin.blocklist_bounced, write=True)
+    await run_db(request, lambda s: bounce_service.blocklist_bounced(s), write=True)
     return data(True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign
@@ -14,7 +14,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import not_found
-from stmails.web.responses import JSONResponse, data, parse_order, parse_page
+from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
 
@@ -34,7 +34,7 @@ def _one(session: Session, item: Campaign) -> dict[str, Any]:
 async def list_campaigns(
     request: Request,
     query: str = "",
-    status: list[str] = Query(default=[]),
+    status: Repeated = None,
     order_by: str = "created_at",
     order: str | None = None,
     page: str | None = None,
@@ -45,7 +45,7 @@ async def list_campaigns(
 
     def work(session: Session) -> dict[str, Any]:
         rows, total = campaign_admin.search(
-            session, query, status, order_by, direction, paging.offset, paging.limit
+            session, query, status or [], order_by, direction, paging.offset, paging.limit
         )
         lists = campaign_admin.lists_of(session, [r.id for r in rows])
         return paging.envelope([serialize.campaign(r, lists[r.id]) for r in rows], total, query)

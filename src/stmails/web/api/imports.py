@@ -6,6 +6,7 @@ are kept in memory and read with `GET /api/import/subscribers[/logs]`.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import threading
@@ -22,6 +23,8 @@ from stmails.web.body import run_db
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import ApiError, bad_request
 from stmails.web.responses import JSONResponse, data
+
+log = logging.getLogger("stmails.web")
 
 router = APIRouter(tags=["import"], dependencies=[Depends(require_user)])
 
@@ -98,7 +101,9 @@ async def stop_import(request: Request) -> JSONResponse:
     return data(_stats(current.status))
 
 
-@router.post("/import/subscribers", summary="Import subscribers from CSV", openapi_extra=UPLOAD_SCHEMA)
+@router.post(
+    "/import/subscribers", summary="Import subscribers from CSV", openapi_extra=UPLOAD_SCHEMA
+)
 async def start_import(request: Request) -> JSONResponse:
     """listmonk's CSV import: multipart `params` (JSON) and `file`; runs in the background."""
     form = await request.form(max_files=1, max_fields=10)
@@ -116,7 +121,7 @@ async def start_import(request: Request) -> JSONResponse:
         if current.running():
             raise ApiError(409, "an import is already running")
         # Copy the upload: the request's own temporary file goes away with the request.
-        spool = tempfile.TemporaryFile()
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the import thread)
         upload.file.seek(0)
         shutil.copyfileobj(upload.file, spool)
         spool.seek(0)
@@ -148,6 +153,4 @@ def _run(state: AppState, current: ImportTracker, spool: Any, params: ImportPara
     except Exception:
         status.status = "failed"
         status.note("import failed: internal error (see the server log)")
-        import logging
-
-        logging.getLogger("stmails.web").exception("import failed")
+        log.exception("import failed")

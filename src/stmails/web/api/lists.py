@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.db.models import MailingList
@@ -14,7 +14,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import not_found
-from stmails.web.responses import JSONResponse, data, parse_order, parse_page
+from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
 
 router = APIRouter(tags=["lists"], dependencies=[Depends(require_user)])
 
@@ -34,9 +34,9 @@ def _one(session: Session, item: MailingList) -> dict[str, Any]:
 async def list_lists(
     request: Request,
     query: str = "",
-    status: list[str] = Query(default=[]),
-    tag: list[str] = Query(default=[]),
-    tags: list[str] = Query(default=[]),
+    status: Repeated = None,
+    tag: Repeated = None,
+    tags: Repeated = None,
     order_by: str = "id",
     order: str | None = None,
     page: str | None = None,
@@ -48,7 +48,14 @@ async def list_lists(
 
     def work(session: Session) -> dict[str, Any]:
         rows, total = list_admin.search(
-            session, query, status, tag + tags, order_by, direction, paging.offset, paging.limit
+            session,
+            query,
+            status or [],
+            (tag or []) + (tags or []),
+            order_by,
+            direction,
+            paging.offset,
+            paging.limit,
         )
         counts = list_admin.subscriber_counts(session, [r.id for r in rows])
         results = [serialize.mailing_list(r, counts[r.id]) for r in rows]

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.exc import DataError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from stmails.db.models import Campaign, Subscriber
+from stmails.db.models import Subscriber
+from stmails.services import bounces as bounce_service
 from stmails.services import subscriber_admin as admin
+from stmails.services.bounces import BounceFilter
 from stmails.web import serialize
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request, not_found
-from stmails.web.responses import JSONResponse, data, parse_order, parse_page
+from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
 
 router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
 
@@ -54,7 +55,7 @@ def _ids(values: list[str], field: str) -> list[int]:
 async def list_subscribers(
     request: Request,
     query: str = "",
-    list_id: list[str] = Query(default=[]),
+    list_id: Repeated = None,
     subscription_status: str = "",
     order_by: str = "id",
     order: str | None = None,
@@ -64,7 +65,7 @@ async def list_subscribers(
     """listmonk's `GET /api/subscribers`; `query` is an SQL-like expression, parsed safely."""
     paging = parse_page(page, per_page)
     direction = parse_order(order)
-    list_ids = _ids(list_id, "list_id")
+    list_ids = _ids(list_id or [], "list_id")
 
     def work(session: Session) -> dict[str, Any]:
         statement = admin.filtered(session, query, list_ids, subscription_status)
@@ -75,7 +76,8 @@ async def list_subscribers(
         except (DataError, ProgrammingError) as exc:
             # The expression parsed, but the database could not evaluate it for these rows
             # (e.g. a cast of text that is not a number on PostgreSQL).
-            raise bad_request(f"query: the database could not evaluate it ({_first_line(exc)})")
+            message = f"query: the database could not evaluate it ({_first_line(exc)})"
+            raise bad_request(message) from None
         lists = admin.memberships(session, [row.id for row in rows])
         results = [serialize.subscriber(row, lists[row.id]) for row in rows]
         return paging.envelope(results, total, query)
@@ -153,9 +155,7 @@ async def blocklist_query(request: Request) -> JSONResponse:
 @router.post("/subscribers/query/delete", summary="Delete the subscribers a query matches")
 async def delete_query(request: Request) -> JSONResponse:
     body = await json_object(request)
-    ids = await run_db(
-        request, lambda s: _matching_ids(s, body, require_query=not body.get("all"))
-    )
+    ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=not body.get("all")))
     await run_db(request, lambda s: admin.delete_subscribers(s, ids), write=True)
     return data(True)
 
@@ -236,8 +236,8 @@ async def delete_one(request: Request, subscriber_id: int) -> JSONResponse:
 
 
 @router.delete("/subscribers", summary="Delete subscribers by id (?id=1&id=2)")
-async def delete_many(request: Request, id: list[str] = Query(default=[])) -> JSONResponse:
-    ids = _ids(id, "id")
+async def delete_many(request: Request, id: Repeated = None) -> JSONResponse:
+    ids = _ids(id or [], "id")
     if not ids:
         raise bad_request("id: at least one subscriber id is required")
     await run_db(request, lambda s: admin.delete_subscribers(s, ids), write=True)
@@ -247,24 +247,11 @@ async def delete_many(request: Request, id: list[str] = Query(default=[])) -> JS
 @router.get("/subscribers/{subscriber_id}/bounces", summary="A subscriber's bounces")
 async def subscriber_bounces(request: Request, subscriber_id: int) -> JSONResponse:
     def work(session: Session) -> list[dict[str, Any]]:
-        found = _get(session, subscriber_id)
-        rows = admin.bounces_of(session, subscriber_id)
-        campaign_ids = {b.campaign_id for b in rows if b.campaign_id is not None}
-        names = dict(
-            session.execute(
-                select(Campaign.id, Campaign.name).where(Campaign.id.in_(campaign_ids))
-            ).tuples()
+        _get(session, subscriber_id)
+        found = bounce_service.list_bounces(
+            session, BounceFilter(subscriber_id=subscriber_id), per_page=None
         )
-        return [
-            serialize.bounce(
-                b,
-                found.uuid,
-                (b.campaign_id, names.get(b.campaign_id, ""))
-                if b.campaign_id is not None
-                else None,
-            )
-            for b in rows
-        ]
+        return [serialize.bounce(row) for row in found.results]
 
     return data(await run_db(request, work))
 
@@ -273,7 +260,7 @@ async def subscriber_bounces(request: Request, subscriber_id: int) -> JSONRespon
 async def delete_subscriber_bounces(request: Request, subscriber_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
         _get(session, subscriber_id)
-        admin.delete_bounces_of(session, subscriber_id)
+        bounce_service.delete_bounces(session, BounceFilter(subscriber_id=subscriber_id))
         return True
 
     return data(await run_db(request, work, write=True))

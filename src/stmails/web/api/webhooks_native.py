@@ -85,6 +85,4 @@ async def post_bounce(request: Request) -> Response:
     except ValueError as exc:
         # record() refuses events that cannot be attributed (e.g. an unknown campaign).
         raise bad_request(str(exc)) from None
-    return Response(
-        _DUPLICATE if is_duplicate(result) else _STORED, media_type="application/json"
-    )
+    return Response(_DUPLICATE if is_duplicate(result) else _STORED, media_type="application/json")
