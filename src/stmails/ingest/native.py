@@ -76,7 +76,7 @@ def _email(body: Mapping[str, Any]) -> str:
     if not value:
         return ""
     local, at, domain = value.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in value):
+    if not at or not local or not domain or len(value.split()) != 1:
         raise NativeBounceError("email: not an email address")
     return value
 
