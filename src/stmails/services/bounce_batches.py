@@ -115,7 +115,7 @@ def record_batch(
     history = _history(session, found, hashes, config, min(occurred, default=now))
 
     pending: list[_Pending] = []
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     dirty: set[tuple[str, object]] = set()
 
     def flush() -> None:
@@ -140,6 +140,7 @@ def record_batch(
         pending.clear()
 
     def via_record(index: int) -> None:
+        seen.add(keys[index])
         flush()
         try:
             outcomes[index] = bounces.record(session, events[index], now=now, config=config)
@@ -187,7 +188,7 @@ def record_batch(
             history.setdefault(subject, []).append(
                 Fact(fact.type, fact.reason, fact.count_key, fact.created_at, decided_type)
             )
-        seen[key] = index
+        seen.add(key)
         pending.append(
             _Pending(
                 index,
