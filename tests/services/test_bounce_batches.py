@@ -34,7 +34,7 @@ def _events(
 ) -> list[Event]:
     rng = random.Random(seed)
     events: list[Event] = []
-    for n in range(60):
+    for _ in range(60):
         who = rng.randrange(8)
         by_uuid = who < 5 and rng.random() < 0.3
         event = Event(
