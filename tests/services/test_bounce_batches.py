@@ -84,7 +84,7 @@ def _state(session: Session, domain: str) -> dict[str, Any]:
                 norm(sub),
             )
             for key, email, kind, ck, sub in rows
-        ),  # fmt: skip
+        ),
         "subscribers": sorted((norm(e), s) for e, s in statuses),
         "suppressions": sorted((norm(e), r) for e, r in suppressed),
     }
