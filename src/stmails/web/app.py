@@ -146,7 +146,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         },
     )
     app.include_router(health.router)
-    app.router.routes.append(webhooks_native.route)
+    # First in the routing table: the hot path should not be matched against every other route.
+    app.router.routes.insert(0, webhooks_native.route)
     for router in (
         subscribers.router,
         imports.router,
