@@ -237,6 +237,17 @@ def throwaway_postgres(work: Path) -> Iterator[str | None]:
         )
 
 
+def merge(results: list[LoadResult]) -> LoadResult:
+    """The rounds of one path as one result."""
+    return LoadResult(
+        ok=sum(r.ok for r in results),
+        failed=sum(r.failed for r in results),
+        seconds=sum(r.seconds for r in results),
+        latencies_ms=[x for r in results for x in r.latencies_ms],
+        acked_ids=[x for r in results for x in r.acked_ids],
+    )
+
+
 def run_case(
     label: str, database_url: str, workers: int, work: Path, args: argparse.Namespace
 ) -> None:
@@ -244,8 +255,16 @@ def run_case(
         # Warm up both paths (connections, caches, the auth check) before measuring.
         asyncio.run(load(port, args.clients, args.warmup, health=True, first=0))
         asyncio.run(load(port, args.clients, args.warmup, health=False, first=10_000_000))
-        health = asyncio.run(load(port, args.clients, args.seconds, health=True, first=0))
-        bounces = asyncio.run(load(port, args.clients, args.seconds, health=False, first=0))
+        # Alternate the two paths in short rounds, so that a change in the machine's load
+        # (it is shared) weighs on both alike.
+        health_rounds: list[LoadResult] = []
+        bounce_rounds: list[LoadResult] = []
+        step = args.seconds / args.rounds
+        for round_number in range(args.rounds):
+            first = round_number * 50_000_000
+            health_rounds.append(asyncio.run(load(port, args.clients, step, True, first)))
+            bounce_rounds.append(asyncio.run(load(port, args.clients, step, False, first)))
+        health, bounces = merge(health_rounds), merge(bounce_rounds)
     acked, once, total = check_stored(database_url, bounces.acked_ids)
     ratio = bounces.rate / health.rate if health.rate else float("nan")
     print(
@@ -264,16 +283,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=48, help="concurrent connections")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
     parser.add_argument("--warmup", type=float, default=1.5, help="warm-up per path")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations of the two paths")
     parser.add_argument(
         "--db", choices=("sqlite", "postgresql", "all"), default="all", help="databases to run"
     )
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.warmup = 2.0, 0.5
+        args.seconds, args.warmup, args.rounds = 2.0, 0.5, 2
     print(
-        f"ingest_http: {args.clients} keep-alive connections (one request in flight each), "
-        f"{args.seconds:.0f} s per phase after {args.warmup:.1f} s warm-up; load generator is "
-        f"one asyncio process on the same {os.cpu_count()} cores as the server."
+        f"ingest_http: {args.clients} keep-alive connections (one request in flight each); "
+        f"{args.seconds:.0f} s per path in {args.rounds} alternating rounds after "
+        f"{args.warmup:.1f} s warm-up; the load generator is one asyncio process on the same "
+        f"{os.cpu_count()} cores as the server (load average now "
+        f"{os.getloadavg()[0]:.1f})."
     )
     with tempfile.TemporaryDirectory(prefix="stmails-bench-") as tmp:
         work = Path(tmp)
