@@ -21,7 +21,7 @@ from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, session_factory
 from stmails.ingest.native import NativeBounceError
-from stmails.services import bounce_batches, bounces, users
+from stmails.services import bounces, users
 from stmails.services.bounces import RecordError
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.settings import SettingsError
@@ -57,8 +57,8 @@ def record_bounce(session: Session, event: Event) -> Any:
 
 
 def record_bounces(session: Session, events: list[Event]) -> list[Any]:
-    """The writer's batch step: the same as record_bounce() for each event, reads batched."""
-    return list(bounce_batches.record_batch(session, events))
+    """The writer's batch step: services.bounces.record_many(), as record() one by one."""
+    return list(bounces.record_many(session, events))
 
 
 def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
