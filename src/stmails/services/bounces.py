@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVarTuple, cast
 
 from sqlalchemy import ColumnElement, Select, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from stmails.core.event import EVENT_TYPES, Event, EventType
 from stmails.db.models import (
@@ -230,7 +231,7 @@ def find_subscriber(session: Session, *, uuid: str = "", email: str = "") -> Sub
     found = _load_subscribers(
         session, {uuid.strip().lower()} - {""}, {normalize_email(email)} - {""}
     )
-    return _match(found, uuid, email)
+    return _Subscribers(found).match(uuid, email)
 
 
 def _load_subscribers(
@@ -252,17 +253,19 @@ def _load_subscribers(
     return list(session.scalars(query.with_for_update() if lock else query))
 
 
-def _match(found: Sequence[Subscriber], uuid: str, email: str) -> Subscriber | None:
-    uuid, email = uuid.strip().lower(), normalize_email(email)
-    if uuid:
-        for sub in found:
-            if sub.uuid == uuid:
-                return sub
-    if email:
-        for sub in found:
-            if sub.email.lower() == email:
-                return sub
-    return None
+class _Subscribers:
+    """Loaded subscribers, found by uuid or by normalized address."""
+
+    def __init__(self, found: Sequence[Subscriber]) -> None:
+        self.by_uuid = {sub.uuid: sub for sub in found}
+        self.by_email = {sub.email.lower(): sub for sub in found}
+
+    def match(self, uuid: str, email: str) -> Subscriber | None:
+        """The subscriber with `uuid`, else with address `email`, else None."""
+        found = self.by_uuid.get(uuid.strip().lower()) if uuid.strip() else None
+        if found is None and email.strip():
+            found = self.by_email.get(normalize_email(email))
+        return found
 
 
 def record(
@@ -349,15 +352,17 @@ def _prepare(
     """Look up subscribers, erased addresses and known dedup keys for the whole batch."""
     if not valid:
         return []
-    found = _load_subscribers(
-        session,
-        {e.subscriber_uuid.strip().lower() for _, e in valid} - {""},
-        {normalize_email(e.email) for _, e in valid} - {""},
-        lock=config.enabled,
+    found = _Subscribers(
+        _load_subscribers(
+            session,
+            {e.subscriber_uuid.strip().lower() for _, e in valid} - {""},
+            {normalize_email(e.email) for _, e in valid} - {""},
+            lock=config.enabled,
+        )
     )
     pending: list[_Pending] = []
     for index, event in valid:
-        subscriber = _match(found, event.subscriber_uuid, event.email)
+        subscriber = found.match(event.subscriber_uuid, event.email)
         address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
         occurred = event.occurred_at or now
         if occurred.tzinfo is None:
@@ -528,8 +533,7 @@ def _apply(session: Session, pending: list[_Pending], now: datetime) -> None:
             if current is None or ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[current[2]]:
                 strongest[sub_id] = (item.subscriber, item.hashed, decision.action)
     deleted = {sub_id for sub_id, (_, _, action) in strongest.items() if action == "delete"}
-    for subscriber, hashed, action in strongest.values():
-        _act(session, subscriber, action, hashed, now)
+    _act_on_many(session, list(strongest.values()), now)
     for item in pending:
         decision = item.decision
         if decision is None or decision.suppress_reason is None or not item.hashed:
@@ -655,19 +659,39 @@ def _act(
     session: Session, subscriber: Subscriber, action: BounceAction, hashed: str, now: datetime
 ) -> BounceAction:
     """Apply `action` to `subscriber`; returns it. Repeating an action is harmless."""
-    if action in ("unsubscribe", "blocklist"):
+    _act_on_many(session, [(subscriber, hashed, action)], now)
+    return action
+
+
+def _act_on_many(
+    session: Session,
+    targets: Sequence[tuple[Subscriber, str, BounceAction]],
+    now: datetime,
+) -> None:
+    """Apply each (subscriber, address hash, action), with one UPDATE per kind of change."""
+    leaving = sorted(s.id for s, _, action in targets if action in ("unsubscribe", "blocklist"))
+    blocked = [s for s, _, action in targets if action == "blocklist"]
+    if leaving:
         session.execute(
             update(SubscriberList)
-            .where(SubscriberList.subscriber_id == subscriber.id)
+            .where(SubscriberList.subscriber_id.in_(leaving))
             .values(status="unsubscribed", updated_at=now)
             .execution_options(synchronize_session=False)
         )
-    if action == "blocklist":
-        subscriber.status = "blocklisted"
-        subscriber.updated_at = now
-    if action == "delete":
-        erase_subscriber(session, subscriber, hashed or email_hash(subscriber.email))
-    return action
+    if blocked:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id.in_(sorted(s.id for s in blocked)))
+            .values(status="blocklisted", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        # Keep the loaded objects true to the database without writing them again.
+        for subscriber in blocked:
+            set_committed_value(subscriber, "status", "blocklisted")
+            set_committed_value(subscriber, "updated_at", now)
+    for subscriber, hashed, action in targets:
+        if action == "delete":
+            erase_subscriber(session, subscriber, hashed or email_hash(subscriber.email))
 
 
 def erase_subscriber(session: Session, subscriber: Subscriber, hashed: str) -> None:
