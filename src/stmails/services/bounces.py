@@ -6,7 +6,7 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 1. find the subscriber: by uuid, else by address (case-insensitively); unknown addresses are
    recorded by address alone;
 2. store the bounce once: the event's dedup key is unique, a repeat returns `duplicate=True` and
-   changes nothing (a savepoint absorbs the race of two concurrent deliveries);
+   changes nothing (INSERT ... ON CONFLICT DO NOTHING absorbs two concurrent deliveries);
 3. work out the type the rules count it as: reason overrides, then soft-bounce escalation;
 4. count the subscriber's bounces of that type within the rule's window, one per campaign (or
    per calendar day, UTC, without a campaign), and when the count reaches the rule, act:
@@ -14,6 +14,8 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 5. when a hard-bounce or complaint rule is reached, put the address on the suppression list, for
    subscribers and strangers alike.
 
+`record_many()` does the same for a batch of events in a handful of statements (the web layer's
+group commit uses it); `record()` is a batch of one.
 `reapply()` replays the whole history under the rules in force (`stmails bounces reapply`).
 The listing and deletion helpers at the end serve the HTTP API (`/api/bounces`).
 """
@@ -27,7 +29,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVarTuple, cast
 
-from sqlalchemy import ColumnElement, Select, Table, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -40,7 +52,7 @@ from stmails.db.models import (
     SubscriberList,
     Suppression,
 )
-from stmails.db.types import email_hash, normalize_email, utcnow
+from stmails.db.types import UTCDateTime, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore
 from stmails.services import suppression
 from stmails.services.errors import InvalidInput
@@ -226,14 +238,6 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def find_subscriber(session: Session, *, uuid: str = "", email: str = "") -> Subscriber | None:
-    """The subscriber with `uuid`, else with address `email` (any case), else None."""
-    found = _load_subscribers(
-        session, {uuid.strip().lower()} - {""}, {normalize_email(email)} - {""}
-    )
-    return _Subscribers(found).match(uuid, email)
-
-
 def _load_subscribers(
     session: Session, uuids: set[str], emails: set[str], *, lock: bool = False
 ) -> list[Subscriber]:
@@ -242,15 +246,52 @@ def _load_subscribers(
     `lock=True` locks their rows, in id order, until the transaction ends (PostgreSQL), so that
     concurrent bounces of one subscriber are counted one after the other without deadlocks.
     """
-    conditions: list[ColumnElement[bool]] = []
-    if uuids:
-        conditions.append(Subscriber.uuid.in_(sorted(uuids)))
-    if emails:
-        conditions.append(func.lower(Subscriber.email).in_(sorted(emails)))
-    if not conditions:
+    if not uuids and not emails:
         return []
-    query = select(Subscriber).where(or_(*conditions)).order_by(Subscriber.id)
-    return list(session.scalars(query.with_for_update() if lock else query))
+    query = _SUBSCRIBERS_LOCKED if lock else _SUBSCRIBERS
+    return list(session.scalars(query, {"uuids": sorted(uuids), "emails": sorted(emails)}))
+
+
+# The statements `record_many` runs for every batch, built once: only their parameters change.
+_SUBSCRIBERS = (
+    select(Subscriber)
+    .where(
+        or_(
+            Subscriber.uuid.in_(bindparam("uuids", expanding=True)),
+            func.lower(Subscriber.email).in_(bindparam("emails", expanding=True)),
+        )
+    )
+    .order_by(Subscriber.id)
+)
+_SUBSCRIBERS_LOCKED = _SUBSCRIBERS.with_for_update()
+_HISTORY = (
+    select(
+        Bounce.subscriber_id,
+        Bounce.email_hash,
+        Bounce.type,
+        Bounce.reason,
+        Bounce.count_key,
+        Bounce.created_at,
+        Bounce.effective_type,
+    )
+    .where(
+        or_(
+            Bounce.subscriber_id.in_(bindparam("ids", expanding=True)),
+            Bounce.subscriber_id.is_(None)
+            & Bounce.email_hash.in_(bindparam("hashes", expanding=True)),
+        ),
+        Bounce.created_at >= bindparam("since", type_=UTCDateTime()),
+    )
+    .order_by(Bounce.created_at, Bounce.id)
+)
+_ERASED = select(Suppression.email_hash).where(
+    Suppression.email_hash.in_(bindparam("hashes", expanding=True)), Suppression.email.is_(None)
+)
+_CAMPAIGN_IDS = select(Campaign.uuid, Campaign.id).where(
+    Campaign.uuid.in_(bindparam("uuids", expanding=True))
+)
+# "All time" for the history query's lower bound.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Subscribers:
@@ -417,28 +458,13 @@ def _histories(
     """The stored bounces of every subject in the batch that a rule window can reach."""
     subscriber_ids = {p.subscriber.id for p in pending if p.subscriber}
     hashes = {p.hashed for p in pending if not p.subscriber and p.hashed}
-    conditions: list[ColumnElement[bool]] = []
-    if subscriber_ids:
-        conditions.append(Bounce.subscriber_id.in_(sorted(subscriber_ids)))
-    if hashes:
-        conditions.append(Bounce.subscriber_id.is_(None) & Bounce.email_hash.in_(sorted(hashes)))
-    if not conditions:
+    if not subscriber_ids and not hashes:
         return {}
-    query = select(
-        Bounce.subscriber_id,
-        Bounce.email_hash,
-        Bounce.type,
-        Bounce.reason,
-        Bounce.count_key,
-        Bounce.created_at,
-        Bounce.effective_type,
-    ).where(or_(*conditions))
     widest = config.max_window_days()
-    if widest:
-        earliest = min(p.fact.created_at for p in pending)
-        query = query.where(Bounce.created_at >= earliest - timedelta(days=widest))
+    since = min(p.fact.created_at for p in pending) - timedelta(days=widest) if widest else _EPOCH
+    params = {"ids": sorted(subscriber_ids), "hashes": sorted(hashes), "since": since}
     out: dict[tuple[int | None, str], list[Fact]] = {}
-    for row in session.execute(query.order_by(Bounce.created_at, Bounce.id)):
+    for row in session.execute(_HISTORY, params):
         subject = (
             (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
         )
@@ -454,14 +480,10 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
     fresh = [p for p in pending if not p.duplicate]
     stranger_hashes = {p.hashed for p in fresh if p.subscriber is None and p.hashed}
     # Addresses deleted by the rules are known only by their hash: keep it that way.
-    erased = set(
-        session.scalars(
-            select(Suppression.email_hash).where(
-                Suppression.email_hash.in_(sorted(stranger_hashes)), Suppression.email.is_(None)
-            )
-        )
+    erased = (
+        set(session.scalars(_ERASED, {"hashes": sorted(stranger_hashes)}))
         if stranger_hashes
-        else ()
+        else set()
     )
     campaigns = _campaign_ids(session, {p.campaign_uuid for p in fresh} - {""})
     rows = []
@@ -514,7 +536,7 @@ def _campaign_ids(session: Session, uuids: set[str]) -> dict[str, int]:
     """Ids of the campaigns stmails knows among `uuids`."""
     if not uuids:
         return {}
-    rows = session.execute(select(Campaign.uuid, Campaign.id).where(Campaign.uuid.in_(uuids)))
+    rows = session.execute(_CAMPAIGN_IDS, {"uuids": sorted(uuids)})
     return {uuid: campaign_id for uuid, campaign_id in rows}
 
 
