@@ -191,6 +191,48 @@ def check_stored(database_url: str, acked: list[int]) -> tuple[int, int, int]:
     return len(acked), once, sum(counts.values())
 
 
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+async def constant(request):
+    return Response(b'{"data":true}', media_type="application/json")
+
+
+app = Starlette(routes=[Route("/health", constant)])
+"""
+
+
+def calibrate(work: Path, args: argparse.Namespace) -> None:
+    """The machine's state now: a bare app answering a constant, under the same load."""
+    (work / "bare_app.py").write_text(BARE_APP)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(work), "--port",
+         str(port), "--http", "httptools", "--loop", "uvloop", "--no-access-log",
+         "--log-level", "warning"],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        asyncio.run(load(port, args.clients, args.warmup, health=True, first=0))
+        bare = asyncio.run(load(port, args.clients, args.seconds / args.rounds, True, 0))
+    finally:
+        process.terminate()
+        process.wait(10)
+    print(
+        f"calibration: a bare Starlette endpoint answering a constant does {bare.rate:.0f} req/s "
+        "on this machine now (the issue quotes ~2,600/s for a bare /health on an idle one)"
+    )
+
+
 def merge(results: list[LoadResult]) -> LoadResult:
     """The rounds of one path as one result."""
     return LoadResult(
@@ -255,6 +297,8 @@ def main() -> None:
         )
     with tempfile.TemporaryDirectory(prefix="stmails-bench-") as tmp:
         work = Path(tmp)
+        if not (args.db == "postgresql" and args.database_url):
+            calibrate(work, args)
         if args.db in ("sqlite", "all"):
             run_case("sqlite, 1 worker", f"sqlite:///{work / 'bench.db'}", 1, work, args)
         if args.db == "postgresql" and args.database_url:
