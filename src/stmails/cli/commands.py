@@ -3,5 +3,6 @@
 from stmails.cli import (
     bounces,  # noqa: F401
     db,  # noqa: F401
+    serve,  # noqa: F401
     users,  # noqa: F401
 )

@@ -1,0 +1,291 @@
+"""listmonk's subscriber API: `/api/subscribers` and its sub-resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from sqlalchemy.exc import DataError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from stmails.db.models import SUBSCRIPTION_STATUSES, Subscriber
+from stmails.services import bounces as bounce_service
+from stmails.services import subscribers as subscriber_service
+from stmails.services.bounces import BounceFilter
+from stmails.services.subscriber_query import subscriber_condition
+from stmails.web import serialize
+from stmails.web.body import (
+    act_on_one,
+    bool_field,
+    ids_field,
+    json_object,
+    object_field,
+    query_ids,
+    run_db,
+    text_field,
+)
+from stmails.web.deps import require_user
+from stmails.web.errors import bad_request
+from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
+
+router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
+
+JSON_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
+MEMBERSHIP_ACTIONS = ("add", "remove", "unsubscribe")
+
+
+def _one(session: Session, subscriber_id: int) -> dict[str, Any]:
+    found = subscriber_service.get(session, subscriber_id)
+    return serialize.subscriber(
+        found, subscriber_service.subscriptions(session, [found.id])[found.id]
+    )
+
+
+@router.get("/subscribers", summary="Query and list subscribers")
+async def list_subscribers(
+    request: Request,
+    listing: ListingParams,
+    query: str = "",
+    list_id: Repeated = None,
+    subscription_status: str = "",
+) -> JSONResponse:
+    """listmonk's `GET /api/subscribers`; `query` is an SQL-like expression, parsed safely."""
+    paging = listing.paging
+    order_by = listing.order_by or "id"
+    direction = listing.order or "asc"
+    list_ids = query_ids(list_id or [], "list_id")
+
+    if subscription_status and subscription_status not in SUBSCRIPTION_STATUSES:
+        raise bad_request(f"subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
+
+    def work(session: Session) -> dict[str, Any]:
+        condition = subscriber_condition(session, query) if query.strip() else None
+        try:
+            found = subscriber_service.list_subscribers(
+                session,
+                condition=condition,
+                list_ids=list_ids,
+                subscription_status=subscription_status or None,
+                order_by=order_by,
+                order=direction,
+                page=paging.page,
+                per_page=paging.per_page,
+            )
+        except (DataError, ProgrammingError) as exc:
+            # The expression parsed, but the database could not evaluate it for these rows
+            # (e.g. a cast of text that is not a number on PostgreSQL).
+            message = f"query: the database could not evaluate it ({_first_line(exc)})"
+            raise bad_request(message) from None
+        rows = found.results
+        lists = subscriber_service.subscriptions(session, [row.id for row in rows])
+        results = [serialize.subscriber(row, lists[row.id]) for row in rows]
+        return paging.envelope(results, found.total, query)
+
+    return data(await run_db(request, work))
+
+
+def _first_line(exc: Exception) -> str:
+    original = getattr(exc, "orig", None)
+    text = str(original if original is not None else exc).strip().splitlines()
+    return text[0][:200] if text else "error"
+
+
+@router.get("/subscribers/{subscriber_id}", summary="Get one subscriber")
+async def get_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
+    return data(await run_db(request, lambda s: _one(s, subscriber_id)))
+
+
+@router.post("/subscribers", summary="Create a subscriber", openapi_extra=JSON_BODY)
+async def create_subscriber(request: Request) -> JSONResponse:
+    """listmonk's `POST /api/subscribers`: email, name, status, lists, attribs, preconfirm."""
+    body = await json_object(request)
+
+    email = text_field(body, "email", 320)
+    if not email:
+        raise bad_request("email: required")
+    name = text_field(body, "name", 500) or ""
+    status = text_field(body, "status") or "enabled"
+    attribs = object_field(body, "attribs")
+    list_ids = ids_field(body, "lists") or []
+    preconfirm = bool_field(body, "preconfirm_subscriptions")
+
+    def work(session: Session) -> dict[str, Any]:
+        created = subscriber_service.create(
+            session,
+            email=email,
+            name=name,
+            attribs=attribs,
+            status=status,
+            list_ids=list_ids,
+            preconfirm=preconfirm,
+        )
+        return _one(session, created.id)
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.put("/subscribers/lists", summary="Add, remove or unsubscribe subscribers on lists")
+async def manage_lists(request: Request) -> JSONResponse:
+    """listmonk's `PUT /api/subscribers/lists`: ids, action, target_list_ids, status."""
+    body = await json_object(request)
+    ids = ids_field(body, "ids") or []
+    if not ids:
+        raise bad_request("ids: at least one subscriber id is required")
+    await _change_lists(request, ids, body)
+    return data(True)
+
+
+async def _change_lists(request: Request, ids: list[int], body: dict[str, Any]) -> None:
+    action = body.get("action")
+    if action not in MEMBERSHIP_ACTIONS:
+        raise bad_request(f"action: one of {', '.join(MEMBERSHIP_ACTIONS)}")
+    list_ids = ids_field(body, "target_list_ids") or []
+    if not list_ids:
+        raise bad_request("target_list_ids: at least one list id is required")
+    status = text_field(body, "status")
+    if action == "add" and status not in SUBSCRIPTION_STATUSES:
+        raise bad_request(f"status: one of {', '.join(SUBSCRIPTION_STATUSES)} (required for add)")
+
+    def work(session: Session) -> None:
+        subscriber_service.manage_lists(session, ids, list_ids, action, status=status)
+
+    await run_db(request, work, write=True)
+
+
+@router.put("/subscribers/blocklist", summary="Blocklist several subscribers")
+async def blocklist_many(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    ids = ids_field(body, "ids") or []
+    if not ids:
+        raise bad_request("ids: at least one subscriber id is required")
+    await run_db(request, lambda s: subscriber_service.blocklist(s, ids), write=True)
+    return data(True)
+
+
+@router.put("/subscribers/query/blocklist", summary="Blocklist the subscribers a query matches")
+async def blocklist_query(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=True))
+    await run_db(request, lambda s: subscriber_service.blocklist(s, ids), write=True)
+    return data(True)
+
+
+@router.post("/subscribers/query/delete", summary="Delete the subscribers a query matches")
+async def delete_query(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=not body.get("all")))
+    await run_db(request, lambda s: subscriber_service.delete_subscribers(s, ids), write=True)
+    return data(True)
+
+
+@router.put("/subscribers/query/lists", summary="Change list memberships of matching subscribers")
+async def lists_query(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=False))
+    if ids:
+        await _change_lists(request, ids, body)
+    return data(True)
+
+
+def _matching_ids(session: Session, body: dict[str, Any], require_query: bool) -> list[int]:
+    """Ids of the subscribers that listmonk's `query` + `list_ids` of a bulk body select."""
+    query = text_field(body, "query") or ""
+    if require_query and not query.strip():
+        raise bad_request("query: required")
+    statement = select(Subscriber.id)
+    if query.strip():
+        statement = statement.where(subscriber_condition(session, query))
+    list_ids = ids_field(body, "list_ids") or []
+    if list_ids:
+        found = subscriber_service.list_subscribers(session, list_ids=list_ids, per_page=None)
+        statement = statement.where(Subscriber.id.in_([row.id for row in found.results]))
+    return list(session.scalars(statement))
+
+
+@router.put("/subscribers/{subscriber_id}", summary="Update a subscriber (all fields)")
+async def update_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
+    return await _update(request, subscriber_id, full=True)
+
+
+@router.patch("/subscribers/{subscriber_id}", summary="Update some fields of a subscriber")
+async def patch_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
+    return await _update(request, subscriber_id, full=False)
+
+
+async def _update(request: Request, subscriber_id: int, full: bool) -> JSONResponse:
+    """PUT sets every field (no `lists` removes every subscription, as in listmonk); PATCH
+    changes only the fields present (attribs are merged)."""
+    body = await json_object(request)
+    email = text_field(body, "email", 320)
+    name = text_field(body, "name", 500)
+    status = text_field(body, "status")
+    attribs = object_field(body, "attribs")
+    list_ids = ids_field(body, "lists")
+    preconfirm = bool_field(body, "preconfirm_subscriptions")
+    if full and not email:
+        raise bad_request("email: required")
+
+    def work(session: Session) -> dict[str, Any]:
+        found = subscriber_service.get(session, subscriber_id)
+        merged = attribs
+        if attribs is not None and not full:
+            merged = {**found.attribs, **attribs}
+        subscriber_service.update_subscriber(
+            session,
+            found,
+            email=email,
+            name=name if name is not None or not full else "",
+            attribs=merged if merged is not None or not full else {},
+            status=status if status is not None or not full else "enabled",
+            list_ids=list_ids if list_ids is not None or not full else [],
+            preconfirm=preconfirm,
+        )
+        return _one(session, subscriber_id)
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.put("/subscribers/{subscriber_id}/blocklist", summary="Blocklist one subscriber")
+async def blocklist_one(request: Request, subscriber_id: int) -> JSONResponse:
+    return await act_on_one(
+        request, subscriber_id, subscriber_service.get, subscriber_service.blocklist
+    )
+
+
+@router.delete("/subscribers/{subscriber_id}", summary="Delete one subscriber")
+async def delete_one(request: Request, subscriber_id: int) -> JSONResponse:
+    return await act_on_one(
+        request, subscriber_id, subscriber_service.get, subscriber_service.delete_subscribers
+    )
+
+
+@router.delete("/subscribers", summary="Delete subscribers by id (?id=1&id=2)")
+async def delete_many(request: Request, id: Repeated = None) -> JSONResponse:
+    ids = query_ids(id or [], "id")
+    if not ids:
+        raise bad_request("id: at least one subscriber id is required")
+    await run_db(request, lambda s: subscriber_service.delete_subscribers(s, ids), write=True)
+    return data(True)
+
+
+@router.get("/subscribers/{subscriber_id}/bounces", summary="A subscriber's bounces")
+async def subscriber_bounces(request: Request, subscriber_id: int) -> JSONResponse:
+    def work(session: Session) -> list[dict[str, Any]]:
+        subscriber_service.get(session, subscriber_id)
+        found = bounce_service.list_bounces(
+            session, BounceFilter(subscriber_id=subscriber_id), per_page=None
+        )
+        return [serialize.bounce(row) for row in found.results]
+
+    return data(await run_db(request, work))
+
+
+@router.delete("/subscribers/{subscriber_id}/bounces", summary="Delete a subscriber's bounces")
+async def delete_subscriber_bounces(request: Request, subscriber_id: int) -> JSONResponse:
+    def work(session: Session) -> bool:
+        subscriber_service.get(session, subscriber_id)
+        bounce_service.delete_bounces(session, BounceFilter(subscriber_id=subscriber_id))
+        return True
+
+    return data(await run_db(request, work, write=True))
