@@ -1,0 +1,94 @@
+"""Reading address lists and writing verification results as CSV or JSON.
+
+Shared by the CLI and the API's bulk jobs. CSV cells that a spreadsheet would run as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, tab or CR) are neutralized with a leading quote.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from stmails.verify.result import VerificationResult
+
+__all__ = ["CSV_FIELDS", "csv_cell", "read_address_csv", "result_row", "write_results_csv"]
+
+CSV_FIELDS = (
+    "address",
+    "result",
+    "reasons",
+    "syntax_valid",
+    "normalized",
+    "suggestion",
+    "detail",
+    "smtp_reply",
+    "retry_after",
+    "mx",
+)
+_HEADER_NAMES = ("email", "e-mail", "email_address", "address", "mail")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell as text, neutralized when a spreadsheet would read it as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def result_row(result: VerificationResult) -> list[str]:
+    """The CSV row of a result, in :data:`CSV_FIELDS` order (lists joined with ``;``)."""
+    data = result.to_dict()
+    data["reasons"] = ";".join(data["reasons"])
+    data["mx"] = ";".join(data["mx"])
+    return [csv_cell(data[name]) for name in CSV_FIELDS]
+
+
+def write_results_csv(results: Iterable[VerificationResult], out: TextIO) -> None:
+    """Writes a header row and one row per result."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for result in results:
+        writer.writerow(result_row(result))
+
+
+def read_address_csv(source: TextIO, column: str | None = None) -> Iterator[str]:
+    """The addresses of a CSV file (or a plain list, one address per line).
+
+    The column is ``column`` when given (a header name), else the first header named like an
+    email column, else the first column of the first row that contains an ``@`` (a file
+    without a header). Raises ``ValueError`` when a named column is absent.
+    """
+    reader = csv.reader(source)
+    first = next(reader, None)
+    if first is None:
+        return
+    index: int | None = None
+    lowered = [cell.strip().lower() for cell in first]
+    if column is not None:
+        if column.strip().lower() not in lowered:
+            raise ValueError(f"no column named {column!r} (columns: {', '.join(first)})")
+        index = lowered.index(column.strip().lower())
+    else:
+        index = next((i for i, name in enumerate(lowered) if name in _HEADER_NAMES), None)
+    if index is None:
+        # No header: the data starts on the first row.
+        index = next((i for i, cell in enumerate(first) if "@" in cell), 0)
+        if index < len(first):
+            yield first[index]
+    for row in reader:
+        if row:
+            yield row[index] if index < len(row) else ""
+
+
+def results_json(results: Iterable[VerificationResult]) -> str:
+    """A JSON document ``{"data": [...]}`` of full result records."""
+    buffer = io.StringIO()
+    json.dump({"data": [r.to_dict() for r in results]}, buffer)
+    return buffer.getvalue()
