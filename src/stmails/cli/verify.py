@@ -16,6 +16,10 @@ import typer
 from stmails.cli.main import app
 
 if TYPE_CHECKING:
+    from collections import Counter
+    from collections.abc import Iterator
+    from typing import TextIO
+
     from stmails.verify import OfflineVerifier, VerificationResult, Verifier
 
 
@@ -93,7 +97,6 @@ def verify_command(
         sys.stdout.flush()
         return
 
-    items = _collect(given, file, column)
     verifier = (
         None
         if offline
@@ -101,32 +104,94 @@ def verify_command(
             offline_verifier, smtp, helo_name, mail_from, nameserver, dns_timeout
         )
     )
-    results = _run(
-        items, offline_verifier, verifier, timeout, concurrency, show_progress=len(items) > 1
-    )
-    _emit(results, fmt, out)
-    if out is not None or len(results) > 1:
-        _summary(results)
+    total = len(given) - given.count("-") + (_count_lines(file) if file is not None else 0)
+    items = _collect(given, file, column)
+    sink = out.open("w", encoding="utf-8", errors="surrogateescape", newline="") if out else None
+    try:
+        writer = _ResultWriter(fmt, sink or sys.stdout)
+        verdicts, reasons = _run(
+            items, total, offline_verifier, verifier, writer, timeout, concurrency
+        )
+        writer.close()
+    finally:
+        if sink is not None:
+            sink.close()
+    if out is not None or sum(verdicts.values()) > 1:
+        _summary(verdicts, reasons)
 
 
-def _collect(given: list[str], file: Path | None, column: str | None) -> list[str]:
-    items: list[str] = []
+CHUNK = 5_000
+
+
+def _count_lines(file: Path) -> int:
+    """Lines in ``file`` (the progress bar's total; a header line makes it one too many)."""
+    try:
+        with file.open("rb") as source:
+            return sum(block.count(b"\n") for block in iter(lambda: source.read(1 << 20), b""))
+    except OSError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--file") from None
+
+
+def _collect(given: list[str], file: Path | None, column: str | None) -> Iterator[str]:
+    """The addresses to verify, lazily: arguments, stdin for '-', then the file's column."""
     for item in given:
         if item == "-":
-            items.extend(line.rstrip("\r\n") for line in sys.stdin)
+            yield from (line.rstrip("\r\n") for line in sys.stdin)
         else:
-            items.append(item)
+            yield item
     if file is not None:
         from stmails.verify.export import read_address_csv
 
         try:
             with file.open(newline="", encoding="utf-8", errors="surrogateescape") as source:
-                items.extend(read_address_csv(source, column))
+                yield from read_address_csv(source, column)
         except OSError as exc:
             raise typer.BadParameter(str(exc), param_hint="--file") from None
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--column") from None
-    return items
+
+
+class _ResultWriter:
+    """Writes results as they come, in the chosen format (a table is printed at the end)."""
+
+    def __init__(self, fmt: OutputFormat, stream: TextIO) -> None:
+        import csv
+
+        self._fmt = fmt
+        self._stream = stream
+        self._table: list[VerificationResult] = []
+        self._first = True
+        self._csv = csv.writer(stream, lineterminator="\n")
+        if fmt is OutputFormat.CSV:
+            from stmails.verify.export import CSV_FIELDS
+
+            self._csv.writerow(CSV_FIELDS)
+        elif fmt is OutputFormat.JSON:
+            stream.write('{"data": [')
+
+    def write(self, results: list[VerificationResult]) -> None:
+        import json
+
+        from stmails.verify.export import result_row
+        from stmails.verify.offline import record_json
+
+        if self._fmt is OutputFormat.TABLE:
+            self._table.extend(results)
+        elif self._fmt is OutputFormat.JSONL:
+            self._stream.writelines(record_json(r) + "\n" for r in results)
+        elif self._fmt is OutputFormat.CSV:
+            self._csv.writerows(result_row(r) for r in results)
+        else:
+            for result in results:
+                self._stream.write(("" if self._first else ", ") + json.dumps(result.to_dict()))
+                self._first = False
+
+    def close(self) -> None:
+        if self._fmt is OutputFormat.TABLE:
+            _table(self._table)
+        elif self._fmt is OutputFormat.JSON:
+            self._stream.write("]}\n")
+        self._stream.flush()
 
 
 def _network_verifier(
@@ -164,66 +229,50 @@ def _network_verifier(
 
 
 def _run(
-    items: list[str],
+    items: Iterator[str],
+    total: int,
     offline_verifier: OfflineVerifier,
     verifier: Verifier | None,
+    writer: _ResultWriter,
     timeout: float,
     concurrency: int,
-    *,
-    show_progress: bool,
-) -> list[VerificationResult]:
+) -> tuple[Counter[str], Counter[str]]:
+    """Verifies ``items`` a chunk at a time (bounded memory), writing and counting results."""
     import asyncio
+    from collections import Counter
+    from itertools import islice
 
     from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(
-        transient=True, disable=not show_progress, console=Console(stderr=True)
-    ) as progress:
-        task = progress.add_task("verifying", total=len(items))
+    verdicts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    console = Console(stderr=True)
+    with Progress(transient=True, disable=total <= 1, console=console) as progress:
+        task = progress.add_task("verifying", total=total)
+
+        def record(results: list[VerificationResult]) -> None:
+            writer.write(results)
+            verdicts.update(r.result.value for r in results)
+            reasons.update(reason.value for r in results for reason in r.reasons)
+            progress.advance(task, len(results))
+
         if verifier is None:
-            results = []
-            for item in items:
-                results.append(offline_verifier.verify(item))
-                progress.advance(task)
-            return results
+            while chunk := list(islice(items, CHUNK)):
+                record([offline_verifier.verify(item) for item in chunk])
+            return verdicts, reasons
 
-        def advance(_index: int, _result: VerificationResult) -> None:
-            progress.advance(task)
+        # One event loop for the whole run: the DNS and catch-all caches and the per-host
+        # limits live in it.
+        async def run_network(network: Verifier) -> None:
+            while chunk := list(islice(items, CHUNK)):
+                if len(chunk) == 1:
+                    record([await network.verify(chunk[0], deadline=timeout)])
+                else:
+                    record(await network.verify_many(chunk, concurrency=concurrency))
 
-        async def run_all() -> list[VerificationResult]:
-            assert verifier is not None
-            if len(items) == 1:
-                return [await verifier.verify(items[0], deadline=timeout)]
-            return await verifier.verify_many(items, concurrency=concurrency, on_result=advance)
-
-        return asyncio.run(run_all())
-
-
-def _emit(results: list[VerificationResult], fmt: OutputFormat, out: Path | None) -> None:
-    import io
-    import json
-
-    from stmails.verify.export import results_json, write_results_csv
-    from stmails.verify.offline import record_json
-
-    if fmt is OutputFormat.TABLE and out is None:
-        _table(results)
-        return
-    buffer = io.StringIO()
-    if fmt is OutputFormat.JSONL:
-        buffer.writelines(record_json(r) + "\n" for r in results)
-    elif fmt is OutputFormat.JSON:
-        buffer.write(
-            results_json(results) if len(results) != 1 else json.dumps(results[0].to_dict())
-        )
-        buffer.write("\n")
-    else:
-        write_results_csv(results, buffer)
-    if out is None:
-        sys.stdout.write(buffer.getvalue())
-    else:
-        out.write_text(buffer.getvalue(), encoding="utf-8", errors="surrogateescape")
+        asyncio.run(run_network(verifier))
+    return verdicts, reasons
 
 
 def _table(results: list[VerificationResult]) -> None:
@@ -243,15 +292,11 @@ def _table(results: list[VerificationResult]) -> None:
     Console().print(table)
 
 
-def _summary(results: list[VerificationResult]) -> None:
-    from collections import Counter
-
+def _summary(verdicts: Counter[str], reasons: Counter[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    verdicts = Counter(r.result.value for r in results)
-    reasons = Counter(reason.value for r in results for reason in r.reasons)
-    table = Table("result", "count", title=f"{len(results)} addresses")
+    table = Table("result", "count", title=f"{sum(verdicts.values())} addresses")
     for name in ("valid", "risky", "unknown", "invalid"):
         table.add_row(name, str(verdicts.get(name, 0)))
     for name, count in reasons.most_common():
