@@ -80,15 +80,10 @@ _RETRY_SECONDS = re.compile(r"(\d{1,6})\s*(?:s\b|sec|second)", re.IGNORECASE)
 _RETRY_MINUTES = re.compile(r"(\d{1,4})\s*(?:m\b|min|minute)", re.IGNORECASE)
 _BLOCK_TEXT = re.compile(
     r"block|blacklist|denylist|spamhaus|spamcop|barracuda|sorbs|\brbl\b|dnsbl|reputation"
-    r"|listed|banned|policy|not allowed|access denied|poor reputation",
+    r"|listed (?:at|on|by)|banned|policy|not allowed|access denied",
     re.IGNORECASE,
 )
-_UNKNOWN_USER_TEXT = re.compile(
-    r"user unknown|unknown user|no such (?:user|mailbox|recipient)|does not exist"
-    r"|doesn't exist|not found|invalid (?:recipient|mailbox|address)|mailbox unavailable"
-    r"|recipient (?:rejected|unknown)|no mailbox|address rejected|unrouteable",
-    re.IGNORECASE,
-)
+_GREYLIST_TEXT = re.compile(r"grey|gray|try again|later|deferred", re.IGNORECASE)
 _FULL_TEXT = re.compile(r"mailbox (?:is )?full|over ?quota|quota exceeded", re.IGNORECASE)
 _DISABLED_TEXT = re.compile(r"disabled|deactivated|inactive|suspended", re.IGNORECASE)
 
@@ -162,35 +157,42 @@ def _retry_after(reply: SmtpReply) -> int:
 
 
 def classify_rcpt_reply(reply: SmtpReply) -> ProbeOutcome:
-    """Maps a reply to RCPT TO (or a refusal earlier in the session) to a probe outcome."""
+    """Maps a reply to RCPT TO (or a refusal earlier in the session) to a probe outcome.
+
+    The enhanced status code decides first (RFC 3463: x.7.x is policy, 5.1.x the address,
+    x.2.2 a full mailbox, 5.2.1 a disabled one), then the text. Temporary failures are
+    greylisting unless they name a blocklist; a permanent 550/551/553 without a policy hint
+    means the mailbox does not exist; any other permanent refusal is about us (``blocked``).
+    """
     raw = str(reply)
     enhanced = reply.enhanced or ""
+    text = reply.text
     if reply.code in (250, 251):
         return ProbeOutcome(accepted=True, reply=raw)
     if reply.code == 252:
         return ProbeOutcome((Reason.ACCEPT_ALL,), reply=raw, detail="the server cannot verify")
-    if enhanced.startswith(("4.7.", "5.7.")) or _BLOCK_TEXT.search(reply.text):
-        return ProbeOutcome((Reason.BLOCKED,), reply=raw, detail="the server refused us")
-    if enhanced.endswith(".2.2") or reply.code == 552 or _FULL_TEXT.search(reply.text):
+    if enhanced.endswith(".2.2") or reply.code == 552 or _FULL_TEXT.search(text):
         return ProbeOutcome((Reason.MAILBOX_FULL,), reply=raw, detail="the mailbox is full")
     if 400 <= reply.code < 500:
+        if _BLOCK_TEXT.search(text) and not _GREYLIST_TEXT.search(text):
+            return ProbeOutcome((Reason.BLOCKED,), reply=raw, detail="the server refused us")
         return ProbeOutcome(
             (Reason.GREYLISTED,),
             reply=raw,
             retry_after=_retry_after(reply),
             detail="temporary failure; try again later",
         )
-    if enhanced == "5.2.1" or (reply.code >= 500 and _DISABLED_TEXT.search(reply.text)):
-        return ProbeOutcome((Reason.DISABLED,), reply=raw, detail="the mailbox is disabled")
     # 5.1.7 and 5.1.8 are about our sender address, not the recipient.
     recipient_status = enhanced.startswith("5.1.") and enhanced not in ("5.1.7", "5.1.8")
-    if recipient_status or (
-        reply.code in (550, 551, 553) and _UNKNOWN_USER_TEXT.search(reply.text)
-    ):
+    if enhanced.startswith("5.7.") or (not recipient_status and _BLOCK_TEXT.search(text)):
+        return ProbeOutcome((Reason.BLOCKED,), reply=raw, detail="the server refused us")
+    if enhanced == "5.2.1" or (not recipient_status and _DISABLED_TEXT.search(text)):
+        return ProbeOutcome((Reason.DISABLED,), reply=raw, detail="the mailbox is disabled")
+    if recipient_status or (not enhanced and reply.code in (550, 551, 553)):
         return ProbeOutcome(
             (Reason.MAILBOX_NOT_FOUND,), reply=raw, detail="the mailbox does not exist"
         )
-    return ProbeOutcome((Reason.BLOCKED,), reply=raw, detail="unrecognized refusal")
+    return ProbeOutcome((Reason.BLOCKED,), reply=raw, detail="the server refused the probe")
 
 
 @dataclass(slots=True)

@@ -1,0 +1,143 @@
+"""The offline verifier, its bulk fast path, the stdin stream and the `stmails verify` command."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from stmails.cli import commands  # noqa: F401  (registers the commands on the app)
+from stmails.cli.main import app
+from stmails.verify import (
+    IntakePolicy,
+    OfflineVerifier,
+    Policy,
+    Reason,
+    Verdict,
+    record_json,
+    verify_on_the_way_in,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_verdicts_and_reasons_of_the_offline_stages() -> None:
+    verifier = OfflineVerifier()
+    assert verifier.verify("john@example.com").result is Verdict.VALID
+    role = verifier.verify("info@example.com")
+    assert (role.result, role.reasons) == (Verdict.RISKY, (Reason.ROLE,))
+    disposable = verifier.verify("sales@mailinator.com")
+    assert disposable.result is Verdict.RISKY
+    assert disposable.reasons == (Reason.DISPOSABLE, Reason.ROLE)
+    typo = verifier.verify("Jane.Doe@hotmial.com")
+    assert Reason.TYPO in typo.reasons
+    assert typo.suggestion == "Jane.Doe@hotmail.com"
+    bad = verifier.verify("jane@@example.com")
+    assert (bad.result, bad.reasons, bad.syntax_valid) == (Verdict.INVALID, (Reason.SYNTAX,), False)
+    assert bad.detail
+
+
+def test_stages_can_be_switched_off() -> None:
+    bare = OfflineVerifier(check_disposable=False, check_role=False, suggest_typos=False)
+    assert bare.verify("info@mailinator.com").result is Verdict.VALID
+    assert bare.verify("x@gmial.com").suggestion is None
+
+
+_LOCAL = st.text(alphabet="abcXYZ09.+-_'é", min_size=0, max_size=70)
+_DOMAIN = st.sampled_from(
+    ["gmail.com", "gmial.com", "Mailinator.COM", "x.test", "bücher.example", "a", "-a.com",
+     "xn--bcher-kva.example", "yy--0.com", "a.b", "", "[1.2.3.4]", "example.con"]
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.one_of(st.builds(lambda local, domain: f"{local}@{domain}", _LOCAL, _DOMAIN), st.text()),
+        max_size=20,
+    )
+)
+def test_the_fast_path_renders_exactly_what_the_full_path_renders(addresses: list[str]) -> None:
+    for policy in Policy:
+        verifier = OfflineVerifier(policy)
+        assert verifier.jsonl(addresses) == [record_json(verifier.verify(a)) for a in addresses]
+
+
+def test_intake_gate_rejects_only_invalid_and_flags_risky() -> None:
+    assert verify_on_the_way_in("john@example.com") == (True, ())
+    assert verify_on_the_way_in("info@mailinator.com") == (True, ("disposable", "role"))
+    assert verify_on_the_way_in("john@@example.com") == (False, ("syntax",))
+    strict = IntakePolicy(reject=frozenset({Verdict.INVALID, Verdict.RISKY}))
+    assert verify_on_the_way_in("info@example.com", strict) == (False, ("role",))
+    assert verify_on_the_way_in('"x"@example.com', IntakePolicy(syntax=Policy.RFC5321))[0]
+
+
+def test_the_jsonl_command_streams_every_line_in_order() -> None:
+    lines = [b"john@example.com", b"broken@", b"\xff\xfe@example.com", b"", b"info@yopmail.com",
+             b"j\xc3\xb6hn@b\xc3\xbccher.example", b"crlf@example.com\r"]  # fmt: skip
+    payload = b"\n".join(lines) + b"\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "stmails", "verify", "--offline", "--format", "jsonl", "-"],
+        input=payload,
+        capture_output=True,
+        check=True,
+        cwd=REPO,
+    )
+    records = [json.loads(line) for line in done.stdout.decode("ascii").splitlines()]
+    assert [r["syntax_valid"] for r in records] == [True, False, False, False, True, True, True]
+    assert [r["result"] for r in records] == [
+        "valid", "invalid", "invalid", "invalid", "risky", "valid", "valid",
+    ]  # fmt: skip
+    assert records[0]["address"] == "john@example.com"
+    assert records[5]["normalized"] == "jöhn@bücher.example"
+    assert records[6]["address"] == "crlf@example.com"
+    assert records[4]["reasons"] == ["disposable", "role"]
+    assert all({"address", "result", "reasons", "syntax_valid"} <= set(r) for r in records)
+
+
+def test_the_stream_handles_input_larger_than_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stmails.verify import stream
+
+    addresses = [f"user{i}@example{i % 7}.com" for i in range(3000)]
+    source = io.BytesIO("\n".join(addresses).encode())  # no final newline
+    sink = io.BytesIO()
+    monkeypatch.setattr(stream, "BLOCK_SIZE", 1000)
+    count = stream.offline_jsonl_stream(source, sink, OfflineVerifier())
+    records = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert count == 3000
+    assert [r["address"] for r in records] == addresses
+
+
+def test_file_to_csv_with_summary(tmp_path: Path) -> None:
+    source = tmp_path / "list.csv"
+    source.write_text("name,Email\nJohn,john@example.com\nEve,=evil@example.com\nX,x@gmial.con\n")
+    out = tmp_path / "results.csv"
+    result = CliRunner().invoke(
+        app, ["verify", "--offline", "--file", str(source), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("address,result,reasons,syntax_valid")
+    assert rows[1].startswith("john@example.com,valid,")
+    # A cell a spreadsheet would evaluate is neutralized.
+    assert rows[2].startswith("'=evil@example.com,valid")
+    assert rows[3].startswith("x@gmial.con,risky,typo,true,x@gmial.con,x@gmail.com")
+    assert "3 addresses" in result.output
+
+
+def test_arguments_json_output_and_bad_options() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["verify", "--offline", "--format", "json", "admin@example.org"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["data"][0]["reasons"] == ["role"]
+    assert runner.invoke(app, ["verify", "--offline", "--policy", "loose", "a@b.c"]).exit_code == 2
+    assert runner.invoke(app, ["verify", "--offline"]).exit_code == 2
+    missing = runner.invoke(app, ["verify", "--offline", "--file", "/nonexistent/list.csv"])
+    assert missing.exit_code == 2
