@@ -7,14 +7,18 @@ Shared by the CLI and the API's bulk jobs. CSV cells that a spreadsheet would ru
 from __future__ import annotations
 
 import csv
-import io
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from stmails.verify.result import VerificationResult
 
-__all__ = ["CSV_FIELDS", "csv_cell", "read_address_csv", "result_row", "write_results_csv"]
+__all__ = [
+    "CSV_FIELDS",
+    "csv_cell",
+    "read_address_csv",
+    "record_row",
+    "result_row",
+]
 
 CSV_FIELDS = (
     "address",
@@ -42,20 +46,18 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
+def record_row(record: dict[str, Any]) -> list[str]:
+    """The CSV row of a result record (``to_dict`` form), in :data:`CSV_FIELDS` order, with
+    the lists joined by ``;``."""
+    return [
+        csv_cell(";".join(record[name]) if name in ("reasons", "mx") else record[name])
+        for name in CSV_FIELDS
+    ]
+
+
 def result_row(result: VerificationResult) -> list[str]:
-    """The CSV row of a result, in :data:`CSV_FIELDS` order (lists joined with ``;``)."""
-    data = result.to_dict()
-    data["reasons"] = ";".join(data["reasons"])
-    data["mx"] = ";".join(data["mx"])
-    return [csv_cell(data[name]) for name in CSV_FIELDS]
-
-
-def write_results_csv(results: Iterable[VerificationResult], out: TextIO) -> None:
-    """Writes a header row and one row per result."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    for result in results:
-        writer.writerow(result_row(result))
+    """The CSV row of a result (see :func:`record_row`)."""
+    return record_row(result.to_dict())
 
 
 def read_address_csv(source: TextIO, column: str | None = None) -> Iterator[str]:
@@ -85,10 +87,3 @@ def read_address_csv(source: TextIO, column: str | None = None) -> Iterator[str]
     for row in reader:
         if row:
             yield row[index] if index < len(row) else ""
-
-
-def results_json(results: Iterable[VerificationResult]) -> str:
-    """A JSON document ``{"data": [...]}`` of full result records."""
-    buffer = io.StringIO()
-    json.dump({"data": [r.to_dict() for r in results]}, buffer)
-    return buffer.getvalue()
