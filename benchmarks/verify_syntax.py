@@ -6,7 +6,11 @@ one JSON record per line (process start-up included). For a baseline, the same p
 through a minimal process that runs email-validator (strict, no DNS) on each line and writes
 one JSON record per line, and the ratio is printed.
 
-Usage: python benchmarks/verify_syntax.py [--count N] [--quick] [--no-baseline]
+It also measures ``POST /api/verify`` (offline stages) latency: the router mounted on a small
+FastAPI app served by uvicorn on loopback, 2,000 sequential requests from an httpx client,
+p50/p99 of the full HTTP round trip (target: p99 under 5 ms).
+
+Usage: python benchmarks/verify_syntax.py [--count N] [--quick] [--no-baseline] [--no-api]
 """
 
 from __future__ import annotations
@@ -261,12 +265,55 @@ def run_pipe(command: list[str], data: bytes, expected_lines: int) -> float:
     return elapsed
 
 
+def api_latency(addresses: list[str], requests: int) -> tuple[float, float, float]:
+    """p50, p99 and max milliseconds of POST /api/verify round trips (offline stages)."""
+    import threading
+
+    import httpx
+    import uvicorn
+    from fastapi import FastAPI
+
+    from stmails.verify import OfflineVerifier, Verifier
+    from stmails.web.api.verify import create_verify_router
+
+    app = FastAPI()
+    with tempfile.TemporaryDirectory() as data_dir:
+        app.include_router(
+            create_verify_router(
+                Path(data_dir), verifier_factory=lambda offline: Verifier(OfflineVerifier())
+            )
+        )
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        timings: list[float] = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for index in range(requests + 200):
+                body = {"email": addresses[index % len(addresses)], "offline": True}
+                started = time.perf_counter()
+                response = client.post("/api/verify", json=body)
+                elapsed = time.perf_counter() - started
+                response.raise_for_status()
+                # The first 200 requests warm up connections and caches.
+                if index >= 200:
+                    timings.append(elapsed * 1000)
+        server.should_exit = True
+        thread.join(5)
+    timings.sort()
+    return timings[len(timings) // 2], timings[int(len(timings) * 0.99)], timings[-1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="20,000 addresses, one run")
     parser.add_argument("--runs", type=int, default=3, help="best of N runs")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-api", action="store_true", help="skip the API latency part")
     args = parser.parse_args()
     count = 20_000 if args.quick else args.count
     runs = 1 if args.quick else args.runs
@@ -299,6 +346,13 @@ def main() -> None:
         )
         print(f"ratio   : {rate / baseline_rate:.1f}x email-validator")
     print(f"python  : {sys.version.split()[0]}; target >= 50,000 addresses/s")
+    if not args.no_api:
+        requests = 500 if args.quick else 2000
+        p50, p99, worst = api_latency(addresses, requests)
+        print(
+            f"api     : POST /api/verify (offline) over uvicorn on loopback, {requests} requests: "
+            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {worst:.2f} ms (target p99 < 5 ms)"
+        )
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import dns.asyncresolver
+from typer.testing import CliRunner
 
+from stmails.cli import commands  # noqa: F401  (registers the commands on the app)
+from stmails.cli.main import app
 from stmails.verify import (
     DomainMail,
     MailDomainResolver,
@@ -157,3 +162,45 @@ def test_the_async_intake_gate_uses_dns(dns_zone: ZoneFixture) -> None:
     verifier = Verifier(dns=MailDomainResolver(resolver))
     gate = asyncio.run(averify_on_the_way_in("jane@missing.example.net", verifier))
     assert gate == (False, ("nxdomain",))
+
+
+def test_a_caller_that_gives_up_does_not_cancel_the_lookup_for_others(
+    dns_zone: ZoneFixture,
+) -> None:
+    _, resolver = dns_zone
+    verifier = Verifier(dns=MailDomainResolver(resolver, timeout=0.4))
+
+    async def run() -> list[VerificationResult]:
+        impatient = verifier.verify("a@silent.example.net", deadline=0.05)
+        patient = verifier.verify("b@silent.example.net", deadline=3)
+        return list(await asyncio.gather(impatient, patient))
+
+    impatient, patient = asyncio.run(run())
+    assert impatient.detail == "the deadline passed"
+    # The patient caller got the lookup's own answer: a DNS timeout, not a cancellation.
+    assert (patient.result, patient.detail) == (Verdict.UNKNOWN, "timeout")
+
+
+def test_the_command_runs_the_dns_stage_against_a_given_nameserver(
+    dns_zone: ZoneFixture, tmp_path: Path
+) -> None:
+    _, resolver = dns_zone
+    server = f"127.0.0.1:{resolver.port}"
+    source = tmp_path / "list.csv"
+    source.write_text(
+        "email\n" + "".join(f"u{i}@mx.example.net\n" for i in range(5)) + "x@nullmx.example.net\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(
+        app,
+        ["verify", "--nameserver", server, "--dns-timeout", "1", "--file", str(source),
+         "--out", str(out), "--format", "jsonl"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["result"] for r in records] == ["valid"] * 5 + ["invalid"]
+    assert records[-1]["reasons"] == ["null_mx"]
+    single = CliRunner().invoke(
+        app, ["verify", "--nameserver", server, "--format", "jsonl", "a@missing.example.net"]
+    )
+    assert json.loads(single.output)["reasons"] == ["nxdomain"]

@@ -72,30 +72,29 @@ class MailDomainResolver:
         self._max_cache = max_cache
         self._clock = clock
         self._cache: dict[str, tuple[float, DomainMail]] = {}
-        self._pending: dict[str, asyncio.Future[DomainMail]] = {}
+        self._pending: dict[str, asyncio.Task[DomainMail]] = {}
         self.queries = 0
 
     async def lookup(self, ascii_domain: str) -> DomainMail:
-        """The mail routing of ``ascii_domain`` (A-label form); never raises for DNS failures."""
+        """The mail routing of ``ascii_domain`` (A-label form); never raises for DNS failures.
+
+        The query runs in a task of its own that every concurrent caller awaits through a
+        shield: a caller that gives up (its deadline passed) does not cancel the lookup for
+        the others, and the answer still lands in the cache.
+        """
         domain = ascii_domain.lower().rstrip(".")
         cached = self._cache.get(domain)
         if cached is not None and cached[0] > self._clock():
             return cached[1]
-        pending = self._pending.get(domain)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[DomainMail] = asyncio.get_running_loop().create_future()
-        self._pending[domain] = future
-        try:
-            answer = await self._lookup_with_deadline(domain)
-            future.set_result(answer)
-        except BaseException as exc:
-            future.set_exception(exc)
-            # Nobody else may be waiting; mark the exception retrieved so asyncio stays quiet.
-            future.exception()
-            raise
-        finally:
-            del self._pending[domain]
+        task = self._pending.get(domain)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._lookup_and_cache(domain))
+            self._pending[domain] = task
+            task.add_done_callback(lambda _: self._pending.pop(domain, None))
+        return await asyncio.shield(task)
+
+    async def _lookup_and_cache(self, domain: str) -> DomainMail:
+        answer = await self._lookup_with_deadline(domain)
         ttl = self._unknown_ttl if answer.status is MailStatus.UNKNOWN else self._cache_ttl
         if len(self._cache) >= self._max_cache:
             self._cache.clear()
