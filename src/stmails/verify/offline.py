@@ -131,7 +131,8 @@ class OfflineVerifier:
         out: list[str] = []
         append = out.append
         for address in addresses:
-            found = match(address)
+            # An over-long line goes to the full path, which refuses it before any caching.
+            found = match(address) if len(address) <= MAX_ADDRESS_OCTETS else None
             if found is not None:
                 local, domain = found.groups()
                 parts = fragments.get(domain)

@@ -51,6 +51,7 @@ MAX_LOCAL_OCTETS = 64
 MAX_DOMAIN_OCTETS = 253
 MAX_ADDRESS_OCTETS = 254
 MAX_LABEL_OCTETS = 63
+MAX_INPUT_CHARS = 1024
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
 # The common case, an ASCII dot-atom local part at LDH labels and dots (the bulk fast path
@@ -105,6 +106,10 @@ def check_syntax(address: str, policy: Policy = Policy.MAILING) -> SyntaxResult:
 
     Never raises on any string input (including control characters and lone surrogates).
     """
+    # Far past any limit: refuse before parsing, so hostile input costs nothing and never
+    # reaches the per-domain cache. (UTS 46 can drop a few characters, hence the margin.)
+    if len(address) > MAX_INPUT_CHARS:
+        return _invalid("the address is longer than 254 octets")
     match = COMMON_ADDRESS.fullmatch(address)
     if match is not None:
         local, domain_text = match.group(1), match.group(2)
