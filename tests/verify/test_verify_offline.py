@@ -21,6 +21,7 @@ from stmails.verify import (
     Policy,
     Reason,
     Verdict,
+    VerificationResult,
     record_json,
     verify_on_the_way_in,
 )
@@ -50,7 +51,10 @@ def test_stages_can_be_switched_off() -> None:
     assert bare.verify("x@gmial.com").suggestion is None
 
 
-_LOCAL = st.text(alphabet="abcXYZ09.+-_'é", min_size=0, max_size=70)
+_LOCAL = st.one_of(
+    st.text(alphabet="abcXYZ09.+-_'é", min_size=0, max_size=70),
+    st.sampled_from(["info", "Admin+news", "sales", "x" * 64, "x" * 65]),
+)
 _DOMAIN = st.sampled_from(
     ["gmail.com", "gmial.com", "Mailinator.COM", "x.test", "bücher.example", "a", "-a.com",
      "xn--bcher-kva.example", "yy--0.com", "a.b", "", "[1.2.3.4]", "example.con"]
@@ -64,10 +68,12 @@ _DOMAIN = st.sampled_from(
         max_size=20,
     )
 )
-def test_the_fast_path_renders_exactly_what_the_full_path_renders(addresses: list[str]) -> None:
+def test_the_fast_paths_give_exactly_what_the_full_path_gives(addresses: list[str]) -> None:
     for policy in Policy:
         verifier = OfflineVerifier(policy)
-        assert verifier.jsonl(addresses) == [record_json(verifier.verify(a)) for a in addresses]
+        reference = [verifier.verify_full(a) for a in addresses]
+        assert [verifier.verify(a) for a in addresses] == reference
+        assert verifier.jsonl(addresses) == [record_json(r) for r in reference]
 
 
 def test_intake_gate_rejects_only_invalid_and_flags_risky() -> None:
@@ -141,3 +147,27 @@ def test_arguments_json_output_and_bad_options() -> None:
     assert runner.invoke(app, ["verify", "--offline"]).exit_code == 2
     missing = runner.invoke(app, ["verify", "--offline", "--file", "/nonexistent/list.csv"])
     assert missing.exit_code == 2
+
+
+def test_csv_rows_from_results_and_from_stored_records_agree() -> None:
+    from stmails.verify.export import record_row, result_row
+
+    results = [
+        OfflineVerifier().verify(a)
+        for a in ("john@example.com", "+x@gmial.con", "broken", "info@mailinator.com")
+    ]
+    results.append(
+        VerificationResult(
+            address="jane@example.net",
+            result=Verdict.UNKNOWN,
+            reasons=(Reason.GREYLISTED,),
+            syntax_valid=True,
+            smtp_reply="451 4.7.1 try later",
+            retry_after=120,
+            mx=("mx1.example.net", "mx2.example.net"),
+        )
+    )
+    for result in results:
+        assert result_row(result) == record_row(result.to_dict())
+    assert result_row(results[1])[0] == "'+x@gmial.con"
+    assert result_row(results[-1])[-2:] == ["120", "mx1.example.net;mx2.example.net"]

@@ -49,17 +49,49 @@ def record_json(result: VerificationResult) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _DomainFragments:
-    """Pre-rendered JSON pieces for addresses at one domain (index 0: not a role, 1: a role)."""
+class _DomainFacts:
+    """What the offline stages know about one domain string, ready to use.
 
-    middle: tuple[str, str]
-    normalized_domain: str
-    suggestion_domain: str | None
+    Pairs are indexed by whether the local part is a role account (0: no, 1: yes). The
+    ``json_*`` pieces are pre-rendered record fragments for :meth:`OfflineVerifier.jsonl`.
+    """
+
+    reasons: tuple[tuple[Reason, ...], tuple[Reason, ...]]
+    verdicts: tuple[Verdict, Verdict]
+    unicode_domain: str
+    suggested_domain: str | None
     ascii_length: int
+    json_middle: tuple[str, str]
+    json_domain: str
+    json_suggestion: str | None
 
 
 # Marks a domain the fast path must not answer (the policy rejects it): its length never fits.
-_SLOW_PATH = _DomainFragments(("", ""), "", None, MAX_ADDRESS_OCTETS + 1)
+_SLOW_PATH = _DomainFacts(
+    ((), ()),
+    (Verdict.INVALID, Verdict.INVALID),
+    "",
+    None,
+    MAX_ADDRESS_OCTETS + 1,
+    ("", ""),
+    "",
+    None,
+)
+
+
+def _json_middle(reasons: tuple[Reason, ...]) -> str:
+    """The record text from after the address up to the local part of ``normalized``."""
+    names = ",".join(f'"{reason.value}"' for reason in reasons)
+    return (
+        f',"result":"{combine(reasons).value}","reasons":[{names}],'
+        '"syntax_valid":true,"normalized":"'
+    )
+
+
+def _with_role(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    """Adds ``role`` in stage order (after ``disposable``, before ``typo``)."""
+    at = 1 if Reason.DISPOSABLE in reasons else 0
+    return (*reasons[:at], Reason.ROLE, *reasons[at:])
 
 
 class OfflineVerifier:
@@ -82,7 +114,7 @@ class OfflineVerifier:
         )
         self._suggester = (suggester or default_suggester()) if suggest_typos else None
         self._roles = role_local_parts if check_role else frozenset()
-        self._fragments: dict[str, _DomainFragments] = {}
+        self._facts: dict[str, _DomainFacts] = {}
 
     def domain_reasons(self, ascii_domain: str) -> tuple[list[Reason], str | None]:
         """The domain-level reasons (disposable, typo) and the suggested domain, if any."""
@@ -99,7 +131,34 @@ class OfflineVerifier:
         return local.partition("+")[0].lower() in self._roles
 
     def verify(self, address: str) -> VerificationResult:
-        """The offline verdict for one address; never raises on any string."""
+        """The offline verdict for one address; never raises on any string.
+
+        The common case is answered from the per-domain cache; the result is always the one
+        :meth:`verify_full` gives.
+        """
+        found = COMMON_ADDRESS.fullmatch(address) if len(address) <= MAX_ADDRESS_OCTETS else None
+        if found is not None:
+            local, domain = found.groups()
+            facts = self._facts.get(domain) or self._domain_facts(domain)
+            if (
+                len(local) <= MAX_LOCAL_OCTETS
+                and len(local) + facts.ascii_length <= MAX_ADDRESS_OCTETS
+            ):
+                role = self.is_role(local)
+                suggested = facts.suggested_domain
+                return VerificationResult(
+                    address=address,
+                    result=facts.verdicts[role],
+                    reasons=facts.reasons[role],
+                    syntax_valid=True,
+                    normalized=f"{local}@{facts.unicode_domain}",
+                    suggestion=f"{local}@{suggested}" if suggested else None,
+                    stages=OFFLINE_STAGES,
+                )
+        return self.verify_full(address)
+
+    def verify_full(self, address: str) -> VerificationResult:
+        """The offline verdict computed stage by stage, without the per-domain shortcut."""
         syntax = check_syntax(address, self.policy)
         if not syntax.valid:
             return VerificationResult(
@@ -110,13 +169,14 @@ class OfflineVerifier:
                 stages=("syntax",),
             )
         assert syntax.local is not None and syntax.ascii_domain is not None
-        reasons, suggested_domain = self.domain_reasons(syntax.ascii_domain)
+        domain_reasons, suggested_domain = self.domain_reasons(syntax.ascii_domain)
+        reasons = tuple(domain_reasons)
         if self.is_role(syntax.local):
-            reasons.insert(1 if Reason.DISPOSABLE in reasons else 0, Reason.ROLE)
+            reasons = _with_role(reasons)
         return VerificationResult(
             address=address,
             result=combine(reasons),
-            reasons=tuple(reasons),
+            reasons=reasons,
             syntax_valid=True,
             normalized=syntax.normalized,
             suggestion=f"{syntax.local}@{suggested_domain}" if suggested_domain else None,
@@ -126,7 +186,7 @@ class OfflineVerifier:
     def jsonl(self, addresses: Iterable[str]) -> list[str]:
         """One JSON record (see :func:`record_json`) per address, in input order."""
         match = COMMON_ADDRESS.fullmatch
-        fragments = self._fragments
+        cache = self._facts
         roles = self._roles
         out: list[str] = []
         append = out.append
@@ -135,53 +195,47 @@ class OfflineVerifier:
             found = match(address) if len(address) <= MAX_ADDRESS_OCTETS else None
             if found is not None:
                 local, domain = found.groups()
-                parts = fragments.get(domain)
-                if parts is None:
-                    parts = self._domain_fragments(domain)
+                facts = cache.get(domain) or self._domain_facts(domain)
                 # The slow-path marker's length fails this test, so rejected domains fall through.
                 if (
                     len(local) <= MAX_LOCAL_OCTETS
-                    and len(local) + parts.ascii_length <= MAX_ADDRESS_OCTETS
+                    and len(local) + facts.ascii_length <= MAX_ADDRESS_OCTETS
                 ):
-                    middle = parts.middle[local.partition("+")[0].lower() in roles]
-                    if parts.suggestion_domain is None:
+                    middle = facts.json_middle[local.partition("+")[0].lower() in roles]
+                    if facts.json_suggestion is None:
                         append(
-                            f'{{"address":"{address}"{middle}{local}{parts.normalized_domain}'
+                            f'{{"address":"{address}"{middle}{local}{facts.json_domain}'
                             '","suggestion":null,"detail":null}'
                         )
                     else:
                         append(
-                            f'{{"address":"{address}"{middle}{local}{parts.normalized_domain}'
-                            f'","suggestion":"{local}{parts.suggestion_domain}","detail":null}}'
+                            f'{{"address":"{address}"{middle}{local}{facts.json_domain}'
+                            f'","suggestion":"{local}{facts.json_suggestion}","detail":null}}'
                         )
                     continue
-            append(record_json(self.verify(address)))
+            append(record_json(self.verify_full(address)))
         return out
 
-    def _domain_fragments(self, domain: str) -> _DomainFragments:
-        """Renders (and caches) the per-domain JSON pieces, or the slow-path marker."""
+    def _domain_facts(self, domain: str) -> _DomainFacts:
+        """Works out (and caches) what the stages say about a domain, or the slow-path marker."""
         syntax = check_domain(domain)
-        parts = _SLOW_PATH
+        facts = _SLOW_PATH
         if syntax.error(self.policy) is None:
-            reasons, suggestion = self.domain_reasons(syntax.ascii_domain)
-            middles: list[str] = []
-            for role in (False, True):
-                line_reasons = list(reasons)
-                if role:
-                    line_reasons.insert(1 if Reason.DISPOSABLE in reasons else 0, Reason.ROLE)
-                names = ",".join(f'"{reason.value}"' for reason in line_reasons)
-                middles.append(
-                    f',"result":"{combine(line_reasons).value}","reasons":[{names}],'
-                    '"syntax_valid":true,"normalized":"'
-                )
-            parts = _DomainFragments(
-                middle=(middles[0], middles[1]),
-                normalized_domain=json.dumps("@" + syntax.unicode_domain)[1:-1],
-                suggestion_domain=json.dumps("@" + suggestion)[1:-1] if suggestion else None,
+            found, suggestion = self.domain_reasons(syntax.ascii_domain)
+            plain = tuple(found)
+            reasons = (plain, _with_role(plain))
+            facts = _DomainFacts(
+                reasons=reasons,
+                verdicts=(combine(reasons[0]), combine(reasons[1])),
+                unicode_domain=syntax.unicode_domain,
+                suggested_domain=suggestion,
                 ascii_length=1 + len(syntax.ascii_domain),
+                json_middle=(_json_middle(reasons[0]), _json_middle(reasons[1])),
+                json_domain=json.dumps("@" + syntax.unicode_domain)[1:-1],
+                json_suggestion=json.dumps("@" + suggestion)[1:-1] if suggestion else None,
             )
         # A bounded cache: a long tail of one-off domains must not grow memory without limit.
-        if len(self._fragments) > 200_000:
-            self._fragments.clear()
-        self._fragments[domain] = parts
-        return parts
+        if len(self._facts) > 200_000:
+            self._facts.clear()
+        self._facts[domain] = facts
+        return facts

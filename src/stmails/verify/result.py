@@ -77,7 +77,9 @@ def combine(reasons: Iterable[Reason]) -> Verdict:
     return verdict
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: bulk work builds millions of these, and a frozen dataclass costs several times
+# more to construct. Treat instances as values all the same; stages make changed copies.
+@dataclass(slots=True)
 class VerificationResult:
     """Everything the verifier found out about one address.
 
