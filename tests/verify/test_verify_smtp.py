@@ -25,16 +25,26 @@ from stmails.verify.smtp import SmtpConnection, open_smtp_connection
 class ScriptedHandler:
     """Answers RCPT from a script: the reply for a local part, else ``default``.
 
-    Records every RCPT and the most sessions that were ever inside RCPT at once.
+    Records every RCPT, the options of every MAIL FROM, and the most sessions that were ever
+    inside RCPT at once.
     """
 
     def __init__(self, script: dict[str, str], default: str = "250 2.1.5 OK") -> None:
         self.script = script
         self.default = default
         self.rcpts: list[str] = []
+        self.mail_options: list[list[str]] = []
         self.delay = 0.0
         self.active = 0
         self.most_active = 0
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.mail_options.append(list(options))
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -64,9 +74,11 @@ def smtp_server() -> Iterator[Callable[..., tuple[ScriptedHandler, int]]]:
     """Starts scripted aiosmtpd servers on loopback; all are stopped after the test."""
     controllers: list[Controller] = []
 
-    def start(script: dict[str, str], default: str = "250 2.1.5 OK") -> tuple[ScriptedHandler, int]:
+    def start(
+        script: dict[str, str], default: str = "250 2.1.5 OK", **server_options: Any
+    ) -> tuple[ScriptedHandler, int]:
         handler = ScriptedHandler(script, default)
-        controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+        controller = Controller(handler, hostname="127.0.0.1", port=_free_port(), **server_options)
         controller.start()
         controllers.append(controller)
         return handler, controller.port
@@ -231,3 +243,11 @@ def test_the_pipeline_probes_the_mx_from_dns(
 )
 def test_classification_table(code: int, text: str, reason: Reason) -> None:
     assert classify_rcpt_reply(SmtpReply(code, text)).reasons == (reason,)
+
+
+def test_a_utf8_local_part_is_announced_with_smtputf8(smtp_server: Callable[..., Any]) -> None:
+    handler, port = smtp_server({}, default="550 5.1.1 User unknown", enable_SMTPUTF8=True)
+    outcome = _probe(_prober(port), "jöhn@utf8.example")
+    assert handler.rcpts == ["jöhn@utf8.example"]
+    assert handler.mail_options == [["SMTPUTF8"]]
+    assert outcome.reasons == (Reason.MAILBOX_NOT_FOUND,)

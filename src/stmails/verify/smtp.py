@@ -286,7 +286,11 @@ class SmtpProber:
             hello = await connection.command(f"HELO {self.helo_name}")
         if hello.code != 250:
             return classify_rcpt_reply(hello)
-        sender = await connection.command(f"MAIL FROM:<{self.mail_from}>")
+        # A UTF-8 local part is announced with SMTPUTF8 (RFC 6531) when the server offers it;
+        # otherwise the server's own answer to the RCPT says what it makes of the address.
+        offers_utf8 = "SMTPUTF8" in hello.text.upper().split()
+        extension = " SMTPUTF8" if offers_utf8 and not address.isascii() else ""
+        sender = await connection.command(f"MAIL FROM:<{self.mail_from}>{extension}")
         if sender.code != 250:
             return classify_rcpt_reply(sender)
         rcpt = await connection.command(f"RCPT TO:<{address}>")
