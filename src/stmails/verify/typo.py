@@ -21,7 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["KNOWN_MAILBOX_DOMAINS", "TLD_TYPOS", "TypoSuggester", "default_suggester"]
+__all__ = [
+    "KNOWN_MAILBOX_DOMAINS",
+    "REGIONAL_MAILBOX_DOMAINS",
+    "TLD_TYPOS",
+    "TypoSuggester",
+    "default_suggester",
+]
 
 # Widely used mailbox providers, by region. Both targets for corrections and real domains the
 # stage must leave alone.
@@ -63,6 +69,20 @@ KNOWN_MAILBOX_DOMAINS = frozenset(
         "webmail.co.za",
     }
 )  # fmt: skip
+
+# The big webmail brands run one domain per country; every one of them is real, so none may be
+# "corrected" into another (hotmail.cz is not a typo of hotmail.ca).
+_REGIONAL_SUFFIXES = (
+    "com", "co.uk", "fr", "de", "es", "it", "nl", "be", "ch", "at", "se", "dk", "no", "fi",
+    "pl", "pt", "gr", "ie", "cz", "sk", "hu", "ro", "ca", "com.br", "com.mx", "com.ar", "cl",
+    "co.jp", "co.kr", "co.in", "com.au", "co.nz", "com.sg", "com.ph", "com.tw", "com.hk",
+    "co.id", "co.th", "com.vn", "com.tr", "co.za", "co.il", "sa", "my", "rs", "lv",
+)  # fmt: skip
+REGIONAL_MAILBOX_DOMAINS = frozenset(
+    f"{brand}.{suffix}"
+    for brand in ("hotmail", "outlook", "yahoo", "yandex")
+    for suffix in (*_REGIONAL_SUFFIXES, "ru", "ua", "by", "kz")
+)
 
 # Mistyped top-level names that are not delegated TLDs, and what was meant. Real ccTLDs that
 # look like typos (.co, .cm, .om, .ne) are deliberately absent: they hold real domains.
@@ -165,5 +185,5 @@ def default_suggester() -> TypoSuggester:
     """The shared suggester over :data:`KNOWN_MAILBOX_DOMAINS` (built once)."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = TypoSuggester(KNOWN_MAILBOX_DOMAINS)
+        _DEFAULT = TypoSuggester(KNOWN_MAILBOX_DOMAINS, REGIONAL_MAILBOX_DOMAINS)
     return _DEFAULT
