@@ -206,7 +206,14 @@ def _network_verifier(
 
     from stmails.verify import MailDomainResolver, SmtpProber, Verifier
 
-    resolver = dns.asyncresolver.Resolver(configure=not nameservers)
+    import dns.resolver
+
+    try:
+        resolver = dns.asyncresolver.Resolver(configure=not nameservers)
+    except dns.resolver.NoResolverConfiguration:
+        raise typer.BadParameter(
+            "this host has no DNS configuration; give --nameserver or use --offline"
+        ) from None
     if nameservers:
         # "IP:port" (IPv4) sets the port for all servers; a bare IPv6 address has many colons.
         hosts = []

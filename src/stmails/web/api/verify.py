@@ -17,10 +17,13 @@ import asyncio
 import csv
 import io
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.asyncresolver
+import dns.resolver
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -32,6 +35,8 @@ from stmails.verify.jobs import DONE, JobRunner, JobStore
 __all__ = ["VerifyRequest", "create_verify_router"]
 
 MAX_ADDRESS_CHARS = 1024
+
+log = logging.getLogger("stmails.web")
 
 
 class VerifyRequest(BaseModel):
@@ -49,8 +54,19 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def default_verifier_factory(offline: bool) -> Verifier:
-    """The offline stages, plus DNS through the system resolver unless ``offline``."""
-    return Verifier(OfflineVerifier(Policy.MAILING), dns=None if offline else MailDomainResolver())
+    """The offline stages, plus DNS through the system resolver unless ``offline``.
+
+    A host without a resolver configuration gets the offline stages only (logged once per
+    verifier), rather than failing every request.
+    """
+    if offline:
+        return Verifier(OfflineVerifier(Policy.MAILING))
+    try:
+        resolver = dns.asyncresolver.Resolver()
+    except dns.resolver.NoResolverConfiguration:
+        log.warning("no DNS resolver configuration; verification runs the offline stages only")
+        return Verifier(OfflineVerifier(Policy.MAILING))
+    return Verifier(OfflineVerifier(Policy.MAILING), dns=MailDomainResolver(resolver))
 
 
 def create_verify_router(
