@@ -203,10 +203,9 @@ def _network_verifier(
     dns_timeout: float,
 ) -> Verifier:
     import dns.asyncresolver
+    import dns.resolver
 
     from stmails.verify import MailDomainResolver, SmtpProber, Verifier
-
-    import dns.resolver
 
     try:
         resolver = dns.asyncresolver.Resolver(configure=not nameservers)
