@@ -265,9 +265,19 @@ def run_pipe(command: list[str], data: bytes, expected_lines: int) -> float:
     return elapsed
 
 
-def api_latency(addresses: list[str], requests: int) -> tuple[float, float, float]:
-    """p50, p99 and max milliseconds of POST /api/verify round trips (offline stages)."""
+def _percentiles(milliseconds: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(milliseconds)
+    return ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)], ordered[-1]
+
+
+def api_latency(
+    addresses: list[str], requests: int
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """POST /api/verify (offline stages) latency in milliseconds, as (p50, p99, max) twice:
+    the client's full HTTP round trip, and the time inside the app (an ASGI wrapper measures
+    from the request's arrival at the app to the end of its response)."""
     import threading
+    from typing import Any
 
     import httpx
     import uvicorn
@@ -276,21 +286,31 @@ def api_latency(addresses: list[str], requests: int) -> tuple[float, float, floa
     from stmails.verify import OfflineVerifier, Verifier
     from stmails.web.api.verify import create_verify_router
 
+    inside: list[float] = []
     app = FastAPI()
+
+    async def timed(scope: Any, receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        await app(scope, receive, send)
+        if scope["type"] == "http":
+            inside.append((time.perf_counter() - started) * 1000)
+
+    round_trips: list[float] = []
     with tempfile.TemporaryDirectory() as data_dir:
         app.include_router(
             create_verify_router(
                 Path(data_dir), verifier_factory=lambda offline: Verifier(OfflineVerifier())
             )
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            timed, host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
             time.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
-        timings: list[float] = []
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
             for index in range(requests + 200):
                 body = {"email": addresses[index % len(addresses)], "offline": True}
@@ -299,12 +319,13 @@ def api_latency(addresses: list[str], requests: int) -> tuple[float, float, floa
                 elapsed = time.perf_counter() - started
                 response.raise_for_status()
                 # The first 200 requests warm up connections and caches.
+                if index == 199:
+                    inside.clear()
                 if index >= 200:
-                    timings.append(elapsed * 1000)
+                    round_trips.append(elapsed * 1000)
         server.should_exit = True
         thread.join(5)
-    timings.sort()
-    return timings[len(timings) // 2], timings[int(len(timings) * 0.99)], timings[-1]
+    return _percentiles(round_trips), _percentiles(inside)
 
 
 def main() -> None:
@@ -348,11 +369,13 @@ def main() -> None:
     print(f"python  : {sys.version.split()[0]}; target >= 50,000 addresses/s")
     if not args.no_api:
         requests = 500 if args.quick else 2000
-        p50, p99, worst = api_latency(addresses, requests)
+        trip, inside = api_latency(addresses, requests)
         print(
-            f"api     : POST /api/verify (offline) over uvicorn on loopback, {requests} requests: "
-            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {worst:.2f} ms (target p99 < 5 ms)"
+            f"api     : POST /api/verify (offline), uvicorn on loopback, {requests} requests; "
+            "target p99 < 5 ms"
         )
+        for name, (p50, p99, worst) in (("round trip", trip), ("in the app", inside)):
+            print(f"          {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {worst:.2f} ms")
 
 
 if __name__ == "__main__":
