@@ -194,3 +194,31 @@ def test_an_interrupted_job_resumes_after_a_restart(
     assert done["processed"] == 11
     assert done["counts"] == {"valid": 10, "risky": 1}
     assert [r["address"] for r in results] == emails
+
+
+class _Exploding(OfflineVerifier):
+    """Fails on one address, to show that a failing job does not take its worker down."""
+
+    def verify(self, address: str) -> Any:
+        if address == "boom@example.com":
+            raise RuntimeError("verifier bug")
+        return super().verify(address)
+
+
+def test_a_failing_job_is_marked_failed_and_the_next_job_still_runs(tmp_path: Path) -> None:
+    app = FastAPI()
+    router = create_verify_router(
+        tmp_path / "jobs", verifier_factory=lambda offline: Verifier(_Exploding())
+    )
+    app.include_router(router)
+    served = _Served(app)
+    try:
+        client = served.client
+        bad = client.post("/api/verify/jobs", json=["a@example.com", "boom@example.com"])
+        failed = _wait_done(client, bad.json()["data"]["id"])
+        assert failed["status"] == "failed"
+        assert "verifier bug" in failed["error"]
+        good = client.post("/api/verify/jobs", json=["a@example.com"])
+        assert _wait_done(client, good.json()["data"]["id"])["status"] == "done"
+    finally:
+        served.stop()

@@ -171,3 +171,21 @@ def test_csv_rows_from_results_and_from_stored_records_agree() -> None:
         assert result_row(result) == record_row(result.to_dict())
     assert result_row(results[1])[0] == "'+x@gmial.con"
     assert result_row(results[-1])[-2:] == ["120", "mx1.example.net;mx2.example.net"]
+
+
+def test_reading_address_columns_from_csv() -> None:
+    from stmails.verify.export import read_address_csv
+
+    def read(text: str, column: str | None = None) -> list[str]:
+        return list(read_address_csv(io.StringIO(text), column))
+
+    assert read("name,E-Mail\nA,a@x.com\nB,b@x.com\n") == ["a@x.com", "b@x.com"]
+    # No header: the column is the first cell holding an @.
+    assert read("A,a@x.com\nB,b@x.com\n") == ["a@x.com", "b@x.com"]
+    assert read("a@x.com\nb@x.com\n") == ["a@x.com", "b@x.com"]
+    assert read("who,work\nA,a@x.com\n", column="work") == ["a@x.com"]
+    # A short row yields an empty address (reported invalid) instead of shifting the list.
+    assert read("name,email\nA\nB,b@x.com\n") == ["", "b@x.com"]
+    assert read("") == []
+    with pytest.raises(ValueError, match="no column named"):
+        read("name,email\n", column="mail_address")
