@@ -1,11 +1,12 @@
 """The stages that need no network: syntax, disposable domains, role accounts, typo suggestions.
 
-``OfflineVerifier.verify`` gives a full :class:`VerificationResult` for one address.
-``OfflineVerifier.jsonl`` renders many addresses as JSON lines and is the bulk fast path: the
-common case (ASCII dot-atom at an ASCII hostname) is answered from a per-domain cache of
-pre-rendered JSON fragments, so a line costs one regular expression match, one set lookup
-for the role check and a string concatenation. Anything else goes through ``verify`` and
-``json.dumps``; both paths produce byte-identical records (a test holds them to that).
+``OfflineVerifier.verify_full`` runs the stages one by one and is the reference.
+``OfflineVerifier.verify`` gives the same result, answering the common case (an ASCII dot-atom
+at an ASCII hostname) from a per-domain cache of what the domain stages decided.
+``OfflineVerifier.jsonl`` renders many addresses as JSON lines from the same cache, whose entries
+also hold pre-rendered JSON fragments: a line then costs one regular expression match, one set
+lookup for the role check and a string concatenation. Anything else goes through
+``verify_full`` and ``json.dumps``. Tests hold all three paths to identical output.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from stmails.verify.disposable import DisposableDomains, default_disposable_domains
 from stmails.verify.result import Reason, Verdict, VerificationResult, combine
-from stmails.verify.role import ROLE_LOCAL_PARTS
+from stmails.verify.role import ROLE_LOCAL_PARTS, is_role
 from stmails.verify.syntax import (
     COMMON_ADDRESS,
     MAX_ADDRESS_OCTETS,
@@ -128,7 +129,7 @@ class OfflineVerifier:
 
     def is_role(self, local: str) -> bool:
         """Whether the local part is a role account (``+tag`` ignored, case-insensitive)."""
-        return local.partition("+")[0].lower() in self._roles
+        return is_role(local, self._roles)
 
     def verify(self, address: str) -> VerificationResult:
         """The offline verdict for one address; never raises on any string.
@@ -201,6 +202,7 @@ class OfflineVerifier:
                     len(local) <= MAX_LOCAL_OCTETS
                     and len(local) + facts.ascii_length <= MAX_ADDRESS_OCTETS
                 ):
+                    # is_role() inlined: this loop runs once per line of a bulk list.
                     middle = facts.json_middle[local.partition("+")[0].lower() in roles]
                     if facts.json_suggestion is None:
                         append(

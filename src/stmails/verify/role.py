@@ -27,7 +27,7 @@ ROLE_LOCAL_PARTS = frozenset(
 )  # fmt: skip
 
 
-def is_role(local_part: str) -> bool:
-    """Whether the local part names a role (case-insensitive; a ``+tag`` is ignored)."""
-    base = local_part.partition("+")[0]
-    return base.lower() in ROLE_LOCAL_PARTS
+def is_role(local_part: str, roles: frozenset[str] = ROLE_LOCAL_PARTS) -> bool:
+    """Whether the local part names a role in ``roles`` (lower-case names; the check is
+    case-insensitive and ignores a ``+tag``)."""
+    return local_part.partition("+")[0].lower() in roles
