@@ -222,3 +222,13 @@ def test_a_failing_job_is_marked_failed_and_the_next_job_still_runs(tmp_path: Pa
         assert _wait_done(client, good.json()["data"]["id"])["status"] == "done"
     finally:
         served.stop()
+
+
+def test_a_job_is_claimed_by_one_runner_at_a_time(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    job = store.create(["a@example.com"], offline=True)
+    # The second claim opens the lock file again, as another server process would.
+    with store.claim(job.id) as first, JobStore(tmp_path).claim(job.id) as second:
+        assert (first, second) == (True, False)
+    with store.claim(job.id) as again:
+        assert again

@@ -14,6 +14,8 @@ locks belong to that loop); ``workers`` bounds how many jobs run at once and the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import queue
@@ -114,6 +116,22 @@ class JobStore:
         pending = [j for j in jobs if j is not None and j.status in (QUEUED, RUNNING)]
         return sorted(pending, key=lambda j: j.created_at)
 
+    @contextlib.contextmanager
+    def claim(self, job_id: str) -> Iterator[bool]:
+        """Holds the job's lock file (an exclusive ``flock``) while the block runs; yields
+        whether it was free. Server processes that share a data directory (several uvicorn
+        workers) thus never run one job twice at once; the lock dies with its process."""
+        with (self._dir(job_id) / "lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def inputs(self, job_id: str, skip: int) -> Iterator[str]:
         """The job's addresses after the first ``skip``."""
         with (self._dir(job_id) / "input.jsonl").open(encoding="utf-8") as source:
@@ -200,12 +218,18 @@ class JobRunner:
                     continue
                 if job.offline not in verifiers:
                     verifiers[job.offline] = self._factory(job.offline)
-                try:
-                    loop.run_until_complete(self._run(job, verifiers[job.offline]))
-                except Exception as exc:
-                    # The job fails; the worker survives to run the next one.
-                    failed = self.store.get(job_id) or job
-                    self.store.save(replace(failed, status=FAILED, error=repr(exc)[:500]))
+                with self.store.claim(job_id) as claimed:
+                    # Another server process sharing the data directory is running it (or
+                    # finished it while we waited).
+                    job = self.store.get(job_id) if claimed else None
+                    if job is None or job.status not in (QUEUED, RUNNING):
+                        continue
+                    try:
+                        loop.run_until_complete(self._run(job, verifiers[job.offline]))
+                    except Exception as exc:
+                        # The job fails; the worker survives to run the next one.
+                        failed = self.store.get(job_id) or job
+                        self.store.save(replace(failed, status=FAILED, error=repr(exc)[:500]))
         finally:
             loop.close()
 
