@@ -104,6 +104,7 @@ def test_the_jsonl_command_streams_every_line_in_order() -> None:
     assert records[0]["address"] == "john@example.com"
     assert records[5]["normalized"] == "jöhn@bücher.example"
     assert records[6]["address"] == "crlf@example.com"
+    assert records[2]["address"] == "\udcff\udcfe@example.com"
     assert records[4]["reasons"] == ["disposable", "role"]
     assert all({"address", "result", "reasons", "syntax_valid"} <= set(r) for r in records)
 
@@ -189,3 +190,14 @@ def test_reading_address_columns_from_csv() -> None:
     assert read("") == []
     with pytest.raises(ValueError, match="no column named"):
         read("name,email\n", column="mail_address")
+
+
+def test_an_encoded_lone_surrogate_is_echoed_as_that_surrogate() -> None:
+    from stmails.verify.stream import offline_jsonl_stream
+
+    source = io.BytesIO("\ud800@test\n".encode("utf-8", "surrogatepass") + b"\xed\xa0@x.com\n")
+    sink = io.BytesIO()
+    offline_jsonl_stream(source, sink, OfflineVerifier())
+    first, second = (json.loads(line) for line in sink.getvalue().splitlines())
+    assert (first["address"], first["syntax_valid"]) == ("\ud800@test", False)
+    assert (second["address"], second["syntax_valid"]) == ("\udced\udca0@x.com", False)
