@@ -80,6 +80,13 @@ _SLOW_PATH = _DomainFacts(
 )
 
 
+def _json_text(text: str) -> str:
+    """``text`` as it appears inside a JSON string (hostnames in ASCII need no escaping)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    return json.dumps(text)[1:-1]
+
+
 def _json_middle(reasons: tuple[Reason, ...]) -> str:
     """The record text from after the address up to the local part of ``normalized``."""
     names = ",".join(f'"{reason.value}"' for reason in reasons)
@@ -233,8 +240,8 @@ class OfflineVerifier:
                 suggested_domain=suggestion,
                 ascii_length=1 + len(syntax.ascii_domain),
                 json_middle=(_json_middle(reasons[0]), _json_middle(reasons[1])),
-                json_domain=json.dumps("@" + syntax.unicode_domain)[1:-1],
-                json_suggestion=json.dumps("@" + suggestion)[1:-1] if suggestion else None,
+                json_domain=_json_text("@" + syntax.unicode_domain),
+                json_suggestion=_json_text("@" + suggestion) if suggestion else None,
             )
         # A bounded cache: a long tail of one-off domains must not grow memory without limit.
         if len(self._facts) > 200_000:

@@ -111,6 +111,9 @@ def _provider_name(domain: str) -> str:
     return ".".join(labels[:-1])
 
 
+_NOTHING: frozenset[str] = frozenset()
+
+
 def _deletions(text: str) -> set[str]:
     return {text[:i] + text[i + 1 :] for i in range(len(text))}
 
@@ -163,7 +166,7 @@ class TypoSuggester:
             return fixed
         candidates: set[str] = set()
         for key in _deletions(fixed) | {fixed}:
-            candidates |= self._index.get(key, set())
+            candidates |= self._index.get(key, _NOTHING)
         close = {c for c in candidates if osa_distance(fixed, c) == 1}
         if len(close) == 1:
             return close.pop()
@@ -172,9 +175,14 @@ class TypoSuggester:
 
     @staticmethod
     def _fix_tld(domain: str) -> str:
-        for typo, meant in TLD_TYPOS.items():
-            if domain.endswith("." + typo):
-                return domain[: -len(typo)] + meant
+        labels = domain.split(".")
+        # Two-label typos first ("co.uj"), then the top label alone.
+        for count in (2, 1):
+            if len(labels) > count:
+                tail = ".".join(labels[-count:])
+                meant = TLD_TYPOS.get(tail)
+                if meant is not None:
+                    return domain[: -len(tail)] + meant
         return domain
 
 
