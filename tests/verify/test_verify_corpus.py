@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 
 from stmails.verify import OfflineVerifier, Policy, check_syntax, record_json
+from stmails.verify.export import result_row
 
 
 def _cases(shared_dir: Path) -> list[dict[str, Any]]:
@@ -50,3 +53,7 @@ def test_bulk_fast_path_gives_the_same_records_as_the_full_path(shared_dir: Path
         reference = [verifier.verify_full(a) for a in addresses]
         assert [verifier.verify(a) for a in addresses] == reference
         assert verifier.jsonl(addresses) == [record_json(r) for r in reference]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(result_row(r) for r in reference)
+        # Some corpus addresses hold CR or LF, which the csv module quotes: compare whole text.
+        assert "".join(line + "\n" for line in verifier.csv_lines(addresses)) == buffer.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import subprocess
@@ -25,6 +26,8 @@ from stmails.verify import (
     record_json,
     verify_on_the_way_in,
 )
+from stmails.verify.export import result_row
+from stmails.verify.offline import Outcomes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,9 +54,16 @@ def test_stages_can_be_switched_off() -> None:
     assert bare.verify("x@gmial.com").suggestion is None
 
 
+def _csv_module_text(results: list[VerificationResult]) -> str:
+    """What csv.writer makes of the result rows."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(result_row(r) for r in results)
+    return buffer.getvalue()
+
+
 _LOCAL = st.one_of(
     st.text(alphabet="abcXYZ09.+-_'é", min_size=0, max_size=70),
-    st.sampled_from(["info", "Admin+news", "sales", "x" * 64, "x" * 65]),
+    st.sampled_from(["info", "Admin+news", "sales", "x" * 64, "x" * 65, "=cmd", "-x", "+1"]),
 )
 _DOMAIN = st.sampled_from(
     ["gmail.com", "gmial.com", "Mailinator.COM", "x.test", "bücher.example", "a", "-a.com",
@@ -74,7 +84,12 @@ def test_the_fast_paths_give_exactly_what_the_full_path_gives(addresses: list[st
         verifier = OfflineVerifier(policy)
         reference = [verifier.verify_full(a) for a in addresses]
         assert [verifier.verify(a) for a in addresses] == reference
-        assert verifier.jsonl(addresses) == [record_json(r) for r in reference]
+        outcomes: Outcomes = []
+        assert verifier.jsonl(addresses, outcomes) == [record_json(r) for r in reference]
+        assert outcomes == [(r.result, r.reasons) for r in reference]
+        # Compare whole texts: a cell holding a line end is quoted across lines.
+        lines = verifier.csv_lines(addresses)
+        assert "".join(line + "\n" for line in lines) == _csv_module_text(reference)
 
 
 def test_intake_gate_rejects_only_invalid_and_flags_risky() -> None:

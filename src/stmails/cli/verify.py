@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from stmails.verify import OfflineVerifier, VerificationResult, Verifier
+    from stmails.verify.offline import Outcomes
 
 
 class OutputFormat(enum.StrEnum):
@@ -157,7 +158,7 @@ class _ResultWriter:
     def __init__(self, fmt: OutputFormat, stream: TextIO) -> None:
         import csv
 
-        self._fmt = fmt
+        self.fmt = fmt
         self._stream = stream
         self._table: list[VerificationResult] = []
         self._first = True
@@ -169,17 +170,27 @@ class _ResultWriter:
         elif fmt is OutputFormat.JSON:
             stream.write('{"data": [')
 
+    @property
+    def renders_lines(self) -> bool:
+        """Whether the format is one line per address (CSV or JSON lines)."""
+        return self.fmt in (OutputFormat.CSV, OutputFormat.JSONL)
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Writes pre-rendered lines (see :attr:`renders_lines`)."""
+        if lines:
+            self._stream.write("\n".join(lines) + "\n")
+
     def write(self, results: list[VerificationResult]) -> None:
         import json
 
         from stmails.verify.export import result_row
         from stmails.verify.offline import record_json
 
-        if self._fmt is OutputFormat.TABLE:
+        if self.fmt is OutputFormat.TABLE:
             self._table.extend(results)
-        elif self._fmt is OutputFormat.JSONL:
+        elif self.fmt is OutputFormat.JSONL:
             self._stream.writelines(record_json(r) + "\n" for r in results)
-        elif self._fmt is OutputFormat.CSV:
+        elif self.fmt is OutputFormat.CSV:
             self._csv.writerows(result_row(r) for r in results)
         else:
             for result in results:
@@ -187,9 +198,9 @@ class _ResultWriter:
                 self._first = False
 
     def close(self) -> None:
-        if self._fmt is OutputFormat.TABLE:
+        if self.fmt is OutputFormat.TABLE:
             _table(self._table)
-        elif self._fmt is OutputFormat.JSON:
+        elif self.fmt is OutputFormat.JSON:
             self._stream.write("]}\n")
         self._stream.flush()
 
@@ -263,6 +274,21 @@ def _run(
             reasons.update(reason.value for r in results for reason in r.reasons)
             progress.advance(task, len(results))
 
+        if verifier is None and writer.renders_lines:
+            # Bulk offline work to CSV or JSON lines: the verifier renders the lines itself
+            # from its per-domain cache, without building a result object per address.
+            render = (
+                offline_verifier.csv_lines
+                if writer.fmt is OutputFormat.CSV
+                else offline_verifier.jsonl
+            )
+            while chunk := list(islice(items, CHUNK)):
+                outcomes: Outcomes = []
+                writer.write_lines(render(chunk, outcomes))
+                verdicts.update(verdict.value for verdict, _ in outcomes)
+                reasons.update(reason.value for _, found in outcomes for reason in found)
+                progress.advance(task, len(chunk))
+            return verdicts, reasons
         if verifier is None:
             while chunk := list(islice(items, CHUNK)):
                 record([offline_verifier.verify(item) for item in chunk])

@@ -15,6 +15,7 @@ from stmails.verify.result import VerificationResult
 __all__ = [
     "CSV_FIELDS",
     "csv_cell",
+    "csv_line",
     "read_address_csv",
     "record_row",
     "result_row",
@@ -44,6 +45,27 @@ def csv_cell(value: Any) -> str:
         return "true" if value else "false"
     text = str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+class _LineBuffer:
+    """A file-like sink that keeps the last text written (one CSV row at a time)."""
+
+    text = ""
+
+    def write(self, text: str) -> int:
+        self.text = text
+        return len(text)
+
+
+_LINE = _LineBuffer()
+# The line end must be the real one: the csv module quotes cells that contain its characters.
+_LINE_WRITER = csv.writer(_LINE, lineterminator="\n")
+
+
+def csv_line(row: list[str]) -> str:
+    """One row as the ``csv`` module writes it, without the line end."""
+    _LINE_WRITER.writerow(row)
+    return _LINE.text[:-1]
 
 
 def record_row(record: dict[str, Any]) -> list[str]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stmails.verify.disposable import DisposableDomains, default_disposable_domains
+from stmails.verify.export import csv_line, result_row
 from stmails.verify.result import Reason, Verdict, VerificationResult, combine
 from stmails.verify.role import ROLE_LOCAL_PARTS, is_role
 from stmails.verify.syntax import (
@@ -28,7 +29,10 @@ from stmails.verify.syntax import (
 )
 from stmails.verify.typo import TypoSuggester, default_suggester
 
-__all__ = ["JSONL_FIELDS", "OFFLINE_STAGES", "OfflineVerifier", "record_json"]
+__all__ = ["JSONL_FIELDS", "OFFLINE_STAGES", "OfflineVerifier", "Outcomes", "record_json"]
+
+# Per address, in order: the verdict and the reasons (for callers that tally a bulk run).
+Outcomes = list[tuple[Verdict, tuple[Reason, ...]]]
 
 OFFLINE_STAGES = ("syntax", "disposable", "role", "typo")
 # The fields of one JSON-lines record, in order.
@@ -54,7 +58,8 @@ class _DomainFacts:
     """What the offline stages know about one domain string, ready to use.
 
     Pairs are indexed by whether the local part is a role account (0: no, 1: yes). The
-    ``json_*`` pieces are pre-rendered record fragments for :meth:`OfflineVerifier.jsonl`.
+    ``json_*`` and ``csv_*`` pieces are pre-rendered fragments for :meth:`OfflineVerifier.jsonl`
+    and :meth:`OfflineVerifier.csv_lines`.
     """
 
     reasons: tuple[tuple[Reason, ...], tuple[Reason, ...]]
@@ -65,18 +70,20 @@ class _DomainFacts:
     json_middle: tuple[str, str]
     json_domain: str
     json_suggestion: str | None
+    csv_middle: tuple[str, str]
 
 
 # Marks a domain the fast path must not answer (the policy rejects it): its length never fits.
 _SLOW_PATH = _DomainFacts(
-    ((), ()),
-    (Verdict.INVALID, Verdict.INVALID),
-    "",
-    None,
-    MAX_ADDRESS_OCTETS + 1,
-    ("", ""),
-    "",
-    None,
+    reasons=((), ()),
+    verdicts=(Verdict.INVALID, Verdict.INVALID),
+    unicode_domain="",
+    suggested_domain=None,
+    ascii_length=MAX_ADDRESS_OCTETS + 1,
+    json_middle=("", ""),
+    json_domain="",
+    json_suggestion=None,
+    csv_middle=("", ""),
 )
 
 
@@ -94,6 +101,11 @@ def _json_middle(reasons: tuple[Reason, ...]) -> str:
         f',"result":"{combine(reasons).value}","reasons":[{names}],'
         '"syntax_valid":true,"normalized":"'
     )
+
+
+def _csv_middle(reasons: tuple[Reason, ...]) -> str:
+    """The CSV text between the address and the normalized address."""
+    return f",{combine(reasons).value},{';'.join(reasons)},true,"
 
 
 def _with_role(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
@@ -144,26 +156,34 @@ class OfflineVerifier:
         The common case is answered from the per-domain cache; the result is always the one
         :meth:`verify_full` gives.
         """
+        common = self._common_case(address)
+        if common is None:
+            return self.verify_full(address)
+        local, facts, role = common
+        suggested = facts.suggested_domain
+        return VerificationResult(
+            address=address,
+            result=facts.verdicts[role],
+            reasons=facts.reasons[role],
+            syntax_valid=True,
+            normalized=f"{local}@{facts.unicode_domain}",
+            suggestion=f"{local}@{suggested}" if suggested else None,
+            stages=OFFLINE_STAGES,
+        )
+
+    def _common_case(self, address: str) -> tuple[str, _DomainFacts, bool] | None:
+        """(local part, domain facts, is a role) for an address the per-domain cache can
+        answer: an ASCII dot-atom at a hostname the policy accepts, within the lengths."""
+        # An over-long line goes to the full path, which refuses it before any caching.
         found = COMMON_ADDRESS.fullmatch(address) if len(address) <= MAX_ADDRESS_OCTETS else None
-        if found is not None:
-            local, domain = found.groups()
-            facts = self._facts.get(domain) or self._domain_facts(domain)
-            if (
-                len(local) <= MAX_LOCAL_OCTETS
-                and len(local) + facts.ascii_length <= MAX_ADDRESS_OCTETS
-            ):
-                role = self.is_role(local)
-                suggested = facts.suggested_domain
-                return VerificationResult(
-                    address=address,
-                    result=facts.verdicts[role],
-                    reasons=facts.reasons[role],
-                    syntax_valid=True,
-                    normalized=f"{local}@{facts.unicode_domain}",
-                    suggestion=f"{local}@{suggested}" if suggested else None,
-                    stages=OFFLINE_STAGES,
-                )
-        return self.verify_full(address)
+        if found is None:
+            return None
+        local, domain = found.groups()
+        facts = self._facts.get(domain) or self._domain_facts(domain)
+        # The slow-path marker's length fails this test, so rejected domains fall through.
+        if len(local) > MAX_LOCAL_OCTETS or len(local) + facts.ascii_length > MAX_ADDRESS_OCTETS:
+            return None
+        return local, facts, local.partition("+")[0].lower() in self._roles
 
     def verify_full(self, address: str) -> VerificationResult:
         """The offline verdict computed stage by stage, without the per-domain shortcut."""
@@ -191,38 +211,57 @@ class OfflineVerifier:
             stages=OFFLINE_STAGES,
         )
 
-    def jsonl(self, addresses: Iterable[str]) -> list[str]:
-        """One JSON record (see :func:`record_json`) per address, in input order."""
-        match = COMMON_ADDRESS.fullmatch
-        cache = self._facts
-        roles = self._roles
+    def jsonl(self, addresses: Iterable[str], outcomes: Outcomes | None = None) -> list[str]:
+        """One JSON record (see :func:`record_json`) per address, in input order.
+
+        When ``outcomes`` is given, each address's (verdict, reasons) is appended to it.
+        """
         out: list[str] = []
-        append = out.append
         for address in addresses:
-            # An over-long line goes to the full path, which refuses it before any caching.
-            found = match(address) if len(address) <= MAX_ADDRESS_OCTETS else None
-            if found is not None:
-                local, domain = found.groups()
-                facts = cache.get(domain) or self._domain_facts(domain)
-                # The slow-path marker's length fails this test, so rejected domains fall through.
-                if (
-                    len(local) <= MAX_LOCAL_OCTETS
-                    and len(local) + facts.ascii_length <= MAX_ADDRESS_OCTETS
-                ):
-                    # is_role() inlined: this loop runs once per line of a bulk list.
-                    middle = facts.json_middle[local.partition("+")[0].lower() in roles]
-                    if facts.json_suggestion is None:
-                        append(
-                            f'{{"address":"{address}"{middle}{local}{facts.json_domain}'
-                            '","suggestion":null,"detail":null}'
-                        )
-                    else:
-                        append(
-                            f'{{"address":"{address}"{middle}{local}{facts.json_domain}'
-                            f'","suggestion":"{local}{facts.json_suggestion}","detail":null}}'
-                        )
-                    continue
-            append(record_json(self.verify_full(address)))
+            common = self._common_case(address)
+            if common is None:
+                result = self.verify_full(address)
+                out.append(record_json(result))
+                if outcomes is not None:
+                    outcomes.append((result.result, result.reasons))
+                continue
+            local, facts, role = common
+            suggestion = (
+                "null" if facts.json_suggestion is None else f'"{local}{facts.json_suggestion}"'
+            )
+            out.append(
+                f'{{"address":"{address}"{facts.json_middle[role]}{local}{facts.json_domain}'
+                f'","suggestion":{suggestion},"detail":null}}'
+            )
+            if outcomes is not None:
+                outcomes.append((facts.verdicts[role], facts.reasons[role]))
+        return out
+
+    def csv_lines(self, addresses: Iterable[str], outcomes: Outcomes | None = None) -> list[str]:
+        """One CSV line (no line end) per address, exactly as ``csv.writer`` writes
+        :func:`~stmails.verify.export.result_row`; ``outcomes`` as for :meth:`jsonl`."""
+        out: list[str] = []
+        for address in addresses:
+            common = self._common_case(address)
+            if common is None:
+                result = self.verify_full(address)
+                out.append(csv_line(result_row(result)))
+                if outcomes is not None:
+                    outcomes.append((result.result, result.reasons))
+                continue
+            local, facts, role = common
+            # Cells starting like a spreadsheet formula get a quote, as csv_cell() does; the
+            # address, the normalized form and the suggestion all start with the local part.
+            quote = "'" if local[0] in "=+-" else ""
+            suggestion = (
+                "" if facts.suggested_domain is None else f"{quote}{local}@{facts.suggested_domain}"
+            )
+            out.append(
+                f"{quote}{address}{facts.csv_middle[role]}{quote}{local}@{facts.unicode_domain}"
+                f",{suggestion},,,,"
+            )
+            if outcomes is not None:
+                outcomes.append((facts.verdicts[role], facts.reasons[role]))
         return out
 
     def _domain_facts(self, domain: str) -> _DomainFacts:
@@ -240,6 +279,7 @@ class OfflineVerifier:
                 suggested_domain=suggestion,
                 ascii_length=1 + len(syntax.ascii_domain),
                 json_middle=(_json_middle(reasons[0]), _json_middle(reasons[1])),
+                csv_middle=(_csv_middle(reasons[0]), _csv_middle(reasons[1])),
                 json_domain=_json_text("@" + syntax.unicode_domain),
                 json_suggestion=_json_text("@" + suggestion) if suggestion else None,
             )
