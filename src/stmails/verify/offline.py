@@ -12,7 +12,7 @@ lookup for the role check and a string concatenation. Anything else goes through
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from stmails.verify.disposable import DisposableDomains, default_disposable_domains
@@ -106,6 +106,30 @@ def _json_middle(reasons: tuple[Reason, ...]) -> str:
 def _csv_middle(reasons: tuple[Reason, ...]) -> str:
     """The CSV text between the address and the normalized address."""
     return f",{combine(reasons).value},{';'.join(reasons)},true,"
+
+
+def _json_common_line(address: str, local: str, facts: _DomainFacts, role: bool) -> str:
+    suggestion = "null" if facts.json_suggestion is None else f'"{local}{facts.json_suggestion}"'
+    return (
+        f'{{"address":"{address}"{facts.json_middle[role]}{local}{facts.json_domain}'
+        f'","suggestion":{suggestion},"detail":null}}'
+    )
+
+
+def _csv_common_line(address: str, local: str, facts: _DomainFacts, role: bool) -> str:
+    # Cells starting like a spreadsheet formula get a quote, as csv_cell() does; the address,
+    # the normalized form and the suggestion all start with the local part.
+    quote = "'" if local[0] in "=+-" else ""
+    suggested = facts.suggested_domain
+    suggestion = "" if suggested is None else f"{quote}{local}@{suggested}"
+    return (
+        f"{quote}{address}{facts.csv_middle[role]}{quote}{local}@{facts.unicode_domain}"
+        f",{suggestion},,,,"
+    )
+
+
+def _csv_full_line(result: VerificationResult) -> str:
+    return csv_line(result_row(result))
 
 
 def _with_role(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
@@ -216,50 +240,33 @@ class OfflineVerifier:
 
         When ``outcomes`` is given, each address's (verdict, reasons) is appended to it.
         """
-        out: list[str] = []
-        for address in addresses:
-            common = self._common_case(address)
-            if common is None:
-                result = self.verify_full(address)
-                out.append(record_json(result))
-                if outcomes is not None:
-                    outcomes.append((result.result, result.reasons))
-                continue
-            local, facts, role = common
-            suggestion = (
-                "null" if facts.json_suggestion is None else f'"{local}{facts.json_suggestion}"'
-            )
-            out.append(
-                f'{{"address":"{address}"{facts.json_middle[role]}{local}{facts.json_domain}'
-                f'","suggestion":{suggestion},"detail":null}}'
-            )
-            if outcomes is not None:
-                outcomes.append((facts.verdicts[role], facts.reasons[role]))
-        return out
+        return self._render(addresses, outcomes, _json_common_line, record_json)
 
     def csv_lines(self, addresses: Iterable[str], outcomes: Outcomes | None = None) -> list[str]:
         """One CSV line (no line end) per address, exactly as ``csv.writer`` writes
         :func:`~stmails.verify.export.result_row`; ``outcomes`` as for :meth:`jsonl`."""
+        return self._render(addresses, outcomes, _csv_common_line, _csv_full_line)
+
+    def _render(
+        self,
+        addresses: Iterable[str],
+        outcomes: Outcomes | None,
+        common_line: Callable[[str, str, _DomainFacts, bool], str],
+        full_line: Callable[[VerificationResult], str],
+    ) -> list[str]:
+        """Renders each address from the per-domain cache when it can, else from the full
+        result; records the outcomes when asked."""
         out: list[str] = []
         for address in addresses:
             common = self._common_case(address)
             if common is None:
                 result = self.verify_full(address)
-                out.append(csv_line(result_row(result)))
+                out.append(full_line(result))
                 if outcomes is not None:
                     outcomes.append((result.result, result.reasons))
                 continue
             local, facts, role = common
-            # Cells starting like a spreadsheet formula get a quote, as csv_cell() does; the
-            # address, the normalized form and the suggestion all start with the local part.
-            quote = "'" if local[0] in "=+-" else ""
-            suggestion = (
-                "" if facts.suggested_domain is None else f"{quote}{local}@{facts.suggested_domain}"
-            )
-            out.append(
-                f"{quote}{address}{facts.csv_middle[role]}{quote}{local}@{facts.unicode_domain}"
-                f",{suggestion},,,,"
-            )
+            out.append(common_line(address, local, facts, role))
             if outcomes is not None:
                 outcomes.append((facts.verdicts[role], facts.reasons[role]))
         return out
