@@ -46,7 +46,9 @@ def verify_command(
     ] = None,
     output_format: Annotated[
         OutputFormat | None,
-        typer.Option("--format", help="table, json, jsonl or csv (default: table, csv for --out)."),
+        typer.Option(
+            "--format", help="table, json, jsonl or csv (default: table for arguments, else csv)."
+        ),
     ] = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="Only the stages that need no network.")
@@ -87,7 +89,9 @@ def verify_command(
     given = list(addresses or [])
     if not given and file is None:
         raise typer.BadParameter("give addresses, '-' for stdin, or --file")
-    fmt = output_format or (OutputFormat.CSV if out is not None else OutputFormat.TABLE)
+    # A table suits a few addresses typed on the command line; lists default to CSV.
+    listed = out is not None or file is not None or "-" in given
+    fmt = output_format or (OutputFormat.CSV if listed else OutputFormat.TABLE)
     offline_verifier = OfflineVerifier(syntax_policy)
 
     # The streaming path: stdin to stdout, one record per line, bounded memory.
