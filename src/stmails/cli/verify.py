@@ -7,6 +7,7 @@ streaming path (``--offline --format jsonl -``) starts quickly.
 from __future__ import annotations
 
 import enum
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -98,8 +99,13 @@ def verify_command(
     if offline and fmt is OutputFormat.JSONL and given == ["-"] and file is None and out is None:
         from stmails.verify.stream import offline_jsonl_stream
 
-        offline_jsonl_stream(sys.stdin.buffer, sys.stdout.buffer, offline_verifier)
-        sys.stdout.flush()
+        try:
+            offline_jsonl_stream(sys.stdin.buffer, sys.stdout.buffer, offline_verifier)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, and keep Python's own flush at
+            # exit from failing again on the closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
 
     verifier = (
