@@ -6,3 +6,4 @@ from stmails.cli import (
     serve,  # noqa: F401
     users,  # noqa: F401
 )
+from stmails.cli import verify  # noqa: F401

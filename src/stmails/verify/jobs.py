@@ -1,0 +1,261 @@
+"""Bulk verification jobs persisted as files, run by background worker threads.
+
+A job is a directory ``<data_dir>/<id>/`` holding ``input.jsonl`` (one JSON string per address,
+so any address survives, newlines included), ``results.jsonl`` (one full result record per
+line, appended in input order) and ``job.json`` (status and counters, replaced atomically).
+Because progress is the number of complete lines in ``results.jsonl``, a job interrupted by a
+restart resumes where it stopped: :meth:`JobRunner.start` requeues every unfinished job.
+
+Workers are threads, each with its own event loop and its own :class:`Verifier` (its caches and
+locks belong to that loop); ``workers`` bounds how many jobs run at once and the verifier's
+``concurrency`` how many domains one job has in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import queue
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from stmails.verify.pipeline import Verifier
+from stmails.verify.result import VerificationResult
+
+__all__ = ["Job", "JobRunner", "JobStatus", "JobStore"]
+
+JobStatus = str
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+_ID_CHARS = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job's state as the API shows it (``counts`` maps verdicts to how many so far)."""
+
+    id: str
+    status: JobStatus
+    total: int
+    processed: int = 0
+    offline: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping, with ``progress`` as a fraction from 0 to 1."""
+        data = asdict(self)
+        data["progress"] = 1.0 if self.total == 0 else round(self.processed / self.total, 4)
+        return data
+
+
+class JobStore:
+    """Job files under ``data_dir`` (created if missing)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def _dir(self, job_id: str) -> Path:
+        return self.data_dir / job_id
+
+    @staticmethod
+    def valid_id(job_id: str) -> bool:
+        """Whether ``job_id`` has the shape of an id we issue (so it is safe in a path)."""
+        return len(job_id) == 32 and set(job_id) <= _ID_CHARS
+
+    def create(self, addresses: Iterable[str], *, offline: bool) -> Job:
+        """Stores a new queued job; the input is written before the job becomes visible."""
+        job_id = secrets.token_hex(16)
+        directory = self._dir(job_id)
+        directory.mkdir()
+        total = 0
+        with (directory / "input.jsonl").open("w", encoding="utf-8") as out:
+            for address in addresses:
+                out.write(json.dumps(address) + "\n")
+                total += 1
+        (directory / "results.jsonl").touch()
+        now = time.time()
+        job = Job(job_id, QUEUED, total, offline=offline, created_at=now, updated_at=now)
+        self.save(job)
+        return job
+
+    def save(self, job: Job) -> None:
+        """Replaces ``job.json`` atomically (write a temporary file, then rename)."""
+        target = self._dir(job.id) / "job.json"
+        temporary = target.with_suffix(".tmp")
+        with self._lock:
+            temporary.write_text(json.dumps(asdict(job)), encoding="utf-8")
+            os.replace(temporary, target)
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, or None when there is no such job (or the id is malformed)."""
+        if not self.valid_id(job_id):
+            return None
+        try:
+            data = json.loads((self._dir(job_id) / "job.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return Job(**data)
+
+    def unfinished(self) -> list[Job]:
+        """Queued or running jobs, oldest first (what a restart must resume)."""
+        jobs = [self.get(path.name) for path in self.data_dir.iterdir() if path.is_dir()]
+        pending = [j for j in jobs if j is not None and j.status in (QUEUED, RUNNING)]
+        return sorted(pending, key=lambda j: j.created_at)
+
+    @contextlib.contextmanager
+    def claim(self, job_id: str) -> Iterator[bool]:
+        """Holds the job's lock file (an exclusive ``flock``) while the block runs; yields
+        whether it was free. Server processes that share a data directory (several uvicorn
+        workers) thus never run one job twice at once; the lock dies with its process."""
+        with (self._dir(job_id) / "lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def inputs(self, job_id: str, skip: int) -> Iterator[str]:
+        """The job's addresses after the first ``skip``."""
+        with (self._dir(job_id) / "input.jsonl").open(encoding="utf-8") as source:
+            for line in islice(source, skip, None):
+                yield json.loads(line)
+
+    def results_path(self, job_id: str) -> Path:
+        """Where the job's result records are (one JSON object per line)."""
+        return self._dir(job_id) / "results.jsonl"
+
+    def results(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """The stored result records, in input order."""
+        with self.results_path(job_id).open(encoding="utf-8") as source:
+            for line in source:
+                if line.endswith("\n"):
+                    yield json.loads(line)
+
+    def completed_results(self, job_id: str) -> tuple[int, Counter[str]]:
+        """Counts complete result lines (and their verdicts), dropping a torn last line."""
+        path = self.results_path(job_id)
+        data = path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            # A crash mid-write left half a line: cut it so the job can append cleanly.
+            with path.open("r+b") as out:
+                out.truncate(len(complete))
+        counts: Counter[str] = Counter()
+        lines = complete.splitlines()
+        for line in lines:
+            counts[json.loads(line)["result"]] += 1
+        return len(lines), counts
+
+
+class JobRunner:
+    """Runs queued jobs on ``workers`` background threads.
+
+    ``verifier_factory(offline)`` builds the verifier a worker uses for jobs with or without
+    the network stages; ``chunk`` addresses are verified and persisted at a time.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        verifier_factory: Callable[[bool], Verifier],
+        *,
+        workers: int = 1,
+        chunk: int = 500,
+        concurrency: int = 16,
+    ) -> None:
+        self.store = store
+        self._factory = verifier_factory
+        self._workers = max(1, workers)
+        self._chunk = chunk
+        self._concurrency = concurrency
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Starts the workers (once) and requeues the jobs a restart interrupted."""
+        if self._threads:
+            return
+        for job in self.store.unfinished():
+            self._queue.put(job.id)
+        for number in range(self._workers):
+            thread = threading.Thread(
+                target=self._work, name=f"stmails-verify-job-{number}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, job: Job) -> None:
+        """Queues a stored job."""
+        self.start()
+        self._queue.put(job.id)
+
+    def _work(self) -> None:
+        loop = asyncio.new_event_loop()
+        verifiers: dict[bool, Verifier] = {}
+        try:
+            while True:
+                job_id = self._queue.get()
+                job = self.store.get(job_id)
+                if job is None or job.status not in (QUEUED, RUNNING):
+                    continue
+                if job.offline not in verifiers:
+                    verifiers[job.offline] = self._factory(job.offline)
+                with self.store.claim(job_id) as claimed:
+                    # Another server process sharing the data directory is running it (or
+                    # finished it while we waited).
+                    job = self.store.get(job_id) if claimed else None
+                    if job is None or job.status not in (QUEUED, RUNNING):
+                        continue
+                    try:
+                        loop.run_until_complete(self._run(job, verifiers[job.offline]))
+                    except Exception as exc:
+                        # The job fails; the worker survives to run the next one.
+                        failed = self.store.get(job_id) or job
+                        self.store.save(replace(failed, status=FAILED, error=repr(exc)[:500]))
+        finally:
+            loop.close()
+
+    async def _run(self, job: Job, verifier: Verifier) -> None:
+        processed, counts = self.store.completed_results(job.id)
+        job = replace(job, status=RUNNING, processed=processed, counts=dict(counts))
+        self.store.save(job)
+        inputs = self.store.inputs(job.id, processed)
+        with self.store.results_path(job.id).open("a", encoding="utf-8") as out:
+            while chunk := list(islice(inputs, self._chunk)):
+                results = await self._verify(verifier, chunk, job.offline)
+                out.write("".join(json.dumps(r.to_dict()) + "\n" for r in results))
+                out.flush()
+                counts.update(r.result.value for r in results)
+                job = replace(
+                    job,
+                    processed=job.processed + len(results),
+                    counts=dict(counts),
+                    updated_at=time.time(),
+                )
+                self.store.save(job)
+        self.store.save(replace(job, status=DONE, updated_at=time.time()))
+
+    async def _verify(
+        self, verifier: Verifier, chunk: list[str], offline: bool
+    ) -> list[VerificationResult]:
+        if offline or verifier.dns is None:
+            return [verifier.offline.verify(address) for address in chunk]
+        return await verifier.verify_many(chunk, concurrency=self._concurrency)
