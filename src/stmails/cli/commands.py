@@ -5,5 +5,5 @@ from stmails.cli import (
     db,  # noqa: F401
     serve,  # noqa: F401
     users,  # noqa: F401
+    verify,  # noqa: F401
 )
-from stmails.cli import verify  # noqa: F401
