@@ -34,7 +34,7 @@ class _Served:
 
     def __init__(self, app: FastAPI) -> None:
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
             http="h11", ws="none", loop="asyncio",
         )  # fmt: skip
         self.server = uvicorn.Server(config)

@@ -8,7 +8,8 @@ restart resumes where it stopped: :meth:`JobRunner.start` requeues every unfinis
 
 Workers are threads, each with its own event loop and its own :class:`Verifier` (its caches and
 locks belong to that loop); ``workers`` bounds how many jobs run at once and the verifier's
-``concurrency`` how many domains one job has in flight.
+``concurrency`` how many domains one job has in flight. :meth:`JobRunner.stop` ends them after
+their current chunk; the job they were running stays resumable.
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ class Job:
 
 
 class JobStore:
-    """Job files under ``data_dir`` (created if missing)."""
+    """Job files under ``data_dir`` (created with the first job, so building a store writes
+    nothing)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
     def _dir(self, job_id: str) -> Path:
@@ -80,7 +81,7 @@ class JobStore:
         """Stores a new queued job; the input is written before the job becomes visible."""
         job_id = secrets.token_hex(16)
         directory = self._dir(job_id)
-        directory.mkdir()
+        directory.mkdir(parents=True)
         total = 0
         with (directory / "input.jsonl").open("w", encoding="utf-8") as out:
             for address in addresses:
@@ -112,6 +113,8 @@ class JobStore:
 
     def unfinished(self) -> list[Job]:
         """Queued or running jobs, oldest first (what a restart must resume)."""
+        if not self.data_dir.is_dir():
+            return []
         jobs = [self.get(path.name) for path in self.data_dir.iterdir() if path.is_dir()]
         pending = [j for j in jobs if j is not None and j.status in (QUEUED, RUNNING)]
         return sorted(pending, key=lambda j: j.created_at)
@@ -187,17 +190,25 @@ class JobRunner:
         self._chunk = chunk
         self._concurrency = concurrency
         self._queue: queue.Queue[str] = queue.Queue()
+        self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         """Starts the workers (once) and requeues the jobs a restart interrupted."""
         if self._threads:
             return
+        # Each start gets its own queue and stop signal, so workers of an earlier start that
+        # outlived stop()'s wait can never take (or end) the new workers' jobs.
+        self._queue = queue.Queue()
+        self._stopping = threading.Event()
         for job in self.store.unfinished():
             self._queue.put(job.id)
         for number in range(self._workers):
             thread = threading.Thread(
-                target=self._work, name=f"stmails-verify-job-{number}", daemon=True
+                target=self._work,
+                args=(self._queue, self._stopping),
+                name=f"stmails-verify-job-{number}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
@@ -207,12 +218,29 @@ class JobRunner:
         self.start()
         self._queue.put(job.id)
 
-    def _work(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ends the workers after their current chunk and waits up to ``timeout`` seconds.
+
+        A job they were running stays ``running`` on disk and queued jobs stay ``queued``, so
+        the next :meth:`start` (here or in another process) resumes them.
+        """
+        threads, self._threads = self._threads, []
+        self._stopping.set()
+        for _ in threads:
+            # Wakes a worker waiting for work; the id of no job.
+            self._queue.put("")
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _work(self, jobs: queue.Queue[str], stopping: threading.Event) -> None:
         loop = asyncio.new_event_loop()
         verifiers: dict[bool, Verifier] = {}
         try:
             while True:
-                job_id = self._queue.get()
+                job_id = jobs.get()
+                if stopping.is_set():
+                    return
                 job = self.store.get(job_id)
                 if job is None or job.status not in (QUEUED, RUNNING):
                     continue
@@ -225,7 +253,7 @@ class JobRunner:
                     if job is None or job.status not in (QUEUED, RUNNING):
                         continue
                     try:
-                        loop.run_until_complete(self._run(job, verifiers[job.offline]))
+                        loop.run_until_complete(self._run(job, verifiers[job.offline], stopping))
                     except Exception as exc:
                         # The job fails; the worker survives to run the next one.
                         failed = self.store.get(job_id) or job
@@ -233,13 +261,16 @@ class JobRunner:
         finally:
             loop.close()
 
-    async def _run(self, job: Job, verifier: Verifier) -> None:
+    async def _run(self, job: Job, verifier: Verifier, stopping: threading.Event) -> None:
         processed, counts = self.store.completed_results(job.id)
         job = replace(job, status=RUNNING, processed=processed, counts=dict(counts))
         self.store.save(job)
         inputs = self.store.inputs(job.id, processed)
         with self.store.results_path(job.id).open("a", encoding="utf-8") as out:
             while chunk := list(islice(inputs, self._chunk)):
+                if stopping.is_set():
+                    # Left running: the next start resumes after the last stored result.
+                    return
                 results = await self._verify(verifier, chunk, job.offline)
                 out.write("".join(json.dumps(r.to_dict()) + "\n" for r in results))
                 out.flush()

@@ -7,8 +7,10 @@
 ``GET  /api/verify/jobs/{id}/results``     ``?format=csv|json`` once the job is done
 
 The router is self-contained: job state lives in files under the data directory it is given
-(see :mod:`stmails.verify.jobs`), so it survives restarts. Authentication is the mounting
-application's: include the router with its auth dependency.
+(see :mod:`stmails.verify.jobs`), so it survives restarts. Its lifespan starts the job workers
+(resuming unfinished jobs) and stops them at shutdown; an application that includes the router
+runs that lifespan with its own. Authentication is the mounting application's: include the
+router with its auth dependency.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import dns.asyncresolver
 import dns.resolver
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -81,13 +84,24 @@ def create_verify_router(
     """Builds the router; jobs are stored under ``data_dir`` and resumed when it is built.
 
     ``verifier_factory(offline)`` builds verifiers (one for requests, one per job worker);
-    ``deadline`` caps the seconds a single verification may spend on network stages.
+    ``deadline`` caps the seconds a single verification may spend on network stages. Building
+    the router starts nothing: the job workers run from its lifespan's start (or the first
+    job submitted) until its end.
     """
     store = JobStore(data_dir)
     runner = JobRunner(store, verifier_factory, workers=job_workers)
-    runner.start()
     verifiers: dict[tuple[int, bool], Verifier] = {}
-    router = APIRouter(prefix="/api/verify", tags=["verify"])
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runner.start()
+        try:
+            yield
+        finally:
+            # Joining the workers blocks: keep the event loop free while they finish a chunk.
+            await asyncio.to_thread(runner.stop)
+
+    router = APIRouter(prefix="/api/verify", tags=["verify"], lifespan=lifespan)
 
     def request_verifier(offline: bool) -> Verifier:
         # The network stages' caches belong to the running event loop: one verifier per loop.
