@@ -66,7 +66,8 @@ class Settings(BaseSettings):
         default=None, description="The access token of `api_user`; stored only as a hash."
     )
     data_dir: Path = Field(
-        default=Path("."), description="Folder for files stmails keeps (the secret key)."
+        default=Path("."),
+        description="Folder for files stmails keeps (the secret key, verification jobs).",
     )
     root_url: str = Field(
         default="http://127.0.0.1:9000",

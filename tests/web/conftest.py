@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -19,13 +20,16 @@ API = ("robot", "robot-token-0123456789")
 
 
 @pytest.fixture
-def app(engine: Engine, session_maker: sessionmaker[Session], db_url: str) -> FastAPI:
-    """The application on the emptied test database, with one admin and one API user."""
+def app(
+    engine: Engine, session_maker: sessionmaker[Session], db_url: str, tmp_path: Path
+) -> FastAPI:
+    """The application on the emptied test database, with one admin and one API user; its
+    files (verification jobs) go to the test's temporary folder."""
     with session_maker() as session:
         users.create_admin(session, *ADMIN)
         users.create_api_user(session, *API)
         session.commit()
-    return create_app(Settings(database_url=db_url), engine=engine)
+    return create_app(Settings(database_url=db_url, data_dir=tmp_path), engine=engine)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware import Middleware
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,14 +40,16 @@ from stmails.web.api import (
 from stmails.web.api import (
     settings as settings_api,
 )
-from stmails.web.deps import AppState, Authenticator, Principal
+from stmails.web.api.verify import create_verify_router
+from stmails.web.deps import AppState, Authenticator, Principal, require_user
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.responses import JSONResponse
 
 log = logging.getLogger("stmails.web")
 
-# The CSV import accepts larger bodies than the 1 MB every other route is held to.
+# The CSV import and verification-job uploads accept larger bodies than the 1 MB every other
+# route is held to.
 IMPORT_MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -130,7 +132,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             Middleware(
                 BodySizeLimitMiddleware,
                 default_limit=settings.max_body_bytes,
-                limits_by_path={"/api/import/subscribers": IMPORT_MAX_BYTES},
+                limits_by_path={
+                    "/api/import/subscribers": IMPORT_MAX_BYTES,
+                    "/api/verify/jobs": IMPORT_MAX_BYTES,
+                },
             ),
         ],
     )
@@ -159,6 +164,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         settings_api.router,
     ):
         app.include_router(router, prefix="/api")
+    # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under
+    # data_dir/verify) runs inside the app's.
+    app.include_router(
+        create_verify_router(settings.data_dir / "verify", max_upload_bytes=IMPORT_MAX_BYTES),
+        dependencies=[Depends(require_user)],
+    )
     _document_security(app)
     return app
 
