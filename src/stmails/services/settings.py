@@ -8,6 +8,10 @@ so that its clients can read and write them; stmails' additions sit beside them 
   bounces from distinct campaigns, the address is treated as a hard bounce.
 - `bounce.reason_overrides`: `{"<reason>": "soft" | "hard"}`: a bounce with that reason counts
   as that type whatever its status code said (default: `mailboxfull` is soft).
+- `verify.on_subscribe`: `"off"` (default) | `"flag"` | `"reject"`: whether subscriber creation
+  and the CSV import verify addresses on the way in (see `services.intake`).
+- `verify.reject`: the verification reason codes that refuse an address under `"reject"`
+  (default `["syntax", "disposable"]`); other findings are only flagged.
 
 Unlike listmonk, bounce processing and the bounce webhook are on by default; provider webhooks and
 mailboxes stay off until configured. A key missing from the table reads as its default here.
@@ -32,6 +36,7 @@ from stmails.core.event import EVENT_TYPES, EventType
 from stmails.db.models import Setting
 from stmails.db.types import utcnow
 from stmails.services.errors import InvalidInput
+from stmails.verify.result import Reason
 
 BounceAction = Literal["none", "unsubscribe", "blocklist", "delete"]
 BOUNCE_ACTIONS: tuple[BounceAction, ...] = ("none", "unsubscribe", "blocklist", "delete")
@@ -76,7 +81,11 @@ DEFAULTS: dict[str, Any] = {
     "bounce.postmark": {"enabled": False, "username": "", "password": ""},
     "bounce.forwardemail": {"enabled": False, "key": ""},
     "smtp": [DEFAULT_SMTP_SERVER],
+    "verify.on_subscribe": "off",
+    "verify.reject": ["syntax", "disposable"],
 }
+
+VERIFY_MODES = ("off", "flag", "reject")
 
 # Where secrets are inside values: a top-level key whose value is the secret, or a key whose
 # value is an object (or a list of objects) holding secret fields.
@@ -147,6 +156,15 @@ def validate(key: str, value: Any) -> Any:
         ):
             raise SettingsError(key, 'must map reasons to "soft" or "hard"')
         return dict(value)
+    if key == "verify.on_subscribe":
+        if value not in VERIFY_MODES:
+            raise SettingsError(key, f"one of {', '.join(VERIFY_MODES)}")
+        return value
+    if key == "verify.reject":
+        codes = [reason.value for reason in Reason]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v in codes for v in value):
+            raise SettingsError(key, f"must be a list of reason codes ({', '.join(codes)})")
+        return list(dict.fromkeys(value))
     validator = _VALIDATORS.get(key)
     if validator is not None:
         try:
@@ -164,6 +182,12 @@ def get(session: Session, key: str) -> Any:
     if row is not None:
         return row.value
     return copy.deepcopy(DEFAULTS.get(key))
+
+
+def get_valid(session: Session, key: str) -> Any:
+    """The value of `key`, or its default when the stored value no longer validates (so a bad
+    row never stops the work that reads it)."""
+    return _valid_or_default(key, {key: get(session, key)})
 
 
 def get_all(session: Session) -> dict[str, Any]:
