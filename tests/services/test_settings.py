@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from stmails.services import settings
+from stmails.db.models import Setting
+from stmails.db.types import utcnow
+from stmails.services import intake, settings
 from stmails.services.settings import MASK, SettingsError
 
 
@@ -49,6 +51,9 @@ def test_stored_values_win_over_defaults(session: Session) -> None:
         ("bounce.enabled", "yes", "bounce.enabled"),
         ("bounce.reason_overrides", {"mailboxfull": "maybe"}, "bounce.reason_overrides"),
         ("bounce.soft_escalation", {"enabled": True, "count": 0}, "bounce.soft_escalation.count"),
+        ("verify.on_subscribe", "sometimes", "verify.on_subscribe"),
+        ("verify.reject", "syntax", "verify.reject"),
+        ("verify.reject", ["syntax", "spam"], "verify.reject"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_field(
@@ -99,3 +104,14 @@ def test_broken_stored_rules_fall_back_to_defaults(session: Session) -> None:
     session.add(Setting(key="bounce.actions", value={"soft": "nonsense"}))
     session.flush()
     assert settings.bounce_config(session).rules["hard"].action == "blocklist"
+
+
+def test_a_stored_intake_setting_that_no_longer_validates_reads_as_its_default(
+    session: Session,
+) -> None:
+    # Rows written by an older version (or by hand) must not stop subscribers being added.
+    session.add(Setting(key="verify.on_subscribe", value="strict", updated_at=utcnow()))
+    session.add(Setting(key="verify.reject", value=["syntax", "gone"], updated_at=utcnow()))
+    session.commit()
+    check = intake.current(session)
+    assert (check.mode, check.reject) == ("off", frozenset({"syntax", "disposable"}))

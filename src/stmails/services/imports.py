@@ -5,7 +5,9 @@ JSON object as text). `mode` is `subscribe` (add to `lists`) or `blocklist` (mar
 blocklisted, creating the missing ones). With `overwrite`, existing subscribers get the file's
 name and attributes; without it they are left as they are (their list memberships are still
 added in subscribe mode, as listmonk does). Rows are committed in chunks, so a large file makes
-progress visible and a bad row is logged and skipped, never fatal.
+progress visible and a bad row is logged and skipped, never fatal. In subscribe mode every row
+that is stored is verified on the way in as `verify.on_subscribe` says (`services.intake`): a
+refused address is a skipped row, a flagged one is stored with `_verify` in its attributes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import IO, Any
 from sqlalchemy.orm import Session
 
 from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList
-from stmails.services import subscribers
+from stmails.services import intake, subscribers
 from stmails.services.errors import InvalidInput
 
 CHUNK_ROWS = 500
@@ -138,8 +140,12 @@ def read_rows(stream: IO[str], delimiter: str, status: ImportStatus) -> Iterator
         yield Row(reader.line_num, email, name, attribs)
 
 
-def _import_row(session: Session, row: Row, params: ImportParams) -> bool:
-    """Imports one row; False when it was skipped (an existing address without overwrite)."""
+def _import_row(
+    session: Session, row: Row, params: ImportParams, check: intake.IntakeCheck
+) -> bool:
+    """Imports one row; False when it was skipped (an existing address without overwrite).
+
+    `check` screens the rows subscribe mode stores; blocklisting needs no verification."""
     existing = subscribers.get_by_email(session, row.email)
     if params.mode == "blocklist":
         if existing is None:
@@ -148,16 +154,15 @@ def _import_row(session: Session, row: Row, params: ImportParams) -> bool:
             )
         subscribers.blocklist(session, [existing.id])
         return True
-    if existing is None:
-        subscriber = subscribers.create(
-            session, email=row.email, name=row.name, attribs=row.attribs
-        )
-    elif params.overwrite:
-        subscriber = subscribers.update_subscriber(
-            session, existing, name=row.name or None, attribs=row.attribs
-        )
-    else:
+    if existing is not None and not params.overwrite:
         return False
+    attribs = intake.screen(check, row.email, row.attribs)
+    if existing is None:
+        subscriber = subscribers.create(session, email=row.email, name=row.name, attribs=attribs)
+    else:
+        subscriber = subscribers.update_subscriber(
+            session, existing, name=row.name or None, attribs=attribs
+        )
     if params.lists and subscriber.status != "blocklisted":
         subscribers.manage_lists(
             session, [subscriber.id], list(params.lists), "add", status=params.subscription_status
@@ -190,10 +195,11 @@ def run_import(
 
     def flush() -> None:
         with sessions() as session:
+            check = intake.current(session)
             for row in chunk:
                 try:
                     with session.begin_nested():
-                        imported = _import_row(session, row, params)
+                        imported = _import_row(session, row, params, check)
                     if imported:
                         status.imported += 1
                     else:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import SUBSCRIPTION_STATUSES, Subscriber
 from stmails.services import bounces as bounce_service
+from stmails.services import intake
 from stmails.services import subscribers as subscriber_service
 from stmails.services.bounces import BounceFilter
 from stmails.services.subscriber_query import subscriber_condition
@@ -98,7 +99,10 @@ async def get_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
 
 @router.post("/subscribers", summary="Create a subscriber", openapi_extra=JSON_BODY)
 async def create_subscriber(request: Request) -> JSONResponse:
-    """listmonk's `POST /api/subscribers`: email, name, status, lists, attribs, preconfirm."""
+    """listmonk's `POST /api/subscribers`: email, name, status, lists, attribs, preconfirm.
+
+    The address is verified on the way in as `verify.on_subscribe` says (services.intake).
+    """
     body = await json_object(request)
 
     email = text_field(body, "email", 320)
@@ -115,7 +119,7 @@ async def create_subscriber(request: Request) -> JSONResponse:
             session,
             email=email,
             name=name,
-            attribs=attribs,
+            attribs=intake.screen(intake.current(session), email, attribs),
             status=status,
             list_ids=list_ids,
             preconfirm=preconfirm,
