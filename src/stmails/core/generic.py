@@ -98,19 +98,19 @@ def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
                     seen_own.add(address)
                     own_line.append((address, index))
                 continue
-        for found in _INLINE_RECIPIENT.finditer(line[:2000]):
-            address = clean_address(found.group(1))
+        for hit in _INLINE_RECIPIENT.finditer(line[:2000]):
+            address = clean_address(hit.group(1))
             usable = address and address not in excluded and not is_daemon(address)
             if usable and address not in seen_inline:
                 seen_inline.add(address)
                 inline.append((address, index))
         if len(own_line) >= MAX_RECIPIENTS:
             break
-    found = own_line or inline
+    named = own_line or inline
     # The report's own To is normally the original sender: drop it when others are named.
-    if len(found) > 1 and any(address == ctx.to for address, _ in found):
-        found = [item for item in found if item[0] != ctx.to]
-    return found[:MAX_RECIPIENTS]
+    if len(named) > 1 and any(address == ctx.to for address, _ in named):
+        named = [item for item in named if item[0] != ctx.to]
+    return named[:MAX_RECIPIENTS]
 
 
 def _has_code(text: str) -> bool:

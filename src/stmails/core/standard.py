@@ -10,9 +10,9 @@ from stmails.core.fields import (
     clean_address,
     collapse,
     find_command,
-    is_daemon,
     find_replycode,
     find_status,
+    is_daemon,
     parse_field_lines,
 )
 from stmails.core.finding import Finding
