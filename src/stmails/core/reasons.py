@@ -168,7 +168,13 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     # Transient resolver errors read like unknown hosts; block lists name spam in their URLs.
     (
         "blocked",
-        ("spamhaus.org/query", "spamhaus.org/sbl", "spamcop.net/bl", "dnsbl", " rbl "),
+        (
+            "blocked using ",
+            "spamhaus",
+            "spamcop.net/bl",
+            "dnsbl",
+            " rbl ",
+        ),
     ),
     (
         "networkerror",
