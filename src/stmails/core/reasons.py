@@ -1073,16 +1073,48 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 _SPACE = re.compile(r"\s+")
 _TEXT_CAP = 4096
+_TOKEN = re.compile(r"\w+")
+_KEY = 4
+
+
+def _build_index() -> tuple[dict[str, list[tuple[int, str, str]]], list[tuple[int, str, str]]]:
+    # Phrases are indexed by the first characters of their first word, so a text is checked
+    # only against the phrases whose first word it contains (a set intersection instead of
+    # ~700 substring scans). Phrases without a word are always checked.
+    index: dict[str, list[tuple[int, str, str]]] = {}
+    always: list[tuple[int, str, str]] = []
+    for rank, (reason, phrases) in enumerate(REASON_PHRASES):
+        for phrase in phrases:
+            entry = (rank, reason, phrase)
+            first = _TOKEN.search(phrase)
+            if first is None:
+                always.append(entry)
+            else:
+                index.setdefault(first.group(0)[:_KEY], []).append(entry)
+    return index, always
+
+
+_INDEX, _ALWAYS = _build_index()
+_INDEX_KEYS = frozenset(_INDEX)
 
 
 def reason_from_text(text: str) -> str:
-    """The first reason whose phrase table matches `text`, or "" when none does."""
+    """The first reason (in table order) whose phrase table matches `text`, or ""."""
     lowered = _SPACE.sub(" ", text[:_TEXT_CAP].lower())
-    for reason, phrases in REASON_PHRASES:
-        for phrase in phrases:
+    best_rank = len(REASON_PHRASES)
+    best = ""
+    keys = {token[:_KEY] for token in _TOKEN.findall(lowered)}
+    for key in keys & _INDEX_KEYS:
+        for rank, reason, phrase in _INDEX[key]:
+            if rank >= best_rank:
+                break
             if phrase in lowered:
-                return reason
-    return ""
+                best_rank, best = rank, reason
+                break
+    for rank, reason, phrase in _ALWAYS:
+        if rank < best_rank and phrase in lowered:
+            best_rank, best = rank, reason
+    return best
 
 
 def reason_from_status(status: str) -> str:
