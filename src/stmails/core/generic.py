@@ -231,8 +231,8 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
                 status=status,
                 replycode=replycode,
                 action=action,
-                context_text=collapse(text, 4000),
-                command=find_command(diagnostic) or find_command("\n".join(segment)),
+                context_text=text[:3000],
+                command=find_command("\n".join(segment)),
             )
         )
     return findings

@@ -182,6 +182,28 @@ class _Budget:
     parts: int = 0
 
 
+# The header fields read from an attached original message (see `parse_part(shallow=True)`).
+_WANTED = re.compile(
+    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:"
+    r"([^\n]*(?:\n[ \t][^\n]*)*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _wanted_headers(text: str) -> list[tuple[str, str]]:
+    blank = text.find("\n\n")
+    block = text[: blank if blank >= 0 else min(len(text), MAX_HEADER_VALUE * 8)]
+    headers: list[tuple[str, str]] = []
+    for match in _WANTED.finditer(block):
+        value = match.group(2)[:MAX_HEADER_VALUE]
+        if "\n" in value:
+            value = " ".join(piece.strip() for piece in value.split("\n"))
+        headers.append((match.group(1).lower(), value.strip()))
+        if len(headers) >= MAX_HEADERS:
+            break
+    return headers
+
+
 def parse_part(
     text: str,
     depth: int = 0,
@@ -197,6 +219,8 @@ def parse_part(
     if budget is None:
         budget = _Budget()
     budget.parts += 1
+    if shallow:
+        return Part(_wanted_headers(text), "text/plain", {}, "")
     headers, body = split_headers(text)
     ctype_value = ""
     for name, value in headers:
@@ -205,8 +229,6 @@ def parse_part(
             break
     ctype, params = parse_content_type(ctype_value) if ctype_value else ("text/plain", {})
     part = Part(headers, ctype, params, body)
-    if shallow:
-        return part
     if ctype.startswith("multipart/") and depth < MAX_DEPTH:
         boundary = params.get("boundary", "")
         if boundary:

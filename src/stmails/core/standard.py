@@ -9,7 +9,6 @@ from stmails.core.dsn import parse_delivery_status
 from stmails.core.fields import (
     clean_address,
     collapse,
-    find_command,
     find_replycode,
     find_status,
     is_daemon,
@@ -139,9 +138,7 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 remote_mta=block.remote_mta,
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
-                context_text=ctx.bounce_text,
                 diagnostic_type=block.diagnostic_type,
-                command=find_command(diagnostic) or find_command(ctx.bounce_text),
             )
         )
     return findings or None
