@@ -148,7 +148,10 @@ def _latin1_to_text(value: str) -> str:
 
 def decode_charset(data: bytes, charset: str) -> str:
     """Decode bytes with a declared charset, replacing errors; unknown charsets mean UTF-8."""
-    name = charset.strip().strip('"').lower() or "utf-8"
+    name = charset.strip().strip('"').lower()
+    if not name:
+        # Undeclared 7-bit Japanese mail is ISO-2022-JP more often than not.
+        name = "iso-2022-jp" if b"\x1b$B" in data else "utf-8"
     if name in ("us-ascii", "ascii", "utf-8", "utf8"):
         return data.decode("utf-8", "replace")
     try:

@@ -174,6 +174,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "spamcop.net/bl",
             "dnsbl",
             " rbl ",
+            "refused to talk to me",
         ),
     ),
     (
@@ -481,6 +482,12 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "this user doesn't have a",
             "address couldn't be found",
             "doesn't have a yahoo",
+            "recipient address rejected: access denied",
+            "not listed in domino directory",
+            "not listed in public name & address book",
+            "ディレクトリのリストにありません",
+            "宛先不明",
+            "存在しない",
         ),
     ),
     (
@@ -1022,6 +1029,9 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "could not deliver for the last",
             "has been failing for a long time",
             "did not accept our requests to connect",
+            "have been failing for a long time",
+            "not delivered within",
+            "remote host is not responding",
         ),
     ),
     (
