@@ -80,37 +80,39 @@ def _excluded(ctx: Context, text: str) -> set[str]:
 
 
 def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
-    """Failed recipients and the line index where each is first named, in text order."""
+    """Failed recipients and the line index where each is first named, in text order.
+
+    Addresses on a line of their own beat addresses named inline. The sender's addresses
+    (the report's To, the original From, MAIL FROM) count only when nothing else is named:
+    test and forwarded bounces do report on the sender's own address.
+    """
     lines = text.split("\n")[:MAX_LINES]
-    excluded = _excluded(ctx, text)
-    own_line: list[tuple[str, int]] = []
-    inline: list[tuple[str, int]] = []
-    seen_own: set[str] = set()
-    seen_inline: set[str] = set()
+    own_line: dict[str, int] = {}
+    inline: dict[str, int] = {}
     for index, line in enumerate(lines):
         if "@" not in line:
             continue
         match = _ADDRESS_LINE.match(line)
         if match is not None:
             address = clean_address(match.group(1))
-            if address and address not in excluded and not is_daemon(address):
-                if address not in seen_own:
-                    seen_own.add(address)
-                    own_line.append((address, index))
+            if address and not is_daemon(address):
+                own_line.setdefault(address, index)
                 continue
         for hit in _INLINE_RECIPIENT.finditer(line[:2000]):
             address = clean_address(hit.group(1))
-            usable = address and address not in excluded and not is_daemon(address)
-            if usable and address not in seen_inline:
-                seen_inline.add(address)
-                inline.append((address, index))
+            if address and not is_daemon(address):
+                inline.setdefault(address, index)
         if len(own_line) >= MAX_RECIPIENTS:
             break
-    named = own_line or inline
-    # The report's own To is normally the original sender: drop it when others are named.
-    if len(named) > 1 and any(address == ctx.to for address, _ in named):
-        named = [item for item in named if item[0] != ctx.to]
-    return named[:MAX_RECIPIENTS]
+    excluded = _excluded(ctx, text) | {ctx.to}
+    for found in (own_line, inline):
+        named = [(address, index) for address, index in found.items() if address not in excluded]
+        if named:
+            return named[:MAX_RECIPIENTS]
+    for found in (own_line, inline):
+        if found:
+            return list(found.items())[:MAX_RECIPIENTS]
+    return []
 
 
 def _has_code(text: str) -> bool:

@@ -102,6 +102,10 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     """The lowercased media type and up to MAX_PARAMS parameters (names lowercased)."""
     head, _, rest = value[:MAX_HEADER_VALUE].partition(";")
     ctype = head.strip().lower() or "text/plain"
+    if " " in ctype:
+        # "text/plain charset=..." without the semicolon.
+        ctype, _, extra = ctype.partition(" ")
+        rest = extra + ";" + rest
     params: dict[str, str] = {}
     if rest:
         for count, match in enumerate(_PARAM.finditer(";" + rest)):
@@ -193,6 +197,9 @@ _WANTED = re.compile(
 )
 
 
+_SNIFFED_BOUNDARY = re.compile(r"^--([^\s\n]{1,200})[ \t]*$", re.MULTILINE)
+
+
 def _wanted_headers(text: str) -> list[tuple[str, str]]:
     blank = text.find("\n\n")
     block = text[: blank if blank >= 0 else min(len(text), MAX_HEADER_VALUE * 8)]
@@ -234,6 +241,10 @@ def parse_part(
     part = Part(headers, ctype, params, body)
     if ctype.startswith("multipart/") and depth < MAX_DEPTH:
         boundary = params.get("boundary", "")
+        if not boundary or ("--" + boundary) not in body[: MAX_TEXT * 4]:
+            # A missing or mistyped boundary parameter: use the body's first delimiter line.
+            sniffed = _SNIFFED_BOUNDARY.search(body, 0, MAX_TEXT)
+            boundary = sniffed.group(1) if sniffed else ""
         if boundary:
             report = in_report or ctype == "multipart/report"
             part.children = _split_multipart(body, boundary, depth, budget, report)
