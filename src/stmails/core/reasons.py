@@ -150,6 +150,10 @@ STATUS_REASONS: Final[dict[str, str]] = {
 STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
     "5.1.2": frozenset({"networkerror", "notaccept"}),
     "5.1.7": frozenset(),
+    "5.6.0": frozenset(),
+    "5.6.1": frozenset(),
+    "5.6.2": frozenset(),
+    "5.6.3": frozenset(),
     "5.1.8": frozenset(),
     "5.3.2": frozenset(),
     "5.1.1": frozenset({"mailboxfull", "filtered", "suspend", "hasmoved", "blocked", "rejected"}),
@@ -553,7 +557,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "https://support.google.com/mail/?p=rfcmessagenoncompliant",
             "not rfc 5322 compliant",
             "multiple addresses in from",
-            "duplicate header",
             "message has been rejected because it does not comply with rfc",
             "not compliant with rfc",
         ),
@@ -624,6 +627,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "does not accept mail from",
             "permission to post",
             "sender address rejected",
+            "address that has been blacklisted",
         ),
     ),
     (
@@ -855,6 +859,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "has been blocked",
             "is blocked",
             "client host rejected",
+            "too many unwanted messages",
         ),
     ),
     (
@@ -969,6 +974,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "internal error",
             "system error",
             "configuration error",
+            "ldap server",
         ),
     ),
     (
@@ -998,6 +1004,9 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "loop detected",
             "forwarded more than the maximum allowed",
             "routing loop",
+            "network error",
+            "wasn't able to establish an smtp connection",
+            "unable to establish an smtp connection",
         ),
     ),
     (
