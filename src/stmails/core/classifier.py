@@ -38,17 +38,23 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
         or find_command(finding.diagnostic)
         or find_command(finding.context_text or report_text())
     )
-    return adjust_for_command(reason, command, finding.status)
+    explicit = any(phrase in finding.diagnostic.lower() for phrase in _EXPLICIT_NO_ACCOUNT)
+    return adjust_for_command(reason, command, finding.status, explicit)
+
+
+# Wordings that state the account does not exist even when said in answer to DATA.
+_EXPLICIT_NO_ACCOUNT = ("doesn't have a", "does not have an account", "no such account")
 
 
 _COMMAND_SENSITIVE = frozenset({"userunknown", "hostunknown", "undefined", "notaccept", "rejected"})
 
 
-def adjust_for_command(reason: str, command: str, status: str) -> str:
+def adjust_for_command(reason: str, command: str, status: str, explicit: bool = False) -> str:
     """Refine a reason with the SMTP command the failure answered: an address refused after
     DATA was accepted at RCPT (so it exists: the content was filtered), a failure at MAIL FROM
-    is about the sender, a refusal at connection or HELO is a block."""
-    if command == "DATA" and reason == "userunknown":
+    is about the sender, a refusal at connection or HELO is a block. `explicit` means the
+    server said in so many words that the account does not exist (kept as userunknown)."""
+    if command == "DATA" and reason == "userunknown" and not explicit:
         return "filtered"
     if command == "MAIL" and reason in ("userunknown", "hostunknown", "undefined", "notaccept"):
         return "rejected"

@@ -169,7 +169,13 @@ STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
 # Diagnostic fragments per reason, in precedence order: the first reason with a match wins.
 # Fragments are lowercase substrings of the whitespace-collapsed, lowercased diagnostic text.
 REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
-    # Transient resolver errors read like unknown hosts; block lists name spam in their URLs.
+    # Transient resolver errors read like unknown hosts; block lists name spam in their URLs;
+    # "550 : User unknown" with the address left out is how au/KDDI report a recipient's
+    # domain filter.
+    (
+        "filtered",
+        ("550 : user unknown", ": : user unknown"),
+    ),
     (
         "blocked",
         (
