@@ -9,7 +9,7 @@ MAX_DIAGNOSTIC = 1000
 # An addr-spec as it appears in bounces; quoted local parts are rare and left out on purpose.
 ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,253})")
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
-_REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?:[ \-]|$)")
+_REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?=[ \-,;:)\]>]|$)")
 _REPLY_LEAD = re.compile(r"^\s*([245][0-5]\d)(?![\d.])")
 _FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{0,60})[ \t]*:[ \t]*(.*)$")
 _SPACE = re.compile(r"\s+")
@@ -28,15 +28,18 @@ def find_status(text: str) -> str:
     return f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
 
 
-def find_replycode(text: str, lead_only: bool = False) -> str:
-    """The first SMTP reply code in `text` ("550"), or ""; `lead_only` requires it first."""
-    match = _REPLY_LEAD.match(text[:4096])
-    if match is not None:
+def find_replycode(text: str, status: str = "") -> str:
+    """The first SMTP reply code in `text` ("550") of the same class as `status` when one is
+    given (a "220-" greeting before "421 4.2.1" is not the answer), or ""."""
+    head = text[:4096]
+    wanted = status[:1]
+    match = _REPLY_LEAD.match(head)
+    if match is not None and (not wanted or match.group(1)[0] == wanted):
         return match.group(1)
-    if lead_only:
-        return ""
-    match = _REPLY.search(text[:4096])
-    return match.group(1) if match else ""
+    for match in _REPLY.finditer(head):
+        if not wanted or match.group(1)[0] == wanted:
+            return match.group(1)
+    return ""
 
 
 def clean_address(value: str) -> str:

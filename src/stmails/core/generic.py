@@ -239,9 +239,7 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
             if _has_code(whole):
                 diagnostic = whole
         status = find_status(diagnostic)
-        replycode = find_replycode(diagnostic)
-        if replycode and status and replycode[0] != status[0]:
-            replycode = ""
+        replycode = find_replycode(diagnostic, status)
         code = status or replycode
         if code:
             action = "delayed" if code.startswith("4") else "failed"

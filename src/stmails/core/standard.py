@@ -122,12 +122,12 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
         status = find_status(block.status) if block.status else ""
         diagnostic = block.diagnostic or diagnostic_for(ctx, recipient)
         diag_status = find_status(diagnostic) if diagnostic else ""
-        # The code in the remote server's own words beats the reporting MTA's summary of it.
-        if diag_status and diag_status[0] == (status or diag_status)[0]:
+        # The code in the remote server's own words beats the reporting MTA's summary of it,
+        # also across classes when the server's reply code agrees with it.
+        diag_reply = find_replycode(diagnostic, diag_status) if diag_status else ""
+        if diag_status and (diag_status[0] == (status or diag_status)[0] or diag_reply):
             status = diag_status
-        replycode = find_replycode(diagnostic, lead_only=False) if diagnostic else ""
-        if replycode and status and replycode[0] != status[0]:
-            replycode = ""
+        replycode = find_replycode(diagnostic, status) if diagnostic else ""
         key = (recipient, status, diagnostic)
         if key in seen:
             continue
