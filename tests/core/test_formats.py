@@ -102,3 +102,26 @@ def test_to_dict_uses_from_key() -> None:
     assert data["from"] == "news@sender.example"
     assert "from_" not in data
     assert data["type"] == "complaint"
+
+
+def test_amazon_ses_notification_mail() -> None:
+    (judy,) = records("ses-bounce.eml")
+    assert (judy.recipient, judy.reason, judy.status, judy.replycode, judy.hard) == (
+        "judy@dest.example",
+        "userunknown",
+        "5.1.1",
+        "550",
+        True,
+    )
+    assert judy.detector == "amazonses"
+    assert judy.reporting_mta == "a1-2.smtp-out.us-east-1.amazonses.com"
+
+
+def test_google_groups_refusal_is_rejected_not_a_bad_address() -> None:
+    (group,) = records("googlegroups.eml")
+    assert (group.recipient, group.reason, group.hard, group.detector) == (
+        "team-list@googlegroups.com",
+        "rejected",
+        False,
+        "googlegroups",
+    )
