@@ -47,7 +47,7 @@ _ADDRESS_LINE = re.compile(
 # An address in angle brackets or after an obvious label, anywhere on a line.
 _INLINE_RECIPIENT = re.compile(
     r"(?:\b(?:to|for|recipient|address|delivering to|deliver to|"
-    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|:[ \t]*(?=[^\s<>@,;:\"()]{1,64}@[^\s]{1,253}[ \t]*$))"
+    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|(?<!from)(?<!sender)(?<!cc)(?<!reply-to):[ \t]*(?=[^\s<>@,;:\"()]{1,64}@[^\s]{1,253}[ \t]*$))"
     r"([^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253})",
     re.IGNORECASE,
 )
@@ -190,11 +190,8 @@ def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
     if failed:
         # The X-Failed-Recipients header is authoritative about who failed.
         named = [(address, _locate(lines, address)) for address in failed]
-    elif (
-        not named
-        and ctx.original.to
-        and ("message/rfc822" in ctx.part_types or "text/rfc822-headers" in ctx.part_types)
-    ):
+    elif not named and ctx.original.to and ctx.original.to != ctx.to:
+        # Nothing named in the text: the returned original says whom it was sent to.
         named = [(ctx.original.to, _locate(lines, ctx.original.to))]
     starts = sorted({start for _, start in named if start >= 0})
     out: list[tuple[str, list[str], int]] = []
