@@ -47,7 +47,8 @@ _ADDRESS_LINE = re.compile(
 # An address in angle brackets or after an obvious label, anywhere on a line.
 _INLINE_RECIPIENT = re.compile(
     r"(?:\b(?:to|for|recipient|address|delivering to|deliver to|"
-    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|(?<!from)(?<!sender)(?<!cc)(?<!reply-to):[ \t]*(?=[^\s<>@,;:\"()]{1,64}@[^\s]{1,253}[ \t]*$))"
+    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|(?<!from)(?<!sender)(?<!cc)(?<!reply-to):[ \t]*"
+    r"(?=[^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253}(?:[.,;]?[ \t]|[.,;]?$)))"
     r"([^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253})",
     re.IGNORECASE,
 )
