@@ -9,7 +9,7 @@ from stmails.core.detectors import REGISTRY
 from stmails.core.fields import collapse, find_command
 from stmails.core.finding import Finding
 from stmails.core.message import normalize, parse_part
-from stmails.core.reasons import is_hard, match_reason, reason_from_text
+from stmails.core.reasons import is_hard, match_reason, reason_from_status, reason_from_text
 from stmails.core.record import BounceRecord, type_for
 
 
@@ -55,7 +55,9 @@ def adjust_for_command(reason: str, command: str, status: str, explicit: bool = 
     is about the sender, a refusal at connection or HELO is a block. `explicit` means the
     server said in so many words that the account does not exist (kept as userunknown)."""
     if command == "DATA" and reason == "userunknown" and not explicit:
-        return "filtered"
+        # ...unless the status code itself says the mailbox does not exist.
+        if reason_from_status(status) != "userunknown":
+            return "filtered"
     if command == "MAIL" and reason in ("userunknown", "hostunknown", "undefined", "notaccept"):
         return "rejected"
     if command in ("HELO", "CONN") and reason in ("undefined", "userunknown", "rejected"):

@@ -156,7 +156,9 @@ STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
     "5.6.3": frozenset(),
     "5.1.8": frozenset(),
     "5.3.2": frozenset(),
-    "5.1.1": frozenset({"mailboxfull", "filtered", "suspend", "hasmoved", "blocked", "rejected"}),
+    "5.1.1": frozenset(
+        {"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "filtered"}
+    ),
     "5.2.2": frozenset(),
     "4.2.2": frozenset(),
     "5.1.6": frozenset(),
