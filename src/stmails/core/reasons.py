@@ -168,6 +168,29 @@ STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
     "5.7.25": frozenset(),
 }
 
+# Reasons a status code cannot settle on its own: servers use these codes loosely, so the
+# diagnostic text is consulted first. Any other reason named by a status code is decisive.
+TEXT_FIRST_REASONS: Final[frozenset[str]] = frozenset(
+    {
+        "undefined",
+        "onhold",
+        "systemerror",
+        "securityerror",
+        "expired",
+        "suspend",
+        "networkerror",
+        "hostunknown",
+        "userunknown",
+    }
+)
+# 5.7.1 ("delivery not authorized") and 5.1.10 (null MX, also Microsoft's "recipient not
+# found") are used for too many different refusals to decide anything.
+DECISIVE_STATUSES: Final[frozenset[str]] = frozenset(
+    code
+    for code, reason in STATUS_REASONS.items()
+    if reason not in TEXT_FIRST_REASONS and code not in ("5.7.1", "5.1.10")
+)
+
 # Diagnostic fragments per reason, in precedence order: the first reason with a match wins.
 # Fragments are lowercase substrings of the whitespace-collapsed, lowercased diagnostic text.
 REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
@@ -1167,6 +1190,8 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
     if by_status and status in STATUS_OVERRIDABLE_BY:
         allowed = STATUS_OVERRIDABLE_BY[status]
         return by_text if by_text in allowed else by_status
+    if by_status and status in DECISIVE_STATUSES:
+        return by_status
     if by_text:
         return by_text
     if by_status:
