@@ -64,6 +64,16 @@ def big_attachment(size: int = 30 * 1024 * 1024) -> bytes:
     )
 
 
+def unclosed_styles(count: int = 30_000) -> bytes:
+    """An HTML report with 30,000 unclosed <style> tags."""
+    return HEAD + b"Content-Type: text/html\n\n" + b"<style><p>user unknown <a@b.example>" * count
+
+
+def nested_json(depth: int = 100_000) -> bytes:
+    """A notification-looking JSON body nested 100,000 levels deep."""
+    return HEAD + b'\n{"notificationType": ' + b"[" * depth + b"\n"
+
+
 WORST_CASES: dict[str, Callable[[], bytes]] = {
     "1,000-level MIME nesting": deep_nesting,
     "Subject of 30,000 encoded-words": encoded_subject,
@@ -72,4 +82,6 @@ WORST_CASES: dict[str, Callable[[], bytes]] = {
     "a single 1 MB line": long_line,
     "NUL bytes": nul_bytes,
     "a 30 MB attachment": big_attachment,
+    "30,000 unclosed <style> tags": unclosed_styles,
+    "JSON nested 100,000 deep": nested_json,
 }

@@ -54,10 +54,10 @@ def adjust_for_command(reason: str, command: str, status: str, explicit: bool = 
     DATA was accepted at RCPT (so it exists: the content was filtered), a failure at MAIL FROM
     is about the sender, a refusal at connection or HELO is a block. `explicit` means the
     server said in so many words that the account does not exist (kept as userunknown)."""
-    if command == "DATA" and reason == "userunknown" and not explicit:
-        # ...unless the status code itself says the mailbox does not exist.
-        if reason_from_status(status) != "userunknown":
-            return "filtered"
+    # ...unless the status code itself says the mailbox does not exist.
+    data_refusal = command == "DATA" and reason_from_status(status) != "userunknown"
+    if data_refusal and reason == "userunknown" and not explicit:
+        return "filtered"
     if command == "MAIL" and reason in ("userunknown", "hostunknown", "undefined", "notaccept"):
         return "rejected"
     if command in ("HELO", "CONN") and reason in ("undefined", "userunknown", "rejected"):

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from stmails.core.fields import clean_address
 from stmails.core.message import (
-    MAX_TEXT,
     Part,
     decode_header,
     normalize,
@@ -34,7 +33,7 @@ _TAG = re.compile(r"<[^<>]{0,2000}>")
 _ENTITY = re.compile(r"&(nbsp|lt|gt|amp|quot|#\d{1,5});")
 _ENTITIES = {"nbsp": " ", "lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d)[^<>]{0,200}>", re.IGNORECASE)
-_STYLE = re.compile(r"<(style|script)[^<>]{0,200}>.{0,20000}?</\1\s*>", re.IGNORECASE | re.DOTALL)
+MAX_HTML = 128 * 1024
 _QUOTED_HEADER = re.compile(
     r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
@@ -49,9 +48,31 @@ def _entity(match: re.Match[str]) -> str:
     return _ENTITIES[name]
 
 
+def _drop_blocks(html: str) -> str:
+    # Remove <style>/<script> blocks with plain searches (linear, unlike a lazy regex).
+    lowered = html.lower()
+    pieces: list[str] = []
+    pos = 0
+    while True:
+        starts = [i for i in (lowered.find("<style", pos), lowered.find("<script", pos)) if i >= 0]
+        if not starts:
+            break
+        start = min(starts)
+        name = "</style" if lowered.startswith("<style", start) else "</script"
+        end = lowered.find(name, start)
+        pieces.append(html[pos:start])
+        if end < 0:
+            pos = len(html)
+            break
+        close = lowered.find(">", end)
+        pos = len(html) if close < 0 else close + 1
+    pieces.append(html[pos:])
+    return " ".join(pieces)
+
+
 def html_to_text(html: str) -> str:
     """A rough text rendering of HTML: scripts and styles dropped, tags removed."""
-    html = _STYLE.sub(" ", html[:MAX_TEXT])
+    html = _drop_blocks(html[:MAX_HTML])
     html = _BREAK_TAG.sub("\n", html)
     return _ENTITY.sub(_entity, _TAG.sub(" ", html))
 
