@@ -150,6 +150,10 @@ def _latin1_to_text(value: str) -> str:
         return value
 
 
+_BARE_JIS_IN = re.compile(rb"(?<!\x1b)\$B(?=[\x21-\x7e]{2})")
+_BARE_JIS_OUT = re.compile(rb"(?<!\x1b)\(B")
+
+
 def decode_charset(data: bytes, charset: str) -> str:
     """Decode bytes with a declared charset, replacing errors; unknown charsets mean UTF-8."""
     name = charset.strip().strip('"').lower()
@@ -158,6 +162,9 @@ def decode_charset(data: bytes, charset: str) -> str:
         name = "iso-2022-jp" if b"\x1b$B" in data else "utf-8"
     if name in ("us-ascii", "ascii", "utf-8", "utf8"):
         return data.decode("utf-8", "replace")
+    if name == "iso-2022-jp" and _BARE_JIS_IN.search(data):
+        # Some gateways strip the ESC bytes of ISO-2022-JP; put them back.
+        data = _BARE_JIS_OUT.sub(b"\x1b(B", _BARE_JIS_IN.sub(b"\x1b$B", data))
     try:
         return data.decode(name, "replace")
     except LookupError:
@@ -178,7 +185,8 @@ def decode_body(body: str, transfer_encoding: str, params: dict[str, str]) -> st
         data = quopri.decodestring(body[: MAX_TEXT * 2].encode("latin-1"))
     else:
         raw = body[:MAX_TEXT]
-        if raw.isascii():
+        # 7-bit text needs no decoding, except the escape-based ISO-2022 charsets.
+        if raw.isascii() and "\x1b" not in raw and "$B" not in raw:
             return raw
         data = raw.encode("latin-1")
     return decode_charset(data[:MAX_TEXT], params.get("charset", ""))
