@@ -201,6 +201,10 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         "filtered",
         ("550 : user unknown", ": : user unknown"),
     ),
+    # Orange (France Telecom) error codes: OFR_506 is its spam refusal, OFR005_505 an
+    # internal fault.
+    ("spamdetected", ("ofr_506",)),
+    ("systemerror", ("ofr005_505",)),
     (
         "blocked",
         (
