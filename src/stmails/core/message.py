@@ -31,6 +31,7 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,40})\?([bBqQ])\?([^?\s]{0,1000})\?=")
 _ENCODED_GAP = re.compile(r"(\?=)[ \t]+(=\?)")
 _PARAM = re.compile(r';\s*([A-Za-z0-9_\-*.]{1,60})\s*=\s*("[^"\n]{0,1000}"|[^;\s]{0,1000})')
 # One header field with its continuation lines; unambiguous, so linear in the block size.
+_FOLD = re.compile(r"[ \t]*\n[ \t]*")
 _FIELD = re.compile(r"([!-9;-~]{1,100})[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)\n?")
 
 
@@ -92,7 +93,7 @@ def split_headers(text: str) -> tuple[list[tuple[str, str]], str]:
         if len(headers) < MAX_HEADERS:
             value = match.group(2)[:MAX_HEADER_VALUE]
             if "\n" in value:
-                value = " ".join(piece.strip() for piece in value.split("\n"))
+                value = _FOLD.sub(" ", value)
             headers.append((match.group(1).lower(), value.strip()))
         pos = match.end()
     return headers, ""
@@ -215,7 +216,7 @@ def _wanted_headers(text: str) -> list[tuple[str, str]]:
     for match in _WANTED.finditer(block):
         value = match.group(2)[:MAX_HEADER_VALUE]
         if "\n" in value:
-            value = " ".join(piece.strip() for piece in value.split("\n"))
+            value = _FOLD.sub(" ", value)
         headers.append((match.group(1).lower(), value.strip()))
         if len(headers) >= MAX_HEADERS:
             break
