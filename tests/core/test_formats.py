@@ -86,8 +86,9 @@ def test_x_failed_recipients_and_block_list() -> None:
     assert heidi.subject == "Weekly news"
 
 
-def test_ordinary_mail_yields_nothing() -> None:
-    assert records("not-a-bounce.eml") == []
+@pytest.mark.parametrize("name", ["not-a-bounce.eml", "not-a-bounce-rejected-subject.eml"])
+def test_ordinary_mail_yields_nothing(name: str) -> None:
+    assert records(name) == []
 
 
 def test_every_reason_is_in_the_vocabulary() -> None:

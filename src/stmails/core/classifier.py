@@ -50,11 +50,14 @@ _COMMAND_SENSITIVE = frozenset({"userunknown", "hostunknown", "undefined", "nota
 
 
 def adjust_for_command(reason: str, command: str, status: str, explicit: bool = False) -> str:
-    """Refine a reason with the SMTP command the failure answered: an address refused after
-    DATA was accepted at RCPT (so it exists: the content was filtered), a failure at MAIL FROM
-    is about the sender, a refusal at connection or HELO is a block. `explicit` means the
-    server said in so many words that the account does not exist (kept as userunknown)."""
-    # ...unless the status code itself says the mailbox does not exist.
+    """Refine a reason with the SMTP command the failure answered.
+
+    An "unknown user" said in answer to DATA came after RCPT accepted the address, so the
+    address exists and the content was filtered; that does not apply when the status code
+    names an unknown mailbox or `explicit` (the server said in so many words that the account
+    does not exist). A failure at MAIL FROM is about the sender; a refusal at connection or
+    HELO is a block.
+    """
     data_refusal = command == "DATA" and reason_from_status(status) != "userunknown"
     if data_refusal and reason == "userunknown" and not explicit:
         return "filtered"

@@ -21,6 +21,7 @@ from stmails.core.fields import (
     is_daemon,
 )
 from stmails.core.finding import Finding
+from stmails.core.reasons import reason_from_text
 
 MAX_RECIPIENTS = 100
 MAX_LINES = 2000
@@ -55,6 +56,13 @@ _INLINE_RECIPIENT = re.compile(
 _FAIL_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[45][0-5]\d(?:[ \-]|$)")
 _ANY_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[245][0-5]\d(?:[ \-]|$)")
 _STATUS_LINE = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
+_FAILURE_TEXT = re.compile(
+    r"(?:could not be delivered|couldn't be delivered|was not delivered|wasn't delivered|"
+    r"not be delivered|undeliverable|delivery (?:has )?failed|failed permanently|"
+    r"unable to deliver|no valid recipients|permanent (?:fatal )?error|did not reach|"
+    r"delivery to the following|returned mail|could not deliver)",
+    re.IGNORECASE,
+)
 _MAIL_FROM = re.compile(r"mail from:?\s*<([^<>\s]{1,300})>", re.IGNORECASE)
 _TEMPORARY = re.compile(
     r"(?:temporary|temporarily|will (?:continue|keep) (?:to )?try|will retry|delayed|"
@@ -64,12 +72,18 @@ _TEMPORARY = re.compile(
 
 
 def looks_like_bounce(ctx: Context) -> bool:
-    """True when the envelope says the message is a delivery failure report."""
+    """True when the message is a delivery failure report: sent by a mail daemon, carrying
+    X-Failed-Recipients or a multipart/report, or with a bounce-like subject and a text that
+    speaks of a failure (an SMTP code or a known failure phrase), so that an ordinary reply
+    titled "Rejected: ..." is not taken for one."""
     if is_daemon(ctx.sender) or ctx.root.get("x-failed-recipients"):
         return True
     if "multipart/report" in ctx.part_types:
         return True
-    return _BOUNCE_SUBJECT.search(ctx.subject) is not None
+    if _BOUNCE_SUBJECT.search(ctx.subject) is None:
+        return False
+    text = ctx.bounce_text
+    return _has_code(text) or bool(_FAILURE_TEXT.search(text)) or bool(reason_from_text(text))
 
 
 def _excluded(ctx: Context, text: str) -> set[str]:
