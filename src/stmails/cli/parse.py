@@ -73,7 +73,10 @@ def iter_messages(path: Path) -> Iterator[tuple[str, bytes]]:
         return
     with path.open("rb") as handle:
         data = handle.read(MAX_INPUT_BYTES)
-    looks_mbox = path.suffix.lower() in (".mbox", ".mbx") or data.startswith(b"From ")
+    # An .eml file is one message even when it starts with an mbox "From " line (its body
+    # may quote another message's "From " line); other files starting with one are mboxes.
+    suffix = path.suffix.lower()
+    looks_mbox = suffix in (".mbox", ".mbx") or (suffix != ".eml" and data.startswith(b"From "))
     for message in split_mbox(data) if looks_mbox else [data]:
         yield path.name, message
 
