@@ -145,9 +145,10 @@ def _latin1_to_text(value: str) -> str:
     # Raw 8-bit header bytes are most often UTF-8; fall back to Latin-1 otherwise.
     if value.isascii():
         return value
+    # Values taken from already decoded text are not Latin-1 byte strings: keep them as they are.
     try:
         return value.encode("latin-1").decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeError:
         return value
 
 
