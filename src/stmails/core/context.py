@@ -15,7 +15,7 @@ from stmails.core.message import (
     walk,
 )
 
-MAX_BOUNCE_TEXT = 64 * 1024
+MAX_BOUNCE_TEXT = 32 * 1024
 
 # Lines that start the quoted copy of the original message in a human-readable bounce.
 _ORIGINAL_MARKER = re.compile(
@@ -33,7 +33,7 @@ _TAG = re.compile(r"<[^<>]{0,2000}>")
 _ENTITY = re.compile(r"&(nbsp|lt|gt|amp|quot|#\d{1,5});")
 _ENTITIES = {"nbsp": " ", "lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d)[^<>]{0,200}>", re.IGNORECASE)
-MAX_HTML = 128 * 1024
+MAX_HTML = 32 * 1024
 _QUOTED_HEADER = re.compile(
     r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
@@ -185,8 +185,9 @@ class Context:
             texts: list[str] = []
             size = 0
             for part in chosen:
-                text = part.text()
-                if _text_kind(part) == "html":
+                html = _text_kind(part) == "html"
+                text = part.text(MAX_HTML if html else MAX_BOUNCE_TEXT)
+                if html:
                     text = html_to_text(text)
                 texts.append(text)
                 size += len(text)

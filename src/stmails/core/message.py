@@ -57,9 +57,10 @@ class Part:
         """Every value of header `name` (lowercase), in order."""
         return [value for key, value in self.headers if key == name]
 
-    def text(self) -> str:
-        """The decoded body: transfer encoding undone, charset applied, capped to MAX_TEXT."""
-        return decode_body(self.body, self.get("content-transfer-encoding"), self.params)
+    def text(self, limit: int = MAX_TEXT) -> str:
+        """The decoded body: transfer encoding undone, charset applied, about `limit`
+        characters at most (MAX_TEXT by default)."""
+        return decode_body(self.body, self.get("content-transfer-encoding"), self.params, limit)
 
 
 def normalize(raw: bytes) -> str:
@@ -173,25 +174,28 @@ def decode_charset(data: bytes, charset: str) -> str:
         return data.decode("utf-8", "replace")
 
 
-def decode_body(body: str, transfer_encoding: str, params: dict[str, str]) -> str:
-    """Undo a transfer encoding and apply the part's charset; output capped to MAX_TEXT."""
+def decode_body(
+    body: str, transfer_encoding: str, params: dict[str, str], limit: int = MAX_TEXT
+) -> str:
+    """Undo a transfer encoding and apply the part's charset; output capped to `limit`."""
+    limit = min(limit, MAX_TEXT)
     cte = transfer_encoding.strip().lower()
     if cte == "base64":
-        compact = "".join(body[: MAX_TEXT * 2].split())
+        compact = "".join(body[: limit * 2].split())
         compact = compact[: len(compact) - len(compact) % 4]
         try:
             data = base64.b64decode(compact)
         except (binascii.Error, ValueError):
-            data = body[:MAX_TEXT].encode("latin-1")
+            data = body[:limit].encode("latin-1")
     elif cte == "quoted-printable":
-        data = quopri.decodestring(body[: MAX_TEXT * 2].encode("latin-1"))
+        data = quopri.decodestring(body[: limit * 2].encode("latin-1"))
     else:
-        raw = body[:MAX_TEXT]
+        raw = body[:limit]
         # 7-bit text needs no decoding, except the escape-based ISO-2022 charsets.
         if raw.isascii() and "\x1b" not in raw and "$B" not in raw:
             return raw
         data = raw.encode("latin-1")
-    return decode_charset(data[:MAX_TEXT], params.get("charset", ""))
+    return decode_charset(data[:limit], params.get("charset", ""))
 
 
 @dataclass(slots=True)
