@@ -157,10 +157,13 @@ def _diagnostic_of(segment: list[str], address: str, before: list[str] | None = 
     """The server's words in a recipient's segment: the paragraph of the first line carrying a
     failure reply code, else a status code, else the text right after the address, else the
     paragraph just before it (some MTAs put the reason above the address)."""
+    joined = "\n".join(segment)
     for pattern in (_FAIL_REPLY_LINE, _STATUS_LINE, _ANY_REPLY_LINE):
-        for index, line in enumerate(segment):
-            if pattern.search(line):
-                return collapse(" ".join(_paragraph(segment, index)))
+        found = pattern.search(joined)
+        if found is not None:
+            # The match may begin with the newline before its line: count it in.
+            index = joined.count("\n", 0, found.start() + 1)
+            return collapse(" ".join(_paragraph(segment, index)))
     if not segment:
         return ""
     first = segment[0].lower().replace(address, " ", 1) if address else segment[0]
