@@ -52,7 +52,9 @@ def test_arf_complaint() -> None:
     assert bounce_type(carol) == "complaint"
 
 
-@pytest.mark.parametrize("name", ["autoreply-rfc3834.eml", "autoreply-chinese.eml"])
+@pytest.mark.parametrize(
+    "name", ["autoreply-rfc3834.eml", "autoreply-chinese.eml", "autoreply-exchange-oof.eml"]
+)
 def test_auto_replies_are_vacation_and_never_bounces(name: str) -> None:
     (reply,) = records(name)
     assert reply.reason == "vacation"

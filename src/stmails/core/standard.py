@@ -165,7 +165,8 @@ def detect_autoreply(ctx: Context) -> list[Finding] | None:
     subject_says = _AUTOREPLY_SUBJECT.match(ctx.subject) is not None
     if not (flagged or subject_says):
         return None
-    if not flagged and (auto.startswith("auto-generated") or "multipart/report" in ctx.part_types):
+    # A report with an out-of-office looking subject is still a report.
+    if not flagged and "multipart/report" in ctx.part_types:
         return None
     return [
         Finding(
