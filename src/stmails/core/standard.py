@@ -103,6 +103,10 @@ def detect_complaint_without_arf(ctx: Context) -> list[Finding] | None:
     return None
 
 
+def _action_from_status(status: str) -> str:
+    return {"2": "delivered", "4": "delayed", "5": "failed"}.get(status[:1], "failed")
+
+
 def detect_dsn(ctx: Context) -> list[Finding] | None:
     """An RFC 3464 DSN: one finding per recipient block of the delivery-status part(s);
     a recipient reported twice with the same status and diagnostic is reported once."""
@@ -138,7 +142,7 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 diagnostic=diagnostic,
                 status=status,
                 replycode=replycode,
-                action=block.action,
+                action=block.action or _action_from_status(status),
                 remote_mta=block.remote_mta,
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
