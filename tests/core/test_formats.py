@@ -33,6 +33,7 @@ def test_dsn_reports_each_recipient_with_fields_and_original_headers() -> None:
     assert alice.campaign == "7b0c6f0e-0000-4000-8000-000000000001"
     assert alice.subscriber == "7b0c6f0e-0000-4000-8000-000000000002"
     assert alice.detector == "dsn"
+    assert alice.timestamp == "2026-03-02T10:00:00+00:00"
     assert (bob.reason, bob.hard, bob.type, bob.status, bob.action) == (
         "mailboxfull",
         False,

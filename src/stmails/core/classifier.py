@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from stmails.core.context import Context
 from stmails.core.detectors import REGISTRY
-from stmails.core.fields import collapse, find_command
+from stmails.core.fields import collapse, find_command, iso_timestamp
 from stmails.core.finding import Finding
 from stmails.core.message import normalize, parse_part
 from stmails.core.reasons import is_hard, match_reason, reason_from_status, reason_from_text
@@ -83,7 +83,7 @@ def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
         action=finding.action,
         remote_mta=finding.remote_mta[:255],
         reporting_mta=finding.reporting_mta[:255],
-        timestamp=finding.timestamp[:100],
+        timestamp=iso_timestamp(finding.timestamp) or iso_timestamp(ctx.root.get("date")),
         feedback_type=finding.feedback_type,
         user_agent=finding.user_agent,
         message_id=original.message_id,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 MAX_DIAGNOSTIC = 1000
 
@@ -142,3 +144,18 @@ def _transcript_command(lowered: str) -> str:
 def is_daemon(address: str) -> bool:
     """True for the local parts MTAs and list software send from (mailer-daemon, postmaster)."""
     return bool(address) and _DAEMON.match(address.split("@", 1)[0]) is not None
+
+
+def iso_timestamp(value: str) -> str:
+    """An RFC 5322 or ISO 8601 date as ISO 8601 ("2013-10-16T14:15:35+09:00"), or ""."""
+    value = value.strip()[:100]
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value).isoformat()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return ""

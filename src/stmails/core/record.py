@@ -16,7 +16,8 @@ class BounceRecord:
 
     `reason` is one of `stmails.core.REASONS`; `hard` is true only when the address itself is
     bad; `type` is "hard", "soft", "complaint", or None for delivery reports and auto-replies.
-    Text fields are decoded and length-capped; absent values are empty strings.
+    Text fields are decoded and length-capped; absent values are empty strings. `timestamp`
+    is ISO 8601: when the failure happened per the report, else the report's Date.
     """
 
     recipient: str
