@@ -129,3 +129,20 @@ def test_google_groups_refusal_is_rejected_not_a_bad_address() -> None:
         False,
         "googlegroups",
     )
+
+
+def test_to_event_for_bounces_and_complaints_only() -> None:
+    alice, _ = records("dsn-userunknown.eml")
+    event = alice.to_event()
+    assert event is not None
+    assert (event.source, event.type, event.email, event.reason) == (
+        "mailbox",
+        "hard",
+        "alice@dest.example",
+        "userunknown",
+    )
+    assert event.campaign_uuid == "7b0c6f0e-0000-4000-8000-000000000001"
+    assert event.occurred_at is not None and event.occurred_at.year == 2026
+    assert event.meta["detector"] == "dsn"
+    (reply,) = records("autoreply-rfc3834.eml")
+    assert reply.to_event() is None
