@@ -29,6 +29,8 @@ _ORIGINAL_MARKER = re.compile(
     r")",
     re.IGNORECASE | re.MULTILINE,
 )
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|tr|wg|rv|i)\s*:", re.IGNORECASE)
+_QUOTE_PREFIX = re.compile(r"^> ?(?!>)", re.MULTILINE)
 _TAG = re.compile(r"<[^<>]{0,2000}>")
 _ENTITY = re.compile(r"&(nbsp|lt|gt|amp|quot|#\d{1,5});")
 _ENTITIES = {"nbsp": " ", "lt": "<", "gt": ">", "amp": "&", "quot": '"'}
@@ -193,7 +195,12 @@ class Context:
                 size += len(text)
                 if size > MAX_BOUNCE_TEXT:
                     break
-            self._full_text = "\n".join(texts)[:MAX_BOUNCE_TEXT].replace("\r", "\n")
+            # Encoded bodies keep their own line ends: unify them like the raw message's.
+            text = "\n".join(texts)[:MAX_BOUNCE_TEXT].replace("\r\n", "\n").replace("\r", "\n")
+            if _FORWARD_SUBJECT.match(self.subject):
+                # A forwarded bounce quotes the report with "> ": read it unquoted.
+                text = _QUOTE_PREFIX.sub("", text)
+            self._full_text = text
         return self._full_text
 
     @property

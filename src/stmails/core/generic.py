@@ -66,7 +66,8 @@ _FAILURE_TEXT = re.compile(
 _MAIL_FROM = re.compile(r"mail from:?\s*<([^<>\s]{1,300})>", re.IGNORECASE)
 _TEMPORARY = re.compile(
     r"(?:temporary|temporarily|will (?:continue|keep) (?:to )?try|will retry|delayed|"
-    r"has not yet been delivered|not yet been delivered|retrying)",
+    r"has not yet been delivered|not yet been delivered|retrying|warning message only|"
+    r"do not need to resend|will be retried)",
     re.IGNORECASE,
 )
 

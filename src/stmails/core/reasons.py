@@ -527,6 +527,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "ディレクトリのリストにありません",
             "宛先不明",
             "存在しない",
+            "no valid recipients",
+            "please check if address is correct",
         ),
     ),
     (
