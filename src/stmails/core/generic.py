@@ -256,6 +256,9 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
                 diagnostic = whole
         status = find_status(diagnostic)
         replycode = find_replycode(diagnostic, status)
+        if (status or replycode).startswith("2"):
+            # A success line of a session transcript is not a failure report.
+            continue
         code = status or replycode
         if code:
             action = "delayed" if code.startswith("4") else "failed"

@@ -1012,6 +1012,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "system error",
             "configuration error",
             "ldap server",
+            "queue file write error",
         ),
     ),
     (
