@@ -89,7 +89,10 @@ def test_x_failed_recipients_and_block_list() -> None:
     assert heidi.subject == "Weekly news"
 
 
-@pytest.mark.parametrize("name", ["not-a-bounce.eml", "not-a-bounce-rejected-subject.eml"])
+@pytest.mark.parametrize(
+    "name",
+    ["not-a-bounce.eml", "not-a-bounce-rejected-subject.eml", "not-a-bounce-noreply.eml"],
+)
 def test_ordinary_mail_yields_nothing(name: str) -> None:
     assert records(name) == []
 

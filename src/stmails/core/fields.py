@@ -159,3 +159,16 @@ def iso_timestamp(value: str) -> str:
         return parsedate_to_datetime(value).isoformat()
     except (TypeError, ValueError, IndexError, OverflowError):
         return ""
+
+
+_MTA_DAEMON = re.compile(
+    r"^(?:mailer-daemon|post_?master|mail-daemon|mailerdaemon|mdaemon|maildaemon|double-bounce)$",
+    re.IGNORECASE,
+)
+
+
+def is_mta_daemon(address: str) -> bool:
+    """True for the senders MTAs use for their reports (mailer-daemon, postmaster), or a
+    report sent with no address at all ("From: mailer-daemon")."""
+    local = address.split("@", 1)[0]
+    return bool(local) and _MTA_DAEMON.match(local) is not None

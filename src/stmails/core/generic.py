@@ -19,6 +19,7 @@ from stmails.core.fields import (
     find_replycode,
     find_status,
     is_daemon,
+    is_mta_daemon,
 )
 from stmails.core.finding import Finding
 from stmails.core.reasons import reason_from_text
@@ -73,15 +74,16 @@ _TEMPORARY = re.compile(
 
 
 def looks_like_bounce(ctx: Context) -> bool:
-    """True when the message is a delivery failure report: sent by a mail daemon, carrying
-    X-Failed-Recipients or a multipart/report, or with a bounce-like subject and a text that
-    speaks of a failure (an SMTP code or a known failure phrase), so that an ordinary reply
-    titled "Rejected: ..." is not taken for one."""
-    if is_daemon(ctx.sender) or ctx.root.get("x-failed-recipients"):
+    """True when the message is a delivery failure report: carrying X-Failed-Recipients or a
+    multipart/report, sent by an MTA's mailer-daemon or postmaster, or sent by another
+    automated sender (noreply@...) or with a bounce-like subject and a text that speaks of a
+    failure (an SMTP code or a known failure phrase), so that neither an ordinary reply titled
+    "Rejected: ..." nor a newsletter from noreply@ is taken for one."""
+    if ctx.root.get("x-failed-recipients") or "multipart/report" in ctx.part_types:
         return True
-    if "multipart/report" in ctx.part_types:
+    if is_mta_daemon(ctx.sender) or is_mta_daemon(ctx.root.get("from").strip(' <>"')):
         return True
-    if _BOUNCE_SUBJECT.search(ctx.subject) is None:
+    if not is_daemon(ctx.sender) and _BOUNCE_SUBJECT.search(ctx.subject) is None:
         return False
     text = ctx.bounce_text
     return _has_code(text) or bool(_FAILURE_TEXT.search(text)) or bool(reason_from_text(text))
