@@ -71,7 +71,8 @@ def adjust_for_command(reason: str, command: str, status: str, explicit: bool = 
 def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
     original = ctx.original
     reason = decide_reason(finding, lambda: ctx.bounce_text)
-    status = finding.status
+    # Without an enhanced code, the reply code's class is the status inferred (550 -> 5.0.0).
+    status = finding.status or (f"{finding.replycode[0]}.0.0" if finding.replycode else "")
     return BounceRecord(
         recipient=finding.recipient,
         reason=reason,
