@@ -25,7 +25,7 @@ _ORIGINAL_MARKER = re.compile(
     r"below this line is a copy|the header of the original|original mail|unsent message|"
     r"this is a copy of|headers of the original|the original message was|"
     r"your message reads|original email|header of (?:the )?original|"
-    r"content-type: message/rfc822|received: from |return-path: <"
+    r"content-type: message/rfc822|received:[ \t]*from |return-path:[ \t]*<"
     r")",
     re.IGNORECASE | re.MULTILINE,
 )
