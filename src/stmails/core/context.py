@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from stmails.core.fields import clean_address
+from stmails.core.fields import ADDRESS, clean_address
 from stmails.core.message import (
     Part,
     decode_header,
@@ -16,6 +16,7 @@ from stmails.core.message import (
 )
 
 MAX_BOUNCE_TEXT = 32 * 1024
+MAX_REPORT_LINES = 2000
 
 # Lines that start the quoted copy of the original message in a human-readable bounce.
 _ORIGINAL_MARKER = re.compile(
@@ -133,6 +134,8 @@ class Context:
     _full_text: str | None = None
     _original: Original | None = None
     _quoted_start: int = -1
+    _address_lines: dict[str, int] | None = None
+    _report_lines: list[str] | None = None
     part_types: set[str] = field(default_factory=set)
 
     @classmethod
@@ -216,6 +219,23 @@ class Context:
             self._quoted_start = cut
             self._bounce_text = text[:cut]
         return self._bounce_text
+
+    def report_lines(self) -> list[str]:
+        """`bounce_text` split into lines, at most MAX_REPORT_LINES of them."""
+        if self._report_lines is None:
+            self._report_lines = self.bounce_text.split("\n")[:MAX_REPORT_LINES]
+        return self._report_lines
+
+    def address_lines(self) -> dict[str, int]:
+        """Each address named in `bounce_text` with the index of the first line naming it."""
+        if self._address_lines is None:
+            found: dict[str, int] = {}
+            for index, line in enumerate(self.report_lines()):
+                if "@" in line:
+                    for match in ADDRESS.finditer(line[:2000]):
+                        found.setdefault(match.group(0).strip(".").lower(), index)
+            self._address_lines = found
+        return self._address_lines
 
     @property
     def original(self) -> Original:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 MAX_DIAGNOSTIC = 1000
 
@@ -100,8 +101,11 @@ _COMMAND_NAMES = {
 }
 
 
+@lru_cache(maxsize=64)
 def find_command(text: str) -> str:
-    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or ""."""
+    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or "".
+
+    Cached: a report's text is consulted once per recipient it names."""
     lowered = text[:4096].lower()
     for match in _COMMAND_WORD.finditer(lowered):
         start, end = match.span()

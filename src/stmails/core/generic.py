@@ -25,7 +25,6 @@ from stmails.core.finding import Finding
 from stmails.core.reasons import reason_from_text
 
 MAX_RECIPIENTS = 100
-MAX_LINES = 2000
 
 _BOUNCE_SUBJECT = re.compile(
     r"(?:undeliver|delivery (?:status|fail|failure|notification|problem|has failed|report)|"
@@ -97,14 +96,14 @@ def _excluded(ctx: Context, text: str) -> set[str]:
     return excluded
 
 
-def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
+def find_recipients(ctx: Context) -> list[tuple[str, int]]:
     """Failed recipients and the line index where each is first named, in text order.
 
     Addresses on a line of their own beat addresses named inline. The sender's addresses
     (the report's To, the original From, MAIL FROM) count only when nothing else is named:
     test and forwarded bounces do report on the sender's own address.
     """
-    lines = text.split("\n")[:MAX_LINES]
+    lines = ctx.report_lines()
     own_line: dict[str, int] = {}
     inline: dict[str, int] = {}
     for index, line in enumerate(lines):
@@ -122,7 +121,7 @@ def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
                 inline.setdefault(address, index)
         if len(own_line) >= MAX_RECIPIENTS:
             break
-    excluded = _excluded(ctx, text) | {ctx.to}
+    excluded = _excluded(ctx, ctx.bounce_text) | {ctx.to}
     for found in (own_line, inline):
         named = [(address, index) for address, index in found.items() if address not in excluded]
         if named:
@@ -196,24 +195,22 @@ def _failed_header(ctx: Context) -> list[str]:
     return out[:MAX_RECIPIENTS]
 
 
-def _locate(lines: list[str], address: str) -> int:
-    for index, line in enumerate(lines):
-        if address in line.lower():
-            return index
-    return -1
+def _locate(ctx: Context, address: str) -> int:
+    """The index of the first report-text line naming `address`, or -1."""
+    return ctx.address_lines().get(address, -1)
 
 
 def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
     """Each failed recipient with the lines of the report that speak about it."""
-    lines = ctx.bounce_text.split("\n")[:MAX_LINES]
-    named = find_recipients(ctx, ctx.bounce_text)
+    lines = ctx.report_lines()
+    named = find_recipients(ctx)
     failed = _failed_header(ctx)
     if failed:
         # The X-Failed-Recipients header is authoritative about who failed.
-        named = [(address, _locate(lines, address)) for address in failed]
+        named = [(address, _locate(ctx, address)) for address in failed]
     elif not named and ctx.original.to and ctx.original.to != ctx.to:
         # Nothing named in the text: the returned original says whom it was sent to.
-        named = [(ctx.original.to, _locate(lines, ctx.original.to))]
+        named = [(ctx.original.to, _locate(ctx, ctx.original.to))]
     starts = sorted({start for _, start in named if start >= 0})
     out: list[tuple[str, list[str], int]] = []
     for address, start in named:
@@ -228,8 +225,8 @@ def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
 
 def diagnostic_for(ctx: Context, address: str) -> str:
     """The report text's diagnostic for one recipient (used when a DSN carries none)."""
-    lines = ctx.bounce_text.split("\n")[:MAX_LINES]
-    start = _locate(lines, address) if address else -1
+    lines = ctx.report_lines()
+    start = _locate(ctx, address) if address else -1
     if start >= 0:
         diagnostic = _diagnostic_of(
             lines[start : start + 12], address, lines[max(0, start - 10) : start]
@@ -244,7 +241,7 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
     if not looks_like_bounce(ctx):
         return None
     text = ctx.bounce_text
-    lines = text.split("\n")[:MAX_LINES]
+    lines = ctx.report_lines()
     named = recipients_and_segments(ctx)
     if not named:
         return None

@@ -10,6 +10,7 @@ new phrasing, add a lowercase fragment to the right reason's tuple.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 # Sisimai's vocabulary plus the three non-failure kinds (delivered, feedback, vacation).
@@ -1155,8 +1156,11 @@ _INDEX, _ALWAYS = _build_index()
 _INDEX_KEYS = frozenset(_INDEX)
 
 
+@lru_cache(maxsize=64)
 def reason_from_text(text: str) -> str:
-    """The first reason (in table order) whose phrase table matches `text`, or ""."""
+    """The first reason (in table order) whose phrase table matches `text`, or "".
+
+    Cached: a report's text is consulted once per recipient it names."""
     lowered = _SPACE.sub(" ", text[:_TEXT_CAP].lower())
     best_rank = len(REASON_PHRASES)
     best = ""
