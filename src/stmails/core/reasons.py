@@ -206,6 +206,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     # internal fault.
     ("spamdetected", ("ofr_506",)),
     ("systemerror", ("ofr005_505",)),
+    # Yahoo's TSS04 deferral: the sender's mail drew complaints; Yahoo refuses the sender.
+    ("rejected", ("[tss04]", "unexpected volume or user complaints")),
     (
         "blocked",
         (
@@ -605,7 +607,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "has been temporarily rate limited due to ip reputation",
             "ip/domain reputation problems",
             "likely suspicious due to the very low reputation",
-            "temporarily deferred due to unexpected volume or user complaints",
             "the sending mta's poor reputation",
             "poor reputation",
             "low reputation",
