@@ -1188,15 +1188,17 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
     """Pick one reason of `REASONS` from a diagnostic text and optional status and reply codes.
 
     `status` is an RFC 3463 code ("5.1.1"), `replycode` an SMTP reply code ("550"); both may be
-    empty. Delivered codes (2.x.x) give "delivered"; otherwise the text decides unless a precise
-    status code forbids it, then the status code, then the reply-code class ("undefined" when
-    nothing is known).
+    empty. Delivered codes (2.x.x) give "delivered"; a status code that names a specific reason
+    decides (`DECISIVE_STATUSES`, `STATUS_OVERRIDABLE_BY`); otherwise the text decides, then the
+    status code, then the reply-code class ("onhold" for an unexplained temporary failure,
+    "undefined" when nothing is known).
     """
     if status.startswith("2.") or (not status and replycode.startswith("2")):
         return "delivered"
+    temporary = status.startswith("4") or (not status and replycode.startswith("4"))
     by_text = reason_from_text(text) if text else ""
     by_status = reason_from_status(status)
-    if by_text == "hostunknown" and status.startswith("4"):
+    if by_text == "hostunknown" and temporary:
         # A domain that does not resolve "for now" is a resolver problem, not a dead domain.
         return "networkerror"
     if by_status and status in STATUS_OVERRIDABLE_BY:
@@ -1208,9 +1210,7 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
         return by_text
     if by_status:
         return by_status
-    if status.startswith("4.") or (not status and replycode.startswith("4")):
-        return "onhold"
-    return "undefined"
+    return "onhold" if temporary else "undefined"
 
 
 def is_hard(reason: str, status: str = "") -> bool:
