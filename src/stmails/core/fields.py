@@ -155,10 +155,11 @@ def iso_timestamp(value: str) -> str:
     value = value.strip()[:100]
     if not value:
         return ""
-    try:
-        return datetime.fromisoformat(value).isoformat()
-    except ValueError:
-        pass
+    if value[:4].isdigit():
+        try:
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            return ""
     try:
         return parsedate_to_datetime(value).isoformat()
     except (TypeError, ValueError, IndexError, OverflowError):
