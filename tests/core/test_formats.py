@@ -149,3 +149,13 @@ def test_to_event_for_bounces_and_complaints_only() -> None:
     assert event.meta["detector"] == "dsn"
     (reply,) = records("autoreply-rfc3834.eml")
     assert reply.to_event() is None
+
+
+def test_mailing_list_refusal_of_a_non_member() -> None:
+    (olga,) = records("fml-not-member.eml")
+    assert (olga.recipient, olga.reason, olga.hard, olga.detector) == (
+        "olga@sender.example",
+        "rejected",
+        False,
+        "fml",
+    )
