@@ -70,7 +70,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--verbose", action="store_true", help="list per-file mismatches")
-    parser.add_argument("--quick", action="store_true", help="one timing pass instead of five")
+    parser.add_argument("--quick", action="store_true", help="one timing pass")
+    parser.add_argument("--passes", type=int, default=5, help="timing passes (best is kept)")
     args = parser.parse_args()
     expected_path = args.corpus / "expected.json"
     if not expected_path.is_file():
@@ -89,7 +90,7 @@ def main() -> int:
     print(f"false positives:         {int(figures['false_positives'])}")
     invariant = all(run_all(files, ending) == got for ending in ("\r\n", "\r"))
     print(f"line-ending invariance:  {'identical (CRLF, CR)' if invariant else 'DIFFERENT'}")
-    passes = 1 if args.quick else 5
+    passes = 1 if args.quick else max(1, args.passes)
     best = float("inf")
     best_cpu = float("inf")
     for _ in range(passes):
