@@ -150,8 +150,11 @@ def is_daemon(address: str) -> bool:
     return bool(address) and _DAEMON.match(address.split("@", 1)[0]) is not None
 
 
+@lru_cache(maxsize=256)
 def iso_timestamp(value: str) -> str:
-    """An RFC 5322 or ISO 8601 date as ISO 8601 ("2013-10-16T14:15:35+09:00"), or ""."""
+    """An RFC 5322 or ISO 8601 date as ISO 8601 ("2013-10-16T14:15:35+09:00"), or "".
+
+    Cached: the recipients of one report share its dates."""
     value = value.strip()[:100]
     if not value:
         return ""
