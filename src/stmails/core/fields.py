@@ -101,12 +101,15 @@ _COMMAND_NAMES = {
 }
 
 
-@lru_cache(maxsize=64)
 def find_command(text: str) -> str:
-    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or "".
+    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or ""."""
+    return _find_command(text[:4096])
 
-    Cached: a report's text is consulted once per recipient it names."""
-    lowered = text[:4096].lower()
+
+# Cached (on at most 4 KB): a report's text is consulted once per recipient it names.
+@lru_cache(maxsize=64)
+def _find_command(text: str) -> str:
+    lowered = text.lower()
     for match in _COMMAND_WORD.finditer(lowered):
         start, end = match.span()
         if start and lowered[start - 1].isalnum():
@@ -150,12 +153,14 @@ def is_daemon(address: str) -> bool:
     return bool(address) and _DAEMON.match(address.split("@", 1)[0]) is not None
 
 
-@lru_cache(maxsize=256)
 def iso_timestamp(value: str) -> str:
-    """An RFC 5322 or ISO 8601 date as ISO 8601 ("2013-10-16T14:15:35+09:00"), or "".
+    """An RFC 5322 or ISO 8601 date as ISO 8601 ("2013-10-16T14:15:35+09:00"), or ""."""
+    return _iso_timestamp(value.strip()[:100])
 
-    Cached: the recipients of one report share its dates."""
-    value = value.strip()[:100]
+
+# Cached (on at most 100 characters): the recipients of one report share its dates.
+@lru_cache(maxsize=256)
+def _iso_timestamp(value: str) -> str:
     if not value:
         return ""
     if value[:4].isdigit():

@@ -1157,12 +1157,15 @@ _INDEX, _ALWAYS = _build_index()
 _INDEX_KEYS = frozenset(_INDEX)
 
 
-@lru_cache(maxsize=64)
 def reason_from_text(text: str) -> str:
-    """The first reason (in table order) whose phrase table matches `text`, or "".
+    """The first reason (in table order) whose phrase table matches `text`, or ""."""
+    return _reason_from_text(text[:_TEXT_CAP])
 
-    Cached: a report's text is consulted once per recipient it names."""
-    lowered = _SPACE.sub(" ", text[:_TEXT_CAP].lower())
+
+# Cached (on at most 4 KB): a report's text is consulted once per recipient it names.
+@lru_cache(maxsize=64)
+def _reason_from_text(text: str) -> str:
+    lowered = _SPACE.sub(" ", text.lower())
     best_rank = len(REASON_PHRASES)
     best = ""
     keys = {token[:_KEY] for token in _TOKEN.findall(lowered)}
