@@ -25,7 +25,10 @@ _AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(?:out of (?:the )?office|auto(?:matic|mated)?[ \-_]?(?:reply|response|answer|antwort)|"
     r"autoreply|auto-reply|vacation|away from (?:my|the) (?:office|desk)|"
     r"abwesenheit|absence|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|"
-    r"自动回复|自動回覆|自動応答|不在|away until|on vacation|out-of-office|ooo\b)",
+    r"automatisch antwoord|automatisk svar|automaattinen vastaus|automatyczna odpowied|"
+    r"fuera de (?:la )?oficina|fuori ufficio|resposta autom[áa]tica|"
+    r"автоматический ответ|自动回复|自動回覆|自動応答|不在|away until|on vacation|"
+    r"out-of-office|ooo\b)",
     re.IGNORECASE,
 )
 _COMPLAINT_SUBJECT = re.compile(
