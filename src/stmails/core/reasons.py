@@ -284,6 +284,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "mailbox exceeds allowed size",
             "out of storage",
             "has exceeded their storage quota",
+            "quotaexceededexception",
         ),
     ),
     (
@@ -305,6 +306,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "message is too large",
             "message size exceeds",
             "exceeds the size limit",
+            "resolver.rst.recipsizelimit",
         ),
     ),
     (
@@ -314,6 +316,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "recipient address rejected: too many recipients",
             "exceeded the rate limit",
             "exceeded the maximum number of",
+            "resolver.adr.reciplimit",
         ),
     ),
     (
@@ -474,7 +477,9 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "recipient refuses to accept your mail",
             "recipient unknown",
             "requested action not taken: mailbox unavailable",
-            "resolver.adr.recipient notfound",
+            "resolver.adr.recipientnotfound",
+            "resolver.adr.recipnotfound",
+            "resolver.adr.exrecipnotfound",
             "sorry, user unknown",
             "sorry, badrcptto",
             "sorry, no mailbox here by that name",
@@ -1081,6 +1086,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "have been failing for a long time",
             "not delivered within",
             "remote host is not responding",
+            "queue.expired",
         ),
     ),
     (
