@@ -285,6 +285,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "out of storage",
             "has exceeded their storage quota",
             "quotaexceededexception",
+            "out of storage space",
         ),
     ),
     (
@@ -407,6 +408,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "spf validation failed",
             "dmarc",
             "unauthenticated email",
+            "fails to pass authentication checks",
+            "does not have authentication information",
         ),
     ),
     (
@@ -604,6 +607,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "multiple addresses in from",
             "message has been rejected because it does not comply with rfc",
             "not compliant with rfc",
+            "missing a valid address in from",
         ),
     ),
     (
@@ -904,6 +908,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "is blocked",
             "client host rejected",
             "too many unwanted messages",
+            "not authorized to send email directly to our servers",
         ),
     ),
     (
