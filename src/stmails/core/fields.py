@@ -15,7 +15,6 @@ _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 _REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?=[ \-,;:)\]>]|$)")
 _REPLY_LEAD = re.compile(r"^\s*([245][0-5]\d)(?![\d.])")
 _FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{0,60})[ \t]*:[ \t]*(.*)$")
-_SPACE = re.compile(r"\s+")
 _DAEMON = re.compile(
     r"^(mailer-daemon|post_?master|mail-daemon|mailerdaemon|mdaemon|maildaemon|double-bounce|"
     r"bounce|bounces|nobody|noreply|no-reply|mailer|root|abuse)\b",
@@ -58,7 +57,7 @@ def clean_address(value: str) -> str:
 
 def collapse(text: str, limit: int = MAX_DIAGNOSTIC) -> str:
     """Whitespace-collapsed text capped at `limit` characters."""
-    return _SPACE.sub(" ", text[: limit * 4]).strip()[:limit]
+    return " ".join(text[: limit * 4].split())[:limit]
 
 
 def parse_field_lines(text: str) -> list[tuple[str, str]]:

@@ -1141,7 +1141,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ),
 )
 
-_SPACE = re.compile(r"\s+")
 _TEXT_CAP = 4096
 _TOKEN = re.compile(r"\w+")
 _KEY = 4
@@ -1176,7 +1175,7 @@ def reason_from_text(text: str) -> str:
 # Cached (on at most 4 KB): a report's text is consulted once per recipient it names.
 @lru_cache(maxsize=64)
 def _reason_from_text(text: str) -> str:
-    lowered = _SPACE.sub(" ", text.lower())
+    lowered = " ".join(text.lower().split())
     best_rank = len(REASON_PHRASES)
     best = ""
     keys = {token[:_KEY] for token in _TOKEN.findall(lowered)}
