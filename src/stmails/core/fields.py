@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
@@ -167,10 +167,41 @@ def _iso_timestamp(value: str) -> str:
             return datetime.fromisoformat(value).isoformat()
         except ValueError:
             return ""
+    match = _RFC5322_DATE.search(value)
+    if match is not None:
+        # The common "Wed, 16 Oct 2013 14:15:35 +0900" shape, without the general parser.
+        day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+        try:
+            offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+            stamp = datetime(
+                int(year),
+                _MONTHS[month.lower()],
+                int(day),
+                int(hour),
+                int(minute),
+                int(second or 0),
+                tzinfo=timezone(-offset if sign == "-" else offset),
+            )
+            return stamp.isoformat()
+        except ValueError:
+            return ""
     try:
         return parsedate_to_datetime(value).isoformat()
     except (TypeError, ValueError, IndexError, OverflowError):
         return ""
+
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_RFC5322_DATE = re.compile(
+    r"(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+(\d{4})\s+"
+    r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s+([+-])(\d{2})(\d{2})\b",
+    re.IGNORECASE,
+)
 
 
 _MTA_DAEMON = re.compile(
