@@ -1227,6 +1227,8 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
 
 
 def is_hard(reason: str, status: str = "") -> bool:
-    """True when the address itself is bad: a permanent userunknown, hostunknown, hasmoved or
-    notaccept (a temporary 4.x.x status makes it soft)."""
-    return reason in HARD_REASONS and not status.startswith("4")
+    """True when the address itself is bad: userunknown, hostunknown, hasmoved, or notaccept
+    unless temporary (a 4.x.x status: the domain may accept mail again)."""
+    if reason == "notaccept":
+        return not status.startswith("4")
+    return reason in HARD_REASONS
