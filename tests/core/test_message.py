@@ -80,7 +80,9 @@ def test_find_replycode_prefers_the_status_class() -> None:
         ("SMTP error from remote mail server after MAIL FROM:<a@b> SIZE=1", "MAIL"),
         ("did not like our final DATA: 554 no", "DATA"),
         ("550 unknown [RCPT_TO]", "RCPT"),
-        (">>> DATA\n<<< 550 5.1.1 <a@b>... User unknown\n<<< 503 5.0.0 Need RCPT", "RCPT"),
+        # The phase is the last command the transcript shows, even when pipelining.
+        (">>> DATA\n<<< 550 5.1.1 <a@b>... User unknown\n<<< 503 5.0.0 Need RCPT", "DATA"),
+        (">>> RCPT To:<a@b>\n<<< 550 Unknown user a@b\n>>> DATA\n", "RCPT"),
         (">>> DATA\n<<< 550 Unknown user a@b\n", "DATA"),
         ("metadata was fine", ""),
     ],

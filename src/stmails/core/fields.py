@@ -127,9 +127,6 @@ def _find_command(text: str) -> str:
 
 # Sendmail-style session transcripts: ">>> DATA" then "<<< 550 ...".
 _SENT = re.compile(r"^>>>[ \t]*(rcpt to|mail from|data|helo|ehlo)\b", re.MULTILINE)
-_NEED_RCPT = re.compile(
-    r"^<<<[ \t]*5\d\d\b[^\n]{0,80}(?:need rcpt|need recipient|no valid recipient)", re.MULTILINE
-)
 _FAILED_REPLY = re.compile(r"^<<<[ \t]*[45]\d\d", re.MULTILINE)
 
 
@@ -140,10 +137,6 @@ def _transcript_command(lowered: str) -> str:
     command = ""
     for sent in _SENT.finditer(lowered, 0, failure.start()):
         command = sent.group(1)
-    # With pipelining, RCPT's refusal arrives after DATA was sent; the server's "need RCPT"
-    # or "no valid recipients" answer to DATA gives it away.
-    if command == "data" and _NEED_RCPT.search(lowered, failure.end(), failure.end() + 2000):
-        return "RCPT"
     return _COMMAND_NAMES.get(command, "")
 
 
