@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from stmails.core import REASONS, is_hard, match_reason
-from stmails.core.reasons import HARD_REASONS, REASON_PHRASES, STATUS_REASONS
+from stmails.core.reasons import (
+    HARD_REASONS,
+    ORANGE_CODE_REASONS,
+    REASON_PHRASES,
+    STATUS_REASONS,
+    reason_from_provider_code,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,3 +55,23 @@ def test_hard_only_for_bad_addresses_and_not_when_temporary() -> None:
 
 def test_match_reason_is_bounded_on_huge_text() -> None:
     assert match_reason("x" * 5_000_000 + " user unknown") in REASONS
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("550 5.5.0 Adresse destinataire invalide. Invalid recipient. LPN007_416", "userunknown"),
+        (
+            "552 5.1.1 Boite du destinataire pleine. Recipient overquota. OFR_417 [417]",
+            "mailboxfull",
+        ),
+        ("421 4.2.1 Service refuse. Veuillez essayer plus tard. LPN007_505", "systemerror"),
+        ("421 Service refused, please try later. LPN006_107", "undefined"),
+        ("Too many connections, slow down. LPN105-104", "toomanyconn"),
+        ("550 5.1.1 user unknown MOFR_416", ""),
+        ("550 5.1.1 user unknown", ""),
+    ],
+)
+def test_provider_code_decides(text: str, reason: str) -> None:
+    assert reason_from_provider_code(text) == reason
+    assert set(ORANGE_CODE_REASONS.values()) <= REASONS

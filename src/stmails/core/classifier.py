@@ -9,7 +9,13 @@ from stmails.core.detectors import REGISTRY
 from stmails.core.fields import collapse, find_command, iso_timestamp
 from stmails.core.finding import Finding
 from stmails.core.message import normalize, parse_part
-from stmails.core.reasons import is_hard, match_reason, reason_from_status, reason_from_text
+from stmails.core.reasons import (
+    is_hard,
+    match_reason,
+    reason_from_provider_code,
+    reason_from_status,
+    reason_from_text,
+)
 from stmails.core.record import BounceRecord, type_for
 
 
@@ -21,6 +27,9 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
         return finding.reason
     if finding.action == "delivered" or finding.status.startswith("2."):
         return "delivered"
+    by_code = reason_from_provider_code(finding.diagnostic)
+    if by_code:
+        return by_code
     reason = match_reason(finding.diagnostic, finding.status, finding.replycode)
     if reason in ("undefined", "onhold"):
         by_context = reason_from_text(finding.context_text or report_text())
