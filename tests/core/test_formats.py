@@ -116,6 +116,25 @@ def test_to_dict_uses_from_key() -> None:
     assert data["type"] == "complaint"
 
 
+def test_found_status_is_kept_and_missing_status_is_inferred_and_flagged() -> None:
+    for path in sorted(DATA.glob("*.eml")):
+        for record in classify(path.read_bytes()):
+            data = record.to_dict()
+            assert data["status_inferred"] is record.status_inferred
+            if record.status_inferred:
+                assert record.status and record.status not in path.read_text(errors="replace")
+    (judy,) = records("ses-bounce.eml")
+    assert (judy.status, judy.status_inferred) == ("5.1.1", False)
+    # qmail states only the reply code: the unknown mailbox's standard code is inferred.
+    (gone,) = records("qmail-no-status.eml")
+    assert (gone.reason, gone.replycode, gone.status, gone.status_inferred) == (
+        "userunknown",
+        "550",
+        "5.1.1",
+        True,
+    )
+
+
 def test_amazon_ses_notification_mail() -> None:
     (judy,) = records("ses-bounce.eml")
     assert (judy.recipient, judy.reason, judy.status, judy.replycode, judy.hard) == (

@@ -10,6 +10,7 @@ from stmails.core.reasons import (
     ORANGE_CODE_REASONS,
     REASON_PHRASES,
     STATUS_REASONS,
+    infer_status,
     reason_from_provider_code,
 )
 
@@ -75,3 +76,32 @@ def test_match_reason_is_bounded_on_huge_text() -> None:
 def test_provider_code_decides(text: str, reason: str) -> None:
     assert reason_from_provider_code(text) == reason
     assert set(ORANGE_CODE_REASONS.values()) <= REASONS
+
+
+@pytest.mark.parametrize(
+    ("reason", "replycode", "action", "status"),
+    [
+        ("userunknown", "550", "failed", "5.1.1"),
+        ("userunknown", "", "failed", "5.1.1"),
+        ("hostunknown", "", "", "5.1.2"),
+        ("mailboxfull", "452", "failed", "4.2.2"),
+        ("mailboxfull", "", "delayed", "4.2.2"),
+        ("mailboxfull", "552", "failed", "5.2.2"),
+        ("expired", "", "delayed", "4.4.7"),
+        ("expired", "", "failed", "5.4.7"),
+        ("onhold", "421", "", "4.0.0"),
+        ("delivered", "", "delivered", "2.0.0"),
+        ("feedback", "", "", ""),
+        ("vacation", "", "", ""),
+    ],
+)
+def test_infer_status_from_reason_and_class(
+    reason: str, replycode: str, action: str, status: str
+) -> None:
+    assert infer_status(reason, replycode, action) == status
+
+
+def test_every_failure_reason_has_a_standard_code() -> None:
+    for reason in REASONS - {"feedback", "vacation"}:
+        code = infer_status(reason)
+        assert code.count(".") == 2 and code[0] in "25", reason

@@ -10,6 +10,7 @@ from stmails.core.fields import collapse, find_command, iso_timestamp
 from stmails.core.finding import Finding
 from stmails.core.message import normalize, parse_part
 from stmails.core.reasons import (
+    infer_status,
     is_hard,
     match_reason,
     reason_from_provider_code,
@@ -80,14 +81,16 @@ def adjust_for_command(reason: str, command: str, status: str, explicit: bool = 
 def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
     original = ctx.original
     reason = decide_reason(finding, lambda: ctx.bounce_text)
-    # Without an enhanced code, the reply code's class is the status inferred (550 -> 5.0.0).
-    status = finding.status or (f"{finding.replycode[0]}.0.0" if finding.replycode else "")
+    # A code found in the message is reported as is; without one, the reason's standard code
+    # in the failure's class is inferred (and flagged, so the difference stays explainable).
+    status = finding.status or infer_status(reason, finding.replycode, finding.action)
     return BounceRecord(
         recipient=finding.recipient,
         reason=reason,
         hard=is_hard(reason, status),
         type=type_for(reason, status, finding.action),
         status=status,
+        status_inferred=bool(status) and not finding.status,
         replycode=finding.replycode,
         diagnostic=collapse(finding.diagnostic),
         action=finding.action,

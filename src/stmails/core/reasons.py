@@ -1271,6 +1271,67 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
     return "onhold" if temporary else "undefined"
 
 
+# The RFC 3463 subject.detail that states each reason, used when a report carries no enhanced
+# code. The class digit is the failure's (2, 4 or 5). Non-failures other than delivery reports
+# (complaints, auto-replies) have no status.
+REASON_STATUS_DETAIL: Final[dict[str, str]] = {
+    "delivered": "0.0",
+    "userunknown": "1.1",
+    "hostunknown": "1.2",
+    "hasmoved": "1.6",
+    "rejected": "1.8",
+    "notaccept": "3.2",
+    "suspend": "2.1",
+    "mailboxfull": "2.2",
+    "exceedlimit": "2.3",
+    "filtered": "2.0",
+    "systemerror": "3.0",
+    "mailererror": "3.0",
+    "systemfull": "3.1",
+    "mesgtoobig": "3.4",
+    "networkerror": "4.0",
+    "toomanyconn": "4.5",
+    "expired": "4.7",
+    "syntaxerror": "5.2",
+    "contenterror": "6.0",
+    "notcompliantrfc": "6.0",
+    "securityerror": "7.0",
+    "blocked": "7.1",
+    "badreputation": "7.1",
+    "spamdetected": "7.1",
+    "virusdetected": "7.1",
+    "policyviolation": "7.1",
+    "norelaying": "7.1",
+    "speeding": "7.1",
+    "authfailure": "7.26",
+    "requireptr": "7.25",
+    "onhold": "0.0",
+    "undefined": "0.0",
+}
+
+
+def infer_status(reason: str, replycode: str = "", action: str = "") -> str:
+    """The standard enhanced code for `reason` when a report carries none, or "".
+
+    The class comes from the reply code (2xx, 4xx, 5xx), else from the DSN action (delivered
+    is 2, delayed is 4), else 5: a failure report without a code is a permanent failure.
+    """
+    detail = REASON_STATUS_DETAIL.get(reason)
+    if detail is None:
+        return ""
+    if reason == "delivered" or action in ("delivered", "relayed", "expanded"):
+        klass = "2"
+    elif replycode[:1] in ("2", "4", "5"):
+        klass = replycode[0]
+    elif action == "delayed":
+        klass = "4"
+    else:
+        klass = "5"
+    if klass == "2":
+        return "2.0.0"
+    return f"{klass}.{detail}"
+
+
 def is_hard(reason: str, status: str = "") -> bool:
     """True when the address itself is bad: userunknown, hostunknown, hasmoved, or notaccept
     unless temporary (a 4.x.x status: the domain may accept mail again)."""
