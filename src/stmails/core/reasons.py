@@ -208,6 +208,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("systemerror", ("ofr005_505",)),
     # Yahoo's TSS04 deferral: the sender's mail drew complaints; Yahoo refuses the sender.
     ("rejected", ("[tss04]", "unexpected volume or user complaints")),
+    # Mimecast's documented wording for a virus signature (or a spam score over its limit).
+    ("virusdetected", ("email rejected due to security policies",)),
     (
         "blocked",
         (
@@ -596,6 +598,10 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "does not have a valid ptr",
             "hostname lookup",
             "cannot resolve your address",
+            # The connecting IP does not match the name it claims (forward-confirmed rDNS).
+            "unverifyable sending ip",
+            "unverifiable sending ip",
+            "mismatches client ip",
         ),
     ),
     (
