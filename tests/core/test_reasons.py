@@ -83,6 +83,10 @@ def test_match_reason_is_bounded_on_huge_text() -> None:
         ("421 Service refused, please try later. LPN006_107", "undefined"),
         ("Too many connections, slow down. LPN105-104", "toomanyconn"),
         ("550 5.1.1 user unknown MOFR_416", ""),
+        ("550 5.1.0 <a@b.example> sender rejected. AUP#CDRBL", "blocked"),
+        ("554 IP listed on block lists AUP#IPBL0011", "blocked"),
+        ("550 URL found on block lists AUP#URLBL011", "spamdetected"),
+        ("550 sender rejected AUP#NOSUCHCODE", ""),
         ("550 5.1.1 user unknown", ""),
     ],
 )

@@ -1237,10 +1237,36 @@ ORANGE_CODE_REASONS: Final[dict[str, str]] = {
 _ORANGE_CODE = re.compile(r"\b(?:lpn|lpnaaa|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b", re.IGNORECASE)
 
 
+# Cox ends its refusals with "AUP#<code>", documented on its email-error-codes page; the IPBL
+# family names the block lists the sending IP is on, URLBL those a URL in the body is on.
+COX_CODE_REASONS: Final[dict[str, str]] = {
+    "CXBL": "blocked",
+    "CDRBL": "blocked",
+    "CXDNS": "requireptr",
+    "CXSNDR": "authfailure",
+    "CXSMTP": "rejected",
+    "CXCNCT": "toomanyconn",
+    "CXMXRT": "toomanyconn",
+    "CXTHRT": "securityerror",
+    "CXMJ": "securityerror",
+}
+_COX_CODE = re.compile(r"\baup#([0-9a-z]+)", re.IGNORECASE)
+
+
 def reason_from_provider_code(text: str) -> str:
-    """The reason a provider's own refusal code in `text` names (Orange/La Poste), or ""."""
+    """The reason a provider's own refusal code in `text` names (Orange/La Poste, Cox), or ""."""
     found = _ORANGE_CODE.search(text, 0, _TEXT_CAP)
-    return ORANGE_CODE_REASONS.get(found.group(1), "") if found else ""
+    if found:
+        return ORANGE_CODE_REASONS.get(found.group(1), "")
+    found = _COX_CODE.search(text, 0, _TEXT_CAP)
+    if found:
+        code = found.group(1).upper()
+        if code.startswith("IPBL"):
+            return "blocked"
+        if code.startswith("URLBL"):
+            return "spamdetected"
+        return COX_CODE_REASONS.get(code, "")
+    return ""
 
 
 def reason_from_status(status: str) -> str:
