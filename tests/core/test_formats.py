@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from stmails.core import REASONS, BounceRecord, bounce_type, classify
+from stmails.core.classifier import decide_reason
+from stmails.core.finding import Finding
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "core"
 
@@ -183,3 +185,14 @@ def test_mailing_list_refusal_of_a_non_member() -> None:
         False,
         "fml",
     )
+
+
+def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> None:
+    def reason(diagnostic: str) -> str:
+        return decide_reason(
+            Finding(recipient="a@b.example", diagnostic=diagnostic, action="failed")
+        )
+
+    assert reason("Error (as a test message)") == "onhold"
+    assert reason("Your message could not be delivered to one or more recipients.") == "undefined"
+    assert reason("") == "undefined"

@@ -41,6 +41,9 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
         reason = "mailererror"
     if reason in ("undefined", "onhold") and finding.action == "delayed":
         reason = "expired"
+    if reason == "undefined" and _states_a_cause(finding.diagnostic):
+        # Words of the server that no table knows: the cause is stated but unclassified.
+        reason = "onhold"
     if reason not in _COMMAND_SENSITIVE:
         return reason
     command = (
@@ -50,6 +53,22 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
     )
     explicit = any(phrase in finding.diagnostic.lower() for phrase in _EXPLICIT_NO_ACCOUNT)
     return adjust_for_command(reason, command, finding.status, explicit)
+
+
+# Report boilerplate that announces a failure without saying why.
+_FAILURE_ANNOUNCEMENTS = (
+    "could not be delivered",
+    "failed permanently",
+    "delivery has failed",
+    "was not delivered",
+    "undeliverable",
+)
+
+
+def _states_a_cause(diagnostic: str) -> bool:
+    """True when a diagnostic has words other than an announcement that delivery failed."""
+    lowered = diagnostic[:1000].lower()
+    return bool(lowered.strip()) and not any(p in lowered for p in _FAILURE_ANNOUNCEMENTS)
 
 
 # Wordings that state the account does not exist even when said in answer to DATA.
