@@ -8,6 +8,7 @@ import pytest
 
 from stmails.core import REASONS, BounceRecord, bounce_type, classify
 from stmails.core.classifier import decide_reason
+from stmails.core.dsn import parse_delivery_status
 from stmails.core.finding import Finding
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "core"
@@ -196,3 +197,40 @@ def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> Non
     assert reason("Error (as a test message)") == "onhold"
     assert reason("Your message could not be delivered to one or more recipients.") == "undefined"
     assert reason("") == "undefined"
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "status", "replycode", "reason"),
+    [
+        # A remote "unknown user" reply not tied to RCPT came from a filter after acceptance.
+        ("550 kijitora@example.org... No such user", "", "550", "filtered"),
+        ("550 5.7.1 550 User Unknown: a@b.example", "5.7.1", "550", "filtered"),
+        # ...unless the enhanced code names the destination mailbox, or RCPT is named.
+        ("550 5.1.1 <a@b.example>... User Unknown", "5.1.1", "550", "userunknown"),
+        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", "5.1.10", "550", "userunknown"),
+        ("550 unknown user (in reply to RCPT TO command)", "", "550", "userunknown"),
+        # The reporting MTA's own words (no quoted reply) are its directory lookup.
+        ("Unknown user: a@b.example", "", "", "userunknown"),
+        # A refused sender stays a sender problem.
+        ("550 unknown user (in reply to MAIL FROM command)", "", "550", "rejected"),
+    ],
+)
+def test_unknown_user_phase(diagnostic: str, status: str, replycode: str, reason: str) -> None:
+    finding = Finding(
+        recipient="a@b.example",
+        diagnostic=diagnostic,
+        status=status,
+        replycode=replycode,
+        action="failed",
+    )
+    assert decide_reason(finding) == reason
+
+
+def test_powermta_bounce_category_decides() -> None:
+    report = parse_delivery_status(
+        "Reporting-MTA: dns; mta.sender.example\n\n"
+        "Final-Recipient: rfc822;a@b.example\nAction: failed\nStatus: 5.2.1\n"
+        "Diagnostic-Code: smtp;550 5.2.1 <a@b.example>... User Unknown\n"
+        "X-PowerMTA-BounceCategory: bad-mailbox\n"
+    )
+    assert [b.category_reason for b in report.recipients] == ["userunknown"]
