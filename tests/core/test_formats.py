@@ -211,6 +211,15 @@ def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> Non
         ("550 unknown user (in reply to RCPT TO command)", "", "550", "userunknown"),
         # The reporting MTA's own words (no quoted reply) are its directory lookup.
         ("Unknown user: a@b.example", "", "", "userunknown"),
+        # Refused at greeting or HELO: the sending host is blocked, whatever follows.
+        (
+            "Connected to 192.0.2.1 but my name was rejected. Remote host said: 501 5.0.0 "
+            "Invalid domain name I'm not going to try again; this message has been in the "
+            "queue too long.",
+            "5.0.0",
+            "501",
+            "blocked",
+        ),
         # A refused sender stays a sender problem.
         ("550 unknown user (in reply to MAIL FROM command)", "", "550", "rejected"),
     ],

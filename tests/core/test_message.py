@@ -89,6 +89,9 @@ def test_find_replycode_prefers_the_status_class() -> None:
         ("192.0.2.1 does not like recipient.\nRemote host said: 550 no such user", "RCPT"),
         ("SMTP:RCPT host 192.0.2.2: 553 5.3.0 <a@b>... No such user here", "RCPT"),
         ("** Address not found **\nThe response was: 550 <a@b>: User unknown", "RCPT"),
+        ("... while talking to mx.b.example.:\n<<< 554 IP=192.0.2.9 - refused (BL)\n", "CONN"),
+        ("Connected to 192.0.2.1 but my name was rejected.\nRemote host said: 501", "HELO"),
+        ("Connected to 192.0.2.1 but sender was rejected.\nRemote host said: 553", "MAIL"),
         ("metadata was fine", ""),
     ],
 )

@@ -77,7 +77,12 @@ def _states_a_cause(diagnostic: str) -> bool:
 _EXPLICIT_NO_ACCOUNT = ("doesn't have a", "does not have an account", "no such account")
 
 
-_COMMAND_SENSITIVE = frozenset({"userunknown", "hostunknown", "undefined", "notaccept", "rejected"})
+_COMMAND_SENSITIVE = frozenset(
+    {"userunknown", "hostunknown", "undefined", "onhold", "notaccept", "rejected", "expired"}
+)
+# Reasons that, said at connection or HELO (before any recipient was named), are a refusal of
+# the sending host: a block. A report giving up after such refusals is no mere expiry.
+_GREETING_PHASE_REFUSALS = frozenset({"undefined", "onhold", "userunknown", "rejected", "expired"})
 
 
 def adjust_for_command(
@@ -100,7 +105,7 @@ def adjust_for_command(
             return "filtered"
     if command == "MAIL" and reason in ("userunknown", "hostunknown", "undefined", "notaccept"):
         return "rejected"
-    if command in ("HELO", "CONN") and reason in ("undefined", "userunknown", "rejected"):
+    if command in ("HELO", "CONN") and reason in _GREETING_PHASE_REFUSALS:
         return "blocked"
     return reason
 

@@ -92,6 +92,9 @@ _COMMAND_BEFORE = re.compile(
 _PHASE_PHRASES = (
     ("** address not found **", "RCPT"),
     ("does not like recipient", "RCPT"),
+    ("but sender was rejected", "MAIL"),
+    ("but my name was rejected", "HELO"),
+    ("but greeting failed", "CONN"),
     ("smtp:rcpt host", "RCPT"),
     ("smtp:mail host", "MAIL"),
     ("smtp:data host", "DATA"),
@@ -153,7 +156,8 @@ def _transcript_command(lowered: str) -> str:
     failure = _FAILED_REPLY.search(lowered)
     if failure is None:
         return ""
-    command = ""
+    # A failed reply before any command was sent is the server's greeting refusing us.
+    command = "connection"
     for sent in _SENT.finditer(lowered, 0, failure.start()):
         command = sent.group(1)
     return _COMMAND_NAMES.get(command, "")
