@@ -243,3 +243,20 @@ def test_powermta_bounce_category_decides() -> None:
         "X-PowerMTA-BounceCategory: bad-mailbox\n"
     )
     assert [b.category_reason for b in report.recipients] == ["userunknown"]
+
+
+def test_ses_receipt_rule_bounce_is_the_domains_filter() -> None:
+    def reason(reporting_mta: str) -> str:
+        return decide_reason(
+            Finding(
+                recipient="a@b.example",
+                diagnostic="550 5.1.1 Mailbox does not exist",
+                status="5.1.1",
+                replycode="550",
+                action="failed",
+                reporting_mta=reporting_mta,
+            )
+        )
+
+    assert reason("inbound-smtp.us-west-2.amazonaws.com") == "filtered"
+    assert reason("mx.b.example") == "userunknown"

@@ -44,6 +44,8 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
     if reason == "undefined" and _states_a_cause(finding.diagnostic):
         # Words of the server that no table knows: the cause is stated but unclassified.
         reason = "onhold"
+    if reason == "userunknown" and _is_receipt_rule_bounce(finding.reporting_mta):
+        return "filtered"
     if reason not in _COMMAND_SENSITIVE:
         return reason
     command = (
@@ -55,6 +57,15 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
     return adjust_for_command(
         reason, command, finding.status, explicit, quoted_reply=bool(finding.replycode)
     )
+
+
+def _is_receipt_rule_bounce(reporting_mta: str) -> bool:
+    """True for Amazon SES receiving (inbound-smtp.<region>.amazonaws.com): its DSNs come from
+    a Bounce action of the recipient domain's receipt rules, whose texts the rule's author
+    picks ("Mailbox does not exist"); no mailbox lookup stands behind them, so an unknown
+    user there is the domain's filter."""
+    host = reporting_mta.lower()
+    return host.startswith("inbound-smtp.") and host.endswith(".amazonaws.com")
 
 
 # Report boilerplate that announces a failure without saying why.
