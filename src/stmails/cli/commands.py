@@ -7,3 +7,4 @@ from stmails.cli import (
     users,  # noqa: F401
     verify,  # noqa: F401
 )
+from stmails.cli import parse  # noqa: F401
