@@ -3,8 +3,8 @@
 from stmails.cli import (
     bounces,  # noqa: F401
     db,  # noqa: F401
+    parse,  # noqa: F401
     serve,  # noqa: F401
     users,  # noqa: F401
     verify,  # noqa: F401
 )
-from stmails.cli import parse  # noqa: F401
