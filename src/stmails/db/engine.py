@@ -1,0 +1,92 @@
+"""Engines and sessions for SQLite (WAL) and PostgreSQL (psycopg 3).
+
+SQLite specifics: every connection gets WAL, synchronous=NORMAL, foreign keys and a busy timeout.
+pysqlite's own transaction handling is switched off so that SQLAlchemy controls BEGIN: write
+sessions start with `BEGIN IMMEDIATE` (take the write lock up front, so concurrent writers queue
+on the busy timeout instead of failing with SQLITE_BUSY when a read turns into a write), and
+sessions made with `readonly=True` start with a plain deferred `BEGIN` so readers never wait.
+SAVEPOINTs (used by `services.bounces.record`) then work as documented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+# Execution option that marks a connection whose transactions only read.
+READONLY_OPTION = "stmails_readonly"
+
+
+def normalize_url(url: str | URL) -> URL:
+    """The URL with the psycopg 3 driver spelled out for PostgreSQL (`postgresql://` accepted)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(
+    url: str | URL, *, busy_timeout_ms: int = 5000, pool_size: int = 10, echo: bool = False
+) -> Engine:
+    """An engine for `url`, configured for stmails' concurrency rules (see the module docstring)."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, busy_timeout_ms=busy_timeout_ms, echo=echo)
+    return create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        echo=echo,
+    )
+
+
+def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level: SQLAlchemy emits BEGIN itself (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # An in-memory database has no WAL; the pragma then answers "memory", harmlessly.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        readonly = connection.get_execution_options().get(READONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
+    """A sessionmaker bound to `engine`; `readonly=True` for sessions that never write.
+
+    Objects stay usable after commit (`expire_on_commit=False`), which suits request handlers
+    that commit and then serialize what they stored.
+    """
+    bind = engine.execution_options(**{READONLY_OPTION: True}) if readonly else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed on success and rolled back on any exception."""
+    with factory() as session, session.begin():
+        yield session

@@ -1,0 +1,1 @@
+"""Alembic revision files: `0001_initial` until the first release."""

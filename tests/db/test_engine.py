@@ -1,0 +1,85 @@
+"""Engine settings and portable column types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session
+
+from stmails.db.engine import normalize_url
+from stmails.db.models import Bounce, Subscriber
+
+
+def test_sqlite_connections_use_wal_and_foreign_keys(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+        assert int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) > 0
+
+
+def test_postgresql_urls_get_the_psycopg3_driver() -> None:
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_timestamps_come_back_aware_in_utc(session: Session) -> None:
+    oslo = timezone(timedelta(hours=2))
+    sub = Subscriber(email="t@example.org", created_at=datetime(2026, 5, 1, 12, 0, tzinfo=oslo))
+    session.add(sub)
+    session.commit()
+    session.expire_all()
+    got = session.get(Subscriber, sub.id)
+    assert got is not None
+    assert got.created_at == datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+    assert got.created_at.tzinfo is not None
+
+
+def test_naive_timestamps_are_refused(session: Session) -> None:
+    session.add(Subscriber(email="n@example.org", created_at=datetime(2026, 5, 1, 12, 0)))
+    with pytest.raises(StatementError, match="timezone-aware"):
+        session.commit()
+
+
+def test_emails_are_unique_whatever_their_case(session: Session) -> None:
+    session.add(Subscriber(email="Ana@Example.org"))
+    session.commit()
+    session.add(Subscriber(email="ana@example.ORG"))
+    with pytest.raises(IntegrityError):
+        session.commit()
+
+
+def test_json_columns_round_trip(session: Session) -> None:
+    sub = Subscriber(email="j@example.org", attribs={"city": "Oslo", "n": [1, 2]})
+    session.add(sub)
+    session.commit()
+    session.expire_all()
+    assert session.scalars(select(Subscriber.attribs)).one() == {"city": "Oslo", "n": [1, 2]}
+
+
+def test_deleting_a_subscriber_keeps_its_bounces(session: Session) -> None:
+    sub = Subscriber(email="d@example.org")
+    session.add(sub)
+    session.flush()
+    session.add(
+        Bounce(
+            subscriber_id=sub.id,
+            email="d@example.org",
+            type="hard",
+            effective_type="hard",
+            source="api",
+            dedup_key="api:1",
+            count_key="day:2026-01-01",
+        )
+    )
+    session.commit()
+    session.delete(sub)
+    session.commit()
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Bounce)) == 1
+    assert session.scalars(select(Bounce.subscriber_id)).one() is None
