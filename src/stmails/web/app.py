@@ -36,6 +36,7 @@ from stmails.web.api import (
     lists,
     subscribers,
     webhooks_native,
+    webhooks_service,
 )
 from stmails.web.api import (
     settings as settings_api,
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.include_router(health.router)
     app.include_router(webhooks_native.router)
+    app.include_router(webhooks_service.router)
     for router in (
         subscribers.router,
         imports.router,
