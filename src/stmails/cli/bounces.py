@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import Progress
 
 from stmails.cli.main import app
-from stmails.config import load_settings
-from stmails.db.engine import session_factory, transaction
-from stmails.db.migrate import open_database
-from stmails.services import bounces
 
 bounces_app = typer.Typer(help="Bounce maintenance.", no_args_is_help=True)
 app.add_typer(bounces_app, name="bounces")
@@ -18,6 +13,14 @@ app.add_typer(bounces_app, name="bounces")
 @bounces_app.command("reapply")
 def reapply() -> None:
     """Re-evaluate every recorded bounce under the rules now in force (in one transaction)."""
+    # Imported here so that `stmails --help` stays fast.
+    from rich.progress import Progress
+
+    from stmails.config import load_settings
+    from stmails.db.engine import session_factory, transaction
+    from stmails.db.migrate import open_database
+    from stmails.services import bounces
+
     engine = open_database(load_settings())
     try:
         with Progress(transient=True) as progress, transaction(session_factory(engine)) as session:
