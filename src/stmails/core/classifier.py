@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from stmails.core.context import Context, Original
+from collections.abc import Callable
+
+from stmails.core.context import Context
 from stmails.core.detectors import REGISTRY
-from stmails.core.fields import collapse
+from stmails.core.fields import collapse, find_command
 from stmails.core.finding import Finding
 from stmails.core.message import normalize, parse_part
 from stmails.core.reasons import is_hard, match_reason, reason_from_text
 from stmails.core.record import BounceRecord, type_for
 
 
-def decide_reason(finding: Finding) -> str:
+def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str:
     """The reason for one finding: stated by the format, else from its diagnostic and codes,
-    consulting the surrounding text only when the diagnostic names no known reason."""
+    consulting the surrounding text (the finding's, else `report_text`) only when the
+    diagnostic names no known reason."""
     if finding.reason:
         return finding.reason
     if finding.action == "delivered" or finding.status.startswith("2."):
         return "delivered"
     reason = match_reason(finding.diagnostic, finding.status, finding.replycode)
-    if reason in ("undefined", "onhold") and finding.context_text:
-        by_context = reason_from_text(finding.context_text)
+    if reason in ("undefined", "onhold"):
+        by_context = reason_from_text(finding.context_text or report_text())
         if by_context:
             reason = by_context
     if reason in ("undefined", "onhold") and finding.diagnostic_type == "x-unix":
@@ -28,7 +31,17 @@ def decide_reason(finding: Finding) -> str:
         reason = "mailererror"
     if reason in ("undefined", "onhold") and finding.action == "delayed":
         reason = "expired"
-    return adjust_for_command(reason, finding.command, finding.status)
+    if reason not in _COMMAND_SENSITIVE:
+        return reason
+    command = (
+        finding.command
+        or find_command(finding.diagnostic)
+        or find_command(finding.context_text or report_text())
+    )
+    return adjust_for_command(reason, command, finding.status)
+
+
+_COMMAND_SENSITIVE = frozenset({"userunknown", "hostunknown", "undefined", "notaccept", "rejected"})
 
 
 def adjust_for_command(reason: str, command: str, status: str) -> str:
@@ -44,8 +57,9 @@ def adjust_for_command(reason: str, command: str, status: str) -> str:
     return reason
 
 
-def _record(finding: Finding, detector: str, original: Original) -> BounceRecord:
-    reason = decide_reason(finding)
+def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
+    original = ctx.original
+    reason = decide_reason(finding, lambda: ctx.bounce_text)
     status = finding.status
     return BounceRecord(
         recipient=finding.recipient,
@@ -76,8 +90,7 @@ def classify_context(ctx: Context) -> list[BounceRecord]:
         findings = detector(ctx)
         if findings is None:
             continue
-        original = ctx.original
-        return [_record(f, name, original) for f in findings if f.recipient]
+        return [_record(f, name, ctx) for f in findings if f.recipient]
     return []
 
 

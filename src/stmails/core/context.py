@@ -56,6 +56,17 @@ def html_to_text(html: str) -> str:
     return _ENTITY.sub(_entity, _TAG.sub(" ", html))
 
 
+def _text_kind(part: Part) -> str:
+    """ "plain" or "html" for the parts read as the report's text, else ""."""
+    ctype = part.content_type
+    if ctype == "text/html":
+        return "html"
+    # A multipart without parts is text in practice (its delimiters are broken or missing).
+    if ctype == "text/plain" or (ctype.startswith("multipart/") and not part.children):
+        return "plain"
+    return ""
+
+
 @dataclass(slots=True)
 class Original:
     """Headers recovered from the original (bounced) message."""
@@ -135,9 +146,8 @@ class Context:
                     continue
                 stack.extend(reversed(part.children))
                 continue
-            ctype = part.content_type
             if (
-                ctype in ("text/plain", "text/html")
+                _text_kind(part)
                 and "attachment" not in part.get("content-disposition").lower()[:20]
             ):
                 out.append(part)
@@ -149,13 +159,13 @@ class Context:
         copy of the original message."""
         if self._full_text is None:
             parts = self.human_parts()
-            plain = [p for p in parts if p.content_type == "text/plain"]
+            plain = [p for p in parts if _text_kind(p) == "plain"]
             chosen = plain if plain else parts
             texts: list[str] = []
             size = 0
             for part in chosen:
                 text = part.text()
-                if part.content_type == "text/html":
+                if _text_kind(part) == "html":
                     text = html_to_text(text)
                 texts.append(text)
                 size += len(text)

@@ -76,12 +76,10 @@ def parse_field_lines(text: str) -> list[tuple[str, str]]:
     return out
 
 
-_COMMAND = re.compile(
-    r"(?:in reply to|after|did not like our|for|error (?:in|at|on)|response to|at)[ \t]+"
-    r"(?:the[ \t]+)?(?:end of[ \t]+|final[ \t]+|our[ \t]+)?"
-    r"(rcpt[ _]to|mail[ _]from|data|helo|ehlo|initial connection|connection|text)\b"
-    r"|\[(rcpt_to|mail_from|data)\]|\b(rcpt to|mail from|data|helo|ehlo)[ \t]+(?:command|response)",
-    re.IGNORECASE,
+_COMMAND_WORD = re.compile(r"(rcpt[ _]to|mail[ _]from|data|helo|ehlo|initial connection|text)\b")
+_COMMAND_BEFORE = re.compile(
+    r"(?:\bin reply to|\bafter|did not like our|\bfor|\berror (?:in|at|on)|response to|\bat)"
+    r"[ \t]+(?:the[ \t]+)?(?:end of[ \t]+|final[ \t]+|our[ \t]+)?$"
 )
 _COMMAND_NAMES = {
     "rcpt to": "RCPT",
@@ -99,11 +97,43 @@ _COMMAND_NAMES = {
 
 def find_command(text: str) -> str:
     """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or ""."""
-    match = _COMMAND.search(text[:4096])
-    if match is None:
+    lowered = text[:4096].lower()
+    for match in _COMMAND_WORD.finditer(lowered):
+        start, end = match.span()
+        if start and lowered[start - 1].isalnum():
+            continue
+        word = match.group(1).replace("_", " ")
+        before = lowered[max(0, start - 24) : start]
+        after = lowered[end : end + 10]
+        if (
+            _COMMAND_BEFORE.search(before)
+            or after.startswith((" command", " response"))
+            or (before.endswith("[") and after.startswith("]"))
+        ):
+            return _COMMAND_NAMES.get(word, "")
+    return _transcript_command(lowered)
+
+
+# Sendmail-style session transcripts: ">>> DATA" then "<<< 550 ...".
+_SENT = re.compile(r"^>>>[ \t]*(rcpt to|mail from|data|helo|ehlo)\b", re.MULTILINE)
+_NEED_RCPT = re.compile(
+    r"^<<<[ \t]*5\d\d\b[^\n]{0,80}(?:need rcpt|need recipient|no valid recipient)", re.MULTILINE
+)
+_FAILED_REPLY = re.compile(r"^<<<[ \t]*[45]\d\d", re.MULTILINE)
+
+
+def _transcript_command(lowered: str) -> str:
+    failure = _FAILED_REPLY.search(lowered)
+    if failure is None:
         return ""
-    word = next(group for group in match.groups() if group)
-    return _COMMAND_NAMES.get(word.lower().replace("_", " ") if "_" in word else word.lower(), "")
+    command = ""
+    for sent in _SENT.finditer(lowered, 0, failure.start()):
+        command = sent.group(1)
+    # With pipelining, RCPT's refusal arrives after DATA was sent; the server's "need RCPT"
+    # or "no valid recipients" answer to DATA gives it away.
+    if command == "data" and _NEED_RCPT.search(lowered, failure.end(), failure.end() + 2000):
+        return "RCPT"
+    return _COMMAND_NAMES.get(command, "")
 
 
 def is_daemon(address: str) -> bool:

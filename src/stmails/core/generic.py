@@ -80,68 +80,89 @@ def _excluded(ctx: Context, text: str) -> set[str]:
 
 
 def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
-    """Failed recipients and the line index where each is first named, in text order."""
+    """Failed recipients and the line index where each is first named, in text order.
+
+    Addresses on a line of their own beat addresses named inline. The sender's addresses
+    (the report's To, the original From, MAIL FROM) count only when nothing else is named:
+    test and forwarded bounces do report on the sender's own address.
+    """
     lines = text.split("\n")[:MAX_LINES]
-    excluded = _excluded(ctx, text)
-    own_line: list[tuple[str, int]] = []
-    inline: list[tuple[str, int]] = []
-    seen_own: set[str] = set()
-    seen_inline: set[str] = set()
+    own_line: dict[str, int] = {}
+    inline: dict[str, int] = {}
     for index, line in enumerate(lines):
         if "@" not in line:
             continue
         match = _ADDRESS_LINE.match(line)
         if match is not None:
             address = clean_address(match.group(1))
-            if address and address not in excluded and not is_daemon(address):
-                if address not in seen_own:
-                    seen_own.add(address)
-                    own_line.append((address, index))
+            if address and not is_daemon(address):
+                own_line.setdefault(address, index)
                 continue
         for hit in _INLINE_RECIPIENT.finditer(line[:2000]):
             address = clean_address(hit.group(1))
-            usable = address and address not in excluded and not is_daemon(address)
-            if usable and address not in seen_inline:
-                seen_inline.add(address)
-                inline.append((address, index))
+            if address and not is_daemon(address):
+                inline.setdefault(address, index)
         if len(own_line) >= MAX_RECIPIENTS:
             break
-    named = own_line or inline
-    # The report's own To is normally the original sender: drop it when others are named.
-    if len(named) > 1 and any(address == ctx.to for address, _ in named):
-        named = [item for item in named if item[0] != ctx.to]
-    return named[:MAX_RECIPIENTS]
+    excluded = _excluded(ctx, text) | {ctx.to}
+    for found in (own_line, inline):
+        named = [(address, index) for address, index in found.items() if address not in excluded]
+        if named:
+            return named[:MAX_RECIPIENTS]
+    for found in (own_line, inline):
+        if found:
+            return list(found.items())[:MAX_RECIPIENTS]
+    return []
 
 
 def _has_code(text: str) -> bool:
     return bool(_FAIL_REPLY_LINE.search(text) or _STATUS_LINE.search(text))
 
 
+_RULE_LINE = re.compile(r"^[-=*_#~ ]{3,}$|^-{3,}.*-{3,}$")
+
+
 def _paragraph(lines: list[str], index: int) -> list[str]:
+    """The paragraph starting at `index` (blank lines before it skipped); a line ending with
+    a colon continues into the next paragraph; another address line or a rule ends it."""
     block: list[str] = []
-    for line in lines[index : index + 8]:
-        if not line.strip():
-            if block:
+    for offset, line in enumerate(lines[index : index + 10]):
+        stripped = line.strip()
+        if not stripped or _RULE_LINE.match(stripped):
+            if block and not block[-1].endswith(":"):
                 break
             continue
-        block.append(line.strip())
+        if offset and block and "@" in stripped and _ADDRESS_LINE.match(line):
+            break
+        block.append(stripped)
     return block
 
 
-def _diagnostic_of(segment: list[str], address: str) -> str:
+def _diagnostic_of(segment: list[str], address: str, before: list[str] | None = None) -> str:
     """The server's words in a recipient's segment: the paragraph of the first line carrying a
-    failure reply code, else a status code, else the text right after the address."""
+    failure reply code, else a status code, else the text right after the address, else the
+    paragraph just before it (some MTAs put the reason above the address)."""
     for pattern in (_FAIL_REPLY_LINE, _STATUS_LINE, _ANY_REPLY_LINE):
         for index, line in enumerate(segment):
             if pattern.search(line):
                 return collapse(" ".join(_paragraph(segment, index)))
     if not segment:
         return ""
-    first = segment[0].replace(address, " ", 1) if address else segment[0]
+    first = segment[0].lower().replace(address, " ", 1) if address else segment[0]
     first = first.replace("<>", " ").strip(" \t<>:;,.-()[]")
-    block = [first] if first else []
-    block.extend(_paragraph(segment[1:], 0) if len(segment) > 1 else [])
-    return collapse(" ".join(block))
+    block = [segment[0].strip()] if first else []
+    if len(segment) > 1:
+        block.extend(_paragraph(segment, 1))
+    text = collapse(" ".join(block))
+    if len(text.replace(address, "").strip(" <>:;,.()[]")) < 3 and before:
+        above = [line.strip() for line in before[-8:]]
+        while above and not above[-1]:
+            above.pop()
+        tail: list[str] = []
+        while above and above[-1] and not _RULE_LINE.match(above[-1]):
+            tail.insert(0, above.pop())
+        return collapse(" ".join(tail)) or text
+    return text
 
 
 def _failed_header(ctx: Context) -> list[str]:
@@ -161,7 +182,7 @@ def _locate(lines: list[str], address: str) -> int:
     return -1
 
 
-def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str]]]:
+def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
     """Each failed recipient with the lines of the report that speak about it."""
     lines = ctx.bounce_text.split("\n")[:MAX_LINES]
     named = find_recipients(ctx, ctx.bounce_text)
@@ -176,14 +197,14 @@ def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str]]]:
     ):
         named = [(ctx.original.to, _locate(lines, ctx.original.to))]
     starts = sorted({start for _, start in named if start >= 0})
-    out: list[tuple[str, list[str]]] = []
+    out: list[tuple[str, list[str], int]] = []
     for address, start in named:
         if start < 0:
-            out.append((address, lines[:40]))
+            out.append((address, lines[:40], 0))
             continue
         later = [s for s in starts if s > start]
         end = later[0] if later else len(lines)
-        out.append((address, lines[start : min(end, start + 40)]))
+        out.append((address, lines[start : min(end, start + 40)], start))
     return out
 
 
@@ -192,7 +213,9 @@ def diagnostic_for(ctx: Context, address: str) -> str:
     lines = ctx.bounce_text.split("\n")[:MAX_LINES]
     start = _locate(lines, address) if address else -1
     if start >= 0:
-        diagnostic = _diagnostic_of(lines[start : start + 12], address)
+        diagnostic = _diagnostic_of(
+            lines[start : start + 12], address, lines[max(0, start - 10) : start]
+        )
         if _has_code(diagnostic) or len(diagnostic) > 8:
             return diagnostic
     return _diagnostic_of(lines, "")
@@ -209,8 +232,8 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
         return None
     temporary = _TEMPORARY.search(text[:8000]) is not None
     findings: list[Finding] = []
-    for address, segment in named:
-        diagnostic = _diagnostic_of(segment, address)
+    for address, segment, start in named:
+        diagnostic = _diagnostic_of(segment, address, lines[max(0, start - 10) : max(start, 0)])
         if len(named) == 1 and not _has_code(diagnostic):
             whole = _diagnostic_of(lines, "")
             if _has_code(whole):
@@ -231,8 +254,8 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
                 status=status,
                 replycode=replycode,
                 action=action,
-                context_text=collapse(text, 4000),
-                command=find_command(diagnostic) or find_command("\n".join(segment)),
+                context_text=text[:3000],
+                command=find_command("\n".join(segment)),
             )
         )
     return findings

@@ -30,7 +30,8 @@ MAX_PARAMS = 32
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,40})\?([bBqQ])\?([^?\s]{0,1000})\?=")
 _ENCODED_GAP = re.compile(r"(\?=)[ \t]+(=\?)")
 _PARAM = re.compile(r';\s*([A-Za-z0-9_\-*.]{1,60})\s*=\s*("[^"\n]{0,1000}"|[^;\s]{0,1000})')
-_HEADER_NAME = re.compile(r"([!-9;-~]{1,100})[ \t]*:")
+# One header field with its continuation lines; unambiguous, so linear in the block size.
+_FIELD = re.compile(r"([!-9;-~]{1,100})[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)\n?")
 
 
 @dataclass(slots=True)
@@ -73,44 +74,38 @@ def normalize(raw: bytes) -> str:
 def split_headers(text: str) -> tuple[list[tuple[str, str]], str]:
     """Split an entity into its unfolded header fields and its body.
 
-    Lines that are neither a header field nor a continuation end the header block (mail
-    without a blank line after the headers exists).
+    A line that is neither a header field nor a continuation ends the header block (mail
+    without a blank line after the headers exists); a leading mbox "From " line is skipped.
     """
     headers: list[tuple[str, str]] = []
     pos = 0
+    if text.startswith("From "):
+        first_end = text.find("\n")
+        pos = len(text) if first_end < 0 else first_end + 1
     end = len(text)
     while pos < end:
-        nl = text.find("\n", pos)
-        if nl < 0:
-            nl = end
-        line = text[pos:nl]
-        if not line:
-            pos = nl + 1
-            break
-        if line[0] in " \t":
-            if headers:
-                name, value = headers[-1]
-                if len(value) < MAX_HEADER_VALUE:
-                    headers[-1] = (name, value + " " + line.strip())
-            pos = nl + 1
-            continue
-        match = _HEADER_NAME.match(line)
+        if text.startswith("\n", pos):
+            return headers, text[pos + 1 :]
+        match = _FIELD.match(text, pos)
         if match is None:
-            # Leniency for a leading "From " envelope line of mbox format.
-            if not headers and line.startswith("From "):
-                pos = nl + 1
-                continue
-            break
+            return headers, text[pos:]
         if len(headers) < MAX_HEADERS:
-            headers.append((match.group(1).lower(), line[match.end() :].strip()[:MAX_HEADER_VALUE]))
-        pos = nl + 1
-    return headers, text[pos:]
+            value = match.group(2)[:MAX_HEADER_VALUE]
+            if "\n" in value:
+                value = " ".join(piece.strip() for piece in value.split("\n"))
+            headers.append((match.group(1).lower(), value.strip()))
+        pos = match.end()
+    return headers, ""
 
 
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     """The lowercased media type and up to MAX_PARAMS parameters (names lowercased)."""
     head, _, rest = value[:MAX_HEADER_VALUE].partition(";")
     ctype = head.strip().lower() or "text/plain"
+    if " " in ctype:
+        # "text/plain charset=..." without the semicolon.
+        ctype, _, extra = ctype.partition(" ")
+        rest = extra + ";" + rest
     params: dict[str, str] = {}
     if rest:
         for count, match in enumerate(_PARAM.finditer(";" + rest)):
@@ -157,7 +152,10 @@ def _latin1_to_text(value: str) -> str:
 
 def decode_charset(data: bytes, charset: str) -> str:
     """Decode bytes with a declared charset, replacing errors; unknown charsets mean UTF-8."""
-    name = charset.strip().strip('"').lower() or "utf-8"
+    name = charset.strip().strip('"').lower()
+    if not name:
+        # Undeclared 7-bit Japanese mail is ISO-2022-JP more often than not.
+        name = "iso-2022-jp" if b"\x1b$B" in data else "utf-8"
     if name in ("us-ascii", "ascii", "utf-8", "utf8"):
         return data.decode("utf-8", "replace")
     try:
@@ -191,11 +189,48 @@ class _Budget:
     parts: int = 0
 
 
-def parse_part(text: str, depth: int = 0, budget: _Budget | None = None) -> Part:
-    """Parse one entity (a whole message or a body part) and its multipart children."""
+# The header fields read from an attached original message (see `parse_part(shallow=True)`).
+_WANTED = re.compile(
+    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:"
+    r"([^\n]*(?:\n[ \t][^\n]*)*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+_SNIFFED_BOUNDARY = re.compile(r"^--([^\s\n]{1,200})[ \t]*$", re.MULTILINE)
+
+
+def _wanted_headers(text: str) -> list[tuple[str, str]]:
+    blank = text.find("\n\n")
+    block = text[: blank if blank >= 0 else min(len(text), MAX_HEADER_VALUE * 8)]
+    headers: list[tuple[str, str]] = []
+    for match in _WANTED.finditer(block):
+        value = match.group(2)[:MAX_HEADER_VALUE]
+        if "\n" in value:
+            value = " ".join(piece.strip() for piece in value.split("\n"))
+        headers.append((match.group(1).lower(), value.strip()))
+        if len(headers) >= MAX_HEADERS:
+            break
+    return headers
+
+
+def parse_part(
+    text: str,
+    depth: int = 0,
+    budget: _Budget | None = None,
+    in_report: bool = False,
+    shallow: bool = False,
+) -> Part:
+    """Parse one entity (a whole message or a body part) and its multipart children.
+
+    The original message attached to a multipart/report is read `shallow` (its headers only):
+    nothing a classifier needs lives in its body parts.
+    """
     if budget is None:
         budget = _Budget()
     budget.parts += 1
+    if shallow:
+        return Part(_wanted_headers(text), "text/plain", {}, "")
     headers, body = split_headers(text)
     ctype_value = ""
     for name, value in headers:
@@ -206,18 +241,25 @@ def parse_part(text: str, depth: int = 0, budget: _Budget | None = None) -> Part
     part = Part(headers, ctype, params, body)
     if ctype.startswith("multipart/") and depth < MAX_DEPTH:
         boundary = params.get("boundary", "")
+        if not boundary or ("--" + boundary) not in body[: MAX_TEXT * 4]:
+            # A missing or mistyped boundary parameter: use the body's first delimiter line.
+            sniffed = _SNIFFED_BOUNDARY.search(body, 0, MAX_TEXT)
+            boundary = sniffed.group(1) if sniffed else ""
         if boundary:
-            part.children = _split_multipart(body, boundary, depth, budget)
+            report = in_report or ctype == "multipart/report"
+            part.children = _split_multipart(body, boundary, depth, budget, report)
     elif (
         ctype in ("message/rfc822", "message/global")
         and depth < MAX_DEPTH
         and budget.parts < MAX_PARTS
     ):
-        part.children = [parse_part(body.lstrip("\n"), depth + 1, budget)]
+        part.children = [parse_part(body.lstrip("\n"), depth + 1, budget, shallow=in_report)]
     return part
 
 
-def _split_multipart(body: str, boundary: str, depth: int, budget: _Budget) -> list[Part]:
+def _split_multipart(
+    body: str, boundary: str, depth: int, budget: _Budget, in_report: bool
+) -> list[Part]:
     delimiter = "--" + boundary
     children: list[Part] = []
     start = body.find(delimiter)
@@ -232,7 +274,7 @@ def _split_multipart(body: str, boundary: str, depth: int, budget: _Budget) -> l
             break
         nxt = body.find("\n" + delimiter, line_end)
         chunk = body[line_end + 1 : nxt if nxt >= 0 else len(body)]
-        children.append(parse_part(chunk, depth + 1, budget))
+        children.append(parse_part(chunk, depth + 1, budget, in_report))
         if nxt < 0:
             break
         pos = nxt + 1 + len(delimiter)

@@ -150,6 +150,10 @@ STATUS_REASONS: Final[dict[str, str]] = {
 STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
     "5.1.2": frozenset({"networkerror", "notaccept"}),
     "5.1.7": frozenset(),
+    "5.6.0": frozenset(),
+    "5.6.1": frozenset(),
+    "5.6.2": frozenset(),
+    "5.6.3": frozenset(),
     "5.1.8": frozenset(),
     "5.3.2": frozenset(),
     "5.1.1": frozenset({"mailboxfull", "filtered", "suspend", "hasmoved", "blocked", "rejected"}),
@@ -174,6 +178,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "spamcop.net/bl",
             "dnsbl",
             " rbl ",
+            "refused to talk to me",
         ),
     ),
     (
@@ -481,6 +486,12 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "this user doesn't have a",
             "address couldn't be found",
             "doesn't have a yahoo",
+            "recipient address rejected: access denied",
+            "not listed in domino directory",
+            "not listed in public name & address book",
+            "ディレクトリのリストにありません",
+            "宛先不明",
+            "存在しない",
         ),
     ),
     (
@@ -546,7 +557,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "https://support.google.com/mail/?p=rfcmessagenoncompliant",
             "not rfc 5322 compliant",
             "multiple addresses in from",
-            "duplicate header",
             "message has been rejected because it does not comply with rfc",
             "not compliant with rfc",
         ),
@@ -617,6 +627,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "does not accept mail from",
             "permission to post",
             "sender address rejected",
+            "address that has been blacklisted",
         ),
     ),
     (
@@ -848,6 +859,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "has been blocked",
             "is blocked",
             "client host rejected",
+            "too many unwanted messages",
         ),
     ),
     (
@@ -962,6 +974,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "internal error",
             "system error",
             "configuration error",
+            "ldap server",
         ),
     ),
     (
@@ -991,6 +1004,9 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "loop detected",
             "forwarded more than the maximum allowed",
             "routing loop",
+            "network error",
+            "wasn't able to establish an smtp connection",
+            "unable to establish an smtp connection",
         ),
     ),
     (
@@ -1022,6 +1038,9 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "could not deliver for the last",
             "has been failing for a long time",
             "did not accept our requests to connect",
+            "have been failing for a long time",
+            "not delivered within",
+            "remote host is not responding",
         ),
     ),
     (
@@ -1073,16 +1092,48 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 _SPACE = re.compile(r"\s+")
 _TEXT_CAP = 4096
+_TOKEN = re.compile(r"\w+")
+_KEY = 4
+
+
+def _build_index() -> tuple[dict[str, list[tuple[int, str, str]]], list[tuple[int, str, str]]]:
+    # Phrases are indexed by the first characters of their first word, so a text is checked
+    # only against the phrases whose first word it contains (a set intersection instead of
+    # ~700 substring scans). Phrases without a word are always checked.
+    index: dict[str, list[tuple[int, str, str]]] = {}
+    always: list[tuple[int, str, str]] = []
+    for rank, (reason, phrases) in enumerate(REASON_PHRASES):
+        for phrase in phrases:
+            entry = (rank, reason, phrase)
+            first = _TOKEN.search(phrase)
+            if first is None:
+                always.append(entry)
+            else:
+                index.setdefault(first.group(0)[:_KEY], []).append(entry)
+    return index, always
+
+
+_INDEX, _ALWAYS = _build_index()
+_INDEX_KEYS = frozenset(_INDEX)
 
 
 def reason_from_text(text: str) -> str:
-    """The first reason whose phrase table matches `text`, or "" when none does."""
+    """The first reason (in table order) whose phrase table matches `text`, or ""."""
     lowered = _SPACE.sub(" ", text[:_TEXT_CAP].lower())
-    for reason, phrases in REASON_PHRASES:
-        for phrase in phrases:
+    best_rank = len(REASON_PHRASES)
+    best = ""
+    keys = {token[:_KEY] for token in _TOKEN.findall(lowered)}
+    for key in keys & _INDEX_KEYS:
+        for rank, reason, phrase in _INDEX[key]:
+            if rank >= best_rank:
+                break
             if phrase in lowered:
-                return reason
-    return ""
+                best_rank, best = rank, reason
+                break
+    for rank, reason, phrase in _ALWAYS:
+        if rank < best_rank and phrase in lowered:
+            best_rank, best = rank, reason
+    return best
 
 
 def reason_from_status(status: str) -> str:

@@ -9,7 +9,6 @@ from stmails.core.dsn import parse_delivery_status
 from stmails.core.fields import (
     clean_address,
     collapse,
-    find_command,
     find_replycode,
     find_status,
     is_daemon,
@@ -34,6 +33,8 @@ _COMPLAINT_SUBJECT = re.compile(
     r"email feedback report)",
     re.IGNORECASE,
 )
+_DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+MAX_DSN_PARTS = 8
 _INLINE_DSN = re.compile(r"^final-recipient:[ \t]*rfc822", re.IGNORECASE | re.MULTILINE)
 _UNSUBSCRIBE = re.compile(r"^\s*unsubscribe\b", re.IGNORECASE)
 
@@ -103,18 +104,20 @@ def detect_complaint_without_arf(ctx: Context) -> list[Finding] | None:
 
 
 def detect_dsn(ctx: Context) -> list[Finding] | None:
-    """An RFC 3464 DSN: one finding per recipient block of the delivery-status part."""
-    part = ctx.first_part("message/delivery-status", "message/global-delivery-status")
-    if part is not None:
-        report = parse_delivery_status(part.text())
+    """An RFC 3464 DSN: one finding per recipient block of the delivery-status part(s);
+    a recipient reported twice with the same status and diagnostic is reported once."""
+    parts = [p for p in ctx.parts if p.content_type in _DSN_TYPES]
+    if parts:
+        reports = [parse_delivery_status(part.text()) for part in parts[:MAX_DSN_PARTS]]
     elif _INLINE_DSN.search(ctx.full_text):
         # Some MTAs paste the delivery-status fields into the text part instead.
-        report = parse_delivery_status(ctx.full_text)
+        reports = [parse_delivery_status(ctx.full_text)]
     else:
         return None
     findings: list[Finding] = []
     seen: set[tuple[str, str, str]] = set()
-    for block in report.recipients:
+    blocks = [(report, block) for report in reports for block in report.recipients]
+    for report, block in blocks:
         recipient = block.recipient or block.original
         status = find_status(block.status) if block.status else ""
         diagnostic = block.diagnostic or diagnostic_for(ctx, recipient)
@@ -139,9 +142,7 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 remote_mta=block.remote_mta,
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
-                context_text=ctx.bounce_text,
                 diagnostic_type=block.diagnostic_type,
-                command=find_command(diagnostic) or find_command(ctx.bounce_text),
             )
         )
     return findings or None
