@@ -6,4 +6,5 @@ from stmails.cli import (
     parse,  # noqa: F401
     serve,  # noqa: F401
     users,  # noqa: F401
+    webhooks,  # noqa: F401
 )

@@ -45,6 +45,7 @@ from stmails.web.deps import AppState, Authenticator, Principal
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.responses import JSONResponse
+from stmails.workers.mailbox import MailboxWorker
 
 log = logging.getLogger("stmails.web")
 
@@ -102,9 +103,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         writer: GroupCommitWriter[Any] = GroupCommitWriter(sessions, record_bounce)
         await writer.start()
         state.writer = writer
+        # Bounce mailboxes are scanned by every server process; a lock per mailbox makes sure
+        # only one of them scans a given mailbox at a time.
+        mailboxes = MailboxWorker(sessions, settings)
+        mailboxes.start()
         try:
             yield
         finally:
+            mailboxes.stop()
             state.writer = None
             await writer.stop()
             if own_engine:

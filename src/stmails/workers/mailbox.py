@@ -259,12 +259,13 @@ class MailboxWorker:
         self._thread = None
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        # The first round waits one tick, so that a server that starts and stops at once (tests,
+        # a failed start) never begins a scan.
+        while not self._stop.wait(TICK_SECONDS):
             try:
                 self.run_due(time.monotonic())
             except Exception:
                 log.exception("mailbox worker round failed")
-            self._stop.wait(TICK_SECONDS)
 
     def run_due(self, now: float) -> list[ScanSummary]:
         """Scan every mailbox whose interval has elapsed; returns what was scanned."""
