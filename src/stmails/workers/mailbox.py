@@ -62,8 +62,10 @@ def make_recorder(sessions: sessionmaker[Session]) -> RecordEvents:
     def record(events: list[Event]) -> None:
         with sessions() as session:
             try:
+                # The rules are read once per batch, not once per event.
+                rules = settings_service.bounce_config(session)
                 for event in events:
-                    bounces.record(session, event)
+                    bounces.record(session, event, config=rules)
                 session.commit()
             except Exception as exc:
                 session.rollback()
