@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVarTuple
+from typing import Any, Literal, TypeVarTuple, cast
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Select, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from stmails.core.event import EVENT_TYPES, Event, EventType
@@ -37,12 +36,19 @@ from stmails.db.models import (
     CampaignSend,
     Subscriber,
     SubscriberList,
+    Suppression,
 )
 from stmails.db.types import email_hash, normalize_email, utcnow
+from stmails.db.upsert import insert_many_or_ignore
 from stmails.services import suppression
 from stmails.services.errors import InvalidInput
 from stmails.services.pages import Page, check_paging, ordering, paged
-from stmails.services.settings import BounceAction, BounceConfig, bounce_config
+from stmails.services.settings import (
+    BounceAction,
+    BounceConfig,
+    bounce_config,
+    cached_bounce_config,
+)
 from stmails.services.suppression import SuppressionReason
 
 # Stronger actions include the weaker ones; replays keep the strongest.
@@ -57,6 +63,7 @@ MAX_DIAGNOSTIC_CHARS = 4000
 # What an erased address reads as inside kept diagnostics.
 ERASED = "[erased]"
 # Field limits of the bounces table, checked before any SQL so that bad input is a clear error.
+BOUNCES = cast(Table, Bounce.__table__)
 _LIMITS = {
     "email": 320,
     "subscriber_uuid": 36,
@@ -194,25 +201,43 @@ def _check(event: Event) -> None:
         raise RecordError("email", "is not an e-mail address")
 
 
-def find_subscriber(
-    session: Session, *, uuid: str = "", email: str = "", lock: bool = False
-) -> Subscriber | None:
-    """The subscriber with `uuid`, else with address `email` (any case), else None.
+def find_subscriber(session: Session, *, uuid: str = "", email: str = "") -> Subscriber | None:
+    """The subscriber with `uuid`, else with address `email` (any case), else None."""
+    found = _load_subscribers(
+        session, {uuid.strip().lower()} - {""}, {normalize_email(email)} - {""}
+    )
+    return _match(found, uuid, email)
 
-    `lock=True` locks the row until the transaction ends (PostgreSQL), so that concurrent bounces
-    of one subscriber are counted one after the other.
+
+def _load_subscribers(
+    session: Session, uuids: set[str], emails: set[str], *, lock: bool = False
+) -> list[Subscriber]:
+    """The subscribers with any of `uuids` or (normalized) `emails`.
+
+    `lock=True` locks their rows, in id order, until the transaction ends (PostgreSQL), so that
+    concurrent bounces of one subscriber are counted one after the other without deadlocks.
     """
-    queries: list[Select[Subscriber]] = []
-    if uuid.strip():
-        queries.append(select(Subscriber).where(Subscriber.uuid == uuid.strip().lower()))
-    if email.strip():
-        queries.append(
-            select(Subscriber).where(func.lower(Subscriber.email) == normalize_email(email))
-        )
-    for query in queries:
-        found = session.scalars(query.with_for_update() if lock else query).first()
-        if found is not None:
-            return found
+    conditions: list[ColumnElement[bool]] = []
+    if uuids:
+        conditions.append(Subscriber.uuid.in_(sorted(uuids)))
+    if emails:
+        conditions.append(func.lower(Subscriber.email).in_(sorted(emails)))
+    if not conditions:
+        return []
+    query = select(Subscriber).where(or_(*conditions)).order_by(Subscriber.id)
+    return list(session.scalars(query.with_for_update() if lock else query))
+
+
+def _match(found: Sequence[Subscriber], uuid: str, email: str) -> Subscriber | None:
+    uuid, email = uuid.strip().lower(), normalize_email(email)
+    if uuid:
+        for sub in found:
+            if sub.uuid == uuid:
+                return sub
+    if email:
+        for sub in found:
+            if sub.email.lower() == email:
+                return sub
     return None
 
 
@@ -229,105 +254,319 @@ def record(
     over-long field); nothing is written then. `config` defaults to the rules in the settings
     table; `now` (the recording time) to the current time.
     """
-    _check(event)
+    outcome = record_many(session, [event], now=now, config=config)[0]
+    if isinstance(outcome, RecordError):
+        raise outcome
+    return outcome
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One valid event of a batch on its way through `record_many`."""
+
+    index: int
+    event: Event
+    subscriber: Subscriber | None
+    address: str
+    hashed: str
+    fact: Fact
+    dedup_key: str
+    campaign_uuid: str
+    decision: Decision | None = None
+    duplicate: bool = False
+    result: RecordResult | None = None
+    bounce_id: int | None = None
+    effective_type: EventType = "soft"
+
+    @property
+    def subject(self) -> tuple[int | None, str]:
+        return (self.subscriber.id, "") if self.subscriber else (None, self.hashed)
+
+
+def record_many(
+    session: Session,
+    events: Sequence[Event],
+    *,
+    now: datetime | None = None,
+    config: BounceConfig | None = None,
+) -> list[RecordResult | RecordError]:
+    """Record several events in the caller's transaction, as if by `record()` one after another.
+
+    Returns one outcome per event, in order: its RecordResult, or the RecordError that refused
+    it (the others are recorded all the same). The work is done in a handful of statements for
+    the whole batch, which is what lets a server acknowledge thousands of bounces a second.
+    """
     now = now or utcnow()
-    config = config or bounce_config(session)
-    occurred = event.occurred_at or now
-    if occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=UTC)
-    subscriber = find_subscriber(
-        session, uuid=event.subscriber_uuid, email=event.email, lock=config.enabled
+    config = config or cached_bounce_config(session)
+    outcomes: list[RecordResult | RecordError | None] = [None] * len(events)
+    valid: list[tuple[int, Event]] = []
+    for index, event in enumerate(events):
+        try:
+            _check(event)
+        except RecordError as exc:
+            outcomes[index] = exc
+        else:
+            valid.append((index, event))
+    pending = _prepare(session, valid, config, now)
+    if pending:
+        _judge(session, pending, config)
+        _store(session, pending, config, now)
+        _apply(session, pending, now)
+        for item in pending:
+            outcomes[item.index] = item.result
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == len(events)
+    return done
+
+
+def _prepare(
+    session: Session, valid: list[tuple[int, Event]], config: BounceConfig, now: datetime
+) -> list[_Pending]:
+    """Look up subscribers, erased addresses and known dedup keys for the whole batch."""
+    if not valid:
+        return []
+    found = _load_subscribers(
+        session,
+        {e.subscriber_uuid.strip().lower() for _, e in valid} - {""},
+        {normalize_email(e.email) for _, e in valid} - {""},
+        lock=config.enabled,
     )
-    address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
-    hashed = email_hash(address) if address else ""
-    # An address that was deleted by the rules is known only by its hash: keep it that way.
-    erased = subscriber is None and bool(hashed) and suppression.is_erased(session, hashed)
-    campaign_id = None
-    if event.campaign_uuid:
-        campaign_id = session.scalars(
-            select(Campaign.id).where(Campaign.uuid == event.campaign_uuid.strip().lower())
-        ).first()
-    bounce = Bounce(
-        subscriber_id=subscriber.id if subscriber else None,
-        email=hashed if erased else address,
-        email_hash=hashed,
-        campaign_id=campaign_id,
-        campaign_uuid=event.campaign_uuid.strip().lower(),
-        type=event.type,
-        effective_type=base_type(event.type, event.reason, config),
-        reason=event.reason or "undefined",
-        status=event.status,
-        replycode=event.replycode,
-        diagnostic=event.diagnostic[:MAX_DIAGNOSTIC_CHARS],
-        feedback_type=event.feedback_type,
-        source=event.source,
-        dedup_key=event.dedup_key(),
-        count_key=count_key_of(event.campaign_uuid.strip(), occurred),
-        meta=dict(event.meta),
-        created_at=occurred,
-        recorded_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(bounce)
-    except IntegrityError:
-        # Stored before (or by a concurrent call that committed first): report, change nothing.
-        existing = session.scalars(
-            select(Bounce).where(Bounce.dedup_key == bounce.dedup_key)
-        ).first()
-        if existing is None:
-            raise
-        return RecordResult(
-            bounce_id=existing.id,
-            duplicate=True,
-            subscriber_id=existing.subscriber_id,
-            counted=False,
-            action_taken="none",
-            suppressed=False,
-            effective_type=_as_type(existing.effective_type),
+    pending: list[_Pending] = []
+    for index, event in valid:
+        subscriber = _match(found, event.subscriber_uuid, event.email)
+        address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
+        occurred = event.occurred_at or now
+        if occurred.tzinfo is None:
+            occurred = occurred.replace(tzinfo=UTC)
+        campaign_uuid = event.campaign_uuid.strip().lower()
+        pending.append(
+            _Pending(
+                index=index,
+                event=event,
+                subscriber=subscriber,
+                address=address,
+                hashed=email_hash(address) if address else "",
+                fact=Fact(
+                    event.type,
+                    event.reason or "undefined",
+                    count_key_of(campaign_uuid, occurred),
+                    occurred,
+                ),
+                dedup_key=event.dedup_key(),
+                campaign_uuid=campaign_uuid,
+            )
         )
-    if not config.enabled or (not hashed and subscriber is None):
-        return RecordResult(
-            bounce.id,
-            False,
-            bounce.subscriber_id,
-            False,
-            "none",
-            False,
-            _as_type(bounce.effective_type),
+    return pending
+
+
+def _judge(session: Session, pending: list[_Pending], config: BounceConfig) -> None:
+    """Decide each new event in order, each seeing the stored history and the batch before it."""
+    histories = _histories(session, pending, config) if config.enabled else {}
+    seen: set[str] = set()
+    for item in pending:
+        # Repeats of an event already stored are found when the insert skips them (_store);
+        # judging them meanwhile is harmless, as their decision is then dropped.
+        if item.dedup_key in seen:
+            item.duplicate = True
+            continue
+        seen.add(item.dedup_key)
+        if not config.enabled or item.subject == (None, ""):
+            continue
+        history = histories.setdefault(item.subject, [])
+        item.decision = decide(
+            config,
+            item.fact,
+            history,
+            _sent_before(session, item.subscriber, item.fact.created_at, config.escalation_count),
         )
-    history = _history(session, bounce, config)
-    decision = decide(
-        config,
-        _fact(bounce),
-        history,
-        _sent_before(session, subscriber, occurred, config.escalation_count),
-    )
-    bounce.effective_type = decision.effective_type
-    action_taken = _act(session, subscriber, decision.action, hashed, now) if subscriber else "none"
-    suppressed = False
-    if decision.suppress_reason is not None:
-        _suppress(
-            session,
-            address,
-            hashed,
-            erased or action_taken == "delete",
-            decision.suppress_reason,
-            event.source,
-            bounce,
-            now,
+        history.append(replace(item.fact, effective_type=item.decision.effective_type))
+
+
+def _histories(
+    session: Session, pending: list[_Pending], config: BounceConfig
+) -> dict[tuple[int | None, str], list[Fact]]:
+    """The stored bounces of every subject in the batch that a rule window can reach."""
+    subscriber_ids = {p.subscriber.id for p in pending if p.subscriber}
+    hashes = {p.hashed for p in pending if not p.subscriber and p.hashed}
+    conditions: list[ColumnElement[bool]] = []
+    if subscriber_ids:
+        conditions.append(Bounce.subscriber_id.in_(sorted(subscriber_ids)))
+    if hashes:
+        conditions.append(Bounce.subscriber_id.is_(None) & Bounce.email_hash.in_(sorted(hashes)))
+    if not conditions:
+        return {}
+    query = select(
+        Bounce.subscriber_id,
+        Bounce.email_hash,
+        Bounce.type,
+        Bounce.reason,
+        Bounce.count_key,
+        Bounce.created_at,
+        Bounce.effective_type,
+    ).where(or_(*conditions))
+    widest = config.max_window_days()
+    if widest:
+        earliest = min(p.fact.created_at for p in pending)
+        query = query.where(Bounce.created_at >= earliest - timedelta(days=widest))
+    out: dict[tuple[int | None, str], list[Fact]] = {}
+    for row in session.execute(query.order_by(Bounce.created_at, Bounce.id)):
+        subject = (
+            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
         )
-        suppressed = True
-    session.flush()
-    return RecordResult(
-        bounce_id=bounce.id,
-        duplicate=False,
-        subscriber_id=None if action_taken == "delete" else bounce.subscriber_id,
-        counted=decision.counted,
-        action_taken=action_taken,
-        suppressed=suppressed,
-        effective_type=decision.effective_type,
+        out.setdefault(subject, []).append(
+            Fact(row.type, row.reason, row.count_key, row.created_at, row.effective_type)
+        )
+    return out
+
+
+def _store(session: Session, pending: list[_Pending], config: BounceConfig, now: datetime) -> None:
+    """Insert the new bounces; a concurrent transaction that stored one first makes it a
+    duplicate (and its decision void)."""
+    fresh = [p for p in pending if not p.duplicate]
+    stranger_hashes = {p.hashed for p in fresh if p.subscriber is None and p.hashed}
+    # Addresses deleted by the rules are known only by their hash: keep it that way.
+    erased = set(
+        session.scalars(
+            select(Suppression.email_hash).where(
+                Suppression.email_hash.in_(sorted(stranger_hashes)), Suppression.email.is_(None)
+            )
+        )
+        if stranger_hashes
+        else ()
     )
+    campaigns = _campaign_ids(session, {p.campaign_uuid for p in fresh} - {""})
+    rows = []
+    for item in fresh:
+        item.effective_type = effective = (
+            item.decision.effective_type
+            if item.decision
+            else base_type(item.fact.type, item.fact.reason, config)
+        )
+        event = item.event
+        rows.append(
+            {
+                "subscriber_id": item.subscriber.id if item.subscriber else None,
+                "email": item.hashed if item.hashed in erased else item.address,
+                "email_hash": item.hashed,
+                "campaign_id": campaigns.get(item.campaign_uuid),
+                "campaign_uuid": item.campaign_uuid,
+                "type": event.type,
+                "effective_type": effective,
+                "reason": item.fact.reason,
+                "status": event.status,
+                "replycode": event.replycode,
+                "diagnostic": event.diagnostic[:MAX_DIAGNOSTIC_CHARS],
+                "feedback_type": event.feedback_type,
+                "source": event.source,
+                "dedup_key": item.dedup_key,
+                "count_key": item.fact.count_key,
+                "meta": dict(event.meta),
+                "created_at": item.fact.created_at,
+                "recorded_at": now,
+            }
+        )
+    # Rows go in key order, so that two transactions inserting the same events (PostgreSQL)
+    # wait for each other in one order and cannot deadlock.
+    rows.sort(key=lambda row: str(row["dedup_key"]))
+    inserted = dict(
+        insert_many_or_ignore(session, BOUNCES, rows, [BOUNCES.c.dedup_key, BOUNCES.c.id])
+    )
+    for item in fresh:
+        if item.dedup_key in inserted:
+            item.bounce_id = inserted[item.dedup_key]
+        else:
+            item.duplicate, item.decision = True, None
+    for item in fresh:
+        if item.hashed in erased:
+            item.address = ""
+
+
+def _campaign_ids(session: Session, uuids: set[str]) -> dict[str, int]:
+    """Ids of the campaigns stmails knows among `uuids`."""
+    if not uuids:
+        return {}
+    rows = session.execute(select(Campaign.uuid, Campaign.id).where(Campaign.uuid.in_(uuids)))
+    return {uuid: campaign_id for uuid, campaign_id in rows}
+
+
+def _apply(session: Session, pending: list[_Pending], now: datetime) -> None:
+    """Act on subscribers (the strongest action of the batch each), suppress, and fill in the
+    result of every event."""
+    strongest: dict[int, tuple[Subscriber, str, BounceAction]] = {}
+    to_suppress: list[suppression.NewSuppression] = []
+    for item in pending:
+        decision = item.decision
+        if decision is None:
+            continue
+        if item.subscriber is not None and decision.action != "none":
+            sub_id = item.subscriber.id
+            current = strongest.get(sub_id)
+            if current is None or ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[current[2]]:
+                strongest[sub_id] = (item.subscriber, item.hashed, decision.action)
+    deleted = {sub_id for sub_id, (_, _, action) in strongest.items() if action == "delete"}
+    for subscriber, hashed, action in strongest.values():
+        _act(session, subscriber, action, hashed, now)
+    for item in pending:
+        decision = item.decision
+        if decision is None or decision.suppress_reason is None or not item.hashed:
+            continue
+        hash_only = not item.address or (
+            item.subscriber is not None and item.subscriber.id in deleted
+        )
+        to_suppress.append(
+            suppression.NewSuppression(
+                hashed=item.hashed,
+                reason=decision.suppress_reason,
+                email=None if hash_only else item.address,
+                source=item.event.source,
+                description=f"{decision.effective_type} bounce ({item.fact.reason})",
+            )
+        )
+    suppression.add_many(session, to_suppress, now=now)
+    _fill_results(session, pending, deleted)
+
+
+def _fill_results(session: Session, pending: list[_Pending], deleted: set[int]) -> None:
+    # Repeats were not inserted: read what was stored for them (by an earlier call or event).
+    repeats = {p.dedup_key for p in pending if p.bounce_id is None}
+    known = (
+        {
+            row.dedup_key: row
+            for row in session.execute(
+                select(
+                    Bounce.dedup_key, Bounce.id, Bounce.subscriber_id, Bounce.effective_type
+                ).where(Bounce.dedup_key.in_(sorted(repeats)))
+            )
+        }
+        if repeats
+        else {}
+    )
+    for item in pending:
+        decision = item.decision
+        if item.bounce_id is None:
+            row = known[item.dedup_key]
+            item.result = RecordResult(
+                bounce_id=row.id,
+                duplicate=True,
+                subscriber_id=row.subscriber_id,
+                counted=False,
+                action_taken="none",
+                suppressed=False,
+                effective_type=_as_type(row.effective_type),
+            )
+            continue
+        subscriber_id = item.subscriber.id if item.subscriber else None
+        if subscriber_id in deleted:
+            subscriber_id = None
+        item.result = RecordResult(
+            bounce_id=item.bounce_id,
+            duplicate=False,
+            subscriber_id=subscriber_id,
+            counted=decision.counted if decision else False,
+            action_taken=decision.action if decision and item.subscriber else "none",
+            suppressed=bool(decision and decision.suppress_reason and item.hashed),
+            effective_type=item.effective_type,
+        )
 
 
 def record_and_commit(
@@ -360,17 +599,6 @@ def _subject_filter(subscriber_id: int | None, hashed: str) -> ColumnElement[boo
     if subscriber_id is not None:
         return Bounce.subscriber_id == subscriber_id
     return (Bounce.subscriber_id.is_(None)) & (Bounce.email_hash == hashed)
-
-
-def _history(session: Session, bounce: Bounce, config: BounceConfig) -> list[Fact]:
-    """The subject's other bounces that any rule window can reach."""
-    query = select(
-        Bounce.type, Bounce.reason, Bounce.count_key, Bounce.created_at, Bounce.effective_type
-    ).where(_subject_filter(bounce.subscriber_id, bounce.email_hash), Bounce.id != bounce.id)
-    widest = config.max_window_days()
-    if widest:
-        query = query.where(Bounce.created_at >= bounce.created_at - timedelta(days=widest))
-    return [Fact(*row) for row in session.execute(query)]
 
 
 def _recent_campaigns_sent(
@@ -459,10 +687,9 @@ def _suppress(
     hash_only: bool,
     reason: SuppressionReason,
     source: str,
-    bounce: Bounce,
+    description: str,
     now: datetime,
 ) -> None:
-    description = f"bounce {bounce.id}: {bounce.effective_type} ({bounce.reason})"
     if hash_only or not address:
         suppression.add(
             session,
@@ -578,7 +805,7 @@ def _reapply_subject(
                 not address or strongest == "delete",
                 reason,
                 row.source,
-                row,
+                f"bounce {row.id}: {row.effective_type} ({row.reason}), reapplied",
                 utcnow(),
             )
             result.suppressed += 1

@@ -8,20 +8,23 @@ The caller owns the transaction (these functions flush, never commit).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
-from sqlalchemy import false, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from stmails.db.models import SUPPRESSION_REASONS, Suppression
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
+from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
 from stmails.services.errors import InvalidInput
 
 SuppressionReason = Literal[
     "hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "import"
 ]
+SUPPRESSIONS = cast(Table, Suppression.__table__)
 # Global entries have list_id 0 (see the model: NULLs would defeat the unique constraints).
 GLOBAL = 0
 
@@ -59,30 +62,28 @@ def add(
     scope, scope_list = _scope(list_id)
     key_hash = email_hash(email) if email is not None else hashed
     norm_domain = domain.strip().lower().lstrip("@") if domain is not None else None
+    created = insert_or_ignore(
+        session,
+        SUPPRESSIONS,
+        {
+            "email": normalize_email(email) if email is not None and keep_address else None,
+            "email_hash": key_hash,
+            "domain": norm_domain,
+            "scope": scope,
+            "list_id": scope_list,
+            "reason": reason,
+            "source": source[:64],
+            "description": description,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
+        SUPPRESSIONS.c.id,
+    )
+    if created is not None:
+        return _get(session, int(created)), True
     existing = _find(session, key_hash, norm_domain, scope, scope_list)
     if existing is None:
-        entry = Suppression(
-            email=normalize_email(email) if email is not None and keep_address else None,
-            email_hash=key_hash,
-            domain=norm_domain,
-            scope=scope,
-            list_id=scope_list,
-            reason=reason,
-            source=source[:64],
-            description=description,
-            created_at=now,
-            expires_at=expires_at,
-        )
-        try:
-            with session.begin_nested():
-                session.add(entry)
-        except IntegrityError:
-            # Another transaction suppressed the same address first: use its entry.
-            existing = _find(session, key_hash, norm_domain, scope, scope_list)
-            if existing is None:
-                raise
-        else:
-            return entry, True
+        raise RuntimeError("suppression insert was ignored but no entry exists")
     if existing.expires_at is not None and existing.expires_at <= now:
         existing.reason, existing.source, existing.description = reason, source[:64], description
         existing.created_at, existing.expires_at = now, expires_at
@@ -92,6 +93,79 @@ def add(
         existing.email = None
     session.flush()
     return existing, False
+
+
+@dataclass(frozen=True, slots=True)
+class NewSuppression:
+    """One address to suppress globally and for good: by hash, with its text unless erased."""
+
+    hashed: str
+    reason: SuppressionReason
+    # The normalized address to keep beside the hash; None keeps only the hash.
+    email: str | None = None
+    source: str = ""
+    description: str = ""
+
+
+def add_many(
+    session: Session, entries: Sequence[NewSuppression], *, now: datetime | None = None
+) -> None:
+    """Suppress many addresses globally and permanently, in a few statements (bounce recording).
+
+    The first entry for a hash wins within the call; an address already suppressed keeps its
+    reason and source, but a temporary entry becomes permanent, and an entry asked for by hash
+    only loses its address text.
+    """
+    now = now or utcnow()
+    by_hash: dict[str, NewSuppression] = {}
+    for entry in entries:
+        by_hash.setdefault(entry.hashed, entry)
+    if not by_hash:
+        return
+    rows = [
+        {
+            "email": e.email,
+            "email_hash": e.hashed,
+            "domain": None,
+            "scope": "global",
+            "list_id": GLOBAL,
+            "reason": e.reason,
+            "source": e.source[:64],
+            "description": e.description,
+            "created_at": now,
+            "expires_at": None,
+        }
+        # In hash order, so that concurrent transactions cannot deadlock on these rows.
+        for e in sorted(by_hash.values(), key=lambda e: e.hashed)
+    ]
+    inserted = {
+        row[0]
+        for row in insert_many_or_ignore(session, SUPPRESSIONS, rows, [SUPPRESSIONS.c.email_hash])
+    }
+    existing = [h for h in by_hash if h not in inserted]
+    if not existing:
+        return
+    in_global = (Suppression.scope == "global") & (Suppression.list_id == GLOBAL)
+    session.execute(
+        update(Suppression)
+        .where(in_global, Suppression.email_hash.in_(existing), Suppression.expires_at.is_not(None))
+        .values(expires_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    erased = [h for h in existing if by_hash[h].email is None]
+    if erased:
+        session.execute(
+            update(Suppression)
+            .where(Suppression.email_hash.in_(erased))
+            .values(email=None)
+            .execution_options(synchronize_session="fetch")
+        )
+
+
+def _get(session: Session, entry_id: int) -> Suppression:
+    entry = session.get(Suppression, entry_id)
+    assert entry is not None
+    return entry
 
 
 def _find(
