@@ -21,7 +21,7 @@ from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, session_factory
 from stmails.ingest.native import NativeBounceError
-from stmails.services import bounces, users
+from stmails.services import bounce_batches, bounces, users
 from stmails.services.bounces import RecordError
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.settings import SettingsError
@@ -56,6 +56,11 @@ IMPORT_MAX_BYTES = 64 * 1024 * 1024
 def record_bounce(session: Session, event: Event) -> Any:
     """The group-commit writer's recording step: services.bounces.record(), no commit."""
     return bounces.record(session, event)
+
+
+def record_bounces(session: Session, events: list[Event]) -> list[Any]:
+    """The writer's batch step: the same as record_bounce() for each event, reads batched."""
+    return list(bounce_batches.record_batch(session, events))
 
 
 def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
@@ -100,7 +105,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        writer: GroupCommitWriter[Any] = GroupCommitWriter(sessions, record_bounce)
+        writer: GroupCommitWriter[Any] = GroupCommitWriter(sessions, record_bounce, record_bounces)
         await writer.start()
         state.writer = writer
         # Bounce mailboxes are scanned by every server process; a lock per mailbox makes sure
@@ -148,7 +153,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         },
     )
     app.include_router(health.router)
-    app.include_router(webhooks_native.router)
+    app.router.routes.append(webhooks_native.route)
     app.include_router(webhooks_service.router)
     for router in (
         subscribers.router,
@@ -181,6 +186,7 @@ def _document_security(app: FastAPI) -> None:
                 },
             }
             schema["security"] = [{"basic": []}, {"token": []}]
+            schema["paths"]["/webhooks/bounce"] = {"post": webhooks_native.OPENAPI_OPERATION}
             app.openapi_schema = schema
         return app.openapi_schema
 

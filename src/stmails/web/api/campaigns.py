@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign
+from stmails.ingest.native import parse_timestamp
 from stmails.services import campaigns as campaign_service
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import ids_field, json_object, run_db, strings_field, text_field
+from stmails.web.body import act_on_one, ids_field, json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
 from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
@@ -31,14 +32,10 @@ def _send_at(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise bad_request("send_at: must be an ISO 8601 timestamp")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        when = datetime.fromisoformat(text)
+        return parse_timestamp(value)
     except ValueError:
         raise bad_request("send_at: not an ISO 8601 timestamp") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def _fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -164,9 +161,6 @@ async def set_campaign_status(request: Request, campaign_id: int) -> JSONRespons
 
 @router.delete("/campaigns/{campaign_id}", summary="Delete a campaign")
 async def delete_campaign(request: Request, campaign_id: int) -> JSONResponse:
-    def work(session: Session) -> bool:
-        campaign_service.get(session, campaign_id)
-        campaign_service.delete_campaigns(session, [campaign_id])
-        return True
-
-    return data(await run_db(request, work, write=True))
+    return await act_on_one(
+        request, campaign_id, campaign_service.get, campaign_service.delete_campaigns
+    )

@@ -11,7 +11,7 @@ from stmails.db.models import LIST_TYPES, MailingList
 from stmails.services import lists as list_service
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import json_object, run_db, strings_field, text_field
+from stmails.web.body import act_on_one, json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
 from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
@@ -106,9 +106,4 @@ async def update_list(request: Request, list_id: int) -> JSONResponse:
 
 @router.delete("/lists/{list_id}", summary="Delete a list")
 async def delete_list(request: Request, list_id: int) -> JSONResponse:
-    def work(session: Session) -> bool:
-        list_service.get(session, list_id)
-        list_service.delete_lists(session, [list_id])
-        return True
-
-    return data(await run_db(request, work, write=True))
+    return await act_on_one(request, list_id, list_service.get, list_service.delete_lists)
