@@ -53,7 +53,7 @@ def _unavailable(exc: BaseException) -> bool:
 
 
 def make_recorder(sessions: sessionmaker[Session]) -> RecordEvents:
-    """`record(events)`: services.bounces.record() for each, one transaction, committed.
+    """`record(events)`: services.bounces.record_many() in one transaction, committed.
 
     A database that is down or busy raises `RecordUnavailable` (the scan stops, no message is
     blamed); any other error is the message's and propagates.
@@ -62,10 +62,12 @@ def make_recorder(sessions: sessionmaker[Session]) -> RecordEvents:
     def record(events: list[Event]) -> None:
         with sessions() as session:
             try:
-                # The rules are read once per batch, not once per event.
-                rules = settings_service.bounce_config(session)
-                for event in events:
-                    bounces.record(session, event, config=rules)
+                outcomes = bounces.record_many(session, events)
+                refused = [o for o in outcomes if isinstance(o, bounces.RecordError)]
+                if refused:
+                    # Nothing of the batch is kept: the scanner records it again message by
+                    # message, and the message with the refused event counts a failed try.
+                    raise refused[0]
                 session.commit()
             except Exception as exc:
                 session.rollback()
