@@ -68,7 +68,11 @@ def scan(
     failures = 0
     try:
         sessions = session_factory(engine)
-        configs = configured_mailboxes(sessions)
+        invalid: list[str] = []
+        configs = configured_mailboxes(sessions, invalid)
+        for message in invalid:
+            failures += 1
+            console.print(f"[red]{message}[/red]")
         if mailbox is not None:
             configs = [c for c in configs if c.name == mailbox]
             if not configs:

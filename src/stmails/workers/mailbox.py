@@ -212,11 +212,20 @@ def verp_secret(settings: Settings) -> bytes:
     return settings.resolved_secret_key().encode()
 
 
-def configured_mailboxes(sessions: sessionmaker[Session]) -> list[MailboxConfig]:
-    """The enabled mailboxes of the `bounce.mailboxes` setting."""
+def configured_mailboxes(
+    sessions: sessionmaker[Session], errors: list[str] | None = None
+) -> list[MailboxConfig]:
+    """The enabled mailboxes of the `bounce.mailboxes` setting; unusable entries are logged
+    (and listed in `errors` when given) and left out."""
     with sessions() as session:
         entries = settings_service.get(session, "bounce.mailboxes")
-    return mailboxes_from_settings(entries)
+    found: list[str] = []
+    configs = mailboxes_from_settings(entries, found)
+    for message in found:
+        log.error("%s", message)
+    if errors is not None:
+        errors.extend(found)
+    return configs
 
 
 def scan_mailbox(

@@ -76,3 +76,12 @@ def test_uid_sets_are_compact_and_folder_names_quoted() -> None:
     assert uid_sets([]) == []
     assert len(uid_sets(str(n) for n in range(0, 2000, 2))) == 3
     assert quote('Not "bounces"') == '"Not \\"bounces\\""'
+
+
+def test_one_bad_entry_does_not_hide_the_others() -> None:
+    errors: list[str] = []
+    configs = mailboxes_from_settings([{"type": "mbox", "host": "h"}, LISTMONK_ENTRY], errors)
+    assert [c.type for c in configs] == ["pop"]
+    assert errors and errors[0].startswith("bounce.mailboxes[0]")
+    with pytest.raises(MailboxConfigError):
+        mailboxes_from_settings([{"type": "mbox", "host": "h"}])
