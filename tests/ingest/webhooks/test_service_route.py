@@ -140,3 +140,13 @@ def test_the_azure_validation_handshake_is_answered(client: TestClient) -> None:
         "/webhooks/service/azure?secret=grid-secret", content=sample("azure_validation.json")
     )
     assert response.json() == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
+
+
+def test_the_event_grid_options_handshake_and_the_openapi_document(client: TestClient) -> None:
+    response = client.options(
+        "/webhooks/service/azure?secret=grid-secret",
+        headers={"WebHook-Request-Origin": "eventgrid.azure.net"},
+    )
+    assert response.headers["webhook-allowed-origin"] == "eventgrid.azure.net"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert list(paths["/webhooks/service/{provider}"]) == ["post"]

@@ -97,14 +97,24 @@ async def record_events(state: AppState, events: list[Event]) -> dict[str, int]:
     return counts
 
 
-@router.api_route(
+@router.post(
     "/webhooks/service/{provider}",
-    methods=["POST", "OPTIONS"],
     summary="Record bounces and complaints from an email service provider",
     responses={401: {"description": "invalid signature"}, 503: {"description": "retry later"}},
 )
 async def service_webhook(provider: str, request: Request) -> Response:
     """Verifies, parses and records one provider request; 200 once everything is committed."""
+    return await handle_provider_request(provider, request)
+
+
+@router.options("/webhooks/service/{provider}", include_in_schema=False)
+async def service_webhook_handshake(provider: str, request: Request) -> Response:
+    """Handshakes sent as OPTIONS (Event Grid's CloudEvents abuse protection)."""
+    return await handle_provider_request(provider, request)
+
+
+async def handle_provider_request(provider: str, request: Request) -> Response:
+    """The whole route: adapter lookup, verification, recording, answer."""
     state = app_state(request)
     adapter = registry(state).get(provider)
     values = await run_in_threadpool(_settings_snapshot, state)
