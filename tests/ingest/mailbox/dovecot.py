@@ -9,14 +9,17 @@ Dovecot's own unprivileged users; otherwise everything runs as the current user.
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -26,6 +29,27 @@ from ..certs import self_signed_certificate
 
 USER = "bounces"
 PASSWORD = "bounce-pass-123"
+# The OAuth 2.0 access token the test identity provider accepts for USER (XOAUTH2).
+OAUTH_TOKEN = "ya29.test-access-token-0123456789"
+
+
+class UserInfo(BaseHTTPRequestHandler):
+    """A stand-in for an identity provider's userinfo endpoint, which Dovecot asks about
+    XOAUTH2 tokens (introspection_mode = auth, as for Microsoft 365)."""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization", "") == f"Bearer {OAUTH_TOKEN}":
+            body, status = json.dumps({"email": USER}).encode(), 200
+        else:
+            body, status = b'{"error": "invalid_token"}', 401
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
 
 
 def dovecot_binary() -> str | None:
@@ -64,6 +88,7 @@ class Dovecot:
     ports: dict[str, int] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     cert: Path = Path()
+    userinfo: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
         binary = dovecot_binary()
@@ -86,6 +111,13 @@ class Dovecot:
             uid, gid = os.getuid(), os.getgid()
         group = grp.getgrgid(gid).gr_name
         (self.folder / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
+        self.userinfo = ThreadingHTTPServer(("127.0.0.1", 0), UserInfo)
+        threading.Thread(target=self.userinfo.serve_forever, daemon=True).start()
+        (self.folder / "oauth2.conf").write_text(
+            "introspection_mode = auth\n"
+            f"introspection_url = http://127.0.0.1:{self.userinfo.server_address[1]}/userinfo\n"
+            "username_attribute = email\n"
+        )
         self.ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
         config = f"""
 base_dir = {self.folder}/run
@@ -103,13 +135,20 @@ ssl = yes
 ssl_cert = <{self.cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2
+auth_failure_delay = 0
 mail_location = maildir:{self.folder}/mail/%u
 pop3_uidl_format = %08Xu%08Xv
 mail_max_userip_connections = 50
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {self.folder}/passwd
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2
+  args = {self.folder}/oauth2.conf
 }}
 userdb {{
   driver = static
@@ -188,5 +227,9 @@ service pop3-login {{
         if self.process is not None and self.process.stderr is not None:
             self.process.stderr.close()
         self.process = None
+        if self.userinfo is not None:
+            self.userinfo.shutdown()
+            self.userinfo.server_close()
+            self.userinfo = None
         if self.folder != Path() and self.folder.exists():
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -20,6 +20,7 @@ from stmails.ingest.verp import make_address
 from stmails.workers.mailbox import SqlLedger, make_recorder
 
 from .conftest import Mailbox
+from .dovecot import OAUTH_TOKEN
 from .messages import CAMPAIGN, core_sample, dsn, human_reply
 
 pytestmark = pytest.mark.integration
@@ -269,3 +270,21 @@ def test_the_sisimai_corpus_scans_without_failures(
     assert summary.bounces + summary.complaints == sum(typed)
     assert summary.ignored == len(raws) - sum(typed)
     assert len(mailbox.subjects()) == summary.ignored
+
+
+def test_imap_xoauth2(mailbox: Mailbox, session_maker: sessionmaker[Session]) -> None:
+    mailbox.append(dsn("lena@dest.example", subject="oauth-bounce"))
+    config = mailbox.config(
+        "imap", "starttls", auth_protocol="xoauth2", password="", oauth_token=OAUTH_TOKEN
+    )
+    summary = scanner(config, session_maker).scan(connect(config))
+    assert summary.bounces == 1 and mailbox.subjects() == []
+    wrong = mailbox.config("imap", "starttls", auth_protocol="xoauth2", oauth_token="expired")
+    with pytest.raises(MailboxError):
+        connect(wrong)
+
+
+@pytest.mark.parametrize("kind", ["imap", "pop"])
+def test_a_wrong_password_is_a_mailbox_error(mailbox: Mailbox, kind: str) -> None:
+    with pytest.raises(MailboxError):
+        connect(mailbox.config(kind, "starttls", password="wrong"))
