@@ -25,7 +25,7 @@ from .signing import TOPIC_ARN, sns_message, sns_signer
 SES_SETTINGS = {
     "bounce.ses_enabled": True,
     "bounce.ses": {"topic_arns": [TOPIC_ARN], "signing_cert_pem": sns_signer().cert_pem},
-    "bounce.azure": {"enabled": True, "secret": "grid-secret"},
+    "bounce.azure": {"enabled": True, "key": "grid-secret"},
 }
 
 
@@ -137,16 +137,32 @@ def test_subscription_is_confirmed_after_the_checks(
 
 def test_the_azure_validation_handshake_is_answered(client: TestClient) -> None:
     response = client.post(
-        "/webhooks/service/azure?secret=grid-secret", content=sample("azure_validation.json")
+        "/webhooks/service/azure?key=grid-secret", content=sample("azure_validation.json")
     )
     assert response.json() == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
 
 
 def test_the_event_grid_options_handshake_and_the_openapi_document(client: TestClient) -> None:
     response = client.options(
-        "/webhooks/service/azure?secret=grid-secret",
+        "/webhooks/service/azure?key=grid-secret",
         headers={"WebHook-Request-Origin": "eventgrid.azure.net"},
     )
     assert response.headers["webhook-allowed-origin"] == "eventgrid.azure.net"
     paths = client.get("/openapi.json").json()["paths"]
     assert list(paths["/webhooks/service/{provider}"]) == ["post"]
+
+
+def test_provider_secrets_are_masked_when_settings_are_read(
+    session_maker: sessionmaker[Session],
+) -> None:
+    with session_maker() as session:
+        settings_service.set_value(
+            session, "bounce.resend", {"enabled": True, "signing_key": "whsec_x"}
+        )
+        settings_service.set_value(
+            session, "bounce.mailgun", {"enabled": True, "signing_key": "key-1"}
+        )
+        shown = settings_service.masked(settings_service.get_all(session))
+    assert shown["bounce.resend"]["signing_key"] == settings_service.MASK
+    assert shown["bounce.mailgun"]["signing_key"] == settings_service.MASK
+    assert shown["bounce.azure"] == {"enabled": False, "key": ""}
