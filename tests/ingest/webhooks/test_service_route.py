@@ -32,9 +32,12 @@ SES_SETTINGS = {
 class FakeSnsHttp:
     def __init__(self) -> None:
         self.visited: list[str] = []
+        self.down = False
 
     def get(self, url: str) -> bytes:
         self.visited.append(url)
+        if self.down:
+            raise OSError("connection refused")
         return b""
 
 
@@ -166,3 +169,16 @@ def test_provider_secrets_are_masked_when_settings_are_read(
     assert shown["bounce.resend"]["signing_key"] == settings_service.MASK
     assert shown["bounce.mailgun"]["signing_key"] == settings_service.MASK
     assert shown["bounce.azure"] == {"enabled": False, "key": ""}
+
+
+def test_sns_unreachable_for_the_certificate_is_a_503(
+    client: TestClient, sns_http: FakeSnsHttp, session_maker: sessionmaker[Session]
+) -> None:
+    with session_maker() as session:
+        settings_service.set_value(session, "bounce.ses", {"topic_arns": [TOPIC_ARN]})
+        session.commit()
+    client.app.state.stmails.extras.pop("webhook_settings", None)  # type: ignore[attr-defined]
+    sns_http.down = True
+    response = post_ses(client, json.loads(sample("ses_bounce_notification.json")))
+    assert response.status_code == 503 and response.headers["retry-after"]
+    assert len(sns_http.visited) == 1 and stored(session_maker) == []

@@ -46,3 +46,13 @@ def test_redirects_are_not_followed_and_big_answers_refused(base_url: str) -> No
         http.get(f"{base_url}/redirect")
     with pytest.raises(OSError):
         http.get(f"{base_url}/huge")
+
+
+def test_an_unreachable_host_is_an_os_error() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(OSError):
+        HttpxSnsHttp(timeout=2).get(f"http://127.0.0.1:{port}/cert.pem")
