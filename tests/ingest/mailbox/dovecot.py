@@ -89,6 +89,8 @@ class Dovecot:
     process: subprocess.Popen[bytes] | None = None
     cert: Path = Path()
     userinfo: ThreadingHTTPServer | None = None
+    # (uid, gid) of the mail files when running as root, else None (files are ours).
+    mail_owner: tuple[int, int] | None = None
 
     def start(self) -> None:
         binary = dovecot_binary()
@@ -105,6 +107,7 @@ class Dovecot:
             login_user, internal_user = "dovenull", "dovecot"
             uid, gid = mail_user.pw_uid, mail_user.pw_gid
             os.chown(self.folder / "mail", uid, gid)
+            self.mail_owner = (uid, gid)
             os.chmod(key, 0o600)
         else:
             login_user = internal_user = pwd.getpwuid(os.getuid()).pw_name
@@ -203,6 +206,25 @@ service pop3-login {{
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"dovecot did not start:\n{self.log()}")
+
+    def deliver(self, messages: list[bytes]) -> None:
+        """Put messages straight into the INBOX maildir (as a local delivery agent would)."""
+        inbox = self.folder / "mail" / USER
+        for sub in ("new", "cur", "tmp"):
+            (inbox / sub).mkdir(parents=True, exist_ok=True)
+        stamp = int(time.time())
+        owner = self.mail_owner
+        paths = [inbox / "tmp", inbox / "new", inbox / "cur", inbox, self.folder / "mail" / USER]
+        for number, raw in enumerate(messages):
+            name = f"{stamp}.M{number}P{os.getpid()}.stmails-bench"
+            tmp = inbox / "tmp" / name
+            tmp.write_bytes(raw)
+            if owner is not None:
+                os.chown(tmp, *owner)
+            tmp.rename(inbox / "new" / name)
+        if owner is not None:
+            for path in paths:
+                os.chown(path, *owner)
 
     @staticmethod
     def _listening(port: int) -> bool:
