@@ -55,12 +55,19 @@ def registry(state: AppState) -> dict[str, Provider]:
     return adapters
 
 
-def _settings_snapshot(state: AppState) -> Mapping[str, Any]:
+def _cached_settings(state: AppState) -> Mapping[str, Any] | None:
     cached = state.extras.get(_SETTINGS_KEY)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < SETTINGS_TTL_SECONDS:
+    if cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL_SECONDS:
         snapshot: Mapping[str, Any] = cached[1]
         return snapshot
+    return None
+
+
+def _settings_snapshot(state: AppState) -> Mapping[str, Any]:
+    cached = _cached_settings(state)
+    if cached is not None:
+        return cached
+    now = time.monotonic()
     with state.readonly_sessions() as session:
         values = settings_service.get_all(session)
     state.extras[_SETTINGS_KEY] = (now, values)
@@ -117,7 +124,10 @@ async def handle_provider_request(provider: str, request: Request) -> Response:
     """The whole route: adapter lookup, verification, recording, answer."""
     state = app_state(request)
     adapter = registry(state).get(provider)
-    values = await run_in_threadpool(_settings_snapshot, state)
+    # The database is read (on a thread) only when the cached settings are stale.
+    values = _cached_settings(state)
+    if values is None:
+        values = await run_in_threadpool(_settings_snapshot, state)
     config = provider_config(values.get, provider) if adapter else None
     if adapter is None or config is None or values.get("bounce.webhooks_enabled") is False:
         return error_response(404, "unknown or disabled provider")
