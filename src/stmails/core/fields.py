@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 MAX_DIAGNOSTIC = 1000
 
 # An addr-spec as it appears in bounces; quoted local parts are rare and left out on purpose.
 ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,253})")
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
-_REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?:[ \-]|$)")
+_REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?=[ \-,;:)\]>]|$)")
 _REPLY_LEAD = re.compile(r"^\s*([245][0-5]\d)(?![\d.])")
 _FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{0,60})[ \t]*:[ \t]*(.*)$")
 _SPACE = re.compile(r"\s+")
@@ -28,15 +31,18 @@ def find_status(text: str) -> str:
     return f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
 
 
-def find_replycode(text: str, lead_only: bool = False) -> str:
-    """The first SMTP reply code in `text` ("550"), or ""; `lead_only` requires it first."""
-    match = _REPLY_LEAD.match(text[:4096])
-    if match is not None:
+def find_replycode(text: str, status: str = "") -> str:
+    """The first SMTP reply code in `text` ("550") of the same class as `status` when one is
+    given (a "220-" greeting before "421 4.2.1" is not the answer), or ""."""
+    head = text[:4096]
+    wanted = status[:1]
+    match = _REPLY_LEAD.match(head)
+    if match is not None and (not wanted or match.group(1)[0] == wanted):
         return match.group(1)
-    if lead_only:
-        return ""
-    match = _REPLY.search(text[:4096])
-    return match.group(1) if match else ""
+    for match in _REPLY.finditer(head):
+        if not wanted or match.group(1)[0] == wanted:
+            return match.group(1)
+    return ""
 
 
 def clean_address(value: str) -> str:
@@ -95,8 +101,11 @@ _COMMAND_NAMES = {
 }
 
 
+@lru_cache(maxsize=64)
 def find_command(text: str) -> str:
-    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or ""."""
+    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or "".
+
+    Cached: a report's text is consulted once per recipient it names."""
     lowered = text[:4096].lower()
     for match in _COMMAND_WORD.finditer(lowered):
         start, end = match.span()
@@ -139,3 +148,32 @@ def _transcript_command(lowered: str) -> str:
 def is_daemon(address: str) -> bool:
     """True for the local parts MTAs and list software send from (mailer-daemon, postmaster)."""
     return bool(address) and _DAEMON.match(address.split("@", 1)[0]) is not None
+
+
+def iso_timestamp(value: str) -> str:
+    """An RFC 5322 or ISO 8601 date as ISO 8601 ("2013-10-16T14:15:35+09:00"), or ""."""
+    value = value.strip()[:100]
+    if not value:
+        return ""
+    if value[:4].isdigit():
+        try:
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            return ""
+    try:
+        return parsedate_to_datetime(value).isoformat()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return ""
+
+
+_MTA_DAEMON = re.compile(
+    r"^(?:mailer-daemon|post_?master|mail-daemon|mailerdaemon|mdaemon|maildaemon|double-bounce)$",
+    re.IGNORECASE,
+)
+
+
+def is_mta_daemon(address: str) -> bool:
+    """True for the senders MTAs use for their reports (mailer-daemon, postmaster), or a
+    report sent with no address at all ("From: mailer-daemon")."""
+    local = address.split("@", 1)[0]
+    return bool(local) and _MTA_DAEMON.match(local) is not None

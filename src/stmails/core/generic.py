@@ -19,11 +19,12 @@ from stmails.core.fields import (
     find_replycode,
     find_status,
     is_daemon,
+    is_mta_daemon,
 )
 from stmails.core.finding import Finding
+from stmails.core.reasons import reason_from_text
 
 MAX_RECIPIENTS = 100
-MAX_LINES = 2000
 
 _BOUNCE_SUBJECT = re.compile(
     r"(?:undeliver|delivery (?:status|fail|failure|notification|problem|has failed|report)|"
@@ -47,28 +48,44 @@ _ADDRESS_LINE = re.compile(
 # An address in angle brackets or after an obvious label, anywhere on a line.
 _INLINE_RECIPIENT = re.compile(
     r"(?:\b(?:to|for|recipient|address|delivering to|deliver to|"
-    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|:[ \t]*(?=[^\s<>@,;:\"()]{1,64}@[^\s]{1,253}[ \t]*$))"
+    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|(?<!from)(?<!sender)(?<!cc)(?<!reply-to):[ \t]*"
+    r"(?=[^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253}(?:[.,;]?[ \t]|[.,;]?$)))"
     r"([^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253})",
     re.IGNORECASE,
 )
 _FAIL_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[45][0-5]\d(?:[ \-]|$)")
 _ANY_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[245][0-5]\d(?:[ \-]|$)")
 _STATUS_LINE = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
+_FAILURE_TEXT = re.compile(
+    r"(?:could not be delivered|couldn't be delivered|was not delivered|wasn't delivered|"
+    r"not be delivered|undeliverable|delivery (?:has )?failed|failed permanently|"
+    r"unable to deliver|no valid recipients|permanent (?:fatal )?error|did not reach|"
+    r"delivery to the following|returned mail|could not deliver)",
+    re.IGNORECASE,
+)
 _MAIL_FROM = re.compile(r"mail from:?\s*<([^<>\s]{1,300})>", re.IGNORECASE)
 _TEMPORARY = re.compile(
     r"(?:temporary|temporarily|will (?:continue|keep) (?:to )?try|will retry|delayed|"
-    r"has not yet been delivered|not yet been delivered|retrying)",
+    r"has not yet been delivered|not yet been delivered|retrying|warning message only|"
+    r"do not need to resend|will be retried)",
     re.IGNORECASE,
 )
 
 
 def looks_like_bounce(ctx: Context) -> bool:
-    """True when the envelope says the message is a delivery failure report."""
-    if is_daemon(ctx.sender) or ctx.root.get("x-failed-recipients"):
+    """True when the message is a delivery failure report: carrying X-Failed-Recipients or a
+    multipart/report, sent by an MTA's mailer-daemon or postmaster, or sent by another
+    automated sender (noreply@...) or with a bounce-like subject and a text that speaks of a
+    failure (an SMTP code or a known failure phrase), so that neither an ordinary reply titled
+    "Rejected: ..." nor a newsletter from noreply@ is taken for one."""
+    if ctx.root.get("x-failed-recipients") or "multipart/report" in ctx.part_types:
         return True
-    if "multipart/report" in ctx.part_types:
+    if is_mta_daemon(ctx.sender) or is_mta_daemon(ctx.root.get("from").strip(' <>"')):
         return True
-    return _BOUNCE_SUBJECT.search(ctx.subject) is not None
+    if not is_daemon(ctx.sender) and _BOUNCE_SUBJECT.search(ctx.subject) is None:
+        return False
+    text = ctx.bounce_text
+    return _has_code(text) or bool(_FAILURE_TEXT.search(text)) or bool(reason_from_text(text))
 
 
 def _excluded(ctx: Context, text: str) -> set[str]:
@@ -79,14 +96,14 @@ def _excluded(ctx: Context, text: str) -> set[str]:
     return excluded
 
 
-def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
+def find_recipients(ctx: Context) -> list[tuple[str, int]]:
     """Failed recipients and the line index where each is first named, in text order.
 
     Addresses on a line of their own beat addresses named inline. The sender's addresses
     (the report's To, the original From, MAIL FROM) count only when nothing else is named:
     test and forwarded bounces do report on the sender's own address.
     """
-    lines = text.split("\n")[:MAX_LINES]
+    lines = ctx.report_lines()
     own_line: dict[str, int] = {}
     inline: dict[str, int] = {}
     for index, line in enumerate(lines):
@@ -104,7 +121,7 @@ def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
                 inline.setdefault(address, index)
         if len(own_line) >= MAX_RECIPIENTS:
             break
-    excluded = _excluded(ctx, text) | {ctx.to}
+    excluded = _excluded(ctx, ctx.bounce_text) | {ctx.to}
     for found in (own_line, inline):
         named = [(address, index) for address, index in found.items() if address not in excluded]
         if named:
@@ -142,10 +159,13 @@ def _diagnostic_of(segment: list[str], address: str, before: list[str] | None = 
     """The server's words in a recipient's segment: the paragraph of the first line carrying a
     failure reply code, else a status code, else the text right after the address, else the
     paragraph just before it (some MTAs put the reason above the address)."""
+    joined = "\n".join(segment)
     for pattern in (_FAIL_REPLY_LINE, _STATUS_LINE, _ANY_REPLY_LINE):
-        for index, line in enumerate(segment):
-            if pattern.search(line):
-                return collapse(" ".join(_paragraph(segment, index)))
+        found = pattern.search(joined)
+        if found is not None:
+            # The match may begin with the newline before its line: count it in.
+            index = joined.count("\n", 0, found.start() + 1)
+            return collapse(" ".join(_paragraph(segment, index)))
     if not segment:
         return ""
     first = segment[0].lower().replace(address, " ", 1) if address else segment[0]
@@ -175,27 +195,22 @@ def _failed_header(ctx: Context) -> list[str]:
     return out[:MAX_RECIPIENTS]
 
 
-def _locate(lines: list[str], address: str) -> int:
-    for index, line in enumerate(lines):
-        if address in line.lower():
-            return index
-    return -1
+def _locate(ctx: Context, address: str) -> int:
+    """The index of the first report-text line naming `address`, or -1."""
+    return ctx.address_lines().get(address, -1)
 
 
 def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
     """Each failed recipient with the lines of the report that speak about it."""
-    lines = ctx.bounce_text.split("\n")[:MAX_LINES]
-    named = find_recipients(ctx, ctx.bounce_text)
+    lines = ctx.report_lines()
+    named = find_recipients(ctx)
     failed = _failed_header(ctx)
     if failed:
         # The X-Failed-Recipients header is authoritative about who failed.
-        named = [(address, _locate(lines, address)) for address in failed]
-    elif (
-        not named
-        and ctx.original.to
-        and ("message/rfc822" in ctx.part_types or "text/rfc822-headers" in ctx.part_types)
-    ):
-        named = [(ctx.original.to, _locate(lines, ctx.original.to))]
+        named = [(address, _locate(ctx, address)) for address in failed]
+    elif not named and ctx.original.to and ctx.original.to != ctx.to:
+        # Nothing named in the text: the returned original says whom it was sent to.
+        named = [(ctx.original.to, _locate(ctx, ctx.original.to))]
     starts = sorted({start for _, start in named if start >= 0})
     out: list[tuple[str, list[str], int]] = []
     for address, start in named:
@@ -210,8 +225,8 @@ def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
 
 def diagnostic_for(ctx: Context, address: str) -> str:
     """The report text's diagnostic for one recipient (used when a DSN carries none)."""
-    lines = ctx.bounce_text.split("\n")[:MAX_LINES]
-    start = _locate(lines, address) if address else -1
+    lines = ctx.report_lines()
+    start = _locate(ctx, address) if address else -1
     if start >= 0:
         diagnostic = _diagnostic_of(
             lines[start : start + 12], address, lines[max(0, start - 10) : start]
@@ -226,7 +241,7 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
     if not looks_like_bounce(ctx):
         return None
     text = ctx.bounce_text
-    lines = text.split("\n")[:MAX_LINES]
+    lines = ctx.report_lines()
     named = recipients_and_segments(ctx)
     if not named:
         return None
@@ -239,9 +254,10 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
             if _has_code(whole):
                 diagnostic = whole
         status = find_status(diagnostic)
-        replycode = find_replycode(diagnostic)
-        if replycode and status and replycode[0] != status[0]:
-            replycode = ""
+        replycode = find_replycode(diagnostic, status)
+        if (status or replycode).startswith("2"):
+            # A success line of a session transcript is not a failure report.
+            continue
         code = status or replycode
         if code:
             action = "delayed" if code.startswith("4") else "failed"

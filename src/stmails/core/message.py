@@ -31,6 +31,7 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,40})\?([bBqQ])\?([^?\s]{0,1000})\?=")
 _ENCODED_GAP = re.compile(r"(\?=)[ \t]+(=\?)")
 _PARAM = re.compile(r';\s*([A-Za-z0-9_\-*.]{1,60})\s*=\s*("[^"\n]{0,1000}"|[^;\s]{0,1000})')
 # One header field with its continuation lines; unambiguous, so linear in the block size.
+_FOLD = re.compile(r"[ \t]*\n[ \t]*")
 _FIELD = re.compile(r"([!-9;-~]{1,100})[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)\n?")
 
 
@@ -56,9 +57,10 @@ class Part:
         """Every value of header `name` (lowercase), in order."""
         return [value for key, value in self.headers if key == name]
 
-    def text(self) -> str:
-        """The decoded body: transfer encoding undone, charset applied, capped to MAX_TEXT."""
-        return decode_body(self.body, self.get("content-transfer-encoding"), self.params)
+    def text(self, limit: int = MAX_TEXT) -> str:
+        """The decoded body: transfer encoding undone, charset applied, about `limit`
+        characters at most (MAX_TEXT by default)."""
+        return decode_body(self.body, self.get("content-transfer-encoding"), self.params, limit)
 
 
 def normalize(raw: bytes) -> str:
@@ -92,7 +94,7 @@ def split_headers(text: str) -> tuple[list[tuple[str, str]], str]:
         if len(headers) < MAX_HEADERS:
             value = match.group(2)[:MAX_HEADER_VALUE]
             if "\n" in value:
-                value = " ".join(piece.strip() for piece in value.split("\n"))
+                value = _FOLD.sub(" ", value)
             headers.append((match.group(1).lower(), value.strip()))
         pos = match.end()
     return headers, ""
@@ -144,10 +146,15 @@ def _latin1_to_text(value: str) -> str:
     # Raw 8-bit header bytes are most often UTF-8; fall back to Latin-1 otherwise.
     if value.isascii():
         return value
+    # Values taken from already decoded text are not Latin-1 byte strings: keep them as they are.
     try:
         return value.encode("latin-1").decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeError:
         return value
+
+
+_BARE_JIS_IN = re.compile(rb"(?<!\x1b)\$B(?=[\x21-\x7e]{2})")
+_BARE_JIS_OUT = re.compile(rb"(?<!\x1b)\(B")
 
 
 def decode_charset(data: bytes, charset: str) -> str:
@@ -158,30 +165,37 @@ def decode_charset(data: bytes, charset: str) -> str:
         name = "iso-2022-jp" if b"\x1b$B" in data else "utf-8"
     if name in ("us-ascii", "ascii", "utf-8", "utf8"):
         return data.decode("utf-8", "replace")
+    if name == "iso-2022-jp" and _BARE_JIS_IN.search(data):
+        # Some gateways strip the ESC bytes of ISO-2022-JP; put them back.
+        data = _BARE_JIS_OUT.sub(b"\x1b(B", _BARE_JIS_IN.sub(b"\x1b$B", data))
     try:
         return data.decode(name, "replace")
     except LookupError:
         return data.decode("utf-8", "replace")
 
 
-def decode_body(body: str, transfer_encoding: str, params: dict[str, str]) -> str:
-    """Undo a transfer encoding and apply the part's charset; output capped to MAX_TEXT."""
+def decode_body(
+    body: str, transfer_encoding: str, params: dict[str, str], limit: int = MAX_TEXT
+) -> str:
+    """Undo a transfer encoding and apply the part's charset; output capped to `limit`."""
+    limit = min(limit, MAX_TEXT)
     cte = transfer_encoding.strip().lower()
     if cte == "base64":
-        compact = "".join(body[: MAX_TEXT * 2].split())
+        compact = "".join(body[: limit * 2].split())
         compact = compact[: len(compact) - len(compact) % 4]
         try:
             data = base64.b64decode(compact)
         except (binascii.Error, ValueError):
-            data = body[:MAX_TEXT].encode("latin-1")
+            data = body[:limit].encode("latin-1")
     elif cte == "quoted-printable":
-        data = quopri.decodestring(body[: MAX_TEXT * 2].encode("latin-1"))
+        data = quopri.decodestring(body[: limit * 2].encode("latin-1"))
     else:
-        raw = body[:MAX_TEXT]
-        if raw.isascii():
+        raw = body[:limit]
+        # 7-bit text needs no decoding, except the escape-based ISO-2022 charsets.
+        if raw.isascii() and "\x1b" not in raw and "$B" not in raw:
             return raw
         data = raw.encode("latin-1")
-    return decode_charset(data[:MAX_TEXT], params.get("charset", ""))
+    return decode_charset(data[:limit], params.get("charset", ""))
 
 
 @dataclass(slots=True)
@@ -207,7 +221,7 @@ def _wanted_headers(text: str) -> list[tuple[str, str]]:
     for match in _WANTED.finditer(block):
         value = match.group(2)[:MAX_HEADER_VALUE]
         if "\n" in value:
-            value = " ".join(piece.strip() for piece in value.split("\n"))
+            value = _FOLD.sub(" ", value)
         headers.append((match.group(1).lower(), value.strip()))
         if len(headers) >= MAX_HEADERS:
             break

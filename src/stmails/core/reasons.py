@@ -10,6 +10,7 @@ new phrasing, add a lowercase fragment to the right reason's tuple.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 # Sisimai's vocabulary plus the three non-failure kinds (delivered, feedback, vacation).
@@ -156,7 +157,9 @@ STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
     "5.6.3": frozenset(),
     "5.1.8": frozenset(),
     "5.3.2": frozenset(),
-    "5.1.1": frozenset({"mailboxfull", "filtered", "suspend", "hasmoved", "blocked", "rejected"}),
+    "5.1.1": frozenset(
+        {"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "filtered"}
+    ),
     "5.2.2": frozenset(),
     "4.2.2": frozenset(),
     "5.1.6": frozenset(),
@@ -166,10 +169,45 @@ STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
     "5.7.25": frozenset(),
 }
 
+# Reasons a status code cannot settle on its own: servers use these codes loosely, so the
+# diagnostic text is consulted first. Any other reason named by a status code is decisive.
+TEXT_FIRST_REASONS: Final[frozenset[str]] = frozenset(
+    {
+        "undefined",
+        "onhold",
+        "systemerror",
+        "securityerror",
+        "expired",
+        "suspend",
+        "networkerror",
+        "hostunknown",
+        "userunknown",
+    }
+)
+# 5.7.1 ("delivery not authorized") and 5.1.10 (null MX, also Microsoft's "recipient not
+# found") are used for too many different refusals to decide anything.
+DECISIVE_STATUSES: Final[frozenset[str]] = frozenset(
+    code
+    for code, reason in STATUS_REASONS.items()
+    if reason not in TEXT_FIRST_REASONS and code not in ("5.7.1", "5.1.10")
+)
+
 # Diagnostic fragments per reason, in precedence order: the first reason with a match wins.
 # Fragments are lowercase substrings of the whitespace-collapsed, lowercased diagnostic text.
 REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
-    # Transient resolver errors read like unknown hosts; block lists name spam in their URLs.
+    # Transient resolver errors read like unknown hosts; block lists name spam in their URLs;
+    # "550 : User unknown" with the address left out is how au/KDDI report a recipient's
+    # domain filter.
+    (
+        "filtered",
+        ("550 : user unknown", ": : user unknown"),
+    ),
+    # Orange (France Telecom) error codes: OFR_506 is its spam refusal, OFR005_505 an
+    # internal fault.
+    ("spamdetected", ("ofr_506",)),
+    ("systemerror", ("ofr005_505",)),
+    # Yahoo's TSS04 deferral: the sender's mail drew complaints; Yahoo refuses the sender.
+    ("rejected", ("[tss04]", "unexpected volume or user complaints")),
     (
         "blocked",
         (
@@ -492,6 +530,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "ディレクトリのリストにありません",
             "宛先不明",
             "存在しない",
+            "no valid recipients",
+            "please check if address is correct",
         ),
     ),
     (
@@ -567,7 +607,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "has been temporarily rate limited due to ip reputation",
             "ip/domain reputation problems",
             "likely suspicious due to the very low reputation",
-            "temporarily deferred due to unexpected volume or user complaints",
             "the sending mta's poor reputation",
             "poor reputation",
             "low reputation",
@@ -975,6 +1014,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "system error",
             "configuration error",
             "ldap server",
+            "queue file write error",
         ),
     ),
     (
@@ -1117,8 +1157,11 @@ _INDEX, _ALWAYS = _build_index()
 _INDEX_KEYS = frozenset(_INDEX)
 
 
+@lru_cache(maxsize=64)
 def reason_from_text(text: str) -> str:
-    """The first reason (in table order) whose phrase table matches `text`, or ""."""
+    """The first reason (in table order) whose phrase table matches `text`, or "".
+
+    Cached: a report's text is consulted once per recipient it names."""
     lowered = _SPACE.sub(" ", text[:_TEXT_CAP].lower())
     best_rank = len(REASON_PHRASES)
     best = ""
@@ -1145,27 +1188,29 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
     """Pick one reason of `REASONS` from a diagnostic text and optional status and reply codes.
 
     `status` is an RFC 3463 code ("5.1.1"), `replycode` an SMTP reply code ("550"); both may be
-    empty. Delivered codes (2.x.x) give "delivered"; otherwise the text decides unless a precise
-    status code forbids it, then the status code, then the reply-code class ("undefined" when
-    nothing is known).
+    empty. Delivered codes (2.x.x) give "delivered"; a status code that names a specific reason
+    decides (`DECISIVE_STATUSES`, `STATUS_OVERRIDABLE_BY`); otherwise the text decides, then the
+    status code, then the reply-code class ("onhold" for an unexplained temporary failure,
+    "undefined" when nothing is known).
     """
     if status.startswith("2.") or (not status and replycode.startswith("2")):
         return "delivered"
+    temporary = status.startswith("4") or (not status and replycode.startswith("4"))
     by_text = reason_from_text(text) if text else ""
     by_status = reason_from_status(status)
-    if by_text == "hostunknown" and status.startswith("4"):
+    if by_text == "hostunknown" and temporary:
         # A domain that does not resolve "for now" is a resolver problem, not a dead domain.
         return "networkerror"
     if by_status and status in STATUS_OVERRIDABLE_BY:
         allowed = STATUS_OVERRIDABLE_BY[status]
         return by_text if by_text in allowed else by_status
+    if by_status and status in DECISIVE_STATUSES:
+        return by_status
     if by_text:
         return by_text
     if by_status:
         return by_status
-    if status.startswith("4.") or (not status and replycode.startswith("4")):
-        return "onhold"
-    return "undefined"
+    return "onhold" if temporary else "undefined"
 
 
 def is_hard(reason: str, status: str = "") -> bool:

@@ -103,6 +103,10 @@ def detect_complaint_without_arf(ctx: Context) -> list[Finding] | None:
     return None
 
 
+def _action_from_status(status: str) -> str:
+    return {"2": "delivered", "4": "delayed", "5": "failed"}.get(status[:1], "failed")
+
+
 def detect_dsn(ctx: Context) -> list[Finding] | None:
     """An RFC 3464 DSN: one finding per recipient block of the delivery-status part(s);
     a recipient reported twice with the same status and diagnostic is reported once."""
@@ -122,12 +126,12 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
         status = find_status(block.status) if block.status else ""
         diagnostic = block.diagnostic or diagnostic_for(ctx, recipient)
         diag_status = find_status(diagnostic) if diagnostic else ""
-        # The code in the remote server's own words beats the reporting MTA's summary of it.
-        if diag_status and diag_status[0] == (status or diag_status)[0]:
+        # The code in the remote server's own words beats the reporting MTA's summary of it,
+        # also across classes when the server's reply code agrees with it.
+        diag_reply = find_replycode(diagnostic, diag_status) if diag_status else ""
+        if diag_status and (diag_status[0] == (status or diag_status)[0] or diag_reply):
             status = diag_status
-        replycode = find_replycode(diagnostic, lead_only=False) if diagnostic else ""
-        if replycode and status and replycode[0] != status[0]:
-            replycode = ""
+        replycode = find_replycode(diagnostic, status) if diagnostic else ""
         key = (recipient, status, diagnostic)
         if key in seen:
             continue
@@ -138,7 +142,7 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 diagnostic=diagnostic,
                 status=status,
                 replycode=replycode,
-                action=block.action,
+                action=block.action or _action_from_status(status),
                 remote_mta=block.remote_mta,
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
@@ -165,7 +169,8 @@ def detect_autoreply(ctx: Context) -> list[Finding] | None:
     subject_says = _AUTOREPLY_SUBJECT.match(ctx.subject) is not None
     if not (flagged or subject_says):
         return None
-    if not flagged and (auto.startswith("auto-generated") or "multipart/report" in ctx.part_types):
+    # A report with an out-of-office looking subject is still a report.
+    if not flagged and "multipart/report" in ctx.part_types:
         return None
     return [
         Finding(

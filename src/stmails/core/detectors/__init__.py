@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from stmails.core.context import Context
 from stmails.core.detectors.amazonses import detect_amazonses
+from stmails.core.detectors.fml import detect_fml
 from stmails.core.detectors.googlegroups import detect_googlegroups
 from stmails.core.finding import Finding
 from stmails.core.generic import detect_generic
@@ -31,5 +32,6 @@ REGISTRY: tuple[tuple[str, Detector], ...] = (
     ("autoreply", detect_autoreply),
     ("googlegroups", detect_googlegroups),
     ("amazonses", detect_amazonses),
+    ("fml", detect_fml),
     ("generic", detect_generic),
 )

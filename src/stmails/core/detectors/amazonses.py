@@ -26,7 +26,7 @@ def _load(text: str) -> dict[str, Any] | None:
     # raw_decode stops after the object: SNS appends an unsubscribe footer to the JSON.
     try:
         data, _ = _DECODER.raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
