@@ -22,7 +22,13 @@ from stmails.db.models import (
 )
 from stmails.db.types import email_hash
 from stmails.services import settings, suppression
-from stmails.services.bounces import RecordError, record, record_and_commit, record_many
+from stmails.services.bounces import (
+    RecordError,
+    reapply,
+    record,
+    record_and_commit,
+    record_many,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -491,3 +497,54 @@ def test_concurrent_overlapping_batches_store_each_event_once(
         assert bounce_count(db) == len(events)
         # Every hard-bounced address (all five subscribers, five strangers) is suppressed once.
         assert db.scalar(select(func.count()).select_from(Suppression)) == 10
+
+
+def test_internet_text_with_nul_characters_is_stored_without_them(session: Session) -> None:
+    result = record(
+        session,
+        event("hard", diagnostic="550 bad\x00 mailbox", meta={"raw\x00": ["x\x00y", 1]}),
+    )
+    session.commit()
+    row = session.get(Bounce, result.bounce_id)
+    assert row is not None
+    assert (row.diagnostic, row.meta) == ("550 bad mailbox", {"raw": ["xy", 1]})
+    with pytest.raises(RecordError) as caught:
+        record(session, event("hard", reason="user\x00unknown"))
+    assert caught.value.field == "reason"
+
+
+def test_oversized_or_unserializable_meta_is_refused(session: Session) -> None:
+    with pytest.raises(RecordError) as big:
+        record(session, event("hard", meta={"blob": "x" * 70_000}))
+    assert big.value.field == "meta"
+    with pytest.raises(RecordError) as odd:
+        record(session, event("hard", meta={"when": object()}))
+    assert odd.value.field == "meta"
+
+
+def test_delete_after_an_earlier_suppression_leaves_only_the_hash(session: Session) -> None:
+    rules(session, complaint={"count": 1, "action": "delete"})
+    subscriber(session, email="carl@example.org")
+    record(session, event("hard", email="carl@example.org", at=T0))
+    entry = suppression.lookup(session, "carl@example.org")
+    assert entry is not None and entry.email == "carl@example.org"
+    record(session, event("complaint", email="carl@example.org", at=T0 + timedelta(days=1)))
+    session.commit()
+    session.expire_all()
+    entries = session.scalars(select(Suppression)).all()
+    assert [(e.email, e.reason) for e in entries] == [(None, "hard_bounce")]
+    assert session.scalars(select(Bounce.email)).all() == [email_hash("carl@example.org")] * 2
+
+
+def test_reapply_can_delete(session: Session) -> None:
+    sub = subscriber(session, email="dora@example.org")
+    sub_id = sub.id
+    record(session, event("complaint", email="dora@example.org"))
+    assert sub.status == "blocklisted"
+    rules(session, complaint={"count": 1, "action": "delete"})
+    result = reapply(session)
+    session.commit()
+    assert result.actions == {"delete": 1}
+    assert session.get(Subscriber, sub_id) is None
+    assert suppression.is_suppressed(session, "dora@example.org")
+    assert session.scalars(select(Suppression.email)).all() == [None]

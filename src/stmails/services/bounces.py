@@ -6,7 +6,7 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 1. find the subscriber: by uuid, else by address (case-insensitively); unknown addresses are
    recorded by address alone;
 2. store the bounce once: the event's dedup key is unique, a repeat returns `duplicate=True` and
-   changes nothing (a savepoint absorbs the race of two concurrent deliveries);
+   changes nothing (INSERT ... ON CONFLICT DO NOTHING absorbs two concurrent deliveries);
 3. work out the type the rules count it as: reason overrides, then soft-bounce escalation;
 4. count the subscriber's bounces of that type within the rule's window, one per campaign (or
    per calendar day, UTC, without a campaign), and when the count reaches the rule, act:
@@ -14,20 +14,34 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 5. when a hard-bounce or complaint rule is reached, put the address on the suppression list, for
    subscribers and strangers alike.
 
+`record_many()` does the same for a batch of events in a handful of statements (the web layer's
+group commit uses it); `record()` is a batch of one.
 `reapply()` replays the whole history under the rules in force (`stmails bounces reapply`).
 The listing and deletion helpers at the end serve the HTTP API (`/api/bounces`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVarTuple, cast
 
-from sqlalchemy import ColumnElement, Select, Table, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from stmails.core.event import EVENT_TYPES, Event, EventType
 from stmails.db.models import (
@@ -38,7 +52,7 @@ from stmails.db.models import (
     SubscriberList,
     Suppression,
 )
-from stmails.db.types import email_hash, normalize_email, utcnow
+from stmails.db.types import UTCDateTime, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore
 from stmails.services import suppression
 from stmails.services.errors import InvalidInput
@@ -60,6 +74,8 @@ ACTION_STRENGTH: dict[BounceAction, int] = {
 }
 # Longest diagnostic kept; the rest of an MTA's essay adds nothing.
 MAX_DIAGNOSTIC_CHARS = 4000
+# Largest metadata kept per bounce, as JSON text (the API caps whole bodies at 1 MB).
+MAX_META_CHARS = 65_536
 # What an erased address reads as inside kept diagnostics.
 ERASED = "[erased]"
 # Field limits of the bounces table, checked before any SQL so that bad input is a clear error.
@@ -199,14 +215,27 @@ def _check(event: Event) -> None:
             raise RecordError(name, f"longer than {limit} characters")
     if event.email.strip() and "@" not in event.email:
         raise RecordError("email", "is not an e-mail address")
+    for name in (*_LIMITS, "event_id"):
+        # PostgreSQL refuses NUL characters in text; in these fields they can only be garbage.
+        if "\x00" in getattr(event, name):
+            raise RecordError(name, "contains a NUL character")
+    try:
+        size = len(json.dumps(event.meta, ensure_ascii=False))
+    except (TypeError, ValueError):
+        raise RecordError("meta", "must be a JSON object") from None
+    if size > MAX_META_CHARS:
+        raise RecordError("meta", f"longer than {MAX_META_CHARS} characters as JSON")
 
 
-def find_subscriber(session: Session, *, uuid: str = "", email: str = "") -> Subscriber | None:
-    """The subscriber with `uuid`, else with address `email` (any case), else None."""
-    found = _load_subscribers(
-        session, {uuid.strip().lower()} - {""}, {normalize_email(email)} - {""}
-    )
-    return _match(found, uuid, email)
+def _without_nul(value: Any) -> Any:
+    """`value` (text or JSON) with NUL characters removed: PostgreSQL cannot store them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _load_subscribers(
@@ -217,28 +246,67 @@ def _load_subscribers(
     `lock=True` locks their rows, in id order, until the transaction ends (PostgreSQL), so that
     concurrent bounces of one subscriber are counted one after the other without deadlocks.
     """
-    conditions: list[ColumnElement[bool]] = []
-    if uuids:
-        conditions.append(Subscriber.uuid.in_(sorted(uuids)))
-    if emails:
-        conditions.append(func.lower(Subscriber.email).in_(sorted(emails)))
-    if not conditions:
+    if not uuids and not emails:
         return []
-    query = select(Subscriber).where(or_(*conditions)).order_by(Subscriber.id)
-    return list(session.scalars(query.with_for_update() if lock else query))
+    query = _SUBSCRIBERS_LOCKED if lock else _SUBSCRIBERS
+    return list(session.scalars(query, {"uuids": sorted(uuids), "emails": sorted(emails)}))
 
 
-def _match(found: Sequence[Subscriber], uuid: str, email: str) -> Subscriber | None:
-    uuid, email = uuid.strip().lower(), normalize_email(email)
-    if uuid:
-        for sub in found:
-            if sub.uuid == uuid:
-                return sub
-    if email:
-        for sub in found:
-            if sub.email.lower() == email:
-                return sub
-    return None
+# The statements `record_many` runs for every batch, built once: only their parameters change.
+_SUBSCRIBERS = (
+    select(Subscriber)
+    .where(
+        or_(
+            Subscriber.uuid.in_(bindparam("uuids", expanding=True)),
+            func.lower(Subscriber.email).in_(bindparam("emails", expanding=True)),
+        )
+    )
+    .order_by(Subscriber.id)
+)
+_SUBSCRIBERS_LOCKED = _SUBSCRIBERS.with_for_update()
+_HISTORY = (
+    select(
+        Bounce.subscriber_id,
+        Bounce.email_hash,
+        Bounce.type,
+        Bounce.reason,
+        Bounce.count_key,
+        Bounce.created_at,
+        Bounce.effective_type,
+    )
+    .where(
+        or_(
+            Bounce.subscriber_id.in_(bindparam("ids", expanding=True)),
+            Bounce.subscriber_id.is_(None)
+            & Bounce.email_hash.in_(bindparam("hashes", expanding=True)),
+        ),
+        Bounce.created_at >= bindparam("since", type_=UTCDateTime()),
+    )
+    .order_by(Bounce.created_at, Bounce.id)
+)
+_ERASED = select(Suppression.email_hash).where(
+    Suppression.email_hash.in_(bindparam("hashes", expanding=True)), Suppression.email.is_(None)
+)
+_CAMPAIGN_IDS = select(Campaign.uuid, Campaign.id).where(
+    Campaign.uuid.in_(bindparam("uuids", expanding=True))
+)
+# "All time" for the history query's lower bound.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Subscribers:
+    """Loaded subscribers, found by uuid or by normalized address."""
+
+    def __init__(self, found: Sequence[Subscriber]) -> None:
+        self.by_uuid = {sub.uuid: sub for sub in found}
+        self.by_email = {sub.email.lower(): sub for sub in found}
+
+    def match(self, uuid: str, email: str) -> Subscriber | None:
+        """The subscriber with `uuid`, else with address `email`, else None."""
+        found = self.by_uuid.get(uuid.strip().lower()) if uuid.strip() else None
+        if found is None and email.strip():
+            found = self.by_email.get(normalize_email(email))
+        return found
 
 
 def record(
@@ -325,15 +393,17 @@ def _prepare(
     """Look up subscribers, erased addresses and known dedup keys for the whole batch."""
     if not valid:
         return []
-    found = _load_subscribers(
-        session,
-        {e.subscriber_uuid.strip().lower() for _, e in valid} - {""},
-        {normalize_email(e.email) for _, e in valid} - {""},
-        lock=config.enabled,
+    found = _Subscribers(
+        _load_subscribers(
+            session,
+            {e.subscriber_uuid.strip().lower() for _, e in valid} - {""},
+            {normalize_email(e.email) for _, e in valid} - {""},
+            lock=config.enabled,
+        )
     )
     pending: list[_Pending] = []
     for index, event in valid:
-        subscriber = _match(found, event.subscriber_uuid, event.email)
+        subscriber = found.match(event.subscriber_uuid, event.email)
         address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
         occurred = event.occurred_at or now
         if occurred.tzinfo is None:
@@ -388,28 +458,13 @@ def _histories(
     """The stored bounces of every subject in the batch that a rule window can reach."""
     subscriber_ids = {p.subscriber.id for p in pending if p.subscriber}
     hashes = {p.hashed for p in pending if not p.subscriber and p.hashed}
-    conditions: list[ColumnElement[bool]] = []
-    if subscriber_ids:
-        conditions.append(Bounce.subscriber_id.in_(sorted(subscriber_ids)))
-    if hashes:
-        conditions.append(Bounce.subscriber_id.is_(None) & Bounce.email_hash.in_(sorted(hashes)))
-    if not conditions:
+    if not subscriber_ids and not hashes:
         return {}
-    query = select(
-        Bounce.subscriber_id,
-        Bounce.email_hash,
-        Bounce.type,
-        Bounce.reason,
-        Bounce.count_key,
-        Bounce.created_at,
-        Bounce.effective_type,
-    ).where(or_(*conditions))
     widest = config.max_window_days()
-    if widest:
-        earliest = min(p.fact.created_at for p in pending)
-        query = query.where(Bounce.created_at >= earliest - timedelta(days=widest))
+    since = min(p.fact.created_at for p in pending) - timedelta(days=widest) if widest else _EPOCH
+    params = {"ids": sorted(subscriber_ids), "hashes": sorted(hashes), "since": since}
     out: dict[tuple[int | None, str], list[Fact]] = {}
-    for row in session.execute(query.order_by(Bounce.created_at, Bounce.id)):
+    for row in session.execute(_HISTORY, params):
         subject = (
             (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
         )
@@ -425,14 +480,10 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
     fresh = [p for p in pending if not p.duplicate]
     stranger_hashes = {p.hashed for p in fresh if p.subscriber is None and p.hashed}
     # Addresses deleted by the rules are known only by their hash: keep it that way.
-    erased = set(
-        session.scalars(
-            select(Suppression.email_hash).where(
-                Suppression.email_hash.in_(sorted(stranger_hashes)), Suppression.email.is_(None)
-            )
-        )
+    erased = (
+        set(session.scalars(_ERASED, {"hashes": sorted(stranger_hashes)}))
         if stranger_hashes
-        else ()
+        else set()
     )
     campaigns = _campaign_ids(session, {p.campaign_uuid for p in fresh} - {""})
     rows = []
@@ -455,12 +506,12 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
                 "reason": item.fact.reason,
                 "status": event.status,
                 "replycode": event.replycode,
-                "diagnostic": event.diagnostic[:MAX_DIAGNOSTIC_CHARS],
+                "diagnostic": _without_nul(event.diagnostic[:MAX_DIAGNOSTIC_CHARS]),
                 "feedback_type": event.feedback_type,
                 "source": event.source,
                 "dedup_key": item.dedup_key,
                 "count_key": item.fact.count_key,
-                "meta": dict(event.meta),
+                "meta": _without_nul(event.meta),
                 "created_at": item.fact.created_at,
                 "recorded_at": now,
             }
@@ -485,7 +536,7 @@ def _campaign_ids(session: Session, uuids: set[str]) -> dict[str, int]:
     """Ids of the campaigns stmails knows among `uuids`."""
     if not uuids:
         return {}
-    rows = session.execute(select(Campaign.uuid, Campaign.id).where(Campaign.uuid.in_(uuids)))
+    rows = session.execute(_CAMPAIGN_IDS, {"uuids": sorted(uuids)})
     return {uuid: campaign_id for uuid, campaign_id in rows}
 
 
@@ -504,8 +555,7 @@ def _apply(session: Session, pending: list[_Pending], now: datetime) -> None:
             if current is None or ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[current[2]]:
                 strongest[sub_id] = (item.subscriber, item.hashed, decision.action)
     deleted = {sub_id for sub_id, (_, _, action) in strongest.items() if action == "delete"}
-    for subscriber, hashed, action in strongest.values():
-        _act(session, subscriber, action, hashed, now)
+    _act_on_many(session, list(strongest.values()), now)
     for item in pending:
         decision = item.decision
         if decision is None or decision.suppress_reason is None or not item.hashed:
@@ -631,19 +681,39 @@ def _act(
     session: Session, subscriber: Subscriber, action: BounceAction, hashed: str, now: datetime
 ) -> BounceAction:
     """Apply `action` to `subscriber`; returns it. Repeating an action is harmless."""
-    if action in ("unsubscribe", "blocklist"):
+    _act_on_many(session, [(subscriber, hashed, action)], now)
+    return action
+
+
+def _act_on_many(
+    session: Session,
+    targets: Sequence[tuple[Subscriber, str, BounceAction]],
+    now: datetime,
+) -> None:
+    """Apply each (subscriber, address hash, action), with one UPDATE per kind of change."""
+    leaving = sorted(s.id for s, _, action in targets if action in ("unsubscribe", "blocklist"))
+    blocked = [s for s, _, action in targets if action == "blocklist"]
+    if leaving:
         session.execute(
             update(SubscriberList)
-            .where(SubscriberList.subscriber_id == subscriber.id)
+            .where(SubscriberList.subscriber_id.in_(leaving))
             .values(status="unsubscribed", updated_at=now)
             .execution_options(synchronize_session=False)
         )
-    if action == "blocklist":
-        subscriber.status = "blocklisted"
-        subscriber.updated_at = now
-    if action == "delete":
-        erase_subscriber(session, subscriber, hashed or email_hash(subscriber.email))
-    return action
+    if blocked:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id.in_(sorted(s.id for s in blocked)))
+            .values(status="blocklisted", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        # Keep the loaded objects true to the database without writing them again.
+        for subscriber in blocked:
+            set_committed_value(subscriber, "status", "blocklisted")
+            set_committed_value(subscriber, "updated_at", now)
+    for subscriber, hashed, action in targets:
+        if action == "delete":
+            erase_subscriber(session, subscriber, hashed or email_hash(subscriber.email))
 
 
 def erase_subscriber(session: Session, subscriber: Subscriber, hashed: str) -> None:

@@ -52,7 +52,7 @@ def add(
     `list_id` None means every list. `keep_address=False` stores only the hash. Returns the
     entry and whether it was created. An existing entry is kept (first reason and source win);
     only an expired one is renewed, and an expiring one becomes permanent when asked. Safe under
-    concurrent calls for the same address (a unique constraint and a savepoint).
+    concurrent calls for the same address (a unique constraint and ON CONFLICT DO NOTHING).
     """
     if reason not in SUPPRESSION_REASONS:
         raise InvalidInput("reason", f"unknown suppression reason {reason!r}")
