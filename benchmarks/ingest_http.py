@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import base64
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -192,49 +191,15 @@ def check_stored(database_url: str, acked: list[int]) -> tuple[int, int, int]:
     return len(acked), once, sum(counts.values())
 
 
-@contextmanager
-def throwaway_postgres(work: Path) -> Iterator[str | None]:
-    """A PostgreSQL server on loopback in `work`, as scripts/test.sh starts one; None if absent."""
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    initdb = bins[-1] if bins else (Path(shutil.which("initdb") or ""))
-    if not initdb.name or not initdb.exists():
-        yield None
-        return
-    pg_bin = initdb.parent
-    run_as: list[str] = []
-    data = work / "pg"
-    work.chmod(0o755)
-    if os.geteuid() == 0:
-        run_as = ["runuser", "-u", "postgres", "--"]
-        data.mkdir()
-        shutil.chown(data, "postgres")
-    port = free_port()
-    subprocess.run(
-        [*run_as, str(pg_bin / "initdb"), "-D", str(data / "data"), "-U", "stmails",
-         "--auth=trust", "-E", "UTF8", "--no-sync"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c max_connections=100 "
-        "-c synchronous_commit=on"
+def merge(results: list[LoadResult]) -> LoadResult:
+    """The rounds of one path as one result."""
+    return LoadResult(
+        ok=sum(r.ok for r in results),
+        failed=sum(r.failed for r in results),
+        seconds=sum(r.seconds for r in results),
+        latencies_ms=[x for r in results for x in r.latencies_ms],
+        acked_ids=[x for r in results for x in r.acked_ids],
     )
-    subprocess.run(
-        [*run_as, str(pg_bin / "pg_ctl"), "-D", str(data / "data"), "-l", str(data / "log"),
-         "-w", "-t", "30", "-o", options, "start"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    try:
-        subprocess.run(
-            [*run_as, str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
-             "stmails", "bench"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        yield f"postgresql+psycopg://stmails@127.0.0.1:{port}/bench"
-    finally:
-        subprocess.run(
-            [*run_as, str(pg_bin / "pg_ctl"), "-D", str(data / "data"), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
 
 
 def run_case(
@@ -244,8 +209,16 @@ def run_case(
         # Warm up both paths (connections, caches, the auth check) before measuring.
         asyncio.run(load(port, args.clients, args.warmup, health=True, first=0))
         asyncio.run(load(port, args.clients, args.warmup, health=False, first=10_000_000))
-        health = asyncio.run(load(port, args.clients, args.seconds, health=True, first=0))
-        bounces = asyncio.run(load(port, args.clients, args.seconds, health=False, first=0))
+        # Alternate the two paths in short rounds, so that a change in the machine's load
+        # (it is shared) weighs on both alike.
+        health_rounds: list[LoadResult] = []
+        bounce_rounds: list[LoadResult] = []
+        step = args.seconds / args.rounds
+        for round_number in range(args.rounds):
+            first = round_number * 50_000_000
+            health_rounds.append(asyncio.run(load(port, args.clients, step, True, first)))
+            bounce_rounds.append(asyncio.run(load(port, args.clients, step, False, first)))
+        health, bounces = merge(health_rounds), merge(bounce_rounds)
     acked, once, total = check_stored(database_url, bounces.acked_ids)
     ratio = bounces.rate / health.rate if health.rate else float("nan")
     print(
@@ -264,35 +237,69 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=48, help="concurrent connections")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
     parser.add_argument("--warmup", type=float, default=1.5, help="warm-up per path")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations of the two paths")
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL (for --db postgresql)")
     parser.add_argument(
         "--db", choices=("sqlite", "postgresql", "all"), default="all", help="databases to run"
     )
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.warmup = 2.0, 0.5
-    print(
-        f"ingest_http: {args.clients} keep-alive connections (one request in flight each), "
-        f"{args.seconds:.0f} s per phase after {args.warmup:.1f} s warm-up; load generator is "
-        f"one asyncio process on the same {os.cpu_count()} cores as the server."
-    )
+        args.seconds, args.warmup, args.rounds = 2.0, 0.5, 2
+    if not (args.db == "postgresql" and args.database_url):
+        print(
+            f"ingest_http: {args.clients} keep-alive connections (one request in flight each); "
+            f"{args.seconds:.0f} s per path in {args.rounds} alternating rounds after "
+            f"{args.warmup:.1f} s warm-up; the load generator is one asyncio process on the same "
+            f"{os.cpu_count()} cores as the server (load average now "
+            f"{os.getloadavg()[0]:.1f})."
+        )
     with tempfile.TemporaryDirectory(prefix="stmails-bench-") as tmp:
         work = Path(tmp)
         if args.db in ("sqlite", "all"):
             run_case("sqlite, 1 worker", f"sqlite:///{work / 'bench.db'}", 1, work, args)
-        if args.db in ("postgresql", "all"):
-            with throwaway_postgres(work) as url:
-                if url is None:
-                    print(
-                        "postgresql: binaries not found (scripts/setup.sh installs them); skipped"
-                    )
-                    return
-                for workers in (1, 2):
-                    engine = create_engine(url)
-                    with engine.begin() as connection:
-                        connection.execute(text("DROP SCHEMA public CASCADE"))
-                        connection.execute(text("CREATE SCHEMA public"))
-                    engine.dispose()
-                    run_case(f"postgresql, {workers} worker(s)", url, workers, work, args)
+        if args.db == "postgresql" and args.database_url:
+            for workers in (1, 2):
+                reset_schema(args.database_url)
+                run_case(f"postgresql, {workers} worker(s)", args.database_url, workers, work, args)
+        elif args.db in ("postgresql", "all"):
+            run_beside_postgres(args)
+
+
+def reset_schema(url: str) -> None:
+    """Empties the database so that each case starts from the same state."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def run_beside_postgres(args: argparse.Namespace) -> None:
+    """Runs the PostgreSQL cases again inside scripts/with-postgres.sh (a throw-away server,
+    loopback only, with fsync off as the test suite runs it)."""
+    command = [
+        str(REPO / "scripts" / "with-postgres.sh"),
+        sys.executable,
+        __file__,
+        "--db",
+        "postgresql",
+        "--database-url",
+        "$URL",
+        "--clients",
+        str(args.clients),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+        "--rounds",
+        str(args.rounds),
+    ]
+    sys.stdout.flush()
+    done = subprocess.run(command, check=False)
+    if done.returncode == 77:
+        print("postgresql: binaries not found (scripts/setup.sh installs them); skipped")
+    elif done.returncode != 0:
+        raise SystemExit(f"postgresql cases failed (exit {done.returncode})")
 
 
 if __name__ == "__main__":

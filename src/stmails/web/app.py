@@ -21,8 +21,8 @@ from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, session_factory
 from stmails.ingest.native import NativeBounceError
-from stmails.services import bounce_batches, bounces, users
-from stmails.services.bounces import RecordError
+from stmails.services import bounces, users
+from stmails.services.bounces import RecordError, RecordResult
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
@@ -53,14 +53,14 @@ log = logging.getLogger("stmails.web")
 IMPORT_MAX_BYTES = 64 * 1024 * 1024
 
 
-def record_bounce(session: Session, event: Event) -> Any:
+def record_bounce(session: Session, event: Event) -> RecordResult:
     """The group-commit writer's recording step: services.bounces.record(), no commit."""
     return bounces.record(session, event)
 
 
-def record_bounces(session: Session, events: list[Event]) -> list[Any]:
-    """The writer's batch step: the same as record_bounce() for each event, reads batched."""
-    return list(bounce_batches.record_batch(session, events))
+def record_bounces(session: Session, events: list[Event]) -> list[RecordResult | RecordError]:
+    """The writer's batch step: services.bounces.record_many(), as record() one by one."""
+    return list(bounces.record_many(session, events))
 
 
 def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
@@ -105,7 +105,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        writer: GroupCommitWriter[Any] = GroupCommitWriter(sessions, record_bounce, record_bounces)
+        writer: GroupCommitWriter[RecordResult] = GroupCommitWriter(
+            sessions, record_bounce, record_bounces
+        )
         await writer.start()
         state.writer = writer
         # Bounce mailboxes are scanned by every server process; a lock per mailbox makes sure
@@ -153,7 +155,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         },
     )
     app.include_router(health.router)
-    app.router.routes.append(webhooks_native.route)
+    # First in the routing table: the hot path should not be matched against every other route.
+    app.router.routes.insert(0, webhooks_native.route)
     app.include_router(webhooks_service.router)
     for router in (
         subscribers.router,

@@ -24,14 +24,14 @@ async def json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object (form-encoded bodies are read field by field); 400 otherwise."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
         body: dict[str, Any] = {}
-        for key in form:
-            values = [v for v in form.getlist(key) if isinstance(v, str)]
-            if key in _LIST_FIELDS:
-                body[key] = [_form_scalar(v) for v in values]
-            elif values:
-                body[key] = _form_scalar(values[-1])
+        async with request.form() as form:
+            for key in form:
+                values = [v for v in form.getlist(key) if isinstance(v, str)]
+                if key in _LIST_FIELDS:
+                    body[key] = [_form_scalar(v) for v in values]
+                elif values:
+                    body[key] = _form_scalar(values[-1])
         return body
     raw = await request.body()
     if not raw.strip():

@@ -14,7 +14,7 @@ import binascii
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,18 +95,6 @@ def app_state(request: Request) -> AppState:
     """The AppState stored on the application."""
     state: AppState = request.app.state.stmails
     return state
-
-
-def db_session(request: Request) -> Iterator[Session]:
-    """A read-write session for one request; rolled back unless the route committed."""
-    with app_state(request).sessions() as session:
-        yield session
-
-
-def readonly_session(request: Request) -> Iterator[Session]:
-    """A session for routes that only read (on SQLite it never takes the write lock)."""
-    with app_state(request).readonly_sessions() as session:
-        yield session
 
 
 def parse_credentials(header: str) -> tuple[str, str]:

@@ -37,6 +37,11 @@ class _Pending(Generic[ResultT]):
     future: asyncio.Future[ResultT]
 
 
+def _expire(future: asyncio.Future[ResultT]) -> None:
+    if not future.done():
+        future.set_exception(unavailable("recording the bounce took too long; retry later"))
+
+
 class GroupCommitWriter(Generic[ResultT]):
     """Records events through `record(session, event)` in batches, one transaction per batch.
 
@@ -94,17 +99,19 @@ class GroupCommitWriter(Generic[ResultT]):
         queue = self._queue
         if queue is None:
             raise unavailable("the bounce writer is not running; retry later")
-        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ResultT] = loop.create_future()
         try:
             queue.put_nowait(_Pending(event, future))
         except asyncio.QueueFull:
             raise unavailable("too many bounces waiting to be recorded; retry later") from None
+        # A timer rather than asyncio.wait_for, which costs a task per request. If it fires, the
+        # event may still commit later; the caller's retry is then a duplicate, recorded once.
+        timer = loop.call_later(self._wait_seconds, _expire, future)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self._wait_seconds)
-        except TimeoutError:
-            # The event may still commit later; the caller's retry is then a duplicate, which
-            # is recorded once.
-            raise unavailable("recording the bounce took too long; retry later") from None
+            return await future
+        finally:
+            timer.cancel()
 
     async def _run(self) -> None:
         queue = self._queue

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stmails.ingest.native import NativeBounceError, parse_bounce
+from stmails.services.bounces import RecordResult
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request, unavailable
 
@@ -43,13 +44,6 @@ REQUEST_SCHEMA: dict[str, Any] = {
         "created_at": {"type": "string", "format": "date-time"},
     },
 }
-
-
-def is_duplicate(result: Any) -> bool:
-    """Whether services.bounces.record() reported the event as already recorded."""
-    if isinstance(result, bool):
-        return False
-    return bool(getattr(result, "duplicate", False))
 
 
 OPENAPI_OPERATION: dict[str, Any] = {
@@ -96,9 +90,9 @@ class BounceWebhook:
         if writer is None:
             raise unavailable("the bounce writer is not running; retry later")
         # A refusal by record() raises RecordError here, answered 400 naming the field.
-        result = await writer.submit(event)
+        result: RecordResult = await writer.submit(event)
         response = Response(
-            _DUPLICATE if is_duplicate(result) else _STORED, media_type="application/json"
+            _DUPLICATE if result.duplicate else _STORED, media_type="application/json"
         )
         await response(scope, receive, send)
 
