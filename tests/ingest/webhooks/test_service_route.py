@@ -116,7 +116,9 @@ def test_our_database_failing_is_a_503_with_retry_after(
     def database_down(*_: Any, **__: Any) -> Any:
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
+    # Both recording doors the writer may use (one event, or a batch) find the database down.
     monkeypatch.setattr("stmails.services.bounces.record", database_down)
+    monkeypatch.setattr("stmails.services.bounces.record_many", database_down)
     response = post_ses(client, json.loads(sample("ses_bounce_notification.json")))
     assert response.status_code == 503
     assert response.headers["retry-after"]
