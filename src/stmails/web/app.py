@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(health.router)
     # First in the routing table: the hot path should not be matched against every other route.
     app.router.routes.insert(0, webhooks_native.route)
-    app.include_router(webhooks_service.router)
+    app.router.routes.insert(1, webhooks_service.route)
     for router in (
         subscribers.router,
         imports.router,
@@ -190,6 +190,9 @@ def _document_security(app: FastAPI) -> None:
             }
             schema["security"] = [{"basic": []}, {"token": []}]
             schema["paths"]["/webhooks/bounce"] = {"post": webhooks_native.OPENAPI_OPERATION}
+            schema["paths"]["/webhooks/service/{provider}"] = {
+                "post": webhooks_service.OPENAPI_OPERATION
+            }
             app.openapi_schema = schema
         return app.openapi_schema
 

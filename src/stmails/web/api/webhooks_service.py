@@ -16,9 +16,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from stmails.core.event import Event
 from stmails.ingest.webhooks import (
@@ -37,8 +39,6 @@ from stmails.web.errors import ApiError, error_response, unavailable
 from stmails.web.responses import json_bytes
 
 log = logging.getLogger("stmails.web.webhooks")
-
-router = APIRouter(tags=["webhooks"])
 
 # Settings are read at most this often per process, so that the hot path does not query them.
 SETTINGS_TTL_SECONDS = 5.0
@@ -104,20 +104,58 @@ async def record_events(state: AppState, events: list[Event]) -> dict[str, int]:
     return counts
 
 
-@router.post(
+OPENAPI_OPERATION: dict[str, Any] = {
+    "tags": ["webhooks"],
+    "summary": "Record bounces and complaints from an email service provider",
+    "description": (
+        "The provider's own request (SES through SNS, SendGrid, Postmark, Forward Email, "
+        "Mailgun, SparkPost, Brevo, Mailjet, Resend, Azure Event Grid), verified with the "
+        "provider's signature or credentials. Answers 200 once every event is committed; "
+        "unknown event types are acknowledged and ignored. See docs/bounce-channels.md."
+    ),
+    "operationId": "post_service_webhook",
+    "parameters": [
+        {"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}
+    ],
+    "responses": {
+        "200": {
+            "description": "recorded (duplicates are acknowledged), or a handshake answer",
+            "content": {
+                "application/json": {
+                    "example": {"data": True, "recorded": 1, "duplicates": 0, "rejected": 0}
+                }
+            },
+        },
+        "400": {"description": "the body is not in the provider's format"},
+        "401": {"description": "invalid signature (one terse message for every failure)"},
+        "404": {"description": "unknown or disabled provider"},
+        "413": {"description": "body over the size cap"},
+        "503": {"description": "our fault (database, configuration, SNS); retry (Retry-After)"},
+    },
+    "security": [],
+}
+
+
+class ServiceWebhook:
+    """The ASGI endpoint of `/webhooks/service/{provider}` (POST, and OPTIONS handshakes).
+
+    A plain ASGI app rather than a FastAPI route, like `POST /webhooks/bounce`: it is a hot path
+    that needs none of the dependency machinery. Raised ApiErrors are answered by the app's
+    exception handlers.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await handle_provider_request(request.path_params["provider"], request)
+        await response(scope, receive, send)
+
+
+route = Route(
     "/webhooks/service/{provider}",
-    summary="Record bounces and complaints from an email service provider",
-    responses={401: {"description": "invalid signature"}, 503: {"description": "retry later"}},
+    ServiceWebhook(),
+    methods=["POST", "OPTIONS"],
+    name="service_webhook",
 )
-async def service_webhook(provider: str, request: Request) -> Response:
-    """Verifies, parses and records one provider request; 200 once everything is committed."""
-    return await handle_provider_request(provider, request)
-
-
-@router.options("/webhooks/service/{provider}", include_in_schema=False)
-async def service_webhook_handshake(provider: str, request: Request) -> Response:
-    """Handshakes sent as OPTIONS (Event Grid's CloudEvents abuse protection)."""
-    return await handle_provider_request(provider, request)
 
 
 async def handle_provider_request(provider: str, request: Request) -> Response:
@@ -139,7 +177,12 @@ async def handle_provider_request(provider: str, request: Request) -> Response:
         method=request.method,
     )
     try:
-        result: WebhookResult = await run_in_threadpool(adapter.handle, incoming, config)
+        # Verification is a little CPU work, done in place; only an adapter that may wait on
+        # the network (SES fetching its signing certificate) is run on a thread.
+        if adapter.may_block(config):
+            result: WebhookResult = await run_in_threadpool(adapter.handle, incoming, config)
+        else:
+            result = adapter.handle(incoming, config)
     except NotConfigured as exc:
         log.error("webhook %s is enabled but not configured: %s", provider, exc)
         raise unavailable(f"{provider} webhooks are not configured") from None
