@@ -91,7 +91,12 @@ def test_x_failed_recipients_and_block_list() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["not-a-bounce.eml", "not-a-bounce-rejected-subject.eml", "not-a-bounce-noreply.eml"],
+    [
+        "not-a-bounce.eml",
+        "not-a-bounce-rejected-subject.eml",
+        "not-a-bounce-noreply.eml",
+        "not-a-bounce-vacation-photos.eml",
+    ],
 )
 def test_ordinary_mail_yields_nothing(name: str) -> None:
     assert records(name) == []

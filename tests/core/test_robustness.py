@@ -77,3 +77,18 @@ def test_quoted_original_headers_with_non_latin1_text() -> None:
     (record,) = classify(raw)
     assert record.recipient == "a@dest.example"
     assert record.from_ == "z@sender.example"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"notificationType":"Bounce","bounce":[1,2]}',
+        b'{"notificationType":"Complaint","complaint":{"complainedRecipients":5}}',
+        b'{"notificationType":"Delivery","delivery":{"recipients":"a@b.example"}}',
+        b'{"Message": 5, "notificationType":"Bounce"}',
+        b'{"notificationType":"Bounce","bounce":{"bouncedRecipients":[{"emailAddress":1}]}}',
+    ],
+)
+def test_ses_notifications_with_wrong_types_are_ignored(body: bytes) -> None:
+    head = b"From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n\n"
+    assert classify(head + body) == []

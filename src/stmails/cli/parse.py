@@ -87,7 +87,7 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     table = Table(title="stmails parse")
     columns = ("file", "recipient", "reason", "type", "hard", "status", "replycode", "detector")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(str(row.get(column, "")) for column in columns))
     Console().print(table)

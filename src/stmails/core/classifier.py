@@ -76,7 +76,7 @@ def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
     return BounceRecord(
         recipient=finding.recipient,
         reason=reason,
-        hard=is_hard(reason, status) and finding.action != "delayed",
+        hard=is_hard(reason, status),
         type=type_for(reason, status, finding.action),
         status=status,
         replycode=finding.replycode,

@@ -19,7 +19,7 @@ MAX_BOUNCE_TEXT = 32 * 1024
 MAX_REPORT_LINES = 2000
 
 # Lines that start the quoted copy of the original message in a human-readable bounce.
-_ORIGINAL_MARKER = re.compile(
+_MARKER_PATTERN = (
     r"^[ \t>]*(?:[-=*_#]{2,}[ \t]*)?(?:"
     r"original message|copy of (?:the |your )?(?:original )?message|returned message|"
     r"undelivered message|original message headers|message headers follow|"
@@ -27,9 +27,11 @@ _ORIGINAL_MARKER = re.compile(
     r"this is a copy of|headers of the original|the original message was|"
     r"your message reads|original email|header of (?:the )?original|"
     r"content-type: message/rfc822|received:[ \t]*from |return-path:[ \t]*<"
-    r")",
-    re.IGNORECASE | re.MULTILINE,
+    r")"
 )
+_ORIGINAL_MARKER = re.compile(_MARKER_PATTERN, re.IGNORECASE | re.MULTILINE)
+# The same on lowercased ASCII text, without the slower case-insensitive matching.
+_ORIGINAL_MARKER_LOWER = re.compile(_MARKER_PATTERN, re.MULTILINE)
 _FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|tr|wg|rv|i)\s*:", re.IGNORECASE)
 _QUOTE_PREFIX = re.compile(r"^> ?(?!>)", re.MULTILINE)
 _TAG = re.compile(r"<[^<>]{0,2000}>")
@@ -212,7 +214,12 @@ class Context:
         if self._bounce_text is None:
             text = self.full_text
             cut = len(text)
-            for match in _ORIGINAL_MARKER.finditer(text):
+            # Lowercasing keeps offsets only for ASCII text.
+            if text.isascii():
+                markers = _ORIGINAL_MARKER_LOWER.finditer(text.lower())
+            else:
+                markers = _ORIGINAL_MARKER.finditer(text)
+            for match in markers:
                 if match.start() > 0 and text[: match.start()].strip():
                     cut = match.start()
                     break

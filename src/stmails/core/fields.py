@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
@@ -15,7 +15,6 @@ _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 _REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?=[ \-,;:)\]>]|$)")
 _REPLY_LEAD = re.compile(r"^\s*([245][0-5]\d)(?![\d.])")
 _FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{0,60})[ \t]*:[ \t]*(.*)$")
-_SPACE = re.compile(r"\s+")
 _DAEMON = re.compile(
     r"^(mailer-daemon|post_?master|mail-daemon|mailerdaemon|mdaemon|maildaemon|double-bounce|"
     r"bounce|bounces|nobody|noreply|no-reply|mailer|root|abuse)\b",
@@ -58,7 +57,7 @@ def clean_address(value: str) -> str:
 
 def collapse(text: str, limit: int = MAX_DIAGNOSTIC) -> str:
     """Whitespace-collapsed text capped at `limit` characters."""
-    return _SPACE.sub(" ", text[: limit * 4]).strip()[:limit]
+    return " ".join(text[: limit * 4].split())[:limit]
 
 
 def parse_field_lines(text: str) -> list[tuple[str, str]]:
@@ -101,12 +100,15 @@ _COMMAND_NAMES = {
 }
 
 
-@lru_cache(maxsize=64)
 def find_command(text: str) -> str:
-    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or "".
+    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or ""."""
+    return _find_command(text[:4096])
 
-    Cached: a report's text is consulted once per recipient it names."""
-    lowered = text[:4096].lower()
+
+# Cached (on at most 4 KB): a report's text is consulted once per recipient it names.
+@lru_cache(maxsize=64)
+def _find_command(text: str) -> str:
+    lowered = text.lower()
     for match in _COMMAND_WORD.finditer(lowered):
         start, end = match.span()
         if start and lowered[start - 1].isalnum():
@@ -152,7 +154,12 @@ def is_daemon(address: str) -> bool:
 
 def iso_timestamp(value: str) -> str:
     """An RFC 5322 or ISO 8601 date as ISO 8601 ("2013-10-16T14:15:35+09:00"), or ""."""
-    value = value.strip()[:100]
+    return _iso_timestamp(value.strip()[:100])
+
+
+# Cached (on at most 100 characters): the recipients of one report share its dates.
+@lru_cache(maxsize=256)
+def _iso_timestamp(value: str) -> str:
     if not value:
         return ""
     if value[:4].isdigit():
@@ -160,10 +167,41 @@ def iso_timestamp(value: str) -> str:
             return datetime.fromisoformat(value).isoformat()
         except ValueError:
             return ""
+    match = _RFC5322_DATE.search(value)
+    if match is not None:
+        # The common "Wed, 16 Oct 2013 14:15:35 +0900" shape, without the general parser.
+        day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+        try:
+            offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+            stamp = datetime(
+                int(year),
+                _MONTHS[month.lower()],
+                int(day),
+                int(hour),
+                int(minute),
+                int(second or 0),
+                tzinfo=timezone(-offset if sign == "-" else offset),
+            )
+            return stamp.isoformat()
+        except ValueError:
+            return ""
     try:
         return parsedate_to_datetime(value).isoformat()
     except (TypeError, ValueError, IndexError, OverflowError):
         return ""
+
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_RFC5322_DATE = re.compile(
+    r"(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+(\d{4})\s+"
+    r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s+([+-])(\d{2})(\d{2})\b",
+    re.IGNORECASE,
+)
 
 
 _MTA_DAEMON = re.compile(

@@ -284,6 +284,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "mailbox exceeds allowed size",
             "out of storage",
             "has exceeded their storage quota",
+            "quotaexceededexception",
+            "out of storage space",
         ),
     ),
     (
@@ -305,6 +307,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "message is too large",
             "message size exceeds",
             "exceeds the size limit",
+            "resolver.rst.recipsizelimit",
         ),
     ),
     (
@@ -314,6 +317,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "recipient address rejected: too many recipients",
             "exceeded the rate limit",
             "exceeded the maximum number of",
+            "resolver.adr.reciplimit",
         ),
     ),
     (
@@ -404,6 +408,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "spf validation failed",
             "dmarc",
             "unauthenticated email",
+            "fails to pass authentication checks",
+            "does not have authentication information",
         ),
     ),
     (
@@ -474,7 +480,9 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "recipient refuses to accept your mail",
             "recipient unknown",
             "requested action not taken: mailbox unavailable",
-            "resolver.adr.recipient notfound",
+            "resolver.adr.recipientnotfound",
+            "resolver.adr.recipnotfound",
+            "resolver.adr.exrecipnotfound",
             "sorry, user unknown",
             "sorry, badrcptto",
             "sorry, no mailbox here by that name",
@@ -599,6 +607,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "multiple addresses in from",
             "message has been rejected because it does not comply with rfc",
             "not compliant with rfc",
+            "missing a valid address in from",
         ),
     ),
     (
@@ -899,6 +908,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "is blocked",
             "client host rejected",
             "too many unwanted messages",
+            "not authorized to send email directly to our servers",
         ),
     ),
     (
@@ -1081,6 +1091,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "have been failing for a long time",
             "not delivered within",
             "remote host is not responding",
+            "queue.expired",
         ),
     ),
     (
@@ -1130,7 +1141,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ),
 )
 
-_SPACE = re.compile(r"\s+")
 _TEXT_CAP = 4096
 _TOKEN = re.compile(r"\w+")
 _KEY = 4
@@ -1157,12 +1167,15 @@ _INDEX, _ALWAYS = _build_index()
 _INDEX_KEYS = frozenset(_INDEX)
 
 
-@lru_cache(maxsize=64)
 def reason_from_text(text: str) -> str:
-    """The first reason (in table order) whose phrase table matches `text`, or "".
+    """The first reason (in table order) whose phrase table matches `text`, or ""."""
+    return _reason_from_text(text[:_TEXT_CAP])
 
-    Cached: a report's text is consulted once per recipient it names."""
-    lowered = _SPACE.sub(" ", text[:_TEXT_CAP].lower())
+
+# Cached (on at most 4 KB): a report's text is consulted once per recipient it names.
+@lru_cache(maxsize=64)
+def _reason_from_text(text: str) -> str:
+    lowered = " ".join(text.lower().split())
     best_rank = len(REASON_PHRASES)
     best = ""
     keys = {token[:_KEY] for token in _TOKEN.findall(lowered)}
@@ -1214,6 +1227,8 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
 
 
 def is_hard(reason: str, status: str = "") -> bool:
-    """True when the address itself is bad: a permanent userunknown, hostunknown, hasmoved or
-    notaccept (a temporary 4.x.x status makes it soft)."""
-    return reason in HARD_REASONS and not status.startswith("4")
+    """True when the address itself is bad: userunknown, hostunknown, hasmoved, or notaccept
+    unless temporary (a 4.x.x status: the domain may accept mail again)."""
+    if reason == "notaccept":
+        return not status.startswith("4")
+    return reason in HARD_REASONS

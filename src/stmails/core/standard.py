@@ -21,11 +21,20 @@ FEEDBACK_TYPES = frozenset(
     {"abuse", "fraud", "opt-out", "auth-failure", "virus", "other", "not-spam", "dmarc"}
 )
 
+# Subjects that say "automatic reply" in so many words: enough on their own.
 _AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(?:out of (?:the )?office|auto(?:matic|mated)?[ \-_]?(?:reply|response|answer|antwort)|"
-    r"autoreply|auto-reply|vacation|away from (?:my|the) (?:office|desk)|"
-    r"abwesenheit|absence|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|"
-    r"自动回复|自動回覆|自動応答|不在|away until|on vacation|out-of-office|ooo\b)",
+    r"autoreply|auto-reply|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|"
+    r"automatisch antwoord|automatisk svar|automaattinen vastaus|automatyczna odpowied|"
+    r"fuori ufficio|resposta autom[áa]tica|автоматический ответ|自动回复|自動回覆|自動応答|"
+    r"out-of-office)",
+    re.IGNORECASE,
+)
+# Subjects that only suggest an absence ("Vacation photos" is not an auto-reply): they count
+# with an auto-reply hint in the headers.
+_ABSENCE_SUBJECT = re.compile(
+    r"^\s*(?:vacation|away from (?:my|the) (?:office|desk)|abwesenheit|absence|"
+    r"fuera de (?:la )?oficina|不在|away until|on vacation|ooo\b)",
     re.IGNORECASE,
 )
 _COMPLAINT_SUBJECT = re.compile(
@@ -166,7 +175,10 @@ def detect_autoreply(ctx: Context) -> list[Finding] | None:
         or bool(root.get("x-autoresponder"))
         or precedence.startswith("auto_reply")
     )
-    subject_says = _AUTOREPLY_SUBJECT.match(ctx.subject) is not None
+    hinted = bool(root.get("x-auto-response-suppress")) or auto.startswith("auto")
+    subject_says = _AUTOREPLY_SUBJECT.match(ctx.subject) is not None or (
+        hinted and _ABSENCE_SUBJECT.match(ctx.subject) is not None
+    )
     if not (flagged or subject_says):
         return None
     # A report with an out-of-office looking subject is still a report.

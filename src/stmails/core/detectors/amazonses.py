@@ -15,6 +15,7 @@ from stmails.core.fields import clean_address, collapse, find_replycode, find_st
 from stmails.core.finding import Finding
 
 MAX_JSON = 256 * 1024
+MAX_ITEMS = 500
 FEEDBACK_TYPES = {"abuse", "auth-failure", "fraud", "not-spam", "other", "virus"}
 
 
@@ -43,12 +44,21 @@ def _notification(text: str) -> dict[str, Any] | None:
     return data
 
 
+def _dict(value: object) -> dict[str, Any]:
+    # The JSON comes from the internet: a field of the wrong type reads as empty.
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _bounce(note: dict[str, Any]) -> list[Finding]:
-    bounce = note.get("bounce") or {}
+    bounce = _dict(note.get("bounce"))
     temporary = str(bounce.get("bounceType", "")).lower() == "transient"
     reporting = str(bounce.get("reportingMTA", "")).partition(";")[2].strip()
     findings: list[Finding] = []
-    for item in bounce.get("bouncedRecipients") or []:
+    for item in _list(bounce.get("bouncedRecipients"))[:MAX_ITEMS]:
         if not isinstance(item, dict):
             continue
         diagnostic = collapse(str(item.get("diagnosticCode", "")).partition(";")[2] or "")
@@ -68,7 +78,7 @@ def _bounce(note: dict[str, Any]) -> list[Finding]:
 
 
 def _complaint(note: dict[str, Any]) -> list[Finding]:
-    complaint = note.get("complaint") or {}
+    complaint = _dict(note.get("complaint"))
     feedback = str(complaint.get("complaintFeedbackType", "abuse")).lower()
     return [
         Finding(
@@ -78,13 +88,13 @@ def _complaint(note: dict[str, Any]) -> list[Finding]:
             user_agent=str(complaint.get("userAgent", ""))[:200],
             timestamp=str(complaint.get("timestamp", "")),
         )
-        for item in complaint.get("complainedRecipients") or []
+        for item in _list(complaint.get("complainedRecipients"))[:MAX_ITEMS]
         if isinstance(item, dict)
     ]
 
 
 def _delivery(note: dict[str, Any]) -> list[Finding]:
-    delivery = note.get("delivery") or {}
+    delivery = _dict(note.get("delivery"))
     response = collapse(str(delivery.get("smtpResponse", "")))
     return [
         Finding(
@@ -98,7 +108,7 @@ def _delivery(note: dict[str, Any]) -> list[Finding]:
             reporting_mta=str(delivery.get("reportingMTA", "")),
             timestamp=str(delivery.get("timestamp", "")),
         )
-        for address in delivery.get("recipients") or []
+        for address in _list(delivery.get("recipients"))[:MAX_ITEMS]
     ]
 
 
