@@ -639,18 +639,6 @@ def _as_type(value: str) -> EventType:
     raise ValueError(f"unknown bounce type {value!r}")
 
 
-def _fact(bounce: Bounce) -> Fact:
-    return Fact(
-        bounce.type, bounce.reason, bounce.count_key, bounce.created_at, bounce.effective_type
-    )
-
-
-def _subject_filter(subscriber_id: int | None, hashed: str) -> ColumnElement[bool]:
-    if subscriber_id is not None:
-        return Bounce.subscriber_id == subscriber_id
-    return (Bounce.subscriber_id.is_(None)) & (Bounce.email_hash == hashed)
-
-
 def _recent_campaigns_sent(
     session: Session, subscriber: Subscriber | None, before: datetime, limit: int
 ) -> list[str]:
@@ -677,35 +665,44 @@ def _sent_before(
     return lambda: _recent_campaigns_sent(session, subscriber, before, limit)
 
 
-def _act(
-    session: Session, subscriber: Subscriber, action: BounceAction, hashed: str, now: datetime
-) -> BounceAction:
-    """Apply `action` to `subscriber`; returns it. Repeating an action is harmless."""
-    _act_on_many(session, [(subscriber, hashed, action)], now)
-    return action
-
-
 def _act_on_many(
     session: Session,
     targets: Sequence[tuple[Subscriber, str, BounceAction]],
     now: datetime,
-) -> None:
-    """Apply each (subscriber, address hash, action), with one UPDATE per kind of change."""
+) -> set[int]:
+    """Apply each (subscriber, address hash, action), with one UPDATE per kind of change.
+
+    Returns the ids of the subscribers that changed (rows already in the wanted state are not
+    written again).
+    """
     leaving = sorted(s.id for s, _, action in targets if action in ("unsubscribe", "blocklist"))
     blocked = [s for s, _, action in targets if action == "blocklist"]
+    changed: set[int] = set()
     if leaving:
-        session.execute(
-            update(SubscriberList)
-            .where(SubscriberList.subscriber_id.in_(leaving))
-            .values(status="unsubscribed", updated_at=now)
-            .execution_options(synchronize_session=False)
+        changed.update(
+            session.scalars(
+                update(SubscriberList)
+                .where(
+                    SubscriberList.subscriber_id.in_(leaving),
+                    SubscriberList.status != "unsubscribed",
+                )
+                .values(status="unsubscribed", updated_at=now)
+                .returning(SubscriberList.subscriber_id)
+                .execution_options(synchronize_session=False)
+            )
         )
     if blocked:
-        session.execute(
-            update(Subscriber)
-            .where(Subscriber.id.in_(sorted(s.id for s in blocked)))
-            .values(status="blocklisted", updated_at=now)
-            .execution_options(synchronize_session=False)
+        changed.update(
+            session.scalars(
+                update(Subscriber)
+                .where(
+                    Subscriber.id.in_(sorted(s.id for s in blocked)),
+                    Subscriber.status != "blocklisted",
+                )
+                .values(status="blocklisted", updated_at=now)
+                .returning(Subscriber.id)
+                .execution_options(synchronize_session=False)
+            )
         )
         # Keep the loaded objects true to the database without writing them again.
         for subscriber in blocked:
@@ -713,7 +710,9 @@ def _act_on_many(
             set_committed_value(subscriber, "updated_at", now)
     for subscriber, hashed, action in targets:
         if action == "delete":
+            changed.add(subscriber.id)
             erase_subscriber(session, subscriber, hashed or email_hash(subscriber.email))
+    return changed
 
 
 def erase_subscriber(session: Session, subscriber: Subscriber, hashed: str) -> None:
@@ -750,32 +749,6 @@ def _address_pattern(addresses: Any) -> re.Pattern[str] | None:
     return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
 
 
-def _suppress(
-    session: Session,
-    address: str,
-    hashed: str,
-    hash_only: bool,
-    reason: SuppressionReason,
-    source: str,
-    description: str,
-    now: datetime,
-) -> None:
-    if hash_only or not address:
-        suppression.add(
-            session,
-            hashed=hashed,
-            reason=reason,
-            source=source,
-            description=description,
-            keep_address=False,
-            now=now,
-        )
-    else:
-        suppression.add(
-            session, email=address, reason=reason, source=source, description=description, now=now
-        )
-
-
 @dataclass
 class ReapplyResult:
     """What `reapply()` changed."""
@@ -787,98 +760,139 @@ class ReapplyResult:
     suppressed: int = 0
 
 
+# Subjects replayed per round of statements.
+REAPPLY_CHUNK = 500
+
+
 def reapply(
     session: Session,
     *,
     config: BounceConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
 ) -> ReapplyResult:
     """Replay every bounce, oldest first, under the rules in force; the caller commits.
 
     Effective types are recomputed (reason overrides, escalation); for each subscriber the
     strongest action any of its bounces reaches is applied, and addresses that reach a hard or
     complaint rule are suppressed. Nothing is ever undone: a blocklisted subscriber stays
-    blocklisted and suppressions stay, even if the new rules would not have made them.
-    `progress(done, total)` is called after each subject.
+    blocklisted and suppressions stay, even if the new rules would not have made them. The
+    result counts real changes only. `progress(done, total)` reports subjects replayed.
     """
     config = config or bounce_config(session)
+    now = now or utcnow()
     result = ReapplyResult()
-    subscriber_ids = list(
-        session.scalars(
-            select(Bounce.subscriber_id).where(Bounce.subscriber_id.is_not(None)).distinct()
-        )
+    subscriber_ids = session.scalars(
+        select(Bounce.subscriber_id).where(Bounce.subscriber_id.is_not(None)).distinct()
     )
-    strangers = list(
-        session.scalars(
-            select(Bounce.email_hash)
-            .where(Bounce.subscriber_id.is_(None), Bounce.email_hash != "")
-            .distinct()
-        )
+    strangers = session.scalars(
+        select(Bounce.email_hash)
+        .where(Bounce.subscriber_id.is_(None), Bounce.email_hash != "")
+        .distinct()
     )
     subjects: list[tuple[int | None, str]] = [(i, "") for i in subscriber_ids if i is not None]
     subjects += [(None, h) for h in strangers]
-    for done, (subscriber_id, hashed) in enumerate(subjects, start=1):
-        _reapply_subject(session, subscriber_id, hashed, config, result)
+    for start in range(0, len(subjects), REAPPLY_CHUNK):
+        _reapply_chunk(session, subjects[start : start + REAPPLY_CHUNK], config, now, result)
         if progress is not None:
-            progress(done, len(subjects))
+            progress(min(start + REAPPLY_CHUNK, len(subjects)), len(subjects))
     result.subjects = len(subjects)
     session.flush()
     return result
 
 
-def _reapply_subject(
+def _reapply_chunk(
     session: Session,
-    subscriber_id: int | None,
-    hashed: str,
+    chunk: Sequence[tuple[int | None, str]],
     config: BounceConfig,
+    now: datetime,
     result: ReapplyResult,
 ) -> None:
-    subscriber = session.get(Subscriber, subscriber_id) if subscriber_id is not None else None
-    rows = list(
-        session.scalars(
-            select(Bounce)
-            .where(_subject_filter(subscriber_id, hashed))
-            .order_by(Bounce.created_at, Bounce.id)
+    ids = sorted(i for i, _ in chunk if i is not None)
+    hashes = sorted(h for i, h in chunk if i is None)
+    subscribers = {
+        s.id: s for s in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))
+    }
+    rows = session.execute(
+        select(
+            Bounce.id,
+            Bounce.subscriber_id,
+            Bounce.email_hash,
+            Bounce.email,
+            Bounce.type,
+            Bounce.reason,
+            Bounce.count_key,
+            Bounce.created_at,
+            Bounce.effective_type,
+            Bounce.source,
         )
-    )
-    history: list[Fact] = []
-    strongest: BounceAction = "none"
-    suppress: tuple[SuppressionReason, Bounce] | None = None
-    for row in rows:
-        decision = decide(
-            config,
-            Fact(row.type, row.reason, row.count_key, row.created_at),
-            history,
-            _sent_before(session, subscriber, row.created_at, config.escalation_count),
-        )
-        if row.effective_type != decision.effective_type:
-            row.effective_type = decision.effective_type
-            result.retyped += 1
-        history.append(_fact(row))
-        if ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[strongest]:
-            strongest = decision.action
-        if decision.suppress_reason is not None and suppress is None:
-            suppress = (decision.suppress_reason, row)
-    result.bounces += len(rows)
-    if subscriber is not None and strongest != "none":
-        _act(session, subscriber, strongest, email_hash(subscriber.email), utcnow())
-        result.actions[strongest] = result.actions.get(strongest, 0) + 1
-    if suppress is not None:
-        reason, row = suppress
-        address = "" if "@" not in row.email else row.email
-        key = row.email_hash or (email_hash(address) if address else "")
-        if key:
-            _suppress(
-                session,
-                address,
-                key,
-                not address or strongest == "delete",
-                reason,
-                row.source,
-                f"bounce {row.id}: {row.effective_type} ({row.reason}), reapplied",
-                utcnow(),
+        .where(
+            or_(
+                Bounce.subscriber_id.in_(ids),
+                Bounce.subscriber_id.is_(None) & Bounce.email_hash.in_(hashes),
             )
-            result.suppressed += 1
+        )
+        .order_by(Bounce.created_at, Bounce.id)
+    ).all()
+    by_subject: dict[tuple[int | None, str], list[Any]] = {}
+    for row in rows:
+        subject = (
+            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
+        )
+        by_subject.setdefault(subject, []).append(row)
+    retyped: list[dict[str, Any]] = []
+    targets: list[tuple[Subscriber, str, BounceAction]] = []
+    to_suppress: list[tuple[SuppressionReason, Any, int | None]] = []
+    for (subscriber_id, _), history_rows in by_subject.items():
+        subscriber = subscribers.get(subscriber_id) if subscriber_id is not None else None
+        history: list[Fact] = []
+        strongest: BounceAction = "none"
+        first_suppression: tuple[SuppressionReason, Any, int | None] | None = None
+        for row in history_rows:
+            decision = decide(
+                config,
+                Fact(row.type, row.reason, row.count_key, row.created_at),
+                history,
+                _sent_before(session, subscriber, row.created_at, config.escalation_count),
+            )
+            if row.effective_type != decision.effective_type:
+                retyped.append({"id": row.id, "effective_type": decision.effective_type})
+            history.append(
+                Fact(row.type, row.reason, row.count_key, row.created_at, decision.effective_type)
+            )
+            if ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[strongest]:
+                strongest = decision.action
+            if decision.suppress_reason is not None and first_suppression is None:
+                first_suppression = (decision.suppress_reason, row, subscriber_id)
+        if subscriber is not None and strongest != "none":
+            targets.append((subscriber, email_hash(subscriber.email), strongest))
+        if first_suppression is not None:
+            to_suppress.append(first_suppression)
+    result.bounces += len(rows)
+    if retyped:
+        session.execute(update(Bounce), retyped)
+        result.retyped += len(retyped)
+    changed = _act_on_many(session, targets, now)
+    deleted = set()
+    for subscriber, _, action in targets:
+        if subscriber.id in changed:
+            result.actions[action] = result.actions.get(action, 0) + 1
+        if action == "delete":
+            deleted.add(subscriber.id)
+    entries = []
+    for reason, row, subscriber_id in to_suppress:
+        address = row.email if "@" in row.email and subscriber_id not in deleted else None
+        if row.email_hash:
+            entries.append(
+                suppression.NewSuppression(
+                    hashed=row.email_hash,
+                    reason=reason,
+                    email=address,
+                    source=row.source,
+                    description=f"bounce {row.id}: {reason}, reapplied",
+                )
+            )
+    result.suppressed += suppression.add_many(session, entries, now=now)
 
 
 # --- Listing and deleting, for the HTTP API -------------------------------------------------

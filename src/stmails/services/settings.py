@@ -297,13 +297,13 @@ _BOUNCE_CONFIG_KEYS = (
 )
 
 
+_BOUNCE_CONFIG_ROWS = select(Setting.key, Setting.value).where(Setting.key.in_(_BOUNCE_CONFIG_KEYS))
+
+
 def bounce_config(session: Session) -> BounceConfig:
     """The bounce rules in force (one query). Stored values that no longer validate fall back
     to their defaults, so a bad row never stops bounces from being recorded."""
-    stored = {
-        row.key: row.value
-        for row in session.scalars(select(Setting).where(Setting.key.in_(_BOUNCE_CONFIG_KEYS)))
-    }
+    stored = {key: value for key, value in session.execute(_BOUNCE_CONFIG_ROWS)}
     return _config_from(json.dumps(stored, sort_keys=True))
 
 

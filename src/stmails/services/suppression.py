@@ -109,19 +109,19 @@ class NewSuppression:
 
 def add_many(
     session: Session, entries: Sequence[NewSuppression], *, now: datetime | None = None
-) -> None:
+) -> int:
     """Suppress many addresses globally and permanently, in a few statements (bounce recording).
 
     The first entry for a hash wins within the call; an address already suppressed keeps its
     reason and source, but a temporary entry becomes permanent, and an entry asked for by hash
-    only loses its address text.
+    only loses its address text. Returns how many entries are new.
     """
     now = now or utcnow()
     by_hash: dict[str, NewSuppression] = {}
     for entry in entries:
         by_hash.setdefault(entry.hashed, entry)
     if not by_hash:
-        return
+        return 0
     rows = [
         {
             "email": e.email,
@@ -144,7 +144,7 @@ def add_many(
     }
     existing = [h for h in by_hash if h not in inserted]
     if not existing:
-        return
+        return len(inserted)
     in_global = (Suppression.scope == "global") & (Suppression.list_id == GLOBAL)
     session.execute(
         update(Suppression)
@@ -160,6 +160,7 @@ def add_many(
             .values(email=None)
             .execution_options(synchronize_session="fetch")
         )
+    return len(inserted)
 
 
 def _get(session: Session, entry_id: int) -> Suppression:
