@@ -132,9 +132,24 @@ async def load(port: int, clients: int, seconds: float, health: bool, first: int
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process `pid` and its direct children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, ..., utime (12th) and stime (13th).
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 @contextmanager
-def server(database_url: str, workers: int, data_dir: Path) -> Iterator[int]:
-    """Runs `stmails serve` on a free port until the block ends; yields the port."""
+def server(database_url: str, workers: int, data_dir: Path) -> Iterator[tuple[int, int]]:
+    """Runs `stmails serve` on a free port until the block ends; yields (port, pid)."""
     port = free_port()
     env = {
         **os.environ,
@@ -165,7 +180,7 @@ def server(database_url: str, workers: int, data_dir: Path) -> Iterator[int]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start; see {log.name}")
             time.sleep(0.2)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -191,6 +206,51 @@ def check_stored(database_url: str, acked: list[int]) -> tuple[int, int, int]:
     return len(acked), once, sum(counts.values())
 
 
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+async def constant(request):
+    return Response(b'{"data":true}', media_type="application/json")
+
+
+app = Starlette(routes=[Route("/health", constant)])
+"""
+
+
+def calibrate(work: Path, args: argparse.Namespace) -> None:
+    """The machine's state now: a bare app answering a constant, under the same load."""
+    (work / "bare_app.py").write_text(BARE_APP)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(work), "--port",
+         str(port), "--http", "httptools", "--loop", "uvloop", "--no-access-log",
+         "--log-level", "warning"],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        asyncio.run(load(port, args.clients, args.warmup, health=True, first=0))
+        before = cpu_seconds(process.pid)
+        bare = asyncio.run(load(port, args.clients, args.seconds / args.rounds, True, 0))
+        cpu_ms = 1000 * (cpu_seconds(process.pid) - before) / max(bare.ok, 1)
+    finally:
+        process.terminate()
+        process.wait(10)
+    print(
+        f"calibration: a bare Starlette endpoint answering a constant does {bare.rate:.0f} req/s "
+        f"on this machine now, {cpu_ms:.2f} ms server CPU per request (the issue quotes "
+        "~2,600/s for a bare /health on an idle machine)"
+    )
+
+
 def merge(results: list[LoadResult]) -> LoadResult:
     """The rounds of one path as one result."""
     return LoadResult(
@@ -205,7 +265,7 @@ def merge(results: list[LoadResult]) -> LoadResult:
 def run_case(
     label: str, database_url: str, workers: int, work: Path, args: argparse.Namespace
 ) -> None:
-    with server(database_url, workers, work) as port:
+    with server(database_url, workers, work) as (port, pid):
         # Warm up both paths (connections, caches, the auth check) before measuring.
         asyncio.run(load(port, args.clients, args.warmup, health=True, first=0))
         asyncio.run(load(port, args.clients, args.warmup, health=False, first=10_000_000))
@@ -214,10 +274,16 @@ def run_case(
         health_rounds: list[LoadResult] = []
         bounce_rounds: list[LoadResult] = []
         step = args.seconds / args.rounds
+        # The server's own CPU time per request does not depend on what else runs here.
+        health_cpu = bounce_cpu = 0.0
         for round_number in range(args.rounds):
             first = round_number * 50_000_000
+            before = cpu_seconds(pid)
             health_rounds.append(asyncio.run(load(port, args.clients, step, True, first)))
+            middle = cpu_seconds(pid)
             bounce_rounds.append(asyncio.run(load(port, args.clients, step, False, first)))
+            health_cpu += middle - before
+            bounce_cpu += cpu_seconds(pid) - middle
         health, bounces = merge(health_rounds), merge(bounce_rounds)
     acked, once, total = check_stored(database_url, bounces.acked_ids)
     ratio = bounces.rate / health.rate if health.rate else float("nan")
@@ -226,6 +292,13 @@ def run_case(
         f"p99 {bounces.percentile(0.99):6.1f} ms  failed {bounces.failed:5d}  | "
         f"/health {health.rate:6.0f} req/s (p99 {health.percentile(0.99):5.1f} ms)  "
         f"ratio {ratio:5.0%}  | stored once: {once}/{acked} acked ({total} rows)"
+    )
+    per_event = 1000 * bounce_cpu / max(bounces.ok, 1)
+    per_health = 1000 * health_cpu / max(health.ok, 1)
+    print(
+        f"{'':<22} server CPU {per_event:.2f} ms per event ({1000 / per_event:,.0f} ev/s per "
+        f"fully used core), {per_health:.2f} ms per /health; the server used "
+        f"{bounce_cpu / bounces.seconds:.0%} of a core while ingesting"
     )
     if once != acked:
         print(f"  ERROR: {acked - once} acknowledged events are not stored exactly once")
@@ -255,6 +328,8 @@ def main() -> None:
         )
     with tempfile.TemporaryDirectory(prefix="stmails-bench-") as tmp:
         work = Path(tmp)
+        if not (args.db == "postgresql" and args.database_url):
+            calibrate(work, args)
         if args.db in ("sqlite", "all"):
             run_case("sqlite, 1 worker", f"sqlite:///{work / 'bench.db'}", 1, work, args)
         if args.db == "postgresql" and args.database_url:

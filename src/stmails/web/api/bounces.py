@@ -18,7 +18,7 @@ from stmails.web.body import query_ids, run_db
 from stmails.web.csvexport import csv_lines
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request, not_found
-from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page, timestamp
+from stmails.web.responses import JSONResponse, ListingParams, Repeated, data, timestamp
 
 router = APIRouter(tags=["bounces"], dependencies=[Depends(require_user)])
 
@@ -90,6 +90,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 @router.get("/bounces", summary="List bounces (JSON, or CSV with ?format=csv / Accept: text/csv)")
 async def list_bounces(
     request: Request,
+    listing: ListingParams,
     campaign_id: str | None = None,
     source: str = "",
     type: str = "",
@@ -97,10 +98,6 @@ async def list_bounces(
     email: str = "",
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
-    order_by: str = "created_at",
-    order: str | None = None,
-    page: str | None = None,
-    per_page: str | None = None,
     format: str | None = None,
 ) -> Any:
     """listmonk's `GET /api/bounces` with stmails' extra filters and a streamed CSV export."""
@@ -113,13 +110,14 @@ async def list_bounces(
         since=_date(from_, "from", end_of_day=False),
         until=_date(to, "to", end_of_day=True),
     )
-    direction = parse_order(order, default="desc")
+    paging = listing.paging
+    order_by = listing.order_by or "created_at"
+    direction = listing.order or "desc"
     if _wants_csv(request, format):
         # Check the ordering before the response starts: errors after that cannot be a 400.
         if order_by not in ORDER_FIELDS:
             raise bad_request(f"order_by: one of {', '.join(ORDER_FIELDS)}")
         return _csv_response(request, filters, order_by, direction)
-    paging = parse_page(page, per_page)
 
     def work(session: Session) -> dict[str, Any]:
         found = bounce_service.list_bounces(

@@ -16,7 +16,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import act_on_one, ids_field, json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
+from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
 
@@ -72,18 +72,16 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
 @router.get("/campaigns", summary="List campaigns")
 async def list_campaigns(
     request: Request,
+    listing: ListingParams,
     query: str = "",
     status: Repeated = None,
     tag: Repeated = None,
     tags: Repeated = None,
-    order_by: str = "created_at",
-    order: str | None = None,
-    page: str | None = None,
-    per_page: str | None = None,
 ) -> JSONResponse:
     """listmonk's `GET /api/campaigns`: name/subject search, statuses, tags, pagination."""
-    paging = parse_page(page, per_page)
-    direction = parse_order(order, default="desc")
+    paging = listing.paging
+    order_by = listing.order_by or "created_at"
+    direction = listing.order or "desc"
 
     def work(session: Session) -> dict[str, Any]:
         found = campaign_service.list_campaigns(

@@ -27,7 +27,7 @@ from stmails.web.body import (
 )
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
+from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
 
@@ -45,17 +45,15 @@ def _one(session: Session, subscriber_id: int) -> dict[str, Any]:
 @router.get("/subscribers", summary="Query and list subscribers")
 async def list_subscribers(
     request: Request,
+    listing: ListingParams,
     query: str = "",
     list_id: Repeated = None,
     subscription_status: str = "",
-    order_by: str = "id",
-    order: str | None = None,
-    page: str | None = None,
-    per_page: str | None = None,
 ) -> JSONResponse:
     """listmonk's `GET /api/subscribers`; `query` is an SQL-like expression, parsed safely."""
-    paging = parse_page(page, per_page)
-    direction = parse_order(order)
+    paging = listing.paging
+    order_by = listing.order_by or "id"
+    direction = listing.order or "asc"
     list_ids = query_ids(list_id or [], "list_id")
 
     if subscription_status and subscription_status not in SUBSCRIPTION_STATUSES:
