@@ -156,7 +156,9 @@ def main() -> None:
             )
             session.commit()
         engine.dispose()
-        with http.server(url, 1, work) as port:
+        with http.server(url, 1, work) as started:
+            # ingest_http.server() yields the port (or the port and the server's pid).
+            port = started[0] if isinstance(started, tuple) else started
             # Warm-up: distinct notifications that are not counted (numbered after the batch).
             asyncio.run(drive(port, args.clients, warmup))
             health = asyncio.run(http.load(port, args.clients, 3.0, health=True, first=0))
