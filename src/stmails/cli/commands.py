@@ -7,4 +7,5 @@ from stmails.cli import (
     serve,  # noqa: F401
     users,  # noqa: F401
     verify,  # noqa: F401
+    webhooks,  # noqa: F401
 )
