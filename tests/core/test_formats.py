@@ -260,3 +260,15 @@ def test_ses_receipt_rule_bounce_is_the_domains_filter() -> None:
 
     assert reason("inbound-smtp.us-west-2.amazonaws.com") == "filtered"
     assert reason("mx.b.example") == "userunknown"
+
+
+def test_dsn_diagnostic_code_is_the_remote_servers_words() -> None:
+    finding = Finding(
+        recipient="a@b.example",
+        diagnostic="The email account that you tried to reach does not exist.",
+        status="5.0.0",
+        action="failed",
+    )
+    assert decide_reason(finding) == "userunknown"
+    finding.from_diagnostic_code = True
+    assert decide_reason(finding) == "filtered"

@@ -55,7 +55,11 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
     )
     explicit = any(phrase in finding.diagnostic.lower() for phrase in _EXPLICIT_NO_ACCOUNT)
     return adjust_for_command(
-        reason, command, finding.status, explicit, quoted_reply=bool(finding.replycode)
+        reason,
+        command,
+        finding.status,
+        explicit,
+        quoted_reply=bool(finding.replycode) or finding.from_diagnostic_code,
     )
 
 
@@ -102,7 +106,8 @@ def adjust_for_command(
     """Refine a reason with the SMTP command the failure answered.
 
     A recipient is refused as unknown in answer to RCPT. A remote server's "unknown user"
-    reply (`quoted_reply`: the report quotes its SMTP reply code) that the report does not tie
+    reply (`quoted_reply`: the report quotes its SMTP reply code, or a DSN's Diagnostic-Code
+    field carries its words) that the report does not tie
     to RCPT came later, from a filter that refuses the recipient after the address was
     accepted: `filtered`. That does not apply when the enhanced code names a bad destination
     mailbox (X.1.x other than the host, moved and sender codes), when `explicit` (the server
