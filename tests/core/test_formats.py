@@ -272,3 +272,27 @@ def test_dsn_diagnostic_code_is_the_remote_servers_words() -> None:
     assert decide_reason(finding) == "userunknown"
     finding.from_diagnostic_code = True
     assert decide_reason(finding) == "filtered"
+
+
+@pytest.mark.parametrize(
+    ("remote_mta", "reporting_mta", "reason"),
+    [
+        ("mail.b.example", "server-1.bemta-2.messagelabs.com", "userunknown"),
+        ("lsean.ezweb.ne.jp (TCP|192.0.2.1|25)", "mta.sender.example", "userunknown"),
+        ("mail.b.example", "mta.sender.example", "filtered"),
+        ("mail.notmessagelabs.com.example", "mta.sender.example", "filtered"),
+    ],
+)
+def test_providers_that_refuse_unknown_recipients_at_rcpt(
+    remote_mta: str, reporting_mta: str, reason: str
+) -> None:
+    finding = Finding(
+        recipient="a@b.example",
+        diagnostic="550 a@b.example... No such user",
+        status="5.0.0",
+        replycode="550",
+        action="failed",
+        remote_mta=remote_mta,
+        reporting_mta=reporting_mta,
+    )
+    assert decide_reason(finding) == reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from stmails.core.context import Context
@@ -53,6 +54,8 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
         or find_command(finding.diagnostic)
         or find_command(finding.context_text or report_text())
     )
+    if reason == "userunknown" and not command and _validates_at_rcpt(finding):
+        command = "RCPT"
     explicit = any(phrase in finding.diagnostic.lower() for phrase in _EXPLICIT_NO_ACCOUNT)
     return adjust_for_command(
         reason,
@@ -61,6 +64,20 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
         explicit,
         quoted_reply=bool(finding.replycode) or finding.from_diagnostic_code,
     )
+
+
+# Providers that answer an unknown recipient at RCPT, as their postmaster pages document:
+# Symantec/Broadcom Email Security.cloud (MessageLabs: "550 Invalid recipient", "No such
+# user") and au/KDDI (ezweb.ne.jp, au.com: "550 <address>: User unknown"; its domain filter
+# says "550 : User unknown" instead, a phrase the tables read as filtered).
+_RCPT_VALIDATING_HOST = re.compile(r"(?:^|[.\s;])(?:messagelabs\.com|ezweb\.ne\.jp|au\.com)\b")
+
+
+def _validates_at_rcpt(finding: Finding) -> bool:
+    """True when the remote or reporting host is a provider that refuses unknown recipients
+    at RCPT, so its unknown-user reply needs no phase named to be one."""
+    hosts = f"{finding.remote_mta[:255]} {finding.reporting_mta[:255]}".lower()
+    return _RCPT_VALIDATING_HOST.search(hosts) is not None
 
 
 def _is_receipt_rule_bounce(reporting_mta: str) -> bool:
