@@ -268,6 +268,7 @@ def test_dsn_diagnostic_code_is_the_remote_servers_words() -> None:
     [
         ("mail.b.example", "server-1.bemta-2.messagelabs.com", "userunknown"),
         ("lsean.ezweb.ne.jp (TCP|192.0.2.1|25)", "mta.sender.example", "userunknown"),
+        ("", "BAY004-MC1F22.hotmail.com", "userunknown"),
         ("mail.b.example", "mta.sender.example", "filtered"),
         ("mail.notmessagelabs.com.example", "mta.sender.example", "filtered"),
     ],

@@ -69,8 +69,11 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
 # Providers that answer an unknown recipient at RCPT, as their postmaster pages document:
 # Symantec/Broadcom Email Security.cloud (MessageLabs: "550 Invalid recipient", "No such
 # user") and au/KDDI (ezweb.ne.jp, au.com: "550 <address>: User unknown"; its domain filter
-# says "550 : User unknown" instead, a phrase the tables read as filtered).
-_RCPT_VALIDATING_HOST = re.compile(r"(?:^|[.\s;])(?:messagelabs\.com|ezweb\.ne\.jp|au\.com)\b")
+# says "550 : User unknown" instead, a phrase the tables read as filtered) and Outlook.com
+# (hotmail.com, outlook.com: "550 Requested action not taken: mailbox unavailable").
+_RCPT_VALIDATING_HOST = re.compile(
+    r"(?:^|[.\s;])(?:messagelabs\.com|ezweb\.ne\.jp|au\.com|hotmail\.com|outlook\.com)\b"
+)
 
 
 def _validates_at_rcpt(finding: Finding) -> bool:
