@@ -88,9 +88,15 @@ _COMMAND_BEFORE = re.compile(
 )
 # qmail names the phase in its own words instead of the command; some gateways prefix the
 # server's reply with "SMTP:<command> host ..."; Gmail heads a recipient refused at RCPT with
-# "** Address not found **".
+# "** Address not found **"; Gmail's older reports end the server's reply with the session
+# state it failed in: 6 after MAIL, 14 after RCPT, 15, 17 and 18 after DATA.
 _PHASE_PHRASES = (
     ("** address not found **", "RCPT"),
+    ("(state 6)", "MAIL"),
+    ("(state 14)", "RCPT"),
+    ("(state 15)", "DATA"),
+    ("(state 17)", "DATA"),
+    ("(state 18)", "DATA"),
     ("does not like recipient", "RCPT"),
     ("but sender was rejected", "MAIL"),
     ("but my name was rejected", "HELO"),
