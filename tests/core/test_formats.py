@@ -188,15 +188,19 @@ def test_mailing_list_refusal_of_a_non_member() -> None:
     )
 
 
-def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> None:
-    def reason(diagnostic: str) -> str:
-        return decide_reason(
-            Finding(recipient="a@b.example", diagnostic=diagnostic, action="failed")
-        )
+def reason_of(diagnostic: str, **fields: str) -> str:
+    """The reason decided for a failed recipient with this diagnostic and finding fields."""
+    return decide_reason(
+        Finding(recipient="a@b.example", diagnostic=diagnostic, action="failed", **fields)
+    )
 
-    assert reason("Error (as a test message)") == "onhold"
-    assert reason("Your message could not be delivered to one or more recipients.") == "undefined"
-    assert reason("") == "undefined"
+
+def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> None:
+    assert reason_of("Error (as a test message)") == "onhold"
+    assert reason_of("Your message could not be delivered to one or more recipients.") == (
+        "undefined"
+    )
+    assert reason_of("") == "undefined"
 
 
 @pytest.mark.parametrize(
@@ -225,14 +229,7 @@ def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> Non
     ],
 )
 def test_unknown_user_phase(diagnostic: str, status: str, replycode: str, reason: str) -> None:
-    finding = Finding(
-        recipient="a@b.example",
-        diagnostic=diagnostic,
-        status=status,
-        replycode=replycode,
-        action="failed",
-    )
-    assert decide_reason(finding) == reason
+    assert reason_of(diagnostic, status=status, replycode=replycode) == reason
 
 
 def test_powermta_bounce_category_decides() -> None:
@@ -246,17 +243,44 @@ def test_powermta_bounce_category_decides() -> None:
 
 
 def test_ses_receipt_rule_bounce_is_the_domains_filter() -> None:
-    def reason(reporting_mta: str) -> str:
-        return decide_reason(
-            Finding(
-                recipient="a@b.example",
-                diagnostic="550 5.1.1 Mailbox does not exist",
-                status="5.1.1",
-                replycode="550",
-                action="failed",
-                reporting_mta=reporting_mta,
-            )
-        )
+    ses = {"status": "5.1.1", "replycode": "550"}
+    text = "550 5.1.1 Mailbox does not exist"
+    assert reason_of(text, reporting_mta="inbound-smtp.us-west-2.amazonaws.com", **ses) == (
+        "filtered"
+    )
+    assert reason_of(text, reporting_mta="mx.b.example", **ses) == "userunknown"
 
-    assert reason("inbound-smtp.us-west-2.amazonaws.com") == "filtered"
-    assert reason("mx.b.example") == "userunknown"
+
+def test_dsn_diagnostic_code_is_the_remote_servers_words() -> None:
+    finding = Finding(
+        recipient="a@b.example",
+        diagnostic="The email account that you tried to reach does not exist.",
+        status="5.0.0",
+        action="failed",
+    )
+    assert decide_reason(finding) == "userunknown"
+    finding.from_diagnostic_code = True
+    assert decide_reason(finding) == "filtered"
+
+
+@pytest.mark.parametrize(
+    ("remote_mta", "reporting_mta", "reason"),
+    [
+        ("mail.b.example", "server-1.bemta-2.messagelabs.com", "userunknown"),
+        ("lsean.ezweb.ne.jp (TCP|192.0.2.1|25)", "mta.sender.example", "userunknown"),
+        ("", "BAY004-MC1F22.hotmail.com", "userunknown"),
+        ("mail.b.example", "mta.sender.example", "filtered"),
+        ("mail.notmessagelabs.com.example", "mta.sender.example", "filtered"),
+    ],
+)
+def test_providers_that_refuse_unknown_recipients_at_rcpt(
+    remote_mta: str, reporting_mta: str, reason: str
+) -> None:
+    found = reason_of(
+        "550 a@b.example... No such user",
+        status="5.0.0",
+        replycode="550",
+        remote_mta=remote_mta,
+        reporting_mta=reporting_mta,
+    )
+    assert found == reason

@@ -92,6 +92,8 @@ def test_find_replycode_prefers_the_status_class() -> None:
         ("... while talking to mx.b.example.:\n<<< 554 IP=192.0.2.9 - refused (BL)\n", "CONN"),
         ("Connected to 192.0.2.1 but my name was rejected.\nRemote host said: 501", "HELO"),
         ("Connected to 192.0.2.1 but sender was rejected.\nRemote host said: 553", "MAIL"),
+        ("returned was: 550 550 <a@b>: User unknown (state 14).", "RCPT"),
+        ("returned was: 550 550 Unknown user a@b (state 18).", "DATA"),
         ("metadata was fine", ""),
     ],
 )

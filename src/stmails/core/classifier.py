@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from stmails.core.context import Context
@@ -53,10 +54,33 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str
         or find_command(finding.diagnostic)
         or find_command(finding.context_text or report_text())
     )
+    if reason == "userunknown" and not command and _validates_at_rcpt(finding):
+        command = "RCPT"
     explicit = any(phrase in finding.diagnostic.lower() for phrase in _EXPLICIT_NO_ACCOUNT)
     return adjust_for_command(
-        reason, command, finding.status, explicit, quoted_reply=bool(finding.replycode)
+        reason,
+        command,
+        finding.status,
+        explicit,
+        quoted_reply=bool(finding.replycode) or finding.from_diagnostic_code,
     )
+
+
+# Providers that answer an unknown recipient at RCPT, as their postmaster pages document:
+# Symantec/Broadcom Email Security.cloud (MessageLabs: "550 Invalid recipient", "No such
+# user") and au/KDDI (ezweb.ne.jp, au.com: "550 <address>: User unknown"; its domain filter
+# says "550 : User unknown" instead, a phrase the tables read as filtered) and Outlook.com
+# (hotmail.com, outlook.com: "550 Requested action not taken: mailbox unavailable").
+_RCPT_VALIDATING_HOST = re.compile(
+    r"(?:^|[.\s;])(?:messagelabs\.com|ezweb\.ne\.jp|au\.com|hotmail\.com|outlook\.com)\b"
+)
+
+
+def _validates_at_rcpt(finding: Finding) -> bool:
+    """True when the remote or reporting host is a provider that refuses unknown recipients
+    at RCPT, so its unknown-user reply needs no phase named to be one."""
+    hosts = f"{finding.remote_mta[:255]} {finding.reporting_mta[:255]}".lower()
+    return _RCPT_VALIDATING_HOST.search(hosts) is not None
 
 
 def _is_receipt_rule_bounce(reporting_mta: str) -> bool:
@@ -102,7 +126,8 @@ def adjust_for_command(
     """Refine a reason with the SMTP command the failure answered.
 
     A recipient is refused as unknown in answer to RCPT. A remote server's "unknown user"
-    reply (`quoted_reply`: the report quotes its SMTP reply code) that the report does not tie
+    reply (`quoted_reply`: the report quotes its SMTP reply code, or a DSN's Diagnostic-Code
+    field carries its words) that the report does not tie
     to RCPT came later, from a filter that refuses the recipient after the address was
     accepted: `filtered`. That does not apply when the enhanced code names a bad destination
     mailbox (X.1.x other than the host, moved and sender codes), when `explicit` (the server

@@ -81,26 +81,52 @@ def parse_field_lines(text: str) -> list[tuple[str, str]]:
     return out
 
 
-_COMMAND_WORD = re.compile(r"(rcpt[ _]to|mail[ _]from|data|helo|ehlo|initial connection|text)\b")
-_COMMAND_BEFORE = re.compile(
-    r"(?:\bin reply to|\bafter|did not like our|\bfor|\berror (?:in|at|on)|response to|\bat)"
-    r"[ \t]+(?:the[ \t]+)?(?:end of[ \t]+|final[ \t]+|our[ \t]+)?$"
+# Reports wrap lines anywhere ("in reply to RCPT\n    TO command"): whitespace between the
+# words of a command, and around it, may be a line break and an indent.
+_COMMAND_WORD = re.compile(
+    r"(rcpt[\s_]+to|mail[\s_]+from|data|helo|ehlo|initial\s+connection|text)\b"
 )
-# qmail names the phase in its own words instead of the command; some gateways prefix the
-# server's reply with "SMTP:<command> host ..."; Gmail heads a recipient refused at RCPT with
-# "** Address not found **".
-_PHASE_PHRASES = (
-    ("** address not found **", "RCPT"),
+_COMMAND_BEFORE = re.compile(
+    r"(?:\bin\s+reply\s+to|\bafter|did\s+not\s+like\s+our|\bfor|\berror\s+(?:in|at|on)"
+    r"|response\s+to|\bat)\s+(?:the\s+)?(?:end\s+of\s+|final\s+|our\s+)?$"
+)
+_COMMAND_AFTER = re.compile(r"\s+(?:command|response)")
+# Phrases naming the phase instead of the command, each behind a cheap substring gate: qmail
+# ("does not like recipient", "but my name was rejected", "failed on DATA command"), gateways
+# that prefix the reply with "SMTP:<command> host", Gmail's "** Address not found **" heading
+# and the session state its older reports end the reply with (6 after MAIL, 14 after RCPT,
+# 15, 17 and 18 after DATA).
+_GMAIL_STATE = re.compile(r"\(state\s+(\d{1,2})\)")
+_GMAIL_STATE_COMMANDS = {"6": "MAIL", "14": "RCPT", "15": "DATA", "17": "DATA", "18": "DATA"}
+_GATEWAY_COMMAND = re.compile(r"smtp:(rcpt|mail|data)\s+host")
+_QMAIL_PHASES = (
     ("does not like recipient", "RCPT"),
     ("but sender was rejected", "MAIL"),
     ("but my name was rejected", "HELO"),
     ("but greeting failed", "CONN"),
-    ("smtp:rcpt host", "RCPT"),
-    ("smtp:mail host", "MAIL"),
-    ("smtp:data host", "DATA"),
     ("failed on data command", "DATA"),
     ("failed after i sent the message", "DATA"),
 )
+
+
+def _phase_phrase(lowered: str) -> str:
+    if "address not found" in lowered and "** address not found **" in lowered:
+        return "RCPT"
+    if "(state" in lowered:
+        state = _GMAIL_STATE.search(lowered)
+        if state is not None and state.group(1) in _GMAIL_STATE_COMMANDS:
+            return _GMAIL_STATE_COMMANDS[state.group(1)]
+    if "smtp:" in lowered:
+        gateway = _GATEWAY_COMMAND.search(lowered)
+        if gateway is not None:
+            return gateway.group(1).upper()
+    if " but " in lowered or "does not like" in lowered or "failed " in lowered:
+        for phrase, command in _QMAIL_PHASES:
+            if phrase in lowered:
+                return command
+    return ""
+
+
 _COMMAND_NAMES = {
     "rcpt to": "RCPT",
     "rcpt_to": "RCPT",
@@ -124,23 +150,19 @@ def find_command(text: str) -> str:
 @lru_cache(maxsize=64)
 def _find_command(text: str) -> str:
     lowered = text.lower()
-    # Reports wrap lines anywhere ("in reply to RCPT\n    TO command"): phrases are read on
-    # whitespace-collapsed text; transcripts below need the line structure.
-    collapsed = " ".join(lowered.split())
-    for phrase, command in _PHASE_PHRASES:
-        if phrase in collapsed:
-            return command
-    for match in _COMMAND_WORD.finditer(collapsed):
+    phase = _phase_phrase(lowered)
+    if phase:
+        return phase
+    for match in _COMMAND_WORD.finditer(lowered):
         start, end = match.span()
-        if start and collapsed[start - 1].isalnum():
+        if start and lowered[start - 1].isalnum():
             continue
-        word = match.group(1).replace("_", " ")
-        before = collapsed[max(0, start - 24) : start]
-        after = collapsed[end : end + 10]
+        word = " ".join(match.group(1).replace("_", " ").split())
+        before = lowered[max(0, start - 32) : start]
         if (
             _COMMAND_BEFORE.search(before)
-            or after.startswith((" command", " response"))
-            or (before.endswith("[") and after.startswith("]"))
+            or _COMMAND_AFTER.match(lowered, end, end + 16)
+            or (before.endswith("[") and lowered.startswith("]", end))
         ):
             return _COMMAND_NAMES.get(word, "")
     return _transcript_command(lowered)

@@ -1234,7 +1234,6 @@ ORANGE_CODE_REASONS: Final[dict[str, str]] = {
     "630": "policyviolation",
     "999": "blocked",
 }
-_ORANGE_CODE = re.compile(r"\b(?:lpn|lpnaaa|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b", re.IGNORECASE)
 
 
 # Cox ends its refusals with "AUP#<code>", documented on its email-error-codes page; the IPBL
@@ -1250,17 +1249,24 @@ COX_CODE_REASONS: Final[dict[str, str]] = {
     "CXTHRT": "securityerror",
     "CXMJ": "securityerror",
 }
-_COX_CODE = re.compile(r"\baup#([0-9a-z]+)", re.IGNORECASE)
+# One scan finds either provider's code: Orange's in group 1, Cox's in group 2.
+_PROVIDER_CODE = re.compile(r"\b(?:(?:lpn|lpnaaa|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b|aup#([0-9a-z]+))")
+# Substrings every provider code contains: texts without any skip the pattern scan.
+_PROVIDER_CODE_HINTS = ("lpn", "ofr", "ouk", "aup#")
 
 
 def reason_from_provider_code(text: str) -> str:
     """The reason a provider's own refusal code in `text` names (Orange/La Poste, Cox), or ""."""
-    found = _ORANGE_CODE.search(text, 0, _TEXT_CAP)
-    if found:
+    lowered = text[:_TEXT_CAP].lower()
+    if not any(hint in lowered for hint in _PROVIDER_CODE_HINTS):
+        return ""
+    found = _PROVIDER_CODE.search(lowered)
+    if found is None:
+        return ""
+    if found.group(1):
         return ORANGE_CODE_REASONS.get(found.group(1), "")
-    found = _COX_CODE.search(text, 0, _TEXT_CAP)
-    if found:
-        code = found.group(1).upper()
+    if found.group(2):
+        code = found.group(2).upper()
         if code.startswith("IPBL"):
             return "blocked"
         if code.startswith("URLBL"):
