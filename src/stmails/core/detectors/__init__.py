@@ -13,6 +13,7 @@ from stmails.core.context import Context
 from stmails.core.detectors.amazonses import detect_amazonses
 from stmails.core.detectors.fml import detect_fml
 from stmails.core.detectors.googlegroups import detect_googlegroups
+from stmails.core.detectors.mcafee import detect_mcafee
 from stmails.core.finding import Finding
 from stmails.core.generic import detect_generic
 from stmails.core.standard import (
@@ -27,6 +28,8 @@ Detector = Callable[[Context], "list[Finding] | None"]
 # (name, detector) in the order they are tried.
 REGISTRY: tuple[tuple[str, Detector], ...] = (
     ("arf", detect_arf),
+    # MTA formats that also carry a delivery-status part come before the plain DSN reader.
+    ("mcafee", detect_mcafee),
     ("dsn", detect_dsn),
     ("complaint", detect_complaint_without_arf),
     ("autoreply", detect_autoreply),

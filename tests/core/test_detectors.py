@@ -1,0 +1,23 @@
+"""The per-MTA detectors of the registry, each on our own small sample messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stmails.core import BounceRecord, classify
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "core"
+
+
+def summary(name: str) -> list[tuple[str, str, bool, str]]:
+    found: list[BounceRecord] = classify((DATA / name).read_bytes())
+    return [(r.recipient, r.reason, r.hard, r.detector) for r in found]
+
+
+def test_mcafee_gateway_unknown_user_wording_is_userunknown_with_or_without_dsn_part() -> None:
+    expected = [
+        ("dora@dest.example", "userunknown", True, "mcafee"),
+        ("erik@dest.example", "mailboxfull", False, "mcafee"),
+    ]
+    assert summary("mcafee-dsn.eml") == expected
+    assert summary("mcafee-list.eml") == expected
