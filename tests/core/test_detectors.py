@@ -21,3 +21,17 @@ def test_mcafee_gateway_unknown_user_wording_is_userunknown_with_or_without_dsn_
     ]
     assert summary("mcafee-dsn.eml") == expected
     assert summary("mcafee-list.eml") == expected
+
+
+def test_mail2000_report_unknown_user_after_acceptance_is_filtered() -> None:
+    assert summary("x1-mail2000.eml") == [
+        ("fumi@dest.example", "filtered", False, "x1"),
+        ("gus@dest.example", "mailboxfull", False, "x1"),
+    ]
+
+
+def test_unable_to_deliver_report_unknown_user_after_acceptance_is_filtered() -> None:
+    assert summary("x2-unable-to-deliver.eml") == [
+        ("hana@dest.example", "filtered", False, "x2"),
+        ("ivan@dest.example", "mailboxfull", False, "x2"),
+    ]

@@ -14,6 +14,8 @@ from stmails.core.detectors.amazonses import detect_amazonses
 from stmails.core.detectors.fml import detect_fml
 from stmails.core.detectors.googlegroups import detect_googlegroups
 from stmails.core.detectors.mcafee import detect_mcafee
+from stmails.core.detectors.x1 import detect_x1
+from stmails.core.detectors.x2 import detect_x2
 from stmails.core.finding import Finding
 from stmails.core.generic import detect_generic
 from stmails.core.standard import (
@@ -36,5 +38,7 @@ REGISTRY: tuple[tuple[str, Detector], ...] = (
     ("googlegroups", detect_googlegroups),
     ("amazonses", detect_amazonses),
     ("fml", detect_fml),
+    ("x1", detect_x1),
+    ("x2", detect_x2),
     ("generic", detect_generic),
 )
