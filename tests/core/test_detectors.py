@@ -35,3 +35,20 @@ def test_unable_to_deliver_report_unknown_user_after_acceptance_is_filtered() ->
         ("hana@dest.example", "filtered", False, "x2"),
         ("ivan@dest.example", "mailboxfull", False, "x2"),
     ]
+
+
+def test_ezweb_account_statement_decides_and_spasign_ng_is_its_filter() -> None:
+    raw = (DATA / "ezweb-disabled.eml").read_bytes()
+    (disabled,) = classify(raw)
+    assert (disabled.recipient, disabled.reason, disabled.hard, disabled.detector) == (
+        "jun@ezweb.ne.jp",
+        "suspend",
+        False,
+        "ezweb",
+    )
+    (refused,) = classify(b"X-SPASIGN: NG\n" + raw)
+    assert (refused.reason, refused.hard) == ("filtered", False)
+    # One signature alone (the subject) is not enough to claim the message.
+    other = raw.replace(b"Postmaster@ezweb.ne.jp", b"postmaster@other.example")
+    other = other.replace(b"lsean.ezweb.ne.jp", b"other.example")
+    assert [r.detector for r in classify(other)] == ["generic"]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from stmails.core.context import Context
 from stmails.core.detectors.amazonses import detect_amazonses
+from stmails.core.detectors.ezweb import detect_ezweb
 from stmails.core.detectors.fml import detect_fml
 from stmails.core.detectors.googlegroups import detect_googlegroups
 from stmails.core.detectors.mcafee import detect_mcafee
@@ -32,6 +33,7 @@ REGISTRY: tuple[tuple[str, Detector], ...] = (
     ("arf", detect_arf),
     # MTA formats that also carry a delivery-status part come before the plain DSN reader.
     ("mcafee", detect_mcafee),
+    ("ezweb", detect_ezweb),
     ("dsn", detect_dsn),
     ("complaint", detect_complaint_without_arf),
     ("autoreply", detect_autoreply),
