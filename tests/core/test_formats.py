@@ -284,3 +284,16 @@ def test_providers_that_refuse_unknown_recipients_at_rcpt(
         reporting_mta=reporting_mta,
     )
     assert found == reason
+
+
+def test_sendmail_records_each_end_the_previous_recipients_diagnostic() -> None:
+    found = [(r.recipient, r.reason, r.diagnostic) for r in records("sendmail-v5-records.eml")]
+    assert found == [
+        ("kim@slow.example", "mailboxfull", "552 <kim@slow.example>... Mailbox full"),
+        (
+            "lea@gone.example",
+            "hostunknown",
+            "554 <lea@gone.example>... 550 Host unknown (Authoritative answer from name server)",
+        ),
+        ("max@dest.example", "userunknown", "<<< 550 No such user here"),
+    ]
