@@ -33,6 +33,8 @@ def _message_with_mark(where: int, mark: str) -> bytes:
         headers["received"] = f"Received: from a.example by relay.example {mark})"
     elif where == 4:
         extra = f"{mark}: yes\n"
+    elif where == 6:
+        extra = f"X-Mailer: {mark}\n"
     else:
         body = f"{mark}\n\n{body}"
     return ("\n".join(headers.values()) + "\n" + extra + "\n" + body).encode()

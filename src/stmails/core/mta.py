@@ -13,9 +13,9 @@ from __future__ import annotations
 from stmails.core.context import Context
 
 # Where a mark is looked for: the From header, the Subject, the Message-ID, the Received
-# headers, the name of a header present at the top level, or the report's text (its human
-# part before the quoted original, plus the delivery-status part).
-_FROM, _SUBJECT, _MESSAGE_ID, _RECEIVED, _HEADER, _TEXT = range(6)
+# headers, the name of a header present at the top level, the report's text (its human part
+# before the quoted original, plus the delivery-status part), or the X-Mailer header.
+_FROM, _SUBJECT, _MESSAGE_ID, _RECEIVED, _HEADER, _TEXT, _X_MAILER = range(7)
 
 # (MTA name, where, lowercase mark), in the order they are tried.
 SIGNATURES: tuple[tuple[str, int, str], ...] = (
@@ -34,6 +34,14 @@ SIGNATURES: tuple[tuple[str, int, str], ...] = (
     ("gmx", _FROM, "@gmx."),
     ("zoho", _FROM, "@mail.zoho."),
     ("zoho", _HEADER, "x-zohomail"),
+    ("biglobe", _FROM, "@biglobe.ne.jp"),
+    ("kddi", _FROM, ".dion.ne.jp"),
+    ("verizon", _FROM, "vzwpix.com"),
+    ("mxlogic", _FROM, ".mxlogic.net"),
+    ("trendmicro", _FROM, "interscan"),
+    ("mfilter", _X_MAILER, "m-filter"),
+    ("barracuda", _SUBJECT, "message you sent blocked by our bulk email filter"),
+    ("powermta", _TEXT, "x-powermta-"),
     ("office365", _FROM, "@outlook.com"),
     ("office365", _FROM, ".onmicrosoft.com"),
     ("outlook", _FROM, "hotmail."),
@@ -87,6 +95,8 @@ def _view(ctx: Context, where: int) -> str | set[str]:
         return root.get("message-id")[:500].lower()
     if where == _RECEIVED:
         return " ".join(value[:500] for value in root.get_all("received")[:20]).lower()
+    if where == _X_MAILER:
+        return root.get("x-mailer")[:500].lower()
     if where == _HEADER:
         return {name for name, _ in root.headers[:200]}
     dsn = ctx.first_part(*_DSN_TYPES)
