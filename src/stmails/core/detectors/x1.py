@@ -13,7 +13,7 @@ from stmails.core.detectors.accepted import unknown_user_after_acceptance
 from stmails.core.finding import Finding
 from stmails.core.generic import detect_generic
 
-_FROM_NAME = '"mail deliver system"'
+_FROM_NAME = "mail deliver system"
 _OPENING = "The original message was received at "
 
 
@@ -21,7 +21,8 @@ def detect_x1(ctx: Context) -> list[Finding] | None:
     """The findings of a Mail2000-style report, or None for any other message."""
     if not ctx.subject.startswith("Returned Mail: "):
         return None
-    if not ctx.root.get("from").lower().lstrip().startswith(_FROM_NAME):
+    # The display name, quoted or not.
+    if not ctx.root.get("from").lower().lstrip(' \t"').startswith(_FROM_NAME):
         return None
     if _OPENING not in ctx.bounce_text[:4000]:
         return None
