@@ -35,7 +35,7 @@ def test_dsn_reports_each_recipient_with_fields_and_original_headers() -> None:
     assert alice.from_ == "news@sender.example"
     assert alice.campaign == "7b0c6f0e-0000-4000-8000-000000000001"
     assert alice.subscriber == "7b0c6f0e-0000-4000-8000-000000000002"
-    assert alice.detector == "dsn"
+    assert alice.detector == "postfix"
     assert alice.timestamp == "2026-03-02T10:00:00+00:00"
     assert (bob.reason, bob.hard, bob.type, bob.status, bob.action) == (
         "mailboxfull",
@@ -173,7 +173,7 @@ def test_to_event_for_bounces_and_complaints_only() -> None:
     )
     assert event.campaign_uuid == "7b0c6f0e-0000-4000-8000-000000000001"
     assert event.occurred_at is not None and event.occurred_at.year == 2026
-    assert event.meta["detector"] == "dsn"
+    assert event.meta["detector"] == "postfix"
     (reply,) = records("autoreply-rfc3834.eml")
     assert reply.to_event() is None
 
@@ -284,3 +284,16 @@ def test_providers_that_refuse_unknown_recipients_at_rcpt(
         reporting_mta=reporting_mta,
     )
     assert found == reason
+
+
+def test_sendmail_records_each_end_the_previous_recipients_diagnostic() -> None:
+    found = [(r.recipient, r.reason, r.diagnostic) for r in records("sendmail-v5-records.eml")]
+    assert found == [
+        ("kim@slow.example", "mailboxfull", "552 <kim@slow.example>... Mailbox full"),
+        (
+            "lea@gone.example",
+            "hostunknown",
+            "554 <lea@gone.example>... 550 Host unknown (Authoritative answer from name server)",
+        ),
+        ("max@dest.example", "userunknown", "<<< 550 No such user here"),
+    ]

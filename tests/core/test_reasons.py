@@ -87,6 +87,14 @@ def test_match_reason_is_bounded_on_huge_text() -> None:
         ("554 IP listed on block lists AUP#IPBL0011", "blocked"),
         ("550 URL found on block lists AUP#URLBL011", "spamdetected"),
         ("550 sender rejected AUP#NOSUCHCODE", ""),
+        (
+            "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected "
+            "volume or user complaints; see https://postmaster.yahooinc.com/error-codes",
+            "badreputation",
+        ),
+        ("553 5.7.1 [BL23] Connections not accepted; see http://postmaster.yahoo.com/", "blocked"),
+        ("554 [PH01] Email not accepted for policy reasons. yahooinc.com", "policyviolation"),
+        ("421 4.7.0 [TSS04] deferred by some other provider", ""),
         ("550 5.1.1 user unknown", ""),
     ],
 )

@@ -10,6 +10,7 @@ from stmails.core.detectors import REGISTRY
 from stmails.core.fields import collapse, find_command, iso_timestamp
 from stmails.core.finding import Finding
 from stmails.core.message import normalize, parse_part
+from stmails.core.mta import identify_mta
 from stmails.core.reasons import (
     infer_status,
     is_hard,
@@ -188,12 +189,19 @@ def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
     )
 
 
+# The readers of formats many MTAs share; records they produce name the MTA instead.
+_MTA_NEUTRAL_READERS = frozenset({"dsn", "generic"})
+
+
 def classify_context(ctx: Context) -> list[BounceRecord]:
     """Run the registry on a parsed message; the first detector that claims it decides."""
     for name, detector in REGISTRY:
         findings = detector(ctx)
         if findings is None:
             continue
+        if name in _MTA_NEUTRAL_READERS:
+            # Name the MTA whose report the standard or generic reader read, when known.
+            name = identify_mta(ctx) or name
         return [_record(f, name, ctx) for f in findings if f.recipient]
     return []
 

@@ -162,6 +162,11 @@ def _has_code(text: str) -> bool:
 
 
 _RULE_LINE = re.compile(r"^[-=*_#~ ]{3,}$|^-{3,}.*-{3,}$")
+# Sendmail's record of one delivery attempt ("550 <a@b.example>... User unknown",
+# "421 mx.example (smtp)... Deferred") and the opening of its next SMTP session: each starts
+# the account of another recipient or host.
+_SENDMAIL_RECORD = re.compile(r"^[245]\d\d <?[^\s<>]{1,300}>?(?: \([a-z]{1,10}\))?\.\.\. ")
+_SESSION_OPENING = "While talking to "
 
 
 def _paragraph(lines: list[str], index: int) -> list[str]:
@@ -176,8 +181,17 @@ def _paragraph(lines: list[str], index: int) -> list[str]:
             continue
         if offset and block and "@" in stripped and _ADDRESS_LINE.match(line):
             break
+        if offset and block and _starts_another_record(stripped):
+            break
         block.append(stripped)
     return block
+
+
+def _starts_another_record(stripped: str) -> bool:
+    """True for a line that opens another recipient's or host's account in a transcript."""
+    if stripped.startswith(_SESSION_OPENING):
+        return True
+    return stripped[:1].isdigit() and _SENDMAIL_RECORD.match(stripped) is not None
 
 
 def _diagnostic_of(segment: list[str], address: str, before: list[str] | None = None) -> str:

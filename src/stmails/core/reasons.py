@@ -1249,14 +1249,30 @@ COX_CODE_REASONS: Final[dict[str, str]] = {
     "CXTHRT": "securityerror",
     "CXMJ": "securityerror",
 }
-# One scan finds either provider's code: Orange's in group 1, Cox's in group 2.
-_PROVIDER_CODE = re.compile(r"\b(?:(?:lpn|lpnaaa|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b|aup#([0-9a-z]+))")
+# Yahoo puts a bracketed code in its refusals and links its error-codes page, where each code's
+# meaning is documented (TSS04: deferred for unexpected volume or user complaints; TSS09/TSS11:
+# all mail from the IP permanently deferred; BL21/BL23: the IP is on a Spamhaus list; PH01:
+# not accepted for policy reasons).
+YAHOO_CODE_REASONS: Final[dict[str, str]] = {
+    "TSS04": "badreputation",
+    "TSS09": "rejected",
+    "TSS11": "rejected",
+    "BL21": "blocked",
+    "BL23": "blocked",
+    "PH01": "policyviolation",
+}
+# One scan finds any provider's code: Orange's in group 1, Cox's in group 2, Yahoo's in 3.
+_PROVIDER_CODE = re.compile(
+    r"\b(?:(?:lpn|lpnaaa|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b|aup#([0-9a-z]+))"
+    r"|\[((?:tss|bl|ph)\d{2})\]"
+)
 # Substrings every provider code contains: texts without any skip the pattern scan.
-_PROVIDER_CODE_HINTS = ("lpn", "ofr", "ouk", "aup#")
+_PROVIDER_CODE_HINTS = ("lpn", "ofr", "ouk", "aup#", "yahoo")
 
 
 def reason_from_provider_code(text: str) -> str:
-    """The reason a provider's own refusal code in `text` names (Orange/La Poste, Cox), or ""."""
+    """The reason a provider's own refusal code in `text` names (Orange/La Poste, Cox, Yahoo),
+    or ""."""
     lowered = text[:_TEXT_CAP].lower()
     if not any(hint in lowered for hint in _PROVIDER_CODE_HINTS):
         return ""
@@ -1272,6 +1288,8 @@ def reason_from_provider_code(text: str) -> str:
         if code.startswith("URLBL"):
             return "spamdetected"
         return COX_CODE_REASONS.get(code, "")
+    if found.group(3) and "yahoo" in lowered:
+        return YAHOO_CODE_REASONS.get(found.group(3).upper(), "")
     return ""
 
 

@@ -11,8 +11,12 @@ from collections.abc import Callable
 
 from stmails.core.context import Context
 from stmails.core.detectors.amazonses import detect_amazonses
+from stmails.core.detectors.ezweb import detect_ezweb
 from stmails.core.detectors.fml import detect_fml
 from stmails.core.detectors.googlegroups import detect_googlegroups
+from stmails.core.detectors.mcafee import detect_mcafee
+from stmails.core.detectors.x1 import detect_x1
+from stmails.core.detectors.x2 import detect_x2
 from stmails.core.finding import Finding
 from stmails.core.generic import detect_generic
 from stmails.core.standard import (
@@ -27,11 +31,16 @@ Detector = Callable[[Context], "list[Finding] | None"]
 # (name, detector) in the order they are tried.
 REGISTRY: tuple[tuple[str, Detector], ...] = (
     ("arf", detect_arf),
+    # MTA formats that also carry a delivery-status part come before the plain DSN reader.
+    ("mcafee", detect_mcafee),
+    ("ezweb", detect_ezweb),
     ("dsn", detect_dsn),
     ("complaint", detect_complaint_without_arf),
     ("autoreply", detect_autoreply),
     ("googlegroups", detect_googlegroups),
     ("amazonses", detect_amazonses),
     ("fml", detect_fml),
+    ("x1", detect_x1),
+    ("x2", detect_x2),
     ("generic", detect_generic),
 )
