@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from stmails.cli.main import app
-from stmails.config import Settings, load_settings
-from stmails.db.engine import make_engine, session_factory
-from stmails.db.migrate import upgrade
-from stmails.services import users
+
+if TYPE_CHECKING:
+    from stmails.config import Settings
 
 APP_FACTORY = "stmails.web.app:app_from_environment"
 
@@ -30,6 +28,12 @@ def prepare(settings: Settings) -> str | None:
     not exist yet, a random password is generated and returned (None otherwise).
     `STMAILS_API_USER` + `STMAILS_API_TOKEN` make sure that API user exists with that token.
     """
+    # Imported here, not at module level: every `stmails` command imports this module, and the
+    # database stack would add a second of start-up to `stmails verify` and `stmails parse`.
+    from stmails.db.engine import make_engine, session_factory
+    from stmails.db.migrate import upgrade
+    from stmails.services import users
+
     engine = make_engine(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
     try:
         upgrade(engine)
@@ -60,6 +64,10 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Run the HTTP server (API, webhooks) on the configured database."""
+    import uvicorn
+
+    from stmails.config import load_settings
+
     settings = load_settings()
     host = host or settings.host
     port = port or settings.port
