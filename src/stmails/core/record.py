@@ -1,0 +1,63 @@
+"""The result type of the classifier: one `BounceRecord` per recipient a message reports on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Literal
+
+from stmails.core.reasons import is_hard
+
+BounceType = Literal["hard", "soft", "complaint"]
+
+
+@dataclass(frozen=True, slots=True)
+class BounceRecord:
+    """What one message says happened to one recipient.
+
+    `reason` is one of `stmails.core.REASONS`; `hard` is true only when the address itself is
+    bad; `type` is "hard", "soft", "complaint", or None for delivery reports and auto-replies.
+    Text fields are decoded and length-capped; absent values are empty strings.
+    """
+
+    recipient: str
+    reason: str
+    hard: bool = False
+    type: BounceType | None = None
+    status: str = ""
+    replycode: str = ""
+    diagnostic: str = ""
+    action: str = ""
+    remote_mta: str = ""
+    reporting_mta: str = ""
+    timestamp: str = ""
+    feedback_type: str = ""
+    user_agent: str = ""
+    message_id: str = ""
+    subject: str = ""
+    from_: str = ""
+    campaign: str = ""
+    subscriber: str = ""
+    detector: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """The record as a JSON-ready dict; `from_` is serialized as "from"."""
+        out: dict[str, object] = {}
+        for f in fields(self):
+            key = "from" if f.name == "from_" else f.name
+            out[key] = getattr(self, f.name)
+        return out
+
+
+def bounce_type(record: BounceRecord) -> BounceType | None:
+    """ "complaint" for feedback reports, None for delivered/vacation/relayed/delayed-only
+    reports, else "hard" when the address is bad and "soft" otherwise."""
+    return type_for(record.reason, record.status, record.action)
+
+
+def type_for(reason: str, status: str, action: str) -> BounceType | None:
+    """The bounce type for a reason, status code and DSN action (see `bounce_type`)."""
+    if reason == "feedback":
+        return "complaint"
+    if reason in ("delivered", "vacation") or action in ("delivered", "relayed", "expanded"):
+        return None
+    return "hard" if is_hard(reason, status) else "soft"
