@@ -1,0 +1,303 @@
+"""Run-time settings kept in the `settings` table, under listmonk's keys, with typed access.
+
+Keys and shapes follow listmonk's settings API (`bounce.enabled`, `bounce.actions`, `smtp`, ...)
+so that its clients can read and write them; stmails' additions sit beside them in the same style:
+
+- `bounce.actions.<type>.window_days`: count only bounces of the last N days (0 = all time).
+- `bounce.soft_escalation`: `{"enabled": true, "count": 3}`: after `count` consecutive soft
+  bounces from distinct campaigns, the address is treated as a hard bounce.
+- `bounce.reason_overrides`: `{"<reason>": "soft" | "hard"}`: a bounce with that reason counts
+  as that type whatever its status code said (default: `mailboxfull` is soft).
+
+Unlike listmonk, bounce processing and the bounce webhook are on by default; provider webhooks and
+mailboxes stay off until configured. A key missing from the table reads as its default here.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stmails.core.event import EVENT_TYPES, EventType
+from stmails.db.models import Setting
+from stmails.db.types import utcnow
+
+BounceAction = Literal["none", "unsubscribe", "blocklist", "delete"]
+BOUNCE_ACTIONS: tuple[BounceAction, ...] = ("none", "unsubscribe", "blocklist", "delete")
+
+# What a masked secret reads as through the API (listmonk's convention); writing it back, or an
+# empty string, keeps the stored secret.
+MASK = "••••••••"
+
+DEFAULT_SMTP_SERVER: dict[str, Any] = {
+    "uuid": "",
+    "name": "",
+    "enabled": True,
+    "host": "127.0.0.1",
+    "hello_hostname": "",
+    "port": 25,
+    "auth_protocol": "none",
+    "username": "",
+    "password": "",
+    "email_headers": [],
+    "max_conns": 10,
+    "max_msg_retries": 2,
+    "idle_timeout": "15s",
+    "wait_timeout": "5s",
+    "tls_type": "STARTTLS",
+    "tls_skip_verify": False,
+}
+
+DEFAULTS: dict[str, Any] = {
+    "bounce.enabled": True,
+    "bounce.webhooks_enabled": True,
+    "bounce.actions": {
+        "soft": {"count": 2, "action": "none", "window_days": 0},
+        "hard": {"count": 1, "action": "blocklist", "window_days": 0},
+        "complaint": {"count": 1, "action": "blocklist", "window_days": 0},
+    },
+    "bounce.soft_escalation": {"enabled": True, "count": 3},
+    "bounce.reason_overrides": {"mailboxfull": "soft"},
+    "bounce.mailboxes": [],
+    "bounce.ses_enabled": False,
+    "bounce.sendgrid_enabled": False,
+    "bounce.sendgrid_key": "",
+    "bounce.postmark": {"enabled": False, "username": "", "password": ""},
+    "bounce.forwardemail": {"enabled": False, "key": ""},
+    "smtp": [DEFAULT_SMTP_SERVER],
+}
+
+# Where secrets are inside values: a top-level key whose value is the secret, or a key whose
+# value is an object (or a list of objects) holding secret fields.
+SECRET_KEYS = {"bounce.sendgrid_key"}
+SECRET_FIELDS: dict[str, tuple[str, ...]] = {
+    "bounce.postmark": ("password",),
+    "bounce.forwardemail": ("key",),
+    "bounce.mailboxes": ("password",),
+    "smtp": ("password",),
+}
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    count: int = Field(ge=1, le=1000)
+    action: BounceAction
+    window_days: int = Field(default=0, ge=0, le=3650)
+
+
+class _Actions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    soft: _Rule
+    hard: _Rule
+    complaint: _Rule
+
+
+class _Escalation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+    count: int = Field(ge=1, le=100)
+
+
+# Validators of the keys whose shape stmails relies on; other keys are stored as given.
+_VALIDATORS: dict[str, Any] = {
+    "bounce.actions": _Actions,
+    "bounce.soft_escalation": _Escalation,
+}
+_BOOLEAN_KEYS = {
+    "bounce.enabled",
+    "bounce.webhooks_enabled",
+    "bounce.ses_enabled",
+    "bounce.sendgrid_enabled",
+}
+
+
+class SettingsError(ValueError):
+    """A setting value was refused; `key` names the setting."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def validate(key: str, value: Any) -> Any:
+    """The value to store for `key`, normalized; raises SettingsError when it is invalid."""
+    if key in _BOOLEAN_KEYS:
+        if not isinstance(value, bool):
+            raise SettingsError(key, "must be true or false")
+        return value
+    if key == "bounce.actions":
+        merged = copy.deepcopy(DEFAULTS[key])
+        if not isinstance(value, Mapping):
+            raise SettingsError(key, "must be an object with soft, hard and complaint rules")
+        for kind, rule in value.items():
+            if kind not in merged or not isinstance(rule, Mapping):
+                raise SettingsError(key, f"unknown bounce type {kind!r}")
+            merged[kind].update(rule)
+        value = merged
+    if key == "bounce.reason_overrides":
+        if not isinstance(value, Mapping) or not all(
+            isinstance(r, str) and t in ("soft", "hard") for r, t in value.items()
+        ):
+            raise SettingsError(key, 'must map reasons to "soft" or "hard"')
+        return dict(value)
+    validator = _VALIDATORS.get(key)
+    if validator is not None:
+        try:
+            return validator.model_validate(value).model_dump()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise SettingsError(f"{key}.{where}" if where else key, first["msg"]) from None
+    return value
+
+
+def get(session: Session, key: str) -> Any:
+    """The value of `key`: stored, else its default (a copy), else None."""
+    row = session.get(Setting, key)
+    if row is not None:
+        return row.value
+    return copy.deepcopy(DEFAULTS.get(key))
+
+
+def get_all(session: Session) -> dict[str, Any]:
+    """Every setting: the defaults overlaid with what is stored (secrets in clear)."""
+    values = copy.deepcopy(DEFAULTS)
+    for row in session.scalars(select(Setting)):
+        values[row.key] = row.value
+    return values
+
+
+def set_value(session: Session, key: str, value: Any, *, now: datetime | None = None) -> Any:
+    """Validate and store one setting (caller commits); returns the stored value."""
+    stored = validate(key, value)
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=stored, updated_at=now or utcnow()))
+    else:
+        row.value = stored
+        row.updated_at = now or utcnow()
+    return stored
+
+
+def update(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Store several settings at once (PUT /api/settings); masked or empty secrets are kept.
+
+    Every value is validated before any is stored, so a bad request changes nothing. Returns
+    all settings afterwards, in clear.
+    """
+    current = get_all(session)
+    prepared = {
+        key: validate(key, _keep_secrets(key, value, current.get(key)))
+        for key, value in values.items()
+    }
+    for key, value in prepared.items():
+        set_value(session, key, value)
+    return get_all(session)
+
+
+def masked(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `values` with every non-empty secret replaced by MASK, for reading out."""
+    out = copy.deepcopy(dict(values))
+    for key in SECRET_KEYS:
+        if out.get(key):
+            out[key] = MASK
+    for key, fields in SECRET_FIELDS.items():
+        for item in _objects(out.get(key)):
+            for name in fields:
+                if item.get(name):
+                    item[name] = MASK
+    return out
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and (value == "" or set(value) == {"•"})
+
+
+def _keep_secrets(key: str, new: Any, old: Any) -> Any:
+    """`new` with masked or empty secrets replaced by the stored ones (`old`)."""
+    if key in SECRET_KEYS:
+        return old if _is_placeholder(new) else new
+    fields = SECRET_FIELDS.get(key)
+    if not fields:
+        return new
+    new = copy.deepcopy(new)
+    olds = _objects(old)
+    # Objects in lists are matched by uuid when they have one, else by position.
+    by_uuid = {o.get("uuid"): o for o in olds if o.get("uuid")}
+    for index, item in enumerate(_objects(new)):
+        previous = by_uuid.get(item.get("uuid")) if item.get("uuid") else None
+        if previous is None and index < len(olds):
+            previous = olds[index]
+        for name in fields:
+            if _is_placeholder(item.get(name)):
+                item[name] = previous.get(name, "") if previous else ""
+    return new
+
+
+@dataclass(frozen=True, slots=True)
+class BounceRule:
+    """What to do when a subscriber has `count` bounces of one type within `window_days`."""
+
+    count: int
+    action: BounceAction
+    window_days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BounceConfig:
+    """The bounce settings that `services.bounces` applies, read in one go."""
+
+    enabled: bool
+    rules: Mapping[EventType, BounceRule]
+    # 0 turns soft-bounce escalation off.
+    escalation_count: int
+    reason_overrides: Mapping[str, EventType]
+
+    def max_window_days(self) -> int:
+        """The longest window of any rule (0 when any rule counts all time)."""
+        windows = [rule.window_days for rule in self.rules.values()]
+        return 0 if 0 in windows else max(windows)
+
+
+def bounce_config(session: Session) -> BounceConfig:
+    """The bounce rules in force. Stored values that no longer validate fall back to defaults."""
+    actions = _valid_or_default(session, "bounce.actions")
+    escalation = _valid_or_default(session, "bounce.soft_escalation")
+    overrides = _valid_or_default(session, "bounce.reason_overrides")
+    enabled = _valid_or_default(session, "bounce.enabled")
+    rules: dict[EventType, BounceRule] = {
+        kind: BounceRule(
+            count=int(actions[kind]["count"]),
+            action=actions[kind]["action"],
+            window_days=int(actions[kind].get("window_days", 0)),
+        )
+        for kind in EVENT_TYPES
+    }
+    return BounceConfig(
+        enabled=bool(enabled),
+        rules=rules,
+        escalation_count=int(escalation["count"]) if escalation["enabled"] else 0,
+        reason_overrides={str(r): t for r, t in overrides.items()},
+    )
+
+
+def _valid_or_default(session: Session, key: str) -> Any:
+    try:
+        return validate(key, get(session, key))
+    except SettingsError:
+        return copy.deepcopy(DEFAULTS[key])
