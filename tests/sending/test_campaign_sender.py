@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import Bounce, Campaign, CampaignSend, Subscriber, SubscriberList
+from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.campaigns import (
     IN_DOUBT,
     IN_FLIGHT,
@@ -22,10 +23,9 @@ from stmails.services.sending.campaigns import (
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message
 from stmails.services.sending.smtp import SendResult, SmtpPool
-from stmails.services.suppression_list import parse_entry, upsert_many
+from stmails.services.suppression import parse_entry, upsert_many
 
 from .conftest import Sink, World, add_subscriber, make_world
-from .helpers import record_bounce
 
 
 def config_for(sink: Sink, **overrides: Any) -> SendingConfig:

@@ -66,7 +66,7 @@ from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message, MessageError, custom_headers
 from stmails.services.sending.smtp import RateLimiter, SendResult
 from stmails.services.sending.templates import TemplateRenderError
-from stmails.services.suppression_list import check_batch_detail
+from stmails.services.suppression import check_batch_detail
 
 log = logging.getLogger(__name__)
 
