@@ -1,1 +1,3 @@
 """Imports every command module so that each registers its commands on the Typer app."""
+
+from stmails.cli import serve  # noqa: F401

@@ -1,0 +1,98 @@
+"""`stmails serve`: migrate the database, make sure the admin (and API) user exist, run uvicorn.
+
+The preparation runs once in this process, before any worker starts, so that several workers
+never race to migrate. An admin created here with a generated password has that password
+printed once; it is never shown again.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from stmails.cli.main import app
+from stmails.config import Settings, load_settings
+from stmails.db.engine import make_engine, session_factory
+from stmails.db.migrate import upgrade
+from stmails.services import users
+
+APP_FACTORY = "stmails.web.app:app_from_environment"
+
+
+def prepare(settings: Settings) -> str | None:
+    """Migrates the database and ensures the configured users; returns a generated password.
+
+    The admin user gets `STMAILS_ADMIN_PASSWORD` when set; when it is unset and the admin does
+    not exist yet, a random password is generated and returned (None otherwise).
+    `STMAILS_API_USER` + `STMAILS_API_TOKEN` make sure that API user exists with that token.
+    """
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings.db_busy_timeout_ms)
+    try:
+        upgrade(engine)
+        with session_factory(engine)() as session:
+            password = (
+                settings.admin_password.get_secret_value() if settings.admin_password else None
+            )
+            ensured = users.ensure_admin(session, settings.admin_user, password)
+            if settings.api_user and settings.api_token:
+                users.ensure_api_user(
+                    session, settings.api_user, settings.api_token.get_secret_value()
+                )
+            session.commit()
+            return ensured.generated_password
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 9000).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes; more than one needs PostgreSQL.")
+    ] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Run the HTTP server (API, webhooks) on the configured database."""
+    settings = load_settings()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    if workers < 1:
+        raise typer.BadParameter("must be 1 or more", param_hint="--workers")
+    if workers > 1 and settings.is_sqlite:
+        typer.echo(
+            "stmails serve: --workers > 1 needs PostgreSQL (STMAILS_DATABASE_URL); SQLite has "
+            "one writer, and each worker batches its own writes. Running 1 worker.",
+            err=True,
+        )
+        workers = 1
+    generated = prepare(settings)
+    if generated:
+        typer.echo(
+            f"stmails: created admin user {settings.admin_user!r} with password: {generated}\n"
+            "stmails: this password is shown only now; set STMAILS_ADMIN_PASSWORD to choose one."
+        )
+    typer.echo(f"stmails: listening on http://{host}:{port} ({workers} worker(s))")
+    sys.stdout.flush()
+    # Workers read their settings from the environment: hand the resolved values on.
+    os.environ["STMAILS_HOST"] = host
+    os.environ["STMAILS_PORT"] = str(port)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="info",
+        http="httptools",
+        loop="uvloop",
+        timeout_graceful_shutdown=10,
+    )

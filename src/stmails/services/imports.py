@@ -1,0 +1,208 @@
+"""CSV subscriber import as listmonk does it: `email,name,attributes` rows into the database.
+
+The file has a header row naming its columns: `email` (required), `name`, and `attributes` (a
+JSON object as text). `mode` is `subscribe` (add to `lists`) or `blocklist` (mark the addresses
+blocklisted, creating the missing ones). With `overwrite`, existing subscribers get the file's
+name and attributes; without it they are left as they are (their list memberships are still
+added in subscribe mode, as listmonk does). Rows are committed in chunks, so a large file makes
+progress visible and a bad row is logged and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from sqlalchemy.orm import Session
+
+from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList
+from stmails.services import subscriber_admin as admin
+from stmails.services.subscriber_admin import Invalid
+
+CHUNK_ROWS = 500
+MAX_LOG_LINES = 1000
+MAX_FIELD_CHARS = 64 * 1024
+MODES = ("subscribe", "blocklist")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportParams:
+    """listmonk's `params` of `POST /api/import/subscribers`."""
+
+    mode: str = "subscribe"
+    delimiter: str = ","
+    lists: tuple[int, ...] = ()
+    overwrite: bool = False
+    subscription_status: str = "unconfirmed"
+
+
+def parse_params(text: str) -> ImportParams:
+    """ImportParams from the `params` JSON text; Invalid naming the bad field."""
+    try:
+        raw = json.loads(text) if text.strip() else {}
+    except ValueError:
+        raise Invalid("params: not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise Invalid("params: must be a JSON object")
+    mode = raw.get("mode", "subscribe")
+    if mode not in MODES:
+        raise Invalid("params.mode: 'subscribe' or 'blocklist'")
+    delimiter = raw.get("delim", raw.get("delimiter", ","))
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        raise Invalid("params.delim: a single character such as ','")
+    lists = admin.check_ids(raw.get("lists"), "params.lists")
+    overwrite = raw.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise Invalid("params.overwrite: true or false")
+    status = raw.get("subscription_status") or "unconfirmed"
+    if status not in SUBSCRIPTION_STATUSES:
+        raise Invalid(f"params.subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
+    return ImportParams(mode, delimiter, tuple(lists), overwrite, status)
+
+
+@dataclass(slots=True)
+class ImportStatus:
+    """What `GET /api/import/subscribers` reports, and the log lines of the current import."""
+
+    name: str = ""
+    total: int = 0
+    imported: int = 0
+    status: str = "none"
+    log: list[str] = field(default_factory=list)
+
+    def note(self, line: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y/%m/%d %H:%M:%S")
+        if len(self.log) < MAX_LOG_LINES:
+            self.log.append(f"{stamp} {line}")
+        elif len(self.log) == MAX_LOG_LINES:
+            self.log.append(f"{stamp} (further log lines omitted)")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    email: str
+    name: str
+    attribs: dict[str, Any]
+
+
+def read_rows(stream: IO[str], delimiter: str, status: ImportStatus) -> Iterator[Row]:
+    """Rows of the CSV text; rows that cannot be read are logged and skipped."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    reader = csv.reader(stream, delimiter=delimiter)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise Invalid("file: empty") from None
+    if "email" not in header:
+        raise Invalid("file: the header row has no 'email' column")
+    email_at = header.index("email")
+    name_at = header.index("name") if "name" in header else None
+    attribs_at = header.index("attributes") if "attributes" in header else None
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            status.note(f"line {reader.line_num}: unreadable ({exc}); skipped")
+            continue
+        if not any(c.strip() for c in cells):
+            continue
+        try:
+            attribs: dict[str, Any] = {}
+            if attribs_at is not None and attribs_at < len(cells) and cells[attribs_at].strip():
+                attribs = json.loads(cells[attribs_at])
+                if not isinstance(attribs, dict):
+                    raise ValueError("attributes is not a JSON object")
+            email = cells[email_at] if email_at < len(cells) else ""
+            name = cells[name_at] if name_at is not None and name_at < len(cells) else ""
+        except ValueError as exc:
+            status.note(f"line {reader.line_num}: {exc}; skipped")
+            continue
+        yield Row(reader.line_num, email, name, attribs)
+
+
+def _import_row(session: Session, row: Row, params: ImportParams) -> bool:
+    """Imports one row; False when it was skipped (an existing address without overwrite)."""
+    existing = admin.find_by_email(session, row.email)
+    if params.mode == "blocklist":
+        if existing is None:
+            existing = admin.create(session, row.email, row.name, "blocklisted", row.attribs)
+        admin.blocklist(session, [existing.id])
+        return True
+    if existing is None:
+        subscriber = admin.create(session, row.email, row.name, "enabled", row.attribs)
+    elif params.overwrite:
+        subscriber = existing
+        body: dict[str, Any] = {"attribs": row.attribs}
+        if row.name:
+            body["name"] = row.name
+        admin.update_subscriber(session, subscriber, body, full=False)
+        subscriber.attribs = row.attribs
+    else:
+        return False
+    if params.lists and subscriber.status != "blocklisted":
+        admin.manage_lists(
+            session, [subscriber.id], "add", list(params.lists), params.subscription_status
+        )
+    return True
+
+
+def check_lists(session: Session, params: ImportParams) -> None:
+    """Invalid when `params.lists` names a list that does not exist."""
+    if not params.lists:
+        return
+    found = {m.id for m in session.query(MailingList).filter(MailingList.id.in_(params.lists))}
+    missing = [i for i in params.lists if i not in found]
+    if missing:
+        raise Invalid(f"params.lists: unknown list id(s) {', '.join(map(str, missing))}")
+
+
+def run_import(
+    sessions: Callable[[], Session],
+    rows: Iterable[Row],
+    params: ImportParams,
+    status: ImportStatus,
+    cancelled: threading.Event | None = None,
+) -> None:
+    """Imports `rows`, committing every CHUNK_ROWS; bad rows are logged and skipped."""
+    chunk: list[Row] = []
+
+    def flush() -> None:
+        with sessions() as session:
+            for row in chunk:
+                try:
+                    with session.begin_nested():
+                        imported = _import_row(session, row, params)
+                    if imported:
+                        status.imported += 1
+                    else:
+                        status.note(f"line {row.line}: {row.email} exists; skipped (no overwrite)")
+                except ValueError as exc:
+                    status.note(f"line {row.line}: {exc}; skipped")
+            session.commit()
+        chunk.clear()
+
+    for row in rows:
+        if cancelled is not None and cancelled.is_set():
+            status.note("import stopped")
+            status.status = "stopped"
+            return
+        status.total += 1
+        chunk.append(row)
+        if len(chunk) >= CHUNK_ROWS:
+            flush()
+    if chunk:
+        flush()
+
+
+def text_stream(binary: IO[bytes]) -> IO[str]:
+    """The uploaded bytes as text: UTF-8 (a BOM is dropped), undecodable bytes replaced."""
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")

@@ -1,0 +1,38 @@
+"""listmonk's settings API: `GET`/`PUT /api/settings` (bounce settings and stmails' additions).
+
+Secrets read as `••••••••`; sending that mask (or an empty string) back keeps the stored secret,
+as listmonk does, so a client can GET, change one key and PUT everything back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+
+from stmails.services import settings as settings_service
+from stmails.web.api.subscribers import JSON_BODY
+from stmails.web.body import json_object, run_db
+from stmails.web.deps import require_user
+from stmails.web.responses import JSONResponse, data
+
+router = APIRouter(tags=["settings"], dependencies=[Depends(require_user)])
+
+
+@router.get("/settings", summary="All settings (secrets masked)")
+async def get_settings(request: Request) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
+        return settings_service.masked(settings_service.get_all(session))
+
+    return data(await run_db(request, work))
+
+
+@router.put(
+    "/settings", summary="Change settings (masked secrets are kept)", openapi_extra=JSON_BODY
+)
+async def put_settings(request: Request) -> JSONResponse:
+    """Validates every key first, then stores them all; 400 naming the key when one is bad."""
+    body = await json_object(request)
+    await run_db(request, lambda s: settings_service.update(s, body), write=True)
+    return data(True)

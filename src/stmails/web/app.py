@@ -1,0 +1,184 @@
+"""The application factory: `create_app(settings)` wires settings, database, routers and errors.
+
+The app does not migrate the database: `stmails serve` (and the tests' fixtures) do that before
+any request arrives, once, even when several worker processes start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware import Middleware
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+import stmails
+from stmails.config import Settings, load_settings
+from stmails.core.event import Event
+from stmails.db.engine import make_engine, session_factory
+from stmails.ingest.native import NativeBounceError
+from stmails.services import bounces, users
+from stmails.services.bounces import RecordError
+from stmails.services.settings import SettingsError
+from stmails.services.subscriber_admin import Conflict, Invalid, NotFound
+from stmails.services.subscriber_query import QueryError
+from stmails.web.api import (
+    bounces as bounces_api,
+)
+from stmails.web.api import (
+    campaigns,
+    health,
+    imports,
+    lists,
+    subscribers,
+    webhooks_native,
+)
+from stmails.web.api import (
+    settings as settings_api,
+)
+from stmails.web.deps import AppState, Authenticator, Principal
+from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
+from stmails.web.group_commit import GroupCommitWriter
+from stmails.web.responses import JSONResponse
+
+log = logging.getLogger("stmails.web")
+
+# The CSV import accepts larger bodies than the 1 MB every other route is held to.
+IMPORT_MAX_BYTES = 64 * 1024 * 1024
+
+
+def record_bounce(session: Session, event: Event) -> Any:
+    """The group-commit writer's recording step: services.bounces.record(), no commit."""
+    return bounces.record(session, event)
+
+
+def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
+    """Checks credentials against the users table: API users by token, admins by password."""
+
+    def authenticate(username: str, secret: str) -> Principal | None:
+        with sessions() as session:
+            user = users.authenticate_token(session, username, secret)
+            if user is None:
+                user = users.authenticate_password(session, username, secret)
+            if user is None:
+                return None
+            principal = Principal(user.id, user.username, user.type)
+            # authenticate_password notes the login time.
+            session.commit()
+            return principal
+
+    return authenticate
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """The FastAPI application for `settings` (default: from the environment).
+
+    `engine` lets a caller (tests, the benchmark) share an engine it already made.
+    """
+    settings = settings or load_settings()
+    own_engine = engine is None
+    if engine is None:
+        engine = make_engine(
+            settings.database_url,
+            busy_timeout_ms=settings.db_busy_timeout_ms,
+            pool_size=settings.db_pool_size,
+        )
+    sessions = session_factory(engine)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        readonly_sessions=session_factory(engine, readonly=True),
+        authenticate=make_authenticator(sessions),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        writer: GroupCommitWriter[Any] = GroupCommitWriter(sessions, record_bounce)
+        await writer.start()
+        state.writer = writer
+        try:
+            yield
+        finally:
+            state.writer = None
+            await writer.stop()
+            if own_engine:
+                engine.dispose()
+
+    app = FastAPI(
+        title="stmails",
+        version=stmails.__version__,
+        description=(
+            "Self-hosted email deliverability. The REST API follows listmonk's "
+            '(`{"data": ...}` envelope, Basic or `token` auth); see docs/api.md.'
+        ),
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(CatchAllMiddleware),
+            Middleware(
+                BodySizeLimitMiddleware,
+                default_limit=settings.max_body_bytes,
+                limits_by_path={"/api/import/subscribers": IMPORT_MAX_BYTES},
+            ),
+        ],
+    )
+    app.state.stmails = state
+    install_error_handlers(
+        app,
+        {
+            QueryError: 400,
+            Invalid: 400,
+            RecordError: 400,
+            SettingsError: 400,
+            NativeBounceError: 400,
+            NotFound: 404,
+            Conflict: 409,
+        },
+    )
+    app.include_router(health.router)
+    app.include_router(webhooks_native.router)
+    for router in (
+        subscribers.router,
+        imports.router,
+        lists.router,
+        campaigns.router,
+        bounces_api.router,
+        settings_api.router,
+    ):
+        app.include_router(router, prefix="/api")
+    _document_security(app)
+    return app
+
+
+def _document_security(app: FastAPI) -> None:
+    """Declares listmonk's two auth schemes in the OpenAPI document."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {})
+            components["securitySchemes"] = {
+                "basic": {"type": "http", "scheme": "basic"},
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`token api_username:access_token`",
+                },
+            }
+            schema["security"] = [{"basic": []}, {"token": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for uvicorn worker processes: settings from the environment."""
+    return create_app(load_settings())

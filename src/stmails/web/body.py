@@ -1,0 +1,71 @@
+"""Reading request bodies the way listmonk's clients send them: JSON, or form fields."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from stmails.web.deps import app_state
+from stmails.web.errors import bad_request
+
+T = TypeVar("T")
+
+# Form fields that listmonk clients send as repeated values or JSON text.
+_LIST_FIELDS = frozenset({"lists", "tags", "ids", "target_list_ids", "list_ids"})
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object (form-encoded bodies are read field by field); 400 otherwise."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        body: dict[str, Any] = {}
+        for key in form:
+            values = [v for v in form.getlist(key) if isinstance(v, str)]
+            if key in _LIST_FIELDS:
+                body[key] = [_form_scalar(v) for v in values]
+            elif values:
+                body[key] = _form_scalar(values[-1])
+        return body
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("body: not valid JSON") from None
+    if not isinstance(value, dict):
+        raise bad_request("body: must be a JSON object")
+    return value
+
+
+def _form_scalar(text: str) -> Any:
+    """Form values are text; numbers and booleans are read as such (listmonk does the same)."""
+    if text.isdigit():
+        return int(text)
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+async def run_db(request: Request, work: Callable[[Session], T], *, write: bool = False) -> T:
+    """Runs `work(session)` on a worker thread; commits when `write` and `work` succeeded.
+
+    `work` must finish everything that needs the session (serialization included).
+    """
+    state = app_state(request)
+    maker = state.sessions if write else state.readonly_sessions
+
+    def job() -> T:
+        with maker() as session:
+            result = work(session)
+            if write:
+                session.commit()
+            return result
+
+    return await run_in_threadpool(job)

@@ -1,0 +1,170 @@
+"""Group commit: one writer records the events of many concurrent requests in one transaction.
+
+Each request hands its event to `GroupCommitWriter.submit()` and awaits its own future. A single
+writer task takes everything queued, records the batch in one database transaction on a
+dedicated thread, commits, and only then resolves the futures: no request is acknowledged before
+its event is committed. If recording one event fails, the transaction is rolled back and the
+batch is recorded again without it, so one bad event does not fail its neighbours; when the
+database itself is unavailable the whole batch fails (each caller answers 503 and retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy.orm import Session
+
+from stmails.core.event import Event
+from stmails.web.errors import is_database_unavailable, unavailable
+
+log = logging.getLogger("stmails.web.group_commit")
+
+ResultT = TypeVar("ResultT")
+
+DEFAULT_MAX_BATCH = 256
+DEFAULT_MAX_QUEUE = 20_000
+DEFAULT_WAIT_SECONDS = 30.0
+
+
+@dataclass(slots=True)
+class _Pending(Generic[ResultT]):
+    event: Event
+    future: asyncio.Future[ResultT]
+
+
+class GroupCommitWriter(Generic[ResultT]):
+    """Records events through `record(session, event)` in batches, one transaction per batch.
+
+    `session_factory` opens a Session; `record` must not commit (the writer does). Results and
+    exceptions are delivered to each submitter. Start it in the event loop that serves the
+    requests (`start()`), and `stop()` it on shutdown: queued events are still recorded.
+    """
+
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        record: Callable[[Session, Event], ResultT],
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    ) -> None:
+        self._session_factory = session_factory
+        self._record = record
+        self._max_batch = max_batch
+        self._max_queue = max_queue
+        self._wait_seconds = wait_seconds
+        self._queue: asyncio.Queue[_Pending[ResultT] | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.batches = 0
+        self.events = 0
+
+    async def start(self) -> None:
+        """Starts the writer task in the running loop."""
+        self._queue = asyncio.Queue(self._max_queue)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="stmails-writer")
+        self._task = asyncio.create_task(self._run(), name="stmails-group-commit")
+
+    async def stop(self) -> None:
+        """Records what is queued, then ends the writer task and its thread."""
+        if self._queue is not None and self._task is not None:
+            await self._queue.put(None)
+            await self._task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self._task = None
+        self._queue = None
+        self._executor = None
+
+    async def submit(self, event: Event) -> ResultT:
+        """Records `event`; returns once its transaction committed (raises what recording raised).
+
+        Raises ApiError 503 when the queue is full or the commit does not happen in time.
+        """
+        queue = self._queue
+        if queue is None:
+            raise unavailable("the bounce writer is not running; retry later")
+        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        try:
+            queue.put_nowait(_Pending(event, future))
+        except asyncio.QueueFull:
+            raise unavailable("too many bounces waiting to be recorded; retry later") from None
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._wait_seconds)
+        except TimeoutError:
+            # The event may still commit later; the caller's retry is then a duplicate, which
+            # is recorded once.
+            raise unavailable("recording the bounce took too long; retry later") from None
+
+    async def _run(self) -> None:
+        queue = self._queue
+        assert queue is not None
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = await queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch and not queue.empty():
+                item = queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            events = [pending.event for pending in batch]
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._commit, events)
+            except Exception as exc:  # the commit machinery itself failed
+                log.exception("group commit failed")
+                outcomes = [exc] * len(batch)
+            self.batches += 1
+            self.events += len(batch)
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                if pending.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    pending.future.set_exception(outcome)
+                else:
+                    pending.future.set_result(outcome)
+
+    def _commit(self, events: list[Event]) -> list[ResultT | BaseException]:
+        """Runs on the writer thread: one transaction for `events`, retried without failures."""
+        outcomes: dict[int, ResultT | BaseException] = {}
+        remaining = list(range(len(events)))
+        while remaining:
+            failed_at: int | None = None
+            results: list[ResultT] = []
+            with self._session_factory() as session:
+                try:
+                    for index in remaining:
+                        failed_at = index
+                        results.append(self._record(session, events[index]))
+                    failed_at = None
+                    session.commit()
+                except Exception as exc:
+                    session.rollback()
+                    if is_database_unavailable(exc) or (failed_at is None and len(remaining) == 1):
+                        # The database is down or busy: nothing in this batch was stored, and
+                        # retrying now would fail the same way.
+                        for index in remaining:
+                            outcomes[index] = exc
+                        break
+                    if failed_at is None:
+                        # The commit itself failed (e.g. a concurrent writer stored the same
+                        # event first): record each event in its own transaction instead.
+                        for index in remaining:
+                            outcomes[index] = self._commit([events[index]])[0]
+                        break
+                    outcomes[failed_at] = exc
+                    remaining.remove(failed_at)
+                    continue
+            for index, result in zip(remaining, results, strict=True):
+                outcomes[index] = result
+            break
+        return [outcomes[index] for index in range(len(events))]

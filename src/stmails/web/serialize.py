@@ -1,0 +1,109 @@
+"""Model objects to listmonk's JSON shapes (field names and nesting as its API returns them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stmails.db.models import Campaign, MailingList, Subscriber
+from stmails.services.bounces import BounceRow
+from stmails.services.subscriber_admin import Membership
+from stmails.web.responses import timestamp
+
+
+def mailing_list(item: MailingList, subscriber_count: int | None = None) -> dict[str, Any]:
+    """A list as `GET /api/lists` returns it."""
+    body: dict[str, Any] = {
+        "id": item.id,
+        "created_at": timestamp(item.created_at),
+        "updated_at": timestamp(item.updated_at),
+        "uuid": item.uuid,
+        "name": item.name,
+        "type": item.type,
+        "optin": item.optin,
+        "tags": list(item.tags or []),
+        "description": item.description,
+    }
+    if subscriber_count is not None:
+        body["subscriber_count"] = subscriber_count
+    return body
+
+
+def membership(item: Membership) -> dict[str, Any]:
+    """A list inside a subscriber, with the subscription's status."""
+    body = mailing_list(item.list)
+    body["subscription_status"] = item.subscription_status
+    body["subscription_created_at"] = timestamp(item.created_at)
+    body["subscription_updated_at"] = timestamp(item.updated_at)
+    return body
+
+
+def subscriber(item: Subscriber, lists: list[Membership]) -> dict[str, Any]:
+    """A subscriber as `GET /api/subscribers/{id}` returns it."""
+    return {
+        "id": item.id,
+        "created_at": timestamp(item.created_at),
+        "updated_at": timestamp(item.updated_at),
+        "uuid": item.uuid,
+        "email": item.email,
+        "name": item.name,
+        "attribs": item.attribs or {},
+        "status": item.status,
+        "lists": [membership(m) for m in lists],
+    }
+
+
+def bounce(row: BounceRow) -> dict[str, Any]:
+    """A bounce as `GET /api/bounces` returns it, plus stmails' own fields."""
+    return {
+        "id": row.id,
+        "type": row.type,
+        "source": row.source,
+        "meta": dict(row.meta or {}),
+        "created_at": timestamp(row.created_at),
+        "email": row.email,
+        "subscriber_uuid": row.subscriber_uuid or "",
+        "subscriber_id": row.subscriber_id,
+        "campaign": (
+            {"id": row.campaign_id, "name": row.campaign_name or ""}
+            if row.campaign_id is not None
+            else None
+        ),
+        "campaign_uuid": row.campaign_uuid,
+        "effective_type": row.effective_type,
+        "reason": row.reason,
+        "status": row.status,
+        "replycode": row.replycode,
+        "diagnostic": row.diagnostic,
+        "feedback_type": row.feedback_type,
+        "recorded_at": timestamp(row.recorded_at),
+    }
+
+
+def campaign(item: Campaign, lists: list[tuple[int | None, str]]) -> dict[str, Any]:
+    """A campaign as `GET /api/campaigns/{id}` returns it."""
+    return {
+        "id": item.id,
+        "created_at": timestamp(item.created_at),
+        "updated_at": timestamp(item.updated_at),
+        "views": 0,
+        "clicks": 0,
+        "bounces": 0,
+        "lists": [{"id": list_id, "name": name} for list_id, name in lists],
+        "started_at": timestamp(item.started_at),
+        "to_send": item.to_send,
+        "sent": item.sent,
+        "uuid": item.uuid,
+        "type": "regular",
+        "name": item.name,
+        "subject": item.subject,
+        "from_email": item.from_email,
+        "body": item.body,
+        "altbody": item.altbody,
+        "send_at": timestamp(item.send_at),
+        "status": item.status,
+        "content_type": item.content_type,
+        "tags": list(item.tags or []),
+        "headers": list(item.headers or []),
+        "template_id": item.template_id,
+        "messenger": item.messenger,
+    }

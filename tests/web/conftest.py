@@ -1,0 +1,48 @@
+"""Fixtures for the HTTP tests: the real app on the test database, with real users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from stmails.config import Settings
+from stmails.services import users
+from stmails.web.app import create_app
+
+ADMIN = ("admin", "admin-password-123")
+API = ("robot", "robot-token-0123456789")
+
+
+@pytest.fixture
+def app(engine: Engine, session_maker: sessionmaker[Session], db_url: str) -> FastAPI:
+    """The application on the emptied test database, with one admin and one API user."""
+    with session_maker() as session:
+        users.create_admin(session, *ADMIN)
+        users.create_api_user(session, *API)
+        session.commit()
+    return create_app(Settings(database_url=db_url), engine=engine)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A client of `app` (lifespan running) that authenticates as the API user."""
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        test_client.auth = API
+        yield test_client
+
+
+@pytest.fixture
+def admin_credentials() -> tuple[str, str]:
+    """The admin user's name and password."""
+    return ADMIN
+
+
+@pytest.fixture
+def api_credentials() -> tuple[str, str]:
+    """The API user's name and token."""
+    return API

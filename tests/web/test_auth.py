@@ -1,0 +1,79 @@
+"""listmonk's auth: Basic with api_user:token or admin:password, or `Authorization: token`."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi.testclient import TestClient
+
+
+def _basic(user: str, secret: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{user}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def test_every_api_route_needs_credentials(client: TestClient) -> None:
+    client.auth = None
+    for method, path in [
+        ("GET", "/api/subscribers"),
+        ("GET", "/api/lists"),
+        ("GET", "/api/campaigns"),
+        ("GET", "/api/bounces"),
+        ("GET", "/api/settings"),
+        ("POST", "/webhooks/bounce"),
+        ("GET", "/api/import/subscribers"),
+    ]:
+        response = client.request(method, path)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["message"] == "authentication required"
+        assert response.headers["www-authenticate"].startswith("Basic")
+
+
+def test_health_needs_none(client: TestClient) -> None:
+    client.auth = None
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"data": True}
+
+
+def test_api_user_by_basic_and_by_token_header(
+    client: TestClient, api_credentials: tuple[str, str]
+) -> None:
+    API = api_credentials
+    client.auth = None
+    assert client.get("/api/lists", headers=_basic(*API)).status_code == 200
+    token = {"Authorization": f"token {API[0]}:{API[1]}"}
+    assert client.get("/api/lists", headers=token).status_code == 200
+
+
+def test_admin_by_password(client: TestClient, admin_credentials: tuple[str, str]) -> None:
+    ADMIN = admin_credentials
+    client.auth = None
+    assert client.get("/api/lists", headers=_basic(*ADMIN)).status_code == 200
+
+
+def test_wrong_or_malformed_credentials_are_401(
+    client: TestClient, api_credentials: tuple[str, str], admin_credentials: tuple[str, str]
+) -> None:
+    API, ADMIN = api_credentials, admin_credentials
+    client.auth = None
+    for headers in [
+        _basic(API[0], "wrong-token"),
+        _basic("nobody", API[1]),
+        _basic(ADMIN[0], API[1]),
+        {"Authorization": "token robot"},
+        {"Authorization": "Basic !!!"},
+        {"Authorization": "Bearer abc"},
+    ]:
+        response = client.get("/api/lists", headers=headers)
+        assert response.status_code == 401, headers
+        assert "message" in response.json()
+
+
+def test_an_api_token_is_not_a_password_for_the_admin(
+    client: TestClient, api_credentials: tuple[str, str], admin_credentials: tuple[str, str]
+) -> None:
+    API, ADMIN = api_credentials, admin_credentials
+    # The API user's token does not work as the admin's password, nor the reverse.
+    client.auth = None
+    assert client.get("/api/lists", headers=_basic(API[0], ADMIN[1])).status_code == 401
