@@ -22,9 +22,25 @@ def decide_reason(finding: Finding) -> str:
     if reason in ("undefined", "onhold") and finding.context_text:
         by_context = reason_from_text(finding.context_text)
         if by_context:
-            return by_context
-    if reason == "undefined" and finding.action == "delayed":
-        return "expired" if not finding.diagnostic else reason
+            reason = by_context
+    if reason in ("undefined", "onhold") and finding.diagnostic_type == "x-unix":
+        # An X-Unix diagnostic is the exit status of a local delivery program.
+        reason = "mailererror"
+    if reason in ("undefined", "onhold") and finding.action == "delayed":
+        reason = "expired"
+    return adjust_for_command(reason, finding.command, finding.status)
+
+
+def adjust_for_command(reason: str, command: str, status: str) -> str:
+    """Refine a reason with the SMTP command the failure answered: an address refused after
+    DATA was accepted at RCPT (so it exists: the content was filtered), a failure at MAIL FROM
+    is about the sender, a refusal at connection or HELO is a block."""
+    if command == "DATA" and reason == "userunknown":
+        return "filtered"
+    if command == "MAIL" and reason in ("userunknown", "hostunknown", "undefined", "notaccept"):
+        return "rejected"
+    if command in ("HELO", "CONN") and reason in ("undefined", "userunknown", "rejected"):
+        return "blocked"
     return reason
 
 

@@ -13,6 +13,11 @@ _REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?:[ \-]|$)")
 _REPLY_LEAD = re.compile(r"^\s*([245][0-5]\d)(?![\d.])")
 _FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{0,60})[ \t]*:[ \t]*(.*)$")
 _SPACE = re.compile(r"\s+")
+_DAEMON = re.compile(
+    r"^(mailer-daemon|post_?master|mail-daemon|mailerdaemon|mdaemon|maildaemon|double-bounce|"
+    r"bounce|bounces|nobody|noreply|no-reply|mailer|root|abuse)\b",
+    re.IGNORECASE,
+)
 
 
 def find_status(text: str) -> str:
@@ -69,3 +74,38 @@ def parse_field_lines(text: str) -> list[tuple[str, str]]:
         if match is not None:
             out.append((match.group(1).lower(), match.group(2).strip()))
     return out
+
+
+_COMMAND = re.compile(
+    r"(?:in reply to|after|did not like our|for|error (?:in|at|on)|response to|at)[ \t]+"
+    r"(?:the[ \t]+)?(?:end of[ \t]+|final[ \t]+|our[ \t]+)?"
+    r"(rcpt[ _]to|mail[ _]from|data|helo|ehlo|initial connection|connection|text)\b"
+    r"|\[(rcpt_to|mail_from|data)\]|\b(rcpt to|mail from|data|helo|ehlo)[ \t]+(?:command|response)",
+    re.IGNORECASE,
+)
+_COMMAND_NAMES = {
+    "rcpt to": "RCPT",
+    "rcpt_to": "RCPT",
+    "mail from": "MAIL",
+    "mail_from": "MAIL",
+    "data": "DATA",
+    "text": "DATA",
+    "helo": "HELO",
+    "ehlo": "HELO",
+    "initial connection": "CONN",
+    "connection": "CONN",
+}
+
+
+def find_command(text: str) -> str:
+    """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or ""."""
+    match = _COMMAND.search(text[:4096])
+    if match is None:
+        return ""
+    word = next(group for group in match.groups() if group)
+    return _COMMAND_NAMES.get(word.lower().replace("_", " ") if "_" in word else word.lower(), "")
+
+
+def is_daemon(address: str) -> bool:
+    """True for the local parts MTAs and list software send from (mailer-daemon, postmaster)."""
+    return bool(address) and _DAEMON.match(address.split("@", 1)[0]) is not None

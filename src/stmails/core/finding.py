@@ -20,6 +20,10 @@ class Finding:
     timestamp: str = ""
     reason: str = ""
     feedback_type: str = ""
+    # The SMTP command the failure answered: RCPT, MAIL, DATA, HELO, CONN or "".
+    command: str = ""
+    # The Diagnostic-Code type of a DSN ("smtp", "x-unix", ...).
+    diagnostic_type: str = ""
     user_agent: str = ""
     # Extra text to consult for the reason when the diagnostic alone says nothing known.
     context_text: str = ""

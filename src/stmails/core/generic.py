@@ -11,9 +11,16 @@ from __future__ import annotations
 import re
 
 from stmails.core.context import Context
-from stmails.core.fields import ADDRESS, clean_address, collapse, find_replycode, find_status
+from stmails.core.fields import (
+    ADDRESS,
+    clean_address,
+    collapse,
+    find_command,
+    find_replycode,
+    find_status,
+    is_daemon,
+)
 from stmails.core.finding import Finding
-from stmails.core.standard import is_daemon
 
 MAX_RECIPIENTS = 100
 MAX_LINES = 2000
@@ -32,20 +39,21 @@ _BOUNCE_SUBJECT = re.compile(
 )
 # A line whose content is essentially one address: "  a@b", "<a@b>:", "a@b<mailto:a@b>".
 _ADDRESS_LINE = re.compile(
-    r"^[ \t>*\-]*(?:(?:to|recipient|rcpt|address|original-recipient|final-recipient|"
+    r"^[ \t>*\-•]*(?:(?:to|recipient|rcpt|address|original-recipient|final-recipient|"
     r"failed recipient|destinataire|empfänger|recipient address)[ \t]*:?[ \t]*)?"
-    r"(?:rfc822;[ \t]*)?<?(?:mailto:)?([^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253})>?"
-    r"(?:[ \t]*<mailto:[^>\s]{1,300}>)?[ \t]*[:,.]?[ \t]*(?:\([^()\n]{0,200}\))?[ \t]*$",
+    r"(?:rfc822;[ \t]*)?[\"']?<?(?:mailto:)?([^\s<>@,;:\"()\[\]]{1,64}@[A-Za-z0-9.\-]{1,253})",
     re.IGNORECASE,
 )
 # An address in angle brackets or after an obvious label, anywhere on a line.
 _INLINE_RECIPIENT = re.compile(
-    r"(?:(?:to|for|recipient|address|rcpt to:|delivering to|deliver to|"
-    r"message to|mail to|destinataire|adresse)[ \t]*:?[ \t]*<?|<)"
+    r"(?:\b(?:to|for|recipient|address|delivering to|deliver to|"
+    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|:[ \t]*(?=[^\s<>@,;:\"()]{1,64}@[^\s]{1,253}[ \t]*$))"
     r"([^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253})",
     re.IGNORECASE,
 )
-_SMTP_LINE = re.compile(r"(?:^|[\s:(\[])([245][0-5]\d)(?:[ \-]|$)|[245]\.\d{1,3}\.\d{1,3}")
+_FAIL_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[45][0-5]\d(?:[ \-]|$)")
+_ANY_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[245][0-5]\d(?:[ \-]|$)")
+_STATUS_LINE = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
 _MAIL_FROM = re.compile(r"mail from:?\s*<([^<>\s]{1,300})>", re.IGNORECASE)
 _TEMPORARY = re.compile(
     r"(?:temporary|temporarily|will (?:continue|keep) (?:to )?try|will retry|delayed|"
@@ -64,7 +72,7 @@ def looks_like_bounce(ctx: Context) -> bool:
 
 
 def _excluded(ctx: Context, text: str) -> set[str]:
-    excluded = {ctx.to, ctx.sender, ctx.original.from_}
+    excluded = {ctx.sender, ctx.original.from_}
     for match in _MAIL_FROM.finditer(text[:20000]):
         excluded.add(clean_address(match.group(1)))
     excluded.discard("")
@@ -90,31 +98,104 @@ def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
                     seen_own.add(address)
                     own_line.append((address, index))
                 continue
-        for found in _INLINE_RECIPIENT.finditer(line[:2000]):
-            address = clean_address(found.group(1))
+        for hit in _INLINE_RECIPIENT.finditer(line[:2000]):
+            address = clean_address(hit.group(1))
             usable = address and address not in excluded and not is_daemon(address)
             if usable and address not in seen_inline:
                 seen_inline.add(address)
                 inline.append((address, index))
         if len(own_line) >= MAX_RECIPIENTS:
             break
-    if own_line:
-        return own_line[:MAX_RECIPIENTS]
-    return inline[:MAX_RECIPIENTS]
+    named = own_line or inline
+    # The report's own To is normally the original sender: drop it when others are named.
+    if len(named) > 1 and any(address == ctx.to for address, _ in named):
+        named = [item for item in named if item[0] != ctx.to]
+    return named[:MAX_RECIPIENTS]
 
 
-def _diagnostic_of(segment: list[str]) -> str:
-    """The server's words in a recipient's segment: from the first line carrying an SMTP
-    code to the end of that paragraph; the whole segment when no code is present."""
-    for index, line in enumerate(segment):
-        if _SMTP_LINE.search(line):
-            block = [line.strip()]
-            for follow in segment[index + 1 : index + 6]:
-                if not follow.strip():
-                    break
-                block.append(follow.strip())
-            return collapse(" ".join(block))
-    return collapse(" ".join(line.strip() for line in segment if line.strip()))
+def _has_code(text: str) -> bool:
+    return bool(_FAIL_REPLY_LINE.search(text) or _STATUS_LINE.search(text))
+
+
+def _paragraph(lines: list[str], index: int) -> list[str]:
+    block: list[str] = []
+    for line in lines[index : index + 8]:
+        if not line.strip():
+            if block:
+                break
+            continue
+        block.append(line.strip())
+    return block
+
+
+def _diagnostic_of(segment: list[str], address: str) -> str:
+    """The server's words in a recipient's segment: the paragraph of the first line carrying a
+    failure reply code, else a status code, else the text right after the address."""
+    for pattern in (_FAIL_REPLY_LINE, _STATUS_LINE, _ANY_REPLY_LINE):
+        for index, line in enumerate(segment):
+            if pattern.search(line):
+                return collapse(" ".join(_paragraph(segment, index)))
+    if not segment:
+        return ""
+    first = segment[0].replace(address, " ", 1) if address else segment[0]
+    first = first.replace("<>", " ").strip(" \t<>:;,.-()[]")
+    block = [first] if first else []
+    block.extend(_paragraph(segment[1:], 0) if len(segment) > 1 else [])
+    return collapse(" ".join(block))
+
+
+def _failed_header(ctx: Context) -> list[str]:
+    value = ctx.root.get("x-failed-recipients")[:4000]
+    out: list[str] = []
+    for match in ADDRESS.finditer(value):
+        address = clean_address(match.group(0))
+        if address and address not in out:
+            out.append(address)
+    return out[:MAX_RECIPIENTS]
+
+
+def _locate(lines: list[str], address: str) -> int:
+    for index, line in enumerate(lines):
+        if address in line.lower():
+            return index
+    return -1
+
+
+def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str]]]:
+    """Each failed recipient with the lines of the report that speak about it."""
+    lines = ctx.bounce_text.split("\n")[:MAX_LINES]
+    named = find_recipients(ctx, ctx.bounce_text)
+    failed = _failed_header(ctx)
+    if failed:
+        # The X-Failed-Recipients header is authoritative about who failed.
+        named = [(address, _locate(lines, address)) for address in failed]
+    elif (
+        not named
+        and ctx.original.to
+        and ("message/rfc822" in ctx.part_types or "text/rfc822-headers" in ctx.part_types)
+    ):
+        named = [(ctx.original.to, _locate(lines, ctx.original.to))]
+    starts = sorted({start for _, start in named if start >= 0})
+    out: list[tuple[str, list[str]]] = []
+    for address, start in named:
+        if start < 0:
+            out.append((address, lines[:40]))
+            continue
+        later = [s for s in starts if s > start]
+        end = later[0] if later else len(lines)
+        out.append((address, lines[start : min(end, start + 40)]))
+    return out
+
+
+def diagnostic_for(ctx: Context, address: str) -> str:
+    """The report text's diagnostic for one recipient (used when a DSN carries none)."""
+    lines = ctx.bounce_text.split("\n")[:MAX_LINES]
+    start = _locate(lines, address) if address else -1
+    if start >= 0:
+        diagnostic = _diagnostic_of(lines[start : start + 12], address)
+        if _has_code(diagnostic) or len(diagnostic) > 8:
+            return diagnostic
+    return _diagnostic_of(lines, "")
 
 
 def detect_generic(ctx: Context) -> list[Finding] | None:
@@ -123,28 +204,16 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
         return None
     text = ctx.bounce_text
     lines = text.split("\n")[:MAX_LINES]
-    recipients = find_recipients(ctx, text)
-    if not recipients:
-        failed = clean_address(ctx.root.get("x-failed-recipients"))
-        if failed:
-            recipients = [(failed, 0)]
-        elif ctx.original.to and (
-            "message/rfc822" in ctx.part_types or "text/rfc822-headers" in ctx.part_types
-        ):
-            recipients = [(ctx.original.to, 0)]
-    if not recipients:
+    named = recipients_and_segments(ctx)
+    if not named:
         return None
     temporary = _TEMPORARY.search(text[:8000]) is not None
     findings: list[Finding] = []
-    for position, (address, start) in enumerate(recipients):
-        end = recipients[position + 1][1] if position + 1 < len(recipients) else len(lines)
-        if end <= start:
-            end = min(len(lines), start + 15)
-        segment = lines[start : min(end, start + 40)]
-        diagnostic = _diagnostic_of(segment)
-        if not _SMTP_LINE.search(diagnostic):
-            whole = _diagnostic_of(lines)
-            if _SMTP_LINE.search(whole):
+    for address, segment in named:
+        diagnostic = _diagnostic_of(segment, address)
+        if len(named) == 1 and not _has_code(diagnostic):
+            whole = _diagnostic_of(lines, "")
+            if _has_code(whole):
                 diagnostic = whole
         status = find_status(diagnostic)
         replycode = find_replycode(diagnostic)
@@ -163,9 +232,10 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
                 replycode=replycode,
                 action=action,
                 context_text=collapse(text, 4000),
+                command=find_command(diagnostic) or find_command("\n".join(segment)),
             )
         )
     return findings
 
 
-__all__ = ["ADDRESS", "detect_generic", "find_recipients", "looks_like_bounce"]
+__all__ = ["ADDRESS", "detect_generic", "diagnostic_for", "find_recipients", "looks_like_bounce"]

@@ -148,6 +148,10 @@ STATUS_REASONS: Final[dict[str, str]] = {
 # Status codes whose meaning is precise enough that free text does not override them, except
 # with the reasons listed for each (e.g. a 5.1.1 sent for a full mailbox by a sloppy server).
 STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
+    "5.1.2": frozenset({"networkerror", "notaccept"}),
+    "5.1.7": frozenset(),
+    "5.1.8": frozenset(),
+    "5.3.2": frozenset(),
     "5.1.1": frozenset({"mailboxfull", "filtered", "suspend", "hasmoved", "blocked", "rejected"}),
     "5.2.2": frozenset(),
     "4.2.2": frozenset(),
@@ -161,6 +165,25 @@ STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
 # Diagnostic fragments per reason, in precedence order: the first reason with a match wins.
 # Fragments are lowercase substrings of the whitespace-collapsed, lowercased diagnostic text.
 REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    # Transient resolver errors read like unknown hosts; block lists name spam in their URLs.
+    (
+        "blocked",
+        (
+            "blocked using ",
+            "spamhaus",
+            "spamcop.net/bl",
+            "dnsbl",
+            " rbl ",
+        ),
+    ),
+    (
+        "networkerror",
+        (
+            "malformed or unexpected name server reply",
+            "dns query failed",
+            "host not found, try again",
+        ),
+    ),
     (
         "mailboxfull",
         (
@@ -246,7 +269,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         (
             "message too large for this mailbox",
             "recipient address rejected: too many recipients",
-            "too many recipients",
             "exceeded the rate limit",
             "exceeded the maximum number of",
         ),
@@ -332,16 +354,13 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "sender policy framework violation",
             "spf (sender policy framework) domain authentication fail",
             "spf check: fail",
-            "is not allowed to send mail",
             "sender policy framework",
             "spf fail",
             "spf check failed",
             "failed spf",
             "spf validation failed",
-            "dkim",
             "dmarc",
             "unauthenticated email",
-            "not authenticated",
         ),
     ),
     (
@@ -349,7 +368,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
         (
             "#5.1.1 bad address",
             "550 user unknown",
-            "550 5.1.1 ",
             "550 unknown user",
             "account has been deleted",
             "account does not exist",
@@ -400,7 +418,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "not a local address",
             "not email addresses",
             "recipient address rejected. (in reply to rcpt to command)",
-            "recipient address rejected: access denied",
             "recipient address rejected: invalid user",
             "recipient address rejected: invalid-recipient",
             "recipient address rejected: unknown user",
@@ -444,12 +461,10 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "we do not relay, account limits apply",
             "no such local user",
             "recipient address rejected: user unknown in",
-            "unrouteable address",
             "the recipient address was not found",
             "no such account",
             "user doesn't exist",
             "user doesn’t have a",
-            "address rejected",
             "mailbox unknown",
             "invalid recipients",
             "non-existent user",
@@ -460,10 +475,12 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "user is unknown",
             "invalid user",
             "is not a valid e-mail address",
-            "no longer available",
             "user not in directory",
             "no such recipient here",
             "email account does not exist",
+            "this user doesn't have a",
+            "address couldn't be found",
+            "doesn't have a yahoo",
         ),
     ),
     (
@@ -489,7 +506,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "this account is protected by",
             "filtered by",
             "rejected per recipient",
-            "rejected by the recipient",
         ),
     ),
     (
@@ -555,7 +571,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "access denied (in reply to mail from command)",
             "administrative prohibition",
             "all recipient addresses rejected : access denied",
-            "address rejected",
             "blocked by sender blacklist",
             "by sender blacklist",
             "domain of sender address ",
@@ -594,13 +609,14 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "sender denied",
             "sender blocked",
             "sender address is not",
-            "domain does not exist",
             "sender verification",
             "sender domain",
             "sender not allowed",
             "envelope sender",
             "sender is not allowed",
             "does not accept mail from",
+            "permission to post",
+            "sender address rejected",
         ),
     ),
     (
@@ -623,11 +639,11 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "domain not found",
             "unknown domain",
             "host not found",
-            "no mx record",
             "domain name not found",
-            "no route to host",
             "nxdomain",
             "hostname not found",
+            "unrouteable address",
+            "bad destination system address",
         ),
     ),
     (
@@ -756,8 +772,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "too many messages",
             "rate limit",
             "rate limited",
-            "try again later",
             "connection limit",
+            "too many recipients",
         ),
     ),
     (
@@ -828,16 +844,10 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "spamhaus",
             "spamcop",
             "ip blocked",
-            "your ip",
-            "ip address",
-            "client host",
             "blocked by",
             "has been blocked",
             "is blocked",
-            "service unavailable",
-            "access denied",
-            "refused",
-            "denied",
+            "client host rejected",
         ),
     ),
     (
@@ -887,7 +897,6 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     (
         "contenterror",
         (
-            "charset",
             "headers too large",
             "improper use of 8-bit data in message header",
             "message header size, or recipient list, exceeds policy limit",
@@ -897,8 +906,9 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "this message contain improperly-formatted binary content",
             "this message contain text that uses unnecessary base64 encoding",
             "invalid mime",
-            "malformed",
-            "header",
+            "media error",
+            "duplicate header",
+            "invalid charset",
         ),
     ),
     (
@@ -911,17 +921,14 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "authentication turned on in your email client",
             "executable files are not allowed in compressed files",
             "insecure mail relay",
-            "recipient address rejected: access denied",
             "sorry, you don't authenticate or the domain isn't in my list of allowed rcpthosts",
             "tls required but not supported",
             "unauthenticated senders not allowed",
             "verification failure",
             "you are not authorized to send mail, authentication is required",
             "authentication",
-            "tls",
-            "certificate",
-            "encryption",
-            "authorization",
+            "tls required",
+            "starttls required",
         ),
     ),
     (
@@ -949,16 +956,12 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "server configuration error",
             "service currently unavailable",
             "system config error",
-            "temporary failure",
             "timeout waiting for input",
             "transaction failed ",
             "mail for you will be queued",
             "internal error",
             "system error",
             "configuration error",
-            "mail loop",
-            "too many hops",
-            "loop detected",
         ),
     ),
     (
@@ -981,12 +984,13 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "too many hops",
             "unable to resolve route ",
             "unrouteable mail domain",
-            "connection refused",
-            "connection timed out",
             "network is unreachable",
             "dns lookup",
             "could not be resolved",
-            "timed out",
+            "mail loop",
+            "loop detected",
+            "forwarded more than the maximum allowed",
+            "routing loop",
         ),
     ),
     (
@@ -1014,6 +1018,10 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "retry timeout exceeded",
             "could not be delivered for",
             "expired",
+            "message expired",
+            "could not deliver for the last",
+            "has been failing for a long time",
+            "did not accept our requests to connect",
         ),
     ),
     (
@@ -1024,6 +1032,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "unrecognized command",
             "line too long",
             "bad command sequence",
+            "command parameter not implemented",
+            "parameter not implemented",
         ),
     ),
     (
@@ -1038,6 +1048,7 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "procmail: ",
             "bin/procmail",
             "unknown mailer error",
+            "mailer error",
         ),
     ),
     (
@@ -1052,6 +1063,10 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "null mx",
             "does not receive email",
             "this domain does not accept",
+            "not accepting network messages",
+            "indicated no smtp service",
+            "no mx record",
+            "couldn't find a mail exchanger",
         ),
     ),
 )
@@ -1087,6 +1102,9 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
         return "delivered"
     by_text = reason_from_text(text) if text else ""
     by_status = reason_from_status(status)
+    if by_text == "hostunknown" and status.startswith("4"):
+        # A domain that does not resolve "for now" is a resolver problem, not a dead domain.
+        return "networkerror"
     if by_status and status in STATUS_OVERRIDABLE_BY:
         allowed = STATUS_OVERRIDABLE_BY[status]
         return by_text if by_text in allowed else by_status
@@ -1095,7 +1113,7 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
     if by_status:
         return by_status
     if status.startswith("4.") or (not status and replycode.startswith("4")):
-        return "onhold" if not text else "undefined"
+        return "onhold"
     return "undefined"
 
 

@@ -9,21 +9,19 @@ from stmails.core.dsn import parse_delivery_status
 from stmails.core.fields import (
     clean_address,
     collapse,
+    find_command,
     find_replycode,
     find_status,
+    is_daemon,
     parse_field_lines,
 )
 from stmails.core.finding import Finding
+from stmails.core.generic import diagnostic_for
 
 FEEDBACK_TYPES = frozenset(
     {"abuse", "fraud", "opt-out", "auth-failure", "virus", "other", "not-spam", "dmarc"}
 )
 
-_DAEMON = re.compile(
-    r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon|mdaemon|maildaemon|double-bounce|"
-    r"bounce|bounces|nobody|noreply|no-reply|mailer|root|abuse)\b",
-    re.IGNORECASE,
-)
 _AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(?:out of (?:the )?office|auto(?:matic|mated)?[ \-_]?(?:reply|response|answer|antwort)|"
     r"autoreply|auto-reply|vacation|away from (?:my|the) (?:office|desk)|"
@@ -36,12 +34,8 @@ _COMPLAINT_SUBJECT = re.compile(
     r"email feedback report)",
     re.IGNORECASE,
 )
+_INLINE_DSN = re.compile(r"^final-recipient:[ \t]*rfc822", re.IGNORECASE | re.MULTILINE)
 _UNSUBSCRIBE = re.compile(r"^\s*unsubscribe\b", re.IGNORECASE)
-
-
-def is_daemon(address: str) -> bool:
-    """True for the local parts MTAs and list software send from (mailer-daemon, postmaster)."""
-    return bool(address) and _DAEMON.match(address.split("@", 1)[0]) is not None
 
 
 def detect_arf(ctx: Context) -> list[Finding] | None:
@@ -73,7 +67,7 @@ def detect_arf(ctx: Context) -> list[Finding] | None:
         if original:
             recipients.append(original)
     if not recipients:
-        return []
+        return None
     if feedback_type not in FEEDBACK_TYPES:
         feedback_type = "other" if feedback_type else "abuse"
     return [
@@ -111,22 +105,22 @@ def detect_complaint_without_arf(ctx: Context) -> list[Finding] | None:
 def detect_dsn(ctx: Context) -> list[Finding] | None:
     """An RFC 3464 DSN: one finding per recipient block of the delivery-status part."""
     part = ctx.first_part("message/delivery-status", "message/global-delivery-status")
-    if part is None:
+    if part is not None:
+        report = parse_delivery_status(part.text())
+    elif _INLINE_DSN.search(ctx.full_text):
+        # Some MTAs paste the delivery-status fields into the text part instead.
+        report = parse_delivery_status(ctx.full_text)
+    else:
         return None
-    report = parse_delivery_status(part.text())
     findings: list[Finding] = []
     seen: set[tuple[str, str, str]] = set()
     for block in report.recipients:
         recipient = block.recipient or block.original
         status = find_status(block.status) if block.status else ""
-        diagnostic = block.diagnostic
+        diagnostic = block.diagnostic or diagnostic_for(ctx, recipient)
         diag_status = find_status(diagnostic) if diagnostic else ""
-        # A bare X.0.0 in the Status field is less precise than a code the server sent.
-        if (
-            diag_status
-            and (not status or status.endswith(".0.0"))
-            and diag_status[0] == (status or diag_status)[0]
-        ):
+        # The code in the remote server's own words beats the reporting MTA's summary of it.
+        if diag_status and diag_status[0] == (status or diag_status)[0]:
             status = diag_status
         replycode = find_replycode(diagnostic, lead_only=False) if diagnostic else ""
         if replycode and status and replycode[0] != status[0]:
@@ -146,9 +140,11 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
                 context_text=ctx.bounce_text,
+                diagnostic_type=block.diagnostic_type,
+                command=find_command(diagnostic) or find_command(ctx.bounce_text),
             )
         )
-    return findings
+    return findings or None
 
 
 def detect_autoreply(ctx: Context) -> list[Finding] | None:
@@ -185,6 +181,4 @@ __all__ = [
     "detect_autoreply",
     "detect_complaint_without_arf",
     "detect_dsn",
-    "find_replycode",
-    "is_daemon",
 ]

@@ -1,0 +1,126 @@
+"""`stmails parse`: classify bounces from .eml files, maildir folders, mbox files or stdin."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stmails.cli.main import app
+from stmails.core import classify
+
+# An mbox message starts with a "From " line at the start of the file or after a blank line.
+_MBOX_SEPARATOR = re.compile(rb"(?:\A|\n)From [^\n]*\n")
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+class OutputFormat(StrEnum):
+    """How `stmails parse` prints its results."""
+
+    jsonl = "jsonl"
+    json = "json"
+    table = "table"
+
+
+def split_mbox(data: bytes) -> list[bytes]:
+    """The messages of an mbox file (separated by "From " lines); one item for plain mail."""
+    if not data.startswith(b"From "):
+        return [data]
+    starts = [m.start() for m in _MBOX_SEPARATOR.finditer(data)]
+    # Only a "From " line after a blank line separates messages ("mboxrd"/"mboxo" rules).
+    starts = [s for s in starts if s == 0 or data[s - 1 : s] == b"\n"]
+    messages = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(data)
+        chunk = data[start:end].lstrip(b"\n")
+        if chunk.strip():
+            messages.append(chunk)
+    return messages or [data]
+
+
+def _maildir_files(folder: Path) -> list[Path]:
+    subfolders = [folder / "cur", folder / "new"]
+    if any(sub.is_dir() for sub in subfolders):
+        return sorted(p for sub in subfolders if sub.is_dir() for p in sub.iterdir() if p.is_file())
+    return sorted(p for p in folder.iterdir() if p.is_file())
+
+
+def iter_inputs(paths: list[str], stdin_lines: Iterator[str]) -> Iterator[Path]:
+    """Expand the command-line paths: "-" reads one path per line from stdin."""
+    for item in paths:
+        if item == "-":
+            for line in stdin_lines:
+                name = line.strip()
+                if name:
+                    yield Path(name)
+        else:
+            yield Path(item)
+
+
+def iter_messages(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(file base name, raw message) for every message at `path`; raises OSError if unreadable."""
+    if path.is_dir():
+        for file in _maildir_files(path):
+            yield from iter_messages(file)
+        return
+    with path.open("rb") as handle:
+        data = handle.read(MAX_INPUT_BYTES)
+    looks_mbox = path.suffix.lower() in (".mbox", ".mbx") or data.startswith(b"From ")
+    for message in split_mbox(data) if looks_mbox else [data]:
+        yield path.name, message
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    table = Table(title="stmails parse")
+    columns = ("file", "recipient", "reason", "type", "hard", "status", "replycode", "detector")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row.get(column, "")) for column in columns))
+    Console().print(table)
+
+
+@app.command("parse")
+def parse_command(
+    paths: Annotated[list[str], typer.Argument(help=".eml file, maildir folder, mbox file or -")],
+    output: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.jsonl,
+    show_all: Annotated[
+        bool, typer.Option("--all", help='Print {"file": ..., "kind": "none"} for non-bounces.')
+    ] = False,
+) -> None:
+    """Classify bounce, complaint and auto-reply messages and print one record per recipient."""
+    rows: list[dict[str, object]] = []
+    failures = 0
+    for path in iter_inputs(paths, iter(sys.stdin)):
+        try:
+            messages = list(iter_messages(path))
+        except OSError as error:
+            failures += 1
+            print(f"stmails parse: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+            continue
+        for name, raw in messages:
+            records = classify(raw)
+            found: list[dict[str, object]] = [{"file": name, **r.to_dict()} for r in records]
+            if not found and show_all:
+                found = [{"file": name, "kind": "none"}]
+            if output is OutputFormat.jsonl:
+                for row in found:
+                    sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                rows.extend(found)
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+    elif output is OutputFormat.table:
+        _print_table(rows)
+    if failures:
+        raise typer.Exit(code=1)

@@ -1,0 +1,402 @@
+"""The bounce-mailbox scanner: read, classify, record, and only then delete or move.
+
+Exactly once, whatever moment the process dies at:
+- a message is removed (POP3 DELE, IMAP \\Deleted + UID EXPUNGE, or UID MOVE) only after the
+  `record` callable returned, i.e. after its events were committed;
+- every event's id is derived from the message's content, so a message recorded but not yet
+  removed when the process died is recorded again as a duplicate (counted once) and removed;
+- a `Ledger` remembers what was done per message key (POP3 UIDL, IMAP UIDVALIDITY + UID), so
+  messages left in place are not read again and failures are counted across scans: after
+  `max_tries` a message goes to the quarantine folder (IMAP) or is skipped and reported (POP3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from stmails.core import BounceRecord, classify
+from stmails.core.event import Event
+from stmails.ingest.mailbox.client import MailboxClient, MessageRef
+from stmails.ingest.mailbox.config import MailboxConfig
+from stmails.ingest.verp import DEFAULT_PREFIX, find_token
+from stmails.ingest.webhooks.base import uuid_or_empty
+
+log = logging.getLogger(__name__)
+
+SOURCE = "mailbox"
+# Messages are fetched and recorded in batches of at most this many messages and bytes.
+BATCH_MESSAGES = 100
+BATCH_BYTES = 8 * 1024 * 1024
+
+RecordEvents = Callable[[list[Event]], None]
+Classifier = Callable[[bytes], list[BounceRecord]]
+Status = Literal["processed", "ignored", "failed"]
+
+
+class RecordUnavailable(Exception):
+    """Raised by a `record` callable when our own store is down: the scan stops and no message
+    is blamed (nothing counts as a failed try)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    """What the ledger knows of one message."""
+
+    status: Status
+    attempts: int = 0
+
+
+class Ledger(Protocol):
+    """Per-mailbox bookkeeping of message keys (the `mailbox_state` table in the server)."""
+
+    def states(self, mailbox: str, uidvalidity: str) -> dict[str, MessageState]:
+        """Every known message of this mailbox and UIDVALIDITY, by key."""
+        ...
+
+    def mark(self, mailbox: str, uidvalidity: str, keys: Sequence[str], status: Status) -> None:
+        """Remember that these messages were recorded ("processed") or are not bounces."""
+        ...
+
+    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str) -> int:
+        """Count one failed try of a message; returns its number of tries so far."""
+        ...
+
+    def prune(self, mailbox: str, uidvalidity: str, present: set[str]) -> None:
+        """Forget messages no longer on the server and other UIDVALIDITYs of this mailbox."""
+        ...
+
+
+class MemoryLedger:
+    """A `Ledger` in a dict: for `--dry-run`, tests and single-shot use."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str, str], MessageState] = {}
+
+    def states(self, mailbox: str, uidvalidity: str) -> dict[str, MessageState]:
+        return {k: s for (m, v, k), s in self.rows.items() if (m, v) == (mailbox, uidvalidity)}
+
+    def mark(self, mailbox: str, uidvalidity: str, keys: Sequence[str], status: Status) -> None:
+        for key in keys:
+            self.rows[(mailbox, uidvalidity, key)] = MessageState(status)
+
+    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str) -> int:
+        previous = self.rows.get((mailbox, uidvalidity, key))
+        attempts = (previous.attempts if previous else 0) + 1
+        self.rows[(mailbox, uidvalidity, key)] = MessageState("failed", attempts)
+        return attempts
+
+    def prune(self, mailbox: str, uidvalidity: str, present: set[str]) -> None:
+        for row in list(self.rows):
+            if row[0] == mailbox and (row[1] != uidvalidity or row[2] not in present):
+                del self.rows[row]
+
+
+@dataclass
+class ScanSummary:
+    """What one scan of one mailbox did. `skipped` lists POP3 keys given up on (reported)."""
+
+    mailbox: str
+    read: int = 0
+    bounces: int = 0
+    complaints: int = 0
+    ignored: int = 0
+    quarantined: int = 0
+    failed: int = 0
+    events: int = 0
+    removed: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "mailbox": self.mailbox,
+            "read": self.read,
+            "bounces": self.bounces,
+            "complaints": self.complaints,
+            "ignored": self.ignored,
+            "quarantined": self.quarantined,
+            "failed": self.failed,
+            "events": self.events,
+            "removed": self.removed,
+        }
+
+
+def message_events(
+    raw: bytes,
+    mailbox: str = "",
+    *,
+    verp_secret: bytes = b"",
+    verp_prefix: str = DEFAULT_PREFIX,
+    classifier: Classifier = classify,
+) -> list[Event]:
+    """The bounce and complaint events one message reports; [] for anything else.
+
+    Attribution, in order: a genuine VERP token (subscriber when the message reports one
+    recipient, and campaign), the X-Stmails-* headers of the returned original, the address.
+    """
+    records = [r for r in classifier(raw) if r.type is not None]
+    if not records:
+        return []
+    token = find_token(verp_secret, raw, verp_prefix) if verp_secret else None
+    digest = hashlib.sha256(raw).hexdigest()[:40]
+    events = []
+    for index, record in enumerate(records):
+        assert record.type is not None
+        subscriber = uuid_or_empty(record.subscriber)
+        campaign = uuid_or_empty(record.campaign)
+        attributed = "header" if subscriber else "address"
+        if token is not None:
+            campaign = token.campaign_uuid or campaign
+            if len(records) == 1:
+                subscriber, attributed = token.subscriber_uuid, "verp"
+        if not record.recipient and not subscriber:
+            continue
+        events.append(
+            Event(
+                source=SOURCE,
+                type=record.type,
+                email=record.recipient.lower(),
+                subscriber_uuid=subscriber,
+                campaign_uuid=campaign,
+                reason=record.reason,
+                status=record.status,
+                replycode=record.replycode,
+                diagnostic=record.diagnostic,
+                feedback_type=record.feedback_type,
+                # Content-derived, so that a message recorded twice is stored once.
+                event_id=f"{digest}:{record.recipient.lower() or index}",
+                meta={
+                    "mailbox": mailbox,
+                    "detector": record.detector,
+                    "attribution": attributed,
+                    "message_id": record.message_id,
+                },
+            )
+        )
+    return events
+
+
+class Scanner:
+    """Scans one mailbox through an open client; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        config: MailboxConfig,
+        record: RecordEvents,
+        ledger: Ledger,
+        *,
+        verp_secret: bytes = b"",
+        verp_prefix: str = DEFAULT_PREFIX,
+        classifier: Classifier = classify,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._record = record
+        self._ledger = ledger
+        self._verp_secret = verp_secret
+        self._verp_prefix = verp_prefix
+        self._classifier = classifier
+        self._dry_run = dry_run
+        self._progress = progress
+
+    def scan(self, client: MailboxClient) -> ScanSummary:
+        """One pass over the mailbox; commits the client's deletions at the end.
+
+        Any exception (including a crash injected by a test) abandons the session, so that
+        nothing staged takes effect; events already recorded stay recorded.
+        """
+        try:
+            summary = self._scan(client)
+        except BaseException:
+            client.abandon()
+            raise
+        if self._dry_run:
+            client.abandon()
+        else:
+            client.commit()
+        return summary
+
+    def _scan(self, client: MailboxClient) -> ScanSummary:
+        name, validity = self.config.name, client.uidvalidity
+        summary = ScanSummary(name)
+        refs = client.list_messages()
+        if not self._dry_run:
+            self._ledger.prune(name, validity, {ref.key for ref in refs})
+        states = self._ledger.states(name, validity)
+        # New messages, and failed ones that still have tries left.
+        fresh = [
+            ref
+            for ref in refs
+            if ref.key not in states
+            or (
+                states[ref.key].status == "failed"
+                and states[ref.key].attempts < self.config.max_tries
+            )
+        ][: self.config.max_messages]
+        self._finish_known(client, states, summary)
+        done = 0
+        for batch in self._batches(fresh, summary, client):
+            self._process(client, batch, summary)
+            done += len(batch)
+            if self._progress:
+                self._progress(done, len(fresh))
+        return summary
+
+    def _finish_known(
+        self, client: MailboxClient, states: dict[str, MessageState], summary: ScanSummary
+    ) -> None:
+        """Redo the actions of messages handled before but still here (the process died)."""
+        if self._dry_run:
+            return
+        processed = [k for k, s in states.items() if s.status == "processed"]
+        ignored = [k for k, s in states.items() if s.status == "ignored"]
+        given_up = [
+            k
+            for k, s in states.items()
+            if s.status == "failed" and s.attempts >= self.config.max_tries
+        ]
+        self._remove(client, processed, summary)
+        if self.config.non_bounce_action == "move" and ignored:
+            client.move(ignored, self.config.non_bounce_folder)
+        self._quarantine(client, given_up, summary)
+
+    def _batches(
+        self, refs: list[MessageRef], summary: ScanSummary, client: MailboxClient
+    ) -> list[list[MessageRef]]:
+        batches: list[list[MessageRef]] = []
+        current: list[MessageRef] = []
+        size = 0
+        oversized = []
+        for ref in refs:
+            if ref.size > self.config.max_message_bytes:
+                oversized.append(ref.key)
+                continue
+            if current and (len(current) >= BATCH_MESSAGES or size + ref.size > BATCH_BYTES):
+                batches.append(current)
+                current, size = [], 0
+            current.append(ref)
+            size += ref.size
+        if current:
+            batches.append(current)
+        # Too big to read safely: no retry can help, so it is given up on at once.
+        for key in oversized:
+            summary.failed += 1
+            if not self._dry_run:
+                for _ in range(self.config.max_tries):
+                    self._ledger.fail(self.config.name, client.uidvalidity, key, "message too big")
+        self._quarantine(client, oversized, summary)
+        return batches
+
+    def _process(
+        self, client: MailboxClient, batch: list[MessageRef], summary: ScanSummary
+    ) -> None:
+        raws = client.fetch(batch)
+        per_message: dict[str, list[Event]] = {}
+        ignored: list[str] = []
+        for ref in batch:
+            raw = raws.get(ref.key)
+            if raw is None:
+                # Gone since it was listed (another client): nothing to do.
+                continue
+            try:
+                events = message_events(
+                    raw,
+                    self.config.name,
+                    verp_secret=self._verp_secret,
+                    verp_prefix=self._verp_prefix,
+                    classifier=self._classifier,
+                )
+            except Exception as exc:  # a bad message must not stop the scan
+                self._failed(client, ref.key, exc, summary)
+                continue
+            summary.read += 1
+            if events:
+                per_message[ref.key] = events
+            else:
+                ignored.append(ref.key)
+        summary.ignored += len(ignored)
+        recorded = self._record_all(client, per_message, summary)
+        for key in recorded:
+            if any(e.type == "complaint" for e in per_message[key]):
+                summary.complaints += 1
+            else:
+                summary.bounces += 1
+            summary.events += len(per_message[key])
+        if self._dry_run:
+            return
+        name, validity = self.config.name, client.uidvalidity
+        self._ledger.mark(name, validity, recorded, "processed")
+        self._ledger.mark(name, validity, ignored, "ignored")
+        self._remove(client, recorded, summary)
+        if self.config.non_bounce_action == "move" and ignored:
+            client.move(ignored, self.config.non_bounce_folder)
+
+    def _record_all(
+        self, client: MailboxClient, per_message: dict[str, list[Event]], summary: ScanSummary
+    ) -> list[str]:
+        """Record the batch in one call; on a data error, message by message to find the culprit."""
+        if not per_message or self._dry_run:
+            return list(per_message)
+        try:
+            self._record([event for events in per_message.values() for event in events])
+            return list(per_message)
+        except RecordUnavailable:
+            raise
+        except Exception:
+            log.warning(
+                "mailbox %s: batch not recorded; retrying message by message", self.config.name
+            )
+        recorded = []
+        for key, events in per_message.items():
+            try:
+                self._record(events)
+            except RecordUnavailable:
+                raise
+            except Exception as exc:
+                self._failed(client, key, exc, summary)
+                continue
+            recorded.append(key)
+        return recorded
+
+    def _failed(
+        self, client: MailboxClient, key: str, exc: Exception, summary: ScanSummary
+    ) -> None:
+        summary.failed += 1
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        log.warning("mailbox %s: message %s failed: %s", self.config.name, key, error)
+        if self._dry_run:
+            return
+        attempts = self._ledger.fail(self.config.name, client.uidvalidity, key, error)
+        if attempts >= self.config.max_tries:
+            self._quarantine(client, [key], summary)
+
+    def _remove(self, client: MailboxClient, keys: list[str], summary: ScanSummary) -> None:
+        if not keys or self._dry_run:
+            return
+        if self.config.processed_action == "move" and client.can_move:
+            client.move(keys, self.config.processed_folder)
+        else:
+            client.delete(keys)
+        summary.removed += len(keys)
+
+    def _quarantine(self, client: MailboxClient, keys: list[str], summary: ScanSummary) -> None:
+        if not keys:
+            return
+        summary.quarantined += len(keys)
+        if self._dry_run:
+            return
+        if client.can_move:
+            client.move(keys, self.config.quarantine_folder)
+        else:
+            summary.skipped.extend(keys)
+            log.error(
+                "mailbox %s: %d message(s) skipped after %d failed tries: %s",
+                self.config.name,
+                len(keys),
+                self.config.max_tries,
+                ", ".join(keys[:20]),
+            )

@@ -1,0 +1,115 @@
+"""Azure Communication Services email delivery reports, delivered by Azure Event Grid.
+
+Settings (`bounce.azure`): `secret`, a shared secret given in the subscription's endpoint URL
+as `?secret=...` or as an `Authorization: Bearer` delivery property. Event Grid's validation
+handshake (a SubscriptionValidationEvent, or the CloudEvents OPTIONS request) is answered only
+when the secret matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stmails.core.event import Event, EventType
+from stmails.ingest.webhooks.base import (
+    NotConfigured,
+    Provider,
+    SignatureError,
+    WebhookRequest,
+    WebhookResult,
+    as_list,
+    email_of,
+    load_json,
+    make_event,
+    secret_equals,
+    text,
+    timestamp,
+)
+
+NAME = "azure"
+DELIVERY_REPORT = "Microsoft.Communication.EmailDeliveryReportReceived"
+VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
+
+EVENT_TYPES: dict[str, EventType | None] = {
+    DELIVERY_REPORT: "hard",
+    "Microsoft.Communication.EmailEngagementTrackingReportReceived": None,
+}
+# The `status` of a delivery report; anything but a bounce or failure is not counted
+# (Suppressed: ACS did not send because the address is already on its suppression list).
+STATUSES: dict[str, EventType | None] = {
+    "Bounced": "hard",
+    "Failed": "soft",
+    "FilteredSpam": None,
+    "Quarantined": None,
+    "Suppressed": None,
+    "Delivered": None,
+    "Expanded": None,
+}
+
+
+class AzureProvider(Provider):
+    name = NAME
+    event_types = EVENT_TYPES
+
+    def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
+        secret = str(config.get("secret") or "")
+        if not secret:
+            raise NotConfigured("azure shared secret is not set")
+        header = request.header("authorization")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        given = given or request.query.get("secret", "")
+        if not secret_equals(given, secret):
+            raise SignatureError()
+
+    def handle(self, request: WebhookRequest, config: Mapping[str, Any]) -> WebhookResult:
+        self.verify(request, config)
+        if request.method == "OPTIONS":
+            # CloudEvents 1.0 abuse-protection handshake.
+            origin = request.header("webhook-request-origin")
+            return WebhookResult(headers={"WebHook-Allowed-Origin": origin[:200] or "*"})
+        for item in as_list(load_json(request.body)):
+            if _type_of(item) == VALIDATION:
+                data = item.get("data")
+                code = text(data.get("validationCode"), 200) if isinstance(data, Mapping) else ""
+                return WebhookResult(reply={"validationResponse": code})
+        return WebhookResult(events=self.parse(request.body))
+
+    def parse(self, body: bytes) -> list[Event]:
+        events: list[Event] = []
+        for item in as_list(load_json(body)):
+            data = item.get("data")
+            if _type_of(item) != DELIVERY_REPORT or not isinstance(data, Mapping):
+                continue
+            status = text(data.get("status"), 32)
+            type_ = STATUSES.get(status)
+            email = email_of(data.get("recipient"))
+            if type_ is None or not email:
+                continue
+            details = data.get("deliveryStatusDetails")
+            details = details if isinstance(details, Mapping) else {}
+            events.append(
+                make_event(
+                    NAME,
+                    type_,
+                    email=email,
+                    event_id=text(item.get("id"), 200),
+                    diagnostic=text(details.get("statusMessage")),
+                    occurred_at=timestamp(
+                        data.get("deliveryAttemptTimeStamp")
+                        or item.get("eventTime")
+                        or item.get("time")
+                    ),
+                    meta={
+                        "status": status,
+                        "message_id": text(data.get("messageId"), 200),
+                        "internet_message_id": text(data.get("internetMessageId"), 300),
+                    },
+                )
+            )
+        return events
+
+
+def _type_of(item: Mapping[str, Any]) -> str:
+    # Event Grid schema uses `eventType`; the CloudEvents schema uses `type`.
+    return text(item.get("eventType") or item.get("type"), 200)

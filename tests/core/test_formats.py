@@ -1,0 +1,104 @@
+"""Each standard format and the generic reader, on our own small sample messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stmails.core import REASONS, BounceRecord, bounce_type, classify
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "core"
+
+
+def records(name: str) -> list[BounceRecord]:
+    return classify((DATA / name).read_bytes())
+
+
+def test_dsn_reports_each_recipient_with_fields_and_original_headers() -> None:
+    alice, bob = records("dsn-userunknown.eml")
+    assert (alice.recipient, alice.reason, alice.hard, alice.type) == (
+        "alice@dest.example",
+        "userunknown",
+        True,
+        "hard",
+    )
+    assert (alice.status, alice.replycode, alice.action) == ("5.1.1", "550", "failed")
+    assert alice.remote_mta == "mx.dest.example"
+    assert alice.reporting_mta == "mx.sender.example"
+    assert "User unknown" in alice.diagnostic
+    assert alice.subject == "Weekly news"
+    assert alice.message_id == "<abc123@sender.example>"
+    assert alice.from_ == "news@sender.example"
+    assert alice.campaign == "7b0c6f0e-0000-4000-8000-000000000001"
+    assert alice.subscriber == "7b0c6f0e-0000-4000-8000-000000000002"
+    assert alice.detector == "dsn"
+    assert (bob.reason, bob.hard, bob.type, bob.status, bob.action) == (
+        "mailboxfull",
+        False,
+        "soft",
+        "4.2.2",
+        "delayed",
+    )
+
+
+def test_arf_complaint() -> None:
+    (carol,) = records("arf-abuse.eml")
+    assert carol.recipient == "carol@isp.example"
+    assert (carol.reason, carol.type, carol.hard) == ("feedback", "complaint", False)
+    assert carol.feedback_type == "abuse"
+    assert carol.user_agent == "ExampleFBL/1.0"
+    assert carol.campaign == "camp-1"
+    assert bounce_type(carol) == "complaint"
+
+
+@pytest.mark.parametrize("name", ["autoreply-rfc3834.eml", "autoreply-chinese.eml"])
+def test_auto_replies_are_vacation_and_never_bounces(name: str) -> None:
+    (reply,) = records(name)
+    assert reply.reason == "vacation"
+    assert reply.type is None
+    assert not reply.hard
+
+
+def test_generic_reader_splits_recipients_and_diagnostics_crlf() -> None:
+    frank, grace = records("qmail-two-recipients.eml")
+    assert (frank.recipient, frank.reason, frank.status, frank.replycode) == (
+        "frank@dest.example",
+        "mailboxfull",
+        "5.2.2",
+        "552",
+    )
+    assert (grace.recipient, grace.reason, grace.status, grace.hard) == (
+        "grace@other.example",
+        "hostunknown",
+        "5.1.2",
+        True,
+    )
+    assert frank.message_id == "<q1@sender.example>"
+
+
+def test_x_failed_recipients_and_block_list() -> None:
+    (heidi,) = records("exim-blocked.eml")
+    assert heidi.recipient == "heidi@dest.example"
+    assert heidi.reason == "blocked"
+    assert not heidi.hard
+    assert heidi.type == "soft"
+    assert heidi.subject == "Weekly news"
+
+
+def test_ordinary_mail_yields_nothing() -> None:
+    assert records("not-a-bounce.eml") == []
+
+
+def test_every_reason_is_in_the_vocabulary() -> None:
+    for path in DATA.glob("*.eml"):
+        for record in classify(path.read_bytes()):
+            assert record.reason in REASONS
+
+
+def test_to_dict_uses_from_key() -> None:
+    (carol,) = records("arf-abuse.eml")
+    data = carol.to_dict()
+    assert data["from"] == "news@sender.example"
+    assert "from_" not in data
+    assert data["type"] == "complaint"

@@ -1,0 +1,66 @@
+"""Adversarial input: every worst case returns (possibly empty) results without raising, and a
+bounded fuzz run finds no exception. Timing lives in benchmarks/parse_worst_cases.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stmails.core import REASONS, classify
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from worst_cases import WORST_CASES
+
+
+@pytest.mark.parametrize("name", sorted(WORST_CASES))
+def test_worst_case_is_handled(name: str) -> None:
+    records = classify(WORST_CASES[name]())
+    assert all(record.reason in REASONS for record in records)
+    assert len(records) <= 500
+
+
+def test_line_end_variants_give_identical_results() -> None:
+    data = (
+        Path(__file__).resolve().parent.parent / "data" / "core" / "dsn-userunknown.eml"
+    ).read_bytes()
+    lf = data.replace(b"\r\n", b"\n")
+    results = [classify(lf.replace(b"\n", ending)) for ending in (b"\n", b"\r\n", b"\r")]
+    assert results[0] == results[1] == results[2]
+    assert len(results[0]) == 2
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        b"From: MAILER-DAEMON@x.example\n",
+        b"Subject: Undelivered Mail\n",
+        b'Content-Type: multipart/report; boundary="b"\n',
+        b"Content-Type: message/delivery-status\n",
+        b"Content-Type: message/rfc822\n",
+        b"Content-Transfer-Encoding: base64\n",
+        b"Content-Transfer-Encoding: quoted-printable\n",
+        b"--b\n",
+        b"--b--\n",
+        b"\n",
+        b"Final-Recipient: rfc822; a@b.example\n",
+        b"Status: 5.1.1\n",
+        b"Diagnostic-Code: smtp; 550 5.1.1 user unknown\n",
+        b"Subject: =?utf-8?B?5Lit?= =?x-unknown?Q?=FF?=\n",
+        b"<a@b.example>: 552 mailbox full\n",
+        b"Feedback-Type: abuse\n",
+        b"Content-Type: message/feedback-report\n",
+        b"\r\n",
+        b"\r",
+        b" folded\n",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_FRAGMENTS, st.binary(max_size=40)), max_size=40))
+def test_fuzz_never_raises(chunks: list[bytes]) -> None:
+    records = classify(b"".join(chunks))
+    assert all(record.reason in REASONS for record in records)

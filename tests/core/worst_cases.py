@@ -1,0 +1,75 @@
+"""Adversarial messages from the issue, built in memory (shared by tests and benchmarks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+HEAD = b"From: MAILER-DAEMON@mx.example\nTo: a@example.org\nSubject: Undelivered Mail\n"
+
+
+def deep_nesting(levels: int = 1000) -> bytes:
+    """1,000 nested multipart levels."""
+    opening = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(levels)
+    )
+    closing = b"".join(b"\n--b%d--\n" % i for i in reversed(range(levels)))
+    return HEAD + opening + b"Content-Type: text/plain\n\nuser unknown <x@y.example>\n" + closing
+
+
+def encoded_subject(words: int = 30_000) -> bytes:
+    """A Subject of 30,000 RFC 2047 encoded-words."""
+    subject = b" ".join(b"=?utf-8?B?5Lit5paH?=" for _ in range(words))
+    return b"From: MAILER-DAEMON@mx.example\nSubject: " + subject + b"\n\nhello\n"
+
+
+def many_parameters(count: int = 30_000) -> bytes:
+    """A Content-Type with 30,000 parameters."""
+    params = b"".join(b"; p%d=v%d" % (i, i) for i in range(count))
+    return (
+        HEAD + b"Content-Type: multipart/report" + params + b'; boundary="x"\n\n--x\n\nhi\n--x--\n'
+    )
+
+
+def many_parts(count: int = 20_000) -> bytes:
+    """20,000 tiny MIME parts."""
+    parts = b"".join(
+        b"--x\nContent-Type: text/plain\n\n<u%d@y.example>: 550 5.1.1\n" % i for i in range(count)
+    )
+    return HEAD + b'Content-Type: multipart/mixed; boundary="x"\n\n' + parts + b"--x--\n"
+
+
+def long_line(size: int = 1_000_000) -> bytes:
+    """A single 1 MB line."""
+    return HEAD + b"\n" + b"<a@b.example> " * (size // 14)
+
+
+def nul_bytes() -> bytes:
+    """NUL bytes in headers and body."""
+    return (
+        HEAD.replace(b"Subject", b"Sub\x00ject")
+        + b"\n\x00\x00550 5.1.1 <a@\x00b.example>\x00\n" * 1000
+    )
+
+
+def big_attachment(size: int = 30 * 1024 * 1024) -> bytes:
+    """A 30 MB base64 attachment."""
+    body = (b"QUJDRA==" * 9 + b"\n") * (size // 73)
+    return (
+        HEAD
+        + b'Content-Type: multipart/mixed; boundary="x"\n\n--x\nContent-Type: text/plain\n\n'
+        + b"<a@b.example>: 550 5.1.1 user unknown\n--x\nContent-Type: application/octet-stream\n"
+        + b"Content-Transfer-Encoding: base64\n\n"
+        + body
+        + b"--x--\n"
+    )
+
+
+WORST_CASES: dict[str, Callable[[], bytes]] = {
+    "1,000-level MIME nesting": deep_nesting,
+    "Subject of 30,000 encoded-words": encoded_subject,
+    "Content-Type with 30,000 parameters": many_parameters,
+    "20,000 tiny parts": many_parts,
+    "a single 1 MB line": long_line,
+    "NUL bytes": nul_bytes,
+    "a 30 MB attachment": big_attachment,
+}
