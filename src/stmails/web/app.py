@@ -34,6 +34,7 @@ from stmails.web.api import (
     health,
     imports,
     lists,
+    sending_routes,
     subscribers,
     webhooks_native,
 )
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         finally:
             state.writer = None
             await writer.stop()
+            sending_routes.shutdown(state)
             if own_engine:
                 engine.dispose()
 
@@ -123,7 +125,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             Middleware(
                 BodySizeLimitMiddleware,
                 default_limit=settings.max_body_bytes,
-                limits_by_path={"/api/import/subscribers": IMPORT_MAX_BYTES},
+                limits_by_path={
+                    "/api/import/subscribers": IMPORT_MAX_BYTES,
+                    **sending_routes.BODY_LIMITS,
+                },
             ),
         ],
     )
@@ -151,6 +156,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         settings_api.router,
     ):
         app.include_router(router, prefix="/api")
+    sending_routes.install(app)
     _document_security(app)
     return app
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import Campaign
+from stmails.ingest import verp
 from stmails.services import bounces
 from stmails.services import settings as settings_service
 from stmails.services.sending.campaigns import CampaignRunner, start_due_campaigns
@@ -29,6 +30,16 @@ log = logging.getLogger("stmails.sender")
 
 # Makes a VERP address from (bounce address, campaign uuid, subscriber uuid).
 VerpMaker = Callable[[str, str, str], str]
+
+
+def verp_maker(secret: bytes) -> VerpMaker:
+    """VERP addresses signed with `secret`: `local+TOKEN@domain` of the bounce address."""
+
+    def make(address: str, campaign_uuid: str, subscriber_uuid: str) -> str:
+        local, _, domain = address.rpartition("@")
+        return verp.make_address(secret, domain, subscriber_uuid, campaign_uuid, prefix=local)
+
+    return make
 
 
 def return_path_for(config: SendingConfig, verp: VerpMaker | None) -> ReturnPath:
@@ -132,8 +143,13 @@ class SenderLoop:
             except Exception:
                 log.exception("sender pass failed; retrying in %ss", self.poll_seconds)
             self.stop.wait(self.poll_seconds)
+        self.close()
+
+    def close(self) -> None:
+        """Closes the SMTP connections the loop holds."""
         if self._pool is not None:
             self._pool.close()
+            self._pool = None
 
 
 def start_in_thread(loop: SenderLoop) -> threading.Thread:
