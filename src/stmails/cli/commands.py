@@ -1,4 +1,9 @@
 """Imports every command module so that each registers its commands on the Typer app."""
 
-from stmails.cli import parse  # noqa: F401
-from stmails.cli import serve  # noqa: F401
+from stmails.cli import (
+    bounces,  # noqa: F401
+    db,  # noqa: F401
+    parse,  # noqa: F401
+    serve,  # noqa: F401
+    users,  # noqa: F401
+)

@@ -18,6 +18,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.config import Settings
+
 # Execution option that marks a connection whose transactions only read.
 READONLY_OPTION = "stmails_readonly"
 
@@ -43,6 +45,15 @@ def make_engine(
         max_overflow=pool_size,
         pool_pre_ping=True,
         echo=echo,
+    )
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine for `settings.database_url`, with its pool and busy-timeout settings."""
+    return make_engine(
+        settings.database_url,
+        busy_timeout_ms=settings.db_busy_timeout_ms,
+        pool_size=settings.db_pool_size,
     )
 
 

@@ -10,6 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from stmails.config import Settings
+from stmails.db.engine import engine_for
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Key of the PostgreSQL advisory lock that serializes migrations of server processes starting
 # at once (`stmails serve --workers N`).
@@ -45,3 +48,15 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str | None:
     """The newest revision among the migration scripts."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def open_database(settings: Settings, *, migrate: bool = True) -> Engine:
+    """The engine for `settings`, with the schema brought up to date first (unless told not to).
+
+    `stmails serve` and the CLI commands start here, so a fresh SQLite file is created and
+    migrated on first use.
+    """
+    engine = engine_for(settings)
+    if migrate:
+        upgrade(engine)
+    return engine

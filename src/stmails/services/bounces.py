@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, asc, delete, desc, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,8 @@ from stmails.db.models import (
 )
 from stmails.db.types import email_hash, normalize_email, utcnow
 from stmails.services import suppression
+from stmails.services.errors import InvalidInput
+from stmails.services.pages import Page, check_paging, ordering, paged
 from stmails.services.settings import BounceAction, BounceConfig, bounce_config
 from stmails.services.suppression import SuppressionReason
 
@@ -67,12 +69,8 @@ _LIMITS = {
 }
 
 
-class RecordError(ValueError):
+class RecordError(InvalidInput):
     """The event cannot be recorded as given; `field` names the offending field."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -634,14 +632,7 @@ class BounceRow:
     recorded_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class BouncePage:
-    """A page of bounces; `per_page` None means all of them."""
-
-    results: list[BounceRow]
-    total: int
-    page: int
-    per_page: int | None
+BouncePage = Page[BounceRow]
 
 
 def _filtered(query: Select[*_Ts], filters: BounceFilter) -> Select[*_Ts]:
@@ -689,23 +680,15 @@ def list_bounces(
 ) -> BouncePage:
     """Bounces matching `filters`, newest first by default, one page at a time.
 
-    `order_by` is one of created_at, email, campaign_name, source, type, reason, id (ValueError
-    otherwise); `order` is asc or desc; ties are broken by id. `per_page` None returns all.
+    `order_by` is one of created_at, email, campaign_name, source, type, reason, id; `order` is
+    asc or desc (InvalidInput otherwise); ties are broken by id. `per_page` None returns all.
     """
-    column = _ORDER_COLUMNS.get(order_by)
-    if column is None:
-        raise ValueError(f"order_by: must be one of {', '.join(_ORDER_COLUMNS)}")
-    if order.lower() not in ("asc", "desc"):
-        raise ValueError("order: must be asc or desc")
-    if page < 1 or (per_page is not None and per_page < 1):
-        raise ValueError("page and per_page must be positive")
-    direction = asc if order.lower() == "asc" else desc
+    terms = ordering(_ORDER_COLUMNS, order_by, order, Bounce.id)
+    check_paging(page, per_page)
     total = session.scalar(_filtered(select(func.count(Bounce.id)), filters)) or 0
-    query = _filtered(_row_query(), filters).order_by(direction(column), direction(Bounce.id))
-    if per_page is not None:
-        query = query.offset((page - 1) * per_page).limit(per_page)
-    rows = [_row(r) for r in session.execute(query)]
-    return BouncePage(rows, int(total), page, per_page)
+    query = _filtered(_row_query(), filters).order_by(*terms)
+    rows = [_row(r) for r in session.execute(paged(query, page, per_page))]
+    return Page(rows, int(total), page, per_page)
 
 
 def get_bounce(session: Session, bounce_id: int) -> BounceRow | None:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from stmails.core.event import EVENT_TYPES, EventType
 from stmails.db.models import Setting
 from stmails.db.types import utcnow
+from stmails.services.errors import InvalidInput
 
 BounceAction = Literal["none", "unsubscribe", "blocklist", "delete"]
 BOUNCE_ACTIONS: tuple[BounceAction, ...] = ("none", "unsubscribe", "blocklist", "delete")
@@ -118,12 +119,8 @@ _BOOLEAN_KEYS = {
 }
 
 
-class SettingsError(ValueError):
-    """A setting value was refused; `key` names the setting."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
+class SettingsError(InvalidInput):
+    """A setting value was refused; `field` names the setting (and the part of it)."""
 
 
 def validate(key: str, value: Any) -> Any:

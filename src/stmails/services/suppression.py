@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
+from stmails.services.errors import InvalidInput
 
 SuppressionReason = Literal[
     "hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "import"
@@ -56,9 +57,9 @@ def add(
     concurrent calls for the same address (a unique constraint and a savepoint).
     """
     if reason not in SUPPRESSION_REASONS:
-        raise ValueError(f"unknown suppression reason {reason!r}")
+        raise InvalidInput("reason", f"unknown suppression reason {reason!r}")
     if sum(x is not None for x in (email, hashed, domain)) != 1:
-        raise ValueError("give exactly one of email, hashed or domain")
+        raise InvalidInput("email", "give exactly one of email, hashed or domain")
     now = now or utcnow()
     scope, scope_list = _scope(list_id)
     key_hash = email_hash(email) if email is not None else hashed

@@ -1,0 +1,28 @@
+"""Errors the domain services raise; the web layer maps them to HTTP statuses.
+
+`InvalidInput` (400) names the offending field, `NotFound` (404) the missing thing, `Conflict`
+(409) a uniqueness clash such as an address that is already a subscriber.
+"""
+
+from __future__ import annotations
+
+
+class InvalidInput(ValueError):
+    """The caller's input is wrong; `field` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(LookupError):
+    """No such object; the message says which."""
+
+
+class Conflict(ValueError):
+    """The change clashes with existing data (for example a duplicate address)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field

@@ -1,0 +1,212 @@
+"""Admin and API users, and the checking of their secrets.
+
+Passwords (chosen by people, so guessable) are hashed with scrypt and a random salt. API tokens
+are 32 random bytes made here, so a brute-force search is hopeless whatever the hash; they are
+kept as a salted SHA-256, which is cheap enough to check on every API request. Every comparison
+uses `hmac.compare_digest`. Secrets never leave this module except once, when they are made.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from stmails.db.models import User
+from stmails.db.types import utcnow
+from stmails.services.errors import Conflict, InvalidInput
+
+# scrypt cost: n=2**14, r=8, p=1 (about 16 MB and tens of milliseconds per check).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD_LENGTH = 8
+USERNAME_MAX = 200
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$digest` for `password`, with a fresh random salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
+    )
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """True when `password` matches the `hash_password` result `stored`."""
+    if not stored:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        # The cost comes from the stored value, capped so a tampered row cannot exhaust memory.
+        if int(n) > 2**20 or int(r) > 32 or int(p) > 16:
+            return False
+        got = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=_unb64(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(_unb64(digest)),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, _unb64(digest))
+
+
+def hash_token(token: str) -> str:
+    """`sha256$salt$digest` for an API token, with a fresh random salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.sha256(salt + token.encode("utf-8")).digest()
+    return f"sha256${_b64(salt)}${_b64(digest)}"
+
+
+def verify_token(token: str, stored: str | None) -> bool:
+    """True when `token` matches the `hash_token` result `stored`."""
+    if not stored:
+        return False
+    try:
+        scheme, salt, digest = stored.split("$")
+        if scheme != "sha256":
+            return False
+        got = hashlib.sha256(_unb64(salt) + token.encode("utf-8")).digest()
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, _unb64(digest))
+
+
+def new_secret() -> str:
+    """A new random token or password (32 bytes, URL-safe text)."""
+    return secrets.token_urlsafe(32)
+
+
+def _check_username(username: str) -> str:
+    name = username.strip()
+    if not name or len(name) > USERNAME_MAX or any(c in name for c in ":\r\n\t "):
+        raise InvalidInput("username", "must be 1-200 characters without spaces or ':'")
+    return name
+
+
+def _insert(session: Session, user: User) -> User:
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise Conflict("username", f"user {user.username!r} exists") from None
+    return user
+
+
+def get_by_username(session: Session, username: str) -> User | None:
+    """The user named `username`, or None."""
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def create_admin(session: Session, username: str, password: str) -> User:
+    """A new admin user with `password` (at least 8 characters); Conflict if the name is taken."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    user = User(username=_check_username(username), type="admin")
+    user.password_hash = hash_password(password)
+    return _insert(session, user)
+
+
+def create_api_user(session: Session, username: str, token: str | None = None) -> tuple[User, str]:
+    """A new API user and its token (generated unless given); the token is shown only here."""
+    token = token or new_secret()
+    if len(token) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput("token", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    user = User(username=_check_username(username), type="api", token_hash=hash_token(token))
+    return _insert(session, user), token
+
+
+def rotate_token(session: Session, user: User) -> str:
+    """Give API user `user` a new token and return it (the old one stops working)."""
+    token = new_secret()
+    user.token_hash = hash_token(token)
+    session.flush()
+    return token
+
+
+@dataclass(frozen=True, slots=True)
+class Ensured:
+    """What `ensure_admin` did: the user, and the generated password when it made one."""
+
+    user: User
+    created: bool
+    generated_password: str | None
+
+
+def ensure_admin(session: Session, username: str, password: str | None) -> Ensured:
+    """Make sure admin `username` exists (run at start).
+
+    A missing admin is created with `password`, or with a generated one that is returned once
+    (for printing). An existing admin gets `password` when it is given and differs, so that
+    `STMAILS_ADMIN_PASSWORD` stays authoritative; otherwise it is left alone.
+    """
+    user = get_by_username(session, username)
+    if user is None:
+        generated = None if password else new_secret()
+        made = create_admin(session, username, password or generated or "")
+        return Ensured(made, True, generated)
+    if password and not verify_password(password, user.password_hash):
+        user.password_hash = hash_password(password)
+        session.flush()
+    return Ensured(user, False, None)
+
+
+def ensure_api_user(session: Session, username: str, token: str) -> User:
+    """Make sure API user `username` exists and accepts `token` (STMAILS_API_USER/TOKEN)."""
+    user = get_by_username(session, username)
+    if user is None:
+        return create_api_user(session, username, token)[0]
+    if user.type != "api":
+        raise Conflict("username", f"{username!r} is not an API user")
+    if not verify_token(token, user.token_hash):
+        user.token_hash = hash_token(token)
+        session.flush()
+    return user
+
+
+def authenticate_password(
+    session: Session, username: str, password: str, *, now: datetime | None = None
+) -> User | None:
+    """The enabled admin whose password this is (its last_login updated), else None."""
+    user = get_by_username(session, username)
+    if user is None or user.status != "enabled" or user.type != "admin":
+        # Spend the same time as a real check so that names cannot be probed by timing.
+        verify_password(password, _dummy_hash())
+        return None
+    if not verify_password(password, user.password_hash):
+        return None
+    user.last_login = now or utcnow()
+    return user
+
+
+def authenticate_token(session: Session, username: str, token: str) -> User | None:
+    """The enabled API user whose token this is, else None. Nothing is written."""
+    user = get_by_username(session, username)
+    if user is None or user.status != "enabled" or user.type != "api":
+        return None
+    return user if verify_token(token, user.token_hash) else None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(new_secret())

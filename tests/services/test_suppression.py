@@ -1,0 +1,79 @@
+"""services.suppression: addresses by hash, domains, list scope, expiry, erasure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stmails.db.models import Suppression
+from stmails.db.types import email_hash
+from stmails.services import suppression
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_an_address_is_suppressed_whatever_its_case(session: Session) -> None:
+    entry, created = suppression.add(
+        session, email="Ana@Example.org", reason="manual", source="admin", now=NOW
+    )
+    assert created and entry.email == "ana@example.org"
+    assert suppression.is_suppressed(session, " ANA@example.ORG ", now=NOW)
+    assert not suppression.is_suppressed(session, "bob@example.org", now=NOW)
+
+
+def test_adding_twice_keeps_one_entry_and_the_first_reason(session: Session) -> None:
+    suppression.add(session, email="a@example.org", reason="hard_bounce", source="ses", now=NOW)
+    entry, created = suppression.add(session, email="a@example.org", reason="complaint", now=NOW)
+    assert not created and entry.reason == "hard_bounce"
+    assert session.scalar(select(func.count()).select_from(Suppression)) == 1
+
+
+def test_domain_entries_block_every_address_of_the_domain(session: Session) -> None:
+    suppression.add(session, domain="@Spam.example", reason="manual", now=NOW)
+    hit = suppression.lookup(session, "anyone@spam.example", now=NOW)
+    assert hit is not None and hit.domain == "spam.example"
+    assert not suppression.is_suppressed(session, "anyone@ham.example", now=NOW)
+
+
+def test_list_scoped_entries_block_only_that_list(session: Session) -> None:
+    suppression.add(session, email="a@example.org", reason="unsubscribe", list_id=7, now=NOW)
+    assert suppression.is_suppressed(session, "a@example.org", list_id=7, now=NOW)
+    assert not suppression.is_suppressed(session, "a@example.org", list_id=8, now=NOW)
+    assert not suppression.is_suppressed(session, "a@example.org", now=NOW)
+
+
+def test_expired_entries_stop_blocking_and_can_be_renewed(session: Session) -> None:
+    suppression.add(
+        session,
+        email="a@example.org",
+        reason="soft_bounce",
+        expires_at=NOW + timedelta(days=1),
+        now=NOW,
+    )
+    assert suppression.is_suppressed(session, "a@example.org", now=NOW)
+    later = NOW + timedelta(days=2)
+    assert not suppression.is_suppressed(session, "a@example.org", now=later)
+    entry, created = suppression.add(
+        session, email="a@example.org", reason="hard_bounce", now=later
+    )
+    assert not created and (entry.reason, entry.expires_at) == ("hard_bounce", None)
+    assert suppression.is_suppressed(session, "a@example.org", now=later + timedelta(days=400))
+
+
+def test_erased_addresses_keep_blocking_by_hash(session: Session) -> None:
+    suppression.add(session, email="gone@example.org", reason="complaint", now=NOW)
+    assert suppression.erase(session, "GONE@example.org") == 1
+    session.expire_all()
+    entry = session.scalars(select(Suppression)).one()
+    assert (entry.email, entry.email_hash) == (None, email_hash("gone@example.org"))
+    assert suppression.is_erased(session, email_hash("gone@example.org"))
+    assert suppression.is_suppressed(session, "gone@example.org", now=NOW)
+
+
+def test_remove_deletes_an_entry(session: Session) -> None:
+    entry, _ = suppression.add(session, email="a@example.org", reason="manual", now=NOW)
+    assert suppression.remove(session, entry.id)
+    assert not suppression.remove(session, entry.id)
+    assert not suppression.is_suppressed(session, "a@example.org", now=NOW)

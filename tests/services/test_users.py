@@ -1,0 +1,57 @@
+"""services.users: hashed secrets, authentication, the start-up guarantees."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.orm import Session
+
+from stmails.services import users
+from stmails.services.errors import Conflict, InvalidInput
+
+
+def test_passwords_are_salted_scrypt_hashes() -> None:
+    first, second = users.hash_password("correct horse"), users.hash_password("correct horse")
+    assert first != second and first.startswith("scrypt$")
+    assert users.verify_password("correct horse", first)
+    assert not users.verify_password("wrong horse", first)
+    assert not users.verify_password("x", "garbage")
+    assert not users.verify_password("x", None)
+
+
+def test_tokens_verify_and_are_not_stored_in_clear(session: Session) -> None:
+    user, token = users.create_api_user(session, "bot")
+    assert token not in (user.token_hash or "")
+    assert users.authenticate_token(session, "bot", token) is user
+    assert users.authenticate_token(session, "bot", token + "x") is None
+    assert users.authenticate_token(session, "nobody", token) is None
+    with pytest.raises(Conflict):
+        users.create_api_user(session, "bot")
+    with pytest.raises(InvalidInput):
+        users.create_api_user(session, "has:colon")
+
+
+def test_ensure_admin_generates_a_password_once(session: Session) -> None:
+    made = users.ensure_admin(session, "admin", None)
+    assert made.created and made.generated_password
+    assert users.authenticate_password(session, "admin", made.generated_password) is made.user
+    assert made.user.last_login is not None
+    again = users.ensure_admin(session, "admin", None)
+    assert not again.created and again.generated_password is None
+    # A configured password becomes authoritative.
+    users.ensure_admin(session, "admin", "configured-pw")
+    assert users.authenticate_password(session, "admin", "configured-pw") is not None
+    assert users.authenticate_password(session, "admin", made.generated_password) is None
+
+
+def test_ensure_api_user_accepts_the_configured_token(session: Session) -> None:
+    users.ensure_api_user(session, "automation", "token-from-env-1")
+    assert users.authenticate_token(session, "automation", "token-from-env-1") is not None
+    users.ensure_api_user(session, "automation", "token-from-env-2")
+    assert users.authenticate_token(session, "automation", "token-from-env-1") is None
+    assert users.authenticate_token(session, "automation", "token-from-env-2") is not None
+
+
+def test_disabled_users_cannot_log_in(session: Session) -> None:
+    user, token = users.create_api_user(session, "bot")
+    user.status = "disabled"
+    assert users.authenticate_token(session, "bot", token) is None
