@@ -22,13 +22,14 @@ from typing import IO, Any
 from sqlalchemy.orm import Session
 
 from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList
-from stmails.services import subscriber_admin as admin
-from stmails.services.subscriber_admin import Invalid
+from stmails.services import subscribers
+from stmails.services.errors import InvalidInput
 
 CHUNK_ROWS = 500
 MAX_LOG_LINES = 1000
 MAX_FIELD_CHARS = 64 * 1024
 MODES = ("subscribe", "blocklist")
+FORBIDDEN_DELIMITERS = ('"', "\r", "\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,27 +44,33 @@ class ImportParams:
 
 
 def parse_params(text: str) -> ImportParams:
-    """ImportParams from the `params` JSON text; Invalid naming the bad field."""
+    """ImportParams from the `params` JSON text; InvalidInput naming the bad field."""
     try:
         raw = json.loads(text) if text.strip() else {}
     except ValueError:
-        raise Invalid("params: not valid JSON") from None
+        raise InvalidInput("params", "not valid JSON") from None
     if not isinstance(raw, dict):
-        raise Invalid("params: must be a JSON object")
+        raise InvalidInput("params", "must be a JSON object")
     mode = raw.get("mode", "subscribe")
     if mode not in MODES:
-        raise Invalid("params.mode: 'subscribe' or 'blocklist'")
+        raise InvalidInput("params.mode", "'subscribe' or 'blocklist'")
     delimiter = raw.get("delim", raw.get("delimiter", ","))
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
-        raise Invalid("params.delim: a single character such as ','")
-    lists = admin.check_ids(raw.get("lists"), "params.lists")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in FORBIDDEN_DELIMITERS:
+        raise InvalidInput("params.delim", "a single character such as ','")
+    lists = raw.get("lists") or []
+    if not isinstance(lists, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in lists
+    ):
+        raise InvalidInput("params.lists", "an array of list ids")
     overwrite = raw.get("overwrite", False)
     if not isinstance(overwrite, bool):
-        raise Invalid("params.overwrite: true or false")
+        raise InvalidInput("params.overwrite", "true or false")
     status = raw.get("subscription_status") or "unconfirmed"
     if status not in SUBSCRIPTION_STATUSES:
-        raise Invalid(f"params.subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
-    return ImportParams(mode, delimiter, tuple(lists), overwrite, status)
+        raise InvalidInput(
+            "params.subscription_status", f"one of {', '.join(SUBSCRIPTION_STATUSES)}"
+        )
+    return ImportParams(mode, delimiter, tuple(dict.fromkeys(lists)), overwrite, status)
 
 
 @dataclass(slots=True)
@@ -99,9 +106,9 @@ def read_rows(stream: IO[str], delimiter: str, status: ImportStatus) -> Iterator
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
-        raise Invalid("file: empty") from None
+        raise InvalidInput("file", "empty") from None
     if "email" not in header:
-        raise Invalid("file: the header row has no 'email' column")
+        raise InvalidInput("file", "the header row has no 'email' column")
     email_at = header.index("email")
     name_at = header.index("name") if "name" in header else None
     attribs_at = header.index("attributes") if "attributes" in header else None
@@ -131,38 +138,39 @@ def read_rows(stream: IO[str], delimiter: str, status: ImportStatus) -> Iterator
 
 def _import_row(session: Session, row: Row, params: ImportParams) -> bool:
     """Imports one row; False when it was skipped (an existing address without overwrite)."""
-    existing = admin.find_by_email(session, row.email)
+    existing = subscribers.get_by_email(session, row.email)
     if params.mode == "blocklist":
         if existing is None:
-            existing = admin.create(session, row.email, row.name, "blocklisted", row.attribs)
-        admin.blocklist(session, [existing.id])
+            existing = subscribers.create(
+                session, email=row.email, name=row.name, attribs=row.attribs, status="blocklisted"
+            )
+        subscribers.blocklist(session, [existing.id])
         return True
     if existing is None:
-        subscriber = admin.create(session, row.email, row.name, "enabled", row.attribs)
+        subscriber = subscribers.create(
+            session, email=row.email, name=row.name, attribs=row.attribs
+        )
     elif params.overwrite:
-        subscriber = existing
-        body: dict[str, Any] = {"attribs": row.attribs}
-        if row.name:
-            body["name"] = row.name
-        admin.update_subscriber(session, subscriber, body, full=False)
-        subscriber.attribs = row.attribs
+        subscriber = subscribers.update_subscriber(
+            session, existing, name=row.name or None, attribs=row.attribs
+        )
     else:
         return False
     if params.lists and subscriber.status != "blocklisted":
-        admin.manage_lists(
-            session, [subscriber.id], "add", list(params.lists), params.subscription_status
+        subscribers.manage_lists(
+            session, [subscriber.id], list(params.lists), "add", status=params.subscription_status
         )
     return True
 
 
 def check_lists(session: Session, params: ImportParams) -> None:
-    """Invalid when `params.lists` names a list that does not exist."""
+    """InvalidInput when `params.lists` names a list that does not exist."""
     if not params.lists:
         return
     found = {m.id for m in session.query(MailingList).filter(MailingList.id.in_(params.lists))}
     missing = [i for i in params.lists if i not in found]
     if missing:
-        raise Invalid(f"params.lists: unknown list id(s) {', '.join(map(str, missing))}")
+        raise InvalidInput("params.lists", f"unknown list id(s) {', '.join(map(str, missing))}")
 
 
 def run_import(
@@ -185,7 +193,7 @@ def run_import(
                         status.imported += 1
                     else:
                         status.note(f"line {row.line}: {row.email} exists; skipped (no overwrite)")
-                except ValueError as exc:
+                except (ValueError, LookupError) as exc:
                     status.note(f"line {row.line}: {exc}; skipped")
             session.commit()
         chunk.clear()

@@ -23,8 +23,8 @@ from stmails.db.engine import make_engine, session_factory
 from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, users
 from stmails.services.bounces import RecordError
+from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.settings import SettingsError
-from stmails.services.subscriber_admin import Conflict, Invalid, NotFound
 from stmails.services.subscriber_query import QueryError
 from stmails.web.api import (
     bounces as bounces_api,
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app,
         {
             QueryError: 400,
-            Invalid: 400,
+            InvalidInput: 400,
             RecordError: 400,
             SettingsError: 400,
             NativeBounceError: 400,
@@ -147,6 +147,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.include_router(health.router)
     app.include_router(webhooks_native.router)
+    # Mounted first: the sending routes own the campaign actions (status, test, preview).
+    sending_routes.install(app)
     for router in (
         subscribers.router,
         imports.router,
@@ -156,7 +158,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         settings_api.router,
     ):
         app.include_router(router, prefix="/api")
-    sending_routes.install(app)
     _document_security(app)
     return app
 

@@ -69,3 +69,61 @@ async def run_db(request: Request, work: Callable[[Session], T], *, write: bool 
             return result
 
     return await run_in_threadpool(job)
+
+
+# Typed reads of JSON body fields: a value of the wrong type is a 400 naming the field (the
+# services then check the meaning).
+
+
+def text_field(body: dict[str, Any], name: str, limit: int = 100_000) -> str | None:
+    """The string `name`, or None when absent or null."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{name}: must be a string")
+    if len(value) > limit:
+        raise bad_request(f"{name}: longer than {limit} characters")
+    return value
+
+
+def ids_field(body: dict[str, Any], name: str) -> list[int] | None:
+    """The array of positive integer ids `name`, or None when absent or null."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in value
+    ):
+        raise bad_request(f"{name}: must be an array of positive integer ids")
+    return list(dict.fromkeys(value))
+
+
+def strings_field(body: dict[str, Any], name: str) -> list[str] | None:
+    """The array of strings `name`, or None when absent or null."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad_request(f"{name}: must be an array of strings")
+    return value
+
+
+def object_field(body: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The JSON object `name`, or None when absent or null."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request(f"{name}: must be a JSON object")
+    return value
+
+
+def bool_field(body: dict[str, Any], name: str) -> bool:
+    """The boolean `name` (absent or null is false)."""
+    value = body.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise bad_request(f"{name}: must be true or false")
+    return value

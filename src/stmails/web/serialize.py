@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stmails.db.models import Campaign, MailingList, Subscriber
+from stmails.db.models import Campaign, CampaignList, MailingList, Subscriber
 from stmails.services.bounces import BounceRow
-from stmails.services.subscriber_admin import Membership
+from stmails.services.subscribers import Subscription
 from stmails.web.responses import timestamp
 
 
@@ -28,16 +28,16 @@ def mailing_list(item: MailingList, subscriber_count: int | None = None) -> dict
     return body
 
 
-def membership(item: Membership) -> dict[str, Any]:
+def membership(item: Subscription) -> dict[str, Any]:
     """A list inside a subscriber, with the subscription's status."""
     body = mailing_list(item.list)
-    body["subscription_status"] = item.subscription_status
+    body["subscription_status"] = item.status
     body["subscription_created_at"] = timestamp(item.created_at)
     body["subscription_updated_at"] = timestamp(item.updated_at)
     return body
 
 
-def subscriber(item: Subscriber, lists: list[Membership]) -> dict[str, Any]:
+def subscriber(item: Subscriber, lists: list[Subscription]) -> dict[str, Any]:
     """A subscriber as `GET /api/subscribers/{id}` returns it."""
     return {
         "id": item.id,
@@ -79,7 +79,7 @@ def bounce(row: BounceRow) -> dict[str, Any]:
     }
 
 
-def campaign(item: Campaign, lists: list[tuple[int | None, str]]) -> dict[str, Any]:
+def campaign(item: Campaign, lists: list[CampaignList]) -> dict[str, Any]:
     """A campaign as `GET /api/campaigns/{id}` returns it."""
     return {
         "id": item.id,
@@ -88,7 +88,7 @@ def campaign(item: Campaign, lists: list[tuple[int | None, str]]) -> dict[str, A
         "views": 0,
         "clicks": 0,
         "bounces": 0,
-        "lists": [{"id": list_id, "name": name} for list_id, name in lists],
+        "lists": [{"id": link.list_id, "name": link.list_name} for link in lists],
         "started_at": timestamp(item.started_at),
         "to_send": item.to_send,
         "sent": item.sent,

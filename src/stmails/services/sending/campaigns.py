@@ -51,6 +51,8 @@ from stmails.db.models import (
 )
 from stmails.db.sending_models import CampaignUnsubscribe
 from stmails.db.types import utcnow
+from stmails.services import campaigns as campaign_service
+from stmails.services.errors import InvalidInput
 from stmails.services.sending.compose import (
     Content,
     Envelope,
@@ -76,16 +78,6 @@ BounceRecorder = Callable[[Session, Event], object]
 IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
 DEFERRED = "deferred:"
-
-# listmonk's rules: which status may follow which.
-TRANSITIONS: dict[str, set[str]] = {
-    "draft": {"scheduled", "running"},
-    "scheduled": {"draft", "running", "cancelled"},
-    "running": {"paused", "cancelled", "finished"},
-    "paused": {"running", "cancelled"},
-    "cancelled": set(),
-    "finished": set(),
-}
 
 
 class CampaignError(ValueError):
@@ -132,26 +124,28 @@ def compile_campaign(session: Session, campaign: Campaign, config: SendingConfig
 def change_status(
     session: Session, campaign: Campaign, status: str, config: SendingConfig
 ) -> Campaign:
-    """Moves a campaign to `status` under listmonk's rules; CampaignError when not allowed.
+    """Moves a campaign to `status` under listmonk's rules (services.campaigns.set_status);
+    CampaignError when not allowed.
 
     Starting or scheduling compiles the content first, so a broken template is refused here
-    rather than failing in the sender. The caller commits.
+    rather than failing in the sender; starting also counts the recipients (`to_send`).
+    The caller commits.
     """
-    current = campaign.status
-    if status == current:
+    if status == campaign.status:
         return campaign
-    if status not in TRANSITIONS.get(current, set()) or status == "finished":
-        raise CampaignError(f"a {current} campaign cannot become {status}")
     if status in {"running", "scheduled"}:
         compile_campaign(session, campaign, config)
         if not campaign_list_ids(session, campaign.id):
             raise CampaignError("the campaign has no lists")
-    if status == "scheduled" and campaign.send_at is None:
-        raise CampaignError("set send_at before scheduling the campaign")
-    if status == "running" and campaign.started_at is None:
-        campaign.started_at = utcnow()
+    if status == "finished":
+        raise CampaignError("only the sender finishes a campaign")
+    first_start = status == "running" and campaign.started_at is None
+    try:
+        campaign_service.set_status(session, campaign, status)
+    except InvalidInput as exc:
+        raise CampaignError(str(exc)) from None
+    if first_start:
         campaign.to_send = count_recipients(session, campaign.id)
-    campaign.status = status
     return campaign
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign, Subscriber
-from stmails.services import campaign_admin
+from stmails.services import campaigns as campaign_service
 from stmails.services.sending.campaigns import (
     CampaignError,
     campaign_stats,
@@ -70,7 +70,7 @@ async def put_status(request: Request, campaign_id: int) -> JSONResponse:
             raise bad_request(str(exc)) from None
         session.flush()
         return serialize.campaign(
-            campaign, campaign_admin.lists_of(session, [campaign.id])[campaign.id]
+            campaign, campaign_service.campaign_lists(session, [campaign.id])[campaign.id]
         )
 
     return data(await run_db(request, work, write=True))

@@ -1,33 +1,75 @@
-"""listmonk's campaign API: `/api/campaigns` (records only; sending comes with the sender)."""
+"""listmonk's campaign API: `/api/campaigns` (records and status; sending is the sender's)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign
-from stmails.services import campaign_admin
+from stmails.services import campaigns as campaign_service
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import json_object, run_db
+from stmails.web.body import ids_field, json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
-from stmails.web.errors import not_found
+from stmails.web.errors import bad_request
 from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
 
-
-def _get(session: Session, campaign_id: int) -> Campaign:
-    found = session.get(Campaign, campaign_id)
-    if found is None:
-        raise not_found("campaign")
-    return found
+TEXT_FIELDS = ("name", "subject", "from_email", "body", "altbody", "content_type", "messenger")
 
 
 def _one(session: Session, item: Campaign) -> dict[str, Any]:
-    return serialize.campaign(item, campaign_admin.lists_of(session, [item.id])[item.id])
+    return serialize.campaign(item, campaign_service.campaign_lists(session, [item.id])[item.id])
+
+
+def _send_at(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise bad_request("send_at: must be an ISO 8601 timestamp")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise bad_request("send_at: not an ISO 8601 timestamp") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def _fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The campaign columns present in a listmonk body, type-checked (`lists` excluded)."""
+    fields: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        if name in body:
+            fields[name] = text_field(body, name, 5_000_000)
+    if "tags" in body:
+        fields["tags"] = strings_field(body, "tags") or []
+    if "send_at" in body:
+        fields["send_at"] = _send_at(body.get("send_at"))
+    if "template_id" in body:
+        template_id = body.get("template_id")
+        if template_id is not None and (
+            isinstance(template_id, bool) or not isinstance(template_id, int)
+        ):
+            raise bad_request("template_id: must be a template id")
+        fields["template_id"] = template_id or None
+    if "headers" in body:
+        headers = body.get("headers") or []
+        if not isinstance(headers, list) or not all(
+            isinstance(h, dict) and all(isinstance(v, str) for v in h.values()) for h in headers
+        ):
+            raise bad_request('headers: must be an array of objects like [{"X-Name": "value"}]')
+        fields["headers"] = headers
+    # Columns that cannot be null take their defaults when a client sends null.
+    for name in ("from_email", "body", "content_type", "messenger"):
+        if name in fields and fields[name] is None:
+            del fields[name]
+    return fields
 
 
 @router.get("/campaigns", summary="List campaigns")
@@ -35,43 +77,87 @@ async def list_campaigns(
     request: Request,
     query: str = "",
     status: Repeated = None,
+    tag: Repeated = None,
+    tags: Repeated = None,
     order_by: str = "created_at",
     order: str | None = None,
     page: str | None = None,
     per_page: str | None = None,
 ) -> JSONResponse:
+    """listmonk's `GET /api/campaigns`: name/subject search, statuses, tags, pagination."""
     paging = parse_page(page, per_page)
     direction = parse_order(order, default="desc")
 
     def work(session: Session) -> dict[str, Any]:
-        rows, total = campaign_admin.search(
-            session, query, status or [], order_by, direction, paging.offset, paging.limit
+        found = campaign_service.list_campaigns(
+            session,
+            search=query,
+            statuses=status or [],
+            tags=(tag or []) + (tags or []),
+            order_by=order_by,
+            order=direction,
+            page=paging.page,
+            per_page=paging.per_page,
         )
-        lists = campaign_admin.lists_of(session, [r.id for r in rows])
-        return paging.envelope([serialize.campaign(r, lists[r.id]) for r in rows], total, query)
+        links = campaign_service.campaign_lists(session, [r.id for r in found.results])
+        results = [serialize.campaign(r, links[r.id]) for r in found.results]
+        return paging.envelope(results, found.total, query)
 
     return data(await run_db(request, work))
 
 
 @router.get("/campaigns/{campaign_id}", summary="Get one campaign")
 async def get_campaign(request: Request, campaign_id: int) -> JSONResponse:
-    return data(await run_db(request, lambda s: _one(s, _get(s, campaign_id))))
+    return data(await run_db(request, lambda s: _one(s, campaign_service.get(s, campaign_id))))
 
 
 @router.post("/campaigns", summary="Create a campaign (draft)", openapi_extra=JSON_BODY)
 async def create_campaign(request: Request) -> JSONResponse:
+    """listmonk's `POST /api/campaigns`: name, subject, lists and the content fields."""
     body = await json_object(request)
-    return data(
-        await run_db(request, lambda s: _one(s, campaign_admin.create(s, body)), write=True)
-    )
+    fields = _fields(body)
+    name = fields.pop("name", None)
+    subject = fields.pop("subject", None)
+    if not name:
+        raise bad_request("name: required")
+    if not subject:
+        raise bad_request("subject: required")
+    list_ids = ids_field(body, "lists") or []
+
+    def work(session: Session) -> dict[str, Any]:
+        created = campaign_service.create(
+            session, name=name, subject=subject, list_ids=list_ids, **fields
+        )
+        return _one(session, created)
+
+    return data(await run_db(request, work, write=True))
 
 
 @router.put("/campaigns/{campaign_id}", summary="Update a campaign", openapi_extra=JSON_BODY)
 async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
     body = await json_object(request)
+    fields = _fields(body)
+    list_ids = ids_field(body, "lists")
 
     def work(session: Session) -> dict[str, Any]:
-        return _one(session, campaign_admin.update(session, _get(session, campaign_id), body))
+        found = campaign_service.get(session, campaign_id)
+        updated = campaign_service.update_campaign(session, found, list_ids=list_ids, **fields)
+        return _one(session, updated)
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.put("/campaigns/{campaign_id}/status", summary="Change a campaign's status")
+async def set_campaign_status(request: Request, campaign_id: int) -> JSONResponse:
+    """listmonk's state machine: draft, scheduled, running, paused, cancelled, finished."""
+    body = await json_object(request)
+    status = text_field(body, "status")
+    if not status:
+        raise bad_request("status: required")
+
+    def work(session: Session) -> dict[str, Any]:
+        found = campaign_service.get(session, campaign_id)
+        return _one(session, campaign_service.set_status(session, found, status))
 
     return data(await run_db(request, work, write=True))
 
@@ -79,8 +165,8 @@ async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
 @router.delete("/campaigns/{campaign_id}", summary="Delete a campaign")
 async def delete_campaign(request: Request, campaign_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        _get(session, campaign_id)
-        campaign_admin.delete_campaign(session, campaign_id)
+        campaign_service.get(session, campaign_id)
+        campaign_service.delete_campaigns(session, [campaign_id])
         return True
 
     return data(await run_db(request, work, write=True))

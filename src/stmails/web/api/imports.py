@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import UploadFile
 
 from stmails.services import imports
+from stmails.services.errors import InvalidInput
 from stmails.services.imports import ImportParams, ImportStatus
-from stmails.services.subscriber_admin import Invalid
 from stmails.web.body import run_db
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import ApiError, bad_request
@@ -147,7 +147,7 @@ def _run(state: AppState, current: ImportTracker, spool: Any, params: ImportPara
         if status.status == "importing":
             status.status = "finished"
             status.note(f"imported {status.imported} of {status.total} rows")
-    except Invalid as exc:
+    except InvalidInput as exc:
         status.status = "failed"
         status.note(str(exc))
     except Exception:

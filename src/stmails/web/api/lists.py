@@ -7,27 +7,33 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from stmails.db.models import MailingList
-from stmails.services import list_admin
+from stmails.db.models import LIST_TYPES, MailingList
+from stmails.services import lists as list_service
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import json_object, run_db
+from stmails.web.body import json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
-from stmails.web.errors import not_found
+from stmails.web.errors import bad_request
 from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
 
 router = APIRouter(tags=["lists"], dependencies=[Depends(require_user)])
 
 
-def _get(session: Session, list_id: int) -> MailingList:
-    found = session.get(MailingList, list_id)
-    if found is None:
-        raise not_found("list")
-    return found
-
-
 def _one(session: Session, item: MailingList) -> dict[str, Any]:
-    return serialize.mailing_list(item, list_admin.subscriber_counts(session, [item.id])[item.id])
+    return serialize.mailing_list(item, list_service.counts(session, [item.id])[item.id].total)
+
+
+def _fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The list fields present in a listmonk body, type-checked."""
+    fields: dict[str, Any] = {}
+    for name in ("name", "type", "optin", "description"):
+        if name in body:
+            value = text_field(body, name, 10_000)
+            if value is not None:
+                fields[name] = value
+    if "tags" in body:
+        fields["tags"] = strings_field(body, "tags") or []
+    return fields
 
 
 @router.get("/lists", summary="List mailing lists")
@@ -45,42 +51,55 @@ async def list_lists(
     """listmonk's `GET /api/lists`: name search, type (`status`) and tag filters, pagination."""
     paging = parse_page(page, per_page)
     direction = parse_order(order)
+    types = status or []
+    if len(types) > 1 or any(t not in LIST_TYPES for t in types):
+        raise bad_request(f"status: one of {', '.join(LIST_TYPES)}")
+    wanted_tags = (tag or []) + (tags or [])
 
     def work(session: Session) -> dict[str, Any]:
-        rows, total = list_admin.search(
+        found = list_service.list_lists(
             session,
-            query,
-            status or [],
-            (tag or []) + (tags or []),
-            order_by,
-            direction,
-            paging.offset,
-            paging.limit,
+            search=query,
+            tags=wanted_tags,
+            list_type=types[0] if types else None,
+            order_by=order_by,
+            order=direction,
+            page=paging.page,
+            per_page=paging.per_page,
         )
-        counts = list_admin.subscriber_counts(session, [r.id for r in rows])
-        results = [serialize.mailing_list(r, counts[r.id]) for r in rows]
-        return paging.envelope(results, total, query)
+        counts = list_service.counts(session, [r.id for r in found.results])
+        results = [serialize.mailing_list(r, counts[r.id].total) for r in found.results]
+        return paging.envelope(results, found.total, query)
 
     return data(await run_db(request, work))
 
 
 @router.get("/lists/{list_id}", summary="Get one list")
 async def get_list(request: Request, list_id: int) -> JSONResponse:
-    return data(await run_db(request, lambda s: _one(s, _get(s, list_id))))
+    return data(await run_db(request, lambda s: _one(s, list_service.get(s, list_id))))
 
 
 @router.post("/lists", summary="Create a list", openapi_extra=JSON_BODY)
 async def create_list(request: Request) -> JSONResponse:
-    body = await json_object(request)
-    return data(await run_db(request, lambda s: _one(s, list_admin.create(s, body)), write=True))
+    """listmonk's `POST /api/lists`: name, type, optin, tags (and stmails' description)."""
+    fields = _fields(await json_object(request))
+    if not fields.get("name"):
+        raise bad_request("name: required")
+
+    def work(session: Session) -> dict[str, Any]:
+        return _one(session, list_service.create(session, **fields))
+
+    return data(await run_db(request, work, write=True))
 
 
 @router.put("/lists/{list_id}", summary="Update a list", openapi_extra=JSON_BODY)
 async def update_list(request: Request, list_id: int) -> JSONResponse:
-    body = await json_object(request)
+    """Changes the fields present (listmonk's PUT takes any subset)."""
+    fields = _fields(await json_object(request))
 
     def work(session: Session) -> dict[str, Any]:
-        return _one(session, list_admin.update(session, _get(session, list_id), body))
+        found = list_service.get(session, list_id)
+        return _one(session, list_service.update_list(session, found, **fields))
 
     return data(await run_db(request, work, write=True))
 
@@ -88,8 +107,8 @@ async def update_list(request: Request, list_id: int) -> JSONResponse:
 @router.delete("/lists/{list_id}", summary="Delete a list")
 async def delete_list(request: Request, list_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        _get(session, list_id)
-        list_admin.delete_list(session, list_id)
+        list_service.get(session, list_id)
+        list_service.delete_lists(session, [list_id])
         return True
 
     return data(await run_db(request, work, write=True))

@@ -5,34 +5,39 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from stmails.db.models import Subscriber
+from stmails.db.models import SUBSCRIPTION_STATUSES, Subscriber
 from stmails.services import bounces as bounce_service
-from stmails.services import subscriber_admin as admin
+from stmails.services import subscribers as subscriber_service
 from stmails.services.bounces import BounceFilter
+from stmails.services.subscriber_query import subscriber_condition
 from stmails.web import serialize
-from stmails.web.body import json_object, run_db
+from stmails.web.body import (
+    bool_field,
+    ids_field,
+    json_object,
+    object_field,
+    run_db,
+    text_field,
+)
 from stmails.web.deps import require_user
-from stmails.web.errors import bad_request, not_found
+from stmails.web.errors import bad_request
 from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
 
 router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
 
 JSON_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
-
-
-def _get(session: Session, subscriber_id: int) -> Subscriber:
-    found = session.get(Subscriber, subscriber_id)
-    if found is None:
-        raise not_found("subscriber")
-    return found
+MEMBERSHIP_ACTIONS = ("add", "remove", "unsubscribe")
 
 
 def _one(session: Session, subscriber_id: int) -> dict[str, Any]:
-    found = _get(session, subscriber_id)
-    return serialize.subscriber(found, admin.memberships(session, [found.id])[found.id])
+    found = subscriber_service.get(session, subscriber_id)
+    return serialize.subscriber(
+        found, subscriber_service.subscriptions(session, [found.id])[found.id]
+    )
 
 
 def _ids(values: list[str], field: str) -> list[int]:
@@ -67,20 +72,31 @@ async def list_subscribers(
     direction = parse_order(order)
     list_ids = _ids(list_id or [], "list_id")
 
+    if subscription_status and subscription_status not in SUBSCRIPTION_STATUSES:
+        raise bad_request(f"subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
+
     def work(session: Session) -> dict[str, Any]:
-        statement = admin.filtered(session, query, list_ids, subscription_status)
+        condition = subscriber_condition(session, query) if query.strip() else None
         try:
-            rows, total = admin.search(
-                session, statement, order_by, direction, paging.offset, paging.limit
+            found = subscriber_service.list_subscribers(
+                session,
+                condition=condition,
+                list_ids=list_ids,
+                subscription_status=subscription_status or None,
+                order_by=order_by,
+                order=direction,
+                page=paging.page,
+                per_page=paging.per_page,
             )
         except (DataError, ProgrammingError) as exc:
             # The expression parsed, but the database could not evaluate it for these rows
             # (e.g. a cast of text that is not a number on PostgreSQL).
             message = f"query: the database could not evaluate it ({_first_line(exc)})"
             raise bad_request(message) from None
-        lists = admin.memberships(session, [row.id for row in rows])
+        rows = found.results
+        lists = subscriber_service.subscriptions(session, [row.id for row in rows])
         results = [serialize.subscriber(row, lists[row.id]) for row in rows]
-        return paging.envelope(results, total, query)
+        return paging.envelope(results, found.total, query)
 
     return data(await run_db(request, work))
 
@@ -101,17 +117,25 @@ async def create_subscriber(request: Request) -> JSONResponse:
     """listmonk's `POST /api/subscribers`: email, name, status, lists, attribs, preconfirm."""
     body = await json_object(request)
 
+    email = text_field(body, "email", 320)
+    if not email:
+        raise bad_request("email: required")
+    name = text_field(body, "name", 500) or ""
+    status = text_field(body, "status") or "enabled"
+    attribs = object_field(body, "attribs")
+    list_ids = ids_field(body, "lists") or []
+    preconfirm = bool_field(body, "preconfirm_subscriptions")
+
     def work(session: Session) -> dict[str, Any]:
-        created = admin.create(
+        created = subscriber_service.create(
             session,
-            body.get("email"),
-            body.get("name"),
-            body.get("status") or "enabled",
-            body.get("attribs"),
-            body.get("lists"),
-            bool(body.get("preconfirm_subscriptions")),
+            email=email,
+            name=name,
+            attribs=attribs,
+            status=status,
+            list_ids=list_ids,
+            preconfirm=preconfirm,
         )
-        session.flush()
         return _one(session, created.id)
 
     return data(await run_db(request, work, write=True))
@@ -119,28 +143,39 @@ async def create_subscriber(request: Request) -> JSONResponse:
 
 @router.put("/subscribers/lists", summary="Add, remove or unsubscribe subscribers on lists")
 async def manage_lists(request: Request) -> JSONResponse:
+    """listmonk's `PUT /api/subscribers/lists`: ids, action, target_list_ids, status."""
     body = await json_object(request)
+    ids = ids_field(body, "ids") or []
+    if not ids:
+        raise bad_request("ids: at least one subscriber id is required")
+    await _change_lists(request, ids, body)
+    return data(True)
 
-    def work(session: Session) -> bool:
-        admin.manage_lists(
-            session,
-            admin.check_ids(body.get("ids"), "ids"),
-            body.get("action"),
-            admin.check_ids(body.get("target_list_ids"), "target_list_ids"),
-            body.get("status"),
-        )
-        return True
 
-    return data(await run_db(request, work, write=True))
+async def _change_lists(request: Request, ids: list[int], body: dict[str, Any]) -> None:
+    action = body.get("action")
+    if action not in MEMBERSHIP_ACTIONS:
+        raise bad_request(f"action: one of {', '.join(MEMBERSHIP_ACTIONS)}")
+    list_ids = ids_field(body, "target_list_ids") or []
+    if not list_ids:
+        raise bad_request("target_list_ids: at least one list id is required")
+    status = text_field(body, "status")
+    if action == "add" and status not in SUBSCRIPTION_STATUSES:
+        raise bad_request(f"status: one of {', '.join(SUBSCRIPTION_STATUSES)} (required for add)")
+
+    def work(session: Session) -> None:
+        subscriber_service.manage_lists(session, ids, list_ids, action, status=status)
+
+    await run_db(request, work, write=True)
 
 
 @router.put("/subscribers/blocklist", summary="Blocklist several subscribers")
 async def blocklist_many(request: Request) -> JSONResponse:
     body = await json_object(request)
-    ids = admin.check_ids(body.get("ids"), "ids")
+    ids = ids_field(body, "ids") or []
     if not ids:
         raise bad_request("ids: at least one subscriber id is required")
-    await run_db(request, lambda s: admin.blocklist(s, ids), write=True)
+    await run_db(request, lambda s: subscriber_service.blocklist(s, ids), write=True)
     return data(True)
 
 
@@ -148,7 +183,7 @@ async def blocklist_many(request: Request) -> JSONResponse:
 async def blocklist_query(request: Request) -> JSONResponse:
     body = await json_object(request)
     ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=True))
-    await run_db(request, lambda s: admin.blocklist(s, ids), write=True)
+    await run_db(request, lambda s: subscriber_service.blocklist(s, ids), write=True)
     return data(True)
 
 
@@ -156,7 +191,7 @@ async def blocklist_query(request: Request) -> JSONResponse:
 async def delete_query(request: Request) -> JSONResponse:
     body = await json_object(request)
     ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=not body.get("all")))
-    await run_db(request, lambda s: admin.delete_subscribers(s, ids), write=True)
+    await run_db(request, lambda s: subscriber_service.delete_subscribers(s, ids), write=True)
     return data(True)
 
 
@@ -164,35 +199,24 @@ async def delete_query(request: Request) -> JSONResponse:
 async def lists_query(request: Request) -> JSONResponse:
     body = await json_object(request)
     ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=False))
-
-    def work(session: Session) -> bool:
-        if ids:
-            admin.manage_lists(
-                session,
-                ids,
-                body.get("action"),
-                admin.check_ids(body.get("target_list_ids"), "target_list_ids"),
-                body.get("status"),
-            )
-        return True
-
-    return data(await run_db(request, work, write=True))
+    if ids:
+        await _change_lists(request, ids, body)
+    return data(True)
 
 
 def _matching_ids(session: Session, body: dict[str, Any], require_query: bool) -> list[int]:
-    query = body.get("query") or ""
-    if not isinstance(query, str):
-        raise bad_request("query: must be a string")
+    """Ids of the subscribers that listmonk's `query` + `list_ids` of a bulk body select."""
+    query = text_field(body, "query") or ""
     if require_query and not query.strip():
         raise bad_request("query: required")
-    statement = admin.filtered(
-        session,
-        query,
-        admin.check_ids(body.get("list_ids"), "list_ids"),
-        str(body.get("subscription_status") or ""),
-    )
-    id_query = statement.with_only_columns(Subscriber.id)
-    return list(session.scalars(id_query))
+    statement = select(Subscriber.id)
+    if query.strip():
+        statement = statement.where(subscriber_condition(session, query))
+    list_ids = ids_field(body, "list_ids") or []
+    if list_ids:
+        found = subscriber_service.list_subscribers(session, list_ids=list_ids, per_page=None)
+        statement = statement.where(Subscriber.id.in_([row.id for row in found.results]))
+    return list(session.scalars(statement))
 
 
 @router.put("/subscribers/{subscriber_id}", summary="Update a subscriber (all fields)")
@@ -206,10 +230,33 @@ async def patch_subscriber(request: Request, subscriber_id: int) -> JSONResponse
 
 
 async def _update(request: Request, subscriber_id: int, full: bool) -> JSONResponse:
+    """PUT sets every field (no `lists` removes every subscription, as in listmonk); PATCH
+    changes only the fields present (attribs are merged)."""
     body = await json_object(request)
+    email = text_field(body, "email", 320)
+    name = text_field(body, "name", 500)
+    status = text_field(body, "status")
+    attribs = object_field(body, "attribs")
+    list_ids = ids_field(body, "lists")
+    preconfirm = bool_field(body, "preconfirm_subscriptions")
+    if full and not email:
+        raise bad_request("email: required")
 
     def work(session: Session) -> dict[str, Any]:
-        admin.update_subscriber(session, _get(session, subscriber_id), body, full=full)
+        found = subscriber_service.get(session, subscriber_id)
+        merged = attribs
+        if attribs is not None and not full:
+            merged = {**found.attribs, **attribs}
+        subscriber_service.update_subscriber(
+            session,
+            found,
+            email=email,
+            name=name if name is not None or not full else "",
+            attribs=merged if merged is not None or not full else {},
+            status=status if status is not None or not full else "enabled",
+            list_ids=list_ids if list_ids is not None or not full else [],
+            preconfirm=preconfirm,
+        )
         return _one(session, subscriber_id)
 
     return data(await run_db(request, work, write=True))
@@ -218,8 +265,8 @@ async def _update(request: Request, subscriber_id: int, full: bool) -> JSONRespo
 @router.put("/subscribers/{subscriber_id}/blocklist", summary="Blocklist one subscriber")
 async def blocklist_one(request: Request, subscriber_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        _get(session, subscriber_id)
-        admin.blocklist(session, [subscriber_id])
+        subscriber_service.get(session, subscriber_id)
+        subscriber_service.blocklist(session, [subscriber_id])
         return True
 
     return data(await run_db(request, work, write=True))
@@ -228,8 +275,8 @@ async def blocklist_one(request: Request, subscriber_id: int) -> JSONResponse:
 @router.delete("/subscribers/{subscriber_id}", summary="Delete one subscriber")
 async def delete_one(request: Request, subscriber_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        _get(session, subscriber_id)
-        admin.delete_subscribers(session, [subscriber_id])
+        subscriber_service.get(session, subscriber_id)
+        subscriber_service.delete_subscribers(session, [subscriber_id])
         return True
 
     return data(await run_db(request, work, write=True))
@@ -240,14 +287,14 @@ async def delete_many(request: Request, id: Repeated = None) -> JSONResponse:
     ids = _ids(id or [], "id")
     if not ids:
         raise bad_request("id: at least one subscriber id is required")
-    await run_db(request, lambda s: admin.delete_subscribers(s, ids), write=True)
+    await run_db(request, lambda s: subscriber_service.delete_subscribers(s, ids), write=True)
     return data(True)
 
 
 @router.get("/subscribers/{subscriber_id}/bounces", summary="A subscriber's bounces")
 async def subscriber_bounces(request: Request, subscriber_id: int) -> JSONResponse:
     def work(session: Session) -> list[dict[str, Any]]:
-        _get(session, subscriber_id)
+        subscriber_service.get(session, subscriber_id)
         found = bounce_service.list_bounces(
             session, BounceFilter(subscriber_id=subscriber_id), per_page=None
         )
@@ -259,7 +306,7 @@ async def subscriber_bounces(request: Request, subscriber_id: int) -> JSONRespon
 @router.delete("/subscribers/{subscriber_id}/bounces", summary="Delete a subscriber's bounces")
 async def delete_subscriber_bounces(request: Request, subscriber_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        _get(session, subscriber_id)
+        subscriber_service.get(session, subscriber_id)
         bounce_service.delete_bounces(session, BounceFilter(subscriber_id=subscriber_id))
         return True
 
