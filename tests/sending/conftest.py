@@ -17,8 +17,6 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-# The sending tables must exist when the session's schema is created.
-import stmails.db.sending_models  # noqa: F401
 from stmails.db.models import (
     Campaign,
     CampaignList,

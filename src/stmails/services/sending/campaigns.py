@@ -49,7 +49,6 @@ from stmails.db.models import (
     SubscriberList,
     Template,
 )
-from stmails.db.sending_models import CampaignUnsubscribe
 from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
 from stmails.services.errors import InvalidInput
@@ -77,6 +76,7 @@ BounceRecorder = Callable[[Session, Event], object]
 
 IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
+UNSUBSCRIBED = "unsubscribed"
 DEFERRED = "deferred:"
 
 
@@ -792,7 +792,7 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
     """Per-campaign counters: sent, skipped by reason, failed, bounces by type, complaints,
     unsubscribes, deferred and in-doubt sends."""
     skipped: dict[str, int] = {}
-    sent = failed = deferred = in_doubt = 0
+    sent = failed = deferred = in_doubt = unsubscribes = 0
     rows = session.execute(
         select(CampaignSend.status, CampaignSend.reason, func.count())
         .where(CampaignSend.campaign_id == campaign_id)
@@ -803,6 +803,8 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
             sent += count
             if reason == IN_DOUBT:
                 in_doubt += count
+            elif reason == UNSUBSCRIBED:
+                unsubscribes += count
         elif status == "skipped":
             key = reason.split(":", 2)[0] if reason.startswith("suppressed") else reason
             key = ":".join(reason.split(":")[:2]) if reason.startswith("suppressed") else key
@@ -818,11 +820,6 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
             .group_by(Bounce.effective_type)
         ).all()
     )
-    unsubscribes = session.scalar(
-        select(func.count())
-        .select_from(CampaignUnsubscribe)
-        .where(CampaignUnsubscribe.campaign_id == campaign_id)
-    )
     return {
         "sent": sent,
         "skipped": sum(skipped.values()),
@@ -832,7 +829,7 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
         "in_doubt": in_doubt,
         "bounces": {"hard": int(bounces.get("hard", 0)), "soft": int(bounces.get("soft", 0))},
         "complaints": int(bounces.get("complaint", 0)),
-        "unsubscribes": int(unsubscribes or 0),
+        "unsubscribes": unsubscribes,
     }
 
 

@@ -3,7 +3,8 @@
 The link names the campaign and the subscriber by their random uuids (listmonk's
 `/subscription/{campaign_uuid}/{subscriber_uuid}`). Unsubscribing marks the subscriptions to
 the campaign's lists `unsubscribed`, adds list-scoped suppression entries for them (reason
-`unsubscribe`), and counts the unsubscribe on the campaign. A link without a campaign, or a
+`unsubscribe`), and counts the unsubscribe on the campaign (the recipient's `campaign_sends`
+row gets the reason `unsubscribed`). A link without a campaign, or a
 campaign without lists, unsubscribes from every list and suppresses the address globally.
 """
 
@@ -12,13 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from stmails.db.models import Campaign, Subscriber, SubscriberList
-from stmails.db.sending_models import CampaignUnsubscribe
+from stmails.db.models import Campaign, CampaignSend, Subscriber, SubscriberList
 from stmails.services import suppression
-from stmails.services.sending.campaigns import campaign_list_ids
+from stmails.services.sending.campaigns import UNSUBSCRIBED, campaign_list_ids
 
 
 @dataclass(frozen=True)
@@ -73,13 +72,15 @@ def unsubscribe(
             description=description,
         )
     if campaign is not None:
-        try:
-            with session.begin_nested():
-                session.add(
-                    CampaignUnsubscribe(campaign_id=campaign.id, subscriber_id=subscriber.id)
-                )
-        except IntegrityError:
-            # Already counted for this campaign (a second click).
-            pass
+        # The campaign's counter: the recipient's send row is marked (idempotent).
+        session.execute(
+            update(CampaignSend)
+            .where(
+                CampaignSend.campaign_id == campaign.id,
+                CampaignSend.subscriber_id == subscriber.id,
+                CampaignSend.status == "sent",
+            )
+            .values(reason=UNSUBSCRIBED)
+        )
     session.flush()
     return UnsubscribeResult(subscriber.id, subscriber.email, tuple(lists))
