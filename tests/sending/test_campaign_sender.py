@@ -322,9 +322,10 @@ def test_restart_after_crash_never_resends(
     with world.factory() as session:
         doubt = session.scalars(select(CampaignSend).where(CampaignSend.reason == IN_DOUBT)).all()
         stats = campaign_stats(session, world.campaign_id)
-    # The crashed batch's claims are marked in doubt (they were not resent).
-    assert len(doubt) == config.batch_size
-    assert stats["in_doubt"] == config.batch_size and stats["sent"] == 7
+    # The claims of the batches in flight at the crash (one being answered, one being sent)
+    # are marked in doubt; they were not resent.
+    assert config.batch_size <= len(doubt) <= 2 * config.batch_size
+    assert stats["in_doubt"] == len(doubt) and stats["sent"] == 7
 
 
 def test_status_rules_follow_listmonk(

@@ -17,8 +17,9 @@ How a run stays exactly-once across pauses, crashes and several senders:
 
 The crash window: if the process dies after SMTP accepted a message but before step 4 commits,
 the row still says `in_flight`. The next run does not resend it (it is marked `in_doubt`): a
-duplicate is worse than a rare missing message, and at most one batch can be affected. Pausing
-or stopping never leaves rows in flight: unsent claims are released before the run returns.
+duplicate is worse than a rare missing message, and at most two batches can be affected (one
+batch is sent while the next is prepared). Pausing or stopping never leaves rows in flight:
+unsent claims are released, answered ones recorded, before the run returns.
 """
 
 from __future__ import annotations
@@ -281,6 +282,37 @@ class RunReport:
     skip_reasons: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class _Dispatched:
+    """A batch handed to the SMTP threads and not yet recorded."""
+
+    attempt: int
+    sends: list[tuple[_Candidate, Message, Future[SendResult]]] = field(default_factory=list)
+    late_skips: list[_Candidate] = field(default_factory=list)
+    released: list[_Candidate] = field(default_factory=list)
+
+
+@dataclass
+class _ErrorBudget:
+    """Consecutive send errors (connection failures); the campaign pauses past the limit."""
+
+    limit: int
+    consecutive: int = 0
+    last: int = 0
+
+    def add(self, errors: int) -> None:
+        self.last = errors
+        self.consecutive = self.consecutive + errors if errors else 0
+
+    @property
+    def failing(self) -> bool:
+        return self.last > 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.consecutive >= self.limit
+
+
 def _insert_ignore(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(CampaignSend).on_conflict_do_nothing(
@@ -358,38 +390,50 @@ class CampaignRunner:
             lists = campaign_list_ids(session, campaign_id)
             session.expunge(campaign)
         self._mark_in_doubt(campaign_id)
-        consecutive_errors = 0
+        errors = _ErrorBudget(self.config.max_send_errors)
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
-            while True:
-                if should_stop():
-                    report.stopped_because = "stopped"
-                    return report
-                status = self._status(campaign_id)
-                if status != "running":
-                    report.stopped_because = status or "deleted"
-                    return report
-                handled = self._retry_due(campaign, content, lists, pool, report, should_stop)
-                batch = self._next_batch(campaign_id, lists)
-                if batch:
-                    errors = self._send_batch(
-                        campaign, content, lists, batch, pool, report, should_stop
-                    )
-                    consecutive_errors = consecutive_errors + errors if errors else 0
-                    if consecutive_errors >= self.config.max_send_errors:
+            # One batch stays in flight while the next is prepared, so the SMTP connections
+            # keep working during the database steps; it is always recorded before returning.
+            pending: _Dispatched | None = None
+            try:
+                while True:
+                    if should_stop():
+                        report.stopped_because = "stopped"
+                        return report
+                    status = self._status(campaign_id)
+                    if status != "running":
+                        report.stopped_because = status or "deleted"
+                        return report
+                    if errors.exhausted:
                         self._set_status(campaign_id, "paused")
                         report.stopped_because = "too many send errors"
                         return report
-                    if errors:
-                        self.sleep(min(5.0, self.config.retry_delay))
-                    continue
-                if handled:
-                    continue
-                waiting = self._deferred_wait(campaign_id)
-                if waiting is None:
-                    self._finish(campaign_id)
-                    report.finished = True
-                    return report
-                self.sleep(min(waiting, 1.0))
+                    batch = self._next_batch(campaign_id, lists)
+                    if batch:
+                        dispatched = self._send_batch(
+                            campaign, content, batch, pool, report, should_stop
+                        )
+                        if pending is not None:
+                            errors.add(self._collect(campaign, pending, report))
+                        pending = dispatched
+                        if errors.failing:
+                            self.sleep(min(5.0, self.config.retry_delay))
+                        continue
+                    if pending is not None:
+                        errors.add(self._collect(campaign, pending, report))
+                        pending = None
+                        continue
+                    if self._retry_due(campaign, content, lists, pool, report, should_stop):
+                        continue
+                    waiting = self._deferred_wait(campaign_id)
+                    if waiting is None:
+                        self._finish(campaign_id)
+                        report.finished = True
+                        return report
+                    self.sleep(min(waiting, 1.0))
+            finally:
+                if pending is not None:
+                    self._collect(campaign, pending, report)
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -542,48 +586,44 @@ class CampaignRunner:
         self,
         campaign: Campaign,
         content: Content,
-        lists: Sequence[int],
         batch: list[_Candidate],
         pool: ThreadPoolExecutor,
         report: RunReport,
         should_stop: Callable[[], bool],
-    ) -> int:
+    ) -> _Dispatched | None:
         won = self._claim(campaign.id, batch)
         if won is None:
-            return 0
+            return None
         for candidate in won:
             if candidate.skip:
                 report.skipped += 1
                 report.skip_reasons[candidate.skip] = report.skip_reasons.get(candidate.skip, 0) + 1
         claims = [c for c in won if not c.skip]
-        return self._deliver(campaign, content, claims, pool, report, should_stop, attempt=0)
+        return self._dispatch(campaign, content, claims, pool, should_stop, attempt=0)
 
-    def _deliver(
+    def _dispatch(
         self,
         campaign: Campaign,
         content: Content,
         claims: list[_Candidate],
         pool: ThreadPoolExecutor,
-        report: RunReport,
         should_stop: Callable[[], bool],
         attempt: int,
-    ) -> int:
-        """Sends claimed messages in chunks, re-checking suppressions before each chunk, then
-        records every outcome in one transaction; returns the number of connection errors."""
+    ) -> _Dispatched:
+        """Hands claimed messages to the SMTP threads in chunks, re-checking suppressions just
+        before each chunk; claims not handed over (stop, pause) are to be released."""
         chunk_size = max(8, self.config.concurrency * 8)
-        futures: list[tuple[_Candidate, Message | None, Future[SendResult] | None]] = []
-        late_skips: list[_Candidate] = []
-        released: list[_Candidate] = []
+        dispatched = _Dispatched(attempt=attempt)
         for start in range(0, len(claims), chunk_size):
             chunk = claims[start : start + chunk_size]
             if should_stop() or self._status(campaign.id) != "running":
-                released.extend(claims[start:])
+                dispatched.released.extend(claims[start:])
                 break
             with self.reader() as session:
                 self._apply_suppressions(session, chunk)
             for candidate in chunk:
                 if candidate.skip:
-                    late_skips.append(candidate)
+                    dispatched.late_skips.append(candidate)
                     continue
                 try:
                     message = render_for(
@@ -596,11 +636,26 @@ class CampaignRunner:
                     )
                 except (TemplateRenderError, MessageError) as exc:
                     candidate.skip = f"render_error: {exc}"[:200]
-                    late_skips.append(candidate)
+                    dispatched.late_skips.append(candidate)
                     continue
-                futures.append((candidate, message, pool.submit(self._send_one, message)))
-        outcomes = [(c, m, f.result()) for c, m, f in futures if f is not None and m is not None]
-        return self._record(campaign, outcomes, late_skips, released, report, attempt)
+                dispatched.sends.append((candidate, message, pool.submit(self._send_one, message)))
+        return dispatched
+
+    def _collect(
+        self, campaign: Campaign, dispatched: _Dispatched | None, report: RunReport
+    ) -> int:
+        """Waits for a dispatched batch's answers and records them; returns the send errors."""
+        if dispatched is None:
+            return 0
+        outcomes = [(c, m, f.result()) for c, m, f in dispatched.sends]
+        return self._record(
+            campaign,
+            outcomes,
+            dispatched.late_skips,
+            dispatched.released,
+            report,
+            dispatched.attempt,
+        )
 
     def _send_one(self, message: Message) -> SendResult:
         self.limiter.acquire()
@@ -777,7 +832,8 @@ class CampaignRunner:
             if skips:
                 self._record(campaign, [], skips, [], report, attempt)
             live = [c for c in group if not c.skip]
-            self._deliver(campaign, content, live, pool, report, should_stop, attempt)
+            dispatched = self._dispatch(campaign, content, live, pool, should_stop, attempt)
+            self._collect(campaign, dispatched, report)
         return True
 
 

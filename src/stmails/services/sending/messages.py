@@ -7,9 +7,10 @@ message per recipient and the generic serializer costs more than the rest of the
 
 from __future__ import annotations
 
+import functools
+import os
+import random
 import re
-import secrets
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.header import Header
@@ -32,6 +33,15 @@ _RESERVED = {
 }
 
 
+# Message-IDs and MIME boundaries need uniqueness, not secrecy: a generator seeded once from the
+# system's randomness avoids a system call per message (costly on some virtual machines).
+_UNIQUE = random.Random(os.urandom(32))
+
+
+def _unique_hex(bits: int) -> str:
+    return f"{_UNIQUE.getrandbits(bits):0{bits // 4}x}"
+
+
 class MessageError(ValueError):
     """A message that cannot be built (bad header, bad address); the text says why."""
 
@@ -51,6 +61,7 @@ def encode_unstructured(name: str, value: str) -> str:
     return f"{name}: {encoded}"
 
 
+@functools.lru_cache(maxsize=256)
 def format_address(address: str) -> str:
     """`Name <addr>` normalized, with a non-ASCII display name encoded; MessageError if empty."""
     name, addr = parseaddr(_single_line(address))
@@ -59,6 +70,7 @@ def format_address(address: str) -> str:
     return formataddr((name, addr))
 
 
+@functools.lru_cache(maxsize=256)
 def address_of(address: str) -> str:
     """The bare `local@domain` of an address written as `Name <local@domain>`."""
     return parseaddr(_single_line(address))[1]
@@ -71,7 +83,7 @@ def domain_of(address: str) -> str:
 
 def new_message_id(domain: str) -> str:
     """A fresh `<random@domain>` Message-ID on our own domain."""
-    return f"<{uuid.uuid4().hex}@{domain}>"
+    return f"<{_unique_hex(128)}@{domain}>"
 
 
 def _qp(text: str) -> str:
@@ -111,7 +123,7 @@ class MessageSpec:
 
     def build(self) -> Message:
         """The message serialized with CRLF line ends; MessageError on a bad header or address."""
-        recipient = address_of(self.to_address)
+        to_name, recipient = parseaddr(_single_line(self.to_address))
         if not recipient or "@" not in recipient:
             raise MessageError(f"not an e-mail address: {self.to_address[:100]!r}")
         if self.html is None and self.text is None:
@@ -120,7 +132,7 @@ class MessageSpec:
         if self.return_path:
             lines.append(f"Return-Path: <{address_of(self.return_path)}>")
         lines.append(encode_unstructured("From", format_address(self.from_address)))
-        lines.append(encode_unstructured("To", format_address(self.to_address)))
+        lines.append(encode_unstructured("To", formataddr((to_name, recipient))))
         lines.append(encode_unstructured("Subject", self.subject))
         lines.append(f"Date: {formatdate(localtime=False, usegmt=True)}")
         message_id = self.message_id or new_message_id(domain_of(self.from_address))
@@ -130,7 +142,8 @@ class MessageSpec:
             lines.append(encode_unstructured(validate_header_name(name), value))
         head = "\r\n".join(lines) + "\r\n"
         if self.html is not None and self.text is not None:
-            boundary = "=_stmails_" + secrets.token_hex(12)
+            # "=_" never occurs in quoted-printable text, so the boundary cannot clash.
+            boundary = "=_stmails_" + _unique_hex(96)
             body = (
                 f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
                 f"--{boundary}\r\n"
