@@ -12,9 +12,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -297,9 +308,11 @@ def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> Su
 
 
 def _insert(session: Session) -> Any:
+    # The Core table, not the mapped class: bulk rows then skip the ORM's per-row bookkeeping.
+    table = cast(Table, Suppression.__table__)
     if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(Suppression)
-    return sqlite_insert(Suppression)
+        return pg_insert(table)
+    return sqlite_insert(table)
 
 
 def upsert_many(session: Session, entries: Iterable[SuppressionInput]) -> int:
@@ -326,25 +339,69 @@ def upsert_many(session: Session, entries: Iterable[SuppressionInput]) -> int:
         }
         (domain_rows if entry.domain is not None else address_rows).append(row)
     for rows, key in ((address_rows, "email_hash"), (domain_rows, "domain")):
-        if not rows:
-            continue
-        stmt = _insert(session)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[key, "scope", "list_id"],
-            set_={
-                # An erased address stays erased: a hash-only upsert does not bring text back,
-                # and a later upsert with the address fills it in.
-                "email": func.coalesce(excluded.email, Suppression.email),
-                "reason": excluded.reason,
-                "source": excluded.source,
-                "description": excluded.description,
-                "expires_at": excluded.expires_at,
-            },
-        )
-        for start in range(0, len(rows), 5000):
-            session.execute(stmt, rows[start : start + 5000])
+        if rows:
+            _execute_upsert(session, key, rows)
     return len(unique)
+
+
+_COLUMNS = (
+    "email",
+    "email_hash",
+    "domain",
+    "scope",
+    "list_id",
+    "reason",
+    "source",
+    "description",
+    "created_at",
+    "expires_at",
+)
+
+
+def _execute_upsert(session: Session, key: str, rows: list[dict[str, Any]]) -> None:
+    """One INSERT ... ON CONFLICT DO UPDATE run over `rows` with the driver's executemany.
+
+    The statement is compiled once and each column's bind conversion looked up once, so a
+    10,000-row request costs the driver's loop, not SQLAlchemy's per-row parameter handling.
+    """
+    table = cast(Table, Suppression.__table__)
+    stmt = _insert(session).values({name: bindparam(name) for name in _COLUMNS})
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key, "scope", "list_id"],
+        set_={
+            # An erased address stays erased: a hash-only upsert does not bring text back,
+            # and a later upsert with the address fills it in.
+            "email": func.coalesce(excluded.email, table.c.email),
+            "reason": excluded.reason,
+            "source": excluded.source,
+            "description": excluded.description,
+            "expires_at": excluded.expires_at,
+        },
+    )
+    connection = session.connection()
+    dialect = connection.dialect
+    compiled = stmt.compile(dialect=dialect)
+    processors = {name: table.c[name].type.bind_processor(dialect) for name in _COLUMNS}
+    # Only the timestamps need converting; created_at is one value for the whole request.
+    converted: dict[Any, Any] = {}
+
+    def value(row: dict[str, Any], name: str) -> Any:
+        raw = row[name]
+        processor = processors[name]
+        if processor is None or raw is None:
+            return raw
+        if raw not in converted:
+            converted[raw] = processor(raw)
+        return converted[raw]
+
+    if compiled.positional:
+        order = list(compiled.positiontup or ())
+        params: list[Any] = [tuple([value(row, name) for name in order]) for row in rows]
+    else:
+        params = [{name: value(row, name) for name in _COLUMNS} for row in rows]
+    for start in range(0, len(params), 5000):
+        connection.exec_driver_sql(compiled.string, params[start : start + 5000])
 
 
 def _active(now: datetime) -> ColumnElement[bool]:
