@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.connections} SMTP connections to a lean aiosmtpd sink in another process, "
         f"batch {args.batch_size}, Python {platform.python_version()}, {os.cpu_count()} CPUs"
     )
-    print(f"  setup (data load): {setup:.1f} s")
+    print(f"  setup (data load): {setup:.1f} s; load average (1 min): {os.getloadavg()[0]:.1f}")
     print(
         f"  baseline smtplib loop: {base_count:,} messages in {base_seconds:.2f} s "
         f"= {base_rate:,.0f} msg/s"

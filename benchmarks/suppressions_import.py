@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(latencies)} sequential PUT /api/suppressions requests of up to {PER_REQUEST:,} "
         f"entries over HTTP, Python {platform.python_version()}, {os.cpu_count()} CPUs"
     )
+    print(f"  machine load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     print(
         f"  imported {total:,} entries in {elapsed:.1f} s = {total / elapsed:,.0f} entries/s "
         f"(target: 1,000,000 in < 60 s)"
