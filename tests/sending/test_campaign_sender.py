@@ -365,3 +365,46 @@ def test_connection_failure_releases_claims(session_maker: sessionmaker[Session]
         campaign = session.get(Campaign, world.campaign_id)
         assert campaign is not None and campaign.status == "paused"
         assert session.scalars(select(CampaignSend)).all() == []
+
+
+def test_suppression_committed_mid_campaign_stops_later_sends(
+    session_maker: sessionmaker[Session], smtp_sink: Sink
+) -> None:
+    world = make_world(session_maker, count=8)
+    config = config_for(smtp_sink)
+    start(world, config)
+    pool = SmtpPool(config.smtp)
+
+    def suppress_after_first(message: Message) -> SendResult:
+        result = pool.send(message)
+        if message.recipient == "user0@example.com":
+            # Another channel (a complaint webhook, say) commits while the campaign runs.
+            with world.factory() as session, session.begin():
+                upsert_many(session, [parse_entry({"recipient": "user7@example.com"})])
+        return result
+
+    runner, _ = runner_for(world, config, suppress_after_first)
+    report = runner.run(world.campaign_id)
+    pool.close()
+    assert report.finished
+    assert "user7@example.com" not in smtp_sink.handler.recipients()
+    assert len(smtp_sink.handler.recipients()) == 7
+    assert report.skip_reasons == {"suppressed:address:manual": 1}
+
+
+def test_scheduled_campaign_starts_when_due(session_maker: sessionmaker[Session]) -> None:
+    from datetime import timedelta
+
+    from stmails.db.types import utcnow
+    from stmails.services.sending.campaigns import start_due_campaigns
+
+    world = make_world(session_maker, count=2)
+    config = SendingConfig.from_settings({})
+    with world.factory() as session, session.begin():
+        campaign = session.get(Campaign, world.campaign_id)
+        assert campaign is not None
+        campaign.send_at = utcnow() + timedelta(hours=1)
+        change_status(session, campaign, "scheduled", config)
+        assert start_due_campaigns(session) == []
+        assert start_due_campaigns(session, now=utcnow() + timedelta(hours=2)) == [campaign.id]
+        assert campaign.status == "running" and campaign.to_send == 2

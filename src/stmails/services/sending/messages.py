@@ -87,8 +87,9 @@ def new_message_id(domain: str) -> str:
 
 
 def _qp(text: str) -> str:
-    text = text.replace("\r\n", "\n")
-    return body_encode(text, maxlinelen=76, eol="\r\n")
+    # quoprimime encodes one character per byte: give it the UTF-8 bytes as latin-1 text.
+    raw = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")
+    return body_encode(raw, maxlinelen=76, eol="\r\n")
 
 
 def _text_part(subtype: str, text: str) -> str:

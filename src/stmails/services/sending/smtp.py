@@ -320,15 +320,16 @@ class RateLimiter:
         """Waits for one token."""
         if self.rate <= 0:
             return
+        capacity = max(self.rate, 1.0)
         while True:
             with self._lock:
                 now = self._clock()
-                self._tokens = min(
-                    max(self.rate, 1.0), self._tokens + (now - self._stamp) * self.rate
-                )
+                self._tokens = min(capacity, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= 1.0:
+                # The tolerance absorbs float rounding, which could otherwise leave the bucket
+                # a hair under one token forever.
+                if self._tokens >= 1.0 - 1e-9:
                     self._tokens -= 1.0
                     return
-                wait = (1.0 - self._tokens) / self.rate
+                wait = max((1.0 - self._tokens) / self.rate, 0.001)
             self._sleep(wait)

@@ -328,7 +328,15 @@ class CompiledTemplate:
             output = self._template.render(context)
         except TemplateError as exc:
             raise TemplateRenderError(f"template error: {exc}") from exc
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        except (
+            TypeError,
+            ValueError,
+            AttributeError,
+            KeyError,
+            IndexError,
+            ArithmeticError,
+            RecursionError,
+        ) as exc:
             raise TemplateRenderError(f"template error: {exc}") from exc
         if len(output) > MAX_OUTPUT_CHARS:
             raise TemplateRenderError("rendered message is larger than the limit")
