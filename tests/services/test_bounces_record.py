@@ -22,7 +22,13 @@ from stmails.db.models import (
 )
 from stmails.db.types import email_hash
 from stmails.services import settings, suppression
-from stmails.services.bounces import RecordError, record, record_and_commit
+from stmails.services.bounces import (
+    RecordError,
+    reapply,
+    record,
+    record_and_commit,
+    record_many,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -429,3 +435,116 @@ def test_concurrent_duplicates_are_recorded_once(
     with session_maker() as db:
         assert bounce_count(db) == 1
         assert db.scalar(select(func.count()).select_from(Suppression)) == 1
+
+
+def test_record_many_matches_one_by_one_recording(session: Session) -> None:
+    rules(session, soft={"count": 2, "action": "unsubscribe"})
+    sub = subscriber(session)
+    c1, c2 = campaign(session, "a"), campaign(session, "b")
+    batch = [
+        event("soft", campaign_uuid=c1.uuid, event_id="1"),
+        Event(source="api", type="hard"),  # no recipient: refused, the rest goes on
+        event("soft", campaign_uuid=c2.uuid, event_id="2"),
+        event("soft", campaign_uuid=c2.uuid, event_id="2"),  # a repeat inside the batch
+        event("hard", email="new@example.net", event_id="3"),
+    ]
+    outcomes = record_many(session, batch)
+    session.commit()
+    assert isinstance(outcomes[1], RecordError) and outcomes[1].field == "email"
+    first, second, repeat, stranger = (o for o in outcomes if not isinstance(o, RecordError))
+    assert (first.action_taken, second.action_taken) == ("none", "unsubscribe")
+    assert repeat.duplicate and repeat.bounce_id == second.bounce_id
+    assert stranger.suppressed and stranger.subscriber_id is None
+    assert statuses(session, sub.id) == {"unsubscribed"}
+    assert bounce_count(session) == 3
+    # The whole batch again: every event is a repeat, nothing changes.
+    again = record_many(session, batch)
+    assert [o.duplicate for o in again if not isinstance(o, RecordError)] == [True] * 4
+    assert bounce_count(session) == 3
+
+
+def test_concurrent_overlapping_batches_store_each_event_once(
+    session_maker: sessionmaker[Session],
+) -> None:
+    with session_maker() as db:
+        for n in range(5):
+            subscriber(db, email=f"s{n}@example.org", lists=1)
+        db.commit()
+    events = [
+        event("hard" if n % 2 else "soft", email=f"s{n % 5}@example.org", event_id=f"e{n}")
+        for n in range(20)
+    ] + [event("hard", email=f"x{n}@example.net", event_id=f"x{n}") for n in range(5)]
+    batches = [events, list(reversed(events)), events[::2] + events[1::2]]
+    barrier = threading.Barrier(len(batches))
+    errors: list[BaseException] = []
+
+    def deliver(batch: list[Event]) -> None:
+        try:
+            with session_maker() as db:
+                barrier.wait(timeout=10)
+                record_many(db, batch)
+                db.commit()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(b,)) for b in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    with session_maker() as db:
+        assert bounce_count(db) == len(events)
+        # Every hard-bounced address (all five subscribers, five strangers) is suppressed once.
+        assert db.scalar(select(func.count()).select_from(Suppression)) == 10
+
+
+def test_internet_text_with_nul_characters_is_stored_without_them(session: Session) -> None:
+    result = record(
+        session,
+        event("hard", diagnostic="550 bad\x00 mailbox", meta={"raw\x00": ["x\x00y", 1]}),
+    )
+    session.commit()
+    row = session.get(Bounce, result.bounce_id)
+    assert row is not None
+    assert (row.diagnostic, row.meta) == ("550 bad mailbox", {"raw": ["xy", 1]})
+    with pytest.raises(RecordError) as caught:
+        record(session, event("hard", reason="user\x00unknown"))
+    assert caught.value.field == "reason"
+
+
+def test_oversized_or_unserializable_meta_is_refused(session: Session) -> None:
+    with pytest.raises(RecordError) as big:
+        record(session, event("hard", meta={"blob": "x" * 70_000}))
+    assert big.value.field == "meta"
+    with pytest.raises(RecordError) as odd:
+        record(session, event("hard", meta={"when": object()}))
+    assert odd.value.field == "meta"
+
+
+def test_delete_after_an_earlier_suppression_leaves_only_the_hash(session: Session) -> None:
+    rules(session, complaint={"count": 1, "action": "delete"})
+    subscriber(session, email="carl@example.org")
+    record(session, event("hard", email="carl@example.org", at=T0))
+    entry = suppression.lookup(session, "carl@example.org")
+    assert entry is not None and entry.email == "carl@example.org"
+    record(session, event("complaint", email="carl@example.org", at=T0 + timedelta(days=1)))
+    session.commit()
+    session.expire_all()
+    entries = session.scalars(select(Suppression)).all()
+    assert [(e.email, e.reason) for e in entries] == [(None, "hard_bounce")]
+    assert session.scalars(select(Bounce.email)).all() == [email_hash("carl@example.org")] * 2
+
+
+def test_reapply_can_delete(session: Session) -> None:
+    sub = subscriber(session, email="dora@example.org")
+    sub_id = sub.id
+    record(session, event("complaint", email="dora@example.org"))
+    assert sub.status == "blocklisted"
+    rules(session, complaint={"count": 1, "action": "delete"})
+    result = reapply(session)
+    session.commit()
+    assert result.actions == {"delete": 1}
+    assert session.get(Subscriber, sub_id) is None
+    assert suppression.is_suppressed(session, "dora@example.org")
+    assert session.scalars(select(Suppression.email)).all() == [None]

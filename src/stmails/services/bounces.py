@@ -6,7 +6,7 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 1. find the subscriber: by uuid, else by address (case-insensitively); unknown addresses are
    recorded by address alone;
 2. store the bounce once: the event's dedup key is unique, a repeat returns `duplicate=True` and
-   changes nothing (a savepoint absorbs the race of two concurrent deliveries);
+   changes nothing (INSERT ... ON CONFLICT DO NOTHING absorbs two concurrent deliveries);
 3. work out the type the rules count it as: reason overrides, then soft-bounce escalation;
 4. count the subscriber's bounces of that type within the rule's window, one per campaign (or
    per calendar day, UTC, without a campaign), and when the count reaches the rule, act:
@@ -14,21 +14,34 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 5. when a hard-bounce or complaint rule is reached, put the address on the suppression list, for
    subscribers and strangers alike.
 
+`record_many()` does the same for a batch of events in a handful of statements (the web layer's
+group commit uses it); `record()` is a batch of one.
 `reapply()` replays the whole history under the rules in force (`stmails bounces reapply`).
 The listing and deletion helpers at the end serve the HTTP API (`/api/bounces`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVarTuple
+from typing import Any, Literal, TypeVarTuple, cast
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from stmails.core.event import EVENT_TYPES, Event, EventType
 from stmails.db.models import (
@@ -37,12 +50,19 @@ from stmails.db.models import (
     CampaignSend,
     Subscriber,
     SubscriberList,
+    Suppression,
 )
-from stmails.db.types import email_hash, normalize_email, utcnow
+from stmails.db.types import UTCDateTime, email_hash, normalize_email, utcnow
+from stmails.db.upsert import insert_many_or_ignore
 from stmails.services import suppression
 from stmails.services.errors import InvalidInput
 from stmails.services.pages import Page, check_paging, ordering, paged
-from stmails.services.settings import BounceAction, BounceConfig, bounce_config
+from stmails.services.settings import (
+    BounceAction,
+    BounceConfig,
+    bounce_config,
+    cached_bounce_config,
+)
 from stmails.services.suppression import SuppressionReason
 
 # Stronger actions include the weaker ones; replays keep the strongest.
@@ -54,9 +74,12 @@ ACTION_STRENGTH: dict[BounceAction, int] = {
 }
 # Longest diagnostic kept; the rest of an MTA's essay adds nothing.
 MAX_DIAGNOSTIC_CHARS = 4000
+# Largest metadata kept per bounce, as JSON text (the API caps whole bodies at 1 MB).
+MAX_META_CHARS = 65_536
 # What an erased address reads as inside kept diagnostics.
 ERASED = "[erased]"
 # Field limits of the bounces table, checked before any SQL so that bad input is a clear error.
+BOUNCES = cast(Table, Bounce.__table__)
 _LIMITS = {
     "email": 320,
     "subscriber_uuid": 36,
@@ -192,28 +215,98 @@ def _check(event: Event) -> None:
             raise RecordError(name, f"longer than {limit} characters")
     if event.email.strip() and "@" not in event.email:
         raise RecordError("email", "is not an e-mail address")
+    for name in (*_LIMITS, "event_id"):
+        # PostgreSQL refuses NUL characters in text; in these fields they can only be garbage.
+        if "\x00" in getattr(event, name):
+            raise RecordError(name, "contains a NUL character")
+    try:
+        size = len(json.dumps(event.meta, ensure_ascii=False))
+    except (TypeError, ValueError):
+        raise RecordError("meta", "must be a JSON object") from None
+    if size > MAX_META_CHARS:
+        raise RecordError("meta", f"longer than {MAX_META_CHARS} characters as JSON")
 
 
-def find_subscriber(
-    session: Session, *, uuid: str = "", email: str = "", lock: bool = False
-) -> Subscriber | None:
-    """The subscriber with `uuid`, else with address `email` (any case), else None.
+def _without_nul(value: Any) -> Any:
+    """`value` (text or JSON) with NUL characters removed: PostgreSQL cannot store them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
-    `lock=True` locks the row until the transaction ends (PostgreSQL), so that concurrent bounces
-    of one subscriber are counted one after the other.
+
+def _load_subscribers(
+    session: Session, uuids: set[str], emails: set[str], *, lock: bool = False
+) -> list[Subscriber]:
+    """The subscribers with any of `uuids` or (normalized) `emails`.
+
+    `lock=True` locks their rows, in id order, until the transaction ends (PostgreSQL), so that
+    concurrent bounces of one subscriber are counted one after the other without deadlocks.
     """
-    queries: list[Select[Subscriber]] = []
-    if uuid.strip():
-        queries.append(select(Subscriber).where(Subscriber.uuid == uuid.strip().lower()))
-    if email.strip():
-        queries.append(
-            select(Subscriber).where(func.lower(Subscriber.email) == normalize_email(email))
+    if not uuids and not emails:
+        return []
+    query = _SUBSCRIBERS_LOCKED if lock else _SUBSCRIBERS
+    return list(session.scalars(query, {"uuids": sorted(uuids), "emails": sorted(emails)}))
+
+
+# The statements `record_many` runs for every batch, built once: only their parameters change.
+_SUBSCRIBERS = (
+    select(Subscriber)
+    .where(
+        or_(
+            Subscriber.uuid.in_(bindparam("uuids", expanding=True)),
+            func.lower(Subscriber.email).in_(bindparam("emails", expanding=True)),
         )
-    for query in queries:
-        found = session.scalars(query.with_for_update() if lock else query).first()
-        if found is not None:
-            return found
-    return None
+    )
+    .order_by(Subscriber.id)
+)
+_SUBSCRIBERS_LOCKED = _SUBSCRIBERS.with_for_update()
+_HISTORY = (
+    select(
+        Bounce.subscriber_id,
+        Bounce.email_hash,
+        Bounce.type,
+        Bounce.reason,
+        Bounce.count_key,
+        Bounce.created_at,
+        Bounce.effective_type,
+    )
+    .where(
+        or_(
+            Bounce.subscriber_id.in_(bindparam("ids", expanding=True)),
+            Bounce.subscriber_id.is_(None)
+            & Bounce.email_hash.in_(bindparam("hashes", expanding=True)),
+        ),
+        Bounce.created_at >= bindparam("since", type_=UTCDateTime()),
+    )
+    .order_by(Bounce.created_at, Bounce.id)
+)
+_ERASED = select(Suppression.email_hash).where(
+    Suppression.email_hash.in_(bindparam("hashes", expanding=True)), Suppression.email.is_(None)
+)
+_CAMPAIGN_IDS = select(Campaign.uuid, Campaign.id).where(
+    Campaign.uuid.in_(bindparam("uuids", expanding=True))
+)
+# "All time" for the history query's lower bound.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _Subscribers:
+    """Loaded subscribers, found by uuid or by normalized address."""
+
+    def __init__(self, found: Sequence[Subscriber]) -> None:
+        self.by_uuid = {sub.uuid: sub for sub in found}
+        self.by_email = {sub.email.lower(): sub for sub in found}
+
+    def match(self, uuid: str, email: str) -> Subscriber | None:
+        """The subscriber with `uuid`, else with address `email`, else None."""
+        found = self.by_uuid.get(uuid.strip().lower()) if uuid.strip() else None
+        if found is None and email.strip():
+            found = self.by_email.get(normalize_email(email))
+        return found
 
 
 def record(
@@ -229,105 +322,301 @@ def record(
     over-long field); nothing is written then. `config` defaults to the rules in the settings
     table; `now` (the recording time) to the current time.
     """
-    _check(event)
+    outcome = record_many(session, [event], now=now, config=config)[0]
+    if isinstance(outcome, RecordError):
+        raise outcome
+    return outcome
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One valid event of a batch on its way through `record_many`."""
+
+    index: int
+    event: Event
+    subscriber: Subscriber | None
+    address: str
+    hashed: str
+    fact: Fact
+    dedup_key: str
+    campaign_uuid: str
+    decision: Decision | None = None
+    duplicate: bool = False
+    result: RecordResult | None = None
+    bounce_id: int | None = None
+    effective_type: EventType = "soft"
+
+    @property
+    def subject(self) -> tuple[int | None, str]:
+        return (self.subscriber.id, "") if self.subscriber else (None, self.hashed)
+
+
+def record_many(
+    session: Session,
+    events: Sequence[Event],
+    *,
+    now: datetime | None = None,
+    config: BounceConfig | None = None,
+) -> list[RecordResult | RecordError]:
+    """Record several events in the caller's transaction, as if by `record()` one after another.
+
+    Returns one outcome per event, in order: its RecordResult, or the RecordError that refused
+    it (the others are recorded all the same). The work is done in a handful of statements for
+    the whole batch, which is what lets a server acknowledge thousands of bounces a second.
+    """
     now = now or utcnow()
-    config = config or bounce_config(session)
-    occurred = event.occurred_at or now
-    if occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=UTC)
-    subscriber = find_subscriber(
-        session, uuid=event.subscriber_uuid, email=event.email, lock=config.enabled
-    )
-    address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
-    hashed = email_hash(address) if address else ""
-    # An address that was deleted by the rules is known only by its hash: keep it that way.
-    erased = subscriber is None and bool(hashed) and suppression.is_erased(session, hashed)
-    campaign_id = None
-    if event.campaign_uuid:
-        campaign_id = session.scalars(
-            select(Campaign.id).where(Campaign.uuid == event.campaign_uuid.strip().lower())
-        ).first()
-    bounce = Bounce(
-        subscriber_id=subscriber.id if subscriber else None,
-        email=hashed if erased else address,
-        email_hash=hashed,
-        campaign_id=campaign_id,
-        campaign_uuid=event.campaign_uuid.strip().lower(),
-        type=event.type,
-        effective_type=base_type(event.type, event.reason, config),
-        reason=event.reason or "undefined",
-        status=event.status,
-        replycode=event.replycode,
-        diagnostic=event.diagnostic[:MAX_DIAGNOSTIC_CHARS],
-        feedback_type=event.feedback_type,
-        source=event.source,
-        dedup_key=event.dedup_key(),
-        count_key=count_key_of(event.campaign_uuid.strip(), occurred),
-        meta=dict(event.meta),
-        created_at=occurred,
-        recorded_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(bounce)
-    except IntegrityError:
-        # Stored before (or by a concurrent call that committed first): report, change nothing.
-        existing = session.scalars(
-            select(Bounce).where(Bounce.dedup_key == bounce.dedup_key)
-        ).first()
-        if existing is None:
-            raise
-        return RecordResult(
-            bounce_id=existing.id,
-            duplicate=True,
-            subscriber_id=existing.subscriber_id,
-            counted=False,
-            action_taken="none",
-            suppressed=False,
-            effective_type=_as_type(existing.effective_type),
-        )
-    if not config.enabled or (not hashed and subscriber is None):
-        return RecordResult(
-            bounce.id,
-            False,
-            bounce.subscriber_id,
-            False,
-            "none",
-            False,
-            _as_type(bounce.effective_type),
-        )
-    history = _history(session, bounce, config)
-    decision = decide(
-        config,
-        _fact(bounce),
-        history,
-        _sent_before(session, subscriber, occurred, config.escalation_count),
-    )
-    bounce.effective_type = decision.effective_type
-    action_taken = _act(session, subscriber, decision.action, hashed, now) if subscriber else "none"
-    suppressed = False
-    if decision.suppress_reason is not None:
-        _suppress(
+    config = config or cached_bounce_config(session)
+    outcomes: list[RecordResult | RecordError | None] = [None] * len(events)
+    valid: list[tuple[int, Event]] = []
+    for index, event in enumerate(events):
+        try:
+            _check(event)
+        except RecordError as exc:
+            outcomes[index] = exc
+        else:
+            valid.append((index, event))
+    pending = _prepare(session, valid, config, now)
+    if pending:
+        _judge(session, pending, config)
+        _store(session, pending, config, now)
+        _apply(session, pending, now)
+        for item in pending:
+            outcomes[item.index] = item.result
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == len(events)
+    return done
+
+
+def _prepare(
+    session: Session, valid: list[tuple[int, Event]], config: BounceConfig, now: datetime
+) -> list[_Pending]:
+    """Look up subscribers, erased addresses and known dedup keys for the whole batch."""
+    if not valid:
+        return []
+    found = _Subscribers(
+        _load_subscribers(
             session,
-            address,
-            hashed,
-            erased or action_taken == "delete",
-            decision.suppress_reason,
-            event.source,
-            bounce,
-            now,
+            {e.subscriber_uuid.strip().lower() for _, e in valid} - {""},
+            {normalize_email(e.email) for _, e in valid} - {""},
+            lock=config.enabled,
         )
-        suppressed = True
-    session.flush()
-    return RecordResult(
-        bounce_id=bounce.id,
-        duplicate=False,
-        subscriber_id=None if action_taken == "delete" else bounce.subscriber_id,
-        counted=decision.counted,
-        action_taken=action_taken,
-        suppressed=suppressed,
-        effective_type=decision.effective_type,
     )
+    pending: list[_Pending] = []
+    for index, event in valid:
+        subscriber = found.match(event.subscriber_uuid, event.email)
+        address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
+        occurred = event.occurred_at or now
+        if occurred.tzinfo is None:
+            occurred = occurred.replace(tzinfo=UTC)
+        campaign_uuid = event.campaign_uuid.strip().lower()
+        pending.append(
+            _Pending(
+                index=index,
+                event=event,
+                subscriber=subscriber,
+                address=address,
+                hashed=email_hash(address) if address else "",
+                fact=Fact(
+                    event.type,
+                    event.reason or "undefined",
+                    count_key_of(campaign_uuid, occurred),
+                    occurred,
+                ),
+                dedup_key=event.dedup_key(),
+                campaign_uuid=campaign_uuid,
+            )
+        )
+    return pending
+
+
+def _judge(session: Session, pending: list[_Pending], config: BounceConfig) -> None:
+    """Decide each new event in order, each seeing the stored history and the batch before it."""
+    histories = _histories(session, pending, config) if config.enabled else {}
+    seen: set[str] = set()
+    for item in pending:
+        # Repeats of an event already stored are found when the insert skips them (_store);
+        # judging them meanwhile is harmless, as their decision is then dropped.
+        if item.dedup_key in seen:
+            item.duplicate = True
+            continue
+        seen.add(item.dedup_key)
+        if not config.enabled or item.subject == (None, ""):
+            continue
+        history = histories.setdefault(item.subject, [])
+        item.decision = decide(
+            config,
+            item.fact,
+            history,
+            _sent_before(session, item.subscriber, item.fact.created_at, config.escalation_count),
+        )
+        history.append(replace(item.fact, effective_type=item.decision.effective_type))
+
+
+def _histories(
+    session: Session, pending: list[_Pending], config: BounceConfig
+) -> dict[tuple[int | None, str], list[Fact]]:
+    """The stored bounces of every subject in the batch that a rule window can reach."""
+    subscriber_ids = {p.subscriber.id for p in pending if p.subscriber}
+    hashes = {p.hashed for p in pending if not p.subscriber and p.hashed}
+    if not subscriber_ids and not hashes:
+        return {}
+    widest = config.max_window_days()
+    since = min(p.fact.created_at for p in pending) - timedelta(days=widest) if widest else _EPOCH
+    params = {"ids": sorted(subscriber_ids), "hashes": sorted(hashes), "since": since}
+    out: dict[tuple[int | None, str], list[Fact]] = {}
+    for row in session.execute(_HISTORY, params):
+        subject = (
+            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
+        )
+        out.setdefault(subject, []).append(
+            Fact(row.type, row.reason, row.count_key, row.created_at, row.effective_type)
+        )
+    return out
+
+
+def _store(session: Session, pending: list[_Pending], config: BounceConfig, now: datetime) -> None:
+    """Insert the new bounces; a concurrent transaction that stored one first makes it a
+    duplicate (and its decision void)."""
+    fresh = [p for p in pending if not p.duplicate]
+    stranger_hashes = {p.hashed for p in fresh if p.subscriber is None and p.hashed}
+    # Addresses deleted by the rules are known only by their hash: keep it that way.
+    erased = (
+        set(session.scalars(_ERASED, {"hashes": sorted(stranger_hashes)}))
+        if stranger_hashes
+        else set()
+    )
+    campaigns = _campaign_ids(session, {p.campaign_uuid for p in fresh} - {""})
+    rows = []
+    for item in fresh:
+        item.effective_type = effective = (
+            item.decision.effective_type
+            if item.decision
+            else base_type(item.fact.type, item.fact.reason, config)
+        )
+        event = item.event
+        rows.append(
+            {
+                "subscriber_id": item.subscriber.id if item.subscriber else None,
+                "email": item.hashed if item.hashed in erased else item.address,
+                "email_hash": item.hashed,
+                "campaign_id": campaigns.get(item.campaign_uuid),
+                "campaign_uuid": item.campaign_uuid,
+                "type": event.type,
+                "effective_type": effective,
+                "reason": item.fact.reason,
+                "status": event.status,
+                "replycode": event.replycode,
+                "diagnostic": _without_nul(event.diagnostic[:MAX_DIAGNOSTIC_CHARS]),
+                "feedback_type": event.feedback_type,
+                "source": event.source,
+                "dedup_key": item.dedup_key,
+                "count_key": item.fact.count_key,
+                "meta": _without_nul(event.meta),
+                "created_at": item.fact.created_at,
+                "recorded_at": now,
+            }
+        )
+    # Rows go in key order, so that two transactions inserting the same events (PostgreSQL)
+    # wait for each other in one order and cannot deadlock.
+    rows.sort(key=lambda row: str(row["dedup_key"]))
+    inserted = dict(
+        insert_many_or_ignore(session, BOUNCES, rows, [BOUNCES.c.dedup_key, BOUNCES.c.id])
+    )
+    for item in fresh:
+        if item.dedup_key in inserted:
+            item.bounce_id = inserted[item.dedup_key]
+        else:
+            item.duplicate, item.decision = True, None
+    for item in fresh:
+        if item.hashed in erased:
+            item.address = ""
+
+
+def _campaign_ids(session: Session, uuids: set[str]) -> dict[str, int]:
+    """Ids of the campaigns stmails knows among `uuids`."""
+    if not uuids:
+        return {}
+    rows = session.execute(_CAMPAIGN_IDS, {"uuids": sorted(uuids)})
+    return {uuid: campaign_id for uuid, campaign_id in rows}
+
+
+def _apply(session: Session, pending: list[_Pending], now: datetime) -> None:
+    """Act on subscribers (the strongest action of the batch each), suppress, and fill in the
+    result of every event."""
+    strongest: dict[int, tuple[Subscriber, str, BounceAction]] = {}
+    to_suppress: list[suppression.NewSuppression] = []
+    for item in pending:
+        decision = item.decision
+        if decision is None:
+            continue
+        if item.subscriber is not None and decision.action != "none":
+            sub_id = item.subscriber.id
+            current = strongest.get(sub_id)
+            if current is None or ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[current[2]]:
+                strongest[sub_id] = (item.subscriber, item.hashed, decision.action)
+    deleted = {sub_id for sub_id, (_, _, action) in strongest.items() if action == "delete"}
+    _act_on_many(session, list(strongest.values()), now)
+    for item in pending:
+        decision = item.decision
+        if decision is None or decision.suppress_reason is None or not item.hashed:
+            continue
+        hash_only = not item.address or (
+            item.subscriber is not None and item.subscriber.id in deleted
+        )
+        to_suppress.append(
+            suppression.NewSuppression(
+                hashed=item.hashed,
+                reason=decision.suppress_reason,
+                email=None if hash_only else item.address,
+                source=item.event.source,
+                description=f"{decision.effective_type} bounce ({item.fact.reason})",
+            )
+        )
+    suppression.add_many(session, to_suppress, now=now)
+    _fill_results(session, pending, deleted)
+
+
+def _fill_results(session: Session, pending: list[_Pending], deleted: set[int]) -> None:
+    # Repeats were not inserted: read what was stored for them (by an earlier call or event).
+    repeats = {p.dedup_key for p in pending if p.bounce_id is None}
+    known = (
+        {
+            row.dedup_key: row
+            for row in session.execute(
+                select(
+                    Bounce.dedup_key, Bounce.id, Bounce.subscriber_id, Bounce.effective_type
+                ).where(Bounce.dedup_key.in_(sorted(repeats)))
+            )
+        }
+        if repeats
+        else {}
+    )
+    for item in pending:
+        decision = item.decision
+        if item.bounce_id is None:
+            row = known[item.dedup_key]
+            item.result = RecordResult(
+                bounce_id=row.id,
+                duplicate=True,
+                subscriber_id=row.subscriber_id,
+                counted=False,
+                action_taken="none",
+                suppressed=False,
+                effective_type=_as_type(row.effective_type),
+            )
+            continue
+        subscriber_id = item.subscriber.id if item.subscriber else None
+        if subscriber_id in deleted:
+            subscriber_id = None
+        item.result = RecordResult(
+            bounce_id=item.bounce_id,
+            duplicate=False,
+            subscriber_id=subscriber_id,
+            counted=decision.counted if decision else False,
+            action_taken=decision.action if decision and item.subscriber else "none",
+            suppressed=bool(decision and decision.suppress_reason and item.hashed),
+            effective_type=item.effective_type,
+        )
 
 
 def record_and_commit(
@@ -348,29 +637,6 @@ def _as_type(value: str) -> EventType:
         if value == kind:
             return kind
     raise ValueError(f"unknown bounce type {value!r}")
-
-
-def _fact(bounce: Bounce) -> Fact:
-    return Fact(
-        bounce.type, bounce.reason, bounce.count_key, bounce.created_at, bounce.effective_type
-    )
-
-
-def _subject_filter(subscriber_id: int | None, hashed: str) -> ColumnElement[bool]:
-    if subscriber_id is not None:
-        return Bounce.subscriber_id == subscriber_id
-    return (Bounce.subscriber_id.is_(None)) & (Bounce.email_hash == hashed)
-
-
-def _history(session: Session, bounce: Bounce, config: BounceConfig) -> list[Fact]:
-    """The subject's other bounces that any rule window can reach."""
-    query = select(
-        Bounce.type, Bounce.reason, Bounce.count_key, Bounce.created_at, Bounce.effective_type
-    ).where(_subject_filter(bounce.subscriber_id, bounce.email_hash), Bounce.id != bounce.id)
-    widest = config.max_window_days()
-    if widest:
-        query = query.where(Bounce.created_at >= bounce.created_at - timedelta(days=widest))
-    return [Fact(*row) for row in session.execute(query)]
 
 
 def _recent_campaigns_sent(
@@ -399,23 +665,54 @@ def _sent_before(
     return lambda: _recent_campaigns_sent(session, subscriber, before, limit)
 
 
-def _act(
-    session: Session, subscriber: Subscriber, action: BounceAction, hashed: str, now: datetime
-) -> BounceAction:
-    """Apply `action` to `subscriber`; returns it. Repeating an action is harmless."""
-    if action in ("unsubscribe", "blocklist"):
-        session.execute(
-            update(SubscriberList)
-            .where(SubscriberList.subscriber_id == subscriber.id)
-            .values(status="unsubscribed", updated_at=now)
-            .execution_options(synchronize_session=False)
+def _act_on_many(
+    session: Session,
+    targets: Sequence[tuple[Subscriber, str, BounceAction]],
+    now: datetime,
+) -> set[int]:
+    """Apply each (subscriber, address hash, action), with one UPDATE per kind of change.
+
+    Returns the ids of the subscribers that changed (rows already in the wanted state are not
+    written again).
+    """
+    leaving = sorted(s.id for s, _, action in targets if action in ("unsubscribe", "blocklist"))
+    blocked = [s for s, _, action in targets if action == "blocklist"]
+    changed: set[int] = set()
+    if leaving:
+        changed.update(
+            session.scalars(
+                update(SubscriberList)
+                .where(
+                    SubscriberList.subscriber_id.in_(leaving),
+                    SubscriberList.status != "unsubscribed",
+                )
+                .values(status="unsubscribed", updated_at=now)
+                .returning(SubscriberList.subscriber_id)
+                .execution_options(synchronize_session=False)
+            )
         )
-    if action == "blocklist":
-        subscriber.status = "blocklisted"
-        subscriber.updated_at = now
-    if action == "delete":
-        erase_subscriber(session, subscriber, hashed or email_hash(subscriber.email))
-    return action
+    if blocked:
+        changed.update(
+            session.scalars(
+                update(Subscriber)
+                .where(
+                    Subscriber.id.in_(sorted(s.id for s in blocked)),
+                    Subscriber.status != "blocklisted",
+                )
+                .values(status="blocklisted", updated_at=now)
+                .returning(Subscriber.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        # Keep the loaded objects true to the database without writing them again.
+        for subscriber in blocked:
+            set_committed_value(subscriber, "status", "blocklisted")
+            set_committed_value(subscriber, "updated_at", now)
+    for subscriber, hashed, action in targets:
+        if action == "delete":
+            changed.add(subscriber.id)
+            erase_subscriber(session, subscriber, hashed or email_hash(subscriber.email))
+    return changed
 
 
 def erase_subscriber(session: Session, subscriber: Subscriber, hashed: str) -> None:
@@ -452,33 +749,6 @@ def _address_pattern(addresses: Any) -> re.Pattern[str] | None:
     return re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
 
 
-def _suppress(
-    session: Session,
-    address: str,
-    hashed: str,
-    hash_only: bool,
-    reason: SuppressionReason,
-    source: str,
-    bounce: Bounce,
-    now: datetime,
-) -> None:
-    description = f"bounce {bounce.id}: {bounce.effective_type} ({bounce.reason})"
-    if hash_only or not address:
-        suppression.add(
-            session,
-            hashed=hashed,
-            reason=reason,
-            source=source,
-            description=description,
-            keep_address=False,
-            now=now,
-        )
-    else:
-        suppression.add(
-            session, email=address, reason=reason, source=source, description=description, now=now
-        )
-
-
 @dataclass
 class ReapplyResult:
     """What `reapply()` changed."""
@@ -490,98 +760,139 @@ class ReapplyResult:
     suppressed: int = 0
 
 
+# Subjects replayed per round of statements.
+REAPPLY_CHUNK = 500
+
+
 def reapply(
     session: Session,
     *,
     config: BounceConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
 ) -> ReapplyResult:
     """Replay every bounce, oldest first, under the rules in force; the caller commits.
 
     Effective types are recomputed (reason overrides, escalation); for each subscriber the
     strongest action any of its bounces reaches is applied, and addresses that reach a hard or
     complaint rule are suppressed. Nothing is ever undone: a blocklisted subscriber stays
-    blocklisted and suppressions stay, even if the new rules would not have made them.
-    `progress(done, total)` is called after each subject.
+    blocklisted and suppressions stay, even if the new rules would not have made them. The
+    result counts real changes only. `progress(done, total)` reports subjects replayed.
     """
     config = config or bounce_config(session)
+    now = now or utcnow()
     result = ReapplyResult()
-    subscriber_ids = list(
-        session.scalars(
-            select(Bounce.subscriber_id).where(Bounce.subscriber_id.is_not(None)).distinct()
-        )
+    subscriber_ids = session.scalars(
+        select(Bounce.subscriber_id).where(Bounce.subscriber_id.is_not(None)).distinct()
     )
-    strangers = list(
-        session.scalars(
-            select(Bounce.email_hash)
-            .where(Bounce.subscriber_id.is_(None), Bounce.email_hash != "")
-            .distinct()
-        )
+    strangers = session.scalars(
+        select(Bounce.email_hash)
+        .where(Bounce.subscriber_id.is_(None), Bounce.email_hash != "")
+        .distinct()
     )
     subjects: list[tuple[int | None, str]] = [(i, "") for i in subscriber_ids if i is not None]
     subjects += [(None, h) for h in strangers]
-    for done, (subscriber_id, hashed) in enumerate(subjects, start=1):
-        _reapply_subject(session, subscriber_id, hashed, config, result)
+    for start in range(0, len(subjects), REAPPLY_CHUNK):
+        _reapply_chunk(session, subjects[start : start + REAPPLY_CHUNK], config, now, result)
         if progress is not None:
-            progress(done, len(subjects))
+            progress(min(start + REAPPLY_CHUNK, len(subjects)), len(subjects))
     result.subjects = len(subjects)
     session.flush()
     return result
 
 
-def _reapply_subject(
+def _reapply_chunk(
     session: Session,
-    subscriber_id: int | None,
-    hashed: str,
+    chunk: Sequence[tuple[int | None, str]],
     config: BounceConfig,
+    now: datetime,
     result: ReapplyResult,
 ) -> None:
-    subscriber = session.get(Subscriber, subscriber_id) if subscriber_id is not None else None
-    rows = list(
-        session.scalars(
-            select(Bounce)
-            .where(_subject_filter(subscriber_id, hashed))
-            .order_by(Bounce.created_at, Bounce.id)
+    ids = sorted(i for i, _ in chunk if i is not None)
+    hashes = sorted(h for i, h in chunk if i is None)
+    subscribers = {
+        s.id: s for s in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))
+    }
+    rows = session.execute(
+        select(
+            Bounce.id,
+            Bounce.subscriber_id,
+            Bounce.email_hash,
+            Bounce.email,
+            Bounce.type,
+            Bounce.reason,
+            Bounce.count_key,
+            Bounce.created_at,
+            Bounce.effective_type,
+            Bounce.source,
         )
-    )
-    history: list[Fact] = []
-    strongest: BounceAction = "none"
-    suppress: tuple[SuppressionReason, Bounce] | None = None
-    for row in rows:
-        decision = decide(
-            config,
-            Fact(row.type, row.reason, row.count_key, row.created_at),
-            history,
-            _sent_before(session, subscriber, row.created_at, config.escalation_count),
-        )
-        if row.effective_type != decision.effective_type:
-            row.effective_type = decision.effective_type
-            result.retyped += 1
-        history.append(_fact(row))
-        if ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[strongest]:
-            strongest = decision.action
-        if decision.suppress_reason is not None and suppress is None:
-            suppress = (decision.suppress_reason, row)
-    result.bounces += len(rows)
-    if subscriber is not None and strongest != "none":
-        _act(session, subscriber, strongest, email_hash(subscriber.email), utcnow())
-        result.actions[strongest] = result.actions.get(strongest, 0) + 1
-    if suppress is not None:
-        reason, row = suppress
-        address = "" if "@" not in row.email else row.email
-        key = row.email_hash or (email_hash(address) if address else "")
-        if key:
-            _suppress(
-                session,
-                address,
-                key,
-                not address or strongest == "delete",
-                reason,
-                row.source,
-                row,
-                utcnow(),
+        .where(
+            or_(
+                Bounce.subscriber_id.in_(ids),
+                Bounce.subscriber_id.is_(None) & Bounce.email_hash.in_(hashes),
             )
-            result.suppressed += 1
+        )
+        .order_by(Bounce.created_at, Bounce.id)
+    ).all()
+    by_subject: dict[tuple[int | None, str], list[Any]] = {}
+    for row in rows:
+        subject = (
+            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
+        )
+        by_subject.setdefault(subject, []).append(row)
+    retyped: list[dict[str, Any]] = []
+    targets: list[tuple[Subscriber, str, BounceAction]] = []
+    to_suppress: list[tuple[SuppressionReason, Any, int | None]] = []
+    for (subscriber_id, _), history_rows in by_subject.items():
+        subscriber = subscribers.get(subscriber_id) if subscriber_id is not None else None
+        history: list[Fact] = []
+        strongest: BounceAction = "none"
+        first_suppression: tuple[SuppressionReason, Any, int | None] | None = None
+        for row in history_rows:
+            decision = decide(
+                config,
+                Fact(row.type, row.reason, row.count_key, row.created_at),
+                history,
+                _sent_before(session, subscriber, row.created_at, config.escalation_count),
+            )
+            if row.effective_type != decision.effective_type:
+                retyped.append({"id": row.id, "effective_type": decision.effective_type})
+            history.append(
+                Fact(row.type, row.reason, row.count_key, row.created_at, decision.effective_type)
+            )
+            if ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[strongest]:
+                strongest = decision.action
+            if decision.suppress_reason is not None and first_suppression is None:
+                first_suppression = (decision.suppress_reason, row, subscriber_id)
+        if subscriber is not None and strongest != "none":
+            targets.append((subscriber, email_hash(subscriber.email), strongest))
+        if first_suppression is not None:
+            to_suppress.append(first_suppression)
+    result.bounces += len(rows)
+    if retyped:
+        session.execute(update(Bounce), retyped)
+        result.retyped += len(retyped)
+    changed = _act_on_many(session, targets, now)
+    deleted = set()
+    for subscriber, _, action in targets:
+        if subscriber.id in changed:
+            result.actions[action] = result.actions.get(action, 0) + 1
+        if action == "delete":
+            deleted.add(subscriber.id)
+    entries = []
+    for reason, row, subscriber_id in to_suppress:
+        address = row.email if "@" in row.email and subscriber_id not in deleted else None
+        if row.email_hash:
+            entries.append(
+                suppression.NewSuppression(
+                    hashed=row.email_hash,
+                    reason=reason,
+                    email=address,
+                    source=row.source,
+                    description=f"bounce {row.id}: {reason}, reapplied",
+                )
+            )
+    result.suppressed += suppression.add_many(session, entries, now=now)
 
 
 # --- Listing and deleting, for the HTTP API -------------------------------------------------

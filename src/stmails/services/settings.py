@@ -16,10 +16,13 @@ mailboxes stay off until configured. A key missing from the table reads as its d
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import functools
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -174,6 +177,7 @@ def get_all(session: Session) -> dict[str, Any]:
 def set_value(session: Session, key: str, value: Any, *, now: datetime | None = None) -> Any:
     """Validate and store one setting (caller commits); returns the stored value."""
     stored = validate(key, value)
+    forget(session, "bounce_config")
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=stored, updated_at=now or utcnow()))
@@ -271,12 +275,35 @@ class BounceConfig:
         return 0 if 0 in windows else max(windows)
 
 
+_BOUNCE_CONFIG_KEYS = (
+    "bounce.enabled",
+    "bounce.actions",
+    "bounce.soft_escalation",
+    "bounce.reason_overrides",
+)
+
+
+_BOUNCE_CONFIG_ROWS = select(Setting.key, Setting.value).where(Setting.key.in_(_BOUNCE_CONFIG_KEYS))
+
+
 def bounce_config(session: Session) -> BounceConfig:
-    """The bounce rules in force. Stored values that no longer validate fall back to defaults."""
-    actions = _valid_or_default(session, "bounce.actions")
-    escalation = _valid_or_default(session, "bounce.soft_escalation")
-    overrides = _valid_or_default(session, "bounce.reason_overrides")
-    enabled = _valid_or_default(session, "bounce.enabled")
+    """The bounce rules in force (one query). Stored values that no longer validate fall back
+    to their defaults, so a bad row never stops bounces from being recorded."""
+    stored = {key: value for key, value in session.execute(_BOUNCE_CONFIG_ROWS)}
+    return _config_from(json.dumps(stored, sort_keys=True))
+
+
+def cached_bounce_config(session: Session) -> BounceConfig:
+    """`bounce_config()`, read once per transaction of `session` (for batches of bounces)."""
+    return per_transaction(session, "bounce_config", lambda: bounce_config(session))
+
+
+@functools.lru_cache(maxsize=16)
+def _config_from(stored_json: str) -> BounceConfig:
+    stored = json.loads(stored_json)
+    enabled, actions, escalation, overrides = (
+        _valid_or_default(key, stored) for key in _BOUNCE_CONFIG_KEYS
+    )
     rules: dict[EventType, BounceRule] = {
         kind: BounceRule(
             count=int(actions[kind]["count"]),
@@ -287,14 +314,42 @@ def bounce_config(session: Session) -> BounceConfig:
     }
     return BounceConfig(
         enabled=bool(enabled),
-        rules=rules,
+        rules=MappingProxyType(rules),
         escalation_count=int(escalation["count"]) if escalation["enabled"] else 0,
-        reason_overrides={str(r): t for r, t in overrides.items()},
+        reason_overrides=MappingProxyType({str(r): t for r, t in overrides.items()}),
     )
 
 
-def _valid_or_default(session: Session, key: str) -> Any:
+T = TypeVar("T")
+_PER_TRANSACTION = "stmails.per_transaction"
+
+
+def per_transaction(session: Session, name: str, compute: Callable[[], T]) -> T:
+    """`compute()`'s value, remembered under `name` until `session`'s transaction ends.
+
+    Starts the transaction if needed. Writers of what is remembered call `forget()`.
+    """
+    session.connection()
+    transaction = session.get_transaction()
+    slots: dict[str, tuple[Any, Any]] = session.info.setdefault(_PER_TRANSACTION, {})
+    entry = slots.get(name)
+    if entry is not None and entry[0] is transaction:
+        value: T = entry[1]
+        return value
+    value = compute()
+    slots[name] = (transaction, value)
+    return value
+
+
+def forget(session: Session, name: str) -> None:
+    """Drop what `per_transaction` remembers under `name` for `session`."""
+    session.info.get(_PER_TRANSACTION, {}).pop(name, None)
+
+
+def _valid_or_default(key: str, stored: Mapping[str, Any]) -> Any:
+    if key not in stored:
+        return copy.deepcopy(DEFAULTS[key])
     try:
-        return validate(key, get(session, key))
+        return validate(key, stored[key])
     except SettingsError:
         return copy.deepcopy(DEFAULTS[key])

@@ -28,16 +28,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
+from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
 from stmails.services.errors import InvalidInput
 
 SuppressionReason = Literal[
     "hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "import"
 ]
+SUPPRESSIONS = cast(Table, Suppression.__table__)
 # Global entries have list_id 0 (see the model: NULLs would defeat the unique constraints).
 GLOBAL = 0
 
@@ -65,7 +66,7 @@ def add(
     `list_id` None means every list. `keep_address=False` stores only the hash. Returns the
     entry and whether it was created. An existing entry is kept (first reason and source win);
     only an expired one is renewed, and an expiring one becomes permanent when asked. Safe under
-    concurrent calls for the same address (a unique constraint and a savepoint).
+    concurrent calls for the same address (a unique constraint and ON CONFLICT DO NOTHING).
     """
     if reason not in SUPPRESSION_REASONS:
         raise InvalidInput("reason", f"unknown suppression reason {reason!r}")
@@ -75,30 +76,28 @@ def add(
     scope, scope_list = _scope(list_id)
     key_hash = email_hash(email) if email is not None else hashed
     norm_domain = domain.strip().lower().lstrip("@") if domain is not None else None
+    created = insert_or_ignore(
+        session,
+        SUPPRESSIONS,
+        {
+            "email": normalize_email(email) if email is not None and keep_address else None,
+            "email_hash": key_hash,
+            "domain": norm_domain,
+            "scope": scope,
+            "list_id": scope_list,
+            "reason": reason,
+            "source": source[:64],
+            "description": description,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
+        SUPPRESSIONS.c.id,
+    )
+    if created is not None:
+        return _get(session, int(created)), True
     existing = _find(session, key_hash, norm_domain, scope, scope_list)
     if existing is None:
-        entry = Suppression(
-            email=normalize_email(email) if email is not None and keep_address else None,
-            email_hash=key_hash,
-            domain=norm_domain,
-            scope=scope,
-            list_id=scope_list,
-            reason=reason,
-            source=source[:64],
-            description=description,
-            created_at=now,
-            expires_at=expires_at,
-        )
-        try:
-            with session.begin_nested():
-                session.add(entry)
-        except IntegrityError:
-            # Another transaction suppressed the same address first: use its entry.
-            existing = _find(session, key_hash, norm_domain, scope, scope_list)
-            if existing is None:
-                raise
-        else:
-            return entry, True
+        raise RuntimeError("suppression insert was ignored but no entry exists")
     if existing.expires_at is not None and existing.expires_at <= now:
         existing.reason, existing.source, existing.description = reason, source[:64], description
         existing.created_at, existing.expires_at = now, expires_at
@@ -108,6 +107,80 @@ def add(
         existing.email = None
     session.flush()
     return existing, False
+
+
+@dataclass(frozen=True, slots=True)
+class NewSuppression:
+    """One address to suppress globally and for good: by hash, with its text unless erased."""
+
+    hashed: str
+    reason: SuppressionReason
+    # The normalized address to keep beside the hash; None keeps only the hash.
+    email: str | None = None
+    source: str = ""
+    description: str = ""
+
+
+def add_many(
+    session: Session, entries: Sequence[NewSuppression], *, now: datetime | None = None
+) -> int:
+    """Suppress many addresses globally and permanently, in a few statements (bounce recording).
+
+    The first entry for a hash wins within the call; an address already suppressed keeps its
+    reason and source, but a temporary entry becomes permanent, and an entry asked for by hash
+    only loses its address text. Returns how many entries are new.
+    """
+    now = now or utcnow()
+    by_hash: dict[str, NewSuppression] = {}
+    for entry in entries:
+        by_hash.setdefault(entry.hashed, entry)
+    if not by_hash:
+        return 0
+    rows = [
+        {
+            "email": e.email,
+            "email_hash": e.hashed,
+            "domain": None,
+            "scope": "global",
+            "list_id": GLOBAL,
+            "reason": e.reason,
+            "source": e.source[:64],
+            "description": e.description,
+            "created_at": now,
+            "expires_at": None,
+        }
+        # In hash order, so that concurrent transactions cannot deadlock on these rows.
+        for e in sorted(by_hash.values(), key=lambda e: e.hashed)
+    ]
+    inserted = {
+        row[0]
+        for row in insert_many_or_ignore(session, SUPPRESSIONS, rows, [SUPPRESSIONS.c.email_hash])
+    }
+    existing = [h for h in by_hash if h not in inserted]
+    if not existing:
+        return len(inserted)
+    in_global = (Suppression.scope == "global") & (Suppression.list_id == GLOBAL)
+    session.execute(
+        update(Suppression)
+        .where(in_global, Suppression.email_hash.in_(existing), Suppression.expires_at.is_not(None))
+        .values(expires_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    erased = [h for h in existing if by_hash[h].email is None]
+    if erased:
+        session.execute(
+            update(Suppression)
+            .where(Suppression.email_hash.in_(erased))
+            .values(email=None)
+            .execution_options(synchronize_session="fetch")
+        )
+    return len(inserted)
+
+
+def _get(session: Session, entry_id: int) -> Suppression:
+    entry = session.get(Suppression, entry_id)
+    assert entry is not None
+    return entry
 
 
 def _find(

@@ -136,14 +136,6 @@ def create_api_user(session: Session, username: str, token: str | None = None) -
     return _insert(session, user), token
 
 
-def rotate_token(session: Session, user: User) -> str:
-    """Give API user `user` a new token and return it (the old one stops working)."""
-    token = new_secret()
-    user.token_hash = hash_token(token)
-    session.flush()
-    return token
-
-
 @dataclass(frozen=True, slots=True)
 class Ensured:
     """What `ensure_admin` did: the user, and the generated password when it made one."""
