@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import base64
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -133,9 +132,24 @@ async def load(port: int, clients: int, seconds: float, health: bool, first: int
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by process `pid` and its direct children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, ..., utime (12th) and stime (13th).
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 @contextmanager
-def server(database_url: str, workers: int, data_dir: Path) -> Iterator[int]:
-    """Runs `stmails serve` on a free port until the block ends; yields the port."""
+def server(database_url: str, workers: int, data_dir: Path) -> Iterator[tuple[int, int]]:
+    """Runs `stmails serve` on a free port until the block ends; yields (port, pid)."""
     port = free_port()
     env = {
         **os.environ,
@@ -166,7 +180,7 @@ def server(database_url: str, workers: int, data_dir: Path) -> Iterator[int]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start; see {log.name}")
             time.sleep(0.2)
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -192,60 +206,85 @@ def check_stored(database_url: str, acked: list[int]) -> tuple[int, int, int]:
     return len(acked), once, sum(counts.values())
 
 
-@contextmanager
-def throwaway_postgres(work: Path) -> Iterator[str | None]:
-    """A PostgreSQL server on loopback in `work`, as scripts/test.sh starts one; None if absent."""
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    initdb = bins[-1] if bins else (Path(shutil.which("initdb") or ""))
-    if not initdb.name or not initdb.exists():
-        yield None
-        return
-    pg_bin = initdb.parent
-    run_as: list[str] = []
-    data = work / "pg"
-    work.chmod(0o755)
-    if os.geteuid() == 0:
-        run_as = ["runuser", "-u", "postgres", "--"]
-        data.mkdir()
-        shutil.chown(data, "postgres")
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+async def constant(request):
+    return Response(b'{"data":true}', media_type="application/json")
+
+
+app = Starlette(routes=[Route("/health", constant)])
+"""
+
+
+def calibrate(work: Path, args: argparse.Namespace) -> None:
+    """The machine's state now: a bare app answering a constant, under the same load."""
+    (work / "bare_app.py").write_text(BARE_APP)
     port = free_port()
-    subprocess.run(
-        [*run_as, str(pg_bin / "initdb"), "-D", str(data / "data"), "-U", "stmails",
-         "--auth=trust", "-E", "UTF8", "--no-sync"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c max_connections=100 "
-        "-c synchronous_commit=on"
-    )
-    subprocess.run(
-        [*run_as, str(pg_bin / "pg_ctl"), "-D", str(data / "data"), "-l", str(data / "log"),
-         "-w", "-t", "30", "-o", options, "start"],
-        check=True, capture_output=True,
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", str(work), "--port",
+         str(port), "--http", "httptools", "--loop", "uvloop", "--no-access-log",
+         "--log-level", "warning"],
     )  # fmt: skip
     try:
-        subprocess.run(
-            [*run_as, str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
-             "stmails", "bench"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        yield f"postgresql+psycopg://stmails@127.0.0.1:{port}/bench"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        asyncio.run(load(port, args.clients, args.warmup, health=True, first=0))
+        before = cpu_seconds(process.pid)
+        bare = asyncio.run(load(port, args.clients, args.seconds / args.rounds, True, 0))
+        cpu_ms = 1000 * (cpu_seconds(process.pid) - before) / max(bare.ok, 1)
     finally:
-        subprocess.run(
-            [*run_as, str(pg_bin / "pg_ctl"), "-D", str(data / "data"), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
+        process.terminate()
+        process.wait(10)
+    print(
+        f"calibration: a bare Starlette endpoint answering a constant does {bare.rate:.0f} req/s "
+        f"on this machine now, {cpu_ms:.2f} ms server CPU per request (the issue quotes "
+        "~2,600/s for a bare /health on an idle machine)"
+    )
+
+
+def merge(results: list[LoadResult]) -> LoadResult:
+    """The rounds of one path as one result."""
+    return LoadResult(
+        ok=sum(r.ok for r in results),
+        failed=sum(r.failed for r in results),
+        seconds=sum(r.seconds for r in results),
+        latencies_ms=[x for r in results for x in r.latencies_ms],
+        acked_ids=[x for r in results for x in r.acked_ids],
+    )
 
 
 def run_case(
     label: str, database_url: str, workers: int, work: Path, args: argparse.Namespace
 ) -> None:
-    with server(database_url, workers, work) as port:
+    with server(database_url, workers, work) as (port, pid):
         # Warm up both paths (connections, caches, the auth check) before measuring.
         asyncio.run(load(port, args.clients, args.warmup, health=True, first=0))
         asyncio.run(load(port, args.clients, args.warmup, health=False, first=10_000_000))
-        health = asyncio.run(load(port, args.clients, args.seconds, health=True, first=0))
-        bounces = asyncio.run(load(port, args.clients, args.seconds, health=False, first=0))
+        # Alternate the two paths in short rounds, so that a change in the machine's load
+        # (it is shared) weighs on both alike.
+        health_rounds: list[LoadResult] = []
+        bounce_rounds: list[LoadResult] = []
+        step = args.seconds / args.rounds
+        # The server's own CPU time per request does not depend on what else runs here.
+        health_cpu = bounce_cpu = 0.0
+        for round_number in range(args.rounds):
+            first = round_number * 50_000_000
+            before = cpu_seconds(pid)
+            health_rounds.append(asyncio.run(load(port, args.clients, step, True, first)))
+            middle = cpu_seconds(pid)
+            bounce_rounds.append(asyncio.run(load(port, args.clients, step, False, first)))
+            health_cpu += middle - before
+            bounce_cpu += cpu_seconds(pid) - middle
+        health, bounces = merge(health_rounds), merge(bounce_rounds)
     acked, once, total = check_stored(database_url, bounces.acked_ids)
     ratio = bounces.rate / health.rate if health.rate else float("nan")
     print(
@@ -253,6 +292,13 @@ def run_case(
         f"p99 {bounces.percentile(0.99):6.1f} ms  failed {bounces.failed:5d}  | "
         f"/health {health.rate:6.0f} req/s (p99 {health.percentile(0.99):5.1f} ms)  "
         f"ratio {ratio:5.0%}  | stored once: {once}/{acked} acked ({total} rows)"
+    )
+    per_event = 1000 * bounce_cpu / max(bounces.ok, 1)
+    per_health = 1000 * health_cpu / max(health.ok, 1)
+    print(
+        f"{'':<22} server CPU {per_event:.2f} ms per event ({1000 / per_event:,.0f} ev/s per "
+        f"fully used core), {per_health:.2f} ms per /health; the server used "
+        f"{bounce_cpu / bounces.seconds:.0%} of a core while ingesting"
     )
     if once != acked:
         print(f"  ERROR: {acked - once} acknowledged events are not stored exactly once")
@@ -264,35 +310,71 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=48, help="concurrent connections")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
     parser.add_argument("--warmup", type=float, default=1.5, help="warm-up per path")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations of the two paths")
+    parser.add_argument("--database-url", default="", help="PostgreSQL URL (for --db postgresql)")
     parser.add_argument(
         "--db", choices=("sqlite", "postgresql", "all"), default="all", help="databases to run"
     )
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.warmup = 2.0, 0.5
-    print(
-        f"ingest_http: {args.clients} keep-alive connections (one request in flight each), "
-        f"{args.seconds:.0f} s per phase after {args.warmup:.1f} s warm-up; load generator is "
-        f"one asyncio process on the same {os.cpu_count()} cores as the server."
-    )
+        args.seconds, args.warmup, args.rounds = 2.0, 0.5, 2
+    if not (args.db == "postgresql" and args.database_url):
+        print(
+            f"ingest_http: {args.clients} keep-alive connections (one request in flight each); "
+            f"{args.seconds:.0f} s per path in {args.rounds} alternating rounds after "
+            f"{args.warmup:.1f} s warm-up; the load generator is one asyncio process on the same "
+            f"{os.cpu_count()} cores as the server (load average now "
+            f"{os.getloadavg()[0]:.1f})."
+        )
     with tempfile.TemporaryDirectory(prefix="stmails-bench-") as tmp:
         work = Path(tmp)
+        if not (args.db == "postgresql" and args.database_url):
+            calibrate(work, args)
         if args.db in ("sqlite", "all"):
             run_case("sqlite, 1 worker", f"sqlite:///{work / 'bench.db'}", 1, work, args)
-        if args.db in ("postgresql", "all"):
-            with throwaway_postgres(work) as url:
-                if url is None:
-                    print(
-                        "postgresql: binaries not found (scripts/setup.sh installs them); skipped"
-                    )
-                    return
-                for workers in (1, 2):
-                    engine = create_engine(url)
-                    with engine.begin() as connection:
-                        connection.execute(text("DROP SCHEMA public CASCADE"))
-                        connection.execute(text("CREATE SCHEMA public"))
-                    engine.dispose()
-                    run_case(f"postgresql, {workers} worker(s)", url, workers, work, args)
+        if args.db == "postgresql" and args.database_url:
+            for workers in (1, 2):
+                reset_schema(args.database_url)
+                run_case(f"postgresql, {workers} worker(s)", args.database_url, workers, work, args)
+        elif args.db in ("postgresql", "all"):
+            run_beside_postgres(args)
+
+
+def reset_schema(url: str) -> None:
+    """Empties the database so that each case starts from the same state."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def run_beside_postgres(args: argparse.Namespace) -> None:
+    """Runs the PostgreSQL cases again inside scripts/with-postgres.sh (a throw-away server,
+    loopback only, with fsync off as the test suite runs it)."""
+    command = [
+        str(REPO / "scripts" / "with-postgres.sh"),
+        sys.executable,
+        __file__,
+        "--db",
+        "postgresql",
+        "--database-url",
+        "$URL",
+        "--clients",
+        str(args.clients),
+        "--seconds",
+        str(args.seconds),
+        "--warmup",
+        str(args.warmup),
+        "--rounds",
+        str(args.rounds),
+    ]
+    sys.stdout.flush()
+    done = subprocess.run(command, check=False)
+    if done.returncode == 77:
+        print("postgresql: binaries not found (scripts/setup.sh installs them); skipped")
+    elif done.returncode != 0:
+        raise SystemExit(f"postgresql cases failed (exit {done.returncode})")
 
 
 if __name__ == "__main__":

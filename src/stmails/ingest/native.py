@@ -76,7 +76,7 @@ def _email(body: Mapping[str, Any]) -> str:
     if not value:
         return ""
     local, at, domain = value.rpartition("@")
-    if not at or not local or not domain or any(c.isspace() for c in value):
+    if not at or not local or not domain or len(value.split()) != 1:
         raise NativeBounceError("email: not an email address")
     return value
 
@@ -99,22 +99,30 @@ def _meta(body: Mapping[str, Any]) -> dict[str, Any]:
     return value
 
 
+def parse_timestamp(text: str) -> datetime:
+    """An ISO 8601 date or timestamp (`Z` accepted) as an aware UTC datetime; naive means UTC.
+
+    Raises ValueError when `text` is not one.
+    """
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
 def _created_at(body: Mapping[str, Any]) -> datetime | None:
     value = body.get("created_at")
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 64:
         raise NativeBounceError("created_at: must be an ISO 8601 timestamp string")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        when = datetime.fromisoformat(text)
+        return parse_timestamp(value)
     except ValueError:
         raise NativeBounceError("created_at: not an ISO 8601 timestamp") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
 
 
 def parse_bounce(body: Any) -> Event:

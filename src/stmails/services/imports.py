@@ -118,10 +118,12 @@ def read_rows(stream: IO[str], delimiter: str, status: ImportStatus) -> Iterator
         except StopIteration:
             return
         except csv.Error as exc:
+            status.total += 1
             status.note(f"line {reader.line_num}: unreadable ({exc}); skipped")
             continue
         if not any(c.strip() for c in cells):
             continue
+        status.total += 1
         try:
             attribs: dict[str, Any] = {}
             if attribs_at is not None and attribs_at < len(cells) and cells[attribs_at].strip():
@@ -180,7 +182,10 @@ def run_import(
     status: ImportStatus,
     cancelled: threading.Event | None = None,
 ) -> None:
-    """Imports `rows`, committing every CHUNK_ROWS; bad rows are logged and skipped."""
+    """Imports `rows`, committing every CHUNK_ROWS; bad rows are logged and skipped.
+
+    `status.total` counts the rows read (by `read_rows`), `status.imported` those stored.
+    """
     chunk: list[Row] = []
 
     def flush() -> None:
@@ -203,7 +208,6 @@ def run_import(
             status.note("import stopped")
             status.status = "stopped"
             return
-        status.total += 1
         chunk.append(row)
         if len(chunk) >= CHUNK_ROWS:
             flush()

@@ -22,7 +22,7 @@ from stmails.core.event import Event
 from stmails.db.engine import make_engine, session_factory
 from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, users
-from stmails.services.bounces import RecordError
+from stmails.services.bounces import RecordError, RecordResult
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
@@ -52,9 +52,14 @@ log = logging.getLogger("stmails.web")
 IMPORT_MAX_BYTES = 64 * 1024 * 1024
 
 
-def record_bounce(session: Session, event: Event) -> Any:
+def record_bounce(session: Session, event: Event) -> RecordResult:
     """The group-commit writer's recording step: services.bounces.record(), no commit."""
     return bounces.record(session, event)
+
+
+def record_bounces(session: Session, events: list[Event]) -> list[RecordResult | RecordError]:
+    """The writer's batch step: services.bounces.record_many(), as record() one by one."""
+    return list(bounces.record_many(session, events))
 
 
 def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
@@ -99,7 +104,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        writer: GroupCommitWriter[Any] = GroupCommitWriter(sessions, record_bounce)
+        writer: GroupCommitWriter[RecordResult] = GroupCommitWriter(
+            sessions, record_bounce, record_bounces
+        )
         await writer.start()
         state.writer = writer
         try:
@@ -146,8 +153,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         },
     )
     app.include_router(health.router)
-    app.include_router(webhooks_native.router)
-    # Mounted first: the sending routes own the campaign actions (status, test, preview).
+    # First in the routing table: the hot path should not be matched against every other route.
+    app.router.routes.insert(0, webhooks_native.route)
+    # Before the campaign CRUD routes: the sending routes own the campaign actions
+    # (status, test, preview).
     sending_routes.install(app)
     for router in (
         subscribers.router,
@@ -180,6 +189,7 @@ def _document_security(app: FastAPI) -> None:
                 },
             }
             schema["security"] = [{"basic": []}, {"token": []}]
+            schema["paths"]["/webhooks/bounce"] = {"post": webhooks_native.OPENAPI_OPERATION}
             app.openapi_schema = schema
         return app.openapi_schema
 

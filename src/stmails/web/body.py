@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stmails.web.deps import app_state
 from stmails.web.errors import bad_request
+from stmails.web.responses import JSONResponse, data
 
 T = TypeVar("T")
 
@@ -23,14 +24,14 @@ async def json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object (form-encoded bodies are read field by field); 400 otherwise."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
         body: dict[str, Any] = {}
-        for key in form:
-            values = [v for v in form.getlist(key) if isinstance(v, str)]
-            if key in _LIST_FIELDS:
-                body[key] = [_form_scalar(v) for v in values]
-            elif values:
-                body[key] = _form_scalar(values[-1])
+        async with request.form() as form:
+            for key in form:
+                values = [v for v in form.getlist(key) if isinstance(v, str)]
+                if key in _LIST_FIELDS:
+                    body[key] = [_form_scalar(v) for v in values]
+                elif values:
+                    body[key] = _form_scalar(values[-1])
         return body
     raw = await request.body()
     if not raw.strip():
@@ -127,3 +128,36 @@ def bool_field(body: dict[str, Any], name: str) -> bool:
     if not isinstance(value, bool):
         raise bad_request(f"{name}: must be true or false")
     return value
+
+
+def query_ids(values: list[str], field: str) -> list[int]:
+    """Positive integer ids from repeated (`?id=1&id=2`) or comma-separated query values."""
+    ids: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            try:
+                number = int(part)
+            except ValueError:
+                raise bad_request(f"{field}: must be integer ids") from None
+            if number < 1:
+                raise bad_request(f"{field}: must be positive integer ids")
+            ids.append(number)
+    return ids
+
+
+async def act_on_one(
+    request: Request,
+    object_id: int,
+    get: Callable[[Session, int], object],
+    act: Callable[[Session, list[int]], object],
+) -> JSONResponse:
+    """`{"data": true}` after `act(session, [object_id])`; 404 when `get` finds no such id."""
+
+    def work(session: Session) -> bool:
+        get(session, object_id)
+        act(session, [object_id])
+        return True
+
+    return data(await run_db(request, work, write=True))

@@ -14,11 +14,11 @@ import binascii
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -97,18 +97,6 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def db_session(request: Request) -> Iterator[Session]:
-    """A read-write session for one request; rolled back unless the route committed."""
-    with app_state(request).sessions() as session:
-        yield session
-
-
-def readonly_session(request: Request) -> Iterator[Session]:
-    """A session for routes that only read (on SQLite it never takes the write lock)."""
-    with app_state(request).readonly_sessions() as session:
-        yield session
-
-
 def parse_credentials(header: str) -> tuple[str, str]:
     """(username, secret) from `Basic base64(u:s)` or `token u:s`; 401 when malformed."""
     scheme, _, value = header.strip().partition(" ")
@@ -147,11 +135,4 @@ async def require_user(request: Request) -> Principal:
         if principal is None:
             raise _unauthorized("invalid credentials")
         state.auth_cache.put(key, principal)
-    return principal
-
-
-async def require_admin(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
-    """The caller, who must be an admin user; 403 for API users."""
-    if principal.type != "admin":
-        raise ApiError(403, "this action needs an admin user")
     return principal

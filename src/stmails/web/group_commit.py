@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -37,24 +37,34 @@ class _Pending(Generic[ResultT]):
     future: asyncio.Future[ResultT]
 
 
+def _expire(future: asyncio.Future[ResultT]) -> None:
+    if not future.done():
+        future.set_exception(unavailable("recording the bounce took too long; retry later"))
+
+
 class GroupCommitWriter(Generic[ResultT]):
     """Records events through `record(session, event)` in batches, one transaction per batch.
 
     `session_factory` opens a Session; `record` must not commit (the writer does). Results and
-    exceptions are delivered to each submitter. Start it in the event loop that serves the
-    requests (`start()`), and `stop()` it on shutdown: queued events are still recorded.
+    exceptions are delivered to each submitter. `record_many`, when given, records a whole batch
+    in one call (returning an outcome per event, exceptions for refused events); if it raises,
+    the batch is rolled back and recorded again event by event with `record`. Start it in the
+    event loop that serves the requests (`start()`), and `stop()` it on shutdown: queued events
+    are still recorded.
     """
 
     def __init__(
         self,
         session_factory: Callable[[], Session],
         record: Callable[[Session, Event], ResultT],
+        record_many: Callable[[Session, list[Event]], Sequence[ResultT | Exception]] | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_queue: int = DEFAULT_MAX_QUEUE,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
     ) -> None:
         self._session_factory = session_factory
         self._record = record
+        self._record_many = record_many
         self._max_batch = max_batch
         self._max_queue = max_queue
         self._wait_seconds = wait_seconds
@@ -89,17 +99,19 @@ class GroupCommitWriter(Generic[ResultT]):
         queue = self._queue
         if queue is None:
             raise unavailable("the bounce writer is not running; retry later")
-        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ResultT] = loop.create_future()
         try:
             queue.put_nowait(_Pending(event, future))
         except asyncio.QueueFull:
             raise unavailable("too many bounces waiting to be recorded; retry later") from None
+        # A timer rather than asyncio.wait_for, which costs a task per request. If it fires, the
+        # event may still commit later; the caller's retry is then a duplicate, recorded once.
+        timer = loop.call_later(self._wait_seconds, _expire, future)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self._wait_seconds)
-        except TimeoutError:
-            # The event may still commit later; the caller's retry is then a duplicate, which
-            # is recorded once.
-            raise unavailable("recording the bounce took too long; retry later") from None
+            return await future
+        finally:
+            timer.cancel()
 
     async def _run(self) -> None:
         queue = self._queue
@@ -135,6 +147,21 @@ class GroupCommitWriter(Generic[ResultT]):
 
     def _commit(self, events: list[Event]) -> list[ResultT | BaseException]:
         """Runs on the writer thread: one transaction for `events`, retried without failures."""
+        if self._record_many is not None and len(events) > 1:
+            with self._session_factory() as session:
+                try:
+                    batch_outcomes = list(self._record_many(session, events))
+                    session.commit()
+                    return list(batch_outcomes)
+                except Exception as exc:
+                    session.rollback()
+                    if is_database_unavailable(exc):
+                        return [exc] * len(events)
+                    log.warning("batch recording failed (%s); recording one by one", exc)
+        return self._commit_each(events)
+
+    def _commit_each(self, events: list[Event]) -> list[ResultT | BaseException]:
+        """One transaction for `events` through `record`, retried without the failing ones."""
         outcomes: dict[int, ResultT | BaseException] = {}
         remaining = list(range(len(events)))
         while remaining:
@@ -159,7 +186,7 @@ class GroupCommitWriter(Generic[ResultT]):
                         # The commit itself failed (e.g. a concurrent writer stored the same
                         # event first): record each event in its own transaction instead.
                         for index in remaining:
-                            outcomes[index] = self._commit([events[index]])[0]
+                            outcomes[index] = self._commit_each([events[index]])[0]
                         break
                     outcomes[failed_at] = exc
                     remaining.remove(failed_at)

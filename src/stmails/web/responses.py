@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Query
+from fastapi import Depends, Query
 from starlette.responses import Response
 
 from stmails.web.errors import bad_request
@@ -105,9 +105,32 @@ def parse_page(page: str | None, per_page: str | None, max_per_page: int = 1000)
 
 def parse_order(order: str | None, default: str = "asc") -> str:
     """listmonk's `order`: asc or desc, any case; 400 otherwise."""
-    if order in (None, ""):
+    if order is None or order == "":
         return default
     value = order.lower()
     if value not in ("asc", "desc"):
         raise bad_request("order: must be 'asc' or 'desc'")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """listmonk's listing parameters, checked; `order_by` and `order` are "" when not given."""
+
+    paging: Page
+    order_by: str
+    order: str
+
+
+def listing_parameters(
+    order_by: str = "",
+    order: str | None = None,
+    page: str | None = None,
+    per_page: str | None = None,
+) -> Listing:
+    """Reads `order_by`, `order`, `page` and `per_page` (400 naming a bad one)."""
+    return Listing(parse_page(page, per_page), order_by, parse_order(order, default=""))
+
+
+# The dependency every listing route takes.
+ListingParams = Annotated[Listing, Depends(listing_parameters)]

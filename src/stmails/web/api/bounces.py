@@ -10,14 +10,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import StreamingResponse
 
+from stmails.ingest.native import parse_timestamp
 from stmails.services import bounces as bounce_service
 from stmails.services.bounces import BounceFilter, BounceRow
 from stmails.web import serialize
-from stmails.web.body import run_db
+from stmails.web.body import query_ids, run_db
 from stmails.web.csvexport import csv_lines
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request, not_found
-from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page, timestamp
+from stmails.web.responses import JSONResponse, ListingParams, Repeated, data, timestamp
 
 router = APIRouter(tags=["bounces"], dependencies=[Depends(require_user)])
 
@@ -44,30 +45,13 @@ def _date(value: str | None, field: str, end_of_day: bool) -> datetime | None:
     """The UTC instant of `from`/`to`; a bare date `to` means up to the end of that day."""
     if value is None or value == "":
         return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        when = datetime.fromisoformat(text)
+        when = parse_timestamp(value)
     except ValueError:
         raise bad_request(f"{field}: not an ISO 8601 date or timestamp") from None
-    if len(text) == 10 and end_of_day:
+    if len(value.strip()) == 10 and end_of_day:
         when = when + timedelta(days=1)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
-
-
-def _positive(value: str | None, field: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise bad_request(f"{field}: must be an integer id") from None
-    if number < 1:
-        raise bad_request(f"{field}: must be a positive integer id")
-    return number
+    return when
 
 
 def _csv_row(row: BounceRow) -> list[Any]:
@@ -106,6 +90,7 @@ def _wants_csv(request: Request, format: str | None) -> bool:
 @router.get("/bounces", summary="List bounces (JSON, or CSV with ?format=csv / Accept: text/csv)")
 async def list_bounces(
     request: Request,
+    listing: ListingParams,
     campaign_id: str | None = None,
     source: str = "",
     type: str = "",
@@ -113,15 +98,11 @@ async def list_bounces(
     email: str = "",
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
-    order_by: str = "created_at",
-    order: str | None = None,
-    page: str | None = None,
-    per_page: str | None = None,
     format: str | None = None,
 ) -> Any:
     """listmonk's `GET /api/bounces` with stmails' extra filters and a streamed CSV export."""
     filters = BounceFilter(
-        campaign_id=_positive(campaign_id, "campaign_id"),
+        campaign_id=next(iter(query_ids([campaign_id or ""], "campaign_id")), None),
         source=source.strip() or None,
         type=_bounce_type(type),
         reason=reason.strip() or None,
@@ -129,13 +110,14 @@ async def list_bounces(
         since=_date(from_, "from", end_of_day=False),
         until=_date(to, "to", end_of_day=True),
     )
-    direction = parse_order(order, default="desc")
+    paging = listing.paging
+    order_by = listing.order_by or "created_at"
+    direction = listing.order or "desc"
     if _wants_csv(request, format):
         # Check the ordering before the response starts: errors after that cannot be a 400.
         if order_by not in ORDER_FIELDS:
             raise bad_request(f"order_by: one of {', '.join(ORDER_FIELDS)}")
         return _csv_response(request, filters, order_by, direction)
-    paging = parse_page(page, per_page)
 
     def work(session: Session) -> dict[str, Any]:
         found = bounce_service.list_bounces(
@@ -214,11 +196,7 @@ async def delete_bounces(request: Request, id: Repeated = None, all: str = "") -
             request, lambda s: bounce_service.delete_bounces(s, BounceFilter()), write=True
         )
         return data(True)
-    ids: list[int] = []
-    for value in id or []:
-        number = _positive(value, "id")
-        if number is not None:
-            ids.append(number)
+    ids = query_ids(id or [], "id")
     if not ids:
         raise bad_request("id: give bounce ids (?id=1&id=2) or all=true")
     await run_db(

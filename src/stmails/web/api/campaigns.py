@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign
+from stmails.ingest.native import parse_timestamp
 from stmails.services import campaigns as campaign_service
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import ids_field, json_object, run_db, strings_field, text_field
+from stmails.web.body import act_on_one, ids_field, json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
+from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
 
@@ -31,14 +32,10 @@ def _send_at(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise bad_request("send_at: must be an ISO 8601 timestamp")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        when = datetime.fromisoformat(text)
+        return parse_timestamp(value)
     except ValueError:
         raise bad_request("send_at: not an ISO 8601 timestamp") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def _fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -75,18 +72,16 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
 @router.get("/campaigns", summary="List campaigns")
 async def list_campaigns(
     request: Request,
+    listing: ListingParams,
     query: str = "",
     status: Repeated = None,
     tag: Repeated = None,
     tags: Repeated = None,
-    order_by: str = "created_at",
-    order: str | None = None,
-    page: str | None = None,
-    per_page: str | None = None,
 ) -> JSONResponse:
     """listmonk's `GET /api/campaigns`: name/subject search, statuses, tags, pagination."""
-    paging = parse_page(page, per_page)
-    direction = parse_order(order, default="desc")
+    paging = listing.paging
+    order_by = listing.order_by or "created_at"
+    direction = listing.order or "desc"
 
     def work(session: Session) -> dict[str, Any]:
         found = campaign_service.list_campaigns(
@@ -164,9 +159,6 @@ async def set_campaign_status(request: Request, campaign_id: int) -> JSONRespons
 
 @router.delete("/campaigns/{campaign_id}", summary="Delete a campaign")
 async def delete_campaign(request: Request, campaign_id: int) -> JSONResponse:
-    def work(session: Session) -> bool:
-        campaign_service.get(session, campaign_id)
-        campaign_service.delete_campaigns(session, [campaign_id])
-        return True
-
-    return data(await run_db(request, work, write=True))
+    return await act_on_one(
+        request, campaign_id, campaign_service.get, campaign_service.delete_campaigns
+    )

@@ -106,43 +106,43 @@ async def stop_import(request: Request) -> JSONResponse:
 )
 async def start_import(request: Request) -> JSONResponse:
     """listmonk's CSV import: multipart `params` (JSON) and `file`; runs in the background."""
-    form = await request.form(max_files=1, max_fields=10)
-    params_text = form.get("params")
-    upload = form.get("file")
-    if not isinstance(params_text, str):
-        raise bad_request("params: required (a JSON string)")
-    if not isinstance(upload, UploadFile):
-        raise bad_request("file: required (a CSV file)")
-    params = imports.parse_params(params_text)
-    await run_db(request, lambda s: imports.check_lists(s, params))
-    state = app_state(request)
-    current = tracker(state)
-    with current.lock:
-        if current.running():
-            raise ApiError(409, "an import is already running")
-        # Copy the upload: the request's own temporary file goes away with the request.
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the import thread)
-        upload.file.seek(0)
-        shutil.copyfileobj(upload.file, spool)
-        spool.seek(0)
-        current.status = ImportStatus(name=upload.filename or "import.csv", status="importing")
-        current.cancelled = threading.Event()
-        current.status.note(f"processing '{current.status.name}'")
-        current.thread = threading.Thread(
-            target=_run,
-            args=(state, current, spool, params),
-            name="stmails-import",
-            daemon=True,
-        )
-        current.thread.start()
+    async with request.form(max_files=1, max_fields=10) as form:
+        params_text = form.get("params")
+        upload = form.get("file")
+        if not isinstance(params_text, str):
+            raise bad_request("params: required (a JSON string)")
+        if not isinstance(upload, UploadFile):
+            raise bad_request("file: required (a CSV file)")
+        params = imports.parse_params(params_text)
+        await run_db(request, lambda s: imports.check_lists(s, params))
+        state = app_state(request)
+        current = tracker(state)
+        with current.lock:
+            if current.running():
+                raise ApiError(409, "an import is already running")
+            # Copy the upload: the request's own temporary file goes away with the request.
+            spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the import thread)
+            upload.file.seek(0)
+            shutil.copyfileobj(upload.file, spool)
+            spool.seek(0)
+            current.status = ImportStatus(name=upload.filename or "import.csv", status="importing")
+            current.cancelled = threading.Event()
+            current.status.note(f"processing '{current.status.name}'")
+            current.thread = threading.Thread(
+                target=_run,
+                args=(state, current, spool, params),
+                name="stmails-import",
+                daemon=True,
+            )
+            current.thread.start()
     return data(_stats(current.status))
 
 
 def _run(state: AppState, current: ImportTracker, spool: Any, params: ImportParams) -> None:
     status = current.status
     try:
-        with spool:
-            rows = imports.read_rows(imports.text_stream(spool), params.delimiter, status)
+        with imports.text_stream(spool) as text:
+            rows = imports.read_rows(text, params.delimiter, status)
             imports.run_import(state.sessions, rows, params, status, current.cancelled)
         if status.status == "importing":
             status.status = "finished"

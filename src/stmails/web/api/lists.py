@@ -11,10 +11,10 @@ from stmails.db.models import LIST_TYPES, MailingList
 from stmails.services import lists as list_service
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import json_object, run_db, strings_field, text_field
+from stmails.web.body import act_on_one, json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
+from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["lists"], dependencies=[Depends(require_user)])
 
@@ -39,18 +39,16 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
 @router.get("/lists", summary="List mailing lists")
 async def list_lists(
     request: Request,
+    listing: ListingParams,
     query: str = "",
     status: Repeated = None,
     tag: Repeated = None,
     tags: Repeated = None,
-    order_by: str = "id",
-    order: str | None = None,
-    page: str | None = None,
-    per_page: str | None = None,
 ) -> JSONResponse:
     """listmonk's `GET /api/lists`: name search, type (`status`) and tag filters, pagination."""
-    paging = parse_page(page, per_page)
-    direction = parse_order(order)
+    paging = listing.paging
+    order_by = listing.order_by or "id"
+    direction = listing.order or "asc"
     types = status or []
     if len(types) > 1 or any(t not in LIST_TYPES for t in types):
         raise bad_request(f"status: one of {', '.join(LIST_TYPES)}")
@@ -106,9 +104,4 @@ async def update_list(request: Request, list_id: int) -> JSONResponse:
 
 @router.delete("/lists/{list_id}", summary="Delete a list")
 async def delete_list(request: Request, list_id: int) -> JSONResponse:
-    def work(session: Session) -> bool:
-        list_service.get(session, list_id)
-        list_service.delete_lists(session, [list_id])
-        return True
-
-    return data(await run_db(request, work, write=True))
+    return await act_on_one(request, list_id, list_service.get, list_service.delete_lists)

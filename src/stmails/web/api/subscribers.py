@@ -16,16 +16,18 @@ from stmails.services.bounces import BounceFilter
 from stmails.services.subscriber_query import subscriber_condition
 from stmails.web import serialize
 from stmails.web.body import (
+    act_on_one,
     bool_field,
     ids_field,
     json_object,
     object_field,
+    query_ids,
     run_db,
     text_field,
 )
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.responses import JSONResponse, Repeated, data, parse_order, parse_page
+from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
 
@@ -40,37 +42,19 @@ def _one(session: Session, subscriber_id: int) -> dict[str, Any]:
     )
 
 
-def _ids(values: list[str], field: str) -> list[int]:
-    ids: list[int] = []
-    for value in values:
-        for part in value.split(","):
-            if not part.strip():
-                continue
-            try:
-                number = int(part)
-            except ValueError:
-                raise bad_request(f"{field}: must be integer ids") from None
-            if number < 1:
-                raise bad_request(f"{field}: must be positive integer ids")
-            ids.append(number)
-    return ids
-
-
 @router.get("/subscribers", summary="Query and list subscribers")
 async def list_subscribers(
     request: Request,
+    listing: ListingParams,
     query: str = "",
     list_id: Repeated = None,
     subscription_status: str = "",
-    order_by: str = "id",
-    order: str | None = None,
-    page: str | None = None,
-    per_page: str | None = None,
 ) -> JSONResponse:
     """listmonk's `GET /api/subscribers`; `query` is an SQL-like expression, parsed safely."""
-    paging = parse_page(page, per_page)
-    direction = parse_order(order)
-    list_ids = _ids(list_id or [], "list_id")
+    paging = listing.paging
+    order_by = listing.order_by or "id"
+    direction = listing.order or "asc"
+    list_ids = query_ids(list_id or [], "list_id")
 
     if subscription_status and subscription_status not in SUBSCRIPTION_STATUSES:
         raise bad_request(f"subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
@@ -264,27 +248,21 @@ async def _update(request: Request, subscriber_id: int, full: bool) -> JSONRespo
 
 @router.put("/subscribers/{subscriber_id}/blocklist", summary="Blocklist one subscriber")
 async def blocklist_one(request: Request, subscriber_id: int) -> JSONResponse:
-    def work(session: Session) -> bool:
-        subscriber_service.get(session, subscriber_id)
-        subscriber_service.blocklist(session, [subscriber_id])
-        return True
-
-    return data(await run_db(request, work, write=True))
+    return await act_on_one(
+        request, subscriber_id, subscriber_service.get, subscriber_service.blocklist
+    )
 
 
 @router.delete("/subscribers/{subscriber_id}", summary="Delete one subscriber")
 async def delete_one(request: Request, subscriber_id: int) -> JSONResponse:
-    def work(session: Session) -> bool:
-        subscriber_service.get(session, subscriber_id)
-        subscriber_service.delete_subscribers(session, [subscriber_id])
-        return True
-
-    return data(await run_db(request, work, write=True))
+    return await act_on_one(
+        request, subscriber_id, subscriber_service.get, subscriber_service.delete_subscribers
+    )
 
 
 @router.delete("/subscribers", summary="Delete subscribers by id (?id=1&id=2)")
 async def delete_many(request: Request, id: Repeated = None) -> JSONResponse:
-    ids = _ids(id or [], "id")
+    ids = query_ids(id or [], "id")
     if not ids:
         raise bad_request("id: at least one subscriber id is required")
     await run_db(request, lambda s: subscriber_service.delete_subscribers(s, ids), write=True)

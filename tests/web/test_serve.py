@@ -1,0 +1,43 @@
+"""`stmails serve` preparation: migrations, the admin made once with a password shown once,
+and the API user from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stmails.cli.serve import prepare
+from stmails.config import Settings
+from stmails.db.engine import make_engine, session_factory
+from stmails.services import users
+
+
+def test_admin_password_is_generated_once_and_api_user_is_ensured(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    url = fresh_database_url()
+    settings = Settings(database_url=url, api_user="automation", api_token="automation-token-123")
+    password = prepare(settings)
+    assert password
+    # A second start migrates nothing new and shows no password again.
+    assert prepare(settings) is None
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            assert users.authenticate_password(session, "admin", password) is not None
+            assert users.authenticate_token(session, "automation", "automation-token-123")
+    finally:
+        engine.dispose()
+
+
+def test_configured_admin_password_is_used_and_not_printed(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    url = fresh_database_url()
+    settings = Settings(database_url=url, admin_user="boss", admin_password="chosen-password-1")
+    assert prepare(settings) is None
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            assert users.authenticate_password(session, "boss", "chosen-password-1") is not None
+    finally:
+        engine.dispose()
