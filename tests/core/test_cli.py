@@ -69,3 +69,15 @@ def test_table_format() -> None:
     result = runner.invoke(app, ["parse", "--format", "table", str(DATA / "exim-blocked.eml")])
     assert result.exit_code == 0
     assert "blocked" in result.stdout
+
+
+def test_eml_starting_with_from_line_is_one_message(tmp_path: Path) -> None:
+    eml = tmp_path / "one.eml"
+    eml.write_bytes(
+        b"From MAILER-DAEMON Mon Mar  2 10:00:00 2026\n"
+        + (DATA / "exim-blocked.eml").read_bytes()
+        + b"\nFrom news@sender.example Mon Mar  2 09:00:00 2026\nquoted line\n"
+    )
+    result = runner.invoke(app, ["parse", "--all", str(eml)])
+    assert result.exit_code == 0
+    assert len(_lines(result.stdout)) == 1

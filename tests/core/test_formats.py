@@ -33,6 +33,7 @@ def test_dsn_reports_each_recipient_with_fields_and_original_headers() -> None:
     assert alice.campaign == "7b0c6f0e-0000-4000-8000-000000000001"
     assert alice.subscriber == "7b0c6f0e-0000-4000-8000-000000000002"
     assert alice.detector == "dsn"
+    assert alice.timestamp == "2026-03-02T10:00:00+00:00"
     assert (bob.reason, bob.hard, bob.type, bob.status, bob.action) == (
         "mailboxfull",
         False,
@@ -52,7 +53,9 @@ def test_arf_complaint() -> None:
     assert bounce_type(carol) == "complaint"
 
 
-@pytest.mark.parametrize("name", ["autoreply-rfc3834.eml", "autoreply-chinese.eml"])
+@pytest.mark.parametrize(
+    "name", ["autoreply-rfc3834.eml", "autoreply-chinese.eml", "autoreply-exchange-oof.eml"]
+)
 def test_auto_replies_are_vacation_and_never_bounces(name: str) -> None:
     (reply,) = records(name)
     assert reply.reason == "vacation"
@@ -86,8 +89,17 @@ def test_x_failed_recipients_and_block_list() -> None:
     assert heidi.subject == "Weekly news"
 
 
-def test_ordinary_mail_yields_nothing() -> None:
-    assert records("not-a-bounce.eml") == []
+@pytest.mark.parametrize(
+    "name",
+    [
+        "not-a-bounce.eml",
+        "not-a-bounce-rejected-subject.eml",
+        "not-a-bounce-noreply.eml",
+        "not-a-bounce-vacation-photos.eml",
+    ],
+)
+def test_ordinary_mail_yields_nothing(name: str) -> None:
+    assert records(name) == []
 
 
 def test_every_reason_is_in_the_vocabulary() -> None:
@@ -102,3 +114,53 @@ def test_to_dict_uses_from_key() -> None:
     assert data["from"] == "news@sender.example"
     assert "from_" not in data
     assert data["type"] == "complaint"
+
+
+def test_amazon_ses_notification_mail() -> None:
+    (judy,) = records("ses-bounce.eml")
+    assert (judy.recipient, judy.reason, judy.status, judy.replycode, judy.hard) == (
+        "judy@dest.example",
+        "userunknown",
+        "5.1.1",
+        "550",
+        True,
+    )
+    assert judy.detector == "amazonses"
+    assert judy.reporting_mta == "a1-2.smtp-out.us-east-1.amazonses.com"
+
+
+def test_google_groups_refusal_is_rejected_not_a_bad_address() -> None:
+    (group,) = records("googlegroups.eml")
+    assert (group.recipient, group.reason, group.hard, group.detector) == (
+        "team-list@googlegroups.com",
+        "rejected",
+        False,
+        "googlegroups",
+    )
+
+
+def test_to_event_for_bounces_and_complaints_only() -> None:
+    alice, _ = records("dsn-userunknown.eml")
+    event = alice.to_event()
+    assert event is not None
+    assert (event.source, event.type, event.email, event.reason) == (
+        "mailbox",
+        "hard",
+        "alice@dest.example",
+        "userunknown",
+    )
+    assert event.campaign_uuid == "7b0c6f0e-0000-4000-8000-000000000001"
+    assert event.occurred_at is not None and event.occurred_at.year == 2026
+    assert event.meta["detector"] == "dsn"
+    (reply,) = records("autoreply-rfc3834.eml")
+    assert reply.to_event() is None
+
+
+def test_mailing_list_refusal_of_a_non_member() -> None:
+    (olga,) = records("fml-not-member.eml")
+    assert (olga.recipient, olga.reason, olga.hard, olga.detector) == (
+        "olga@sender.example",
+        "rejected",
+        False,
+        "fml",
+    )

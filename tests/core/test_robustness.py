@@ -64,3 +64,31 @@ _FRAGMENTS = st.sampled_from(
 def test_fuzz_never_raises(chunks: list[bytes]) -> None:
     records = classify(b"".join(chunks))
     assert all(record.reason in REASONS for record in records)
+
+
+def test_quoted_original_headers_with_non_latin1_text() -> None:
+    raw = (
+        "From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail\n"
+        "Content-Type: text/plain; charset=utf-8\n\n"
+        "<a@dest.example>: 550 5.1.1 user unknown\n\n"
+        "------ This is a copy of the message, including all the headers. ------\n"
+        "From: Zoë 中文 <z@sender.example>\nSubject: caf\ufffd\n"
+    ).encode()
+    (record,) = classify(raw)
+    assert record.recipient == "a@dest.example"
+    assert record.from_ == "z@sender.example"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"notificationType":"Bounce","bounce":[1,2]}',
+        b'{"notificationType":"Complaint","complaint":{"complainedRecipients":5}}',
+        b'{"notificationType":"Delivery","delivery":{"recipients":"a@b.example"}}',
+        b'{"Message": 5, "notificationType":"Bounce"}',
+        b'{"notificationType":"Bounce","bounce":{"bouncedRecipients":[{"emailAddress":1}]}}',
+    ],
+)
+def test_ses_notifications_with_wrong_types_are_ignored(body: bytes) -> None:
+    head = b"From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n\n"
+    assert classify(head + body) == []

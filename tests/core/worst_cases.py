@@ -64,6 +64,33 @@ def big_attachment(size: int = 30 * 1024 * 1024) -> bytes:
     )
 
 
+def unclosed_styles(count: int = 30_000) -> bytes:
+    """An HTML report with 30,000 unclosed <style> tags."""
+    return HEAD + b"Content-Type: text/html\n\n" + b"<style><p>user unknown <a@b.example>" * count
+
+
+def nested_json(depth: int = 100_000) -> bytes:
+    """A notification-looking JSON body nested 100,000 levels deep."""
+    return HEAD + b'\n{"notificationType": ' + b"[" * depth + b"\n"
+
+
+def many_dsn_recipients(count: int = 10_000) -> bytes:
+    """A DSN naming 10,000 recipients without diagnostics, and a long human-readable part."""
+    text = b"".join(b"<user%d@dest.example>: delivery failed\n" % i for i in range(2000))
+    blocks = b"".join(
+        b"Final-Recipient: rfc822; user%d@dest.example\nAction: failed\nStatus: 5.0.0\n\n" % i
+        for i in range(count)
+    )
+    return (
+        HEAD
+        + b'Content-Type: multipart/report; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+        + text
+        + b"\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
+        + blocks
+        + b"--b--\n"
+    )
+
+
 WORST_CASES: dict[str, Callable[[], bytes]] = {
     "1,000-level MIME nesting": deep_nesting,
     "Subject of 30,000 encoded-words": encoded_subject,
@@ -72,4 +99,7 @@ WORST_CASES: dict[str, Callable[[], bytes]] = {
     "a single 1 MB line": long_line,
     "NUL bytes": nul_bytes,
     "a 30 MB attachment": big_attachment,
+    "30,000 unclosed <style> tags": unclosed_styles,
+    "JSON nested 100,000 deep": nested_json,
+    "a DSN naming 10,000 recipients": many_dsn_recipients,
 }

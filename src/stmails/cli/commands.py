@@ -8,5 +8,6 @@ from stmails.cli import (
     serve,  # noqa: F401
     suppressions,  # noqa: F401
     users,  # noqa: F401
+    webhooks,  # noqa: F401
     worker,  # noqa: F401
 )

@@ -65,27 +65,55 @@ def iter_inputs(paths: list[str], stdin_lines: Iterator[str]) -> Iterator[Path]:
             yield Path(item)
 
 
-def iter_messages(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(file base name, raw message) for every message at `path`; raises OSError if unreadable."""
-    if path.is_dir():
-        for file in _maildir_files(path):
-            yield from iter_messages(file)
-        return
+def expand(path: Path) -> list[Path]:
+    """The message files at `path`: the file itself, or a maildir's (or folder's) files;
+    raises OSError when a folder cannot be listed."""
+    return _maildir_files(path) if path.is_dir() else [path]
+
+
+def read_messages(path: Path) -> list[tuple[str, bytes]]:
+    """(file base name, raw message) for every message in one file (an mbox holds several);
+    raises OSError when the file cannot be read."""
     with path.open("rb") as handle:
         data = handle.read(MAX_INPUT_BYTES)
-    looks_mbox = path.suffix.lower() in (".mbox", ".mbx") or data.startswith(b"From ")
-    for message in split_mbox(data) if looks_mbox else [data]:
-        yield path.name, message
+    # An .eml file is one message even when it starts with an mbox "From " line (its body
+    # may quote another message's "From " line); other files starting with one are mboxes.
+    suffix = path.suffix.lower()
+    looks_mbox = suffix in (".mbox", ".mbx") or (suffix != ".eml" and data.startswith(b"From "))
+    return [(path.name, message) for message in (split_mbox(data) if looks_mbox else [data])]
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:
     table = Table(title="stmails parse")
     columns = ("file", "recipient", "reason", "type", "hard", "status", "replycode", "detector")
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(str(row.get(column, "")) for column in columns))
     Console().print(table)
+
+
+def _report_unreadable(path: Path, error: OSError) -> None:
+    print(f"stmails parse: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+
+
+def _emit(
+    messages: list[tuple[str, bytes]],
+    output: OutputFormat,
+    show_all: bool,
+    rows: list[dict[str, object]],
+) -> None:
+    """Classify messages; print jsonl rows now, or collect them in `rows` for json/table."""
+    for name, raw in messages:
+        records = classify(raw)
+        found: list[dict[str, object]] = [{"file": name, **r.to_dict()} for r in records]
+        if not found and show_all:
+            found = [{"file": name, "kind": "none"}]
+        if output is OutputFormat.jsonl:
+            for row in found:
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            rows.extend(found)
 
 
 @app.command("parse")
@@ -103,21 +131,19 @@ def parse_command(
     failures = 0
     for path in iter_inputs(paths, iter(sys.stdin)):
         try:
-            messages = list(iter_messages(path))
+            files = expand(path)
         except OSError as error:
             failures += 1
-            print(f"stmails parse: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+            _report_unreadable(path, error)
             continue
-        for name, raw in messages:
-            records = classify(raw)
-            found: list[dict[str, object]] = [{"file": name, **r.to_dict()} for r in records]
-            if not found and show_all:
-                found = [{"file": name, "kind": "none"}]
-            if output is OutputFormat.jsonl:
-                for row in found:
-                    sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-            else:
-                rows.extend(found)
+        for file in files:
+            try:
+                messages = read_messages(file)
+            except OSError as error:
+                failures += 1
+                _report_unreadable(file, error)
+                continue
+            _emit(messages, output, show_all, rows)
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     elif output is OutputFormat.table:

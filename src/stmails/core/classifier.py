@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from stmails.core.context import Context, Original
+from collections.abc import Callable
+
+from stmails.core.context import Context
 from stmails.core.detectors import REGISTRY
-from stmails.core.fields import collapse
+from stmails.core.fields import collapse, find_command, iso_timestamp
 from stmails.core.finding import Finding
 from stmails.core.message import normalize, parse_part
-from stmails.core.reasons import is_hard, match_reason, reason_from_text
+from stmails.core.reasons import is_hard, match_reason, reason_from_status, reason_from_text
 from stmails.core.record import BounceRecord, type_for
 
 
-def decide_reason(finding: Finding) -> str:
+def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str:
     """The reason for one finding: stated by the format, else from its diagnostic and codes,
-    consulting the surrounding text only when the diagnostic names no known reason."""
+    consulting the surrounding text (the finding's, else `report_text`) only when the
+    diagnostic names no known reason."""
     if finding.reason:
         return finding.reason
     if finding.action == "delivered" or finding.status.startswith("2."):
         return "delivered"
     reason = match_reason(finding.diagnostic, finding.status, finding.replycode)
-    if reason in ("undefined", "onhold") and finding.context_text:
-        by_context = reason_from_text(finding.context_text)
+    if reason in ("undefined", "onhold"):
+        by_context = reason_from_text(finding.context_text or report_text())
         if by_context:
             reason = by_context
     if reason in ("undefined", "onhold") and finding.diagnostic_type == "x-unix":
@@ -28,14 +31,35 @@ def decide_reason(finding: Finding) -> str:
         reason = "mailererror"
     if reason in ("undefined", "onhold") and finding.action == "delayed":
         reason = "expired"
-    return adjust_for_command(reason, finding.command, finding.status)
+    if reason not in _COMMAND_SENSITIVE:
+        return reason
+    command = (
+        finding.command
+        or find_command(finding.diagnostic)
+        or find_command(finding.context_text or report_text())
+    )
+    explicit = any(phrase in finding.diagnostic.lower() for phrase in _EXPLICIT_NO_ACCOUNT)
+    return adjust_for_command(reason, command, finding.status, explicit)
 
 
-def adjust_for_command(reason: str, command: str, status: str) -> str:
-    """Refine a reason with the SMTP command the failure answered: an address refused after
-    DATA was accepted at RCPT (so it exists: the content was filtered), a failure at MAIL FROM
-    is about the sender, a refusal at connection or HELO is a block."""
-    if command == "DATA" and reason == "userunknown":
+# Wordings that state the account does not exist even when said in answer to DATA.
+_EXPLICIT_NO_ACCOUNT = ("doesn't have a", "does not have an account", "no such account")
+
+
+_COMMAND_SENSITIVE = frozenset({"userunknown", "hostunknown", "undefined", "notaccept", "rejected"})
+
+
+def adjust_for_command(reason: str, command: str, status: str, explicit: bool = False) -> str:
+    """Refine a reason with the SMTP command the failure answered.
+
+    An "unknown user" said in answer to DATA came after RCPT accepted the address, so the
+    address exists and the content was filtered; that does not apply when the status code
+    names an unknown mailbox or `explicit` (the server said in so many words that the account
+    does not exist). A failure at MAIL FROM is about the sender; a refusal at connection or
+    HELO is a block.
+    """
+    data_refusal = command == "DATA" and reason_from_status(status) != "userunknown"
+    if data_refusal and reason == "userunknown" and not explicit:
         return "filtered"
     if command == "MAIL" and reason in ("userunknown", "hostunknown", "undefined", "notaccept"):
         return "rejected"
@@ -44,13 +68,15 @@ def adjust_for_command(reason: str, command: str, status: str) -> str:
     return reason
 
 
-def _record(finding: Finding, detector: str, original: Original) -> BounceRecord:
-    reason = decide_reason(finding)
-    status = finding.status
+def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
+    original = ctx.original
+    reason = decide_reason(finding, lambda: ctx.bounce_text)
+    # Without an enhanced code, the reply code's class is the status inferred (550 -> 5.0.0).
+    status = finding.status or (f"{finding.replycode[0]}.0.0" if finding.replycode else "")
     return BounceRecord(
         recipient=finding.recipient,
         reason=reason,
-        hard=is_hard(reason, status) and finding.action != "delayed",
+        hard=is_hard(reason, status),
         type=type_for(reason, status, finding.action),
         status=status,
         replycode=finding.replycode,
@@ -58,7 +84,7 @@ def _record(finding: Finding, detector: str, original: Original) -> BounceRecord
         action=finding.action,
         remote_mta=finding.remote_mta[:255],
         reporting_mta=finding.reporting_mta[:255],
-        timestamp=finding.timestamp[:100],
+        timestamp=iso_timestamp(finding.timestamp) or iso_timestamp(ctx.root.get("date")),
         feedback_type=finding.feedback_type,
         user_agent=finding.user_agent,
         message_id=original.message_id,
@@ -76,8 +102,7 @@ def classify_context(ctx: Context) -> list[BounceRecord]:
         findings = detector(ctx)
         if findings is None:
             continue
-        original = ctx.original
-        return [_record(f, name, original) for f in findings if f.recipient]
+        return [_record(f, name, ctx) for f in findings if f.recipient]
     return []
 
 

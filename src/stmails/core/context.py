@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from stmails.core.fields import clean_address
+from stmails.core.fields import ADDRESS, clean_address
 from stmails.core.message import (
-    MAX_TEXT,
     Part,
     decode_header,
     normalize,
@@ -16,25 +15,30 @@ from stmails.core.message import (
     walk,
 )
 
-MAX_BOUNCE_TEXT = 64 * 1024
+MAX_BOUNCE_TEXT = 32 * 1024
+MAX_REPORT_LINES = 2000
 
 # Lines that start the quoted copy of the original message in a human-readable bounce.
-_ORIGINAL_MARKER = re.compile(
+_MARKER_PATTERN = (
     r"^[ \t>]*(?:[-=*_#]{2,}[ \t]*)?(?:"
     r"original message|copy of (?:the |your )?(?:original )?message|returned message|"
     r"undelivered message|original message headers|message headers follow|"
     r"below this line is a copy|the header of the original|original mail|unsent message|"
     r"this is a copy of|headers of the original|the original message was|"
     r"your message reads|original email|header of (?:the )?original|"
-    r"content-type: message/rfc822|received: from |return-path: <"
-    r")",
-    re.IGNORECASE | re.MULTILINE,
+    r"content-type: message/rfc822|received:[ \t]*from |return-path:[ \t]*<"
+    r")"
 )
+_ORIGINAL_MARKER = re.compile(_MARKER_PATTERN, re.IGNORECASE | re.MULTILINE)
+# The same on lowercased ASCII text, without the slower case-insensitive matching.
+_ORIGINAL_MARKER_LOWER = re.compile(_MARKER_PATTERN, re.MULTILINE)
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|tr|wg|rv|i)\s*:", re.IGNORECASE)
+_QUOTE_PREFIX = re.compile(r"^> ?(?!>)", re.MULTILINE)
 _TAG = re.compile(r"<[^<>]{0,2000}>")
 _ENTITY = re.compile(r"&(nbsp|lt|gt|amp|quot|#\d{1,5});")
 _ENTITIES = {"nbsp": " ", "lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d)[^<>]{0,200}>", re.IGNORECASE)
-_STYLE = re.compile(r"<(style|script)[^<>]{0,200}>.{0,20000}?</\1\s*>", re.IGNORECASE | re.DOTALL)
+MAX_HTML = 32 * 1024
 _QUOTED_HEADER = re.compile(
     r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
@@ -49,11 +53,44 @@ def _entity(match: re.Match[str]) -> str:
     return _ENTITIES[name]
 
 
+def _drop_blocks(html: str) -> str:
+    # Remove <style>/<script> blocks with plain searches (linear, unlike a lazy regex).
+    lowered = html.lower()
+    pieces: list[str] = []
+    pos = 0
+    while True:
+        starts = [i for i in (lowered.find("<style", pos), lowered.find("<script", pos)) if i >= 0]
+        if not starts:
+            break
+        start = min(starts)
+        name = "</style" if lowered.startswith("<style", start) else "</script"
+        end = lowered.find(name, start)
+        pieces.append(html[pos:start])
+        if end < 0:
+            pos = len(html)
+            break
+        close = lowered.find(">", end)
+        pos = len(html) if close < 0 else close + 1
+    pieces.append(html[pos:])
+    return " ".join(pieces)
+
+
 def html_to_text(html: str) -> str:
     """A rough text rendering of HTML: scripts and styles dropped, tags removed."""
-    html = _STYLE.sub(" ", html[:MAX_TEXT])
+    html = _drop_blocks(html[:MAX_HTML])
     html = _BREAK_TAG.sub("\n", html)
     return _ENTITY.sub(_entity, _TAG.sub(" ", html))
+
+
+def _text_kind(part: Part) -> str:
+    """ "plain" or "html" for the parts read as the report's text, else ""."""
+    ctype = part.content_type
+    if ctype == "text/html":
+        return "html"
+    # A multipart without parts is text in practice (its delimiters are broken or missing).
+    if ctype == "text/plain" or (ctype.startswith("multipart/") and not part.children):
+        return "plain"
+    return ""
 
 
 @dataclass(slots=True)
@@ -99,6 +136,8 @@ class Context:
     _full_text: str | None = None
     _original: Original | None = None
     _quoted_start: int = -1
+    _address_lines: dict[str, int] | None = None
+    _report_lines: list[str] | None = None
     part_types: set[str] = field(default_factory=set)
 
     @classmethod
@@ -135,9 +174,8 @@ class Context:
                     continue
                 stack.extend(reversed(part.children))
                 continue
-            ctype = part.content_type
             if (
-                ctype in ("text/plain", "text/html")
+                _text_kind(part)
                 and "attachment" not in part.get("content-disposition").lower()[:20]
             ):
                 out.append(part)
@@ -149,19 +187,25 @@ class Context:
         copy of the original message."""
         if self._full_text is None:
             parts = self.human_parts()
-            plain = [p for p in parts if p.content_type == "text/plain"]
+            plain = [p for p in parts if _text_kind(p) == "plain"]
             chosen = plain if plain else parts
             texts: list[str] = []
             size = 0
             for part in chosen:
-                text = part.text()
-                if part.content_type == "text/html":
+                html = _text_kind(part) == "html"
+                text = part.text(MAX_HTML if html else MAX_BOUNCE_TEXT)
+                if html:
                     text = html_to_text(text)
                 texts.append(text)
                 size += len(text)
                 if size > MAX_BOUNCE_TEXT:
                     break
-            self._full_text = "\n".join(texts)[:MAX_BOUNCE_TEXT].replace("\r", "\n")
+            # Encoded bodies keep their own line ends: unify them like the raw message's.
+            text = "\n".join(texts)[:MAX_BOUNCE_TEXT].replace("\r\n", "\n").replace("\r", "\n")
+            if _FORWARD_SUBJECT.match(self.subject):
+                # A forwarded bounce quotes the report with "> ": read it unquoted.
+                text = _QUOTE_PREFIX.sub("", text)
+            self._full_text = text
         return self._full_text
 
     @property
@@ -170,13 +214,35 @@ class Context:
         if self._bounce_text is None:
             text = self.full_text
             cut = len(text)
-            for match in _ORIGINAL_MARKER.finditer(text):
+            # Lowercasing keeps offsets only for ASCII text.
+            if text.isascii():
+                markers = _ORIGINAL_MARKER_LOWER.finditer(text.lower())
+            else:
+                markers = _ORIGINAL_MARKER.finditer(text)
+            for match in markers:
                 if match.start() > 0 and text[: match.start()].strip():
                     cut = match.start()
                     break
             self._quoted_start = cut
             self._bounce_text = text[:cut]
         return self._bounce_text
+
+    def report_lines(self) -> list[str]:
+        """`bounce_text` split into lines, at most MAX_REPORT_LINES of them."""
+        if self._report_lines is None:
+            self._report_lines = self.bounce_text.split("\n")[:MAX_REPORT_LINES]
+        return self._report_lines
+
+    def address_lines(self) -> dict[str, int]:
+        """Each address named in `bounce_text` with the index of the first line naming it."""
+        if self._address_lines is None:
+            found: dict[str, int] = {}
+            for index, line in enumerate(self.report_lines()):
+                if "@" in line:
+                    for match in ADDRESS.finditer(line[:2000]):
+                        found.setdefault(match.group(0).strip(".").lower(), index)
+            self._address_lines = found
+        return self._address_lines
 
     @property
     def original(self) -> Original:

@@ -32,6 +32,18 @@ class DsnReport:
     recipients: list[DsnRecipient]
 
 
+_ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
+
+
+def normalize_action(value: str) -> str:
+    """One of RFC 3464's actions for an Action field ("deliverable" -> "delivered"), or ""."""
+    word = value.strip().lower()
+    for action in _ACTIONS:
+        if word.startswith(action[:4]):
+            return action
+    return ""
+
+
 def _strip_type(value: str) -> str:
     # "dns; mx.example" and "smtp; 550 ..." carry a type prefix that is not part of the value.
     head, sep, rest = value.partition(";")
@@ -86,7 +98,7 @@ def parse_delivery_status(text: str) -> DsnReport:
             else:
                 continue
         if name == "action":
-            current.action = value.split()[0].lower() if value.split() else ""
+            current.action = normalize_action(value)
         elif name == "status":
             current.status = value.split()[0] if value.split() else ""
         elif name == "diagnostic-code":

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 MAX_DIAGNOSTIC = 1000
 
 # An addr-spec as it appears in bounces; quoted local parts are rare and left out on purpose.
 ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,253})")
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
-_REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?:[ \-]|$)")
+_REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?=[ \-,;:)\]>]|$)")
 _REPLY_LEAD = re.compile(r"^\s*([245][0-5]\d)(?![\d.])")
 _FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{0,60})[ \t]*:[ \t]*(.*)$")
-_SPACE = re.compile(r"\s+")
 _DAEMON = re.compile(
     r"^(mailer-daemon|post_?master|mail-daemon|mailerdaemon|mdaemon|maildaemon|double-bounce|"
     r"bounce|bounces|nobody|noreply|no-reply|mailer|root|abuse)\b",
@@ -28,15 +30,18 @@ def find_status(text: str) -> str:
     return f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
 
 
-def find_replycode(text: str, lead_only: bool = False) -> str:
-    """The first SMTP reply code in `text` ("550"), or ""; `lead_only` requires it first."""
-    match = _REPLY_LEAD.match(text[:4096])
-    if match is not None:
+def find_replycode(text: str, status: str = "") -> str:
+    """The first SMTP reply code in `text` ("550") of the same class as `status` when one is
+    given (a "220-" greeting before "421 4.2.1" is not the answer), or ""."""
+    head = text[:4096]
+    wanted = status[:1]
+    match = _REPLY_LEAD.match(head)
+    if match is not None and (not wanted or match.group(1)[0] == wanted):
         return match.group(1)
-    if lead_only:
-        return ""
-    match = _REPLY.search(text[:4096])
-    return match.group(1) if match else ""
+    for match in _REPLY.finditer(head):
+        if not wanted or match.group(1)[0] == wanted:
+            return match.group(1)
+    return ""
 
 
 def clean_address(value: str) -> str:
@@ -52,7 +57,7 @@ def clean_address(value: str) -> str:
 
 def collapse(text: str, limit: int = MAX_DIAGNOSTIC) -> str:
     """Whitespace-collapsed text capped at `limit` characters."""
-    return _SPACE.sub(" ", text[: limit * 4]).strip()[:limit]
+    return " ".join(text[: limit * 4].split())[:limit]
 
 
 def parse_field_lines(text: str) -> list[tuple[str, str]]:
@@ -76,12 +81,10 @@ def parse_field_lines(text: str) -> list[tuple[str, str]]:
     return out
 
 
-_COMMAND = re.compile(
-    r"(?:in reply to|after|did not like our|for|error (?:in|at|on)|response to|at)[ \t]+"
-    r"(?:the[ \t]+)?(?:end of[ \t]+|final[ \t]+|our[ \t]+)?"
-    r"(rcpt[ _]to|mail[ _]from|data|helo|ehlo|initial connection|connection|text)\b"
-    r"|\[(rcpt_to|mail_from|data)\]|\b(rcpt to|mail from|data|helo|ehlo)[ \t]+(?:command|response)",
-    re.IGNORECASE,
+_COMMAND_WORD = re.compile(r"(rcpt[ _]to|mail[ _]from|data|helo|ehlo|initial connection|text)\b")
+_COMMAND_BEFORE = re.compile(
+    r"(?:\bin reply to|\bafter|did not like our|\bfor|\berror (?:in|at|on)|response to|\bat)"
+    r"[ \t]+(?:the[ \t]+)?(?:end of[ \t]+|final[ \t]+|our[ \t]+)?$"
 )
 _COMMAND_NAMES = {
     "rcpt to": "RCPT",
@@ -99,13 +102,116 @@ _COMMAND_NAMES = {
 
 def find_command(text: str) -> str:
     """The SMTP command a failure answered ("RCPT", "MAIL", "DATA", "HELO", "CONN") or ""."""
-    match = _COMMAND.search(text[:4096])
-    if match is None:
+    return _find_command(text[:4096])
+
+
+# Cached (on at most 4 KB): a report's text is consulted once per recipient it names.
+@lru_cache(maxsize=64)
+def _find_command(text: str) -> str:
+    lowered = text.lower()
+    for match in _COMMAND_WORD.finditer(lowered):
+        start, end = match.span()
+        if start and lowered[start - 1].isalnum():
+            continue
+        word = match.group(1).replace("_", " ")
+        before = lowered[max(0, start - 24) : start]
+        after = lowered[end : end + 10]
+        if (
+            _COMMAND_BEFORE.search(before)
+            or after.startswith((" command", " response"))
+            or (before.endswith("[") and after.startswith("]"))
+        ):
+            return _COMMAND_NAMES.get(word, "")
+    return _transcript_command(lowered)
+
+
+# Sendmail-style session transcripts: ">>> DATA" then "<<< 550 ...".
+_SENT = re.compile(r"^>>>[ \t]*(rcpt to|mail from|data|helo|ehlo)\b", re.MULTILINE)
+_NEED_RCPT = re.compile(
+    r"^<<<[ \t]*5\d\d\b[^\n]{0,80}(?:need rcpt|need recipient|no valid recipient)", re.MULTILINE
+)
+_FAILED_REPLY = re.compile(r"^<<<[ \t]*[45]\d\d", re.MULTILINE)
+
+
+def _transcript_command(lowered: str) -> str:
+    failure = _FAILED_REPLY.search(lowered)
+    if failure is None:
         return ""
-    word = next(group for group in match.groups() if group)
-    return _COMMAND_NAMES.get(word.lower().replace("_", " ") if "_" in word else word.lower(), "")
+    command = ""
+    for sent in _SENT.finditer(lowered, 0, failure.start()):
+        command = sent.group(1)
+    # With pipelining, RCPT's refusal arrives after DATA was sent; the server's "need RCPT"
+    # or "no valid recipients" answer to DATA gives it away.
+    if command == "data" and _NEED_RCPT.search(lowered, failure.end(), failure.end() + 2000):
+        return "RCPT"
+    return _COMMAND_NAMES.get(command, "")
 
 
 def is_daemon(address: str) -> bool:
     """True for the local parts MTAs and list software send from (mailer-daemon, postmaster)."""
     return bool(address) and _DAEMON.match(address.split("@", 1)[0]) is not None
+
+
+def iso_timestamp(value: str) -> str:
+    """An RFC 5322 or ISO 8601 date as ISO 8601 ("2013-10-16T14:15:35+09:00"), or ""."""
+    return _iso_timestamp(value.strip()[:100])
+
+
+# Cached (on at most 100 characters): the recipients of one report share its dates.
+@lru_cache(maxsize=256)
+def _iso_timestamp(value: str) -> str:
+    if not value:
+        return ""
+    if value[:4].isdigit():
+        try:
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            return ""
+    match = _RFC5322_DATE.search(value)
+    if match is not None:
+        # The common "Wed, 16 Oct 2013 14:15:35 +0900" shape, without the general parser.
+        day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
+        try:
+            offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
+            stamp = datetime(
+                int(year),
+                _MONTHS[month.lower()],
+                int(day),
+                int(hour),
+                int(minute),
+                int(second or 0),
+                tzinfo=timezone(-offset if sign == "-" else offset),
+            )
+            return stamp.isoformat()
+        except ValueError:
+            return ""
+    try:
+        return parsedate_to_datetime(value).isoformat()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return ""
+
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_RFC5322_DATE = re.compile(
+    r"(\d{1,2})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s+(\d{4})\s+"
+    r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s+([+-])(\d{2})(\d{2})\b",
+    re.IGNORECASE,
+)
+
+
+_MTA_DAEMON = re.compile(
+    r"^(?:mailer-daemon|post_?master|mail-daemon|mailerdaemon|mdaemon|maildaemon|double-bounce)$",
+    re.IGNORECASE,
+)
+
+
+def is_mta_daemon(address: str) -> bool:
+    """True for the senders MTAs use for their reports (mailer-daemon, postmaster), or a
+    report sent with no address at all ("From: mailer-daemon")."""
+    local = address.split("@", 1)[0]
+    return bool(local) and _MTA_DAEMON.match(local) is not None

@@ -19,11 +19,12 @@ from stmails.core.fields import (
     find_replycode,
     find_status,
     is_daemon,
+    is_mta_daemon,
 )
 from stmails.core.finding import Finding
+from stmails.core.reasons import reason_from_text
 
 MAX_RECIPIENTS = 100
-MAX_LINES = 2000
 
 _BOUNCE_SUBJECT = re.compile(
     r"(?:undeliver|delivery (?:status|fail|failure|notification|problem|has failed|report)|"
@@ -47,101 +48,166 @@ _ADDRESS_LINE = re.compile(
 # An address in angle brackets or after an obvious label, anywhere on a line.
 _INLINE_RECIPIENT = re.compile(
     r"(?:\b(?:to|for|recipient|address|delivering to|deliver to|"
-    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|:[ \t]*(?=[^\s<>@,;:\"()]{1,64}@[^\s]{1,253}[ \t]*$))"
+    r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|(?<!from)(?<!sender)(?<!cc)(?<!reply-to):[ \t]*"
+    r"(?=[^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253}(?:[.,;]?[ \t]|[.,;]?$)))"
     r"([^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253})",
     re.IGNORECASE,
 )
 _FAIL_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[45][0-5]\d(?:[ \-]|$)")
 _ANY_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[245][0-5]\d(?:[ \-]|$)")
 _STATUS_LINE = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
-_MAIL_FROM = re.compile(r"mail from:?\s*<([^<>\s]{1,300})>", re.IGNORECASE)
-_TEMPORARY = re.compile(
-    r"(?:temporary|temporarily|will (?:continue|keep) (?:to )?try|will retry|delayed|"
-    r"has not yet been delivered|not yet been delivered|retrying)",
-    re.IGNORECASE,
+# Lowercase fragments (plain substring searches are much faster than a case-insensitive
+# alternation over a whole report).
+_FAILURE_PHRASES = (
+    "could not be delivered",
+    "couldn't be delivered",
+    "was not delivered",
+    "wasn't delivered",
+    "not be delivered",
+    "undeliverable",
+    "delivery failed",
+    "delivery has failed",
+    "failed permanently",
+    "unable to deliver",
+    "no valid recipients",
+    "permanent error",
+    "permanent fatal error",
+    "did not reach",
+    "delivery to the following",
+    "returned mail",
+    "could not deliver",
 )
+_TEMPORARY_PHRASES = (
+    "temporary",
+    "temporarily",
+    "will continue to try",
+    "will keep trying",
+    "will keep try",
+    "will retry",
+    "delayed",
+    "not yet been delivered",
+    "retrying",
+    "warning message only",
+    "do not need to resend",
+    "will be retried",
+)
+# Applied to lowercased text.
+_MAIL_FROM = re.compile(r"mail from:?\s*<([^<>\s]{1,300})>")
 
 
 def looks_like_bounce(ctx: Context) -> bool:
-    """True when the envelope says the message is a delivery failure report."""
-    if is_daemon(ctx.sender) or ctx.root.get("x-failed-recipients"):
+    """True when the message is a delivery failure report: carrying X-Failed-Recipients or a
+    multipart/report, sent by an MTA's mailer-daemon or postmaster, or sent by another
+    automated sender (noreply@...) or with a bounce-like subject and a text that speaks of a
+    failure (an SMTP code or a known failure phrase), so that neither an ordinary reply titled
+    "Rejected: ..." nor a newsletter from noreply@ is taken for one."""
+    if ctx.root.get("x-failed-recipients") or "multipart/report" in ctx.part_types:
         return True
-    if "multipart/report" in ctx.part_types:
+    if is_mta_daemon(ctx.sender) or is_mta_daemon(ctx.root.get("from").strip(' <>"')):
         return True
-    return _BOUNCE_SUBJECT.search(ctx.subject) is not None
+    if not is_daemon(ctx.sender) and _BOUNCE_SUBJECT.search(ctx.subject) is None:
+        return False
+    text = ctx.bounce_text
+    lowered = text.lower()
+    failure_said = any(phrase in lowered for phrase in _FAILURE_PHRASES)
+    return failure_said or _has_code(text) or bool(reason_from_text(text))
 
 
 def _excluded(ctx: Context, text: str) -> set[str]:
     excluded = {ctx.sender, ctx.original.from_}
-    for match in _MAIL_FROM.finditer(text[:20000]):
+    for match in _MAIL_FROM.finditer(text[:20000].lower()):
         excluded.add(clean_address(match.group(1)))
     excluded.discard("")
     return excluded
 
 
-def find_recipients(ctx: Context, text: str) -> list[tuple[str, int]]:
-    """Failed recipients and the line index where each is first named, in text order."""
-    lines = text.split("\n")[:MAX_LINES]
-    excluded = _excluded(ctx, text)
-    own_line: list[tuple[str, int]] = []
-    inline: list[tuple[str, int]] = []
-    seen_own: set[str] = set()
-    seen_inline: set[str] = set()
+def find_recipients(ctx: Context) -> list[tuple[str, int]]:
+    """Failed recipients and the line index where each is first named, in text order.
+
+    Addresses on a line of their own beat addresses named inline. The sender's addresses
+    (the report's To, the original From, MAIL FROM) count only when nothing else is named:
+    test and forwarded bounces do report on the sender's own address.
+    """
+    lines = ctx.report_lines()
+    own_line: dict[str, int] = {}
+    inline: dict[str, int] = {}
     for index, line in enumerate(lines):
         if "@" not in line:
             continue
         match = _ADDRESS_LINE.match(line)
         if match is not None:
             address = clean_address(match.group(1))
-            if address and address not in excluded and not is_daemon(address):
-                if address not in seen_own:
-                    seen_own.add(address)
-                    own_line.append((address, index))
+            if address and not is_daemon(address):
+                own_line.setdefault(address, index)
                 continue
         for hit in _INLINE_RECIPIENT.finditer(line[:2000]):
             address = clean_address(hit.group(1))
-            usable = address and address not in excluded and not is_daemon(address)
-            if usable and address not in seen_inline:
-                seen_inline.add(address)
-                inline.append((address, index))
+            if address and not is_daemon(address):
+                inline.setdefault(address, index)
         if len(own_line) >= MAX_RECIPIENTS:
             break
-    named = own_line or inline
-    # The report's own To is normally the original sender: drop it when others are named.
-    if len(named) > 1 and any(address == ctx.to for address, _ in named):
-        named = [item for item in named if item[0] != ctx.to]
-    return named[:MAX_RECIPIENTS]
+    excluded = _excluded(ctx, ctx.bounce_text) | {ctx.to}
+    for found in (own_line, inline):
+        named = [(address, index) for address, index in found.items() if address not in excluded]
+        if named:
+            return named[:MAX_RECIPIENTS]
+    for found in (own_line, inline):
+        if found:
+            return list(found.items())[:MAX_RECIPIENTS]
+    return []
 
 
 def _has_code(text: str) -> bool:
     return bool(_FAIL_REPLY_LINE.search(text) or _STATUS_LINE.search(text))
 
 
+_RULE_LINE = re.compile(r"^[-=*_#~ ]{3,}$|^-{3,}.*-{3,}$")
+
+
 def _paragraph(lines: list[str], index: int) -> list[str]:
+    """The paragraph starting at `index` (blank lines before it skipped); a line ending with
+    a colon continues into the next paragraph; another address line or a rule ends it."""
     block: list[str] = []
-    for line in lines[index : index + 8]:
-        if not line.strip():
-            if block:
+    for offset, line in enumerate(lines[index : index + 10]):
+        stripped = line.strip()
+        if not stripped or _RULE_LINE.match(stripped):
+            if block and not block[-1].endswith(":"):
                 break
             continue
-        block.append(line.strip())
+        if offset and block and "@" in stripped and _ADDRESS_LINE.match(line):
+            break
+        block.append(stripped)
     return block
 
 
-def _diagnostic_of(segment: list[str], address: str) -> str:
+def _diagnostic_of(segment: list[str], address: str, before: list[str] | None = None) -> str:
     """The server's words in a recipient's segment: the paragraph of the first line carrying a
-    failure reply code, else a status code, else the text right after the address."""
+    failure reply code, else a status code, else the text right after the address, else the
+    paragraph just before it (some MTAs put the reason above the address)."""
+    joined = "\n".join(segment)
     for pattern in (_FAIL_REPLY_LINE, _STATUS_LINE, _ANY_REPLY_LINE):
-        for index, line in enumerate(segment):
-            if pattern.search(line):
-                return collapse(" ".join(_paragraph(segment, index)))
+        found = pattern.search(joined)
+        if found is not None:
+            # The match may begin with the newline before its line: count it in.
+            index = joined.count("\n", 0, found.start() + 1)
+            return collapse(" ".join(_paragraph(segment, index)))
     if not segment:
         return ""
-    first = segment[0].replace(address, " ", 1) if address else segment[0]
+    first = segment[0].lower().replace(address, " ", 1) if address else segment[0]
     first = first.replace("<>", " ").strip(" \t<>:;,.-()[]")
-    block = [first] if first else []
-    block.extend(_paragraph(segment[1:], 0) if len(segment) > 1 else [])
-    return collapse(" ".join(block))
+    block = [segment[0].strip()] if first else []
+    if len(segment) > 1:
+        block.extend(_paragraph(segment, 1))
+    text = collapse(" ".join(block))
+    if len(text.replace(address, "").strip(" <>:;,.()[]")) < 3 and before:
+        above = [line.strip() for line in before[-8:]]
+        while above and not above[-1]:
+            above.pop()
+        tail: list[str] = []
+        while above and above[-1] and not _RULE_LINE.match(above[-1]):
+            tail.insert(0, above.pop())
+        return collapse(" ".join(tail)) or text
+    return text
 
 
 def _failed_header(ctx: Context) -> list[str]:
@@ -154,45 +220,42 @@ def _failed_header(ctx: Context) -> list[str]:
     return out[:MAX_RECIPIENTS]
 
 
-def _locate(lines: list[str], address: str) -> int:
-    for index, line in enumerate(lines):
-        if address in line.lower():
-            return index
-    return -1
+def _locate(ctx: Context, address: str) -> int:
+    """The index of the first report-text line naming `address`, or -1."""
+    return ctx.address_lines().get(address, -1)
 
 
-def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str]]]:
+def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
     """Each failed recipient with the lines of the report that speak about it."""
-    lines = ctx.bounce_text.split("\n")[:MAX_LINES]
-    named = find_recipients(ctx, ctx.bounce_text)
+    lines = ctx.report_lines()
+    named = find_recipients(ctx)
     failed = _failed_header(ctx)
     if failed:
         # The X-Failed-Recipients header is authoritative about who failed.
-        named = [(address, _locate(lines, address)) for address in failed]
-    elif (
-        not named
-        and ctx.original.to
-        and ("message/rfc822" in ctx.part_types or "text/rfc822-headers" in ctx.part_types)
-    ):
-        named = [(ctx.original.to, _locate(lines, ctx.original.to))]
+        named = [(address, _locate(ctx, address)) for address in failed]
+    elif not named and ctx.original.to and ctx.original.to != ctx.to:
+        # Nothing named in the text: the returned original says whom it was sent to.
+        named = [(ctx.original.to, _locate(ctx, ctx.original.to))]
     starts = sorted({start for _, start in named if start >= 0})
-    out: list[tuple[str, list[str]]] = []
+    out: list[tuple[str, list[str], int]] = []
     for address, start in named:
         if start < 0:
-            out.append((address, lines[:40]))
+            out.append((address, lines[:40], 0))
             continue
         later = [s for s in starts if s > start]
         end = later[0] if later else len(lines)
-        out.append((address, lines[start : min(end, start + 40)]))
+        out.append((address, lines[start : min(end, start + 40)], start))
     return out
 
 
 def diagnostic_for(ctx: Context, address: str) -> str:
     """The report text's diagnostic for one recipient (used when a DSN carries none)."""
-    lines = ctx.bounce_text.split("\n")[:MAX_LINES]
-    start = _locate(lines, address) if address else -1
+    lines = ctx.report_lines()
+    start = _locate(ctx, address) if address else -1
     if start >= 0:
-        diagnostic = _diagnostic_of(lines[start : start + 12], address)
+        diagnostic = _diagnostic_of(
+            lines[start : start + 12], address, lines[max(0, start - 10) : start]
+        )
         if _has_code(diagnostic) or len(diagnostic) > 8:
             return diagnostic
     return _diagnostic_of(lines, "")
@@ -203,22 +266,24 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
     if not looks_like_bounce(ctx):
         return None
     text = ctx.bounce_text
-    lines = text.split("\n")[:MAX_LINES]
+    lines = ctx.report_lines()
     named = recipients_and_segments(ctx)
     if not named:
         return None
-    temporary = _TEMPORARY.search(text[:8000]) is not None
+    lowered = text[:8000].lower()
+    temporary = any(phrase in lowered for phrase in _TEMPORARY_PHRASES)
     findings: list[Finding] = []
-    for address, segment in named:
-        diagnostic = _diagnostic_of(segment, address)
+    for address, segment, start in named:
+        diagnostic = _diagnostic_of(segment, address, lines[max(0, start - 10) : max(start, 0)])
         if len(named) == 1 and not _has_code(diagnostic):
             whole = _diagnostic_of(lines, "")
             if _has_code(whole):
                 diagnostic = whole
         status = find_status(diagnostic)
-        replycode = find_replycode(diagnostic)
-        if replycode and status and replycode[0] != status[0]:
-            replycode = ""
+        replycode = find_replycode(diagnostic, status)
+        if (status or replycode).startswith("2"):
+            # A success line of a session transcript is not a failure report.
+            continue
         code = status or replycode
         if code:
             action = "delayed" if code.startswith("4") else "failed"
@@ -231,8 +296,8 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
                 status=status,
                 replycode=replycode,
                 action=action,
-                context_text=collapse(text, 4000),
-                command=find_command(diagnostic) or find_command("\n".join(segment)),
+                context_text=text[:3000],
+                command=find_command("\n".join(segment)),
             )
         )
     return findings

@@ -30,7 +30,9 @@ MAX_PARAMS = 32
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,40})\?([bBqQ])\?([^?\s]{0,1000})\?=")
 _ENCODED_GAP = re.compile(r"(\?=)[ \t]+(=\?)")
 _PARAM = re.compile(r';\s*([A-Za-z0-9_\-*.]{1,60})\s*=\s*("[^"\n]{0,1000}"|[^;\s]{0,1000})')
-_HEADER_NAME = re.compile(r"([!-9;-~]{1,100})[ \t]*:")
+# One header field with its continuation lines; unambiguous, so linear in the block size.
+_FOLD = re.compile(r"[ \t]*\n[ \t]*")
+_FIELD = re.compile(r"([!-9;-~]{1,100})[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)\n?")
 
 
 @dataclass(slots=True)
@@ -55,9 +57,10 @@ class Part:
         """Every value of header `name` (lowercase), in order."""
         return [value for key, value in self.headers if key == name]
 
-    def text(self) -> str:
-        """The decoded body: transfer encoding undone, charset applied, capped to MAX_TEXT."""
-        return decode_body(self.body, self.get("content-transfer-encoding"), self.params)
+    def text(self, limit: int = MAX_TEXT) -> str:
+        """The decoded body: transfer encoding undone, charset applied, about `limit`
+        characters at most (MAX_TEXT by default)."""
+        return decode_body(self.body, self.get("content-transfer-encoding"), self.params, limit)
 
 
 def normalize(raw: bytes) -> str:
@@ -73,44 +76,38 @@ def normalize(raw: bytes) -> str:
 def split_headers(text: str) -> tuple[list[tuple[str, str]], str]:
     """Split an entity into its unfolded header fields and its body.
 
-    Lines that are neither a header field nor a continuation end the header block (mail
-    without a blank line after the headers exists).
+    A line that is neither a header field nor a continuation ends the header block (mail
+    without a blank line after the headers exists); a leading mbox "From " line is skipped.
     """
     headers: list[tuple[str, str]] = []
     pos = 0
+    if text.startswith("From "):
+        first_end = text.find("\n")
+        pos = len(text) if first_end < 0 else first_end + 1
     end = len(text)
     while pos < end:
-        nl = text.find("\n", pos)
-        if nl < 0:
-            nl = end
-        line = text[pos:nl]
-        if not line:
-            pos = nl + 1
-            break
-        if line[0] in " \t":
-            if headers:
-                name, value = headers[-1]
-                if len(value) < MAX_HEADER_VALUE:
-                    headers[-1] = (name, value + " " + line.strip())
-            pos = nl + 1
-            continue
-        match = _HEADER_NAME.match(line)
+        if text.startswith("\n", pos):
+            return headers, text[pos + 1 :]
+        match = _FIELD.match(text, pos)
         if match is None:
-            # Leniency for a leading "From " envelope line of mbox format.
-            if not headers and line.startswith("From "):
-                pos = nl + 1
-                continue
-            break
+            return headers, text[pos:]
         if len(headers) < MAX_HEADERS:
-            headers.append((match.group(1).lower(), line[match.end() :].strip()[:MAX_HEADER_VALUE]))
-        pos = nl + 1
-    return headers, text[pos:]
+            value = match.group(2)[:MAX_HEADER_VALUE]
+            if "\n" in value:
+                value = _FOLD.sub(" ", value)
+            headers.append((match.group(1).lower(), value.strip()))
+        pos = match.end()
+    return headers, ""
 
 
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     """The lowercased media type and up to MAX_PARAMS parameters (names lowercased)."""
     head, _, rest = value[:MAX_HEADER_VALUE].partition(";")
     ctype = head.strip().lower() or "text/plain"
+    if " " in ctype:
+        # "text/plain charset=..." without the semicolon.
+        ctype, _, extra = ctype.partition(" ")
+        rest = extra + ";" + rest
     params: dict[str, str] = {}
     if rest:
         for count, match in enumerate(_PARAM.finditer(";" + rest)):
@@ -149,41 +146,56 @@ def _latin1_to_text(value: str) -> str:
     # Raw 8-bit header bytes are most often UTF-8; fall back to Latin-1 otherwise.
     if value.isascii():
         return value
+    # Values taken from already decoded text are not Latin-1 byte strings: keep them as they are.
     try:
         return value.encode("latin-1").decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeError:
         return value
+
+
+_BARE_JIS_IN = re.compile(rb"(?<!\x1b)\$B(?=[\x21-\x7e]{2})")
+_BARE_JIS_OUT = re.compile(rb"(?<!\x1b)\(B")
 
 
 def decode_charset(data: bytes, charset: str) -> str:
     """Decode bytes with a declared charset, replacing errors; unknown charsets mean UTF-8."""
-    name = charset.strip().strip('"').lower() or "utf-8"
+    name = charset.strip().strip('"').lower()
+    if not name:
+        # Undeclared 7-bit Japanese mail is ISO-2022-JP more often than not.
+        name = "iso-2022-jp" if b"\x1b$B" in data else "utf-8"
     if name in ("us-ascii", "ascii", "utf-8", "utf8"):
         return data.decode("utf-8", "replace")
+    if name == "iso-2022-jp" and _BARE_JIS_IN.search(data):
+        # Some gateways strip the ESC bytes of ISO-2022-JP; put them back.
+        data = _BARE_JIS_OUT.sub(b"\x1b(B", _BARE_JIS_IN.sub(b"\x1b$B", data))
     try:
         return data.decode(name, "replace")
     except LookupError:
         return data.decode("utf-8", "replace")
 
 
-def decode_body(body: str, transfer_encoding: str, params: dict[str, str]) -> str:
-    """Undo a transfer encoding and apply the part's charset; output capped to MAX_TEXT."""
+def decode_body(
+    body: str, transfer_encoding: str, params: dict[str, str], limit: int = MAX_TEXT
+) -> str:
+    """Undo a transfer encoding and apply the part's charset; output capped to `limit`."""
+    limit = min(limit, MAX_TEXT)
     cte = transfer_encoding.strip().lower()
     if cte == "base64":
-        compact = "".join(body[: MAX_TEXT * 2].split())
+        compact = "".join(body[: limit * 2].split())
         compact = compact[: len(compact) - len(compact) % 4]
         try:
             data = base64.b64decode(compact)
         except (binascii.Error, ValueError):
-            data = body[:MAX_TEXT].encode("latin-1")
+            data = body[:limit].encode("latin-1")
     elif cte == "quoted-printable":
-        data = quopri.decodestring(body[: MAX_TEXT * 2].encode("latin-1"))
+        data = quopri.decodestring(body[: limit * 2].encode("latin-1"))
     else:
-        raw = body[:MAX_TEXT]
-        if raw.isascii():
+        raw = body[:limit]
+        # 7-bit text needs no decoding, except the escape-based ISO-2022 charsets.
+        if raw.isascii() and "\x1b" not in raw and "$B" not in raw:
             return raw
         data = raw.encode("latin-1")
-    return decode_charset(data[:MAX_TEXT], params.get("charset", ""))
+    return decode_charset(data[:limit], params.get("charset", ""))
 
 
 @dataclass(slots=True)
@@ -191,11 +203,48 @@ class _Budget:
     parts: int = 0
 
 
-def parse_part(text: str, depth: int = 0, budget: _Budget | None = None) -> Part:
-    """Parse one entity (a whole message or a body part) and its multipart children."""
+# The header fields read from an attached original message (see `parse_part(shallow=True)`).
+_WANTED = re.compile(
+    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:"
+    r"([^\n]*(?:\n[ \t][^\n]*)*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+_SNIFFED_BOUNDARY = re.compile(r"^--([^\s\n]{1,200})[ \t]*$", re.MULTILINE)
+
+
+def _wanted_headers(text: str) -> list[tuple[str, str]]:
+    blank = text.find("\n\n")
+    block = text[: blank if blank >= 0 else min(len(text), MAX_HEADER_VALUE * 8)]
+    headers: list[tuple[str, str]] = []
+    for match in _WANTED.finditer(block):
+        value = match.group(2)[:MAX_HEADER_VALUE]
+        if "\n" in value:
+            value = _FOLD.sub(" ", value)
+        headers.append((match.group(1).lower(), value.strip()))
+        if len(headers) >= MAX_HEADERS:
+            break
+    return headers
+
+
+def parse_part(
+    text: str,
+    depth: int = 0,
+    budget: _Budget | None = None,
+    in_report: bool = False,
+    shallow: bool = False,
+) -> Part:
+    """Parse one entity (a whole message or a body part) and its multipart children.
+
+    The original message attached to a multipart/report is read `shallow` (its headers only):
+    nothing a classifier needs lives in its body parts.
+    """
     if budget is None:
         budget = _Budget()
     budget.parts += 1
+    if shallow:
+        return Part(_wanted_headers(text), "text/plain", {}, "")
     headers, body = split_headers(text)
     ctype_value = ""
     for name, value in headers:
@@ -206,18 +255,25 @@ def parse_part(text: str, depth: int = 0, budget: _Budget | None = None) -> Part
     part = Part(headers, ctype, params, body)
     if ctype.startswith("multipart/") and depth < MAX_DEPTH:
         boundary = params.get("boundary", "")
+        if not boundary or ("--" + boundary) not in body[: MAX_TEXT * 4]:
+            # A missing or mistyped boundary parameter: use the body's first delimiter line.
+            sniffed = _SNIFFED_BOUNDARY.search(body, 0, MAX_TEXT)
+            boundary = sniffed.group(1) if sniffed else ""
         if boundary:
-            part.children = _split_multipart(body, boundary, depth, budget)
+            report = in_report or ctype == "multipart/report"
+            part.children = _split_multipart(body, boundary, depth, budget, report)
     elif (
         ctype in ("message/rfc822", "message/global")
         and depth < MAX_DEPTH
         and budget.parts < MAX_PARTS
     ):
-        part.children = [parse_part(body.lstrip("\n"), depth + 1, budget)]
+        part.children = [parse_part(body.lstrip("\n"), depth + 1, budget, shallow=in_report)]
     return part
 
 
-def _split_multipart(body: str, boundary: str, depth: int, budget: _Budget) -> list[Part]:
+def _split_multipart(
+    body: str, boundary: str, depth: int, budget: _Budget, in_report: bool
+) -> list[Part]:
     delimiter = "--" + boundary
     children: list[Part] = []
     start = body.find(delimiter)
@@ -232,7 +288,7 @@ def _split_multipart(body: str, boundary: str, depth: int, budget: _Budget) -> l
             break
         nxt = body.find("\n" + delimiter, line_end)
         chunk = body[line_end + 1 : nxt if nxt >= 0 else len(body)]
-        children.append(parse_part(chunk, depth + 1, budget))
+        children.append(parse_part(chunk, depth + 1, budget, in_report))
         if nxt < 0:
             break
         pos = nxt + 1 + len(delimiter)

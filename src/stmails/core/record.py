@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Literal
 
+from stmails.core.event import Event
 from stmails.core.reasons import is_hard
 
 BounceType = Literal["hard", "soft", "complaint"]
+
+# Record fields carried in an Event's `meta` (the others map to Event fields).
+_EVENT_META = frozenset(
+    {
+        "action",
+        "remote_mta",
+        "reporting_mta",
+        "user_agent",
+        "message_id",
+        "subject",
+        "from",
+        "detector",
+        "hard",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +33,8 @@ class BounceRecord:
 
     `reason` is one of `stmails.core.REASONS`; `hard` is true only when the address itself is
     bad; `type` is "hard", "soft", "complaint", or None for delivery reports and auto-replies.
-    Text fields are decoded and length-capped; absent values are empty strings.
+    Text fields are decoded and length-capped; absent values are empty strings. `timestamp`
+    is ISO 8601: when the failure happened per the report, else the report's Date.
     """
 
     recipient: str
@@ -38,6 +56,37 @@ class BounceRecord:
     campaign: str = ""
     subscriber: str = ""
     detector: str = ""
+
+    def to_event(self, source: str = "mailbox") -> Event | None:
+        """The normalized `Event` for this record, or None when it is not a bounce or a
+        complaint (delivery reports, auto-replies). Fields not in Event go to `meta`."""
+        if self.type is None:
+            return None
+        occurred = None
+        if self.timestamp:
+            try:
+                occurred = datetime.fromisoformat(self.timestamp)
+            except ValueError:
+                occurred = None
+        meta = {
+            key: value
+            for key, value in self.to_dict().items()
+            if key in _EVENT_META and value not in ("", None)
+        }
+        return Event(
+            source=source,
+            type=self.type,
+            email=self.recipient,
+            subscriber_uuid=self.subscriber,
+            campaign_uuid=self.campaign,
+            reason=self.reason,
+            status=self.status,
+            replycode=self.replycode,
+            diagnostic=self.diagnostic,
+            feedback_type=self.feedback_type,
+            occurred_at=occurred,
+            meta=meta,
+        )
 
     def to_dict(self) -> dict[str, object]:
         """The record as a JSON-ready dict; `from_` is serialized as "from"."""

@@ -9,7 +9,6 @@ from stmails.core.dsn import parse_delivery_status
 from stmails.core.fields import (
     clean_address,
     collapse,
-    find_command,
     find_replycode,
     find_status,
     is_daemon,
@@ -22,11 +21,20 @@ FEEDBACK_TYPES = frozenset(
     {"abuse", "fraud", "opt-out", "auth-failure", "virus", "other", "not-spam", "dmarc"}
 )
 
+# Subjects that say "automatic reply" in so many words: enough on their own.
 _AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(?:out of (?:the )?office|auto(?:matic|mated)?[ \-_]?(?:reply|response|answer|antwort)|"
-    r"autoreply|auto-reply|vacation|away from (?:my|the) (?:office|desk)|"
-    r"abwesenheit|absence|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|"
-    r"自动回复|自動回覆|自動応答|不在|away until|on vacation|out-of-office|ooo\b)",
+    r"autoreply|auto-reply|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|"
+    r"automatisch antwoord|automatisk svar|automaattinen vastaus|automatyczna odpowied|"
+    r"fuori ufficio|resposta autom[áa]tica|автоматический ответ|自动回复|自動回覆|自動応答|"
+    r"out-of-office)",
+    re.IGNORECASE,
+)
+# Subjects that only suggest an absence ("Vacation photos" is not an auto-reply): they count
+# with an auto-reply hint in the headers.
+_ABSENCE_SUBJECT = re.compile(
+    r"^\s*(?:vacation|away from (?:my|the) (?:office|desk)|abwesenheit|absence|"
+    r"fuera de (?:la )?oficina|不在|away until|on vacation|ooo\b)",
     re.IGNORECASE,
 )
 _COMPLAINT_SUBJECT = re.compile(
@@ -34,6 +42,8 @@ _COMPLAINT_SUBJECT = re.compile(
     r"email feedback report)",
     re.IGNORECASE,
 )
+_DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+MAX_DSN_PARTS = 8
 _INLINE_DSN = re.compile(r"^final-recipient:[ \t]*rfc822", re.IGNORECASE | re.MULTILINE)
 _UNSUBSCRIBE = re.compile(r"^\s*unsubscribe\b", re.IGNORECASE)
 
@@ -102,29 +112,35 @@ def detect_complaint_without_arf(ctx: Context) -> list[Finding] | None:
     return None
 
 
+def _action_from_status(status: str) -> str:
+    return {"2": "delivered", "4": "delayed", "5": "failed"}.get(status[:1], "failed")
+
+
 def detect_dsn(ctx: Context) -> list[Finding] | None:
-    """An RFC 3464 DSN: one finding per recipient block of the delivery-status part."""
-    part = ctx.first_part("message/delivery-status", "message/global-delivery-status")
-    if part is not None:
-        report = parse_delivery_status(part.text())
+    """An RFC 3464 DSN: one finding per recipient block of the delivery-status part(s);
+    a recipient reported twice with the same status and diagnostic is reported once."""
+    parts = [p for p in ctx.parts if p.content_type in _DSN_TYPES]
+    if parts:
+        reports = [parse_delivery_status(part.text()) for part in parts[:MAX_DSN_PARTS]]
     elif _INLINE_DSN.search(ctx.full_text):
         # Some MTAs paste the delivery-status fields into the text part instead.
-        report = parse_delivery_status(ctx.full_text)
+        reports = [parse_delivery_status(ctx.full_text)]
     else:
         return None
     findings: list[Finding] = []
     seen: set[tuple[str, str, str]] = set()
-    for block in report.recipients:
+    blocks = [(report, block) for report in reports for block in report.recipients]
+    for report, block in blocks:
         recipient = block.recipient or block.original
         status = find_status(block.status) if block.status else ""
         diagnostic = block.diagnostic or diagnostic_for(ctx, recipient)
         diag_status = find_status(diagnostic) if diagnostic else ""
-        # The code in the remote server's own words beats the reporting MTA's summary of it.
-        if diag_status and diag_status[0] == (status or diag_status)[0]:
+        # The code in the remote server's own words beats the reporting MTA's summary of it,
+        # also across classes when the server's reply code agrees with it.
+        diag_reply = find_replycode(diagnostic, diag_status) if diag_status else ""
+        if diag_status and (diag_status[0] == (status or diag_status)[0] or diag_reply):
             status = diag_status
-        replycode = find_replycode(diagnostic, lead_only=False) if diagnostic else ""
-        if replycode and status and replycode[0] != status[0]:
-            replycode = ""
+        replycode = find_replycode(diagnostic, status) if diagnostic else ""
         key = (recipient, status, diagnostic)
         if key in seen:
             continue
@@ -135,13 +151,11 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 diagnostic=diagnostic,
                 status=status,
                 replycode=replycode,
-                action=block.action,
+                action=block.action or _action_from_status(status),
                 remote_mta=block.remote_mta,
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
-                context_text=ctx.bounce_text,
                 diagnostic_type=block.diagnostic_type,
-                command=find_command(diagnostic) or find_command(ctx.bounce_text),
             )
         )
     return findings or None
@@ -161,10 +175,14 @@ def detect_autoreply(ctx: Context) -> list[Finding] | None:
         or bool(root.get("x-autoresponder"))
         or precedence.startswith("auto_reply")
     )
-    subject_says = _AUTOREPLY_SUBJECT.match(ctx.subject) is not None
+    hinted = bool(root.get("x-auto-response-suppress")) or auto.startswith("auto")
+    subject_says = _AUTOREPLY_SUBJECT.match(ctx.subject) is not None or (
+        hinted and _ABSENCE_SUBJECT.match(ctx.subject) is not None
+    )
     if not (flagged or subject_says):
         return None
-    if not flagged and (auto.startswith("auto-generated") or "multipart/report" in ctx.part_types):
+    # A report with an out-of-office looking subject is still a report.
+    if not flagged and "multipart/report" in ctx.part_types:
         return None
     return [
         Finding(

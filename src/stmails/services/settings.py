@@ -75,6 +75,14 @@ DEFAULTS: dict[str, Any] = {
     "bounce.sendgrid_key": "",
     "bounce.postmark": {"enabled": False, "username": "", "password": ""},
     "bounce.forwardemail": {"enabled": False, "key": ""},
+    # ESP webhooks beyond listmonk's (see stmails.ingest.webhooks.<name> for each one's keys).
+    "bounce.ses": {"topic_arns": [], "auto_confirm": False, "signing_cert_pem": ""},
+    "bounce.mailgun": {"enabled": False, "signing_key": ""},
+    "bounce.sparkpost": {"enabled": False, "username": "", "password": "", "token": ""},
+    "bounce.brevo": {"enabled": False, "username": "", "password": "", "token": ""},
+    "bounce.mailjet": {"enabled": False, "username": "", "password": ""},
+    "bounce.resend": {"enabled": False, "signing_key": ""},
+    "bounce.azure": {"enabled": False, "key": ""},
     "smtp": [DEFAULT_SMTP_SERVER],
 }
 
@@ -84,7 +92,13 @@ SECRET_KEYS = {"bounce.sendgrid_key"}
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "bounce.postmark": ("password",),
     "bounce.forwardemail": ("key",),
-    "bounce.mailboxes": ("password",),
+    "bounce.mailboxes": ("password", "oauth_token"),
+    "bounce.mailgun": ("signing_key",),
+    "bounce.sparkpost": ("password", "token"),
+    "bounce.brevo": ("password", "token"),
+    "bounce.mailjet": ("password",),
+    "bounce.resend": ("signing_key",),
+    "bounce.azure": ("key",),
     "smtp": ("password",),
 }
 

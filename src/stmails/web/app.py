@@ -37,6 +37,7 @@ from stmails.web.api import (
     sending_routes,
     subscribers,
     webhooks_native,
+    webhooks_service,
 )
 from stmails.web.api import (
     settings as settings_api,
@@ -45,6 +46,7 @@ from stmails.web.deps import AppState, Authenticator, Principal
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.responses import JSONResponse
+from stmails.workers.mailbox import MailboxWorker
 
 log = logging.getLogger("stmails.web")
 
@@ -109,9 +111,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         )
         await writer.start()
         state.writer = writer
+        # Bounce mailboxes are scanned by every server process; a lock per mailbox makes sure
+        # only one of them scans a given mailbox at a time.
+        mailboxes = MailboxWorker(sessions, settings)
+        mailboxes.start()
         try:
             yield
         finally:
+            mailboxes.stop()
             state.writer = None
             await writer.stop()
             sending_routes.shutdown(state)
@@ -155,6 +162,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(health.router)
     # First in the routing table: the hot path should not be matched against every other route.
     app.router.routes.insert(0, webhooks_native.route)
+    app.router.routes.insert(1, webhooks_service.route)
     # Before the campaign CRUD routes: the sending routes own the campaign actions
     # (status, test, preview).
     sending_routes.install(app)
@@ -190,6 +198,9 @@ def _document_security(app: FastAPI) -> None:
             }
             schema["security"] = [{"basic": []}, {"token": []}]
             schema["paths"]["/webhooks/bounce"] = {"post": webhooks_native.OPENAPI_OPERATION}
+            schema["paths"]["/webhooks/service/{provider}"] = {
+                "post": webhooks_service.OPENAPI_OPERATION
+            }
             app.openapi_schema = schema
         return app.openapi_schema
 

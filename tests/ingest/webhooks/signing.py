@@ -7,7 +7,6 @@ that the real verification path runs against an independent signer.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -18,7 +17,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
+
+from ..certs import self_signed_certificate
 
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:stmails-bounces"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000.pem"
@@ -39,20 +39,7 @@ class RsaSigner:
 def self_signed(common_name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A fresh 2048-bit RSA key and a one-day self-signed certificate for `common_name`."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(common_name)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
+    return key, self_signed_certificate(key, common_name)
 
 
 @cache

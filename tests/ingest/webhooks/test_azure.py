@@ -9,15 +9,15 @@ from stmails.ingest.webhooks.azure import AzureProvider
 
 from .contract import Case, WebhookContract, sample
 
-CONFIG = {"secret": "grid-secret"}
+CONFIG = {"key": "grid-secret"}
 
 
 def sign(body: bytes) -> WebhookRequest:
-    return WebhookRequest(body=body, query={"secret": "grid-secret"})
+    return WebhookRequest(body=body, query={"key": "grid-secret"})
 
 
 def forge(body: bytes) -> WebhookRequest:
-    return WebhookRequest(body=body, query={"secret": "grid-secre"})
+    return WebhookRequest(body=body, query={"key": "grid-secre"})
 
 
 class TestAzureContract(WebhookContract):

@@ -15,7 +15,7 @@ from .contract import Case, WebhookContract, sample
 from .signing import svix_headers
 
 SECRET = "whsec_" + base64.b64encode(b"resend-test-signing-key-32-bytes").decode()
-CONFIG = {"secret": SECRET}
+CONFIG = {"signing_key": SECRET}
 
 
 def sign(body: bytes, stamp: int | None = None) -> WebhookRequest:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stmails.core.context import Context
+from stmails.core.detectors.amazonses import detect_amazonses
+from stmails.core.detectors.fml import detect_fml
+from stmails.core.detectors.googlegroups import detect_googlegroups
 from stmails.core.finding import Finding
 from stmails.core.generic import detect_generic
 from stmails.core.standard import (
@@ -27,5 +30,8 @@ REGISTRY: tuple[tuple[str, Detector], ...] = (
     ("dsn", detect_dsn),
     ("complaint", detect_complaint_without_arf),
     ("autoreply", detect_autoreply),
+    ("googlegroups", detect_googlegroups),
+    ("amazonses", detect_amazonses),
+    ("fml", detect_fml),
     ("generic", detect_generic),
 )

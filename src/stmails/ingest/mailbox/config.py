@@ -136,13 +136,26 @@ class MailboxConfig:
         )
 
 
-def mailboxes_from_settings(entries: Any) -> list[MailboxConfig]:
-    """Every enabled mailbox of a `bounce.mailboxes` list (invalid entries raise)."""
+def mailboxes_from_settings(entries: Any, errors: list[str] | None = None) -> list[MailboxConfig]:
+    """Every enabled mailbox of a `bounce.mailboxes` list.
+
+    An unusable entry raises `MailboxConfigError`, unless `errors` is given: then its message is
+    appended there and the other mailboxes are still returned (one bad entry must not stop the
+    scanning of the others).
+    """
     if not isinstance(entries, list):
         return []
-    configs = [
-        MailboxConfig.from_setting(entry, index)
-        for index, entry in enumerate(entries)
-        if isinstance(entry, Mapping)
-    ]
-    return [config for config in configs if config.enabled]
+    configs = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            continue
+        try:
+            config = MailboxConfig.from_setting(entry, index)
+        except MailboxConfigError as exc:
+            if errors is None:
+                raise
+            errors.append(f"bounce.mailboxes[{index}]: {exc}")
+            continue
+        if config.enabled:
+            configs.append(config)
+    return configs

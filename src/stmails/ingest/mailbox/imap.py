@@ -59,8 +59,8 @@ class ImapMailbox:
     @classmethod
     def open(cls, config: MailboxConfig) -> ImapMailbox:
         """Connect (implicit TLS, STARTTLS or plain), authenticate, select the folder."""
+        connection: imaplib.IMAP4 | None = None
         try:
-            connection: imaplib.IMAP4
             if config.tls_mode == "tls":
                 connection = imaplib.IMAP4_SSL(
                     config.host,
@@ -80,6 +80,10 @@ class ImapMailbox:
             mailbox = cls(connection, config.folder)
             mailbox._select()
         except (OSError, imaplib.IMAP4.error) as exc:
+            # A refused login must not leak the connection.
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.shutdown()
             raise MailboxError(f"IMAP {config.host}:{config.port}: {exc}") from exc
         return mailbox
 

@@ -29,8 +29,8 @@ class Pop3Mailbox:
     @classmethod
     def open(cls, config: MailboxConfig) -> Pop3Mailbox:
         """Connect (implicit TLS, STLS or plain), then USER/PASS."""
+        connection: poplib.POP3 | None = None
         try:
-            connection: poplib.POP3
             if config.tls_mode == "tls":
                 connection = poplib.POP3_SSL(
                     config.host, config.port, timeout=config.timeout, context=tls_context(config)
@@ -43,6 +43,9 @@ class Pop3Mailbox:
                 connection.user(config.username)
                 connection.pass_(config.password)
         except (OSError, poplib.error_proto) as exc:
+            # A refused login must not leak the connection.
+            if connection is not None:
+                connection.close()
             raise MailboxError(f"POP3 {config.host}:{config.port}: {exc}") from exc
         return cls(connection)
 

@@ -211,13 +211,13 @@ class Scanner:
         """
         try:
             summary = self._scan(client)
+            if self._dry_run:
+                client.abandon()
+            else:
+                client.commit()
         except BaseException:
             client.abandon()
             raise
-        if self._dry_run:
-            client.abandon()
-        else:
-            client.commit()
         return summary
 
     def _scan(self, client: MailboxClient) -> ScanSummary:

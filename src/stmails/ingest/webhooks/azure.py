@@ -1,7 +1,7 @@
 """Azure Communication Services email delivery reports, delivered by Azure Event Grid.
 
-Settings (`bounce.azure`): `secret`, a shared secret given in the subscription's endpoint URL
-as `?secret=...` or as an `Authorization: Bearer` delivery property. Event Grid's validation
+Settings (`bounce.azure`): `key`, a shared secret given in the subscription's endpoint URL
+as `?key=...` or as an `Authorization: Bearer` delivery property. Event Grid's validation
 handshake (a SubscriptionValidationEvent, or the CloudEvents OPTIONS request) is answered only
 when the secret matches.
 """
@@ -53,12 +53,12 @@ class AzureProvider(Provider):
     event_types = EVENT_TYPES
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
-        secret = str(config.get("secret") or "")
+        secret = str(config.get("key") or "")
         if not secret:
             raise NotConfigured("azure shared secret is not set")
         header = request.header("authorization")
         given = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        given = given or request.query.get("secret", "")
+        given = given or request.query.get("key", "")
         if not secret_equals(given, secret):
             raise SignatureError()
 

@@ -119,6 +119,10 @@ class Provider(ABC):
         Records of unknown or ignored types give no event; they are acknowledged all the same.
         """
 
+    def may_block(self, config: Mapping[str, Any]) -> bool:
+        """True when `handle()` may wait on the network under `config` (run it on a thread)."""
+        return False
+
     def handle(self, request: WebhookRequest, config: Mapping[str, Any]) -> WebhookResult:
         """Verify, then parse: the whole adapter as the route and `webhooks replay` run it."""
         self.verify(request, config)

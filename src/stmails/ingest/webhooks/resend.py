@@ -1,6 +1,6 @@
 """Resend webhooks (email.bounced, email.complained), signed the Svix way.
 
-Settings (`bounce.resend`): `secret`, the signing secret `whsec_<base64>`; `tolerance_seconds`
+Settings (`bounce.resend`): `signing_key`, the signing secret `whsec_<base64>`; `tolerance_seconds`
 (default 300). The signature header holds space-separated `v1,<base64 HMAC-SHA256>` entries
 over `<svix-id>.<svix-timestamp>.<body>`; any one matching entry is enough (key rotation).
 """
@@ -75,7 +75,7 @@ class ResendProvider(Provider):
         self._clock = clock
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
-        secret = str(config.get("secret") or "")
+        secret = str(config.get("signing_key") or "")
         if not secret:
             raise NotConfigured("resend signing secret is not set")
         key = svix_key(secret)

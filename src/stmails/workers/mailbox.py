@@ -1,0 +1,300 @@
+"""The bounce-mailbox scanner as it runs in production: inside `stmails serve` and for cron.
+
+`scan_mailbox()` scans one mailbox once (used by `stmails bounces scan`); `MailboxWorker` is a
+thread that scans every configured mailbox on its own interval. Whatever the number of worker
+processes, one mailbox is scanned by one process at a time: a PostgreSQL advisory lock on
+PostgreSQL, an exclusive lock file in `data_dir` on SQLite (one host).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from stmails.config import Settings
+from stmails.core.event import Event
+from stmails.db.models import MailboxMessage
+from stmails.ingest.mailbox import (
+    MailboxConfig,
+    MailboxError,
+    MessageState,
+    RecordUnavailable,
+    Scanner,
+    ScanSummary,
+    connect,
+    mailboxes_from_settings,
+)
+from stmails.ingest.mailbox.scanner import RecordEvents, Status
+from stmails.services import bounces
+from stmails.services import settings as settings_service
+
+log = logging.getLogger("stmails.workers.mailbox")
+
+# mailbox_state knows "processed" and "failed"; a message that is not a bounce and was left in
+# place is a processed row with this note, so that it is not read again.
+IGNORED_NOTE = "not a bounce"
+# How often the worker wakes up to see which mailbox is due (and to notice settings changes).
+TICK_SECONDS = 5.0
+
+
+def _unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError | DisconnectionError | PoolTimeoutError)
+
+
+def make_recorder(sessions: sessionmaker[Session]) -> RecordEvents:
+    """`record(events)`: services.bounces.record_many() in one transaction, committed.
+
+    A database that is down or busy raises `RecordUnavailable` (the scan stops, no message is
+    blamed); any other error is the message's and propagates.
+    """
+
+    def record(events: list[Event]) -> None:
+        with sessions() as session:
+            try:
+                outcomes = bounces.record_many(session, events)
+                refused = [o for o in outcomes if isinstance(o, bounces.RecordError)]
+                if refused:
+                    # Nothing of the batch is kept: the scanner records it again message by
+                    # message, and the message with the refused event counts a failed try.
+                    raise refused[0]
+                session.commit()
+            except Exception as exc:
+                session.rollback()
+                if _unavailable(exc):
+                    raise RecordUnavailable(str(exc)) from exc
+                raise
+
+    return record
+
+
+class SqlLedger:
+    """The scanner's `Ledger` on the `mailbox_state` table; each call commits on its own."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def states(self, mailbox: str, uidvalidity: str) -> dict[str, MessageState]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(MailboxMessage).where(
+                    MailboxMessage.mailbox == mailbox, MailboxMessage.uidvalidity == uidvalidity
+                )
+            )
+            out: dict[str, MessageState] = {}
+            for row in rows:
+                status: Status = "failed" if row.status == "failed" else "processed"
+                if row.status == "processed" and row.last_error == IGNORED_NOTE:
+                    status = "ignored"
+                out[row.uid] = MessageState(status, row.attempts)
+            return out
+
+    def mark(self, mailbox: str, uidvalidity: str, keys: Sequence[str], status: Status) -> None:
+        if not keys:
+            return
+        note = IGNORED_NOTE if status == "ignored" else ""
+        stored = "failed" if status == "failed" else "processed"
+        with self._sessions() as session:
+            existing = {
+                row.uid: row
+                for row in session.scalars(
+                    select(MailboxMessage).where(
+                        MailboxMessage.mailbox == mailbox,
+                        MailboxMessage.uidvalidity == uidvalidity,
+                        MailboxMessage.uid.in_(list(keys)),
+                    )
+                )
+            }
+            for key in keys:
+                row = existing.get(key)
+                if row is None:
+                    session.add(
+                        MailboxMessage(
+                            mailbox=mailbox,
+                            uidvalidity=uidvalidity,
+                            uid=key,
+                            status=stored,
+                            last_error=note,
+                        )
+                    )
+                else:
+                    row.status, row.last_error = stored, note
+            session.commit()
+
+    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str) -> int:
+        with self._sessions() as session:
+            row = session.scalars(
+                select(MailboxMessage).where(
+                    MailboxMessage.mailbox == mailbox,
+                    MailboxMessage.uidvalidity == uidvalidity,
+                    MailboxMessage.uid == key,
+                )
+            ).first()
+            if row is None:
+                row = MailboxMessage(
+                    mailbox=mailbox, uidvalidity=uidvalidity, uid=key, status="failed", attempts=0
+                )
+                session.add(row)
+            row.status = "failed"
+            row.attempts = (row.attempts or 0) + 1
+            row.last_error = error[:2000]
+            attempts = row.attempts
+            session.commit()
+            return attempts
+
+    def prune(self, mailbox: str, uidvalidity: str, present: set[str]) -> None:
+        with self._sessions() as session:
+            session.execute(
+                delete(MailboxMessage).where(
+                    MailboxMessage.mailbox == mailbox, MailboxMessage.uidvalidity != uidvalidity
+                )
+            )
+            known = session.scalars(
+                select(MailboxMessage.uid).where(
+                    MailboxMessage.mailbox == mailbox, MailboxMessage.uidvalidity == uidvalidity
+                )
+            ).all()
+            gone = [uid for uid in known if uid not in present]
+            for start in range(0, len(gone), 500):
+                session.execute(
+                    delete(MailboxMessage).where(
+                        MailboxMessage.mailbox == mailbox,
+                        MailboxMessage.uidvalidity == uidvalidity,
+                        MailboxMessage.uid.in_(gone[start : start + 500]),
+                    )
+                )
+            session.commit()
+
+
+@contextlib.contextmanager
+def mailbox_lock(sessions: sessionmaker[Session], data_dir: Path, name: str) -> Iterator[bool]:
+    """Yields True when this process holds the mailbox's lock (released on exit), else False."""
+    digest = hashlib.sha256(name.encode()).digest()
+    with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            got = bool(
+                session.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            )
+            try:
+                yield got
+            finally:
+                if got:
+                    session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    session.commit()
+            return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f".mailbox-{digest[:8].hex()}.lock"
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def verp_secret(settings: Settings) -> bytes:
+    """The key VERP tokens are signed with (the instance's secret key)."""
+    return settings.resolved_secret_key().encode()
+
+
+def configured_mailboxes(
+    sessions: sessionmaker[Session], errors: list[str] | None = None
+) -> list[MailboxConfig]:
+    """The enabled mailboxes of the `bounce.mailboxes` setting; unusable entries are logged
+    (and listed in `errors` when given) and left out."""
+    with sessions() as session:
+        entries = settings_service.get(session, "bounce.mailboxes")
+    found: list[str] = []
+    configs = mailboxes_from_settings(entries, found)
+    for message in found:
+        log.error("%s", message)
+    if errors is not None:
+        errors.extend(found)
+    return configs
+
+
+def scan_mailbox(
+    config: MailboxConfig,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanSummary | None:
+    """Scan `config` once under its lock; None when another process is scanning it now."""
+    with mailbox_lock(sessions, settings.data_dir, config.name) as locked:
+        if not locked:
+            return None
+        scanner = Scanner(
+            config,
+            make_recorder(sessions),
+            SqlLedger(sessions),
+            verp_secret=verp_secret(settings),
+            dry_run=dry_run,
+            progress=progress,
+        )
+        return scanner.scan(connect(config))
+
+
+class MailboxWorker:
+    """A daemon thread that scans each configured mailbox on its scan interval."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._due: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="stmails-mailboxes", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        # The first round waits one tick, so that a server that starts and stops at once (tests,
+        # a failed start) never begins a scan.
+        while not self._stop.wait(TICK_SECONDS):
+            try:
+                self.run_due(time.monotonic())
+            except Exception:
+                log.exception("mailbox worker round failed")
+
+    def run_due(self, now: float) -> list[ScanSummary]:
+        """Scan every mailbox whose interval has elapsed; returns what was scanned."""
+        done = []
+        for config in configured_mailboxes(self._sessions):
+            if self._stop.is_set():
+                break
+            if self._due.get(config.name, 0.0) > now:
+                continue
+            self._due[config.name] = now + config.scan_interval
+            try:
+                summary = scan_mailbox(config, self._sessions, self._settings)
+            except (MailboxError, RecordUnavailable, OSError) as exc:
+                log.warning("mailbox %s: scan stopped: %s", config.name, exc)
+                continue
+            if summary is not None:
+                log.info("mailbox %s: %s", config.name, summary.as_dict())
+                done.append(summary)
+        return done
