@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from stmails.core import REASONS, BounceRecord, bounce_type, classify
+from stmails.core.classifier import decide_reason
+from stmails.core.dsn import parse_delivery_status
+from stmails.core.finding import Finding
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "core"
 
@@ -116,6 +119,25 @@ def test_to_dict_uses_from_key() -> None:
     assert data["type"] == "complaint"
 
 
+def test_found_status_is_kept_and_missing_status_is_inferred_and_flagged() -> None:
+    for path in sorted(DATA.glob("*.eml")):
+        for record in classify(path.read_bytes()):
+            data = record.to_dict()
+            assert data["status_inferred"] is record.status_inferred
+            if record.status_inferred:
+                assert record.status and record.status not in path.read_text(errors="replace")
+    (judy,) = records("ses-bounce.eml")
+    assert (judy.status, judy.status_inferred) == ("5.1.1", False)
+    # qmail states only the reply code: the unknown mailbox's standard code is inferred.
+    (gone,) = records("qmail-no-status.eml")
+    assert (gone.reason, gone.replycode, gone.status, gone.status_inferred) == (
+        "userunknown",
+        "550",
+        "5.1.1",
+        True,
+    )
+
+
 def test_amazon_ses_notification_mail() -> None:
     (judy,) = records("ses-bounce.eml")
     assert (judy.recipient, judy.reason, judy.status, judy.replycode, judy.hard) == (
@@ -164,3 +186,51 @@ def test_mailing_list_refusal_of_a_non_member() -> None:
         False,
         "fml",
     )
+
+
+def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> None:
+    def reason(diagnostic: str) -> str:
+        return decide_reason(
+            Finding(recipient="a@b.example", diagnostic=diagnostic, action="failed")
+        )
+
+    assert reason("Error (as a test message)") == "onhold"
+    assert reason("Your message could not be delivered to one or more recipients.") == "undefined"
+    assert reason("") == "undefined"
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "status", "replycode", "reason"),
+    [
+        # A remote "unknown user" reply not tied to RCPT came from a filter after acceptance.
+        ("550 kijitora@example.org... No such user", "", "550", "filtered"),
+        ("550 5.7.1 550 User Unknown: a@b.example", "5.7.1", "550", "filtered"),
+        # ...unless the enhanced code names the destination mailbox, or RCPT is named.
+        ("550 5.1.1 <a@b.example>... User Unknown", "5.1.1", "550", "userunknown"),
+        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", "5.1.10", "550", "userunknown"),
+        ("550 unknown user (in reply to RCPT TO command)", "", "550", "userunknown"),
+        # The reporting MTA's own words (no quoted reply) are its directory lookup.
+        ("Unknown user: a@b.example", "", "", "userunknown"),
+        # A refused sender stays a sender problem.
+        ("550 unknown user (in reply to MAIL FROM command)", "", "550", "rejected"),
+    ],
+)
+def test_unknown_user_phase(diagnostic: str, status: str, replycode: str, reason: str) -> None:
+    finding = Finding(
+        recipient="a@b.example",
+        diagnostic=diagnostic,
+        status=status,
+        replycode=replycode,
+        action="failed",
+    )
+    assert decide_reason(finding) == reason
+
+
+def test_powermta_bounce_category_decides() -> None:
+    report = parse_delivery_status(
+        "Reporting-MTA: dns; mta.sender.example\n\n"
+        "Final-Recipient: rfc822;a@b.example\nAction: failed\nStatus: 5.2.1\n"
+        "Diagnostic-Code: smtp;550 5.2.1 <a@b.example>... User Unknown\n"
+        "X-PowerMTA-BounceCategory: bad-mailbox\n"
+    )
+    assert [b.category_reason for b in report.recipients] == ["userunknown"]

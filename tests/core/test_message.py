@@ -80,8 +80,15 @@ def test_find_replycode_prefers_the_status_class() -> None:
         ("SMTP error from remote mail server after MAIL FROM:<a@b> SIZE=1", "MAIL"),
         ("did not like our final DATA: 554 no", "DATA"),
         ("550 unknown [RCPT_TO]", "RCPT"),
-        (">>> DATA\n<<< 550 5.1.1 <a@b>... User unknown\n<<< 503 5.0.0 Need RCPT", "RCPT"),
+        # The phase is the last command the transcript shows, even when pipelining.
+        (">>> DATA\n<<< 550 5.1.1 <a@b>... User unknown\n<<< 503 5.0.0 Need RCPT", "DATA"),
+        (">>> RCPT To:<a@b>\n<<< 550 Unknown user a@b\n>>> DATA\n", "RCPT"),
         (">>> DATA\n<<< 550 Unknown user a@b\n", "DATA"),
+        ("550 <a@b>: Recipient address rejected. (in reply to RCPT\n    TO command)", "RCPT"),
+        ("    >>> RCPT TO:<a@b>\n    <<< 550 <a@b>: User unknown\n", "RCPT"),
+        ("192.0.2.1 does not like recipient.\nRemote host said: 550 no such user", "RCPT"),
+        ("SMTP:RCPT host 192.0.2.2: 553 5.3.0 <a@b>... No such user here", "RCPT"),
+        ("** Address not found **\nThe response was: 550 <a@b>: User unknown", "RCPT"),
         ("metadata was fine", ""),
     ],
 )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from stmails.core import REASONS, is_hard, match_reason
-from stmails.core.reasons import HARD_REASONS, REASON_PHRASES, STATUS_REASONS
+from stmails.core.reasons import (
+    HARD_REASONS,
+    ORANGE_CODE_REASONS,
+    REASON_PHRASES,
+    STATUS_REASONS,
+    infer_status,
+    reason_from_provider_code,
+)
 
 
 @pytest.mark.parametrize(
@@ -22,6 +29,19 @@ from stmails.core.reasons import HARD_REASONS, REASON_PHRASES, STATUS_REASONS
         ("blocked using zen.spamhaus.org", "5.7.1", "554", "blocked"),
         ("message size exceeds fixed maximum message size", "5.3.4", "552", "mesgtoobig"),
         ("Delivery time expired", "", "", "expired"),
+        (
+            "450 service permits 2 unverifyable sending IPs - a.example is not 192.0.2.1",
+            "",
+            "450",
+            "requireptr",
+        ),
+        ("550 domain [a.example] mismatches client ip 192.0.2.2.", "5.5.0", "550", "requireptr"),
+        (
+            "554 email rejected due to security policies - MCSpamSignature",
+            "",
+            "554",
+            "virusdetected",
+        ),
         ("", "2.0.0", "250", "delivered"),
         ("something nobody has ever said", "", "", "undefined"),
         ("something nobody has ever said", "4.9.9", "", "onhold"),
@@ -49,3 +69,56 @@ def test_hard_only_for_bad_addresses_and_not_when_temporary() -> None:
 
 def test_match_reason_is_bounded_on_huge_text() -> None:
     assert match_reason("x" * 5_000_000 + " user unknown") in REASONS
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("550 5.5.0 Adresse destinataire invalide. Invalid recipient. LPN007_416", "userunknown"),
+        (
+            "552 5.1.1 Boite du destinataire pleine. Recipient overquota. OFR_417 [417]",
+            "mailboxfull",
+        ),
+        ("421 4.2.1 Service refuse. Veuillez essayer plus tard. LPN007_505", "systemerror"),
+        ("421 Service refused, please try later. LPN006_107", "undefined"),
+        ("Too many connections, slow down. LPN105-104", "toomanyconn"),
+        ("550 5.1.1 user unknown MOFR_416", ""),
+        ("550 5.1.0 <a@b.example> sender rejected. AUP#CDRBL", "blocked"),
+        ("554 IP listed on block lists AUP#IPBL0011", "blocked"),
+        ("550 URL found on block lists AUP#URLBL011", "spamdetected"),
+        ("550 sender rejected AUP#NOSUCHCODE", ""),
+        ("550 5.1.1 user unknown", ""),
+    ],
+)
+def test_provider_code_decides(text: str, reason: str) -> None:
+    assert reason_from_provider_code(text) == reason
+    assert set(ORANGE_CODE_REASONS.values()) <= REASONS
+
+
+@pytest.mark.parametrize(
+    ("reason", "replycode", "action", "status"),
+    [
+        ("userunknown", "550", "failed", "5.1.1"),
+        ("userunknown", "", "failed", "5.1.1"),
+        ("hostunknown", "", "", "5.1.2"),
+        ("mailboxfull", "452", "failed", "4.2.2"),
+        ("mailboxfull", "", "delayed", "4.2.2"),
+        ("mailboxfull", "552", "failed", "5.2.2"),
+        ("expired", "", "delayed", "4.4.7"),
+        ("expired", "", "failed", "5.4.7"),
+        ("onhold", "421", "", "4.0.0"),
+        ("delivered", "", "delivered", "2.0.0"),
+        ("feedback", "", "", ""),
+        ("vacation", "", "", ""),
+    ],
+)
+def test_infer_status_from_reason_and_class(
+    reason: str, replycode: str, action: str, status: str
+) -> None:
+    assert infer_status(reason, replycode, action) == status
+
+
+def test_every_failure_reason_has_a_standard_code() -> None:
+    for reason in REASONS - {"feedback", "vacation"}:
+        code = infer_status(reason)
+        assert code.count(".") == 2 and code[0] in "25", reason

@@ -21,6 +21,8 @@ class DsnRecipient:
     diagnostic_type: str = ""
     remote_mta: str = ""
     last_attempt: str = ""
+    # The sending MTA's own classification of the failure (PowerMTA), mapped to a reason.
+    category_reason: str = ""
 
 
 @dataclass(slots=True)
@@ -33,6 +35,24 @@ class DsnReport:
 
 
 _ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
+
+# PowerMTA adds X-PowerMTA-BounceCategory to each recipient block: its own classification of
+# the remote reply, from a documented closed list of categories.
+POWERMTA_CATEGORY_REASONS = {
+    "bad-domain": "hostunknown",
+    "bad-mailbox": "userunknown",
+    "inactive-mailbox": "suspend",
+    "message-expired": "expired",
+    "no-answer-from-host": "networkerror",
+    "policy-related": "policyviolation",
+    "quota-issues": "mailboxfull",
+    "routing-errors": "systemerror",
+    "spam-related": "spamdetected",
+    "virus-related": "virusdetected",
+    "content-related": "contenterror",
+    "relaying-issues": "norelaying",
+    "invalid-sender": "rejected",
+}
 
 
 def normalize_action(value: str) -> str:
@@ -112,4 +132,6 @@ def parse_delivery_status(text: str) -> DsnReport:
             current.remote_mta = _strip_type(value)
         elif name == "last-attempt-date":
             current.last_attempt = value
+        elif name == "x-powermta-bouncecategory":
+            current.category_reason = POWERMTA_CATEGORY_REASONS.get(value.strip().lower(), "")
     return DsnReport(reporting_mta, arrival, [b for b in blocks if b.recipient or b.original])

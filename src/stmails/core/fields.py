@@ -86,6 +86,18 @@ _COMMAND_BEFORE = re.compile(
     r"(?:\bin reply to|\bafter|did not like our|\bfor|\berror (?:in|at|on)|response to|\bat)"
     r"[ \t]+(?:the[ \t]+)?(?:end of[ \t]+|final[ \t]+|our[ \t]+)?$"
 )
+# qmail names the phase in its own words instead of the command; some gateways prefix the
+# server's reply with "SMTP:<command> host ..."; Gmail heads a recipient refused at RCPT with
+# "** Address not found **".
+_PHASE_PHRASES = (
+    ("** address not found **", "RCPT"),
+    ("does not like recipient", "RCPT"),
+    ("smtp:rcpt host", "RCPT"),
+    ("smtp:mail host", "MAIL"),
+    ("smtp:data host", "DATA"),
+    ("failed on data command", "DATA"),
+    ("failed after i sent the message", "DATA"),
+)
 _COMMAND_NAMES = {
     "rcpt to": "RCPT",
     "rcpt_to": "RCPT",
@@ -109,13 +121,19 @@ def find_command(text: str) -> str:
 @lru_cache(maxsize=64)
 def _find_command(text: str) -> str:
     lowered = text.lower()
-    for match in _COMMAND_WORD.finditer(lowered):
+    # Reports wrap lines anywhere ("in reply to RCPT\n    TO command"): phrases are read on
+    # whitespace-collapsed text; transcripts below need the line structure.
+    collapsed = " ".join(lowered.split())
+    for phrase, command in _PHASE_PHRASES:
+        if phrase in collapsed:
+            return command
+    for match in _COMMAND_WORD.finditer(collapsed):
         start, end = match.span()
-        if start and lowered[start - 1].isalnum():
+        if start and collapsed[start - 1].isalnum():
             continue
         word = match.group(1).replace("_", " ")
-        before = lowered[max(0, start - 24) : start]
-        after = lowered[end : end + 10]
+        before = collapsed[max(0, start - 24) : start]
+        after = collapsed[end : end + 10]
         if (
             _COMMAND_BEFORE.search(before)
             or after.startswith((" command", " response"))
@@ -126,11 +144,9 @@ def _find_command(text: str) -> str:
 
 
 # Sendmail-style session transcripts: ">>> DATA" then "<<< 550 ...".
-_SENT = re.compile(r"^>>>[ \t]*(rcpt to|mail from|data|helo|ehlo)\b", re.MULTILINE)
-_NEED_RCPT = re.compile(
-    r"^<<<[ \t]*5\d\d\b[^\n]{0,80}(?:need rcpt|need recipient|no valid recipient)", re.MULTILINE
-)
-_FAILED_REPLY = re.compile(r"^<<<[ \t]*[45]\d\d", re.MULTILINE)
+# Reports often indent the transcript they quote.
+_SENT = re.compile(r"^[ \t]*>>>[ \t]*(rcpt to|mail from|data|helo|ehlo)\b", re.MULTILINE)
+_FAILED_REPLY = re.compile(r"^[ \t]*<<<[ \t]*[45]\d\d", re.MULTILINE)
 
 
 def _transcript_command(lowered: str) -> str:
@@ -140,10 +156,6 @@ def _transcript_command(lowered: str) -> str:
     command = ""
     for sent in _SENT.finditer(lowered, 0, failure.start()):
         command = sent.group(1)
-    # With pipelining, RCPT's refusal arrives after DATA was sent; the server's "need RCPT"
-    # or "no valid recipients" answer to DATA gives it away.
-    if command == "data" and _NEED_RCPT.search(lowered, failure.end(), failure.end() + 2000):
-        return "RCPT"
     return _COMMAND_NAMES.get(command, "")
 
 

@@ -208,6 +208,8 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("systemerror", ("ofr005_505",)),
     # Yahoo's TSS04 deferral: the sender's mail drew complaints; Yahoo refuses the sender.
     ("rejected", ("[tss04]", "unexpected volume or user complaints")),
+    # Mimecast's documented wording for a virus signature (or a spam score over its limit).
+    ("virusdetected", ("email rejected due to security policies",)),
     (
         "blocked",
         (
@@ -596,6 +598,10 @@ REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "does not have a valid ptr",
             "hostname lookup",
             "cannot resolve your address",
+            # The connecting IP does not match the name it claims (forward-confirmed rDNS).
+            "unverifyable sending ip",
+            "unverifiable sending ip",
+            "mismatches client ip",
         ),
     ),
     (
@@ -1192,6 +1198,77 @@ def _reason_from_text(text: str) -> str:
     return best
 
 
+# Orange and La Poste end their replies with a code naming the refusal ("LPN007_416",
+# "OFR_416", "OFR005_505"); its last three digits are documented per cause (e.g. postmastery's
+# "Orange postmaster SMTP error codes") and are more precise than the generic text around them.
+# Codes documented only as "service refused, please try later" name no cause: "undefined".
+ORANGE_CODE_REASONS: Final[dict[str, str]] = {
+    "101": "blocked",
+    "102": "blocked",
+    "103": "blocked",
+    "104": "toomanyconn",
+    "105": "undefined",
+    "107": "undefined",
+    "108": "undefined",
+    "109": "undefined",
+    "201": "undefined",
+    "305": "securityerror",
+    "401": "authfailure",
+    "402": "securityerror",
+    "403": "rejected",
+    "405": "rejected",
+    "415": "rejected",
+    "416": "userunknown",
+    "417": "mailboxfull",
+    "420": "suspend",
+    "421": "rejected",
+    "423": "undefined",
+    "424": "undefined",
+    "426": "suspend",
+    "505": "systemerror",
+    "506": "spamdetected",
+    "510": "blocked",
+    "513": "undefined",
+    "514": "mesgtoobig",
+    "517": "authfailure",
+    "630": "policyviolation",
+    "999": "blocked",
+}
+_ORANGE_CODE = re.compile(r"\b(?:lpn|lpnaaa|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b", re.IGNORECASE)
+
+
+# Cox ends its refusals with "AUP#<code>", documented on its email-error-codes page; the IPBL
+# family names the block lists the sending IP is on, URLBL those a URL in the body is on.
+COX_CODE_REASONS: Final[dict[str, str]] = {
+    "CXBL": "blocked",
+    "CDRBL": "blocked",
+    "CXDNS": "requireptr",
+    "CXSNDR": "authfailure",
+    "CXSMTP": "rejected",
+    "CXCNCT": "toomanyconn",
+    "CXMXRT": "toomanyconn",
+    "CXTHRT": "securityerror",
+    "CXMJ": "securityerror",
+}
+_COX_CODE = re.compile(r"\baup#([0-9a-z]+)", re.IGNORECASE)
+
+
+def reason_from_provider_code(text: str) -> str:
+    """The reason a provider's own refusal code in `text` names (Orange/La Poste, Cox), or ""."""
+    found = _ORANGE_CODE.search(text, 0, _TEXT_CAP)
+    if found:
+        return ORANGE_CODE_REASONS.get(found.group(1), "")
+    found = _COX_CODE.search(text, 0, _TEXT_CAP)
+    if found:
+        code = found.group(1).upper()
+        if code.startswith("IPBL"):
+            return "blocked"
+        if code.startswith("URLBL"):
+            return "spamdetected"
+        return COX_CODE_REASONS.get(code, "")
+    return ""
+
+
 def reason_from_status(status: str) -> str:
     """The reason an enhanced status code names on its own, or "" when it is not specific."""
     return STATUS_REASONS.get(status, "")
@@ -1224,6 +1301,67 @@ def match_reason(text: str, status: str = "", replycode: str = "") -> str:
     if by_status:
         return by_status
     return "onhold" if temporary else "undefined"
+
+
+# The RFC 3463 subject.detail that states each reason, used when a report carries no enhanced
+# code. The class digit is the failure's (2, 4 or 5). Non-failures other than delivery reports
+# (complaints, auto-replies) have no status.
+REASON_STATUS_DETAIL: Final[dict[str, str]] = {
+    "delivered": "0.0",
+    "userunknown": "1.1",
+    "hostunknown": "1.2",
+    "hasmoved": "1.6",
+    "rejected": "1.8",
+    "notaccept": "3.2",
+    "suspend": "2.1",
+    "mailboxfull": "2.2",
+    "exceedlimit": "2.3",
+    "filtered": "2.0",
+    "systemerror": "3.0",
+    "mailererror": "3.0",
+    "systemfull": "3.1",
+    "mesgtoobig": "3.4",
+    "networkerror": "4.0",
+    "toomanyconn": "4.5",
+    "expired": "4.7",
+    "syntaxerror": "5.2",
+    "contenterror": "6.0",
+    "notcompliantrfc": "6.0",
+    "securityerror": "7.0",
+    "blocked": "7.1",
+    "badreputation": "7.1",
+    "spamdetected": "7.1",
+    "virusdetected": "7.1",
+    "policyviolation": "7.1",
+    "norelaying": "7.1",
+    "speeding": "7.1",
+    "authfailure": "7.26",
+    "requireptr": "7.25",
+    "onhold": "0.0",
+    "undefined": "0.0",
+}
+
+
+def infer_status(reason: str, replycode: str = "", action: str = "") -> str:
+    """The standard enhanced code for `reason` when a report carries none, or "".
+
+    The class comes from the reply code (2xx, 4xx, 5xx), else from the DSN action (delivered
+    is 2, delayed is 4), else 5: a failure report without a code is a permanent failure.
+    """
+    detail = REASON_STATUS_DETAIL.get(reason)
+    if detail is None:
+        return ""
+    if reason == "delivered" or action in ("delivered", "relayed", "expanded"):
+        klass = "2"
+    elif replycode[:1] in ("2", "4", "5"):
+        klass = replycode[0]
+    elif action == "delayed":
+        klass = "4"
+    else:
+        klass = "5"
+    if klass == "2":
+        return "2.0.0"
+    return f"{klass}.{detail}"
 
 
 def is_hard(reason: str, status: str = "") -> bool:

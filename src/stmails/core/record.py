@@ -23,6 +23,7 @@ _EVENT_META = frozenset(
         "from",
         "detector",
         "hard",
+        "status_inferred",
     }
 )
 
@@ -33,7 +34,9 @@ class BounceRecord:
 
     `reason` is one of `stmails.core.REASONS`; `hard` is true only when the address itself is
     bad; `type` is "hard", "soft", "complaint", or None for delivery reports and auto-replies.
-    Text fields are decoded and length-capped; absent values are empty strings. `timestamp`
+    `status` is the RFC 3463 code found in the message, else the reason's standard code in
+    the failure's class with `status_inferred` true. Text fields are decoded and
+    length-capped; absent values are empty strings. `timestamp`
     is ISO 8601: when the failure happened per the report, else the report's Date.
     """
 
@@ -42,6 +45,7 @@ class BounceRecord:
     hard: bool = False
     type: BounceType | None = None
     status: str = ""
+    status_inferred: bool = False
     replycode: str = ""
     diagnostic: str = ""
     action: str = ""

@@ -156,6 +156,7 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
                 diagnostic_type=block.diagnostic_type,
+                reason=block.category_reason,
             )
         )
     return findings or None
