@@ -22,6 +22,7 @@ from stmails.services.sending.templates import (
     CompiledTemplate,
     TemplateRenderError,
     compile_template,
+    compile_with_content,
     markdown_to_html,
     uses_content,
 )
@@ -193,6 +194,15 @@ def compile_content(
             raise TemplateRenderError('the template must contain {{ template "content" . }}')
         compiled_layout = compile_template(layout, html=is_html)
 
+    def whole_body() -> CompiledTemplate:
+        # HTML mail renders layout and body as one template; plain text keeps them apart.
+        if compiled_layout is not None and is_html:
+            try:
+                return compile_with_content(layout or "", source, html=True)
+            except TemplateRenderError as exc:
+                raise TemplateRenderError(f"body: {exc}") from exc
+        return part("body", source, is_html)
+
     def part(name: str, text: str, html: bool) -> CompiledTemplate:
         try:
             return compile_template(text, html=html)
@@ -202,8 +212,8 @@ def compile_content(
     return Content(
         subject=part("subject", subject, False),
         from_email=part("from_email", from_email, False),
-        body=part("body", source, is_html),
-        layout=compiled_layout,
+        body=whole_body(),
+        layout=None if is_html else compiled_layout,
         altbody=part("altbody", altbody, False) if altbody else None,
         headers=tuple((n, part(f"header {n}", v, False)) for n, v in headers),
         is_html=is_html,

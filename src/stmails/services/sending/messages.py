@@ -54,11 +54,27 @@ def _single_line(value: str) -> str:
 def encode_unstructured(name: str, value: str) -> str:
     """`Name: value` folded, with RFC 2047 encoding when the value is not plain ASCII."""
     value = _single_line(value)
-    if value.isascii() and len(name) + len(value) < 76:
-        return f"{name}: {value}"
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    encoded = Header(value, charset, header_name=name).encode(linesep="\r\n")
+    if value.isascii():
+        if len(name) + len(value) < 76:
+            return f"{name}: {value}"
+        return _fold_ascii(f"{name}: {value}")
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
     return f"{name}: {encoded}"
+
+
+def _fold_ascii(line: str, width: int = 78) -> str:
+    """An ASCII header line folded before spaces so that lines stay near `width` (RFC 5322
+    section 2.2.3); a word longer than the width stays whole (the hard limit is 998)."""
+    out: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        if current and len(current) + 1 + len(word) > width:
+            out.append(current)
+            current = " " + word
+        else:
+            current = f"{current} {word}" if current else word
+    out.append(current)
+    return "\r\n".join(out)
 
 
 @functools.lru_cache(maxsize=256)

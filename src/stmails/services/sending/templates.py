@@ -321,9 +321,13 @@ class CompiledTemplate:
     source: str
     html: bool
     _template: Any
+    # The output of a template without any expression (a fixed From, say): no rendering.
+    constant: str | None = None
 
     def render(self, context: Mapping[str, Any]) -> str:
         """The template rendered with `context`; TemplateRenderError if it fails or is too big."""
+        if self.constant is not None:
+            return self.constant
         try:
             output = self._template.render(context)
         except TemplateError as exc:
@@ -347,12 +351,34 @@ def compile_template(source: str, *, html: bool) -> CompiledTemplate:
     """`source` (Jinja2 and/or listmonk Go syntax) compiled; `html` turns on autoescaping."""
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateRenderError("template is larger than the limit")
-    jinja_source = translate_go_template(source)
+    return _compile_jinja(translate_go_template(source), source, html)
+
+
+# Where a translated layout places the body.
+_CONTENT_SLOT = re.compile(r"\{\{-? content -?\}\}")
+
+
+def compile_with_content(layout: str, body: str, *, html: bool) -> CompiledTemplate:
+    """A layout with the body template inlined at its content slot: one template, rendered once
+    per recipient (as Go's `{{ template "content" . }}` runs the body with the same data)."""
+    if len(layout) + len(body) > MAX_TEMPLATE_CHARS:
+        raise TemplateRenderError("template is larger than the limit")
+    # The body compiles on its own first, so its errors are reported as the body's.
+    compile_template(body, html=html)
+    translated_body = translate_go_template(body)
+    combined = _CONTENT_SLOT.sub(lambda _: translated_body, translate_go_template(layout))
+    return _compile_jinja(combined, layout, html)
+
+
+def _compile_jinja(jinja_source: str, source: str, html: bool) -> CompiledTemplate:
     try:
         template = _ENVIRONMENTS[html].from_string(jinja_source)
     except TemplateError as exc:
         raise TemplateRenderError(f"template syntax error: {exc}") from exc
-    return CompiledTemplate(source=source, html=html, _template=template)
+    constant = None
+    if "{{" not in jinja_source and "{%" not in jinja_source and "{#" not in jinja_source:
+        constant = str(template.render())
+    return CompiledTemplate(source=source, html=html, _template=template, constant=constant)
 
 
 def uses_content(source: str) -> bool:
