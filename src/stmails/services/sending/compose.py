@@ -255,4 +255,5 @@ def to_spec(rendered: Rendered, recipient: Recipient, envelope: Envelope) -> Mes
         return_path=envelope.return_path,
         message_id=envelope.message_id,
         headers=[*tracking.as_list(), *envelope.extra_headers, *rendered.headers],
+        to_pair=(recipient.name, recipient.email),
     )

@@ -48,7 +48,9 @@ class MessageError(ValueError):
 
 def _single_line(value: str) -> str:
     # A CR or LF inside a value would let text from a subscriber start a new header.
-    return re.sub(r"[\r\n]+\s*", " ", value).strip()
+    if "\r" in value or "\n" in value:
+        value = re.sub(r"[\r\n]+\s*", " ", value)
+    return value.strip()
 
 
 def encode_unstructured(name: str, value: str) -> str:
@@ -137,10 +139,15 @@ class MessageSpec:
     return_path: str = ""
     message_id: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # (display name, address) of the recipient when already known: spares parsing `to_address`.
+    to_pair: tuple[str, str] | None = None
 
     def build(self) -> Message:
         """The message serialized with CRLF line ends; MessageError on a bad header or address."""
-        to_name, recipient = parseaddr(_single_line(self.to_address))
+        if self.to_pair is not None:
+            to_name, recipient = _single_line(self.to_pair[0]), _single_line(self.to_pair[1])
+        else:
+            to_name, recipient = parseaddr(_single_line(self.to_address))
         if not recipient or "@" not in recipient:
             raise MessageError(f"not an e-mail address: {self.to_address[:100]!r}")
         if self.html is None and self.text is None:
