@@ -62,10 +62,12 @@ def serve(
         int | None, typer.Option(help="Server processes; more than one needs PostgreSQL.")
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    sender: Annotated[
+        bool, typer.Option(help="Also run the campaign sender (else run `stmails worker`).")
+    ] = True,
 ) -> None:
     """Run the HTTP server (API, webhooks) on the configured database."""
-    import uvicorn
-
+    from stmails.cli.worker import start_sender
     from stmails.config import load_settings
 
     settings = load_settings()
@@ -92,6 +94,17 @@ def serve(
     # Workers read their settings from the environment: hand the resolved values on.
     os.environ["STMAILS_HOST"] = host
     os.environ["STMAILS_PORT"] = str(port)
+    running = start_sender(settings) if sender else None
+    try:
+        _run_uvicorn(host, port, workers, access_log)
+    finally:
+        if running is not None:
+            running.stop()
+
+
+def _run_uvicorn(host: str, port: int, workers: int, access_log: bool) -> None:
+    import uvicorn
+
     uvicorn.run(
         APP_FACTORY,
         factory=True,

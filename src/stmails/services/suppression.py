@@ -8,15 +8,29 @@ The caller owns the transaction (these functions flush, never commit).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import Table, false, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from stmails.db.models import SUPPRESSION_REASONS, Suppression
+from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
 from stmails.services.errors import InvalidInput
@@ -240,3 +254,478 @@ def remove(session: Session, entry_id: int) -> bool:
     session.delete(entry)
     session.flush()
     return True
+
+
+# --- Bulk and batch operations (the API, imports and campaign sending) ----------------------
+# Every check goes through an index: an address is looked up by `email_hash` (sha256 of the
+# normalized address), a domain by `domain`. A campaign checks its recipients in batches of at
+# most `CHECK_BATCH` hashes per `IN` query, so ten million entries cost a few index probes per
+# recipient and never a scan.
+#
+# Entry kinds (one row each, unique per scope and list):
+# - an address: `email` (normalized) and `email_hash`; `domain` is NULL;
+# - a hash only (the address was erased, or the caller never had it): `email_hash` alone;
+# - a whole domain: `domain` alone.
+# An entry is active while `expires_at` is NULL or in the future. `scope` is `global` (list_id 0)
+# or `list` (list_id names the list; such an entry blocks mail sent through that list only).
+#
+
+# Hashes per IN query: well under SQLite's and PostgreSQL's parameter limits.
+CHECK_BATCH = 1000
+# Entries per PUT /api/suppressions request (SparkPost's bulk limit is of this order).
+MAX_UPSERT = 10_000
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
+
+
+class SuppressionInputError(ValueError):
+    """An entry that cannot be stored; the message names the field and the problem."""
+
+
+@dataclass(frozen=True)
+class SuppressionInput:
+    """One validated entry to upsert (exactly one of email/email_hash-only/domain is the key)."""
+
+    email: str | None
+    email_hash: str | None
+    domain: str | None
+    scope: str
+    list_id: int
+    reason: str
+    source: str
+    description: str
+    expires_at: datetime | None
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """The unique key of the row this entry writes."""
+        if self.domain is not None:
+            return ("domain", self.domain, self.scope, self.list_id)
+        return ("hash", self.email_hash or "", self.scope, self.list_id)
+
+
+def _parse_time(value: Any, field_name: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise SuppressionInputError(f"{field_name}: not an ISO 8601 time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise SuppressionInputError(f"{field_name}: give a time zone (e.g. 2030-01-01T00:00:00Z)")
+    return parsed
+
+
+def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> SuppressionInput:
+    """One entry from the API or a CSV row; SuppressionInputError says what is wrong.
+
+    The address is `recipient` (SparkPost's name) or `email`; `email_hash` alone, or `domain`
+    alone, are the other kinds. `scope` defaults to `list` when `list_id` is given.
+    """
+    address = str(raw.get("recipient") or raw.get("email") or "").strip()
+    given_hash = str(raw.get("email_hash") or raw.get("hash") or "").strip().lower()
+    domain = str(raw.get("domain") or "").strip().lower().rstrip(".")
+    kinds = sum(bool(x) for x in (address, given_hash, domain))
+    if kinds != 1:
+        raise SuppressionInputError("give exactly one of recipient (email), email_hash or domain")
+    email: str | None = None
+    hashed: str | None = None
+    dom: str | None = None
+    if address:
+        email = normalize_email(address)
+        local, at, host = email.rpartition("@")
+        if not at or not local or not host or len(email) > 320 or any(c.isspace() for c in email):
+            raise SuppressionInputError(f"recipient: not an e-mail address: {address[:100]!r}")
+        hashed = email_hash(email)
+    elif given_hash:
+        if not _HASH.match(given_hash):
+            raise SuppressionInputError("email_hash: expected 64 hex digits (sha256)")
+        hashed = given_hash
+    else:
+        dom = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+        if not _DOMAIN.match(dom):
+            raise SuppressionInputError(f"domain: not a domain name: {domain[:100]!r}")
+    list_raw = raw.get("list_id")
+    list_id = 0
+    if list_raw not in (None, "", 0, "0"):
+        try:
+            list_id = int(str(list_raw))
+        except (TypeError, ValueError) as exc:
+            raise SuppressionInputError("list_id: expected a number") from exc
+        if list_id <= 0:
+            raise SuppressionInputError("list_id: expected a positive number")
+    scope = str(raw.get("scope") or ("list" if list_id else "global")).lower()
+    if scope not in SUPPRESSION_SCOPES:
+        raise SuppressionInputError(f"scope: expected one of {', '.join(SUPPRESSION_SCOPES)}")
+    if scope == "list" and not list_id:
+        raise SuppressionInputError("scope list needs a list_id")
+    if scope == "global":
+        list_id = 0
+    reason = str(raw.get("reason") or default_reason).lower()
+    if reason not in SUPPRESSION_REASONS:
+        raise SuppressionInputError(f"reason: expected one of {', '.join(SUPPRESSION_REASONS)}")
+    return SuppressionInput(
+        email=email,
+        email_hash=hashed,
+        domain=dom,
+        scope=scope,
+        list_id=list_id,
+        reason=reason,
+        source=str(raw.get("source") or "api")[:64],
+        description=str(raw.get("description") or "")[:2000],
+        expires_at=_parse_time(raw.get("expires_at"), "expires_at"),
+    )
+
+
+def _insert(session: Session) -> Any:
+    # The Core table, not the mapped class: bulk rows then skip the ORM's per-row bookkeeping.
+    table = cast(Table, Suppression.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+def upsert_many(session: Session, entries: Iterable[SuppressionInput]) -> int:
+    """Inserts or updates the entries (the last one wins for a repeated key); returns how many
+    distinct entries were written. The caller commits."""
+    unique: dict[tuple[str, str, str, int], SuppressionInput] = {}
+    for entry in entries:
+        unique[entry.key] = entry
+    now = utcnow()
+    address_rows: list[dict[str, Any]] = []
+    domain_rows: list[dict[str, Any]] = []
+    for entry in unique.values():
+        row = {
+            "email": entry.email,
+            "email_hash": entry.email_hash,
+            "domain": entry.domain,
+            "scope": entry.scope,
+            "list_id": entry.list_id,
+            "reason": entry.reason,
+            "source": entry.source,
+            "description": entry.description,
+            "created_at": now,
+            "expires_at": entry.expires_at,
+        }
+        (domain_rows if entry.domain is not None else address_rows).append(row)
+    for rows, key in ((address_rows, "email_hash"), (domain_rows, "domain")):
+        if rows:
+            _execute_upsert(session, key, rows)
+    return len(unique)
+
+
+_COLUMNS = (
+    "email",
+    "email_hash",
+    "domain",
+    "scope",
+    "list_id",
+    "reason",
+    "source",
+    "description",
+    "created_at",
+    "expires_at",
+)
+
+
+def _execute_upsert(session: Session, key: str, rows: list[dict[str, Any]]) -> None:
+    """One INSERT ... ON CONFLICT DO UPDATE run over `rows` with the driver's executemany.
+
+    The statement is compiled once and each column's bind conversion looked up once, so a
+    10,000-row request costs the driver's loop, not SQLAlchemy's per-row parameter handling.
+    """
+    table = cast(Table, Suppression.__table__)
+    stmt = _insert(session).values({name: bindparam(name) for name in _COLUMNS})
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key, "scope", "list_id"],
+        set_={
+            # An erased address stays erased: a hash-only upsert does not bring text back,
+            # and a later upsert with the address fills it in.
+            "email": func.coalesce(excluded.email, table.c.email),
+            "reason": excluded.reason,
+            "source": excluded.source,
+            "description": excluded.description,
+            "expires_at": excluded.expires_at,
+        },
+    )
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        # Bulk upserts touch random pages of the hash indexes: a larger page cache (64 MB for
+        # this connection) keeps them in memory instead of re-reading them for every row.
+        connection.exec_driver_sql("PRAGMA cache_size=-65536")
+    compiled = stmt.compile(dialect=dialect)
+    processors = {name: table.c[name].type.bind_processor(dialect) for name in _COLUMNS}
+    # Only the timestamps need converting; created_at is one value for the whole request.
+    converted: dict[Any, Any] = {}
+
+    def value(row: dict[str, Any], name: str) -> Any:
+        raw = row[name]
+        processor = processors[name]
+        if processor is None or raw is None:
+            return raw
+        if raw not in converted:
+            converted[raw] = processor(raw)
+        return converted[raw]
+
+    if compiled.positional:
+        order = list(compiled.positiontup or ())
+        params: list[Any] = [tuple([value(row, name) for name in order]) for row in rows]
+    else:
+        params = [{name: value(row, name) for name in _COLUMNS} for row in rows]
+    for start in range(0, len(params), 5000):
+        connection.exec_driver_sql(compiled.string, params[start : start + 5000])
+
+
+def _active(now: datetime) -> ColumnElement[bool]:
+    return or_(Suppression.expires_at.is_(None), Suppression.expires_at > now)
+
+
+@dataclass(frozen=True)
+class SuppressionHit:
+    """Why an address must not be mailed: the entry that matched."""
+
+    reason: str
+    scope: str
+    list_id: int
+    kind: str  # "address" or "domain"
+    source: str
+    created_at: datetime
+
+    def describe(self) -> str:
+        """A short human sentence: "suppressed (hard_bounce, global)"."""
+        where = "global" if self.scope == "global" else f"list {self.list_id}"
+        by = "domain " if self.kind == "domain" else ""
+        return f"{by}suppressed ({self.reason}, {where})"
+
+
+@dataclass
+class SuppressionStatus:
+    """The active entries that concern one address: global (address or domain) and per list."""
+
+    global_hit: SuppressionHit | None = None
+    list_hits: dict[int, SuppressionHit] = field(default_factory=dict)
+
+    def blocking(self, list_ids: Iterable[int] | None = None) -> SuppressionHit | None:
+        """The entry that forbids mail through `list_ids` (any list entry when None): a global
+        entry always does; list entries do when they cover every one of the lists."""
+        if self.global_hit is not None:
+            return self.global_hit
+        if not self.list_hits:
+            return None
+        if list_ids is None:
+            return next(iter(self.list_hits.values()))
+        lists = list(list_ids)
+        if lists and all(list_id in self.list_hits for list_id in lists):
+            return self.list_hits[lists[0]]
+        return None
+
+
+def check_batch_detail(
+    session: Session, emails: Sequence[str], *, now: datetime | None = None
+) -> dict[str, SuppressionStatus]:
+    """For each suppressed address among `emails` (normalized), every active entry concerning it.
+
+    Addresses are looked up by hash and by domain through indexes, CHECK_BATCH values per query.
+    """
+    now = now or utcnow()
+    by_hash: dict[str, list[str]] = {}
+    by_domain: dict[str, list[str]] = {}
+    for raw in emails:
+        email = normalize_email(raw)
+        by_hash.setdefault(email_hash(email), []).append(email)
+        domain = email_domain(email)
+        if domain:
+            by_domain.setdefault(domain, []).append(email)
+    found: dict[str, SuppressionStatus] = {}
+    columns = (
+        Suppression.email_hash,
+        Suppression.domain,
+        Suppression.reason,
+        Suppression.scope,
+        Suppression.list_id,
+        Suppression.source,
+        Suppression.created_at,
+    )
+    for kind, column, owners in (
+        ("address", Suppression.email_hash, by_hash),
+        ("domain", Suppression.domain, by_domain),
+    ):
+        keys = list(owners)
+        for start in range(0, len(keys), CHECK_BATCH):
+            query = select(*columns).where(
+                column.in_(keys[start : start + CHECK_BATCH]), _active(now)
+            )
+            if kind == "domain":
+                query = query.where(Suppression.email_hash.is_(None))
+            for row in session.execute(query):
+                hit = SuppressionHit(
+                    row.reason, row.scope, row.list_id, kind, row.source, row.created_at
+                )
+                key = row.email_hash if kind == "address" else row.domain
+                for email in owners.get(key, ()):
+                    status = found.setdefault(email, SuppressionStatus())
+                    if row.scope == "global":
+                        if status.global_hit is None or kind == "address":
+                            status.global_hit = hit
+                    else:
+                        status.list_hits.setdefault(row.list_id, hit)
+    return found
+
+
+def check_batch(
+    session: Session,
+    emails: Sequence[str],
+    list_ids: Iterable[int] | None = None,
+    *,
+    now: datetime | None = None,
+) -> dict[str, SuppressionHit]:
+    """The suppressed addresses among `emails` (normalized address -> the entry that blocks it).
+
+    Global entries always block; list entries block when they cover every list of `list_ids`
+    (pass None to let any list entry block).
+    """
+    lists = None if list_ids is None else list(list_ids)
+    hits: dict[str, SuppressionHit] = {}
+    for email, status in check_batch_detail(session, emails, now=now).items():
+        hit = status.blocking(lists)
+        if hit is not None:
+            hits[email] = hit
+    return hits
+
+
+def find(
+    session: Session, email: str, list_ids: Iterable[int] | None = None
+) -> SuppressionHit | None:
+    """Why `email` is suppressed (None when it is not): one indexed lookup by hash and domain."""
+    return check_batch(session, [email], list_ids).get(normalize_email(email))
+
+
+def entries_for(session: Session, email: str) -> list[Suppression]:
+    """Every entry (active or expired) that concerns `email`: its hash or its domain."""
+    domain = email_domain(email)
+    query = select(Suppression).where(
+        or_(
+            Suppression.email_hash == email_hash(email),
+            and_(Suppression.domain == domain, Suppression.email_hash.is_(None)),
+        )
+    )
+    return list(session.scalars(query.order_by(Suppression.id)))
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Filters of GET /api/suppressions; empty values do not filter."""
+
+    reason: str = ""
+    source: str = ""
+    scope: str = ""
+    list_id: int | None = None
+    kind: str = ""  # "address", "domain" or "hash"
+    since: datetime | None = None
+    until: datetime | None = None
+    query: str = ""
+
+
+def _filtered(filters: SearchFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.reason:
+        conditions.append(Suppression.reason == filters.reason)
+    if filters.source:
+        conditions.append(Suppression.source == filters.source)
+    if filters.scope:
+        conditions.append(Suppression.scope == filters.scope)
+    if filters.list_id is not None:
+        conditions.append(Suppression.list_id == filters.list_id)
+    if filters.kind == "domain":
+        conditions.append(Suppression.domain.is_not(None))
+    elif filters.kind == "address":
+        conditions.append(Suppression.email.is_not(None))
+    elif filters.kind == "hash":
+        conditions.append(and_(Suppression.email.is_(None), Suppression.email_hash.is_not(None)))
+    if filters.since is not None:
+        conditions.append(Suppression.created_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(Suppression.created_at < filters.until)
+    if filters.query:
+        like = "%" + filters.query.lower().replace("%", "").replace("_", "") + "%"
+        conditions.append(or_(Suppression.email.like(like), Suppression.domain.like(like)))
+    return conditions
+
+
+def search(
+    session: Session, filters: SearchFilters, *, offset: int = 0, limit: int | None = 100
+) -> tuple[list[Suppression], int]:
+    """Entries matching `filters`, newest first, and the total count; `limit=None` for all."""
+    conditions = _filtered(filters)
+    total = session.scalar(select(func.count()).select_from(Suppression).where(*conditions)) or 0
+    query = select(Suppression).where(*conditions).order_by(Suppression.id.desc()).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query)), int(total)
+
+
+def iterate(session: Session, filters: SearchFilters, chunk: int = 5000) -> Iterable[Suppression]:
+    """Every entry matching `filters` by ascending id, read in chunks (for exports)."""
+    conditions = _filtered(filters)
+    after = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(Suppression)
+                .where(*conditions, Suppression.id > after)
+                .order_by(Suppression.id)
+                .limit(chunk)
+            )
+        )
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].id
+        session.expunge_all()
+
+
+def remove_matching(
+    session: Session, target: str, *, scope: str = "", list_id: int | None = None
+) -> int:
+    """Deletes the entries for an address, a 64-hex hash or a domain; returns how many went.
+
+    `scope`/`list_id` narrow the delete to one scope (all scopes by default). The caller commits.
+    """
+    value = target.strip().lower()
+    if "@" in value:
+        condition: ColumnElement[bool] = Suppression.email_hash == email_hash(value)
+    elif _HASH.match(value):
+        condition = Suppression.email_hash == value
+    else:
+        condition = and_(Suppression.domain == value, Suppression.email_hash.is_(None))
+    conditions = [condition]
+    if scope:
+        conditions.append(Suppression.scope == scope)
+    if list_id is not None:
+        conditions.append(Suppression.list_id == list_id)
+    result = session.execute(delete(Suppression).where(*conditions))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def entry_to_dict(entry: Suppression) -> dict[str, Any]:
+    """An entry in the API's shape (SparkPost's field names where they exist)."""
+    kind = "domain" if entry.domain else ("address" if entry.email else "hash")
+    return {
+        "id": entry.id,
+        "recipient": entry.email,
+        "email_hash": entry.email_hash,
+        "domain": entry.domain,
+        "kind": kind,
+        "scope": entry.scope,
+        "list_id": entry.list_id or None,
+        "reason": entry.reason,
+        "source": entry.source,
+        "description": entry.description,
+        "created_at": entry.created_at.isoformat() if entry.created_at else None,
+        "expires_at": entry.expires_at.isoformat() if entry.expires_at else None,
+    }

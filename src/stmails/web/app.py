@@ -34,6 +34,7 @@ from stmails.web.api import (
     health,
     imports,
     lists,
+    sending_routes,
     subscribers,
     webhooks_native,
     webhooks_service,
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             mailboxes.stop()
             state.writer = None
             await writer.stop()
+            sending_routes.shutdown(state)
             if own_engine:
                 engine.dispose()
 
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 limits_by_path={
                     "/api/import/subscribers": IMPORT_MAX_BYTES,
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
+                    **sending_routes.BODY_LIMITS,
                 },
             ),
         ],
@@ -163,6 +166,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # First in the routing table: the hot path should not be matched against every other route.
     app.router.routes.insert(0, webhooks_native.route)
     app.router.routes.insert(1, webhooks_service.route)
+    # Before the campaign CRUD routes: the sending routes own the campaign actions
+    # (status, test, preview).
+    sending_routes.install(app)
     for router in (
         subscribers.router,
         imports.router,

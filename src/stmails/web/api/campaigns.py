@@ -1,4 +1,5 @@
-"""listmonk's campaign API: `/api/campaigns` (records and status; sending is the sender's)."""
+"""listmonk's campaign API: `/api/campaigns` records. Status changes, test sends and previews
+live in `campaign_actions.py`, beside the sender they drive."""
 
 from __future__ import annotations
 
@@ -138,21 +139,6 @@ async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
         found = campaign_service.get(session, campaign_id)
         updated = campaign_service.update_campaign(session, found, list_ids=list_ids, **fields)
         return _one(session, updated)
-
-    return data(await run_db(request, work, write=True))
-
-
-@router.put("/campaigns/{campaign_id}/status", summary="Change a campaign's status")
-async def set_campaign_status(request: Request, campaign_id: int) -> JSONResponse:
-    """listmonk's state machine: draft, scheduled, running, paused, cancelled, finished."""
-    body = await json_object(request)
-    status = text_field(body, "status")
-    if not status:
-        raise bad_request("status: required")
-
-    def work(session: Session) -> dict[str, Any]:
-        found = campaign_service.get(session, campaign_id)
-        return _one(session, campaign_service.set_status(session, found, status))
 
     return data(await run_db(request, work, write=True))
 

@@ -1,0 +1,82 @@
+"""`stmails relay`: the SMTP submission relay that enforces the suppression list."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from stmails.cli.main import app
+
+
+@app.command()
+def relay(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (587 is submission).")] = 2525,
+    tls_cert: Annotated[str, typer.Option(help="PEM certificate for STARTTLS.")] = "",
+    tls_key: Annotated[str, typer.Option(help="PEM private key for STARTTLS.")] = "",
+    allow_plain_auth: Annotated[
+        bool, typer.Option(help="Accept AUTH without TLS (loopback testing only).")
+    ] = False,
+) -> None:
+    """Accept mail from applications (AUTH as an API user: username and token) and forward it
+    to the configured upstream SMTP servers; suppressed recipients get 550 5.7.1."""
+    from stmails.config import load_settings
+    from stmails.db.engine import session_factory
+    from stmails.db.migrate import open_database
+    from stmails.services import bounces, users
+    from stmails.services.sending.smtp import SmtpPool
+    from stmails.workers.relay import RelayHandler, make_controller, tls_context
+    from stmails.workers.sender import load_config, return_path_for, verp_maker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if bool(tls_cert) != bool(tls_key):
+        raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
+    if not tls_cert and not allow_plain_auth:
+        raise typer.BadParameter(
+            "AUTH needs TLS: give --tls-cert/--tls-key, or --allow-plain-auth on loopback",
+            param_hint="--tls-cert",
+        )
+    settings = load_settings()
+    engine = open_database(settings)
+    sessions = session_factory(engine)
+    with sessions() as session:
+        config = load_config(session, settings.root_url)
+    if not config.smtp:
+        typer.echo("stmails relay: no SMTP server is enabled (settings: smtp)", err=True)
+        raise typer.Exit(1)
+    pool = SmtpPool(config.smtp)
+    return_path = return_path_for(config, verp_maker(settings.resolved_secret_key().encode()))
+    handler = RelayHandler(sessions, pool.send, config, return_path, bounces.record)
+
+    def authenticate(username: str, secret: str) -> bool:
+        with sessions() as session:
+            return users.authenticate_token(session, username, secret) is not None
+
+    controller = make_controller(
+        handler,
+        authenticate,
+        host=host,
+        port=port,
+        tls=tls_context(tls_cert, tls_key) if tls_cert else None,
+        allow_plain_auth=allow_plain_auth,
+    )
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    controller.start()
+    typer.echo(f"stmails relay: listening on {host}:{port}")
+    try:
+        done.wait()
+    finally:
+        controller.stop()
+        pool.close()
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""Sending mail: templating, message building, the SMTP pool, campaigns and transactional mail."""

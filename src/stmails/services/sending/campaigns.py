@@ -1,0 +1,898 @@
+"""Campaign life cycle (listmonk's status rules), preview, and the exactly-once campaign sender.
+
+How a run stays exactly-once across pauses, crashes and several senders:
+
+1. Recipients are walked in subscriber-id order after `campaigns.last_subscriber_id`.
+2. For each batch, just before sending: subscriber enabled, subscription valid (double opt-in
+   lists need `confirmed`), address not suppressed (global, list or domain; one indexed IN query
+   per 1,000 hashes). Each recipient then gets its `campaign_sends` row in one transaction,
+   committed BEFORE any SMTP traffic: `skipped` with the reason, or `sent` with the reason
+   `in_flight` (a claim). The table's unique (campaign_id, subscriber_id) makes the claim
+   exclusive: a second sender, or a restarted one, never claims the same recipient again.
+3. Right before each chunk of messages goes out, their addresses are checked once more, so a
+   bounce or unsubscribe committed mid-campaign stops the later sends.
+4. After SMTP answers, one transaction records the outcome: the claim becomes a plain `sent`,
+   a 5xx becomes `failed` plus a bounce through `services.bounces.record()`, a 4xx becomes a
+   deferred retry (`failed`, reason `deferred:N: ...`), a connection failure releases the claim.
+
+The crash window: if the process dies after SMTP accepted a message but before step 4 commits,
+the row still says `in_flight`. The next run does not resend it (it is marked `in_doubt`): a
+duplicate is worse than a rare missing message, and at most two batches can be affected (one
+batch is sent while the next is prepared). Pausing or stopping never leaves rows in flight:
+unsent claims are released, answered ones recorded, before the run returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from stmails.core import match_reason
+from stmails.core.event import Event
+from stmails.db.engine import session_factory
+from stmails.db.models import (
+    Bounce,
+    Campaign,
+    CampaignList,
+    CampaignSend,
+    MailingList,
+    Subscriber,
+    SubscriberList,
+    Template,
+)
+from stmails.db.types import utcnow
+from stmails.services import campaigns as campaign_service
+from stmails.services.errors import InvalidInput
+from stmails.services.sending.compose import (
+    Content,
+    Envelope,
+    Links,
+    Recipient,
+    ReturnPath,
+    compile_content,
+    template_context,
+    to_spec,
+    unsubscribe_url,
+)
+from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.messages import Message, MessageError, custom_headers
+from stmails.services.sending.smtp import RateLimiter, SendResult
+from stmails.services.sending.templates import TemplateRenderError
+from stmails.services.suppression import check_batch_detail
+
+log = logging.getLogger(__name__)
+
+Transport = Callable[[Message], SendResult]
+BounceRecorder = Callable[[Session, Event], object]
+
+IN_FLIGHT = "in_flight"
+IN_DOUBT = "in_doubt"
+UNSUBSCRIBED = "unsubscribed"
+DEFERRED = "deferred:"
+
+
+class CampaignError(ValueError):
+    """A campaign operation the caller asked for that cannot be done; the text says why."""
+
+
+def campaign_list_ids(session: Session, campaign_id: int) -> list[int]:
+    """The ids of the lists a campaign goes to (deleted lists left out)."""
+    rows = session.scalars(
+        select(CampaignList.list_id).where(
+            CampaignList.campaign_id == campaign_id, CampaignList.list_id.is_not(None)
+        )
+    )
+    return sorted(int(r) for r in rows if r is not None)
+
+
+def layout_for(session: Session, campaign: Campaign) -> str | None:
+    """The body of the campaign's template (the default campaign template when none is set)."""
+    if campaign.template_id is not None:
+        template = session.get(Template, campaign.template_id)
+        return template.body if template is not None else None
+    default = session.scalar(
+        select(Template).where(Template.type == "campaign", Template.is_default.is_(True))
+    )
+    return default.body if default is not None else None
+
+
+def compile_campaign(session: Session, campaign: Campaign, config: SendingConfig) -> Content:
+    """The campaign's content compiled; CampaignError when a template is broken."""
+    try:
+        return compile_content(
+            subject=campaign.subject,
+            body=campaign.body,
+            content_type=campaign.content_type,
+            from_email=campaign.from_email or config.from_email,
+            layout=None if campaign.content_type == "plain" else layout_for(session, campaign),
+            altbody=campaign.altbody,
+            headers=custom_headers(campaign.headers or []),
+        )
+    except (TemplateRenderError, MessageError) as exc:
+        raise CampaignError(str(exc)) from exc
+
+
+def change_status(
+    session: Session, campaign: Campaign, status: str, config: SendingConfig
+) -> Campaign:
+    """Moves a campaign to `status` under listmonk's rules (services.campaigns.set_status);
+    CampaignError when not allowed.
+
+    Starting or scheduling compiles the content first, so a broken template is refused here
+    rather than failing in the sender; starting also counts the recipients (`to_send`).
+    The caller commits.
+    """
+    if status == campaign.status:
+        return campaign
+    if status in {"running", "scheduled"}:
+        compile_campaign(session, campaign, config)
+        if not campaign_list_ids(session, campaign.id):
+            raise CampaignError("the campaign has no lists")
+    if status == "finished":
+        raise CampaignError("only the sender finishes a campaign")
+    first_start = status == "running" and campaign.started_at is None
+    try:
+        campaign_service.set_status(session, campaign, status)
+    except InvalidInput as exc:
+        raise CampaignError(str(exc)) from None
+    if first_start:
+        campaign.to_send = count_recipients(session, campaign.id)
+    return campaign
+
+
+def count_recipients(session: Session, campaign_id: int) -> int:
+    """How many distinct subscribers the campaign's lists hold."""
+    lists = campaign_list_ids(session, campaign_id)
+    if not lists:
+        return 0
+    count = session.scalar(
+        select(func.count(func.distinct(SubscriberList.subscriber_id))).where(
+            SubscriberList.list_id.in_(lists)
+        )
+    )
+    return int(count or 0)
+
+
+def start_due_campaigns(session: Session, now: datetime | None = None) -> list[int]:
+    """Scheduled campaigns whose send_at has come are set running; returns their ids."""
+    now = now or utcnow()
+    due = list(
+        session.scalars(
+            select(Campaign).where(Campaign.status == "scheduled", Campaign.send_at <= now)
+        )
+    )
+    for campaign in due:
+        campaign.status = "running"
+        campaign.started_at = campaign.started_at or now
+        campaign.to_send = count_recipients(session, campaign.id)
+    return [c.id for c in due]
+
+
+def recipient_of(subscriber: Subscriber) -> Recipient:
+    """The template view of a subscriber row."""
+    return Recipient(
+        id=subscriber.id,
+        uuid=subscriber.uuid,
+        email=subscriber.email,
+        name=subscriber.name,
+        status=subscriber.status,
+        attribs=subscriber.attribs or {},
+        created_at=subscriber.created_at,
+        updated_at=subscriber.updated_at,
+    )
+
+
+def campaign_view(campaign: Campaign) -> dict[str, Any]:
+    """The campaign fields templates may use."""
+    return {
+        "id": campaign.id,
+        "uuid": campaign.uuid,
+        "name": campaign.name,
+        "subject": campaign.subject,
+        "from_email": campaign.from_email,
+    }
+
+
+def render_for(
+    content: Content,
+    campaign: Campaign,
+    recipient: Recipient,
+    config: SendingConfig,
+    return_path: ReturnPath,
+    message_id: str = "",
+) -> Message:
+    """The campaign's message to one recipient, serialized."""
+    url = unsubscribe_url(config.root_url, campaign.uuid, recipient.uuid)
+    context = template_context(
+        recipient, campaign=campaign_view(campaign), links=Links(unsubscribe_url=url)
+    )
+    rendered = content.render(context)
+    envelope = Envelope(
+        return_path=return_path(campaign.uuid, recipient.uuid),
+        message_id=message_id or f"<{campaign.uuid}.{recipient.uuid}@{config.id_domain}>",
+        campaign_uuid=campaign.uuid,
+        unsubscribe_url=url,
+        unsubscribe_mailto=config.unsubscribe_mailto,
+        feedback_id=f"{campaign.id}:{campaign.uuid[:8]}:campaign:{config.feedback_id_sender}",
+        extra_headers=[(n, v) for s in config.smtp[:1] for n, v in s.email_headers],
+    )
+    return to_spec(rendered, recipient, envelope).build()
+
+
+def preview(
+    session: Session, campaign: Campaign, subscriber: Subscriber | None, config: SendingConfig
+) -> tuple[str, str]:
+    """The campaign rendered for `subscriber` (a sample one when None): (content type, body)."""
+    content = compile_campaign(session, campaign, config)
+    recipient = (
+        recipient_of(subscriber)
+        if subscriber is not None
+        else Recipient(
+            id=0,
+            uuid="00000000-0000-0000-0000-000000000000",
+            email="subscriber@example.com",
+            name="Demo Subscriber",
+            attribs={"city": "Bengaluru"},
+        )
+    )
+    url = unsubscribe_url(config.root_url, campaign.uuid, recipient.uuid)
+    context = template_context(
+        recipient, campaign=campaign_view(campaign), links=Links(unsubscribe_url=url)
+    )
+    try:
+        rendered = content.render(context)
+    except TemplateRenderError as exc:
+        raise CampaignError(str(exc)) from exc
+    if rendered.html is not None:
+        return "text/html", rendered.html
+    return "text/plain", rendered.text or ""
+
+
+@dataclass
+class _Candidate:
+    recipient: Recipient
+    lists: list[int]
+    message_id: str = ""
+    skip: str = ""
+
+
+@dataclass
+class RunReport:
+    """What one call of `CampaignRunner.run` did."""
+
+    sent: int = 0
+    skipped: int = 0
+    hard: int = 0
+    soft: int = 0
+    deferred: int = 0
+    errors: int = 0
+    released: int = 0
+    finished: bool = False
+    stopped_because: str = ""
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Dispatched:
+    """A batch handed to the SMTP threads and not yet recorded."""
+
+    attempt: int
+    sends: list[tuple[_Candidate, Message, Future[SendResult]]] = field(default_factory=list)
+    late_skips: list[_Candidate] = field(default_factory=list)
+    released: list[_Candidate] = field(default_factory=list)
+
+
+@dataclass
+class _ErrorBudget:
+    """Consecutive send errors (connection failures); the campaign pauses past the limit."""
+
+    limit: int
+    consecutive: int = 0
+    last: int = 0
+
+    def add(self, errors: int) -> None:
+        self.last = errors
+        self.consecutive = self.consecutive + errors if errors else 0
+
+    @property
+    def failing(self) -> bool:
+        return self.last > 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.consecutive >= self.limit
+
+
+def _insert_ignore(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(CampaignSend).on_conflict_do_nothing(
+            index_elements=["campaign_id", "subscriber_id"]
+        )
+    return sqlite_insert(CampaignSend).on_conflict_do_nothing(
+        index_elements=["campaign_id", "subscriber_id"]
+    )
+
+
+def smtp_event(
+    result: SendResult, message: Message, campaign_uuid: str, subscriber_uuid: str, kind: str
+) -> Event:
+    """The bounce event for an SMTP-time rejection (classified by its text and codes)."""
+    status = result.enhanced_status
+    return Event(
+        source="smtp",
+        type="hard" if kind == "hard" else "soft",
+        email=message.recipient,
+        subscriber_uuid=subscriber_uuid,
+        campaign_uuid=campaign_uuid,
+        reason=match_reason(result.text, status, str(result.code or "")),
+        status=status,
+        replycode=str(result.code or ""),
+        diagnostic=result.text,
+        event_id=f"{message.message_id}:{kind}",
+        occurred_at=datetime.now(UTC),
+        meta={"stage": result.stage},
+    )
+
+
+class CampaignRunner:
+    """Sends running campaigns; one instance per process, `run()` per campaign."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        transport: Transport,
+        config: SendingConfig,
+        record_bounce: BounceRecorder,
+        return_path: ReturnPath,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.factory = factory
+        self.transport = transport
+        self.config = config
+        self.record_bounce = record_bounce
+        self.return_path = return_path
+        self.sleep = sleep
+        self.now = now
+        self.limiter = RateLimiter(config.message_rate)
+        # Reads take no write lock (SQLite): a separate read-only session maker.
+        self.reader = session_factory(factory.kw["bind"], readonly=True)
+
+    # -- one campaign -----------------------------------------------------------------------
+
+    def run(self, campaign_id: int, should_stop: Callable[[], bool] = lambda: False) -> RunReport:
+        """Sends the campaign until it finishes, is paused or cancelled, or `should_stop()`."""
+        report = RunReport()
+        with self.factory() as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None or campaign.status != "running":
+                report.stopped_because = "not running"
+                return report
+            try:
+                content = compile_campaign(session, campaign, self.config)
+            except CampaignError as exc:
+                log.error("campaign %s cannot be rendered, paused: %s", campaign_id, exc)
+                campaign.status = "paused"
+                session.commit()
+                report.stopped_because = f"template: {exc}"
+                return report
+            lists = campaign_list_ids(session, campaign_id)
+            session.expunge(campaign)
+        self._mark_in_doubt(campaign_id)
+        errors = _ErrorBudget(self.config.max_send_errors)
+        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
+            # One batch stays in flight while the next is prepared, so the SMTP connections
+            # keep working during the database steps; it is always recorded before returning.
+            pending: _Dispatched | None = None
+            try:
+                while True:
+                    if should_stop():
+                        report.stopped_because = "stopped"
+                        return report
+                    status = self._status(campaign_id)
+                    if status != "running":
+                        report.stopped_because = status or "deleted"
+                        return report
+                    if errors.exhausted:
+                        self._set_status(campaign_id, "paused")
+                        report.stopped_because = "too many send errors"
+                        return report
+                    batch = self._next_batch(campaign_id, lists)
+                    if batch:
+                        dispatched = self._send_batch(
+                            campaign, content, batch, pool, report, should_stop
+                        )
+                        if pending is not None:
+                            errors.add(self._collect(campaign, pending, report))
+                        pending = dispatched
+                        if errors.failing:
+                            self.sleep(min(5.0, self.config.retry_delay))
+                        continue
+                    if pending is not None:
+                        errors.add(self._collect(campaign, pending, report))
+                        pending = None
+                        continue
+                    if self._retry_due(campaign, content, lists, pool, report, should_stop):
+                        continue
+                    waiting = self._deferred_wait(campaign_id)
+                    if waiting is None:
+                        self._finish(campaign_id)
+                        report.finished = True
+                        return report
+                    self.sleep(min(waiting, 1.0))
+            finally:
+                if pending is not None:
+                    self._collect(campaign, pending, report)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _status(self, campaign_id: int) -> str:
+        with self.reader() as session:
+            return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) or ""
+
+    def _set_status(self, campaign_id: int, status: str) -> None:
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, Campaign.status == "running")
+                .values(status=status)
+            )
+
+    def _finish(self, campaign_id: int) -> None:
+        self._set_status(campaign_id, "finished")
+
+    def _mark_in_doubt(self, campaign_id: int) -> None:
+        # Claims left in flight by a run that died: never resent (see the module docstring).
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(CampaignSend)
+                .where(CampaignSend.campaign_id == campaign_id, CampaignSend.reason == IN_FLIGHT)
+                .values(reason=IN_DOUBT)
+            )
+
+    def _next_batch(self, campaign_id: int, lists: Sequence[int]) -> list[_Candidate]:
+        if not lists:
+            return []
+        with self.reader() as session:
+            after = session.scalar(
+                select(Campaign.last_subscriber_id).where(Campaign.id == campaign_id)
+            )
+            ids = list(
+                session.scalars(
+                    select(SubscriberList.subscriber_id)
+                    .where(
+                        SubscriberList.list_id.in_(lists),
+                        SubscriberList.subscriber_id > (after or 0),
+                    )
+                    .group_by(SubscriberList.subscriber_id)
+                    .order_by(SubscriberList.subscriber_id)
+                    .limit(self.config.batch_size)
+                )
+            )
+            if not ids:
+                return []
+            return self._candidates(session, ids, lists)
+
+    def _candidates(
+        self, session: Session, ids: Sequence[int], lists: Sequence[int]
+    ) -> list[_Candidate]:
+        """Subscribers `ids` with the lists they may receive this campaign through, or why not."""
+        subscribers = {
+            s.id: s for s in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))
+        }
+        subscriptions: dict[int, list[tuple[int, str, str]]] = {}
+        rows = session.execute(
+            select(SubscriberList.subscriber_id, SubscriberList.list_id, SubscriberList.status)
+            .add_columns(MailingList.optin)
+            .join(MailingList, MailingList.id == SubscriberList.list_id)
+            .where(SubscriberList.subscriber_id.in_(ids), SubscriberList.list_id.in_(lists))
+        )
+        for sub_id, list_id, status, optin in rows:
+            subscriptions.setdefault(sub_id, []).append((list_id, status, optin))
+        candidates: list[_Candidate] = []
+        for sub_id in ids:
+            subscriber = subscribers.get(sub_id)
+            if subscriber is None:
+                continue
+            candidate = _Candidate(recipient_of(subscriber), [])
+            subs = subscriptions.get(sub_id, [])
+            candidate.lists = [
+                list_id
+                for list_id, status, optin in subs
+                if status == "confirmed" or (status == "unconfirmed" and optin != "double")
+            ]
+            if subscriber.status != "enabled":
+                candidate.skip = f"subscriber_{subscriber.status}"
+            elif not candidate.lists:
+                statuses = {status for _, status, _ in subs}
+                candidate.skip = "unsubscribed" if "unsubscribed" in statuses else "unconfirmed"
+            candidates.append(candidate)
+        self._apply_suppressions(session, candidates)
+        return candidates
+
+    def _apply_suppressions(self, session: Session, candidates: Sequence[_Candidate]) -> int:
+        live = [c for c in candidates if not c.skip]
+        found = check_batch_detail(session, [c.recipient.email for c in live], now=self.now())
+        count = 0
+        for candidate in live:
+            status = found.get(candidate.recipient.email.strip().lower())
+            hit = status.blocking(candidate.lists) if status is not None else None
+            if hit is not None:
+                where = "list" if hit.scope == "list" else hit.kind
+                candidate.skip = f"suppressed:{where}:{hit.reason}"
+                count += 1
+        return count
+
+    def _claim(self, campaign_id: int, batch: Sequence[_Candidate]) -> list[_Candidate] | None:
+        """Writes the batch's rows (skips and claims) in one transaction; returns the claims
+        this sender won, or None when the campaign stopped running meanwhile."""
+        now = self.now()
+        for candidate in batch:
+            if not candidate.skip:
+                candidate.message_id = (
+                    f"<{candidate.recipient.uuid}.{int(now.timestamp() * 1000)}"
+                    f".{campaign_id}@{self.config.id_domain}>"
+                )
+        rows = [
+            {
+                "campaign_id": campaign_id,
+                "subscriber_id": c.recipient.id,
+                "status": "skipped" if c.skip else "sent",
+                "reason": c.skip or IN_FLIGHT,
+                "message_id": c.message_id,
+                "sent_at": now,
+            }
+            for c in batch
+        ]
+        with self.factory() as session, session.begin():
+            # Locking the campaign row serializes the claims of concurrent senders (SQLite's
+            # BEGIN IMMEDIATE already does), so "already there" below is exact.
+            campaign = session.scalar(
+                select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+            )
+            if campaign is None or campaign.status != "running":
+                return None
+            taken = set(
+                session.scalars(
+                    select(CampaignSend.subscriber_id).where(
+                        CampaignSend.campaign_id == campaign_id,
+                        CampaignSend.subscriber_id.in_([c.recipient.id for c in batch]),
+                    )
+                )
+            )
+            won = [c for c in batch if c.recipient.id not in taken]
+            fresh = [r for r in rows if r["subscriber_id"] not in taken]
+            if fresh:
+                session.execute(_insert_ignore(session), fresh)
+            skipped = sum(1 for c in won if c.skip)
+            campaign.last_subscriber_id = max(
+                campaign.last_subscriber_id, max(c.recipient.id for c in batch)
+            )
+            campaign.skipped += skipped
+        return won
+
+    def _send_batch(
+        self,
+        campaign: Campaign,
+        content: Content,
+        batch: list[_Candidate],
+        pool: ThreadPoolExecutor,
+        report: RunReport,
+        should_stop: Callable[[], bool],
+    ) -> _Dispatched | None:
+        won = self._claim(campaign.id, batch)
+        if won is None:
+            return None
+        for candidate in won:
+            if candidate.skip:
+                report.skipped += 1
+                report.skip_reasons[candidate.skip] = report.skip_reasons.get(candidate.skip, 0) + 1
+        claims = [c for c in won if not c.skip]
+        return self._dispatch(campaign, content, claims, pool, should_stop, attempt=0)
+
+    def _dispatch(
+        self,
+        campaign: Campaign,
+        content: Content,
+        claims: list[_Candidate],
+        pool: ThreadPoolExecutor,
+        should_stop: Callable[[], bool],
+        attempt: int,
+    ) -> _Dispatched:
+        """Hands claimed messages to the SMTP threads in chunks, re-checking suppressions just
+        before each chunk; claims not handed over (stop, pause) are to be released."""
+        chunk_size = max(8, self.config.concurrency * 8)
+        dispatched = _Dispatched(attempt=attempt)
+        for start in range(0, len(claims), chunk_size):
+            chunk = claims[start : start + chunk_size]
+            if should_stop() or self._status(campaign.id) != "running":
+                dispatched.released.extend(claims[start:])
+                break
+            with self.reader() as session:
+                self._apply_suppressions(session, chunk)
+            for candidate in chunk:
+                if candidate.skip:
+                    dispatched.late_skips.append(candidate)
+                    continue
+                try:
+                    message = render_for(
+                        content,
+                        campaign,
+                        candidate.recipient,
+                        self.config,
+                        self.return_path,
+                        candidate.message_id,
+                    )
+                except (TemplateRenderError, MessageError) as exc:
+                    candidate.skip = f"render_error: {exc}"[:200]
+                    dispatched.late_skips.append(candidate)
+                    continue
+                dispatched.sends.append((candidate, message, pool.submit(self._send_one, message)))
+        return dispatched
+
+    def _collect(
+        self, campaign: Campaign, dispatched: _Dispatched | None, report: RunReport
+    ) -> int:
+        """Waits for a dispatched batch's answers and records them; returns the send errors."""
+        if dispatched is None:
+            return 0
+        outcomes = [(c, m, f.result()) for c, m, f in dispatched.sends]
+        return self._record(
+            campaign,
+            outcomes,
+            dispatched.late_skips,
+            dispatched.released,
+            report,
+            dispatched.attempt,
+        )
+
+    def _send_one(self, message: Message) -> SendResult:
+        self.limiter.acquire()
+        return self.transport(message)
+
+    def _record(
+        self,
+        campaign: Campaign,
+        outcomes: Sequence[tuple[_Candidate, Message, SendResult]],
+        late_skips: Sequence[_Candidate],
+        released: Sequence[_Candidate],
+        report: RunReport,
+        attempt: int,
+    ) -> int:
+        errors = 0
+        accepted: list[int] = []
+        failed_updates: list[dict[str, Any]] = []
+        to_release = [c.recipient.id for c in released]
+        bounces: list[Event] = []
+        now = self.now()
+        for candidate, message, result in outcomes:
+            sub_id = candidate.recipient.id
+            if result.outcome == "sent":
+                accepted.append(sub_id)
+                continue
+            if result.outcome == "error":
+                errors += 1
+                to_release.append(sub_id)
+                log.warning("campaign %s: send error for %s: %s", campaign.id, sub_id, result.text)
+                continue
+            summary = f"{result.code} {result.text}"[:150]
+            if result.outcome == "soft" and attempt < self.config.soft_retries:
+                failed_updates.append(
+                    {"sid": sub_id, "st": "failed", "rs": f"{DEFERRED}{attempt + 1}: {summary}"}
+                )
+                report.deferred += 1
+                continue
+            kind = "hard" if result.outcome == "hard" else "soft"
+            reason = f"{kind}_bounce: {summary}"
+            failed_updates.append({"sid": sub_id, "st": "failed", "rs": reason})
+            bounces.append(
+                smtp_event(result, message, campaign.uuid, candidate.recipient.uuid, kind)
+            )
+            if kind == "hard":
+                report.hard += 1
+            else:
+                report.soft += 1
+        for candidate in late_skips:
+            failed_updates.append(
+                {"sid": candidate.recipient.id, "st": "skipped", "rs": candidate.skip}
+            )
+            report.skipped += 1
+            report.skip_reasons[candidate.skip] = report.skip_reasons.get(candidate.skip, 0) + 1
+        with self.factory() as session, session.begin():
+            if accepted:
+                session.execute(
+                    update(CampaignSend)
+                    .where(
+                        CampaignSend.campaign_id == campaign.id,
+                        CampaignSend.subscriber_id.in_(accepted),
+                    )
+                    .values(status="sent", reason="", sent_at=now)
+                )
+            for row in failed_updates:
+                session.execute(
+                    update(CampaignSend)
+                    .where(
+                        CampaignSend.campaign_id == campaign.id,
+                        CampaignSend.subscriber_id == row["sid"],
+                    )
+                    .values(status=row["st"], reason=row["rs"], sent_at=now)
+                )
+            if to_release:
+                session.execute(
+                    delete(CampaignSend).where(
+                        CampaignSend.campaign_id == campaign.id,
+                        CampaignSend.subscriber_id.in_(to_release),
+                    )
+                )
+                # Walk back so the released recipients are fetched again; rows already
+                # claimed above them are protected by the unique claim.
+                session.execute(
+                    update(Campaign)
+                    .where(
+                        Campaign.id == campaign.id,
+                        Campaign.last_subscriber_id >= min(to_release),
+                    )
+                    .values(last_subscriber_id=min(to_release) - 1)
+                )
+            final_failures = sum(1 for r in failed_updates if r["st"] == "failed") - sum(
+                1 for r in failed_updates if r["rs"].startswith(DEFERRED)
+            )
+            late = len(late_skips)
+            session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign.id)
+                .values(
+                    sent=Campaign.sent + len(accepted),
+                    failed=Campaign.failed + final_failures,
+                    skipped=Campaign.skipped + late,
+                )
+            )
+            for event in bounces:
+                self.record_bounce(session, event)
+        report.sent += len(accepted)
+        report.errors += errors
+        report.released += len(to_release)
+        return errors
+
+    # -- deferred (4xx) retries ----------------------------------------------------------------
+
+    def _deferred_rows(self, session: Session, campaign_id: int) -> Any:
+        return select(CampaignSend).where(
+            CampaignSend.campaign_id == campaign_id,
+            CampaignSend.status == "failed",
+            CampaignSend.reason.like(f"{DEFERRED}%"),
+        )
+
+    def _deferred_wait(self, campaign_id: int) -> float | None:
+        """Seconds until the next deferred retry is due; None when nothing is deferred."""
+        with self.reader() as session:
+            oldest = session.scalar(
+                self._deferred_rows(session, campaign_id)
+                .with_only_columns(func.min(CampaignSend.sent_at))
+                .order_by(None)
+            )
+        if oldest is None:
+            return None
+        due: datetime = oldest + timedelta(seconds=self.config.retry_delay)
+        return max(0.0, (due - self.now()).total_seconds())
+
+    def _retry_due(
+        self,
+        campaign: Campaign,
+        content: Content,
+        lists: Sequence[int],
+        pool: ThreadPoolExecutor,
+        report: RunReport,
+        should_stop: Callable[[], bool],
+    ) -> bool:
+        cutoff = self.now() - timedelta(seconds=self.config.retry_delay)
+        with self.reader() as session:
+            rows = list(
+                session.scalars(
+                    self._deferred_rows(session, campaign.id)
+                    .where(CampaignSend.sent_at <= cutoff)
+                    .order_by(CampaignSend.subscriber_id)
+                    .limit(self.config.batch_size)
+                )
+            )
+            if not rows:
+                return False
+            attempts = {r.subscriber_id: _attempt_of(r.reason) for r in rows}
+            ids = [r.subscriber_id for r in rows]
+            message_ids = {r.subscriber_id: r.message_id for r in rows}
+            candidates = self._candidates(session, ids, lists)
+        # Re-claim the retries (back to in flight) in one transaction before sending.
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(CampaignSend)
+                .where(
+                    CampaignSend.campaign_id == campaign.id,
+                    CampaignSend.subscriber_id.in_(ids),
+                    CampaignSend.reason.like(f"{DEFERRED}%"),
+                )
+                .values(status="sent", reason=IN_FLIGHT)
+            )
+        by_attempt: dict[int, list[_Candidate]] = {}
+        for candidate in candidates:
+            candidate.message_id = message_ids[candidate.recipient.id]
+            by_attempt.setdefault(attempts[candidate.recipient.id], []).append(candidate)
+        for attempt, group in by_attempt.items():
+            skips = [c for c in group if c.skip]
+            if skips:
+                self._record(campaign, [], skips, [], report, attempt)
+            live = [c for c in group if not c.skip]
+            dispatched = self._dispatch(campaign, content, live, pool, should_stop, attempt)
+            self._collect(campaign, dispatched, report)
+        return True
+
+
+def _attempt_of(reason: str) -> int:
+    try:
+        return int(reason[len(DEFERRED) :].split(":", 1)[0])
+    except ValueError:
+        return 1
+
+
+def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
+    """Per-campaign counters: sent, skipped by reason, failed, bounces by type, complaints,
+    unsubscribes, deferred and in-doubt sends."""
+    skipped: dict[str, int] = {}
+    sent = failed = deferred = in_doubt = unsubscribes = 0
+    rows = session.execute(
+        select(CampaignSend.status, CampaignSend.reason, func.count())
+        .where(CampaignSend.campaign_id == campaign_id)
+        .group_by(CampaignSend.status, CampaignSend.reason)
+    )
+    for status, reason, count in rows:
+        if status == "sent":
+            sent += count
+            if reason == IN_DOUBT:
+                in_doubt += count
+            elif reason == UNSUBSCRIBED:
+                unsubscribes += count
+        elif status == "skipped":
+            key = reason.split(":", 2)[0] if reason.startswith("suppressed") else reason
+            key = ":".join(reason.split(":")[:2]) if reason.startswith("suppressed") else key
+            skipped[key] = skipped.get(key, 0) + count
+        elif reason.startswith(DEFERRED):
+            deferred += count
+        else:
+            failed += count
+    bounces = dict(
+        session.execute(
+            select(Bounce.effective_type, func.count())
+            .where(Bounce.campaign_id == campaign_id)
+            .group_by(Bounce.effective_type)
+        ).all()
+    )
+    return {
+        "sent": sent,
+        "skipped": sum(skipped.values()),
+        "skipped_by_reason": skipped,
+        "failed": failed,
+        "deferred": deferred,
+        "in_doubt": in_doubt,
+        "bounces": {"hard": int(bounces.get("hard", 0)), "soft": int(bounces.get("soft", 0))},
+        "complaints": int(bounces.get("complaint", 0)),
+        "unsubscribes": unsubscribes,
+    }
+
+
+def subscribers_by_email(session: Session, emails: Iterable[str]) -> dict[str, Subscriber]:
+    """Subscribers whose address (case-insensitively) is among `emails`."""
+    wanted = {e.strip().lower() for e in emails}
+    if not wanted:
+        return {}
+    rows = session.scalars(select(Subscriber).where(func.lower(Subscriber.email).in_(wanted)))
+    return {s.email.lower(): s for s in rows}

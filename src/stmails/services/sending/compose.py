@@ -1,0 +1,259 @@
+"""From a campaign or transactional template plus one recipient to a `MessageSpec`.
+
+The content is compiled once (`compile_content`) and rendered per recipient (`Content.render`).
+Bodies are HTML (`richtext`, `html`, `visual`), Markdown (converted to HTML) or plain text. An
+HTML body is placed inside its layout template (at `{{ template "content" . }}`) and gets a
+plain-text alternative: the rendered `altbody` when one is given, else text made from the HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import formataddr
+from typing import Any
+
+from markupsafe import Markup
+
+from stmails.services.sending.messages import MessageSpec, TrackingHeaders
+from stmails.services.sending.plaintext import html_to_text
+from stmails.services.sending.templates import (
+    CompiledTemplate,
+    TemplateRenderError,
+    compile_template,
+    compile_with_content,
+    markdown_to_html,
+    uses_content,
+)
+
+HTML_TYPES = {"richtext", "html", "visual", "markdown"}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The subscriber fields templates and headers use."""
+
+    id: int
+    uuid: str
+    email: str
+    name: str = ""
+    status: str = "enabled"
+    attribs: Mapping[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Links:
+    """URLs that templates and headers point at, for one campaign and recipient."""
+
+    unsubscribe_url: str = ""
+    message_url: str = ""
+    optin_url: str = ""
+
+
+def unsubscribe_url(root_url: str, campaign_uuid: str, subscriber_uuid: str) -> str:
+    """The unsubscribe page and RFC 8058 one-click target (listmonk's `/subscription/` path)."""
+    campaign = campaign_uuid or "00000000-0000-0000-0000-000000000000"
+    return f"{root_url.rstrip('/')}/subscription/{campaign}/{subscriber_uuid}"
+
+
+def _first_last(name: str) -> tuple[str, str]:
+    parts = name.split()
+    if not parts:
+        return "", ""
+    return parts[0], " ".join(parts[1:])
+
+
+def template_context(
+    recipient: Recipient,
+    *,
+    campaign: Mapping[str, Any] | None = None,
+    tx_data: Mapping[str, Any] | None = None,
+    links: Links | None = None,
+) -> dict[str, Any]:
+    """What templates see, under listmonk's names (`Subscriber`, `Campaign`, `Tx`) and ours
+    (`subscriber`, `campaign`, `tx`, `data`)."""
+    links = links or Links()
+    first, last = _first_last(recipient.name)
+    attribs = dict(recipient.attribs or {})
+    campaign = dict(campaign or {})
+    data = dict(tx_data or {})
+    return {
+        "Subscriber": {
+            "ID": recipient.id,
+            "UUID": recipient.uuid,
+            "Email": recipient.email,
+            "Name": recipient.name,
+            "FirstName": first,
+            "LastName": last,
+            "Status": recipient.status,
+            "Attribs": attribs,
+            "CreatedAt": recipient.created_at,
+            "UpdatedAt": recipient.updated_at,
+        },
+        "subscriber": {
+            "id": recipient.id,
+            "uuid": recipient.uuid,
+            "email": recipient.email,
+            "name": recipient.name,
+            "first_name": first,
+            "last_name": last,
+            "status": recipient.status,
+            "attribs": attribs,
+        },
+        "Campaign": {
+            "UUID": campaign.get("uuid", ""),
+            "Name": campaign.get("name", ""),
+            "Subject": campaign.get("subject", ""),
+            "FromEmail": campaign.get("from_email", ""),
+        },
+        "campaign": campaign,
+        "Tx": {"Data": data},
+        "tx": {"data": data},
+        "data": data,
+        "UnsubscribeURL": links.unsubscribe_url,
+        "MessageURL": links.message_url,
+        "OptinURL": links.optin_url,
+        # View and click tracking are not part of stmails: the pixel is empty and links stay.
+        "TrackView": Markup(""),
+        "TrackLink": _untracked_link,
+    }
+
+
+def _untracked_link(url: str, *_: Any) -> str:
+    return url
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One recipient's rendered message content."""
+
+    subject: str
+    from_email: str
+    html: str | None
+    text: str | None
+    headers: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Content:
+    """Compiled subject, sender, body, layout, alternative and headers of one message kind."""
+
+    subject: CompiledTemplate
+    from_email: CompiledTemplate
+    body: CompiledTemplate
+    layout: CompiledTemplate | None
+    altbody: CompiledTemplate | None
+    headers: tuple[tuple[str, CompiledTemplate], ...]
+    is_html: bool
+
+    def render(self, context: Mapping[str, Any]) -> Rendered:
+        """The content for one recipient; TemplateRenderError when a template fails."""
+        body = self.body.render(context)
+        html: str | None = None
+        text: str | None
+        if self.is_html:
+            html = body
+            if self.layout is not None:
+                html = self.layout.render({**context, "content": Markup(body)})
+            text = self.altbody.render(context) if self.altbody is not None else html_to_text(html)
+        else:
+            text = body
+            if self.layout is not None:
+                text = self.layout.render({**context, "content": body})
+        return Rendered(
+            subject=self.subject.render(context),
+            from_email=self.from_email.render(context),
+            html=html,
+            text=text,
+            headers=[(name, value.render(context)) for name, value in self.headers],
+        )
+
+
+def compile_content(
+    *,
+    subject: str,
+    body: str,
+    content_type: str,
+    from_email: str,
+    layout: str | None = None,
+    altbody: str | None = None,
+    headers: Sequence[tuple[str, str]] = (),
+) -> Content:
+    """Compiles a message kind once; TemplateRenderError names the part that does not compile.
+
+    A layout must contain `{{ template "content" . }}` (listmonk's rule) or it is refused.
+    """
+    is_html = content_type in HTML_TYPES
+    source = markdown_to_html(body) if content_type == "markdown" else body
+    compiled_layout = None
+    if layout is not None and layout.strip():
+        if not uses_content(layout):
+            raise TemplateRenderError('the template must contain {{ template "content" . }}')
+        compiled_layout = compile_template(layout, html=is_html)
+
+    def whole_body() -> CompiledTemplate:
+        # HTML mail renders layout and body as one template; plain text keeps them apart.
+        if compiled_layout is not None and is_html:
+            try:
+                return compile_with_content(layout or "", source, html=True)
+            except TemplateRenderError as exc:
+                raise TemplateRenderError(f"body: {exc}") from exc
+        return part("body", source, is_html)
+
+    def part(name: str, text: str, html: bool) -> CompiledTemplate:
+        try:
+            return compile_template(text, html=html)
+        except TemplateRenderError as exc:
+            raise TemplateRenderError(f"{name}: {exc}") from exc
+
+    return Content(
+        subject=part("subject", subject, False),
+        from_email=part("from_email", from_email, False),
+        body=whole_body(),
+        layout=None if is_html else compiled_layout,
+        altbody=part("altbody", altbody, False) if altbody else None,
+        headers=tuple((n, part(f"header {n}", v, False)) for n, v in headers),
+        is_html=is_html,
+    )
+
+
+ReturnPath = Callable[[str, str], str]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Where a message comes from and what marks it as ours."""
+
+    return_path: str
+    message_id: str
+    campaign_uuid: str
+    unsubscribe_url: str
+    unsubscribe_mailto: str
+    feedback_id: str
+    extra_headers: Sequence[tuple[str, str]] = ()
+
+
+def to_spec(rendered: Rendered, recipient: Recipient, envelope: Envelope) -> MessageSpec:
+    """The rendered content and envelope as a message spec addressed to `recipient`."""
+    tracking = TrackingHeaders(
+        campaign_uuid=envelope.campaign_uuid,
+        subscriber_uuid=recipient.uuid,
+        unsubscribe_url=envelope.unsubscribe_url,
+        unsubscribe_mailto=envelope.unsubscribe_mailto,
+        feedback_id=envelope.feedback_id,
+    )
+    to = formataddr((recipient.name, recipient.email))
+    return MessageSpec(
+        from_address=rendered.from_email,
+        to_address=to,
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        return_path=envelope.return_path,
+        message_id=envelope.message_id,
+        headers=[*tracking.as_list(), *envelope.extra_headers, *rendered.headers],
+        to_pair=(recipient.name, recipient.email),
+    )

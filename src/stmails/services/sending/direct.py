@@ -1,0 +1,231 @@
+"""Mail sent at once, outside the campaign sender: transactional messages and campaign tests.
+
+Every recipient is checked just before SMTP exactly like campaign mail: an unknown or disabled
+subscriber, or a suppressed address (global, domain), is refused with a per-recipient error
+that names the reason, and a 5xx answer is recorded as a bounce at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stmails.db.models import Subscriber, Template
+from stmails.db.types import normalize_email
+from stmails.services.sending.campaigns import (
+    BounceRecorder,
+    Transport,
+    recipient_of,
+    smtp_event,
+    subscribers_by_email,
+)
+from stmails.services.sending.compose import (
+    Content,
+    Envelope,
+    Links,
+    Recipient,
+    ReturnPath,
+    compile_content,
+    template_context,
+    to_spec,
+)
+from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.messages import MessageError, custom_headers, new_message_id
+from stmails.services.sending.templates import TemplateRenderError
+from stmails.services.suppression import check_batch
+
+Status = Literal["sent", "refused", "failed"]
+MAX_RECIPIENTS = 1000
+
+
+class DirectSendError(ValueError):
+    """A request that cannot be sent at all (unknown template, bad body); the text says why."""
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    """What happened to one recipient: sent, refused before SMTP, or failed at SMTP."""
+
+    recipient: str
+    status: Status
+    error: str = ""
+    message_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result in the API's shape."""
+        out: dict[str, Any] = {"recipient": self.recipient, "status": self.status}
+        if self.error:
+            out["error"] = self.error
+        if self.message_id:
+            out["message_id"] = self.message_id
+        return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """One addressee: a subscriber, or (raw sends) a bare address with no subscriber."""
+
+    label: str
+    recipient: Recipient | None
+    refusal: str = ""
+
+
+def resolve_subscribers(
+    session: Session, emails: Sequence[str] = (), ids: Sequence[int] = ()
+) -> list[Target]:
+    """Targets for subscriber emails and ids; unknown or disabled ones carry their refusal."""
+    if len(emails) + len(ids) > MAX_RECIPIENTS:
+        raise DirectSendError(f"at most {MAX_RECIPIENTS} recipients per request")
+    targets: list[Target] = []
+    found = subscribers_by_email(session, emails)
+    by_id = (
+        {s.id: s for s in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    pairs = [(e, found.get(normalize_email(e))) for e in emails]
+    pairs += [(f"subscriber {i}", by_id.get(i)) for i in ids]
+    for label, subscriber in pairs:
+        if subscriber is None:
+            targets.append(Target(label, None, "subscriber not found"))
+        elif subscriber.status == "blocklisted":
+            targets.append(Target(subscriber.email, None, "subscriber is blocklisted"))
+        else:
+            targets.append(Target(subscriber.email, recipient_of(subscriber)))
+    return targets
+
+
+def raw_targets(addresses: Sequence[str]) -> list[Target]:
+    """Targets for bare addresses (raw sends): a recipient without a subscriber behind it."""
+    if len(addresses) > MAX_RECIPIENTS:
+        raise DirectSendError(f"at most {MAX_RECIPIENTS} recipients per request")
+    targets = []
+    for address in addresses:
+        email = normalize_email(address)
+        if "@" not in email:
+            targets.append(Target(address, None, "not an e-mail address"))
+        else:
+            targets.append(Target(email, Recipient(id=0, uuid="", email=email)))
+    return targets
+
+
+def tx_content(
+    session: Session,
+    template_id: int,
+    *,
+    content_type: str = "html",
+    from_email: str = "",
+    subject: str = "",
+    headers: Any = None,
+    config: SendingConfig,
+) -> Content:
+    """The compiled content of a transactional template; DirectSendError when unusable."""
+    template = session.get(Template, template_id)
+    if template is None or template.type != "tx":
+        raise DirectSendError(f"template_id: no transactional template {template_id}")
+    if content_type not in {"html", "markdown", "plain", "richtext"}:
+        raise DirectSendError("content_type: expected html, markdown or plain")
+    try:
+        return compile_content(
+            subject=subject or template.subject,
+            body=template.body,
+            content_type=content_type,
+            from_email=from_email or config.from_email,
+            headers=custom_headers(headers),
+        )
+    except (TemplateRenderError, MessageError) as exc:
+        raise DirectSendError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class DirectSender:
+    """Sends rendered content to targets now; the same checks as campaign mail."""
+
+    config: SendingConfig
+    transport: Transport
+    record_bounce: BounceRecorder
+    return_path: ReturnPath
+
+    def send(
+        self,
+        session: Session,
+        content: Content,
+        targets: Sequence[Target],
+        *,
+        kind: str,
+        campaign: Mapping[str, Any] | None = None,
+        tx_data: Mapping[str, Any] | None = None,
+        links_for: Any = None,
+    ) -> list[RecipientResult]:
+        """Checks, renders and sends to every target; bounces are recorded in `session`
+        (the caller commits)."""
+        live = [t for t in targets if t.recipient is not None and not t.refusal]
+        hits = check_batch(session, [t.label for t in live], list_ids=[])
+        campaign_uuid = str((campaign or {}).get("uuid", ""))
+        results: list[RecipientResult] = []
+        for target in targets:
+            if target.refusal or target.recipient is None:
+                results.append(RecipientResult(target.label, "refused", target.refusal))
+                continue
+            hit = hits.get(normalize_email(target.label))
+            if hit is not None:
+                since = hit.created_at.date().isoformat()
+                results.append(
+                    RecipientResult(target.label, "refused", f"{hit.describe()} since {since}")
+                )
+                continue
+            results.append(
+                self._send_one(
+                    session,
+                    content,
+                    target.recipient,
+                    kind,
+                    campaign_uuid,
+                    campaign,
+                    tx_data,
+                    links_for,
+                )
+            )
+        return results
+
+    def _send_one(
+        self,
+        session: Session,
+        content: Content,
+        recipient: Recipient,
+        kind: str,
+        campaign_uuid: str,
+        campaign: Mapping[str, Any] | None,
+        tx_data: Mapping[str, Any] | None,
+        links_for: Any,
+    ) -> RecipientResult:
+        links: Links = links_for(recipient) if links_for is not None else Links()
+        try:
+            rendered = content.render(
+                template_context(recipient, campaign=campaign, tx_data=tx_data, links=links)
+            )
+            envelope = Envelope(
+                return_path=self.return_path(campaign_uuid, recipient.uuid),
+                message_id=new_message_id(self.config.id_domain),
+                campaign_uuid=campaign_uuid,
+                unsubscribe_url=links.unsubscribe_url,
+                unsubscribe_mailto=self.config.unsubscribe_mailto if links.unsubscribe_url else "",
+                feedback_id=f"{kind}:{campaign_uuid[:8] or 'tx'}:{self.config.feedback_id_sender}",
+            )
+            message = to_spec(rendered, recipient, envelope).build()
+        except (TemplateRenderError, MessageError) as exc:
+            return RecipientResult(recipient.email, "failed", f"render error: {exc}")
+        result = self.transport(message)
+        if result.outcome == "sent":
+            return RecipientResult(recipient.email, "sent", message_id=message.message_id)
+        if result.outcome == "hard":
+            self.record_bounce(
+                session, smtp_event(result, message, campaign_uuid, recipient.uuid, "hard")
+            )
+        return RecipientResult(
+            recipient.email, "failed", f"{result.outcome}: {result.code} {result.text}".strip()
+        )

@@ -1,0 +1,253 @@
+"""Outgoing messages: RFC 5322 headers and MIME bodies, serialized once to the bytes SMTP sends.
+
+The builder writes the MIME structure directly (quoted-printable UTF-8 parts, RFC 2047 encoded
+headers where needed) instead of going through `email.message`, because a campaign serializes one
+message per recipient and the generic serializer costs more than the rest of the send path.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from email.header import Header
+from email.quoprimime import body_encode
+from email.utils import formataddr, formatdate, getaddresses, parseaddr
+
+# A header field name: printable ASCII without a colon (RFC 5322 section 2.2).
+_FIELD_NAME = re.compile(r"^[!-9;-~]+$")
+# Headers the builder writes itself; custom headers may not replace them.
+_RESERVED = {
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+    "return-path",
+}
+
+
+# Message-IDs and MIME boundaries need uniqueness, not secrecy: a generator seeded once from the
+# system's randomness avoids a system call per message (costly on some virtual machines).
+_UNIQUE = random.Random(os.urandom(32))
+
+
+def _unique_hex(bits: int) -> str:
+    return f"{_UNIQUE.getrandbits(bits):0{bits // 4}x}"
+
+
+class MessageError(ValueError):
+    """A message that cannot be built (bad header, bad address); the text says why."""
+
+
+def _single_line(value: str) -> str:
+    # A CR or LF inside a value would let text from a subscriber start a new header.
+    if "\r" in value or "\n" in value:
+        value = re.sub(r"[\r\n]+\s*", " ", value)
+    return value.strip()
+
+
+def encode_unstructured(name: str, value: str) -> str:
+    """`Name: value` folded, with RFC 2047 encoding when the value is not plain ASCII."""
+    value = _single_line(value)
+    if value.isascii():
+        if len(name) + len(value) < 76:
+            return f"{name}: {value}"
+        return _fold_ascii(f"{name}: {value}")
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}"
+
+
+def _fold_ascii(line: str, width: int = 78) -> str:
+    """An ASCII header line folded before spaces so that lines stay near `width` (RFC 5322
+    section 2.2.3); a word longer than the width stays whole (the hard limit is 998)."""
+    out: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        if current and len(current) + 1 + len(word) > width:
+            out.append(current)
+            current = " " + word
+        else:
+            current = f"{current} {word}" if current else word
+    out.append(current)
+    return "\r\n".join(out)
+
+
+@functools.lru_cache(maxsize=256)
+def format_address(address: str) -> str:
+    """`Name <addr>` normalized, with a non-ASCII display name encoded; MessageError if empty."""
+    name, addr = parseaddr(_single_line(address))
+    if not addr or "@" not in addr:
+        raise MessageError(f"not an e-mail address: {address[:100]!r}")
+    return formataddr((name, addr))
+
+
+@functools.lru_cache(maxsize=256)
+def address_of(address: str) -> str:
+    """The bare `local@domain` of an address written as `Name <local@domain>`."""
+    return parseaddr(_single_line(address))[1]
+
+
+def domain_of(address: str) -> str:
+    """The lower-cased domain of an address (empty when there is none)."""
+    return address_of(address).rpartition("@")[2].lower()
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh `<random@domain>` Message-ID on our own domain."""
+    return f"<{_unique_hex(128)}@{domain}>"
+
+
+def _qp(text: str) -> str:
+    # quoprimime encodes one character per byte: give it the UTF-8 bytes as latin-1 text.
+    raw = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")
+    return body_encode(raw, maxlinelen=76, eol="\r\n")
+
+
+def _text_part(subtype: str, text: str) -> str:
+    return (
+        f"Content-Type: text/{subtype}; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + _qp(text) + "\r\n"
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to one recipient, ready for SMTP: envelope and serialized bytes."""
+
+    envelope_from: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+@dataclass
+class MessageSpec:
+    """What a message says; `build()` serializes it. `html` or `text` (or both) is set."""
+
+    from_address: str
+    to_address: str
+    subject: str
+    html: str | None = None
+    text: str | None = None
+    return_path: str = ""
+    message_id: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    # (display name, address) of the recipient when already known: spares parsing `to_address`.
+    to_pair: tuple[str, str] | None = None
+
+    def build(self) -> Message:
+        """The message serialized with CRLF line ends; MessageError on a bad header or address."""
+        if self.to_pair is not None:
+            to_name, recipient = _single_line(self.to_pair[0]), _single_line(self.to_pair[1])
+        else:
+            to_name, recipient = parseaddr(_single_line(self.to_address))
+        if not recipient or "@" not in recipient:
+            raise MessageError(f"not an e-mail address: {self.to_address[:100]!r}")
+        if self.html is None and self.text is None:
+            raise MessageError("a message needs an HTML or a text body")
+        lines = []
+        if self.return_path:
+            lines.append(f"Return-Path: <{address_of(self.return_path)}>")
+        lines.append(encode_unstructured("From", format_address(self.from_address)))
+        lines.append(encode_unstructured("To", formataddr((to_name, recipient))))
+        lines.append(encode_unstructured("Subject", self.subject))
+        lines.append(f"Date: {formatdate(localtime=False, usegmt=True)}")
+        message_id = self.message_id or new_message_id(domain_of(self.from_address))
+        lines.append(f"Message-ID: {message_id}")
+        lines.append("MIME-Version: 1.0")
+        for name, value in self.headers:
+            lines.append(encode_unstructured(validate_header_name(name), value))
+        head = "\r\n".join(lines) + "\r\n"
+        if self.html is not None and self.text is not None:
+            # "=_" never occurs in quoted-printable text, so the boundary cannot clash.
+            boundary = "=_stmails_" + _unique_hex(96)
+            body = (
+                f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+                f"--{boundary}\r\n"
+                + _text_part("plain", self.text)
+                + f"--{boundary}\r\n"
+                + _text_part("html", self.html)
+                + f"--{boundary}--\r\n"
+            )
+        elif self.html is not None:
+            body = _text_part("html", self.html)
+        else:
+            body = _text_part("plain", self.text or "")
+        return Message(
+            envelope_from=address_of(self.return_path) or address_of(self.from_address),
+            recipient=recipient,
+            message_id=message_id,
+            data=(head + body).encode("utf-8"),
+        )
+
+
+def validate_header_name(name: str) -> str:
+    """`name` if it may be set by a caller; MessageError for a malformed or reserved one."""
+    name = name.strip()
+    if not _FIELD_NAME.match(name):
+        raise MessageError(f"bad header name: {name[:60]!r}")
+    if name.lower() in _RESERVED:
+        raise MessageError(f"header {name!r} is set by stmails and cannot be overridden")
+    return name
+
+
+def custom_headers(raw: object) -> list[tuple[str, str]]:
+    """Headers given in listmonk's shape (`[{"name": "value"}, ...]`) or as one mapping."""
+    items: list[tuple[str, str]] = []
+    if raw is None:
+        return items
+    entries: Iterable[object] = [raw] if isinstance(raw, dict) else raw  # type: ignore[assignment]
+    if not isinstance(entries, list | tuple | dict):
+        raise MessageError("headers must be a list of {name: value} objects")
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise MessageError("headers must be a list of {name: value} objects")
+        for name, value in entry.items():
+            items.append((validate_header_name(str(name)), str(value)))
+    return items
+
+
+@dataclass(frozen=True)
+class TrackingHeaders:
+    """The headers every stmails message carries so bounces and complaints find their way back."""
+
+    campaign_uuid: str
+    subscriber_uuid: str
+    unsubscribe_url: str
+    unsubscribe_mailto: str
+    feedback_id: str
+
+    def as_list(self) -> list[tuple[str, str]]:
+        """The headers in the order they are written."""
+        headers: list[tuple[str, str]] = []
+        if self.campaign_uuid:
+            headers.append(("X-Stmails-Campaign", self.campaign_uuid))
+        if self.subscriber_uuid:
+            headers.append(("X-Stmails-Subscriber", self.subscriber_uuid))
+        targets = []
+        if self.unsubscribe_mailto:
+            targets.append(f"<mailto:{self.unsubscribe_mailto}>")
+        if self.unsubscribe_url:
+            targets.append(f"<{self.unsubscribe_url}>")
+        if targets:
+            headers.append(("List-Unsubscribe", ", ".join(targets)))
+        # RFC 8058: one-click needs an https target and this exact header.
+        if self.unsubscribe_url.startswith("https://") or self.unsubscribe_url.startswith(
+            "http://"
+        ):
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        if self.feedback_id:
+            headers.append(("Feedback-ID", self.feedback_id))
+        return headers
+
+
+def recipients_of(values: Sequence[str]) -> list[str]:
+    """Bare addresses from To/Cc style values."""
+    return [addr for _, addr in getaddresses(list(values)) if addr]

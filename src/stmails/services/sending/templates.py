@@ -1,0 +1,412 @@
+"""Message templating: Jinja2 in a sandbox, with listmonk's Go-template expressions understood.
+
+Campaign bodies, transactional templates, subjects and headers are rendered per recipient. Two
+dialects are accepted in the same text:
+
+- Jinja2, with lower-case names: `{{ subscriber.name }}`, `{{ subscriber.attribs.city }}`,
+  `{{ tx.data.code }}`, `{% if ... %}`.
+- listmonk's Go-template expressions, translated to Jinja2 before compiling:
+  `{{ .Subscriber.Name }}`, `{{ .Subscriber.Attribs.city }}`, `{{ .Tx.Data.code }}`,
+  `{{ template "content" . }}`, `{{ UnsubscribeURL }}`, `{{ TrackView }}`,
+  `{{ TrackLink "url" }}` (and the `url@TrackLink` shorthand), `{{ Date "2006-01-02" }}`,
+  `{{ Safe "<!-- x -->" }}`, `{{ if eq .A "b" }}...{{ else if ... }}...{{ else }}...{{ end }}`,
+  `{{ range .List }}` (with `.` standing for the item).
+
+Templates run in Jinja2's `SandboxedEnvironment` (no access to Python internals), with a cap on the
+size of the source and of the output, so a template can neither escape nor exhaust the worker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import markdown as markdown_lib
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+# A template larger than this is refused when compiled.
+MAX_TEMPLATE_CHARS = 512 * 1024
+# A rendered body larger than this is refused (a loop cannot fill the worker's memory).
+MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+
+
+class TemplateRenderError(ValueError):
+    """A template that does not compile or does not render; the message says why."""
+
+
+# One `{{ ... }}` action, with Go's optional trim markers kept so Jinja2 trims the same way.
+_ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.DOTALL)
+# The `https://example.com@TrackLink` shorthand of listmonk.
+_TRACKLINK_SHORTHAND = re.compile(r"""(https?://[^\s"'<>@]+)@TrackLink""")
+# A Go string literal: "..." with backslash escapes, or a raw `...` string.
+_GO_STRING = r'"(?:[^"\\]|\\.)*"|`[^`]*`'
+_GO_TOKEN = re.compile(rf"\s*({_GO_STRING}|\$?[A-Za-z_.][\w.$]*|-?\d+(?:\.\d+)?|\(|\))")
+# Go functions that listmonk templates call with space-separated arguments.
+_GO_FUNCTIONS = {
+    "TrackLink",
+    "Date",
+    "Safe",
+    "L",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "print",
+    "printf",
+    "upper",
+    "lower",
+    "title",
+    "trim",
+    "default",
+}
+_COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_BARE_VALUES = {"UnsubscribeURL", "TrackView", "MessageURL", "OptinURL", "ManageURL"}
+
+
+def _go_string_to_jinja(token: str) -> str:
+    """A Go string literal as a Jinja2 string literal (both accept backslash escapes)."""
+    if token.startswith("`"):
+        return repr(token[1:-1])
+    return token
+
+
+def _subscripts(parts: list[str]) -> str:
+    """Go field steps as Jinja2 subscripts, so that a map key wins over a method of the same
+    name (`.Tx.Data.items` is the key "items", not `dict.items`)."""
+    return "".join(f"[{part!r}]" for part in parts if part)
+
+
+def _go_operand(token: str, dot: str) -> str:
+    """One Go operand (`.Field.Path`, `$var`, literal) as a Jinja2 expression."""
+    if token.startswith(('"', "`")):
+        return _go_string_to_jinja(token)
+    if token == ".":
+        return dot
+    if token.startswith("."):
+        parts = token[1:].split(".")
+        if dot == "_root":
+            return parts[0] + _subscripts(parts[1:])
+        return dot + _subscripts(parts)
+    if token.startswith("$"):
+        head, *rest = (token[1:] or "_root").split(".")
+        return f"go_{head}" + _subscripts(rest)
+    if token in {"true", "false"}:
+        return token.capitalize()
+    if token == "nil":
+        return "None"
+    return token
+
+
+def _tokens(expr: str) -> list[str]:
+    tokens: list[str] = []
+    position = 0
+    expr = expr.strip()
+    while position < len(expr):
+        match = _GO_TOKEN.match(expr, position)
+        if match is None:
+            raise TemplateRenderError(f"cannot translate Go template expression: {expr[:80]!r}")
+        tokens.append(match.group(1))
+        position = match.end()
+    return tokens
+
+
+def _go_call(tokens: list[str], dot: str) -> str:
+    """A Go pipeline stage `fn arg arg` (or a single operand) as a Jinja2 expression."""
+    if not tokens:
+        raise TemplateRenderError("empty Go template expression")
+    head, args = tokens[0], tokens[1:]
+    if head == "(":
+        raise TemplateRenderError("parenthesised Go expressions are not supported")
+    operands = [_go_operand(arg, dot) for arg in args]
+    if head in _COMPARISONS and len(operands) >= 2:
+        op = _COMPARISONS[head]
+        if head == "eq" and len(operands) > 2:
+            return "(" + " or ".join(f"{operands[0]} == {o}" for o in operands[1:]) + ")"
+        return f"({operands[0]} {op} {operands[1]})"
+    if head in {"and", "or"}:
+        return "(" + f" {head} ".join(operands) + ")"
+    if head == "not":
+        return f"(not {operands[0]})"
+    if head == "len":
+        return f"({operands[0]}|length)"
+    if head == "index":
+        return operands[0] + "".join(f"[{o}]" for o in operands[1:])
+    if head in _GO_FUNCTIONS or head in _BARE_VALUES:
+        if head in _BARE_VALUES and not operands:
+            return head
+        return f"{head}({', '.join(operands)})"
+    if args:
+        raise TemplateRenderError(f"unknown Go template function {head!r}")
+    return _go_operand(head, dot)
+
+
+def _go_pipeline(expr: str, dot: str) -> str:
+    """A Go pipeline `a | fn x` (the previous value is the last argument) as Jinja2."""
+    stages = [s for s in re.split(r"\|(?=(?:[^\"`]*[\"`][^\"`]*[\"`])*[^\"`]*$)", expr)]
+    result = _go_call(_tokens(stages[0]), dot)
+    for stage in stages[1:]:
+        tokens = _tokens(stage)
+        result = _go_call([*tokens, "$__piped"], dot).replace("go___piped", result)
+    return result
+
+
+@dataclass
+class _Block:
+    kind: str
+    dot: str
+
+
+@dataclass
+class _Translator:
+    blocks: list[_Block] = field(default_factory=list)
+    counter: int = 0
+
+    @property
+    def dot(self) -> str:
+        for block in reversed(self.blocks):
+            if block.kind in {"range", "with"}:
+                return block.dot
+        return "_root"
+
+    def action(self, left: str, body: str, right: str) -> str:
+        """One `{{ ... }}` action as Jinja2; plain Jinja2 expressions pass through unchanged."""
+        text = body.strip()
+        word = text.split(None, 1)[0] if text else ""
+        rest = text[len(word) :].strip()
+
+        def tag(inner: str) -> str:
+            return "{%" + left + " " + inner + " " + right + "%}"
+
+        def out(inner: str) -> str:
+            return "{{" + left + " " + inner + " " + right + "}}"
+
+        if word == "template" or word == "block":
+            name_match = re.match(rf"({_GO_STRING})", rest)
+            if name_match is None:
+                raise TemplateRenderError(f"bad template action: {text[:80]!r}")
+            name = name_match.group(1).strip('"`')
+            if name != "content":
+                raise TemplateRenderError(f"unknown template {name!r}; only 'content' exists")
+            return out("content")
+        if word == "if":
+            self.blocks.append(_Block("if", self.dot))
+            return tag("if " + _go_pipeline(rest, self.dot))
+        if word == "else":
+            if rest.startswith("if "):
+                return tag("elif " + _go_pipeline(rest[3:], self.dot))
+            if self.blocks and self.blocks[-1].kind == "with":
+                raise TemplateRenderError("{{ else }} inside {{ with }} is not supported")
+            return tag("else")
+        if word == "end":
+            if not self.blocks:
+                raise TemplateRenderError("{{ end }} without an opening action")
+            block = self.blocks.pop()
+            if block.kind == "with":
+                return tag("endif") + tag("endwith")
+            return tag({"if": "endif", "range": "endfor"}[block.kind])
+        if word == "range":
+            return self._range(rest, tag)
+        if word == "with":
+            self.counter += 1
+            name = f"go_with{self.counter}"
+            expr = _go_pipeline(rest, self.dot)
+            self.blocks.append(_Block("with", name))
+            # Go's `with` renders its body only when the value is non-empty.
+            return tag(f"with {name} = {expr}") + tag(f"if {name}")
+        if word in {"define"}:
+            raise TemplateRenderError("{{ define }} is not supported; use the template's body")
+        if text.startswith((".", "$")) or word in _GO_FUNCTIONS:
+            return out(_go_pipeline(text, self.dot))
+        if word in _BARE_VALUES and not rest:
+            return out(word)
+        return "{{" + left + body + right + "}}"
+
+    def _range(self, rest: str, tag: Callable[[str], str]) -> str:
+        self.counter += 1
+        match = re.match(r"^\$(\w+)\s*(?:,\s*\$(\w+))?\s*:=\s*(.+)$", rest)
+        if match:
+            first, second, expr = match.group(1), match.group(2), match.group(3)
+            source = _go_pipeline(expr, self.dot)
+            self.blocks.append(_Block("range", f"go_{second or first}"))
+            if second:
+                return tag(f"for go_{first}, go_{second} in go_pairs({source})")
+            return tag(f"for go_{first} in {source}")
+        name = f"go_item{self.counter}"
+        source = _go_pipeline(rest, self.dot)
+        self.blocks.append(_Block("range", name))
+        return tag(f"for {name} in {source}")
+
+
+def translate_go_template(source: str) -> str:
+    """listmonk Go-template actions in `source` rewritten as Jinja2; Jinja2 text is kept."""
+    source = _TRACKLINK_SHORTHAND.sub(lambda m: '{{ TrackLink "' + m.group(1) + '" }}', source)
+    translator = _Translator()
+    translated = _ACTION.sub(
+        lambda m: translator.action(m.group(1), m.group(2), m.group(3)), source
+    )
+    if translator.blocks:
+        raise TemplateRenderError(f"unclosed {{{{ {translator.blocks[-1].kind} }}}} action")
+    return translated
+
+
+def _go_pairs(value: Any) -> list[tuple[Any, Any]]:
+    """Go's `range $k, $v := x`: (key, value) for maps and (index, item) for sequences."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    return list(enumerate(value or ()))
+
+
+_GO_LAYOUT = [
+    ("2006", "%Y"),
+    ("01", "%m"),
+    ("02", "%d"),
+    ("15", "%H"),
+    ("04", "%M"),
+    ("05", "%S"),
+    ("Jan", "%b"),
+    ("Mon", "%a"),
+]
+
+
+def _go_date(layout: str = "2006-01-02 15:04:05") -> str:
+    """Go's reference-time layout applied to the current UTC time."""
+    fmt = layout
+    for go, py in _GO_LAYOUT:
+        fmt = fmt.replace(go, py)
+    return datetime.now(UTC).strftime(fmt)
+
+
+class _LenientUndefined(Undefined):
+    """A missing attribute renders empty, as in listmonk (an unknown attrib is not an error)."""
+
+
+def _environment(autoescape: bool) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=autoescape, undefined=_LenientUndefined)
+    env.globals.update(
+        Date=_go_date,
+        Safe=Markup,
+        go_pairs=_go_pairs,
+        upper=lambda s: str(s).upper(),
+        lower=lambda s: str(s).lower(),
+        title=lambda s: str(s).title(),
+        trim=lambda s: str(s).strip(),
+        default=lambda fallback, value=None: value or fallback,
+        print=lambda *a: "".join(str(x) for x in a),
+        L=lambda: {},
+    )
+    return env
+
+
+_ENVIRONMENTS = {True: _environment(True), False: _environment(False)}
+# The strict environment exists so tests can ask for errors on missing names.
+_STRICT = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """A template compiled once and rendered for many recipients."""
+
+    source: str
+    html: bool
+    _template: Any
+    # The output of a template without any expression (a fixed From, say): no rendering.
+    constant: str | None = None
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        """The template rendered with `context`; TemplateRenderError if it fails or is too big."""
+        if self.constant is not None:
+            return self.constant
+        try:
+            output = self._template.render(context)
+        except TemplateError as exc:
+            raise TemplateRenderError(f"template error: {exc}") from exc
+        except (
+            TypeError,
+            ValueError,
+            AttributeError,
+            KeyError,
+            IndexError,
+            ArithmeticError,
+            RecursionError,
+        ) as exc:
+            raise TemplateRenderError(f"template error: {exc}") from exc
+        if len(output) > MAX_OUTPUT_CHARS:
+            raise TemplateRenderError("rendered message is larger than the limit")
+        return str(output)
+
+
+def compile_template(source: str, *, html: bool) -> CompiledTemplate:
+    """`source` (Jinja2 and/or listmonk Go syntax) compiled; `html` turns on autoescaping."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateRenderError("template is larger than the limit")
+    return _compile_jinja(translate_go_template(source), source, html)
+
+
+# Where a translated layout places the body.
+_CONTENT_SLOT = re.compile(r"\{\{-? content -?\}\}")
+
+
+def compile_with_content(layout: str, body: str, *, html: bool) -> CompiledTemplate:
+    """A layout with the body template inlined at its content slot: one template, rendered once
+    per recipient (as Go's `{{ template "content" . }}` runs the body with the same data)."""
+    if len(layout) + len(body) > MAX_TEMPLATE_CHARS:
+        raise TemplateRenderError("template is larger than the limit")
+    # The body compiles on its own first, so its errors are reported as the body's.
+    compile_template(body, html=html)
+    translated_body = translate_go_template(body)
+    combined = _CONTENT_SLOT.sub(lambda _: translated_body, translate_go_template(layout))
+    return _compile_jinja(combined, layout, html)
+
+
+def _compile_jinja(jinja_source: str, source: str, html: bool) -> CompiledTemplate:
+    try:
+        template = _ENVIRONMENTS[html].from_string(jinja_source)
+    except TemplateError as exc:
+        raise TemplateRenderError(f"template syntax error: {exc}") from exc
+    constant = None
+    if "{{" not in jinja_source and "{%" not in jinja_source and "{#" not in jinja_source:
+        constant = str(template.render())
+    return CompiledTemplate(source=source, html=html, _template=template, constant=constant)
+
+
+def uses_content(source: str) -> bool:
+    """Whether a layout template places the body (`{{ template "content" . }}`)."""
+    try:
+        parsed = _STRICT.parse(translate_go_template(source))
+    except (TemplateError, TemplateRenderError):
+        return False
+    return any(n.name == "content" for n in parsed.find_all(nodes.Name))
+
+
+# Template actions are shielded from the Markdown converter, which would read `_x_` as emphasis.
+_SHIELD = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+def markdown_to_html(source: str) -> str:
+    """Markdown converted to HTML, with every template action left exactly as written."""
+    saved: list[str] = []
+
+    def shield(match: re.Match[str]) -> str:
+        saved.append(match.group(0))
+        return f"\x00{len(saved) - 1}\x00"
+
+    shielded = _SHIELD.sub(shield, source)
+    html = markdown_lib.markdown(shielded, extensions=["extra", "sane_lists"], output_format="html")
+    return re.sub(r"\x00(\d+)\x00", lambda m: saved[int(m.group(1))], html)
+
+
+def escape_html(text: str) -> str:
+    """Text escaped for HTML."""
+    return str(escape(text))

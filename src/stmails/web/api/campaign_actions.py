@@ -1,0 +1,157 @@
+"""listmonk's campaign actions: status changes, test sends, preview; plus per-campaign counters.
+
+- `PUT /api/campaigns/{id}/status` `{"status": "scheduled"|"running"|"paused"|"cancelled"|"draft"}`
+  under listmonk's rules; the sender (inside `stmails serve` / `stmails worker`) picks running
+  campaigns up.
+- `POST /api/campaigns/{id}/test` `{"subscribers": ["a@b.c", ...]}` (plus any campaign field to
+  try unsaved content): sent now, each address checked like campaign mail; a suppressed or
+  unknown address is refused with its reason.
+- `GET /api/campaigns/{id}/preview?subscriber_id=N` (or `subscriber_email=`): the body rendered
+  for that subscriber (a sample subscriber when none is named).
+- `GET /api/campaigns/{id}/stats`: sent, skipped by reason, failed, bounces, complaints,
+  unsubscribes, deferred and in-doubt sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from stmails.db.models import Campaign, Subscriber
+from stmails.services import campaigns as campaign_service
+from stmails.services.sending.campaigns import (
+    CampaignError,
+    campaign_stats,
+    change_status,
+    compile_campaign,
+    preview,
+)
+from stmails.services.sending.compose import Links, unsubscribe_url
+from stmails.services.sending.direct import resolve_subscribers
+from stmails.web import serialize
+from stmails.web.api.sending_common import direct_sender, per_recipient, sending_config
+from stmails.web.api.subscribers import JSON_BODY
+from stmails.web.body import json_object, run_db
+from stmails.web.deps import require_user
+from stmails.web.errors import ApiError, bad_request, not_found
+from stmails.web.responses import JSONResponse, data
+
+router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
+
+# Fields a test send may override without saving them.
+TEST_OVERRIDES = ("subject", "body", "altbody", "content_type", "from_email", "template_id")
+
+
+def _campaign(session: Session, campaign_id: int) -> Campaign:
+    found = session.get(Campaign, campaign_id)
+    if found is None:
+        raise not_found("campaign")
+    return found
+
+
+@router.put(
+    "/campaigns/{campaign_id}/status", summary="Change a campaign's status", openapi_extra=JSON_BODY
+)
+async def put_status(request: Request, campaign_id: int) -> JSONResponse:
+    body = await json_object(request)
+    status = body.get("status")
+    if not isinstance(status, str) or not status:
+        raise bad_request("status: required")
+
+    def work(session: Session) -> dict[str, Any]:
+        campaign = _campaign(session, campaign_id)
+        try:
+            change_status(session, campaign, status, sending_config(request, session))
+        except CampaignError as exc:
+            raise bad_request(str(exc)) from None
+        session.flush()
+        return serialize.campaign(
+            campaign, campaign_service.campaign_lists(session, [campaign.id])[campaign.id]
+        )
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.post(
+    "/campaigns/{campaign_id}/test",
+    summary="Send a test to given addresses",
+    openapi_extra=JSON_BODY,
+)
+async def test_send(request: Request, campaign_id: int) -> JSONResponse:
+    body = await json_object(request)
+    emails = body.get("subscribers")
+    if not isinstance(emails, list) or not emails or not all(isinstance(e, str) for e in emails):
+        raise bad_request("subscribers: give a list of subscriber e-mail addresses")
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        campaign = _campaign(session, campaign_id)
+        # Unsaved changes are tried on a detached copy, never written.
+        session.expunge(campaign)
+        for name in TEST_OVERRIDES:
+            if name in body and body[name] is not None:
+                setattr(campaign, name, body[name])
+        config = sending_config(request, session)
+        try:
+            content = compile_campaign(session, campaign, config)
+        except CampaignError as exc:
+            raise bad_request(str(exc)) from None
+        sender = direct_sender(request, config)
+        results = sender.send(
+            session,
+            content,
+            resolve_subscribers(session, emails=emails),
+            kind="test",
+            campaign={"uuid": campaign.uuid, "name": campaign.name, "subject": campaign.subject},
+            links_for=lambda r: Links(unsubscribe_url(config.root_url, campaign.uuid, r.uuid)),
+        )
+        return [r.as_dict() for r in results]
+
+    results = await run_db(request, work, write=True)
+    return per_recipient(results)
+
+
+@router.get("/campaigns/{campaign_id}/preview", summary="Preview for a subscriber")
+async def get_preview(request: Request, campaign_id: int) -> Response:
+    params = request.query_params
+    subscriber_id = params.get("subscriber_id", "")
+    email = params.get("subscriber_email", "")
+    if subscriber_id and not subscriber_id.isdigit():
+        raise bad_request("subscriber_id: expected a number")
+
+    def work(session: Session) -> tuple[str, str]:
+        campaign = _campaign(session, campaign_id)
+        subscriber = None
+        if subscriber_id:
+            subscriber = session.get(Subscriber, int(subscriber_id))
+        elif email:
+            subscriber = session.scalar(
+                select(Subscriber).where(func.lower(Subscriber.email) == email.strip().lower())
+            )
+        if (subscriber_id or email) and subscriber is None:
+            raise not_found("subscriber")
+        try:
+            return preview(session, campaign, subscriber, sending_config(request, session))
+        except CampaignError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    media_type, body = await run_db(request, work)
+    # The preview is the campaign's own HTML: sandboxed so its scripts cannot act on the API.
+    return Response(
+        body,
+        media_type=f"{media_type}; charset=utf-8",
+        headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/campaigns/{campaign_id}/stats", summary="Per-campaign sending counters")
+async def get_stats(request: Request, campaign_id: int) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
+        campaign = _campaign(session, campaign_id)
+        stats = campaign_stats(session, campaign_id)
+        return {"id": campaign.id, "status": campaign.status, "to_send": campaign.to_send, **stats}
+
+    return data(await run_db(request, work))

@@ -1,0 +1,74 @@
+"""What the sending routes share: the sending settings, the SMTP pool and the return path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from stmails.services import bounces
+from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.direct import DirectSender
+from stmails.services.sending.smtp import SmtpPool
+from stmails.web.deps import app_state
+from stmails.web.errors import ApiError
+from stmails.web.responses import JSONResponse, data
+from stmails.workers.sender import load_config, return_path_for, verp_maker
+
+POOL_KEY = "sending.smtp_pool"
+
+
+@dataclass
+class _PoolHolder:
+    key: tuple[object, ...]
+    pool: SmtpPool
+
+
+def sending_config(request: Request, session: Session) -> SendingConfig:
+    """The sending settings as stored now."""
+    return load_config(session, app_state(request).settings.root_url)
+
+
+def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
+    """A sender over the app's shared SMTP pool (rebuilt when the smtp settings change);
+    503 when no SMTP server is enabled."""
+    if not config.smtp:
+        raise ApiError(503, "no SMTP server is enabled (settings: smtp)", {"Retry-After": "60"})
+    state = app_state(request)
+    key = tuple(config.smtp)
+    holder = state.extras.get(POOL_KEY)
+    if not isinstance(holder, _PoolHolder) or holder.key != key:
+        if isinstance(holder, _PoolHolder):
+            holder.pool.close()
+        holder = _PoolHolder(key, SmtpPool(config.smtp))
+        state.extras[POOL_KEY] = holder
+    secret = state.settings.resolved_secret_key().encode()
+    return DirectSender(
+        config, holder.pool.send, bounces.record, return_path_for(config, verp_maker(secret))
+    )
+
+
+def close_pool(request_app_state: object) -> None:
+    """Closes the shared SMTP pool (at shutdown)."""
+    extras = getattr(request_app_state, "extras", {})
+    holder = extras.pop(POOL_KEY, None)
+    if isinstance(holder, _PoolHolder):
+        holder.pool.close()
+
+
+def per_recipient(results: list[dict[str, Any]]) -> JSONResponse:
+    """200 when at least one recipient was sent to, else 422; every result listed either way."""
+    sent = sum(1 for r in results if r["status"] == "sent")
+    payload = {"sent": sent, "refused": len(results) - sent, "results": results}
+    if sent:
+        return data(payload)
+    first = results[0]
+    return JSONResponse(
+        {
+            "message": f"no recipient was sent to: {first['recipient']}: {first.get('error', '')}",
+            "data": payload,
+        },
+        status_code=422,
+    )

@@ -1,0 +1,194 @@
+"""listmonk's template API: `/api/templates` (types `campaign` and `tx`).
+
+A campaign template wraps campaign bodies and must contain `{{ template "content" . }}`; a tx
+template is the whole transactional message (its `subject` is the message subject). Both may
+use Jinja2 or listmonk's Go-template expressions; a template that does not compile is refused
+with 400 naming the problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from stmails.db.models import Campaign, Template
+from stmails.db.types import utcnow
+from stmails.services.sending.compose import Recipient, compile_content, template_context
+from stmails.services.sending.templates import TemplateRenderError
+from stmails.web.api.subscribers import JSON_BODY
+from stmails.web.body import json_object, run_db
+from stmails.web.deps import require_user
+from stmails.web.errors import bad_request, not_found
+from stmails.web.responses import JSONResponse, data, timestamp
+
+router = APIRouter(tags=["templates"], dependencies=[Depends(require_user)])
+
+TYPES = ("campaign", "tx")
+SAMPLE_BODY = (
+    "<h3>Hello</h3><p>This is sample campaign content, shown where "
+    '<code>{{ template "content" . }}</code> sits in the template.</p>'
+)
+
+
+def serialize(item: Template) -> dict[str, Any]:
+    """A template in listmonk's shape."""
+    return {
+        "id": item.id,
+        "created_at": timestamp(item.created_at),
+        "updated_at": timestamp(item.updated_at),
+        "name": item.name,
+        "body": item.body,
+        "type": item.type,
+        "subject": item.subject,
+        "is_default": item.is_default,
+    }
+
+
+def _get(session: Session, template_id: int) -> Template:
+    found = session.get(Template, template_id)
+    if found is None:
+        raise not_found("template")
+    return found
+
+
+def render_sample(kind: str, body: str, subject: str = "") -> str:
+    """The template rendered for a sample subscriber; 400 when it does not compile."""
+    try:
+        if kind == "campaign":
+            content = compile_content(
+                subject="", body=SAMPLE_BODY, content_type="html", from_email="", layout=body
+            )
+        else:
+            content = compile_content(
+                subject=subject, body=body, content_type="html", from_email=""
+            )
+        sample = Recipient(
+            id=0,
+            uuid="00000000-0000-0000-0000-000000000000",
+            email="subscriber@example.com",
+            name="Demo Subscriber",
+            attribs={"city": "Bengaluru"},
+        )
+        rendered = content.render(template_context(sample, tx_data={"sample": True}))
+    except TemplateRenderError as exc:
+        raise bad_request(f"body: {exc}") from None
+    return rendered.html or ""
+
+
+def _validated(body: dict[str, Any], current: Template | None = None) -> dict[str, Any]:
+    name = body.get("name", current.name if current else None)
+    kind = body.get("type", current.type if current else None)
+    text = body.get("body", current.body if current else None)
+    subject = body.get("subject", current.subject if current else "") or ""
+    if not isinstance(name, str) or not name.strip():
+        raise bad_request("name: required")
+    if kind not in TYPES:
+        raise bad_request("type: expected campaign or tx")
+    if not isinstance(text, str) or not text.strip():
+        raise bad_request("body: required")
+    if not isinstance(subject, str):
+        raise bad_request("subject: expected text")
+    render_sample(kind, text, subject)
+    return {"name": name.strip()[:500], "type": kind, "body": text, "subject": subject[:1000]}
+
+
+@router.get("/templates", summary="List templates")
+async def list_templates(request: Request) -> JSONResponse:
+    def work(session: Session) -> list[dict[str, Any]]:
+        rows = session.scalars(select(Template).order_by(Template.id))
+        return [serialize(t) for t in rows if t.type in TYPES]
+
+    return data(await run_db(request, work))
+
+
+@router.get("/templates/{template_id}", summary="Get one template")
+async def get_template(request: Request, template_id: int) -> JSONResponse:
+    return data(await run_db(request, lambda s: serialize(_get(s, template_id))))
+
+
+def _html(body: str) -> Response:
+    return Response(
+        body,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/templates/{template_id}/preview", summary="Render a template with sample content")
+async def preview_template(request: Request, template_id: int) -> Response:
+    def work(session: Session) -> str:
+        template = _get(session, template_id)
+        return render_sample(template.type, template.body, template.subject)
+
+    return _html(await run_db(request, work))
+
+
+@router.post("/templates/preview", summary="Render an unsaved template", openapi_extra=JSON_BODY)
+async def preview_unsaved(request: Request) -> Response:
+    body = await json_object(request)
+    kind = body.get("type", "campaign")
+    text = body.get("body")
+    if kind not in TYPES or not isinstance(text, str):
+        raise bad_request("give type (campaign or tx) and body")
+    return _html(render_sample(kind, text, str(body.get("subject") or "")))
+
+
+@router.post("/templates", summary="Create a template", openapi_extra=JSON_BODY)
+async def create_template(request: Request) -> JSONResponse:
+    values = _validated(await json_object(request))
+
+    def work(session: Session) -> dict[str, Any]:
+        template = Template(**values)
+        session.add(template)
+        session.flush()
+        return serialize(template)
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.put("/templates/{template_id}", summary="Update a template", openapi_extra=JSON_BODY)
+async def update_template(request: Request, template_id: int) -> JSONResponse:
+    body = await json_object(request)
+
+    def work(session: Session) -> dict[str, Any]:
+        template = _get(session, template_id)
+        for key, value in _validated(body, template).items():
+            setattr(template, key, value)
+        template.updated_at = utcnow()
+        session.flush()
+        return serialize(template)
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.put("/templates/{template_id}/default", summary="Make a campaign template the default")
+async def set_default(request: Request, template_id: int) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
+        template = _get(session, template_id)
+        if template.type != "campaign":
+            raise bad_request("only a campaign template can be the default")
+        session.execute(update(Template).values(is_default=False))
+        template.is_default = True
+        session.flush()
+        return serialize(template)
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.delete("/templates/{template_id}", summary="Delete a template")
+async def delete_template(request: Request, template_id: int) -> JSONResponse:
+    def work(session: Session) -> bool:
+        template = _get(session, template_id)
+        if template.is_default:
+            raise bad_request("the default template cannot be deleted")
+        in_use = session.scalar(select(Campaign.id).where(Campaign.template_id == template_id))
+        if in_use is not None:
+            raise bad_request(f"the template is used by campaign {in_use}")
+        session.delete(template)
+        return True
+
+    return data(await run_db(request, work, write=True))

@@ -1,0 +1,215 @@
+"""`stmails relay`: an SMTP submission server that enforces the suppression list.
+
+Applications submit mail over SMTP with AUTH (PLAIN or LOGIN, checked against stmails' API users;
+STARTTLS offered when a certificate is configured, and AUTH refused before it unless
+`allow_plain_auth` is set for loopback use). A RCPT TO of a suppressed address is answered
+`550 5.7.1` naming the suppression's reason; accepted mail is forwarded to the configured
+upstream SMTP servers with our Return-Path (VERP when enabled), Message-ID and tracking headers.
+
+Replies after DATA: 250 once every recipient was forwarded; when the upstream refused some but
+not all, still 250 (the refusals are recorded as bounces, as a relay that accepted the message
+would report them by DSN); when it refused all, the upstream's own code (5xx or 4xx) goes back
+to the client so it can decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import sessionmaker
+
+from stmails.db.models import Subscriber
+from stmails.db.types import normalize_email
+from stmails.services import suppression
+from stmails.services.sending.campaigns import BounceRecorder, Transport, smtp_event
+from stmails.services.sending.compose import ReturnPath
+from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.messages import Message, new_message_id
+
+log = logging.getLogger("stmails.relay")
+
+# Checks a username and secret (an API user's token); True when they match.
+Authenticate = Callable[[str, str], bool]
+# Largest message accepted, in bytes.
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+MAX_RECIPIENTS = 100
+# Headers the relay writes itself; the client's copies are dropped.
+_OWN_HEADERS = {b"return-path", b"x-stmails-subscriber", b"feedback-id"}
+
+
+def _split_head(data: bytes) -> tuple[list[bytes], bytes]:
+    """The header lines (folded continuations joined to their field) and the rest."""
+    data = data.replace(b"\r\n", b"\n")
+    head, sep, body = data.partition(b"\n\n")
+    if not sep:
+        head, body = data, b""
+    fields: list[bytes] = []
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\n" + line
+        elif line:
+            fields.append(line)
+    return fields, body
+
+
+def _one_line(value: str) -> str:
+    return re.sub(r"[\r\n]+", " ", value)
+
+
+def rewrite_headers(data: bytes, added: list[tuple[str, str]], id_domain: str) -> bytes:
+    """The message with our headers first, the client's copies of them dropped, a Message-ID
+    and a Date added when missing; CRLF line ends throughout."""
+    fields, body = _split_head(data)
+    kept = [f for f in fields if f.split(b":", 1)[0].strip().lower() not in _OWN_HEADERS]
+    names = {f.split(b":", 1)[0].strip().lower() for f in kept}
+    extra = [f"{name}: {_one_line(value)}".encode() for name, value in added]
+    if b"message-id" not in names:
+        extra.append(f"Message-ID: {new_message_id(id_domain)}".encode())
+    if b"date" not in names:
+        extra.append(f"Date: {formatdate(usegmt=True)}".encode())
+    head = b"\r\n".join(extra + kept).replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    return head + b"\r\n\r\n" + body.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+
+
+@dataclass
+class RelayHandler:
+    """aiosmtpd handler: suppression at RCPT TO, forwarding after DATA."""
+
+    factory: sessionmaker[DbSession]
+    transport: Transport
+    config: SendingConfig
+    return_path: ReturnPath
+    record_bounce: BounceRecorder
+
+    def _refusal(self, address: str) -> str | None:
+        with self.factory() as session:
+            hit = suppression.find(session, address, list_ids=[])
+        if hit is None:
+            return None
+        since = hit.created_at.date().isoformat()
+        return f"550 5.7.1 <{address}> is {hit.describe()} since {since}; not relayed"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 too many recipients"
+        if "@" not in address:
+            return "501 5.1.3 bad recipient address"
+        refusal = await asyncio.to_thread(self._refusal, address)
+        if refusal is not None:
+            log.info("relay refused %s: suppressed", address)
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        if isinstance(content, str):
+            content = content.encode("utf-8", "surrogateescape")
+        sender = str(envelope.mail_from or "")
+        return await asyncio.to_thread(self._forward, sender, list(envelope.rcpt_tos), content)
+
+    def _subscriber_uuids(self, recipients: list[str]) -> dict[str, str]:
+        wanted = [normalize_email(r) for r in recipients]
+        with self.factory() as session:
+            rows = session.execute(
+                select(Subscriber.email, Subscriber.uuid).where(
+                    func.lower(Subscriber.email).in_(wanted)
+                )
+            )
+            return {email.lower(): uuid for email, uuid in rows}
+
+    def _forward(self, sender: str, recipients: list[str], content: bytes) -> str:
+        uuids = self._subscriber_uuids(recipients)
+        replies: list[str] = []
+        delivered = 0
+        for rcpt in recipients:
+            subscriber_uuid = uuids.get(normalize_email(rcpt), "")
+            return_path = self.return_path("", subscriber_uuid)
+            added = [("Return-Path", f"<{return_path}>")] if return_path else []
+            if subscriber_uuid:
+                added.append(("X-Stmails-Subscriber", subscriber_uuid))
+            added.append(("Feedback-ID", f"relay:stmails:{self.config.feedback_id_sender}"))
+            data = rewrite_headers(content, added, self.config.id_domain)
+            message = Message(
+                envelope_from=return_path or sender,
+                recipient=rcpt,
+                message_id="",
+                data=data,
+            )
+            result = self.transport(message)
+            if result.outcome == "sent":
+                delivered += 1
+                continue
+            if result.outcome == "hard":
+                with self.factory() as session, session.begin():
+                    self.record_bounce(
+                        session, smtp_event(result, message, "", subscriber_uuid, "hard")
+                    )
+            code = result.code if result.outcome in {"hard", "soft"} else 451
+            replies.append(f"{code} {result.text or 'upstream failure'}".strip())
+        if delivered or not replies:
+            return "250 2.0.0 accepted for delivery"
+        return replies[0].splitlines()[0][:500]
+
+
+def make_authenticator(check: Authenticate) -> Callable[..., AuthResult]:
+    """aiosmtpd's authenticator from a username/secret check (PLAIN and LOGIN)."""
+
+    def authenticator(
+        server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if mechanism not in {"PLAIN", "LOGIN"} or not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        username = auth_data.login.decode("utf-8", "replace")
+        secret = auth_data.password.decode("utf-8", "replace")
+        return AuthResult(success=bool(check(username, secret)), handled=False)
+
+    return authenticator
+
+
+def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """A server TLS context for STARTTLS."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+def make_controller(
+    handler: RelayHandler,
+    authenticate: Authenticate,
+    *,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext | None = None,
+    allow_plain_auth: bool = False,
+) -> Controller:
+    """The relay server (not started): AUTH required for every transaction."""
+    return Controller(
+        handler,
+        hostname=host,
+        port=port,
+        tls_context=tls,
+        require_starttls=False,
+        auth_required=True,
+        auth_require_tls=not allow_plain_auth,
+        authenticator=make_authenticator(authenticate),
+        data_size_limit=MAX_MESSAGE_BYTES,
+    )

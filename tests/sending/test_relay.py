@@ -1,0 +1,171 @@
+"""`stmails relay` end to end: a real aiosmtpd relay forwarding to a real aiosmtpd upstream."""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from stmails.db.models import Bounce
+from stmails.services import suppression
+from stmails.services.bounces import record as record_bounce
+from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.smtp import SmtpPool
+from stmails.workers.relay import RelayHandler, make_controller, rewrite_headers, tls_context
+
+from .conftest import Sink, add_subscriber, free_port
+
+MESSAGE = (
+    b"From: App <app@example.org>\r\nTo: someone\r\nSubject: hello\r\n"
+    b"Return-Path: <client@forged.example>\r\n\r\nbody line\r\n"
+)
+
+
+def _credentials(username: str, secret: str) -> bool:
+    return (username, secret) == ("app", "s3cret-token")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 made with our own key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    folder = Path(tmp_path_factory.mktemp("tls"))
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(certfile), str(keyfile)
+
+
+@pytest.fixture
+def relay(
+    session_maker: sessionmaker[Session], smtp_sink: Sink, certificate: tuple[str, str]
+) -> Iterator[int]:
+    config = SendingConfig.from_settings(
+        {"smtp": smtp_sink.smtp_settings(), "sending.bounce_address": "bounce@mail.example.org"}
+    )
+    pool = SmtpPool(config.smtp)
+    handler = RelayHandler(
+        session_maker, pool.send, config, lambda c, s: config.bounce_address, record_bounce
+    )
+    port = free_port()
+    controller = make_controller(
+        handler, _credentials, host="127.0.0.1", port=port, tls=tls_context(*certificate)
+    )
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+        pool.close()
+
+
+def _client(port: int, certificate: tuple[str, str]) -> smtplib.SMTP:
+    client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    client.starttls(context=_trusting(certificate))
+    client.login("app", "s3cret-token")
+    return client
+
+
+def test_relay_requires_auth_after_starttls(relay: int, certificate: tuple[str, str]) -> None:
+    with smtplib.SMTP("127.0.0.1", relay, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        # No AUTH offered in clear text, and mail without AUTH is refused.
+        assert not client.has_extn("auth")
+        code, _ = client.mail("app@example.org")
+        assert code == 530
+    with smtplib.SMTP("127.0.0.1", relay, timeout=10) as client:
+        client.starttls(context=_trusting(certificate))
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("app", "wrong")
+
+
+def _trusting(certificate: tuple[str, str]) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=certificate[0])
+    context.check_hostname = False
+    return context
+
+
+def test_relay_refuses_suppressed_and_forwards_with_our_headers(
+    relay: int,
+    certificate: tuple[str, str],
+    smtp_sink: Sink,
+    session_maker: sessionmaker[Session],
+) -> None:
+    with session_maker() as session, session.begin():
+        suppression.add(session, reason="complaint", email="angry@example.net", source="fbl")
+        add_subscriber(session, "friend@example.net", lists={})
+    with _client(relay, certificate) as client:
+        client.mail("app@example.org")
+        code, reply = client.rcpt("angry@example.net")
+        assert code == 550
+        assert b"5.7.1" in reply and b"complaint" in reply
+        assert client.rcpt("friend@example.net")[0] == 250
+        assert client.data(MESSAGE)[0] == 250
+    assert smtp_sink.handler.recipients() == ["friend@example.net"]
+    captured = smtp_sink.handler.messages[0]
+    assert captured.mail_from == "bounce@mail.example.org"
+    msg = captured.message
+    assert msg.get_all("Return-Path") == ["<bounce@mail.example.org>"]
+    assert msg["X-Stmails-Subscriber"]
+    assert msg["Message-ID"].endswith("@mail.example.org>")
+    assert msg["Subject"] == "hello"
+
+
+def test_relay_reports_upstream_refusal_and_records_bounce(
+    relay: int,
+    certificate: tuple[str, str],
+    smtp_sink: Sink,
+    session_maker: sessionmaker[Session],
+) -> None:
+    smtp_sink.handler.rcpt_replies["gone@example.net"] = "550 5.1.1 no such user"
+    with _client(relay, certificate) as client:
+        client.mail("app@example.org")
+        assert client.rcpt("gone@example.net")[0] == 250
+        code, reply = client.data(MESSAGE)
+    assert code == 550 and b"no such user" in reply
+    with session_maker() as session:
+        bounce = session.scalar(select(Bounce))
+        assert bounce is not None and bounce.email == "gone@example.net"
+        assert bounce.source == "smtp"
+
+
+def test_rewrite_headers_keeps_body_and_folds() -> None:
+    out = rewrite_headers(
+        b"Subject: a\n long\nReturn-Path: <x@y>\n\nline1\nline2\n",
+        [("Return-Path", "<b@z>")],
+        "z",
+    )
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert b"Return-Path: <b@z>" in head and b"x@y" not in head
+    assert b"Subject: a\r\n long" in head and b"Message-ID: <" in head
+    assert body == b"line1\r\nline2\r\n"
