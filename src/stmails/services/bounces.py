@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVarTuple, cast
@@ -252,6 +252,27 @@ def _load_subscribers(
     return list(session.scalars(query, {"uuids": sorted(uuids), "emails": sorted(emails)}))
 
 
+def _subjects_filter(ids: Any, hashes: Any) -> ColumnElement[bool]:
+    """Bounces of the subscribers `ids` or with an address hash in `hashes`: a superset of the
+    subjects' histories, narrowed by `_subject_of` (which drops the bounces of other
+    subscribers that share a hash).
+
+    Only the two indexed columns are in the condition: with `subscriber_id IS NULL` beside the
+    hash, SQLite walks the subscriber index through every anonymous bounce instead.
+    """
+    return or_(Bounce.subscriber_id.in_(ids), Bounce.email_hash.in_(hashes))
+
+
+def _subject_of(
+    subscriber_id: int | None, hashed: str, ids: Container[int | None]
+) -> tuple[int | None, str] | None:
+    """The subject (subscriber id, or None and the hash) a row of `_subjects_filter` belongs
+    to, or None when it is another subscriber's bounce found only by its hash."""
+    if subscriber_id is None:
+        return (None, hashed)
+    return (subscriber_id, "") if subscriber_id in ids else None
+
+
 # The statements `record_many` runs for every batch, built once: only their parameters change.
 _SUBSCRIBERS = (
     select(Subscriber)
@@ -275,11 +296,7 @@ _HISTORY = (
         Bounce.effective_type,
     )
     .where(
-        or_(
-            Bounce.subscriber_id.in_(bindparam("ids", expanding=True)),
-            Bounce.subscriber_id.is_(None)
-            & Bounce.email_hash.in_(bindparam("hashes", expanding=True)),
-        ),
+        _subjects_filter(bindparam("ids", expanding=True), bindparam("hashes", expanding=True)),
         Bounce.created_at >= bindparam("since", type_=UTCDateTime()),
     )
     .order_by(Bounce.created_at, Bounce.id)
@@ -465,9 +482,9 @@ def _histories(
     params = {"ids": sorted(subscriber_ids), "hashes": sorted(hashes), "since": since}
     out: dict[tuple[int | None, str], list[Fact]] = {}
     for row in session.execute(_HISTORY, params):
-        subject = (
-            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
-        )
+        subject = _subject_of(row.subscriber_id, row.email_hash, subscriber_ids)
+        if subject is None:
+            continue
         out.setdefault(subject, []).append(
             Fact(row.type, row.reason, row.count_key, row.created_at, row.effective_type)
         )
@@ -826,19 +843,15 @@ def _reapply_chunk(
             Bounce.effective_type,
             Bounce.source,
         )
-        .where(
-            or_(
-                Bounce.subscriber_id.in_(ids),
-                Bounce.subscriber_id.is_(None) & Bounce.email_hash.in_(hashes),
-            )
-        )
+        .where(_subjects_filter(ids, hashes))
         .order_by(Bounce.created_at, Bounce.id)
     ).all()
+    known_ids = set(ids)
     by_subject: dict[tuple[int | None, str], list[Any]] = {}
     for row in rows:
-        subject = (
-            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
-        )
+        subject = _subject_of(row.subscriber_id, row.email_hash, known_ids)
+        if subject is None:
+            continue
         by_subject.setdefault(subject, []).append(row)
     retyped: list[dict[str, Any]] = []
     targets: list[tuple[Subscriber, str, BounceAction]] = []
