@@ -162,7 +162,10 @@ def main() -> None:
             # Warm-up: distinct notifications that are not counted (numbered after the batch).
             asyncio.run(drive(port, args.clients, warmup))
             health = asyncio.run(http.load(port, args.clients, 3.0, health=True, first=0))
+            pid = started[1] if isinstance(started, tuple) else None
+            cpu_before = http.cpu_seconds(pid) if pid else 0.0
             ok, failed, seconds, latencies = asyncio.run(drive(port, args.clients, batch))
+            server_cpu = http.cpu_seconds(pid) - cpu_before if pid else float("nan")
         check = create_engine(url)
         with check.connect() as connection:
             stored = connection.execute(
@@ -182,6 +185,11 @@ def main() -> None:
     print(
         f"POST /webhooks/service/ses: {rate:,.0f} notifications/s, p50 {p50:.1f} ms, "
         f"p99 {p99:.1f} ms, failed {failed}"
+    )
+    # The server's own CPU time per notification does not depend on what else runs here.
+    print(
+        f"server CPU {1000 * server_cpu / max(ok, 1):.2f} ms per notification; the server used "
+        f"{server_cpu / seconds:.0%} of a core"
     )
     ratio = rate / health.rate if health.rate else float("nan")
     print(f"baseline GET /health: {health.rate:,.0f} req/s; ratio {ratio:.0%}")

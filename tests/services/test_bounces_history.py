@@ -175,3 +175,23 @@ def test_blocklist_bounced_blocklists_every_bounced_subscriber(
     session.expire_all()
     assert session.get(Subscriber, history["sub"]).status == "blocklisted"  # type: ignore[union-attr]
     assert session.get(Subscriber, quiet.id).status == "enabled"  # type: ignore[union-attr]
+
+
+def test_a_strangers_count_leaves_out_a_subscribers_bounces_of_the_same_address(
+    session: Session,
+) -> None:
+    settings.set_value(session, "bounce.actions", {"hard": {"count": 2, "action": "blocklist"}})
+
+    def hard(at: datetime) -> Event:
+        return Event(source="api", type="hard", email="old@example.org", occurred_at=at)
+
+    sub = add_subscriber(session, "old@example.org")
+    bounces.record(session, hard(T0))
+    sub.email = "new@example.org"
+    session.flush()
+    # The address now belongs to nobody: its first bounce as a stranger counts alone.
+    first = bounces.record(session, hard(T0 + timedelta(days=1)))
+    assert first.subscriber_id is None and not first.suppressed
+    assert not suppression.is_suppressed(session, "old@example.org")
+    second = bounces.record(session, hard(T0 + timedelta(days=2)))
+    assert second.suppressed and suppression.is_suppressed(session, "old@example.org")

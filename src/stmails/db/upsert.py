@@ -11,7 +11,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,16 +26,19 @@ def insert_or_ignore(
 
 
 def insert_many_or_ignore(
-    session: Session,
+    session: Session | Connection,
     table: Table,
     rows: Sequence[Mapping[str, Any]],
     returning: Sequence[Column[Any]],
 ) -> list[tuple[Any, ...]]:
     """Insert `rows` (all with the same keys), skipping those that clash with a unique
-    constraint; the `returning` columns of the rows actually inserted, in no particular order."""
+    constraint; the `returning` columns of the rows actually inserted, in no particular order.
+
+    `session` may be a Session's Connection, which skips the ORM's per-statement work."""
     if not rows:
         return []
-    statement = _statement(session.get_bind().dialect.name, table, tuple(returning))
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    statement = _statement(dialect.name, table, tuple(returning))
     return [tuple(r) for r in session.execute(statement, [dict(r) for r in rows])]
 
 

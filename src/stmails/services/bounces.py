@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVarTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Select,
     Table,
     bindparam,
@@ -252,6 +253,27 @@ def _load_subscribers(
     return list(session.scalars(query, {"uuids": sorted(uuids), "emails": sorted(emails)}))
 
 
+def _subjects_filter(ids: Any, hashes: Any) -> ColumnElement[bool]:
+    """Bounces of the subscribers `ids` or with an address hash in `hashes`: a superset of the
+    subjects' histories, narrowed by `_subject_of` (which drops the bounces of other
+    subscribers that share a hash).
+
+    Only the two indexed columns are in the condition: with `subscriber_id IS NULL` beside the
+    hash, SQLite walks the subscriber index through every anonymous bounce instead.
+    """
+    return or_(Bounce.subscriber_id.in_(ids), Bounce.email_hash.in_(hashes))
+
+
+def _subject_of(
+    subscriber_id: int | None, hashed: str, ids: Container[int | None]
+) -> tuple[int | None, str] | None:
+    """The subject (subscriber id, or None and the hash) a row of `_subjects_filter` belongs
+    to, or None when it is another subscriber's bounce found only by its hash."""
+    if subscriber_id is None:
+        return (None, hashed)
+    return (subscriber_id, "") if subscriber_id in ids else None
+
+
 # The statements `record_many` runs for every batch, built once: only their parameters change.
 _SUBSCRIBERS = (
     select(Subscriber)
@@ -275,11 +297,7 @@ _HISTORY = (
         Bounce.effective_type,
     )
     .where(
-        or_(
-            Bounce.subscriber_id.in_(bindparam("ids", expanding=True)),
-            Bounce.subscriber_id.is_(None)
-            & Bounce.email_hash.in_(bindparam("hashes", expanding=True)),
-        ),
+        _subjects_filter(bindparam("ids", expanding=True), bindparam("hashes", expanding=True)),
         Bounce.created_at >= bindparam("since", type_=UTCDateTime()),
     )
     .order_by(Bounce.created_at, Bounce.id)
@@ -349,6 +367,17 @@ class _Pending:
     @property
     def subject(self) -> tuple[int | None, str]:
         return (self.subscriber.id, "") if self.subscriber else (None, self.hashed)
+
+
+def _core(session: Session) -> Connection:
+    """The connection of `session`'s transaction, for the Core statements of `record_many`.
+
+    They skip the ORM's per-statement work (autoflush, ORM result loading), which costs more
+    than the statements themselves. This is sound because `record_many` makes no ORM change
+    between them, and its first query (`_load_subscribers`, through the ORM) autoflushes what
+    the caller left pending.
+    """
+    return session.connection()
 
 
 def record_many(
@@ -464,13 +493,13 @@ def _histories(
     since = min(p.fact.created_at for p in pending) - timedelta(days=widest) if widest else _EPOCH
     params = {"ids": sorted(subscriber_ids), "hashes": sorted(hashes), "since": since}
     out: dict[tuple[int | None, str], list[Fact]] = {}
-    for row in session.execute(_HISTORY, params):
-        subject = (
-            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
-        )
-        out.setdefault(subject, []).append(
-            Fact(row.type, row.reason, row.count_key, row.created_at, row.effective_type)
-        )
+    for subscriber_id, hashed, kind, reason, count_key, created_at, effective in _core(
+        session
+    ).execute(_HISTORY, params):
+        subject = _subject_of(subscriber_id, hashed, subscriber_ids)
+        if subject is None:
+            continue
+        out.setdefault(subject, []).append(Fact(kind, reason, count_key, created_at, effective))
     return out
 
 
@@ -481,7 +510,7 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
     stranger_hashes = {p.hashed for p in fresh if p.subscriber is None and p.hashed}
     # Addresses deleted by the rules are known only by their hash: keep it that way.
     erased = (
-        set(session.scalars(_ERASED, {"hashes": sorted(stranger_hashes)}))
+        set(_core(session).scalars(_ERASED, {"hashes": sorted(stranger_hashes)}))
         if stranger_hashes
         else set()
     )
@@ -520,7 +549,7 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
     # wait for each other in one order and cannot deadlock.
     rows.sort(key=lambda row: str(row["dedup_key"]))
     inserted = dict(
-        insert_many_or_ignore(session, BOUNCES, rows, [BOUNCES.c.dedup_key, BOUNCES.c.id])
+        insert_many_or_ignore(_core(session), BOUNCES, rows, [BOUNCES.c.dedup_key, BOUNCES.c.id])
     )
     for item in fresh:
         if item.dedup_key in inserted:
@@ -536,7 +565,7 @@ def _campaign_ids(session: Session, uuids: set[str]) -> dict[str, int]:
     """Ids of the campaigns stmails knows among `uuids`."""
     if not uuids:
         return {}
-    rows = session.execute(_CAMPAIGN_IDS, {"uuids": sorted(uuids)})
+    rows = _core(session).execute(_CAMPAIGN_IDS, {"uuids": sorted(uuids)})
     return {uuid: campaign_id for uuid, campaign_id in rows}
 
 
@@ -826,19 +855,15 @@ def _reapply_chunk(
             Bounce.effective_type,
             Bounce.source,
         )
-        .where(
-            or_(
-                Bounce.subscriber_id.in_(ids),
-                Bounce.subscriber_id.is_(None) & Bounce.email_hash.in_(hashes),
-            )
-        )
+        .where(_subjects_filter(ids, hashes))
         .order_by(Bounce.created_at, Bounce.id)
     ).all()
+    known_ids = set(ids)
     by_subject: dict[tuple[int | None, str], list[Any]] = {}
     for row in rows:
-        subject = (
-            (row.subscriber_id, "") if row.subscriber_id is not None else (None, row.email_hash)
-        )
+        subject = _subject_of(row.subscriber_id, row.email_hash, known_ids)
+        if subject is None:
+            continue
         by_subject.setdefault(subject, []).append(row)
     retyped: list[dict[str, Any]] = []
     targets: list[tuple[Subscriber, str, BounceAction]] = []

@@ -137,6 +137,22 @@ def install_error_handlers(
     app.add_exception_handler(DisconnectionError, _database_error)
 
 
+class StartTrackingSend:
+    """Wraps an ASGI `send`; `started` tells whether the response has begun (after which an
+    error can no longer be answered with a response of its own)."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class CatchAllMiddleware:
     """Answers any exception that escaped the routes with JSON and logs it once.
 
@@ -151,19 +167,12 @@ class CatchAllMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = StartTrackingSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if started:
+            if tracked.started:
                 return
             if is_database_unavailable(exc):
                 response = error_response(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 import threading
@@ -170,7 +171,9 @@ class SesProvider(Provider):
         return not config.get("signing_cert_pem")
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
-        message = _envelope(request.body)
+        self._verify_message(_envelope(request.body), config)
+
+    def _verify_message(self, message: Mapping[str, Any], config: Mapping[str, Any]) -> None:
         allowed = config.get("topic_arns") or []
         if not isinstance(allowed, list) or message.get("TopicArn") not in allowed:
             raise SignatureError()
@@ -194,8 +197,9 @@ class SesProvider(Provider):
             raise SignatureError() from exc
 
     def handle(self, request: WebhookRequest, config: Mapping[str, Any]) -> WebhookResult:
-        self.verify(request, config)
+        # The envelope is parsed once for verifying and parsing: it is most of the body.
         message = _envelope(request.body)
+        self._verify_message(message, config)
         kind = message.get("Type")
         if kind == "SubscriptionConfirmation":
             return self._subscription(message, config)
@@ -203,20 +207,10 @@ class SesProvider(Provider):
             # Visiting SubscribeURL here would subscribe again: only note it.
             log.warning("SNS unsubscribed %s", text(message.get("TopicArn"), 300))
             return WebhookResult()
-        return WebhookResult(events=self.parse(request.body))
+        return WebhookResult(events=_message_events(message))
 
     def parse(self, body: bytes) -> list[Event]:
-        message = _envelope(body)
-        if message.get("Type") != "Notification":
-            return []
-        inner_text = text(message.get("Message"), 1_000_000)
-        # SES sends a plain-text "Successfully validated SNS topic..." when a topic is set up.
-        if not inner_text.lstrip().startswith("{"):
-            return []
-        notification = load_json(inner_text.encode("utf-8"))
-        if not isinstance(notification, Mapping):
-            raise PayloadError("SES notification is not a JSON object")
-        return notification_events(notification, message)
+        return _message_events(_envelope(body))
 
     def _subscription(self, message: Mapping[str, Any], config: Mapping[str, Any]) -> WebhookResult:
         url = text(message.get("SubscribeURL"), 2000)
@@ -255,6 +249,23 @@ class SesProvider(Provider):
         return key
 
 
+def _message_events(message: Mapping[str, Any]) -> list[Event]:
+    """The events of an SNS envelope (none unless it is a Notification)."""
+    if message.get("Type") != "Notification":
+        return []
+    inner_text = text(message.get("Message"), 1_000_000)
+    # SES sends a plain-text "Successfully validated SNS topic..." when a topic is set up.
+    if not inner_text.lstrip().startswith("{"):
+        return []
+    notification = load_json(inner_text.encode("utf-8"))
+    if not isinstance(notification, Mapping):
+        raise PayloadError("SES notification is not a JSON object")
+    return notification_events(notification, message)
+
+
+# The certificate trusted through the settings is the same PEM on every request: parsing it
+# again each time cost as much as verifying the signature.
+@functools.lru_cache(maxsize=8)
 def _rsa_key(pem: bytes) -> rsa.RSAPublicKey:
     try:
         key = x509.load_pem_x509_certificate(pem).public_key()

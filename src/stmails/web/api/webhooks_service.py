@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -79,12 +79,24 @@ def forget_settings(state: AppState) -> None:
     state.extras.pop(_SETTINGS_KEY, None)
 
 
+async def _outcome(recording: Awaitable[Any]) -> Any:
+    """What `recording` returns, or the exception it raises (as gather(return_exceptions=True))."""
+    try:
+        return await recording
+    except Exception as exc:
+        return exc
+
+
 async def record_events(state: AppState, events: list[Event]) -> dict[str, int]:
     """Record every event (each committed before this returns); 503 when we cannot."""
     writer = state.writer
     if writer is None:
         raise unavailable("the bounce writer is not running; retry later")
-    outcomes = await asyncio.gather(*(writer.submit(e) for e in events), return_exceptions=True)
+    # gather() costs a task per event: worth it only when there is more than one to wait on.
+    if len(events) == 1:
+        outcomes = [await _outcome(writer.submit(events[0]))]
+    else:
+        outcomes = await asyncio.gather(*(writer.submit(e) for e in events), return_exceptions=True)
     counts = {"recorded": 0, "duplicates": 0, "rejected": 0}
     for event, outcome in zip(events, outcomes, strict=True):
         if isinstance(outcome, RecordError):
