@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from stmails.db.engine import use_bulk_cache
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
@@ -454,10 +455,7 @@ def _execute_upsert(session: Session, key: str, rows: list[dict[str, Any]]) -> N
     )
     connection = session.connection()
     dialect = connection.dialect
-    if dialect.name == "sqlite":
-        # Bulk upserts touch random pages of the hash indexes: a larger page cache (64 MB for
-        # this connection) keeps them in memory instead of re-reading them for every row.
-        connection.exec_driver_sql("PRAGMA cache_size=-65536")
+    use_bulk_cache(connection)
     compiled = stmt.compile(dialect=dialect)
     processors = {name: table.c[name].type.bind_processor(dialect) for name in _COLUMNS}
     # Only the timestamps need converting; created_at is one value for the whole request.
