@@ -25,10 +25,10 @@ from stmails.config import Settings
 # Execution option that marks a connection whose transactions only read.
 READONLY_OPTION = "stmails_readonly"
 # SQLite page cache sizes (negative: KiB). Bulk upserts touch random pages of the hash-keyed
-# unique indexes; 256 MiB keeps the index pages of a few million entries in memory while they
-# run (the memory is given back when the connection returns to the pool).
+# unique indexes; 64 MiB keeps most of a million-entry table's index pages in memory while
+# they run (the memory is given back when the connection returns to the pool).
 DEFAULT_CACHE_KIB = 2000
-BULK_CACHE_KIB = 262144
+BULK_CACHE_KIB = 65536
 # Key in the pool's per-connection info: the cache was enlarged and must be reset on check-in.
 _BULK_CACHE_FLAG = "stmails_bulk_cache"
 
