@@ -6,6 +6,8 @@ sessions start with `BEGIN IMMEDIATE` (take the write lock up front, so concurre
 on the busy timeout instead of failing with SQLITE_BUSY when a read turns into a write), and
 sessions made with `readonly=True` start with a plain deferred `BEGIN` so readers never wait.
 SAVEPOINTs (used by `services.bounces.record`) then work as documented.
+Bulk writers may call `use_bulk_cache()` for a larger page cache on their connection only; the
+connection gets SQLite's default back when it returns to the pool.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +24,22 @@ from stmails.config import Settings
 
 # Execution option that marks a connection whose transactions only read.
 READONLY_OPTION = "stmails_readonly"
+# SQLite page cache sizes (negative: KiB). Bulk upserts touch random pages of the hash-keyed
+# unique indexes; 64 MiB keeps most of a million-entry table's index pages in memory while
+# they run (the memory is given back when the connection returns to the pool).
+DEFAULT_CACHE_KIB = 2000
+BULK_CACHE_KIB = 65536
+# Key in the pool's per-connection info: the cache was enlarged and must be reset on check-in.
+_BULK_CACHE_FLAG = "stmails_bulk_cache"
+
+
+def use_bulk_cache(connection: Connection) -> None:
+    """Gives this pooled SQLite connection a large page cache until it returns to the pool
+    (no effect on other databases, whose servers manage their own buffers)."""
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+    connection.info[_BULK_CACHE_FLAG] = True
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -77,6 +95,12 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         finally:
             cursor.close()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        # A pooled connection must not keep a bulk writer's cache (memory per idle connection).
+        if dbapi_connection is not None and record.info.pop(_BULK_CACHE_FLAG, False):
+            dbapi_connection.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from stmails.db.engine import use_bulk_cache
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
@@ -275,6 +276,8 @@ CHECK_BATCH = 1000
 # Entries per PUT /api/suppressions request (SparkPost's bulk limit is of this order).
 MAX_UPSERT = 10_000
 _HASH = re.compile(r"^[0-9a-f]{64}$")
+# Any Unicode whitespace (the same characters as str.isspace), found by one C-level scan.
+_WHITESPACE = re.compile(r"\s")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
 
 
@@ -282,9 +285,12 @@ class SuppressionInputError(ValueError):
     """An entry that cannot be stored; the message names the field and the problem."""
 
 
-@dataclass(frozen=True)
-class SuppressionInput:
-    """One validated entry to upsert (exactly one of email/email_hash-only/domain is the key)."""
+class SuppressionInput(NamedTuple):
+    """One validated entry to upsert (exactly one of email/email_hash-only/domain is the key).
+
+    A named tuple rather than a frozen dataclass: a bulk request builds 10,000 of them, and a
+    tuple is built in one C call instead of one attribute assignment per field.
+    """
 
     email: str | None
     email_hash: str | None
@@ -328,8 +334,7 @@ def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> Su
     address = str(raw.get("recipient") or raw.get("email") or "").strip()
     given_hash = str(raw.get("email_hash") or raw.get("hash") or "").strip().lower()
     domain = str(raw.get("domain") or "").strip().lower().rstrip(".")
-    kinds = sum(bool(x) for x in (address, given_hash, domain))
-    if kinds != 1:
+    if (address != "") + (given_hash != "") + (domain != "") != 1:
         raise SuppressionInputError("give exactly one of recipient (email), email_hash or domain")
     email: str | None = None
     hashed: str | None = None
@@ -337,7 +342,7 @@ def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> Su
     if address:
         email = normalize_email(address)
         local, at, host = email.rpartition("@")
-        if not at or not local or not host or len(email) > 320 or any(c.isspace() for c in email):
+        if not at or not local or not host or len(email) > 320 or _WHITESPACE.search(email):
             raise SuppressionInputError(f"recipient: not an e-mail address: {address[:100]!r}")
         hashed = email_hash(email)
     elif given_hash:
@@ -413,6 +418,9 @@ def upsert_many(session: Session, entries: Iterable[SuppressionInput]) -> int:
         (domain_rows if entry.domain is not None else address_rows).append(row)
     for rows, key in ((address_rows, "email_hash"), (domain_rows, "domain")):
         if rows:
+            # In key order: each index page is then visited once, in one sweep, instead of at
+            # random (and concurrent upserts lock rows in the same order on PostgreSQL).
+            rows.sort(key=lambda row: (row[key], row["scope"], row["list_id"]))
             _execute_upsert(session, key, rows)
     return len(unique)
 
@@ -454,29 +462,24 @@ def _execute_upsert(session: Session, key: str, rows: list[dict[str, Any]]) -> N
     )
     connection = session.connection()
     dialect = connection.dialect
-    if dialect.name == "sqlite":
-        # Bulk upserts touch random pages of the hash indexes: a larger page cache (64 MB for
-        # this connection) keeps them in memory instead of re-reading them for every row.
-        connection.exec_driver_sql("PRAGMA cache_size=-65536")
+    use_bulk_cache(connection)
     compiled = stmt.compile(dialect=dialect)
     processors = {name: table.c[name].type.bind_processor(dialect) for name in _COLUMNS}
-    # Only the timestamps need converting; created_at is one value for the whole request.
-    converted: dict[Any, Any] = {}
-
-    def value(row: dict[str, Any], name: str) -> Any:
-        raw = row[name]
-        processor = processors[name]
-        if processor is None or raw is None:
-            return raw
-        if raw not in converted:
-            converted[raw] = processor(raw)
-        return converted[raw]
-
+    # Only the timestamps need converting (created_at is one value for the whole request), so
+    # the columns without a processor are copied as they are and the others memoized.
+    converting = [name for name in _COLUMNS if processors[name] is not None]
+    converted: dict[Any, Any] = {None: None}
+    for row in rows:
+        for name in converting:
+            raw = row[name]
+            if raw not in converted:
+                converted[raw] = processors[name](raw)  # type: ignore[misc]
+            row[name] = converted[raw]
     if compiled.positional:
         order = list(compiled.positiontup or ())
-        params: list[Any] = [tuple([value(row, name) for name in order]) for row in rows]
+        params: list[Any] = [tuple([row[name] for name in order]) for row in rows]
     else:
-        params = [{name: value(row, name) for name in _COLUMNS} for row in rows]
+        params = rows
     for start in range(0, len(params), 5000):
         connection.exec_driver_sql(compiled.string, params[start : start + 5000])
 

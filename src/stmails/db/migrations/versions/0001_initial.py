@@ -116,7 +116,6 @@ def upgrade() -> None:
             "email_hash", "scope", "list_id", name=op.f("uq_suppressions_email_hash_scope_list_id")
         ),
     )
-    op.create_index("ix_suppressions_email_hash", "suppressions", ["email_hash"], unique=False)
 
     op.create_table(
         "templates",
@@ -355,8 +354,6 @@ def downgrade() -> None:
     op.drop_table("campaigns")
     op.drop_table("users")
     op.drop_table("templates")
-    op.drop_index("ix_suppressions_email_hash", table_name="suppressions")
-
     op.drop_table("suppressions")
     op.drop_index("uq_subscribers_email_lower", table_name="subscribers")
     op.drop_table("subscribers")
