@@ -292,6 +292,19 @@ def subscriptions(session: Session, subscriber_ids: Sequence[int]) -> dict[int, 
     return out
 
 
+def on_lists(
+    list_ids: Sequence[int], subscription_status: str | None = None
+) -> ColumnElement[bool]:
+    """The condition "subscribed to any of `list_ids`" (in `subscription_status` when given)."""
+    membership = [
+        SubscriberList.subscriber_id == Subscriber.id,
+        SubscriberList.list_id.in_(list(list_ids)),
+    ]
+    if subscription_status:
+        membership.append(SubscriberList.status == subscription_status)
+    return exists().where(*membership)
+
+
 def list_subscribers(
     session: Session,
     *,
@@ -316,13 +329,7 @@ def list_subscribers(
     if condition is not None:
         query = query.where(condition)
     if list_ids:
-        membership = [
-            SubscriberList.subscriber_id == Subscriber.id,
-            SubscriberList.list_id.in_(list(list_ids)),
-        ]
-        if subscription_status:
-            membership.append(SubscriberList.status == subscription_status)
-        query = query.where(exists().where(*membership))
+        query = query.where(on_lists(list_ids, subscription_status))
     if search.strip():
         pattern = f"%{_escape_like(search.strip().lower())}%"
         query = query.where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -136,11 +137,14 @@ async def manage_lists(request: Request) -> JSONResponse:
     ids = ids_field(body, "ids") or []
     if not ids:
         raise bad_request("ids: at least one subscriber id is required")
-    await _change_lists(request, ids, body)
+    await _change_lists(request, body, lambda session: ids)
     return data(True)
 
 
-async def _change_lists(request: Request, ids: list[int], body: dict[str, Any]) -> None:
+async def _change_lists(
+    request: Request, body: dict[str, Any], select_ids: Callable[[Session], Sequence[int]]
+) -> None:
+    """Applies a membership change to the subscribers `select_ids` picks, in one transaction."""
     action = body.get("action")
     if action not in MEMBERSHIP_ACTIONS:
         raise bad_request(f"action: one of {', '.join(MEMBERSHIP_ACTIONS)}")
@@ -152,7 +156,9 @@ async def _change_lists(request: Request, ids: list[int], body: dict[str, Any]) 
         raise bad_request(f"status: one of {', '.join(SUBSCRIPTION_STATUSES)} (required for add)")
 
     def work(session: Session) -> None:
-        subscriber_service.manage_lists(session, ids, list_ids, action, status=status)
+        ids = list(select_ids(session))
+        if ids:
+            subscriber_service.manage_lists(session, ids, list_ids, action, status=status)
 
     await run_db(request, work, write=True)
 
@@ -167,28 +173,35 @@ async def blocklist_many(request: Request) -> JSONResponse:
     return data(True)
 
 
+# The query-based bulk actions select and act in one write transaction, so the subscribers
+# acted on are exactly those the query matched.
 @router.put("/subscribers/query/blocklist", summary="Blocklist the subscribers a query matches")
 async def blocklist_query(request: Request) -> JSONResponse:
     body = await json_object(request)
-    ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=True))
-    await run_db(request, lambda s: subscriber_service.blocklist(s, ids), write=True)
+
+    def work(session: Session) -> None:
+        subscriber_service.blocklist(session, _matching_ids(session, body, require_query=True))
+
+    await run_db(request, work, write=True)
     return data(True)
 
 
 @router.post("/subscribers/query/delete", summary="Delete the subscribers a query matches")
 async def delete_query(request: Request) -> JSONResponse:
     body = await json_object(request)
-    ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=not body.get("all")))
-    await run_db(request, lambda s: subscriber_service.delete_subscribers(s, ids), write=True)
+
+    def work(session: Session) -> None:
+        ids = _matching_ids(session, body, require_query=not body.get("all"))
+        subscriber_service.delete_subscribers(session, ids)
+
+    await run_db(request, work, write=True)
     return data(True)
 
 
 @router.put("/subscribers/query/lists", summary="Change list memberships of matching subscribers")
 async def lists_query(request: Request) -> JSONResponse:
     body = await json_object(request)
-    ids = await run_db(request, lambda s: _matching_ids(s, body, require_query=False))
-    if ids:
-        await _change_lists(request, ids, body)
+    await _change_lists(request, body, lambda s: _matching_ids(s, body, require_query=False))
     return data(True)
 
 
@@ -202,8 +215,7 @@ def _matching_ids(session: Session, body: dict[str, Any], require_query: bool) -
         statement = statement.where(subscriber_condition(session, query))
     list_ids = ids_field(body, "list_ids") or []
     if list_ids:
-        found = subscriber_service.list_subscribers(session, list_ids=list_ids, per_page=None)
-        statement = statement.where(Subscriber.id.in_([row.id for row in found.results]))
+        statement = statement.where(subscriber_service.on_lists(list_ids))
     return list(session.scalars(statement))
 
 
