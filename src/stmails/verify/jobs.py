@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import os
 import queue
@@ -30,6 +29,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from stmails.filelock import try_lock
 from stmails.verify.pipeline import Verifier
 from stmails.verify.result import VerificationResult
 
@@ -124,16 +124,8 @@ class JobStore:
         """Holds the job's lock file (an exclusive ``flock``) while the block runs; yields
         whether it was free. Server processes that share a data directory (several uvicorn
         workers) thus never run one job twice at once; the lock dies with its process."""
-        with (self._dir(job_id) / "lock").open("a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with try_lock(self._dir(job_id) / "lock") as held:
+            yield held
 
     def inputs(self, job_id: str, skip: int) -> Iterator[str]:
         """The job's addresses after the first ``skip``."""

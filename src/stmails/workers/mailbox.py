@@ -9,7 +9,6 @@ PostgreSQL, an exclusive lock file in `data_dir` on SQLite (one host).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import threading
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stmails.config import Settings
 from stmails.core.event import Event
 from stmails.db.models import MailboxMessage
+from stmails.filelock import try_lock
 from stmails.ingest.mailbox import (
     MailboxConfig,
     MailboxError,
@@ -195,16 +195,8 @@ def mailbox_lock(sessions: sessionmaker[Session], data_dir: Path, name: str) -> 
             return
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f".mailbox-{digest[:8].hex()}.lock"
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with try_lock(path) as held:
+        yield held
 
 
 def verp_secret(settings: Settings) -> bytes:
