@@ -85,6 +85,22 @@ def health_request(host: str) -> bytes:
     return f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 
 
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> bytes:
+    """Sends one HTTP/1.1 request on a keep-alive connection; returns the response head after
+    reading (and dropping) its body."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        await reader.readexactly(length)
+    return head
+
+
 async def _client(
     port: int,
     deadline: float,
@@ -100,14 +116,7 @@ async def _client(
             number = next(next_number)
             request = fixed or bounce_request(host, number)
             started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            if length:
-                await reader.readexactly(length)
+            head = await exchange(reader, writer, request)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             if head.startswith(b"HTTP/1.1 200"):
                 result.ok += 1

@@ -83,8 +83,10 @@ def requests(signing: ModuleType, count: int, kind: str, start: int = 0) -> list
     return out
 
 
-async def drive(port: int, clients: int, batch: list[bytes]) -> tuple[int, int, float, list[float]]:
-    """Sends every request of `batch` once over `clients` connections."""
+async def drive(
+    http: ModuleType, port: int, clients: int, batch: list[bytes]
+) -> tuple[int, int, float, list[float]]:
+    """Sends every request of `batch` once over `clients` connections (`http`: ingest_http)."""
     queue = list(reversed(batch))
     ok = failed = 0
     latencies: list[float] = []
@@ -96,14 +98,7 @@ async def drive(port: int, clients: int, batch: list[bytes]) -> tuple[int, int, 
             while queue:
                 request = queue.pop()
                 started = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                if length:
-                    await reader.readexactly(length)
+                head = await http.exchange(reader, writer, request)
                 latencies.append((time.perf_counter() - started) * 1000)
                 if head.startswith(b"HTTP/1.1 200"):
                     ok += 1
@@ -160,11 +155,11 @@ def main() -> None:
             # ingest_http.server() yields the port (or the port and the server's pid).
             port = started[0] if isinstance(started, tuple) else started
             # Warm-up: distinct notifications that are not counted (numbered after the batch).
-            asyncio.run(drive(port, args.clients, warmup))
+            asyncio.run(drive(http, port, args.clients, warmup))
             health = asyncio.run(http.load(port, args.clients, 3.0, health=True, first=0))
             pid = started[1] if isinstance(started, tuple) else None
             cpu_before = http.cpu_seconds(pid) if pid else 0.0
-            ok, failed, seconds, latencies = asyncio.run(drive(port, args.clients, batch))
+            ok, failed, seconds, latencies = asyncio.run(drive(http, port, args.clients, batch))
             server_cpu = http.cpu_seconds(pid) - cpu_before if pid else float("nan")
         check = create_engine(url)
         with check.connect() as connection:
