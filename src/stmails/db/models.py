@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from stmails.db.types import JSONDoc, UTCDateTime, utcnow
 
@@ -300,6 +300,20 @@ class Setting(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Role(Timestamped, Base):
+    """A user role: a name and the permissions it grants (listmonk's user roles).
+
+    `permissions` is a JSON array of permission names (see services.roles). The built-in
+    "Super Admin" role is made by services.roles and grants every permission whatever it stores.
+    """
+
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    permissions: Mapped[list[str]] = mapped_column(JSONDoc, default=empty_list)
+
+
 class User(Base):
     """An admin (password login) or API user (token); secrets are kept only as salted hashes."""
 
@@ -314,6 +328,9 @@ class User(Base):
     status: Mapped[str] = mapped_column(String(16), default="enabled")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login: Mapped[datetime | None] = mapped_column(default=None)
+    # A role in use cannot be deleted (services.roles refuses it; the database backs that up).
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
+    role: Mapped[Role] = relationship(lazy="joined", innerjoin=True)
 
 
 class CampaignSend(Base):

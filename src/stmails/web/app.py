@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +21,7 @@ from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, session_factory
 from stmails.ingest.native import NativeBounceError
-from stmails.services import bounces, users
+from stmails.services import bounces, roles, users
 from stmails.services.bounces import RecordError, RecordResult
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.settings import SettingsError
@@ -40,13 +40,20 @@ from stmails.web.api import (
     webhooks_service,
 )
 from stmails.web.api import (
+    roles as roles_api,
+)
+from stmails.web.api import (
     settings as settings_api,
 )
+from stmails.web.api import (
+    users as users_api,
+)
 from stmails.web.api.verify import create_verify_router
-from stmails.web.deps import AppState, Authenticator, Principal, require_user
+from stmails.web.deps import AppState, Authenticator, Principal
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse
 from stmails.workers.mailbox import MailboxWorker
 
@@ -77,7 +84,9 @@ def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
                 user = users.authenticate_password(session, username, secret)
             if user is None:
                 return None
-            principal = Principal(user.id, user.username, user.type)
+            principal = Principal(
+                user.id, user.username, user.type, roles.effective_permissions(user.role)
+            )
             # authenticate_password notes the login time.
             session.commit()
             return principal
@@ -177,13 +186,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         campaigns.router,
         bounces_api.router,
         settings_api.router,
+        users_api.router,
+        roles_api.router,
     ):
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under
     # data_dir/verify) runs inside the app's.
     app.include_router(
         create_verify_router(settings.data_dir / "verify", max_upload_bytes=IMPORT_MAX_BYTES),
-        dependencies=[Depends(require_user)],
+        dependencies=[require_permission("verify:run")],
     )
     _document_security(app)
     return app

@@ -22,6 +22,7 @@ from stmails.services.imports import ImportParams, ImportStatus
 from stmails.web.body import run_db
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import ApiError, bad_request
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data
 
 log = logging.getLogger("stmails.web")
@@ -81,17 +82,29 @@ def _stats(status: ImportStatus) -> dict[str, Any]:
     }
 
 
-@router.get("/import/subscribers", summary="Status of the current or last import")
+@router.get(
+    "/import/subscribers",
+    dependencies=[require_permission("subscribers:import")],
+    summary="Status of the current or last import",
+)
 async def import_status(request: Request) -> JSONResponse:
     return data(_stats(tracker(app_state(request)).status))
 
 
-@router.get("/import/subscribers/logs", summary="Log of the current or last import")
+@router.get(
+    "/import/subscribers/logs",
+    dependencies=[require_permission("subscribers:import")],
+    summary="Log of the current or last import",
+)
 async def import_logs(request: Request) -> JSONResponse:
     return data("\n".join(tracker(app_state(request)).status.log) + "\n")
 
 
-@router.delete("/import/subscribers", summary="Stop the running import and clear its status")
+@router.delete(
+    "/import/subscribers",
+    dependencies=[require_permission("subscribers:import")],
+    summary="Stop the running import and clear its status",
+)
 async def stop_import(request: Request) -> JSONResponse:
     current = tracker(app_state(request))
     if current.running():
@@ -102,7 +115,10 @@ async def stop_import(request: Request) -> JSONResponse:
 
 
 @router.post(
-    "/import/subscribers", summary="Import subscribers from CSV", openapi_extra=UPLOAD_SCHEMA
+    "/import/subscribers",
+    dependencies=[require_permission("subscribers:import")],
+    summary="Import subscribers from CSV",
+    openapi_extra=UPLOAD_SCHEMA,
 )
 async def start_import(request: Request) -> JSONResponse:
     """listmonk's CSV import: multipart `params` (JSON) and `file`; runs in the background."""

@@ -20,6 +20,7 @@ from stmails.ingest.native import NativeBounceError, parse_bounce
 from stmails.services.bounces import RecordResult
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request, unavailable
+from stmails.web.permissions import check_permission
 
 _STORED = b'{"data":true,"duplicate":false}'
 _DUPLICATE = b'{"data":true,"duplicate":true}'
@@ -59,6 +60,7 @@ OPENAPI_OPERATION: dict[str, Any] = {
         },
         "400": {"description": "not a valid bounce; the message names the field"},
         "401": {"description": "missing or wrong credentials"},
+        "403": {"description": "the caller's role lacks webhooks:post_bounce"},
         "413": {"description": "body over the size cap"},
         "503": {"description": "database unavailable or busy; retry (Retry-After)"},
     },
@@ -76,7 +78,7 @@ class BounceWebhook:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        await require_user(request)
+        check_permission(await require_user(request), "webhooks:post_bounce")
         body = await request.body()
         try:
             payload = orjson.loads(body)
