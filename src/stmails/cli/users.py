@@ -54,7 +54,7 @@ def create_api(
     with _transaction() as session:
         chosen = None
         if role is not None:
-            chosen = roles.get_by_name(session, role)
+            chosen = roles.find(session, role)
             if chosen is None:
                 raise NotFound(f"role {role!r} not found (see `stmails roles list`)")
         _, token = users.create_api_user(session, name, role=chosen)

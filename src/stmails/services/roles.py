@@ -118,6 +118,13 @@ def get_by_name(session: Session, name: str) -> Role | None:
     return session.scalars(select(Role).where(Role.name == name)).first()
 
 
+def find(session: Session, name: str) -> Role | None:
+    """The role named `name` (Super Admin is made when missing), or None."""
+    if name == SUPER_ADMIN:
+        return super_admin_role(session)
+    return get_by_name(session, name)
+
+
 def get(session: Session, role_id: int) -> Role:
     """The role with id `role_id`; NotFound otherwise."""
     return get_or_404(session, Role, role_id, "role")

@@ -282,7 +282,7 @@ def ensure_api_user(
     """
     role = None
     if role_name is not None:
-        role = roles.get_by_name(session, role_name)
+        role = roles.find(session, role_name)
         if role is None:
             raise InvalidInput("api_user_role", f"no role named {role_name!r}")
     user = get_by_username(session, username)
