@@ -39,6 +39,10 @@ def test_role_rules(session: Session) -> None:
         roles.create(session, "R", ["lists:get"])
     with pytest.raises(InvalidInput, match="name"):
         roles.create(session, "  ", [])
+    # Reserved even before the built-in role exists.
+    assert roles.get_by_name(session, roles.SUPER_ADMIN) is None
+    with pytest.raises(Conflict, match="built-in"):
+        roles.create(session, " Super Admin ", ["lists:get_all"])
     reader = roles.create(session, "Reader", ["bounces:get"])
     with pytest.raises(Conflict):
         roles.create(session, "reader".title(), [])

@@ -92,6 +92,10 @@ def _check_name(name: str) -> str:
     cleaned = name.strip()
     if not cleaned or len(cleaned) > ROLE_NAME_MAX:
         raise InvalidInput("name", f"must be 1-{ROLE_NAME_MAX} characters")
+    # The name is what makes the built-in role: no other role may take it, even before the
+    # built-in one has been made.
+    if cleaned == SUPER_ADMIN:
+        raise Conflict("name", f"{SUPER_ADMIN!r} is the built-in role")
     return cleaned
 
 
