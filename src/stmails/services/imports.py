@@ -186,12 +186,17 @@ def run_import(
     params: ImportParams,
     status: ImportStatus,
     cancelled: threading.Event | None = None,
+    checkpoint: Callable[[Session], bool] | None = None,
 ) -> None:
     """Imports `rows`, committing every CHUNK_ROWS; bad rows are logged and skipped.
 
-    `status.total` counts the rows read (by `read_rows`), `status.imported` those stored.
+    `status.total` counts the rows read (by `read_rows`), `status.imported` those stored. The
+    import stops before its next row once `cancelled` is set. `checkpoint(session)`, when
+    given, runs in each chunk's transaction just before its commit (to store the progress with
+    the rows it counts); when it returns True the import stops after that chunk.
     """
     chunk: list[Row] = []
+    stop = threading.Event() if cancelled is None else cancelled
 
     def flush() -> None:
         with sessions() as session:
@@ -206,11 +211,13 @@ def run_import(
                         status.note(f"line {row.line}: {row.email} exists; skipped (no overwrite)")
                 except (ValueError, LookupError) as exc:
                     status.note(f"line {row.line}: {exc}; skipped")
+            if checkpoint is not None and checkpoint(session):
+                stop.set()
             session.commit()
         chunk.clear()
 
     for row in rows:
-        if cancelled is not None and cancelled.is_set():
+        if stop.is_set():
             status.note("import stopped")
             status.status = "stopped"
             return
