@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -179,7 +179,8 @@ def ensure_api_user(session: Session, username: str, token: str) -> User:
 def authenticate_password(
     session: Session, username: str, password: str, *, now: datetime | None = None
 ) -> User | None:
-    """The enabled admin whose password this is (its last_login updated), else None."""
+    """The enabled admin whose password this is, else None. Nothing is written (the caller
+    notes the login with `note_login`, in a write transaction of its own)."""
     user = get_by_username(session, username)
     if user is None or user.status != "enabled" or user.type != "admin":
         # Spend the same time as a real check so that names cannot be probed by timing.
@@ -187,8 +188,12 @@ def authenticate_password(
         return None
     if not verify_password(password, user.password_hash):
         return None
-    user.last_login = now or utcnow()
     return user
+
+
+def note_login(session: Session, user_id: int, *, now: datetime | None = None) -> None:
+    """Sets the user's last_login (the caller commits)."""
+    session.execute(update(User).where(User.id == user_id).values(last_login=now or utcnow()))
 
 
 def authenticate_token(session: Session, username: str, token: str) -> User | None:

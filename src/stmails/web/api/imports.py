@@ -28,6 +28,10 @@ from stmails.web.responses import JSONResponse, data
 
 log = logging.getLogger("stmails.web")
 
+# Between two chunks of an import on SQLite the write lock is left free this long, so that a
+# writer waiting on the busy timeout (which polls every 100 ms at most) has a fair chance at it.
+SQLITE_PAUSE = 0.05
+
 router = APIRouter(tags=["import"], dependencies=[Depends(require_user)])
 
 UPLOAD_SCHEMA = {
@@ -121,7 +125,14 @@ def _run(
     try:
         with imports.text_stream(spool) as text:
             rows = imports.read_rows(text, params.delimiter, status)
-            imports.run_import(state.sessions, rows, params, status, checkpoint=checkpoint)
+            imports.run_import(
+                state.sessions,
+                rows,
+                params,
+                status,
+                checkpoint=checkpoint,
+                pause_seconds=SQLITE_PAUSE if state.engine.dialect.name == "sqlite" else 0.0,
+            )
         if status.status == "importing":
             status.status = "finished"
             status.note(f"imported {status.imported} of {status.total} rows")
