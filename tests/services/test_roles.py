@@ -54,7 +54,7 @@ def test_role_rules(session: Session) -> None:
     bot, _ = users.create_api_user(session, "bot", role=reader)
     with pytest.raises(Conflict, match="assigned"):
         roles.delete(session, reader)
-    users.update(session, bot, role=super_admin)
+    users.update_user(session, bot, role=super_admin)
     roles.delete(session, reader)
     assert roles.get_by_name(session, "Reader") is None
 
@@ -65,18 +65,18 @@ def test_the_last_enabled_super_admin_is_kept(session: Session) -> None:
     other = users.create_admin(session, "other", "other-password-1", status="disabled")
     for change in (
         lambda: users.delete(session, admin),
-        lambda: users.update(session, admin, status="disabled"),
-        lambda: users.update(session, admin, role=reader),
+        lambda: users.update_user(session, admin, status="disabled"),
+        lambda: users.update_user(session, admin, role=reader),
     ):
         with pytest.raises(Conflict, match="last enabled Super Admin"):
             change()
     # A disabled Super Admin does not count; once enabled, the first one may go.
-    users.update(session, other, status="enabled")
+    users.update_user(session, other, status="enabled")
     users.delete(session, admin)
     assert users.get_by_username(session, "admin") is None
     bot, _ = users.create_api_user(session, "bot")
     with pytest.raises(InvalidInput, match="password"):
-        users.update(session, bot, password="a-new-password")
+        users.update_user(session, bot, password="a-new-password")
 
 
 def test_ensure_api_user_takes_a_configured_role(session: Session) -> None:

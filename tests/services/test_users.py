@@ -34,6 +34,9 @@ def test_ensure_admin_generates_a_password_once(session: Session) -> None:
     made = users.ensure_admin(session, "admin", None)
     assert made.created and made.generated_password
     assert users.authenticate_password(session, "admin", made.generated_password) is made.user
+    assert made.user.last_login is None
+    users.note_login(session, made.user.id)
+    session.refresh(made.user)
     assert made.user.last_login is not None
     again = users.ensure_admin(session, "admin", None)
     assert not again.created and again.generated_password is None

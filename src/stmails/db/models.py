@@ -50,6 +50,7 @@ USER_TYPES = ("admin", "api")
 USER_STATUSES = ("enabled", "disabled")
 SEND_STATUSES = ("sent", "skipped", "failed")
 MAILBOX_MESSAGE_STATUSES = ("processed", "failed")
+IMPORT_STATUSES = ("none", "importing", "stopping", "stopped", "finished", "failed")
 
 # Deterministic constraint names, so that the migration and the models name things alike on
 # every database and later migrations can refer to them.
@@ -369,3 +370,26 @@ class MailboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImportJob(Base):
+    """The subscriber CSV import slot, shared by every server process (see services.import_jobs).
+
+    One row (id 1) holds the current or last import. The process running an import owns it
+    through `owner` and refreshes `updated_at` with every committed chunk; `cancel_requested`
+    is how any process asks it to stop.
+    """
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (one_of("status", IMPORT_STATUSES),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(16), default="none")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    log: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(64), default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

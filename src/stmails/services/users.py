@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -204,7 +204,7 @@ def _keep_a_super_admin(session: Session, user: User, change: str) -> None:
         raise Conflict("id", f"cannot {change} the last enabled {roles.SUPER_ADMIN} user")
 
 
-def update(
+def update_user(
     session: Session,
     user: User,
     *,
@@ -301,7 +301,8 @@ def ensure_api_user(
 def authenticate_password(
     session: Session, username: str, password: str, *, now: datetime | None = None
 ) -> User | None:
-    """The enabled admin whose password this is (its last_login updated), else None."""
+    """The enabled admin whose password this is, else None. Nothing is written (the caller
+    notes the login with `note_login`, in a write transaction of its own)."""
     user = get_by_username(session, username)
     if user is None or user.status != "enabled" or user.type != "admin":
         # Spend the same time as a real check so that names cannot be probed by timing.
@@ -309,8 +310,12 @@ def authenticate_password(
         return None
     if not verify_password(password, user.password_hash):
         return None
-    user.last_login = now or utcnow()
     return user
+
+
+def note_login(session: Session, user_id: int, *, now: datetime | None = None) -> None:
+    """Sets the user's last_login (the caller commits)."""
+    session.execute(update(User).where(User.id == user_id).values(last_login=now or utcnow()))
 
 
 def authenticate_token(session: Session, username: str, token: str) -> User | None:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import stmails
@@ -74,11 +75,20 @@ def record_bounces(session: Session, events: list[Event]) -> list[RecordResult |
     return list(bounces.record_many(session, events))
 
 
-def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
-    """Checks credentials against the users table: API users by token, admins by password."""
+def make_authenticator(
+    sessions: sessionmaker[Session], readonly_sessions: sessionmaker[Session] | None = None
+) -> Authenticator:
+    """Checks credentials against the users table: API users by token, admins by password.
+
+    The check only reads (in a `readonly_sessions` session when given), so it never waits for
+    the write lock that bounce ingestion or an import may hold on SQLite. An admin's login time
+    is then noted in a write transaction of its own; if that cannot be done now (the database
+    is busy), the login still succeeds and the note is skipped.
+    """
+    readers = readonly_sessions or sessions
 
     def authenticate(username: str, secret: str) -> Principal | None:
-        with sessions() as session:
+        with readers() as session:
             user = users.authenticate_token(session, username, secret)
             if user is None:
                 user = users.authenticate_password(session, username, secret)
@@ -87,9 +97,14 @@ def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
             principal = Principal(
                 user.id, user.username, user.type, roles.effective_permissions(user.role)
             )
-            # authenticate_password notes the login time.
-            session.commit()
-            return principal
+        if principal.type == "admin":
+            try:
+                with sessions() as session:
+                    users.note_login(session, principal.user_id)
+                    session.commit()
+            except SQLAlchemyError as exc:
+                log.warning("could not note the login of %s: %s", principal.username, exc)
+        return principal
 
     return authenticate
 
@@ -108,12 +123,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             pool_size=settings.db_pool_size,
         )
     sessions = session_factory(engine)
+    readonly_sessions = session_factory(engine, readonly=True)
     state = AppState(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        readonly_sessions=session_factory(engine, readonly=True),
-        authenticate=make_authenticator(sessions),
+        readonly_sessions=readonly_sessions,
+        authenticate=make_authenticator(sessions, readonly_sessions),
     )
 
     @asynccontextmanager

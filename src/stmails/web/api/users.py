@@ -159,7 +159,7 @@ async def update_user(request: Request, user_id: int) -> JSONResponse:
 
     def work(session: Session) -> dict[str, Any]:
         user = user_service.get(session, user_id)
-        updated = user_service.update(
+        updated = user_service.update_user(
             session,
             user,
             username=username or None,
@@ -186,7 +186,7 @@ async def set_role(request: Request, user_id: int) -> JSONResponse:
 
     def work(session: Session) -> dict[str, Any]:
         user = user_service.get(session, user_id)
-        return user_json(user_service.update(session, user, role=_role(session, role_id)))
+        return user_json(user_service.update_user(session, user, role=_role(session, role_id)))
 
     return data(await change_access(request, work))
 

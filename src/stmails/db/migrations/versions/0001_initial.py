@@ -349,9 +349,28 @@ def upgrade() -> None:
         ["subscriber_id", "sent_at"],
         unique=False,
     )
+    op.create_table(
+        "import_jobs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=500), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("imported", sa.Integer(), nullable=False),
+        sa.Column("log", sa.Text(), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=False),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+        sa.Column("started_at", TIMESTAMP, nullable=True),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.CheckConstraint(
+            "status IN ('none', 'importing', 'stopping', 'stopped', 'finished', 'failed')",
+            name=op.f("ck_import_jobs_status"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_jobs")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("import_jobs")
     op.drop_index("ix_campaign_sends_subscriber_id_sent_at", table_name="campaign_sends")
 
     op.drop_table("campaign_sends")
