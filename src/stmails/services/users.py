@@ -195,6 +195,10 @@ def _keep_a_super_admin(session: Session, user: User, change: str) -> None:
     users and roles any more once it were gone."""
     if not _is_active_super_admin(user):
         return
+    # Two transactions demoting the last two Super Admins at once must not both see the other
+    # one still there: locking the role's row makes them count one after the other
+    # (PostgreSQL; SQLite write transactions are serial already).
+    session.execute(select(Role.id).where(Role.id == user.role_id).with_for_update())
     others = session.scalar(
         select(func.count())
         .select_from(User)
