@@ -393,3 +393,15 @@ class ImportJob(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookNonce(Base):
+    """A one-time value of a provider's signed request (Mailgun's token), remembered until it
+    expires so that no server process accepts the same signed request twice."""
+
+    __tablename__ = "webhook_nonces"
+    __table_args__ = (Index("ix_webhook_nonces_expires_at", "expires_at"),)
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()

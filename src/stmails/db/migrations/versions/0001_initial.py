@@ -367,9 +367,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_import_jobs")),
     )
+    op.create_table(
+        "webhook_nonces",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("nonce", sa.String(length=200), nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("provider", "nonce", name=op.f("pk_webhook_nonces")),
+    )
+    op.create_index("ix_webhook_nonces_expires_at", "webhook_nonces", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_nonces_expires_at", table_name="webhook_nonces")
+    op.drop_table("webhook_nonces")
     op.drop_table("import_jobs")
     op.drop_index("ix_campaign_sends_subscriber_id_sent_at", table_name="campaign_sends")
 
