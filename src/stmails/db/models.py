@@ -24,10 +24,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from stmails.db.types import JSONDoc, UTCDateTime, utcnow
+from stmails.db.types import JSONDoc, Sha256Digest, UTCDateTime, utcnow
 
 SUBSCRIBER_STATUSES = ("enabled", "disabled", "blocklisted")
 LIST_TYPES = ("public", "private", "temporary")
@@ -268,18 +269,29 @@ class Suppression(Base):
     __table_args__ = (
         one_of("scope", SUPPRESSION_SCOPES),
         one_of("reason", SUPPRESSION_REASONS),
-        # NULL list_id (global scope) is stored as 0 so that the unique constraints hold on
-        # every database (NULLs never collide in a UNIQUE constraint).
-        # The unique index on (email_hash, scope, list_id) also serves every lookup by hash
-        # (its leading column), so no separate email_hash index: one less B-tree to update per
-        # inserted entry.
-        UniqueConstraint("email_hash", "scope", "list_id"),
-        UniqueConstraint("domain", "scope", "list_id"),
+        # NULL list_id (global scope) is stored as 0, and the scope follows from list_id, so
+        # (key, list_id) identifies an entry and the unique indexes need not hold the scope.
+        CheckConstraint("(scope = 'global') = (list_id = 0)", name="scope_list_id"),
+        # One unique index per kind of key, each holding only the rows of its kind (partial):
+        # an address row then updates one index, keyed by a 32-byte digest. The hash index
+        # also serves every lookup by hash (its leading column) and the domain index every
+        # lookup by domain. Upserts name the index and its WHERE in ON CONFLICT.
+        *(
+            Index(
+                f"uq_suppressions_{key}_list_id",
+                key,
+                "list_id",
+                unique=True,
+                sqlite_where=text(f"{key} IS NOT NULL"),
+                postgresql_where=text(f"{key} IS NOT NULL"),
+            )
+            for key in ("email_hash", "domain")
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320), default=None)
-    email_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    email_hash: Mapped[str | None] = mapped_column(Sha256Digest, default=None)
     domain: Mapped[str | None] = mapped_column(String(255), default=None)
     scope: Mapped[str] = mapped_column(String(16), default="global")
     list_id: Mapped[int] = mapped_column(Integer, default=0)

@@ -93,7 +93,8 @@ def upgrade() -> None:
         "suppressions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column("email_hash", sa.String(length=64), nullable=True),
+        # The sha256 digest of the normalized address, as 32 raw bytes (db.types.Sha256Digest).
+        sa.Column("email_hash", sa.LargeBinary(length=32), nullable=True),
         sa.Column("domain", sa.String(length=255), nullable=True),
         sa.Column("scope", sa.String(length=16), nullable=False),
         sa.Column("list_id", sa.Integer(), nullable=False),
@@ -108,14 +109,21 @@ def upgrade() -> None:
             name=op.f("ck_suppressions_reason"),
         ),
         sa.CheckConstraint("scope IN ('global', 'list')", name=op.f("ck_suppressions_scope")),
+        sa.CheckConstraint(
+            "(scope = 'global') = (list_id = 0)", name=op.f("ck_suppressions_scope_list_id")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_suppressions")),
-        sa.UniqueConstraint(
-            "domain", "scope", "list_id", name=op.f("uq_suppressions_domain_scope_list_id")
-        ),
-        sa.UniqueConstraint(
-            "email_hash", "scope", "list_id", name=op.f("uq_suppressions_email_hash_scope_list_id")
-        ),
     )
+    # Partial unique indexes, one per kind of key (see models.Suppression).
+    for key in ("email_hash", "domain"):
+        op.create_index(
+            f"uq_suppressions_{key}_list_id",
+            "suppressions",
+            [key, "list_id"],
+            unique=True,
+            sqlite_where=sa.text(f"{key} IS NOT NULL"),
+            postgresql_where=sa.text(f"{key} IS NOT NULL"),
+        )
 
     op.create_table(
         "templates",
@@ -354,6 +362,8 @@ def downgrade() -> None:
     op.drop_table("campaigns")
     op.drop_table("users")
     op.drop_table("templates")
+    op.drop_index("uq_suppressions_domain_list_id", table_name="suppressions")
+    op.drop_index("uq_suppressions_email_hash_list_id", table_name="suppressions")
     op.drop_table("suppressions")
     op.drop_index("uq_subscribers_email_lower", table_name="subscribers")
     op.drop_table("subscribers")
