@@ -408,8 +408,8 @@ def _insert(session: Session) -> Any:
     return sqlite_insert(table)
 
 
-# The bulk INSERT's columns: a SuppressionInput's fields (email_digest is bound to
-# email_hash), then created_at.
+# The bulk INSERT's columns in the table's order: a SuppressionInput's fields (email_digest is
+# bound to email_hash), then created_at.
 _COLUMNS = (
     "email",
     "email_hash",
@@ -484,14 +484,11 @@ def _execute_upsert(session: Session, key: str, entries: list[SuppressionInput])
         else (*entry, created_at)
         for entry in entries
     ]
-    order = list(compiled.positiontup or ()) if compiled.positional else []
-    params: list[Any]
+    params: list[Any] = rows
     if not compiled.positional:
         params = [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
-    elif order == list(_COLUMNS):
-        params = rows
-    else:
-        indexes = [_COLUMNS.index(name) for name in order]
+    elif compiled.positiontup != list(_COLUMNS):
+        indexes = [_COLUMNS.index(name) for name in compiled.positiontup or ()]
         params = [tuple([row[i] for i in indexes]) for row in rows]
     for start in range(0, len(params), _UPSERT_CHUNK):
         connection.exec_driver_sql(compiled.string, params[start : start + _UPSERT_CHUNK])

@@ -101,8 +101,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("expires_at", TIMESTAMP, nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
             "reason IN ('hard_bounce', 'soft_bounce', 'complaint', 'unsubscribe', 'manual', "
             "'import')",
