@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -120,3 +121,17 @@ def test_bulk_upsert_updates_in_place_and_keeps_times_comparable(session: Sessio
     )
     assert suppression.is_suppressed(session, "a@example.org", now=expiry - timedelta(seconds=1))
     assert not suppression.is_suppressed(session, "a@example.org", now=expiry)
+
+
+def test_entries_take_any_rfc5321_address_and_name_what_is_wrong() -> None:
+    for address in ('"Ana Maria"@example.org', "ana@[192.0.2.1]", "ünï@bücher.example", "a@host"):
+        parsed = suppression.parse_entry({"recipient": address})
+        assert parsed.email == address.lower() and parsed.email_digest is not None
+    for address, problem in (
+        ("a@b@example.org", "dot-atom"),
+        ("ana maria@example.org", r"U\+0020"),
+        ("ana@-example.org", "label"),
+        ("a" * 65 + "@example.org", "64 octets"),
+    ):
+        with pytest.raises(suppression.SuppressionInputError, match=problem):
+            suppression.parse_entry({"recipient": address})

@@ -36,6 +36,14 @@ from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppressi
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
 from stmails.services.errors import InvalidInput
+from stmails.verify.syntax import (
+    COMMON_ADDRESS,
+    MAX_ADDRESS_OCTETS,
+    MAX_LOCAL_OCTETS,
+    Policy,
+    check_domain,
+    check_syntax,
+)
 
 SuppressionReason = Literal[
     "hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "import"
@@ -277,8 +285,6 @@ CHECK_BATCH = 1000
 # Entries per PUT /api/suppressions request (SparkPost's bulk limit is of this order).
 MAX_UPSERT = 10_000
 _HASH = re.compile(r"^[0-9a-f]{64}$")
-# Any Unicode whitespace (the same characters as str.isspace), found by one C-level scan.
-_WHITESPACE = re.compile(r"\s")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
 _REASONS = frozenset(SUPPRESSION_REASONS)
 _SCOPES = frozenset(SUPPRESSION_SCOPES)
@@ -342,6 +348,19 @@ def _list_scope(raw: Mapping[str, Any]) -> tuple[str, int]:
     return scope, 0 if scope == "global" else list_id
 
 
+def _address_error(email: str) -> str | None:
+    """Why `email` (normalized) is not an address by RFC 5321's grammar, or None.
+
+    The permissive policy: a suppression list must take every address mail could be sent to.
+    The common address is one regular-expression match and a cached verdict on its domain;
+    only the others go through the full parser.
+    """
+    common = COMMON_ADDRESS.fullmatch(email) if len(email) <= MAX_ADDRESS_OCTETS else None
+    if common is not None and len(common.group(1)) <= MAX_LOCAL_OCTETS:
+        return check_domain(common.group(2)).rfc5321_error
+    return check_syntax(email, Policy.RFC5321).error
+
+
 def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> SuppressionInput:
     """One entry from the API or a CSV row; SuppressionInputError says what is wrong.
 
@@ -362,11 +381,11 @@ def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> Su
     dom: str | None = None
     if address and not given_hash and not domain:
         email = str(address).strip().lower()
-        local, at, host = email.rpartition("@")
         if not email:
             raise SuppressionInputError(_ONE_KEY)
-        if not at or not local or not host or len(email) > 320 or _WHITESPACE.search(email):
-            raise SuppressionInputError(f"recipient: not an e-mail address: {email[:100]!r}")
+        error = _address_error(email)
+        if error is not None:
+            raise SuppressionInputError(f"recipient: {error}: {email[:100]!r}")
         digest = sha256(email.encode("utf-8")).digest()
     elif bool(address) + bool(given_hash) + bool(domain) != 1:
         raise SuppressionInputError(_ONE_KEY)
