@@ -65,8 +65,10 @@ NAMING_CONVENTION = {
 
 def one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
     """A CHECK constraint named after `column` that allows only `values`."""
-    allowed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({allowed})", name=column)
+    # Comparisons joined by OR rather than `IN (...)`: SQLite builds a temporary index for an
+    # IN list on every execution of a statement, which a bulk insert repeats for every row
+    # (some 6 µs a row per constraint); the comparisons cost next to nothing.
+    return CheckConstraint(" OR ".join(f"{column} = '{v}'" for v in values), name=column)
 
 
 def new_uuid() -> str:
@@ -226,7 +228,7 @@ class Bounce(Base):
     __tablename__ = "bounces"
     __table_args__ = (
         one_of("type", BOUNCE_TYPES),
-        CheckConstraint("effective_type IN ('hard', 'soft', 'complaint')", name="effective_type"),
+        one_of("effective_type", BOUNCE_TYPES),
         Index("ix_bounces_subscriber_id_effective_type", "subscriber_id", "effective_type"),
         Index("ix_bounces_email_hash_effective_type", "email_hash", "effective_type"),
         Index("ix_bounces_campaign_id", "campaign_id"),
