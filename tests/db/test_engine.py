@@ -9,7 +9,14 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
-from stmails.db.engine import normalize_url
+from stmails.db.engine import (
+    BULK_CACHE_KIB,
+    BULK_WAL_PAGES,
+    DEFAULT_CACHE_KIB,
+    DEFAULT_WAL_PAGES,
+    normalize_url,
+    use_bulk_writes,
+)
 from stmails.db.models import Bounce, Subscriber, Suppression
 
 
@@ -109,3 +116,25 @@ def test_suppression_hashes_are_stored_as_32_bytes_and_read_as_hex(session: Sess
     assert session.scalars(select(Suppression.email_hash)).one() == "ab" * 32
     with pytest.raises(StatementError, match="not a sha256 hex digest"):
         session.scalars(select(Suppression).where(Suppression.email_hash == "ab"))
+
+
+def test_bulk_write_settings_last_until_the_connection_returns_to_the_pool(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
+    pragmas = ("PRAGMA cache_size", "PRAGMA wal_autocheckpoint")
+    with engine.connect() as conn:
+        bulk_connection = conn.connection.dbapi_connection
+        use_bulk_writes(conn)
+        assert [conn.exec_driver_sql(p).scalar() for p in pragmas] == [
+            -BULK_CACHE_KIB,
+            BULK_WAL_PAGES,
+        ]
+    with engine.connect() as conn:
+        # The same pooled connection, given back with the defaults.
+        assert conn.connection.dbapi_connection is bulk_connection
+        assert [conn.exec_driver_sql(p).scalar() for p in pragmas] == [
+            -DEFAULT_CACHE_KIB,
+            DEFAULT_WAL_PAGES,
+        ]

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from stmails.db.engine import use_bulk_cache
+from stmails.db.engine import use_bulk_writes
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
@@ -489,7 +489,7 @@ def _execute_upsert(session: Session, key: str, entries: list[SuppressionInput])
     )
     connection = session.connection()
     dialect = connection.dialect
-    use_bulk_cache(connection)
+    use_bulk_writes(connection)
     compiled = stmt.compile(dialect=dialect)
     # The dialect's own conversion (on SQLite the stored text, the same as every other write
     # makes), so that the driver gets values it needs no adapter for.
