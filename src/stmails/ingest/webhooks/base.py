@@ -162,6 +162,9 @@ def as_list(document: Any) -> list[Mapping[str, Any]]:
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:
     """A payload value as capped text ("" for None, objects and lists)."""
+    # Most values are already strings: the one cheap check first (Mapping's is an ABC check).
+    if type(value) is str:
+        return value[:limit]
     if value is None or isinstance(value, (Mapping, list)):
         return ""
     return str(value)[:limit]

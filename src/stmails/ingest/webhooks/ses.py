@@ -295,7 +295,9 @@ def notification_events(
         else None
     )
     headers = mail.get("headers") if isinstance(mail.get("headers"), list) else None
-    campaign, subscriber = attribution(flat_tags, headers)
+    campaign = subscriber = ""
+    if flat_tags is not None or headers is not None:
+        campaign, subscriber = attribution(flat_tags, headers)
     # make_event() copies `meta` into each event, so the recipients of one report share it.
     meta = {"ses_message_id": text(mail.get("messageId"), 200)}
     if envelope is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -101,22 +101,18 @@ def forget_settings(state: AppState) -> None:
     state.extras.pop(_SETTINGS_KEY, None)
 
 
-async def _outcome(recording: Awaitable[Any]) -> Any:
-    """What `recording` returns, or the exception it raises (as gather(return_exceptions=True))."""
-    try:
-        return await recording
-    except Exception as exc:
-        return exc
-
-
 async def record_events(state: AppState, events: list[Event]) -> dict[str, int]:
     """Record every event (each committed before this returns); 503 when we cannot."""
     writer = state.writer
     if writer is None:
         raise unavailable("the bounce writer is not running; retry later")
     # gather() costs a task per event: worth it only when there is more than one to wait on.
+    outcomes: list[Any]
     if len(events) == 1:
-        outcomes = [await _outcome(writer.submit(events[0]))]
+        try:
+            outcomes = [await writer.submit(events[0])]
+        except Exception as exc:
+            outcomes = [exc]
     else:
         outcomes = await asyncio.gather(*(writer.submit(e) for e in events), return_exceptions=True)
     counts = {"recorded": 0, "duplicates": 0, "rejected": 0}
