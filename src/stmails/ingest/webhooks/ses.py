@@ -228,7 +228,9 @@ class SesProvider(Provider):
     def _public_key(self, url: str, config: Mapping[str, Any]) -> rsa.RSAPublicKey:
         pem = config.get("signing_cert_pem")
         if pem:
-            return _rsa_key(str(pem).encode())
+            # The settings' own string is the cache key: Python keeps its hash, so a request
+            # neither encodes nor hashes the PEM again.
+            return _rsa_key(pem if isinstance(pem, str) else str(pem))
         if not is_sns_url(url) or not url.endswith(".pem"):
             raise SignatureError()
         with self._lock:
@@ -264,9 +266,10 @@ def _message_events(message: Mapping[str, Any]) -> list[Event]:
 # The certificate trusted through the settings is the same PEM on every request: parsing it
 # again each time cost as much as verifying the signature.
 @functools.lru_cache(maxsize=8)
-def _rsa_key(pem: bytes) -> rsa.RSAPublicKey:
+def _rsa_key(pem: bytes | str) -> rsa.RSAPublicKey:
     try:
-        key = x509.load_pem_x509_certificate(pem).public_key()
+        data = pem.encode() if isinstance(pem, str) else pem
+        key = x509.load_pem_x509_certificate(data).public_key()
     except ValueError as exc:
         raise SignatureError() from exc
     if not isinstance(key, rsa.RSAPublicKey):
