@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -37,6 +36,7 @@ from stmails.services import settings as settings_service
 from stmails.services.bounces import RecordError
 from stmails.web.deps import AppState
 from stmails.web.errors import ApiError, error_response, unavailable
+from stmails.web.hot_paths import read_body
 from stmails.web.responses import json_bytes
 
 log = logging.getLogger("stmails.web.webhooks")
@@ -207,18 +207,6 @@ class JsonAnswer:
         )
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
-
-
-async def read_body(receive: Receive) -> bytes:
-    """The whole request body (the app's size cap applies to what `receive` gives)."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def webhook_request(scope: Scope, body: bytes) -> WebhookRequest:
