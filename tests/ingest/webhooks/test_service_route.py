@@ -20,12 +20,13 @@ from stmails.services import settings as settings_service
 from stmails.web.app import create_app
 
 from .contract import sample
-from .signing import TOPIC_ARN, sns_message, sns_signer
+from .signing import TOPIC_ARN, basic, sns_message, sns_signer
 
 SES_SETTINGS = {
     "bounce.ses_enabled": True,
     "bounce.ses": {"topic_arns": [TOPIC_ARN], "signing_cert_pem": sns_signer().cert_pem},
     "bounce.azure": {"enabled": True, "key": "grid-secret"},
+    "bounce.postmark": {"enabled": True, "username": "postmark", "password": "s3cret-pass"},
 }
 
 
@@ -95,6 +96,23 @@ def test_a_bad_signature_is_a_terse_401_and_records_nothing(
     response = client.post("/webhooks/service/ses", content=json.dumps(message))
     assert (response.status_code, response.json()) == (401, {"message": "invalid signature"})
     assert stored(session_maker) == []
+
+
+def test_credentials_in_headers_are_read_from_the_request(
+    client: TestClient, session_maker: sessionmaker[Session]
+) -> None:
+    body = sample("postmark_bounce.json")
+    refused = client.post(
+        "/webhooks/service/postmark", content=body, headers=basic("postmark", "guess")
+    )
+    assert refused.status_code == 401 and stored(session_maker) == []
+    # Header names arrive in any case; the adapter reads them lower-cased.
+    headers = {"AUTHORIZATION": basic("postmark", "s3cret-pass")["authorization"]}
+    response = client.post("/webhooks/service/postmark", content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"data": True, "recorded": 1, "duplicates": 0, "rejected": 0}
+    assert [source for _, _, source in stored(session_maker)] == ["postmark"]
 
 
 def test_unknown_and_disabled_providers_are_404(client: TestClient) -> None:
