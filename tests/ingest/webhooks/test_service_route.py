@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from stmails.services import settings as settings_service
 from stmails.web.app import create_app
 
 from .contract import sample
-from .signing import TOPIC_ARN, basic, sns_message, sns_signer
+from .signing import TOPIC_ARN, basic, mailgun_sign, sns_message, sns_signer
 
 SES_SETTINGS = {
     "bounce.ses_enabled": True,
@@ -202,3 +203,30 @@ def test_sns_unreachable_for_the_certificate_is_a_503(
     response = post_ses(client, json.loads(sample("ses_bounce_notification.json")))
     assert response.status_code == 503 and response.headers["retry-after"]
     assert len(sns_http.visited) == 1 and stored(session_maker) == []
+
+
+def test_a_mailgun_request_is_accepted_by_one_server_process_only(
+    engine: Engine, session_maker: sessionmaker[Session], db_url: str
+) -> None:
+    with session_maker() as session:
+        settings_service.set_value(
+            session, "bounce.mailgun", {"enabled": True, "signing_key": "key-mailgun"}
+        )
+        session.commit()
+    document = json.loads(sample("mailgun_failed.json"))
+    signed = mailgun_sign(document, "key-mailgun", int(time.time()), "token-1")
+    # The signature covers the token, not the body: a replay may carry another recipient.
+    document["event-data"]["recipient"] = "someone-else@example.com"
+    document["signature"] = json.loads(signed)["signature"]
+    replayed = json.dumps(document).encode()
+    # Two server processes on one database: two apps, each with its own memory of tokens.
+    first, second = (
+        TestClient(create_app(Settings(database_url=db_url), engine=engine)) for _ in range(2)
+    )
+    with first, second:
+        accepted = first.post("/webhooks/service/mailgun", content=signed)
+        assert (accepted.status_code, accepted.json()["recorded"]) == (200, 1)
+        for client in (second, first):
+            refused = client.post("/webhooks/service/mailgun", content=replayed)
+            assert (refused.status_code, refused.json()) == (401, {"message": "invalid signature"})
+    assert stored(session_maker) == [("alice@example.com", "hard", "mailgun")]

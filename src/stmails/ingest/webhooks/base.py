@@ -100,6 +100,10 @@ class WebhookResult:
     reply: dict[str, Any] | None = None
     after_commit: Callable[[], None] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A one-time value the signature covers (Mailgun's token) and until when (Unix time) it
+    # could verify: the route accepts it once across every server process, before recording.
+    once: str = ""
+    once_until: float = 0.0
 
 
 class Provider(ABC):
@@ -299,8 +303,9 @@ def secret_equals(given: str | bytes, expected: str | bytes) -> bool:
     return bool(expected_b) and hmac.compare_digest(given_b, expected_b)
 
 
-def require_fresh(stamp: str, now: float, config: Mapping[str, Any], default: int) -> None:
-    """Raise `SignatureError` unless `stamp` (epoch seconds) is within the tolerance of `now`.
+def require_fresh(stamp: str, now: float, config: Mapping[str, Any], default: int) -> float:
+    """Raise `SignatureError` unless `stamp` (epoch seconds) is within the tolerance of `now`;
+    returns the time until which the stamp stays fresh.
 
     The tolerance is `config["tolerance_seconds"]`, else `default`; it bounds replays of
     signatures that cover a timestamp.
@@ -308,6 +313,7 @@ def require_fresh(stamp: str, now: float, config: Mapping[str, Any], default: in
     tolerance = int(config.get("tolerance_seconds") or default)
     if not stamp.isdigit() or len(stamp) > 12 or abs(now - int(stamp)) > tolerance:
         raise SignatureError()
+    return float(int(stamp) + tolerance)
 
 
 def check_basic_auth(request: WebhookRequest, username: str, password: str) -> None:

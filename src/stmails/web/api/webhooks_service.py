@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,6 +27,7 @@ from stmails.core.event import Event
 from stmails.ingest.webhooks import (
     NotConfigured,
     Provider,
+    SignatureError,
     WebhookError,
     WebhookRequest,
     WebhookResult,
@@ -33,6 +35,7 @@ from stmails.ingest.webhooks import (
 )
 from stmails.ingest.webhooks.settings import provider_config
 from stmails.services import settings as settings_service
+from stmails.services import webhook_nonces
 from stmails.services.bounces import RecordError
 from stmails.web.deps import AppState
 from stmails.web.errors import ApiError, error_response, unavailable
@@ -222,6 +225,15 @@ def webhook_request(scope: Scope, body: bytes) -> WebhookRequest:
     )
 
 
+def _first_use(state: AppState, provider: str, result: WebhookResult) -> bool:
+    """True the first time any server process sees the request's one-time value."""
+    until = datetime.fromtimestamp(result.once_until, UTC)
+    with state.sessions() as session:
+        fresh = webhook_nonces.first_use(session, provider, result.once, until)
+        session.commit()
+    return fresh
+
+
 async def handle_provider_request(provider: str, scope: Scope, receive: Receive) -> ASGIApp:
     """The whole route: adapter lookup, verification, recording; returns the answer to send."""
     state: AppState = scope["app"].state.stmails
@@ -250,6 +262,9 @@ async def handle_provider_request(provider: str, scope: Scope, receive: Receive)
         # Fetching the SNS signing certificate failed: ours to retry, not the caller's fault.
         log.warning("webhook %s: %s", provider, exc)
         raise unavailable("a provider certificate could not be fetched; retry later") from None
+    if result.once and not await run_in_threadpool(_first_use, state, provider, result):
+        # Accepted before, maybe by another server process: a replay, as terse as any failure.
+        return error_response(SignatureError.status, str(SignatureError()))
     counts = await record_events(state, result.events) if result.events else {}
     if result.after_commit is not None:
         try:
