@@ -25,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from stmails.db.types import JSONDoc, UTCDateTime, utcnow
 
@@ -50,6 +50,7 @@ USER_TYPES = ("admin", "api")
 USER_STATUSES = ("enabled", "disabled")
 SEND_STATUSES = ("sent", "skipped", "failed")
 MAILBOX_MESSAGE_STATUSES = ("processed", "failed")
+IMPORT_STATUSES = ("none", "importing", "stopping", "stopped", "finished", "failed")
 
 # Deterministic constraint names, so that the migration and the models name things alike on
 # every database and later migrations can refer to them.
@@ -300,6 +301,20 @@ class Setting(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Role(Timestamped, Base):
+    """A user role: a name and the permissions it grants (listmonk's user roles).
+
+    `permissions` is a JSON array of permission names (see services.roles). The built-in
+    "Super Admin" role is made by services.roles and grants every permission whatever it stores.
+    """
+
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    permissions: Mapped[list[str]] = mapped_column(JSONDoc, default=empty_list)
+
+
 class User(Base):
     """An admin (password login) or API user (token); secrets are kept only as salted hashes."""
 
@@ -314,6 +329,9 @@ class User(Base):
     status: Mapped[str] = mapped_column(String(16), default="enabled")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login: Mapped[datetime | None] = mapped_column(default=None)
+    # A role in use cannot be deleted (services.roles refuses it; the database backs that up).
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
+    role: Mapped[Role] = relationship(lazy="joined", innerjoin=True)
 
 
 class CampaignSend(Base):
@@ -352,3 +370,38 @@ class MailboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImportJob(Base):
+    """The subscriber CSV import slot, shared by every server process (see services.import_jobs).
+
+    One row (id 1) holds the current or last import. The process running an import owns it
+    through `owner` and refreshes `updated_at` with every committed chunk; `cancel_requested`
+    is how any process asks it to stop.
+    """
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (one_of("status", IMPORT_STATUSES),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(16), default="none")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    log: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(64), default="")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookNonce(Base):
+    """A one-time value of a provider's signed request (Mailgun's token), remembered until it
+    expires so that no server process accepts the same signed request twice."""
+
+    __tablename__ = "webhook_nonces"
+    __table_args__ = (Index("ix_webhook_nonces_expires_at", "expires_at"),)
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -193,11 +193,12 @@ def subscribe(
     *,
     status: str | None = None,
     preconfirm: bool = False,
+    update_existing: bool = True,
     now: datetime | None = None,
 ) -> None:
     """Subscribe subscribers to lists; existing subscriptions keep their status unless `status`
-    is given. Without `status`: confirmed for single opt-in lists or when `preconfirm`, else
-    unconfirmed. NotFound for an unknown list."""
+    is given and `update_existing`. Without `status`: confirmed for single opt-in lists or when
+    `preconfirm`, else unconfirmed. NotFound for an unknown list."""
     now = now or utcnow()
     if status is not None and status not in SUBSCRIPTION_STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(SUBSCRIPTION_STATUSES)}")
@@ -232,7 +233,7 @@ def subscribe(
                         updated_at=now,
                     )
                 )
-            elif status is not None and row.status != status:
+            elif update_existing and status is not None and row.status != status:
                 row.status, row.updated_at = status, now
     session.flush()
 

@@ -33,11 +33,12 @@ AUTH_CACHE_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a user id, name and type (`admin` or `api`)."""
+    """Who is calling: a user id, name, type (`admin` or `api`) and what its role permits."""
 
     user_id: int
     username: str
     type: str
+    permissions: frozenset[str] = frozenset()
 
 
 # Checks a username and secret; returns the principal, or None when they do not match.

@@ -107,6 +107,20 @@ def test_imap_moves_processed_and_non_bounces_to_folders(
     assert mailbox.subjects("Not bounces") == ["reply-2"]
 
 
+def test_imap_folder_names_outside_ascii(
+    mailbox: Mailbox, session_maker: sessionmaker[Session]
+) -> None:
+    # Dovecot refuses a name that is not valid modified UTF-7, so the move proves the encoding.
+    mailbox.append(dsn("carol@dest.example", subject="bounce-3"))
+    config = mailbox.config(
+        "imap", "starttls", processed_action="move", processed_folder="Bounces/Trait\u00e9s \u5df2"
+    )
+    summary = scanner(config, session_maker).scan(connect(config))
+    assert (summary.bounces, summary.removed) == (1, 1)
+    assert mailbox.subjects() == []
+    assert mailbox.subjects("Bounces/Trait&AOk-s &XfI-") == ["bounce-3"]
+
+
 @pytest.mark.parametrize("kind", ["imap", "pop"])
 def test_a_crash_between_commit_and_delete_records_once(
     mailbox: Mailbox, session_maker: sessionmaker[Session], kind: str

@@ -19,6 +19,7 @@ from stmails.services.bounces import RecordResult
 from stmails.web.deps import AppState, authenticate
 from stmails.web.errors import bad_request, unavailable
 from stmails.web.hot_paths import header, read_body
+from stmails.web.permissions import check_permission
 
 _STORED = b'{"data":true,"duplicate":false}'
 _DUPLICATE = b'{"data":true,"duplicate":true}'
@@ -63,6 +64,7 @@ OPENAPI_OPERATION: dict[str, Any] = {
         },
         "400": {"description": "not a valid bounce; the message names the field"},
         "401": {"description": "missing or wrong credentials"},
+        "403": {"description": "the caller's role lacks webhooks:post_bounce"},
         "413": {"description": "body over the size cap"},
         "503": {"description": "database unavailable or busy; retry (Retry-After)"},
     },
@@ -80,7 +82,8 @@ class BounceWebhook:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: AppState = scope["app"].state.stmails
-        await authenticate(state, header(scope, b"authorization"))
+        principal = await authenticate(state, header(scope, b"authorization"))
+        check_permission(principal, "webhooks:post_bounce")
         body = await read_body(receive)
         try:
             payload = orjson.loads(body)

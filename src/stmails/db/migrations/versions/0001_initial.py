@@ -133,6 +133,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_templates")),
     )
     op.create_table(
+        "roles",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("permissions", JSON_DOC, nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_roles")),
+        sa.UniqueConstraint("name", name=op.f("uq_roles_name")),
+    )
+    op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("username", sa.String(length=200), nullable=False),
@@ -142,8 +152,12 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("last_login", TIMESTAMP, nullable=True),
+        sa.Column("role_id", sa.Integer(), nullable=False),
         sa.CheckConstraint("status IN ('enabled', 'disabled')", name=op.f("ck_users_status")),
         sa.CheckConstraint("type IN ('admin', 'api')", name=op.f("ck_users_type")),
+        sa.ForeignKeyConstraint(
+            ["role_id"], ["roles.id"], name=op.f("fk_users_role_id_roles"), ondelete="RESTRICT"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -335,9 +349,38 @@ def upgrade() -> None:
         ["subscriber_id", "sent_at"],
         unique=False,
     )
+    op.create_table(
+        "import_jobs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=500), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("imported", sa.Integer(), nullable=False),
+        sa.Column("log", sa.Text(), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=False),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+        sa.Column("started_at", TIMESTAMP, nullable=True),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.CheckConstraint(
+            "status IN ('none', 'importing', 'stopping', 'stopped', 'finished', 'failed')",
+            name=op.f("ck_import_jobs_status"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_jobs")),
+    )
+    op.create_table(
+        "webhook_nonces",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("nonce", sa.String(length=200), nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("provider", "nonce", name=op.f("pk_webhook_nonces")),
+    )
+    op.create_index("ix_webhook_nonces_expires_at", "webhook_nonces", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_nonces_expires_at", table_name="webhook_nonces")
+    op.drop_table("webhook_nonces")
+    op.drop_table("import_jobs")
     op.drop_index("ix_campaign_sends_subscriber_id_sent_at", table_name="campaign_sends")
 
     op.drop_table("campaign_sends")
@@ -353,6 +396,7 @@ def downgrade() -> None:
     op.drop_table("subscriber_lists")
     op.drop_table("campaigns")
     op.drop_table("users")
+    op.drop_table("roles")
     op.drop_table("templates")
     op.drop_table("suppressions")
     op.drop_index("uq_subscribers_email_lower", table_name="subscribers")
