@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.config import Settings
+from stmails.db.prepared import run
 
 # Execution option that marks a connection whose transactions only read.
 READONLY_OPTION = "stmails_readonly"
@@ -119,7 +120,9 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         readonly = connection.get_execution_options().get(READONLY_OPTION, False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # Straight on the driver's cursor (errors still come as SQLAlchemy's): every write
+        # transaction starts here, the bounce writer's hundreds a second among them.
+        run(connection, "BEGIN" if readonly else "BEGIN IMMEDIATE", ())
 
     return engine
 

@@ -65,11 +65,20 @@ def insert_rows_or_ignore(
     if not rows:
         return []
     shape = _rows_statement(connection.dialect, table, tuple(columns), tuple(returning), len(rows))
-    converted = [
-        row[index] if convert is None else convert(row[index])
-        for row in rows
-        for index, convert in shape.columns
-    ]
+    converted: list[Any] = []
+    # A value that is the very object of the row before (e.g. one timestamp for the whole
+    # batch) is converted once.
+    last: dict[int, tuple[Any, Any]] = {}
+    for row in rows:
+        for index, convert in shape.columns:
+            value = row[index]
+            if convert is None:
+                converted.append(value)
+                continue
+            seen = last.get(index)
+            if seen is None or seen[0] is not value:
+                seen = last[index] = (value, convert(value))
+            converted.append(seen[1])
     parameters: Any = (
         tuple(converted) if shape.names is None else dict(zip(shape.names, converted, strict=True))
     )
