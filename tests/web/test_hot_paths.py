@@ -88,3 +88,18 @@ def test_a_fixed_path_is_served_by_its_hot_route_and_other_methods_get_405() -> 
         assert client.post("/hot-fixed/echo", content=b"x" * 101).status_code == 413
         chunked = client.post("/hot-fixed/echo", content=iter([b"x" * 60, b"x" * 60]))
         assert chunked.status_code == 413
+
+
+def test_a_one_segment_path_is_its_own_prefix() -> None:
+    app = _hot_app()
+    app.add_hot_route(Route("/probe", Echo(), methods=["POST"]))
+
+    @app.post("/probe-other")
+    async def other() -> PlainTextResponse:
+        return PlainTextResponse("full stack")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/probe", content=b"hi").text == "{}|hi|None"
+        # A longer path sharing the prefix is not the hot route's.
+        assert client.post("/probe-other").text == "full stack"
+        assert client.post("/probe/x").status_code == 404

@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     app.include_router(health.router)
     # First in the routing table, and through the short stack (see web.hot_paths).
+    app.add_hot_route(health.route)
     app.add_hot_route(webhooks_native.route)
     app.add_hot_route(webhooks_service.route)
     # Before the campaign CRUD routes: the sending routes own the campaign actions

@@ -103,9 +103,10 @@ class StmailsApp(FastAPI):
     def add_hot_route(self, route: Route) -> None:
         """Routes `route` first in the router, and through the short stack.
 
-        Its path must start with a fixed segment (e.g. `/webhooks/`): requests are screened by
-        that prefix before any matching. Its endpoint must be a plain ASGI app (a class
-        instance): a request/response function expects Starlette's exception middleware.
+        Its path must start with a fixed segment (e.g. `/webhooks/`, or be one, e.g. `/health`):
+        requests are screened by that prefix before any matching. Its endpoint must be a plain
+        ASGI app (a class instance): a request/response function expects Starlette's exception
+        middleware.
         """
         if inspect.isfunction(route.endpoint) or inspect.ismethod(route.endpoint):
             raise TypeError(f"hot route {route.path}: the endpoint must be a plain ASGI app")
@@ -115,7 +116,9 @@ class StmailsApp(FastAPI):
             self._hot_patterns.append(route)
         else:
             self._hot_exact.setdefault(route.path, route)
-        prefix = "/" + route.path.lstrip("/").split("/", 1)[0] + "/"
+        first, _, rest = route.path.lstrip("/").partition("/")
+        # A one-segment path (`/health`) is its own prefix.
+        prefix = "/" + first + ("/" if rest else "")
         if prefix not in self._hot_prefixes:
             self._hot_prefixes += (prefix,)
         self._hot_stack = None
