@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -82,21 +84,16 @@ def test_an_api_token_is_not_a_password_for_the_admin(
 
 
 def test_checking_credentials_never_waits_for_the_write_lock(
-    client: TestClient, engine: Engine, api_credentials: tuple[str, str]
+    client: TestClient,
+    engine: Engine,
+    api_credentials: tuple[str, str],
+    write_lock_held: Callable[[Engine, str], AbstractContextManager[None]],
 ) -> None:
-    # Another writer (an import, the bounce writer) holds the write lock for the whole request.
-    with engine.connect() as holder:
-        # On SQLite the engine begins every write transaction with BEGIN IMMEDIATE (the lock).
-        holder.begin()
-        if engine.dialect.name == "postgresql":
-            holder.exec_driver_sql("LOCK TABLE users IN EXCLUSIVE MODE")
-        else:
-            holder.exec_driver_sql("SELECT 1")
+    with write_lock_held(engine, "users"):
         started = time.monotonic()
         # A first request with these credentials: nothing cached, so the users table is read.
         response = client.get("/api/lists", headers=_basic(*api_credentials))
         waited = time.monotonic() - started
-        holder.rollback()
     assert response.status_code == 200, response.text
     # The busy timeout is 5 s: a check that needed the lock would have waited for it.
     assert waited < 4

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -115,18 +116,15 @@ def test_locked_database_is_503_and_nothing_is_acknowledged(
         assert client.get("/api/bounces").json()["data"]["total"] == 0
 
 
-def test_health_does_not_wait_for_a_writer(engine: Engine, client: TestClient) -> None:
-    # A writer (the bounce writer, an import) holds the write lock while /health is asked.
-    with engine.connect() as holder:
-        holder.begin()
-        if engine.dialect.name == "postgresql":
-            holder.exec_driver_sql("LOCK TABLE settings IN EXCLUSIVE MODE")
-        else:
-            holder.exec_driver_sql("SELECT 1")
+def test_health_does_not_wait_for_a_writer(
+    engine: Engine,
+    client: TestClient,
+    write_lock_held: Callable[[Engine, str], AbstractContextManager[None]],
+) -> None:
+    with write_lock_held(engine, "settings"):
         started = time.monotonic()
         response = client.get("/health")
         waited = time.monotonic() - started
-        holder.rollback()
     assert (response.status_code, response.json()) == (200, {"data": True})
     # The busy timeout is 5 s: a ping that needed the lock would have waited for it.
     assert waited < 4
