@@ -7,6 +7,7 @@ message per recipient and the generic serializer costs more than the rest of the
 
 from __future__ import annotations
 
+import binascii
 import functools
 import os
 import random
@@ -14,7 +15,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.header import Header
-from email.quoprimime import body_encode
 from email.utils import formataddr, formatdate, getaddresses, parseaddr
 
 # A header field name: printable ASCII without a colon (RFC 5322 section 2.2).
@@ -104,17 +104,20 @@ def new_message_id(domain: str) -> str:
     return f"<{_unique_hex(128)}@{domain}>"
 
 
-def _qp(text: str) -> str:
-    # quoprimime encodes one character per byte: give it the UTF-8 bytes as latin-1 text.
-    raw = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")
-    return body_encode(raw, maxlinelen=76, eol="\r\n")
+def quoted_printable(text: str) -> bytes:
+    """`text` as UTF-8 quoted-printable (RFC 2045: lines of at most 76 characters, trailing
+    whitespace encoded) with CRLF line ends, ending with CRLF."""
+    # binascii's encoder is C code; it uses CRLF for soft breaks only when the input's first line
+    # ends with CRLF, so every line end is made CRLF and one more is appended (the part's end).
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n") + "\r\n"
+    return binascii.b2a_qp(lines.encode("utf-8"), istext=True)
 
 
-def _text_part(subtype: str, text: str) -> str:
+def _text_part(subtype: str, text: str) -> bytes:
     return (
         f"Content-Type: text/{subtype}; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + _qp(text) + "\r\n"
-    )
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + quoted_printable(text)
 
 
 @dataclass(frozen=True)
@@ -168,13 +171,18 @@ class MessageSpec:
         if self.html is not None and self.text is not None:
             # "=_" never occurs in quoted-printable text, so the boundary cannot clash.
             boundary = "=_stmails_" + _unique_hex(96)
-            body = (
-                f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-                f"--{boundary}\r\n"
-                + _text_part("plain", self.text)
-                + f"--{boundary}\r\n"
-                + _text_part("html", self.html)
-                + f"--{boundary}--\r\n"
+            delimiter = f"--{boundary}\r\n".encode("ascii")
+            body = b"".join(
+                (
+                    f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(
+                        "ascii"
+                    ),
+                    delimiter,
+                    _text_part("plain", self.text),
+                    delimiter,
+                    _text_part("html", self.html),
+                    f"--{boundary}--\r\n".encode("ascii"),
+                )
             )
         elif self.html is not None:
             body = _text_part("html", self.html)
@@ -184,7 +192,7 @@ class MessageSpec:
             envelope_from=address_of(self.return_path) or address_of(self.from_address),
             recipient=recipient,
             message_id=message_id,
-            data=(head + body).encode("utf-8"),
+            data=head.encode("utf-8") + body,
         )
 
 

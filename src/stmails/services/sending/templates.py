@@ -323,13 +323,23 @@ class CompiledTemplate:
     _template: Any
     # The output of a template without any expression (a fixed From, say): no rendering.
     constant: str | None = None
+    # The template's globals (environment functions such as Date and Safe) as one plain dict.
+    _globals: Mapping[str, Any] = field(default_factory=dict)
 
     def render(self, context: Mapping[str, Any]) -> str:
         """The template rendered with `context`; TemplateRenderError if it fails or is too big."""
         if self.constant is not None:
             return self.constant
+        template = self._template
+        environment = template.environment
+        # What Template.render does, minus its per-call copies: the globals are merged into one
+        # dict once per template, and the context is built without re-reading the globals'
+        # ChainMap (its keys only matter to template imports, which these templates cannot do).
+        context_class: Any = environment.context_class
+        variables = {**self._globals, **context} if self._globals else dict(context)
         try:
-            output = self._template.render(context)
+            state = context_class(environment, variables, template.name, template.blocks)
+            output = environment.concat(template.root_render_func(state))
         except TemplateError as exc:
             raise TemplateRenderError(f"template error: {exc}") from exc
         except (
@@ -378,7 +388,13 @@ def _compile_jinja(jinja_source: str, source: str, html: bool) -> CompiledTempla
     constant = None
     if "{{" not in jinja_source and "{%" not in jinja_source and "{#" not in jinja_source:
         constant = str(template.render())
-    return CompiledTemplate(source=source, html=html, _template=template, constant=constant)
+    return CompiledTemplate(
+        source=source,
+        html=html,
+        _template=template,
+        constant=constant,
+        _globals=dict(template.globals),
+    )
 
 
 def uses_content(source: str) -> bool:
