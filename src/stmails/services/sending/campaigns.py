@@ -9,8 +9,10 @@ How a run stays exactly-once across pauses, crashes and several senders:
    committed BEFORE any SMTP traffic: `skipped` with the reason, or `sent` with the reason
    `in_flight` (a claim). The table's unique (campaign_id, subscriber_id) makes the claim
    exclusive: a second sender, or a restarted one, never claims the same recipient again.
-3. Right before each chunk of messages goes out, their addresses are checked once more, so a
-   bounce or unsubscribe committed mid-campaign stops the later sends.
+3. Messages go to the SMTP threads in chunks, at most two chunks ahead of the connections.
+   Right before a chunk is rendered and handed over, the campaign's status and the chunk's
+   addresses are checked once more, so a pause, bounce or unsubscribe committed mid-campaign stops
+   the sends that have not been handed over (at most two chunks are past the check at any time).
 4. After SMTP answers, one transaction records the outcome: the claim becomes a plain `sent`,
    a 5xx becomes `failed` plus a bounce through `services.bounces.record()`, a 4xx becomes a
    deferred retry (`failed`, reason `deferred:N: ...`), a connection failure releases the claim.
@@ -26,8 +28,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,6 +78,8 @@ log = logging.getLogger(__name__)
 Transport = Callable[[Message], SendResult]
 BounceRecorder = Callable[[Session, Event], object]
 
+# Messages one SMTP thread takes at a time: one hand-over per share, not per message.
+SHARE_SIZE = 32
 IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
@@ -283,11 +288,20 @@ class RunReport:
 
 
 @dataclass
+class _Share:
+    """Messages one SMTP thread sends one after another, and the future of their answers."""
+
+    candidates: list[_Candidate]
+    messages: list[Message]
+    answers: Future[list[SendResult]]
+
+
+@dataclass
 class _Dispatched:
     """A batch handed to the SMTP threads and not yet recorded."""
 
     attempt: int
-    sends: list[tuple[_Candidate, Message, Future[SendResult]]] = field(default_factory=list)
+    shares: list[_Share] = field(default_factory=list)
     late_skips: list[_Candidate] = field(default_factory=list)
     released: list[_Candidate] = field(default_factory=list)
 
@@ -368,6 +382,8 @@ class CampaignRunner:
         self.limiter = RateLimiter(config.message_rate)
         # Reads take no write lock (SQLite): a separate read-only session maker.
         self.reader = session_factory(factory.kw["bind"], readonly=True)
+        # The chunks handed to the SMTP threads, oldest first (see `_dispatch`).
+        self._chunks: deque[list[Future[list[SendResult]]]] = deque()
 
     # -- one campaign -----------------------------------------------------------------------
 
@@ -390,6 +406,7 @@ class CampaignRunner:
             lists = campaign_list_ids(session, campaign_id)
             session.expunge(campaign)
         self._mark_in_doubt(campaign_id)
+        self._chunks.clear()
         errors = _ErrorBudget(self.config.max_send_errors)
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
             # One batch stays in flight while the next is prepared, so the SMTP connections
@@ -624,17 +641,26 @@ class CampaignRunner:
         should_stop: Callable[[], bool],
         attempt: int,
     ) -> _Dispatched:
-        """Hands claimed messages to the SMTP threads in chunks, re-checking suppressions just
-        before each chunk; claims not handed over (stop, pause) are to be released."""
-        chunk_size = max(8, self.config.concurrency * 8)
+        """Hands claimed messages to the SMTP threads in chunks of one share per connection.
+
+        Before each chunk it waits until at most one earlier chunk is still being sent, then
+        checks the campaign's status and the chunk's addresses once more; claims not handed over
+        (stop, pause) are to be released.
+        """
+        shares = self.config.concurrency
+        chunk_size = shares * SHARE_SIZE
         dispatched = _Dispatched(attempt=attempt)
         for start in range(0, len(claims), chunk_size):
             chunk = claims[start : start + chunk_size]
+            # The checks below are only worth their cost if the chunk goes out soon after them.
+            while len(self._chunks) > 1:
+                wait(self._chunks.popleft())
             if should_stop() or self._status(campaign.id) != "running":
                 dispatched.released.extend(claims[start:])
                 break
             with self.reader() as session:
                 self._apply_suppressions(session, chunk)
+            ready: list[tuple[_Candidate, Message]] = []
             for candidate in chunk:
                 if candidate.skip:
                     dispatched.late_skips.append(candidate)
@@ -652,7 +678,15 @@ class CampaignRunner:
                     candidate.skip = f"render_error: {exc}"[:200]
                     dispatched.late_skips.append(candidate)
                     continue
-                dispatched.sends.append((candidate, message, pool.submit(self._send_one, message)))
+                ready.append((candidate, message))
+            futures: list[Future[list[SendResult]]] = []
+            for first in range(min(shares, len(ready))):
+                share = ready[first::shares]
+                messages = [m for _, m in share]
+                answers = pool.submit(self._send_share, messages)
+                dispatched.shares.append(_Share([c for c, _ in share], messages, answers))
+                futures.append(answers)
+            self._chunks.append(futures)
         return dispatched
 
     def _collect(
@@ -661,7 +695,13 @@ class CampaignRunner:
         """Waits for a dispatched batch's answers and records them; returns the send errors."""
         if dispatched is None:
             return 0
-        outcomes = [(c, m, f.result()) for c, m, f in dispatched.sends]
+        outcomes = [
+            outcome
+            for share in dispatched.shares
+            for outcome in zip(
+                share.candidates, share.messages, share.answers.result(), strict=True
+            )
+        ]
         return self._record(
             campaign,
             outcomes,
@@ -671,9 +711,21 @@ class CampaignRunner:
             dispatched.attempt,
         )
 
-    def _send_one(self, message: Message) -> SendResult:
-        self.limiter.acquire()
-        return self.transport(message)
+    def _send_share(self, messages: Sequence[Message]) -> list[SendResult]:
+        """The answers to `messages`, sent in order. A transport that raises for one message
+        does not hold back the others (each is already claimed); the first exception is
+        raised once the whole share has been tried."""
+        answers: list[SendResult] = []
+        failure: BaseException | None = None
+        for message in messages:
+            self.limiter.acquire()
+            try:
+                answers.append(self.transport(message))
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return answers
 
     def _record(
         self,
