@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import formataddr
 from typing import Any
 
 from markupsafe import Markup
@@ -257,10 +256,10 @@ def to_spec(rendered: Rendered, recipient: Recipient, envelope: Envelope) -> Mes
         unsubscribe_mailto=envelope.unsubscribe_mailto,
         feedback_id=envelope.feedback_id,
     )
-    to = formataddr((recipient.name, recipient.email))
     return MessageSpec(
         from_address=rendered.from_email,
-        to_address=to,
+        # The pair below is what the message uses; the address alone names it in errors.
+        to_address=recipient.email,
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,

@@ -12,6 +12,7 @@ import functools
 import os
 import random
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.header import Header
@@ -53,6 +54,9 @@ def _single_line(value: str) -> str:
     return value.strip()
 
 
+# A campaign writes the same headers (From, X-Stmails-Campaign, Feedback-ID, ...) into every
+# message: they are encoded once and then found here, while per-recipient values pass through.
+@functools.lru_cache(maxsize=4096)
 def encode_unstructured(name: str, value: str) -> str:
     """`Name: value` folded, with RFC 2047 encoding when the value is not plain ASCII."""
     value = _single_line(value)
@@ -161,7 +165,7 @@ class MessageSpec:
         lines.append(encode_unstructured("From", format_address(self.from_address)))
         lines.append(encode_unstructured("To", formataddr((to_name, recipient))))
         lines.append(encode_unstructured("Subject", self.subject))
-        lines.append(f"Date: {formatdate(localtime=False, usegmt=True)}")
+        lines.append(f"Date: {_date_now(int(time.time()))}")
         message_id = self.message_id or new_message_id(domain_of(self.from_address))
         lines.append(f"Message-ID: {message_id}")
         lines.append("MIME-Version: 1.0")
@@ -196,6 +200,13 @@ class MessageSpec:
         )
 
 
+@functools.lru_cache(maxsize=2)
+def _date_now(second: int) -> str:
+    # One Date value per second: formatting it is costly next to the rest of a header block.
+    return formatdate(second, localtime=False, usegmt=True)
+
+
+@functools.lru_cache(maxsize=1024)
 def validate_header_name(name: str) -> str:
     """`name` if it may be set by a caller; MessageError for a malformed or reserved one."""
     name = name.strip()
