@@ -15,6 +15,7 @@ from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.campaigns import (
     IN_DOUBT,
     IN_FLIGHT,
+    SHARE_SIZE,
     CampaignError,
     CampaignRunner,
     campaign_stats,
@@ -390,6 +391,33 @@ def test_suppression_committed_mid_campaign_stops_later_sends(
     assert "user7@example.com" not in smtp_sink.handler.recipients()
     assert len(smtp_sink.handler.recipients()) == 7
     assert report.skip_reasons == {"suppressed:address:manual": 1}
+
+
+def test_suppression_committed_mid_batch_stops_sends_not_yet_handed_over(
+    session_maker: sessionmaker[Session], smtp_sink: Sink
+) -> None:
+    # One connection, so a chunk is one share; the whole campaign is one batch.
+    chunk = SHARE_SIZE
+    world = make_world(session_maker, count=2 * chunk + 2)
+    config = config_for(smtp_sink, **{"app.concurrency": 1, "app.batch_size": 1000})
+    start(world, config)
+    pool = SmtpPool(config.smtp)
+    last = f"user{2 * chunk + 1}@example.com"
+
+    def suppress_after_first(message: Message) -> SendResult:
+        result = pool.send(message)
+        if message.recipient == "user0@example.com":
+            with world.factory() as session, session.begin():
+                upsert_many(session, [parse_entry({"recipient": last, "reason": "complaint"})])
+        return result
+
+    runner, _ = runner_for(world, config, suppress_after_first)
+    report = runner.run(world.campaign_id)
+    pool.close()
+    # The third chunk is checked only once the first one has been sent.
+    assert report.finished and report.sent == 2 * chunk + 1
+    assert last not in smtp_sink.handler.recipients()
+    assert report.skip_reasons == {"suppressed:address:complaint": 1}
 
 
 def test_scheduled_campaign_starts_when_due(session_maker: sessionmaker[Session]) -> None:

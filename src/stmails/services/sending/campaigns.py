@@ -79,7 +79,7 @@ Transport = Callable[[Message], SendResult]
 BounceRecorder = Callable[[Session, Event], object]
 
 # Messages one SMTP thread takes at a time: one hand-over per share, not per message.
-SHARE_SIZE = 32
+SHARE_SIZE = 64
 IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
