@@ -142,14 +142,17 @@ _OPEN_REFERENCE = re.compile(r"&[^\t\n\f <&;]*$")
 _BARE_AMPERSAND = re.compile(r"&(?![a-zA-Z][a-zA-Z0-9]*;|#[0-9]+;|#[xX][0-9a-fA-F]+;)")
 
 
-def _program(text: str) -> list[str | int]:
-    """A converted skeleton as literal strings and slot numbers, in order."""
+def _program(text: str) -> str:
+    """A text with slots as a format string (`{N}` per slot, braces doubled) for `_fill`."""
     pieces = text.split(_SLOT)
-    return [piece if n % 2 == 0 else int(piece) for n, piece in enumerate(pieces)]
+    return "".join(
+        piece.replace("{", "{{").replace("}", "}}") if n % 2 == 0 else "{" + piece + "}"
+        for n, piece in enumerate(pieces)
+    )
 
 
-def _fill(program: Sequence[str | int], values: Sequence[str]) -> str:
-    return "".join(piece if isinstance(piece, str) else values[piece] for piece in program)
+def _fill(program: str, values: Sequence[str]) -> str:
+    return program.format(*values)
 
 
 def _is_simple(value: str) -> bool:
@@ -167,14 +170,14 @@ class _Skeleton:
     text_slots: frozenset[int]
     # Tags with slots whose attribute the text uses (a href, img alt): the attribute's slot
     # number, the attribute pattern, and the tag as a program over the escaped values.
-    attributes: list[tuple[int, re.Pattern[str], list[str | int]]]
+    attributes: list[tuple[int, re.Pattern[str], str]]
     # Links whose target decision depends on values: (href, link text) as programs.
-    links: list[tuple[list[str | int] | None, list[str | int]]]
+    links: list[tuple[str | None, str]]
     source: str
     # The converted text per tuple of link decisions.
-    texts: dict[tuple[bool, ...], list[str | int]] = field(default_factory=dict)
+    texts: dict[tuple[bool, ...], str] = field(default_factory=dict)
 
-    def convert(self, decisions: tuple[bool, ...]) -> list[str | int]:
+    def convert(self, decisions: tuple[bool, ...]) -> str:
         """The skeleton converted with the dynamic links decided as given."""
         program = self.texts.get(decisions)
         if program is None:
