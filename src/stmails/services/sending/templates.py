@@ -305,11 +305,8 @@ class _MarkerInValue(Exception):
 @pass_eval_context
 def _mark_value(eval_ctx: EvalContext, value: Any) -> str:
     # The value exactly as the plain environment prints it, then enclosed in the markers.
-    if type(value) is str:
-        # Plain text is escaped by the caller (escaping leaves the markers alone).
-        text = value
-    else:
-        text = escape(value) if eval_ctx.autoescape else str(value)
+    # Plain text is escaped by the caller (escaping leaves the markers alone).
+    text = value if type(value) is str else escape(value) if eval_ctx.autoescape else str(value)
     if VALUE_START in text or VALUE_END in text:
         raise _MarkerInValue
     marked = f"{VALUE_START}{text}{VALUE_END}"
