@@ -436,3 +436,25 @@ def test_scheduled_campaign_starts_when_due(session_maker: sessionmaker[Session]
         assert start_due_campaigns(session) == []
         assert start_due_campaigns(session, now=utcnow() + timedelta(hours=2)) == [campaign.id]
         assert campaign.status == "running" and campaign.to_send == 2
+
+
+def test_smtp_exchange_dot_stuffs_and_keeps_the_session_after_refusals(smtp_sink: Sink) -> None:
+    smtp_sink.handler.rcpt_replies["gone@example.com"] = "550 5.1.1 no such user"
+    smtp_sink.handler.data_replies["spam@example.com"] = "554 5.7.1 refused"
+    settings = smtp_sink.smtp_settings(max_conns=1)
+    pool = SmtpPool(SendingConfig.from_settings({"smtp": settings}).smtp)
+    data = b"Subject: dots\r\n\r\n.starts with a dot\r\n.\r\n..two\r\nend\r\n"
+
+    def message(rcpt: str) -> Message:
+        return Message("bounces@mail.example.org", rcpt, "<m@x>", data)
+
+    answers = [pool.send(message(r)) for r in ("gone@example.com", "spam@example.com", "ok@a.b")]
+    pool.close()
+    assert [(a.outcome, a.code, a.stage) for a in answers] == [
+        ("hard", 550, "rcpt"),
+        ("hard", 554, "data"),
+        ("sent", 250, "data"),
+    ]
+    # The refusals reset the transaction; the next message goes through, dots intact.
+    (captured,) = smtp_sink.handler.by_recipient("ok@a.b")
+    assert captured.data == data and captured.mail_from == "bounces@mail.example.org"
