@@ -176,11 +176,11 @@ class MessageSpec:
             # "=_" never occurs in quoted-printable text, so the boundary cannot clash.
             boundary = "=_stmails_" + _unique_hex(96)
             delimiter = f"--{boundary}\r\n".encode("ascii")
+            # Folded, so the line stays under 78 characters (RFC 5322 section 2.1.1).
+            content_type = f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'
             body = b"".join(
                 (
-                    f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(
-                        "ascii"
-                    ),
+                    content_type.encode("ascii"),
                     delimiter,
                     _text_part("plain", self.text),
                     delimiter,
