@@ -183,7 +183,7 @@ def start_due_campaigns(session: Session, now: datetime | None = None) -> list[i
     return [c.id for c in due]
 
 
-def recipient_of(subscriber: Subscriber | Row[Any]) -> Recipient:
+def recipient_of(subscriber: Subscriber | Row[Any, Any, Any, Any, Any, Any, Any, Any]) -> Recipient:
     """The template view of a subscriber: a mapped object or a row with the same columns."""
     return Recipient(
         id=subscriber.id,
@@ -507,29 +507,32 @@ class CampaignRunner:
         self, session: Session, ids: Sequence[int], lists: Sequence[int]
     ) -> list[_Candidate]:
         """Subscribers `ids` with the lists they may receive this campaign through, or why not."""
-        # Core rows, not ORM objects: a batch of subscribers is read for one use, so the
-        # identity map and attribute instrumentation would be pure per-row cost.
+        # Core tables and rows, not ORM entities: a batch of subscribers is read for one use, so
+        # the ORM's result processing and identity map would be pure per-row cost.
+        people = cast(Table, Subscriber.__table__).c
+        links_table = cast(Table, SubscriberList.__table__)
+        lists_table = cast(Table, MailingList.__table__)
+        links, optins = links_table.c, lists_table.c
         subscribers = {
             row.id: row
             for row in session.execute(
                 select(
-                    Subscriber.id,
-                    Subscriber.uuid,
-                    Subscriber.email,
-                    Subscriber.name,
-                    Subscriber.status,
-                    Subscriber.attribs,
-                    Subscriber.created_at,
-                    Subscriber.updated_at,
-                ).where(Subscriber.id.in_(ids))
+                    people.id,
+                    people.uuid,
+                    people.email,
+                    people.name,
+                    people.status,
+                    people.attribs,
+                    people.created_at,
+                    people.updated_at,
+                ).where(people.id.in_(ids))
             )
         }
         subscriptions: dict[int, list[tuple[int, str, str]]] = {}
         rows = session.execute(
-            select(SubscriberList.subscriber_id, SubscriberList.list_id, SubscriberList.status)
-            .add_columns(MailingList.optin)
-            .join(MailingList, MailingList.id == SubscriberList.list_id)
-            .where(SubscriberList.subscriber_id.in_(ids), SubscriberList.list_id.in_(lists))
+            select(links.subscriber_id, links.list_id, links.status, optins.optin)
+            .join_from(links_table, lists_table, optins.id == links.list_id)
+            .where(links.subscriber_id.in_(ids), links.list_id.in_(lists))
         )
         for sub_id, list_id, status, optin in rows:
             subscriptions.setdefault(sub_id, []).append((list_id, status, optin))
