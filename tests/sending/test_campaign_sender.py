@@ -449,12 +449,17 @@ def test_smtp_exchange_dot_stuffs_and_keeps_the_session_after_refusals(smtp_sink
         return Message("bounces@mail.example.org", rcpt, "<m@x>", data)
 
     answers = [pool.send(message(r)) for r in ("gone@example.com", "spam@example.com", "ok@a.b")]
+    # Bare line ends (a relayed message, say) are sent as CRLF.
+    bare = Message("bounces@mail.example.org", "bare@a.b", "<n@x>", data.replace(b"\r\n", b"\n"))
+    answers.append(pool.send(bare))
     pool.close()
     assert [(a.outcome, a.code, a.stage) for a in answers] == [
         ("hard", 550, "rcpt"),
         ("hard", 554, "data"),
         ("sent", 250, "data"),
+        ("sent", 250, "data"),
     ]
     # The refusals reset the transaction; the next message goes through, dots intact.
     (captured,) = smtp_sink.handler.by_recipient("ok@a.b")
     assert captured.data == data and captured.mail_from == "bounces@mail.example.org"
+    assert smtp_sink.handler.by_recipient("bare@a.b")[0].data == data

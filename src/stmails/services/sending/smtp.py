@@ -182,14 +182,18 @@ def connect(server: SmtpServer) -> smtplib.SMTP:
         raise
 
 
+# Any line end: CRLF, or a bare LF or CR.
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+
+
 def transact(conn: smtplib.SMTP, message: Message) -> None:
     """One MAIL FROM / RCPT TO / DATA exchange for `message` on an open session.
 
     The same answers and exceptions as `smtplib.SMTP.sendmail` with one recipient (a refused
     recipient raises SMTPRecipientsRefused, a refused message SMTPDataError, a refused sender
     SMTPSenderRefused; the transaction is reset, or the session closed after a 421), with less
-    work per message: the data is already CRLF-terminated, so it is only dot-stuffed (RFC 5321
-    section 4.5.2), and the addresses are bare, so they are not parsed again.
+    work per message: data already in CRLF lines (as the builder writes it) is only dot-stuffed
+    (RFC 5321 section 4.5.2), and the addresses are bare, so they are not parsed again.
     """
     sender, recipient, data = message.envelope_from, message.recipient, message.data
     if not (sender.isascii() and recipient.isascii()) or "\n" in sender + recipient:
@@ -209,6 +213,9 @@ def transact(conn: smtplib.SMTP, message: Message) -> None:
     if code != 354:
         _abandon(conn, code)
         raise smtplib.SMTPDataError(code, reply)
+    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
+        # Bare CR or LF (a relayed message, say) become CRLF, as smtplib does.
+        data = _LINE_END.sub(b"\r\n", data)
     stuffed = data.replace(b"\r\n.", b"\r\n..")
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
