@@ -97,8 +97,9 @@ def test_equals_converting_the_html(
     pieces: list[tuple[str, str]], tail: str, others: list[str]
 ) -> None:
     source = "".join(f"{literal}{{{{ v{n} }}}}" for n, (literal, _) in enumerate(pieces)) + tail
-    # The same template for two recipients: the second one reuses the first one's plan.
-    for values in ([v for _, v in pieces], others):
+    # Each recipient twice: a skeleton is planned the second time it is seen.
+    first = [v for _, v in pieces]
+    for values in (first, first, others, others):
         result = convert(source, {f"v{n}": value for n, value in enumerate(values)})
         if result is not None:
             html, text = result
@@ -121,6 +122,11 @@ def test_typical_template_is_converted_once_then_filled(monkeypatch: pytest.Monk
         {"name": "Cy", "city": "Oslo", "vip": True, "url": "https://x.example/u/3"},
     ]
     expected = [html_to_text(template.render({**p, "pixel": Markup("")})) for p in people]
+    # The first sighting of each branch of the template is converted whole.
+    for person in people[:2]:
+        marked = template.render_marked({**person, "pixel": Markup("")})
+        assert marked is not None
+        text_of_marked(marked, VALUE_START, VALUE_END)
 
     def whole_conversion(html: str) -> str:
         raise AssertionError("the per-template plan should have been used")

@@ -134,8 +134,13 @@ def _convert(
 
 # A slot in a skeleton: NUL, its number, NUL (templates with NUL are never marked).
 _SLOT = "\x00"
-# Slots cached at most; a campaign has one skeleton per distinct branch of its template.
+# Skeletons kept at most; a campaign has one per distinct branch of its template.
 _MAX_SKELETONS = 64
+# A longer skeleton is not kept (the cache's memory stays bounded); its HTML is converted whole.
+_MAX_SKELETON_CHARS = 256 * 1024
+# The cache's mark for a skeleton seen once: it is planned when it comes again, so a template
+# whose literal parts differ for every recipient costs no more than converting each HTML.
+_SEEN_ONCE = "seen once"
 # A literal ending in an unfinished character reference, which a value could complete.
 _OPEN_REFERENCE = re.compile(r"&[^\t\n\f <&;]*$")
 # An ampersand that does not start a complete character reference.
@@ -247,7 +252,7 @@ def _analyse(skeleton: str, slots: int) -> _Skeleton | None:
     return plan
 
 
-_SKELETONS: dict[str, _Skeleton | None] = {}
+_SKELETONS: dict[str, _Skeleton | str | None] = {}
 
 
 def text_of_marked(marked: str, start: str, end: str) -> tuple[str, str]:
@@ -266,12 +271,18 @@ def text_of_marked(marked: str, start: str, end: str) -> tuple[str, str]:
             escaped.append(value)
         skeleton.append(literal)
     key = "".join(skeleton)
-    if key not in _SKELETONS:
+    if len(key) > _MAX_SKELETON_CHARS:
+        return html, html_to_text(html)
+    # One lookup and at most one store: other threads may clear the cache meanwhile.
+    plan = _SKELETONS.get(key, "")
+    if plan == "":
         if len(_SKELETONS) >= _MAX_SKELETONS:
             _SKELETONS.clear()
-        _SKELETONS[key] = _analyse(key, len(escaped))
-    plan = _SKELETONS[key]
-    text = None if plan is None else _text(plan, escaped)
+        _SKELETONS[key] = _SEEN_ONCE
+    elif plan == _SEEN_ONCE:
+        plan = _analyse(key, len(escaped))
+        _SKELETONS[key] = plan
+    text = _text(plan, escaped) if isinstance(plan, _Skeleton) else None
     return html, text if text is not None else html_to_text(html)
 
 
