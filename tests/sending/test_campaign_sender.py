@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,7 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message
-from stmails.services.sending.smtp import SendResult, SmtpPool
+from stmails.services.sending.smtp import SendResult, SmtpPool, SmtpServer, connect
 from stmails.services.suppression import parse_entry, upsert_many
 
 from .conftest import Sink, World, add_subscriber, make_world
@@ -463,3 +464,39 @@ def test_smtp_exchange_dot_stuffs_and_keeps_the_session_after_refusals(smtp_sink
     (captured,) = smtp_sink.handler.by_recipient("ok@a.b")
     assert captured.data == data and captured.mail_from == "bounces@mail.example.org"
     assert smtp_sink.handler.by_recipient("bare@a.b")[0].data == data
+
+
+def test_pool_reuses_connections_renews_idle_ones_and_bounds_them(smtp_sink: Sink) -> None:
+    opened: list[smtplib.SMTP] = []
+    entered, gate = threading.Event(), threading.Event()
+    now = {"t": 0.0}
+
+    def counting(server: SmtpServer) -> smtplib.SMTP:
+        entered.set()
+        gate.wait(5)
+        opened.append(connect(server))
+        return opened[-1]
+
+    settings = smtp_sink.smtp_settings(max_conns=1, idle_timeout="10s", wait_timeout="10ms")
+    servers = SendingConfig.from_settings({"smtp": settings}).smtp
+    pool = SmtpPool(servers, connector=counting, clock=lambda: now["t"])
+
+    def message(n: int) -> Message:
+        return Message("b@mail.example.org", f"u{n}@a.b", f"<{n}@x>", b"Subject: x\r\n\r\nhi\r\n")
+
+    # The only connection is being opened by one send: another finds none free.
+    first = threading.Thread(target=pool.send, args=(message(0),))
+    first.start()
+    assert entered.wait(5)
+    assert pool.send(message(1)).text == "no SMTP connection became free"
+    gate.set()
+    first.join(5)
+    assert [pool.send(message(n)).outcome for n in (2, 3)] == ["sent", "sent"]
+    assert len(opened) == 1
+    # An idle connection older than idle_timeout is closed and a new one opened.
+    now["t"] = 11.0
+    assert pool.send(message(4)).outcome == "sent"
+    assert len(opened) == 2 and opened[0].sock is None
+    pool.close()
+    assert opened[1].sock is None
+    assert len(smtp_sink.handler.recipients()) == 4

@@ -247,11 +247,17 @@ class _Idle:
 @dataclass
 class _ServerSlot:
     server: SmtpServer
-    idle: queue.LifoQueue[_Idle] = field(default_factory=queue.LifoQueue)
-    capacity: threading.BoundedSemaphore = field(init=False)
+    # Idle connections, the most recently used last, guarded by `lock`. The lock and the token
+    # queue below are C primitives: taking them costs far less than a Python-level semaphore or
+    # queue.Queue, and a campaign takes them twice per message.
+    idle: list[_Idle] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # One token per connection the server allows; a send holds one while it runs.
+    tokens: queue.SimpleQueue[None] = field(default_factory=queue.SimpleQueue)
 
     def __post_init__(self) -> None:
-        self.capacity = threading.BoundedSemaphore(self.server.max_conns)
+        for _ in range(self.server.max_conns):
+            self.tokens.put(None)
 
 
 class SmtpPool:
@@ -287,14 +293,16 @@ class SmtpPool:
         return sum(slot.server.max_conns for slot in self._slots)
 
     def _pick(self) -> _ServerSlot:
+        if len(self._slots) == 1:
+            return self._slots[0]
         with self._lock:
             return self._slots[next(self._next)]
 
     def _checkout(self, slot: _ServerSlot) -> smtplib.SMTP:
         while True:
-            try:
-                idle = slot.idle.get_nowait()
-            except queue.Empty:
+            with slot.lock:
+                idle = slot.idle.pop() if slot.idle else None
+            if idle is None:
                 return self._connector(slot.server)
             if self._clock() - idle.since <= slot.server.idle_timeout:
                 return idle.conn
@@ -305,7 +313,9 @@ class SmtpPool:
         slot = self._pick()
         attempts = slot.server.max_msg_retries + 1
         result = SendResult("error", 0, "not attempted", "connect")
-        if not slot.capacity.acquire(timeout=max(slot.server.wait_timeout, 0.001) * 12):
+        try:
+            slot.tokens.get(timeout=max(slot.server.wait_timeout, 0.001) * 12)
+        except queue.Empty:
             return SendResult("error", 0, "no SMTP connection became free", "connect")
         try:
             for _ in range(attempts):
@@ -329,23 +339,24 @@ class SmtpPool:
                 return SendResult("sent", 250, "accepted", "data")
             return result
         finally:
-            slot.capacity.release()
+            slot.tokens.put(None)
 
     def _checkin(self, slot: _ServerSlot, conn: smtplib.SMTP) -> None:
-        if self._closed:
-            _quit(conn)
-        else:
-            slot.idle.put(_Idle(conn, self._clock()))
+        # Checked under the lock, so a connection cannot slip in after close() emptied the slot.
+        with slot.lock:
+            if not self._closed:
+                slot.idle.append(_Idle(conn, self._clock()))
+                return
+        _quit(conn)
 
     def close(self) -> None:
         """Closes every idle connection (QUIT); in-flight sends close theirs when done."""
         self._closed = True
         for slot in self._slots:
-            while True:
-                try:
-                    _quit(slot.idle.get_nowait().conn)
-                except queue.Empty:
-                    break
+            with slot.lock:
+                idle, slot.idle = slot.idle, []
+            for entry in idle:
+                _quit(entry.conn)
 
 
 def _quit(conn: smtplib.SMTP) -> None:
