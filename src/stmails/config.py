@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, description="The access token of `api_user`; stored only as a hash."
     )
+    api_user_role: str | None = Field(
+        default=None,
+        description=(
+            "Name of the role `api_user` is given on start (the role must exist). When unset, "
+            "a new `api_user` gets Super Admin and an existing one keeps its role."
+        ),
+    )
     data_dir: Path = Field(
         default=Path("."),
         description="Folder for files stmails keeps (the secret key, verification jobs).",

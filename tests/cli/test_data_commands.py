@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
-import pytest
 from typer.testing import CliRunner
 
 from stmails.cli import commands  # noqa: F401
@@ -14,13 +12,6 @@ from stmails.core.event import Event
 from stmails.db.engine import make_engine, session_factory, transaction
 from stmails.db.models import Subscriber
 from stmails.services import bounces, settings, users
-
-
-@pytest.fixture
-def database(monkeypatch: pytest.MonkeyPatch, fresh_database_url: Callable[[], str]) -> str:
-    url = fresh_database_url()
-    monkeypatch.setenv("STMAILS_DATABASE_URL", url)
-    return url
 
 
 def test_migrate_then_create_an_api_user(database: str) -> None:

@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
-from stmails.db.engine import normalize_url
-from stmails.db.models import Bounce, Subscriber
+from stmails.db.engine import (
+    BULK_CACHE_KIB,
+    BULK_WAL_PAGES,
+    DEFAULT_CACHE_KIB,
+    DEFAULT_WAL_PAGES,
+    normalize_url,
+    use_bulk_writes,
+)
+from stmails.db.models import Bounce, Subscriber, Suppression
 
 
 def test_sqlite_connections_use_wal_and_foreign_keys(engine: Engine) -> None:
@@ -83,3 +90,51 @@ def test_deleting_a_subscriber_keeps_its_bounces(session: Session) -> None:
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Bounce)) == 1
     assert session.scalars(select(Bounce.subscriber_id)).one() is None
+
+
+def test_enumerated_columns_and_the_suppression_scope_are_checked(session: Session) -> None:
+    session.add(Subscriber(email="s@example.org", status="enabled"))
+    session.commit()
+    session.add(Subscriber(email="t@example.org", status="asleep"))
+    with pytest.raises(IntegrityError, match="status"):
+        session.commit()
+    session.rollback()
+    for scope, list_id in (("global", 3), ("list", 0)):
+        session.add(
+            Suppression(domain="example.org", scope=scope, list_id=list_id, reason="manual")
+        )
+        with pytest.raises(IntegrityError, match="scope_list_id"):
+            session.commit()
+        session.rollback()
+
+
+def test_suppression_hashes_are_stored_as_32_bytes_and_read_as_hex(session: Session) -> None:
+    session.add(Suppression(email_hash="AB" * 32, reason="manual"))
+    session.commit()
+    raw = session.execute(text("SELECT email_hash FROM suppressions")).scalar_one()
+    assert bytes(raw) == b"\xab" * 32
+    assert session.scalars(select(Suppression.email_hash)).one() == "ab" * 32
+    with pytest.raises(StatementError, match="not a sha256 hex digest"):
+        session.scalars(select(Suppression).where(Suppression.email_hash == "ab"))
+
+
+def test_bulk_write_settings_last_until_the_connection_returns_to_the_pool(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas")
+    pragmas = ("PRAGMA cache_size", "PRAGMA wal_autocheckpoint")
+    with engine.connect() as conn:
+        bulk_connection = conn.connection.dbapi_connection
+        use_bulk_writes(conn)
+        assert [conn.exec_driver_sql(p).scalar() for p in pragmas] == [
+            -BULK_CACHE_KIB,
+            BULK_WAL_PAGES,
+        ]
+    with engine.connect() as conn:
+        # The same pooled connection, given back with the defaults.
+        assert conn.connection.dbapi_connection is bulk_connection
+        assert [conn.exec_driver_sql(p).scalar() for p in pragmas] == [
+            -DEFAULT_CACHE_KIB,
+            DEFAULT_WAL_PAGES,
+        ]

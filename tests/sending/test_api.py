@@ -17,8 +17,9 @@ from stmails.config import Settings
 from stmails.db.models import Campaign, Subscriber, SubscriberList, Suppression
 from stmails.ingest import verp
 from stmails.services import suppression, users
+from stmails.services.sending.config import SendingConfig
 from stmails.web.app import create_app
-from stmails.workers.sender import SenderLoop, VerpMaker, verp_maker
+from stmails.workers.sender import SenderLoop, VerpMaker, return_path_for, verp_maker
 
 from .conftest import Sink, World, make_world
 
@@ -142,7 +143,22 @@ def test_verp_return_path_verifies_with_the_scanner_function(
         campaign = session.get(Campaign, world.campaign_id)
         subscriber = session.scalar(select(Subscriber))
         assert campaign is not None and subscriber is not None
-    assert token == verp.VerpToken(subscriber.uuid, campaign.uuid)
+    assert token == verp.VerpToken(subscriber_id=subscriber.id, campaign_id=campaign.id)
+    assert len(captured.mail_from.rpartition("@")[0]) <= verp.MAX_LOCAL_PART
+
+
+def test_verp_return_paths_fit_rfc_5321_or_are_not_used(caplog: pytest.LogCaptureFixture) -> None:
+    longest = "b" * verp.MAX_PREFIX + "@mail.example.org"
+    path = return_path_for(SendingConfig(bounce_address=longest, verp=True), _verp_for_tests())
+    address = path(7, 42)
+    assert len(address.rpartition("@")[0]) == verp.MAX_LOCAL_PART
+    assert verp.find_token(b"test-secret-key", address.encode(), prefix="b" * verp.MAX_PREFIX)
+    # No subscriber (a test address), no token.
+    assert path(7, 0) == longest
+    too_long = "b" + longest
+    path = return_path_for(SendingConfig(bounce_address=too_long, verp=True), _verp_for_tests())
+    assert path(7, 42) == too_long
+    assert "too long for VERP" in caplog.text
 
 
 def test_campaign_test_send_and_preview(

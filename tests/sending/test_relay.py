@@ -17,13 +17,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import Bounce
+from stmails.ingest.verp import VerpToken, find_token
 from stmails.services import suppression
 from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.smtp import SmtpPool
 from stmails.workers.relay import RelayHandler, make_controller, rewrite_headers, tls_context
+from stmails.workers.sender import return_path_for, verp_maker
 
 from .conftest import Sink, add_subscriber, free_port
+
+VERP_SECRET = b"relay-verp-secret"
 
 MESSAGE = (
     b"From: App <app@example.org>\r\nTo: someone\r\nSubject: hello\r\n"
@@ -70,12 +74,15 @@ def relay(
     session_maker: sessionmaker[Session], smtp_sink: Sink, certificate: tuple[str, str]
 ) -> Iterator[int]:
     config = SendingConfig.from_settings(
-        {"smtp": smtp_sink.smtp_settings(), "sending.bounce_address": "bounce@mail.example.org"}
+        {
+            "smtp": smtp_sink.smtp_settings(),
+            "sending.bounce_address": "bounce@mail.example.org",
+            "sending.verp": True,
+        }
     )
     pool = SmtpPool(config.smtp)
-    handler = RelayHandler(
-        session_maker, pool.send, config, lambda c, s: config.bounce_address, record_bounce
-    )
+    return_path = return_path_for(config, verp_maker(VERP_SECRET))
+    handler = RelayHandler(session_maker, pool.send, config, return_path, record_bounce)
     port = free_port()
     controller = make_controller(
         handler, _credentials, host="127.0.0.1", port=port, tls=tls_context(*certificate)
@@ -123,7 +130,7 @@ def test_relay_refuses_suppressed_and_forwards_with_our_headers(
 ) -> None:
     with session_maker() as session, session.begin():
         suppression.add(session, reason="complaint", email="angry@example.net", source="fbl")
-        add_subscriber(session, "friend@example.net", lists={})
+        friend_id = add_subscriber(session, "friend@example.net", lists={}).id
     with _client(relay, certificate) as client:
         client.mail("app@example.org")
         code, reply = client.rcpt("angry@example.net")
@@ -133,9 +140,12 @@ def test_relay_refuses_suppressed_and_forwards_with_our_headers(
         assert client.data(MESSAGE)[0] == 250
     assert smtp_sink.handler.recipients() == ["friend@example.net"]
     captured = smtp_sink.handler.messages[0]
-    assert captured.mail_from == "bounce@mail.example.org"
+    # A subscriber's mail goes out from a VERP return path naming them (and no campaign).
+    assert captured.mail_from.endswith("@mail.example.org")
+    token = find_token(VERP_SECRET, captured.mail_from.encode())
+    assert token == VerpToken(subscriber_id=friend_id)
     msg = captured.message
-    assert msg.get_all("Return-Path") == ["<bounce@mail.example.org>"]
+    assert msg.get_all("Return-Path") == [f"<{captured.mail_from}>"]
     assert msg["X-Stmails-Subscriber"]
     assert msg["Message-ID"].endswith("@mail.example.org>")
     assert msg["Subject"] == "hello"

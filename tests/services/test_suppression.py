@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -77,3 +78,60 @@ def test_remove_deletes_an_entry(session: Session) -> None:
     assert suppression.remove(session, entry.id)
     assert not suppression.remove(session, entry.id)
     assert not suppression.is_suppressed(session, "a@example.org", now=NOW)
+
+
+def test_bulk_and_single_writes_share_one_key_per_address_and_list(session: Session) -> None:
+    hashed = email_hash("shared@example.org")
+    bulk = [suppression.parse_entry({"recipient": " Shared@Example.org ", "reason": "import"})]
+    assert suppression.upsert_many(session, bulk) == 1
+    entry, created = suppression.add(session, hashed=hashed, reason="complaint", now=NOW)
+    assert not created and (entry.email, entry.reason) == ("shared@example.org", "import")
+    assert suppression.add_many(session, [suppression.NewSuppression(hashed, "hard_bounce")]) == 0
+    scoped = suppression.parse_entry({"email_hash": hashed.upper(), "list_id": "4"})
+    assert suppression.upsert_many(session, [scoped]) == 1
+    stored = suppression.entries_for(session, "shared@example.org")
+    assert [(e.email_hash, e.scope, e.list_id, e.email) for e in stored] == [
+        (hashed, "global", 0, None),
+        (hashed, "list", 4, None),
+    ]
+
+
+def test_bulk_upsert_updates_in_place_and_keeps_times_comparable(session: Session) -> None:
+    expiry = datetime(2030, 1, 1, tzinfo=UTC)
+    first = {
+        "recipient": "a@example.org",
+        "reason": "soft_bounce",
+        "expires_at": "2030-01-01T00:00:00Z",
+    }
+    suppression.upsert_many(session, [suppression.parse_entry(first)])
+    again = {"recipient": "a@example.org", "reason": "manual", "description": "by hand"}
+    domain = {"domain": "Example.NET.", "scope": "list", "list_id": 2}
+    assert suppression.upsert_many(session, [suppression.parse_entry(e) for e in (again, domain)])
+    session.expire_all()
+    entries = session.scalars(select(Suppression).order_by(Suppression.id)).all()
+    assert [(e.reason, e.description, e.expires_at, e.domain) for e in entries] == [
+        ("manual", "by hand", None, None),
+        ("manual", "", None, "example.net"),
+    ]
+    suppression.upsert_many(session, [suppression.parse_entry(first)])
+    session.expire_all()
+    assert (
+        session.scalars(select(Suppression.expires_at).order_by(Suppression.id).limit(1)).one()
+        == expiry
+    )
+    assert suppression.is_suppressed(session, "a@example.org", now=expiry - timedelta(seconds=1))
+    assert not suppression.is_suppressed(session, "a@example.org", now=expiry)
+
+
+def test_entries_take_any_rfc5321_address_and_name_what_is_wrong() -> None:
+    for address in ('"Ana Maria"@example.org', "ana@[192.0.2.1]", "ünï@bücher.example", "a@host"):
+        parsed = suppression.parse_entry({"recipient": address})
+        assert parsed.email == address.lower() and parsed.email_digest is not None
+    for address, problem in (
+        ("a@b@example.org", "dot-atom"),
+        ("ana maria@example.org", r"U\+0020"),
+        ("ana@-example.org", "label"),
+        ("a" * 65 + "@example.org", "64 octets"),
+    ):
+        with pytest.raises(suppression.SuppressionInputError, match=problem):
+            suppression.parse_entry({"recipient": address})

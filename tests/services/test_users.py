@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.services import users
 from stmails.services.errors import Conflict, InvalidInput
@@ -34,6 +37,9 @@ def test_ensure_admin_generates_a_password_once(session: Session) -> None:
     made = users.ensure_admin(session, "admin", None)
     assert made.created and made.generated_password
     assert users.authenticate_password(session, "admin", made.generated_password) is made.user
+    assert made.user.last_login is None
+    users.note_login(session, made.user.id)
+    session.refresh(made.user)
     assert made.user.last_login is not None
     again = users.ensure_admin(session, "admin", None)
     assert not again.created and again.generated_password is None
@@ -55,3 +61,42 @@ def test_disabled_users_cannot_log_in(session: Session) -> None:
     user, token = users.create_api_user(session, "bot")
     user.status = "disabled"
     assert users.authenticate_token(session, "bot", token) is None
+
+
+def test_two_concurrent_demotions_keep_one_super_admin(
+    session_maker: sessionmaker[Session],
+) -> None:
+    with session_maker() as session:
+        users.create_admin(session, "first", "first-password-1")
+        users.create_admin(session, "second", "second-password-2")
+        session.commit()
+    outcomes: list[str] = []
+    first_checked = threading.Event()
+
+    def disable(name: str, after: threading.Event | None) -> None:
+        with session_maker() as session:
+            user = users.get_by_username(session, name)
+            assert user is not None
+            if after is not None:
+                after.wait(5)
+            try:
+                users.update_user(session, user, status="disabled")
+            except Conflict:
+                outcomes.append(f"{name} refused")
+                return
+            if after is None:
+                first_checked.set()
+                # Hold the transaction open while the other one tries.
+                time.sleep(0.5)
+            session.commit()
+            outcomes.append(f"{name} disabled")
+
+    threads = [
+        threading.Thread(target=disable, args=("first", None)),
+        threading.Thread(target=disable, args=("second", first_checked)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["first disabled", "second refused"]

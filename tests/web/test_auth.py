@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import time
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 
 def _basic(user: str, secret: str) -> dict[str, str]:
@@ -77,3 +79,24 @@ def test_an_api_token_is_not_a_password_for_the_admin(
     # The API user's token does not work as the admin's password, nor the reverse.
     client.auth = None
     assert client.get("/api/lists", headers=_basic(API[0], ADMIN[1])).status_code == 401
+
+
+def test_checking_credentials_never_waits_for_the_write_lock(
+    client: TestClient, engine: Engine, api_credentials: tuple[str, str]
+) -> None:
+    # Another writer (an import, the bounce writer) holds the write lock for the whole request.
+    with engine.connect() as holder:
+        # On SQLite the engine begins every write transaction with BEGIN IMMEDIATE (the lock).
+        holder.begin()
+        if engine.dialect.name == "postgresql":
+            holder.exec_driver_sql("LOCK TABLE users IN EXCLUSIVE MODE")
+        else:
+            holder.exec_driver_sql("SELECT 1")
+        started = time.monotonic()
+        # A first request with these credentials: nothing cached, so the users table is read.
+        response = client.get("/api/lists", headers=_basic(*api_credentials))
+        waited = time.monotonic() - started
+        holder.rollback()
+    assert response.status_code == 200, response.text
+    # The busy timeout is 5 s: a check that needed the lock would have waited for it.
+    assert waited < 4

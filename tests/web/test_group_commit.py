@@ -93,3 +93,42 @@ def test_submit_before_start_is_503() -> None:
     with pytest.raises(ApiError) as caught:
         asyncio.run(writer.submit(_event(1)))
     assert caught.value.status == 503
+
+
+@pytest.mark.parametrize(("linger", "batches"), [(0.5, 1), (0.0, 2)])
+def test_under_load_the_writer_waits_for_more_events_before_a_batch(
+    session_maker: sessionmaker[Session], linger: float, batches: int
+) -> None:
+    async def scenario() -> GroupCommitWriter[RecordResult]:
+        writer: GroupCommitWriter[RecordResult] = GroupCommitWriter(
+            session_maker, bounces.record, linger_seconds=linger
+        )
+        await writer.start()
+        try:
+            first = [asyncio.ensure_future(writer.submit(_event(n))) for n in range(2)]
+            # The second wave comes while the first would already be recording.
+            await asyncio.sleep(0.05)
+            second = [writer.submit(_event(n)) for n in range(2, 5)]
+            await asyncio.gather(*first, *second)
+        finally:
+            await writer.stop()
+        return writer
+
+    writer = asyncio.run(scenario())
+    assert (writer.batches, writer.events) == (batches, 5)
+    assert _count(session_maker) == 5
+
+
+def test_a_lone_event_does_not_wait(session_maker: sessionmaker[Session]) -> None:
+    async def scenario() -> None:
+        writer: GroupCommitWriter[RecordResult] = GroupCommitWriter(
+            session_maker, bounces.record, linger_seconds=60
+        )
+        await writer.start()
+        try:
+            await asyncio.wait_for(writer.submit(_event(1)), 30)
+        finally:
+            await writer.stop()
+
+    asyncio.run(scenario())
+    assert _count(session_maker) == 1

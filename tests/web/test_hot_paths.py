@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.middleware import Middleware
 from fastapi.testclient import TestClient
+from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -15,7 +16,7 @@ from stmails.web.errors import (
     install_error_handlers,
     unavailable,
 )
-from stmails.web.hot_paths import StmailsApp
+from stmails.web.hot_paths import StmailsApp, header, read_body
 
 
 class Failing:
@@ -64,3 +65,26 @@ def test_hot_routes_must_be_plain_asgi_endpoints() -> None:
 
     with pytest.raises(TypeError):
         _hot_app().add_hot_route(Route("/hot/function", endpoint))
+
+
+class Echo:
+    """An ASGI endpoint answering the path parameters and the body it was given."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await read_body(receive)
+        answer = f"{scope['path_params']}|{body.decode()}|{header(scope, b'x-probe')!r}"
+        await PlainTextResponse(answer)(scope, receive, send)
+
+
+def test_a_fixed_path_is_served_by_its_hot_route_and_other_methods_get_405() -> None:
+    app = _hot_app()
+    app.add_hot_route(Route("/hot-fixed/echo", Echo(), methods=["POST"]))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.post("/hot-fixed/echo", content=b"hello", headers={"x-probe": "1"})
+        assert (answer.status_code, answer.text) == (200, "{}|hello|b'1'")
+        assert client.get("/hot-fixed/echo").status_code == 405
+        # Declared within the cap, declared over it, and chunked over it.
+        assert client.post("/hot-fixed/echo", content=b"x" * 100).status_code == 200
+        assert client.post("/hot-fixed/echo", content=b"x" * 101).status_code == 413
+        chunked = client.post("/hot-fixed/echo", content=iter([b"x" * 60, b"x" * 60]))
+        assert chunked.status_code == 413

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from stmails.cli.serve import prepare
 from stmails.config import Settings
 from stmails.db.engine import make_engine, session_factory
-from stmails.services import users
+from stmails.services import roles, users
 
 
 def test_admin_password_is_generated_once_and_api_user_is_ensured(
@@ -39,5 +39,29 @@ def test_configured_admin_password_is_used_and_not_printed(
     try:
         with session_factory(engine)() as session:
             assert users.authenticate_password(session, "boss", "chosen-password-1") is not None
+    finally:
+        engine.dispose()
+
+
+def test_configured_api_user_role_is_given_on_start(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    url = fresh_database_url()
+    engine = make_engine(url)
+    try:
+        first = Settings(database_url=url, api_user="automation", api_token="automation-token-1")
+        prepare(first)
+        with session_factory(engine)() as session:
+            roles.create(session, "Poster", ["webhooks:post_bounce"])
+            session.commit()
+        prepare(first.model_copy(update={"api_user_role": "Poster"}))
+        with session_factory(engine)() as session:
+            user = users.get_by_username(session, "automation")
+            assert user is not None and user.role.name == "Poster"
+        # Unset again: the user keeps the role it was given.
+        prepare(first)
+        with session_factory(engine)() as session:
+            user = users.get_by_username(session, "automation")
+            assert user is not None and user.role.name == "Poster"
     finally:
         engine.dispose()

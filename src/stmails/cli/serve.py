@@ -26,7 +26,8 @@ def prepare(settings: Settings) -> str | None:
 
     The admin user gets `STMAILS_ADMIN_PASSWORD` when set; when it is unset and the admin does
     not exist yet, a random password is generated and returned (None otherwise).
-    `STMAILS_API_USER` + `STMAILS_API_TOKEN` make sure that API user exists with that token.
+    `STMAILS_API_USER` + `STMAILS_API_TOKEN` make sure that API user exists with that token
+    (and `STMAILS_API_USER_ROLE` with that role).
     """
     # Imported here, not at module level: every `stmails` command imports this module, and the
     # database stack would add a second of start-up to `stmails verify` and `stmails parse`.
@@ -44,7 +45,10 @@ def prepare(settings: Settings) -> str | None:
             ensured = users.ensure_admin(session, settings.admin_user, password)
             if settings.api_user and settings.api_token:
                 users.ensure_api_user(
-                    session, settings.api_user, settings.api_token.get_secret_value()
+                    session,
+                    settings.api_user,
+                    settings.api_token.get_secret_value(),
+                    role_name=settings.api_user_role,
                 )
             session.commit()
             return ensured.generated_password

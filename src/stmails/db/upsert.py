@@ -3,17 +3,24 @@
 Idempotent writes (a bounce by its dedup key, a suppression by its address) use this instead of
 a savepoint around an ORM insert: one round trip, and on PostgreSQL a concurrent insert of the
 same key waits for the other transaction and then does nothing, without an error to recover from.
+
+`insert_rows_or_ignore` is the same statement for a hot path: the caller gives every column of
+every row, and the values go to the driver with only the column types' own conversions, which
+skips SQLAlchemy's per-row parameter handling (it costs as much as the insert itself).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table
+from sqlalchemy import Column, Connection, Dialect, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+
+from stmails.db.prepared import run
 
 
 def insert_or_ignore(
@@ -40,6 +47,84 @@ def insert_many_or_ignore(
     dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
     statement = _statement(dialect.name, table, tuple(returning))
     return [tuple(r) for r in session.execute(statement, [dict(r) for r in rows])]
+
+
+def insert_rows_or_ignore(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """Insert `rows` (tuples of values in the order of `columns`), skipping those that clash
+    with a unique constraint; the `returning` columns of the rows actually inserted.
+
+    Unlike `insert_many_or_ignore`, no Python-side column default is filled in: `columns` must
+    name every column that has one (ValueError otherwise). Values are converted by their column
+    types, as SQLAlchemy converts them; driver errors are raised as SQLAlchemy's."""
+    if not rows:
+        return []
+    shape = _rows_statement(connection.dialect, table, tuple(columns), tuple(returning), len(rows))
+    converted: list[Any] = []
+    # A value that is the very object of the row before (e.g. one timestamp for the whole
+    # batch) is converted once.
+    last: dict[int, tuple[Any, Any]] = {}
+    for row in rows:
+        for index, convert in shape.columns:
+            value = row[index]
+            if convert is None:
+                converted.append(value)
+                continue
+            seen = last.get(index)
+            if seen is None or seen[0] is not value:
+                seen = last[index] = (value, convert(value))
+            converted.append(seen[1])
+    parameters: Any = (
+        tuple(converted) if shape.names is None else dict(zip(shape.names, converted, strict=True))
+    )
+    return run(connection, shape.sql, parameters)
+
+
+@dataclass(frozen=True, slots=True)
+class _RowsShape:
+    sql: str
+    # Parameter names when the driver takes a mapping (None when it takes a sequence).
+    names: tuple[str, ...] | None
+    # Per value of a row in the SQL (the table's column order): the index of the caller's
+    # column, and its type's conversion (or None).
+    columns: tuple[tuple[int, Any], ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _rows_statement(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], returning: tuple[str, ...], count: int
+) -> _RowsShape:
+    """The insert of `count` rows, compiled by SQLAlchemy once per shape."""
+    unknown = [name for name in columns if name not in table.c]
+    if unknown:
+        raise ValueError(f"insert_rows_or_ignore: {table.name} has no column {', '.join(unknown)}")
+    defaulted = [c.name for c in table.columns if c.default is not None and c.name not in columns]
+    if defaulted:
+        raise ValueError(f"insert_rows_or_ignore: give the columns {', '.join(defaulted)}")
+    # SQLAlchemy renders the values of a row in the table's column order.
+    ordered = [column.name for column in table.columns if column.name in columns]
+    names = [[f"r{index}_{column}" for column in ordered] for index in range(count)]
+    values: list[dict[str, Any]] = [
+        {column: bindparam(name) for column, name in zip(ordered, row, strict=True)}
+        for row in names
+    ]
+    base = _statement(dialect.name, table, tuple(table.c[name] for name in returning))
+    compiled = base.values(values).compile(dialect=dialect)
+    flat = tuple(name for row in names for name in row)
+    positions = compiled.positiontup
+    # The flattening in insert_rows_or_ignore relies on this order: row by row, column by column.
+    if positions is not None and tuple(positions) != flat:
+        raise NotImplementedError(f"unexpected parameter order for {dialect.name}")
+    converters = tuple(
+        (columns.index(name), table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in ordered
+    )
+    return _RowsShape(compiled.string, None if positions is not None else flat, converters)
 
 
 @functools.cache

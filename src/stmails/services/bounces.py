@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stmails.core.event import EVENT_TYPES, Event, EventType
+from stmails.db.in_list import in_list
 from stmails.db.models import (
     Bounce,
     Campaign,
@@ -53,8 +54,9 @@ from stmails.db.models import (
     SubscriberList,
     Suppression,
 )
+from stmails.db.prepared import Prepared
 from stmails.db.types import UTCDateTime, email_hash, normalize_email, utcnow
-from stmails.db.upsert import insert_many_or_ignore
+from stmails.db.upsert import insert_rows_or_ignore
 from stmails.services import suppression
 from stmails.services.errors import InvalidInput
 from stmails.services.pages import Page, check_paging, ordering, paged
@@ -239,9 +241,19 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A subscriber as recording sees it: its row's id, uuid and address (no ORM object; one
+    is loaded only for a subscriber the rules act on)."""
+
+    id: int
+    uuid: str
+    email: str
+
+
 def _load_subscribers(
     session: Session, uuids: set[str], emails: set[str], *, lock: bool = False
-) -> list[Subscriber]:
+) -> list[_Known]:
     """The subscribers with any of `uuids` or (normalized) `emails`.
 
     `lock=True` locks their rows, in id order, until the transaction ends (PostgreSQL), so that
@@ -250,18 +262,19 @@ def _load_subscribers(
     if not uuids and not emails:
         return []
     query = _SUBSCRIBERS_LOCKED if lock else _SUBSCRIBERS
-    return list(session.scalars(query, {"uuids": sorted(uuids), "emails": sorted(emails)}))
+    rows = query.rows(_core(session), {"uuids": sorted(uuids), "emails": sorted(emails)})
+    return [_Known(subscriber_id, uuid, email) for subscriber_id, uuid, email in rows]
 
 
-def _subjects_filter(ids: Any, hashes: Any) -> ColumnElement[bool]:
-    """Bounces of the subscribers `ids` or with an address hash in `hashes`: a superset of the
-    subjects' histories, narrowed by `_subject_of` (which drops the bounces of other
-    subscribers that share a hash).
+def _subjects_filter() -> ColumnElement[bool]:
+    """Bounces of the subscribers of the list parameter `ids` or with an address hash in the
+    list parameter `hashes`: a superset of the subjects' histories, narrowed by `_subject_of`
+    (which drops the bounces of other subscribers that share a hash).
 
     Only the two indexed columns are in the condition: with `subscriber_id IS NULL` beside the
     hash, SQLite walks the subscriber index through every anonymous bounce instead.
     """
-    return or_(Bounce.subscriber_id.in_(ids), Bounce.email_hash.in_(hashes))
+    return or_(in_list(Bounce.subscriber_id, "ids"), in_list(Bounce.email_hash, "hashes"))
 
 
 def _subject_of(
@@ -274,39 +287,72 @@ def _subject_of(
     return (subscriber_id, "") if subscriber_id in ids else None
 
 
-# The statements `record_many` runs for every batch, built once: only their parameters change.
-_SUBSCRIBERS = (
-    select(Subscriber)
+# The statements `record_many` runs for every batch, compiled once (see db.prepared): only
+# their parameters change.
+_SUBSCRIBERS_QUERY = (
+    select(Subscriber.id, Subscriber.uuid, Subscriber.email)
     .where(
         or_(
-            Subscriber.uuid.in_(bindparam("uuids", expanding=True)),
-            func.lower(Subscriber.email).in_(bindparam("emails", expanding=True)),
+            in_list(Subscriber.uuid, "uuids"),
+            in_list(func.lower(Subscriber.email), "emails"),
         )
     )
     .order_by(Subscriber.id)
 )
-_SUBSCRIBERS_LOCKED = _SUBSCRIBERS.with_for_update()
-_HISTORY = (
-    select(
-        Bounce.subscriber_id,
-        Bounce.email_hash,
-        Bounce.type,
-        Bounce.reason,
-        Bounce.count_key,
-        Bounce.created_at,
-        Bounce.effective_type,
-    )
+_SUBSCRIBERS = Prepared(_SUBSCRIBERS_QUERY)
+_SUBSCRIBERS_LOCKED = Prepared(_SUBSCRIBERS_QUERY.with_for_update())
+# The rules look at a history as sets of (type, reason, count key, effective type) within a
+# time window, so one row per such group, with its latest time, decides exactly as every row
+# would: a group has a bounce inside a window exactly when its latest one is inside it.
+_HISTORY_GROUP = (
+    Bounce.subscriber_id,
+    Bounce.email_hash,
+    Bounce.type,
+    Bounce.reason,
+    Bounce.count_key,
+    Bounce.effective_type,
+)
+_HISTORY = Prepared(
+    select(*_HISTORY_GROUP, func.max(Bounce.created_at))
     .where(
-        _subjects_filter(bindparam("ids", expanding=True), bindparam("hashes", expanding=True)),
+        _subjects_filter(),
         Bounce.created_at >= bindparam("since", type_=UTCDateTime()),
     )
-    .order_by(Bounce.created_at, Bounce.id)
+    .group_by(*_HISTORY_GROUP)
 )
+# Suppression keys are raw digests in the database (db.types.Sha256Digest), which a JSON list
+# parameter cannot carry on SQLite: this one statement binds its hashes one by one, each
+# through the column's type (SQLAlchemy caches it; only the number of placeholders varies).
 _ERASED = select(Suppression.email_hash).where(
-    Suppression.email_hash.in_(bindparam("hashes", expanding=True)), Suppression.email.is_(None)
+    Suppression.email_hash.in_(bindparam("hashes", expanding=True)),
+    Suppression.email.is_(None),
 )
-_CAMPAIGN_IDS = select(Campaign.uuid, Campaign.id).where(
-    Campaign.uuid.in_(bindparam("uuids", expanding=True))
+_CAMPAIGN_IDS = Prepared(select(Campaign.uuid, Campaign.id).where(in_list(Campaign.uuid, "uuids")))
+_STORED = Prepared(
+    select(Bounce.dedup_key, Bounce.id, Bounce.subscriber_id, Bounce.effective_type).where(
+        in_list(Bounce.dedup_key, "keys")
+    )
+)
+# The columns `_store` gives for each new bounce (every column but the id).
+_BOUNCE_COLUMNS = (
+    "subscriber_id",
+    "email",
+    "email_hash",
+    "campaign_id",
+    "campaign_uuid",
+    "type",
+    "effective_type",
+    "reason",
+    "status",
+    "replycode",
+    "diagnostic",
+    "feedback_type",
+    "source",
+    "dedup_key",
+    "count_key",
+    "meta",
+    "created_at",
+    "recorded_at",
 )
 # "All time" for the history query's lower bound.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -315,11 +361,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class _Subscribers:
     """Loaded subscribers, found by uuid or by normalized address."""
 
-    def __init__(self, found: Sequence[Subscriber]) -> None:
+    def __init__(self, found: Sequence[_Known]) -> None:
         self.by_uuid = {sub.uuid: sub for sub in found}
         self.by_email = {sub.email.lower(): sub for sub in found}
 
-    def match(self, uuid: str, email: str) -> Subscriber | None:
+    def match(self, uuid: str, email: str) -> _Known | None:
         """The subscriber with `uuid`, else with address `email`, else None."""
         found = self.by_uuid.get(uuid.strip().lower()) if uuid.strip() else None
         if found is None and email.strip():
@@ -352,7 +398,7 @@ class _Pending:
 
     index: int
     event: Event
-    subscriber: Subscriber | None
+    subscriber: _Known | None
     address: str
     hashed: str
     fact: Fact
@@ -374,8 +420,8 @@ def _core(session: Session) -> Connection:
 
     They skip the ORM's per-statement work (autoflush, ORM result loading), which costs more
     than the statements themselves. This is sound because `record_many` makes no ORM change
-    between them, and its first query (`_load_subscribers`, through the ORM) autoflushes what
-    the caller left pending.
+    between them, and flushes what the caller left pending before the first (as the ORM's
+    autoflush would).
     """
     return session.connection()
 
@@ -394,6 +440,10 @@ def record_many(
     the whole batch, which is what lets a server acknowledge thousands of bounces a second.
     """
     now = now or utcnow()
+    # What the ORM's autoflush would do before a query: the statements below see the caller's
+    # pending changes.
+    if session.autoflush:
+        session.flush()
     config = config or cached_bounce_config(session)
     outcomes: list[RecordResult | RecordError | None] = [None] * len(events)
     valid: list[tuple[int, Event]] = []
@@ -476,7 +526,12 @@ def _judge(session: Session, pending: list[_Pending], config: BounceConfig) -> N
             config,
             item.fact,
             history,
-            _sent_before(session, item.subscriber, item.fact.created_at, config.escalation_count),
+            _sent_before(
+                session,
+                item.subscriber.id if item.subscriber else None,
+                item.fact.created_at,
+                config.escalation_count,
+            ),
         )
         history.append(replace(item.fact, effective_type=item.decision.effective_type))
 
@@ -493,9 +548,9 @@ def _histories(
     since = min(p.fact.created_at for p in pending) - timedelta(days=widest) if widest else _EPOCH
     params = {"ids": sorted(subscriber_ids), "hashes": sorted(hashes), "since": since}
     out: dict[tuple[int | None, str], list[Fact]] = {}
-    for subscriber_id, hashed, kind, reason, count_key, created_at, effective in _core(
-        session
-    ).execute(_HISTORY, params):
+    for subscriber_id, hashed, kind, reason, count_key, effective, created_at in _HISTORY.rows(
+        _core(session), params
+    ):
         subject = _subject_of(subscriber_id, hashed, subscriber_ids)
         if subject is None:
             continue
@@ -515,7 +570,7 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
         else set()
     )
     campaigns = _campaign_ids(session, {p.campaign_uuid for p in fresh} - {""})
-    rows = []
+    keyed_rows: list[tuple[str, tuple[Any, ...]]] = []
     for item in fresh:
         item.effective_type = effective = (
             item.decision.effective_type
@@ -523,33 +578,39 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
             else base_type(item.fact.type, item.fact.reason, config)
         )
         event = item.event
-        rows.append(
-            {
-                "subscriber_id": item.subscriber.id if item.subscriber else None,
-                "email": item.hashed if item.hashed in erased else item.address,
-                "email_hash": item.hashed,
-                "campaign_id": campaigns.get(item.campaign_uuid),
-                "campaign_uuid": item.campaign_uuid,
-                "type": event.type,
-                "effective_type": effective,
-                "reason": item.fact.reason,
-                "status": event.status,
-                "replycode": event.replycode,
-                "diagnostic": _without_nul(event.diagnostic[:MAX_DIAGNOSTIC_CHARS]),
-                "feedback_type": event.feedback_type,
-                "source": event.source,
-                "dedup_key": item.dedup_key,
-                "count_key": item.fact.count_key,
-                "meta": _without_nul(event.meta),
-                "created_at": item.fact.created_at,
-                "recorded_at": now,
-            }
+        # In the order of _BOUNCE_COLUMNS.
+        row = (
+            item.subscriber.id if item.subscriber else None,
+            item.hashed if item.hashed in erased else item.address,
+            item.hashed,
+            campaigns.get(item.campaign_uuid),
+            item.campaign_uuid,
+            event.type,
+            effective,
+            item.fact.reason,
+            event.status,
+            event.replycode,
+            _without_nul(event.diagnostic[:MAX_DIAGNOSTIC_CHARS]),
+            event.feedback_type,
+            event.source,
+            item.dedup_key,
+            item.fact.count_key,
+            _without_nul(event.meta),
+            item.fact.created_at,
+            now,
         )
+        keyed_rows.append((item.dedup_key, row))
     # Rows go in key order, so that two transactions inserting the same events (PostgreSQL)
     # wait for each other in one order and cannot deadlock.
-    rows.sort(key=lambda row: str(row["dedup_key"]))
+    keyed_rows.sort(key=lambda keyed: keyed[0])
     inserted = dict(
-        insert_many_or_ignore(_core(session), BOUNCES, rows, [BOUNCES.c.dedup_key, BOUNCES.c.id])
+        insert_rows_or_ignore(
+            _core(session),
+            BOUNCES,
+            _BOUNCE_COLUMNS,
+            [row for _, row in keyed_rows],
+            ("dedup_key", "id"),
+        )
     )
     for item in fresh:
         if item.dedup_key in inserted:
@@ -565,14 +626,14 @@ def _campaign_ids(session: Session, uuids: set[str]) -> dict[str, int]:
     """Ids of the campaigns stmails knows among `uuids`."""
     if not uuids:
         return {}
-    rows = _core(session).execute(_CAMPAIGN_IDS, {"uuids": sorted(uuids)})
+    rows = _CAMPAIGN_IDS.rows(_core(session), {"uuids": sorted(uuids)})
     return {uuid: campaign_id for uuid, campaign_id in rows}
 
 
 def _apply(session: Session, pending: list[_Pending], now: datetime) -> None:
     """Act on subscribers (the strongest action of the batch each), suppress, and fill in the
     result of every event."""
-    strongest: dict[int, tuple[Subscriber, str, BounceAction]] = {}
+    strongest: dict[int, tuple[_Known, str, BounceAction]] = {}
     to_suppress: list[suppression.NewSuppression] = []
     for item in pending:
         decision = item.decision
@@ -584,7 +645,19 @@ def _apply(session: Session, pending: list[_Pending], now: datetime) -> None:
             if current is None or ACTION_STRENGTH[decision.action] > ACTION_STRENGTH[current[2]]:
                 strongest[sub_id] = (item.subscriber, item.hashed, decision.action)
     deleted = {sub_id for sub_id, (_, _, action) in strongest.items() if action == "delete"}
-    _act_on_many(session, list(strongest.values()), now)
+    if strongest:
+        # The rules act on ORM objects (the caller's, when its session holds them already).
+        loaded = {
+            subscriber.id: subscriber
+            for subscriber in session.scalars(
+                select(Subscriber).where(Subscriber.id.in_(sorted(strongest)))
+            )
+        }
+        _act_on_many(
+            session,
+            [(loaded[sub_id], hashed, action) for sub_id, (_, hashed, action) in strongest.items()],
+            now,
+        )
     for item in pending:
         decision = item.decision
         if decision is None or decision.suppress_reason is None or not item.hashed:
@@ -609,29 +682,22 @@ def _fill_results(session: Session, pending: list[_Pending], deleted: set[int]) 
     # Repeats were not inserted: read what was stored for them (by an earlier call or event).
     repeats = {p.dedup_key for p in pending if p.bounce_id is None}
     known = (
-        {
-            row.dedup_key: row
-            for row in session.execute(
-                select(
-                    Bounce.dedup_key, Bounce.id, Bounce.subscriber_id, Bounce.effective_type
-                ).where(Bounce.dedup_key.in_(sorted(repeats)))
-            )
-        }
+        {row[0]: row for row in _STORED.rows(_core(session), {"keys": sorted(repeats)})}
         if repeats
         else {}
     )
     for item in pending:
         decision = item.decision
         if item.bounce_id is None:
-            row = known[item.dedup_key]
+            _, bounce_id, stored_subscriber_id, stored_type = known[item.dedup_key]
             item.result = RecordResult(
-                bounce_id=row.id,
+                bounce_id=bounce_id,
                 duplicate=True,
-                subscriber_id=row.subscriber_id,
+                subscriber_id=stored_subscriber_id,
                 counted=False,
                 action_taken="none",
                 suppressed=False,
-                effective_type=_as_type(row.effective_type),
+                effective_type=_as_type(stored_type),
             )
             continue
         subscriber_id = item.subscriber.id if item.subscriber else None
@@ -669,15 +735,15 @@ def _as_type(value: str) -> EventType:
 
 
 def _recent_campaigns_sent(
-    session: Session, subscriber: Subscriber | None, before: datetime, limit: int
+    session: Session, subscriber_id: int | None, before: datetime, limit: int
 ) -> list[str]:
-    if subscriber is None or limit <= 0:
+    if subscriber_id is None or limit <= 0:
         return []
     query = (
         select(Campaign.uuid)
         .join(CampaignSend, CampaignSend.campaign_id == Campaign.id)
         .where(
-            CampaignSend.subscriber_id == subscriber.id,
+            CampaignSend.subscriber_id == subscriber_id,
             CampaignSend.status == "sent",
             CampaignSend.sent_at <= before,
         )
@@ -688,10 +754,10 @@ def _recent_campaigns_sent(
 
 
 def _sent_before(
-    session: Session, subscriber: Subscriber | None, before: datetime, limit: int
+    session: Session, subscriber_id: int | None, before: datetime, limit: int
 ) -> Callable[[], list[str]]:
     """A deferred `_recent_campaigns_sent` query (run only when escalation needs it)."""
-    return lambda: _recent_campaigns_sent(session, subscriber, before, limit)
+    return lambda: _recent_campaigns_sent(session, subscriber_id, before, limit)
 
 
 def _act_on_many(
@@ -855,8 +921,9 @@ def _reapply_chunk(
             Bounce.effective_type,
             Bounce.source,
         )
-        .where(_subjects_filter(ids, hashes))
-        .order_by(Bounce.created_at, Bounce.id)
+        .where(_subjects_filter())
+        .order_by(Bounce.created_at, Bounce.id),
+        {"ids": ids, "hashes": hashes},
     ).all()
     known_ids = set(ids)
     by_subject: dict[tuple[int | None, str], list[Any]] = {}
@@ -878,7 +945,7 @@ def _reapply_chunk(
                 config,
                 Fact(row.type, row.reason, row.count_key, row.created_at),
                 history,
-                _sent_before(session, subscriber, row.created_at, config.escalation_count),
+                _sent_before(session, subscriber_id, row.created_at, config.escalation_count),
             )
             if row.effective_type != decision.effective_type:
                 retyped.append({"id": row.id, "effective_type": decision.effective_type})

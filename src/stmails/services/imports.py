@@ -3,11 +3,13 @@
 The file has a header row naming its columns: `email` (required), `name`, and `attributes` (a
 JSON object as text). `mode` is `subscribe` (add to `lists`) or `blocklist` (mark the addresses
 blocklisted, creating the missing ones). With `overwrite`, existing subscribers get the file's
-name and attributes; without it they are left as they are (their list memberships are still
-added in subscribe mode, as listmonk does). Rows are committed in chunks, so a large file makes
-progress visible and a bad row is logged and skipped, never fatal. In subscribe mode every row
-that is stored is verified on the way in as `verify.on_subscribe` says (`services.intake`): a
-refused address is a skipped row, a flagged one is stored with `_verify` in its attributes.
+name and attributes and their subscriptions to `lists` the given status; without it they are
+left as they are, but are still subscribed to the lists they were not on (as listmonk does).
+Rows are committed in chunks of a few statements each, so a large file makes progress visible
+at thousands of rows a second, and a bad row is logged and skipped, never fatal. In subscribe
+mode every row that is stored is verified on the way in as `verify.on_subscribe` says
+(`services.intake`): a refused address is a skipped row, a flagged one is stored with
+`_verify` in its attributes.
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ import csv
 import io
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList
+from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList, Subscriber
+from stmails.db.types import normalize_email, utcnow
 from stmails.services import intake, subscribers
 from stmails.services.errors import InvalidInput
 
@@ -142,32 +148,149 @@ def read_rows(stream: IO[str], delimiter: str, status: ImportStatus) -> Iterator
 
 def _import_row(
     session: Session, row: Row, params: ImportParams, check: intake.IntakeCheck
-) -> bool:
-    """Imports one row; False when it was skipped (an existing address without overwrite).
+) -> None:
+    """Imports one row, as `_import_chunk` does for many (the fallback when a chunk fails).
 
     `check` screens the rows subscribe mode stores; blocklisting needs no verification."""
-    existing = subscribers.get_by_email(session, row.email)
+    existing = subscribers.get_by_email(session, subscribers.clean_email(row.email))
     if params.mode == "blocklist":
         if existing is None:
             existing = subscribers.create(
                 session, email=row.email, name=row.name, attribs=row.attribs, status="blocklisted"
             )
         subscribers.blocklist(session, [existing.id])
-        return True
-    if existing is not None and not params.overwrite:
-        return False
-    attribs = intake.screen(check, row.email, row.attribs)
+        return
+    subscriber = existing
     if existing is None:
+        attribs = intake.screen(check, row.email, row.attribs)
         subscriber = subscribers.create(session, email=row.email, name=row.name, attribs=attribs)
-    else:
+    elif params.overwrite:
+        attribs = intake.screen(check, row.email, row.attribs)
         subscriber = subscribers.update_subscriber(
             session, existing, name=row.name or None, attribs=attribs
         )
+    assert subscriber is not None
     if params.lists and subscriber.status != "blocklisted":
-        subscribers.manage_lists(
-            session, [subscriber.id], list(params.lists), "add", status=params.subscription_status
+        subscribers.subscribe(
+            session,
+            [subscriber.id],
+            list(params.lists),
+            status=params.subscription_status,
+            update_existing=params.overwrite,
         )
-    return True
+
+
+@dataclass(slots=True)
+class _Wanted:
+    """One address of a chunk: its first row, and the row whose data counts (the last one
+    with overwrite, else the first)."""
+
+    email: str
+    row: Row
+    attribs: dict[str, Any] | None = None
+
+
+def _import_chunk(
+    session: Session,
+    rows: list[Row],
+    params: ImportParams,
+    check: intake.IntakeCheck,
+    status: ImportStatus,
+    now: datetime,
+) -> None:
+    """Imports `rows` in a handful of statements: one lookup of the existing addresses, one
+    insert of the new subscribers, one update of the overwritten ones, one subscription pass.
+
+    The result is that of `_import_row` row after row: a repeated address is the same
+    subscriber (its later rows overwrite it when `overwrite`). Rows refused by validation or by
+    the intake check are logged and skipped; a database error fails the chunk (the caller then
+    imports it row by row).
+    """
+    wanted: dict[str, _Wanted] = {}
+    for row in rows:
+        try:
+            email = subscribers.clean_email(row.email)
+        except InvalidInput as exc:
+            status.note(f"line {row.line}: {exc}; skipped")
+            continue
+        key = normalize_email(email)
+        seen = wanted.get(key)
+        if seen is None:
+            wanted[key] = _Wanted(email, row)
+        elif params.overwrite:
+            seen.row = row
+        status.imported += 1
+    if not wanted:
+        return
+    existing = {
+        normalize_email(email): (sub_id, sub_status)
+        for sub_id, email, sub_status in session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.status).where(
+                func.lower(Subscriber.email).in_(list(wanted))
+            )
+        )
+    }
+    if params.mode == "subscribe":
+        for key, item in list(wanted.items()):
+            if key in existing and not params.overwrite:
+                continue
+            try:
+                item.attribs = dict(intake.screen(check, item.email, item.row.attribs) or {})
+            except InvalidInput as exc:
+                status.note(f"line {item.row.line}: {exc}; skipped")
+                status.imported -= 1
+                del wanted[key]
+    new = [key for key in wanted if key not in existing]
+    new_status = "blocklisted" if params.mode == "blocklist" else "enabled"
+    if new:
+        created = session.execute(
+            insert(Subscriber).returning(Subscriber.id, Subscriber.email),
+            [
+                {
+                    "email": wanted[key].email,
+                    "name": wanted[key].row.name.strip()[:500] or wanted[key].email.split("@")[0],
+                    "attribs": wanted[key].attribs or dict(wanted[key].row.attribs),
+                    "status": new_status,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for key in new
+            ],
+        )
+        for sub_id, email in created:
+            existing[normalize_email(email)] = (sub_id, new_status)
+    if params.mode == "blocklist":
+        subscribers.blocklist(session, [existing[key][0] for key in wanted], now=now)
+        return
+    if params.overwrite:
+        overwritten = [key for key in wanted if key not in new]
+        if overwritten:
+            session.execute(
+                update(Subscriber),
+                [
+                    {
+                        "id": existing[key][0],
+                        "attribs": wanted[key].attribs or {},
+                        "updated_at": now,
+                        # A row without a name keeps the subscriber's name.
+                        **(
+                            {"name": wanted[key].row.name.strip()[:500]}
+                            if wanted[key].row.name.strip()
+                            else {}
+                        ),
+                    }
+                    for key in overwritten
+                ],
+            )
+    if params.lists:
+        subscribers.subscribe(
+            session,
+            [existing[key][0] for key in wanted if existing[key][1] != "blocklisted"],
+            list(params.lists),
+            status=params.subscription_status,
+            update_existing=params.overwrite,
+            now=now,
+        )
 
 
 def check_lists(session: Session, params: ImportParams) -> None:
@@ -186,31 +309,53 @@ def run_import(
     params: ImportParams,
     status: ImportStatus,
     cancelled: threading.Event | None = None,
+    checkpoint: Callable[[Session], bool] | None = None,
+    pause_seconds: float = 0.0,
 ) -> None:
     """Imports `rows`, committing every CHUNK_ROWS; bad rows are logged and skipped.
 
-    `status.total` counts the rows read (by `read_rows`), `status.imported` those stored.
+    `status.total` counts the rows read (by `read_rows`), `status.imported` those stored. The
+    import stops before its next row once `cancelled` is set. `checkpoint(session)`, when
+    given, runs in each chunk's transaction just before its commit (to store the progress with
+    the rows it counts); when it returns True the import stops after that chunk. After each
+    commit the import sleeps `pause_seconds`: SQLite has one write lock, and a writer that takes
+    it again at once would keep the others (the bounce writer) waiting until it is done.
     """
     chunk: list[Row] = []
+    stop = threading.Event() if cancelled is None else cancelled
 
     def flush() -> None:
         with sessions() as session:
             check = intake.current(session)
-            for row in chunk:
-                try:
-                    with session.begin_nested():
-                        imported = _import_row(session, row, params, check)
-                    if imported:
+            imported_before, log_before = status.imported, len(status.log)
+            try:
+                with session.begin_nested():
+                    _import_chunk(session, chunk, params, check, status, utcnow())
+            except (IntegrityError, DataError) as exc:
+                # Something only the database could tell (e.g. a value too long for a column,
+                # or an address another writer added meanwhile): find the row, one at a time.
+                status.imported = imported_before
+                del status.log[log_before:]
+                status.note(
+                    f"lines {chunk[0].line}-{chunk[-1].line}: {_first_line(exc)}; "
+                    "importing them one by one"
+                )
+                for row in chunk:
+                    try:
+                        with session.begin_nested():
+                            _import_row(session, row, params, check)
                         status.imported += 1
-                    else:
-                        status.note(f"line {row.line}: {row.email} exists; skipped (no overwrite)")
-                except (ValueError, LookupError) as exc:
-                    status.note(f"line {row.line}: {exc}; skipped")
+                    except (ValueError, LookupError, IntegrityError, DataError) as row_exc:
+                        status.note(f"line {row.line}: {_first_line(row_exc)}; skipped")
+            if checkpoint is not None and checkpoint(session):
+                stop.set()
             session.commit()
         chunk.clear()
+        if pause_seconds:
+            time.sleep(pause_seconds)
 
     for row in rows:
-        if cancelled is not None and cancelled.is_set():
+        if stop.is_set():
             status.note("import stopped")
             status.status = "stopped"
             return
@@ -219,6 +364,10 @@ def run_import(
             flush()
     if chunk:
         flush()
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
 def text_stream(binary: IO[bytes]) -> IO[str]:

@@ -22,18 +22,19 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from stmails.core.event import EVENT_TYPES, EventType
 from stmails.db.models import Setting
+from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services.errors import InvalidInput
 from stmails.verify.result import Reason
@@ -321,19 +322,34 @@ _BOUNCE_CONFIG_KEYS = (
 )
 
 
-_BOUNCE_CONFIG_ROWS = select(Setting.key, Setting.value).where(Setting.key.in_(_BOUNCE_CONFIG_KEYS))
+# Plain equalities rather than IN: the statement then needs no re-rendering per execution.
+_BOUNCE_CONFIG_ROWS = select(Setting.key, Setting.value).where(
+    or_(*(Setting.key == key for key in _BOUNCE_CONFIG_KEYS))
+)
+_BOUNCE_CONFIG_PREPARED = Prepared(_BOUNCE_CONFIG_ROWS)
 
 
 def bounce_config(session: Session) -> BounceConfig:
     """The bounce rules in force (one query). Stored values that no longer validate fall back
     to their defaults, so a bad row never stops bounces from being recorded."""
-    stored = {key: value for key, value in session.execute(_BOUNCE_CONFIG_ROWS)}
-    return _config_from(json.dumps(stored, sort_keys=True))
+    return _config_of(session.execute(_BOUNCE_CONFIG_ROWS))
 
 
 def cached_bounce_config(session: Session) -> BounceConfig:
-    """`bounce_config()`, read once per transaction of `session` (for batches of bounces)."""
-    return per_transaction(session, "bounce_config", lambda: bounce_config(session))
+    """`bounce_config()`, read once per transaction of `session` (for batches of bounces).
+
+    It reads through the session's connection, without the ORM's autoflush (the bounce writer
+    runs it once per batch, where SQLAlchemy's per-statement work would cost more than the
+    query); a caller with pending changes to the settings flushes them first."""
+    return per_transaction(
+        session,
+        "bounce_config",
+        lambda: _config_of(_BOUNCE_CONFIG_PREPARED.rows(session.connection())),
+    )
+
+
+def _config_of(rows: Iterable[Any]) -> BounceConfig:
+    return _config_from(json.dumps({key: value for key, value in rows}, sort_keys=True))
 
 
 @functools.lru_cache(maxsize=16)

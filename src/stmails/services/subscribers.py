@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from stmails.db.models import (
     SUBSCRIBER_STATUSES,
     SUBSCRIPTION_STATUSES,
+    Campaign,
     MailingList,
     Subscriber,
     SubscriberList,
@@ -76,6 +77,16 @@ def get(session: Session, subscriber_id: int) -> Subscriber:
 def get_by_uuid(session: Session, uuid: str) -> Subscriber | None:
     """The subscriber with `uuid`, or None."""
     return session.scalars(select(Subscriber).where(Subscriber.uuid == uuid.lower())).first()
+
+
+def uuids_by_id(session: Session, subscriber_id: int, campaign_id: int = 0) -> tuple[str, str]:
+    """(subscriber uuid, campaign uuid) of these ids (as a VERP token names them); "" for an id
+    that is 0 or no longer exists."""
+    subscriber = session.scalar(select(Subscriber.uuid).where(Subscriber.id == subscriber_id))
+    campaign = None
+    if campaign_id:
+        campaign = session.scalar(select(Campaign.uuid).where(Campaign.id == campaign_id))
+    return subscriber or "", campaign or ""
 
 
 def get_by_email(session: Session, email: str) -> Subscriber | None:
@@ -193,11 +204,12 @@ def subscribe(
     *,
     status: str | None = None,
     preconfirm: bool = False,
+    update_existing: bool = True,
     now: datetime | None = None,
 ) -> None:
     """Subscribe subscribers to lists; existing subscriptions keep their status unless `status`
-    is given. Without `status`: confirmed for single opt-in lists or when `preconfirm`, else
-    unconfirmed. NotFound for an unknown list."""
+    is given and `update_existing`. Without `status`: confirmed for single opt-in lists or when
+    `preconfirm`, else unconfirmed. NotFound for an unknown list."""
     now = now or utcnow()
     if status is not None and status not in SUBSCRIPTION_STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(SUBSCRIPTION_STATUSES)}")
@@ -232,7 +244,7 @@ def subscribe(
                         updated_at=now,
                     )
                 )
-            elif status is not None and row.status != status:
+            elif update_existing and status is not None and row.status != status:
                 row.status, row.updated_at = status, now
     session.flush()
 

@@ -9,9 +9,10 @@ The caller owns the transaction (these functions flush, never commit).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import sha256
 from typing import Any, Literal, NamedTuple, cast
 
 from sqlalchemy import (
@@ -30,11 +31,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from stmails.db.engine import use_bulk_cache
+from stmails.db.engine import use_bulk_writes
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
 from stmails.services.errors import InvalidInput
+from stmails.verify.syntax import (
+    COMMON_ADDRESS,
+    MAX_ADDRESS_OCTETS,
+    MAX_LOCAL_OCTETS,
+    Policy,
+    check_domain,
+    check_syntax,
+)
 
 SuppressionReason = Literal[
     "hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "import"
@@ -259,11 +268,11 @@ def remove(session: Session, entry_id: int) -> bool:
 
 # --- Bulk and batch operations (the API, imports and campaign sending) ----------------------
 # Every check goes through an index: an address is looked up by `email_hash` (sha256 of the
-# normalized address), a domain by `domain`. A campaign checks its recipients in batches of at
-# most `CHECK_BATCH` hashes per `IN` query, so ten million entries cost a few index probes per
-# recipient and never a scan.
+# normalized address, stored as its 32 raw bytes), a domain by `domain`. A campaign checks its
+# recipients in batches of at most `CHECK_BATCH` hashes per `IN` query, so ten million entries
+# cost a few index probes per recipient and never a scan.
 #
-# Entry kinds (one row each, unique per scope and list):
+# Entry kinds (one row each, unique per key and list_id):
 # - an address: `email` (normalized) and `email_hash`; `domain` is NULL;
 # - a hash only (the address was erased, or the caller never had it): `email_hash` alone;
 # - a whole domain: `domain` alone.
@@ -276,9 +285,10 @@ CHECK_BATCH = 1000
 # Entries per PUT /api/suppressions request (SparkPost's bulk limit is of this order).
 MAX_UPSERT = 10_000
 _HASH = re.compile(r"^[0-9a-f]{64}$")
-# Any Unicode whitespace (the same characters as str.isspace), found by one C-level scan.
-_WHITESPACE = re.compile(r"\s")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
+_REASONS = frozenset(SUPPRESSION_REASONS)
+_SCOPES = frozenset(SUPPRESSION_SCOPES)
+_ONE_KEY = "give exactly one of recipient (email), email_hash or domain"
 
 
 class SuppressionInputError(ValueError):
@@ -286,14 +296,16 @@ class SuppressionInputError(ValueError):
 
 
 class SuppressionInput(NamedTuple):
-    """One validated entry to upsert (exactly one of email/email_hash-only/domain is the key).
+    """One validated entry to upsert: exactly one of an address (`email` and its digest), a
+    digest alone (`email_digest`), or a `domain` is the key.
 
     A named tuple rather than a frozen dataclass: a bulk request builds 10,000 of them, and a
-    tuple is built in one C call instead of one attribute assignment per field.
+    tuple is built in one C call. Its fields are the first columns of the bulk INSERT, in order.
     """
 
     email: str | None
-    email_hash: str | None
+    # The sha256 of the normalized address as 32 raw bytes (the stored form of email_hash).
+    email_digest: bytes | None
     domain: str | None
     scope: str
     list_id: int
@@ -302,16 +314,9 @@ class SuppressionInput(NamedTuple):
     description: str
     expires_at: datetime | None
 
-    @property
-    def key(self) -> tuple[str, str, str, int]:
-        """The unique key of the row this entry writes."""
-        if self.domain is not None:
-            return ("domain", self.domain, self.scope, self.list_id)
-        return ("hash", self.email_hash or "", self.scope, self.list_id)
-
 
 def _parse_time(value: Any, field_name: str) -> datetime | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     if isinstance(value, datetime):
         parsed = value
@@ -325,34 +330,7 @@ def _parse_time(value: Any, field_name: str) -> datetime | None:
     return parsed
 
 
-def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> SuppressionInput:
-    """One entry from the API or a CSV row; SuppressionInputError says what is wrong.
-
-    The address is `recipient` (SparkPost's name) or `email`; `email_hash` alone, or `domain`
-    alone, are the other kinds. `scope` defaults to `list` when `list_id` is given.
-    """
-    address = str(raw.get("recipient") or raw.get("email") or "").strip()
-    given_hash = str(raw.get("email_hash") or raw.get("hash") or "").strip().lower()
-    domain = str(raw.get("domain") or "").strip().lower().rstrip(".")
-    if (address != "") + (given_hash != "") + (domain != "") != 1:
-        raise SuppressionInputError("give exactly one of recipient (email), email_hash or domain")
-    email: str | None = None
-    hashed: str | None = None
-    dom: str | None = None
-    if address:
-        email = normalize_email(address)
-        local, at, host = email.rpartition("@")
-        if not at or not local or not host or len(email) > 320 or _WHITESPACE.search(email):
-            raise SuppressionInputError(f"recipient: not an e-mail address: {address[:100]!r}")
-        hashed = email_hash(email)
-    elif given_hash:
-        if not _HASH.match(given_hash):
-            raise SuppressionInputError("email_hash: expected 64 hex digits (sha256)")
-        hashed = given_hash
-    else:
-        dom = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
-        if not _DOMAIN.match(dom):
-            raise SuppressionInputError(f"domain: not a domain name: {domain[:100]!r}")
+def _list_scope(raw: Mapping[str, Any]) -> tuple[str, int]:
     list_raw = raw.get("list_id")
     list_id = 0
     if list_raw not in (None, "", 0, "0"):
@@ -363,25 +341,81 @@ def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> Su
         if list_id <= 0:
             raise SuppressionInputError("list_id: expected a positive number")
     scope = str(raw.get("scope") or ("list" if list_id else "global")).lower()
-    if scope not in SUPPRESSION_SCOPES:
+    if scope not in _SCOPES:
         raise SuppressionInputError(f"scope: expected one of {', '.join(SUPPRESSION_SCOPES)}")
     if scope == "list" and not list_id:
         raise SuppressionInputError("scope list needs a list_id")
-    if scope == "global":
-        list_id = 0
-    reason = str(raw.get("reason") or default_reason).lower()
-    if reason not in SUPPRESSION_REASONS:
-        raise SuppressionInputError(f"reason: expected one of {', '.join(SUPPRESSION_REASONS)}")
+    return scope, 0 if scope == "global" else list_id
+
+
+def _address_error(email: str) -> str | None:
+    """Why `email` (normalized) is not an address by RFC 5321's grammar, or None.
+
+    The permissive policy: a suppression list must take every address mail could be sent to.
+    The common address is one regular-expression match and a cached verdict on its domain;
+    only the others go through the full parser.
+    """
+    common = COMMON_ADDRESS.fullmatch(email) if len(email) <= MAX_ADDRESS_OCTETS else None
+    if common is not None and len(common.group(1)) <= MAX_LOCAL_OCTETS:
+        return check_domain(common.group(2)).rfc5321_error
+    return check_syntax(email, Policy.RFC5321).error
+
+
+def parse_entry(raw: Mapping[str, Any], *, default_reason: str = "manual") -> SuppressionInput:
+    """One entry from the API or a CSV row; SuppressionInputError says what is wrong.
+
+    The address is `recipient` (SparkPost's name) or `email`; `email_hash` alone, or `domain`
+    alone, are the other kinds. `scope` defaults to `list` when `list_id` is given.
+    """
+    get = raw.get
+    address = get("recipient") or get("email") or ""
+    given_hash = get("email_hash") or get("hash") or ""
+    domain = get("domain") or ""
+    # The common entry, an address alone, skips the normalization of the other two keys.
+    if given_hash or domain or not address:
+        address = str(address).strip()
+        given_hash = str(given_hash).strip().lower()
+        domain = str(domain).strip().lower().rstrip(".")
+    email: str | None = None
+    digest: bytes | None = None
+    dom: str | None = None
+    if address and not given_hash and not domain:
+        email = str(address).strip().lower()
+        if not email:
+            raise SuppressionInputError(_ONE_KEY)
+        error = _address_error(email)
+        if error is not None:
+            raise SuppressionInputError(f"recipient: {error}: {email[:100]!r}")
+        digest = sha256(email.encode("utf-8")).digest()
+    elif bool(address) + bool(given_hash) + bool(domain) != 1:
+        raise SuppressionInputError(_ONE_KEY)
+    elif given_hash:
+        if not _HASH.match(given_hash):
+            raise SuppressionInputError("email_hash: expected 64 hex digits (sha256)")
+        digest = bytes.fromhex(given_hash)
+    else:
+        dom = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+        if not _DOMAIN.match(dom):
+            raise SuppressionInputError(f"domain: not a domain name: {domain[:100]!r}")
+    if get("list_id") is None and get("scope") is None:
+        scope, list_id = "global", 0
+    else:
+        scope, list_id = _list_scope(raw)
+    reason = get("reason") or default_reason
+    if reason not in _REASONS:
+        reason = str(reason).lower()
+        if reason not in _REASONS:
+            raise SuppressionInputError(f"reason: expected one of {', '.join(SUPPRESSION_REASONS)}")
     return SuppressionInput(
-        email=email,
-        email_hash=hashed,
-        domain=dom,
-        scope=scope,
-        list_id=list_id,
-        reason=reason,
-        source=str(raw.get("source") or "api")[:64],
-        description=str(raw.get("description") or "")[:2000],
-        expires_at=_parse_time(raw.get("expires_at"), "expires_at"),
+        email,
+        digest,
+        dom,
+        scope,
+        list_id,
+        reason,
+        str(get("source") or "api")[:64],
+        str(get("description") or "")[:2000],
+        _parse_time(get("expires_at"), "expires_at"),
     )
 
 
@@ -393,38 +427,8 @@ def _insert(session: Session) -> Any:
     return sqlite_insert(table)
 
 
-def upsert_many(session: Session, entries: Iterable[SuppressionInput]) -> int:
-    """Inserts or updates the entries (the last one wins for a repeated key); returns how many
-    distinct entries were written. The caller commits."""
-    unique: dict[tuple[str, str, str, int], SuppressionInput] = {}
-    for entry in entries:
-        unique[entry.key] = entry
-    now = utcnow()
-    address_rows: list[dict[str, Any]] = []
-    domain_rows: list[dict[str, Any]] = []
-    for entry in unique.values():
-        row = {
-            "email": entry.email,
-            "email_hash": entry.email_hash,
-            "domain": entry.domain,
-            "scope": entry.scope,
-            "list_id": entry.list_id,
-            "reason": entry.reason,
-            "source": entry.source,
-            "description": entry.description,
-            "created_at": now,
-            "expires_at": entry.expires_at,
-        }
-        (domain_rows if entry.domain is not None else address_rows).append(row)
-    for rows, key in ((address_rows, "email_hash"), (domain_rows, "domain")):
-        if rows:
-            # In key order: each index page is then visited once, in one sweep, instead of at
-            # random (and concurrent upserts lock rows in the same order on PostgreSQL).
-            rows.sort(key=lambda row: (row[key], row["scope"], row["list_id"]))
-            _execute_upsert(session, key, rows)
-    return len(unique)
-
-
+# The bulk INSERT's columns in the table's order: a SuppressionInput's fields (email_digest is
+# bound to email_hash), then created_at.
 _COLUMNS = (
     "email",
     "email_hash",
@@ -434,22 +438,45 @@ _COLUMNS = (
     "reason",
     "source",
     "description",
-    "created_at",
     "expires_at",
+    "created_at",
 )
+# Rows per executemany call: bounds the driver's parameter buffers.
+_UPSERT_CHUNK = 5000
 
 
-def _execute_upsert(session: Session, key: str, rows: list[dict[str, Any]]) -> None:
-    """One INSERT ... ON CONFLICT DO UPDATE run over `rows` with the driver's executemany.
+def upsert_many(session: Session, entries: Iterable[SuppressionInput]) -> int:
+    """Inserts or updates the entries (the last one wins for a repeated key); returns how many
+    distinct entries were written. The caller commits."""
+    by_digest: dict[tuple[Any, int], SuppressionInput] = {}
+    by_domain: dict[tuple[Any, int], SuppressionInput] = {}
+    for entry in entries:
+        if entry.domain is None:
+            by_digest[entry.email_digest, entry.list_id] = entry
+        else:
+            by_domain[entry.domain, entry.list_id] = entry
+    for key, unique in (("email_hash", by_digest), ("domain", by_domain)):
+        if unique:
+            # In key order: each index page is then visited once, in one sweep, instead of at
+            # random (and concurrent upserts lock rows in the same order on PostgreSQL).
+            _execute_upsert(session, key, [unique[k] for k in sorted(unique)])
+    return len(by_digest) + len(by_domain)
 
-    The statement is compiled once and each column's bind conversion looked up once, so a
-    10,000-row request costs the driver's loop, not SQLAlchemy's per-row parameter handling.
+
+def _execute_upsert(session: Session, key: str, entries: list[SuppressionInput]) -> None:
+    """One INSERT ... ON CONFLICT DO UPDATE run over `entries` with the driver's executemany.
+
+    The statement is compiled once and the parameters handed to the driver as they are: the
+    digest is already bytes, and only the timestamps need the column type's conversion (once
+    for created_at, once per entry that expires). A 10,000-entry request then costs the
+    driver's loop, not SQLAlchemy's per-row parameter handling.
     """
-    table = cast(Table, Suppression.__table__)
+    table = SUPPRESSIONS
     stmt = _insert(session).values({name: bindparam(name) for name in _COLUMNS})
     excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(
-        index_elements=[key, "scope", "list_id"],
+        index_elements=[key, "list_id"],
+        index_where=table.c[key].is_not(None),
         set_={
             # An erased address stays erased: a hash-only upsert does not bring text back,
             # and a later upsert with the address fills it in.
@@ -462,26 +489,28 @@ def _execute_upsert(session: Session, key: str, rows: list[dict[str, Any]]) -> N
     )
     connection = session.connection()
     dialect = connection.dialect
-    use_bulk_cache(connection)
+    use_bulk_writes(connection)
     compiled = stmt.compile(dialect=dialect)
-    processors = {name: table.c[name].type.bind_processor(dialect) for name in _COLUMNS}
-    # Only the timestamps need converting (created_at is one value for the whole request), so
-    # the columns without a processor are copied as they are and the others memoized.
-    converting = [name for name in _COLUMNS if processors[name] is not None]
-    converted: dict[Any, Any] = {None: None}
-    for row in rows:
-        for name in converting:
-            raw = row[name]
-            if raw not in converted:
-                converted[raw] = processors[name](raw)  # type: ignore[misc]
-            row[name] = converted[raw]
-    if compiled.positional:
-        order = list(compiled.positiontup or ())
-        params: list[Any] = [tuple([row[name] for name in order]) for row in rows]
-    else:
-        params = rows
-    for start in range(0, len(params), 5000):
-        connection.exec_driver_sql(compiled.string, params[start : start + 5000])
+    # The dialect's own conversion (on SQLite the stored text, the same as every other write
+    # makes), so that the driver gets values it needs no adapter for.
+    processor = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    to_db: Callable[[Any], Any] = processor if processor is not None else (lambda value: value)
+    created_at = to_db(utcnow())
+    expiring = SuppressionInput._fields.index("expires_at")
+    rows: list[tuple[Any, ...]] = [
+        (*entry[:expiring], to_db(entry.expires_at), created_at)
+        if entry.expires_at is not None
+        else (*entry, created_at)
+        for entry in entries
+    ]
+    params: list[Any] = rows
+    if not compiled.positional:
+        params = [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+    elif compiled.positiontup != list(_COLUMNS):
+        indexes = [_COLUMNS.index(name) for name in compiled.positiontup or ()]
+        params = [tuple([row[i] for i in indexes]) for row in rows]
+    for start in range(0, len(params), _UPSERT_CHUNK):
+        connection.exec_driver_sql(compiled.string, params[start : start + _UPSERT_CHUNK])
 
 
 def _active(now: datetime) -> ColumnElement[bool]:

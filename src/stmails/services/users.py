@@ -13,16 +13,19 @@ import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from stmails.db.models import User
+from stmails.db.models import USER_STATUSES, Role, User
 from stmails.db.types import utcnow
+from stmails.services import roles
 from stmails.services.errors import Conflict, InvalidInput
+from stmails.services.pages import get_or_404
 
 # scrypt cost: n=2**14, r=8, p=1 (about 16 MB and tens of milliseconds per check).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -118,22 +121,131 @@ def get_by_username(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).first()
 
 
-def create_admin(session: Session, username: str, password: str) -> User:
-    """A new admin user with `password` (at least 8 characters); Conflict if the name is taken."""
+def _check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    user = User(username=_check_username(username), type="admin")
-    user.password_hash = hash_password(password)
+    return password
+
+
+def _check_status(status: str) -> str:
+    if status not in USER_STATUSES:
+        raise InvalidInput("status", f"must be one of {', '.join(USER_STATUSES)}")
+    return status
+
+
+def create_admin(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    role: Role | None = None,
+    status: str = "enabled",
+) -> User:
+    """A new admin user with `password` (at least 8 characters) and `role` (default Super
+    Admin); Conflict if the name is taken."""
+    user = User(
+        username=_check_username(username),
+        type="admin",
+        status=_check_status(status),
+        role=role or roles.super_admin_role(session),
+    )
+    user.password_hash = hash_password(_check_password(password))
     return _insert(session, user)
 
 
-def create_api_user(session: Session, username: str, token: str | None = None) -> tuple[User, str]:
-    """A new API user and its token (generated unless given); the token is shown only here."""
+def create_api_user(
+    session: Session,
+    username: str,
+    token: str | None = None,
+    *,
+    role: Role | None = None,
+    status: str = "enabled",
+) -> tuple[User, str]:
+    """A new API user with `role` (default Super Admin) and its token (generated unless given);
+    the token is shown only here."""
     token = token or new_secret()
     if len(token) < MIN_PASSWORD_LENGTH:
         raise InvalidInput("token", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    user = User(username=_check_username(username), type="api", token_hash=hash_token(token))
+    user = User(
+        username=_check_username(username),
+        type="api",
+        status=_check_status(status),
+        token_hash=hash_token(token),
+        role=role or roles.super_admin_role(session),
+    )
     return _insert(session, user), token
+
+
+def get(session: Session, user_id: int) -> User:
+    """The user with id `user_id`; NotFound otherwise."""
+    return get_or_404(session, User, user_id, "user")
+
+
+def list_users(session: Session) -> Sequence[User]:
+    """Every user, by id."""
+    return session.scalars(select(User).order_by(User.id)).all()
+
+
+def _is_active_super_admin(user: User) -> bool:
+    return user.status == "enabled" and roles.is_super_admin(user.role)
+
+
+def _keep_a_super_admin(session: Session, user: User, change: str) -> None:
+    """Conflict when `user` is the last enabled Super Admin user: nobody could administer
+    users and roles any more once it were gone."""
+    if not _is_active_super_admin(user):
+        return
+    # Two transactions demoting the last two Super Admins at once must not both see the other
+    # one still there: locking the role's row makes them count one after the other
+    # (PostgreSQL; SQLite write transactions are serial already).
+    session.execute(select(Role.id).where(Role.id == user.role_id).with_for_update())
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.id != user.id, User.status == "enabled", User.role_id == user.role_id)
+    )
+    if not others:
+        raise Conflict("id", f"cannot {change} the last enabled {roles.SUPER_ADMIN} user")
+
+
+def update_user(
+    session: Session,
+    user: User,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    status: str | None = None,
+    role: Role | None = None,
+) -> User:
+    """Changes the given fields of `user`. A password applies to admin users only. The last
+    enabled Super Admin user cannot be disabled or given another role (Conflict)."""
+    if status is not None and _check_status(status) != "enabled":
+        _keep_a_super_admin(session, user, "disable")
+    if role is not None and not roles.is_super_admin(role):
+        _keep_a_super_admin(session, user, "change the role of")
+    if password is not None:
+        if user.type != "admin":
+            raise InvalidInput("password", "API users authenticate with their generated token")
+        user.password_hash = hash_password(_check_password(password))
+    if username is not None:
+        user.username = _check_username(username)
+    if status is not None:
+        user.status = status
+    if role is not None:
+        user.role = role
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict("username", f"user {user.username!r} exists") from None
+    return user
+
+
+def delete(session: Session, user: User) -> None:
+    """Deletes `user`; Conflict when it is the last enabled Super Admin user."""
+    _keep_a_super_admin(session, user, "delete")
+    session.delete(user)
+    session.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,23 +275,38 @@ def ensure_admin(session: Session, username: str, password: str | None) -> Ensur
     return Ensured(user, False, None)
 
 
-def ensure_api_user(session: Session, username: str, token: str) -> User:
-    """Make sure API user `username` exists and accepts `token` (STMAILS_API_USER/TOKEN)."""
+def ensure_api_user(
+    session: Session, username: str, token: str, *, role_name: str | None = None
+) -> User:
+    """Make sure API user `username` exists and accepts `token` (STMAILS_API_USER/TOKEN).
+
+    A new user gets the role named `role_name` (default Super Admin); an existing one is given
+    that role when a name is passed, and otherwise keeps the role it has. An unknown role name
+    is InvalidInput.
+    """
+    role = None
+    if role_name is not None:
+        role = roles.find(session, role_name)
+        if role is None:
+            raise InvalidInput("api_user_role", f"no role named {role_name!r}")
     user = get_by_username(session, username)
     if user is None:
-        return create_api_user(session, username, token)[0]
+        return create_api_user(session, username, token, role=role)[0]
     if user.type != "api":
         raise Conflict("username", f"{username!r} is not an API user")
     if not verify_token(token, user.token_hash):
         user.token_hash = hash_token(token)
-        session.flush()
+    if role is not None and user.role_id != role.id:
+        user.role = role
+    session.flush()
     return user
 
 
 def authenticate_password(
     session: Session, username: str, password: str, *, now: datetime | None = None
 ) -> User | None:
-    """The enabled admin whose password this is (its last_login updated), else None."""
+    """The enabled admin whose password this is, else None. Nothing is written (the caller
+    notes the login with `note_login`, in a write transaction of its own)."""
     user = get_by_username(session, username)
     if user is None or user.status != "enabled" or user.type != "admin":
         # Spend the same time as a real check so that names cannot be probed by timing.
@@ -187,8 +314,12 @@ def authenticate_password(
         return None
     if not verify_password(password, user.password_hash):
         return None
-    user.last_login = now or utcnow()
     return user
+
+
+def note_login(session: Session, user_id: int, *, now: datetime | None = None) -> None:
+    """Sets the user's last_login (the caller commits)."""
+    session.execute(update(User).where(User.id == user_id).values(last_login=now or utcnow()))
 
 
 def authenticate_token(session: Session, username: str, token: str) -> User | None:

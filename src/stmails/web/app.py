@@ -6,14 +6,16 @@ any request arrives, once, even when several worker processes start.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.middleware import Middleware
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import stmails
@@ -21,7 +23,7 @@ from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, session_factory
 from stmails.ingest.native import NativeBounceError
-from stmails.services import bounces, users
+from stmails.services import bounces, roles, users
 from stmails.services.bounces import RecordError, RecordResult
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.settings import SettingsError
@@ -40,13 +42,20 @@ from stmails.web.api import (
     webhooks_service,
 )
 from stmails.web.api import (
+    roles as roles_api,
+)
+from stmails.web.api import (
     settings as settings_api,
 )
+from stmails.web.api import (
+    users as users_api,
+)
 from stmails.web.api.verify import create_verify_router
-from stmails.web.deps import AppState, Authenticator, Principal, require_user
+from stmails.web.deps import AppState, Authenticator, Principal
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse
 from stmails.workers.mailbox import MailboxWorker
 
@@ -67,20 +76,36 @@ def record_bounces(session: Session, events: list[Event]) -> list[RecordResult |
     return list(bounces.record_many(session, events))
 
 
-def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
-    """Checks credentials against the users table: API users by token, admins by password."""
+def make_authenticator(
+    sessions: sessionmaker[Session], readonly_sessions: sessionmaker[Session] | None = None
+) -> Authenticator:
+    """Checks credentials against the users table: API users by token, admins by password.
+
+    The check only reads (in a `readonly_sessions` session when given), so it never waits for
+    the write lock that bounce ingestion or an import may hold on SQLite. An admin's login time
+    is then noted in a write transaction of its own; if that cannot be done now (the database
+    is busy), the login still succeeds and the note is skipped.
+    """
+    readers = readonly_sessions or sessions
 
     def authenticate(username: str, secret: str) -> Principal | None:
-        with sessions() as session:
+        with readers() as session:
             user = users.authenticate_token(session, username, secret)
             if user is None:
                 user = users.authenticate_password(session, username, secret)
             if user is None:
                 return None
-            principal = Principal(user.id, user.username, user.type)
-            # authenticate_password notes the login time.
-            session.commit()
-            return principal
+            principal = Principal(
+                user.id, user.username, user.type, roles.effective_permissions(user.role)
+            )
+        if principal.type == "admin":
+            try:
+                with sessions() as session:
+                    users.note_login(session, principal.user_id)
+                    session.commit()
+            except SQLAlchemyError as exc:
+                log.warning("could not note the login of %s: %s", principal.username, exc)
+        return principal
 
     return authenticate
 
@@ -99,12 +124,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             pool_size=settings.db_pool_size,
         )
     sessions = session_factory(engine)
+    readonly_sessions = session_factory(engine, readonly=True)
     state = AppState(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        readonly_sessions=session_factory(engine, readonly=True),
-        authenticate=make_authenticator(sessions),
+        readonly_sessions=readonly_sessions,
+        authenticate=make_authenticator(sessions, readonly_sessions),
     )
 
     @asynccontextmanager
@@ -177,13 +203,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         campaigns.router,
         bounces_api.router,
         settings_api.router,
+        users_api.router,
+        roles_api.router,
     ):
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under
     # data_dir/verify) runs inside the app's.
     app.include_router(
         create_verify_router(settings.data_dir / "verify", max_upload_bytes=IMPORT_MAX_BYTES),
-        dependencies=[Depends(require_user)],
+        dependencies=[require_permission("verify:run")],
     )
     _document_security(app)
     return app
@@ -219,4 +247,11 @@ def _document_security(app: FastAPI) -> None:
 
 def app_from_environment() -> FastAPI:
     """Factory for uvicorn worker processes: settings from the environment."""
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    # What exists once the app is built (modules, routes, settings) lives as long as the
+    # process: frozen, it is no longer traversed by the full collections that large requests
+    # trigger (a 10,000-entry suppression import allocates some 40,000 containers). The
+    # garbage of start-up is collected first, so that none of it is kept for good.
+    gc.collect()
+    gc.freeze()
+    return app

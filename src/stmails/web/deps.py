@@ -3,8 +3,9 @@
 Authentication follows listmonk: HTTP Basic with `api_username:access_token` (or an admin's
 `username:password`), or `Authorization: token api_username:access_token`. Verifying a secret
 against its stored hash is deliberately slow, so a successful check is remembered for a short
-time (keyed by a hash of the exact credentials, never the secret itself): the hot webhook path
-then costs a dictionary lookup instead of a database round trip and a key derivation.
+time (keyed by a hash of the exact Authorization header, never the secret itself): the hot
+webhook path then costs one hash and a dictionary lookup instead of a database round trip and a
+key derivation.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ AUTH_CACHE_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a user id, name and type (`admin` or `api`)."""
+    """Who is calling: a user id, name, type (`admin` or `api`) and what its role permits."""
 
     user_id: int
     username: str
     type: str
+    permissions: frozenset[str] = frozenset()
 
 
 # Checks a username and secret; returns the principal, or None when they do not match.
@@ -52,8 +54,10 @@ class AuthCache:
         self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
 
     @staticmethod
-    def key(username: str, secret: str) -> bytes:
-        return hashlib.sha256(f"{username}\x00{secret}".encode()).digest()
+    def key(authorization: bytes) -> bytes:
+        """The entry of an Authorization header's exact bytes (a hash: the cache never holds
+        a secret)."""
+        return hashlib.sha256(authorization).digest()
 
     def get(self, key: bytes) -> Principal | None:
         entry = self._entries.get(key)
@@ -124,13 +128,19 @@ def _unauthorized(message: str) -> ApiError:
 async def require_user(request: Request) -> Principal:
     """The authenticated caller; 401 without valid credentials."""
     header = request.headers.get("authorization")
-    if not header:
+    return await authenticate(app_state(request), header.encode("latin-1") if header else None)
+
+
+async def authenticate(state: AppState, authorization: bytes | None) -> Principal:
+    """The caller an Authorization header (its raw bytes) names; 401 when it names nobody.
+
+    A header seen with success in the last AUTH_CACHE_SECONDS is not checked again."""
+    if not authorization:
         raise _unauthorized("authentication required")
-    username, secret = parse_credentials(header)
-    state = app_state(request)
-    key = AuthCache.key(username, secret)
+    key = AuthCache.key(authorization)
     principal = state.auth_cache.get(key)
     if principal is None:
+        username, secret = parse_credentials(authorization.decode("latin-1"))
         principal = await run_in_threadpool(state.authenticate, username, secret)
         if principal is None:
             raise _unauthorized("invalid credentials")

@@ -194,7 +194,9 @@ class BodySizeLimitMiddleware:
 
     `limits_by_path` gives larger caps to named paths (e.g. the CSV import); every other path
     gets `default_limit`. Once a body passes its cap, whatever the route answers is replaced by
-    a 413, so no route sees a truncated body as if it were whole.
+    a 413, so no route sees a truncated body as if it were whole. A request that declares its
+    length (Content-Length, no Transfer-Encoding) within the cap goes through untouched: the
+    HTTP server delivers no more than the declared length.
     """
 
     def __init__(
@@ -209,16 +211,24 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limits_by_path.get(scope["path"], self.default_limit)
-        message = f"request body too large (limit {limit} bytes)"
+        declared: int | None = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = 0
-                if declared > limit:
-                    await error_response(413, message)(scope, receive, send)
-                    return
+                    # Unreadable: the body is capped as it is read.
+                    declared = None
+            elif name == b"transfer-encoding":
+                chunked = True
+        message = f"request body too large (limit {limit} bytes)"
+        if declared is not None and declared > limit:
+            await error_response(413, message)(scope, receive, send)
+            return
+        if declared is not None and not chunked:
+            await self.app(scope, receive, send)
+            return
         received = 0
         exceeded = False
         replaced = False

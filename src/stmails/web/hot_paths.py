@@ -8,6 +8,8 @@ that one of its hot routes matches through a short stack instead: the app's own 
 last-resort handler, the body size cap) around the app's exception handlers around the route.
 The answers are the same as through the full stack; only FastAPI's telemetry hooks are skipped.
 Every other request (and any request when the app runs under a root path) takes the full stack.
+A hot route without path parameters is found by its exact path (a dictionary lookup), the others
+by their pattern; a request with a method the route does not take goes the full way (405).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -40,7 +42,8 @@ class HandledErrors:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        tracked = StartTrackingSend(send)
+        # An outer layer's tracker already knows when the response starts: one wrapper is enough.
+        tracked = send if isinstance(send, StartTrackingSend) else StartTrackingSend(send)
         try:
             await self.app(scope, receive, tracked)
         except Exception as exc:
@@ -57,10 +60,33 @@ class HandledErrors:
             await response(scope, receive, send)
 
 
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of the (lower-case) header `name`, as the client sent it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (the size cap is the middleware's); ClientDisconnect when the
+    client goes away first, as Starlette's Request.body() raises."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+
+
 async def _matched_route(scope: Scope, receive: Receive, send: Send) -> None:
-    """Hands the request to the hot route `StmailsApp` matched it to."""
+    """Hands the request to the hot route `StmailsApp` matched it to (method included, so
+    Route.handle's method check has nothing left to do)."""
     route: Route = scope["stmails.hot_route"]
-    await route.handle(scope, receive, send)
+    await route.app(scope, receive, send)
 
 
 class StmailsApp(FastAPI):
@@ -69,6 +95,8 @@ class StmailsApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._hot_routes: list[Route] = []
+        self._hot_exact: dict[str, Route] = {}
+        self._hot_patterns: list[Route] = []
         self._hot_prefixes: tuple[str, ...] = ()
         self._hot_stack: ASGIApp | None = None
 
@@ -83,6 +111,10 @@ class StmailsApp(FastAPI):
             raise TypeError(f"hot route {route.path}: the endpoint must be a plain ASGI app")
         self.router.routes.insert(len(self._hot_routes), route)
         self._hot_routes.append(route)
+        if route.param_convertors:
+            self._hot_patterns.append(route)
+        else:
+            self._hot_exact.setdefault(route.path, route)
         prefix = "/" + route.path.lstrip("/").split("/", 1)[0] + "/"
         if prefix not in self._hot_prefixes:
             self._hot_prefixes += (prefix,)
@@ -98,9 +130,18 @@ class StmailsApp(FastAPI):
     def _hot_route(self, scope: Scope) -> Route | None:
         if scope["type"] != "http" or self.root_path or scope.get("root_path"):
             return None
-        if not scope["path"].startswith(self._hot_prefixes):
+        path = scope["path"]
+        if not path.startswith(self._hot_prefixes):
             return None
-        for route in self._hot_routes:
+        route = self._hot_exact.get(path)
+        if route is not None:
+            # What Route.matches would find for this fixed path (methods include HEAD with GET).
+            if route.methods and scope["method"] not in route.methods:
+                return None
+            scope["endpoint"] = route.endpoint
+            scope["path_params"] = dict(scope.get("path_params", {}))
+            return route
+        for route in self._hot_patterns:
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope.update(child_scope)

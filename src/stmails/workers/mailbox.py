@@ -9,6 +9,7 @@ PostgreSQL, an exclusive lock file in `data_dir` on SQLite (one host).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -36,7 +37,8 @@ from stmails.ingest.mailbox import (
     mailboxes_from_settings,
 )
 from stmails.ingest.mailbox.scanner import RecordEvents, Status
-from stmails.services import bounces
+from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
+from stmails.services import bounces, subscribers
 from stmails.services import settings as settings_service
 
 log = logging.getLogger("stmails.workers.mailbox")
@@ -204,6 +206,29 @@ def verp_secret(settings: Settings) -> bytes:
     return settings.resolved_secret_key().encode()
 
 
+def verp_resolver(sessions: sessionmaker[Session]) -> VerpResolver:
+    """Maps the ids of a VERP token to the subscriber's and campaign's uuids (None when the
+    subscriber no longer exists)."""
+
+    def resolve(token: VerpToken) -> VerpToken | None:
+        with sessions() as session:
+            subscriber, campaign = subscribers.uuids_by_id(
+                session, token.subscriber_id, token.campaign_id
+            )
+        if not subscriber:
+            return None
+        return dataclasses.replace(token, subscriber_uuid=subscriber, campaign_uuid=campaign)
+
+    return resolve
+
+
+def verp_prefix(sessions: sessionmaker[Session]) -> str:
+    """The local part the sender puts before VERP tokens: that of `sending.bounce_address`."""
+    with sessions() as session:
+        address = str(settings_service.get(session, "sending.bounce_address") or "")
+    return address.rpartition("@")[0] or DEFAULT_PREFIX
+
+
 def configured_mailboxes(
     sessions: sessionmaker[Session], errors: list[str] | None = None
 ) -> list[MailboxConfig]:
@@ -237,6 +262,8 @@ def scan_mailbox(
             make_recorder(sessions),
             SqlLedger(sessions),
             verp_secret=verp_secret(settings),
+            verp_prefix=verp_prefix(sessions),
+            verp_resolver=verp_resolver(sessions),
             dry_run=dry_run,
             progress=progress,
         )

@@ -126,23 +126,24 @@ class RelayHandler:
         sender = str(envelope.mail_from or "")
         return await asyncio.to_thread(self._forward, sender, list(envelope.rcpt_tos), content)
 
-    def _subscriber_uuids(self, recipients: list[str]) -> dict[str, str]:
+    def _subscribers(self, recipients: list[str]) -> dict[str, tuple[int, str]]:
+        """(id, uuid) of each recipient that is a subscriber, by lower-cased address."""
         wanted = [normalize_email(r) for r in recipients]
         with self.factory() as session:
             rows = session.execute(
-                select(Subscriber.email, Subscriber.uuid).where(
+                select(Subscriber.email, Subscriber.id, Subscriber.uuid).where(
                     func.lower(Subscriber.email).in_(wanted)
                 )
             )
-            return {email.lower(): uuid for email, uuid in rows}
+            return {email.lower(): (id_, uuid) for email, id_, uuid in rows}
 
     def _forward(self, sender: str, recipients: list[str], content: bytes) -> str:
-        uuids = self._subscriber_uuids(recipients)
+        known = self._subscribers(recipients)
         replies: list[str] = []
         delivered = 0
         for rcpt in recipients:
-            subscriber_uuid = uuids.get(normalize_email(rcpt), "")
-            return_path = self.return_path("", subscriber_uuid)
+            subscriber_id, subscriber_uuid = known.get(normalize_email(rcpt), (0, ""))
+            return_path = self.return_path(0, subscriber_id)
             added = [("Return-Path", f"<{return_path}>")] if return_path else []
             if subscriber_uuid:
                 added.append(("X-Stmails-Subscriber", subscriber_uuid))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import Campaign
 from stmails.ingest import verp
+from stmails.ingest.verp import MAX_PREFIX
 from stmails.services import bounces
 from stmails.services import settings as settings_service
 from stmails.services.sending.campaigns import CampaignRunner, start_due_campaigns
@@ -28,16 +29,16 @@ from stmails.services.sending.smtp import SmtpPool
 
 log = logging.getLogger("stmails.sender")
 
-# Makes a VERP address from (bounce address, campaign uuid, subscriber uuid).
-VerpMaker = Callable[[str, str, str], str]
+# Makes a VERP address from (bounce address, campaign id, subscriber id); campaign id 0: none.
+VerpMaker = Callable[[str, int, int], str]
 
 
 def verp_maker(secret: bytes) -> VerpMaker:
     """VERP addresses signed with `secret`: `local+TOKEN@domain` of the bounce address."""
 
-    def make(address: str, campaign_uuid: str, subscriber_uuid: str) -> str:
+    def make(address: str, campaign_id: int, subscriber_id: int) -> str:
         local, _, domain = address.rpartition("@")
-        return verp.make_address(secret, domain, subscriber_uuid, campaign_uuid, prefix=local)
+        return verp.make_address(secret, domain, subscriber_id, campaign_id, prefix=local)
 
     return make
 
@@ -45,20 +46,30 @@ def verp_maker(secret: bytes) -> VerpMaker:
 def return_path_for(config: SendingConfig, verp: VerpMaker | None) -> ReturnPath:
     """The envelope sender of each message: the bounce address, VERP-encoded when enabled.
 
-    Without a bounce address the From address is used (empty here means "From").
+    Without a bounce address the From address is used (empty here means "From"). A bounce
+    address whose local part is too long for a token (over `MAX_PREFIX` octets) is used as it
+    is, with a warning: mail must go out with a valid return path.
     """
     address = config.bounce_address
 
-    def plain(campaign_uuid: str, subscriber_uuid: str) -> str:
+    def plain(campaign_id: int, subscriber_id: int) -> str:
         return address
 
     if not address or not config.verp or verp is None:
         return plain
+    if len(address.rpartition("@")[0].encode()) > MAX_PREFIX:
+        log.warning(
+            "sending.bounce_address %r: local part over %d octets, too long for VERP; "
+            "sending without VERP",
+            address[:200],
+            MAX_PREFIX,
+        )
+        return plain
 
-    def verp_path(campaign_uuid: str, subscriber_uuid: str) -> str:
-        if not subscriber_uuid:
+    def verp_path(campaign_id: int, subscriber_id: int) -> str:
+        if not subscriber_id:
             return address
-        return verp(address, campaign_uuid, subscriber_uuid)
+        return verp(address, campaign_id, subscriber_id)
 
     return verp_path
 

@@ -6,7 +6,7 @@ import pytest
 
 from stmails.ingest.mailbox import MailboxConfig, MailboxConfigError, mailboxes_from_settings
 from stmails.ingest.mailbox.config import parse_interval
-from stmails.ingest.mailbox.imap import quote, uid_sets
+from stmails.ingest.mailbox.imap import mailbox_name, quote, uid_sets
 
 LISTMONK_ENTRY = {
     "uuid": "471fd0e9-8c33-4e4a-9183-c4679699faca",
@@ -76,6 +76,18 @@ def test_uid_sets_are_compact_and_folder_names_quoted() -> None:
     assert uid_sets([]) == []
     assert len(uid_sets(str(n) for n in range(0, 2000, 2))) == 3
     assert quote('Not "bounces"') == '"Not \\"bounces\\""'
+
+
+def test_folder_names_are_sent_in_modified_utf7() -> None:
+    # The examples of RFC 3501 section 5.1.3.
+    assert mailbox_name("~peter/mail/\u53f0\u5317/\u65e5\u672c\u8a9e") == (
+        "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+    )
+    assert mailbox_name("Bounces & co") == "Bounces &- co"
+    assert mailbox_name("INBOX") == "INBOX"
+    # A run ends at the next printable ASCII character; a tab is not printable.
+    assert mailbox_name("a\tb") == "a&AAk-b"
+    assert quote("Caf\u00e9") == '"Caf&AOk-"'
 
 
 def test_one_bad_entry_does_not_hide_the_others() -> None:

@@ -17,8 +17,10 @@ from stmails.ingest.mailbox import (
     connect,
 )
 from stmails.ingest.verp import make_address
-from stmails.workers.mailbox import SqlLedger, make_recorder
+from stmails.services import subscribers
+from stmails.workers.mailbox import SqlLedger, make_recorder, verp_resolver
 
+from ..test_verp import format1_token
 from .conftest import Mailbox
 from .dovecot import OAUTH_TOKEN
 from .messages import CAMPAIGN, core_sample, dsn, human_reply
@@ -105,6 +107,20 @@ def test_imap_moves_processed_and_non_bounces_to_folders(
     assert mailbox.subjects() == []
     assert mailbox.subjects("Bounces/Done") == ["bounce-2"]
     assert mailbox.subjects("Not bounces") == ["reply-2"]
+
+
+def test_imap_folder_names_outside_ascii(
+    mailbox: Mailbox, session_maker: sessionmaker[Session]
+) -> None:
+    # Dovecot refuses a name that is not valid modified UTF-7, so the move proves the encoding.
+    mailbox.append(dsn("carol@dest.example", subject="bounce-3"))
+    config = mailbox.config(
+        "imap", "starttls", processed_action="move", processed_folder="Bounces/Trait\u00e9s \u5df2"
+    )
+    summary = scanner(config, session_maker).scan(connect(config))
+    assert (summary.bounces, summary.removed) == (1, 1)
+    assert mailbox.subjects() == []
+    assert mailbox.subjects("Bounces/Trait&AOk-s &XfI-") == ["bounce-3"]
 
 
 @pytest.mark.parametrize("kind", ["imap", "pop"])
@@ -204,19 +220,35 @@ def test_a_message_failing_three_times_is_quarantined_and_the_scan_goes_on(
 def test_verp_tokens_attribute_and_forged_ones_are_ignored(
     mailbox: Mailbox, session_maker: sessionmaker[Session]
 ) -> None:
-    other_subscriber = "11111111-2222-4333-8444-555555555555"
-    genuine = make_address(SECRET, "bounce.sender.example", other_subscriber, CAMPAIGN)
-    forged = make_address(b"someone-else", "bounce.sender.example", other_subscriber, CAMPAIGN)
+    with session_maker() as session:
+        gina = subscribers.create(session, email="gina.subscriber@example.org")
+        session.commit()
+        gina_id = gina.id
+    domain = "bounce.sender.example"
+    genuine = make_address(SECRET, domain, gina_id)
+    forged = make_address(b"someone-else", domain, gina_id)
+    # A token of the first format, on mail sent before tokens named ids.
+    legacy_subscriber = "11111111-2222-4333-8444-555555555555"
+    legacy = f"bounce+{format1_token(SECRET, legacy_subscriber, CAMPAIGN)}@{domain}"
+    gone = make_address(SECRET, domain, gina_id + 1000)
     mailbox.append(
         dsn("gina@dest.example", to=genuine, subject="verp", subscriber="", message_id="v1@x"),
         dsn("hank@dest.example", to=forged, subject="forged", message_id="v2@x"),
+        dsn("iris@dest.example", to=legacy, subject="legacy", subscriber="", message_id="v3@x"),
+        dsn("jack@dest.example", to=gone, subject="gone", message_id="v4@x"),
     )
     config = mailbox.config("imap")
-    scanner(config, session_maker).scan(connect(config))
+    resolver = verp_resolver(session_maker)
+    scanner(config, session_maker, verp_resolver=resolver).scan(connect(config))
     by_email = {b.email: b for b in bounces(session_maker)}
     assert by_email["gina@dest.example"].meta["attribution"] == "verp"
+    assert by_email["gina@dest.example"].subscriber_id == gina_id
     assert by_email["hank@dest.example"].meta["attribution"] == "header"
     assert by_email["hank@dest.example"].campaign_uuid == CAMPAIGN
+    assert by_email["iris@dest.example"].meta["attribution"] == "verp"
+    assert by_email["iris@dest.example"].campaign_uuid == CAMPAIGN
+    # A genuine token whose subscriber is gone attributes nothing; the headers still do.
+    assert by_email["jack@dest.example"].meta["attribution"] == "header"
 
 
 def test_dry_run_changes_nothing(mailbox: Mailbox, session_maker: sessionmaker[Session]) -> None:

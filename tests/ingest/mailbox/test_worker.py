@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from stmails.config import Settings
 from stmails.db.models import Bounce
 from stmails.services import settings as settings_service
+from stmails.services import subscribers
 from stmails.workers.mailbox import MailboxWorker, mailbox_lock
+from stmails.workers.sender import verp_maker
 
 from .conftest import Mailbox
 from .messages import dsn
@@ -31,11 +34,10 @@ def test_a_mailbox_is_locked_by_one_scanner_at_a_time(
         assert again
 
 
-def test_the_worker_scans_each_mailbox_when_it_is_due(
-    mailbox: Mailbox, session_maker: sessionmaker[Session], db_url: str, tmp_path: Path
-) -> None:
+def served_entry(mailbox: Mailbox) -> dict[str, Any]:
+    """The `bounce.mailboxes` entry of the test IMAP mailbox."""
     config = mailbox.config("imap")
-    entry = {
+    return {
         "name": "served",
         "type": "imap",
         "host": config.host,
@@ -45,6 +47,12 @@ def test_the_worker_scans_each_mailbox_when_it_is_due(
         "password": config.password,
         "scan_interval": "10m",
     }
+
+
+def test_the_worker_scans_each_mailbox_when_it_is_due(
+    mailbox: Mailbox, session_maker: sessionmaker[Session], db_url: str, tmp_path: Path
+) -> None:
+    entry = served_entry(mailbox)
     with session_maker() as session:
         settings_service.set_value(session, "bounce.mailboxes", [entry, {"type": "nope"}])
         session.commit()
@@ -57,3 +65,23 @@ def test_the_worker_scans_each_mailbox_when_it_is_due(
     assert [s.bounces for s in worker.run_due(1000.0 + 601)] == [1]
     with session_maker() as session:
         assert session.scalar(select(func.count()).select_from(Bounce)) == 2
+
+
+def test_the_worker_attributes_verp_tokens_after_the_bounce_address_local_part(
+    mailbox: Mailbox, session_maker: sessionmaker[Session], db_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=db_url, data_dir=tmp_path)
+    bounce_address = "returns@bounce.sender.example"
+    with session_maker() as session:
+        olga = subscribers.create(session, email="olga.subscriber@example.org")
+        settings_service.set_value(session, "sending.bounce_address", bounce_address)
+        settings_service.set_value(session, "bounce.mailboxes", [served_entry(mailbox)])
+        session.commit()
+        olga_id = olga.id
+    # What the sender puts on a message to Olga that belongs to no campaign.
+    return_path = verp_maker(settings.resolved_secret_key().encode())(bounce_address, 0, olga_id)
+    mailbox.append(dsn("olga@dest.example", to=return_path, subscriber="", subject="verp"))
+    assert [s.bounces for s in MailboxWorker(session_maker, settings).run_due(1000.0)] == [1]
+    with session_maker() as session:
+        bounce = session.scalars(select(Bounce)).one()
+    assert bounce.meta["attribution"] == "verp" and bounce.subscriber_id == olga_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,12 +21,13 @@ from stmails.services import settings as settings_service
 from stmails.web.app import create_app
 
 from .contract import sample
-from .signing import TOPIC_ARN, sns_message, sns_signer
+from .signing import TOPIC_ARN, basic, mailgun_sign, sns_message, sns_signer
 
 SES_SETTINGS = {
     "bounce.ses_enabled": True,
     "bounce.ses": {"topic_arns": [TOPIC_ARN], "signing_cert_pem": sns_signer().cert_pem},
     "bounce.azure": {"enabled": True, "key": "grid-secret"},
+    "bounce.postmark": {"enabled": True, "username": "postmark", "password": "s3cret-pass"},
 }
 
 
@@ -95,6 +97,23 @@ def test_a_bad_signature_is_a_terse_401_and_records_nothing(
     response = client.post("/webhooks/service/ses", content=json.dumps(message))
     assert (response.status_code, response.json()) == (401, {"message": "invalid signature"})
     assert stored(session_maker) == []
+
+
+def test_credentials_in_headers_are_read_from_the_request(
+    client: TestClient, session_maker: sessionmaker[Session]
+) -> None:
+    body = sample("postmark_bounce.json")
+    refused = client.post(
+        "/webhooks/service/postmark", content=body, headers=basic("postmark", "guess")
+    )
+    assert refused.status_code == 401 and stored(session_maker) == []
+    # Header names arrive in any case; the adapter reads them lower-cased.
+    headers = {"AUTHORIZATION": basic("postmark", "s3cret-pass")["authorization"]}
+    response = client.post("/webhooks/service/postmark", content=body, headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"data": True, "recorded": 1, "duplicates": 0, "rejected": 0}
+    assert [source for _, _, source in stored(session_maker)] == ["postmark"]
 
 
 def test_unknown_and_disabled_providers_are_404(client: TestClient) -> None:
@@ -184,3 +203,30 @@ def test_sns_unreachable_for_the_certificate_is_a_503(
     response = post_ses(client, json.loads(sample("ses_bounce_notification.json")))
     assert response.status_code == 503 and response.headers["retry-after"]
     assert len(sns_http.visited) == 1 and stored(session_maker) == []
+
+
+def test_a_mailgun_request_is_accepted_by_one_server_process_only(
+    engine: Engine, session_maker: sessionmaker[Session], db_url: str
+) -> None:
+    with session_maker() as session:
+        settings_service.set_value(
+            session, "bounce.mailgun", {"enabled": True, "signing_key": "key-mailgun"}
+        )
+        session.commit()
+    document = json.loads(sample("mailgun_failed.json"))
+    signed = mailgun_sign(document, "key-mailgun", int(time.time()), "token-1")
+    # The signature covers the token, not the body: a replay may carry another recipient.
+    document["event-data"]["recipient"] = "someone-else@example.com"
+    document["signature"] = json.loads(signed)["signature"]
+    replayed = json.dumps(document).encode()
+    # Two server processes on one database: two apps, each with its own memory of tokens.
+    first, second = (
+        TestClient(create_app(Settings(database_url=db_url), engine=engine)) for _ in range(2)
+    )
+    with first, second:
+        accepted = first.post("/webhooks/service/mailgun", content=signed)
+        assert (accepted.status_code, accepted.json()["recorded"]) == (200, 1)
+        for client in (second, first):
+            refused = client.post("/webhooks/service/mailgun", content=replayed)
+            assert (refused.status_code, refused.json()) == (401, {"message": "invalid signature"})
+    assert stored(session_maker) == [("alice@example.com", "hard", "mailgun")]

@@ -7,6 +7,7 @@ server lacks UIDPLUS) or UID MOVE when the server supports MOVE.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import imaplib
 import re
@@ -21,9 +22,37 @@ _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _SET_CHUNK = 400
 
 
+def _modified_base64(run: str) -> str:
+    encoded = base64.b64encode(run.encode("utf-16-be")).decode("ascii")
+    return "&" + encoded.rstrip("=").replace("/", ",") + "-"
+
+
+def mailbox_name(name: str) -> str:
+    """`name` in IMAP's modified UTF-7 (RFC 3501 section 5.1.3), the only form IMAP4rev1 allows.
+
+    Printable ASCII stands for itself except "&", which becomes "&-"; every run of other
+    characters becomes "&", the modified base64 (comma for slash, no padding) of its UTF-16BE
+    form, and "-". An ASCII name without "&" is unchanged.
+    """
+    out: list[str] = []
+    run: list[str] = []
+    for char in name:
+        if " " <= char <= "~":
+            if run:
+                out.append(_modified_base64("".join(run)))
+                run.clear()
+            out.append("&-" if char == "&" else char)
+        else:
+            run.append(char)
+    if run:
+        out.append(_modified_base64("".join(run)))
+    return "".join(out)
+
+
 def quote(name: str) -> str:
-    """A folder name as an IMAP quoted string."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A folder name as an IMAP quoted string, in modified UTF-7 (see `mailbox_name`)."""
+    encoded = mailbox_name(name)
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def uid_sets(keys: Iterable[str]) -> list[str]:

@@ -22,7 +22,7 @@ from stmails.core import BounceRecord, classify
 from stmails.core.event import Event
 from stmails.ingest.mailbox.client import MailboxClient, MessageRef
 from stmails.ingest.mailbox.config import MailboxConfig
-from stmails.ingest.verp import DEFAULT_PREFIX, find_token
+from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken, find_token
 from stmails.ingest.webhooks.base import uuid_or_empty
 
 log = logging.getLogger(__name__)
@@ -130,17 +130,21 @@ def message_events(
     *,
     verp_secret: bytes = b"",
     verp_prefix: str = DEFAULT_PREFIX,
+    verp_resolver: VerpResolver | None = None,
     classifier: Classifier = classify,
 ) -> list[Event]:
     """The bounce and complaint events one message reports; [] for anything else.
 
     Attribution, in order: a genuine VERP token (subscriber when the message reports one
     recipient, and campaign), the X-Stmails-* headers of the returned original, the address.
+    A token that names its subscriber by id is attributed only through `verp_resolver`.
     """
     records = [r for r in classifier(raw) if r.type is not None]
     if not records:
         return []
     token = find_token(verp_secret, raw, verp_prefix) if verp_secret else None
+    if token is not None and not token.subscriber_uuid:
+        token = _resolved(token, verp_resolver)
     digest = hashlib.sha256(raw).hexdigest()[:40]
     events = []
     for index, record in enumerate(records):
@@ -179,6 +183,12 @@ def message_events(
     return events
 
 
+def _resolved(token: VerpToken, resolver: VerpResolver | None) -> VerpToken | None:
+    # A token of ids says nothing usable without the database; its subscriber may be gone.
+    found = resolver(token) if resolver is not None else None
+    return found if found is not None and found.subscriber_uuid else None
+
+
 class Scanner:
     """Scans one mailbox through an open client; see the module docstring for the guarantees."""
 
@@ -190,6 +200,7 @@ class Scanner:
         *,
         verp_secret: bytes = b"",
         verp_prefix: str = DEFAULT_PREFIX,
+        verp_resolver: VerpResolver | None = None,
         classifier: Classifier = classify,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
@@ -199,6 +210,7 @@ class Scanner:
         self._ledger = ledger
         self._verp_secret = verp_secret
         self._verp_prefix = verp_prefix
+        self._verp_resolver = verp_resolver
         self._classifier = classifier
         self._dry_run = dry_run
         self._progress = progress
@@ -308,6 +320,7 @@ class Scanner:
                     self.config.name,
                     verp_secret=self._verp_secret,
                     verp_prefix=self._verp_prefix,
+                    verp_resolver=self._verp_resolver,
                     classifier=self._classifier,
                 )
             except Exception as exc:  # a bad message must not stop the scan

@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+
+import orjson
 
 from stmails.core import match_reason
 from stmails.core.event import Event, EventType
@@ -71,12 +72,15 @@ class NotConfigured(WebhookError):
 
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:
-    """One HTTP request as an adapter sees it: raw body, lower-cased headers, query, full URL."""
+    """One HTTP request as an adapter sees it: raw body, lower-cased headers, query, method.
+
+    No provider signs the URL, so it is not part of the request (building it cost the route as
+    much as a JSON parse).
+    """
 
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, str] = field(default_factory=dict)
-    url: str = ""
     method: str = "POST"
 
     def header(self, name: str) -> str:
@@ -96,6 +100,10 @@ class WebhookResult:
     reply: dict[str, Any] | None = None
     after_commit: Callable[[], None] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A one-time value the signature covers (Mailgun's token) and until when (Unix time) it
+    # could verify: the route accepts it once across every server process, before recording.
+    once: str = ""
+    once_until: float = 0.0
 
 
 class Provider(ABC):
@@ -132,13 +140,17 @@ class Provider(ABC):
 # ---------------------------------------------------------------- helpers shared by adapters
 
 
-def load_json(body: bytes) -> Any:
-    """The JSON document in `body`; `PayloadError` when it is too big or not JSON."""
+def load_json(body: bytes | str) -> Any:
+    """The JSON document in `body`; `PayloadError` when it is too big or not JSON.
+
+    Invalid UTF-8, lone surrogates, NaN/Infinity and nesting deeper than 1,024 levels are not
+    JSON here (orjson's strict reading), so nothing downstream meets them.
+    """
     if len(body) > MAX_BODY:
         raise PayloadError("payload too large")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise PayloadError("payload is not valid JSON") from exc
 
 
@@ -154,6 +166,9 @@ def as_list(document: Any) -> list[Mapping[str, Any]]:
 
 def text(value: Any, limit: int = MAX_TEXT) -> str:
     """A payload value as capped text ("" for None, objects and lists)."""
+    # Most values are already strings: the one cheap check first (Mapping's is an ABC check).
+    if type(value) is str:
+        return value[:limit]
     if value is None or isinstance(value, (Mapping, list)):
         return ""
     return str(value)[:limit]
@@ -228,8 +243,8 @@ def _pairs(sources: Iterable[Any]) -> Iterable[list[tuple[str, Any]]]:
     for source in sources:
         if isinstance(source, str) and source.startswith("{") and len(source) <= MAX_TEXT:
             try:
-                source = json.loads(source)
-            except json.JSONDecodeError:
+                source = orjson.loads(source)
+            except orjson.JSONDecodeError:
                 continue
         if isinstance(source, Mapping):
             yield [(str(k), v) for k, v in source.items()]
@@ -288,8 +303,9 @@ def secret_equals(given: str | bytes, expected: str | bytes) -> bool:
     return bool(expected_b) and hmac.compare_digest(given_b, expected_b)
 
 
-def require_fresh(stamp: str, now: float, config: Mapping[str, Any], default: int) -> None:
-    """Raise `SignatureError` unless `stamp` (epoch seconds) is within the tolerance of `now`.
+def require_fresh(stamp: str, now: float, config: Mapping[str, Any], default: int) -> float:
+    """Raise `SignatureError` unless `stamp` (epoch seconds) is within the tolerance of `now`;
+    returns the time until which the stamp stays fresh.
 
     The tolerance is `config["tolerance_seconds"]`, else `default`; it bounds replays of
     signatures that cover a timestamp.
@@ -297,6 +313,7 @@ def require_fresh(stamp: str, now: float, config: Mapping[str, Any], default: in
     tolerance = int(config.get("tolerance_seconds") or default)
     if not stamp.isdigit() or len(stamp) > 12 or abs(now - int(stamp)) > tolerance:
         raise SignatureError()
+    return float(int(stamp) + tolerance)
 
 
 def check_basic_auth(request: WebhookRequest, username: str, password: str) -> None:

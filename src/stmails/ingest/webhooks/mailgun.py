@@ -2,7 +2,9 @@
 
 Settings (`bounce.mailgun`): `signing_key`, the HTTP webhook signing key; `tolerance_seconds`
 (default 600). The signature is the hex HMAC-SHA256 of timestamp + token; because it does not
-cover the body, each token is accepted once within the tolerance window (remembered in memory).
+cover the body, each token is accepted once while its timestamp is fresh: remembered in memory,
+and by the route in the database (services.webhook_nonces) so that no other server process
+accepts it either.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from stmails.ingest.webhooks.base import (
     Provider,
     SignatureError,
     WebhookRequest,
+    WebhookResult,
     attribution,
     email_of,
     load_json,
@@ -52,13 +55,14 @@ class TokenMemory:
     """Tokens already accepted, forgotten after `ttl` seconds; at most `capacity` kept."""
 
     def __init__(self, ttl: float, capacity: int = 200_000) -> None:
-        self._ttl = ttl
+        self.ttl = ttl
         self._capacity = capacity
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def first_use(self, token: str, now: float) -> bool:
-        """True the first time `token` is seen within the window; False for a replay."""
+    def first_use(self, token: str, now: float, until: float | None = None) -> bool:
+        """True the first time `token` is seen; False for a replay. It is remembered until
+        `until` (default: `ttl` seconds from now)."""
         with self._lock:
             while self._seen and (
                 len(self._seen) >= self._capacity or next(iter(self._seen.values())) < now
@@ -66,7 +70,7 @@ class TokenMemory:
                 self._seen.popitem(last=False)
             if token in self._seen:
                 return False
-            self._seen[token] = now + self._ttl
+            self._seen[token] = max(until or 0.0, now + self.ttl)
             return True
 
 
@@ -79,6 +83,19 @@ class MailgunProvider(Provider):
         self._tokens = TokenMemory(ttl=2 * DEFAULT_TOLERANCE)
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
+        self._verified_token(request, config)
+
+    def handle(self, request: WebhookRequest, config: Mapping[str, Any]) -> WebhookResult:
+        """Verify, parse, and hand the token to the route: this process remembers it, and the
+        route makes every other process refuse it too (services.webhook_nonces)."""
+        token, until = self._verified_token(request, config)
+        return WebhookResult(events=self.parse(request.body), once=token, once_until=until)
+
+    def _verified_token(
+        self, request: WebhookRequest, config: Mapping[str, Any]
+    ) -> tuple[str, float]:
+        """The request's token and until when it is remembered; SignatureError unless the
+        signature is good and the token new to this process."""
         key = str(config.get("signing_key") or "")
         if not key:
             raise NotConfigured("mailgun signing key is not set")
@@ -90,15 +107,16 @@ class MailgunProvider(Provider):
         token = text(signature.get("token"), 200)
         given = text(signature.get("signature"), 200)
         now = self._clock()
-        require_fresh(stamp, now, config, DEFAULT_TOLERANCE)
+        fresh_until = require_fresh(stamp, now, config, DEFAULT_TOLERANCE)
         if not token:
             raise SignatureError()
         expected = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(given.lower(), expected):
             raise SignatureError()
         # Remembered only once the signature is good, so forged tokens cannot evict real ones.
-        if not self._tokens.first_use(token, now):
+        if not self._tokens.first_use(token, now, fresh_until):
             raise SignatureError()
+        return token, fresh_until
 
     def parse(self, body: bytes) -> list[Event]:
         document = load_json(body)

@@ -84,6 +84,10 @@ SIGNED_FIELDS: dict[str, tuple[str, ...]] = {
     "UnsubscribeConfirmation": _SUBSCRIPTION_FIELDS,
 }
 
+# SignatureVersion 1 is SHA1 by definition, version 2 SHA256; both pad as PKCS #1 v1.5. The
+# algorithm and padding objects are stateless descriptions, shared by every verification.
+_SIGNATURE_HASHES: dict[str, hashes.HashAlgorithm] = {"1": hashes.SHA1(), "2": hashes.SHA256()}
+_PKCS1V15 = padding.PKCS1v15()
 _SNS_HOST = re.compile(r"sns\.[a-z0-9-]{1,40}\.amazonaws\.com(\.cn)?")
 _CERT_CACHE_SIZE = 64
 _CERT_BYTES = 64 * 1024
@@ -177,14 +181,8 @@ class SesProvider(Provider):
         allowed = config.get("topic_arns") or []
         if not isinstance(allowed, list) or message.get("TopicArn") not in allowed:
             raise SignatureError()
-        version = str(message.get("SignatureVersion", ""))
-        algorithm: hashes.HashAlgorithm
-        if version == "1":
-            # SignatureVersion 1 is SHA1 by definition; version 2 is SHA256.
-            algorithm = hashes.SHA1()
-        elif version == "2":
-            algorithm = hashes.SHA256()
-        else:
+        algorithm = _SIGNATURE_HASHES.get(str(message.get("SignatureVersion", "")))
+        if algorithm is None:
             raise SignatureError()
         try:
             signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
@@ -192,7 +190,7 @@ class SesProvider(Provider):
             raise SignatureError() from exc
         key = self._public_key(str(message.get("SigningCertURL", "")), config)
         try:
-            key.verify(signature, canonical_string(message), padding.PKCS1v15(), algorithm)
+            key.verify(signature, canonical_string(message), _PKCS1V15, algorithm)
         except InvalidSignature as exc:
             raise SignatureError() from exc
 
@@ -230,7 +228,9 @@ class SesProvider(Provider):
     def _public_key(self, url: str, config: Mapping[str, Any]) -> rsa.RSAPublicKey:
         pem = config.get("signing_cert_pem")
         if pem:
-            return _rsa_key(str(pem).encode())
+            # The settings' own string is the cache key: Python keeps its hash, so a request
+            # neither encodes nor hashes the PEM again.
+            return _rsa_key(pem if isinstance(pem, str) else str(pem))
         if not is_sns_url(url) or not url.endswith(".pem"):
             raise SignatureError()
         with self._lock:
@@ -257,7 +257,7 @@ def _message_events(message: Mapping[str, Any]) -> list[Event]:
     # SES sends a plain-text "Successfully validated SNS topic..." when a topic is set up.
     if not inner_text.lstrip().startswith("{"):
         return []
-    notification = load_json(inner_text.encode("utf-8"))
+    notification = load_json(inner_text)
     if not isinstance(notification, Mapping):
         raise PayloadError("SES notification is not a JSON object")
     return notification_events(notification, message)
@@ -266,9 +266,10 @@ def _message_events(message: Mapping[str, Any]) -> list[Event]:
 # The certificate trusted through the settings is the same PEM on every request: parsing it
 # again each time cost as much as verifying the signature.
 @functools.lru_cache(maxsize=8)
-def _rsa_key(pem: bytes) -> rsa.RSAPublicKey:
+def _rsa_key(pem: bytes | str) -> rsa.RSAPublicKey:
     try:
-        key = x509.load_pem_x509_certificate(pem).public_key()
+        data = pem.encode() if isinstance(pem, str) else pem
+        key = x509.load_pem_x509_certificate(data).public_key()
     except ValueError as exc:
         raise SignatureError() from exc
     if not isinstance(key, rsa.RSAPublicKey):
@@ -297,7 +298,10 @@ def notification_events(
         else None
     )
     headers = mail.get("headers") if isinstance(mail.get("headers"), list) else None
-    campaign, subscriber = attribution(flat_tags, headers)
+    campaign = subscriber = ""
+    if flat_tags is not None or headers is not None:
+        campaign, subscriber = attribution(flat_tags, headers)
+    # make_event() copies `meta` into each event, so the recipients of one report share it.
     meta = {"ses_message_id": text(mail.get("messageId"), 200)}
     if envelope is not None:
         meta["sns_message_id"] = text(envelope.get("MessageId"), 200)
@@ -306,48 +310,62 @@ def notification_events(
         if not isinstance(bounce, Mapping):
             raise PayloadError("SES Bounce without a bounce object")
         type_ = BOUNCE_TYPES.get(text(bounce.get("bounceType"), 64), "soft")
+        meta["bounce_sub_type"] = text(bounce.get("bounceSubType"), 64)
+        feedback_id = text(bounce.get("feedbackId"), 150)
+        occurred_at = timestamp(bounce.get("timestamp"))
         return [
             make_event(
                 NAME,
                 type_,
-                email=email_of(rcpt.get("emailAddress")),
-                event_id=_recipient_event_id(bounce, rcpt),
+                email=email,
+                event_id=_recipient_event_id(feedback_id, email),
                 diagnostic=text(rcpt.get("diagnosticCode")),
                 status=text(rcpt.get("status"), 16),
                 campaign=campaign,
                 subscriber=subscriber,
-                occurred_at=timestamp(bounce.get("timestamp")),
-                meta={**meta, "bounce_sub_type": text(bounce.get("bounceSubType"), 64)},
+                occurred_at=occurred_at,
+                meta=meta,
             )
-            for rcpt in _recipients(bounce.get("bouncedRecipients"))
+            for rcpt, email in _recipients(bounce.get("bouncedRecipients"))
         ]
     if kind == "Complaint":
         complaint = notification.get("complaint")
         if not isinstance(complaint, Mapping):
             raise PayloadError("SES Complaint without a complaint object")
+        meta["complaint_sub_type"] = text(complaint.get("complaintSubType"), 64)
+        feedback_id = text(complaint.get("feedbackId"), 150)
+        feedback_type = text(complaint.get("complaintFeedbackType"), 64) or "abuse"
+        occurred_at = timestamp(complaint.get("timestamp"))
         return [
             make_event(
                 NAME,
                 "complaint",
-                email=email_of(rcpt.get("emailAddress")),
-                event_id=_recipient_event_id(complaint, rcpt),
-                feedback_type=text(complaint.get("complaintFeedbackType"), 64) or "abuse",
+                email=email,
+                event_id=_recipient_event_id(feedback_id, email),
+                feedback_type=feedback_type,
                 campaign=campaign,
                 subscriber=subscriber,
-                occurred_at=timestamp(complaint.get("timestamp")),
-                meta={**meta, "complaint_sub_type": text(complaint.get("complaintSubType"), 64)},
+                occurred_at=occurred_at,
+                meta=meta,
             )
-            for rcpt in _recipients(complaint.get("complainedRecipients"))
+            for _, email in _recipients(complaint.get("complainedRecipients"))
         ]
     return []
 
 
-def _recipients(value: Any) -> list[Mapping[str, Any]]:
+def _recipients(value: Any) -> list[tuple[Mapping[str, Any], str]]:
+    """(recipient object, its address) for each of the first 1,000 entries that has one."""
     if not isinstance(value, list):
         raise PayloadError("SES recipients must be a list")
-    return [r for r in value[:1000] if isinstance(r, Mapping) and email_of(r.get("emailAddress"))]
+    found = []
+    for recipient in value[:1000]:
+        if isinstance(recipient, Mapping):
+            email = email_of(recipient.get("emailAddress"))
+            if email:
+                found.append((recipient, email))
+    return found
 
 
-def _recipient_event_id(report: Mapping[str, Any], recipient: Mapping[str, Any]) -> str:
+def _recipient_event_id(feedback_id: str, email: str) -> str:
     # One SES feedback id covers every recipient of the report: the pair is the event's id.
-    return f"{text(report.get('feedbackId'), 150)}:{email_of(recipient.get('emailAddress'))}"
+    return f"{feedback_id}:{email}"

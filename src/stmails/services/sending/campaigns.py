@@ -223,7 +223,7 @@ def render_for(
     )
     rendered = content.render(context)
     envelope = Envelope(
-        return_path=return_path(campaign.uuid, recipient.uuid),
+        return_path=return_path(campaign.id, recipient.id),
         message_id=message_id or f"<{campaign.uuid}.{recipient.uuid}@{config.id_domain}>",
         campaign_uuid=campaign.uuid,
         unsubscribe_url=url,

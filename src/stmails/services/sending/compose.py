@@ -231,7 +231,8 @@ def compile_content(
     )
 
 
-ReturnPath = Callable[[str, str], str]
+# The envelope sender of one message, from (campaign id, subscriber id); campaign id 0: none.
+ReturnPath = Callable[[int, int], str]
 
 
 @dataclass(frozen=True)

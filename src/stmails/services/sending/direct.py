@@ -209,7 +209,7 @@ class DirectSender:
                 template_context(recipient, campaign=campaign, tx_data=tx_data, links=links)
             )
             envelope = Envelope(
-                return_path=self.return_path(campaign_uuid, recipient.uuid),
+                return_path=self.return_path(int((campaign or {}).get("id") or 0), recipient.id),
                 message_id=new_message_id(self.config.id_domain),
                 campaign_uuid=campaign_uuid,
                 unsubscribe_url=links.unsubscribe_url,

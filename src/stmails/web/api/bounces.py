@@ -18,6 +18,7 @@ from stmails.web.body import query_ids, run_db
 from stmails.web.csvexport import csv_lines
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request, not_found
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data, timestamp
 
 router = APIRouter(tags=["bounces"], dependencies=[Depends(require_user)])
@@ -87,7 +88,11 @@ def _wants_csv(request: Request, format: str | None) -> bool:
     return "text/csv" in accept.lower()
 
 
-@router.get("/bounces", summary="List bounces (JSON, or CSV with ?format=csv / Accept: text/csv)")
+@router.get(
+    "/bounces",
+    dependencies=[require_permission("bounces:get")],
+    summary="List bounces (JSON, or CSV with ?format=csv / Accept: text/csv)",
+)
 async def list_bounces(
     request: Request,
     listing: ListingParams,
@@ -168,7 +173,11 @@ def _csv_response(
     )
 
 
-@router.get("/bounces/{bounce_id}", summary="Get one bounce")
+@router.get(
+    "/bounces/{bounce_id}",
+    dependencies=[require_permission("bounces:get")],
+    summary="Get one bounce",
+)
 async def get_bounce(request: Request, bounce_id: int) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         row = bounce_service.get_bounce(session, bounce_id)
@@ -179,7 +188,11 @@ async def get_bounce(request: Request, bounce_id: int) -> JSONResponse:
     return data(await run_db(request, work))
 
 
-@router.delete("/bounces/{bounce_id}", summary="Delete one bounce")
+@router.delete(
+    "/bounces/{bounce_id}",
+    dependencies=[require_permission("bounces:manage")],
+    summary="Delete one bounce",
+)
 async def delete_bounce(request: Request, bounce_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
         if bounce_service.delete_bounces(session, BounceFilter(ids=[bounce_id])) == 0:
@@ -189,7 +202,11 @@ async def delete_bounce(request: Request, bounce_id: int) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.delete("/bounces", summary="Delete bounces by id (?id=1&id=2) or all (?all=true)")
+@router.delete(
+    "/bounces",
+    dependencies=[require_permission("bounces:manage")],
+    summary="Delete bounces by id (?id=1&id=2) or all (?all=true)",
+)
 async def delete_bounces(request: Request, id: Repeated = None, all: str = "") -> JSONResponse:
     if all.lower() == "true":
         await run_db(
@@ -205,7 +222,11 @@ async def delete_bounces(request: Request, id: Repeated = None, all: str = "") -
     return data(True)
 
 
-@router.put("/bounces/blocklist", summary="Blocklist every subscriber that has bounced")
+@router.put(
+    "/bounces/blocklist",
+    dependencies=[require_permission("bounces:manage")],
+    summary="Blocklist every subscriber that has bounced",
+)
 async def blocklist_bounced(request: Request) -> JSONResponse:
     await run_db(request, lambda s: bounce_service.blocklist_bounced(s), write=True)
     return data(True)

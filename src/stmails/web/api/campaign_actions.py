@@ -38,6 +38,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import ApiError, bad_request, not_found
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
@@ -54,7 +55,10 @@ def _campaign(session: Session, campaign_id: int) -> Campaign:
 
 
 @router.put(
-    "/campaigns/{campaign_id}/status", summary="Change a campaign's status", openapi_extra=JSON_BODY
+    "/campaigns/{campaign_id}/status",
+    dependencies=[require_permission("campaigns:send")],
+    summary="Change a campaign's status",
+    openapi_extra=JSON_BODY,
 )
 async def put_status(request: Request, campaign_id: int) -> JSONResponse:
     body = await json_object(request)
@@ -78,6 +82,7 @@ async def put_status(request: Request, campaign_id: int) -> JSONResponse:
 
 @router.post(
     "/campaigns/{campaign_id}/test",
+    dependencies=[require_permission("campaigns:send")],
     summary="Send a test to given addresses",
     openapi_extra=JSON_BODY,
 )
@@ -114,7 +119,11 @@ async def test_send(request: Request, campaign_id: int) -> JSONResponse:
     return per_recipient(results)
 
 
-@router.get("/campaigns/{campaign_id}/preview", summary="Preview for a subscriber")
+@router.get(
+    "/campaigns/{campaign_id}/preview",
+    dependencies=[require_permission("campaigns:get_all")],
+    summary="Preview for a subscriber",
+)
 async def get_preview(request: Request, campaign_id: int) -> Response:
     params = request.query_params
     subscriber_id = params.get("subscriber_id", "")
@@ -147,7 +156,11 @@ async def get_preview(request: Request, campaign_id: int) -> Response:
     )
 
 
-@router.get("/campaigns/{campaign_id}/stats", summary="Per-campaign sending counters")
+@router.get(
+    "/campaigns/{campaign_id}/stats",
+    dependencies=[require_permission("campaigns:get_analytics")],
+    summary="Per-campaign sending counters",
+)
 async def get_stats(request: Request, campaign_id: int) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         campaign = _campaign(session, campaign_id)

@@ -17,6 +17,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import act_on_one, ids_field, json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
@@ -70,7 +71,9 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-@router.get("/campaigns", summary="List campaigns")
+@router.get(
+    "/campaigns", dependencies=[require_permission("campaigns:get_all")], summary="List campaigns"
+)
 async def list_campaigns(
     request: Request,
     listing: ListingParams,
@@ -102,12 +105,21 @@ async def list_campaigns(
     return data(await run_db(request, work))
 
 
-@router.get("/campaigns/{campaign_id}", summary="Get one campaign")
+@router.get(
+    "/campaigns/{campaign_id}",
+    dependencies=[require_permission("campaigns:get_all")],
+    summary="Get one campaign",
+)
 async def get_campaign(request: Request, campaign_id: int) -> JSONResponse:
     return data(await run_db(request, lambda s: _one(s, campaign_service.get(s, campaign_id))))
 
 
-@router.post("/campaigns", summary="Create a campaign (draft)", openapi_extra=JSON_BODY)
+@router.post(
+    "/campaigns",
+    dependencies=[require_permission("campaigns:manage_all")],
+    summary="Create a campaign (draft)",
+    openapi_extra=JSON_BODY,
+)
 async def create_campaign(request: Request) -> JSONResponse:
     """listmonk's `POST /api/campaigns`: name, subject, lists and the content fields."""
     body = await json_object(request)
@@ -129,7 +141,12 @@ async def create_campaign(request: Request) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.put("/campaigns/{campaign_id}", summary="Update a campaign", openapi_extra=JSON_BODY)
+@router.put(
+    "/campaigns/{campaign_id}",
+    dependencies=[require_permission("campaigns:manage_all")],
+    summary="Update a campaign",
+    openapi_extra=JSON_BODY,
+)
 async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
     body = await json_object(request)
     fields = _fields(body)
@@ -143,7 +160,11 @@ async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.delete("/campaigns/{campaign_id}", summary="Delete a campaign")
+@router.delete(
+    "/campaigns/{campaign_id}",
+    dependencies=[require_permission("campaigns:manage_all")],
+    summary="Delete a campaign",
+)
 async def delete_campaign(request: Request, campaign_id: int) -> JSONResponse:
     return await act_on_one(
         request, campaign_id, campaign_service.get, campaign_service.delete_campaigns

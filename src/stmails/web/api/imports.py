@@ -1,7 +1,9 @@
 """listmonk's subscriber import API: `/api/import/subscribers` (CSV upload, status, logs, stop).
 
-One import runs at a time per server process, on a background thread; its progress and log
-are kept in memory and read with `GET /api/import/subscribers[/logs]`.
+One import runs at a time across every server process (the slot is a database row, see
+`services.import_jobs`), on a background thread of the process that received the upload; its
+progress and log are stored with each committed chunk, so `GET /api/import/subscribers[/logs]`
+and `DELETE` work from whichever process answers them.
 """
 
 from __future__ import annotations
@@ -10,21 +12,26 @@ import logging
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from stmails.services import imports
+from stmails.services import import_jobs, imports
 from stmails.services.errors import InvalidInput
 from stmails.services.imports import ImportParams, ImportStatus
 from stmails.web.body import run_db
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import ApiError, bad_request
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data
 
 log = logging.getLogger("stmails.web")
+
+# Between two chunks of an import on SQLite the write lock is left free this long, so that a
+# writer waiting on the busy timeout (which polls every 100 ms at most) has a fair chance at it.
+SQLITE_PAUSE = 0.05
 
 router = APIRouter(tags=["import"], dependencies=[Depends(require_user)])
 
@@ -51,58 +58,47 @@ UPLOAD_SCHEMA = {
 }
 
 
-@dataclass(slots=True)
-class ImportTracker:
-    """The current (or last) import of this process."""
-
-    status: ImportStatus = field(default_factory=ImportStatus)
-    thread: threading.Thread | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
-
-def tracker(state: AppState) -> ImportTracker:
-    found = state.extras.get("import")
-    if not isinstance(found, ImportTracker):
-        found = ImportTracker()
-        state.extras["import"] = found
-    return found
-
-
-def _stats(status: ImportStatus) -> dict[str, Any]:
+def _stats(view: import_jobs.ImportView) -> dict[str, Any]:
     return {
-        "name": status.name,
-        "total": status.total,
-        "imported": status.imported,
-        "status": status.status,
+        "name": view.name,
+        "total": view.total,
+        "imported": view.imported,
+        "status": view.status,
     }
 
 
-@router.get("/import/subscribers", summary="Status of the current or last import")
+@router.get(
+    "/import/subscribers",
+    dependencies=[require_permission("subscribers:import")],
+    summary="Status of the current or last import",
+)
 async def import_status(request: Request) -> JSONResponse:
-    return data(_stats(tracker(app_state(request)).status))
+    return data(_stats(await run_db(request, import_jobs.current)))
 
 
-@router.get("/import/subscribers/logs", summary="Log of the current or last import")
+@router.get(
+    "/import/subscribers/logs",
+    dependencies=[require_permission("subscribers:import")],
+    summary="Log of the current or last import",
+)
 async def import_logs(request: Request) -> JSONResponse:
-    return data("\n".join(tracker(app_state(request)).status.log) + "\n")
+    return data((await run_db(request, import_jobs.current)).log)
 
 
-@router.delete("/import/subscribers", summary="Stop the running import and clear its status")
+@router.delete(
+    "/import/subscribers",
+    dependencies=[require_permission("subscribers:import")],
+    summary="Stop the running import, or clear the last one",
+)
 async def stop_import(request: Request) -> JSONResponse:
-    current = tracker(app_state(request))
-    if current.running():
-        current.cancelled.set()
-        return data(_stats(current.status))
-    current.status = ImportStatus()
-    return data(_stats(current.status))
+    return data(_stats(await run_db(request, import_jobs.request_stop, write=True)))
 
 
 @router.post(
-    "/import/subscribers", summary="Import subscribers from CSV", openapi_extra=UPLOAD_SCHEMA
+    "/import/subscribers",
+    dependencies=[require_permission("subscribers:import")],
+    summary="Import subscribers from CSV",
+    openapi_extra=UPLOAD_SCHEMA,
 )
 async def start_import(request: Request) -> JSONResponse:
     """listmonk's CSV import: multipart `params` (JSON) and `file`; runs in the background."""
@@ -116,34 +112,43 @@ async def start_import(request: Request) -> JSONResponse:
         params = imports.parse_params(params_text)
         await run_db(request, lambda s: imports.check_lists(s, params))
         state = app_state(request)
-        current = tracker(state)
-        with current.lock:
-            if current.running():
-                raise ApiError(409, "an import is already running")
-            # Copy the upload: the request's own temporary file goes away with the request.
-            spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the import thread)
-            upload.file.seek(0)
-            shutil.copyfileobj(upload.file, spool)
-            spool.seek(0)
-            current.status = ImportStatus(name=upload.filename or "import.csv", status="importing")
-            current.cancelled = threading.Event()
-            current.status.note(f"processing '{current.status.name}'")
-            current.thread = threading.Thread(
-                target=_run,
-                args=(state, current, spool, params),
-                name="stmails-import",
-                daemon=True,
-            )
-            current.thread.start()
-    return data(_stats(current.status))
+        # The slot in the database decides (an import may run in another server process).
+        owner = import_jobs.new_owner()
+        status = ImportStatus(name=upload.filename or "import.csv", status="importing")
+        status.note(f"processing '{status.name}'")
+        if not await run_db(request, lambda s: import_jobs.claim(s, owner, status), write=True):
+            raise ApiError(409, "an import is already running")
+        # Copy the upload: the request's own temporary file goes away with the request.
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the import thread)
+        upload.file.seek(0)
+        shutil.copyfileobj(upload.file, spool)
+        spool.seek(0)
+        threading.Thread(
+            target=_run,
+            args=(state, owner, status, spool, params),
+            name="stmails-import",
+            daemon=True,
+        ).start()
+    return data(_stats(import_jobs.ImportView(status.name, 0, 0, "importing")))
 
 
-def _run(state: AppState, current: ImportTracker, spool: Any, params: ImportParams) -> None:
-    status = current.status
+def _run(
+    state: AppState, owner: str, status: ImportStatus, spool: Any, params: ImportParams
+) -> None:
+    def checkpoint(session: Session) -> bool:
+        return import_jobs.save(session, owner, status)
+
     try:
         with imports.text_stream(spool) as text:
             rows = imports.read_rows(text, params.delimiter, status)
-            imports.run_import(state.sessions, rows, params, status, current.cancelled)
+            imports.run_import(
+                state.sessions,
+                rows,
+                params,
+                status,
+                checkpoint=checkpoint,
+                pause_seconds=SQLITE_PAUSE if state.engine.dialect.name == "sqlite" else 0.0,
+            )
         if status.status == "importing":
             status.status = "finished"
             status.note(f"imported {status.imported} of {status.total} rows")
@@ -154,3 +159,12 @@ def _run(state: AppState, current: ImportTracker, spool: Any, params: ImportPara
         status.status = "failed"
         status.note("import failed: internal error (see the server log)")
         log.exception("import failed")
+    finally:
+        spool.close()
+    try:
+        with state.sessions() as session:
+            import_jobs.save(session, owner, status)
+            session.commit()
+    except Exception:
+        # The slot then reads as failed once its owner has been silent for STALE_AFTER.
+        log.exception("could not store the import's final status")

@@ -14,6 +14,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import act_on_one, json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["lists"], dependencies=[Depends(require_user)])
@@ -36,7 +37,9 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-@router.get("/lists", summary="List mailing lists")
+@router.get(
+    "/lists", dependencies=[require_permission("lists:get_all")], summary="List mailing lists"
+)
 async def list_lists(
     request: Request,
     listing: ListingParams,
@@ -72,12 +75,19 @@ async def list_lists(
     return data(await run_db(request, work))
 
 
-@router.get("/lists/{list_id}", summary="Get one list")
+@router.get(
+    "/lists/{list_id}", dependencies=[require_permission("lists:get_all")], summary="Get one list"
+)
 async def get_list(request: Request, list_id: int) -> JSONResponse:
     return data(await run_db(request, lambda s: _one(s, list_service.get(s, list_id))))
 
 
-@router.post("/lists", summary="Create a list", openapi_extra=JSON_BODY)
+@router.post(
+    "/lists",
+    dependencies=[require_permission("lists:manage_all")],
+    summary="Create a list",
+    openapi_extra=JSON_BODY,
+)
 async def create_list(request: Request) -> JSONResponse:
     """listmonk's `POST /api/lists`: name, type, optin, tags (and stmails' description)."""
     fields = _fields(await json_object(request))
@@ -90,7 +100,12 @@ async def create_list(request: Request) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.put("/lists/{list_id}", summary="Update a list", openapi_extra=JSON_BODY)
+@router.put(
+    "/lists/{list_id}",
+    dependencies=[require_permission("lists:manage_all")],
+    summary="Update a list",
+    openapi_extra=JSON_BODY,
+)
 async def update_list(request: Request, list_id: int) -> JSONResponse:
     """Changes the fields present (listmonk's PUT takes any subset)."""
     fields = _fields(await json_object(request))
@@ -102,6 +117,10 @@ async def update_list(request: Request, list_id: int) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.delete("/lists/{list_id}", summary="Delete a list")
+@router.delete(
+    "/lists/{list_id}",
+    dependencies=[require_permission("lists:manage_all")],
+    summary="Delete a list",
+)
 async def delete_list(request: Request, list_id: int) -> JSONResponse:
     return await act_on_one(request, list_id, list_service.get, list_service.delete_lists)

@@ -15,12 +15,17 @@ from stmails.services import settings as settings_service
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data
 
 router = APIRouter(tags=["settings"], dependencies=[Depends(require_user)])
 
 
-@router.get("/settings", summary="All settings (secrets masked)")
+@router.get(
+    "/settings",
+    dependencies=[require_permission("settings:get")],
+    summary="All settings (secrets masked)",
+)
 async def get_settings(request: Request) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         return settings_service.masked(settings_service.get_all(session))
@@ -29,7 +34,10 @@ async def get_settings(request: Request) -> JSONResponse:
 
 
 @router.put(
-    "/settings", summary="Change settings (masked secrets are kept)", openapi_extra=JSON_BODY
+    "/settings",
+    dependencies=[require_permission("settings:manage")],
+    summary="Change settings (masked secrets are kept)",
+    openapi_extra=JSON_BODY,
 )
 async def put_settings(request: Request) -> JSONResponse:
     """Validates every key first, then stores them all; 400 naming the key when one is bad."""

@@ -29,6 +29,7 @@ from stmails.web.body import (
 )
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
+from stmails.web.permissions import require_permission, require_permission_with
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
@@ -44,7 +45,14 @@ def _one(session: Session, subscriber_id: int) -> dict[str, Any]:
     )
 
 
-@router.get("/subscribers", summary="Query and list subscribers")
+@router.get(
+    "/subscribers",
+    dependencies=[
+        require_permission("subscribers:get_all"),
+        require_permission_with("query", "subscribers:sql_query"),
+    ],
+    summary="Query and list subscribers",
+)
 async def list_subscribers(
     request: Request,
     listing: ListingParams,
@@ -93,12 +101,21 @@ def _first_line(exc: Exception) -> str:
     return text[0][:200] if text else "error"
 
 
-@router.get("/subscribers/{subscriber_id}", summary="Get one subscriber")
+@router.get(
+    "/subscribers/{subscriber_id}",
+    dependencies=[require_permission("subscribers:get")],
+    summary="Get one subscriber",
+)
 async def get_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
     return data(await run_db(request, lambda s: _one(s, subscriber_id)))
 
 
-@router.post("/subscribers", summary="Create a subscriber", openapi_extra=JSON_BODY)
+@router.post(
+    "/subscribers",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Create a subscriber",
+    openapi_extra=JSON_BODY,
+)
 async def create_subscriber(request: Request) -> JSONResponse:
     """listmonk's `POST /api/subscribers`: email, name, status, lists, attribs, preconfirm.
 
@@ -130,7 +147,11 @@ async def create_subscriber(request: Request) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.put("/subscribers/lists", summary="Add, remove or unsubscribe subscribers on lists")
+@router.put(
+    "/subscribers/lists",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Add, remove or unsubscribe subscribers on lists",
+)
 async def manage_lists(request: Request) -> JSONResponse:
     """listmonk's `PUT /api/subscribers/lists`: ids, action, target_list_ids, status."""
     body = await json_object(request)
@@ -163,7 +184,11 @@ async def _change_lists(
     await run_db(request, work, write=True)
 
 
-@router.put("/subscribers/blocklist", summary="Blocklist several subscribers")
+@router.put(
+    "/subscribers/blocklist",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Blocklist several subscribers",
+)
 async def blocklist_many(request: Request) -> JSONResponse:
     body = await json_object(request)
     ids = ids_field(body, "ids") or []
@@ -175,7 +200,11 @@ async def blocklist_many(request: Request) -> JSONResponse:
 
 # The query-based bulk actions select and act in one write transaction, so the subscribers
 # acted on are exactly those the query matched.
-@router.put("/subscribers/query/blocklist", summary="Blocklist the subscribers a query matches")
+@router.put(
+    "/subscribers/query/blocklist",
+    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
+    summary="Blocklist the subscribers a query matches",
+)
 async def blocklist_query(request: Request) -> JSONResponse:
     body = await json_object(request)
 
@@ -186,7 +215,11 @@ async def blocklist_query(request: Request) -> JSONResponse:
     return data(True)
 
 
-@router.post("/subscribers/query/delete", summary="Delete the subscribers a query matches")
+@router.post(
+    "/subscribers/query/delete",
+    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
+    summary="Delete the subscribers a query matches",
+)
 async def delete_query(request: Request) -> JSONResponse:
     body = await json_object(request)
 
@@ -198,7 +231,11 @@ async def delete_query(request: Request) -> JSONResponse:
     return data(True)
 
 
-@router.put("/subscribers/query/lists", summary="Change list memberships of matching subscribers")
+@router.put(
+    "/subscribers/query/lists",
+    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
+    summary="Change list memberships of matching subscribers",
+)
 async def lists_query(request: Request) -> JSONResponse:
     body = await json_object(request)
     await _change_lists(request, body, lambda s: _matching_ids(s, body, require_query=False))
@@ -219,12 +256,20 @@ def _matching_ids(session: Session, body: dict[str, Any], require_query: bool) -
     return list(session.scalars(statement))
 
 
-@router.put("/subscribers/{subscriber_id}", summary="Update a subscriber (all fields)")
+@router.put(
+    "/subscribers/{subscriber_id}",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Update a subscriber (all fields)",
+)
 async def update_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
     return await _update(request, subscriber_id, full=True)
 
 
-@router.patch("/subscribers/{subscriber_id}", summary="Update some fields of a subscriber")
+@router.patch(
+    "/subscribers/{subscriber_id}",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Update some fields of a subscriber",
+)
 async def patch_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
     return await _update(request, subscriber_id, full=False)
 
@@ -262,21 +307,33 @@ async def _update(request: Request, subscriber_id: int, full: bool) -> JSONRespo
     return data(await run_db(request, work, write=True))
 
 
-@router.put("/subscribers/{subscriber_id}/blocklist", summary="Blocklist one subscriber")
+@router.put(
+    "/subscribers/{subscriber_id}/blocklist",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Blocklist one subscriber",
+)
 async def blocklist_one(request: Request, subscriber_id: int) -> JSONResponse:
     return await act_on_one(
         request, subscriber_id, subscriber_service.get, subscriber_service.blocklist
     )
 
 
-@router.delete("/subscribers/{subscriber_id}", summary="Delete one subscriber")
+@router.delete(
+    "/subscribers/{subscriber_id}",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Delete one subscriber",
+)
 async def delete_one(request: Request, subscriber_id: int) -> JSONResponse:
     return await act_on_one(
         request, subscriber_id, subscriber_service.get, subscriber_service.delete_subscribers
     )
 
 
-@router.delete("/subscribers", summary="Delete subscribers by id (?id=1&id=2)")
+@router.delete(
+    "/subscribers",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Delete subscribers by id (?id=1&id=2)",
+)
 async def delete_many(request: Request, id: Repeated = None) -> JSONResponse:
     ids = query_ids(id or [], "id")
     if not ids:
@@ -285,7 +342,11 @@ async def delete_many(request: Request, id: Repeated = None) -> JSONResponse:
     return data(True)
 
 
-@router.get("/subscribers/{subscriber_id}/bounces", summary="A subscriber's bounces")
+@router.get(
+    "/subscribers/{subscriber_id}/bounces",
+    dependencies=[require_permission("bounces:get")],
+    summary="A subscriber's bounces",
+)
 async def subscriber_bounces(request: Request, subscriber_id: int) -> JSONResponse:
     def work(session: Session) -> list[dict[str, Any]]:
         subscriber_service.get(session, subscriber_id)
@@ -297,7 +358,11 @@ async def subscriber_bounces(request: Request, subscriber_id: int) -> JSONRespon
     return data(await run_db(request, work))
 
 
-@router.delete("/subscribers/{subscriber_id}/bounces", summary="Delete a subscriber's bounces")
+@router.delete(
+    "/subscribers/{subscriber_id}/bounces",
+    dependencies=[require_permission("bounces:manage")],
+    summary="Delete a subscriber's bounces",
+)
 async def delete_subscriber_bounces(request: Request, subscriber_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
         subscriber_service.get(session, subscriber_id)

@@ -32,6 +32,7 @@ from stmails.web.body import run_db
 from stmails.web.csvexport import csv_lines
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import ApiError, bad_request
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data, parse_page
 
 router = APIRouter(tags=["suppressions"], dependencies=[Depends(require_user)])
@@ -65,7 +66,10 @@ def _entries(body: Any) -> list[Any]:
 
 
 @router.put(
-    "/suppressions", summary="Insert or update suppression entries", openapi_extra=JSON_BODY
+    "/suppressions",
+    dependencies=[require_permission("suppressions:manage")],
+    summary="Insert or update suppression entries",
+    openapi_extra=JSON_BODY,
 )
 async def upsert_suppressions(request: Request) -> JSONResponse:
     try:
@@ -84,7 +88,11 @@ async def upsert_suppressions(request: Request) -> JSONResponse:
     return data({"upserted": count})
 
 
-@router.get("/suppressions/{email}", summary="Is this address suppressed, why, since when")
+@router.get(
+    "/suppressions/{email}",
+    dependencies=[require_permission("suppressions:get")],
+    summary="Is this address suppressed, why, since when",
+)
 async def get_suppression(request: Request, email: str) -> JSONResponse:
     if "@" not in email:
         raise bad_request("email: not an e-mail address")
@@ -146,7 +154,11 @@ def _filters(request: Request) -> suppression.SearchFilters:
     )
 
 
-@router.get("/suppressions", summary="Search the suppression list (JSON or CSV)")
+@router.get(
+    "/suppressions",
+    dependencies=[require_permission("suppressions:get")],
+    summary="Search the suppression list (JSON or CSV)",
+)
 async def list_suppressions(request: Request) -> Any:
     filters = _filters(request)
     if request.query_params.get("format") == "csv":
@@ -176,7 +188,11 @@ def _csv_response(request: Request, filters: suppression.SearchFilters) -> Strea
     )
 
 
-@router.delete("/suppressions/{target}", summary="Remove an address, hash or domain")
+@router.delete(
+    "/suppressions/{target}",
+    dependencies=[require_permission("suppressions:manage")],
+    summary="Remove an address, hash or domain",
+)
 async def delete_suppression(request: Request, target: str) -> JSONResponse:
     scope = request.query_params.get("scope", "")
     if scope and scope not in SUPPRESSION_SCOPES:

@@ -23,6 +23,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request, not_found
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data, timestamp
 
 router = APIRouter(tags=["templates"], dependencies=[Depends(require_user)])
@@ -96,7 +97,9 @@ def _validated(body: dict[str, Any], current: Template | None = None) -> dict[st
     return {"name": name.strip()[:500], "type": kind, "body": text, "subject": subject[:1000]}
 
 
-@router.get("/templates", summary="List templates")
+@router.get(
+    "/templates", dependencies=[require_permission("templates:get")], summary="List templates"
+)
 async def list_templates(request: Request) -> JSONResponse:
     def work(session: Session) -> list[dict[str, Any]]:
         rows = session.scalars(select(Template).order_by(Template.id))
@@ -105,7 +108,11 @@ async def list_templates(request: Request) -> JSONResponse:
     return data(await run_db(request, work))
 
 
-@router.get("/templates/{template_id}", summary="Get one template")
+@router.get(
+    "/templates/{template_id}",
+    dependencies=[require_permission("templates:get")],
+    summary="Get one template",
+)
 async def get_template(request: Request, template_id: int) -> JSONResponse:
     return data(await run_db(request, lambda s: serialize(_get(s, template_id))))
 
@@ -118,7 +125,11 @@ def _html(body: str) -> Response:
     )
 
 
-@router.get("/templates/{template_id}/preview", summary="Render a template with sample content")
+@router.get(
+    "/templates/{template_id}/preview",
+    dependencies=[require_permission("templates:get")],
+    summary="Render a template with sample content",
+)
 async def preview_template(request: Request, template_id: int) -> Response:
     def work(session: Session) -> str:
         template = _get(session, template_id)
@@ -127,7 +138,12 @@ async def preview_template(request: Request, template_id: int) -> Response:
     return _html(await run_db(request, work))
 
 
-@router.post("/templates/preview", summary="Render an unsaved template", openapi_extra=JSON_BODY)
+@router.post(
+    "/templates/preview",
+    dependencies=[require_permission("templates:get")],
+    summary="Render an unsaved template",
+    openapi_extra=JSON_BODY,
+)
 async def preview_unsaved(request: Request) -> Response:
     body = await json_object(request)
     kind = body.get("type", "campaign")
@@ -137,7 +153,12 @@ async def preview_unsaved(request: Request) -> Response:
     return _html(render_sample(kind, text, str(body.get("subject") or "")))
 
 
-@router.post("/templates", summary="Create a template", openapi_extra=JSON_BODY)
+@router.post(
+    "/templates",
+    dependencies=[require_permission("templates:manage")],
+    summary="Create a template",
+    openapi_extra=JSON_BODY,
+)
 async def create_template(request: Request) -> JSONResponse:
     values = _validated(await json_object(request))
 
@@ -150,7 +171,12 @@ async def create_template(request: Request) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.put("/templates/{template_id}", summary="Update a template", openapi_extra=JSON_BODY)
+@router.put(
+    "/templates/{template_id}",
+    dependencies=[require_permission("templates:manage")],
+    summary="Update a template",
+    openapi_extra=JSON_BODY,
+)
 async def update_template(request: Request, template_id: int) -> JSONResponse:
     body = await json_object(request)
 
@@ -165,7 +191,11 @@ async def update_template(request: Request, template_id: int) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.put("/templates/{template_id}/default", summary="Make a campaign template the default")
+@router.put(
+    "/templates/{template_id}/default",
+    dependencies=[require_permission("templates:manage")],
+    summary="Make a campaign template the default",
+)
 async def set_default(request: Request, template_id: int) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         template = _get(session, template_id)
@@ -179,7 +209,11 @@ async def set_default(request: Request, template_id: int) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.delete("/templates/{template_id}", summary="Delete a template")
+@router.delete(
+    "/templates/{template_id}",
+    dependencies=[require_permission("templates:manage")],
+    summary="Delete a template",
+)
 async def delete_template(request: Request, template_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
         template = _get(session, template_id)

@@ -34,6 +34,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
+from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse
 
 router = APIRouter(tags=["transactional"], dependencies=[Depends(require_user)])
@@ -53,7 +54,12 @@ def _list_of(body: dict[str, Any], one: str, many: str, kind: type) -> list[Any]
     return values
 
 
-@router.post("/tx", summary="Send a transactional message", openapi_extra=JSON_BODY)
+@router.post(
+    "/tx",
+    dependencies=[require_permission("tx:send")],
+    summary="Send a transactional message",
+    openapi_extra=JSON_BODY,
+)
 async def send_tx(request: Request) -> JSONResponse:
     body = await json_object(request)
     template_id = body.get("template_id")
@@ -89,7 +95,12 @@ async def send_tx(request: Request) -> JSONResponse:
     return per_recipient(await run_db(request, work, write=True))
 
 
-@router.post("/tx/raw", summary="Send given content to addresses", openapi_extra=JSON_BODY)
+@router.post(
+    "/tx/raw",
+    dependencies=[require_permission("tx:send")],
+    summary="Send given content to addresses",
+    openapi_extra=JSON_BODY,
+)
 async def send_raw(request: Request) -> JSONResponse:
     body = await json_object(request)
     to = body.get("to")

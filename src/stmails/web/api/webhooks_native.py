@@ -11,18 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stmails.ingest.native import NativeBounceError, parse_bounce
 from stmails.services.bounces import RecordResult
-from stmails.web.deps import app_state, require_user
+from stmails.web.deps import AppState, authenticate
 from stmails.web.errors import bad_request, unavailable
+from stmails.web.hot_paths import header, read_body
+from stmails.web.permissions import check_permission
 
 _STORED = b'{"data":true,"duplicate":false}'
 _DUPLICATE = b'{"data":true,"duplicate":true}'
+# The answers' heads, as Starlette's Response would make them.
+_JSON_HEADERS = {
+    body: [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    for body in (_STORED, _DUPLICATE)
+}
 
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -59,6 +64,7 @@ OPENAPI_OPERATION: dict[str, Any] = {
         },
         "400": {"description": "not a valid bounce; the message names the field"},
         "401": {"description": "missing or wrong credentials"},
+        "403": {"description": "the caller's role lacks webhooks:post_bounce"},
         "413": {"description": "body over the size cap"},
         "503": {"description": "database unavailable or busy; retry (Retry-After)"},
     },
@@ -70,14 +76,15 @@ class BounceWebhook:
     """The ASGI endpoint of `POST /webhooks/bounce`.
 
     A plain ASGI app rather than a FastAPI route: this is the hot path, and it needs none of
-    the dependency and validation machinery. Errors raised here are answered by the app's
-    exception handlers like any route's.
+    the dependency and validation machinery (nor Starlette's Request and Response objects).
+    Errors raised here are answered by the app's exception handlers like any route's.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        await require_user(request)
-        body = await request.body()
+        state: AppState = scope["app"].state.stmails
+        principal = await authenticate(state, header(scope, b"authorization"))
+        check_permission(principal, "webhooks:post_bounce")
+        body = await read_body(receive)
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -86,15 +93,14 @@ class BounceWebhook:
             event = parse_bounce(payload)
         except NativeBounceError as exc:
             raise bad_request(str(exc)) from None
-        writer = app_state(request).writer
+        writer = state.writer
         if writer is None:
             raise unavailable("the bounce writer is not running; retry later")
         # A refusal by record() raises RecordError here, answered 400 naming the field.
         result: RecordResult = await writer.submit(event)
-        response = Response(
-            _DUPLICATE if result.duplicate else _STORED, media_type="application/json"
-        )
-        await response(scope, receive, send)
+        answer = _DUPLICATE if result.duplicate else _STORED
+        await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS[answer]})
+        await send({"type": "http.response.body", "body": answer})
 
 
 route = Route("/webhooks/bounce", BounceWebhook(), methods=["POST"], name="post_bounce")

@@ -13,19 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stmails.core.event import Event
 from stmails.ingest.webhooks import (
     NotConfigured,
     Provider,
+    SignatureError,
     WebhookError,
     WebhookRequest,
     WebhookResult,
@@ -33,9 +35,11 @@ from stmails.ingest.webhooks import (
 )
 from stmails.ingest.webhooks.settings import provider_config
 from stmails.services import settings as settings_service
+from stmails.services import webhook_nonces
 from stmails.services.bounces import RecordError
-from stmails.web.deps import AppState, app_state
+from stmails.web.deps import AppState
 from stmails.web.errors import ApiError, error_response, unavailable
+from stmails.web.hot_paths import read_body
 from stmails.web.responses import json_bytes
 
 log = logging.getLogger("stmails.web.webhooks")
@@ -55,36 +59,49 @@ def registry(state: AppState) -> dict[str, Provider]:
     return adapters
 
 
-def _cached_settings(state: AppState) -> Mapping[str, Any] | None:
-    cached = state.extras.get(_SETTINGS_KEY)
-    if cached is not None and time.monotonic() - cached[0] < SETTINGS_TTL_SECONDS:
-        snapshot: Mapping[str, Any] = cached[1]
-        return snapshot
+@dataclass(slots=True)
+class SettingsSnapshot:
+    """The settings as read at `read_at` (monotonic), and each provider's config derived from
+    them once, on first use (so a request neither queries nor copies them)."""
+
+    read_at: float
+    values: Mapping[str, Any]
+    configs: dict[str, Mapping[str, Any] | None] = field(default_factory=dict)
+
+    def provider_config(self, provider: str) -> Mapping[str, Any] | None:
+        """The config of `provider` (known to the registry), or None when it is disabled."""
+        try:
+            return self.configs[provider]
+        except KeyError:
+            pass
+        config: Mapping[str, Any] | None = None
+        if self.values.get("bounce.webhooks_enabled") is not False:
+            config = provider_config(self.values.get, provider)
+        self.configs[provider] = config
+        return config
+
+
+def _cached_settings(state: AppState) -> SettingsSnapshot | None:
+    cached: SettingsSnapshot | None = state.extras.get(_SETTINGS_KEY)
+    if cached is not None and time.monotonic() - cached.read_at < SETTINGS_TTL_SECONDS:
+        return cached
     return None
 
 
-def _settings_snapshot(state: AppState) -> Mapping[str, Any]:
+def _settings_snapshot(state: AppState) -> SettingsSnapshot:
     cached = _cached_settings(state)
     if cached is not None:
         return cached
     now = time.monotonic()
     with state.readonly_sessions() as session:
         values = settings_service.get_all(session)
-    state.extras[_SETTINGS_KEY] = (now, values)
-    return values
+    snapshot = state.extras[_SETTINGS_KEY] = SettingsSnapshot(now, values)
+    return snapshot
 
 
 def forget_settings(state: AppState) -> None:
     """Drop the cached settings (after they changed, and in tests)."""
     state.extras.pop(_SETTINGS_KEY, None)
-
-
-async def _outcome(recording: Awaitable[Any]) -> Any:
-    """What `recording` returns, or the exception it raises (as gather(return_exceptions=True))."""
-    try:
-        return await recording
-    except Exception as exc:
-        return exc
 
 
 async def record_events(state: AppState, events: list[Event]) -> dict[str, int]:
@@ -93,8 +110,12 @@ async def record_events(state: AppState, events: list[Event]) -> dict[str, int]:
     if writer is None:
         raise unavailable("the bounce writer is not running; retry later")
     # gather() costs a task per event: worth it only when there is more than one to wait on.
+    outcomes: list[Any]
     if len(events) == 1:
-        outcomes = [await _outcome(writer.submit(events[0]))]
+        try:
+            outcomes = [await writer.submit(events[0])]
+        except Exception as exc:
+            outcomes = [exc]
     else:
         outcomes = await asyncio.gather(*(writer.submit(e) for e in events), return_exceptions=True)
     counts = {"recorded": 0, "duplicates": 0, "rejected": 0}
@@ -152,14 +173,13 @@ class ServiceWebhook:
     """The ASGI endpoint of `/webhooks/service/{provider}` (POST, and OPTIONS handshakes).
 
     A plain ASGI app rather than a FastAPI route, like `POST /webhooks/bounce`: it is a hot path
-    that needs none of the dependency machinery. Raised ApiErrors are answered by the app's
-    exception handlers.
+    that needs none of the dependency machinery, nor a Starlette Request. Raised ApiErrors are
+    answered by the app's exception handlers.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        response = await handle_provider_request(request.path_params["provider"], request)
-        await response(scope, receive, send)
+        answer = await handle_provider_request(scope["path_params"]["provider"], scope, receive)
+        await answer(scope, receive, send)
 
 
 route = Route(
@@ -170,24 +190,62 @@ route = Route(
 )
 
 
-async def handle_provider_request(provider: str, request: Request) -> Response:
-    """The whole route: adapter lookup, verification, recording, answer."""
-    state = app_state(request)
+class JsonAnswer:
+    """A 200 `application/json` answer, sent as its two ASGI messages (the success path builds
+    no Starlette Response)."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: bytes, headers: Mapping[str, str]) -> None:
+        self.body = body
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = [
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+        raw.extend(
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()
+        )
+        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def webhook_request(scope: Scope, body: bytes) -> WebhookRequest:
+    """What an adapter sees of the request: ASGI header names are already lower-case."""
+    query = scope.get("query_string", b"")
+    return WebhookRequest(
+        body=body,
+        headers={
+            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+        },
+        query=dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {},
+        method=scope["method"],
+    )
+
+
+def _first_use(state: AppState, provider: str, result: WebhookResult) -> bool:
+    """True the first time any server process sees the request's one-time value."""
+    until = datetime.fromtimestamp(result.once_until, UTC)
+    with state.sessions() as session:
+        fresh = webhook_nonces.first_use(session, provider, result.once, until)
+        session.commit()
+    return fresh
+
+
+async def handle_provider_request(provider: str, scope: Scope, receive: Receive) -> ASGIApp:
+    """The whole route: adapter lookup, verification, recording; returns the answer to send."""
+    state: AppState = scope["app"].state.stmails
     adapter = registry(state).get(provider)
     # The database is read (on a thread) only when the cached settings are stale.
-    values = _cached_settings(state)
-    if values is None:
-        values = await run_in_threadpool(_settings_snapshot, state)
-    config = provider_config(values.get, provider) if adapter else None
-    if adapter is None or config is None or values.get("bounce.webhooks_enabled") is False:
+    snapshot = _cached_settings(state)
+    if snapshot is None:
+        snapshot = await run_in_threadpool(_settings_snapshot, state)
+    config = snapshot.provider_config(provider) if adapter else None
+    if adapter is None or config is None:
         return error_response(404, "unknown or disabled provider")
-    incoming = WebhookRequest(
-        body=await request.body(),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        query=dict(request.query_params),
-        url=str(request.url),
-        method=request.method,
-    )
+    incoming = webhook_request(scope, await read_body(receive))
     try:
         # Verification is a little CPU work, done in place; only an adapter that may wait on
         # the network (SES fetching its signing certificate) is run on a thread.
@@ -204,6 +262,9 @@ async def handle_provider_request(provider: str, request: Request) -> Response:
         # Fetching the SNS signing certificate failed: ours to retry, not the caller's fault.
         log.warning("webhook %s: %s", provider, exc)
         raise unavailable("a provider certificate could not be fetched; retry later") from None
+    if result.once and not await run_in_threadpool(_first_use, state, provider, result):
+        # Accepted before, maybe by another server process: a replay, as terse as any failure.
+        return error_response(SignatureError.status, str(SignatureError()))
     counts = await record_events(state, result.events) if result.events else {}
     if result.after_commit is not None:
         try:
@@ -212,4 +273,4 @@ async def handle_provider_request(provider: str, request: Request) -> Response:
             log.warning("webhook %s: post-commit step failed: %s", provider, exc)
             raise unavailable("the subscription could not be confirmed; retry later") from None
     body = result.reply if result.reply is not None else {"data": True, **counts}
-    return Response(json_bytes(body), media_type="application/json", headers=result.headers)
+    return JsonAnswer(json_bytes(body), result.headers)

@@ -25,6 +25,11 @@ TIMESTAMP = sa.DateTime(timezone=True)
 JSON_DOC = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    # The CHECK text of models.one_of: comparisons joined by OR (see there why not IN).
+    return " OR ".join(f"{column} = '{value}'" for value in values)
+
+
 def upgrade() -> None:
     op.create_table(
         "lists",
@@ -37,9 +42,9 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
-        sa.CheckConstraint("optin IN ('single', 'double')", name=op.f("ck_lists_optin")),
+        sa.CheckConstraint(_one_of("optin", ("single", "double")), name=op.f("ck_lists_optin")),
         sa.CheckConstraint(
-            "type IN ('public', 'private', 'temporary')", name=op.f("ck_lists_type")
+            _one_of("type", ("public", "private", "temporary")), name=op.f("ck_lists_type")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lists")),
         sa.UniqueConstraint("uuid", name=op.f("uq_lists_uuid")),
@@ -55,7 +60,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "status IN ('processed', 'failed')", name=op.f("ck_mailbox_state_status")
+            _one_of("status", ("processed", "failed")), name=op.f("ck_mailbox_state_status")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailbox_state")),
         sa.UniqueConstraint(
@@ -80,7 +85,8 @@ def upgrade() -> None:
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "status IN ('enabled', 'disabled', 'blocklisted')", name=op.f("ck_subscribers_status")
+            _one_of("status", ("enabled", "disabled", "blocklisted")),
+            name=op.f("ck_subscribers_status"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscribers")),
         sa.UniqueConstraint("uuid", name=op.f("uq_subscribers_uuid")),
@@ -93,29 +99,41 @@ def upgrade() -> None:
         "suppressions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column("email_hash", sa.String(length=64), nullable=True),
+        # The sha256 digest of the normalized address, as 32 raw bytes (db.types.Sha256Digest).
+        sa.Column("email_hash", sa.LargeBinary(length=32), nullable=True),
         sa.Column("domain", sa.String(length=255), nullable=True),
         sa.Column("scope", sa.String(length=16), nullable=False),
         sa.Column("list_id", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("expires_at", TIMESTAMP, nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "reason IN ('hard_bounce', 'soft_bounce', 'complaint', 'unsubscribe', 'manual', "
-            "'import')",
+            _one_of(
+                "reason",
+                ("hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual", "import"),
+            ),
             name=op.f("ck_suppressions_reason"),
         ),
-        sa.CheckConstraint("scope IN ('global', 'list')", name=op.f("ck_suppressions_scope")),
+        sa.CheckConstraint(
+            _one_of("scope", ("global", "list")), name=op.f("ck_suppressions_scope")
+        ),
+        sa.CheckConstraint(
+            "(scope = 'global') = (list_id = 0)", name=op.f("ck_suppressions_scope_list_id")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_suppressions")),
-        sa.UniqueConstraint(
-            "domain", "scope", "list_id", name=op.f("uq_suppressions_domain_scope_list_id")
-        ),
-        sa.UniqueConstraint(
-            "email_hash", "scope", "list_id", name=op.f("uq_suppressions_email_hash_scope_list_id")
-        ),
     )
+    # Partial unique indexes, one per kind of key (see models.Suppression).
+    for key in ("email_hash", "domain"):
+        op.create_index(
+            f"uq_suppressions_{key}_list_id",
+            "suppressions",
+            [key, "list_id"],
+            unique=True,
+            sqlite_where=sa.text(f"{key} IS NOT NULL"),
+            postgresql_where=sa.text(f"{key} IS NOT NULL"),
+        )
 
     op.create_table(
         "templates",
@@ -128,9 +146,19 @@ def upgrade() -> None:
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "type IN ('campaign', 'tx', 'campaign_visual')", name=op.f("ck_templates_type")
+            _one_of("type", ("campaign", "tx", "campaign_visual")), name=op.f("ck_templates_type")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_templates")),
+    )
+    op.create_table(
+        "roles",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("permissions", JSON_DOC, nullable=False),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_roles")),
+        sa.UniqueConstraint("name", name=op.f("uq_roles_name")),
     )
     op.create_table(
         "users",
@@ -142,8 +170,14 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("last_login", TIMESTAMP, nullable=True),
-        sa.CheckConstraint("status IN ('enabled', 'disabled')", name=op.f("ck_users_status")),
-        sa.CheckConstraint("type IN ('admin', 'api')", name=op.f("ck_users_type")),
+        sa.Column("role_id", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            _one_of("status", ("enabled", "disabled")), name=op.f("ck_users_status")
+        ),
+        sa.CheckConstraint(_one_of("type", ("admin", "api")), name=op.f("ck_users_type")),
+        sa.ForeignKeyConstraint(
+            ["role_id"], ["roles.id"], name=op.f("fk_users_role_id_roles"), ondelete="RESTRICT"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -172,11 +206,11 @@ def upgrade() -> None:
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "content_type IN ('richtext', 'html', 'plain', 'markdown', 'visual')",
+            _one_of("content_type", ("richtext", "html", "plain", "markdown", "visual")),
             name=op.f("ck_campaigns_content_type"),
         ),
         sa.CheckConstraint(
-            "status IN ('draft', 'scheduled', 'running', 'paused', 'cancelled', 'finished')",
+            _one_of("status", ("draft", "scheduled", "running", "paused", "cancelled", "finished")),
             name=op.f("ck_campaigns_status"),
         ),
         sa.ForeignKeyConstraint(
@@ -197,7 +231,7 @@ def upgrade() -> None:
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "status IN ('unconfirmed', 'confirmed', 'unsubscribed')",
+            _one_of("status", ("unconfirmed", "confirmed", "unsubscribed")),
             name=op.f("ck_subscriber_lists_status"),
         ),
         sa.ForeignKeyConstraint(
@@ -243,10 +277,12 @@ def upgrade() -> None:
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("recorded_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "effective_type IN ('hard', 'soft', 'complaint')",
+            _one_of("effective_type", ("hard", "soft", "complaint")),
             name=op.f("ck_bounces_effective_type"),
         ),
-        sa.CheckConstraint("type IN ('hard', 'soft', 'complaint')", name=op.f("ck_bounces_type")),
+        sa.CheckConstraint(
+            _one_of("type", ("hard", "soft", "complaint")), name=op.f("ck_bounces_type")
+        ),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
             ["campaigns.id"],
@@ -310,7 +346,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(length=255), nullable=False),
         sa.Column("sent_at", TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "status IN ('sent', 'skipped', 'failed')", name=op.f("ck_campaign_sends_status")
+            _one_of("status", ("sent", "skipped", "failed")), name=op.f("ck_campaign_sends_status")
         ),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
@@ -335,9 +371,38 @@ def upgrade() -> None:
         ["subscriber_id", "sent_at"],
         unique=False,
     )
+    op.create_table(
+        "import_jobs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=500), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("imported", sa.Integer(), nullable=False),
+        sa.Column("log", sa.Text(), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=False),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+        sa.Column("started_at", TIMESTAMP, nullable=True),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sa.CheckConstraint(
+            _one_of("status", ("none", "importing", "stopping", "stopped", "finished", "failed")),
+            name=op.f("ck_import_jobs_status"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_import_jobs")),
+    )
+    op.create_table(
+        "webhook_nonces",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("nonce", sa.String(length=200), nullable=False),
+        sa.Column("expires_at", TIMESTAMP, nullable=False),
+        sa.PrimaryKeyConstraint("provider", "nonce", name=op.f("pk_webhook_nonces")),
+    )
+    op.create_index("ix_webhook_nonces_expires_at", "webhook_nonces", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_nonces_expires_at", table_name="webhook_nonces")
+    op.drop_table("webhook_nonces")
+    op.drop_table("import_jobs")
     op.drop_index("ix_campaign_sends_subscriber_id_sent_at", table_name="campaign_sends")
 
     op.drop_table("campaign_sends")
@@ -353,7 +418,10 @@ def downgrade() -> None:
     op.drop_table("subscriber_lists")
     op.drop_table("campaigns")
     op.drop_table("users")
+    op.drop_table("roles")
     op.drop_table("templates")
+    op.drop_index("uq_suppressions_domain_list_id", table_name="suppressions")
+    op.drop_index("uq_suppressions_email_hash_list_id", table_name="suppressions")
     op.drop_table("suppressions")
     op.drop_index("uq_subscribers_email_lower", table_name="subscribers")
     op.drop_table("subscribers")

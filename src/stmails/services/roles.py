@@ -1,0 +1,185 @@
+"""User roles: named sets of permissions, with listmonk's permission names (listmonk >= v4).
+
+Every user has exactly one role. The built-in "Super Admin" role grants every permission, now
+and in future versions (whatever its row stores), and can be neither changed nor deleted; it is
+made on first use, so every database has it. listmonk's per-list roles are not supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from stmails.db.models import Role, User
+from stmails.services.errors import Conflict, InvalidInput
+from stmails.services.pages import get_or_404
+
+SUPER_ADMIN = "Super Admin"
+ROLE_NAME_MAX = 200
+
+# Every permission, grouped by resource. The names are listmonk's where listmonk has the
+# feature; suppressions and verification are stmails' own resources.
+PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
+    "lists": ("lists:get_all", "lists:manage_all"),
+    "subscribers": (
+        "subscribers:get",
+        "subscribers:get_all",
+        "subscribers:manage",
+        "subscribers:import",
+        "subscribers:sql_query",
+        "tx:send",
+    ),
+    "campaigns": (
+        "campaigns:get_all",
+        "campaigns:manage_all",
+        "campaigns:send",
+        "campaigns:get_analytics",
+    ),
+    "bounces": ("bounces:get", "bounces:manage", "webhooks:post_bounce"),
+    "templates": ("templates:get", "templates:manage"),
+    "users": ("users:get", "users:manage", "roles:get", "roles:manage"),
+    "settings": ("settings:get", "settings:manage", "settings:maintain"),
+    "suppressions": ("suppressions:get", "suppressions:manage"),
+    "verify": ("verify:run",),
+}
+ALL_PERMISSIONS: frozenset[str] = frozenset(
+    p for group in PERMISSION_GROUPS.values() for p in group
+)
+
+# A broader permission includes a narrower one: reading every subscriber includes reading one.
+IMPLIED: dict[str, tuple[str, ...]] = {"subscribers:get_all": ("subscribers:get",)}
+
+
+def is_super_admin(role: Role) -> bool:
+    """True for the built-in role that grants everything."""
+    return role.name == SUPER_ADMIN
+
+
+def effective_permissions(role: Role) -> frozenset[str]:
+    """What `role` grants: everything for Super Admin, else its permissions and what they imply.
+
+    Names no longer known (from a newer or older version) grant nothing.
+    """
+    if is_super_admin(role):
+        return ALL_PERMISSIONS
+    granted = set(role.permissions or ()) & ALL_PERMISSIONS
+    for permission in list(granted):
+        granted.update(IMPLIED.get(permission, ()))
+    return frozenset(granted)
+
+
+def listed_permissions(role: Role) -> list[str]:
+    """The permissions shown for `role` (sorted; every permission for Super Admin)."""
+    if is_super_admin(role):
+        return sorted(ALL_PERMISSIONS)
+    return sorted(set(role.permissions or ()))
+
+
+def check_permissions(permissions: Iterable[str]) -> list[str]:
+    """The permissions, deduplicated and sorted; InvalidInput naming the first unknown one."""
+    wanted = set()
+    for permission in permissions:
+        if permission not in ALL_PERMISSIONS:
+            raise InvalidInput("permissions", f"unknown permission {permission!r}")
+        wanted.add(permission)
+    return sorted(wanted)
+
+
+def _check_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > ROLE_NAME_MAX:
+        raise InvalidInput("name", f"must be 1-{ROLE_NAME_MAX} characters")
+    # The name is what makes the built-in role: no other role may take it, even before the
+    # built-in one has been made.
+    if cleaned == SUPER_ADMIN:
+        raise Conflict("name", f"{SUPER_ADMIN!r} is the built-in role")
+    return cleaned
+
+
+def super_admin_role(session: Session) -> Role:
+    """The Super Admin role, made when the database does not have it yet."""
+    found = get_by_name(session, SUPER_ADMIN)
+    if found is not None:
+        return found
+    role = Role(name=SUPER_ADMIN, permissions=sorted(ALL_PERMISSIONS))
+    try:
+        with session.begin_nested():
+            session.add(role)
+    except IntegrityError:
+        # Another process made it at the same moment.
+        made = get_by_name(session, SUPER_ADMIN)
+        if made is None:
+            raise
+        return made
+    return role
+
+
+def get_by_name(session: Session, name: str) -> Role | None:
+    """The role named `name`, or None."""
+    return session.scalars(select(Role).where(Role.name == name)).first()
+
+
+def find(session: Session, name: str) -> Role | None:
+    """The role named `name` (Super Admin is made when missing), or None."""
+    if name == SUPER_ADMIN:
+        return super_admin_role(session)
+    return get_by_name(session, name)
+
+
+def get(session: Session, role_id: int) -> Role:
+    """The role with id `role_id`; NotFound otherwise."""
+    return get_or_404(session, Role, role_id, "role")
+
+
+def list_roles(session: Session) -> Sequence[Role]:
+    """Every role, Super Admin first (it is made when missing), then by id."""
+    super_admin_role(session)
+    roles = session.scalars(select(Role).order_by(Role.id)).all()
+    return sorted(roles, key=lambda r: not is_super_admin(r))
+
+
+def create(session: Session, name: str, permissions: Iterable[str]) -> Role:
+    """A new role; InvalidInput for a bad name or unknown permission, Conflict for a taken name."""
+    role = Role(name=_check_name(name), permissions=check_permissions(permissions))
+    try:
+        with session.begin_nested():
+            session.add(role)
+    except IntegrityError:
+        raise Conflict("name", f"role {role.name!r} exists") from None
+    return role
+
+
+def update(
+    session: Session, role: Role, *, name: str | None, permissions: Iterable[str] | None
+) -> Role:
+    """Renames `role` and/or replaces its permissions; Super Admin cannot be changed."""
+    if is_super_admin(role):
+        raise InvalidInput("id", f"the {SUPER_ADMIN} role cannot be changed")
+    if name is not None:
+        role.name = _check_name(name)
+    if permissions is not None:
+        role.permissions = check_permissions(permissions)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict("name", f"role {role.name!r} exists") from None
+    return role
+
+
+def delete(session: Session, role: Role) -> None:
+    """Deletes `role`; refused for Super Admin (InvalidInput) and while a user has it (Conflict)."""
+    if is_super_admin(role):
+        raise InvalidInput("id", f"the {SUPER_ADMIN} role cannot be deleted")
+    holders = session.scalar(select(func.count()).select_from(User).where(User.role_id == role.id))
+    if holders:
+        raise Conflict("id", f"role {role.name!r} is assigned to {holders} user(s)")
+    try:
+        with session.begin_nested():
+            session.delete(role)
+    except IntegrityError:
+        # A user was given the role meanwhile; the foreign key refused the delete.
+        raise Conflict("id", f"role {role.name!r} is assigned to a user") from None

@@ -1,0 +1,202 @@
+"""listmonk's user API: `/api/users` (admin and API users) and `PUT /api/users/{id}/role`.
+
+Secrets never come back except once: `POST /api/users/api` (or `POST /api/users` with type
+`api`) returns the generated token as listmonk does, in the user's `password` field. listmonk's
+login type is called `user`; stmails calls it `admin` and accepts `user` on input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+
+from stmails.db.models import Role, User
+from stmails.services import users as user_service
+from stmails.web.api.roles import role_json
+from stmails.web.api.subscribers import JSON_BODY
+from stmails.web.body import json_object, run_db, text_field
+from stmails.web.deps import require_user
+from stmails.web.errors import bad_request
+from stmails.web.permissions import change_access, require_permission
+from stmails.web.responses import JSONResponse, data, timestamp
+
+router = APIRouter(tags=["users"], dependencies=[Depends(require_user)])
+
+# listmonk's name of a password-login user, and ours.
+USER_TYPES = {"user": "admin", "admin": "admin", "api": "api"}
+
+
+def user_json(user: User, token: str | None = None) -> dict[str, Any]:
+    """A user as listmonk returns it (no list roles: stmails has none)."""
+    body: dict[str, Any] = {
+        "id": user.id,
+        "created_at": timestamp(user.created_at),
+        "username": user.username,
+        "type": user.type,
+        "status": user.status,
+        "password_login": user.type == "admin",
+        "loggedin_at": timestamp(user.last_login),
+        "user_role_id": user.role_id,
+        "user_role": role_json(user.role),
+        "list_role_id": None,
+        "list_role": None,
+    }
+    if token is not None:
+        body["password"] = token
+    return body
+
+
+def _role_id(body: dict[str, Any], required: bool) -> int | None:
+    value = body.get("user_role_id")
+    if value is None:
+        if required:
+            raise bad_request("user_role_id: required")
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise bad_request("user_role_id: must be a positive integer id")
+    return value
+
+
+def _no_list_role(body: dict[str, Any]) -> None:
+    # Silently ignoring a list role would grant more than the caller meant to.
+    if body.get("list_role_id") is not None:
+        raise bad_request("list_role_id: list roles are not supported")
+
+
+def _role(session: Session, role_id: int | None) -> Role | None:
+    """The role `role_id` names; an unknown id is the caller's mistake (400, not 404)."""
+    if role_id is None:
+        return None
+    found = session.get(Role, role_id)
+    if found is None:
+        raise bad_request(f"user_role_id: no role {role_id}")
+    return found
+
+
+@router.get("/users", summary="List users", dependencies=[require_permission("users:get")])
+async def list_users(request: Request) -> JSONResponse:
+    def work(session: Session) -> list[dict[str, Any]]:
+        return [user_json(u) for u in user_service.list_users(session)]
+
+    return data(await run_db(request, work))
+
+
+@router.get(
+    "/users/{user_id}", summary="Get one user", dependencies=[require_permission("users:get")]
+)
+async def get_user(request: Request, user_id: int) -> JSONResponse:
+    return data(await run_db(request, lambda s: user_json(user_service.get(s, user_id))))
+
+
+async def _create(request: Request, body: dict[str, Any], user_type: str) -> JSONResponse:
+    username = text_field(body, "username", 1000)
+    if not username:
+        raise bad_request("username: required")
+    role_id = _role_id(body, required=True)
+    _no_list_role(body)
+    status = text_field(body, "status", 100) or "enabled"
+    password = text_field(body, "password", 1000)
+    if user_type == "admin" and not password:
+        raise bad_request("password: required for a user that logs in with a password")
+
+    def work(session: Session) -> dict[str, Any]:
+        role = _role(session, role_id)
+        if user_type == "api":
+            user, token = user_service.create_api_user(session, username, role=role, status=status)
+            return user_json(user, token)
+        made = user_service.create_admin(
+            session, username, password or "", role=role, status=status
+        )
+        return user_json(made)
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.post(
+    "/users",
+    summary="Create a user (type user/admin with a password, or api)",
+    openapi_extra=JSON_BODY,
+    dependencies=[require_permission("users:manage")],
+)
+async def create_user(request: Request) -> JSONResponse:
+    """listmonk's `POST /api/users`: username, password, type, status, user_role_id."""
+    body = await json_object(request)
+    user_type = USER_TYPES.get(text_field(body, "type", 100) or "user")
+    if user_type is None:
+        raise bad_request("type: must be user (or admin) or api")
+    return await _create(request, body, user_type)
+
+
+@router.post(
+    "/users/api",
+    summary="Create an API user; its token is returned once, as `password`",
+    openapi_extra=JSON_BODY,
+    dependencies=[require_permission("users:manage")],
+)
+async def create_api_user(request: Request) -> JSONResponse:
+    """listmonk's `POST /api/users/api`: username, status, user_role_id."""
+    return await _create(request, await json_object(request), "api")
+
+
+@router.put(
+    "/users/{user_id}",
+    summary="Update a user",
+    openapi_extra=JSON_BODY,
+    dependencies=[require_permission("users:manage")],
+)
+async def update_user(request: Request, user_id: int) -> JSONResponse:
+    """Changes the fields given: username, password (password users), status, user_role_id.
+
+    An empty password leaves it unchanged (listmonk's clients send one).
+    """
+    body = await json_object(request)
+    username = text_field(body, "username", 1000)
+    password = text_field(body, "password", 1000) or None
+    status = text_field(body, "status", 100)
+    role_id = _role_id(body, required=False)
+
+    def work(session: Session) -> dict[str, Any]:
+        user = user_service.get(session, user_id)
+        updated = user_service.update_user(
+            session,
+            user,
+            username=username or None,
+            password=password,
+            status=status,
+            role=_role(session, role_id),
+        )
+        return user_json(updated)
+
+    return data(await change_access(request, work))
+
+
+@router.put(
+    "/users/{user_id}/role",
+    summary="Give a user another role",
+    openapi_extra=JSON_BODY,
+    dependencies=[require_permission("users:manage")],
+)
+async def set_role(request: Request, user_id: int) -> JSONResponse:
+    """`{"user_role_id": N}` (listmonk's `list_role_id` is not supported and must be absent)."""
+    body = await json_object(request)
+    role_id = _role_id(body, required=True)
+    _no_list_role(body)
+
+    def work(session: Session) -> dict[str, Any]:
+        user = user_service.get(session, user_id)
+        return user_json(user_service.update_user(session, user, role=_role(session, role_id)))
+
+    return data(await change_access(request, work))
+
+
+@router.delete(
+    "/users/{user_id}", summary="Delete a user", dependencies=[require_permission("users:manage")]
+)
+async def delete_user(request: Request, user_id: int) -> JSONResponse:
+    def work(session: Session) -> bool:
+        user_service.delete(session, user_service.get(session, user_id))
+        return True
+
+    return data(await change_access(request, work))
