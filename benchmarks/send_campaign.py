@@ -94,6 +94,9 @@ def _sink_main(port: int, conn: Connection) -> None:
             conn.send("ok")
         elif command == "report":
             conn.send(list(received))
+        elif command == "cpu":
+            times = os.times()
+            conn.send(times.user + times.system)
         else:
             break
     controller.stop()
@@ -115,6 +118,12 @@ class Sink:
         self.parent.send("report")
         result: list[str] = self.parent.recv()
         return result
+
+    def cpu(self) -> float:
+        """CPU seconds the sink process has used so far (user + system, all its threads)."""
+        self.parent.send("cpu")
+        seconds: float = self.parent.recv()
+        return seconds
 
     def stop(self) -> None:
         self.parent.send("stop")
@@ -306,11 +315,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         try:
             messages = prebuilt_messages(factory, config, suppressed)
+            sink_cpu, cpu = sink.cpu(), time.process_time()
             base_seconds = baseline(port, messages, args.connections)
+            base_cpu, base_sink_cpu = time.process_time() - cpu, sink.cpu() - sink_cpu
             base_count = len(sink.report())
             sink.reset()
             del messages
+            sink_cpu, cpu = sink.cpu(), time.process_time()
             ours_seconds, sent = run_stmails(factory, config)
+            ours_cpu, ours_sink_cpu = time.process_time() - cpu, sink.cpu() - sink_cpu
             delivered = sink.report()
         finally:
             sink.stop()
@@ -336,6 +349,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"  stmails campaign:      {len(delivered):,} messages in {ours_seconds:.2f} s "
         f"= {our_rate:,.0f} msg/s (sender reported {sent:,})"
+    )
+    print(
+        "  CPU per message (sender process, all threads / sink process): "
+        f"baseline {base_cpu / max(base_count, 1) * 1e6:,.0f} / "
+        f"{base_sink_cpu / max(base_count, 1) * 1e6:,.0f} µs, "
+        f"stmails {ours_cpu / max(len(delivered), 1) * 1e6:,.0f} / "
+        f"{ours_sink_cpu / max(len(delivered), 1) * 1e6:,.0f} µs"
     )
     print(f"  ratio stmails/baseline: {our_rate / base_rate:.2f} (target >= 0.80)")
     print(f"  suppressed addresses delivered: {len(leaked)} (target 0)")

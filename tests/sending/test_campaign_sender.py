@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.campaigns import (
     IN_DOUBT,
     IN_FLIGHT,
+    SHARE_SIZE,
     CampaignError,
     CampaignRunner,
     campaign_stats,
@@ -22,7 +24,7 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message
-from stmails.services.sending.smtp import SendResult, SmtpPool
+from stmails.services.sending.smtp import SendResult, SmtpPool, SmtpServer, connect
 from stmails.services.suppression import parse_entry, upsert_many
 
 from .conftest import Sink, World, add_subscriber, make_world
@@ -392,6 +394,33 @@ def test_suppression_committed_mid_campaign_stops_later_sends(
     assert report.skip_reasons == {"suppressed:address:manual": 1}
 
 
+def test_suppression_committed_mid_batch_stops_sends_not_yet_handed_over(
+    session_maker: sessionmaker[Session], smtp_sink: Sink
+) -> None:
+    # One connection, so a chunk is one share; the whole campaign is one batch.
+    chunk = SHARE_SIZE
+    world = make_world(session_maker, count=2 * chunk + 2)
+    config = config_for(smtp_sink, **{"app.concurrency": 1, "app.batch_size": 1000})
+    start(world, config)
+    pool = SmtpPool(config.smtp)
+    last = f"user{2 * chunk + 1}@example.com"
+
+    def suppress_after_first(message: Message) -> SendResult:
+        result = pool.send(message)
+        if message.recipient == "user0@example.com":
+            with world.factory() as session, session.begin():
+                upsert_many(session, [parse_entry({"recipient": last, "reason": "complaint"})])
+        return result
+
+    runner, _ = runner_for(world, config, suppress_after_first)
+    report = runner.run(world.campaign_id)
+    pool.close()
+    # The third chunk is checked only once the first one has been sent.
+    assert report.finished and report.sent == 2 * chunk + 1
+    assert last not in smtp_sink.handler.recipients()
+    assert report.skip_reasons == {"suppressed:address:complaint": 1}
+
+
 def test_scheduled_campaign_starts_when_due(session_maker: sessionmaker[Session]) -> None:
     from datetime import timedelta
 
@@ -408,3 +437,66 @@ def test_scheduled_campaign_starts_when_due(session_maker: sessionmaker[Session]
         assert start_due_campaigns(session) == []
         assert start_due_campaigns(session, now=utcnow() + timedelta(hours=2)) == [campaign.id]
         assert campaign.status == "running" and campaign.to_send == 2
+
+
+def test_smtp_exchange_dot_stuffs_and_keeps_the_session_after_refusals(smtp_sink: Sink) -> None:
+    smtp_sink.handler.rcpt_replies["gone@example.com"] = "550 5.1.1 no such user"
+    smtp_sink.handler.data_replies["spam@example.com"] = "554 5.7.1 refused"
+    settings = smtp_sink.smtp_settings(max_conns=1)
+    pool = SmtpPool(SendingConfig.from_settings({"smtp": settings}).smtp)
+    data = b"Subject: dots\r\n\r\n.starts with a dot\r\n.\r\n..two\r\nend\r\n"
+
+    def message(rcpt: str) -> Message:
+        return Message("bounces@mail.example.org", rcpt, "<m@x>", data)
+
+    answers = [pool.send(message(r)) for r in ("gone@example.com", "spam@example.com", "ok@a.b")]
+    # Bare line ends (a relayed message, say) are sent as CRLF.
+    bare = Message("bounces@mail.example.org", "bare@a.b", "<n@x>", data.replace(b"\r\n", b"\n"))
+    answers.append(pool.send(bare))
+    pool.close()
+    assert [(a.outcome, a.code, a.stage) for a in answers] == [
+        ("hard", 550, "rcpt"),
+        ("hard", 554, "data"),
+        ("sent", 250, "data"),
+        ("sent", 250, "data"),
+    ]
+    # The refusals reset the transaction; the next message goes through, dots intact.
+    (captured,) = smtp_sink.handler.by_recipient("ok@a.b")
+    assert captured.data == data and captured.mail_from == "bounces@mail.example.org"
+    assert smtp_sink.handler.by_recipient("bare@a.b")[0].data == data
+
+
+def test_pool_reuses_connections_renews_idle_ones_and_bounds_them(smtp_sink: Sink) -> None:
+    opened: list[smtplib.SMTP] = []
+    entered, gate = threading.Event(), threading.Event()
+    now = {"t": 0.0}
+
+    def counting(server: SmtpServer) -> smtplib.SMTP:
+        entered.set()
+        gate.wait(5)
+        opened.append(connect(server))
+        return opened[-1]
+
+    settings = smtp_sink.smtp_settings(max_conns=1, idle_timeout="10s", wait_timeout="10ms")
+    servers = SendingConfig.from_settings({"smtp": settings}).smtp
+    pool = SmtpPool(servers, connector=counting, clock=lambda: now["t"])
+
+    def message(n: int) -> Message:
+        return Message("b@mail.example.org", f"u{n}@a.b", f"<{n}@x>", b"Subject: x\r\n\r\nhi\r\n")
+
+    # The only connection is being opened by one send: another finds none free.
+    first = threading.Thread(target=pool.send, args=(message(0),))
+    first.start()
+    assert entered.wait(5)
+    assert pool.send(message(1)).text == "no SMTP connection became free"
+    gate.set()
+    first.join(5)
+    assert [pool.send(message(n)).outcome for n in (2, 3)] == ["sent", "sent"]
+    assert len(opened) == 1
+    # An idle connection older than idle_timeout is closed and a new one opened.
+    now["t"] = 11.0
+    assert pool.send(message(4)).outcome == "sent"
+    assert len(opened) == 2 and opened[0].sock is None
+    pool.close()
+    assert opened[1].sock is None
+    assert len(smtp_sink.handler.recipients()) == 4

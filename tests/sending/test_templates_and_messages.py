@@ -189,6 +189,38 @@ def test_message_headers_are_encoded_and_cannot_be_injected() -> None:
     assert custom_headers([{"X-A": "1"}, {"X-B": 2}]) == [("X-A", "1"), ("X-B", "2")]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain ascii\n",
+        "trailing spaces   \n.leading dot\n.\n= equals =3D\n",
+        "é" * 120 + "\n" + "x" * 200,
+        "tabs\tand\r\nCRLF\rlone CR\n\n\n",
+        "",
+    ],
+)
+def test_bodies_are_quoted_printable_that_the_email_package_reads_back(text: str) -> None:
+    spec = MessageSpec(
+        from_address="News <news@example.org>",
+        to_address="bob@example.net",
+        subject="s",
+        html="<p>" + text + "</p>",
+        text=text,
+    )
+    data = spec.build().data
+    lines = data.split(b"\r\n")
+    assert all(len(line) <= 78 and b"\n" not in line and b"\r" not in line for line in lines)
+    assert data.isascii()
+    parsed = _parse(data)
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain is not None and html is not None
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    # Every line end was sent as CRLF (a lone CR was a line end too); nothing else changed.
+    expected = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    assert plain.get_content() == expected
+    assert html.get_content() == "<p>" + expected + "</p>"
+
+
 def test_smtp_answers_are_classified() -> None:
     refused = smtplib.SMTPRecipientsRefused({"a@b.c": (550, b"5.1.1 user unknown")})
     assert classify_error(refused).outcome == "hard"

@@ -9,8 +9,10 @@ How a run stays exactly-once across pauses, crashes and several senders:
    committed BEFORE any SMTP traffic: `skipped` with the reason, or `sent` with the reason
    `in_flight` (a claim). The table's unique (campaign_id, subscriber_id) makes the claim
    exclusive: a second sender, or a restarted one, never claims the same recipient again.
-3. Right before each chunk of messages goes out, their addresses are checked once more, so a
-   bounce or unsubscribe committed mid-campaign stops the later sends.
+3. Messages go to the SMTP threads in chunks, at most two chunks ahead of the connections.
+   Right before a chunk is rendered and handed over, the campaign's status and the chunk's
+   addresses are checked once more, so a pause, bounce or unsubscribe committed mid-campaign stops
+   the sends that have not been handed over (at most two chunks are past the check at any time).
 4. After SMTP answers, one transaction records the outcome: the claim becomes a plain `sent`,
    a 5xx becomes `failed` plus a bounce through `services.bounces.record()`, a 4xx becomes a
    deferred retry (`failed`, reason `deferred:N: ...`), a connection failure releases the claim.
@@ -26,13 +28,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,6 +78,8 @@ log = logging.getLogger(__name__)
 Transport = Callable[[Message], SendResult]
 BounceRecorder = Callable[[Session, Event], object]
 
+# Messages one SMTP thread takes at a time: one hand-over per share, not per message.
+SHARE_SIZE = 64
 IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
@@ -178,7 +183,7 @@ def start_due_campaigns(session: Session, now: datetime | None = None) -> list[i
     return [c.id for c in due]
 
 
-def recipient_of(subscriber: Subscriber | Row[Any]) -> Recipient:
+def recipient_of(subscriber: Subscriber | Row[Any, Any, Any, Any, Any, Any, Any, Any]) -> Recipient:
     """The template view of a subscriber: a mapped object or a row with the same columns."""
     return Recipient(
         id=subscriber.id,
@@ -283,11 +288,20 @@ class RunReport:
 
 
 @dataclass
+class _Share:
+    """Messages one SMTP thread sends one after another, and the future of their answers."""
+
+    candidates: list[_Candidate]
+    messages: list[Message]
+    answers: Future[list[SendResult]]
+
+
+@dataclass
 class _Dispatched:
     """A batch handed to the SMTP threads and not yet recorded."""
 
     attempt: int
-    sends: list[tuple[_Candidate, Message, Future[SendResult]]] = field(default_factory=list)
+    shares: list[_Share] = field(default_factory=list)
     late_skips: list[_Candidate] = field(default_factory=list)
     released: list[_Candidate] = field(default_factory=list)
 
@@ -314,11 +328,13 @@ class _ErrorBudget:
 
 
 def _insert_ignore(session: Session) -> Any:
+    # The Core table, not the mapped class: a batch of claims then skips the ORM's per-row work.
+    table = cast(Table, CampaignSend.__table__)
     if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(CampaignSend).on_conflict_do_nothing(
+        return pg_insert(table).on_conflict_do_nothing(
             index_elements=["campaign_id", "subscriber_id"]
         )
-    return sqlite_insert(CampaignSend).on_conflict_do_nothing(
+    return sqlite_insert(table).on_conflict_do_nothing(
         index_elements=["campaign_id", "subscriber_id"]
     )
 
@@ -368,6 +384,8 @@ class CampaignRunner:
         self.limiter = RateLimiter(config.message_rate)
         # Reads take no write lock (SQLite): a separate read-only session maker.
         self.reader = session_factory(factory.kw["bind"], readonly=True)
+        # The chunks handed to the SMTP threads, oldest first (see `_dispatch`).
+        self._chunks: deque[list[Future[list[SendResult]]]] = deque()
 
     # -- one campaign -----------------------------------------------------------------------
 
@@ -390,6 +408,7 @@ class CampaignRunner:
             lists = campaign_list_ids(session, campaign_id)
             session.expunge(campaign)
         self._mark_in_doubt(campaign_id)
+        self._chunks.clear()
         errors = _ErrorBudget(self.config.max_send_errors)
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
             # One batch stays in flight while the next is prepared, so the SMTP connections
@@ -488,29 +507,32 @@ class CampaignRunner:
         self, session: Session, ids: Sequence[int], lists: Sequence[int]
     ) -> list[_Candidate]:
         """Subscribers `ids` with the lists they may receive this campaign through, or why not."""
-        # Core rows, not ORM objects: a batch of subscribers is read for one use, so the
-        # identity map and attribute instrumentation would be pure per-row cost.
+        # Core tables and rows, not ORM entities: a batch of subscribers is read for one use, so
+        # the ORM's result processing and identity map would be pure per-row cost.
+        people = cast(Table, Subscriber.__table__).c
+        links_table = cast(Table, SubscriberList.__table__)
+        lists_table = cast(Table, MailingList.__table__)
+        links, optins = links_table.c, lists_table.c
         subscribers = {
             row.id: row
             for row in session.execute(
                 select(
-                    Subscriber.id,
-                    Subscriber.uuid,
-                    Subscriber.email,
-                    Subscriber.name,
-                    Subscriber.status,
-                    Subscriber.attribs,
-                    Subscriber.created_at,
-                    Subscriber.updated_at,
-                ).where(Subscriber.id.in_(ids))
+                    people.id,
+                    people.uuid,
+                    people.email,
+                    people.name,
+                    people.status,
+                    people.attribs,
+                    people.created_at,
+                    people.updated_at,
+                ).where(people.id.in_(ids))
             )
         }
         subscriptions: dict[int, list[tuple[int, str, str]]] = {}
         rows = session.execute(
-            select(SubscriberList.subscriber_id, SubscriberList.list_id, SubscriberList.status)
-            .add_columns(MailingList.optin)
-            .join(MailingList, MailingList.id == SubscriberList.list_id)
-            .where(SubscriberList.subscriber_id.in_(ids), SubscriberList.list_id.in_(lists))
+            select(links.subscriber_id, links.list_id, links.status, optins.optin)
+            .join_from(links_table, lists_table, optins.id == links.list_id)
+            .where(links.subscriber_id.in_(ids), links.list_id.in_(lists))
         )
         for sub_id, list_id, status, optin in rows:
             subscriptions.setdefault(sub_id, []).append((list_id, status, optin))
@@ -577,11 +599,13 @@ class CampaignRunner:
             )
             if campaign is None or campaign.status != "running":
                 return None
+            # The batch's id range, not its ids: two parameters instead of one per recipient.
+            ids = [c.recipient.id for c in batch]
             taken = set(
                 session.scalars(
                     select(CampaignSend.subscriber_id).where(
                         CampaignSend.campaign_id == campaign_id,
-                        CampaignSend.subscriber_id.in_([c.recipient.id for c in batch]),
+                        CampaignSend.subscriber_id.between(min(ids), max(ids)),
                     )
                 )
             )
@@ -624,17 +648,26 @@ class CampaignRunner:
         should_stop: Callable[[], bool],
         attempt: int,
     ) -> _Dispatched:
-        """Hands claimed messages to the SMTP threads in chunks, re-checking suppressions just
-        before each chunk; claims not handed over (stop, pause) are to be released."""
-        chunk_size = max(8, self.config.concurrency * 8)
+        """Hands claimed messages to the SMTP threads in chunks of one share per connection.
+
+        Before each chunk it waits until at most one earlier chunk is still being sent, then
+        checks the campaign's status and the chunk's addresses once more; claims not handed over
+        (stop, pause) are to be released.
+        """
+        shares = self.config.concurrency
+        chunk_size = shares * SHARE_SIZE
         dispatched = _Dispatched(attempt=attempt)
         for start in range(0, len(claims), chunk_size):
             chunk = claims[start : start + chunk_size]
+            # The checks below are only worth their cost if the chunk goes out soon after them.
+            while len(self._chunks) > 1:
+                wait(self._chunks.popleft())
             if should_stop() or self._status(campaign.id) != "running":
                 dispatched.released.extend(claims[start:])
                 break
             with self.reader() as session:
                 self._apply_suppressions(session, chunk)
+            ready: list[tuple[_Candidate, Message]] = []
             for candidate in chunk:
                 if candidate.skip:
                     dispatched.late_skips.append(candidate)
@@ -652,7 +685,15 @@ class CampaignRunner:
                     candidate.skip = f"render_error: {exc}"[:200]
                     dispatched.late_skips.append(candidate)
                     continue
-                dispatched.sends.append((candidate, message, pool.submit(self._send_one, message)))
+                ready.append((candidate, message))
+            futures: list[Future[list[SendResult]]] = []
+            for first in range(min(shares, len(ready))):
+                share = ready[first::shares]
+                messages = [m for _, m in share]
+                answers = pool.submit(self._send_share, messages)
+                dispatched.shares.append(_Share([c for c, _ in share], messages, answers))
+                futures.append(answers)
+            self._chunks.append(futures)
         return dispatched
 
     def _collect(
@@ -661,7 +702,13 @@ class CampaignRunner:
         """Waits for a dispatched batch's answers and records them; returns the send errors."""
         if dispatched is None:
             return 0
-        outcomes = [(c, m, f.result()) for c, m, f in dispatched.sends]
+        outcomes = [
+            outcome
+            for share in dispatched.shares
+            for outcome in zip(
+                share.candidates, share.messages, share.answers.result(), strict=True
+            )
+        ]
         return self._record(
             campaign,
             outcomes,
@@ -671,9 +718,21 @@ class CampaignRunner:
             dispatched.attempt,
         )
 
-    def _send_one(self, message: Message) -> SendResult:
-        self.limiter.acquire()
-        return self.transport(message)
+    def _send_share(self, messages: Sequence[Message]) -> list[SendResult]:
+        """The answers to `messages`, sent in order. A transport that raises for one message
+        does not hold back the others (each is already claimed); the first exception is
+        raised once the whole share has been tried."""
+        answers: list[SendResult] = []
+        failure: BaseException | None = None
+        for message in messages:
+            self.limiter.acquire()
+            try:
+                answers.append(self.transport(message))
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return answers
 
     def _record(
         self,

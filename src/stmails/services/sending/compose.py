@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import formataddr
 from typing import Any
 
 from markupsafe import Markup
 
 from stmails.services.sending.messages import MessageSpec, TrackingHeaders
-from stmails.services.sending.plaintext import html_to_text
+from stmails.services.sending.plaintext import html_to_text, text_of_marked
 from stmails.services.sending.templates import (
+    VALUE_END,
+    VALUE_START,
     CompiledTemplate,
     TemplateRenderError,
     compile_template,
@@ -151,15 +152,21 @@ class Content:
 
     def render(self, context: Mapping[str, Any]) -> Rendered:
         """The content for one recipient; TemplateRenderError when a template fails."""
-        body = self.body.render(context)
         html: str | None = None
         text: str | None
-        if self.is_html:
-            html = body
+        marked = None
+        if self.is_html and self.layout is None and self.altbody is None:
+            marked = self.body.render_marked(context)
+        if marked is not None:
+            # The text alternative from the template's literal parts, converted once.
+            html, text = text_of_marked(marked, VALUE_START, VALUE_END)
+        elif self.is_html:
+            html = self.body.render(context)
             if self.layout is not None:
-                html = self.layout.render({**context, "content": Markup(body)})
+                html = self.layout.render({**context, "content": Markup(html)})
             text = self.altbody.render(context) if self.altbody is not None else html_to_text(html)
         else:
+            body = self.body.render(context)
             text = body
             if self.layout is not None:
                 text = self.layout.render({**context, "content": body})
@@ -194,18 +201,22 @@ def compile_content(
             raise TemplateRenderError('the template must contain {{ template "content" . }}')
         compiled_layout = compile_template(layout, html=is_html)
 
+    # An HTML body without a given alternative gets its text made from the HTML: the body is
+    # also compiled to mark its values, so that the conversion runs once per template.
+    marked = is_html and not altbody
+
     def whole_body() -> CompiledTemplate:
         # HTML mail renders layout and body as one template; plain text keeps them apart.
         if compiled_layout is not None and is_html:
             try:
-                return compile_with_content(layout or "", source, html=True)
+                return compile_with_content(layout or "", source, html=True, marked=marked)
             except TemplateRenderError as exc:
                 raise TemplateRenderError(f"body: {exc}") from exc
-        return part("body", source, is_html)
+        return part("body", source, is_html, marked)
 
-    def part(name: str, text: str, html: bool) -> CompiledTemplate:
+    def part(name: str, text: str, html: bool, marked: bool = False) -> CompiledTemplate:
         try:
-            return compile_template(text, html=html)
+            return compile_template(text, html=html, marked=marked)
         except TemplateRenderError as exc:
             raise TemplateRenderError(f"{name}: {exc}") from exc
 
@@ -246,10 +257,10 @@ def to_spec(rendered: Rendered, recipient: Recipient, envelope: Envelope) -> Mes
         unsubscribe_mailto=envelope.unsubscribe_mailto,
         feedback_id=envelope.feedback_id,
     )
-    to = formataddr((recipient.name, recipient.email))
     return MessageSpec(
         from_address=rendered.from_email,
-        to_address=to,
+        # The pair below is what the message uses; the address alone names it in errors.
+        to_address=recipient.email,
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,

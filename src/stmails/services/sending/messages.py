@@ -7,14 +7,15 @@ message per recipient and the generic serializer costs more than the rest of the
 
 from __future__ import annotations
 
+import binascii
 import functools
 import os
 import random
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.header import Header
-from email.quoprimime import body_encode
 from email.utils import formataddr, formatdate, getaddresses, parseaddr
 
 # A header field name: printable ASCII without a colon (RFC 5322 section 2.2).
@@ -53,6 +54,9 @@ def _single_line(value: str) -> str:
     return value.strip()
 
 
+# A campaign writes the same headers (From, X-Stmails-Campaign, Feedback-ID, ...) into every
+# message: they are encoded once and then found here, while per-recipient values pass through.
+@functools.lru_cache(maxsize=4096)
 def encode_unstructured(name: str, value: str) -> str:
     """`Name: value` folded, with RFC 2047 encoding when the value is not plain ASCII."""
     value = _single_line(value)
@@ -104,17 +108,20 @@ def new_message_id(domain: str) -> str:
     return f"<{_unique_hex(128)}@{domain}>"
 
 
-def _qp(text: str) -> str:
-    # quoprimime encodes one character per byte: give it the UTF-8 bytes as latin-1 text.
-    raw = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")
-    return body_encode(raw, maxlinelen=76, eol="\r\n")
+def quoted_printable(text: str) -> bytes:
+    """`text` as UTF-8 quoted-printable (RFC 2045: lines of at most 76 characters, trailing
+    whitespace encoded) with CRLF line ends, ending with CRLF."""
+    # binascii's encoder is C code; it uses CRLF for soft breaks only when the input's first line
+    # ends with CRLF, so every line end is made CRLF and one more is appended (the part's end).
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n") + "\r\n"
+    return binascii.b2a_qp(lines.encode("utf-8"), istext=True)
 
 
-def _text_part(subtype: str, text: str) -> str:
+def _text_part(subtype: str, text: str) -> bytes:
     return (
         f"Content-Type: text/{subtype}; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n" + _qp(text) + "\r\n"
-    )
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + quoted_printable(text)
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ class MessageSpec:
         lines.append(encode_unstructured("From", format_address(self.from_address)))
         lines.append(encode_unstructured("To", formataddr((to_name, recipient))))
         lines.append(encode_unstructured("Subject", self.subject))
-        lines.append(f"Date: {formatdate(localtime=False, usegmt=True)}")
+        lines.append(f"Date: {_date_now(int(time.time()))}")
         message_id = self.message_id or new_message_id(domain_of(self.from_address))
         lines.append(f"Message-ID: {message_id}")
         lines.append("MIME-Version: 1.0")
@@ -168,13 +175,18 @@ class MessageSpec:
         if self.html is not None and self.text is not None:
             # "=_" never occurs in quoted-printable text, so the boundary cannot clash.
             boundary = "=_stmails_" + _unique_hex(96)
-            body = (
-                f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-                f"--{boundary}\r\n"
-                + _text_part("plain", self.text)
-                + f"--{boundary}\r\n"
-                + _text_part("html", self.html)
-                + f"--{boundary}--\r\n"
+            delimiter = f"--{boundary}\r\n".encode("ascii")
+            # Folded, so the line stays under 78 characters (RFC 5322 section 2.1.1).
+            content_type = f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'
+            body = b"".join(
+                (
+                    content_type.encode("ascii"),
+                    delimiter,
+                    _text_part("plain", self.text),
+                    delimiter,
+                    _text_part("html", self.html),
+                    f"--{boundary}--\r\n".encode("ascii"),
+                )
             )
         elif self.html is not None:
             body = _text_part("html", self.html)
@@ -184,10 +196,17 @@ class MessageSpec:
             envelope_from=address_of(self.return_path) or address_of(self.from_address),
             recipient=recipient,
             message_id=message_id,
-            data=(head + body).encode("utf-8"),
+            data=head.encode("utf-8") + body,
         )
 
 
+@functools.lru_cache(maxsize=2)
+def _date_now(second: int) -> str:
+    # One Date value per second: formatting it is costly next to the rest of a header block.
+    return formatdate(second, localtime=False, usegmt=True)
+
+
+@functools.lru_cache(maxsize=1024)
 def validate_header_name(name: str) -> str:
     """`name` if it may be set by a caller; MessageError for a malformed or reserved one."""
     name = name.strip()

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import markdown as markdown_lib
-from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, nodes, pass_eval_context
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -292,8 +293,32 @@ class _LenientUndefined(Undefined):
     """A missing attribute renders empty, as in listmonk (an unknown attrib is not an error)."""
 
 
-def _environment(autoescape: bool) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(autoescape=autoescape, undefined=_LenientUndefined)
+# The characters `render_marked` puts around each expression's output.
+VALUE_START = "\x02"
+VALUE_END = "\x03"
+
+
+class _MarkerInValue(Exception):
+    """A value contains a marker character: the marked output would be ambiguous."""
+
+
+@pass_eval_context
+def _mark_value(eval_ctx: EvalContext, value: Any) -> str:
+    # The value exactly as the plain environment prints it, then enclosed in the markers.
+    # Plain text is escaped by the caller (escaping leaves the markers alone).
+    text = value if type(value) is str else escape(value) if eval_ctx.autoescape else str(value)
+    if VALUE_START in text or VALUE_END in text:
+        raise _MarkerInValue
+    marked = f"{VALUE_START}{text}{VALUE_END}"
+    return marked if text is value else Markup(marked)
+
+
+def _environment(
+    autoescape: bool, finalize: Callable[..., Any] | None = None
+) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        autoescape=autoescape, undefined=_LenientUndefined, finalize=finalize
+    )
     env.globals.update(
         Date=_go_date,
         Safe=Markup,
@@ -310,6 +335,8 @@ def _environment(autoescape: bool) -> SandboxedEnvironment:
 
 
 _ENVIRONMENTS = {True: _environment(True), False: _environment(False)}
+# HTML templates compiled here render with every expression's output marked (render_marked).
+_MARKED = _environment(True, finalize=_mark_value)
 # The strict environment exists so tests can ask for errors on missing names.
 _STRICT = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
 
@@ -323,13 +350,38 @@ class CompiledTemplate:
     _template: Any
     # The output of a template without any expression (a fixed From, say): no rendering.
     constant: str | None = None
+    # The template's globals (environment functions such as Date and Safe) as one plain dict.
+    _globals: Mapping[str, Any] = field(default_factory=dict)
+    # The same template compiled to mark its values (see `render_marked`), when asked for.
+    _marked: Any = None
 
     def render(self, context: Mapping[str, Any]) -> str:
         """The template rendered with `context`; TemplateRenderError if it fails or is too big."""
         if self.constant is not None:
             return self.constant
+        return self._render(self._template, context)
+
+    def render_marked(self, context: Mapping[str, Any]) -> str | None:
+        """`render(context)` with each expression's output enclosed in VALUE_START and VALUE_END
+        (which occur nowhere else in it); None when the template was not compiled for marking,
+        a value contains a marker character, or rendering fails (`render` then says why)."""
+        if self._marked is None:
+            return None
         try:
-            output = self._template.render(context)
+            return self._render(self._marked, context)
+        except (_MarkerInValue, TemplateRenderError):
+            return None
+
+    def _render(self, template: Any, context: Mapping[str, Any]) -> str:
+        environment = template.environment
+        # What Template.render does, minus its per-call copies: the globals are merged into one
+        # dict once per template, and the context is built without re-reading the globals'
+        # ChainMap (its keys only matter to template imports, which these templates cannot do).
+        context_class: Any = environment.context_class
+        variables = {**self._globals, **context} if self._globals else dict(context)
+        try:
+            state = context_class(environment, variables, template.name, template.blocks)
+            output = environment.concat(template.root_render_func(state))
         except TemplateError as exc:
             raise TemplateRenderError(f"template error: {exc}") from exc
         except (
@@ -347,18 +399,21 @@ class CompiledTemplate:
         return str(output)
 
 
-def compile_template(source: str, *, html: bool) -> CompiledTemplate:
-    """`source` (Jinja2 and/or listmonk Go syntax) compiled; `html` turns on autoescaping."""
+def compile_template(source: str, *, html: bool, marked: bool = False) -> CompiledTemplate:
+    """`source` (Jinja2 and/or listmonk Go syntax) compiled; `html` turns on autoescaping, and
+    `marked` (HTML only) also compiles it for `CompiledTemplate.render_marked`."""
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateRenderError("template is larger than the limit")
-    return _compile_jinja(translate_go_template(source), source, html)
+    return _compile_jinja(translate_go_template(source), source, html, marked)
 
 
 # Where a translated layout places the body.
 _CONTENT_SLOT = re.compile(r"\{\{-? content -?\}\}")
 
 
-def compile_with_content(layout: str, body: str, *, html: bool) -> CompiledTemplate:
+def compile_with_content(
+    layout: str, body: str, *, html: bool, marked: bool = False
+) -> CompiledTemplate:
     """A layout with the body template inlined at its content slot: one template, rendered once
     per recipient (as Go's `{{ template "content" . }}` runs the body with the same data)."""
     if len(layout) + len(body) > MAX_TEMPLATE_CHARS:
@@ -367,10 +422,12 @@ def compile_with_content(layout: str, body: str, *, html: bool) -> CompiledTempl
     compile_template(body, html=html)
     translated_body = translate_go_template(body)
     combined = _CONTENT_SLOT.sub(lambda _: translated_body, translate_go_template(layout))
-    return _compile_jinja(combined, layout, html)
+    return _compile_jinja(combined, layout, html, marked)
 
 
-def _compile_jinja(jinja_source: str, source: str, html: bool) -> CompiledTemplate:
+def _compile_jinja(
+    jinja_source: str, source: str, html: bool, marked: bool = False
+) -> CompiledTemplate:
     try:
         template = _ENVIRONMENTS[html].from_string(jinja_source)
     except TemplateError as exc:
@@ -378,7 +435,23 @@ def _compile_jinja(jinja_source: str, source: str, html: bool) -> CompiledTempla
     constant = None
     if "{{" not in jinja_source and "{%" not in jinja_source and "{#" not in jinja_source:
         constant = str(template.render())
-    return CompiledTemplate(source=source, html=html, _template=template, constant=constant)
+    marked_template = None
+    # Marking needs the marker and slot characters to be absent from the template itself.
+    if (
+        marked
+        and html
+        and constant is None
+        and not {"\x00", VALUE_START, VALUE_END} & set(jinja_source)
+    ):
+        marked_template = _MARKED.from_string(jinja_source)
+    return CompiledTemplate(
+        source=source,
+        html=html,
+        _template=template,
+        constant=constant,
+        _globals=dict(template.globals),
+        _marked=marked_template,
+    )
 
 
 def uses_content(source: str) -> bool:
