@@ -135,3 +135,31 @@ def test_entries_take_any_rfc5321_address_and_name_what_is_wrong() -> None:
     ):
         with pytest.raises(suppression.SuppressionInputError, match=problem):
             suppression.parse_entry({"recipient": address})
+
+
+def test_a_batch_check_finds_every_kind_of_entry_across_lookup_slices(session: Session) -> None:
+    emails = [f"user{n}@host{n % 40}.example" for n in range(150)]
+    suppression.add(session, email=emails[100].upper(), reason="hard_bounce", now=NOW)
+    suppression.add(session, domain="host5.example", reason="manual", now=NOW)
+    suppression.add(session, email=emails[70], reason="unsubscribe", list_id=7, now=NOW)
+    suppression.add(
+        session,
+        email=emails[130],
+        reason="soft_bounce",
+        expires_at=NOW - timedelta(days=1),
+        now=NOW,
+    )
+    suppression.add(session, email=emails[149], reason="complaint", now=NOW)
+    suppression.erase(session, emails[149])
+    found = suppression.check_batch_detail(session, emails, now=NOW)
+    # host5.example: addresses 5, 45, 85 and 125 (beyond the first slice of LOOKUP_WIDTH).
+    by_domain = {emails[n] for n in (5, 45, 85, 125)}
+    assert set(found) == {emails[100], emails[70], emails[149]} | by_domain
+    assert found[emails[100]].global_hit is not None
+    assert found[emails[100]].global_hit.reason == "hard_bounce"
+    assert found[emails[149]].global_hit is not None
+    assert found[emails[149]].global_hit.kind == "address"
+    assert found[emails[70]].global_hit is None and set(found[emails[70]].list_hits) == {7}
+    for email in by_domain:
+        hit = found[email].global_hit
+        assert hit is not None and (hit.kind, hit.reason) == ("domain", "manual")

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.engine import use_bulk_writes
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
+from stmails.db.prepared import Prepared
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
 from stmails.services.errors import InvalidInput
@@ -557,55 +558,81 @@ class SuppressionStatus:
         return None
 
 
+# Lookups of a batch's keys run as statements of LOOKUP_WIDTH placeholders, compiled once
+# (db.prepared): a short slice repeats its first key. An expanding IN would be compiled again
+# for every batch size, which cost the sender more than the index probes themselves.
+LOOKUP_WIDTH = 64
+_LOOKUP_COLUMNS = (
+    Suppression.email_hash,
+    Suppression.domain,
+    Suppression.reason,
+    Suppression.scope,
+    Suppression.list_id,
+    Suppression.source,
+    Suppression.created_at,
+)
+
+
+def _lookup(column: Any, *extra: ColumnElement[bool]) -> Prepared:
+    keys = [bindparam(f"k{n}", type_=column.type) for n in range(LOOKUP_WIDTH)]
+    now = bindparam("now", type_=Suppression.expires_at.type)
+    active = or_(Suppression.expires_at.is_(None), Suppression.expires_at > now)
+    return Prepared(select(*_LOOKUP_COLUMNS).where(column.in_(keys), active, *extra))
+
+
+_BY_ADDRESS = _lookup(Suppression.email_hash)
+_BY_DOMAIN = _lookup(Suppression.domain, Suppression.email_hash.is_(None))
+
+
+def _lookup_rows(
+    session: Session, statement: Prepared, keys: Sequence[Any], now: datetime
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    connection = session.connection()
+    for start in range(0, len(keys), LOOKUP_WIDTH):
+        part = list(keys[start : start + LOOKUP_WIDTH])
+        part += [part[0]] * (LOOKUP_WIDTH - len(part))
+        parameters: dict[str, Any] = {f"k{n}": key for n, key in enumerate(part)}
+        parameters["now"] = now
+        rows.extend(statement.rows(connection, parameters))
+    return rows
+
+
 def check_batch_detail(
     session: Session, emails: Sequence[str], *, now: datetime | None = None
 ) -> dict[str, SuppressionStatus]:
     """For each suppressed address among `emails` (normalized), every active entry concerning it.
 
-    Addresses are looked up by hash and by domain through indexes, CHECK_BATCH values per query.
+    Addresses are looked up by hash and by domain through indexes (see LOOKUP_WIDTH).
     """
     now = now or utcnow()
-    by_hash: dict[str, list[str]] = {}
+    by_digest: dict[bytes, list[str]] = {}
     by_domain: dict[str, list[str]] = {}
     for raw in emails:
-        email = normalize_email(raw)
-        by_hash.setdefault(email_hash(email), []).append(email)
-        domain = email_domain(email)
-        if domain:
+        email = raw.strip().lower()
+        by_digest.setdefault(sha256(email.encode("utf-8")).digest(), []).append(email)
+        _, at, domain = email.rpartition("@")
+        if at and domain:
             by_domain.setdefault(domain, []).append(email)
     found: dict[str, SuppressionStatus] = {}
-    columns = (
-        Suppression.email_hash,
-        Suppression.domain,
-        Suppression.reason,
-        Suppression.scope,
-        Suppression.list_id,
-        Suppression.source,
-        Suppression.created_at,
-    )
-    for kind, column, owners in (
-        ("address", Suppression.email_hash, by_hash),
-        ("domain", Suppression.domain, by_domain),
+    for kind, statement, owners in (
+        ("address", _BY_ADDRESS, cast(dict[Any, list[str]], by_digest)),
+        ("domain", _BY_DOMAIN, cast(dict[Any, list[str]], by_domain)),
     ):
-        keys = list(owners)
-        for start in range(0, len(keys), CHECK_BATCH):
-            query = select(*columns).where(
-                column.in_(keys[start : start + CHECK_BATCH]), _active(now)
-            )
-            if kind == "domain":
-                query = query.where(Suppression.email_hash.is_(None))
-            for row in session.execute(query):
-                hit = SuppressionHit(
-                    row.reason, row.scope, row.list_id, kind, row.source, row.created_at
-                )
-                key = row.email_hash if kind == "address" else row.domain
-                for email in owners.get(key, ()):
-                    status = found.setdefault(email, SuppressionStatus())
-                    if row.scope == "global":
-                        if status.global_hit is None or kind == "address":
-                            status.global_hit = hit
-                    else:
-                        status.list_hits.setdefault(row.list_id, hit)
+        if not owners:
+            continue
+        for hashed, domain, reason, scope, list_id, source, created_at in _lookup_rows(
+            session, statement, list(owners), now
+        ):
+            hit = SuppressionHit(reason, scope, list_id, kind, source, created_at)
+            key = bytes.fromhex(hashed) if kind == "address" else domain
+            for email in owners.get(key, ()):
+                status = found.setdefault(email, SuppressionStatus())
+                if scope == "global":
+                    if status.global_hit is None or kind == "address":
+                        status.global_hit = hit
+                else:
+                    status.list_hits.setdefault(list_id, hit)
     return found
 
 
