@@ -10,6 +10,7 @@ recipient at RCPT TO or DATA), soft (a 4xx) or error (our side: connection, MAIL
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import queue
 import re
@@ -144,12 +145,20 @@ def classify_error(exc: Exception) -> SendResult:
 Connector = Callable[[SmtpServer], smtplib.SMTP]
 
 
-def connect(server: SmtpServer) -> smtplib.SMTP:
-    """An open, authenticated SMTP session to `server` (the default connection seam)."""
+@functools.cache
+def _tls_context(skip_verify: bool) -> ssl.SSLContext:
+    # One context per verification mode, shared by every session (SSLContext is thread-safe).
     context = ssl.create_default_context()
-    if server.tls_skip_verify:
+    if skip_verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def connect(server: SmtpServer) -> smtplib.SMTP:
+    """An open, authenticated SMTP session to `server` (the default connection seam)."""
+    # Loading the system's CA certificates costs tens of milliseconds: only for TLS sessions.
+    context = _tls_context(server.tls_skip_verify) if server.tls_type != "none" else None
     hostname = server.hello_hostname or None
     conn: smtplib.SMTP
     if server.tls_type == "tls":
