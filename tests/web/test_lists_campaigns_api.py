@@ -105,3 +105,28 @@ def test_campaign_bad_input(client: TestClient) -> None:
         response = client.post("/api/campaigns", json=body)
         assert response.status_code == status, (body, response.text)
         assert word in response.json()["message"], response.text
+
+
+def test_a_campaign_counts_its_bounces(client: TestClient) -> None:
+    list_id = client.post("/api/lists", json={"name": "News"}).json()["data"]["id"]
+    made = [
+        client.post(
+            "/api/campaigns",
+            json={"name": name, "subject": "s", "lists": [list_id], "body": "<p>b</p>"},
+        ).json()["data"]
+        for name in ("bounced", "quiet")
+    ]
+    for n, kind in enumerate(("hard", "soft", "complaint")):
+        posted = client.post(
+            "/webhooks/bounce",
+            json={
+                "email": f"r{n}@example.org",
+                "campaign_uuid": made[0]["uuid"],
+                "source": "api",
+                "type": kind,
+            },
+        )
+        assert posted.status_code == 200, posted.text
+    assert client.get(f"/api/campaigns/{made[0]['id']}").json()["data"]["bounces"] == 3
+    listed = client.get("/api/campaigns").json()["data"]["results"]
+    assert {c["name"]: c["bounces"] for c in listed} == {"bounced": 3, "quiet": 0}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from stmails.db.models import (
     CAMPAIGN_STATUSES,
     CONTENT_TYPES,
+    Bounce,
     Campaign,
     CampaignList,
     MailingList,
@@ -190,6 +191,21 @@ def campaign_lists(session: Session, campaign_ids: Sequence[int]) -> dict[int, l
     )
     for row in rows:
         out[row.campaign_id].append(row)
+    return out
+
+
+def bounce_counts(session: Session, campaign_ids: Sequence[int]) -> dict[int, int]:
+    """How many bounces (of every type, complaints included) each campaign has, by id."""
+    out = dict.fromkeys(campaign_ids, 0)
+    if campaign_ids:
+        rows = session.execute(
+            select(Bounce.campaign_id, func.count())
+            .where(Bounce.campaign_id.in_(list(campaign_ids)))
+            .group_by(Bounce.campaign_id)
+        )
+        for campaign_id, count in rows:
+            if campaign_id is not None:
+                out[campaign_id] = int(count)
     return out
 
 

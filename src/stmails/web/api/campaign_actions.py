@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign, Subscriber
-from stmails.services import campaigns as campaign_service
 from stmails.services.sending.campaigns import (
     CampaignError,
     campaign_stats,
@@ -32,7 +31,7 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.compose import Links, unsubscribe_url
 from stmails.services.sending.direct import resolve_subscribers
-from stmails.web import serialize
+from stmails.web.api.campaigns import serialized
 from stmails.web.api.sending_common import direct_sender, per_recipient, sending_config
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
@@ -73,9 +72,7 @@ async def put_status(request: Request, campaign_id: int) -> JSONResponse:
         except CampaignError as exc:
             raise bad_request(str(exc)) from None
         session.flush()
-        return serialize.campaign(
-            campaign, campaign_service.campaign_lists(session, [campaign.id])[campaign.id]
-        )
+        return serialized(session, [campaign])[0]
 
     return data(await run_db(request, work, write=True))
 

@@ -3,6 +3,7 @@ live in `campaign_actions.py`, beside the sender they drive."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +26,16 @@ router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
 TEXT_FIELDS = ("name", "subject", "from_email", "body", "altbody", "content_type", "messenger")
 
 
+def serialized(session: Session, items: Sequence[Campaign]) -> list[dict[str, Any]]:
+    """`items` as the API returns them, with their lists and bounce counts (two queries)."""
+    ids = [item.id for item in items]
+    links = campaign_service.campaign_lists(session, ids)
+    bounces = campaign_service.bounce_counts(session, ids)
+    return [serialize.campaign(item, links[item.id], bounces[item.id]) for item in items]
+
+
 def _one(session: Session, item: Campaign) -> dict[str, Any]:
-    return serialize.campaign(item, campaign_service.campaign_lists(session, [item.id])[item.id])
+    return serialized(session, [item])[0]
 
 
 def _send_at(value: Any) -> datetime | None:
@@ -98,8 +107,7 @@ async def list_campaigns(
             page=paging.page,
             per_page=paging.per_page,
         )
-        links = campaign_service.campaign_lists(session, [r.id for r in found.results])
-        results = [serialize.campaign(r, links[r.id]) for r in found.results]
+        results = serialized(session, found.results)
         return paging.envelope(results, found.total, query)
 
     return data(await run_db(request, work))
