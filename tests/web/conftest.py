@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,26 +50,3 @@ def admin_credentials() -> tuple[str, str]:
 def api_credentials() -> tuple[str, str]:
     """The API user's name and token."""
     return API
-
-
-@contextmanager
-def _write_lock_held(engine: Engine, table: str) -> Iterator[None]:
-    """Another writer (an import, the bounce writer) holds the write lock meanwhile: SQLite's
-    one lock (the engine begins write transactions with BEGIN IMMEDIATE), or on PostgreSQL an
-    exclusive lock on `table`, which blocks its writers but not its readers."""
-    with engine.connect() as holder:
-        holder.begin()
-        if engine.dialect.name == "postgresql":
-            holder.exec_driver_sql(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-        else:
-            holder.exec_driver_sql("SELECT 1")
-        try:
-            yield
-        finally:
-            holder.rollback()
-
-
-@pytest.fixture
-def write_lock_held() -> Callable[[Engine, str], AbstractContextManager[None]]:
-    """`with write_lock_held(engine, table):` another writer holds the write lock meanwhile."""
-    return _write_lock_held

@@ -127,6 +127,14 @@ def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
     return engine
 
 
+def read_only(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions on the engine of `sessions` that only read: on SQLite they begin with a plain
+    BEGIN, so they never queue for the write lock (for code handed a write sessionmaker)."""
+    bind = sessions.kw.get("bind")
+    assert isinstance(bind, Engine), "the sessionmaker must be bound to an engine"
+    return session_factory(bind, readonly=True)
+
+
 def session_factory(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
     """A sessionmaker bound to `engine`; `readonly=True` for sessions that never write.
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.config import Settings
 from stmails.core.event import Event
+from stmails.db.engine import read_only
 from stmails.db.models import MailboxMessage
 from stmails.filelock import try_lock
 from stmails.ingest.mailbox import (
@@ -234,7 +235,8 @@ def configured_mailboxes(
 ) -> list[MailboxConfig]:
     """The enabled mailboxes of the `bounce.mailboxes` setting; unusable entries are logged
     (and listed in `errors` when given) and left out."""
-    with sessions() as session:
+    # A read-only session: the poll every few seconds must not queue for SQLite's write lock.
+    with read_only(sessions)() as session:
         entries = settings_service.get(session, "bounce.mailboxes")
     found: list[str] = []
     configs = mailboxes_from_settings(entries, found)

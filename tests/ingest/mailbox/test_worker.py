@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.config import Settings
 from stmails.db.models import Bounce
 from stmails.services import settings as settings_service
 from stmails.services import subscribers
-from stmails.workers.mailbox import MailboxWorker, mailbox_lock
+from stmails.workers.mailbox import MailboxWorker, configured_mailboxes, mailbox_lock
 from stmails.workers.sender import verp_maker
 
 from .conftest import Mailbox
@@ -85,3 +88,22 @@ def test_the_worker_attributes_verp_tokens_after_the_bounce_address_local_part(
     with session_maker() as session:
         bounce = session.scalars(select(Bounce)).one()
     assert bounce.meta["attribution"] == "verp" and bounce.subscriber_id == olga_id
+
+
+def test_reading_the_mailbox_settings_never_waits_for_a_writer(
+    engine: Engine,
+    session_maker: sessionmaker[Session],
+    write_lock_held: Callable[[Engine, str], AbstractContextManager[None]],
+) -> None:
+    with session_maker() as session:
+        settings_service.set_value(
+            session, "bounce.mailboxes", [{"enabled": True, "type": "imap", "host": "h"}]
+        )
+        session.commit()
+    with write_lock_held(engine, "settings"):
+        started = time.monotonic()
+        configs = configured_mailboxes(session_maker)
+        waited = time.monotonic() - started
+    assert [c.host for c in configs] == ["h"]
+    # The busy timeout is 5 s: a read that needed the lock would have waited for it.
+    assert waited < 4
