@@ -15,7 +15,7 @@ by their pattern; a request with a method the route does not take goes the full 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -66,6 +66,20 @@ def header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def json_headers(body: bytes, extra: Iterable[tuple[str, str]] = ()) -> list[tuple[bytes, bytes]]:
+    """The ASGI headers of an `application/json` answer carrying `body`, then `extra`."""
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra)
+    return headers
+
+
+async def send_json(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """Answers 200 with `body` and `headers` (from `json_headers`, made once for a constant
+    body) as the two ASGI messages, without building a Starlette Response."""
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def read_body(receive: Receive) -> bytes:

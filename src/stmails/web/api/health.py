@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from stmails.web.deps import AppState, app_state
 from stmails.web.errors import is_database_unavailable, unavailable
+from stmails.web.hot_paths import json_headers, send_json
 
 router = APIRouter(tags=["health"])
 
@@ -50,18 +51,9 @@ class Health:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _check(scope["app"].state.stmails)
-        await send(_START)
-        await send(_BODY)
+        await send_json(send, _HEALTHY, _HEADERS)
 
 
-_START = {
-    "type": "http.response.start",
-    "status": 200,
-    "headers": [
-        (b"content-length", str(len(_HEALTHY)).encode()),
-        (b"content-type", b"application/json"),
-    ],
-}
-_BODY = {"type": "http.response.body", "body": _HEALTHY}
+_HEADERS = json_headers(_HEALTHY)
 
 route = Route("/health", Health(), methods=["GET"], name="health_hot")

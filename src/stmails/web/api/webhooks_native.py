@@ -18,16 +18,13 @@ from stmails.ingest.native import NativeBounceError, parse_bounce
 from stmails.services.bounces import RecordResult
 from stmails.web.deps import AppState, authenticate
 from stmails.web.errors import bad_request, unavailable
-from stmails.web.hot_paths import header, read_body
+from stmails.web.hot_paths import header, json_headers, read_body, send_json
 from stmails.web.permissions import check_permission
 
 _STORED = b'{"data":true,"duplicate":false}'
 _DUPLICATE = b'{"data":true,"duplicate":true}'
 # The answers' heads, as Starlette's Response would make them.
-_JSON_HEADERS = {
-    body: [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
-    for body in (_STORED, _DUPLICATE)
-}
+_JSON_HEADERS = {body: json_headers(body) for body in (_STORED, _DUPLICATE)}
 
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -99,8 +96,7 @@ class BounceWebhook:
         # A refusal by record() raises RecordError here, answered 400 naming the field.
         result: RecordResult = await writer.submit(event)
         answer = _DUPLICATE if result.duplicate else _STORED
-        await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS[answer]})
-        await send({"type": "http.response.body", "body": answer})
+        await send_json(send, answer, _JSON_HEADERS[answer])
 
 
 route = Route("/webhooks/bounce", BounceWebhook(), methods=["POST"], name="post_bounce")

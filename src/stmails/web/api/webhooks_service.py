@@ -39,7 +39,7 @@ from stmails.services import webhook_nonces
 from stmails.services.bounces import RecordError
 from stmails.web.deps import AppState
 from stmails.web.errors import ApiError, error_response, unavailable
-from stmails.web.hot_paths import read_body
+from stmails.web.hot_paths import json_headers, read_body, send_json
 from stmails.web.responses import json_bytes
 
 log = logging.getLogger("stmails.web.webhooks")
@@ -201,15 +201,7 @@ class JsonAnswer:
         self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = [
-            (b"content-length", str(len(self.body)).encode()),
-            (b"content-type", b"application/json"),
-        ]
-        raw.extend(
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()
-        )
-        await send({"type": "http.response.start", "status": 200, "headers": raw})
-        await send({"type": "http.response.body", "body": self.body})
+        await send_json(send, self.body, json_headers(self.body, self.headers.items()))
 
 
 def webhook_request(scope: Scope, body: bytes) -> WebhookRequest:
