@@ -146,40 +146,6 @@ def read_rows(stream: IO[str], delimiter: str, status: ImportStatus) -> Iterator
         yield Row(reader.line_num, email, name, attribs)
 
 
-def _import_row(
-    session: Session, row: Row, params: ImportParams, check: intake.IntakeCheck
-) -> None:
-    """Imports one row, as `_import_chunk` does for many (the fallback when a chunk fails).
-
-    `check` screens the rows subscribe mode stores; blocklisting needs no verification."""
-    existing = subscribers.get_by_email(session, subscribers.clean_email(row.email))
-    if params.mode == "blocklist":
-        if existing is None:
-            existing = subscribers.create(
-                session, email=row.email, name=row.name, attribs=row.attribs, status="blocklisted"
-            )
-        subscribers.blocklist(session, [existing.id])
-        return
-    subscriber = existing
-    if existing is None:
-        attribs = intake.screen(check, row.email, row.attribs)
-        subscriber = subscribers.create(session, email=row.email, name=row.name, attribs=attribs)
-    elif params.overwrite:
-        attribs = intake.screen(check, row.email, row.attribs)
-        subscriber = subscribers.update_subscriber(
-            session, existing, name=row.name or None, attribs=attribs
-        )
-    assert subscriber is not None
-    if params.lists and subscriber.status != "blocklisted":
-        subscribers.subscribe(
-            session,
-            [subscriber.id],
-            list(params.lists),
-            status=params.subscription_status,
-            update_existing=params.overwrite,
-        )
-
-
 @dataclass(slots=True)
 class _Wanted:
     """One address of a chunk: its first row, and the row whose data counts (the last one
@@ -201,7 +167,7 @@ def _import_chunk(
     """Imports `rows` in a handful of statements: one lookup of the existing addresses, one
     insert of the new subscribers, one update of the overwritten ones, one subscription pass.
 
-    The result is that of `_import_row` row after row: a repeated address is the same
+    The result is that of importing the rows one after another: a repeated address is the same
     subscriber (its later rows overwrite it when `overwrite`). Rows refused by validation or by
     the intake check are logged and skipped; a database error fails the chunk (the caller then
     imports it row by row).
@@ -324,29 +290,34 @@ def run_import(
     chunk: list[Row] = []
     stop = threading.Event() if cancelled is None else cancelled
 
+    def attempt(session: Session, rows: list[Row], check: intake.IntakeCheck) -> Exception | None:
+        # One savepoint for `rows`; what the database refuses leaves no trace, in the
+        # database or in the status.
+        imported_before, log_before = status.imported, len(status.log)
+        try:
+            with session.begin_nested():
+                _import_chunk(session, rows, params, check, status, utcnow())
+        except (IntegrityError, DataError) as exc:
+            status.imported = imported_before
+            del status.log[log_before:]
+            return exc
+        return None
+
     def flush() -> None:
         with sessions() as session:
             check = intake.current(session)
-            imported_before, log_before = status.imported, len(status.log)
-            try:
-                with session.begin_nested():
-                    _import_chunk(session, chunk, params, check, status, utcnow())
-            except (IntegrityError, DataError) as exc:
+            refused = attempt(session, chunk, check)
+            if refused is not None:
                 # Something only the database could tell (e.g. a value too long for a column,
                 # or an address another writer added meanwhile): find the row, one at a time.
-                status.imported = imported_before
-                del status.log[log_before:]
                 status.note(
-                    f"lines {chunk[0].line}-{chunk[-1].line}: {_first_line(exc)}; "
+                    f"lines {chunk[0].line}-{chunk[-1].line}: {_first_line(refused)}; "
                     "importing them one by one"
                 )
                 for row in chunk:
-                    try:
-                        with session.begin_nested():
-                            _import_row(session, row, params, check)
-                        status.imported += 1
-                    except (ValueError, LookupError, IntegrityError, DataError) as row_exc:
-                        status.note(f"line {row.line}: {_first_line(row_exc)}; skipped")
+                    row_refused = attempt(session, [row], check)
+                    if row_refused is not None:
+                        status.note(f"line {row.line}: {_first_line(row_refused)}; skipped")
             if checkpoint is not None and checkpoint(session):
                 stop.set()
             session.commit()
