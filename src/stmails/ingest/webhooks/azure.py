@@ -13,7 +13,6 @@ from typing import Any
 
 from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
-    NotConfigured,
     Provider,
     SignatureError,
     WebhookRequest,
@@ -22,6 +21,7 @@ from stmails.ingest.webhooks.base import (
     email_of,
     load_json,
     make_event,
+    required,
     secret_equals,
     text,
     timestamp,
@@ -53,9 +53,7 @@ class AzureProvider(Provider):
     event_types = EVENT_TYPES
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
-        secret = str(config.get("key") or "")
-        if not secret:
-            raise NotConfigured("azure shared secret is not set")
+        secret = required(config, "key", "azure shared secret")
         header = request.header("authorization")
         given = header[7:].strip() if header.lower().startswith("bearer ") else ""
         given = given or request.query.get("key", "")

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hmac
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -115,6 +116,10 @@ class Provider(ABC):
 
     name: ClassVar[str]
     event_types: ClassVar[Mapping[str, EventType | None]]
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        # The time seam of the providers whose signatures cover a timestamp.
+        self.clock = clock
 
     @abstractmethod
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
@@ -301,6 +306,15 @@ def secret_equals(given: str | bytes, expected: str | bytes) -> bool:
     given_b = given.encode() if isinstance(given, str) else given
     expected_b = expected.encode() if isinstance(expected, str) else expected
     return bool(expected_b) and hmac.compare_digest(given_b, expected_b)
+
+
+def required(config: Mapping[str, Any], key: str, what: str) -> str:
+    """The setting `key` of a provider's config; `NotConfigured` ("<what> is not set") when it
+    is missing or empty: an enabled provider without its secret is our fault, not the caller's."""
+    value = str(config.get(key) or "")
+    if not value:
+        raise NotConfigured(f"{what} is not set")
+    return value
 
 
 def require_fresh(stamp: str, now: float, config: Mapping[str, Any], default: int) -> float:

@@ -13,7 +13,6 @@ from typing import Any
 
 from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
-    NotConfigured,
     PayloadError,
     Provider,
     SignatureError,
@@ -22,6 +21,7 @@ from stmails.ingest.webhooks.base import (
     email_of,
     load_json,
     make_event,
+    required,
     text,
     timestamp,
 )
@@ -53,9 +53,7 @@ class ForwardEmailProvider(Provider):
     event_types = EVENT_TYPES
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
-        key = str(config.get("key") or "")
-        if not key:
-            raise NotConfigured("forwardemail webhook key is not set")
+        key = required(config, "key", "forwardemail webhook key")
         expected = hmac.new(key.encode(), request.body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(request.header(SIGNATURE_HEADER).lower(), expected):
             raise SignatureError()

@@ -19,7 +19,6 @@ from typing import Any
 
 from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
-    NotConfigured,
     PayloadError,
     Provider,
     SignatureError,
@@ -30,6 +29,7 @@ from stmails.ingest.webhooks.base import (
     load_json,
     make_event,
     require_fresh,
+    required,
     text,
     timestamp,
 )
@@ -79,7 +79,7 @@ class MailgunProvider(Provider):
     event_types = EVENT_TYPES
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+        super().__init__(clock)
         self._tokens = TokenMemory(ttl=2 * DEFAULT_TOLERANCE)
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
@@ -96,9 +96,7 @@ class MailgunProvider(Provider):
     ) -> tuple[str, float]:
         """The request's token and until when it is remembered; SignatureError unless the
         signature is good and the token new to this process."""
-        key = str(config.get("signing_key") or "")
-        if not key:
-            raise NotConfigured("mailgun signing key is not set")
+        key = required(config, "signing_key", "mailgun signing key")
         document = load_json(request.body)
         signature = document.get("signature") if isinstance(document, Mapping) else None
         if not isinstance(signature, Mapping):
@@ -106,7 +104,7 @@ class MailgunProvider(Provider):
         stamp = text(signature.get("timestamp"), 20)
         token = text(signature.get("token"), 200)
         given = text(signature.get("signature"), 200)
-        now = self._clock()
+        now = self.clock()
         fresh_until = require_fresh(stamp, now, config, DEFAULT_TOLERANCE)
         if not token:
             raise SignatureError()

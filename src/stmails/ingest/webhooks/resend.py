@@ -11,8 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from stmails.core.event import Event, EventType
@@ -27,6 +26,7 @@ from stmails.ingest.webhooks.base import (
     load_json,
     make_event,
     require_fresh,
+    required,
     text,
     timestamp,
 )
@@ -71,17 +71,12 @@ class ResendProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
-        secret = str(config.get("signing_key") or "")
-        if not secret:
-            raise NotConfigured("resend signing secret is not set")
+        secret = required(config, "signing_key", "resend signing secret")
         key = svix_key(secret)
         msg_id = request.header("svix-id")
         stamp = request.header("svix-timestamp")
-        require_fresh(stamp, self._clock(), config, DEFAULT_TOLERANCE)
+        require_fresh(stamp, self.clock(), config, DEFAULT_TOLERANCE)
         if not msg_id:
             raise SignatureError()
         expected = svix_signature(key, msg_id, stamp, request.body)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -30,6 +29,7 @@ from stmails.ingest.webhooks.base import (
     load_json,
     make_event,
     require_fresh,
+    required,
     text,
     timestamp,
 )
@@ -97,16 +97,11 @@ class SendGridProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
-        key_text = str(config.get("key") or "")
-        if not key_text:
-            raise NotConfigured("sendgrid verification key is not set")
+        key_text = required(config, "key", "sendgrid verification key")
         key = load_public_key(key_text)
         stamp = request.header(TIMESTAMP_HEADER)
-        require_fresh(stamp, self._clock(), config, DEFAULT_TOLERANCE)
+        require_fresh(stamp, self.clock(), config, DEFAULT_TOLERANCE)
         try:
             signature = base64.b64decode(request.header(SIGNATURE_HEADER), validate=True)
             key.verify(signature, stamp.encode() + request.body, ec.ECDSA(hashes.SHA256()))

@@ -166,6 +166,7 @@ class SesProvider(Provider):
     event_types = NOTIFICATION_TYPES
 
     def __init__(self, http: SnsHttp | None = None) -> None:
+        super().__init__()
         self._http: SnsHttp = http or HttpxSnsHttp()
         self._certs: dict[str, rsa.RSAPublicKey] = {}
         self._lock = threading.Lock()
