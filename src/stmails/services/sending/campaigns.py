@@ -208,6 +208,15 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def _campaign_context(
+    campaign: Campaign, recipient: Recipient, config: SendingConfig
+) -> tuple[str, dict[str, Any]]:
+    """The recipient's unsubscribe URL, and the template context of the campaign for them."""
+    url = unsubscribe_url(config.root_url, campaign.uuid, recipient.uuid)
+    links = Links(unsubscribe_url=url)
+    return url, template_context(recipient, campaign=campaign_view(campaign), links=links)
+
+
 def render_for(
     content: Content,
     campaign: Campaign,
@@ -217,10 +226,7 @@ def render_for(
     message_id: str = "",
 ) -> Message:
     """The campaign's message to one recipient, serialized."""
-    url = unsubscribe_url(config.root_url, campaign.uuid, recipient.uuid)
-    context = template_context(
-        recipient, campaign=campaign_view(campaign), links=Links(unsubscribe_url=url)
-    )
+    url, context = _campaign_context(campaign, recipient, config)
     rendered = content.render(context)
     envelope = Envelope(
         return_path=return_path(campaign.id, recipient.id),
@@ -250,10 +256,7 @@ def preview(
             attribs={"city": "Bengaluru"},
         )
     )
-    url = unsubscribe_url(config.root_url, campaign.uuid, recipient.uuid)
-    context = template_context(
-        recipient, campaign=campaign_view(campaign), links=Links(unsubscribe_url=url)
-    )
+    _, context = _campaign_context(campaign, recipient, config)
     try:
         rendered = content.render(context)
     except TemplateRenderError as exc:
