@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from stmails.db.engine import session_factory
 from stmails.db.in_list import in_list
 from stmails.db.models import Bounce, Setting, Subscriber, Suppression
-from stmails.db.prepared import Prepared
+from stmails.db.prepared import Prepared, PreparedIn
+from stmails.db.types import email_hash
 from stmails.db.upsert import insert_rows_or_ignore
 
 BOUNCES = cast(Table, Bounce.__table__)
@@ -47,6 +48,21 @@ def test_in_list_refuses_a_binary_column() -> None:
     # Suppression keys are raw digests: a JSON list of hex strings would silently match nothing.
     with pytest.raises(TypeError, match="binary"):
         in_list(Suppression.email_hash, "hashes")
+
+
+def test_prepared_in_finds_binary_keys_across_slices(session: Session) -> None:
+    addresses = [f"u{n}@example.org" for n in range(10)]
+    session.add_all(
+        Suppression(email=a, email_hash=email_hash(a), reason="manual") for a in addresses[::3]
+    )
+    session.flush()
+    lookup = PreparedIn(
+        lambda keyed: select(Suppression.email).where(keyed), Suppression.email_hash, width=4
+    )
+    # Ten keys: slices of 4, 4 and 2 (the last one padded), hex keys bound as digests.
+    found = lookup.rows(session.connection(), [email_hash(a) for a in addresses])
+    assert sorted(email for (email,) in found) == sorted(addresses[::3])
+    assert lookup.rows(session.connection(), []) == []
 
 
 def test_a_prepared_select_returns_what_sqlalchemy_returns(session: Session) -> None:

@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import ColumnElement, Connection, Dialect, bindparam
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -67,6 +68,41 @@ class Prepared:
             entry = (dialect, _compile(self.statement, dialect))
             self._compiled[id(dialect)] = entry
         return entry[1]
+
+
+class PreparedIn:
+    """A statement with `column IN (...)`, its list bound as `width` placeholders and compiled
+    once, for keys `in_list` cannot carry (binary ones: a JSON list holds no bytes).
+
+    `build(condition)` makes the statement around the IN condition. `rows()` runs it once per
+    slice of `width` keys; a short slice repeats its first key, which matches nothing twice.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[ColumnElement[bool]], Executable],
+        column: ColumnElement[Any] | QueryableAttribute[Any],
+        width: int = 64,
+    ) -> None:
+        self.width = width
+        keys = [bindparam(f"in_{n}", type_=column.type) for n in range(width)]
+        self._prepared = Prepared(build(column.in_(keys)))
+
+    def rows(
+        self,
+        connection: Connection,
+        keys: Sequence[Any],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """The rows for every key of `keys` (the other parameters from `parameters`)."""
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(keys), self.width):
+            part = list(keys[start : start + self.width])
+            part += [part[0]] * (self.width - len(part))
+            bound = dict(parameters or {})
+            bound.update((f"in_{n}", key) for n, key in enumerate(part))
+            found.extend(self._prepared.rows(connection, bound))
+        return found
 
 
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled:

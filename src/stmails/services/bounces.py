@@ -54,7 +54,7 @@ from stmails.db.models import (
     SubscriberList,
     Suppression,
 )
-from stmails.db.prepared import Prepared
+from stmails.db.prepared import Prepared, PreparedIn
 from stmails.db.types import UTCDateTime, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_rows_or_ignore
 from stmails.services import suppression
@@ -320,12 +320,11 @@ _HISTORY = Prepared(
     )
     .group_by(*_HISTORY_GROUP)
 )
-# Suppression keys are raw digests in the database (db.types.Sha256Digest), which a JSON list
-# parameter cannot carry on SQLite: this one statement binds its hashes one by one, each
-# through the column's type (SQLAlchemy caches it; only the number of placeholders varies).
-_ERASED = select(Suppression.email_hash).where(
-    Suppression.email_hash.in_(bindparam("hashes", expanding=True)),
-    Suppression.email.is_(None),
+# Suppression keys are raw digests (db.types.Sha256Digest), which `in_list`'s JSON cannot
+# carry: their lookup binds each hash through the column's type.
+_ERASED = PreparedIn(
+    lambda keyed: select(Suppression.email_hash).where(keyed, Suppression.email.is_(None)),
+    Suppression.email_hash,
 )
 _CAMPAIGN_IDS = Prepared(select(Campaign.uuid, Campaign.id).where(in_list(Campaign.uuid, "uuids")))
 _STORED = Prepared(
@@ -565,7 +564,7 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
     stranger_hashes = {p.hashed for p in fresh if p.subscriber is None and p.hashed}
     # Addresses deleted by the rules are known only by their hash: keep it that way.
     erased = (
-        set(_core(session).scalars(_ERASED, {"hashes": sorted(stranger_hashes)}))
+        {hashed for (hashed,) in _ERASED.rows(_core(session), sorted(stranger_hashes))}
         if stranger_hashes
         else set()
     )

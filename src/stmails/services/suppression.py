@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.engine import use_bulk_writes
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppression
-from stmails.db.prepared import Prepared
+from stmails.db.prepared import PreparedIn
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
 from stmails.services.errors import InvalidInput
@@ -558,10 +558,9 @@ class SuppressionStatus:
         return None
 
 
-# Lookups of a batch's keys run as statements of LOOKUP_WIDTH placeholders, compiled once
-# (db.prepared): a short slice repeats its first key. An expanding IN would be compiled again
-# for every batch size, which cost the sender more than the index probes themselves.
-LOOKUP_WIDTH = 64
+# A batch's keys are looked up through statements compiled once (db.prepared.PreparedIn): an
+# expanding IN would be compiled again for every batch size, which cost the sender more than
+# the index probes themselves.
 _LOOKUP_COLUMNS = (
     Suppression.email_hash,
     Suppression.domain,
@@ -571,31 +570,19 @@ _LOOKUP_COLUMNS = (
     Suppression.source,
     Suppression.created_at,
 )
-
-
-def _lookup(column: Any, *extra: ColumnElement[bool]) -> Prepared:
-    keys = [bindparam(f"k{n}", type_=column.type) for n in range(LOOKUP_WIDTH)]
-    now = bindparam("now", type_=Suppression.expires_at.type)
-    active = or_(Suppression.expires_at.is_(None), Suppression.expires_at > now)
-    return Prepared(select(*_LOOKUP_COLUMNS).where(column.in_(keys), active, *extra))
-
-
-_BY_ADDRESS = _lookup(Suppression.email_hash)
-_BY_DOMAIN = _lookup(Suppression.domain, Suppression.email_hash.is_(None))
-
-
-def _lookup_rows(
-    session: Session, statement: Prepared, keys: Sequence[Any], now: datetime
-) -> list[tuple[Any, ...]]:
-    rows: list[tuple[Any, ...]] = []
-    connection = session.connection()
-    for start in range(0, len(keys), LOOKUP_WIDTH):
-        part = list(keys[start : start + LOOKUP_WIDTH])
-        part += [part[0]] * (LOOKUP_WIDTH - len(part))
-        parameters: dict[str, Any] = {f"k{n}": key for n, key in enumerate(part)}
-        parameters["now"] = now
-        rows.extend(statement.rows(connection, parameters))
-    return rows
+_ACTIVE_AT = or_(
+    Suppression.expires_at.is_(None),
+    Suppression.expires_at > bindparam("now", type_=Suppression.expires_at.type),
+)
+_BY_ADDRESS = PreparedIn(
+    lambda keyed: select(*_LOOKUP_COLUMNS).where(keyed, _ACTIVE_AT), Suppression.email_hash
+)
+_BY_DOMAIN = PreparedIn(
+    lambda keyed: select(*_LOOKUP_COLUMNS).where(
+        keyed, _ACTIVE_AT, Suppression.email_hash.is_(None)
+    ),
+    Suppression.domain,
+)
 
 
 def check_batch_detail(
@@ -603,7 +590,7 @@ def check_batch_detail(
 ) -> dict[str, SuppressionStatus]:
     """For each suppressed address among `emails` (normalized), every active entry concerning it.
 
-    Addresses are looked up by hash and by domain through indexes (see LOOKUP_WIDTH).
+    Addresses are looked up by hash and by domain through indexes.
     """
     now = now or utcnow()
     by_digest: dict[bytes, list[str]] = {}
@@ -621,8 +608,8 @@ def check_batch_detail(
     ):
         if not owners:
             continue
-        for hashed, domain, reason, scope, list_id, source, created_at in _lookup_rows(
-            session, statement, list(owners), now
+        for hashed, domain, reason, scope, list_id, source, created_at in statement.rows(
+            session.connection(), list(owners), {"now": now}
         ):
             hit = SuppressionHit(reason, scope, list_id, kind, source, created_at)
             key = bytes.fromhex(hashed) if kind == "address" else domain
