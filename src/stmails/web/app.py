@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import stmails
 from stmails.config import Settings, load_settings
 from stmails.core.event import Event
-from stmails.db.engine import make_engine, session_factory
+from stmails.db.engine import make_engine, read_only, session_factory
 from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, roles, users
 from stmails.services.bounces import RecordError, RecordResult
@@ -76,17 +76,15 @@ def record_bounces(session: Session, events: list[Event]) -> list[RecordResult |
     return list(bounces.record_many(session, events))
 
 
-def make_authenticator(
-    sessions: sessionmaker[Session], readonly_sessions: sessionmaker[Session] | None = None
-) -> Authenticator:
+def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
     """Checks credentials against the users table: API users by token, admins by password.
 
-    The check only reads (in a `readonly_sessions` session when given), so it never waits for
-    the write lock that bounce ingestion or an import may hold on SQLite. An admin's login time
+    The check only reads (in a read-only session), so it never waits for the write lock that
+    bounce ingestion or an import may hold on SQLite. An admin's login time
     is then noted in a write transaction of its own; if that cannot be done now (the database
     is busy), the login still succeeds and the note is skipped.
     """
-    readers = readonly_sessions or sessions
+    readers = read_only(sessions)
 
     def authenticate(username: str, secret: str) -> Principal | None:
         with readers() as session:
@@ -124,13 +122,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             pool_size=settings.db_pool_size,
         )
     sessions = session_factory(engine)
-    readonly_sessions = session_factory(engine, readonly=True)
     state = AppState(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        readonly_sessions=readonly_sessions,
-        authenticate=make_authenticator(sessions, readonly_sessions),
+        readonly_sessions=read_only(sessions),
+        authenticate=make_authenticator(sessions),
     )
 
     @asynccontextmanager
