@@ -152,6 +152,44 @@ def test_suppressed_disabled_and_unsubscribed_are_skipped_with_reasons(
     }
 
 
+def test_recipient_whose_message_cannot_be_rendered_is_skipped_and_others_sent(
+    session_maker: sessionmaker[Session], smtp_sink: Sink
+) -> None:
+    world = make_world(session_maker, count=4)
+    with world.factory() as session, session.begin():
+        campaign = session.get(Campaign, world.campaign_id)
+        assert campaign is not None
+        campaign.body = "<p>{{ 100 // subscriber.attribs.share }} per cent</p>"
+        for i, share in enumerate([4, 0, 5, 10]):
+            sub = session.get(Subscriber, world.subscriber_ids[f"user{i}@example.com"])
+            assert sub is not None
+            sub.attribs = {"share": share}
+    config = config_for(smtp_sink)
+    start(world, config)
+    runner, pool = runner_for(world, config)
+    report = runner.run(world.campaign_id)
+    pool.close()
+
+    # user1's share is 0: the division fails for them alone, in the thread that sends it.
+    assert report.finished and report.sent == 3 and report.skipped == 1
+    assert sorted(smtp_sink.handler.recipients()) == [
+        "user0@example.com",
+        "user2@example.com",
+        "user3@example.com",
+    ]
+    assert "25 per cent" in str(smtp_sink.handler.by_recipient("user0@example.com")[0].message)
+    with world.factory() as session:
+        row = session.scalar(
+            select(CampaignSend).where(
+                CampaignSend.subscriber_id == world.subscriber_ids["user1@example.com"]
+            )
+        )
+        campaign = session.get(Campaign, world.campaign_id)
+        assert row is not None and campaign is not None
+        assert row.status == "skipped" and row.reason.startswith("render_error: template error")
+        assert (campaign.sent, campaign.skipped) == (3, 1)
+
+
 def test_double_opt_in_list_needs_confirmation(
     session_maker: sessionmaker[Session], smtp_sink: Sink
 ) -> None:

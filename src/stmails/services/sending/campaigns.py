@@ -290,13 +290,18 @@ class RunReport:
     skip_reasons: dict[str, int] = field(default_factory=dict)
 
 
+# One recipient's outcome in a share: its message and SMTP answer, or (None, None) when the
+# message could not be rendered (the candidate's `skip` then says why).
+_Sent = tuple[Message, SendResult] | tuple[None, None]
+
+
 @dataclass
 class _Share:
-    """Messages one SMTP thread sends one after another, and the future of their answers."""
+    """Recipients one SMTP thread renders and sends one after another, and the future of
+    their outcomes."""
 
     candidates: list[_Candidate]
-    messages: list[Message]
-    answers: Future[list[SendResult]]
+    outcomes: Future[list[_Sent]]
 
 
 @dataclass
@@ -388,7 +393,7 @@ class CampaignRunner:
         # Reads take no write lock (SQLite): a separate read-only session maker.
         self.reader = session_factory(factory.kw["bind"], readonly=True)
         # The chunks handed to the SMTP threads, oldest first (see `_dispatch`).
-        self._chunks: deque[list[Future[list[SendResult]]]] = deque()
+        self._chunks: deque[list[Future[list[_Sent]]]] = deque()
 
     # -- one campaign -----------------------------------------------------------------------
 
@@ -651,11 +656,13 @@ class CampaignRunner:
         should_stop: Callable[[], bool],
         attempt: int,
     ) -> _Dispatched:
-        """Hands claimed messages to the SMTP threads in chunks of one share per connection.
+        """Hands claimed recipients to the SMTP threads in chunks of one share per connection.
 
         Before each chunk it waits until at most one earlier chunk is still being sent, then
         checks the campaign's status and the chunk's addresses once more; claims not handed over
-        (stop, pause) are to be released.
+        (stop, pause) are to be released. Each SMTP thread renders a message just before it sends
+        it: a thread's rendering then overlaps the other connections' round trips, and no long
+        rendering run keeps the threads waiting for the interpreter when their answers arrive.
         """
         shares = self.config.concurrency
         chunk_size = shares * SHARE_SIZE
@@ -670,32 +677,18 @@ class CampaignRunner:
                 break
             with self.reader() as session:
                 self._apply_suppressions(session, chunk)
-            ready: list[tuple[_Candidate, Message]] = []
+            ready = []
             for candidate in chunk:
                 if candidate.skip:
                     dispatched.late_skips.append(candidate)
-                    continue
-                try:
-                    message = render_for(
-                        content,
-                        campaign,
-                        candidate.recipient,
-                        self.config,
-                        self.return_path,
-                        candidate.message_id,
-                    )
-                except (TemplateRenderError, MessageError) as exc:
-                    candidate.skip = f"render_error: {exc}"[:200]
-                    dispatched.late_skips.append(candidate)
-                    continue
-                ready.append((candidate, message))
-            futures: list[Future[list[SendResult]]] = []
+                else:
+                    ready.append(candidate)
+            futures: list[Future[list[_Sent]]] = []
             for first in range(min(shares, len(ready))):
                 share = ready[first::shares]
-                messages = [m for _, m in share]
-                answers = pool.submit(self._send_share, messages)
-                dispatched.shares.append(_Share([c for c, _ in share], messages, answers))
-                futures.append(answers)
+                outcomes = pool.submit(self._send_share, campaign, content, share)
+                dispatched.shares.append(_Share(share, outcomes))
+                futures.append(outcomes)
             self._chunks.append(futures)
         return dispatched
 
@@ -705,37 +698,52 @@ class CampaignRunner:
         """Waits for a dispatched batch's answers and records them; returns the send errors."""
         if dispatched is None:
             return 0
-        outcomes = [
-            outcome
-            for share in dispatched.shares
-            for outcome in zip(
-                share.candidates, share.messages, share.answers.result(), strict=True
-            )
-        ]
+        outcomes: list[tuple[_Candidate, Message, SendResult]] = []
+        late_skips = list(dispatched.late_skips)
+        for share in dispatched.shares:
+            for candidate, (message, result) in zip(
+                share.candidates, share.outcomes.result(), strict=True
+            ):
+                if message is None or result is None:
+                    late_skips.append(candidate)
+                else:
+                    outcomes.append((candidate, message, result))
         return self._record(
-            campaign,
-            outcomes,
-            dispatched.late_skips,
-            dispatched.released,
-            report,
-            dispatched.attempt,
+            campaign, outcomes, late_skips, dispatched.released, report, dispatched.attempt
         )
 
-    def _send_share(self, messages: Sequence[Message]) -> list[SendResult]:
-        """The answers to `messages`, sent in order. A transport that raises for one message
-        does not hold back the others (each is already claimed); the first exception is
-        raised once the whole share has been tried."""
-        answers: list[SendResult] = []
+    def _send_share(
+        self, campaign: Campaign, content: Content, candidates: Sequence[_Candidate]
+    ) -> list[_Sent]:
+        """Renders and sends the messages to `candidates` in order (in an SMTP thread).
+
+        A message that cannot be rendered is skipped (the candidate's `skip` says why). A
+        transport that raises for one message does not hold back the others (each is already
+        claimed); the first exception is raised once the whole share has been tried."""
+        outcomes: list[_Sent] = []
         failure: BaseException | None = None
-        for message in messages:
+        for candidate in candidates:
+            try:
+                message = render_for(
+                    content,
+                    campaign,
+                    candidate.recipient,
+                    self.config,
+                    self.return_path,
+                    candidate.message_id,
+                )
+            except (TemplateRenderError, MessageError) as exc:
+                candidate.skip = f"render_error: {exc}"[:200]
+                outcomes.append((None, None))
+                continue
             self.limiter.acquire()
             try:
-                answers.append(self.transport(message))
+                outcomes.append((message, self.transport(message)))
             except BaseException as exc:
                 failure = failure or exc
         if failure is not None:
             raise failure
-        return answers
+        return outcomes
 
     def _record(
         self,
