@@ -274,7 +274,7 @@ def run_stmails(
         campaign_id = campaign.id
     pool = SmtpPool(config.smtp)
     runner = CampaignRunner(
-        factory, pool.send, config, bounces.record, lambda c, s: config.bounce_address
+        factory, pool, config, bounces.record, lambda c, s: config.bounce_address
     )
     started = time.perf_counter()
     report = runner.run(campaign_id)

@@ -13,20 +13,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import Bounce, Campaign, CampaignSend, Subscriber, SubscriberList
 from stmails.services.bounces import record as record_bounce
-from stmails.services.sending import campaigns as campaigns_module
 from stmails.services.sending.campaigns import (
     IN_DOUBT,
     IN_FLIGHT,
     SHARE_SIZE,
     CampaignError,
     CampaignRunner,
-    Transport,
     campaign_stats,
     change_status,
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message
-from stmails.services.sending.smtp import SendResult, SmtpPool, SmtpServer, connect, transact
+from stmails.services.sending.smtp import SendResult, SmtpPool, SmtpServer, connect
 from stmails.services.suppression import parse_entry, upsert_many
 
 from .conftest import Sink, World, add_subscriber, make_world
@@ -49,12 +47,12 @@ def config_for(sink: Sink, **overrides: Any) -> SendingConfig:
 def runner_for(
     world: World,
     config: SendingConfig,
-    transport: Transport | None = None,
+    transport: Callable[[Message], SendResult] | None = None,
 ) -> tuple[CampaignRunner, SmtpPool]:
     pool = SmtpPool(config.smtp)
     runner = CampaignRunner(
         world.factory,
-        transport or pool.send,
+        transport or pool,
         config,
         record_bounce,
         lambda campaign_uuid, subscriber_uuid: config.bounce_address,
@@ -266,7 +264,7 @@ def test_temporary_failure_is_retried_then_recorded_soft(
     attempts: list[str] = []
     pool = SmtpPool(config.smtp)
 
-    def counting(message: Message, while_waiting: Callable[[], object] | None = None) -> SendResult:
+    def counting(message: Message) -> SendResult:
         attempts.append(message.recipient)
         return pool.send(message)
 
@@ -295,8 +293,8 @@ def test_pause_then_resume_sends_each_subscriber_once(
     pool = SmtpPool(config.smtp)
     sent: list[str] = []
 
-    def pausing(message: Message, while_waiting: Callable[[], object] | None = None) -> SendResult:
-        result = pool.send(message, while_waiting)
+    def pausing(message: Message) -> SendResult:
+        result = pool.send(message)
         sent.append(message.recipient)
         if len(sent) == 2:
             with world.factory() as session, session.begin():
@@ -339,7 +337,7 @@ def test_restart_after_crash_never_resends(
     count = {"n": 0}
     lock = threading.Lock()
 
-    def crashing(message: Message, while_waiting: Callable[[], object] | None = None) -> SendResult:
+    def crashing(message: Message) -> SendResult:
         result = pool.send(message)
         with lock:
             count["n"] += 1
@@ -397,7 +395,7 @@ def test_connection_failure_releases_claims(session_maker: sessionmaker[Session]
     )
     start(world, config)
 
-    def refused(message: Message, while_waiting: Callable[[], object] | None = None) -> SendResult:
+    def refused(message: Message) -> SendResult:
         return SendResult("error", 0, "connection refused", "connect")
 
     runner, _ = runner_for(world, config, refused)
@@ -481,72 +479,6 @@ def test_scheduled_campaign_starts_when_due(session_maker: sessionmaker[Session]
         assert start_due_campaigns(session) == []
         assert start_due_campaigns(session, now=utcnow() + timedelta(hours=2)) == [campaign.id]
         assert campaign.status == "running" and campaign.to_send == 2
-
-
-def test_next_message_is_rendered_while_the_server_handles_the_current_one(
-    session_maker: sessionmaker[Session], smtp_sink: Sink, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    world = make_world(session_maker, count=5)
-    config = config_for(smtp_sink, **{"app.concurrency": 1, "app.batch_size": 10})
-    start(world, config)
-    pool = SmtpPool(config.smtp)
-    events: list[tuple[str, str]] = []
-    real_render = campaigns_module.render_for
-
-    def logged_render(content: Any, campaign: Any, recipient: Any, *rest: Any) -> Message:
-        events.append(("render", recipient.email))
-        return real_render(content, campaign, recipient, *rest)
-
-    def logged_send(
-        message: Message, while_waiting: Callable[[], object] | None = None
-    ) -> SendResult:
-        events.append(("send", message.recipient))
-        result = pool.send(message, while_waiting)
-        events.append(("answered", message.recipient))
-        return result
-
-    monkeypatch.setattr(campaigns_module, "render_for", logged_render)
-    runner, _ = runner_for(world, config, logged_send)
-    report = runner.run(world.campaign_id)
-    pool.close()
-
-    assert report.finished and report.sent == 5
-    emails = sorted(world.subscriber_ids, key=world.subscriber_ids.__getitem__)
-    expected = [("render", emails[0])]
-    for current, following in zip(emails, [*emails[1:], None], strict=True):
-        expected.append(("send", current))
-        if following is not None:
-            expected.append(("render", following))
-        expected.append(("answered", current))
-    assert events == expected
-    assert sorted(smtp_sink.handler.recipients()) == sorted(emails)
-
-
-def test_smtp_exchange_calls_while_waiting_between_the_data_and_its_answer() -> None:
-    calls: list[str] = []
-
-    class Session:
-        does_esmtp = False
-
-        def docmd(self, command: str, argument: str = "") -> tuple[int, bytes]:
-            calls.append(command)
-            return {"MAIL": 250, "RCPT": 250, "DATA": 354}[command], b"ok"
-
-        def send(self, data: bytes) -> None:
-            calls.append("data" if data.endswith(b"\r\n.\r\n") else "other")
-
-        def getreply(self) -> tuple[int, bytes]:
-            calls.append("answer")
-            return 250, b"queued"
-
-    message = Message(
-        "bounces@mail.example.org", "a@b.example", "<m@x>", b"Subject: x\r\n\r\nhi\r\n"
-    )
-    transact(Session(), message, lambda: calls.append("waiting"))
-    assert calls == ["MAIL", "RCPT", "DATA", "data", "waiting", "answer"]
-    calls.clear()
-    transact(Session(), message)
-    assert calls == ["MAIL", "RCPT", "DATA", "data", "answer"]
 
 
 def test_smtp_exchange_dot_stuffs_and_keeps_the_session_after_refusals(smtp_sink: Sink) -> None:

@@ -1,6 +1,9 @@
 """The suppression list: addresses (by hash) and domains that must not be mailed.
 
-Every send path asks `is_suppressed()` just before SMTP. Entries are keyed by the sha256 of the
+Every send path checks its recipients just before SMTP: the campaign sender in batches
+(`check_batch_detail()`), transactional mail and the relay per message (`check_batch()`,
+`find()`). Each address is one probe of a unique index, whatever the list holds
+(`benchmarks/suppression_lookup.py`). Entries are keyed by the sha256 of the
 normalized address, so an entry still blocks after the address text was erased (`erase()`, used
 by the bounce action `delete`). An entry is global or scoped to one list; it may expire.
 The caller owns the transaction (these functions flush, never commit).

@@ -124,7 +124,7 @@ class SenderLoop:
             return 0
         runner = CampaignRunner(
             self.factory,
-            self._transport(config).send,
+            self._transport(config),
             config,
             bounces.record,
             return_path_for(config, self.verp),

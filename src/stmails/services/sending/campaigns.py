@@ -26,7 +26,6 @@ unsent claims are released, answered ones recorded, before the run returns.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections import deque
@@ -34,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import Row, Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -70,23 +69,16 @@ from stmails.services.sending.compose import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message, MessageError, custom_headers
-from stmails.services.sending.smtp import RateLimiter, SendResult
+from stmails.services.sending.multiplex import send_all
+from stmails.services.sending.smtp import RateLimiter, SendResult, SmtpPool
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch_detail
 
 log = logging.getLogger(__name__)
 
 
-class Transport(Protocol):
-    """Sends one message (`SmtpPool.send`). `while_waiting`, when given, is called once while
-    the server handles the message (after its data is written, before the answer is read); it
-    does not raise."""
-
-    def __call__(
-        self, message: Message, while_waiting: Callable[[], object] | None = None, /
-    ) -> SendResult: ...
-
-
+# A per-message transport (`SmtpPool.send`, or anything that sends one message and answers).
+Transport = Callable[[Message], SendResult]
 BounceRecorder = Callable[[Session, Event], object]
 
 # Messages one SMTP thread takes at a time: one hand-over per share, not per message.
@@ -385,7 +377,7 @@ class CampaignRunner:
     def __init__(
         self,
         factory: sessionmaker[Session],
-        transport: Transport,
+        transport: SmtpPool | Transport,
         config: SendingConfig,
         record_bounce: BounceRecorder,
         return_path: ReturnPath,
@@ -393,8 +385,11 @@ class CampaignRunner:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`transport` is the SMTP pool (its connections are driven from one thread, see
+        `multiplex`), or any per-message transport (then `concurrency` threads call it)."""
         self.factory = factory
-        self.transport = transport
+        self.smtp = transport if isinstance(transport, SmtpPool) else None
+        self.transport: Transport = transport.send if isinstance(transport, SmtpPool) else transport
         self.config = config
         self.record_bounce = record_bounce
         self.return_path = return_path
@@ -429,7 +424,8 @@ class CampaignRunner:
         self._mark_in_doubt(campaign_id)
         self._chunks.clear()
         errors = _ErrorBudget(self.config.max_send_errors)
-        with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
+        threads = 1 if self.smtp is not None else self.config.concurrency
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             # One batch stays in flight while the next is prepared, so the SMTP connections
             # keep working during the database steps; it is always recorded before returning.
             pending: _Dispatched | None = None
@@ -667,13 +663,13 @@ class CampaignRunner:
         should_stop: Callable[[], bool],
         attempt: int,
     ) -> _Dispatched:
-        """Hands claimed recipients to the SMTP threads in chunks of one share per connection.
+        """Hands claimed recipients over for sending, in chunks of `SHARE_SIZE` per connection.
 
         Before each chunk it waits until at most one earlier chunk is still being sent, then
         checks the campaign's status and the chunk's addresses once more; claims not handed over
-        (stop, pause) are to be released. Each SMTP thread renders a message just before it sends
-        it: a thread's rendering then overlaps the other connections' round trips, and no long
-        rendering run keeps the threads waiting for the interpreter when their answers arrive.
+        (stop, pause) are to be released. Messages are rendered where they are sent, just before
+        (the SMTP pool's thread renders ahead while the servers answer), never in a long run in
+        this thread that the sending threads would wait behind for the interpreter lock.
         """
         shares = self.config.concurrency
         chunk_size = shares * SHARE_SIZE
@@ -694,11 +690,17 @@ class CampaignRunner:
                     dispatched.late_skips.append(candidate)
                 else:
                     ready.append(candidate)
+            if self.smtp is not None:
+                # One job for the pool's thread, which drives every connection.
+                parts = [(self._send_chunk, ready)] if ready else []
+            else:
+                parts = [
+                    (self._send_share, ready[n::shares]) for n in range(min(shares, len(ready)))
+                ]
             futures: list[Future[list[_Sent]]] = []
-            for first in range(min(shares, len(ready))):
-                share = ready[first::shares]
-                outcomes = pool.submit(self._send_share, campaign, content, share)
-                dispatched.shares.append(_Share(share, outcomes))
+            for send, part in parts:
+                outcomes = pool.submit(send, campaign, content, part)
+                dispatched.shares.append(_Share(part, outcomes))
                 futures.append(outcomes)
             self._chunks.append(futures)
         return dispatched
@@ -723,54 +725,63 @@ class CampaignRunner:
             campaign, outcomes, late_skips, dispatched.released, report, dispatched.attempt
         )
 
+    def _render(
+        self, campaign: Campaign, content: Content, candidate: _Candidate
+    ) -> Message | None:
+        """The candidate's message, or None (and `skip` says why) when it cannot be rendered."""
+        try:
+            return render_for(
+                content,
+                campaign,
+                candidate.recipient,
+                self.config,
+                self.return_path,
+                candidate.message_id,
+            )
+        except (TemplateRenderError, MessageError) as exc:
+            candidate.skip = f"render_error: {exc}"[:200]
+            return None
+
+    def _send_chunk(
+        self, campaign: Campaign, content: Content, candidates: Sequence[_Candidate]
+    ) -> list[_Sent]:
+        """Renders and sends the messages to `candidates` over the pool's connections from
+        this one thread (`multiplex.send_all`): each next message is rendered while the servers
+        answer. A message that cannot be rendered is skipped (the candidate's `skip` says why)."""
+        messages: list[Message | None] = [None] * len(candidates)
+
+        def produce(index: int) -> Message | None:
+            messages[index] = self._render(campaign, content, candidates[index])
+            return messages[index]
+
+        assert self.smtp is not None
+        results = send_all(
+            self.smtp, len(candidates), produce, self.config.concurrency, self.limiter
+        )
+        outcomes: list[_Sent] = []
+        for message, result in zip(messages, results, strict=True):
+            outcomes.append((message, result) if message is not None and result else (None, None))
+        return outcomes
+
     def _send_share(
         self, campaign: Campaign, content: Content, candidates: Sequence[_Candidate]
     ) -> list[_Sent]:
-        """Renders and sends the messages to `candidates` in order (in an SMTP thread).
+        """Renders and sends the messages to `candidates` one after another through the
+        per-message transport (in one of `concurrency` threads).
 
-        Each next message is rendered while the server handles the current one (the transport's
-        `while_waiting`), so rendering adds nothing to the connection's time per message when
-        the server is the slower side. A message that cannot be rendered is skipped (the
-        candidate's `skip` says why). A transport that raises for one message does not hold
-        back the others (each is already claimed); the first exception is raised once the whole
-        share has been tried."""
+        A message that cannot be rendered is skipped (the candidate's `skip` says why). A
+        transport that raises for one message does not hold back the others (each is already
+        claimed); the first exception is raised once the whole share has been tried."""
         outcomes: list[_Sent] = []
         failure: BaseException | None = None
-        # The next recipient's message, rendered while the server handles the current one.
-        ahead: dict[int, Message | None] = {}
-
-        def render(index: int) -> Message | None:
-            candidate = candidates[index]
-            try:
-                return render_for(
-                    content,
-                    campaign,
-                    candidate.recipient,
-                    self.config,
-                    self.return_path,
-                    candidate.message_id,
-                )
-            except (TemplateRenderError, MessageError) as exc:
-                candidate.skip = f"render_error: {exc}"[:200]
-                return None
-
-        for index in range(len(candidates)):
-            message = ahead.pop(index) if index in ahead else render(index)
+        for candidate in candidates:
+            message = self._render(campaign, content, candidate)
             if message is None:
                 outcomes.append((None, None))
                 continue
-            following = index + 1
-
-            def render_next(following: int = following) -> None:
-                # Called between the data and the answer, so it must not raise: anything
-                # unexpected is left for the in-line render of that recipient to raise.
-                if following < len(candidates) and following not in ahead:
-                    with contextlib.suppress(Exception):
-                        ahead[following] = render(following)
-
             self.limiter.acquire()
             try:
-                outcomes.append((message, self.transport(message, render_next)))
+                outcomes.append((message, self.transport(message)))
             except BaseException as exc:
                 failure = failure or exc
         if failure is not None:

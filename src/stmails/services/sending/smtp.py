@@ -119,7 +119,8 @@ class SendResult:
         return ""
 
 
-def _reply_text(raw: bytes | str) -> str:
+def reply_text(raw: bytes | str) -> str:
+    """A server's reply text as str, cut to 1,000 characters."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     # Server text is data from the outside: keep it short.
     return text[:1000]
@@ -130,15 +131,15 @@ def classify_error(exc: Exception) -> SendResult:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, raw = next(iter(exc.recipients.values()))
         outcome: Outcome = "hard" if code >= 500 else "soft"
-        return SendResult(outcome, code, _reply_text(raw), "rcpt")
+        return SendResult(outcome, code, reply_text(raw), "rcpt")
     if isinstance(exc, smtplib.SMTPDataError):
         outcome = "hard" if exc.smtp_code >= 500 else "soft"
-        return SendResult(outcome, exc.smtp_code, _reply_text(exc.smtp_error), "data")
+        return SendResult(outcome, exc.smtp_code, reply_text(exc.smtp_error), "data")
     if isinstance(exc, smtplib.SMTPSenderRefused):
         # MAIL FROM refused says nothing about the recipient: our problem, retried.
-        return SendResult("error", exc.smtp_code, _reply_text(exc.smtp_error), "mail")
+        return SendResult("error", exc.smtp_code, reply_text(exc.smtp_error), "mail")
     if isinstance(exc, smtplib.SMTPResponseException):
-        return SendResult("error", exc.smtp_code, _reply_text(exc.smtp_error), "session")
+        return SendResult("error", exc.smtp_code, reply_text(exc.smtp_error), "session")
     return SendResult("error", 0, f"{type(exc).__name__}: {exc}"[:1000], "connect")
 
 
@@ -195,9 +196,7 @@ def connect(server: SmtpServer) -> smtplib.SMTP:
 _LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
-def transact(
-    conn: smtplib.SMTP, message: Message, while_waiting: Callable[[], object] | None = None
-) -> None:
+def transact(conn: smtplib.SMTP, message: Message) -> None:
     """One MAIL FROM / RCPT TO / DATA exchange for `message` on an open session.
 
     The same answers and exceptions as `smtplib.SMTP.sendmail` with one recipient (a refused
@@ -205,8 +204,6 @@ def transact(
     SMTPSenderRefused; the transaction is reset, or the session closed after a 421), with less
     work per message: data already in CRLF lines (as the builder writes it) is only dot-stuffed
     (RFC 5321 section 4.5.2), and the addresses are bare, so they are not parsed again.
-    `while_waiting` (it must not raise) is called after the data is written and before its
-    answer is read, while the server is busy with the message.
     """
     sender, recipient, data = message.envelope_from, message.recipient, message.data
     if not (sender.isascii() and recipient.isascii()) or "\n" in sender + recipient:
@@ -226,21 +223,25 @@ def transact(
     if code != 354:
         _abandon(conn, code)
         raise smtplib.SMTPDataError(code, reply)
+    conn.send(dot_stuffed(data) + b".\r\n")
+    code, reply = conn.getreply()
+    if code != 250:
+        _abandon(conn, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """Message data as DATA sends it, minus the final ".": CRLF lines (bare CR or LF, in a
+    relayed message say, become CRLF as smtplib makes them), each leading dot doubled (RFC 5321
+    section 4.5.2), ending with CRLF."""
     if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
-        # Bare CR or LF (a relayed message, say) become CRLF, as smtplib does.
         data = _LINE_END.sub(b"\r\n", data)
     stuffed = data.replace(b"\r\n.", b"\r\n..")
     if stuffed.startswith(b"."):
         stuffed = b"." + stuffed
     if not stuffed.endswith(b"\r\n"):
         stuffed += b"\r\n"
-    conn.send(stuffed + b".\r\n")
-    if while_waiting is not None:
-        while_waiting()
-    code, reply = conn.getreply()
-    if code != 250:
-        _abandon(conn, code)
-        raise smtplib.SMTPDataError(code, reply)
+    return stuffed
 
 
 def _abandon(conn: smtplib.SMTP, code: int) -> None:
@@ -273,6 +274,47 @@ class _ServerSlot:
     def __post_init__(self) -> None:
         for _ in range(self.server.max_conns):
             self.tokens.put(None)
+
+
+# The answer to a message the server accepted.
+SENT = SendResult("sent", 250, "accepted", "data")
+
+
+@dataclass
+class Lease:
+    """One connection's worth of a server, held by one sender at a time (`SmtpPool.lease`)."""
+
+    pool: SmtpPool
+    slot: _ServerSlot
+    conn: smtplib.SMTP | None = None
+    # False once the session is in an unknown state: it is closed instead of reused.
+    reusable: bool = True
+
+    @property
+    def server(self) -> SmtpServer:
+        return self.slot.server
+
+    @property
+    def attempts(self) -> int:
+        """How many times a message may be tried when the connection fails."""
+        return self.slot.server.max_msg_retries + 1
+
+    def open(self) -> smtplib.SMTP:
+        """The lease's session: an idle one of the pool, or a new one (which may raise)."""
+        if self.conn is None or self.conn.sock is None:
+            self.conn = self.pool._checkout(self.slot)
+            self.reusable = True
+        return self.conn
+
+    def failed(self, exc: Exception) -> SendResult:
+        """The result of a message whose exchange raised `exc`. A refusal for the recipient
+        keeps the session (smtplib reset the transaction); anything else closes it."""
+        result = classify_error(exc)
+        conn = self.conn
+        if conn is not None and (result.outcome == "error" or conn.sock is None):
+            self.conn = None
+            _quit(conn)
+        return result
 
 
 class SmtpPool:
@@ -323,44 +365,52 @@ class SmtpPool:
                 return idle.conn
             _quit(idle.conn)
 
-    def send(
-        self, message: Message, while_waiting: Callable[[], object] | None = None
-    ) -> SendResult:
-        """Sends one message; connection failures are retried up to the server's budget.
-
-        `while_waiting`, when given, is called once the message's data is written and before
-        the server's answer is read (it must not raise): work done there overlaps the server's
-        processing of the message instead of adding to the connection's time per message."""
+    def lease(self, wait: bool = True) -> Lease | None:
+        """The right to use one connection of the next server (round robin), or None when
+        every connection is taken (after `wait_timeout` x 12 when `wait`, else at once).
+        Open it with `Lease.open()`; give it back with `give_back()`."""
         slot = self._pick()
-        attempts = slot.server.max_msg_retries + 1
+        try:
+            if wait:
+                slot.tokens.get(timeout=max(slot.server.wait_timeout, 0.001) * 12)
+            else:
+                slot.tokens.get_nowait()
+        except queue.Empty:
+            return None
+        return Lease(self, slot)
+
+    def give_back(self, lease: Lease) -> None:
+        """Ends a lease: its open connection goes back to the idle ones when `lease.reusable`,
+        else it is closed."""
+        conn, lease.conn = lease.conn, None
+        try:
+            if conn is not None:
+                if lease.reusable and conn.sock is not None:
+                    self._checkin(lease.slot, conn)
+                else:
+                    _quit(conn)
+        finally:
+            lease.slot.tokens.put(None)
+
+    def send(self, message: Message) -> SendResult:
+        """Sends one message; connection failures are retried up to the server's budget."""
+        lease = self.lease()
+        if lease is None:
+            return SendResult("error", 0, "no SMTP connection became free", "connect")
         result = SendResult("error", 0, "not attempted", "connect")
         try:
-            slot.tokens.get(timeout=max(slot.server.wait_timeout, 0.001) * 12)
-        except queue.Empty:
-            return SendResult("error", 0, "no SMTP connection became free", "connect")
-        try:
-            for _ in range(attempts):
-                conn: smtplib.SMTP | None = None
+            for _ in range(lease.attempts):
                 try:
-                    conn = self._checkout(slot)
-                    transact(conn, message, while_waiting)
+                    transact(lease.open(), message)
                 except (smtplib.SMTPException, OSError) as exc:
-                    result = classify_error(exc)
-                    # A 421 answer closes the session (smtplib drops the socket).
-                    usable = conn is not None and conn.sock is not None
-                    if conn is not None and usable and result.outcome in {"hard", "soft"}:
-                        # smtplib reset the transaction (RSET): the session is still usable.
-                        self._checkin(slot, conn)
-                    elif conn is not None:
-                        _quit(conn)
+                    result = lease.failed(exc)
                     if result.outcome != "error":
                         return result
                     continue
-                self._checkin(slot, conn)
-                return SendResult("sent", 250, "accepted", "data")
+                return SENT
             return result
         finally:
-            slot.tokens.put(None)
+            self.give_back(lease)
 
     def _checkin(self, slot: _ServerSlot, conn: smtplib.SMTP) -> None:
         # Checked under the lock, so a connection cannot slip in after close() emptied the slot.

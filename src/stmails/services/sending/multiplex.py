@@ -1,0 +1,412 @@
+"""Many messages over several SMTP connections from one thread: `send_all()`.
+
+The campaign sender's connections spend most of their time waiting for the server. With one
+thread per connection, each answer has to win the interpreter lock back from the other
+threads (and from the thread that prepares the next batch) before the next command can go out,
+and every wait costs a thread switch. Here one thread drives every connection through a
+selector: it writes a command, and while the servers answer it renders the messages to come.
+
+The exchange is the one `smtp.transact` makes (MAIL FROM with SIZE, RCPT TO, DATA, the
+dot-stuffed data), and every answer ends in the same `SendResult` that `SmtpPool.send` gives:
+
+- MAIL FROM refused, a lost connection or a timeout: `error` (the session is closed and the
+  message tried again on a new one, up to the server's `max_msg_retries`);
+- RCPT TO, DATA or the data refused: `hard` (5xx) or `soft` (anything else), then RSET so the
+  session carries the next message (a 421 closes it instead);
+- accepted: `sent`.
+
+Connections come from the pool (`SmtpPool.lease`), are opened there (TLS and AUTH included) by
+smtplib, and go back to it afterwards. Envelopes that need SMTPUTF8 are sent by smtplib itself
+on the same connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import smtplib
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stmails.services.sending.messages import Message
+from stmails.services.sending.smtp import (
+    SENT,
+    Lease,
+    Outcome,
+    RateLimiter,
+    SendResult,
+    SmtpPool,
+    classify_error,
+    dot_stuffed,
+    reply_text,
+    transact,
+)
+
+# smtplib's limit on one reply line.
+MAX_REPLY_LINE = 8192
+_WANT_IO = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+# What a connection waits for: the answer to MAIL, RCPT, DATA, the data, or RSET.
+_MAIL, _RCPT, _DATA, _BODY, _RSET = "mail", "rcpt", "data", "body", "rset"
+
+
+@dataclass
+class _Link:
+    """One leased connection and the message it is busy with."""
+
+    lease: Lease
+    index: int = -1
+    message: Message | None = None
+    waiting: str = ""
+    inbox: bytes = b""
+    outbox: bytes = b""
+    deadline: float = 0.0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.waiting)
+
+
+def send_all(
+    pool: SmtpPool,
+    count: int,
+    produce: Callable[[int], Message | None],
+    connections: int,
+    limiter: RateLimiter | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[SendResult | None]:
+    """Sends messages 0 .. count-1 over up to `connections` connections of `pool`.
+
+    `produce(i)` renders message i (None: nothing to send, its result stays None); it is called
+    once per message, in order, often ahead of time while the servers are answering. Returns
+    each message's result.
+    """
+    return _Multiplexer(pool, count, produce, max(1, connections), limiter, clock).run()
+
+
+class _Multiplexer:
+    def __init__(
+        self,
+        pool: SmtpPool,
+        count: int,
+        produce: Callable[[int], Message | None],
+        connections: int,
+        limiter: RateLimiter | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.pool = pool
+        self.count = count
+        self.produce = produce
+        self.limiter = limiter
+        self.clock = clock
+        self.results: list[SendResult | None] = [None] * count
+        self.next_index = 0
+        # Rendered messages not yet started, and messages to try again (first).
+        self.ready: deque[tuple[int, Message]] = deque()
+        self.again: deque[tuple[int, Message]] = deque()
+        self.tries: dict[int, int] = {}
+        self.selector = selectors.DefaultSelector()
+        self.links: list[_Link] = []
+        self.connections = min(connections, count) if count else 0
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> list[SendResult | None]:
+        try:
+            self._lease()
+            while True:
+                for link in self.links:
+                    if not link.busy:
+                        self._start_next(link)
+                busy = [link for link in self.links if link.busy]
+                if not busy:
+                    if self._has_work():
+                        # No connection could be leased: the pool's answer for each message.
+                        self._fail_remaining()
+                    break
+                # Render ahead while every connection waits, one message per turn.
+                prepare = len(self.ready) < len(self.links) and self.next_index < self.count
+                timeout = 0.0 if prepare else max(0.0, min(k.deadline for k in busy) - self.clock())
+                events = self.selector.select(timeout)
+                if not events:
+                    if prepare:
+                        self._render_ahead()
+                    else:
+                        self._expire(busy)
+                    continue
+                for key, mask in events:
+                    ready: _Link = key.data
+                    if mask & selectors.EVENT_WRITE and ready.outbox:
+                        self._flush(ready)
+                    if mask & selectors.EVENT_READ and ready.busy:
+                        self._read(ready)
+        finally:
+            for link in self.links:
+                self._release(link)
+            self.selector.close()
+        return self.results
+
+    def _lease(self) -> None:
+        for number in range(self.connections):
+            lease = self.pool.lease(wait=number == 0)
+            if lease is None:
+                break
+            self.links.append(_Link(lease))
+
+    def _has_work(self) -> bool:
+        return bool(self.again or self.ready or self.next_index < self.count)
+
+    def _render_ahead(self) -> bool:
+        while self.next_index < self.count:
+            index = self.next_index
+            self.next_index += 1
+            message = self.produce(index)
+            if message is not None:
+                self.ready.append((index, message))
+                return True
+        return False
+
+    def _next_message(self) -> tuple[int, Message] | None:
+        if self.again:
+            return self.again.popleft()
+        if self.ready or self._render_ahead():
+            return self.ready.popleft()
+        return None
+
+    def _fail_remaining(self) -> None:
+        failure = SendResult("error", 0, "no SMTP connection became free", "connect")
+        while (item := self._next_message()) is not None:
+            self.results[item[0]] = failure
+
+    # -- one message on one connection ------------------------------------------------------
+
+    def _start_next(self, link: _Link) -> None:
+        while (item := self._next_message()) is not None:
+            index, message = item
+            if self.limiter is not None:
+                self.limiter.acquire()
+            if self._start(link, index, message):
+                return
+
+    def _start(self, link: _Link, index: int, message: Message) -> bool:
+        """Starts `message` on `link`; False when it already has its result (or went back to
+        the queue) and the link is free for the next one."""
+        self.tries[index] = self.tries.get(index, 0) + 1
+        try:
+            conn = link.lease.open()
+        except (smtplib.SMTPException, OSError) as exc:
+            self._finish(link, index, message, link.lease.failed(exc))
+            return False
+        sender, recipient = message.envelope_from, message.recipient
+        if not (sender.isascii() and recipient.isascii()) or "\n" in sender + recipient:
+            self._send_with_smtplib(link, conn, index, message)
+            return False
+        sock = conn.sock
+        assert sock is not None
+        sock.setblocking(False)
+        self._watch(link, sock)
+        size = f" SIZE={len(message.data)}" if conn.does_esmtp and conn.has_extn("size") else ""
+        link.index, link.message = index, message
+        self._command(link, f"MAIL FROM:<{sender}>{size}\r\n".encode("ascii"), _MAIL)
+        return True
+
+    def _send_with_smtplib(
+        self, link: _Link, conn: smtplib.SMTP, index: int, message: Message
+    ) -> None:
+        self._unwatch(link)
+        sock = conn.sock
+        assert sock is not None
+        sock.settimeout(link.lease.server.timeout)
+        try:
+            transact(conn, message)
+        except (smtplib.SMTPException, OSError) as exc:
+            self._finish(link, index, message, link.lease.failed(exc))
+            return
+        self._finish(link, index, message, SENT)
+
+    def _command(self, link: _Link, line: bytes, waiting: str) -> None:
+        link.waiting = waiting
+        link.deadline = self.clock() + link.lease.server.timeout
+        link.outbox = line
+        self._flush(link)
+
+    def _flush(self, link: _Link) -> None:
+        conn = link.lease.conn
+        sock = conn.sock if conn is not None else None
+        if sock is None:
+            return
+        try:
+            while link.outbox:
+                sent = sock.send(link.outbox)
+                link.outbox = link.outbox[sent:]
+        except _WANT_IO:
+            pass
+        except OSError as exc:
+            self._lost(link, exc)
+            return
+        self._watch(link, sock)
+
+    def _read(self, link: _Link) -> None:
+        conn = link.lease.conn
+        sock = conn.sock if conn is not None else None
+        if sock is None:
+            return
+        try:
+            chunk = sock.recv(65536)
+            if isinstance(sock, ssl.SSLSocket):
+                while sock.pending():
+                    chunk += sock.recv(sock.pending())
+        except _WANT_IO:
+            return
+        except OSError as exc:
+            self._lost(link, exc)
+            return
+        if not chunk:
+            self._lost(link, None)
+            return
+        link.inbox += chunk
+        while link.busy:
+            reply = self._reply(link)
+            if reply is None:
+                return
+            self._answer(link, *reply)
+
+    def _reply(self, link: _Link) -> tuple[int, bytes] | None:
+        """The first complete reply in the link's inbox (as smtplib's getreply returns it)."""
+        lines: list[bytes] = []
+        start = 0
+        inbox = link.inbox
+        while True:
+            end = inbox.find(b"\n", start)
+            if end < 0:
+                if len(inbox) - start > MAX_REPLY_LINE:
+                    self._lost(link, smtplib.SMTPResponseException(500, "Line too long."))
+                return None
+            line = inbox[start : end + 1]
+            if len(line) > MAX_REPLY_LINE:
+                self._lost(link, smtplib.SMTPResponseException(500, "Line too long."))
+                return None
+            start = end + 1
+            lines.append(line[4:].strip(b" \t\r\n"))
+            try:
+                code = int(line[:3])
+            except ValueError:
+                code = -1
+                break
+            if line[3:4] != b"-":
+                break
+        link.inbox = inbox[start:]
+        return code, b"\n".join(lines)
+
+    def _answer(self, link: _Link, code: int, text: bytes) -> None:
+        message = link.message
+        assert message is not None
+        waiting = link.waiting
+        if waiting == _RSET:
+            # The answer to RSET does not matter: the transaction is over either way.
+            self._done(link)
+            return
+        if waiting == _MAIL:
+            if code == 250:
+                self._command(link, f"RCPT TO:<{message.recipient}>\r\n".encode("ascii"), _RCPT)
+                return
+            self._refused(link, "error", code, text, _MAIL)
+            return
+        if waiting == _RCPT and code in (250, 251):
+            self._command(link, b"DATA\r\n", _DATA)
+            return
+        if waiting == _DATA and code == 354:
+            self._command(link, dot_stuffed(message.data) + b".\r\n", _BODY)
+            return
+        if waiting == _BODY and code == 250:
+            self._finish(link, link.index, message, SENT)
+            self._done(link)
+            return
+        outcome: Outcome = "hard" if code >= 500 else "soft"
+        self._refused(link, outcome, code, text, "rcpt" if waiting == _RCPT else "data")
+
+    def _refused(self, link: _Link, outcome: Outcome, code: int, text: bytes, stage: str) -> None:
+        message = link.message
+        assert message is not None
+        result = SendResult(outcome, code, reply_text(text), stage)
+        if outcome == "error":
+            # As smtplib's path: a refused sender is our side's problem; a new session retries.
+            self._close(link)
+            self._finish(link, link.index, message, result)
+            self._done(link)
+            return
+        self._finish(link, link.index, message, result)
+        if code == 421:
+            # The server is closing the session.
+            self._close(link)
+            self._done(link)
+            return
+        self._command(link, b"RSET\r\n", _RSET)
+
+    def _finish(self, link: _Link, index: int, message: Message, result: SendResult) -> None:
+        """Records `result`, or queues the message again after a connection failure while
+        tries remain."""
+        if result.outcome == "error" and self.tries.get(index, 0) < link.lease.attempts:
+            self.again.append((index, message))
+            return
+        self.results[index] = result
+
+    def _done(self, link: _Link) -> None:
+        link.index, link.message, link.waiting = -1, None, ""
+        link.inbox = link.outbox = b""
+
+    def _lost(self, link: _Link, exc: BaseException | None) -> None:
+        """The connection failed mid-exchange (closed, reset, line too long, timed out)."""
+        message, index, waiting = link.message, link.index, link.waiting
+        self._close(link)
+        if message is not None and waiting != _RSET:
+            failure = exc if isinstance(exc, Exception) else None
+            if not isinstance(failure, smtplib.SMTPResponseException):
+                failure = smtplib.SMTPServerDisconnected(
+                    "Connection unexpectedly closed" + (f": {exc}" if exc else "")
+                )
+            self._finish(link, index, message, classify_error(failure))
+        self._done(link)
+
+    def _expire(self, busy: list[_Link]) -> None:
+        now = self.clock()
+        for link in busy:
+            if link.deadline <= now:
+                self._lost(link, TimeoutError("timed out"))
+
+    # -- sockets ----------------------------------------------------------------------------
+
+    def _watch(self, link: _Link, sock: object) -> None:
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if link.outbox else 0)
+        try:
+            key = self.selector.get_key(sock)  # type: ignore[arg-type]
+        except KeyError:
+            self.selector.register(sock, events, link)  # type: ignore[arg-type]
+            return
+        if key.events != events:
+            self.selector.modify(sock, events, link)  # type: ignore[arg-type]
+
+    def _unwatch(self, link: _Link) -> None:
+        conn = link.lease.conn
+        sock = conn.sock if conn is not None else None
+        if sock is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(sock)
+
+    def _close(self, link: _Link) -> None:
+        self._unwatch(link)
+        conn, link.lease.conn = link.lease.conn, None
+        if conn is not None:
+            conn.close()
+
+    def _release(self, link: _Link) -> None:
+        self._unwatch(link)
+        conn = link.lease.conn
+        if link.busy or conn is None or conn.sock is None:
+            link.lease.reusable = False
+        else:
+            conn.sock.settimeout(link.lease.server.timeout)
+        self.pool.give_back(link.lease)
