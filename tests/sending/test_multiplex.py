@@ -1,0 +1,310 @@
+"""`multiplex.send_all`: several SMTP connections driven from one thread, against real servers.
+
+The engine must answer exactly as the per-message path (`SmtpPool.send`) does, so most tests
+send the same messages both ways and compare. Failure modes (a connection lost mid-exchange, a
+server that stops answering, 421, replies split across packets, an overlong line) come from a
+small scripted SMTP server on loopback.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.messages import Message
+from stmails.services.sending.multiplex import send_all
+from stmails.services.sending.smtp import SendResult, SmtpPool, SmtpServer, connect
+
+from .conftest import Sink, SinkHandler, free_port
+
+DATA = b"Subject: test\r\n\r\n.a line with a leading dot\r\n..two\r\nlast line\r\n"
+
+
+def message(rcpt: str, data: bytes = DATA) -> Message:
+    return Message("bounces@mail.example.org", rcpt, f"<{rcpt}>", data)
+
+
+def pool_for(sink: Sink, **extra: object) -> SmtpPool:
+    return SmtpPool(SendingConfig.from_settings({"smtp": sink.smtp_settings(**extra)}).smtp)
+
+
+def test_results_match_the_per_message_path(smtp_sink: Sink) -> None:
+    smtp_sink.handler.rcpt_replies["gone@example.com"] = "550 5.1.1 no such user"
+    smtp_sink.handler.rcpt_replies["busy@example.com"] = "451 4.3.0 try later"
+    smtp_sink.handler.data_replies["spam@example.com"] = "554 5.7.1 refused"
+    recipients = [f"ok{n}@example.com" for n in range(12)]
+    recipients[3], recipients[5], recipients[8] = "gone@example.com", "busy@example.com", "skip"
+    recipients[10] = "spam@example.com"
+    messages = [None if r == "skip" else message(r) for r in recipients]
+    produced: list[int] = []
+
+    def produce(index: int) -> Message | None:
+        produced.append(index)
+        return messages[index]
+
+    pool = pool_for(smtp_sink, max_conns=3)
+    results = send_all(pool, len(messages), produce, connections=3)
+    multiplexed = list(smtp_sink.handler.messages)
+    smtp_sink.handler.messages.clear()
+    one_by_one = [None if m is None else pool.send(m) for m in messages]
+    pool.close()
+
+    assert produced == list(range(len(messages)))
+    assert results == one_by_one
+    assert results[3] == SendResult("hard", 550, "5.1.1 no such user", "rcpt")
+    assert results[5] == SendResult("soft", 451, "4.3.0 try later", "rcpt")
+    assert results[8] is None and results[10] == SendResult("hard", 554, "5.7.1 refused", "data")
+    # The same messages arrived both ways, dots intact, each once.
+    assert sorted((c.rcpt_tos[0], c.data) for c in multiplexed) == sorted(
+        (c.rcpt_tos[0], c.data) for c in smtp_sink.handler.messages
+    )
+    assert len(multiplexed) == 8 and all(c.data == DATA for c in multiplexed)
+
+
+def test_connections_go_back_to_the_pool_ready_for_the_per_message_path(smtp_sink: Sink) -> None:
+    opened: list[smtplib.SMTP] = []
+
+    def counting(server: SmtpServer) -> smtplib.SMTP:
+        opened.append(connect(server))
+        return opened[-1]
+
+    servers = SendingConfig.from_settings({"smtp": smtp_sink.smtp_settings(max_conns=2)}).smtp
+    pool = SmtpPool(servers, connector=counting)
+    batch = [message(f"user{n}@example.com") for n in range(10)]
+    assert (
+        send_all(pool, 10, batch.__getitem__, connections=2)
+        == [SendResult("sent", 250, "accepted", "data")] * 10
+    )
+    # Back in blocking mode and reused: no new connection for the next sends.
+    assert pool.send(message("after@example.com")).outcome == "sent"
+    assert send_all(pool, 2, [message("a@x.example"), message("b@x.example")].__getitem__, 2)
+    pool.close()
+    assert len(opened) == 2
+    assert all(c.sock is None for c in opened)  # closed (QUIT) by pool.close()
+    assert len(smtp_sink.handler.recipients()) == 13
+
+
+# -- a scripted server for the failure modes -----------------------------------------------------
+
+
+@dataclass
+class Script:
+    """Replies of a minimal SMTP server; `answer(session, command)` may return bytes to send,
+    None to stay silent, or "close" to drop the connection."""
+
+    answer: Callable[[int, str], bytes | str | None]
+    sessions: int = 0
+    accepted: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _default(command: str) -> bytes:
+    verb = command.split(" ", 1)[0].split(":", 1)[0].upper()
+    return {
+        "EHLO": b"250-scripted\r\n250 SIZE 1000000\r\n",
+        "MAIL": b"250 sender ok\r\n",
+        "RCPT": b"250 recipient ok\r\n",
+        "DATA": b"354 go ahead\r\n",
+        "RSET": b"250 reset\r\n",
+        "QUIT": b"221 bye\r\n",
+    }.get(verb, b"500 unknown\r\n")
+
+
+def _serve(listener: socket.socket, script: Script) -> None:
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            return
+        with script.lock:
+            script.sessions += 1
+            number = script.sessions
+        threading.Thread(target=_session, args=(sock, number, script), daemon=True).start()
+
+
+def _session(sock: socket.socket, number: int, script: Script) -> None:
+    reader = sock.makefile("rb")
+    try:
+        sock.sendall(b"220 scripted ready\r\n")
+        in_data = False
+        rcpt = ""
+        while line := reader.readline():
+            text = line.decode().rstrip("\r\n")
+            if in_data:
+                if text != ".":
+                    continue
+                in_data, text = False, "."
+            answer = script.answer(number, text)
+            if answer == "close":
+                return
+            if text.upper().startswith("RCPT"):
+                rcpt = text[8:].strip("<>")
+            if text == "." and isinstance(answer, bytes) and answer.startswith(b"250"):
+                with script.lock:
+                    script.accepted.append(rcpt)
+            if text.upper() == "DATA" and isinstance(answer, bytes) and answer.startswith(b"354"):
+                in_data = True
+            if isinstance(answer, bytes):
+                sock.sendall(answer)
+            if text.upper() == "QUIT":
+                return
+    except OSError:
+        pass
+    finally:
+        reader.close()
+        sock.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., tuple[SmtpPool, Script]]]:
+    listeners: list[socket.socket] = []
+    pools: list[SmtpPool] = []
+
+    def start(
+        answer: Callable[[int, str], bytes | str | None], retries: int = 1, timeout: float = 30.0
+    ) -> tuple[SmtpPool, Script]:
+        script = Script(answer)
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+        threading.Thread(target=_serve, args=(listener, script), daemon=True).start()
+        server = SmtpServer(
+            host="127.0.0.1",
+            port=listener.getsockname()[1],
+            max_conns=2,
+            max_msg_retries=retries,
+            timeout=timeout,
+        )
+        pools.append(SmtpPool([server]))
+        return pools[-1], script
+
+    yield start
+    for pool in pools:
+        pool.close()
+    for listener in listeners:
+        listener.close()
+
+
+def _reply(command: str) -> bytes:
+    return b"250 accepted\r\n" if command == "." else _default(command)
+
+
+def test_connection_lost_mid_exchange_is_retried_on_a_new_one(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    # The first session drops the line when the first message's MAIL FROM arrives.
+    pool, script = scripted(
+        lambda n, c: "close" if n == 1 and c.startswith("MAIL") else _reply(c), retries=1
+    )
+    batch = [message("first@example.com"), message("second@example.com")]
+    results = send_all(pool, 2, batch.__getitem__, connections=1)
+    assert [r.outcome for r in results if r] == ["sent", "sent"]
+    assert script.accepted == ["first@example.com", "second@example.com"]
+    assert script.sessions == 2
+
+
+def test_connection_lost_without_retries_left_is_an_error(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    pool, script = scripted(lambda n, c: "close" if c.startswith("RCPT") else _reply(c), retries=0)
+    (result,) = send_all(pool, 1, [message("first@example.com")].__getitem__, connections=1)
+    assert result is not None and (result.outcome, result.stage) == ("error", "connect")
+    assert "Connection unexpectedly closed" in result.text
+    assert script.sessions == 1 and script.accepted == []
+    assert result == pool.send(message("first@example.com"))
+
+
+def test_a_server_that_stops_answering_times_out_and_the_message_moves_on(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    # The first session never answers the end of the data.
+    pool, script = scripted(
+        lambda n, c: None if n == 1 and c == "." else _reply(c), retries=1, timeout=0.5
+    )
+    started = time.monotonic()
+    (result,) = send_all(pool, 1, [message("slow@example.com")].__getitem__, connections=1)
+    assert result is not None and result.outcome == "sent"
+    assert time.monotonic() - started < 5
+    # Accepted once by the second session (the first never answered, so it never said yes).
+    assert script.accepted == ["slow@example.com"] and script.sessions == 2
+
+
+def test_421_closes_the_session_and_the_next_message_opens_a_new_one(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    def answer(n: int, c: str) -> bytes | str | None:
+        if n == 1 and c.startswith("RCPT"):
+            return b"421 4.3.2 shutting down\r\n"
+        return _reply(c)
+
+    pool, script = scripted(answer)
+    batch = [message("first@example.com"), message("second@example.com")]
+    results = send_all(pool, 2, batch.__getitem__, connections=1)
+    assert results == [
+        SendResult("soft", 421, "4.3.2 shutting down", "rcpt"),
+        SendResult("sent", 250, "accepted", "data"),
+    ]
+    assert script.accepted == ["second@example.com"] and script.sessions == 2
+
+
+def test_multiline_replies_split_across_packets_read_as_smtplib_reads_them(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    def answer(n: int, c: str) -> bytes | str | None:
+        if c.startswith("RCPT") and "gone" in c:
+            return b"550-5.1.1 the mailbox\r\n550-does not\r\n550 exist\r\n"
+        return _reply(c)
+
+    pool, _ = scripted(answer)
+    batch = [message("gone@example.com"), message("here@example.com")]
+    results = send_all(pool, 2, batch.__getitem__, connections=1)
+    assert results == [pool.send(m) for m in batch]
+    assert results[0] == SendResult("hard", 550, "5.1.1 the mailbox\ndoes not\nexist", "rcpt")
+
+
+def test_an_overlong_reply_line_ends_the_session_as_smtplib_does(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    pool, _ = scripted(
+        lambda n, c: b"250 " + b"x" * 9000 + b"\r\n" if c.startswith("MAIL") else _reply(c),
+        retries=0,
+    )
+    (result,) = send_all(pool, 1, [message("a@example.com")].__getitem__, connections=1)
+    assert result == pool.send(message("a@example.com"))
+    assert result == SendResult("error", 500, "Line too long.", "session")
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+def test_sessions_over_tls(mode: str, certificate: tuple[str, str]) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    handler = SinkHandler()
+    port = free_port()
+    options: dict[str, object] = (
+        {"tls_context": context, "require_starttls": True}
+        if mode == "starttls"
+        else {"ssl_context": context}
+    )
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        sink = Sink("127.0.0.1", port, handler)
+        pool = pool_for(sink, tls_type=mode, tls_skip_verify=True, max_conns=2)
+        batch = [message(f"user{n}@example.com") for n in range(8)]
+        # A big message too: the data takes more than one TLS record.
+        batch.append(message("big@example.com", DATA + b"line of text\r\n" * 20_000))
+        results = send_all(pool, len(batch), batch.__getitem__, connections=2)
+        pool.close()
+    finally:
+        controller.stop()
+    assert [r.outcome for r in results if r] == ["sent"] * 9
+    assert sorted(handler.recipients()) == sorted(m.recipient for m in batch)
+    assert {c.data for c in handler.messages} == {m.data for m in batch}
