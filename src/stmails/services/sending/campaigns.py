@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, func, select, update
+from sqlalchemy import Table, and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stmails.core import match_reason
 from stmails.core.event import Event
 from stmails.db.engine import session_factory
+from stmails.db.in_list import in_list
 from stmails.db.models import (
     Bounce,
     Campaign,
@@ -53,6 +54,7 @@ from stmails.db.models import (
     SubscriberList,
     Template,
 )
+from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
 from stmails.services.errors import InvalidInput
@@ -186,8 +188,8 @@ def start_due_campaigns(session: Session, now: datetime | None = None) -> list[i
     return [c.id for c in due]
 
 
-def recipient_of(subscriber: Subscriber | Row[Any, Any, Any, Any, Any, Any, Any, Any]) -> Recipient:
-    """The template view of a subscriber: a mapped object or a row with the same columns."""
+def recipient_of(subscriber: Subscriber) -> Recipient:
+    """The template view of a subscriber."""
     return Recipient(
         id=subscriber.id,
         uuid=subscriber.uuid,
@@ -371,6 +373,37 @@ def smtp_event(
     )
 
 
+def _batch_statement() -> Any:
+    # A batch's subscribers, each with its subscriptions to the campaign's lists (one row per
+    # subscription, or one row of NULLs): one statement compiled once, run on the driver.
+    people = cast(Table, Subscriber.__table__)
+    links = cast(Table, SubscriberList.__table__)
+    optins = cast(Table, MailingList.__table__)
+    p, k, o = people.c, links.c, optins.c
+    return (
+        select(
+            p.id,
+            p.uuid,
+            p.email,
+            p.name,
+            p.status,
+            p.attribs,
+            p.created_at,
+            p.updated_at,
+            k.list_id,
+            k.status,
+            o.optin,
+        )
+        .select_from(people)
+        .outerjoin(links, and_(k.subscriber_id == p.id, in_list(k.list_id, "lists")))
+        .outerjoin(optins, o.id == k.list_id)
+        .where(in_list(p.id, "ids"))
+    )
+
+
+_BATCH = Prepared(_batch_statement())
+
+
 class CampaignRunner:
     """Sends running campaigns; one instance per process, `run()` per campaign."""
 
@@ -522,49 +555,40 @@ class CampaignRunner:
         self, session: Session, ids: Sequence[int], lists: Sequence[int]
     ) -> list[_Candidate]:
         """Subscribers `ids` with the lists they may receive this campaign through, or why not."""
-        # Core tables and rows, not ORM entities: a batch of subscribers is read for one use, so
-        # the ORM's result processing and identity map would be pure per-row cost.
-        people = cast(Table, Subscriber.__table__).c
-        links_table = cast(Table, SubscriberList.__table__)
-        lists_table = cast(Table, MailingList.__table__)
-        links, optins = links_table.c, lists_table.c
-        subscribers = {
-            row.id: row
-            for row in session.execute(
-                select(
-                    people.id,
-                    people.uuid,
-                    people.email,
-                    people.name,
-                    people.status,
-                    people.attribs,
-                    people.created_at,
-                    people.updated_at,
-                ).where(people.id.in_(ids))
-            )
-        }
+        subscribers: dict[int, tuple[Any, ...]] = {}
         subscriptions: dict[int, list[tuple[int, str, str]]] = {}
-        rows = session.execute(
-            select(links.subscriber_id, links.list_id, links.status, optins.optin)
-            .join_from(links_table, lists_table, optins.id == links.list_id)
-            .where(links.subscriber_id.in_(ids), links.list_id.in_(lists))
-        )
-        for sub_id, list_id, status, optin in rows:
-            subscriptions.setdefault(sub_id, []).append((list_id, status, optin))
+        for row in _BATCH.rows(session.connection(), {"ids": list(ids), "lists": list(lists)}):
+            sub_id, list_id = row[0], row[8]
+            if sub_id not in subscribers:
+                subscribers[sub_id] = row
+            if list_id is not None:
+                subscriptions.setdefault(sub_id, []).append((list_id, row[9], row[10]))
         candidates: list[_Candidate] = []
         for sub_id in ids:
             subscriber = subscribers.get(sub_id)
             if subscriber is None:
                 continue
-            candidate = _Candidate(recipient_of(subscriber), [])
+            candidate = _Candidate(
+                Recipient(
+                    id=subscriber[0],
+                    uuid=subscriber[1],
+                    email=subscriber[2],
+                    name=subscriber[3],
+                    status=subscriber[4],
+                    attribs=subscriber[5] or {},
+                    created_at=subscriber[6],
+                    updated_at=subscriber[7],
+                ),
+                [],
+            )
             subs = subscriptions.get(sub_id, [])
             candidate.lists = [
                 list_id
                 for list_id, status, optin in subs
                 if status == "confirmed" or (status == "unconfirmed" and optin != "double")
             ]
-            if subscriber.status != "enabled":
-                candidate.skip = f"subscriber_{subscriber.status}"
+            if subscriber[4] != "enabled":
+                candidate.skip = f"subscriber_{subscriber[4]}"
             elif not candidate.lists:
                 statuses = {status for _, status, _ in subs}
                 candidate.skip = "unsubscribed" if "unsubscribed" in statuses else "unconfirmed"
