@@ -9,8 +9,9 @@ How a run stays exactly-once across pauses, crashes and several senders:
    committed BEFORE any SMTP traffic: `skipped` with the reason, or `sent` with the reason
    `in_flight` (a claim). The table's unique (campaign_id, subscriber_id) makes the claim
    exclusive: a second sender, or a restarted one, never claims the same recipient again.
-3. Messages go to the SMTP threads in chunks, at most two chunks ahead of the connections.
-   Right before a chunk is rendered and handed over, the campaign's status and the chunk's
+3. Recipients go to SMTP in chunks, at most two chunks ahead of the connections (one thread
+   drives every connection of the pool and renders each message just before it is sent, see
+   `multiplex`). Right before a chunk is handed over, the campaign's status and the chunk's
    addresses are checked once more, so a pause, bounce or unsubscribe committed mid-campaign stops
    the sends that have not been handed over (at most two chunks are past the check at any time).
 4. After SMTP answers, one transaction records the outcome: the claim becomes a plain `sent`,
