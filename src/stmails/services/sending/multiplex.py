@@ -206,7 +206,8 @@ class _Multiplexer:
             return False
         sock = conn.sock
         assert sock is not None
-        sock.setblocking(False)
+        if sock.gettimeout() != 0.0:
+            sock.setblocking(False)
         self._watch(link, sock)
         size = f" SIZE={len(message.data)}" if conn.does_esmtp and conn.has_extn("size") else ""
         link.index, link.message = index, message
