@@ -54,6 +54,7 @@ from stmails.db.models import (
 from stmails.services import bounces
 from stmails.services.sending.campaigns import (
     CampaignRunner,
+    RunReport,
     change_status,
     compile_campaign,
     recipient_of,
@@ -262,9 +263,9 @@ def prebuilt_messages(
 
 def run_stmails(
     factory: sessionmaker[Session], config: SendingConfig, number: int
-) -> tuple[float, int]:
-    """Seconds the sender takes to send campaign `number` from start to finish, and how many
-    it sent."""
+) -> tuple[float, RunReport]:
+    """Seconds the sender takes to send campaign `number` from start to finish, and its
+    report (sent, send errors, released claims)."""
     from sqlalchemy import select
 
     with factory() as session, session.begin():
@@ -281,7 +282,7 @@ def run_stmails(
     elapsed = time.perf_counter() - started
     pool.close()
     assert report.finished, report
-    return elapsed, report.sent
+    return elapsed, report
 
 
 @dataclass
@@ -297,6 +298,7 @@ class Round:
     ours_cpu: float = 0.0
     ours_sink_cpu: float = 0.0
     sent: int = 0
+    errors: int = 0
     leaked: int = 0
     duplicates: int = 0
     missing: int = 0
@@ -365,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result.base_sink_cpu = sink.cpu() - sink_cpu
                         result.base_count = len(sink.report())
                         continue
-                    result.ours_seconds, result.sent = run_stmails(factory, config, number)
+                    result.ours_seconds, report = run_stmails(factory, config, number)
+                    result.sent, result.errors = report.sent, report.errors
                     result.ours_cpu = time.process_time() - cpu
                     result.ours_sink_cpu = sink.cpu() - sink_cpu
                     delivered = sink.report()
@@ -394,7 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  round {number}: baseline {r.base_count:,} in {r.base_seconds:.2f} s "
             f"= {r.base_count / r.base_seconds:,.0f} msg/s; stmails {r.ours_count:,} in "
             f"{r.ours_seconds:.2f} s = {r.ours_count / r.ours_seconds:,.0f} msg/s "
-            f"(sender reported {r.sent:,}); ratio {r.ratio:.2f}; CPU per message (sender / sink) "
+            f"(sender reported {r.sent:,}, send errors {r.errors}); ratio {r.ratio:.2f}; "
+            "CPU per message (sender / sink) "
             f"baseline {per_message(r.base_cpu, r.base_count)} / "
             f"{per_message(r.base_sink_cpu, r.base_count)} µs, "
             f"stmails {per_message(r.ours_cpu, r.ours_count)} / "
