@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -403,6 +403,25 @@ def _batch_statement() -> Any:
 
 
 _BATCH = Prepared(_batch_statement())
+# The campaign's status, read before every batch and chunk.
+_STATUS = Prepared(select(Campaign.status).where(Campaign.id == bindparam("campaign")))
+# The next batch's subscriber ids: the lists' subscribers after the campaign's position.
+_NEXT_IDS = Prepared(
+    select(SubscriberList.subscriber_id)
+    .where(
+        in_list(SubscriberList.list_id, "lists"),
+        SubscriberList.subscriber_id
+        > func.coalesce(
+            select(Campaign.last_subscriber_id)
+            .where(Campaign.id == bindparam("campaign"))
+            .scalar_subquery(),
+            0,
+        ),
+    )
+    .group_by(SubscriberList.subscriber_id)
+    .order_by(SubscriberList.subscriber_id)
+    .limit(bindparam("size"))
+)
 
 
 class CampaignRunner:
@@ -507,7 +526,8 @@ class CampaignRunner:
 
     def _status(self, campaign_id: int) -> str:
         with self.reader() as session:
-            return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) or ""
+            rows = _STATUS.rows(session.connection(), {"campaign": campaign_id})
+        return str(rows[0][0]) if rows else ""
 
     def _set_status(self, campaign_id: int, status: str) -> None:
         with self.factory() as session, session.begin():
@@ -533,21 +553,12 @@ class CampaignRunner:
         if not lists:
             return []
         with self.reader() as session:
-            after = session.scalar(
-                select(Campaign.last_subscriber_id).where(Campaign.id == campaign_id)
-            )
-            ids = list(
-                session.scalars(
-                    select(SubscriberList.subscriber_id)
-                    .where(
-                        SubscriberList.list_id.in_(lists),
-                        SubscriberList.subscriber_id > (after or 0),
-                    )
-                    .group_by(SubscriberList.subscriber_id)
-                    .order_by(SubscriberList.subscriber_id)
-                    .limit(self.config.batch_size)
-                )
-            )
+            parameters = {
+                "campaign": campaign_id,
+                "lists": list(lists),
+                "size": self.config.batch_size,
+            }
+            ids = [row[0] for row in _NEXT_IDS.rows(session.connection(), parameters)]
             if not ids:
                 return []
             return self._candidates(session, ids, lists)
