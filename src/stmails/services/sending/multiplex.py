@@ -33,15 +33,14 @@ from dataclasses import dataclass
 
 from stmails.services.sending.messages import Message
 from stmails.services.sending.smtp import (
+    NO_CONNECTION,
     SENT,
     Lease,
-    Outcome,
     RateLimiter,
     SendResult,
     SmtpPool,
     classify_error,
     dot_stuffed,
-    reply_text,
     transact,
 )
 
@@ -110,7 +109,7 @@ class _Multiplexer:
         self.tries: dict[int, int] = {}
         self.selector = selectors.DefaultSelector()
         self.links: list[_Link] = []
-        self.connections = min(connections, count) if count else 0
+        self.connections = connections
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -150,7 +149,7 @@ class _Multiplexer:
         return self.results
 
     def _lease(self) -> None:
-        for number in range(self.connections):
+        for number in range(min(self.connections, self.count)):
             lease = self.pool.lease(wait=number == 0)
             if lease is None:
                 break
@@ -177,9 +176,8 @@ class _Multiplexer:
         return None
 
     def _fail_remaining(self) -> None:
-        failure = SendResult("error", 0, "no SMTP connection became free", "connect")
         while (item := self._next_message()) is not None:
-            self.results[item[0]] = failure
+            self.results[item[0]] = NO_CONNECTION
 
     # -- one message on one connection ------------------------------------------------------
 
@@ -314,7 +312,9 @@ class _Multiplexer:
             if code == 250:
                 self._command(link, f"RCPT TO:<{message.recipient}>\r\n".encode("ascii"), _RCPT)
                 return
-            self._refused(link, "error", code, text, _MAIL)
+            # A refused sender is our side's problem, as in smtplib's path: a new session
+            # tries again.
+            self._lost(link, smtplib.SMTPSenderRefused(code, text, message.envelope_from))
             return
         if waiting == _RCPT and code in (250, 251):
             self._command(link, b"DATA\r\n", _DATA)
@@ -326,22 +326,15 @@ class _Multiplexer:
             self._finish(link, link.index, message, SENT)
             self._done(link)
             return
-        outcome: Outcome = "hard" if code >= 500 else "soft"
-        self._refused(link, outcome, code, text, "rcpt" if waiting == _RCPT else "data")
-
-    def _refused(self, link: _Link, outcome: Outcome, code: int, text: bytes, stage: str) -> None:
-        message = link.message
-        assert message is not None
-        result = SendResult(outcome, code, reply_text(text), stage)
-        if outcome == "error":
-            # As smtplib's path: a refused sender is our side's problem; a new session retries.
-            self._close(link)
-            self._finish(link, link.index, message, result)
-            self._done(link)
-            return
-        self._finish(link, link.index, message, result)
+        # Classified by the exception smtplib raises for the same answer (hard or soft).
+        refusal = (
+            smtplib.SMTPRecipientsRefused({message.recipient: (code, text)})
+            if waiting == _RCPT
+            else smtplib.SMTPDataError(code, text)
+        )
+        self._finish(link, link.index, message, classify_error(refusal))
+        # The result is final; the session carries on after RSET, unless a 421 closes it.
         if code == 421:
-            # The server is closing the session.
             self._close(link)
             self._done(link)
             return
@@ -360,7 +353,8 @@ class _Multiplexer:
         link.inbox = link.outbox = b""
 
     def _lost(self, link: _Link, exc: BaseException | None) -> None:
-        """The connection failed mid-exchange (closed, reset, line too long, timed out)."""
+        """The session ends with `exc` (a refused sender, a connection closed or reset, a line
+        too long, a timeout): it is closed, and its message tried again while tries remain."""
         message, index, waiting = link.message, link.index, link.waiting
         self._close(link)
         if message is not None and waiting != _RSET:

@@ -119,8 +119,7 @@ class SendResult:
         return ""
 
 
-def reply_text(raw: bytes | str) -> str:
-    """A server's reply text as str, cut to 1,000 characters."""
+def _reply_text(raw: bytes | str) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     # Server text is data from the outside: keep it short.
     return text[:1000]
@@ -131,15 +130,15 @@ def classify_error(exc: Exception) -> SendResult:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, raw = next(iter(exc.recipients.values()))
         outcome: Outcome = "hard" if code >= 500 else "soft"
-        return SendResult(outcome, code, reply_text(raw), "rcpt")
+        return SendResult(outcome, code, _reply_text(raw), "rcpt")
     if isinstance(exc, smtplib.SMTPDataError):
         outcome = "hard" if exc.smtp_code >= 500 else "soft"
-        return SendResult(outcome, exc.smtp_code, reply_text(exc.smtp_error), "data")
+        return SendResult(outcome, exc.smtp_code, _reply_text(exc.smtp_error), "data")
     if isinstance(exc, smtplib.SMTPSenderRefused):
         # MAIL FROM refused says nothing about the recipient: our problem, retried.
-        return SendResult("error", exc.smtp_code, reply_text(exc.smtp_error), "mail")
+        return SendResult("error", exc.smtp_code, _reply_text(exc.smtp_error), "mail")
     if isinstance(exc, smtplib.SMTPResponseException):
-        return SendResult("error", exc.smtp_code, reply_text(exc.smtp_error), "session")
+        return SendResult("error", exc.smtp_code, _reply_text(exc.smtp_error), "session")
     return SendResult("error", 0, f"{type(exc).__name__}: {exc}"[:1000], "connect")
 
 
@@ -278,6 +277,8 @@ class _ServerSlot:
 
 # The answer to a message the server accepted.
 SENT = SendResult("sent", 250, "accepted", "data")
+# The answer when every connection stayed taken for the server's whole wait.
+NO_CONNECTION = SendResult("error", 0, "no SMTP connection became free", "connect")
 
 
 @dataclass
@@ -396,7 +397,7 @@ class SmtpPool:
         """Sends one message; connection failures are retried up to the server's budget."""
         lease = self.lease()
         if lease is None:
-            return SendResult("error", 0, "no SMTP connection became free", "connect")
+            return NO_CONNECTION
         result = SendResult("error", 0, "not attempted", "connect")
         try:
             for _ in range(lease.attempts):
