@@ -407,6 +407,22 @@ def test_connection_failure_releases_claims(session_maker: sessionmaker[Session]
         assert session.scalars(select(CampaignSend)).all() == []
 
 
+def suppressing_after_first(
+    world: World, pool: SmtpPool, entry: dict[str, str]
+) -> Callable[[Message], SendResult]:
+    """A transport that sends through `pool` and, once user0's message is answered, commits the
+    suppression `entry` as another channel (a complaint webhook, say) would mid-campaign."""
+
+    def send(message: Message) -> SendResult:
+        result = pool.send(message)
+        if message.recipient == "user0@example.com":
+            with world.factory() as session, session.begin():
+                upsert_many(session, [parse_entry(entry)])
+        return result
+
+    return send
+
+
 def test_suppression_committed_mid_campaign_stops_later_sends(
     session_maker: sessionmaker[Session], smtp_sink: Sink
 ) -> None:
@@ -414,17 +430,7 @@ def test_suppression_committed_mid_campaign_stops_later_sends(
     config = config_for(smtp_sink)
     start(world, config)
     pool = SmtpPool(config.smtp)
-
-    def suppress_after_first(
-        message: Message, while_waiting: Callable[[], object] | None = None
-    ) -> SendResult:
-        result = pool.send(message)
-        if message.recipient == "user0@example.com":
-            # Another channel (a complaint webhook, say) commits while the campaign runs.
-            with world.factory() as session, session.begin():
-                upsert_many(session, [parse_entry({"recipient": "user7@example.com"})])
-        return result
-
+    suppress_after_first = suppressing_after_first(world, pool, {"recipient": "user7@example.com"})
     runner, _ = runner_for(world, config, suppress_after_first)
     report = runner.run(world.campaign_id)
     pool.close()
@@ -444,17 +450,8 @@ def test_suppression_committed_mid_batch_stops_sends_not_yet_handed_over(
     start(world, config)
     pool = SmtpPool(config.smtp)
     last = f"user{2 * chunk + 1}@example.com"
-
-    def suppress_after_first(
-        message: Message, while_waiting: Callable[[], object] | None = None
-    ) -> SendResult:
-        result = pool.send(message)
-        if message.recipient == "user0@example.com":
-            with world.factory() as session, session.begin():
-                upsert_many(session, [parse_entry({"recipient": last, "reason": "complaint"})])
-        return result
-
-    runner, _ = runner_for(world, config, suppress_after_first)
+    entry = {"recipient": last, "reason": "complaint"}
+    runner, _ = runner_for(world, config, suppressing_after_first(world, pool, entry))
     report = runner.run(world.campaign_id)
     pool.close()
     # The third chunk is checked only once the first one has been sent.
