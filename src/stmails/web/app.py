@@ -33,6 +33,7 @@ from stmails.web.api import (
 )
 from stmails.web.api import (
     campaigns,
+    content_check,
     health,
     imports,
     lists,
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         imports.router,
         lists.router,
         campaigns.router,
+        content_check.router,
         bounces_api.router,
         settings_api.router,
         users_api.router,
