@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import dns.asyncresolver
 import pytest
 from dnslib import AAAA, MX, TXT, A
+
 from dnszone import Zone, async_resolver, serve
 
 
