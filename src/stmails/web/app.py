@@ -34,6 +34,7 @@ from stmails.web.api import (
 from stmails.web.api import (
     campaigns,
     content_check,
+    domains,
     health,
     imports,
     lists,
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         lists.router,
         campaigns.router,
         content_check.router,
+        domains.router,
         bounces_api.router,
         settings_api.router,
         users_api.router,
