@@ -4,49 +4,29 @@ server; the message that arrives has exactly the problems the check reported."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from stmails.config import Settings
 from stmails.db.models import Campaign
 from stmails.services import roles, users
 from stmails.services.content_check import check_content
-from stmails.web.app import create_app
 from stmails.workers.sender import SenderLoop, verp_maker
 
+from . import test_api
 from .conftest import Sink, make_world
 
-API = ("robot", "robot-token-0123456789")
+# The fixtures of test_api.py: the app (root_url https://lists.example.org) and its API client.
+app = test_api.app
+client = test_api.client
+
 SPAMMY = (
     "<p>Act now, this is urgent!! Only today.</p>"
     '<p><a href="https://bit.ly/3xYz">www.bank.example</a></p>'
     '<img src="https://cdn.example.org/offer.png">'
 )
-
-
-@pytest.fixture
-def app(engine: Engine, session_maker: sessionmaker[Session], db_url: str) -> FastAPI:
-    with session_maker() as session:
-        users.create_api_user(session, *API)
-        session.commit()
-    settings = Settings(
-        database_url=db_url, secret_key="test-secret-key", root_url="https://lists.example.org"
-    )
-    return create_app(settings, engine=engine)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        test_client.auth = API
-        yield test_client
 
 
 def _codes(report: dict[str, Any]) -> list[str]:

@@ -46,6 +46,7 @@ __all__ = [
     "activate",
     "delete_key",
     "dns_record",
+    "find_key",
     "generate_key",
     "get_key",
     "import_key",
@@ -161,7 +162,7 @@ def _store(
 ) -> DkimKey:
     domain = normalize_domain(domain)
     selector = _selector(selector)
-    if get_key(session, domain, selector, missing_ok=True) is not None:
+    if find_key(session, domain, selector) is not None:
         raise Conflict("selector", f"{selector}._domainkey.{domain} already has a key")
     pem = private.private_bytes(
         serialization.Encoding.PEM,
@@ -229,16 +230,19 @@ def keys_of(session: Session, domain: str | None = None) -> list[DkimKey]:
     return list(session.scalars(query))
 
 
-def get_key(
-    session: Session, domain: str, selector: str, *, missing_ok: bool = False
-) -> DkimKey | None:
-    """The key of `domain` under `selector`; NotFound (or None with `missing_ok`) without."""
-    key = session.scalar(
+def find_key(session: Session, domain: str, selector: str) -> DkimKey | None:
+    """The key of `domain` under `selector`, or None."""
+    return session.scalar(
         select(DkimKey).where(
             DkimKey.domain == normalize_domain(domain), DkimKey.selector == _selector(selector)
         )
     )
-    if key is None and not missing_ok:
+
+
+def get_key(session: Session, domain: str, selector: str) -> DkimKey:
+    """The key of `domain` under `selector`; NotFound without."""
+    key = find_key(session, domain, selector)
+    if key is None:
         raise NotFound(f"no DKIM key {selector}._domainkey.{domain}")
     return key
 

@@ -146,7 +146,6 @@ async def change_key(request: Request, domain: str, selector: str, user: User) -
 
     def read(session: Session) -> tuple[str, str, str]:
         key = dkim_keys.get_key(session, domain, selector)
-        assert key is not None
         return key.domain, key.selector, key.public_key
 
     key_domain, key_selector, public_key = await run_db(request, read)
@@ -162,7 +161,6 @@ async def change_key(request: Request, domain: str, selector: str, user: User) -
 
             def record(session: Session) -> str:
                 key = dkim_keys.get_key(session, key_domain, key_selector)
-                assert key is not None
                 return dkim_keys.dns_record(key).value
 
             wanted = await run_db(request, record)
@@ -175,7 +173,6 @@ async def change_key(request: Request, domain: str, selector: str, user: User) -
 
     def write(session: Session) -> list[dict[str, Any]]:
         key = dkim_keys.get_key(session, key_domain, key_selector)
-        assert key is not None
         if status == "active":
             changed = dkim_keys.activate(session, key, actor=user.username)
         else:
@@ -193,9 +190,7 @@ async def change_key(request: Request, domain: str, selector: str, user: User) -
 )
 async def delete_key(request: Request, domain: str, selector: str) -> JSONResponse:
     def work(session: Session) -> bool:
-        key = dkim_keys.get_key(session, domain, selector)
-        assert key is not None
-        dkim_keys.delete_key(session, key)
+        dkim_keys.delete_key(session, dkim_keys.get_key(session, domain, selector))
         return True
 
     return data(await run_db(request, work, write=True))
