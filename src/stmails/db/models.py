@@ -3,7 +3,8 @@
 Enumerated columns are short strings guarded by CHECK constraints (portable, readable in SQL);
 the allowed values are the tuples below. Every timestamp is timezone-aware UTC (`UTCDateTime`).
 Addresses are stored as given and unique case-insensitively through an index on `lower(email)`.
-The Alembic migration `0001_initial` must produce exactly this schema (a test checks it).
+The Alembic migrations (`0001_initial`, then `0002_hygiene`) must produce exactly this schema
+(a test checks it).
 """
 
 from __future__ import annotations
@@ -420,3 +421,91 @@ class WebhookNonce(Base):
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(200), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column()
+
+
+# Sender-domain hygiene (migration 0002_hygiene): DKIM keys and DMARC aggregate reports.
+DKIM_ALGORITHMS = ("rsa-sha256", "ed25519-sha256")
+DKIM_KEY_STATUSES = ("pending", "active", "retiring", "retired")
+DKIM_KEY_SOURCES = ("generated", "imported")
+DMARC_REPORT_SOURCES = ("upload", "mailbox")
+
+
+class DkimKey(Base):
+    """A DKIM key of a sending domain, published at `selector._domainkey.domain`.
+
+    `private_key` is encrypted with a key derived from the app secret (services.dkim_keys);
+    `public_key` is the base64 `p=` value of the DNS record. The life of a key: `pending`
+    (made, to be published), `active` (signs; one per domain), `retiring` (replaced, still
+    published so that mail signed with it verifies), `retired` (its record may be removed).
+    """
+
+    __tablename__ = "dkim_keys"
+    __table_args__ = (
+        UniqueConstraint("domain", "selector"),
+        one_of("algorithm", DKIM_ALGORITHMS),
+        one_of("status", DKIM_KEY_STATUSES),
+        one_of("source", DKIM_KEY_SOURCES),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253))
+    selector: Mapped[str] = mapped_column(String(63))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    bits: Mapped[int] = mapped_column(Integer, default=0)
+    public_key: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="generated")
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(default=None)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DmarcReport(Base):
+    """One DMARC aggregate report (RFC 7489 appendix C), stored once per (org_name, report_id)."""
+
+    __tablename__ = "dmarc_reports"
+    __table_args__ = (
+        UniqueConstraint("org_name", "report_id"),
+        one_of("source", DMARC_REPORT_SOURCES),
+        Index("ix_dmarc_reports_domain_begin_at", "domain", "begin_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_name: Mapped[str] = mapped_column(String(255))
+    report_id: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320), default="")
+    domain: Mapped[str] = mapped_column(String(253))
+    begin_at: Mapped[datetime] = mapped_column()
+    end_at: Mapped[datetime] = mapped_column()
+    # The policy published when the report was made: p, sp, pct, adkim, aspf.
+    policy: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
+    messages: Mapped[int] = mapped_column(BigInteger, default=0)
+    source: Mapped[str] = mapped_column(String(16), default="upload")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DmarcRecord(Base):
+    """One row of a DMARC aggregate report: `count` messages from `source_ip` and what the
+    receiver found (DMARC's own verdicts, `dkim_aligned`/`spf_aligned`, and the raw results)."""
+
+    __tablename__ = "dmarc_records"
+    __table_args__ = (
+        Index("ix_dmarc_records_report_id", "report_id"),
+        Index("ix_dmarc_records_header_from_source_ip", "header_from", "source_ip"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("dmarc_reports.id", ondelete="CASCADE"))
+    source_ip: Mapped[str] = mapped_column(String(45))
+    count: Mapped[int] = mapped_column(BigInteger)
+    disposition: Mapped[str] = mapped_column(String(16), default="none")
+    dkim_aligned: Mapped[bool] = mapped_column(Boolean, default=False)
+    spf_aligned: Mapped[bool] = mapped_column(Boolean, default=False)
+    header_from: Mapped[str] = mapped_column(String(253))
+    envelope_from: Mapped[str] = mapped_column(String(253), default="")
+    # [{"domain", "selector", "result"}] and [{"domain", "scope", "result"}] as reported, and
+    # the receiver's override reasons [{"type", "comment"}].
+    dkim_results: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)
+    spf_results: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)
+    reasons: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)

@@ -4,7 +4,8 @@ Two policies:
 
 * ``Policy.MAILING`` (the default) accepts only what could be a real public mailbox: a dot-atom
   local part (ASCII or UTF-8 under SMTPUTF8) at a hostname with at least two labels whose top
-  label is alphabetic (or an IDNA A-label) and not a special-use name (RFC 6761 and friends).
+  label is alphabetic with at least two letters (or an IDNA A-label) and not a special-use name
+  (RFC 6761 and friends).
 * ``Policy.RFC5321`` accepts the literal RFC 5321 grammar as well: quoted local parts, address
   literals, dotless domains, numeric or hyphenated top labels and special-use names.
 
@@ -52,6 +53,7 @@ MAX_DOMAIN_OCTETS = 253
 MAX_ADDRESS_OCTETS = 254
 MAX_LABEL_OCTETS = 63
 MAX_INPUT_CHARS = 1024
+MIN_TLD_LENGTH = 2
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
 # The common case, an ASCII dot-atom local part at LDH labels and dots (the bulk fast path
@@ -176,6 +178,10 @@ def check_domain(domain: str) -> DomainSyntax:
         mailing_error = "the domain has no dot (a mailbox needs a public hostname)"
     elif tld in SPECIAL_USE_TLDS:
         mailing_error = f"the domain is under the special-use name .{tld}"
+    elif len(tld) < MIN_TLD_LENGTH:
+        # Country codes have two letters and generic names three or more: no one-letter
+        # top-level domain exists or may be delegated (ICANN's rules for both).
+        mailing_error = f"the top-level name .{tld} has one character (no such TLD exists)"
     elif not (_ALPHA_TLD.fullmatch(tld) or tld.startswith("xn--")):
         mailing_error = f"the top-level name .{tld} is not alphabetic"
     return DomainSyntax(mailing_error, None, unicode_domain, ascii_domain)

@@ -11,7 +11,14 @@ A suggestion is offered only when it is very likely right; otherwise the stage a
    candidate at distance 1 only if its name (the part before the public suffix) has at least 5
    characters: short names (``mail.com``, ``gmx.de``, ``aol.com``) have too many real
    neighbours (``mailw.com`` is a real domain), so they are never suggested by distance.
-4. More than one candidate at the best distance is a tie: abstain.
+4. A top-level name that is not delegated at all (IANA's root zone list, shipped offline in
+   ``data/``) cannot receive mail, so when the rest of the domain is exactly a provider's
+   name, that provider's suffix within distance 2 is suggested (``comcast.nry`` ->
+   ``comcast.net``).
+5. More than one candidate at the best distance is a tie. A tie is settled only when exactly
+   one of the tied candidates is one of the few global providers that hold most mailboxes
+   (:data:`DOMINANT_MAILBOX_DOMAINS`): ``hotmail.co`` is one edit from both ``hotmail.com``
+   and ``hotmail.ca``, and the first is far more common. Any other tie abstains.
 
 Candidates are found with a symmetric-deletion index, so a lookup costs a few dictionary probes
 rather than a comparison with every provider.
@@ -21,7 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from stmails.verify.tlds import is_delegated_tld
+
 __all__ = [
+    "DOMINANT_MAILBOX_DOMAINS",
     "KNOWN_MAILBOX_DOMAINS",
     "REGIONAL_MAILBOX_DOMAINS",
     "TLD_TYPOS",
@@ -70,6 +80,16 @@ KNOWN_MAILBOX_DOMAINS = frozenset(
     }
 )  # fmt: skip
 
+# The global providers that hold most of the world's mailboxes (each counts its users in the
+# hundreds of millions). In a tie between one of them and a smaller provider, the dominant one is
+# far more likely to be what was meant (rule 5). Every one of them is in KNOWN_MAILBOX_DOMAINS.
+DOMINANT_MAILBOX_DOMAINS = frozenset(
+    {
+        "gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com",
+        "aol.com", "qq.com", "163.com",
+    }
+)  # fmt: skip
+
 # The big webmail brands run one domain per country; every one of them is real, so none may be
 # "corrected" into another (hotmail.cz is not a typo of hotmail.ca).
 _REGIONAL_SUFFIXES = (
@@ -95,8 +115,10 @@ TLD_TYPOS: dict[str, str] = {
     "couk": "co.uk", "co.uj": "co.uk", "co.ul": "co.uk", "cojp": "co.jp",
 }  # fmt: skip
 
-# Second-level names shorter than this are never suggested by edit distance (rule 3).
+# Second-level names shorter than this are never suggested by edit distance (rules 3 and 4).
 MIN_NAME_LENGTH = 5
+# How far an undelegated top-level name may be from the provider's suffix (rule 4).
+MAX_SUFFIX_DISTANCE = 2
 # Public suffixes of the providers above that have two labels; the name precedes them.
 _TWO_LABEL_SUFFIXES = ("co.uk", "co.jp", "ne.jp", "co.in", "co.nz", "co.za", "net.au")
 
@@ -139,11 +161,15 @@ class TypoSuggester:
     def __init__(self, known_domains: Iterable[str], extra_known: Iterable[str] = ()) -> None:
         targets = frozenset(d.lower() for d in known_domains)
         self._known = targets | frozenset(d.lower() for d in extra_known)
-        # Symmetric-deletion index over the targets eligible for distance corrections.
+        # Symmetric-deletion index over the targets eligible for distance corrections, and the
+        # same targets by provider name (rule 4).
         self._index: dict[str, set[str]] = {}
+        self._by_name: dict[str, set[str]] = {}
         for target in targets:
-            if len(_provider_name(target)) < MIN_NAME_LENGTH:
+            name = _provider_name(target)
+            if len(name) < MIN_NAME_LENGTH:
                 continue
+            self._by_name.setdefault(name, set()).add(target)
             for key in _deletions(target) | {target}:
                 self._index.setdefault(key, set()).add(target)
         self._cache: dict[str, str | None] = {}
@@ -168,10 +194,28 @@ class TypoSuggester:
         for key in _deletions(fixed) | {fixed}:
             candidates |= self._index.get(key, _NOTHING)
         close = {c for c in candidates if osa_distance(fixed, c) == 1}
-        if len(close) == 1:
-            return close.pop()
-        # A tie, or nothing close: only the TLD correction (if any) is certain enough.
-        return fixed if fixed != domain and not close else None
+        if close:
+            return _settle(close)
+        if fixed != domain:
+            # Only the TLD correction applies, and it is certain enough on its own.
+            return fixed
+        return self._same_name(domain)
+
+    def _same_name(self, domain: str) -> str | None:
+        """Rule 4: an undelegated top-level name after exactly a provider's name."""
+        labels = domain.split(".")
+        if len(labels) < 2 or is_delegated_tld(labels[-1]):
+            return None
+        name = _provider_name(domain)
+        suffix = domain[len(name) + 1 :]
+        by_distance: dict[int, set[str]] = {}
+        for target in self._by_name.get(name, _NOTHING):
+            distance = osa_distance(suffix, target[len(name) + 1 :])
+            if distance <= MAX_SUFFIX_DISTANCE:
+                by_distance.setdefault(distance, set()).add(target)
+        if not by_distance:
+            return None
+        return _settle(by_distance[min(by_distance)])
 
     @staticmethod
     def _fix_tld(domain: str) -> str:
@@ -184,6 +228,14 @@ class TypoSuggester:
                 if meant is not None:
                     return domain[: -len(tail)] + meant
         return domain
+
+
+def _settle(tied: set[str]) -> str | None:
+    """The one candidate of equally close ones, or None when the tie stands (rule 5)."""
+    if len(tied) == 1:
+        return next(iter(tied))
+    dominant = tied & DOMINANT_MAILBOX_DOMAINS
+    return dominant.pop() if len(dominant) == 1 else None
 
 
 _DEFAULT: TypoSuggester | None = None

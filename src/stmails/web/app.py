@@ -33,6 +33,9 @@ from stmails.web.api import (
 )
 from stmails.web.api import (
     campaigns,
+    content_check,
+    dmarc,
+    domains,
     health,
     imports,
     lists,
@@ -168,6 +171,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 limits_by_path={
                     "/api/import/subscribers": IMPORT_MAX_BYTES,
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
+                    dmarc.UPLOAD_PATH: dmarc.MAX_UPLOAD_BYTES,
                     **sending_routes.BODY_LIMITS,
                 },
             ),
@@ -199,6 +203,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         imports.router,
         lists.router,
         campaigns.router,
+        content_check.router,
+        domains.router,
+        dmarc.router,
         bounces_api.router,
         settings_api.router,
         users_api.router,

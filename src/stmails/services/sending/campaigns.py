@@ -64,6 +64,7 @@ from stmails.services.sending.compose import (
     Envelope,
     Links,
     Recipient,
+    Rendered,
     ReturnPath,
     compile_content,
     template_context,
@@ -246,10 +247,11 @@ def render_for(
     return to_spec(rendered, recipient, envelope).build()
 
 
-def preview(
+def render_preview(
     session: Session, campaign: Campaign, subscriber: Subscriber | None, config: SendingConfig
-) -> tuple[str, str]:
-    """The campaign rendered for `subscriber` (a sample one when None): (content type, body)."""
+) -> tuple[Rendered, str]:
+    """The campaign rendered for `subscriber` (a sample one when None), and that recipient's
+    unsubscribe URL; CampaignError when a template fails."""
     content = compile_campaign(session, campaign, config)
     recipient = (
         recipient_of(subscriber)
@@ -262,11 +264,18 @@ def preview(
             attribs={"city": "Bengaluru"},
         )
     )
-    _, context = _campaign_context(campaign, recipient, config)
+    url, context = _campaign_context(campaign, recipient, config)
     try:
-        rendered = content.render(context)
+        return content.render(context), url
     except TemplateRenderError as exc:
         raise CampaignError(str(exc)) from exc
+
+
+def preview(
+    session: Session, campaign: Campaign, subscriber: Subscriber | None, config: SendingConfig
+) -> tuple[str, str]:
+    """The campaign rendered for `subscriber` (a sample one when None): (content type, body)."""
+    rendered, _ = render_preview(session, campaign, subscriber, config)
     if rendered.html is not None:
         return "text/html", rendered.html
     return "text/plain", rendered.text or ""

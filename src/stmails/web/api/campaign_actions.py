@@ -2,7 +2,8 @@
 
 - `PUT /api/campaigns/{id}/status` `{"status": "scheduled"|"running"|"paused"|"cancelled"|"draft"}`
   under listmonk's rules; the sender (inside `stmails serve` / `stmails worker`) picks running
-  campaigns up.
+  campaigns up. Starting or scheduling answers with the campaign plus `content_warnings`, the
+  content risk report (services.content_check), which warns and never blocks.
 - `POST /api/campaigns/{id}/test` `{"subscribers": ["a@b.c", ...]}` (plus any campaign field to
   try unsaved content): sent now, each address checked like campaign mail; a suppressed or
   unknown address is refused with its reason.
@@ -22,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign, Subscriber
+from stmails.services.content_check import check_campaign
 from stmails.services.sending.campaigns import (
     CampaignError,
     campaign_stats,
@@ -67,12 +69,17 @@ async def put_status(request: Request, campaign_id: int) -> JSONResponse:
 
     def work(session: Session) -> dict[str, Any]:
         campaign = _campaign(session, campaign_id)
+        config = sending_config(request, session)
         try:
-            change_status(session, campaign, status, sending_config(request, session))
+            change_status(session, campaign, status, config)
         except CampaignError as exc:
             raise bad_request(str(exc)) from None
         session.flush()
-        return serialized(session, [campaign])[0]
+        result = serialized(session, [campaign])[0]
+        if status in {"running", "scheduled"}:
+            # A warning beside the started campaign, never a reason to refuse the start.
+            result["content_warnings"] = check_campaign(session, campaign, config).to_dict()
+        return result
 
     return data(await run_db(request, work, write=True))
 
