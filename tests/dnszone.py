@@ -70,14 +70,28 @@ class _ZoneResolver:
         return reply
 
 
+def _bind_pair(zone: Zone, attempts: int = 20) -> tuple[DNSServer, DNSServer]:
+    # The UDP port is chosen by the kernel, and another process may hold the same number on TCP:
+    # try again on a new port rather than fail the test.
+    for _ in range(attempts):
+        udp = DNSServer(_ZoneResolver(zone), address="127.0.0.1", port=0, logger=_QuietLogger())
+        port = udp.server.server_address[1]
+        try:
+            tcp = DNSServer(
+                _ZoneResolver(zone), address="127.0.0.1", port=port, tcp=True, logger=_QuietLogger()
+            )
+        except OSError:
+            udp.server.server_close()
+            continue
+        return udp, tcp
+    raise OSError("no port free on both UDP and TCP for the loopback DNS server")
+
+
 @contextmanager
 def serve(zone: Zone) -> Iterator[int]:
     """Serves `zone` on 127.0.0.1 (UDP and TCP, one random port); yields the port."""
-    udp = DNSServer(_ZoneResolver(zone), address="127.0.0.1", port=0, logger=_QuietLogger())
+    udp, tcp = _bind_pair(zone)
     port = udp.server.server_address[1]
-    tcp = DNSServer(
-        _ZoneResolver(zone), address="127.0.0.1", port=port, tcp=True, logger=_QuietLogger()
-    )
     udp.start_thread()
     tcp.start_thread()
     try:
