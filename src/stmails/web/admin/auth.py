@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from stmails.db.models import User
+from stmails.db.models import Setting, User
 from stmails.services import accounts, login_guard, password_resets, two_factor, users
 from stmails.services import sessions as session_service
 from stmails.services.errors import Conflict, InvalidInput
@@ -332,11 +332,16 @@ async def first_run(request: Request) -> Response:
     )
 
 
-def _smtp_ready(request: Request) -> Any:
-    async def ready() -> bool:
-        return bool(await run_db(request, lambda s: sending_config(request, s).smtp))
+async def _smtp_ready(request: Request) -> bool:
+    """True when an administrator has saved SMTP settings with an enabled server (the
+    built-in default, a server on localhost:25, is not taken as configured)."""
 
-    return ready()
+    def ready(session: Session) -> bool:
+        if session.get(Setting, "smtp") is None:
+            return False
+        return bool(sending_config(request, session).smtp)
+
+    return await run_db(request, ready)
 
 
 @router.get(RESET_PATH, include_in_schema=False)
