@@ -103,7 +103,7 @@ def load(
     ).first()
     if row is None:
         return None
-    browser, user = row.tuple()
+    browser, user = row
     if browser.expires_at <= now or browser.idle_expires_at <= now:
         return None
     if user.status != "enabled" or user.type != "admin":

@@ -235,16 +235,20 @@ def watch(target: Any, errors: BrowserErrors) -> None:
     """Records `target`'s (a page's) console errors and uncaught exceptions in `errors`."""
     target.on(
         "console",
-        lambda message: errors.add(message.text, message.location.get("url", ""))
-        if message.type == "error"
-        else None,
+        lambda message: (
+            errors.add(message.text, message.location.get("url", ""))
+            if message.type == "error"
+            else None
+        ),
     )
     target.on("pageerror", lambda exc: errors.add(f"uncaught: {exc}"))
     target.on(
         "response",
-        lambda response: errors.documents.add(response.url)
-        if response.request.resource_type == "document"
-        else None,
+        lambda response: (
+            errors.documents.add(response.url)
+            if response.request.resource_type == "document"
+            else None
+        ),
     )
 
 

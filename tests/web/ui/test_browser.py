@@ -56,8 +56,19 @@ def test_login_without_2fa_then_logout(page: Any, ui_server: Server) -> None:
     page.wait_for_url("**/admin/")
     assert page.get_by_role("heading", level=1).inner_text() == "Dashboard"
     nav = page.get_by_role("navigation", name="Main")
-    for section in ("Dashboard", "Subscribers", "Lists", "Campaigns", "Templates", "Bounces",
-                    "Suppression", "Verification", "Settings", "Users", "Logs"):
+    for section in (
+        "Dashboard",
+        "Subscribers",
+        "Lists",
+        "Campaigns",
+        "Templates",
+        "Bounces",
+        "Suppression",
+        "Verification",
+        "Settings",
+        "Users",
+        "Logs",
+    ):
         assert nav.get_by_text(section, exact=True).count() == 1, section
     # Only pages that exist are links.
     assert nav.get_by_role("link").all_inner_texts() == ["Dashboard"]
@@ -383,10 +394,10 @@ def test_phone_viewport(new_context: Callable[..., Any], ui_server: Server) -> N
     shot(page, "profile-phone")
 
 
-def test_values_from_mail_webhooks_and_users_render_inert(
-    page: Any, ui_server: Server
-) -> None:
-    payload = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
+def test_values_from_mail_webhooks_and_users_render_inert(page: Any, ui_server: Server) -> None:
+    payload = (
+        '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
+    )
     with ui_server.api() as api:
         made = api.post(
             "/api/subscribers",
@@ -395,8 +406,12 @@ def test_values_from_mail_webhooks_and_users_render_inert(
         assert made.status_code == 200, made.text
         bounce = api.post(
             "/webhooks/bounce",
-            json={"email": "xss@example.com", "source": "api", "type": "hard",
-                  "diagnostic": payload},
+            json={
+                "email": "xss@example.com",
+                "source": "api",
+                "type": "hard",
+                "diagnostic": payload,
+            },
         )
         assert bounce.status_code == 200, bounce.text
     username, password = new_user(ui_server, "xss")
