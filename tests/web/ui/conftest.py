@@ -101,12 +101,14 @@ class Server:
         return username, password
 
 
-def start_server(folder: Path, *, admin: tuple[str, str] | None = ADMIN) -> Server:
+def start_server(
+    folder: Path, *, admin: tuple[str, str] | None = ADMIN, env: dict[str, str] | None = None
+) -> Server:
     """Starts `stmails serve` on a new SQLite database in `folder` and waits for /health."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {
+    environment = {
         **os.environ,
         "STMAILS_DATABASE_URL": f"sqlite:///{folder / 'stmails.db'}",
         "STMAILS_DATA_DIR": str(folder),
@@ -116,17 +118,18 @@ def start_server(folder: Path, *, admin: tuple[str, str] | None = ADMIN) -> Serv
         "STMAILS_ADMIN_USER": admin[0] if admin else "",
         "STMAILS_CONFIG": "",
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     if admin:
-        env["STMAILS_ADMIN_PASSWORD"] = admin[1]
+        environment["STMAILS_ADMIN_PASSWORD"] = admin[1]
     else:
-        env.pop("STMAILS_ADMIN_PASSWORD", None)
+        environment.pop("STMAILS_ADMIN_PASSWORD", None)
     log = folder / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "stmails", "serve", "--no-sender"],
             cwd=folder,
-            env=env,
+            env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -160,8 +163,8 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
     without an admin user, for the first-run page."""
     started: list[Server] = []
 
-    def make(*, admin: tuple[str, str] | None = ADMIN) -> Server:
-        server = start_server(tmp_path_factory.mktemp("server"), admin=admin)
+    def make(*, admin: tuple[str, str] | None = ADMIN, env: dict[str, str] | None = None) -> Server:
+        server = start_server(tmp_path_factory.mktemp("server"), admin=admin, env=env)
         started.append(server)
         return server
 

@@ -91,6 +91,8 @@ async def _begin(
 
     def work(session: Session) -> str:
         session_service.revoke(session, old)
+        # Ended sessions are deleted as new ones start, so the table stays small.
+        session_service.purge_expired(session)
         user = session.get(User, user_id)
         assert user is not None
         return session_service.start(
