@@ -31,6 +31,9 @@ from typing import Any
 import httpx
 import pytest
 
+# The real aiosmtpd sink of the sending tests, for the password-reset mail.
+from sending.conftest import smtp_sink  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")

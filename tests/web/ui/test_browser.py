@@ -18,9 +18,8 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 
-from sending.conftest import Sink, SinkHandler
+from sending.conftest import Sink
 from web.ui.conftest import BrowserErrors, Server, free_port, shot
 
 pytestmark = pytest.mark.integration
@@ -38,6 +37,32 @@ def log_in(page: Any, username: str, password: str) -> None:
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def enrol_two_factor(page: Any) -> tuple[pyotp.TOTP, list[str]]:
+    """Turns two-factor sign-in on from the profile (signed in); returns the authenticator
+    and the recovery codes shown."""
+    page.goto("/admin/profile/2fa")
+    page.get_by_role("button", name="Set up two-factor sign-in").click()
+    page.wait_for_url("**/admin/profile/2fa/setup")
+    qr = page.get_by_role("img", name="QR code for your authenticator app")
+    assert str(qr.get_attribute("src")).startswith("data:image/svg+xml;base64,")
+    # The QR code is an image that really rendered (no blocked inline content).
+    assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0
+    shot(page, "two-factor-setup")
+    totp = pyotp.TOTP(page.inner_text("code.secret").strip())
+    page.get_by_label("Code").fill(totp.now())
+    page.get_by_role("button", name="Turn on").click()
+    page.wait_for_selector("ul.codes")
+    return totp, page.locator("ul.codes code").all_inner_texts()
+
+
+def save_profile(page: Any, label: str, value: str) -> None:
+    """Sets one field of the signed-in user's profile through the profile form."""
+    page.goto("/admin/profile")
+    page.get_by_label(label).fill(value)
+    page.get_by_role("button", name="Save profile").click()
+    page.wait_for_selector(".flashes")
 
 
 def csrf_of(page: Any) -> str:
@@ -117,19 +142,7 @@ def test_two_factor_enrolment_login_and_recovery_code(page: Any, ui_server: Serv
     username, password = new_user(ui_server, "twofa")
     log_in(page, username, password)
     page.wait_for_url("**/admin/")
-    page.goto("/admin/profile/2fa")
-    page.get_by_role("button", name="Set up two-factor sign-in").click()
-    page.wait_for_url("**/admin/profile/2fa/setup")
-    qr = page.get_by_role("img", name="QR code for your authenticator app")
-    assert qr.get_attribute("src").startswith("data:image/svg+xml;base64,")
-    # The QR code is an image that really rendered (no blocked inline content).
-    assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0
-    shot(page, "two-factor-setup")
-    totp = pyotp.TOTP(page.inner_text("code.secret").strip())
-    page.get_by_label("Code").fill(totp.now())
-    page.get_by_role("button", name="Turn on").click()
-    page.wait_for_selector("ul.codes")
-    codes = page.locator("ul.codes code").all_inner_texts()
+    totp, codes = enrol_two_factor(page)
     assert len(codes) == 10 and all(re.fullmatch(r"[a-z2-9]{5}-[a-z2-9]{5}", c) for c in codes)
     shot(page, "recovery-codes")
     page.get_by_role("button", name="Sign out").click()
@@ -166,11 +179,7 @@ def test_disable_two_factor_needs_the_password(page: Any, ui_server: Server) -> 
     username, password = new_user(ui_server, "disable")
     log_in(page, username, password)
     page.wait_for_url("**/admin/")
-    page.goto("/admin/profile/2fa")
-    page.get_by_role("button", name="Set up two-factor sign-in").click()
-    totp = pyotp.TOTP(page.inner_text("code.secret").strip())
-    page.get_by_label("Code").fill(totp.now())
-    page.get_by_role("button", name="Turn on").click()
+    enrol_two_factor(page)
     page.get_by_role("link", name="Done").click()
     page.get_by_text("Turn off two-factor sign-in").click()
     form = page.locator("form[action='/admin/profile/2fa/disable']")
@@ -295,18 +304,6 @@ def test_first_run_creates_the_first_admin_once(
     assert "no SMTP server is configured" in page.inner_text("main")
 
 
-@pytest.fixture
-def smtp_sink() -> Iterator[Sink]:
-    handler = SinkHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Sink("127.0.0.1", port, handler)
-    finally:
-        controller.stop()
-
-
 def test_password_reset_by_mail_through_a_real_smtp_server(
     page: Any, ui_server: Server, smtp_sink: Sink
 ) -> None:
@@ -318,10 +315,7 @@ def test_password_reset_by_mail_through_a_real_smtp_server(
     # The user gives its address on the profile page.
     log_in(page, username, password)
     page.wait_for_url("**/admin/")
-    page.goto("/admin/profile")
-    page.get_by_label("Email address").fill(address)
-    page.get_by_role("button", name="Save profile").click()
-    page.wait_for_selector(".flashes")
+    save_profile(page, "Email address", address)
     page.get_by_role("button", name="Sign out").click()
 
     page.get_by_role("link", name="Forgot your password?").click()
@@ -419,10 +413,7 @@ def test_values_from_mail_webhooks_and_users_render_inert(page: Any, ui_server: 
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     log_in(page, username, password)
     page.wait_for_url("**/admin/")
-    page.goto("/admin/profile")
-    page.get_by_label("Your name").fill(payload)
-    page.get_by_role("button", name="Save profile").click()
-    page.wait_for_selector(".flashes")
+    save_profile(page, "Your name", payload)
     page.goto("/admin/")
     table = page.get_by_role("table", name="Recent bounces")
     assert payload in table.inner_text()

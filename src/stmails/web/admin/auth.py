@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from stmails.db.models import Setting, User
@@ -63,6 +64,20 @@ def field_error(exc: InvalidInput) -> str:
         "current_password": _("This is not your current password."),
     }
     return messages.get(exc.field, exc.message)
+
+
+def new_password(
+    form: FormData, name: str = "password", again: str = "password_again"
+) -> tuple[str, dict[str, str]]:
+    """The new password a form sets, and the errors of its two fields (long enough, typed the
+    same twice)."""
+    password = text(form, name, 1000)
+    errors: dict[str, str] = {}
+    if len(password) < users.MIN_PASSWORD_LENGTH:
+        errors[name] = _("Use at least %(num)d characters.") % {"num": users.MIN_PASSWORD_LENGTH}
+    elif password != text(form, again, 1000):
+        errors[again] = _("The two passwords differ.")
+    return password, errors
 
 
 def throttled_message(exc: Throttled) -> str:
@@ -138,17 +153,10 @@ async def login(request: Request) -> Response:
     target = safe_next(text(form, "next", 2000))
 
     def again(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-        response = render_page(
-            request,
-            "admin/login.html",
-            title=_("Sign in"),
-            next=target,
-            username=username,
-            error=message,
-            status_code=status,
-        )
-        response.headers.update(headers or {})
-        return response
+        return render_page(
+            request, "admin/login.html", title=_("Sign in"), next=target, username=username,
+            error=message, status_code=status, headers=headers,
+        )  # fmt: skip
 
     if not username or not password:
         return again(_("Enter your user name and password."), 400)
@@ -223,16 +231,10 @@ async def totp_login(request: Request) -> Response:
         return used
 
     def again(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-        response = render_page(
-            request,
-            "admin/totp.html",
-            title=_("Two-factor code"),
-            next=target,
-            error=message,
-            status_code=status,
-        )
-        response.headers.update(headers or {})
-        return response
+        return render_page(
+            request, "admin/totp.html", title=_("Two-factor code"), next=target, error=message,
+            status_code=status, headers=headers,
+        )  # fmt: skip
 
     try:
         used = await run_db(request, check, write=True)
@@ -281,16 +283,9 @@ async def first_run(request: Request) -> Response:
         "name": text(form, "name", 200),
         "email": text(form, "email", 300),
     }
-    password = text(form, "password", 1000)
-    errors: dict[str, str] = {}
+    password, errors = new_password(form)
     if not values["username"]:
         errors["username"] = _("Enter a user name.")
-    if len(password) < users.MIN_PASSWORD_LENGTH:
-        errors["password"] = _("Use at least %(num)d characters.") % {
-            "num": users.MIN_PASSWORD_LENGTH
-        }
-    elif password != text(form, "password_again", 1000):
-        errors["password_again"] = _("The two passwords differ.")
 
     def create(session: Session) -> int:
         with state.hashing.hold():
@@ -435,19 +430,25 @@ def _token_valid(request: Request, token: str) -> Any:
     return run_db(request, lambda s: password_resets.valid_user(s, token) is not None)
 
 
-@router.get(RESET_PATH + "/confirm", include_in_schema=False)
-async def reset_confirm_form(request: Request, token: str = "") -> Response:
-    i18n.set_locale(request_locale(request))
-    valid = await _token_valid(request, token)
+def _reset_page(
+    request: Request, token: str, valid: bool, errors: dict[str, str], status_code: int
+) -> Response:
+    """The form to choose a new password (or the notice that the link is dead: 404)."""
     return render_page(
         request,
         "admin/reset_confirm.html",
         title=_("Choose a new password"),
         token=token if valid else "",
         valid=valid,
-        errors={},
-        status_code=200 if valid else 404,
+        errors=errors,
+        status_code=status_code if valid else 404,
     )
+
+
+@router.get(RESET_PATH + "/confirm", include_in_schema=False)
+async def reset_confirm_form(request: Request, token: str = "") -> Response:
+    i18n.set_locale(request_locale(request))
+    return _reset_page(request, token, await _token_valid(request, token), {}, 200)
 
 
 @router.post(RESET_PATH + "/confirm", include_in_schema=False)
@@ -456,14 +457,7 @@ async def reset_confirm(request: Request) -> Response:
     i18n.set_locale(request_locale(request))
     form = await form_fields(request)
     token = text(form, "token", 200)
-    password = text(form, "password", 1000)
-    errors: dict[str, str] = {}
-    if len(password) < users.MIN_PASSWORD_LENGTH:
-        errors["password"] = _("Use at least %(num)d characters.") % {
-            "num": users.MIN_PASSWORD_LENGTH
-        }
-    elif password != text(form, "password_again", 1000):
-        errors["password_again"] = _("The two passwords differ.")
+    password, errors = new_password(form)
 
     def reset(session: Session) -> None:
         with state.hashing.hold():
@@ -485,12 +479,4 @@ async def reset_confirm(request: Request) -> Response:
                 LOGIN_PATH,
                 flash=("success", _("Your password has been changed. Sign in with it.")),
             )
-    return render_page(
-        request,
-        "admin/reset_confirm.html",
-        title=_("Choose a new password"),
-        token=token if valid else "",
-        valid=valid,
-        errors=errors,
-        status_code=400 if valid else 404,
-    )
+    return _reset_page(request, token, valid, errors, 400)

@@ -172,10 +172,11 @@ def render_page(
     section: str = "",
     title: str = "",
     status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
     **context: Any,
 ) -> Response:
-    """An admin page: `template` with the shared context. Forms on it carry a CSRF token bound
-    to the browser's session (or a new pre-session cookie set here)."""
+    """An admin page: `template` with the shared context (and `headers`). Forms on it carry a
+    CSRF token bound to the browser's session (or a new pre-session cookie set here)."""
     state = app_state(request)
     locale = request_locale(request, viewer)
     binding = csrf_binding(request)
@@ -194,7 +195,9 @@ def render_page(
         "title": title,
         "can": lambda permission: can(viewer, permission),
     }
-    response = render(template, {**shared, **context}, locale=locale, status_code=status_code)
+    response = render(
+        template, {**shared, **context}, locale=locale, status_code=status_code, headers=headers
+    )
     if new_binding is not None:
         set_cookie(request, response, PRESESSION_COOKIE, new_binding, None)
     if flashes:

@@ -22,7 +22,7 @@ from stmails.services import sessions as session_service
 from stmails.services.errors import InvalidInput
 from stmails.services.login_guard import Busy, Throttled
 from stmails.web import i18n
-from stmails.web.admin.auth import busy_message, field_error, throttled_message
+from stmails.web.admin.auth import busy_message, field_error, new_password, throttled_message
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.pages import page, redirect, render_page
 from stmails.web.body import run_db
@@ -35,6 +35,28 @@ router = APIRouter()
 PROFILE_PATH = "/admin/profile"
 TWO_FACTOR_PATH = "/admin/profile/2fa"
 SECRET_KEY = "totp_pending"
+
+
+def own_user(session: Session, viewer: Viewer) -> User:
+    """The signed-in user's row (it exists: the session was loaded with it)."""
+    user = session.get(User, viewer.principal.user_id)
+    if user is None:
+        raise LookupError(f"user {viewer.principal.user_id} is gone")
+    return user
+
+
+def _recovery_codes(
+    request: Request, viewer: Viewer, codes: list[str], *, just_enabled: bool
+) -> Response:
+    """The page that shows new recovery codes, once."""
+    return render_page(
+        request,
+        "admin/recovery_codes.html",
+        viewer=viewer,
+        title=_("Your recovery codes"),
+        codes=codes,
+        just_enabled=just_enabled,
+    )
 
 
 def _profile(
@@ -72,8 +94,7 @@ async def save_profile(request: Request, viewer: Annotated[Viewer, page()]) -> R
     }
 
     def save(session: Session) -> str:
-        user = session.get(User, viewer.principal.user_id)
-        assert user is not None
+        user = own_user(session, viewer)
         accounts.update_profile(session, user, **values)
         return user.locale
 
@@ -109,23 +130,15 @@ async def _password_ok(request: Request, viewer: Viewer, password: str) -> str |
 async def change_password(request: Request, viewer: Annotated[Viewer, page()]) -> Response:
     state = app_state(request)
     form = await form_fields(request)
-    new = text(form, "new_password", 1000)
-    errors: dict[str, str] = {}
     problem = await _password_ok(request, viewer, text(form, "current_password", 1000))
+    new, errors = new_password(form, "new_password", "new_password_again")
     if problem:
-        errors["current_password"] = problem
-    elif len(new) < users.MIN_PASSWORD_LENGTH:
-        errors["new_password"] = _("Use at least %(num)d characters.") % {
-            "num": users.MIN_PASSWORD_LENGTH
-        }
-    elif new != text(form, "new_password_again", 1000):
-        errors["new_password_again"] = _("The two passwords differ.")
+        errors = {"current_password": problem}
     if errors:
         return _profile(request, viewer, errors=errors, status_code=400)
 
     def save(session: Session) -> None:
-        user = session.get(User, viewer.principal.user_id)
-        assert user is not None
+        user = own_user(session, viewer)
         with state.hashing.hold():
             users.update_user(session, user, password=new)
         session_service.revoke_user(session, user.id, keep=viewer.session_token)
@@ -145,8 +158,7 @@ async def change_password(request: Request, viewer: Annotated[Viewer, page()]) -
 @router.get(TWO_FACTOR_PATH, include_in_schema=False)
 async def two_factor_page(request: Request, viewer: Annotated[Viewer, page()]) -> Response:
     def remaining(session: Session) -> int:
-        user = session.get(User, viewer.principal.user_id)
-        return two_factor.remaining_recovery_codes(session, user) if user else 0
+        return two_factor.remaining_recovery_codes(session, own_user(session, viewer))
 
     count = await run_db(request, remaining) if viewer.totp_enabled else 0
     return render_page(
@@ -216,8 +228,7 @@ async def confirm_setup(request: Request, viewer: Annotated[Viewer, page()]) -> 
         step = two_factor.matching_step(secret, code, after=None, now=utcnow())
         if step is None:
             return None
-        user = session.get(User, viewer.principal.user_id)
-        assert user is not None
+        user = own_user(session, viewer)
         codes = two_factor.enable(session, user, box, secret)
         user.totp_last_step = step
         session_service.set_data(session, viewer.session_id, **{SECRET_KEY: None})
@@ -233,26 +244,24 @@ async def confirm_setup(request: Request, viewer: Annotated[Viewer, page()]) -> 
             status_code=400,
         )
     forget_viewer(request)
-    return render_page(
-        request,
-        "admin/recovery_codes.html",
-        viewer=viewer,
-        title=_("Your recovery codes"),
-        codes=codes,
-        just_enabled=True,
-    )
+    return _recovery_codes(request, viewer, codes, just_enabled=True)
+
+
+async def _password_refused(request: Request, viewer: Viewer) -> Response | None:
+    """The 2FA page telling why the form's `password` is not the viewer's; None when it is."""
+    form = await form_fields(request)
+    problem = await _password_ok(request, viewer, text(form, "password", 1000))
+    return _two_factor_error(request, viewer, problem) if problem else None
 
 
 @router.post(TWO_FACTOR_PATH + "/disable", include_in_schema=False)
 async def disable(request: Request, viewer: Annotated[Viewer, page()]) -> Response:
-    form = await form_fields(request)
-    problem = await _password_ok(request, viewer, text(form, "password", 1000))
-    if problem:
-        return _two_factor_error(request, viewer, problem)
+    refused = await _password_refused(request, viewer)
+    if refused is not None:
+        return refused
 
     def off(session: Session) -> None:
-        user = session.get(User, viewer.principal.user_id)
-        assert user is not None
+        user = own_user(session, viewer)
         two_factor.disable(session, user)
 
     await run_db(request, off, write=True)
@@ -263,14 +272,12 @@ async def disable(request: Request, viewer: Annotated[Viewer, page()]) -> Respon
 
 @router.post(TWO_FACTOR_PATH + "/recovery-codes", include_in_schema=False)
 async def new_codes(request: Request, viewer: Annotated[Viewer, page()]) -> Response:
-    form = await form_fields(request)
-    problem = await _password_ok(request, viewer, text(form, "password", 1000))
-    if problem:
-        return _two_factor_error(request, viewer, problem)
+    refused = await _password_refused(request, viewer)
+    if refused is not None:
+        return refused
 
     def make(session: Session) -> list[str]:
-        user = session.get(User, viewer.principal.user_id)
-        assert user is not None
+        user = own_user(session, viewer)
         if not two_factor.is_enabled(user):
             return []
         return two_factor.new_recovery_codes(session, user)
@@ -278,14 +285,7 @@ async def new_codes(request: Request, viewer: Annotated[Viewer, page()]) -> Resp
     codes = await run_db(request, make, write=True)
     if not codes:
         return redirect(request, TWO_FACTOR_PATH)
-    return render_page(
-        request,
-        "admin/recovery_codes.html",
-        viewer=viewer,
-        title=_("Your recovery codes"),
-        codes=codes,
-        just_enabled=False,
-    )
+    return _recovery_codes(request, viewer, codes, just_enabled=False)
 
 
 def _two_factor_error(request: Request, viewer: Viewer, error: str) -> Response:
