@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Annotated
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import Response
 
 from stmails.services import login_guard, roles, users
-from stmails.web.admin.pages import NAV
+from stmails.web.admin.pages import NAV, page, render_page
+from stmails.web.deps import Viewer
 from stmails.web.templating import assets, static_url
 from web.conftest import ADMIN
 from web.test_permissions import app_routes
@@ -353,3 +356,30 @@ def test_password_change_ends_the_other_sessions(app: FastAPI, browser: TestClie
         assert "other sessions have ended" in answer.text
         assert browser.get("/admin/", follow_redirects=False).status_code == 200
         assert elsewhere.get("/admin/", follow_redirects=False).status_code == 303
+
+
+def test_a_page_refuses_users_without_its_permission(
+    app: FastAPI, session_maker: sessionmaker[Session]
+) -> None:
+    router = APIRouter()
+
+    @router.get("/admin/lists-only")
+    async def lists_only(
+        request: Request, viewer: Annotated[Viewer, page("lists:get_all")]
+    ) -> Response:
+        return render_page(request, "error.html", viewer=viewer, title="Lists", message="ok")
+
+    app.include_router(router)
+    with session_maker() as session:
+        role = roles.create(session, "Bounce reader", ["bounces:get"])
+        users.create_admin(session, "reader", "reader-password-1", role=role)
+        session.commit()
+    with TestClient(app, base_url=ORIGIN) as reader, TestClient(app, base_url=ORIGIN) as admin:
+        sign_in(reader, "reader", "reader-password-1")
+        refused = reader.get("/admin/lists-only")
+        assert refused.status_code == 403
+        assert "You do not have permission to open this page." in refused.text
+        sign_in(admin)
+        assert admin.get("/admin/lists-only").status_code == 200
+    with pytest.raises(ValueError, match="unknown permissions"):
+        page("lists:get_everything")
