@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything stmails needs on a fresh Debian machine: the Python virtualenv with the
 # project and its dev tools, and the system servers the integration tests start on loopback
-# (PostgreSQL, Dovecot). Safe to run again; it only installs what is missing.
+# (PostgreSQL, Dovecot), and Debian's Chromium for the browser tests (Playwright drives it; no
+# browser is downloaded). Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-core dovecot-imapd dovecot-pop3d)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# A CJK font, so that the browser tests' screenshots of the Chinese interface show its text.
+fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need[*]}"

@@ -99,6 +99,34 @@ class Settings(BaseSettings):
         description="How long SQLite waits for a lock before the operation fails (503 upstream).",
     )
 
+    # The admin UI's sign-in (services.sessions, services.login_guard).
+    session_idle_minutes: int = Field(
+        default=120,
+        ge=1,
+        description="A browser session ends after this many minutes without a request.",
+    )
+    session_max_hours: int = Field(
+        default=24,
+        ge=1,
+        description="A browser session ends this many hours after sign-in, however active.",
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1,::1",
+        description=(
+            "Comma-separated addresses (or `*`) of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed: the client address the login throttle counts, and "
+            "HTTPS (Secure cookies, HSTS) behind a TLS-terminating proxy. Empty trusts none."
+        ),
+    )
+    password_check_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Password hashes (scrypt, 16 MB each) computed at once per process; a sign-in "
+            "beyond that is answered 503 with Retry-After instead of queueing."
+        ),
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

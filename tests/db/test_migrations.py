@@ -105,6 +105,39 @@ def test_upgrade_is_idempotent_and_records_the_head(
         assert current_revision(eng) is None
         upgrade(eng)
         upgrade(eng)
-        assert current_revision(eng) == head_revision() == "0002_hygiene"
+        head = head_revision()
+        assert head is not None and head.startswith("00")
+        assert current_revision(eng) == head
+    finally:
+        eng.dispose()
+
+
+def test_ui_sessions_migration_keeps_existing_users(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    """A 0.1.0 database with a user gains the profile columns with empty values."""
+    eng = make_engine(fresh_database_url())
+    try:
+        upgrade(eng, "0001_initial")
+        with eng.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO roles (name, permissions, created_at, updated_at)"
+                    " VALUES ('r', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, type, status, created_at, role_id)"
+                    " VALUES ('old', 'admin', 'enabled', CURRENT_TIMESTAMP,"
+                    " (SELECT id FROM roles WHERE name = 'r'))"
+                )
+            )
+        upgrade(eng, "0003_ui_sessions")
+        with eng.connect() as conn:
+            row = conn.execute(
+                text("SELECT name, email, locale, totp_secret FROM users WHERE username = 'old'")
+            ).one()
+        assert tuple(row) == ("", "", "", None)
     finally:
         eng.dispose()

@@ -65,3 +65,16 @@ def test_configured_api_user_role_is_given_on_start(
             assert user is not None and user.role.name == "Poster"
     finally:
         engine.dispose()
+
+
+def test_an_empty_admin_user_leaves_the_first_admin_to_the_first_run_page(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    url = fresh_database_url()
+    assert prepare(Settings(database_url=url, admin_user="")) is None
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            assert users.list_users(session) == []
+    finally:
+        engine.dispose()

@@ -25,7 +25,9 @@ def prepare(settings: Settings) -> str | None:
     """Migrates the database and ensures the configured users; returns a generated password.
 
     The admin user gets `STMAILS_ADMIN_PASSWORD` when set; when it is unset and the admin does
-    not exist yet, a random password is generated and returned (None otherwise).
+    not exist yet, a random password is generated and returned (None otherwise). With
+    `STMAILS_ADMIN_USER` set empty no admin is made here: the first-run page of the admin UI
+    creates the first one.
     `STMAILS_API_USER` + `STMAILS_API_TOKEN` make sure that API user exists with that token
     (and `STMAILS_API_USER_ROLE` with that role).
     """
@@ -42,7 +44,12 @@ def prepare(settings: Settings) -> str | None:
             password = (
                 settings.admin_password.get_secret_value() if settings.admin_password else None
             )
-            ensured = users.ensure_admin(session, settings.admin_user, password)
+            # An empty admin user name leaves the first admin to the first-run page.
+            ensured = (
+                users.ensure_admin(session, settings.admin_user, password)
+                if settings.admin_user.strip()
+                else None
+            )
             if settings.api_user and settings.api_token:
                 users.ensure_api_user(
                     session,
@@ -51,7 +58,7 @@ def prepare(settings: Settings) -> str | None:
                     role_name=settings.api_user_role,
                 )
             session.commit()
-            return ensured.generated_password
+            return ensured.generated_password if ensured else None
     finally:
         engine.dispose()
 
@@ -93,22 +100,33 @@ def serve(
             f"stmails: created admin user {settings.admin_user!r} with password: {generated}\n"
             "stmails: this password is shown only now; set STMAILS_ADMIN_PASSWORD to choose one."
         )
+    if not settings.admin_user.strip():
+        typer.echo(
+            f"stmails: no admin user is made at start; open http://{host}:{port}/admin/first-run"
+            " to create the first one (while none exists)."
+        )
     typer.echo(f"stmails: listening on http://{host}:{port} ({workers} worker(s))")
+    typer.echo(f"stmails: admin UI at http://{host}:{port}/admin/")
     sys.stdout.flush()
     # Workers read their settings from the environment: hand the resolved values on.
     os.environ["STMAILS_HOST"] = host
     os.environ["STMAILS_PORT"] = str(port)
     running = start_sender(settings) if sender else None
     try:
-        _run_uvicorn(host, port, workers, access_log)
+        _run_uvicorn(host, port, workers, access_log, settings.trusted_proxies)
     finally:
         if running is not None:
             running.stop()
 
 
-def _run_uvicorn(host: str, port: int, workers: int, access_log: bool) -> None:
+def _run_uvicorn(
+    host: str, port: int, workers: int, access_log: bool, trusted_proxies: str
+) -> None:
     import uvicorn
 
+    # X-Forwarded-For/-Proto are believed from the trusted proxies only: they give the client
+    # address the login throttle counts and the scheme that makes cookies Secure.
+    proxies = [p.strip() for p in trusted_proxies.split(",") if p.strip()]
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -120,4 +138,6 @@ def _run_uvicorn(host: str, port: int, workers: int, access_log: bool) -> None:
         http="httptools",
         loop="uvloop",
         timeout_graceful_shutdown=10,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
     )

@@ -348,6 +348,15 @@ class User(Base):
     # A role in use cannot be deleted (services.roles refuses it; the database backs that up).
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
     role: Mapped[Role] = relationship(lazy="joined", innerjoin=True)
+    # The admin UI's profile and two-factor columns (migration 0003_ui_sessions): a display
+    # name, the address password-reset mail goes to, the interface language ('' follows the
+    # browser), the TOTP secret (encrypted, see services.two_factor) and the last TOTP time
+    # step accepted (a code is never accepted twice).
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    locale: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    totp_secret: Mapped[str | None] = mapped_column(String(255), default=None)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class CampaignSend(Base):
@@ -509,3 +518,65 @@ class DmarcRecord(Base):
     dkim_results: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)
     spf_results: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)
     reasons: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)
+class BrowserSession(Base):
+    """A signed-in browser (services.sessions): the row is found by a hash of the cookie's
+    token, so a copy of the table opens no session. `mfa_pending` marks a password-checked
+    login that still owes its TOTP code; `data` holds small per-session state (a TOTP secret
+    being enrolled)."""
+
+    __tablename__ = "browser_sessions"
+    __table_args__ = (
+        Index("ix_browser_sessions_user_id", "user_id"),
+        Index("ix_browser_sessions_expires_at", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    mfa_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    idle_expires_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class RecoveryCode(Base):
+    """A two-factor recovery code of a user, kept as a salted hash; used at most once."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (Index("ix_recovery_codes_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class PasswordReset(Base):
+    """A password-reset link sent by mail: the SHA-256 of its token, single use, expiring."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (Index("ix_password_resets_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted per client address or user name (services.login_guard); the key
+    is a hash of `ip:<address>` or `user:<name>`, so its length is fixed whatever was sent."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (Index("ix_login_throttle_last_failure_at", "last_failure_at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,11 +23,14 @@ from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, read_only, session_factory
 from stmails.ingest.native import NativeBounceError
-from stmails.services import bounces, roles, users
+from stmails.services import bounces, login_guard, roles, users
 from stmails.services.bounces import RecordError, RecordResult
 from stmails.services.errors import Conflict, InvalidInput, NotFound
+from stmails.services.login_guard import HashingGate
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
+from stmails.web import admin
+from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
     bounces as bounces_api,
 )
@@ -54,12 +57,14 @@ from stmails.web.api import (
     users as users_api,
 )
 from stmails.web.api.verify import create_verify_router
-from stmails.web.deps import AppState, Authenticator, Principal
+from stmails.web.deps import AppState, Authenticator, Principal, lifetimes_of
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
 from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse
+from stmails.web.security_headers import SecurityHeadersMiddleware
+from stmails.web.templating import STATIC_ROUTE
 from stmails.workers.mailbox import MailboxWorker
 
 log = logging.getLogger("stmails.web")
@@ -79,33 +84,58 @@ def record_bounces(session: Session, events: list[Event]) -> list[RecordResult |
     return list(bounces.record_many(session, events))
 
 
-def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
+def make_authenticator(
+    sessions: sessionmaker[Session], hashing: HashingGate | None = None
+) -> Authenticator:
     """Checks credentials against the users table: API users by token, admins by password.
 
+    Failed attempts are counted per client address and user name (services.login_guard): while
+    either is locked the check raises Throttled before any secret is hashed, and a password
+    check waits for a turn of `hashing` (Busy when none comes).
+
     The check only reads (in a read-only session), so it never waits for the write lock that
-    bounce ingestion or an import may hold on SQLite. An admin's login time
-    is then noted in a write transaction of its own; if that cannot be done now (the database
-    is busy), the login still succeeds and the note is skipped.
+    bounce ingestion or an import may hold on SQLite. An admin's login time, and a failure's
+    count, are then noted in a write transaction of their own; if that cannot be done now (the
+    database is busy), the answer stands and the note is skipped.
     """
     readers = read_only(sessions)
+    gate = hashing or HashingGate(4)
 
-    def authenticate(username: str, secret: str) -> Principal | None:
+    def note(what: str, username: str, work: Callable[[Session], object]) -> None:
+        try:
+            with sessions() as session:
+                work(session)
+                session.commit()
+        except SQLAlchemyError as exc:
+            log.warning("could not note the %s of %s: %s", what, username[:200], exc)
+
+    def authenticate(username: str, secret: str, address: str = "") -> Principal | None:
         with readers() as session:
+            login_guard.check(session, address, username)
             user = users.authenticate_token(session, username, secret)
             if user is None:
-                user = users.authenticate_password(session, username, secret)
+                with gate.hold():
+                    user = users.authenticate_password(session, username, secret)
             if user is None:
-                return None
-            principal = Principal(
-                user.id, user.username, user.type, roles.effective_permissions(user.role)
+                principal = None
+            else:
+                principal = Principal(
+                    user.id, user.username, user.type, roles.effective_permissions(user.role)
+                )
+        if principal is None:
+            note(
+                "failed login",
+                username,
+                lambda s: login_guard.record_failure(s, address, username),
             )
+            return None
         if principal.type == "admin":
-            try:
-                with sessions() as session:
-                    users.note_login(session, principal.user_id)
-                    session.commit()
-            except SQLAlchemyError as exc:
-                log.warning("could not note the login of %s: %s", principal.username, exc)
+
+            def success(session: Session) -> None:
+                users.note_login(session, principal.user_id)
+                login_guard.record_success(session, username)
+
+            note("login", principal.username, success)
         return principal
 
     return authenticate
@@ -125,12 +155,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             pool_size=settings.db_pool_size,
         )
     sessions = session_factory(engine)
+    hashing = HashingGate(settings.password_check_concurrency)
     state = AppState(
         settings=settings,
         engine=engine,
         sessions=sessions,
         readonly_sessions=read_only(sessions),
-        authenticate=make_authenticator(sessions),
+        authenticate=make_authenticator(sessions, hashing),
+        lifetimes=lifetimes_of(settings),
+        hashing=hashing,
     )
 
     @asynccontextmanager
@@ -164,6 +197,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         default_response_class=JSONResponse,
         lifespan=lifespan,
         middleware=[
+            # Outermost, so that every answer gets its headers (the hot routes skip it).
+            Middleware(SecurityHeadersMiddleware),
             Middleware(CatchAllMiddleware),
             Middleware(
                 BodySizeLimitMiddleware,
@@ -218,6 +253,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         create_verify_router(settings.data_dir / "verify", max_upload_bytes=IMPORT_MAX_BYTES),
         dependencies=[require_permission("verify:run")],
     )
+    # The admin UI (docs/ui.md) and the assets its pages load.
+    app.router.routes.append(STATIC_ROUTE)
+    app.include_router(admin.router)
+    install_page_errors(app)
     _document_security(app)
     return app
 

@@ -141,7 +141,9 @@ class StmailsApp(FastAPI):
         stack: ASGIApp = HandledErrors(_matched_route, self.exception_handlers)
         for middleware in reversed(self.user_middleware):
             cls, args, kwargs = middleware
-            stack = cls(stack, *args, **kwargs)
+            # Middleware for pages (security headers) says it has no business on hot routes.
+            if getattr(cls, "hot_path", True):
+                stack = cls(stack, *args, **kwargs)
         return stack
 
     def _hot_route(self, scope: Scope) -> Route | None:

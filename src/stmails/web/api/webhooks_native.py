@@ -79,7 +79,7 @@ class BounceWebhook:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: AppState = scope["app"].state.stmails
-        principal = await authenticate(state, header(scope, b"authorization"))
+        principal = await authenticate(state, header(scope, b"authorization"), scope.get("client"))
         check_permission(principal, "webhooks:post_bounce")
         body = await read_body(receive)
         try:

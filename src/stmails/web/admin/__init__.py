@@ -1,0 +1,16 @@
+"""The admin UI: server-rendered pages under /admin (see docs/ui.md).
+
+`router` carries every admin page; its dependency `csrf_protect` checks every unsafe request
+(Origin and CSRF token) before any page handler runs.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from stmails.web.admin import auth, home, profile
+from stmails.web.admin.pages import csrf_protect
+
+router = APIRouter(dependencies=[Depends(csrf_protect)])
+for _section in (home.router, auth.router, profile.router):
+    router.include_router(_section)
