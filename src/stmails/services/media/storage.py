@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import io
 import logging
 import os
 import secrets
@@ -209,20 +210,41 @@ class S3Storage:
             config.url, config.region, config.access_key_id, config.secret_access_key, attempts
         )
 
+    def _put(self, name: str, file: BinaryIO, content_type: str) -> None:
+        """put_new without the translation of boto3's errors (ClientError, BotoCoreError)."""
+        from botocore.exceptions import ClientError
+
+        start = file.tell()
+        # A public bucket's objects are made readable by everybody (listmonk does the same),
+        # unless the bucket refuses ACLs (AWS's default since 2023): its policy decides then.
+        acl = ["public-read"] if self.config.bucket_type == "public" else []
+        while True:
+            extra: dict[str, Any] = {"ACL": acl[0]} if acl else {}
+            try:
+                self.client.put_object(
+                    Bucket=self.config.bucket,
+                    Key=self.config.key_of(name),
+                    Body=file,
+                    ContentType=content_type,
+                    IfNoneMatch="*",
+                    **extra,
+                )
+                return
+            except ClientError as exc:
+                code = _code(exc)
+                if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                    raise NameTaken(name) from None
+                if not acl or code != "AccessControlListNotSupported":
+                    raise
+                acl = []
+                file.seek(start)
+
     def put_new(self, name: str, file: BinaryIO, content_type: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client.put_object(
-                Bucket=self.config.bucket,
-                Key=self.config.key_of(name),
-                Body=file,
-                ContentType=content_type,
-                IfNoneMatch="*",
-            )
+            self._put(name, file, content_type)
         except ClientError as exc:
-            if _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                raise NameTaken(name) from None
             raise StorageError(f"S3 refused to store {name}: {_describe(exc)}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"S3 is unreachable: {exc}") from exc
@@ -275,10 +297,10 @@ class S3Storage:
 
         probe = f"{_PROBE_PREFIX}{secrets.token_hex(6)}"
         key = self.config.key_of(probe)
-        # A PUT rather than HEAD Bucket: S3 answers a HEAD without a body, so its errors
-        # would not say which setting is wrong.
+        # A PUT as uploads make it, rather than HEAD Bucket: S3 answers a HEAD without a
+        # body, so its errors would not say which setting is wrong.
         try:
-            self.client.put_object(Bucket=self.config.bucket, Key=key, Body=b"")
+            self._put(probe, io.BytesIO(b""), "application/octet-stream")
             self.client.delete_object(Bucket=self.config.bucket, Key=key)
         except ClientError as exc:
             field, message = _blame(exc, self.config)
