@@ -226,12 +226,18 @@ def _disposition(kind: str, name: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
 
 
-@files_router.api_route(
-    SERVED_PREFIX + "/{name:path}",
-    methods=["GET", "HEAD"],
-    summary="An uploaded file or thumbnail (public)",
-)
+@files_router.get(SERVED_PREFIX + "/{name:path}", summary="An uploaded file or thumbnail (public)")
 async def serve_upload(request: Request, name: str) -> Response:
+    return await _serve(request, name)
+
+
+# HEAD answers GET's headers without the body (kept out of the API document: one operation).
+@files_router.head(SERVED_PREFIX + "/{name:path}", include_in_schema=False)
+async def serve_upload_head(request: Request, name: str) -> Response:
+    return await _serve(request, name)
+
+
+async def _serve(request: Request, name: str) -> Response:
     state = app_state(request)
 
     def find(session: Session) -> tuple[UploadConfig, Media] | None:
