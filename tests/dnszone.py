@@ -73,11 +73,20 @@ class _ZoneResolver:
 @contextmanager
 def serve(zone: Zone) -> Iterator[int]:
     """Serves `zone` on 127.0.0.1 (UDP and TCP, one random port); yields the port."""
-    udp = DNSServer(_ZoneResolver(zone), address="127.0.0.1", port=0, logger=_QuietLogger())
-    port = udp.server.server_address[1]
-    tcp = DNSServer(
-        _ZoneResolver(zone), address="127.0.0.1", port=port, tcp=True, logger=_QuietLogger()
-    )
+    # The UDP port is free by construction; the same TCP port may be some other socket's (a
+    # client connection's local port), and then another UDP port is tried.
+    for attempt in range(20):
+        udp = DNSServer(_ZoneResolver(zone), address="127.0.0.1", port=0, logger=_QuietLogger())
+        port = udp.server.server_address[1]
+        try:
+            tcp = DNSServer(
+                _ZoneResolver(zone), address="127.0.0.1", port=port, tcp=True, logger=_QuietLogger()
+            )
+            break
+        except OSError:
+            udp.server.server_close()
+            if attempt == 19:
+                raise
     udp.start_thread()
     tcp.start_thread()
     try:
