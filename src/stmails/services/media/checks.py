@@ -216,14 +216,19 @@ def judge(name: str, file: BinaryIO, allowed: tuple[str, ...]) -> Verdict:
 
 
 def _check_svg(file: BinaryIO) -> None:
-    # defusedxml refuses entity declarations and external references, so parsing costs no more
-    # than the file's size (bounded by upload.max_file_size).
+    # defusedxml refuses entity declarations and external references, so parsing costs time
+    # in proportion to the file's size (bounded by upload.max_file_size); each element is
+    # dropped once read, so memory stays small however large the document.
+    root = ""
     try:
-        root = ElementTree.parse(file).getroot()
+        for event, element in ElementTree.iterparse(file, events=("start", "end")):
+            if event == "start":
+                root = root or element.tag
+            else:
+                element.clear()
     except (ElementTree.ParseError, DefusedXmlException) as exc:
         raise UploadRefused(f"not a well-formed SVG document ({exc})") from None
     finally:
         file.seek(0)
-    tag = root.tag if root is not None else ""
-    if tag not in _SVG_ROOTS:
-        raise UploadRefused(f"not an SVG document (its root element is {tag!r})")
+    if root not in _SVG_ROOTS:
+        raise UploadRefused(f"not an SVG document (its root element is {root!r})")
