@@ -12,6 +12,8 @@ command -v dovecot >/dev/null 2>&1 || need+=(dovecot-core dovecot-imapd dovecot-
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # A CJK font, so that the browser tests' screenshots of the Chinese interface show its text.
 fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || need+=(fonts-wqy-microhei)
+# python-magic (the media library's content checks) loads libmagic.
+ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || need+=(libmagic1)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need[*]}"

@@ -43,8 +43,8 @@ def test_create_a_role_and_an_api_user_with_it(database: str) -> None:
 
 def test_refusals_exit_1_with_the_reason(database: str) -> None:
     runner = CliRunner()
-    unknown = runner.invoke(app, ["roles", "create", "X", "-p", "media:get"])
-    assert unknown.exit_code == 1 and "unknown permission 'media:get'" in unknown.output
+    unknown = runner.invoke(app, ["roles", "create", "X", "-p", "lists:get"])
+    assert unknown.exit_code == 1 and "unknown permission 'lists:get'" in unknown.output
     no_role = runner.invoke(app, ["users", "create-api", "bot", "--role", "Nope"])
     assert no_role.exit_code == 1 and "role 'Nope' not found" in no_role.output
     assert runner.invoke(app, ["roles", "create", "Y"]).exit_code == 0

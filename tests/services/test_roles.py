@@ -30,7 +30,7 @@ def test_super_admin_grants_everything_whatever_its_row_says(session: Session) -
 
 
 def test_effective_permissions_imply_and_ignore_unknown_names() -> None:
-    role = Role(name="R", permissions=["subscribers:get_all", "media:get"])
+    role = Role(name="R", permissions=["subscribers:get_all", "lists:get"])
     assert roles.effective_permissions(role) == {"subscribers:get_all", "subscribers:get"}
 
 

@@ -16,8 +16,9 @@ from stmails.db.models import Campaign, MailingList, Subscriber
 from stmails.services import roles, users
 from stmails.services.roles import ALL_PERMISSIONS
 
-# Routes anybody may call: health, the API docs, the subscribers' unsubscribe pages, and the
-# provider webhooks (authenticated by the provider's signature or secret, not by a user).
+# Routes anybody may call: health, the API docs, the subscribers' unsubscribe pages, the
+# provider webhooks (authenticated by the provider's signature or secret, not by a user), and
+# uploaded media (mail clients fetch the images).
 PUBLIC = {
     ("GET", "/health"),
     ("GET", "/openapi.json"),
@@ -27,6 +28,7 @@ PUBLIC = {
     ("GET", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/webhooks/service/{provider}"),
+    ("GET", "/uploads/{name:path}"),
 }
 # The admin UI's pages and assets answer browsers (a login redirect, a CSRF refusal), not API
 # clients: tests/web/ui/test_pages.py walks them.
@@ -149,6 +151,9 @@ REPRESENTATIVE: list[tuple[str, str, str, Any, int]] = [
     ("users:get", "GET", "/api/users", None, 200),
     ("roles:get", "GET", "/api/roles/users", None, 200),
     ("subscribers:import", "GET", "/api/import/subscribers", None, 200),
+    ("media:get", "GET", "/api/media", None, 200),
+    # Granted, the JSON body is the caller's next mistake (an upload is multipart).
+    ("media:manage", "POST", "/api/media", {}, 400),
 ]
 
 

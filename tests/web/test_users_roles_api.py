@@ -32,9 +32,9 @@ def test_roles_list_super_admin_first_with_every_permission(client: TestClient) 
 
 
 def test_role_input_is_checked(client: TestClient) -> None:
-    unknown = client.post("/api/roles/users", json={"name": "X", "permissions": ["media:get"]})
+    unknown = client.post("/api/roles/users", json={"name": "X", "permissions": ["lists:get"]})
     assert unknown.status_code == 400
-    assert "media:get" in unknown.json()["message"]
+    assert "lists:get" in unknown.json()["message"]
     assert client.post("/api/roles/users", json={"permissions": []}).status_code == 400
     _role(client, "Twice")
     assert client.post("/api/roles/users", json={"name": "Twice"}).status_code == 409

@@ -3,8 +3,8 @@
 Enumerated columns are short strings guarded by CHECK constraints (portable, readable in SQL);
 the allowed values are the tuples below. Every timestamp is timezone-aware UTC (`UTCDateTime`).
 Addresses are stored as given and unique case-insensitively through an index on `lower(email)`.
-The Alembic migrations (`0001_initial`, then `0002_hygiene`) must produce exactly this schema
-(a test checks it).
+The Alembic migrations (`versions/`) must produce exactly this
+schema (a test checks it).
 """
 
 from __future__ import annotations
@@ -582,3 +582,31 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# The media library (migration 0004_media).
+MEDIA_PROVIDERS = ("filesystem", "s3")
+
+
+class Media(Base):
+    """An uploaded file of the media library (listmonk's `media` table).
+
+    `filename` is the stored object's name, unique per provider; `thumb` names the thumbnail
+    stored beside it ('' when there is none); `content_type` is what the content was found to
+    be, never what the uploader claimed; `meta` holds an image's `width` and `height`.
+    """
+
+    __tablename__ = "media"
+    __table_args__ = (
+        UniqueConstraint("provider", "filename"),
+        one_of("provider", MEDIA_PROVIDERS),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    provider: Mapped[str] = mapped_column(String(16), default="filesystem")
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    thumb: Mapped[str] = mapped_column(String(255), default="")
+    meta: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -39,6 +39,7 @@ PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
         "campaigns:get_analytics",
     ),
     "bounces": ("bounces:get", "bounces:manage", "webhooks:post_bounce"),
+    "media": ("media:get", "media:manage"),
     "templates": ("templates:get", "templates:manage"),
     "users": ("users:get", "users:manage", "roles:get", "roles:manage"),
     "settings": ("settings:get", "settings:manage", "settings:maintain"),

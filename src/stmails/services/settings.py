@@ -12,6 +12,7 @@ so that its clients can read and write them; stmails' additions sit beside them 
   and the CSV import verify addresses on the way in (see `services.intake`).
 - `verify.reject`: the verification reason codes that refuse an address under `"reject"`
   (default `["syntax", "disposable"]`); other findings are only flagged.
+- the media library's `upload.*` keys (listmonk's): validated by `services.media.config`.
 
 Unlike listmonk, bounce processing and the bounce webhook are on by default; provider webhooks and
 mailboxes stay off until configured. A key missing from the table reads as its default here.
@@ -37,6 +38,7 @@ from stmails.db.models import Setting
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services.errors import InvalidInput
+from stmails.services.media import config as media_config
 from stmails.verify.result import Reason
 
 BounceAction = Literal["none", "unsubscribe", "blocklist", "delete"]
@@ -92,13 +94,14 @@ DEFAULTS: dict[str, Any] = {
     "smtp": [DEFAULT_SMTP_SERVER],
     "verify.on_subscribe": "off",
     "verify.reject": ["syntax", "disposable"],
+    **media_config.DEFAULTS,
 }
 
 VERIFY_MODES = ("off", "flag", "reject")
 
 # Where secrets are inside values: a top-level key whose value is the secret, or a key whose
 # value is an object (or a list of objects) holding secret fields.
-SECRET_KEYS = {"bounce.sendgrid_key"}
+SECRET_KEYS = {"bounce.sendgrid_key", *media_config.SECRET_KEYS}
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "bounce.postmark": ("password",),
     "bounce.forwardemail": ("key",),
@@ -180,6 +183,11 @@ def validate(key: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v in codes for v in value):
             raise SettingsError(key, f"must be a list of reason codes ({', '.join(codes)})")
         return list(dict.fromkeys(value))
+    if key in media_config.DEFAULTS:
+        try:
+            return media_config.validate_setting(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
     validator = _VALIDATORS.get(key)
     if validator is not None:
         try:
@@ -237,6 +245,10 @@ def update(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
         key: validate(key, _keep_secrets(key, value, current.get(key)))
         for key, value in values.items()
     }
+    try:
+        media_config.check_together({**current, **prepared})
+    except InvalidInput as exc:
+        raise SettingsError(exc.field, exc.message) from None
     for key, value in prepared.items():
         set_value(session, key, value)
     return get_all(session)

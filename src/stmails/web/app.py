@@ -42,6 +42,7 @@ from stmails.web.api import (
     health,
     imports,
     lists,
+    media,
     sending_routes,
     subscribers,
     webhooks_native,
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                     "/api/import/subscribers": IMPORT_MAX_BYTES,
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
                     dmarc.UPLOAD_PATH: dmarc.MAX_UPLOAD_BYTES,
+                    media.UPLOAD_PATH: media.MAX_BODY_BYTES,
                     **sending_routes.BODY_LIMITS,
                 },
             ),
@@ -226,6 +228,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         },
     )
     app.include_router(health.router)
+    # Public: mail clients fetch images from /uploads/... without credentials.
+    app.include_router(media.files_router)
     # First in the routing table, and through the short stack (see web.hot_paths).
     app.add_hot_route(health.route)
     app.add_hot_route(webhooks_native.route)
@@ -241,6 +245,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         content_check.router,
         domains.router,
         dmarc.router,
+        media.router,
         bounces_api.router,
         settings_api.router,
         users_api.router,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.services import settings as settings_service
+from stmails.web.api import media as media_api
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
@@ -42,5 +43,8 @@ async def get_settings(request: Request) -> JSONResponse:
 async def put_settings(request: Request) -> JSONResponse:
     """Validates every key first, then stores them all; 400 naming the key when one is bad."""
     body = await json_object(request)
+    # The upload folder or bucket is tried before the write transaction: a slow S3 server
+    # never holds the database's write lock.
+    await media_api.check_upload_settings(request, body)
     await run_db(request, lambda s: settings_service.update(s, body), write=True)
     return data(True)
