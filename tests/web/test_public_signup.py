@@ -150,9 +150,7 @@ def test_existing_address_gets_the_same_answer_and_keeps_its_name(
     client.auth = None
     body = {"email": "amy@example.org", "name": "Amy", "list_uuids": [lists["offers"].uuid]}
     first = client.post("/api/public/subscription", json=body)
-    again = client.post(
-        "/api/public/subscription", json={**body, "name": "Mallory was here"}
-    )
+    again = client.post("/api/public/subscription", json={**body, "name": "Mallory was here"})
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json()
     found = subscriber(session_maker, "amy@example.org")
@@ -279,7 +277,9 @@ def test_captcha_is_required_single_use_and_expiring(
         challenge["salt"],
         challenge["signature"],
     ).to_base64()
-    assert client.post("/api/public/subscription", json={**body, "altcha": forged}).status_code == 400
+    assert (
+        client.post("/api/public/subscription", json={**body, "altcha": forged}).status_code == 400
+    )
 
 
 def test_domain_blocklist_and_allowlist(
@@ -328,7 +328,11 @@ def test_form_offers_typo_fix_and_refuses_disposable(
     assert subscriber(session_maker, "kim@gmial.com") is None
     fixed = client.post(
         "/subscription/form",
-        data={"email": "kim@gmial.com", "use_suggestion": "kim@gmail.com", "l": lists["offers"].uuid},
+        data={
+            "email": "kim@gmial.com",
+            "use_suggestion": "kim@gmail.com",
+            "l": lists["offers"].uuid,
+        },
     )
     assert fixed.status_code == 200 and subscriber(session_maker, "kim@gmail.com") is not None
     throwaway = client.post(

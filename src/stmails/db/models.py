@@ -538,6 +538,8 @@ class DmarcRecord(Base):
     dkim_results: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)
     spf_results: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)
     reasons: Mapped[list[dict[str, str]]] = mapped_column(JSONDoc, default=empty_list)
+
+
 class BrowserSession(Base):
     """A signed-in browser (services.sessions): the row is found by a hash of the cookie's
     token, so a copy of the table opens no session. `mfa_pending` marks a password-checked

@@ -89,7 +89,8 @@ def set_archive(
         slug = slug.strip().lower()
         if slug and (len(slug) > SLUG_MAX or not SLUG.fullmatch(slug) or slug.isdigit()):
             raise InvalidInput(
-                "archive_slug", "use lower-case letters, digits and single hyphens (not only digits)"
+                "archive_slug",
+                "use lower-case letters, digits and single hyphens (not only digits)",
             )
         campaign.archive_slug = slug or None
     if template_id is not None:

@@ -376,7 +376,8 @@ class Choice:
 def choices(session: Session, subscriber: Subscriber) -> list[Choice]:
     """The lists the preferences page offers: the subscriber's own and every public list."""
     mine = {
-        s.list.id: s.status for s in subscribers.subscriptions(session, [subscriber.id])[subscriber.id]
+        s.list.id: s.status
+        for s in subscribers.subscriptions(session, [subscriber.id])[subscriber.id]
     }
     lists = {m.id: m for m in public_lists(session)}
     if mine:
@@ -413,7 +414,8 @@ def save_preferences(
     offered = {c.list.id: c for c in choices(session, subscriber)}
     keep = {i for i in keep_list_ids if i in offered}
     leave = [i for i, c in offered.items() if c.subscribed and i not in keep]
-    join = [i for i in keep if not offered[i].subscribed]
+    # A kept list still waiting for confirmation is confirmed too.
+    join = [i for i in keep if offered[i].status != "confirmed"]
     if leave:
         unsubscribe_lists(session, subscriber, leave, source="preferences", now=now)
     if join:
@@ -459,8 +461,10 @@ def unsubscribe_lists(
     session.flush()
 
 
-def blocklist_self(session: Session, subscriber: Subscriber, *, now: datetime | None = None) -> None:
-    """"Never mail me again": blocklisted, unsubscribed from everything, suppressed globally."""
+def blocklist_self(
+    session: Session, subscriber: Subscriber, *, now: datetime | None = None
+) -> None:
+    """ "Never mail me again": blocklisted, unsubscribed from everything, suppressed globally."""
     now = now or utcnow()
     subscribers.blocklist(session, [subscriber.id], now=now)
     unsubscribe_lists(

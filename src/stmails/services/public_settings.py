@@ -129,17 +129,17 @@ def _site_name(key: str, value: Any) -> str:
 def _logo(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidInput(key, "must be text")
-    value = value.strip()
-    if not value:
+    text: str = value.strip()
+    if not text:
         return ""
-    if len(value) > MAX_LOGO_CHARS:
+    if len(text) > MAX_LOGO_CHARS:
         raise InvalidInput(key, f"longer than {MAX_LOGO_CHARS} characters")
-    if _LOGO_DATA.fullmatch(value):
-        return value
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        if any(ord(ch) < 33 for ch in value):
+    if _LOGO_DATA.fullmatch(text):
+        return text
+    if text.startswith("/") and not text.startswith("//") and "\\" not in text:
+        if any(ord(ch) < 33 for ch in text):
             raise InvalidInput(key, "a path must not contain spaces or control characters")
-        return value
+        return text
     raise InvalidInput(
         key,
         "give a data:image/...;base64, URL or a path on this server (the public pages load "
@@ -226,9 +226,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "public.signup_address_hourly_max": _integer(1, 1000),
     "verify.dns_timeout": _seconds,
 }
-_CHECKS.update(
-    {key: _boolean for key, default in DEFAULTS.items() if isinstance(default, bool)}
-)
+_CHECKS.update({key: _boolean for key, default in DEFAULTS.items() if isinstance(default, bool)})
 
 
 def owns(key: str) -> bool:

@@ -81,7 +81,9 @@ async def put_archive(request: Request, campaign_id: int) -> JSONResponse:
     slug = text_field(body, "archive_slug", 300)
     meta = object_field(body, "archive_meta")
     template_id = body.get("archive_template_id")
-    if template_id is not None and (isinstance(template_id, bool) or not isinstance(template_id, int)):
+    if template_id is not None and (
+        isinstance(template_id, bool) or not isinstance(template_id, int)
+    ):
         raise bad_request("archive_template_id: must be a template id or null")
 
     def work(session: Session) -> dict[str, Any]:
@@ -136,7 +138,8 @@ def snippet(root: str, lists: list[MailingList]) -> str:
         for m in lists
     )
     return (
-        f'<form method="post" action="{escape_html(root)}/subscription/form" class="stmails-form">\n'
+        f'<form method="post" action="{escape_html(root)}/subscription/form"'
+        ' class="stmails-form">\n'
         '  <p><label>E-mail <input type="email" name="email" required></label></p>\n'
         '  <p><label>Name <input type="text" name="name"></label></p>\n'
         f"  <p>\n{boxes}\n  </p>\n"

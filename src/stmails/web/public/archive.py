@@ -210,4 +210,3 @@ async def logo(request: Request) -> Response:
         # An SVG opened on its own could run script: it is kept inert.
         headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return Response(image, media_type=match.group(1), headers=headers)
-

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import altcha
+from altcha import v1 as altcha_v1
 from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -159,11 +159,12 @@ def _captcha_key(request: Request) -> bytes:
 
 def new_challenge(request: Request, complexity: int) -> dict[str, Any]:
     """A fresh ALTCHA challenge (signed, expiring in CAPTCHA_LIFETIME) as the widget reads it."""
-    challenge = altcha.create_challenge_v1(
+    options = altcha_v1.ChallengeOptions(
         hmac_key=_captcha_key(request),
         max_number=complexity,
         expires=utcnow() + CAPTCHA_LIFETIME,
     )
+    challenge = altcha_v1.create_challenge(options)
     return dict(challenge.to_dict())
 
 
@@ -173,7 +174,7 @@ def solved_challenge(request: Request, payload: str) -> str | None:
     if not payload or len(payload) > CAPTCHA_MAX_CHARS:
         return None
     try:
-        ok, _ = altcha.verify_solution_v1(payload, _captcha_key(request), check_expires=True)
+        ok, _ = altcha_v1.verify_solution(payload, _captcha_key(request), check_expires=True)
         challenge = json.loads(base64.b64decode(payload, validate=True))["challenge"]
     except (ValueError, TypeError, KeyError):
         return None

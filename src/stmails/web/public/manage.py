@@ -55,7 +55,9 @@ def _privacy(session: Session) -> dict[str, bool]:
 async def _cross_site(request: Request) -> Response:
     with i18n.use_locale(locale_of(request)):
         title = i18n.gettext("Not accepted")
-        text = i18n.gettext("This form was sent from another site. Open the link in your mail again.")
+        text = i18n.gettext(
+            "This form was sent from another site. Open the link in your mail again."
+        )
     return await message_page(request, title, text, 403)
 
 
@@ -172,7 +174,7 @@ async def export_post(request: Request, subscriber_uuid: str) -> Response:
     try:
         outcome = await run_db(request, work, write=True)
     except ApiError as exc:
-        if exc.status_code != 503:
+        if exc.status != 503:
             raise
         outcome = "failed"
     if outcome is None:
@@ -286,12 +288,14 @@ async def manage_post(request: Request, campaign_uuid: str, subscriber_uuid: str
     (`scope` = `campaign` or `all`, `blocklist`), or its preferences form (`manage`, `name`,
     `l` list uuids)."""
     i18n.set_locale(locale_of(request))
-    raw = (await request.body())[:64 * 1024]
+    raw = (await request.body())[: 64 * 1024]
     secret = link_secret(request)
     if ONE_CLICK in raw[:1024]:
         result = await run_db(
             request,
-            lambda s: unsubscribe(s, campaign_uuid, subscriber_uuid, source="one-click", secret=secret),
+            lambda s: unsubscribe(
+                s, campaign_uuid, subscriber_uuid, source="one-click", secret=secret
+            ),
             write=True,
         )
         if result is None:

@@ -152,7 +152,9 @@ async def _sign_up(request: Request, attempt: Attempt, *, form: bool) -> Outcome
                 status=400,
             )
     if not attempt.email.strip():
-        return Outcome(field="email", message=i18n.gettext("Enter your e-mail address."), status=400)
+        return Outcome(
+            field="email", message=i18n.gettext("Enter your e-mail address."), status=400
+        )
     refused = await _verify(request, attempt, form)
     if refused is not None:
         return refused
@@ -161,7 +163,9 @@ async def _sign_up(request: Request, attempt: Attempt, *, form: bool) -> Outcome
         if challenge is not None and not captcha_first_use(session, challenge):
             return Outcome(
                 field="captcha",
-                message=i18n.gettext("This anti-robot check was already used. Send the form again."),
+                message=i18n.gettext(
+                    "This anti-robot check was already used. Send the form again."
+                ),
                 status=400,
             )
         result = public.sign_up(
@@ -181,8 +185,9 @@ async def _sign_up(request: Request, attempt: Attempt, *, form: bool) -> Outcome
             except RateLimited:
                 # The address had its share of confirmation mail: the sign-up stands, and the
                 # answer is the same, so nobody learns that a mail went out before.
-                log.info("opt-in mail to subscriber %s held back by its rate limit",
-                         result.subscriber.id)
+                log.info(
+                    "opt-in mail to subscriber %s held back by its rate limit", result.subscriber.id
+                )
             else:
                 mail.send_optin(request, session, result.subscriber, result.to_confirm)
         return Outcome(ok=True, has_optin=result.has_optin)
@@ -202,7 +207,7 @@ async def _sign_up(request: Request, attempt: Attempt, *, form: bool) -> Outcome
     except InvalidInput as exc:
         return Outcome(field="email", message=i18n.gettext(_address_message(exc)), status=400)
     except ApiError as exc:
-        if exc.status_code != 503:
+        if exc.status != 503:
             raise
         return Outcome(
             field="",
