@@ -149,19 +149,40 @@ def public_lists(session: Session) -> list[MailingList]:
     )
 
 
+@dataclass(frozen=True)
+class DomainFilter:
+    """`privacy.domain_blocklist` and `privacy.domain_allowlist`, read once (imports check
+    thousands of addresses with one)."""
+
+    blocked: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+
+    @classmethod
+    def current(cls, session: Session) -> DomainFilter:
+        """The lists in force."""
+        return cls(
+            tuple(settings.get_valid(session, "privacy.domain_blocklist")),
+            tuple(settings.get_valid(session, "privacy.domain_allowlist")),
+        )
+
+    def refuses(self, email: str) -> bool:
+        """Whether the address's domain is blocked, or not allowed while an allowlist exists
+        (`*.example.com` also covers every subdomain)."""
+        if not self.blocked and not self.allowed:
+            return False
+        domain = normalize_domain(email.rpartition("@")[2])
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return True
+        if _matches(domain, self.blocked):
+            return True
+        return bool(self.allowed) and not _matches(domain, self.allowed)
+
+
 def domain_refused(session: Session, email: str) -> bool:
-    """Whether `privacy.domain_blocklist` / `privacy.domain_allowlist` refuse the address's
-    domain (`*.example.com` also covers every subdomain)."""
-    domain = normalize_domain(email.rpartition("@")[2])
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return True
-    blocked = settings.get_valid(session, "privacy.domain_blocklist")
-    allowed = settings.get_valid(session, "privacy.domain_allowlist")
-    if _matches(domain, blocked):
-        return True
-    return bool(allowed) and not _matches(domain, allowed)
+    """Whether the domain lists in force refuse `email`."""
+    return DomainFilter.current(session).refuses(email)
 
 
 def _matches(domain: str, patterns: Iterable[str]) -> bool:
