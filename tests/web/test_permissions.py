@@ -16,7 +16,7 @@ from stmails.db.models import Campaign, MailingList, Subscriber
 from stmails.services import roles, users
 from stmails.services.roles import ALL_PERMISSIONS
 
-# Routes anybody may call: health, the API docs, the subscribers' unsubscribe pages, and the
+# Routes anybody may call: health, the API docs, the subscribers' pages, and the
 # provider webhooks (authenticated by the provider's signature or secret, not by a user).
 PUBLIC = {
     ("GET", "/health"),
@@ -27,6 +27,22 @@ PUBLIC = {
     ("GET", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/webhooks/service/{provider}"),
+    # The subscriber-facing pages (docs/public-pages.md): sign-up, opt-in, data, archive.
+    ("GET", "/api/public/lists"),
+    ("POST", "/api/public/subscription"),
+    ("GET", "/api/public/captcha"),
+    ("GET", "/subscription/form"),
+    ("POST", "/subscription/form"),
+    ("GET", "/subscription/optin/{subscriber_uuid}"),
+    ("POST", "/subscription/optin/{subscriber_uuid}"),
+    ("POST", "/subscription/export/{subscriber_uuid}"),
+    ("POST", "/subscription/wipe/{subscriber_uuid}"),
+    ("GET", "/archive"),
+    ("GET", "/archive.xml"),
+    ("GET", "/archive/{id_or_slug}"),
+    ("GET", "/archive/{id_or_slug}/content"),
+    ("GET", "/public/custom.css"),
+    ("GET", "/public/logo"),
 }
 # The admin UI's pages and assets answer browsers (a login redirect, a CSRF refusal), not API
 # clients: tests/web/ui/test_pages.py walks them.

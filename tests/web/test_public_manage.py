@@ -31,8 +31,6 @@ from stmails.services.sending.smtp import SmtpPool, servers_from_settings
 from web.conftest import API
 from web.test_public_signup import configure, make_lists, optin_link, statuses, subscriber
 
-pytest_plugins = ["sending.conftest"]
-
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
@@ -77,7 +75,10 @@ def test_preferences_change_name_and_lists(
     }
     with session_maker() as session:
         entry = session.scalar(select(Suppression))
-        assert entry is not None and (entry.reason, entry.list_id) == ("unsubscribe", lists["offers"].id)
+        assert entry is not None and (entry.reason, entry.list_id) == (
+            "unsubscribe",
+            lists["offers"].id,
+        )
     # Cross-site posts are refused.
     other = client.post(
         manage, data={"manage": "1", "l": []}, headers={"Origin": "https://evil.example"}
@@ -200,9 +201,7 @@ def test_optin_campaign_goes_to_unconfirmed_double_optin_subscribers(
         session.add_all(
             [
                 SubscriberList(subscriber_id=waiting.id, list_id=lists["news"].id),
-                SubscriberList(
-                    subscriber_id=done.id, list_id=lists["news"].id, status="confirmed"
-                ),
+                SubscriberList(subscriber_id=done.id, list_id=lists["news"].id, status="confirmed"),
             ]
         )
         session.commit()
@@ -219,8 +218,13 @@ def test_optin_campaign_goes_to_unconfirmed_double_optin_subscribers(
     )
     assert created.status_code == 200 and created.json()["data"]["type"] == "optin"
     campaign_id = created.json()["data"]["id"]
-    assert client.put(f"/api/campaigns/{campaign_id}/status", json={"status": "running"}).status_code == 200
-    config = SendingConfig(root_url="http://testserver", smtp=servers_from_settings(smtp_sink.smtp_settings()))
+    assert (
+        client.put(f"/api/campaigns/{campaign_id}/status", json={"status": "running"}).status_code
+        == 200
+    )
+    config = SendingConfig(
+        root_url="http://testserver", smtp=servers_from_settings(smtp_sink.smtp_settings())
+    )
     pool = SmtpPool(config.smtp)
     try:
         runner = CampaignRunner(session_maker, pool, config, lambda s, e: None, lambda c, s: "")
@@ -259,7 +263,9 @@ def test_archive_pages_feed_and_sandbox(
         )
         session.add(campaign)
         session.flush()
-        session.add(CampaignList(campaign_id=campaign.id, list_id=lists["news"].id, list_name="News"))
+        session.add(
+            CampaignList(campaign_id=campaign.id, list_id=lists["news"].id, list_name="News")
+        )
         session.commit()
         campaign_id = campaign.id
     answer = client.put(
@@ -275,7 +281,7 @@ def test_archive_pages_feed_and_sandbox(
     assert index.status_code == 200 and "Spring &lt;news&gt;" in index.text
     for path in ("/archive/spring", f"/archive/{campaign_id}", "/archive/latest"):
         page = client.get(path)
-        assert page.status_code == 200 and 'sandbox' in page.text, path
+        assert page.status_code == 200 and "sandbox" in page.text, path
     content = client.get("/archive/spring/content")
     assert content.headers["content-security-policy"].startswith("sandbox;")
     assert "script-src" not in content.headers["content-security-policy"]

@@ -19,8 +19,6 @@ from sending.conftest import Sink
 from stmails.db.models import MailingList, RateEvent, Subscriber, SubscriberList
 from web.conftest import API
 
-pytest_plugins = ["sending.conftest"]
-
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
