@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList, Subscriber
 from stmails.db.types import normalize_email, utcnow
 from stmails.services import intake, subscribers
-from stmails.services.public import DomainFilter
 from stmails.services.errors import InvalidInput
+from stmails.services.public import DomainFilter
 
 CHUNK_ROWS = 500
 MAX_LOG_LINES = 1000

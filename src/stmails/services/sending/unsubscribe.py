@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from stmails.db.models import Campaign, CampaignSend, Subscriber, SubscriberList
-from stmails.services import suppression
-from stmails.services.public import resolve_link
+from stmails.db.models import Campaign, CampaignSend, Subscriber
+from stmails.services.public import resolve_link, unsubscribe_lists
 from stmails.services.sending.campaigns import UNSUBSCRIBED, campaign_list_ids
 
 
@@ -63,21 +62,8 @@ def unsubscribe(
     lists = campaign_list_ids(session, campaign.id) if campaign is not None else []
     if every_list:
         lists = []
-    where = [SubscriberList.subscriber_id == subscriber.id]
-    if lists:
-        where.append(SubscriberList.list_id.in_(lists))
-    session.execute(update(SubscriberList).where(*where).values(status="unsubscribed"))
     description = f"campaign {campaign.uuid}" if campaign is not None else "unsubscribe link"
-    scopes: list[int | None] = list(lists) if lists else [None]
-    for list_id in scopes:
-        suppression.add(
-            session,
-            reason="unsubscribe",
-            email=subscriber.email,
-            list_id=list_id,
-            source=source,
-            description=description,
-        )
+    unsubscribe_lists(session, subscriber, lists or None, source=source, description=description)
     if campaign is not None:
         # The campaign's counter: the recipient's send row is marked (idempotent).
         session.execute(

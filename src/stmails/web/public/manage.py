@@ -147,17 +147,26 @@ async def optin_confirm(request: Request, subscriber_uuid: str) -> Response:
 # --- export and wipe -----------------------------------------------------------------------
 
 
+async def _data_post(request: Request) -> tuple[str, bytes] | Response:
+    """The link key (form field `k`) and signing secret of an export or wipe post, or the
+    refusal of a cross-site one."""
+    i18n.set_locale(locale_of(request))
+    if not same_site(request):
+        return await _cross_site(request)
+    async with request.form() as form:
+        key = str(form.get("k") or "")[:64]
+    return key, link_secret(request)
+
+
 @router.post("/subscription/export/{subscriber_uuid}", include_in_schema=False)
 async def export_post(request: Request, subscriber_uuid: str) -> Response:
     """Mails the subscriber their data (`privacy.allow_export`), within the per-address mail
     limit."""
     locale = locale_of(request)
-    i18n.set_locale(locale)
-    if not same_site(request):
-        return await _cross_site(request)
-    async with request.form() as form:
-        key = str(form.get("k") or "")[:64]
-    secret = link_secret(request)
+    checked = await _data_post(request)
+    if isinstance(checked, Response):
+        return checked
+    key, secret = checked
 
     def work(session: Session) -> str | None:
         target = public.resolve_link(session, secret, key, subscriber_uuid)
@@ -200,12 +209,10 @@ async def export_post(request: Request, subscriber_uuid: str) -> Response:
 async def wipe_post(request: Request, subscriber_uuid: str) -> Response:
     """Deletes the subscriber's data (`privacy.allow_wipe`), keeping only the hash of the
     address in the suppression list."""
-    i18n.set_locale(locale_of(request))
-    if not same_site(request):
-        return await _cross_site(request)
-    async with request.form() as form:
-        key = str(form.get("k") or "")[:64]
-    secret = link_secret(request)
+    checked = await _data_post(request)
+    if isinstance(checked, Response):
+        return checked
+    key, secret = checked
 
     def work(session: Session) -> str | None:
         target = public.resolve_link(session, secret, key, subscriber_uuid)
