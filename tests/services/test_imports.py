@@ -129,3 +129,21 @@ def test_a_chunk_the_database_refuses_is_imported_row_by_row(
     assert any("line 7" in line for line in status.log)
     # The refused chunk's own writes were rolled back: every address is stored once.
     assert len(_subscribers(session_maker)) == 5
+
+
+def test_domain_lists_apply_to_imports(session_maker: sessionmaker[Session]) -> None:
+    from stmails.services import settings
+
+    with session_maker() as session:
+        settings.set_value(session, "privacy.domain_blocklist", ["*.blocked.example"])
+        session.commit()
+    rows = [
+        imports.Row(2, "a@blocked.example", "", {}),
+        imports.Row(3, "b@sub.blocked.example", "", {}),
+        imports.Row(4, "c@fine.example", "", {}),
+    ]
+    status = _import(session_maker, rows)
+    with session_maker() as session:
+        stored = session.scalars(select(Subscriber.email)).all()
+    assert stored == ["c@fine.example"]
+    assert sum("is not accepted; skipped" in line for line in status.log) == 2

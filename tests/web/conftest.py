@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+# The real aiosmtpd sink of the sending tests, for the public pages' mail.
+from sending.conftest import smtp_sink  # noqa: F401
 from stmails.config import Settings
 from stmails.services import users
 from stmails.web.app import create_app

@@ -16,9 +16,9 @@ from stmails.db.models import Campaign, MailingList, Subscriber
 from stmails.services import roles, users
 from stmails.services.roles import ALL_PERMISSIONS
 
-# Routes anybody may call: health, the API docs, the subscribers' unsubscribe pages, the
-# provider webhooks (authenticated by the provider's signature or secret, not by a user), and
-# uploaded media (mail clients fetch the images).
+# Routes anybody may call: health, the API docs, the subscribers' pages, the provider webhooks
+# (authenticated by the provider's signature or secret, not by a user), and uploaded media (mail
+# clients fetch the images).
 PUBLIC = {
     ("GET", "/health"),
     ("GET", "/openapi.json"),
@@ -29,6 +29,22 @@ PUBLIC = {
     ("POST", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/webhooks/service/{provider}"),
     ("GET", "/uploads/{name:path}"),
+    # The subscriber-facing pages (docs/public-pages.md): sign-up, opt-in, data, archive.
+    ("GET", "/api/public/lists"),
+    ("POST", "/api/public/subscription"),
+    ("GET", "/api/public/captcha"),
+    ("GET", "/subscription/form"),
+    ("POST", "/subscription/form"),
+    ("GET", "/subscription/optin/{subscriber_uuid}"),
+    ("POST", "/subscription/optin/{subscriber_uuid}"),
+    ("POST", "/subscription/export/{subscriber_uuid}"),
+    ("POST", "/subscription/wipe/{subscriber_uuid}"),
+    ("GET", "/archive"),
+    ("GET", "/archive.xml"),
+    ("GET", "/archive/{id_or_slug}"),
+    ("GET", "/archive/{id_or_slug}/content"),
+    ("GET", "/public/custom.css"),
+    ("GET", "/public/logo"),
 }
 # The admin UI's pages and assets answer browsers (a login redirect, a CSRF refusal), not API
 # clients: tests/web/ui/test_pages.py walks them.

@@ -5,6 +5,8 @@ the allowed values are the tuples below. Every timestamp is timezone-aware UTC (
 Addresses are stored as given and unique case-insensitively through an index on `lower(email)`.
 The Alembic migrations (`versions/`) must produce exactly this
 schema (a test checks it).
+The Alembic migrations (`0001_initial`, then `0002_hygiene`, ...) must produce exactly this schema
+(a test checks it).
 """
 
 from __future__ import annotations
@@ -201,6 +203,26 @@ class Campaign(Timestamped, Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     last_subscriber_id: Mapped[int] = mapped_column(Integer, default=0)
+    # The subscriber-facing side (migration 0005_public): listmonk's campaign `type` (`regular`,
+    # or `optin`: the opt-in confirmation to the unconfirmed subscribers of its double opt-in
+    # lists) and its public archive: shown at /archive when `archive` is on, under
+    # `archive_slug`, rendered with `archive_template_id` and `archive_meta` as the subscriber.
+    # sort_order: after the mixin's timestamps, where the migration adds them.
+    type: Mapped[str] = mapped_column(
+        String(16), default="regular", server_default="regular", sort_order=1
+    )
+    archive: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false"), sort_order=1
+    )
+    archive_slug: Mapped[str | None] = mapped_column(String(200), default=None, sort_order=1)
+    archive_template_id: Mapped[int | None] = mapped_column(Integer, default=None, sort_order=1)
+    archive_meta: Mapped[dict[str, Any]] = mapped_column(
+        JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=1
+    )
+
+
+# Two archived campaigns never share a slug (NULL: no slug).
+Index("uq_campaigns_archive_slug", Campaign.archive_slug, unique=True)
 
 
 class CampaignList(Base):
@@ -609,4 +631,17 @@ class Media(Base):
     content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
     thumb: Mapped[str] = mapped_column(String(255), default="")
     meta: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateEvent(Base):
+    """One counted action of the public pages (a sign-up from an address, a confirmation mail
+    to an address), for sliding-window rate limits (services.rate_limits). `key` is a hash of
+    what is limited, so its length is fixed and no address is kept in clear."""
+
+    __tablename__ = "rate_events"
+    __table_args__ = (Index("ix_rate_events_key_created_at", "key", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

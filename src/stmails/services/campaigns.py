@@ -48,12 +48,17 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
     "finished": frozenset(),
 }
 EDITABLE = frozenset({"draft", "scheduled", "paused"})
+# listmonk's campaign types: `optin` goes to the unconfirmed subscribers of its double opt-in
+# lists (services.sending.campaigns).
+CAMPAIGN_TYPES = ("regular", "optin")
 
 
 def _check_fields(values: Mapping[str, Any]) -> None:
     for name in ("name", "subject"):
         if name in values and (not isinstance(values[name], str) or not values[name].strip()):
             raise InvalidInput(name, "is required")
+    if "type" in values and values["type"] not in CAMPAIGN_TYPES:
+        raise InvalidInput("type", f"must be one of {', '.join(CAMPAIGN_TYPES)}")
     if "content_type" in values and values["content_type"] not in CONTENT_TYPES:
         raise InvalidInput("content_type", f"must be one of {', '.join(CONTENT_TYPES)}")
     send_at = values.get("send_at")
@@ -85,7 +90,8 @@ def create(
     **fields: Any,
 ) -> Campaign:
     """A new draft campaign on `list_ids` (at least one). `fields`: any other Campaign column
-    (from_email, body, altbody, content_type, template_id, send_at, tags, headers, messenger)."""
+    (from_email, body, altbody, content_type, template_id, send_at, tags, headers, messenger,
+    type)."""
     unknown = set(fields) - _WRITABLE
     if unknown:
         raise InvalidInput(sorted(unknown)[0], "unknown field")
@@ -114,6 +120,7 @@ _WRITABLE = frozenset(
         "tags",
         "headers",
         "messenger",
+        "type",
     }
 )
 

@@ -32,6 +32,7 @@ from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList, Subscriber
 from stmails.db.types import normalize_email, utcnow
 from stmails.services import intake, subscribers
 from stmails.services.errors import InvalidInput
+from stmails.services.public import DomainFilter
 
 CHUNK_ROWS = 500
 MAX_LOG_LINES = 1000
@@ -173,11 +174,16 @@ def _import_chunk(
     imports it row by row).
     """
     wanted: dict[str, _Wanted] = {}
+    # privacy.domain_blocklist / domain_allowlist apply to imported subscribers as to sign-ups.
+    domains = DomainFilter.current(session) if params.mode == "subscribe" else DomainFilter()
     for row in rows:
         try:
             email = subscribers.clean_email(row.email)
         except InvalidInput as exc:
             status.note(f"line {row.line}: {exc}; skipped")
+            continue
+        if domains.refuses(email):
+            status.note(f"line {row.line}: the domain of {email[:320]!r} is not accepted; skipped")
             continue
         key = normalize_email(email)
         seen = wanted.get(key)

@@ -37,6 +37,7 @@ from stmails.core.event import EVENT_TYPES, EventType
 from stmails.db.models import Setting
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
+from stmails.services import public_settings
 from stmails.services.errors import InvalidInput
 from stmails.services.media import config as media_config
 from stmails.verify.result import Reason
@@ -97,6 +98,9 @@ DEFAULTS: dict[str, Any] = {
     **media_config.DEFAULTS,
 }
 
+# The subscriber-facing pages' settings (services.public_settings).
+DEFAULTS.update(public_settings.DEFAULTS)
+
 VERIFY_MODES = ("off", "flag", "reject")
 
 # Where secrets are inside values: a top-level key whose value is the secret, or a key whose
@@ -155,6 +159,11 @@ class SettingsError(InvalidInput):
 
 def validate(key: str, value: Any) -> Any:
     """The value to store for `key`, normalized; raises SettingsError when it is invalid."""
+    if public_settings.owns(key):
+        try:
+            return public_settings.validate(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
     if key in _BOOLEAN_KEYS:
         if not isinstance(value, bool):
             raise SettingsError(key, "must be true or false")

@@ -29,7 +29,7 @@ from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.login_guard import HashingGate
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
-from stmails.web import admin
+from stmails.web import admin, public
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
     bounces as bounces_api,
@@ -43,6 +43,7 @@ from stmails.web.api import (
     imports,
     lists,
     media,
+    public_admin,
     sending_routes,
     subscribers,
     webhooks_native,
@@ -250,6 +251,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         settings_api.router,
         users_api.router,
         roles_api.router,
+        public_admin.router,
     ):
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under
@@ -261,6 +263,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # The admin UI (docs/ui.md) and the assets its pages load.
     app.router.routes.append(STATIC_ROUTE)
     app.include_router(admin.router)
+    # The subscriber-facing pages (docs/public-pages.md).
+    app.include_router(public.router)
     install_page_errors(app)
     _document_security(app)
     return app

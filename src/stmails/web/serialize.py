@@ -94,7 +94,7 @@ def campaign(item: Campaign, lists: list[CampaignList], bounces: int) -> dict[st
         "to_send": item.to_send,
         "sent": item.sent,
         "uuid": item.uuid,
-        "type": "regular",
+        "type": item.type,
         "name": item.name,
         "subject": item.subject,
         "from_email": item.from_email,
@@ -107,4 +107,8 @@ def campaign(item: Campaign, lists: list[CampaignList], bounces: int) -> dict[st
         "headers": list(item.headers or []),
         "template_id": item.template_id,
         "messenger": item.messenger,
+        "archive": item.archive,
+        "archive_slug": item.archive_slug,
+        "archive_template_id": item.archive_template_id,
+        "archive_meta": dict(item.archive_meta or {}),
     }

@@ -105,9 +105,14 @@ class Server:
 
 
 def start_server(
-    folder: Path, *, admin: tuple[str, str] | None = ADMIN, env: dict[str, str] | None = None
+    folder: Path,
+    *,
+    admin: tuple[str, str] | None = ADMIN,
+    env: dict[str, str] | None = None,
+    sender: bool = False,
 ) -> Server:
-    """Starts `stmails serve` on a new SQLite database in `folder` and waits for /health."""
+    """Starts `stmails serve` on a new SQLite database in `folder` and waits for /health;
+    with `sender` the campaign sender runs in it too."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -130,7 +135,7 @@ def start_server(
     log = folder / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "stmails", "serve", "--no-sender"],
+            [sys.executable, "-m", "stmails", "serve", *([] if sender else ["--no-sender"])],
             cwd=folder,
             env=environment,
             stdout=out,
@@ -166,8 +171,15 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
     without an admin user, for the first-run page."""
     started: list[Server] = []
 
-    def make(*, admin: tuple[str, str] | None = ADMIN, env: dict[str, str] | None = None) -> Server:
-        server = start_server(tmp_path_factory.mktemp("server"), admin=admin, env=env)
+    def make(
+        *,
+        admin: tuple[str, str] | None = ADMIN,
+        env: dict[str, str] | None = None,
+        sender: bool = False,
+    ) -> Server:
+        server = start_server(
+            tmp_path_factory.mktemp("server"), admin=admin, env=env, sender=sender
+        )
         started.append(server)
         return server
 

@@ -62,14 +62,13 @@ from stmails.services.errors import InvalidInput
 from stmails.services.sending.compose import (
     Content,
     Envelope,
-    Links,
     Recipient,
     Rendered,
     ReturnPath,
+    campaign_links,
     compile_content,
     template_context,
     to_spec,
-    unsubscribe_url,
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message, MessageError, custom_headers
@@ -105,6 +104,18 @@ def campaign_list_ids(session: Session, campaign_id: int) -> list[int]:
         )
     )
     return sorted(int(r) for r in rows if r is not None)
+
+
+def optin_list_ids(session: Session, list_ids: Sequence[int]) -> list[int]:
+    """The double opt-in lists among `list_ids`."""
+    if not list_ids:
+        return []
+    rows = session.scalars(
+        select(MailingList.id).where(
+            MailingList.id.in_(list(list_ids)), MailingList.optin == "double"
+        )
+    )
+    return sorted(int(r) for r in rows)
 
 
 def layout_for(session: Session, campaign: Campaign) -> str | None:
@@ -219,9 +230,9 @@ def _campaign_context(
     campaign: Campaign, recipient: Recipient, config: SendingConfig
 ) -> tuple[str, dict[str, Any]]:
     """The recipient's unsubscribe URL, and the template context of the campaign for them."""
-    url = unsubscribe_url(config.root_url, campaign.uuid, recipient.uuid)
-    links = Links(unsubscribe_url=url)
-    return url, template_context(recipient, campaign=campaign_view(campaign), links=links)
+    links = campaign_links(config.root_url, campaign.uuid, recipient.uuid)
+    context = template_context(recipient, campaign=campaign_view(campaign), links=links)
+    return links.unsubscribe_url, context
 
 
 def render_for(
@@ -460,6 +471,8 @@ class CampaignRunner:
         self.limiter = RateLimiter(config.message_rate)
         # Reads take no write lock (SQLite): a separate read-only session maker.
         self.reader = session_factory(factory.kw["bind"], readonly=True)
+        # Whether the campaign being run is an opt-in campaign (see `run`).
+        self._optin = False
         # The chunks handed to the SMTP threads, oldest first (see `_dispatch`).
         self._chunks: deque[list[Future[list[_Sent]]]] = deque()
 
@@ -482,6 +495,11 @@ class CampaignRunner:
                 report.stopped_because = f"template: {exc}"
                 return report
             lists = campaign_list_ids(session, campaign_id)
+            # An opt-in campaign (listmonk's `optin` type) goes to the unconfirmed subscribers
+            # of its double opt-in lists, and only through those lists.
+            self._optin = campaign.type == "optin"
+            if self._optin:
+                lists = optin_list_ids(session, lists)
             session.expunge(campaign)
         self._mark_in_doubt(campaign_id)
         self._chunks.clear()
@@ -606,7 +624,11 @@ class CampaignRunner:
             candidate.lists = [
                 list_id
                 for list_id, status, optin in subs
-                if status == "confirmed" or (status == "unconfirmed" and optin != "double")
+                if (
+                    status == "unconfirmed" and optin == "double"
+                    if self._optin
+                    else status == "confirmed" or (status == "unconfirmed" and optin != "double")
+                )
             ]
             if subscriber[4] != "enabled":
                 candidate.skip = f"subscriber_{subscriber[4]}"

@@ -52,12 +52,28 @@ class Links:
     unsubscribe_url: str = ""
     message_url: str = ""
     optin_url: str = ""
+    manage_url: str = ""
+    archive_url: str = ""
 
 
 def unsubscribe_url(root_url: str, campaign_uuid: str, subscriber_uuid: str) -> str:
     """The unsubscribe page and RFC 8058 one-click target (listmonk's `/subscription/` path)."""
     campaign = campaign_uuid or "00000000-0000-0000-0000-000000000000"
     return f"{root_url.rstrip('/')}/subscription/{campaign}/{subscriber_uuid}"
+
+
+def campaign_links(root_url: str, campaign_uuid: str, subscriber_uuid: str) -> Links:
+    """A campaign message's links, each naming the campaign and subscriber as a pair:
+    unsubscribe (and RFC 8058 one-click), the preferences page (`?manage=true`, as listmonk),
+    the opt-in confirmation (for `optin` campaigns) and the public archive."""
+    root = root_url.rstrip("/")
+    unsubscribe = unsubscribe_url(root, campaign_uuid, subscriber_uuid)
+    return Links(
+        unsubscribe_url=unsubscribe,
+        manage_url=f"{unsubscribe}?manage=true",
+        optin_url=f"{root}/subscription/optin/{subscriber_uuid}?c={campaign_uuid}",
+        archive_url=f"{root}/archive",
+    )
 
 
 def _first_last(name: str) -> tuple[str, str]:
@@ -117,6 +133,8 @@ def template_context(
         "UnsubscribeURL": links.unsubscribe_url,
         "MessageURL": links.message_url,
         "OptinURL": links.optin_url,
+        "ManageURL": links.manage_url,
+        "ArchiveURL": links.archive_url,
         # View and click tracking are not part of stmails: the pixel is empty and links stay.
         "TrackView": Markup(""),
         "TrackLink": _untracked_link,

@@ -8,6 +8,7 @@ dialects are accepted in the same text:
 - listmonk's Go-template expressions, translated to Jinja2 before compiling:
   `{{ .Subscriber.Name }}`, `{{ .Subscriber.Attribs.city }}`, `{{ .Tx.Data.code }}`,
   `{{ template "content" . }}`, `{{ UnsubscribeURL }}`, `{{ TrackView }}`,
+  `{{ ManageURL }}`, `{{ OptinURL }}`, `{{ ArchiveURL }}`,
   `{{ TrackLink "url" }}` (and the `url@TrackLink` shorthand), `{{ Date "2006-01-02" }}`,
   `{{ Safe "<!-- x -->" }}`, `{{ if eq .A "b" }}...{{ else if ... }}...{{ else }}...{{ end }}`,
   `{{ range .List }}` (with `.` standing for the item).
@@ -73,7 +74,14 @@ _GO_FUNCTIONS = {
     "default",
 }
 _COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_BARE_VALUES = {"UnsubscribeURL", "TrackView", "MessageURL", "OptinURL", "ManageURL"}
+_BARE_VALUES = {
+    "UnsubscribeURL",
+    "TrackView",
+    "MessageURL",
+    "OptinURL",
+    "ManageURL",
+    "ArchiveURL",
+}
 
 
 def _go_string_to_jinja(token: str) -> str:

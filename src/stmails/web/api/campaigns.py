@@ -23,7 +23,16 @@ from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
 
-TEXT_FIELDS = ("name", "subject", "from_email", "body", "altbody", "content_type", "messenger")
+TEXT_FIELDS = (
+    "name",
+    "subject",
+    "from_email",
+    "body",
+    "altbody",
+    "content_type",
+    "messenger",
+    "type",
+)
 
 
 def serialized(session: Session, items: Sequence[Campaign]) -> list[dict[str, Any]]:
@@ -74,7 +83,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
             raise bad_request('headers: must be an array of objects like [{"X-Name": "value"}]')
         fields["headers"] = headers
     # Columns that cannot be null take their defaults when a client sends null.
-    for name in ("from_email", "body", "content_type", "messenger"):
+    for name in ("from_email", "body", "content_type", "messenger", "type"):
         if name in fields and fields[name] is None:
             del fields[name]
     return fields

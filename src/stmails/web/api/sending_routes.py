@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from stmails.web.api import campaign_actions, suppressions, templates, tx, unsubscribe
+from stmails.web.api import campaign_actions, suppressions, templates, tx
 from stmails.web.api.sending_common import close_pool
 
 # Request-body caps these routes need beyond the default.
@@ -12,10 +12,9 @@ BODY_LIMITS = {"/api/suppressions": suppressions.MAX_BODY_BYTES}
 
 
 def install(app: FastAPI) -> None:
-    """Mounts the API routers under /api and the public unsubscribe pages at the root."""
+    """Mounts the API routers under /api (the unsubscribe pages are web.public's)."""
     for router in (suppressions.router, templates.router, tx.router, campaign_actions.router):
         app.include_router(router, prefix="/api")
-    app.include_router(unsubscribe.router)
 
 
 def shutdown(state: object) -> None:

@@ -1,0 +1,149 @@
+"""The admin's side of the subscriber pages (listmonk's routes): resend the opt-in mail,
+export a subscriber's data, put a campaign in the archive, and the sign-up form snippet.
+
+| route | permission |
+| --- | --- |
+| `POST /api/subscribers/{id}/optin` | `subscribers:manage` |
+| `GET /api/subscribers/{id}/export` | `subscribers:get` |
+| `PUT /api/campaigns/{id}/archive` | `campaigns:manage_all` |
+| `GET /api/public/form-snippet?list_id=...` | `lists:get_all` |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stmails.db.models import MailingList
+from stmails.services import archive, public
+from stmails.services import campaigns as campaign_service
+from stmails.services import subscribers as subscriber_service
+from stmails.services.sending.templates import escape_html
+from stmails.web.api.campaigns import serialized
+from stmails.web.api.subscribers import JSON_BODY
+from stmails.web.body import bool_field, json_object, object_field, query_ids, run_db, text_field
+from stmails.web.deps import app_state, require_user
+from stmails.web.errors import bad_request
+from stmails.web.permissions import require_permission
+from stmails.web.public import mail
+from stmails.web.responses import JSONResponse, data
+
+router = APIRouter(tags=["public pages"], dependencies=[Depends(require_user)])
+
+
+@router.post(
+    "/subscribers/{subscriber_id}/optin",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Send the opt-in confirmation mail again",
+)
+async def resend_optin(request: Request, subscriber_id: int) -> JSONResponse:
+    """Mails the confirmation of the subscriber's unconfirmed double opt-in lists; 400 when
+    there is none, 422 when SMTP refused it, 503 without an SMTP server."""
+
+    def work(session: Session) -> bool:
+        subscriber = subscriber_service.get(session, subscriber_id)
+        waiting = public.unconfirmed_lists(session, subscriber.id)
+        if not waiting:
+            raise bad_request("the subscriber has no list waiting for confirmation")
+        return mail.send_optin(request, session, subscriber, waiting)
+
+    if not await run_db(request, work, write=True):
+        return JSONResponse({"message": "the opt-in mail was not sent (see the logs)"}, 422)
+    return data(True)
+
+
+@router.get(
+    "/subscribers/{subscriber_id}/export",
+    dependencies=[require_permission("subscribers:get")],
+    summary="Everything stored about a subscriber (listmonk's export)",
+)
+async def export_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
+        return public.export_data(session, subscriber_service.get(session, subscriber_id))
+
+    return data(await run_db(request, work))
+
+
+@router.put(
+    "/campaigns/{campaign_id}/archive",
+    dependencies=[require_permission("campaigns:manage_all")],
+    summary="Publish a campaign in the public archive",
+    openapi_extra=JSON_BODY,
+)
+async def put_archive(request: Request, campaign_id: int) -> JSONResponse:
+    """listmonk's body: `archive` (bool), `archive_slug`, `archive_template_id` (null: the
+    campaign's own template), `archive_meta` (the subscriber data it renders with)."""
+    body = await json_object(request)
+    archive_on = bool_field(body, "archive") if "archive" in body else None
+    slug = text_field(body, "archive_slug", 300)
+    meta = object_field(body, "archive_meta")
+    template_id = body.get("archive_template_id")
+    if template_id is not None and (
+        isinstance(template_id, bool) or not isinstance(template_id, int)
+    ):
+        raise bad_request("archive_template_id: must be a template id or null")
+
+    def work(session: Session) -> dict[str, Any]:
+        campaign = campaign_service.get(session, campaign_id)
+        archive.set_archive(
+            session,
+            campaign,
+            archive=archive_on,
+            slug=slug,
+            template_id=template_id or None,
+            meta=meta,
+            clear_template="archive_template_id" in body and not template_id,
+        )
+        return serialized(session, [campaign])[0]
+
+    return data(await run_db(request, work, write=True))
+
+
+@router.get(
+    "/public/form-snippet",
+    dependencies=[require_permission("lists:get_all")],
+    summary="HTML of a sign-up form to paste into a website",
+)
+async def form_snippet(request: Request) -> JSONResponse:
+    """A plain HTML form posting to `/subscription/form` for the given public lists
+    (`list_id`, repeated; default: every public list)."""
+    ids = query_ids(request.query_params.getlist("list_id"), "list_id")
+    root = app_state(request).settings.root_url.rstrip("/")
+
+    def work(session: Session) -> list[MailingList]:
+        lists = public.public_lists(session)
+        if ids:
+            lists = [m for m in lists if m.id in ids]
+            missing = set(ids) - {m.id for m in lists}
+            if missing:
+                found = session.scalars(select(MailingList.id).where(MailingList.id.in_(missing)))
+                raise bad_request(
+                    f"list_id: not public lists: {sorted(missing)}"
+                    + ("" if list(found) else " (unknown)")
+                )
+        return lists
+
+    lists = await run_db(request, work)
+    return data({"html": snippet(root, lists)})
+
+
+def snippet(root: str, lists: list[MailingList]) -> str:
+    """The embeddable form (no script; the honeypot field hidden by its attribute)."""
+    boxes = "\n".join(
+        f'    <label><input type="checkbox" name="l" value="{escape_html(m.uuid)}" checked> '
+        f"{escape_html(m.name)}</label><br>"
+        for m in lists
+    )
+    return (
+        f'<form method="post" action="{escape_html(root)}/subscription/form"'
+        ' class="stmails-form">\n'
+        '  <p><label>E-mail <input type="email" name="email" required></label></p>\n'
+        '  <p><label>Name <input type="text" name="name"></label></p>\n'
+        f"  <p>\n{boxes}\n  </p>\n"
+        '  <input type="text" name="nonce" value="" hidden tabindex="-1" autocomplete="off">\n'
+        '  <p><button type="submit">Subscribe</button></p>\n'
+        "</form>\n"
+    )
