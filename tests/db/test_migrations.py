@@ -105,6 +105,6 @@ def test_upgrade_is_idempotent_and_records_the_head(
         assert current_revision(eng) is None
         upgrade(eng)
         upgrade(eng)
-        assert current_revision(eng) == head_revision() == "0001_initial"
+        assert current_revision(eng) == head_revision() == "0002_analytics"
     finally:
         eng.dispose()

@@ -1,0 +1,183 @@
+"""Reading the rollups exactly: each figure is the rollup rows plus the deltas not yet folded.
+
+The triggers of `db.rollups` write one delta row per change; `fold()` adds them to the rollups
+every few seconds (the analytics worker) and deletes them. A query reads both in one statement,
+`UNION ALL`, so what it counts is the same whether a delta has been folded or not.
+
+Campaign keys: a campaign's id, 0 for mail without a campaign (bounces of transactional mail and
+of the relay) and -1 for a campaign deleted since, or unknown to stmails (db.rollups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, func, or_, select, union_all
+from sqlalchemy.orm import Session, sessionmaker
+
+from stmails.db import rollups
+from stmails.db.models import (
+    DOMAIN_COUNTERS,
+    HOURLY_COUNTERS,
+    REASON_COUNTERS,
+    AnalyticsChange,
+    AnalyticsDomain,
+    AnalyticsHourly,
+    AnalyticsReason,
+)
+from stmails.services.analytics.window import Window
+
+CHANGES = cast(Table, AnalyticsChange.__table__)
+HOURLY = cast(Table, AnalyticsHourly.__table__)
+REASONS = cast(Table, AnalyticsReason.__table__)
+DOMAINS = cast(Table, AnalyticsDomain.__table__)
+
+NO_CAMPAIGN = 0
+GONE = rollups.GONE
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which campaign keys a figure counts: `campaigns` (ids), or else every campaign key but
+    0 (`campaign_mail`), or all of them."""
+
+    campaigns: tuple[int, ...] | None = None
+    campaign_mail: bool = True
+
+    def condition(self, column: Any) -> ColumnElement[bool] | None:
+        if self.campaigns is not None:
+            return cast(ColumnElement[bool], column.in_(self.campaigns))
+        if self.campaign_mail:
+            return cast(ColumnElement[bool], column != NO_CAMPAIGN)
+        return None
+
+
+def _where(*conditions: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    return [c for c in conditions if c is not None]
+
+
+def _any_nonzero(counters: Sequence[str]) -> ColumnElement[bool]:
+    return or_(*(CHANGES.c[name] != 0 for name in counters))
+
+
+def hourly(window: Window, scope: Scope, counters: Sequence[str] = HOURLY_COUNTERS) -> Any:
+    """A subquery of (hour, campaign_id, *counters) rows of `window` and `scope`: the hourly
+    rollup and the pending deltas. Sum it to get figures."""
+    folded = select(HOURLY.c.hour, HOURLY.c.campaign_id, *(HOURLY.c[c] for c in counters)).where(
+        *_where(
+            HOURLY.c.hour >= window.first,
+            HOURLY.c.hour < window.end,
+            scope.condition(HOURLY.c.campaign_id),
+        )
+    )
+    pending = select(
+        CHANGES.c.hour, CHANGES.c.campaign_id, *(CHANGES.c[c] for c in counters)
+    ).where(
+        *_where(
+            CHANGES.c.hour >= window.first,
+            CHANGES.c.hour < window.end,
+            scope.condition(CHANGES.c.campaign_id),
+        )
+    )
+    return union_all(folded, pending).subquery("hourly")
+
+
+def reasons(window: Window, scope: Scope) -> Any:
+    """A subquery of (day, campaign_id, reason, source, hard, soft, complaints) rows."""
+    window.require_whole_days("reasons and sources")
+    folded = select(
+        REASONS.c.day,
+        REASONS.c.campaign_id,
+        REASONS.c.reason,
+        REASONS.c.source,
+        *(REASONS.c[c] for c in REASON_COUNTERS),
+    ).where(
+        *_where(
+            REASONS.c.day >= window.first_day,
+            REASONS.c.day < window.end_day,
+            scope.condition(REASONS.c.campaign_id),
+        )
+    )
+    pending = select(
+        (CHANGES.c.hour // 24).label("day"),
+        CHANGES.c.campaign_id,
+        CHANGES.c.reason,
+        CHANGES.c.source,
+        *(CHANGES.c[c] for c in REASON_COUNTERS),
+    ).where(
+        *_where(
+            CHANGES.c.hour >= window.first,
+            CHANGES.c.hour < window.end,
+            scope.condition(CHANGES.c.campaign_id),
+            _any_nonzero(REASON_COUNTERS),
+        )
+    )
+    return union_all(folded, pending).subquery("reasons")
+
+
+def domains(window: Window, scope: Scope) -> Any:
+    """A subquery of (day, campaign_id, domain, accepted, refused, hard, soft, complaints)."""
+    window.require_whole_days("domains")
+    folded = select(
+        DOMAINS.c.day,
+        DOMAINS.c.campaign_id,
+        DOMAINS.c.domain,
+        *(DOMAINS.c[c] for c in DOMAIN_COUNTERS),
+    ).where(
+        *_where(
+            DOMAINS.c.day >= window.first_day,
+            DOMAINS.c.day < window.end_day,
+            scope.condition(DOMAINS.c.campaign_id),
+        )
+    )
+    pending = select(
+        (CHANGES.c.hour // 24).label("day"),
+        CHANGES.c.campaign_id,
+        CHANGES.c.domain,
+        *(CHANGES.c[c] for c in DOMAIN_COUNTERS),
+    ).where(
+        *_where(
+            CHANGES.c.hour >= window.first,
+            CHANGES.c.hour < window.end,
+            scope.condition(CHANGES.c.campaign_id),
+            _any_nonzero(DOMAIN_COUNTERS),
+        )
+    )
+    return union_all(folded, pending).subquery("domains")
+
+
+def sums(source: Any, counters: Sequence[str]) -> list[Any]:
+    """`SUM(counter)` of each of `counters` in `source`, as 0 when there is no row."""
+    return [func.coalesce(func.sum(source.c[c]), 0).label(c) for c in counters]
+
+
+def totals(session: Session, window: Window, scope: Scope) -> dict[str, int]:
+    """Every hourly counter summed over `window` and `scope`."""
+    source = hourly(window, scope)
+    row = session.execute(select(*sums(source, HOURLY_COUNTERS))).one()
+    return {name: int(value) for name, value in zip(HOURLY_COUNTERS, row, strict=True)}
+
+
+def pending_count(session: Session) -> int:
+    """How many deltas wait to be folded."""
+    return int(session.scalar(select(func.count()).select_from(CHANGES)) or 0)
+
+
+def fold_pending(sessions: sessionmaker[Session], limit: int = 200_000) -> int:
+    """Folds waiting deltas into the rollups, `limit` at most per transaction, until none is
+    left (or another process is folding); returns how many were folded."""
+    folded = 0
+    while True:
+        with sessions() as session:
+            connection = session.connection(
+                execution_options={"isolation_level": "REPEATABLE READ"}
+                if session.get_bind().dialect.name == "postgresql"
+                else {}
+            )
+            count = rollups.fold(connection, limit)
+            session.commit()
+        folded += count
+        if count < limit:
+            return folded
