@@ -27,6 +27,10 @@ PUBLIC = {
     ("GET", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/webhooks/service/{provider}"),
+    # The tracking routes: the random uuids in the URL are the capability.
+    ("GET", "/campaign/{campaign_uuid}/{subscriber_uuid}/px.png"),
+    ("GET", "/link/{link_uuid}/{campaign_uuid}/{subscriber_uuid}"),
+    ("GET", "/campaign/{campaign_uuid}/{subscriber_uuid}"),
 }
 DENIED = re.compile(r"^permission denied: ([a-z_]+:[a-z_]+) required$")
 # A read may need only a reading permission (or verify:run / subscribers:import, which have one).

@@ -28,8 +28,12 @@ deltas not yet folded, so every figure is exact at any moment. `statements(diale
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Integer, text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from stmails.db.models import (
     BOUNCE_COUNTERS,
@@ -414,3 +418,18 @@ def fold(connection: Connection, limit: int = 200_000) -> int:
     for statement in _FOLD:
         connection.execute(text(statement), {"upper": upper})
     return count
+
+
+class HourOf(FunctionElement[int]):
+    """Hours since 1970-01-01 UTC of a timestamp column, in SQL (as the triggers compute it)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "hour_of"
+
+
+@compiles(HourOf, "sqlite")
+@compiles(HourOf, "postgresql")
+def _hour_of(element: HourOf, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return _Dialect(compiler.dialect.name).hour(compiler.process(column, **kw))

@@ -12,6 +12,8 @@ so that its clients can read and write them; stmails' additions sit beside them 
   and the CSV import verify addresses on the way in (see `services.intake`).
 - `verify.reject`: the verification reason codes that refuse an address under `"reject"`
   (default `["syntax", "disposable"]`); other findings are only flagged.
+- `privacy.individual_tracking`, `privacy.disable_tracking` (listmonk's): opens and clicks
+  recorded per subscriber, or not at all (see `services.tracking`).
 
 Unlike listmonk, bounce processing and the bounce webhook are on by default; provider webhooks and
 mailboxes stay off until configured. A key missing from the table reads as its default here.
@@ -92,6 +94,9 @@ DEFAULTS: dict[str, Any] = {
     "smtp": [DEFAULT_SMTP_SERVER],
     "verify.on_subscribe": "off",
     "verify.reject": ["syntax", "disposable"],
+    # listmonk's privacy keys, read by services.tracking.
+    "privacy.individual_tracking": False,
+    "privacy.disable_tracking": False,
 }
 
 VERIFY_MODES = ("off", "flag", "reject")
@@ -143,6 +148,8 @@ _BOOLEAN_KEYS = {
     "bounce.webhooks_enabled",
     "bounce.ses_enabled",
     "bounce.sendgrid_enabled",
+    "privacy.individual_tracking",
+    "privacy.disable_tracking",
 }
 
 

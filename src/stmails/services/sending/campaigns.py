@@ -76,6 +76,7 @@ from stmails.services.sending.multiplex import send_all
 from stmails.services.sending.smtp import RateLimiter, SendResult, SmtpPool
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch_detail
+from stmails.services.tracking.links import tracked
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +216,16 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
 
 
 def _campaign_context(
-    campaign: Campaign, recipient: Recipient, config: SendingConfig
+    campaign: Campaign, recipient: Recipient, config: SendingConfig, tracking: Any = None
 ) -> tuple[str, dict[str, Any]]:
     """The recipient's unsubscribe URL, and the template context of the campaign for them."""
     url = unsubscribe_url(config.root_url, campaign.uuid, recipient.uuid)
-    links = Links(unsubscribe_url=url)
-    return url, template_context(recipient, campaign=campaign_view(campaign), links=links)
+    message = f"{config.root_url.rstrip('/')}/campaign/{campaign.uuid}/{recipient.uuid}"
+    links = Links(unsubscribe_url=url, message_url=message)
+    context = template_context(
+        recipient, campaign=campaign_view(campaign), links=links, tracking=tracking
+    )
+    return url, context
 
 
 def render_for(
@@ -232,7 +237,7 @@ def render_for(
     message_id: str = "",
 ) -> Message:
     """The campaign's message to one recipient, serialized."""
-    url, context = _campaign_context(campaign, recipient, config)
+    url, context = _campaign_context(campaign, recipient, config, content.tracking)
     rendered = content.render(context)
     envelope = Envelope(
         return_path=return_path(campaign.id, recipient.id),
@@ -247,9 +252,14 @@ def render_for(
 
 
 def preview(
-    session: Session, campaign: Campaign, subscriber: Subscriber | None, config: SendingConfig
+    session: Session,
+    campaign: Campaign,
+    subscriber: Subscriber | None,
+    config: SendingConfig,
+    tracking: Any = None,
 ) -> tuple[str, str]:
-    """The campaign rendered for `subscriber` (a sample one when None): (content type, body)."""
+    """The campaign rendered for `subscriber` (a sample one when None): (content type, body).
+    Untracked unless `tracking` (services.tracking.links.CampaignTracking) is given."""
     content = compile_campaign(session, campaign, config)
     recipient = (
         recipient_of(subscriber)
@@ -262,7 +272,7 @@ def preview(
             attribs={"city": "Bengaluru"},
         )
     )
-    _, context = _campaign_context(campaign, recipient, config)
+    _, context = _campaign_context(campaign, recipient, config, tracking)
     try:
         rendered = content.render(context)
     except TemplateRenderError as exc:
@@ -472,6 +482,11 @@ class CampaignRunner:
                 session.commit()
                 report.stopped_because = f"template: {exc}"
                 return report
+            # Its tracked links are registered once per run (services.tracking.links).
+            content = tracked(
+                session, campaign, content, self.config.root_url, layout_for(session, campaign)
+            )
+            session.commit()
             lists = campaign_list_ids(session, campaign_id)
             session.expunge(campaign)
         self._mark_in_doubt(campaign_id)

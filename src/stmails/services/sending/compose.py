@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from markupsafe import Markup
 
@@ -67,15 +67,25 @@ def _first_last(name: str) -> tuple[str, str]:
     return parts[0], " ".join(parts[1:])
 
 
+class Tracking(Protocol):
+    """How a campaign's messages are tracked (services.tracking.links.CampaignTracking)."""
+
+    def template_values(self, subscriber_uuid: str) -> dict[str, Any]:
+        """`TrackView`, `TrackLink` and `MessageURL` for one recipient."""
+        ...
+
+
 def template_context(
     recipient: Recipient,
     *,
     campaign: Mapping[str, Any] | None = None,
     tx_data: Mapping[str, Any] | None = None,
     links: Links | None = None,
+    tracking: Tracking | None = None,
 ) -> dict[str, Any]:
     """What templates see, under listmonk's names (`Subscriber`, `Campaign`, `Tx`) and ours
-    (`subscriber`, `campaign`, `tx`, `data`)."""
+    (`subscriber`, `campaign`, `tx`, `data`). Without `tracking` the pixel is empty and
+    `TrackLink` leaves its URL as it is."""
     links = links or Links()
     first, last = _first_last(recipient.name)
     attribs = dict(recipient.attribs or {})
@@ -117,9 +127,9 @@ def template_context(
         "UnsubscribeURL": links.unsubscribe_url,
         "MessageURL": links.message_url,
         "OptinURL": links.optin_url,
-        # View and click tracking are not part of stmails: the pixel is empty and links stay.
         "TrackView": Markup(""),
         "TrackLink": _untracked_link,
+        **(tracking.template_values(recipient.uuid) if tracking is not None else {}),
     }
 
 
@@ -149,6 +159,8 @@ class Content:
     altbody: CompiledTemplate | None
     headers: tuple[tuple[str, CompiledTemplate], ...]
     is_html: bool
+    # Set for a campaign's run (services.tracking.links.prepare): the pixel and tracked links.
+    tracking: Tracking | None = None
 
     def render(self, context: Mapping[str, Any]) -> Rendered:
         """The content for one recipient; TemplateRenderError when a template fails."""

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from stmails.db import rollups
+from stmails.db.models import DOMAIN_COUNTERS, HOURLY_COUNTERS, REASON_COUNTERS
 
 revision = "0002_analytics"
 down_revision = "0001_initial"
@@ -115,7 +116,7 @@ def upgrade() -> None:
             "campaign_id", "subscriber_id", name=op.f("pk_campaign_engagement")
         ),
     )
-    hourly = rollups.HOURLY_COUNTERS
+    hourly = HOURLY_COUNTERS
     op.create_table(
         "analytics_changes",
         sa.Column("id", BIG_ID, nullable=False),
@@ -140,7 +141,7 @@ def upgrade() -> None:
         sa.Column("campaign_id", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=False),
-        *_counters(rollups.REASON_COUNTERS),
+        *_counters(REASON_COUNTERS),
         sa.PrimaryKeyConstraint(
             "day", "campaign_id", "reason", "source", name=op.f("pk_analytics_reasons")
         ),
@@ -150,7 +151,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Integer(), nullable=False),
         sa.Column("campaign_id", sa.Integer(), nullable=False),
         sa.Column("domain", sa.String(length=255), nullable=False),
-        *_counters(rollups.DOMAIN_COUNTERS),
+        *_counters(DOMAIN_COUNTERS),
         sa.PrimaryKeyConstraint("day", "campaign_id", "domain", name=op.f("pk_analytics_domains")),
     )
     for table in ("analytics_hourly", "analytics_reasons", "analytics_domains"):
