@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from stmails.core.event import Event, EventType
 from stmails.db.models import (
     Bounce,
     Campaign,
@@ -26,10 +25,11 @@ from stmails.services import settings
 from stmails.services.analytics import rollups
 from stmails.services.analytics.rollups import Scope
 from stmails.services.analytics.window import Window
-from stmails.services.bounces import BounceFilter, delete_bounces, reapply, record
+from stmails.services.bounces import BounceFilter, delete_bounces, reapply
 from stmails.services.campaigns import delete_campaigns
 
-T0 = datetime(2026, 3, 2, 9, 15, tzinfo=UTC)
+from .history import T0, bounce, campaign, send, subscriber
+
 ALL = Scope(campaign_mail=False)
 
 Key = tuple[object, ...]
@@ -120,70 +120,6 @@ def assert_exact(session: Session) -> None:
 def world(session_maker: sessionmaker[Session]) -> Iterator[Session]:
     with session_maker() as session:
         yield session
-
-
-def subscriber(session: Session, email: str) -> Subscriber:
-    sub = Subscriber(email=email, name=email)
-    session.add(sub)
-    session.flush()
-    return sub
-
-
-def campaign(session: Session, name: str) -> Campaign:
-    camp = Campaign(name=name, subject=name)
-    session.add(camp)
-    session.flush()
-    return camp
-
-
-def send(
-    session: Session,
-    camp: Campaign,
-    sub: Subscriber,
-    status: str,
-    reason: str,
-    at: datetime = T0,
-    claim_first: bool = True,
-) -> CampaignSend:
-    """A ledger row as the sender writes it: a claim, then its outcome (an UPDATE)."""
-    row = CampaignSend(
-        campaign_id=camp.id,
-        subscriber_id=sub.id,
-        status="sent" if claim_first else status,
-        reason="in_flight" if claim_first else reason,
-        sent_at=at - timedelta(seconds=30),
-    )
-    session.add(row)
-    session.flush()
-    if claim_first:
-        row.status, row.reason, row.sent_at = status, reason, at
-        session.flush()
-    return row
-
-
-def bounce(
-    session: Session,
-    kind: EventType,
-    email: str,
-    camp: Campaign | None = None,
-    *,
-    at: datetime = T0,
-    reason: str = "",
-    source: str = "api",
-    uuid: str = "",
-) -> None:
-    record(
-        session,
-        Event(
-            source=source,
-            type=kind,
-            email=email,
-            campaign_uuid=camp.uuid if camp is not None else uuid,
-            occurred_at=at,
-            reason=reason,
-            event_id=f"{kind}:{email}:{at.isoformat()}:{reason}:{source}",
-        ),
-    )
 
 
 def history(session: Session) -> tuple[Campaign, Campaign, list[Subscriber]]:
