@@ -224,6 +224,7 @@ def set_value(session: Session, key: str, value: Any, *, now: datetime | None = 
     """Validate and store one setting (caller commits); returns the stored value."""
     stored = validate(key, value)
     forget(session, "bounce_config")
+    forget(session, "tracking_config")
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=stored, updated_at=now or utcnow()))

@@ -8,6 +8,10 @@ person's first open and first click of a campaign are marked in `campaign_engage
 makes them unique, exactly, even when two processes record at once); and the figures' deltas are
 written to `analytics_changes`. A click that turns out to be part of a burst over several links
 flags the earlier clicks of the burst too, and takes them out of the figures.
+
+The statements are compiled once and run on the driver's cursor, with lists bound as one
+parameter and rows inserted without SQLAlchemy's per-row work (db.prepared, db.in_list,
+db.upsert), as the bounce writer does: a batch costs about the same whatever its size.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from stmails.db.in_list import in_list
 from stmails.db.models import (
-    ENGAGEMENT_COUNTERS,
+    HOURLY_COUNTERS,
     AnalyticsChange,
     Campaign,
     CampaignEngagement,
@@ -33,7 +37,9 @@ from stmails.db.models import (
     LinkClick,
     Subscriber,
 )
-from stmails.db.upsert import insert_many_or_ignore
+from stmails.db.prepared import Prepared
+from stmails.db.types import UTCDateTime
+from stmails.db.upsert import insert_rows_or_ignore
 from stmails.services.analytics.window import hour_of
 from stmails.services.errors import NotFound
 from stmails.services.tracking import machines
@@ -44,6 +50,72 @@ VIEWS = cast(Table, CampaignView.__table__)
 CLICKS = cast(Table, LinkClick.__table__)
 ENGAGEMENT = cast(Table, CampaignEngagement.__table__)
 CHANGES = cast(Table, AnalyticsChange.__table__)
+
+_CAMPAIGNS = Prepared(select(Campaign.id).where(in_list(Campaign.id, "ids")))
+_LINKS = Prepared(select(Link.id).where(in_list(Link.id, "ids")))
+_SUBSCRIBERS = Prepared(
+    select(Subscriber.uuid, Subscriber.id).where(in_list(Subscriber.uuid, "uuids"))
+)
+_SENT = Prepared(
+    select(CampaignSend.subscriber_id, CampaignSend.sent_at).where(
+        CampaignSend.campaign_id == bindparam("campaign"),
+        in_list(CampaignSend.subscriber_id, "ids"),
+    )
+)
+_RECENT_CLICKS = Prepared(
+    select(
+        LinkClick.id,
+        LinkClick.campaign_id,
+        LinkClick.subscriber_id,
+        LinkClick.link_id,
+        LinkClick.created_at,
+        LinkClick.machine,
+    ).where(
+        in_list(LinkClick.subscriber_id, "ids"),
+        LinkClick.created_at >= bindparam("since", type_=UTCDateTime()),
+    )
+)
+_ENGAGED = Prepared(
+    select(
+        ENGAGEMENT.c.campaign_id,
+        ENGAGEMENT.c.subscriber_id,
+        ENGAGEMENT.c.viewed_at,
+        ENGAGEMENT.c.clicked_at,
+    ).where(in_list(ENGAGEMENT.c.subscriber_id, "ids"))
+)
+# A click flagged after the fact, and a first click taken back (each returns what it changed).
+_FLAG_CLICK = Prepared(
+    update(CLICKS)
+    .where(CLICKS.c.id == bindparam("click"), CLICKS.c.machine == "")
+    .values(machine="link_burst")
+    .returning(CLICKS.c.id)
+)
+_UNMARK_CLICK = Prepared(
+    update(ENGAGEMENT)
+    .where(
+        ENGAGEMENT.c.campaign_id == bindparam("campaign"),
+        ENGAGEMENT.c.subscriber_id == bindparam("subscriber"),
+        ENGAGEMENT.c.clicked_at == bindparam("at", type_=UTCDateTime()),
+    )
+    .values(clicked_at=None)
+    .returning(ENGAGEMENT.c.campaign_id)
+)
+# A first open (click) written into a row that has none yet.
+_FILL = {
+    column: Prepared(
+        update(ENGAGEMENT)
+        .where(
+            ENGAGEMENT.c.campaign_id == bindparam("campaign"),
+            ENGAGEMENT.c.subscriber_id == bindparam("subscriber"),
+            ENGAGEMENT.c[column].is_(None),
+        )
+        .values({column: bindparam("at", type_=UTCDateTime())})
+        .returning(ENGAGEMENT.c.campaign_id)
+    )
+    for column in ("viewed_at", "clicked_at")
+}
+_HIT_COLUMNS = ("campaign_id", "subscriber_id", "machine", "created_at")
+_CHANGE_COLUMNS = ("hour", "campaign_id", "domain", "reason", "source", *HOURLY_COUNTERS)
 
 
 class UnknownSubscriber(NotFound):
@@ -84,23 +156,24 @@ class _Pending:
 
 @dataclass
 class _Deltas:
-    """Counter deltas per (hour, campaign)."""
+    """Counter deltas per (hour, campaign, counter)."""
 
-    by_key: dict[tuple[int, int], dict[str, int]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(int))
-    )
+    counts: dict[tuple[int, int, str], int] = field(default_factory=dict)
 
-    def add(self, at: datetime, campaign_id: int, counter: str, amount: int = 1) -> None:
-        self.by_key[(hour_of(at), campaign_id)][counter] += amount
+    def add(self, hour: int, campaign_id: int, counter: str, amount: int = 1) -> None:
+        key = (hour, campaign_id, counter)
+        self.counts[key] = self.counts.get(key, 0) + amount
 
-    def rows(self) -> list[dict[str, Any]]:
-        """The analytics_changes rows (every engagement counter given, for one executemany)."""
-        out = []
-        for (hour, campaign_id), counters in sorted(self.by_key.items()):
-            if any(counters.values()):
-                values = {name: counters.get(name, 0) for name in ENGAGEMENT_COUNTERS}
-                out.append({"hour": hour, "campaign_id": campaign_id, **values})
-        return out
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The analytics_changes rows, in the order of _CHANGE_COLUMNS."""
+        by_key: dict[tuple[int, int], dict[str, int]] = {}
+        for (hour, campaign_id, counter), amount in self.counts.items():
+            by_key.setdefault((hour, campaign_id), {})[counter] = amount
+        return [
+            (hour, campaign_id, "", "", "", *(counters.get(name, 0) for name in HOURLY_COUNTERS))
+            for (hour, campaign_id), counters in sorted(by_key.items())
+            if any(counters.values())
+        ]
 
 
 def record_hit(session: Session, hit: Hit) -> HitResult:
@@ -115,9 +188,10 @@ def record_hits(session: Session, hits: Sequence[Hit]) -> list[HitResult | Excep
     """Records `hits` in the caller's transaction (it commits); one outcome per hit, in order:
     a HitResult, or UnknownSubscriber for a hit that names no subscriber (nothing written)."""
     config = tracking_config(session)
+    connection = session.connection()
     named = {h.subscriber_uuid.lower() for h in hits} - {ANONYMOUS}
-    known = _subscribers(session, named)
-    campaigns, links = _targets(session, hits)
+    known = _subscribers(connection, named)
+    campaigns, links = _targets(connection, hits)
     outcomes: list[HitResult | Exception] = []
     pending: list[_Pending] = []
     for hit in hits:
@@ -140,10 +214,10 @@ def record_hits(session: Session, hits: Sequence[Hit]) -> list[HitResult | Excep
         outcomes.append(HitResult(True))
     if pending:
         deltas = _Deltas()
-        _retract(session, _judge(session, pending), deltas)
-        _mark_firsts(session, [p for p in pending if not p.machine and p.stored_subscriber])
-        _store(session, pending, deltas)
-        _write_deltas(session, deltas)
+        _retract(connection, _judge(connection, pending), deltas)
+        _mark_firsts(connection, [p for p in pending if not p.machine and p.stored_subscriber])
+        _store(connection, pending, deltas)
+        _write_deltas(connection, deltas)
     results = iter(pending)
     return [
         HitResult(True, next(results).machine) if isinstance(o, HitResult) and o.recorded else o
@@ -151,34 +225,27 @@ def record_hits(session: Session, hits: Sequence[Hit]) -> list[HitResult | Excep
     ]
 
 
-def _targets(session: Session, hits: Sequence[Hit]) -> tuple[set[int], set[int]]:
+def _targets(connection: Connection, hits: Sequence[Hit]) -> tuple[set[int], set[int]]:
     """The ids of the hits' campaigns and links that exist."""
-    campaign_ids = sorted({h.campaign_id for h in hits})
-    campaigns = set(
-        session.scalars(
-            select(Campaign.id).where(in_list(Campaign.id, "ids")), {"ids": campaign_ids}
-        )
-    )
+    campaigns = {
+        row[0]
+        for row in _CAMPAIGNS.rows(connection, {"ids": sorted({h.campaign_id for h in hits})})
+    }
     link_ids = sorted({h.link_id for h in hits if h.link_id is not None})
-    links = (
-        set(session.scalars(select(Link.id).where(in_list(Link.id, "ids")), {"ids": link_ids}))
-        if link_ids
-        else set()
-    )
+    links = {row[0] for row in _LINKS.rows(connection, {"ids": link_ids})} if link_ids else set()
     return campaigns, links
 
 
-def _subscribers(session: Session, uuids: set[str]) -> dict[str, int]:
+def _subscribers(connection: Connection, uuids: set[str]) -> dict[str, int]:
     if not uuids:
         return {}
-    rows = session.execute(
-        select(Subscriber.uuid, Subscriber.id).where(in_list(Subscriber.uuid, "uuids")),
-        {"uuids": sorted(uuids)},
-    )
+    rows = _SUBSCRIBERS.rows(connection, {"uuids": sorted(uuids)})
     return {uuid.lower(): subscriber_id for uuid, subscriber_id in rows}
 
 
-def _sent_times(session: Session, pending: Sequence[_Pending]) -> dict[tuple[int, int], datetime]:
+def _sent_times(
+    connection: Connection, pending: Sequence[_Pending]
+) -> dict[tuple[int, int], datetime]:
     """When each (campaign, subscriber) of the batch was sent to (the ledger's time)."""
     by_campaign: dict[int, set[int]] = defaultdict(set)
     for item in pending:
@@ -186,14 +253,9 @@ def _sent_times(session: Session, pending: Sequence[_Pending]) -> dict[tuple[int
             by_campaign[item.hit.campaign_id].add(item.subscriber_id)
     out: dict[tuple[int, int], datetime] = {}
     for campaign_id, ids in by_campaign.items():
-        rows = session.execute(
-            select(CampaignSend.subscriber_id, CampaignSend.sent_at).where(
-                CampaignSend.campaign_id == campaign_id,
-                in_list(CampaignSend.subscriber_id, "ids"),
-            ),
-            {"ids": sorted(ids)},
-        )
-        for subscriber_id, sent_at in rows:
+        for subscriber_id, sent_at in _SENT.rows(
+            connection, {"campaign": campaign_id, "ids": sorted(ids)}
+        ):
             out[(campaign_id, subscriber_id)] = sent_at
     return out
 
@@ -212,38 +274,30 @@ class _Click:
 
 
 def _earlier_clicks(
-    session: Session, pending: Sequence[_Pending]
+    connection: Connection, pending: Sequence[_Pending]
 ) -> dict[tuple[int, int], list[_Click]]:
     """The stored clicks, recent enough to form a burst, of the batch's clicking subscribers."""
     clickers = sorted(
         {p.stored_subscriber for p in pending if p.hit.kind == "click" and p.stored_subscriber}
     )
-    if not clickers:
-        return defaultdict(list)
-    since = min(p.hit.at for p in pending) - timedelta(seconds=machines.BURST_SECONDS)
-    rows = session.execute(
-        select(
-            LinkClick.id,
-            LinkClick.campaign_id,
-            LinkClick.subscriber_id,
-            LinkClick.link_id,
-            LinkClick.created_at,
-            LinkClick.machine,
-        ).where(in_list(LinkClick.subscriber_id, "ids"), LinkClick.created_at >= since),
-        {"ids": clickers},
-    )
     out: dict[tuple[int, int], list[_Click]] = defaultdict(list)
+    if not clickers:
+        return out
+    since = min(p.hit.at for p in pending) - timedelta(seconds=machines.BURST_SECONDS)
+    rows = _RECENT_CLICKS.rows(connection, {"ids": clickers, "since": since})
     for click_id, campaign_id, subscriber_id, link_id, created_at, machine in rows:
         if subscriber_id is not None:
             out[(campaign_id, subscriber_id)].append(_Click(link_id, created_at, machine, click_id))
     return out
 
 
-def _judge(session: Session, pending: Sequence[_Pending]) -> list[tuple[tuple[int, int], _Click]]:
+def _judge(
+    connection: Connection, pending: Sequence[_Pending]
+) -> list[tuple[tuple[int, int], _Click]]:
     """Applies the machine rules to every hit, in order; returns the stored clicks (with their
     campaign and subscriber) that a later click showed to be part of a burst."""
-    sent = _sent_times(session, pending)
-    clicks = _earlier_clicks(session, pending)
+    sent = _sent_times(connection, pending)
+    clicks = _earlier_clicks(connection, pending)
     for item in pending:
         hit = item.hit
         item.machine = machines.by_request(hit.kind, hit.method, hit.user_agent, hit.ip)
@@ -275,36 +329,30 @@ def _judge(session: Session, pending: Sequence[_Pending]) -> list[tuple[tuple[in
 
 
 def _retract(
-    session: Session, clicks: Sequence[tuple[tuple[int, int], _Click]], deltas: _Deltas
+    connection: Connection, clicks: Sequence[tuple[tuple[int, int], _Click]], deltas: _Deltas
 ) -> None:
     """Stored clicks found to be part of a burst become machine clicks: flagged, taken out of
     the click figures, and no longer their subscriber's first click."""
     for (campaign_id, subscriber_id), click in clicks:
-        flagged = session.execute(
-            update(CLICKS)
-            .where(CLICKS.c.id == click.id, CLICKS.c.machine == "")
-            .values(machine="link_burst")
-        )
-        if not getattr(flagged, "rowcount", 0):
+        if not _FLAG_CLICK.rows(connection, {"click": click.id}):
             continue
-        deltas.add(click.at, campaign_id, "clicks", -1)
-        deltas.add(click.at, campaign_id, "machine_clicks")
-        unmarked = session.execute(
-            update(ENGAGEMENT)
-            .where(
-                ENGAGEMENT.c.campaign_id == campaign_id,
-                ENGAGEMENT.c.subscriber_id == subscriber_id,
-                ENGAGEMENT.c.clicked_at == click.at,
-            )
-            .values(clicked_at=None)
-        )
-        if getattr(unmarked, "rowcount", 0):
-            deltas.add(click.at, campaign_id, "unique_clicks", -1)
+        hour = hour_of(click.at)
+        deltas.add(hour, campaign_id, "clicks", -1)
+        deltas.add(hour, campaign_id, "machine_clicks")
+        pair = {"campaign": campaign_id, "subscriber": subscriber_id, "at": click.at}
+        if _UNMARK_CLICK.rows(connection, pair):
+            deltas.add(hour, campaign_id, "unique_clicks", -1)
 
 
-def _mark_firsts(session: Session, people: Sequence[_Pending]) -> None:
+def _mark_firsts(connection: Connection, people: Sequence[_Pending]) -> None:
     """Marks the batch's first opens and clicks (per campaign and subscriber) in
-    campaign_engagement; `first` is set on the hits that were."""
+    campaign_engagement; `first` is set on the hits that were.
+
+    Rows are read first, so a repeat open costs no write. A pair without a row gets one (its
+    insert names the first open and click); a row whose column is still empty is filled in
+    only if it is still empty then. A pair another process inserted meanwhile is filled in the
+    same way, so each first is counted exactly once.
+    """
     wanted: dict[tuple[int, int], dict[str, _Pending]] = {}
     for item in people:
         assert item.stored_subscriber is not None
@@ -314,69 +362,74 @@ def _mark_firsts(session: Session, people: Sequence[_Pending]) -> None:
         )
     if not wanted:
         return
-    inserted = insert_many_or_ignore(
-        session,
-        ENGAGEMENT,
-        [
-            {
-                "campaign_id": campaign_id,
-                "subscriber_id": subscriber_id,
-                "viewed_at": firsts["viewed_at"].hit.at if "viewed_at" in firsts else None,
-                "clicked_at": firsts["clicked_at"].hit.at if "clicked_at" in firsts else None,
-            }
-            for (campaign_id, subscriber_id), firsts in sorted(wanted.items())
-        ],
-        [ENGAGEMENT.c.campaign_id, ENGAGEMENT.c.subscriber_id],
-    )
-    new = {(row[0], row[1]) for row in inserted}
+    ids = sorted({subscriber_id for _, subscriber_id in wanted})
+    known = {
+        (campaign_id, subscriber_id): {"viewed_at": viewed, "clicked_at": clicked}
+        for campaign_id, subscriber_id, viewed, clicked in _ENGAGED.rows(connection, {"ids": ids})
+    }
+    fresh = sorted(pair for pair in wanted if pair not in known)
+    inserted = set()
+    if fresh:
+        rows = [
+            (
+                campaign_id,
+                subscriber_id,
+                wanted[(campaign_id, subscriber_id)]["viewed_at"].hit.at
+                if "viewed_at" in wanted[(campaign_id, subscriber_id)]
+                else None,
+                wanted[(campaign_id, subscriber_id)]["clicked_at"].hit.at
+                if "clicked_at" in wanted[(campaign_id, subscriber_id)]
+                else None,
+            )
+            for campaign_id, subscriber_id in fresh
+        ]
+        inserted = {
+            (row[0], row[1])
+            for row in insert_rows_or_ignore(
+                connection,
+                ENGAGEMENT,
+                ("campaign_id", "subscriber_id", "viewed_at", "clicked_at"),
+                rows,
+                ("campaign_id", "subscriber_id"),
+            )
+        }
     for pair, firsts in sorted(wanted.items()):
         for column, item in firsts.items():
-            if pair in new:
+            if pair in inserted:
                 item.first = True
-                continue
-            # The row existed: this is a first only if that column was still empty.
-            result = session.execute(
-                update(ENGAGEMENT)
-                .where(
-                    ENGAGEMENT.c.campaign_id == pair[0],
-                    ENGAGEMENT.c.subscriber_id == pair[1],
-                    ENGAGEMENT.c[column].is_(None),
+            elif pair in known and known[pair][column] is not None:
+                item.first = False
+            else:
+                # A row without this first yet (or one another process just inserted).
+                filled = _FILL[column].rows(
+                    connection, {"campaign": pair[0], "subscriber": pair[1], "at": item.hit.at}
                 )
-                .values({column: item.hit.at})
-            )
-            item.first = bool(getattr(result, "rowcount", 0))
+                item.first = bool(filled)
 
 
-def _store(session: Session, pending: Sequence[_Pending], deltas: _Deltas) -> None:
+def _store(connection: Connection, pending: Sequence[_Pending], deltas: _Deltas) -> None:
     """Inserts the hits' rows and counts them."""
-    views = []
-    clicks = []
+    views: list[tuple[Any, ...]] = []
+    clicks: list[tuple[Any, ...]] = []
     for item in pending:
         hit = item.hit
-        row = {
-            "campaign_id": hit.campaign_id,
-            "subscriber_id": item.stored_subscriber,
-            "machine": item.machine,
-            "created_at": hit.at,
-        }
         name = "views" if hit.kind == "view" else "clicks"
+        hour = hour_of(hit.at)
         if item.machine:
-            deltas.add(hit.at, hit.campaign_id, f"machine_{name}")
+            deltas.add(hour, hit.campaign_id, f"machine_{name}")
         else:
-            deltas.add(hit.at, hit.campaign_id, name)
+            deltas.add(hour, hit.campaign_id, name)
             if item.first:
-                deltas.add(hit.at, hit.campaign_id, f"unique_{name}")
+                deltas.add(hour, hit.campaign_id, f"unique_{name}")
+        row = (hit.campaign_id, item.stored_subscriber, item.machine, hit.at)
         if hit.kind == "view":
             views.append(row)
         else:
-            clicks.append({**row, "link_id": hit.link_id})
-    if views:
-        session.execute(insert(VIEWS), views)
-    if clicks:
-        session.execute(insert(CLICKS), clicks)
+            clicks.append((*row, hit.link_id))
+    insert_rows_or_ignore(connection, VIEWS, _HIT_COLUMNS, views, ("id",))
+    insert_rows_or_ignore(connection, CLICKS, (*_HIT_COLUMNS, "link_id"), clicks, ("id",))
 
 
-def _write_deltas(session: Session, deltas: _Deltas) -> None:
+def _write_deltas(connection: Connection, deltas: _Deltas) -> None:
     rows = deltas.rows()
-    if rows:
-        session.execute(insert(CHANGES), rows)
+    insert_rows_or_ignore(connection, CHANGES, _CHANGE_COLUMNS, rows, ("id",))

@@ -28,10 +28,11 @@ from urllib.parse import urlsplit
 from jinja2 import TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
-from sqlalchemy import Table, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
-from stmails.db.models import MAX_LINK_URL_CHARS, Campaign, Link, new_uuid
+from stmails.db.models import MAX_LINK_URL_CHARS, Campaign, Link, Setting, new_uuid
+from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.db.upsert import insert_many_or_ignore
 from stmails.services import settings
@@ -54,12 +55,25 @@ class TrackingConfig:
     individual: bool = False
 
 
+_PRIVACY_KEYS = ("privacy.disable_tracking", "privacy.individual_tracking")
+_PRIVACY = Prepared(
+    select(Setting.key, Setting.value).where(or_(*(Setting.key == key for key in _PRIVACY_KEYS)))
+)
+
+
 def tracking_config(session: Session) -> TrackingConfig:
-    """The tracking settings in force (`privacy.*`)."""
-    return TrackingConfig(
-        disabled=bool(settings.get_valid(session, "privacy.disable_tracking")),
-        individual=bool(settings.get_valid(session, "privacy.individual_tracking")),
-    )
+    """The tracking settings in force (`privacy.*`), read once per transaction of `session`
+    (the tracking writer reads them for every batch)."""
+
+    def read() -> TrackingConfig:
+        stored = dict(_PRIVACY.rows(session.connection()))
+        values = {key: stored.get(key, settings.DEFAULTS[key]) for key in _PRIVACY_KEYS}
+        return TrackingConfig(
+            disabled=values["privacy.disable_tracking"] is True,
+            individual=values["privacy.individual_tracking"] is True,
+        )
+
+    return settings.per_transaction(session, "tracking_config", read)
 
 
 def trackable(url: str) -> bool:

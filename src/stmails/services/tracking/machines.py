@@ -13,6 +13,7 @@ Every check is a bounded substring or network lookup: no regular expression sees
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -144,11 +145,17 @@ def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def by_request(kind: HitKind, method: str, user_agent: str, ip: str) -> str:
     """The rule (by name) the request itself matches, or '' for none."""
+    return _by_request(kind, method[:16], user_agent[:MAX_USER_AGENT_CHARS], ip[:64])
+
+
+# Readers and scanners repeat their user agents and addresses: the latest verdicts are kept
+# (their keys are bounded by the truncation above).
+@functools.lru_cache(maxsize=8192)
+def _by_request(kind: HitKind, method: str, agent: str, ip: str) -> str:
     rules = _RULES
     matched = rules.methods.get(method.upper())
     if matched is not None and kind in matched[1]:
         return matched[0]
-    agent = user_agent[:MAX_USER_AGENT_CHARS]
     for name, kinds in rules.exact.get(agent.strip(), ()):
         if kind in kinds:
             return name

@@ -8,18 +8,17 @@
 The first two are hot paths (web.hot_paths): plain ASGI endpoints whose hits go through a
 group-commit writer of their own (services.tracking.hits), answered once committed. A uuid
 that is malformed, or names no campaign, link or subscriber, is a 404 and writes nothing;
-campaign and link uuids are looked up once and remembered (unknown ones for a few seconds), so
-such requests cost no write and rarely a read. The subscriber uuid `0000...0000` stands for
+campaign and link uuids are kept in memory (`Directory`), so that unknown ones cost no write
+and at most a share of one small read. The subscriber uuid `0000...0000` stands for
 "counted without subscriber" (individual tracking off). No authentication: the random uuids in
 the URL are the capability, as for the unsubscribe link.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,71 +70,74 @@ class LinkTarget:
     url: str
 
 
-class Remembered:
-    """Lookups by uuid, remembered: found values for `ttl` seconds, misses for `miss_ttl`, at
-    most `size` of each (the oldest are forgotten first)."""
+class Directory:
+    """Every row of a table by uuid, in memory, loaded incrementally (rows with a higher id
+    than any seen so far).
 
-    def __init__(
-        self,
-        lookup: Callable[[str], Any],
-        ttl: float = 300.0,
-        miss_ttl: float = 5.0,
-        size: int = 50_000,
-    ) -> None:
-        self._lookup = lookup
-        self._ttl = ttl
-        self._miss_ttl = miss_ttl
-        self._size = size
-        self._found: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        self._missing: OrderedDict[str, float] = OrderedDict()
+    A uuid not known is looked up by a refresh that starts after the request arrived, and
+    concurrent misses share one refresh: a flood of unknown uuids costs one cheap query at a
+    time, not one per request, and a link registered a moment ago is still found. `load(after)`
+    returns (id, uuid, value) of the rows with an id above `after`.
+    """
 
-    async def get(self, key: str) -> Any | None:
-        now = time.monotonic()
-        entry = self._found.get(key)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        missed = self._missing.get(key)
-        if missed is not None and missed > now:
-            return None
-        value = await run_in_threadpool(self._lookup, key)
-        if value is None:
-            self._remember(self._missing, key, now + self._miss_ttl)
-        else:
-            self._missing.pop(key, None)
-            self._remember(self._found, key, (now + self._ttl, value))
-        return value
+    def __init__(self, load: Callable[[int], list[tuple[int, str, Any]]]) -> None:
+        self._load = load
+        self._by_uuid: dict[str, Any] = {}
+        self._last_id = 0
+        self._started = 0
+        self._finished = 0
+        self._running: asyncio.Future[None] | None = None
 
-    def _remember(self, table: OrderedDict[str, Any], key: str, value: Any) -> None:
-        table[key] = value
-        table.move_to_end(key)
-        while len(table) > self._size:
-            table.popitem(last=False)
+    async def get(self, uuid: str) -> Any | None:
+        found = self._by_uuid.get(uuid)
+        if found is not None:
+            return found
+        # A refresh that started before this request might miss a row committed just now.
+        wanted = self._started + 1
+        while self._finished < wanted:
+            if self._running is None:
+                self._running = asyncio.ensure_future(self._refresh())
+            await asyncio.shield(self._running)
+        return self._by_uuid.get(uuid)
+
+    async def _refresh(self) -> None:
+        self._started += 1
+        try:
+            rows = await run_in_threadpool(self._load, self._last_id)
+            for row_id, uuid, value in rows:
+                self._by_uuid[uuid] = value
+                self._last_id = max(self._last_id, row_id)
+        finally:
+            self._finished = self._started
+            self._running = None
 
 
 @dataclass
 class Tracking:
-    """The tracking routes' shared state: the writer of hits and the uuid lookups."""
+    """The tracking routes' shared state: the writer of hits and the uuid directories."""
 
     readers: sessionmaker[Session]
     writer: BatchWriter[Hit, HitResult] | None = None
-    campaigns: Remembered = field(init=False)
-    links: Remembered = field(init=False)
+    campaigns: Directory = field(init=False)
+    links: Directory = field(init=False)
 
     def __post_init__(self) -> None:
-        self.campaigns = Remembered(self._campaign)
-        self.links = Remembered(self._link)
+        self.campaigns = Directory(self._campaigns)
+        self.links = Directory(self._links)
 
-    def _campaign(self, uuid: str) -> int | None:
+    def _campaigns(self, after: int) -> list[tuple[int, str, Any]]:
         with self.readers() as session:
-            found = session.scalar(select(Campaign.id).where(Campaign.uuid == uuid))
-        return int(found) if found is not None else None
+            rows = session.execute(
+                select(Campaign.id, Campaign.uuid).where(Campaign.id > after)
+            ).all()
+        return [(campaign_id, uuid, campaign_id) for campaign_id, uuid in rows]
 
-    def _link(self, uuid: str) -> LinkTarget | None:
+    def _links(self, after: int) -> list[tuple[int, str, Any]]:
         with self.readers() as session:
-            row = session.execute(
-                select(Link.id, Link.campaign_id, Link.url).where(Link.uuid == uuid)
-            ).first()
-        return LinkTarget(row[0], row[1], row[2]) if row is not None else None
+            rows = session.execute(
+                select(Link.id, Link.uuid, Link.campaign_id, Link.url).where(Link.id > after)
+            ).all()
+        return [(i, uuid, LinkTarget(i, campaign_id, url)) for i, uuid, campaign_id, url in rows]
 
     async def start(self, sessions: sessionmaker[Session]) -> None:
         self.writer = BatchWriter(sessions, record_hit, record_hits, what="tracking hit")
