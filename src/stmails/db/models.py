@@ -615,17 +615,21 @@ class AnalyticsReason(_BounceCounters, Base):
 
 
 class AnalyticsDomain(_DeliveryCounters, _BounceCounters, Base):
-    """Sends, bounces and complaints per day, campaign and recipient domain."""
+    """Sends, bounces and complaints per recipient domain, day and campaign.
+
+    The key starts with the domain and the table is the key's B-tree (SQLite's WITHOUT ROWID):
+    the per-domain figures are read in key order, without sorting a row per campaign and domain.
+    """
 
     __tablename__ = "analytics_domains"
     __table_args__ = (
         Index("ix_analytics_domains_campaign_id", "campaign_id"),
-        {"info": {"derived": True}},
+        {"info": {"derived": True}, "sqlite_with_rowid": False},
     )
 
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 @event.listens_for(Base.metadata, "after_create")

@@ -193,7 +193,7 @@ def _campaign_delete_body() -> list[str]:
     domain_moved = [c for c in DOMAIN_COUNTERS if c not in BOUNCE_COUNTERS]
     return [
         *_move_to_gone("analytics_hourly", ("hour",), _MOVED),
-        *_move_to_gone("analytics_domains", ("day", "domain"), domain_moved),
+        *_move_to_gone("analytics_domains", ("domain", "day"), domain_moved),
         f"UPDATE analytics_changes SET campaign_id = {GONE}"
         f" WHERE campaign_id = OLD.id AND {no_bounces}",
     ]
@@ -359,7 +359,7 @@ ROLLUPS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str], ..
     ),
     (
         "analytics_domains",
-        (("day", "hour / 24"), ("campaign_id", "campaign_id"), ("domain", "domain")),
+        (("domain", "domain"), ("day", "hour / 24"), ("campaign_id", "campaign_id")),
         DOMAIN_COUNTERS,
         " OR ".join(f"{c} <> 0" for c in DOMAIN_COUNTERS),
     ),

@@ -229,6 +229,7 @@ def _split_counters(
 
 def summary(session: Session, filters: Filters) -> dict[str, Any]:
     """`GET /api/deliverability/summary`: the period's figures (see the module)."""
+    rollups.snapshot(session)
     scope = scope_of(session, filters)
     counts, apart = _split_counters(session, filters.window, scope)
     result = figures(counts)
@@ -290,6 +291,8 @@ DomainOrder = Literal["sent", "bounced", "bounce_rate", "complaints", "domain"]
 
 @dataclass(frozen=True, slots=True)
 class DomainRow:
+    """One recipient domain's counters in a period."""
+
     domain: str
     accepted: int
     refused: int
@@ -297,11 +300,26 @@ class DomainRow:
     soft: int
     complaints: int
 
+    @property
+    def sent(self) -> int:
+        return self.accepted + self.refused
+
+    @property
+    def bounced(self) -> int:
+        return self.hard + self.soft
+
+    @property
+    def bounce_rate(self) -> float | None:
+        return percent(self.bounced, self.sent)
+
+    @property
+    def above_threshold(self) -> bool:
+        # bounced / sent > 10 %, in integers (the rounded rate could tip it).
+        return self.sent > 0 and 100 * self.bounced > DOMAIN_BOUNCE_LIMIT * self.sent
+
     def as_dict(self) -> dict[str, Any]:
-        sent = self.accepted + self.refused
-        bounced = self.hard + self.soft
+        sent, bounced = self.sent, self.bounced
         delivered = max(sent - bounced, 0)
-        rate = percent(bounced, sent)
         return {
             "domain": self.domain,
             "sent": sent,
@@ -310,33 +328,35 @@ class DomainRow:
             "hard": self.hard,
             "soft": self.soft,
             "complaints": self.complaints,
-            "bounce_rate": rate,
+            "bounce_rate": percent(bounced, sent),
             "complaint_rate": percent(self.complaints, delivered),
-            "above_threshold": rate is not None and rate > DOMAIN_BOUNCE_LIMIT,
+            "above_threshold": self.above_threshold,
         }
 
 
 def domain_rows(session: Session, window: Window, scope: Scope) -> list[DomainRow]:
     """Every recipient domain's sends, bounces and complaints in the period."""
-    source = rollups.domains(window, scope)
-    counters = ("accepted", "refused", "hard", "soft", "complaints")
-    query = select(source.c.domain, *rollups.sums(source, counters)).group_by(source.c.domain)
+    # DOMAIN_COUNTERS: accepted, refused, hard, soft, complaints.
     return [
-        DomainRow(domain, int(a), int(r), int(h), int(s), int(c))
-        for domain, a, r, h, s, c in session.execute(query)
-        if a or r or h or s or c
+        DomainRow(domain, *values)
+        for domain, values in rollups.domain_sums(session, window, scope).items()
+        if any(values)
     ]
 
 
-def _domain_key(order: DomainOrder) -> Any:
-    keys: dict[str, Any] = {
-        "sent": lambda r: (-(r["sent"]), r["domain"]),
-        "bounced": lambda r: (-(r["bounced"]), r["domain"]),
-        "bounce_rate": lambda r: (-(r["bounce_rate"] or 0.0), -(r["sent"]), r["domain"]),
-        "complaints": lambda r: (-(r["complaints"]), r["domain"]),
-        "domain": lambda r: r["domain"],
-    }
-    return keys[order]
+def _rate_key(row: DomainRow) -> tuple[float, int, str]:
+    # Exact order of bounced / sent (domains without sends last), then by volume.
+    rate = row.bounced / row.sent if row.sent else -1.0
+    return (-rate, -row.sent, row.domain)
+
+
+_DOMAIN_KEYS: dict[str, Any] = {
+    "sent": lambda r: (-r.sent, r.domain),
+    "bounced": lambda r: (-r.bounced, r.domain),
+    "bounce_rate": _rate_key,
+    "complaints": lambda r: (-r.complaints, r.domain),
+    "domain": lambda r: r.domain,
+}
 
 
 def by_domain(
@@ -348,13 +368,12 @@ def by_domain(
 ) -> dict[str, Any]:
     """The per-domain breakdown: `total` domains, how many are above the 10 % threshold, and
     the first `limit` (None: all) by `order`, among domains with at least `min_sent` sends."""
-    shown = [r.as_dict() for r in rows]
-    shown = [r for r in shown if r["sent"] >= min_sent]
-    shown.sort(key=_domain_key(order))
+    shown = [r for r in rows if r.sent >= min_sent]
+    shown.sort(key=_DOMAIN_KEYS[order])
     return {
         "total": len(shown),
-        "above_threshold": sum(1 for r in shown if r["above_threshold"]),
-        "results": shown if limit is None else shown[:limit],
+        "above_threshold": sum(1 for r in shown if r.above_threshold),
+        "results": [r.as_dict() for r in (shown if limit is None else shown[:limit])],
     }
 
 
@@ -435,6 +454,7 @@ def breakdown(
     domain's sends and bounces, complaints per source, domain and provider, and the trend."""
     window = filters.window
     window.require_whole_days("reasons, sources and domains")
+    rollups.snapshot(session)
     scope = scope_of(session, filters)
     counts = rollups.totals(session, window, scope)
     sent = counts["accepted"] + counts["refused"]
@@ -563,28 +583,45 @@ def _verification(jobs: Iterable[VerificationJob], window: Window) -> dict[str, 
     return {"jobs": count, "addresses": addresses, "by_result": dict(sorted(by_result.items()))}
 
 
+def _monthly(session: Session, last: Window) -> list[dict[str, Any]]:
+    """Sent, bounced and the bounce and complaint rates of each of the MONTHS_OF_TREND months
+    up to `last`, oldest first (one query, per day, added up per month here)."""
+    windows = [last]
+    while len(windows) < MONTHS_OF_TREND:
+        windows.insert(0, _previous_month(windows[0]))
+    source = rollups.hourly(Window(windows[0].first, last.end), Scope())
+    day = source.c.hour // 24
+    rows = session.execute(select(day, *rollups.sums(source, HOURLY_COUNTERS)).group_by(day)).all()
+    months = []
+    for month in windows:
+        counts = dict.fromkeys(HOURLY_COUNTERS, 0)
+        for row in rows:
+            if month.first_day <= row[0] < month.end_day:
+                for name, value in zip(HOURLY_COUNTERS, row[1:], strict=True):
+                    counts[name] += int(value)
+        numbers = figures(counts)
+        months.append(
+            {
+                "month": _month_label(month),
+                "sent": numbers["sent"],
+                "bounced": numbers["bounced"],
+                "bounce_rate": numbers["rates"]["bounce"],
+                "complaint_rate": numbers["rates"]["complaint"],
+            }
+        )
+    return months
+
+
 def report(session: Session, month: str, jobs: Iterable[VerificationJob] = ()) -> dict[str, Any]:
     """`GET /api/deliverability/report?month=YYYY-MM`: the month's figures beside the previous
     month's, the daily bounce-rate trend and the last six months', verification, list
     composition changes, engagement and complaints."""
     window = month_window(month)
+    rollups.snapshot(session)
     filters = Filters(window)
     this = summary(session, filters)
     previous = summary(session, Filters(_previous_month(window)))
-    months = []
-    cursor = window
-    for _ in range(MONTHS_OF_TREND):
-        figures_of_month = this if cursor == window else summary(session, Filters(cursor))
-        months.append(
-            {
-                "month": _month_label(cursor),
-                "sent": figures_of_month["sent"],
-                "bounced": figures_of_month["bounced"],
-                "bounce_rate": figures_of_month["rates"]["bounce"],
-                "complaint_rate": figures_of_month["rates"]["complaint"],
-            }
-        )
-        cursor = _previous_month(cursor)
+    months = _monthly(session, window)
     scope = Scope()
     by_reason, by_source = by_reason_and_source(_reason_rows(session, window, scope))
     domains = domain_rows(session, window, scope)
@@ -594,14 +631,12 @@ def report(session: Session, month: str, jobs: Iterable[VerificationJob] = ()) -
         "previous_month": previous,
         "bounce_rate_trend": {
             "daily": trend(session, window, scope, "day")["points"],
-            "monthly": list(reversed(months)),
+            "monthly": months,
         },
         "top_reasons": by_reason[:10],
         "top_bounce_domains": by_domain(domains, order="bounced", limit=10)["results"],
         "domains_above_threshold": [
-            r
-            for r in by_domain(domains, order="bounce_rate", limit=None)["results"]
-            if r["above_threshold"]
+            r.as_dict() for r in sorted((r for r in domains if r.above_threshold), key=_rate_key)
         ],
         "verification": _verification(jobs, window),
         "list_composition": {

@@ -117,8 +117,51 @@ def reasons(window: Window, scope: Scope) -> Any:
     return union_all(folded, pending).subquery("reasons")
 
 
+def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, list[int]]:
+    """Each recipient domain's DOMAIN_COUNTERS over `window` and `scope`.
+
+    The folded rows are summed in the table's key order (it starts with the domain, so no sort
+    of a row per campaign and domain is needed), the pending deltas apart, and the two added
+    here; `snapshot()` makes both reads see the same moment."""
+    window.require_whole_days("domains")
+    folded = (
+        select(DOMAINS.c.domain, *sums(DOMAINS, DOMAIN_COUNTERS))
+        .where(
+            *_where(
+                DOMAINS.c.day >= window.first_day,
+                DOMAINS.c.day < window.end_day,
+                scope.condition(DOMAINS.c.campaign_id),
+            )
+        )
+        .group_by(DOMAINS.c.domain)
+    )
+    pending = (
+        select(CHANGES.c.domain, *sums(CHANGES, DOMAIN_COUNTERS))
+        .where(
+            *_where(
+                CHANGES.c.hour >= window.first,
+                CHANGES.c.hour < window.end,
+                scope.condition(CHANGES.c.campaign_id),
+                _any_nonzero(DOMAIN_COUNTERS),
+            )
+        )
+        .group_by(CHANGES.c.domain)
+    )
+    out: dict[str, list[int]] = {}
+    for query in (folded, pending):
+        for domain, *values in session.execute(query):
+            totals = out.get(domain)
+            if totals is None:
+                out[domain] = [int(v) for v in values]
+            else:
+                for index, value in enumerate(values):
+                    totals[index] += int(value)
+    return out
+
+
 def domains(window: Window, scope: Scope) -> Any:
-    """A subquery of (day, campaign_id, domain, accepted, refused, hard, soft, complaints)."""
+    """A subquery of (day, campaign_id, domain, accepted, refused, hard, soft, complaints)
+    rows: the domain rollup and the pending deltas (for recounts; `domain_sums` is faster)."""
     window.require_whole_days("domains")
     folded = select(
         DOMAINS.c.day,
@@ -146,6 +189,15 @@ def domains(window: Window, scope: Scope) -> Any:
         )
     )
     return union_all(folded, pending).subquery("domains")
+
+
+def snapshot(session: Session) -> None:
+    """Makes the reads of `session`'s next transaction see one moment of the database, so that
+    figures read in several statements add up while the folder works: REPEATABLE READ on
+    PostgreSQL (a SQLite read transaction always does). Without effect once the transaction has
+    begun."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def sums(source: Any, counters: Sequence[str]) -> list[Any]:

@@ -148,11 +148,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "analytics_domains",
+        sa.Column("domain", sa.String(length=255), nullable=False),
         sa.Column("day", sa.Integer(), nullable=False),
         sa.Column("campaign_id", sa.Integer(), nullable=False),
-        sa.Column("domain", sa.String(length=255), nullable=False),
         *_counters(DOMAIN_COUNTERS),
-        sa.PrimaryKeyConstraint("day", "campaign_id", "domain", name=op.f("pk_analytics_domains")),
+        sa.PrimaryKeyConstraint("domain", "day", "campaign_id", name=op.f("pk_analytics_domains")),
+        sqlite_with_rowid=False,
     )
     for table in ("analytics_hourly", "analytics_reasons", "analytics_domains"):
         op.create_index(f"ix_{table}_campaign_id", table, ["campaign_id"])
