@@ -7,6 +7,7 @@ every rollup key with a recount in Python from the raw rows, before and after fo
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from stmails.services.analytics.rollups import Scope
 from stmails.services.analytics.window import Window
 from stmails.services.bounces import BounceFilter, delete_bounces, reapply
 from stmails.services.campaigns import delete_campaigns
+from stmails.workers.analytics import AnalyticsFolder
 
 from .history import T0, bounce, campaign, send, subscriber
 
@@ -294,3 +296,22 @@ def test_a_deleted_campaign_stays_in_the_totals_under_minus_one(
     recounted = recount(world)["hourly"]
     assert {key for key in recounted if key[1] == one.id} == set()
     assert rollups.totals(world, Window(), Scope(campaigns=(two.id,)))["accepted"] == 1
+
+
+def test_the_folder_worker_folds_in_the_background(
+    world: Session, session_maker: sessionmaker[Session]
+) -> None:
+    history(world)
+    world.commit()
+    before = stored(world)
+    folder = AnalyticsFolder(session_maker, interval=0.05)
+    folder.start()
+    try:
+        deadline = time.monotonic() + 10
+        while rollups.pending_count(world) and time.monotonic() < deadline:
+            world.commit()
+            time.sleep(0.05)
+    finally:
+        folder.stop()
+    assert rollups.pending_count(world) == 0
+    assert stored(world) == before
