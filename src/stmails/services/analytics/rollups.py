@@ -62,59 +62,72 @@ def _any_nonzero(counters: Sequence[str]) -> ColumnElement[bool]:
     return or_(*(CHANGES.c[name] != 0 for name in counters))
 
 
-def hourly(window: Window, scope: Scope, counters: Sequence[str] = HOURLY_COUNTERS) -> Any:
-    """A subquery of (hour, campaign_id, *counters) rows of `window` and `scope`: the hourly
-    rollup and the pending deltas. Sum it to get figures."""
-    folded = select(HOURLY.c.hour, HOURLY.c.campaign_id, *(HOURLY.c[c] for c in counters)).where(
-        *_where(
-            HOURLY.c.hour >= window.first,
-            HOURLY.c.hour < window.end,
-            scope.condition(HOURLY.c.campaign_id),
-        )
+def _folded(
+    table: Table, keys: Sequence[str], counters: Sequence[str], window: Window, scope: Scope
+) -> Any:
+    """The rollup `table`'s rows of `window` and `scope`: `keys` then `counters`."""
+    if "hour" in table.c:
+        period = (table.c.hour >= window.first, table.c.hour < window.end)
+    else:
+        period = (table.c.day >= window.first_day, table.c.day < window.end_day)
+    return select(*(table.c[k] for k in keys), *(table.c[c] for c in counters)).where(
+        *_where(*period, scope.condition(table.c.campaign_id))
     )
-    pending = select(
-        CHANGES.c.hour, CHANGES.c.campaign_id, *(CHANGES.c[c] for c in counters)
-    ).where(
+
+
+def _pending(
+    keys: Sequence[str], counters: Sequence[str], window: Window, scope: Scope, only: bool
+) -> Any:
+    """The pending deltas of `window` and `scope` in the shape of a rollup with `keys` (a
+    `day` key is computed from the hour); `only`: just the deltas that concern `counters`."""
+    columns = [
+        (CHANGES.c.hour // 24).label("day") if key == "day" else CHANGES.c[key] for key in keys
+    ]
+    return select(*columns, *(CHANGES.c[c] for c in counters)).where(
         *_where(
             CHANGES.c.hour >= window.first,
             CHANGES.c.hour < window.end,
             scope.condition(CHANGES.c.campaign_id),
+            _any_nonzero(counters) if only else None,
         )
     )
-    return union_all(folded, pending).subquery("hourly")
+
+
+def _source(
+    name: str,
+    table: Table,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    window: Window,
+    scope: Scope,
+) -> Any:
+    """A subquery of a rollup's rows and the pending deltas, `keys` then `counters`."""
+    only = table is not HOURLY
+    return union_all(
+        _folded(table, keys, counters, window, scope),
+        _pending(keys, counters, window, scope, only),
+    ).subquery(name)
+
+
+def hourly(window: Window, scope: Scope, counters: Sequence[str] = HOURLY_COUNTERS) -> Any:
+    """A subquery of (hour, campaign_id, *counters) rows of `window` and `scope`: the hourly
+    rollup and the pending deltas. Sum it to get figures."""
+    return _source("hourly", HOURLY, ("hour", "campaign_id"), counters, window, scope)
 
 
 def reasons(window: Window, scope: Scope) -> Any:
     """A subquery of (day, campaign_id, reason, source, hard, soft, complaints) rows."""
     window.require_whole_days("reasons and sources")
-    folded = select(
-        REASONS.c.day,
-        REASONS.c.campaign_id,
-        REASONS.c.reason,
-        REASONS.c.source,
-        *(REASONS.c[c] for c in REASON_COUNTERS),
-    ).where(
-        *_where(
-            REASONS.c.day >= window.first_day,
-            REASONS.c.day < window.end_day,
-            scope.condition(REASONS.c.campaign_id),
-        )
-    )
-    pending = select(
-        (CHANGES.c.hour // 24).label("day"),
-        CHANGES.c.campaign_id,
-        CHANGES.c.reason,
-        CHANGES.c.source,
-        *(CHANGES.c[c] for c in REASON_COUNTERS),
-    ).where(
-        *_where(
-            CHANGES.c.hour >= window.first,
-            CHANGES.c.hour < window.end,
-            scope.condition(CHANGES.c.campaign_id),
-            _any_nonzero(REASON_COUNTERS),
-        )
-    )
-    return union_all(folded, pending).subquery("reasons")
+    keys = ("day", "campaign_id", "reason", "source")
+    return _source("reasons", REASONS, keys, REASON_COUNTERS, window, scope)
+
+
+def domains(window: Window, scope: Scope) -> Any:
+    """A subquery of (day, campaign_id, domain, accepted, refused, hard, soft, complaints)
+    rows: the domain rollup and the pending deltas (for recounts; `domain_sums` is faster)."""
+    window.require_whole_days("domains")
+    keys = ("day", "campaign_id", "domain")
+    return _source("domains", DOMAINS, keys, DOMAIN_COUNTERS, window, scope)
 
 
 def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, list[int]]:
@@ -124,31 +137,13 @@ def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, lis
     of a row per campaign and domain is needed), the pending deltas apart, and the two added
     here; `snapshot()` makes both reads see the same moment."""
     window.require_whole_days("domains")
-    folded = (
-        select(DOMAINS.c.domain, *sums(DOMAINS, DOMAIN_COUNTERS))
-        .where(
-            *_where(
-                DOMAINS.c.day >= window.first_day,
-                DOMAINS.c.day < window.end_day,
-                scope.condition(DOMAINS.c.campaign_id),
-            )
-        )
-        .group_by(DOMAINS.c.domain)
-    )
-    pending = (
-        select(CHANGES.c.domain, *sums(CHANGES, DOMAIN_COUNTERS))
-        .where(
-            *_where(
-                CHANGES.c.hour >= window.first,
-                CHANGES.c.hour < window.end,
-                scope.condition(CHANGES.c.campaign_id),
-                _any_nonzero(DOMAIN_COUNTERS),
-            )
-        )
-        .group_by(CHANGES.c.domain)
-    )
     out: dict[str, list[int]] = {}
-    for query in (folded, pending):
+    for part in (
+        _folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, window, scope),
+        _pending(("domain",), DOMAIN_COUNTERS, window, scope, True),
+    ):
+        source = part.subquery()
+        query = select(source.c.domain, *sums(source, DOMAIN_COUNTERS)).group_by(source.c.domain)
         for domain, *values in session.execute(query):
             totals = out.get(domain)
             if totals is None:
@@ -157,38 +152,6 @@ def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, lis
                 for index, value in enumerate(values):
                     totals[index] += int(value)
     return out
-
-
-def domains(window: Window, scope: Scope) -> Any:
-    """A subquery of (day, campaign_id, domain, accepted, refused, hard, soft, complaints)
-    rows: the domain rollup and the pending deltas (for recounts; `domain_sums` is faster)."""
-    window.require_whole_days("domains")
-    folded = select(
-        DOMAINS.c.day,
-        DOMAINS.c.campaign_id,
-        DOMAINS.c.domain,
-        *(DOMAINS.c[c] for c in DOMAIN_COUNTERS),
-    ).where(
-        *_where(
-            DOMAINS.c.day >= window.first_day,
-            DOMAINS.c.day < window.end_day,
-            scope.condition(DOMAINS.c.campaign_id),
-        )
-    )
-    pending = select(
-        (CHANGES.c.hour // 24).label("day"),
-        CHANGES.c.campaign_id,
-        CHANGES.c.domain,
-        *(CHANGES.c[c] for c in DOMAIN_COUNTERS),
-    ).where(
-        *_where(
-            CHANGES.c.hour >= window.first,
-            CHANGES.c.hour < window.end,
-            scope.condition(CHANGES.c.campaign_id),
-            _any_nonzero(DOMAIN_COUNTERS),
-        )
-    )
-    return union_all(folded, pending).subquery("domains")
 
 
 def snapshot(session: Session) -> None:
