@@ -44,6 +44,9 @@ from stmails.db.models import (
     SEND_COUNTERS,
 )
 
+# Key of the PostgreSQL advisory lock that keeps folding to one transaction at a time.
+FOLD_LOCK_KEY = 0x57A1_A7A
+
 TRIGGERS = (
     ("analytics_sends_insert", "campaign_sends"),
     ("analytics_sends_update", "campaign_sends"),
@@ -233,7 +236,13 @@ def _bodies(dialect: _Dialect) -> dict[str, tuple[str, list[str]]]:
             ],
         ),
         "analytics_bounces_delete": ("DELETE", [_bounce_change(dialect, "OLD", "-", "OLD.domain")]),
-        "analytics_campaigns_delete": ("DELETE", _campaign_delete_body()),
+        "analytics_campaigns_delete": (
+            "DELETE",
+            # The rollup rows it rewrites are the folder's too: wait for a fold to end first
+            # (SQLite's write lock already does).
+            ([] if sqlite else [f"PERFORM pg_advisory_xact_lock({FOLD_LOCK_KEY})"])
+            + _campaign_delete_body(),
+        ),
     }
 
 
@@ -364,8 +373,6 @@ ROLLUPS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str], ..
         " OR ".join(f"{c} <> 0" for c in DOMAIN_COUNTERS),
     ),
 )
-# Key of the PostgreSQL advisory lock that keeps folding to one transaction at a time.
-FOLD_LOCK_KEY = 0x57A1_A7A
 
 
 def fold_statements() -> list[str]:

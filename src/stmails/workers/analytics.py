@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.services.analytics.rollups import fold_pending
@@ -42,6 +43,9 @@ class AnalyticsFolder:
         while not self._stop.wait(self._interval):
             try:
                 fold_pending(self._sessions)
+            except DBAPIError as exc:
+                # A busy or unavailable database: the deltas wait for the next round (queries
+                # count them meanwhile).
+                log.warning("folding the analytics figures failed, retried later: %s", exc)
             except Exception:
-                # A busy or unavailable database: the deltas wait for the next round.
                 log.exception("folding the analytics figures failed")

@@ -123,8 +123,10 @@ def tracked_urls(sources: Iterable[str]) -> LinkUse:
 
 def register_links(session: Session, campaign_id: int, urls: Iterable[str]) -> dict[str, str]:
     """The link uuid of each of `urls` for the campaign, registering those not yet registered
-    (concurrent registrations of one URL end with one row). The caller commits."""
-    wanted = list(dict.fromkeys(urls))
+    (concurrent registrations of one URL end with one row); URLs that are not `trackable` are
+    left out, so that the click route can only ever redirect to an http(s) URL. The caller
+    commits."""
+    wanted = [url for url in dict.fromkeys(urls) if trackable(url)]
     if not wanted:
         return {}
     insert_many_or_ignore(
