@@ -3,6 +3,7 @@ values, and how hits are recorded (unique opens and clicks, bursts, unknown subs
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -271,3 +272,41 @@ def test_disabled_tracking_records_nothing(world: Session) -> None:
     assert record_hits(world, [Hit("view", camp.id, ana.uuid, T0)]) == [HitResult(False, "")]
     world.commit()
     assert world.scalar(select(func.count()).select_from(CampaignView)) == 0
+
+
+def test_concurrent_writers_count_a_first_open_once(
+    world: Session, session_maker: sessionmaker[Session]
+) -> None:
+    camp = campaign(world, "c")
+    people = [subscriber(world, f"p{n}@example.org") for n in range(3)]
+    for person in people:
+        send(world, camp, person, "sent", "", at=T0 - timedelta(hours=1))
+    world.commit()
+    uuids = [p.uuid for p in people]
+    barrier = threading.Barrier(6)
+    failures: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(10):
+                hits = [
+                    Hit("view", camp.id, uuids[(seed + n) % 3], T0 + timedelta(minutes=n + 1),
+                        user_agent=BROWSER)
+                    for n in range(3)
+                ]  # fmt: skip
+                with session_maker() as session:
+                    record_hits(session, hits)
+                    session.commit()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    figures = _totals(world)
+    assert (figures["views"], figures["unique_views"]) == (180, 3)
+    assert world.scalar(select(func.count()).select_from(CampaignEngagement)) == 3
