@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -289,9 +289,9 @@ def by_reason_and_source(
 DomainOrder = Literal["sent", "bounced", "bounce_rate", "complaints", "domain"]
 
 
-@dataclass(frozen=True, slots=True)
-class DomainRow:
-    """One recipient domain's counters in a period."""
+class DomainRow(NamedTuple):
+    """One recipient domain's counters in a period (a tuple: ten thousand of them are made
+    per breakdown, and a frozen dataclass costs several times more to make)."""
 
     domain: str
     accepted: int
