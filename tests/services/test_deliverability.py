@@ -13,13 +13,26 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stmails.db.models import Campaign, CampaignSend, Link, MailingList
+from stmails.db.models import (
+    Campaign,
+    CampaignSend,
+    Link,
+    MailingList,
+    Subscriber,
+    SubscriberList,
+)
 from stmails.services import settings
 from stmails.services.analytics import rollups
-from stmails.services.analytics.deliverability import Filters, breakdown, report, summary
+from stmails.services.analytics.deliverability import (
+    Filters,
+    VerificationJob,
+    breakdown,
+    report,
+    summary,
+)
 from stmails.services.analytics.window import parse_window
 from stmails.services.errors import InvalidInput, NotFound
 from stmails.services.tracking.hits import Hit, record_hits
@@ -306,8 +319,34 @@ def test_breakdown_needs_whole_days_and_bounded_hours(
 
 
 def test_monthly_report(session_maker: sessionmaker[Session], known: Known) -> None:
+    jobs = [
+        VerificationJob(T0, 3, {"valid": 2, "invalid": 1}),
+        VerificationJob(T0 + timedelta(days=3), 2, {"valid": 1, "risky": 1}),
+        VerificationJob(T0 - timedelta(days=10), 5, {"valid": 5}),
+    ]
     with session_maker() as session:
-        result = report(session, "2026-03")
+        ids = dict(session.execute(select(Subscriber.email, Subscriber.id)).all())
+        session.add_all(
+            [
+                SubscriberList(
+                    subscriber_id=ids["g1@gmail.com"],
+                    list_id=known.l1.id,
+                    status="confirmed",
+                    created_at=T0,
+                    updated_at=T0,
+                ),
+                SubscriberList(
+                    subscriber_id=ids["y1@yahoo.com"],
+                    list_id=known.l1.id,
+                    status="unsubscribed",
+                    created_at=T0 - timedelta(days=40),
+                    updated_at=DAY2,
+                ),
+            ]
+        )
+        session.commit()
+    with session_maker() as session:
+        result = report(session, "2026-03", jobs)
         empty = report(session, "2026-02")
     assert result["month"] == "2026-03"
     assert result["summary"]["sent"] == 33 and result["previous_month"]["sent"] == 0
@@ -329,8 +368,21 @@ def test_monthly_report(session_maker: sessionmaker[Session], known: Known) -> N
     ]
     assert result["complaints"]["rate"] == 3.5714 and result["complaints"]["level"] == "critical"
     assert result["engagement"]["opens"] == {"unique": 3, "total": 4, "machine": 1}
+    assert result["verification"] == {
+        "jobs": 2,
+        "addresses": 5,
+        "by_result": {"invalid": 1, "risky": 1, "valid": 3},
+    }
     lists = {entry["name"]: entry for entry in result["list_composition"]["lists"]}
     assert set(lists) == {"L1", "L2"}
+    assert lists["L1"] == {
+        "id": known.l1.id,
+        "name": "L1",
+        "subscriptions": {"unconfirmed": 0, "confirmed": 1, "unsubscribed": 1},
+        "added": 1,
+        "unsubscribed": 1,
+    }
+    assert lists["L2"]["subscriptions"] == {"unconfirmed": 0, "confirmed": 0, "unsubscribed": 0}
     assert empty["summary"]["sent"] == 0 and empty["bounce_rate_trend"]["daily"] == []
     with session_maker() as session, pytest.raises(InvalidInput, match=r"^month:"):
         report(session, "2026-13")
