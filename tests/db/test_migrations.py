@@ -141,3 +141,150 @@ def test_ui_sessions_migration_keeps_existing_users(
         assert tuple(row) == ("", "", "", None)
     finally:
         eng.dispose()
+
+
+def _triggers(eng: Engine) -> set[str]:
+    with eng.connect() as conn:
+        if eng.dialect.name == "sqlite":
+            rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        else:
+            rows = conn.execute(
+                text(
+                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                    " AND tgrelid::regclass::text IN ('bounces', 'campaign_sends', 'campaigns')"
+                )
+            )
+        return {row[0] for row in rows}
+
+
+def test_migration_and_models_make_the_same_analytics_triggers(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    from_models = make_engine(fresh_database_url())
+    migrated = make_engine(fresh_database_url())
+    try:
+        Base.metadata.create_all(from_models)
+        upgrade(migrated)
+        made = _triggers(from_models)
+        assert made == _triggers(migrated)
+        assert {"analytics_sends_insert", "analytics_bounces_delete"} <= made
+    finally:
+        from_models.dispose()
+        migrated.dispose()
+
+
+def test_the_analytics_migration_counts_the_history_stored_before_it(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    eng = make_engine(fresh_database_url())
+    try:
+        upgrade(eng, "0001_initial")
+        with eng.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO subscribers (id, uuid, email, name, attribs, status, created_at,"
+                    " updated_at) VALUES (1, 'u1', 'Ana@Gmail.COM', '', '{}', 'enabled',"
+                    " :t, :t), (2, 'u2', 'bo@yahoo.com', '', '{}', 'enabled', :t, :t)"
+                ),
+                {"t": "2026-03-02 09:00:00"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO campaigns (id, uuid, name, subject, from_email, body,"
+                    " content_type, status, tags, headers, messenger, to_send, sent, skipped,"
+                    " failed, last_subscriber_id, created_at, updated_at) VALUES (1, 'c1', 'C',"
+                    " 'S', '', '', 'html', 'finished', '[]', '[]', 'email', 2, 2, 0, 0, 2, :t, :t)"
+                ),
+                {"t": "2026-03-02 09:00:00"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO campaign_sends (campaign_id, subscriber_id, status, reason,"
+                    " message_id, sent_at) VALUES (1, 1, 'sent', '', '', :t),"
+                    " (1, 2, 'failed', 'hard_bounce: 550 no such user', '', :t)"
+                ),
+                {"t": "2026-03-02 09:30:00"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO bounces (subscriber_id, email, email_hash, campaign_id,"
+                    " campaign_uuid, type, effective_type, reason, status, replycode, diagnostic,"
+                    " feedback_type, source, dedup_key, count_key, meta, created_at, recorded_at)"
+                    " VALUES (2, 'bo@yahoo.com', '', 1, 'c1', 'hard', 'hard', 'user_unknown', '',"
+                    " '', '', '', 'smtp', 'k1', 'c1', '{}', :t, :t)"
+                ),
+                {"t": "2026-03-02 09:31:00"},
+            )
+        upgrade(eng)
+        with eng.connect() as conn:
+            hourly = conn.execute(
+                text("SELECT campaign_id, accepted, refused, hard FROM analytics_hourly")
+            ).all()
+            domains = conn.execute(
+                text("SELECT domain, accepted, refused, hard FROM analytics_domains ORDER BY 1")
+            ).all()
+            pending = conn.execute(text("SELECT count(*) FROM analytics_changes")).scalar()
+            domain = conn.execute(text("SELECT domain FROM bounces")).scalar()
+        assert [tuple(row) for row in hourly] == [(1, 1, 1, 1)]
+        assert [tuple(row) for row in domains] == [("gmail.com", 1, 0, 0), ("yahoo.com", 0, 1, 1)]
+        assert pending == 0 and domain == "yahoo.com"
+    finally:
+        eng.dispose()
+
+
+def test_upgrading_a_populated_database_keeps_every_row(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    """A 0.1.0 database with rows that refer to each other keeps them all through every later
+    migration, including the SQLite table rebuilds of batch migrations (which, with foreign keys
+    enforced, used to cascade: a campaign's rebuild deleted its sends)."""
+    eng = make_engine(fresh_database_url())
+    try:
+        upgrade(eng, "0001_initial")
+        stamp = {"t": "2026-03-02 09:00:00"}
+        with eng.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO lists (id, uuid, name, type, optin, tags, description,"
+                    " created_at, updated_at) VALUES (1, 'l1', 'L', 'public', 'single', '[]', '',"
+                    " :t, :t)"
+                ),
+                stamp,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO subscribers (id, uuid, email, name, attribs, status, created_at,"
+                    " updated_at) VALUES (1, 'u1', 'a@example.com', '', '{}', 'enabled', :t, :t)"
+                ),
+                stamp,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO subscriber_lists (subscriber_id, list_id, status, meta,"
+                    " created_at, updated_at) VALUES (1, 1, 'confirmed', '{}', :t, :t)"
+                ),
+                stamp,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO campaigns (id, uuid, name, subject, from_email, body,"
+                    " content_type, status, tags, headers, messenger, to_send, sent, skipped,"
+                    " failed, last_subscriber_id, created_at, updated_at) VALUES (1, 'c1', 'C',"
+                    " 'S', '', '', 'html', 'finished', '[]', '[]', 'email', 1, 1, 0, 0, 1, :t, :t)"
+                ),
+                stamp,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO campaign_sends (campaign_id, subscriber_id, status, reason,"
+                    " message_id, sent_at) VALUES (1, 1, 'sent', '', '', :t)"
+                ),
+                stamp,
+            )
+        tables = ("lists", "subscribers", "subscriber_lists", "campaigns", "campaign_sends")
+        upgrade(eng)
+        with eng.connect() as conn:
+            counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables}
+        assert counts == dict.fromkeys(tables, 1)
+    finally:
+        eng.dispose()

@@ -45,6 +45,10 @@ PUBLIC = {
     ("GET", "/archive/{id_or_slug}/content"),
     ("GET", "/public/custom.css"),
     ("GET", "/public/logo"),
+    # The tracking routes: the random uuids in the URL are the capability.
+    ("GET", "/campaign/{campaign_uuid}/{subscriber_uuid}/px.png"),
+    ("GET", "/link/{link_uuid}/{campaign_uuid}/{subscriber_uuid}"),
+    ("GET", "/campaign/{campaign_uuid}/{subscriber_uuid}"),
 }
 # The admin UI's pages and assets answer browsers (a login redirect, a CSRF refusal), not API
 # clients: tests/web/ui/test_pages.py walks them.

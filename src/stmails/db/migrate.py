@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from stmails.config import Settings
 from stmails.db.engine import engine_for
@@ -32,11 +33,37 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Safe to call on every start: an up-to-date database is left as it is.
     """
     config = alembic_config()
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration rebuilds a SQLite table (copy, drop, rename). With foreign keys
+            # enforced, dropping the old table would cascade and delete the rows that refer to
+            # it (a campaign's sends, say), so they are off while migrating, and checked after.
+            # The pragma must be set outside a transaction, hence on the driver's connection.
+            _driver(connection).execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(
+                        f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(
+                            f"migration left {len(broken)} rows with broken references, e.g."
+                            f" {tuple(broken[0])}; rolled back"
+                        )
+        finally:
+            if sqlite:
+                _driver(connection).execute("PRAGMA foreign_keys=ON")
+
+
+def _driver(connection: Connection) -> Any:
+    # The DBAPI connection under SQLAlchemy's, for statements that must not start a transaction.
+    return connection.connection.driver_connection
 
 
 def current_revision(engine: Engine) -> str | None:

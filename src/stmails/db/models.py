@@ -3,10 +3,8 @@
 Enumerated columns are short strings guarded by CHECK constraints (portable, readable in SQL);
 the allowed values are the tuples below. Every timestamp is timezone-aware UTC (`UTCDateTime`).
 Addresses are stored as given and unique case-insensitively through an index on `lower(email)`.
-The Alembic migrations (`versions/`) must produce exactly this
+The Alembic migrations (`migrations/versions/`, applied in order) must produce exactly this
 schema (a test checks it).
-The Alembic migrations (`0001_initial`, then `0002_hygiene`, ...) must produce exactly this schema
-(a test checks it).
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Connection,
     ForeignKey,
     Index,
     Integer,
@@ -26,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
@@ -282,6 +282,10 @@ class Bounce(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The recipient's domain, set by the database when the row is stored (db.rollups) and kept
+    # when the address is erased, so that per-domain figures outlive the address. No Python
+    # default: writers leave it out and the database fills it in.
+    domain: Mapped[str] = mapped_column(String(255), server_default="")
 
 
 class Suppression(Base):
@@ -645,3 +649,214 @@ class RateEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- Engagement tracking and deliverability analytics (services.tracking, services.analytics) --
+
+MAX_LINK_URL_CHARS = 2000
+
+
+class Link(Base):
+    """A URL of a campaign that `{{ TrackLink }}` rewrote, registered when the campaign runs.
+
+    The click route redirects only to the URL stored for the link's own campaign.
+    """
+
+    __tablename__ = "links"
+    __table_args__ = (UniqueConstraint("campaign_id", "url"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(MAX_LINK_URL_CHARS))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignView(Base):
+    """One open (a load of the tracking pixel). `subscriber_id` is NULL without individual
+    tracking; `machine` names the rule that judged it automatic ('' for a person)."""
+
+    __tablename__ = "campaign_views"
+    __table_args__ = (
+        Index("ix_campaign_views_campaign_id_created_at", "campaign_id", "created_at"),
+        Index("ix_campaign_views_subscriber_id", "subscriber_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), default=None
+    )
+    machine: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkClick(Base):
+    """One click of a tracked link (see CampaignView for `subscriber_id` and `machine`)."""
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (
+        Index("ix_link_clicks_campaign_id_created_at", "campaign_id", "created_at"),
+        Index("ix_link_clicks_subscriber_id", "subscriber_id"),
+        Index("ix_link_clicks_link_id", "link_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), default=None
+    )
+    machine: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignEngagement(Base):
+    """A subscriber's first open and first click (by a person) of a campaign: what makes an
+    open or a click unique, decided once even when two server processes record hits at once."""
+
+    __tablename__ = "campaign_engagement"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    viewed_at: Mapped[datetime | None] = mapped_column(default=None)
+    clicked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# The counters of the analytics rollups (db.rollups): sends from the sender's ledger, bounces
+# and complaints by effective type, and opens and clicks (by people; machines apart). Each
+# counter is a column of the tables below that hold it.
+DELIVERY_COUNTERS = ("accepted", "refused")
+SEND_COUNTERS = (*DELIVERY_COUNTERS, "in_doubt", "unsubscribed")
+BOUNCE_COUNTERS = ("hard", "soft", "complaints")
+ENGAGEMENT_COUNTERS = (
+    "views",
+    "unique_views",
+    "machine_views",
+    "clicks",
+    "unique_clicks",
+    "machine_clicks",
+)
+HOURLY_COUNTERS = SEND_COUNTERS + BOUNCE_COUNTERS + ENGAGEMENT_COUNTERS
+REASON_COUNTERS = BOUNCE_COUNTERS
+DOMAIN_COUNTERS = DELIVERY_COUNTERS + BOUNCE_COUNTERS
+
+
+def _counter() -> Mapped[int]:
+    return mapped_column(Integer, default=0, server_default="0")
+
+
+class _DeliveryCounters:
+    """Messages whose sending ended with the SMTP server's answer: accepted, or refused."""
+
+    accepted: Mapped[int] = _counter()
+    refused: Mapped[int] = _counter()
+
+
+class _SendCounters:
+    """The delivery counters, plus sends of unknown outcome (a crash mid-send) and sends the
+    recipient later unsubscribed from."""
+
+    accepted: Mapped[int] = _counter()
+    refused: Mapped[int] = _counter()
+    in_doubt: Mapped[int] = _counter()
+    unsubscribed: Mapped[int] = _counter()
+
+
+class _BounceCounters:
+    """Bounces by the type the rules counted them as (`bounces.effective_type`)."""
+
+    hard: Mapped[int] = _counter()
+    soft: Mapped[int] = _counter()
+    complaints: Mapped[int] = _counter()
+
+
+class _EngagementCounters:
+    """Opens and clicks by people (all, and first per subscriber) and by machines."""
+
+    views: Mapped[int] = _counter()
+    unique_views: Mapped[int] = _counter()
+    machine_views: Mapped[int] = _counter()
+    clicks: Mapped[int] = _counter()
+    unique_clicks: Mapped[int] = _counter()
+    machine_clicks: Mapped[int] = _counter()
+
+
+class AnalyticsChange(_SendCounters, _BounceCounters, _EngagementCounters, Base):
+    """One change to the figures, written by triggers on the event tables (and by the tracking
+    writer) and folded into the rollups below every few seconds (services.analytics.rollups).
+
+    Insert-only, so concurrent writers never wait for each other on a counter row. `hour` is
+    hours since 1970 (UTC); `campaign_id` is 0 for mail without a campaign and -1 for a
+    deleted (or unknown) campaign; the counters are +1/-1 deltas.
+    Derived tables (`info["derived"]`) are emptied last by the tests' cleanup.
+    """
+
+    __tablename__ = "analytics_changes"
+    # No index but the key: every event writes here, and the rows live only seconds.
+    __table_args__ = ({"info": {"derived": True}},)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer)
+    campaign_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    domain: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    reason: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    source: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+class AnalyticsHourly(_SendCounters, _BounceCounters, _EngagementCounters, Base):
+    """Every counter per hour and campaign."""
+
+    __tablename__ = "analytics_hourly"
+    __table_args__ = (
+        Index("ix_analytics_hourly_campaign_id", "campaign_id"),
+        {"info": {"derived": True}},
+    )
+
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class AnalyticsReason(_BounceCounters, Base):
+    """Bounces and complaints per day (days since 1970, UTC), campaign, reason and source."""
+
+    __tablename__ = "analytics_reasons"
+    __table_args__ = (
+        Index("ix_analytics_reasons_campaign_id", "campaign_id"),
+        {"info": {"derived": True}},
+    )
+
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class AnalyticsDomain(_DeliveryCounters, _BounceCounters, Base):
+    """Sends, bounces and complaints per recipient domain, day and campaign.
+
+    The key starts with the domain and the table is the key's B-tree (SQLite's WITHOUT ROWID):
+    the per-domain figures are read in key order, without sorting a row per campaign and domain.
+    """
+
+    __tablename__ = "analytics_domains"
+    __table_args__ = (
+        Index("ix_analytics_domains_campaign_id", "campaign_id"),
+        {"info": {"derived": True}, "sqlite_with_rowid": False},
+    )
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _install_triggers(target: MetaData, connection: Connection, **_: Any) -> None:
+    # The analytics triggers belong to the schema: `create_all` makes them like the migration.
+    from stmails.db import rollups
+
+    rollups.install(connection)

@@ -13,6 +13,8 @@ so that its clients can read and write them; stmails' additions sit beside them 
 - `verify.reject`: the verification reason codes that refuse an address under `"reject"`
   (default `["syntax", "disposable"]`); other findings are only flagged.
 - the media library's `upload.*` keys (listmonk's): validated by `services.media.config`.
+- `privacy.individual_tracking`, `privacy.disable_tracking` (listmonk's): opens and clicks
+  recorded per subscriber, or not at all (see `services.tracking`).
 
 Unlike listmonk, bounce processing and the bounce webhook are on by default; provider webhooks and
 mailboxes stay off until configured. A key missing from the table reads as its default here.
@@ -96,6 +98,9 @@ DEFAULTS: dict[str, Any] = {
     "verify.on_subscribe": "off",
     "verify.reject": ["syntax", "disposable"],
     **media_config.DEFAULTS,
+    # listmonk's privacy keys, read by services.tracking.
+    "privacy.individual_tracking": False,
+    "privacy.disable_tracking": False,
 }
 
 # The subscriber-facing pages' settings (services.public_settings).
@@ -150,6 +155,8 @@ _BOOLEAN_KEYS = {
     "bounce.webhooks_enabled",
     "bounce.ses_enabled",
     "bounce.sendgrid_enabled",
+    "privacy.individual_tracking",
+    "privacy.disable_tracking",
 }
 
 
@@ -234,6 +241,7 @@ def set_value(session: Session, key: str, value: Any, *, now: datetime | None = 
     """Validate and store one setting (caller commits); returns the stored value."""
     stored = validate(key, value)
     forget(session, "bounce_config")
+    forget(session, "tracking_config")
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=stored, updated_at=now or utcnow()))

@@ -32,11 +32,10 @@ from stmails.services.subscriber_query import QueryError
 from stmails.web import admin, public
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
-    bounces as bounces_api,
-)
-from stmails.web.api import (
+    analytics,
     campaigns,
     content_check,
+    deliverability,
     dmarc,
     domains,
     health,
@@ -48,6 +47,9 @@ from stmails.web.api import (
     subscribers,
     webhooks_native,
     webhooks_service,
+)
+from stmails.web.api import (
+    bounces as bounces_api,
 )
 from stmails.web.api import (
     roles as roles_api,
@@ -64,9 +66,11 @@ from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, inst
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
 from stmails.web.permissions import require_permission
+from stmails.web.public import tracking as tracking_routes
 from stmails.web.responses import JSONResponse
 from stmails.web.security_headers import SecurityHeadersMiddleware
 from stmails.web.templating import STATIC_ROUTE
+from stmails.workers.analytics import AnalyticsFolder
 from stmails.workers.mailbox import MailboxWorker
 
 log = logging.getLogger("stmails.web")
@@ -179,9 +183,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # only one of them scans a given mailbox at a time.
         mailboxes = MailboxWorker(sessions, settings)
         mailboxes.start()
+        # Opens and clicks have a group-commit writer of their own; the folder keeps the
+        # analytics rollups small (web.public.tracking, workers.analytics).
+        tracking = tracking_routes.Tracking(state.readonly_sessions)
+        await tracking.start(sessions)
+        state.extras[tracking_routes.STATE_KEY] = tracking
+        folder = AnalyticsFolder(sessions)
+        folder.start()
         try:
             yield
         finally:
+            folder.stop()
+            await tracking.stop()
             mailboxes.stop()
             state.writer = None
             await writer.stop()
@@ -235,10 +248,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_hot_route(health.route)
     app.add_hot_route(webhooks_native.route)
     app.add_hot_route(webhooks_service.route)
+    for route in tracking_routes.routes:
+        app.add_hot_route(route)
+    app.include_router(tracking_routes.router)
     # Before the campaign CRUD routes: the sending routes own the campaign actions
     # (status, test, preview).
     sending_routes.install(app)
     for router in (
+        analytics.router,
+        deliverability.router,
         subscribers.router,
         imports.router,
         lists.router,

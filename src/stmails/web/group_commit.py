@@ -1,6 +1,10 @@
-"""Group commit: one writer records the events of many concurrent requests in one transaction.
+"""Group commit: one writer records the items of many concurrent requests in one transaction.
 
-Each request hands its event to `GroupCommitWriter.submit()` and awaits its own future. A single
+`BatchWriter` does it for any kind of item (`record(session, item)`, optionally
+`record_many(session, items)`); `GroupCommitWriter` is the bounce webhooks' instance (items are
+`Event`s), and the tracking routes use another one for opens and clicks (web.public.tracking).
+
+Each request hands its item to `BatchWriter.submit()` and awaits its own future. A single
 writer task takes everything queued, records the batch in one database transaction on a
 dedicated thread, commits, and only then resolves the futures: no request is acknowledged before
 its event is committed. If recording one event fails, the transaction is rolled back and the
@@ -29,6 +33,7 @@ from stmails.web.errors import is_database_unavailable, unavailable
 
 log = logging.getLogger("stmails.web.group_commit")
 
+ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 
 DEFAULT_MAX_BATCH = 256
@@ -38,38 +43,40 @@ DEFAULT_LINGER_SECONDS = 0.002
 
 
 @dataclass(slots=True)
-class _Pending(Generic[ResultT]):
-    event: Event
+class _Pending(Generic[ItemT, ResultT]):
+    event: ItemT
     future: asyncio.Future[ResultT]
 
 
-def _expire(future: asyncio.Future[ResultT]) -> None:
+def _expire(future: asyncio.Future[ResultT], what: str) -> None:
     if not future.done():
-        future.set_exception(unavailable("recording the bounce took too long; retry later"))
+        future.set_exception(unavailable(f"recording the {what} took too long; retry later"))
 
 
-class GroupCommitWriter(Generic[ResultT]):
-    """Records events through `record(session, event)` in batches, one transaction per batch.
+class BatchWriter(Generic[ItemT, ResultT]):
+    """Records items through `record(session, item)` in batches, one transaction per batch.
 
     `session_factory` opens a Session; `record` must not commit (the writer does). Results and
     exceptions are delivered to each submitter. `record_many`, when given, records a whole batch
-    in one call (returning an outcome per event, exceptions for refused events); if it raises,
-    the batch is rolled back and recorded again event by event with `record`. Start it in the
-    event loop that serves the requests (`start()`), and `stop()` it on shutdown: queued events
-    are still recorded. A batch of two or more events waits `linger_seconds` for more before it
-    is recorded (see the module).
+    in one call (returning an outcome per item, exceptions for refused items); if it raises,
+    the batch is rolled back and recorded again item by item with `record`. Start it in the
+    event loop that serves the requests (`start()`), and `stop()` it on shutdown: queued items
+    are still recorded. A batch of two or more items waits `linger_seconds` for more before it
+    is recorded (see the module). `what` names an item in the 503 answers ("bounce").
     """
 
     def __init__(
         self,
         session_factory: Callable[[], Session],
-        record: Callable[[Session, Event], ResultT],
-        record_many: Callable[[Session, list[Event]], Sequence[ResultT | Exception]] | None = None,
+        record: Callable[[Session, ItemT], ResultT],
+        record_many: Callable[[Session, list[ItemT]], Sequence[ResultT | Exception]] | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_queue: int = DEFAULT_MAX_QUEUE,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
         linger_seconds: float = DEFAULT_LINGER_SECONDS,
+        what: str = "bounce",
     ) -> None:
+        self._what = what
         self._session_factory = session_factory
         self._record = record
         self._record_many = record_many
@@ -77,7 +84,7 @@ class GroupCommitWriter(Generic[ResultT]):
         self._max_queue = max_queue
         self._wait_seconds = wait_seconds
         self._linger_seconds = linger_seconds
-        self._queue: asyncio.Queue[_Pending[ResultT] | None] | None = None
+        self._queue: asyncio.Queue[_Pending[ItemT, ResultT] | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.batches = 0
@@ -100,23 +107,25 @@ class GroupCommitWriter(Generic[ResultT]):
         self._queue = None
         self._executor = None
 
-    async def submit(self, event: Event) -> ResultT:
+    async def submit(self, event: ItemT) -> ResultT:
         """Records `event`; returns once its transaction committed (raises what recording raised).
 
         Raises ApiError 503 when the queue is full or the commit does not happen in time.
         """
         queue = self._queue
         if queue is None:
-            raise unavailable("the bounce writer is not running; retry later")
+            raise unavailable(f"the {self._what} writer is not running; retry later")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ResultT] = loop.create_future()
         try:
             queue.put_nowait(_Pending(event, future))
         except asyncio.QueueFull:
-            raise unavailable("too many bounces waiting to be recorded; retry later") from None
+            raise unavailable(
+                f"too many {self._what}s waiting to be recorded; retry later"
+            ) from None
         # A timer rather than asyncio.wait_for, which costs a task per request. If it fires, the
         # event may still commit later; the caller's retry is then a duplicate, recorded once.
-        timer = loop.call_later(self._wait_seconds, _expire, future)
+        timer = loop.call_later(self._wait_seconds, _expire, future, self._what)
         try:
             return await future
         finally:
@@ -153,7 +162,9 @@ class GroupCommitWriter(Generic[ResultT]):
                     pending.future.set_result(outcome)
 
     def _take(
-        self, queue: asyncio.Queue[_Pending[ResultT] | None], batch: list[_Pending[ResultT]]
+        self,
+        queue: asyncio.Queue[_Pending[ItemT, ResultT] | None],
+        batch: list[_Pending[ItemT, ResultT]],
     ) -> bool:
         """Moves what is queued into `batch` (up to the batch size); True when the stop
         marker was among it."""
@@ -164,7 +175,7 @@ class GroupCommitWriter(Generic[ResultT]):
             batch.append(item)
         return False
 
-    def _commit(self, events: list[Event]) -> list[ResultT | BaseException]:
+    def _commit(self, events: list[ItemT]) -> list[ResultT | BaseException]:
         """Runs on the writer thread: one transaction for `events`, retried without failures."""
         if self._record_many is not None and len(events) > 1:
             with self._session_factory() as session:
@@ -179,7 +190,7 @@ class GroupCommitWriter(Generic[ResultT]):
                     log.warning("batch recording failed (%s); recording one by one", exc)
         return self._commit_each(events)
 
-    def _commit_each(self, events: list[Event]) -> list[ResultT | BaseException]:
+    def _commit_each(self, events: list[ItemT]) -> list[ResultT | BaseException]:
         """One transaction for `events` through `record`, retried without the failing ones."""
         outcomes: dict[int, ResultT | BaseException] = {}
         remaining = list(range(len(events)))
@@ -214,3 +225,7 @@ class GroupCommitWriter(Generic[ResultT]):
                 outcomes[index] = result
             break
         return [outcomes[index] for index in range(len(events))]
+
+
+class GroupCommitWriter(BatchWriter[Event, ResultT]):
+    """The bounce webhooks' writer: a `BatchWriter` of bounce `Event`s."""

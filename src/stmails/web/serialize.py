@@ -79,15 +79,17 @@ def bounce(row: BounceRow) -> dict[str, Any]:
     }
 
 
-def campaign(item: Campaign, lists: list[CampaignList], bounces: int) -> dict[str, Any]:
-    """A campaign as `GET /api/campaigns/{id}` returns it. `views` and `clicks` are 0: stmails
-    does not track opens or clicks."""
+def campaign(
+    item: Campaign, lists: list[CampaignList], bounces: int, engagement: tuple[int, int] = (0, 0)
+) -> dict[str, Any]:
+    """A campaign as `GET /api/campaigns/{id}` returns it; `engagement` is its (views, clicks)
+    by people (services.analytics.listmonk)."""
     return {
         "id": item.id,
         "created_at": timestamp(item.created_at),
         "updated_at": timestamp(item.updated_at),
-        "views": 0,
-        "clicks": 0,
+        "views": engagement[0],
+        "clicks": engagement[1],
         "bounces": bounces,
         "lists": [{"id": link.list_id, "name": link.list_name} for link in lists],
         "started_at": timestamp(item.started_at),

@@ -76,6 +76,7 @@ from stmails.services.sending.multiplex import send_all
 from stmails.services.sending.smtp import RateLimiter, SendResult, SmtpPool
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch_detail
+from stmails.services.tracking.links import tracked
 
 log = logging.getLogger(__name__)
 
@@ -227,11 +228,13 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
 
 
 def _campaign_context(
-    campaign: Campaign, recipient: Recipient, config: SendingConfig
+    campaign: Campaign, recipient: Recipient, config: SendingConfig, tracking: Any = None
 ) -> tuple[str, dict[str, Any]]:
     """The recipient's unsubscribe URL, and the template context of the campaign for them."""
     links = campaign_links(config.root_url, campaign.uuid, recipient.uuid)
-    context = template_context(recipient, campaign=campaign_view(campaign), links=links)
+    context = template_context(
+        recipient, campaign=campaign_view(campaign), links=links, tracking=tracking
+    )
     return links.unsubscribe_url, context
 
 
@@ -244,7 +247,7 @@ def render_for(
     message_id: str = "",
 ) -> Message:
     """The campaign's message to one recipient, serialized."""
-    url, context = _campaign_context(campaign, recipient, config)
+    url, context = _campaign_context(campaign, recipient, config, content.tracking)
     rendered = content.render(context)
     envelope = Envelope(
         return_path=return_path(campaign.id, recipient.id),
@@ -259,10 +262,15 @@ def render_for(
 
 
 def render_preview(
-    session: Session, campaign: Campaign, subscriber: Subscriber | None, config: SendingConfig
+    session: Session,
+    campaign: Campaign,
+    subscriber: Subscriber | None,
+    config: SendingConfig,
+    tracking: Any = None,
 ) -> tuple[Rendered, str]:
     """The campaign rendered for `subscriber` (a sample one when None), and that recipient's
-    unsubscribe URL; CampaignError when a template fails."""
+    unsubscribe URL; CampaignError when a template fails. Untracked unless `tracking`
+    (services.tracking.links.CampaignTracking) is given."""
     content = compile_campaign(session, campaign, config)
     recipient = (
         recipient_of(subscriber)
@@ -275,7 +283,7 @@ def render_preview(
             attribs={"city": "Bengaluru"},
         )
     )
-    url, context = _campaign_context(campaign, recipient, config)
+    url, context = _campaign_context(campaign, recipient, config, tracking)
     try:
         return content.render(context), url
     except TemplateRenderError as exc:
@@ -283,10 +291,15 @@ def render_preview(
 
 
 def preview(
-    session: Session, campaign: Campaign, subscriber: Subscriber | None, config: SendingConfig
+    session: Session,
+    campaign: Campaign,
+    subscriber: Subscriber | None,
+    config: SendingConfig,
+    tracking: Any = None,
 ) -> tuple[str, str]:
-    """The campaign rendered for `subscriber` (a sample one when None): (content type, body)."""
-    rendered, _ = render_preview(session, campaign, subscriber, config)
+    """The campaign rendered for `subscriber` (a sample one when None): (content type, body).
+    Untracked unless `tracking` is given."""
+    rendered, _ = render_preview(session, campaign, subscriber, config, tracking)
     if rendered.html is not None:
         return "text/html", rendered.html
     return "text/plain", rendered.text or ""
@@ -494,6 +507,11 @@ class CampaignRunner:
                 session.commit()
                 report.stopped_because = f"template: {exc}"
                 return report
+            # Its tracked links are registered once per run (services.tracking.links).
+            content = tracked(
+                session, campaign, content, self.config.root_url, layout_for(session, campaign)
+            )
+            session.commit()
             lists = campaign_list_ids(session, campaign_id)
             # An opt-in campaign (listmonk's `optin` type) goes to the unconfirmed subscribers
             # of its double opt-in lists, and only through those lists.

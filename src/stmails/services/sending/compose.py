@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from markupsafe import Markup
 
@@ -64,12 +64,14 @@ def unsubscribe_url(root_url: str, campaign_uuid: str, subscriber_uuid: str) -> 
 
 def campaign_links(root_url: str, campaign_uuid: str, subscriber_uuid: str) -> Links:
     """A campaign message's links, each naming the campaign and subscriber as a pair:
-    unsubscribe (and RFC 8058 one-click), the preferences page (`?manage=true`, as listmonk),
-    the opt-in confirmation (for `optin` campaigns) and the public archive."""
+    unsubscribe (and RFC 8058 one-click), the message in a browser, the preferences page
+    (`?manage=true`, as listmonk), the opt-in confirmation (for `optin` campaigns) and the
+    public archive."""
     root = root_url.rstrip("/")
     unsubscribe = unsubscribe_url(root, campaign_uuid, subscriber_uuid)
     return Links(
         unsubscribe_url=unsubscribe,
+        message_url=f"{root}/campaign/{campaign_uuid}/{subscriber_uuid}",
         manage_url=f"{unsubscribe}?manage=true",
         optin_url=f"{root}/subscription/optin/{subscriber_uuid}?c={campaign_uuid}",
         archive_url=f"{root}/archive",
@@ -83,15 +85,25 @@ def _first_last(name: str) -> tuple[str, str]:
     return parts[0], " ".join(parts[1:])
 
 
+class Tracking(Protocol):
+    """How a campaign's messages are tracked (services.tracking.links.CampaignTracking)."""
+
+    def template_values(self, subscriber_uuid: str) -> dict[str, Any]:
+        """`TrackView`, `TrackLink` and `MessageURL` for one recipient."""
+        ...
+
+
 def template_context(
     recipient: Recipient,
     *,
     campaign: Mapping[str, Any] | None = None,
     tx_data: Mapping[str, Any] | None = None,
     links: Links | None = None,
+    tracking: Tracking | None = None,
 ) -> dict[str, Any]:
     """What templates see, under listmonk's names (`Subscriber`, `Campaign`, `Tx`) and ours
-    (`subscriber`, `campaign`, `tx`, `data`)."""
+    (`subscriber`, `campaign`, `tx`, `data`). Without `tracking` the pixel is empty and
+    `TrackLink` leaves its URL as it is."""
     links = links or Links()
     first, last = _first_last(recipient.name)
     attribs = dict(recipient.attribs or {})
@@ -135,9 +147,10 @@ def template_context(
         "OptinURL": links.optin_url,
         "ManageURL": links.manage_url,
         "ArchiveURL": links.archive_url,
-        # View and click tracking are not part of stmails: the pixel is empty and links stay.
+        # Untracked unless the campaign's tracking supplies TrackView, TrackLink and MessageURL.
         "TrackView": Markup(""),
         "TrackLink": _untracked_link,
+        **(tracking.template_values(recipient.uuid) if tracking is not None else {}),
     }
 
 
@@ -167,6 +180,8 @@ class Content:
     altbody: CompiledTemplate | None
     headers: tuple[tuple[str, CompiledTemplate], ...]
     is_html: bool
+    # Set for a campaign's run (services.tracking.links.prepare): the pixel and tracked links.
+    tracking: Tracking | None = None
 
     def render(self, context: Mapping[str, Any]) -> Rendered:
         """The content for one recipient; TemplateRenderError when a template fails."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from stmails.db.models import Campaign
 from stmails.ingest.native import parse_timestamp
 from stmails.services import campaigns as campaign_service
+from stmails.services.analytics.listmonk import engagement_of_campaigns
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import act_on_one, ids_field, json_object, run_db, strings_field, text_field
@@ -36,11 +37,15 @@ TEXT_FIELDS = (
 
 
 def serialized(session: Session, items: Sequence[Campaign]) -> list[dict[str, Any]]:
-    """`items` as the API returns them, with their lists and bounce counts (two queries)."""
+    """`items` as the API returns them, with their lists, bounce counts, views and clicks."""
     ids = [item.id for item in items]
     links = campaign_service.campaign_lists(session, ids)
     bounces = campaign_service.bounce_counts(session, ids)
-    return [serialize.campaign(item, links[item.id], bounces[item.id]) for item in items]
+    engagement = engagement_of_campaigns(session, ids)
+    return [
+        serialize.campaign(item, links[item.id], bounces[item.id], engagement[item.id])
+        for item in items
+    ]
 
 
 def _one(session: Session, item: Campaign) -> dict[str, Any]:

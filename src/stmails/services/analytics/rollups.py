@@ -1,0 +1,198 @@
+"""Reading the rollups exactly: each figure is the rollup rows plus the deltas not yet folded.
+
+The triggers of `db.rollups` write one delta row per change; `fold()` adds them to the rollups
+every few seconds (the analytics worker) and deletes them. A query reads both in one statement,
+`UNION ALL`, so what it counts is the same whether a delta has been folded or not.
+
+Campaign keys: a campaign's id, 0 for mail without a campaign (bounces of transactional mail and
+of the relay) and -1 for a campaign deleted since, or unknown to stmails (db.rollups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, func, or_, select, union_all
+from sqlalchemy.orm import Session, sessionmaker
+
+from stmails.db import rollups
+from stmails.db.models import (
+    DOMAIN_COUNTERS,
+    HOURLY_COUNTERS,
+    REASON_COUNTERS,
+    AnalyticsChange,
+    AnalyticsDomain,
+    AnalyticsHourly,
+    AnalyticsReason,
+)
+from stmails.services.analytics.window import Window
+
+CHANGES = cast(Table, AnalyticsChange.__table__)
+HOURLY = cast(Table, AnalyticsHourly.__table__)
+REASONS = cast(Table, AnalyticsReason.__table__)
+DOMAINS = cast(Table, AnalyticsDomain.__table__)
+
+NO_CAMPAIGN = 0
+GONE = rollups.GONE
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which campaign keys a figure counts: `campaigns` (ids), or else every campaign key but
+    0 (`campaign_mail`), or all of them."""
+
+    campaigns: tuple[int, ...] | None = None
+    campaign_mail: bool = True
+
+    def condition(self, column: Any) -> ColumnElement[bool] | None:
+        if self.campaigns is not None:
+            return cast(ColumnElement[bool], column.in_(self.campaigns))
+        if self.campaign_mail:
+            return cast(ColumnElement[bool], column != NO_CAMPAIGN)
+        return None
+
+
+def _where(*conditions: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    return [c for c in conditions if c is not None]
+
+
+def _any_nonzero(counters: Sequence[str]) -> ColumnElement[bool]:
+    return or_(*(CHANGES.c[name] != 0 for name in counters))
+
+
+def _folded(
+    table: Table, keys: Sequence[str], counters: Sequence[str], window: Window, scope: Scope
+) -> Any:
+    """The rollup `table`'s rows of `window` and `scope`: `keys` then `counters`."""
+    if "hour" in table.c:
+        period = (table.c.hour >= window.first, table.c.hour < window.end)
+    else:
+        period = (table.c.day >= window.first_day, table.c.day < window.end_day)
+    return select(*(table.c[k] for k in keys), *(table.c[c] for c in counters)).where(
+        *_where(*period, scope.condition(table.c.campaign_id))
+    )
+
+
+def _pending(
+    keys: Sequence[str], counters: Sequence[str], window: Window, scope: Scope, only: bool
+) -> Any:
+    """The pending deltas of `window` and `scope` in the shape of a rollup with `keys` (a
+    `day` key is computed from the hour); `only`: just the deltas that concern `counters`."""
+    columns = [
+        (CHANGES.c.hour // 24).label("day") if key == "day" else CHANGES.c[key] for key in keys
+    ]
+    return select(*columns, *(CHANGES.c[c] for c in counters)).where(
+        *_where(
+            CHANGES.c.hour >= window.first,
+            CHANGES.c.hour < window.end,
+            scope.condition(CHANGES.c.campaign_id),
+            _any_nonzero(counters) if only else None,
+        )
+    )
+
+
+def _source(
+    name: str,
+    table: Table,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    window: Window,
+    scope: Scope,
+) -> Any:
+    """A subquery of a rollup's rows and the pending deltas, `keys` then `counters`."""
+    only = table is not HOURLY
+    return union_all(
+        _folded(table, keys, counters, window, scope),
+        _pending(keys, counters, window, scope, only),
+    ).subquery(name)
+
+
+def hourly(window: Window, scope: Scope, counters: Sequence[str] = HOURLY_COUNTERS) -> Any:
+    """A subquery of (hour, campaign_id, *counters) rows of `window` and `scope`: the hourly
+    rollup and the pending deltas. Sum it to get figures."""
+    return _source("hourly", HOURLY, ("hour", "campaign_id"), counters, window, scope)
+
+
+def reasons(window: Window, scope: Scope) -> Any:
+    """A subquery of (day, campaign_id, reason, source, hard, soft, complaints) rows."""
+    window.require_whole_days("reasons and sources")
+    keys = ("day", "campaign_id", "reason", "source")
+    return _source("reasons", REASONS, keys, REASON_COUNTERS, window, scope)
+
+
+def domains(window: Window, scope: Scope) -> Any:
+    """A subquery of (day, campaign_id, domain, accepted, refused, hard, soft, complaints)
+    rows: the domain rollup and the pending deltas (for recounts; `domain_sums` is faster)."""
+    window.require_whole_days("domains")
+    keys = ("day", "campaign_id", "domain")
+    return _source("domains", DOMAINS, keys, DOMAIN_COUNTERS, window, scope)
+
+
+def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, list[int]]:
+    """Each recipient domain's DOMAIN_COUNTERS over `window` and `scope`.
+
+    The folded rows are summed in the table's key order (it starts with the domain, so no sort
+    of a row per campaign and domain is needed), the pending deltas apart, and the two added
+    here; `snapshot()` makes both reads see the same moment."""
+    window.require_whole_days("domains")
+    out: dict[str, list[int]] = {}
+    for part in (
+        _folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, window, scope),
+        _pending(("domain",), DOMAIN_COUNTERS, window, scope, True),
+    ):
+        source = part.subquery()
+        query = select(source.c.domain, *sums(source, DOMAIN_COUNTERS)).group_by(source.c.domain)
+        for domain, *values in session.execute(query):
+            totals = out.get(domain)
+            if totals is None:
+                out[domain] = [int(v) for v in values]
+            else:
+                for index, value in enumerate(values):
+                    totals[index] += int(value)
+    return out
+
+
+def snapshot(session: Session) -> None:
+    """Makes the reads of `session`'s next transaction see one moment of the database, so that
+    figures read in several statements add up while the folder works: REPEATABLE READ on
+    PostgreSQL (a SQLite read transaction always does). Without effect once the transaction has
+    begun."""
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def sums(source: Any, counters: Sequence[str]) -> list[Any]:
+    """`SUM(counter)` of each of `counters` in `source`, as 0 when there is no row."""
+    return [func.coalesce(func.sum(source.c[c]), 0).label(c) for c in counters]
+
+
+def totals(session: Session, window: Window, scope: Scope) -> dict[str, int]:
+    """Every hourly counter summed over `window` and `scope`."""
+    source = hourly(window, scope)
+    row = session.execute(select(*sums(source, HOURLY_COUNTERS))).one()
+    return {name: int(value) for name, value in zip(HOURLY_COUNTERS, row, strict=True)}
+
+
+def pending_count(session: Session) -> int:
+    """How many deltas wait to be folded."""
+    return int(session.scalar(select(func.count()).select_from(CHANGES)) or 0)
+
+
+def fold_pending(sessions: sessionmaker[Session], limit: int = 200_000) -> int:
+    """Folds waiting deltas into the rollups, `limit` at most per transaction, until none is
+    left (or another process is folding); returns how many were folded."""
+    folded = 0
+    while True:
+        with sessions() as session:
+            connection = session.connection(
+                execution_options={"isolation_level": "REPEATABLE READ"}
+                if session.get_bind().dialect.name == "postgresql"
+                else {}
+            )
+            count = rollups.fold(connection, limit)
+            session.commit()
+        folded += count
+        if count < limit:
+            return folded
