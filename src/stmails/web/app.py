@@ -25,7 +25,7 @@ from stmails.db.engine import make_engine, read_only, session_factory
 from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, roles, users
 from stmails.services.bounces import RecordError, RecordResult
-from stmails.services.errors import Conflict, InvalidInput, NotFound
+from stmails.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
 from stmails.web.api import (
@@ -94,7 +94,11 @@ def make_authenticator(sessions: sessionmaker[Session]) -> Authenticator:
             if user is None:
                 return None
             principal = Principal(
-                user.id, user.username, user.type, roles.effective_permissions(user.role)
+                user.id,
+                user.username,
+                user.type,
+                roles.effective_permissions(user.role),
+                roles.is_super_admin(user.role),
             )
         if principal.type == "admin":
             try:
@@ -182,6 +186,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             RecordError: 400,
             SettingsError: 400,
             NativeBounceError: 400,
+            Forbidden: 403,
             NotFound: 404,
             Conflict: 409,
         },

@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from stmails.services.roles import ALL_PERMISSIONS
+from stmails.services.roles import ALL_PERMISSIONS, Actor
 from stmails.web.body import run_db
 from stmails.web.deps import Principal, app_state, require_user
 from stmails.web.errors import ApiError
@@ -41,6 +41,15 @@ def check_permission(principal: Principal, *permissions: str) -> Principal:
         if permission not in principal.permissions:
             raise permission_denied(permission)
     return principal
+
+
+def actor(principal: Principal) -> Actor:
+    """The caller as the services' `Actor` for changes to users and roles (what it may grant)."""
+    return Actor(principal.permissions, principal.super_admin, principal.user_id)
+
+
+# A route parameter: the authenticated caller.
+Caller = Annotated[Principal, Depends(require_user)]
 
 
 def _known(permissions: tuple[str, ...]) -> tuple[str, ...]:
