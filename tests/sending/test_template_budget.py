@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -67,12 +68,12 @@ HOSTILE = {
     "string repetition": "{{ 'x' * 50000000 }}",
     "doubling with ~": _doubled(
         9, "{% set a = 'xxxxxxxxxx' %}", "{% set a = a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a %}"
-    ),  # fmt: skip
+    ),
     "self-nested lists": _doubled(
         9,
         "{% set a = [1, 2, 3, 4, 5, 6, 7, 8, 9] %}",
         "{% set a = [a, a, a, a, a, a, a, a, a, a] %}",
-    ),  # fmt: skip
+    ),
     "exponential macro": (
         "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}"
     ),
@@ -126,10 +127,8 @@ SLOW_TO_TRANSLATE = {
 def test_translation_is_linear(source: str) -> None:
     def work() -> None:
         markdown_to_html(source)
-        try:
+        with contextlib.suppress(TemplateRenderError):
             translate_go_template(source)
-        except TemplateRenderError:
-            pass
 
     finishes(work)
 
@@ -186,7 +185,7 @@ def test_the_budget_is_per_render_not_per_template() -> None:
 def test_time_is_bounded_even_when_steps_are_plenty(monkeypatch: pytest.MonkeyPatch) -> None:
     limits = template_budget.RenderLimits(steps=10**12, seconds=0.2)
     monkeypatch.setattr(template_budget, "DEFAULT_LIMITS", limits)
-    with pytest.raises(TemplateRenderError, match="longer than 0.2 seconds"):
+    with pytest.raises(TemplateRenderError, match=r"longer than 0\.2 seconds"):
         finishes(lambda: render(HOSTILE["nested ranges"]))
 
 
