@@ -1,4 +1,12 @@
-"""Reading request bodies the way listmonk's clients send them: JSON, or form fields."""
+"""Reading request bodies: JSON, which every API route with a body takes except the few that
+take forms or uploads on purpose (FORM_ROUTES).
+
+A browser sends a form-encoded, multipart or text/plain body to another site without asking
+first (no CORS preflight), with the HTTP Basic credentials it has cached for that site: if the
+API read such bodies, any page a logged-in admin visits could act with the admin's rights.
+So a body that is not JSON is refused with 415 before a route reads it (`check_json_body`, run
+after authentication by every permission check), and `json_object` reads JSON only.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +19,60 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from stmails.web.deps import app_state
-from stmails.web.errors import bad_request
+from stmails.web.errors import ApiError, bad_request
 from stmails.web.responses import JSONResponse, data
 
 T = TypeVar("T")
 
-# Form fields that listmonk clients send as repeated values or JSON text.
-_LIST_FIELDS = frozenset({"lists", "tags", "ids", "target_list_ids", "list_ids"})
+# The routes (method, path) that take forms or uploads on purpose: the CSV import (multipart)
+# and bulk verification (multipart, CSV or text). The public subscriber pages and the provider
+# webhooks take forms too, but they authenticate by other means than a user's credentials and
+# are not checked here.
+FORM_ROUTES = frozenset({("POST", "/api/import/subscribers"), ("POST", "/api/verify/jobs")})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a Content-Type header names JSON (`application/json` or `application/*+json`)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def non_json_body(
+    method: str, path: str, content_type: str | None, has_body: bool
+) -> ApiError | None:
+    """415 for a request to a JSON route whose body is not declared as JSON, else None.
+
+    A POST must declare JSON even when empty (a browser sends an empty cross-site POST without
+    asking); other methods cannot be sent cross-site without a preflight, so they may omit the
+    body and its type.
+    """
+    if method not in _BODY_METHODS or (method, path) in FORM_ROUTES:
+        return None
+    if content_type is None or not content_type.strip():
+        if method != "POST" and not has_body:
+            return None
+    elif is_json_media_type(content_type):
+        return None
+    return ApiError(415, "body: must be JSON, sent with Content-Type: application/json")
+
+
+def check_json_body(request: Request) -> None:
+    """Raises 415 (`non_json_body`) for a non-JSON body on a JSON route."""
+    headers = request.headers
+    length = headers.get("content-length", "")
+    has_body = "transfer-encoding" in headers or (length.isdigit() and int(length) > 0)
+    refusal = non_json_body(request.method, request.url.path, headers.get("content-type"), has_body)
+    if refusal is not None:
+        raise refusal
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object (form-encoded bodies are read field by field); 400 otherwise."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        body: dict[str, Any] = {}
-        async with request.form() as form:
-            for key in form:
-                values = [v for v in form.getlist(key) if isinstance(v, str)]
-                if key in _LIST_FIELDS:
-                    body[key] = [_form_scalar(v) for v in values]
-                elif values:
-                    body[key] = _form_scalar(values[-1])
-        return body
+    """The body as a JSON object; 415 when it is not declared as JSON, 400 when it is not a
+    JSON object."""
+    check_json_body(request)
     raw = await request.body()
     if not raw.strip():
         return {}
@@ -43,15 +83,6 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad_request("body: must be a JSON object")
     return value
-
-
-def _form_scalar(text: str) -> Any:
-    """Form values are text; numbers and booleans are read as such (listmonk does the same)."""
-    if text.isdigit():
-        return int(text)
-    if text in ("true", "false"):
-        return text == "true"
-    return text
 
 
 async def run_db(request: Request, work: Callable[[Session], T], *, write: bool = False) -> T:

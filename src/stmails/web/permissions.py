@@ -3,7 +3,8 @@
 A route lists `require_permission("bounces:get")` among its dependencies. The check runs after
 authentication (`require_user`, 401 without valid credentials) and is a set lookup on the
 cached principal, so it costs no database query: a caller whose role lacks the permission gets
-403 `{"message": "permission denied: <permission> required"}`.
+403 `{"message": "permission denied: <permission> required"}`. A permitted caller's body that is
+not JSON on a JSON route is then refused with 415 (web.body.check_json_body).
 
 The principal's permissions are fixed when its credentials are checked and remembered by the
 auth cache (web.deps.AuthCache). A change of users or roles through the API clears that cache
@@ -20,7 +21,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.services.roles import ALL_PERMISSIONS, Actor
-from stmails.web.body import run_db
+from stmails.web.body import check_json_body, run_db
 from stmails.web.deps import Principal, app_state, require_user
 from stmails.web.errors import ApiError
 
@@ -65,8 +66,13 @@ def require_permission(*permissions: str) -> Any:
     must hold every one of `permissions`."""
     needed = _known(permissions)
 
-    async def permitted(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
-        return check_permission(principal, *needed)
+    async def permitted(
+        request: Request, principal: Annotated[Principal, Depends(require_user)]
+    ) -> Principal:
+        check_permission(principal, *needed)
+        # After the caller is known, before the route reads anything: JSON bodies only.
+        check_json_body(request)
+        return principal
 
     setattr(permitted, DECLARED, needed)
     return Depends(permitted)
@@ -82,6 +88,7 @@ def require_permission_with(parameter: str, permission: str) -> Any:
     ) -> Principal:
         if request.query_params.get(parameter, "").strip():
             check_permission(principal, *needed)
+        check_json_body(request)
         return principal
 
     setattr(permitted, DECLARED, needed)
