@@ -18,6 +18,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.web.deps import app_state
 from stmails.web.errors import ApiError, bad_request
 from stmails.web.responses import JSONResponse, data
@@ -82,6 +83,8 @@ async def json_object(request: Request) -> dict[str, Any]:
         raise bad_request("body: not valid JSON") from None
     if not isinstance(value, dict):
         raise bad_request("body: must be a JSON object")
+    if too_deep(value):
+        raise bad_request(f"body: nests deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 

@@ -27,10 +27,12 @@ from typing import Any
 
 import dns.asyncresolver
 import dns.resolver
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.verify import MailDomainResolver, OfflineVerifier, Policy, Verifier
 from stmails.verify.export import CSV_FIELDS, read_address_csv, record_row
 from stmails.verify.jobs import DONE, JobRunner, JobStore
@@ -202,9 +204,11 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 
 def _json_addresses(payload: bytes, offline: bool) -> tuple[list[str], bool]:
     try:
-        data: Any = json.loads(payload or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data: Any = orjson.loads(payload or b"null")
+    except orjson.JSONDecodeError as exc:
         raise ValueError(f"the body is not JSON: {exc}") from None
+    if too_deep(data):
+        raise ValueError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(data, dict):
         offline = offline or bool(data.get("offline", False))
         data = data.get("emails")
