@@ -12,8 +12,11 @@ from fastapi.testclient import TestClient
 from stmails.services.sending.direct import raw_targets
 
 from .conftest import Sink
-from .test_api import API, configure_smtp
-from .test_api import app  # noqa: F401
+from .test_api import (
+    API,
+    app,  # noqa: F401
+    configure_smtp,
+)
 
 # Each names victim@example.com's mailbox in a way a lax parser would not match with the
 # suppression list's entry, or carries text after the address.
