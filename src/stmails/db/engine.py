@@ -1,6 +1,9 @@
 """Engines and sessions for SQLite (WAL) and PostgreSQL (psycopg 3).
 
-SQLite specifics: every connection gets WAL, synchronous=NORMAL, foreign keys and a busy timeout.
+SQLite specifics: a database file that does not exist yet is created readable and writable by
+its owner only (0600; SQLite gives the -wal and -shm files the same mode), since it holds
+password hashes and subscribers' addresses. Every connection gets WAL, synchronous=NORMAL,
+foreign keys and a busy timeout.
 pysqlite's own transaction handling is switched off so that SQLAlchemy controls BEGIN: write
 sessions start with `BEGIN IMMEDIATE` (take the write lock up front, so concurrent writers queue
 on the busy timeout instead of failing with SQLITE_BUSY when a read turns into a write), and
@@ -17,6 +20,7 @@ caller controls (listmonk's subscriber `query`) run inside it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,7 +98,23 @@ def engine_for(settings: Settings) -> Engine:
     )
 
 
+def create_private_file(database: str | None) -> None:
+    """Creates the SQLite database file `database` with mode 0600 when it does not exist (no
+    effect for in-memory databases and URIs, and on a file that exists)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        descriptor = os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        # A missing folder or no permission: SQLite reports it when it opens the file.
+        return
+    os.close(descriptor)
+
+
 def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
+    create_private_file(url.database)
     engine = create_engine(
         url,
         echo=echo,
