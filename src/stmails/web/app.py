@@ -52,6 +52,7 @@ from stmails.web.api import (
 )
 from stmails.web.api.verify import create_verify_router
 from stmails.web.deps import AppState, Authenticator, Principal
+from stmails.web.docs import install_docs
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
@@ -164,6 +165,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         ),
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        # /docs is served from the package (web.docs), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
         middleware=[
             Middleware(CatchAllMiddleware),
             Middleware(
@@ -191,6 +195,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             Conflict: 409,
         },
     )
+    install_docs(app)
     app.include_router(health.router)
     # First in the routing table, and through the short stack (see web.hot_paths).
     app.add_hot_route(health.route)
