@@ -111,13 +111,26 @@ class Budget:
     def measure(self, value: Any) -> int:
         """The length of `value` as text (containers walked, shared parts counted each time
         they appear), charged as `allocate` does; RenderBudgetExceeded past the limits."""
-        if type(value) is str or isinstance(value, Markup):
+        kind = type(value)
+        # The common cases first, without a walk: this runs for every printed value.
+        if kind is str or kind is Markup:
             size = len(value)
+        elif kind in _SCALARS:
+            size = _SCALAR_CHARS
         else:
             cap = min(self.limits.value_chars, max(self.chars, 0))
             size = _text_size(value, cap)
-        self.allocate(size)
+        if size > self.limits.value_chars:
+            self.allocate(size)
+        self.chars -= size
+        if self.chars < 0:
+            self.allocate(0)
         return size
+
+
+# Types whose text is short (numbers print at most a few dozen characters within int_bits).
+_SCALARS = frozenset({int, float, bool, type(None)})
+_SCALAR_CHARS = 24
 
 
 def _text_size(value: Any, cap: int) -> int:
@@ -229,6 +242,18 @@ def _check_int_bits(bits: int, budget: Budget) -> None:
 
 def _check_percent_format(text: str, budget: Budget) -> None:
     """Refuses `%` format specifications whose width or precision would make a huge text."""
+    if text in _FORMATS_CHECKED:
+        return
+    _check_widths(text)
+    if len(text) <= 200 and len(_FORMATS_CHECKED) < 1000:
+        # Templates use a handful of formats, each on many recipients: remembered once checked.
+        _FORMATS_CHECKED.add(text)
+
+
+_FORMATS_CHECKED: set[str] = set()
+
+
+def _check_widths(text: str) -> None:
     position = text.find("%")
     while position != -1:
         index = position + 1
@@ -317,7 +342,10 @@ def _replace(budget: Budget, value: Any, *args: Any, **kwargs: Any) -> None:
 def _format(budget: Budget, value: Any, *args: Any, **kwargs: Any) -> None:
     text = str(value)
     _check_percent_format(text, budget)
-    budget.allocate(len(text) + budget.measure(list(args)) + budget.measure(kwargs))
+    size = len(text) + sum(budget.measure(arg) for arg in args)
+    if kwargs:
+        size += budget.measure(kwargs)
+    budget.allocate(size)
 
 
 def _wordwrap(budget: Budget, value: Any, *args: Any, **kwargs: Any) -> None:
