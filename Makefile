@@ -4,9 +4,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit setup bench clean i18n
+.PHONY: run test lint typecheck unit setup bench clean i18n lock
 
-$(STAMP): pyproject.toml scripts/setup.sh
+$(STAMP): pyproject.toml requirements.lock scripts/setup.sh
 	bash scripts/setup.sh
 	touch $(STAMP)
 
@@ -36,6 +36,14 @@ i18n: $(STAMP)
 		-o $(I18N)/messages.pot .
 	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) -D messages \
 		--no-fuzzy-matching --ignore-obsolete
+
+# Re-resolves requirements.lock (every package at the newest version pyproject.toml allows);
+# commit the result, then `make setup` installs exactly it.
+lock: $(STAMP)
+	$(BIN)/pip install -q pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --upgrade --extra dev \
+		--strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.lock \
+		pyproject.toml
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

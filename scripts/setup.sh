@@ -28,4 +28,5 @@ fi
 PY=${PY:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]'
+# requirements.lock pins every package (refreshed by `make lock`), so installs are reproducible.
+.venv/bin/pip install -q -c requirements.lock -e '.[dev]'

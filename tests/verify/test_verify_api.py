@@ -233,3 +233,34 @@ def test_a_job_is_claimed_by_one_runner_at_a_time(tmp_path: Path) -> None:
         assert (first, second) == (True, False)
     with store.claim(job.id) as again:
         assert again
+
+
+def test_the_api_answers_413_and_429(make_client: Callable[..., httpx.Client]) -> None:
+    client = make_client(max_job_addresses=3, max_open_jobs=1, job_workers=1)
+    csv_type = {"content-type": "text/csv"}
+    too_many = client.post(
+        "/api/verify/jobs", content=b"email\n" + b"x@example.org\n" * 4, headers=csv_type
+    )
+    assert too_many.status_code == 413
+    assert "at most 3 addresses" in too_many.json()["message"]
+    # Issue 11: quotas. A JSON list is refused over the limit too.
+    listed = json.dumps(["a@example.org"] * 4)
+    as_json = client.post(
+        "/api/verify/jobs", content=listed, headers={"content-type": "application/json"}
+    )
+    assert as_json.status_code == 413
+    made = client.post(
+        "/api/verify/jobs?offline=true", content=b"email\na@example.org\n", headers=csv_type
+    )
+    assert made.status_code == 202, made.text
+    job_id = made.json()["data"]["id"]
+    # While it is open, no other job is accepted (unless it already finished).
+    second = client.post("/api/verify/jobs", content=b"email\nb@example.org\n", headers=csv_type)
+    if second.status_code != 202:
+        assert second.status_code == 429 and second.headers["retry-after"]
+    assert _wait_done(client, job_id)["status"] == "done"
+    broken = client.post(
+        "/api/verify/jobs", content=b'email\n"' + b"x" * 200_000 + b"\n", headers=csv_type
+    )
+    assert broken.status_code in (400, 202), broken.text
+    assert broken.status_code != 500

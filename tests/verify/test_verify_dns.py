@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dns.asyncresolver
+from dnslib import MX
 from typer.testing import CliRunner
 
 from stmails.cli import commands  # noqa: F401  (registers the commands on the app)
@@ -206,3 +207,21 @@ def test_the_command_runs_the_dns_stage_against_a_given_nameserver(
         app, ["verify", "--nameserver", server, "--format", "jsonl", "a@missing.example.net"]
     )
     assert json.loads(single.output)["reasons"] == ["nxdomain"]
+
+
+def test_the_command_probes_no_private_mail_host_unless_asked(dns_zone: ZoneFixture) -> None:
+    # Issue 11: a domain whose owner points its MX at this machine (or its network) must not
+    # turn `stmails verify --smtp` into a probe of local services.
+    zone, resolver = dns_zone
+    zone.add("loopback-mx.example.net", "MX", MX("localhost", 10))
+    server = f"127.0.0.1:{resolver.port}"
+    command = ["verify", "--nameserver", server, "--smtp", "--timeout", "5", "--format", "jsonl"]
+    refused = CliRunner().invoke(app, [*command, "someone@loopback-mx.example.net"])
+    assert refused.exit_code == 0, refused.output
+    record = json.loads(refused.output)
+    assert "not a public address" in record["detail"], record
+    asked = CliRunner().invoke(
+        app, [*command, "--allow-private-targets", "someone@loopback-mx.example.net"]
+    )
+    assert asked.exit_code == 0, asked.output
+    assert "not a public address" not in json.loads(asked.output)["detail"]

@@ -19,7 +19,7 @@ from stmails.verify import (
     Verifier,
     classify_rcpt_reply,
 )
-from stmails.verify.smtp import SmtpConnection, open_smtp_connection
+from stmails.verify.smtp import SmtpConnection, is_public_address, open_smtp_connection
 
 
 class ScriptedHandler:
@@ -96,6 +96,8 @@ def _prober(port: int, **options: Any) -> SmtpProber:
         "connect_timeout": 1.0,
         "command_timeout": 1.0,
         "total_timeout": 3.0,
+        # The test servers listen on loopback, which a prober refuses unless allowed.
+        "allow_private_targets": True,
     }
     settings.update(options)
     return SmtpProber(**settings)
@@ -251,3 +253,45 @@ def test_a_utf8_local_part_is_announced_with_smtputf8(smtp_server: Callable[...,
     assert handler.rcpts == ["jöhn@utf8.example"]
     assert handler.mail_options == [["SMTPUTF8"]]
     assert outcome.reasons == (Reason.MAILBOX_NOT_FOUND,)
+
+
+# Issue 11: the prober reaches public addresses only, unless asked.
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.9", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("not an address", False),
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+    ],
+)
+def test_public_addresses(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+def test_the_default_prober_does_not_connect_to_loopback_or_private_hosts(
+    smtp_server: Callable[..., Any],
+) -> None:
+    handler, port = smtp_server({}, default="550 5.1.1 User unknown")
+    prober = _prober(port, allow_private_targets=False)
+    outcome = _probe(prober, "someone@example.net", ("127.0.0.1", "localhost"))
+    assert outcome.reasons == (Reason.TIMEOUT,)
+    assert "not a public address" in outcome.detail
+    assert handler.rcpts == []
+    # Asked to, it does.
+    allowed = _probe(_prober(port), "someone@example.net", ("localhost",))
+    assert allowed.reasons == (Reason.MAILBOX_NOT_FOUND,)
+    assert handler.rcpts == ["someone@example.net"]

@@ -21,9 +21,11 @@ def test_list_crud_and_counts(client: TestClient) -> None:
     list_id = item["id"]
     client.post("/api/subscribers", json={"email": "a@example.org", "lists": [list_id]})
     assert client.get(f"/api/lists/{list_id}").json()["data"]["subscriber_count"] == 1
-    # listmonk clients also send form fields.
+    # Form fields are refused (a browser would send them cross-site: issue 11, M6).
+    form = client.put(f"/api/lists/{list_id}", data={"name": "modified test list"})
+    assert form.status_code == 415
     updated = client.put(
-        f"/api/lists/{list_id}", data={"name": "modified test list", "type": "private"}
+        f"/api/lists/{list_id}", json={"name": "modified test list", "type": "private"}
     )
     assert updated.status_code == 200, updated.text
     assert updated.json()["data"]["name"] == "modified test list"

@@ -23,8 +23,6 @@ PUBLIC = {
     ("GET", "/health"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
-    ("GET", "/redoc"),
     ("GET", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/subscription/{campaign_uuid}/{subscriber_uuid}"),
     ("POST", "/webhooks/service/{provider}"),

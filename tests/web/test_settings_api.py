@@ -42,4 +42,5 @@ def test_bad_settings_are_400_naming_the_key(client: TestClient) -> None:
     )
     assert response.status_code == 400
     assert "bounce.actions" in response.json()["message"]
-    assert client.put("/api/settings", content=b"[1]").status_code == 400
+    json_type = {"content-type": "application/json"}
+    assert client.put("/api/settings", content=b"[1]", headers=json_type).status_code == 400

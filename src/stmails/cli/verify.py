@@ -60,6 +60,13 @@ def verify_command(
     column: Annotated[
         str | None, typer.Option("--column", help="CSV column holding the address.")
     ] = None,
+    allow_private_targets: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-targets",
+            help="Let --smtp probe mail hosts on loopback, private or link-local addresses.",
+        ),
+    ] = False,
     smtp: Annotated[
         bool, typer.Option("--smtp/--no-smtp", help="Probe mailboxes over SMTP (port 25).")
     ] = False,
@@ -112,7 +119,13 @@ def verify_command(
         None
         if offline
         else _network_verifier(
-            offline_verifier, smtp, helo_name, mail_from, nameserver, dns_timeout
+            offline_verifier,
+            smtp,
+            helo_name,
+            mail_from,
+            nameserver,
+            dns_timeout,
+            allow_private_targets,
         )
     )
     total = len(given) - given.count("-") + (_count_lines(file) if file is not None else 0)
@@ -222,6 +235,7 @@ def _network_verifier(
     mail_from: str,
     nameservers: list[str] | None,
     dns_timeout: float,
+    allow_private_targets: bool = False,
 ) -> Verifier:
     import dns.asyncresolver
     import dns.resolver
@@ -244,7 +258,11 @@ def _network_verifier(
                 resolver.port = int(port)
         resolver.nameservers = hosts
     prober = (
-        SmtpProber(helo_name=helo_name, mail_from=mail_from or f"verify@{helo_name}")
+        SmtpProber(
+            helo_name=helo_name,
+            mail_from=mail_from or f"verify@{helo_name}",
+            allow_private_targets=allow_private_targets,
+        )
         if smtp
         else None
     )

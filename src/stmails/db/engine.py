@@ -1,6 +1,9 @@
 """Engines and sessions for SQLite (WAL) and PostgreSQL (psycopg 3).
 
-SQLite specifics: every connection gets WAL, synchronous=NORMAL, foreign keys and a busy timeout.
+SQLite specifics: a database file that does not exist yet is created readable and writable by
+its owner only (0600; SQLite gives the -wal and -shm files the same mode), since it holds
+password hashes and subscribers' addresses. Every connection gets WAL, synchronous=NORMAL,
+foreign keys and a busy timeout.
 pysqlite's own transaction handling is switched off so that SQLAlchemy controls BEGIN: write
 sessions start with `BEGIN IMMEDIATE` (take the write lock up front, so concurrent writers queue
 on the busy timeout instead of failing with SQLITE_BUSY when a read turns into a write), and
@@ -9,16 +12,23 @@ SAVEPOINTs (used by `services.bounces.record`) then work as documented.
 Bulk writers may call `use_bulk_writes()` for a larger page cache and less frequent WAL
 checkpoints on their connection only; the connection gets the defaults back when it returns to
 the pool.
+
+`statement_deadline()` bounds the statements of a block in time, on both databases: PostgreSQL's
+`statement_timeout` for the transaction, a progress handler on SQLite. Statements whose cost a
+caller controls (listmonk's subscriber `query`) run inside it.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.config import Settings
@@ -88,7 +98,23 @@ def engine_for(settings: Settings) -> Engine:
     )
 
 
+def create_private_file(database: str | None) -> None:
+    """Creates the SQLite database file `database` with mode 0600 when it does not exist (no
+    effect for in-memory databases and URIs, and on a file that exists)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        descriptor = os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        # A missing folder or no permission: SQLite reports it when it opens the file.
+        return
+    os.close(descriptor)
+
+
 def _sqlite_engine(url: URL, *, busy_timeout_ms: int, echo: bool) -> Engine:
+    create_private_file(url.database)
     engine = create_engine(
         url,
         echo=echo,
@@ -150,3 +176,55 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed on success and rolled back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+class StatementTimeout(Exception):
+    """A statement ran past its `statement_deadline`."""
+
+
+# SQLite calls the progress handler every this many virtual-machine instructions.
+_PROGRESS_STEPS = 1000
+# PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout.
+_QUERY_CANCELED = "57014"
+
+
+@contextmanager
+def statement_deadline(session: Session, seconds: float) -> Iterator[None]:
+    """Every statement `session` runs in the block stops after `seconds` (StatementTimeout).
+
+    PostgreSQL: `statement_timeout` set for the transaction and put back afterwards (after a
+    timeout the transaction is aborted; the caller rolls it back). SQLite: a progress handler
+    that interrupts the statement once the block's deadline has passed.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        previous = connection.scalar(text("SELECT current_setting('statement_timeout')"))
+        milliseconds = str(max(1, int(seconds * 1000)))
+        connection.execute(
+            text("SELECT set_config('statement_timeout', :value, true)"), {"value": milliseconds}
+        )
+        try:
+            yield
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) == _QUERY_CANCELED:
+                raise StatementTimeout(f"a statement ran longer than {seconds:g} seconds") from exc
+            raise
+        connection.execute(
+            text("SELECT set_config('statement_timeout', :value, true)"), {"value": previous}
+        )
+        return
+    raw: Any = connection.connection.driver_connection
+    if not hasattr(raw, "set_progress_handler"):
+        yield
+        return
+    deadline = time.monotonic() + seconds
+    # Non-zero from the handler makes SQLite interrupt the running statement.
+    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), _PROGRESS_STEPS)
+    try:
+        yield
+    except OperationalError as exc:
+        if "interrupted" in str(exc.orig) and time.monotonic() > deadline:
+            raise StatementTimeout(f"a statement ran longer than {seconds:g} seconds") from exc
+        raise
+    finally:
+        raw.set_progress_handler(None, _PROGRESS_STEPS)

@@ -10,14 +10,16 @@ message names the field.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from stmails.core.event import EVENT_TYPES, Event, EventType
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 
 MAX_EMAIL = 320
 MAX_SHORT = 255
@@ -89,13 +91,15 @@ def _meta(body: Mapping[str, Any]) -> dict[str, Any]:
         if len(value) > MAX_META_JSON:
             raise NativeBounceError(f"meta: longer than {MAX_META_JSON} characters")
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
             raise NativeBounceError(
                 "meta: not a JSON object (nor an escaped JSON string)"
             ) from None
     if not isinstance(value, dict):
         raise NativeBounceError("meta: must be a JSON object")
+    if too_deep(value):
+        raise NativeBounceError(f"meta: nests deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 

@@ -1,7 +1,8 @@
 """Errors the domain services raise; the web layer maps them to HTTP statuses.
 
 `InvalidInput` (400) names the offending field, `NotFound` (404) the missing thing, `Conflict`
-(409) a uniqueness clash such as an address that is already a subscriber.
+(409) a uniqueness clash such as an address that is already a subscriber, `Forbidden` (403) a
+change the caller's own rights do not cover (granting a permission it does not hold).
 """
 
 from __future__ import annotations
@@ -26,3 +27,7 @@ class Conflict(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class Forbidden(PermissionError):
+    """The caller may not make this change; the message says what it lacks."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import orjson
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList, Subscriber
 from stmails.db.types import normalize_email, utcnow
 from stmails.services import intake, subscribers
@@ -55,9 +56,11 @@ class ImportParams:
 def parse_params(text: str) -> ImportParams:
     """ImportParams from the `params` JSON text; InvalidInput naming the bad field."""
     try:
-        raw = json.loads(text) if text.strip() else {}
-    except ValueError:
+        raw = orjson.loads(text) if text.strip() else {}
+    except orjson.JSONDecodeError:
         raise InvalidInput("params", "not valid JSON") from None
+    if too_deep(raw):
+        raise InvalidInput("params", f"nests deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(raw, dict):
         raise InvalidInput("params", "must be a JSON object")
     mode = raw.get("mode", "subscribe")
@@ -136,9 +139,11 @@ def read_rows(stream: IO[str], delimiter: str, status: ImportStatus) -> Iterator
         try:
             attribs: dict[str, Any] = {}
             if attribs_at is not None and attribs_at < len(cells) and cells[attribs_at].strip():
-                attribs = json.loads(cells[attribs_at])
+                attribs = orjson.loads(cells[attribs_at])
                 if not isinstance(attribs, dict):
                     raise ValueError("attributes is not a JSON object")
+                if too_deep(attribs):
+                    raise ValueError(f"attributes nest deeper than {MAX_JSON_DEPTH} levels")
             email = cells[email_at] if email_at < len(cells) else ""
             name = cells[name_at] if name_at is not None and name_at < len(cells) else ""
         except ValueError as exc:

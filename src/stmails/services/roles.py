@@ -3,18 +3,26 @@
 Every user has exactly one role. The built-in "Super Admin" role grants every permission, now
 and in future versions (whatever its row stores), and can be neither changed nor deleted; it is
 made on first use, so every database has it. listmonk's per-list roles are not supported.
+
+Who may grant what (the rule every route and command goes through, `Actor` and the checks
+below): a caller grants only permissions it holds itself, whether it makes or changes a role or
+gives a user a role, and manages only roles and users whose permissions it holds. Only a Super
+Admin gives the Super Admin role, manages Super Admin users or sets another password user's
+password. The command line and start-up act as `OPERATOR` (whoever can run them can edit the
+database).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Role, User
-from stmails.services.errors import Conflict, InvalidInput
+from stmails.services.errors import Conflict, Forbidden, InvalidInput
 from stmails.services.pages import get_or_404
 
 SUPER_ADMIN = "Super Admin"
@@ -69,10 +77,53 @@ def effective_permissions(role: Role) -> frozenset[str]:
     """
     if is_super_admin(role):
         return ALL_PERMISSIONS
-    granted = set(role.permissions or ()) & ALL_PERMISSIONS
+    return _with_implied(role.permissions or ())
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a change to users or roles: what its own role grants, and whether that role is
+    Super Admin. `user_id` is the acting user (None for the operator)."""
+
+    permissions: frozenset[str]
+    super_admin: bool = False
+    user_id: int | None = None
+
+
+# The command line and start-up: whoever runs them can edit the database anyway.
+OPERATOR = Actor(ALL_PERMISSIONS, super_admin=True)
+
+
+def actor_for(user: User) -> Actor:
+    """The actor a user is."""
+    return Actor(effective_permissions(user.role), is_super_admin(user.role), user.id)
+
+
+def _with_implied(permissions: Iterable[str]) -> frozenset[str]:
+    granted = set(permissions) & ALL_PERMISSIONS
     for permission in list(granted):
         granted.update(IMPLIED.get(permission, ()))
     return frozenset(granted)
+
+
+def check_within(actor: Actor, permissions: Iterable[str], what: str) -> None:
+    """Forbidden when `permissions` include one `actor` does not hold; `what` says what the
+    actor was doing ("grant", "change role 'Editors'", ...)."""
+    if actor.super_admin:
+        return
+    missing = sorted(_with_implied(permissions) - actor.permissions)
+    if missing:
+        raise Forbidden(f"permission denied: cannot {what} {missing[0]}, which you do not hold")
+
+
+def check_can_grant(actor: Actor, role: Role) -> None:
+    """Forbidden unless `actor` may give `role` to a user: Super Admin only by a Super Admin,
+    any other role only with every permission it grants."""
+    if is_super_admin(role):
+        if not actor.super_admin:
+            raise Forbidden(f"permission denied: only a {SUPER_ADMIN} may grant {SUPER_ADMIN}")
+        return
+    check_within(actor, effective_permissions(role), f"grant role {role.name!r} with")
 
 
 def listed_permissions(role: Role) -> list[str]:
@@ -145,9 +196,14 @@ def list_roles(session: Session) -> Sequence[Role]:
     return sorted(roles, key=lambda r: not is_super_admin(r))
 
 
-def create(session: Session, name: str, permissions: Iterable[str]) -> Role:
-    """A new role; InvalidInput for a bad name or unknown permission, Conflict for a taken name."""
-    role = Role(name=_check_name(name), permissions=check_permissions(permissions))
+def create(
+    session: Session, name: str, permissions: Iterable[str], *, actor: Actor = OPERATOR
+) -> Role:
+    """A new role; InvalidInput for a bad name or unknown permission, Conflict for a taken name,
+    Forbidden when it would grant a permission `actor` does not hold."""
+    wanted = check_permissions(permissions)
+    check_within(actor, wanted, "grant")
+    role = Role(name=_check_name(name), permissions=wanted)
     try:
         with session.begin_nested():
             session.add(role)
@@ -157,15 +213,25 @@ def create(session: Session, name: str, permissions: Iterable[str]) -> Role:
 
 
 def update(
-    session: Session, role: Role, *, name: str | None, permissions: Iterable[str] | None
+    session: Session,
+    role: Role,
+    *,
+    name: str | None,
+    permissions: Iterable[str] | None,
+    actor: Actor = OPERATOR,
 ) -> Role:
-    """Renames `role` and/or replaces its permissions; Super Admin cannot be changed."""
+    """Renames `role` and/or replaces its permissions; Super Admin cannot be changed. Forbidden
+    when the role grants, or would grant, a permission `actor` does not hold (so nobody widens
+    a role, their own included, beyond their own rights)."""
     if is_super_admin(role):
         raise InvalidInput("id", f"the {SUPER_ADMIN} role cannot be changed")
+    check_within(actor, effective_permissions(role), f"change role {role.name!r}, which grants")
+    if permissions is not None:
+        wanted = check_permissions(permissions)
+        check_within(actor, wanted, "grant")
+        role.permissions = wanted
     if name is not None:
         role.name = _check_name(name)
-    if permissions is not None:
-        role.permissions = check_permissions(permissions)
     try:
         with session.begin_nested():
             session.flush()
@@ -174,10 +240,12 @@ def update(
     return role
 
 
-def delete(session: Session, role: Role) -> None:
-    """Deletes `role`; refused for Super Admin (InvalidInput) and while a user has it (Conflict)."""
+def delete(session: Session, role: Role, *, actor: Actor = OPERATOR) -> None:
+    """Deletes `role`; refused for Super Admin (InvalidInput), while a user has it (Conflict)
+    and when it grants a permission `actor` does not hold (Forbidden)."""
     if is_super_admin(role):
         raise InvalidInput("id", f"the {SUPER_ADMIN} role cannot be deleted")
+    check_within(actor, effective_permissions(role), f"delete role {role.name!r}, which grants")
     holders = session.scalar(select(func.count()).select_from(User).where(User.role_id == role.id))
     if holders:
         raise Conflict("id", f"role {role.name!r} is assigned to {holders} user(s)")

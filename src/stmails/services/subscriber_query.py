@@ -25,7 +25,8 @@ as their digits), so a query means the same on both databases.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -51,11 +52,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from stmails.db.engine import StatementTimeout, statement_deadline
 from stmails.db.models import Subscriber
 
 MAX_QUERY_LENGTH = 4000
 MAX_DEPTH = 40
 MAX_IN_ITEMS = 1000
+# Seconds the database may spend on the statements that evaluate one query.
+QUERY_SECONDS = 10.0
 
 
 class QueryError(ValueError):
@@ -424,16 +428,24 @@ class _Parser:
     # value := ['-'] atom ('->' key | '->>' key | '::' type)*.
     def parse_value(self) -> Operand:
         operand = self.parse_atom()
-        while True:
-            token = self.current
-            if token.kind == "op" and token.text in ("->", "->>"):
-                self.advance()
-                operand = self.json_step(operand, token)
-            elif token.kind == "op" and token.text == "::":
-                self.advance()
-                operand = self.cast_to(operand, token.pos)
-            else:
-                return operand
+        # Each step wraps the value in one more expression (a cast nests, and SQL compilers
+        # recurse on it): steps count toward the depth like parentheses.
+        outer = self.depth
+        try:
+            while True:
+                token = self.current
+                if token.kind == "op" and token.text in ("->", "->>"):
+                    self.advance()
+                    self.enter()
+                    operand = self.json_step(operand, token)
+                elif token.kind == "op" and token.text == "::":
+                    self.advance()
+                    self.enter()
+                    operand = self.cast_to(operand, token.pos)
+                else:
+                    return operand
+        finally:
+            self.depth = outer
 
     def json_step(self, operand: Operand, arrow: Token) -> Operand:
         if operand.kind != "json" or operand.json_base is None:
@@ -598,3 +610,17 @@ def subscriber_columns(dialect: str) -> QueryColumns:
 def subscriber_condition(session: Session, text: str) -> ColumnElement[bool]:
     """The condition over subscribers for listmonk's `query` text, for this session's database."""
     return parse_query(text, subscriber_columns(session.get_bind().dialect.name))
+
+
+@contextmanager
+def query_deadline(session: Session, seconds: float | None = None) -> Iterator[None]:
+    """Runs the block's statements (those that evaluate a caller's query) under a time limit of
+    `seconds` (default QUERY_SECONDS); past it, QueryError (400): the query is too costly."""
+    limit = QUERY_SECONDS if seconds is None else seconds
+    try:
+        with statement_deadline(session, limit):
+            yield
+    except StatementTimeout:
+        raise QueryError(
+            f"query: took longer than {limit:g} seconds to evaluate; make it more selective"
+        ) from None

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from stmails.db.models import USER_STATUSES, Role, User
 from stmails.db.types import utcnow
 from stmails.services import roles
-from stmails.services.errors import Conflict, InvalidInput
+from stmails.services.errors import Conflict, Forbidden, InvalidInput
 from stmails.services.pages import get_or_404
+from stmails.services.roles import OPERATOR, Actor
 
 # scrypt cost: n=2**14, r=8, p=1 (about 16 MB and tens of milliseconds per check).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -140,14 +141,17 @@ def create_admin(
     *,
     role: Role | None = None,
     status: str = "enabled",
+    actor: Actor = OPERATOR,
 ) -> User:
     """A new admin user with `password` (at least 8 characters) and `role` (default Super
-    Admin); Conflict if the name is taken."""
+    Admin); Conflict if the name is taken, Forbidden if `actor` may not grant the role."""
+    role = role or roles.super_admin_role(session)
+    roles.check_can_grant(actor, role)
     user = User(
         username=_check_username(username),
         type="admin",
         status=_check_status(status),
-        role=role or roles.super_admin_role(session),
+        role=role,
     )
     user.password_hash = hash_password(_check_password(password))
     return _insert(session, user)
@@ -160,9 +164,12 @@ def create_api_user(
     *,
     role: Role | None = None,
     status: str = "enabled",
+    actor: Actor = OPERATOR,
 ) -> tuple[User, str]:
     """A new API user with `role` (default Super Admin) and its token (generated unless given);
-    the token is shown only here."""
+    the token is shown only here. Forbidden if `actor` may not grant the role."""
+    role = role or roles.super_admin_role(session)
+    roles.check_can_grant(actor, role)
     token = token or new_secret()
     if len(token) < MIN_PASSWORD_LENGTH:
         raise InvalidInput("token", f"must be at least {MIN_PASSWORD_LENGTH} characters")
@@ -171,7 +178,7 @@ def create_api_user(
         type="api",
         status=_check_status(status),
         token_hash=hash_token(token),
-        role=role or roles.super_admin_role(session),
+        role=role,
     )
     return _insert(session, user), token
 
@@ -208,6 +215,20 @@ def _keep_a_super_admin(session: Session, user: User, change: str) -> None:
         raise Conflict("id", f"cannot {change} the last enabled {roles.SUPER_ADMIN} user")
 
 
+def check_can_manage(actor: Actor, user: User) -> None:
+    """Forbidden unless `actor` may change or delete `user`: a Super Admin user only by a Super
+    Admin, any other user only with every permission its role grants."""
+    if roles.is_super_admin(user.role) and not actor.super_admin:
+        raise Forbidden(
+            f"permission denied: only a {roles.SUPER_ADMIN} may manage a {roles.SUPER_ADMIN} user"
+        )
+    roles.check_within(
+        actor,
+        roles.effective_permissions(user.role),
+        f"manage user {user.username!r}, whose role grants",
+    )
+
+
 def update_user(
     session: Session,
     user: User,
@@ -216,9 +237,19 @@ def update_user(
     password: str | None = None,
     status: str | None = None,
     role: Role | None = None,
+    actor: Actor = OPERATOR,
 ) -> User:
     """Changes the given fields of `user`. A password applies to admin users only. The last
-    enabled Super Admin user cannot be disabled or given another role (Conflict)."""
+    enabled Super Admin user cannot be disabled or given another role (Conflict). Forbidden
+    when `actor` may not manage `user` (`check_can_manage`) or grant `role`, or sets the
+    password of another user without being a Super Admin."""
+    check_can_manage(actor, user)
+    if role is not None:
+        roles.check_can_grant(actor, role)
+    if password is not None and user.id != actor.user_id and not actor.super_admin:
+        raise Forbidden(
+            f"permission denied: only a {roles.SUPER_ADMIN} may set another user's password"
+        )
     if status is not None and _check_status(status) != "enabled":
         _keep_a_super_admin(session, user, "disable")
     if role is not None and not roles.is_super_admin(role):
@@ -241,8 +272,10 @@ def update_user(
     return user
 
 
-def delete(session: Session, user: User) -> None:
-    """Deletes `user`; Conflict when it is the last enabled Super Admin user."""
+def delete(session: Session, user: User, *, actor: Actor = OPERATOR) -> None:
+    """Deletes `user`; Conflict when it is the last enabled Super Admin user, Forbidden when
+    `actor` may not manage it."""
+    check_can_manage(actor, user)
     _keep_a_super_admin(session, user, "delete")
     session.delete(user)
     session.flush()

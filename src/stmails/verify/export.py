@@ -90,7 +90,7 @@ def result_row(result: VerificationResult) -> list[str]:
         csv_cell(result.detail),
         csv_cell(result.smtp_reply),
         csv_cell(result.retry_after),
-        ";".join(result.mx),
+        csv_cell(";".join(result.mx)),
     ]
 
 

@@ -6,6 +6,12 @@ line, appended in input order) and ``job.json`` (status and counters, replaced a
 Because progress is the number of complete lines in ``results.jsonl``, a job interrupted by a
 restart resumes where it stopped: :meth:`JobRunner.start` requeues every unfinished job.
 
+Quotas: a job holds at most ``max_addresses`` addresses, counted while its input is written
+(the input is never held as a list; past the limit the partial job is removed and
+:class:`TooManyAddresses` raised), and at most ``max_open`` jobs are queued or running at once
+(:class:`TooManyJobs`). Retention: finished jobs older than ``retention_seconds`` are deleted
+when a job is created or the runner starts (:meth:`JobStore.prune`).
+
 Workers are threads, each with its own event loop and its own :class:`Verifier` (its caches and
 locks belong to that loop); ``workers`` bounds how many jobs run at once and the verifier's
 ``concurrency`` how many domains one job has in flight. :meth:`JobRunner.stop` ends them after
@@ -20,6 +26,7 @@ import json
 import os
 import queue
 import secrets
+import shutil
 import threading
 import time
 from collections import Counter
@@ -33,7 +40,7 @@ from stmails.filelock import try_lock
 from stmails.verify.pipeline import Verifier
 from stmails.verify.result import VerificationResult
 
-__all__ = ["Job", "JobRunner", "JobStatus", "JobStore"]
+__all__ = ["Job", "JobRunner", "JobStatus", "JobStore", "TooManyAddresses", "TooManyJobs"]
 
 JobStatus = str
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -61,13 +68,33 @@ class Job:
         return data
 
 
+class TooManyAddresses(ValueError):
+    """A job's input has more addresses than a job may hold."""
+
+
+class TooManyJobs(RuntimeError):
+    """As many jobs as allowed are already queued or running."""
+
+
 class JobStore:
     """Job files under ``data_dir`` (created with the first job, so building a store writes
-    nothing)."""
+    nothing), within the quotas and retention of the module docstring."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        max_addresses: int = 1_000_000,
+        max_open: int = 10,
+        retention_seconds: float = 7 * 86400,
+    ) -> None:
         self.data_dir = Path(data_dir)
+        self.max_addresses = max_addresses
+        self.max_open = max_open
+        self.retention_seconds = retention_seconds
         self._lock = threading.Lock()
+        # One creation at a time, so that two requests cannot both take the last open slot.
+        self._create_lock = threading.Lock()
 
     def _dir(self, job_id: str) -> Path:
         return self.data_dir / job_id
@@ -78,20 +105,52 @@ class JobStore:
         return len(job_id) == 32 and set(job_id) <= _ID_CHARS
 
     def create(self, addresses: Iterable[str], *, offline: bool) -> Job:
-        """Stores a new queued job; the input is written before the job becomes visible."""
-        job_id = secrets.token_hex(16)
-        directory = self._dir(job_id)
-        directory.mkdir(parents=True)
-        total = 0
-        with (directory / "input.jsonl").open("w", encoding="utf-8") as out:
-            for address in addresses:
-                out.write(json.dumps(address) + "\n")
-                total += 1
-        (directory / "results.jsonl").touch()
-        now = time.time()
-        job = Job(job_id, QUEUED, total, offline=offline, created_at=now, updated_at=now)
-        self.save(job)
-        return job
+        """Stores a new queued job; the input is written before the job becomes visible.
+
+        `addresses` is consumed as it is written: past `max_addresses` the partial job is
+        removed and TooManyAddresses raised; TooManyJobs when `max_open` jobs are queued or
+        running. Finished jobs past their retention are deleted first."""
+        with self._create_lock:
+            self.prune()
+            if len(self.unfinished()) >= self.max_open:
+                raise TooManyJobs(
+                    f"{self.max_open} verification jobs are already queued or running"
+                )
+            job_id = secrets.token_hex(16)
+            directory = self._dir(job_id)
+            directory.mkdir(parents=True)
+            total = 0
+            try:
+                with (directory / "input.jsonl").open("w", encoding="utf-8") as out:
+                    for address in addresses:
+                        total += 1
+                        if total > self.max_addresses:
+                            raise TooManyAddresses(
+                                f"a job holds at most {self.max_addresses} addresses"
+                            )
+                        out.write(json.dumps(address) + "\n")
+                (directory / "results.jsonl").touch()
+                now = time.time()
+                job = Job(job_id, QUEUED, total, offline=offline, created_at=now, updated_at=now)
+                self.save(job)
+            except BaseException:
+                shutil.rmtree(directory, ignore_errors=True)
+                raise
+            return job
+
+    def prune(self, now: float | None = None) -> list[str]:
+        """Deletes the finished (done or failed) jobs last updated more than
+        `retention_seconds` ago; returns their ids."""
+        if not self.data_dir.is_dir():
+            return []
+        cutoff = (time.time() if now is None else now) - self.retention_seconds
+        removed = []
+        for path in self.data_dir.iterdir():
+            job = self.get(path.name) if path.is_dir() else None
+            if job is not None and job.status in (DONE, FAILED) and job.updated_at < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(job.id)
+        return removed
 
     def save(self, job: Job) -> None:
         """Replaces ``job.json`` atomically (write a temporary file, then rename)."""
@@ -193,6 +252,7 @@ class JobRunner:
         # outlived stop()'s wait can never take (or end) the new workers' jobs.
         self._queue = queue.Queue()
         self._stopping = threading.Event()
+        self.store.prune()
         for job in self.store.unfinished():
             self._queue.put(job.id)
         for number in range(self._workers):

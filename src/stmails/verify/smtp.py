@@ -11,15 +11,18 @@ refusals (5.7.x) are ``unknown`` with ``blocked``, because they are about us, no
 
 Off by default (outbound port 25 is often closed). The connection is injectable: a
 ``ConnectionFactory`` returns an :class:`SmtpConnection`; the default speaks SMTP over asyncio
-streams with bounded reads.
+streams with bounded reads, and only to public addresses: an MX that resolves to a loopback,
+private or link-local address is not probed unless ``allow_private_targets`` is set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import re
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -126,12 +129,50 @@ class _StreamConnection:
 
 
 async def open_smtp_connection(host: str, port: int, timeout: float) -> SmtpConnection:
-    """The default factory: a TCP connection with ``timeout`` for connecting and each command."""
+    """A TCP connection with ``timeout`` for connecting and each command (any target)."""
     # The StreamReader limit bounds readline(): an endless line cannot take unbounded memory.
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(host, port, limit=4 * MAX_REPLY_LINE), timeout
     )
     return _StreamConnection(reader, writer, timeout)
+
+
+class PrivateTarget(OSError):
+    """An MX host resolves to an address that is not on the public internet."""
+
+
+def is_public_address(address: str) -> bool:
+    """Whether an IP address is globally routable: not loopback, private, link-local, shared
+    (CGNAT), unspecified, multicast or reserved."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    return parsed.is_global and not parsed.is_multicast
+
+
+async def open_public_smtp_connection(host: str, port: int, timeout: float) -> SmtpConnection:
+    """The default factory: like `open_smtp_connection`, to a public address only.
+
+    The host is resolved here and the connection made to the address that was checked, so a
+    second lookup cannot swap in another. An MX that names (or resolves to) a loopback,
+    private or link-local address is refused with PrivateTarget: a domain's owner chooses its
+    MX records, and the probe must not become a way to reach this network's own hosts.
+    """
+    loop = asyncio.get_running_loop()
+    infos = await asyncio.wait_for(
+        loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), timeout
+    )
+    addresses = [str(info[4][0]) for info in infos]
+    public = [a for a in addresses if is_public_address(a)]
+    if not public:
+        raise PrivateTarget(
+            f"{host} resolves to {', '.join(sorted(set(addresses))) or 'nothing'}, not a public"
+            " address; probing it needs allow_private_targets"
+        )
+    return await open_smtp_connection(public[0], port, timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +261,7 @@ class SmtpProber:
         per_host: int = 2,
         max_hosts_tried: int = 2,
         connection_factory: ConnectionFactory | None = None,
+        allow_private_targets: bool = False,
     ) -> None:
         self.helo_name = helo_name
         self.mail_from = mail_from
@@ -229,7 +271,9 @@ class SmtpProber:
         self.total_timeout = total_timeout
         self._per_host = per_host
         self._max_hosts_tried = max_hosts_tried
-        self._connect = connection_factory or open_smtp_connection
+        # Without a factory of its own, a prober reaches public addresses only, unless asked.
+        default = open_smtp_connection if allow_private_targets else open_public_smtp_connection
+        self._connect = connection_factory or default
         self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._domains: dict[str, _DomainState] = {}
 

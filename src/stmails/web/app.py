@@ -25,7 +25,7 @@ from stmails.db.engine import make_engine, read_only, session_factory
 from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, login_guard, roles, users
 from stmails.services.bounces import RecordError, RecordResult
-from stmails.services.errors import Conflict, InvalidInput, NotFound
+from stmails.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stmails.services.login_guard import HashingGate
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
@@ -62,6 +62,7 @@ from stmails.web.api import (
 )
 from stmails.web.api.verify import create_verify_router
 from stmails.web.deps import AppState, Authenticator, Principal, lifetimes_of
+from stmails.web.docs import install_docs
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
@@ -126,7 +127,11 @@ def make_authenticator(
                 principal = None
             else:
                 principal = Principal(
-                    user.id, user.username, user.type, roles.effective_permissions(user.role)
+                    user.id,
+                    user.username,
+                    user.type,
+                    roles.effective_permissions(user.role),
+                    roles.is_super_admin(user.role),
                 )
         if principal is None:
             note(
@@ -211,6 +216,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         ),
         default_response_class=JSONResponse,
         lifespan=lifespan,
+        # /docs is served from the package (web.docs), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
         middleware=[
             # Outermost, so that every answer gets its headers (the hot routes skip it).
             Middleware(SecurityHeadersMiddleware),
@@ -237,10 +245,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             RecordError: 400,
             SettingsError: 400,
             NativeBounceError: 400,
+            Forbidden: 403,
             NotFound: 404,
             Conflict: 409,
         },
     )
+    install_docs(app)
     app.include_router(health.router)
     # Public: mail clients fetch images from /uploads/... without credentials.
     app.include_router(media.files_router)

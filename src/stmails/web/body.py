@@ -1,38 +1,113 @@
-"""Reading request bodies the way listmonk's clients send them: JSON, or form fields."""
+"""Reading request bodies: JSON, which every API route with a body takes except the few that
+take forms or uploads on purpose (FORM_ROUTES).
+
+A browser sends a form-encoded, multipart or text/plain body to another site without asking
+first (no CORS preflight), with the HTTP Basic credentials it has cached for that site: if the
+API read such bodies, any page a logged-in admin visits could act with the admin's rights.
+So a body that is not JSON is refused with 415 before a route reads it (`check_json_body`, run
+after authentication by every permission check), and `json_object` reads JSON only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.web.deps import app_state
-from stmails.web.errors import bad_request
+from stmails.web.errors import ApiError, bad_request
 from stmails.web.responses import JSONResponse, data
 
 T = TypeVar("T")
 
-# Form fields that listmonk clients send as repeated values or JSON text.
-_LIST_FIELDS = frozenset({"lists", "tags", "ids", "target_list_ids", "list_ids"})
+# The routes (method, path) that take forms or uploads on purpose: the CSV import (multipart)
+# and bulk verification (multipart, CSV or text). The public subscriber pages and the provider
+# webhooks take forms too, but they authenticate by other means than a user's credentials and
+# are not checked here.
+FORM_ROUTES = frozenset(
+    {
+        ("POST", "/api/import/subscribers"),
+        ("POST", "/api/verify/jobs"),
+        ("POST", "/api/media"),
+        ("POST", "/api/dmarc/reports"),
+    }
+)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a Content-Type header names JSON (`application/json` or `application/*+json`)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def non_json_body(
+    method: str, path: str, content_type: str | None, has_body: bool
+) -> ApiError | None:
+    """415 for a request to a JSON route whose body is not declared as JSON, else None.
+
+    A POST must declare JSON even when empty (a browser sends an empty cross-site POST without
+    asking); other methods cannot be sent cross-site without a preflight, so they may omit the
+    body and its type.
+    """
+    if method not in _BODY_METHODS or (method, path) in FORM_ROUTES:
+        return None
+    if content_type is None or not content_type.strip():
+        if method != "POST" and not has_body:
+            return None
+    elif is_json_media_type(content_type):
+        return None
+    return ApiError(415, "body: must be JSON, sent with Content-Type: application/json")
+
+
+def cross_site_form(request: Request) -> ApiError | None:
+    """403 for a browser's cross-site request to a route that takes forms, else None.
+
+    The form routes cannot refuse non-JSON bodies, so they refuse what a browser says is
+    another site's request instead: `Sec-Fetch-Site` other than same-origin or none, or an
+    `Origin` (else `Referer`) that is not this server's. API clients send neither header."""
+    headers = request.headers
+    site = headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return ApiError(403, "cross-site request refused")
+    claimed = headers.get("origin") or headers.get("referer")
+    if claimed is None:
+        return None
+    parts = urlsplit(claimed) if claimed != "null" else None
+    own = f"{request.url.scheme}://{request.url.netloc}".lower()
+    if parts is None or f"{parts.scheme}://{parts.netloc}".lower() != own:
+        return ApiError(403, "cross-site request refused")
+    return None
+
+
+def check_json_body(request: Request) -> None:
+    """Raises 415 (`non_json_body`) for a non-JSON body on a JSON route, and 403
+    (`cross_site_form`) for a browser's cross-site request to a form route."""
+    if (request.method, request.url.path) in FORM_ROUTES:
+        refused = cross_site_form(request)
+        if refused is not None:
+            raise refused
+        return
+    headers = request.headers
+    length = headers.get("content-length", "")
+    has_body = "transfer-encoding" in headers or (length.isdigit() and int(length) > 0)
+    refusal = non_json_body(request.method, request.url.path, headers.get("content-type"), has_body)
+    if refusal is not None:
+        raise refusal
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object (form-encoded bodies are read field by field); 400 otherwise."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        body: dict[str, Any] = {}
-        async with request.form() as form:
-            for key in form:
-                values = [v for v in form.getlist(key) if isinstance(v, str)]
-                if key in _LIST_FIELDS:
-                    body[key] = [_form_scalar(v) for v in values]
-                elif values:
-                    body[key] = _form_scalar(values[-1])
-        return body
+    """The body as a JSON object; 415 when it is not declared as JSON, 400 when it is not a
+    JSON object."""
+    check_json_body(request)
     raw = await request.body()
     if not raw.strip():
         return {}
@@ -42,16 +117,9 @@ async def json_object(request: Request) -> dict[str, Any]:
         raise bad_request("body: not valid JSON") from None
     if not isinstance(value, dict):
         raise bad_request("body: must be a JSON object")
+    if too_deep(value):
+        raise bad_request(f"body: nests deeper than {MAX_JSON_DEPTH} levels")
     return value
-
-
-def _form_scalar(text: str) -> Any:
-    """Form values are text; numbers and booleans are read as such (listmonk does the same)."""
-    if text.isdigit():
-        return int(text)
-    if text in ("true", "false"):
-        return text == "true"
-    return text
 
 
 async def run_db(request: Request, work: Callable[[Session], T], *, write: bool = False) -> T:

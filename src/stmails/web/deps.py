@@ -42,12 +42,14 @@ AUTH_CACHE_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a user id, name, type (`admin` or `api`) and what its role permits."""
+    """Who is calling: a user id, name, type (`admin` or `api`), what its role permits and
+    whether that role is Super Admin."""
 
     user_id: int
     username: str
     type: str
     permissions: frozenset[str] = frozenset()
+    super_admin: bool = False
 
 
 # Checks a username and secret from a client address; returns the principal, or None when they

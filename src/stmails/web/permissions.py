@@ -3,7 +3,8 @@
 A route lists `require_permission("bounces:get")` among its dependencies. The check runs after
 authentication (`require_user`, 401 without valid credentials) and is a set lookup on the
 cached principal, so it costs no database query: a caller whose role lacks the permission gets
-403 `{"message": "permission denied: <permission> required"}`.
+403 `{"message": "permission denied: <permission> required"}`. A permitted caller's body that is
+not JSON on a JSON route is then refused with 415 (web.body.check_json_body).
 
 The principal's permissions are fixed when its credentials are checked and remembered by the
 auth cache (web.deps.AuthCache). A change of users or roles through the API clears that cache
@@ -19,8 +20,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from stmails.services.roles import ALL_PERMISSIONS
-from stmails.web.body import run_db
+from stmails.services.roles import ALL_PERMISSIONS, Actor
+from stmails.web.body import check_json_body, run_db
 from stmails.web.deps import Principal, app_state, require_user
 from stmails.web.errors import ApiError
 
@@ -43,6 +44,15 @@ def check_permission(principal: Principal, *permissions: str) -> Principal:
     return principal
 
 
+def actor(principal: Principal) -> Actor:
+    """The caller as the services' `Actor` for changes to users and roles (what it may grant)."""
+    return Actor(principal.permissions, principal.super_admin, principal.user_id)
+
+
+# A route parameter: the authenticated caller.
+Caller = Annotated[Principal, Depends(require_user)]
+
+
 def _known(permissions: tuple[str, ...]) -> tuple[str, ...]:
     # A misspelt permission would lock everybody but nobody out; fail when the route is made.
     unknown = [p for p in permissions if p not in ALL_PERMISSIONS]
@@ -56,8 +66,13 @@ def require_permission(*permissions: str) -> Any:
     must hold every one of `permissions`."""
     needed = _known(permissions)
 
-    async def permitted(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
-        return check_permission(principal, *needed)
+    async def permitted(
+        request: Request, principal: Annotated[Principal, Depends(require_user)]
+    ) -> Principal:
+        check_permission(principal, *needed)
+        # After the caller is known, before the route reads anything: JSON bodies only.
+        check_json_body(request)
+        return principal
 
     setattr(permitted, DECLARED, needed)
     return Depends(permitted)
@@ -73,6 +88,7 @@ def require_permission_with(parameter: str, permission: str) -> Any:
     ) -> Principal:
         if request.query_params.get(parameter, "").strip():
             check_permission(principal, *needed)
+        check_json_body(request)
         return principal
 
     setattr(permitted, DECLARED, needed)

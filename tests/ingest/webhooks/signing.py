@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -57,14 +58,17 @@ def sns_message(
     signer: RsaSigner | None = None,
     message_id: str = "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
     subject: str | None = None,
+    sent_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """An SNS HTTP message wrapping `inner` (a SES notification or plain text), signed."""
+    """An SNS HTTP message wrapping `inner` (a SES notification or plain text), signed, sent
+    at `sent_at` (default: now)."""
+    stamp = (sent_at or datetime.now(UTC)).isoformat(timespec="milliseconds")
     message = {
         "Type": kind,
         "MessageId": message_id,
         "TopicArn": topic,
         "Message": inner if isinstance(inner, str) else json.dumps(inner),
-        "Timestamp": "2012-05-02T00:54:06.655Z",
+        "Timestamp": stamp.replace("+00:00", "Z"),
         "SignatureVersion": version,
         "SigningCertURL": CERT_URL,
     }

@@ -24,6 +24,7 @@ import orjson
 
 from stmails.core import match_reason
 from stmails.core.event import Event, EventType
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 
 # The one message every verification failure gets, so that a caller learns nothing about which
 # check failed (missing header, stale timestamp, wrong key...).
@@ -154,9 +155,12 @@ def load_json(body: bytes | str) -> Any:
     if len(body) > MAX_BODY:
         raise PayloadError("payload too large")
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise PayloadError("payload is not valid JSON") from exc
+    if too_deep(document):
+        raise PayloadError(f"payload nests deeper than {MAX_JSON_DEPTH} levels")
+    return document
 
 
 def as_list(document: Any) -> list[Mapping[str, Any]]:

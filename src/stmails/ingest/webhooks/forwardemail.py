@@ -22,6 +22,7 @@ from stmails.ingest.webhooks.base import (
     load_json,
     make_event,
     required,
+    secret_equals,
     text,
     timestamp,
 )
@@ -55,7 +56,7 @@ class ForwardEmailProvider(Provider):
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         key = required(config, "key", "forwardemail webhook key")
         expected = hmac.new(key.encode(), request.body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(request.header(SIGNATURE_HEADER).lower(), expected):
+        if not secret_equals(request.header(SIGNATURE_HEADER).lower(), expected):
             raise SignatureError()
 
     def parse(self, body: bytes) -> list[Event]:

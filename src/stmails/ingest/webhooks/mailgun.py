@@ -30,6 +30,7 @@ from stmails.ingest.webhooks.base import (
     make_event,
     require_fresh,
     required,
+    secret_equals,
     text,
     timestamp,
 )
@@ -109,7 +110,7 @@ class MailgunProvider(Provider):
         if not token:
             raise SignatureError()
         expected = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(given.lower(), expected):
+        if not secret_equals(given.lower(), expected):
             raise SignatureError()
         # Remembered only once the signature is good, so forged tokens cannot evict real ones.
         if not self._tokens.first_use(token, now, fresh_until):

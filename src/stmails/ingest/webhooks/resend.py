@@ -27,6 +27,7 @@ from stmails.ingest.webhooks.base import (
     make_event,
     require_fresh,
     required,
+    secret_equals,
     text,
     timestamp,
 )
@@ -86,7 +87,7 @@ class ResendProvider(Provider):
             if entry.startswith("v1,")
         ]
         # Every entry is compared, so that the time taken does not depend on which one matched.
-        matches = [hmac.compare_digest(candidate, expected) for candidate in offered]
+        matches = [secret_equals(candidate, expected) for candidate in offered]
         if not any(matches):
             raise SignatureError()
 

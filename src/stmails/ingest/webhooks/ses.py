@@ -8,7 +8,11 @@ is trusted and no SigningCertURL is fetched: tests and air-gapped installs).
 Verification follows the SNS documentation: the canonical string of the message's fields is
 checked against `Signature` with the certificate at `SigningCertURL` (RSA, SHA1 for
 SignatureVersion 1, SHA256 for 2). The certificate is fetched only over https from an
-`sns.<region>.amazonaws.com(.cn)` host, without redirects, and cached.
+`sns.<region>.amazonaws.com(.cn)` host, without redirects, and cached; a fetch that failed is
+not tried again for CERT_RETRY_SECONDS (requests meanwhile get the same 503), so a stream of
+messages naming an unreachable certificate costs no more than one fetch a minute. The signed
+`Timestamp` must be within `tolerance_seconds` (default one hour, SNS's longest retry policy)
+of now, which bounds replays of a captured message.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -40,6 +45,7 @@ from stmails.ingest.webhooks.base import (
     email_of,
     load_json,
     make_event,
+    require_fresh,
     text,
     timestamp,
 )
@@ -91,6 +97,10 @@ _PKCS1V15 = padding.PKCS1v15()
 _SNS_HOST = re.compile(r"sns\.[a-z0-9-]{1,40}\.amazonaws\.com(\.cn)?")
 _CERT_CACHE_SIZE = 64
 _CERT_BYTES = 64 * 1024
+# Seconds a failed certificate fetch is remembered (and not tried again).
+CERT_RETRY_SECONDS = 60.0
+# Default seconds an SNS message's Timestamp may be away from now.
+SNS_TOLERANCE_SECONDS = 3600
 
 
 class SnsHttp(Protocol):
@@ -165,10 +175,12 @@ class SesProvider(Provider):
     name = NAME
     event_types = NOTIFICATION_TYPES
 
-    def __init__(self, http: SnsHttp | None = None) -> None:
-        super().__init__()
+    def __init__(self, http: SnsHttp | None = None, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock)
         self._http: SnsHttp = http or HttpxSnsHttp()
         self._certs: dict[str, rsa.RSAPublicKey] = {}
+        # URL -> (time of the failure, its message), for fetches that failed lately.
+        self._failed: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def may_block(self, config: Mapping[str, Any]) -> bool:
@@ -182,6 +194,11 @@ class SesProvider(Provider):
         allowed = config.get("topic_arns") or []
         if not isinstance(allowed, list) or message.get("TopicArn") not in allowed:
             raise SignatureError()
+        # The Timestamp is signed: checked here, it is checked again with the signature.
+        sent_at = timestamp(message.get("Timestamp"))
+        if sent_at is None:
+            raise SignatureError()
+        require_fresh(str(int(sent_at.timestamp())), self.clock(), config, SNS_TOLERANCE_SECONDS)
         algorithm = _SIGNATURE_HASHES.get(str(message.get("SignatureVersion", "")))
         if algorithm is None:
             raise SignatureError()
@@ -234,20 +251,32 @@ class SesProvider(Provider):
             return _rsa_key(pem if isinstance(pem, str) else str(pem))
         if not is_sns_url(url) or not url.endswith(".pem"):
             raise SignatureError()
+        now = self.clock()
         with self._lock:
             cached = self._certs.get(url)
+            failed = self._failed.get(url)
         if cached is not None:
             return cached
+        if failed is not None and now - failed[0] < CERT_RETRY_SECONDS:
+            raise OSError(f"SNS certificate {url} failed lately ({failed[1]}); not fetched again")
         try:
             key = _rsa_key(self._http.get(url))
         except OSError as exc:
             log.warning("SNS certificate %s could not be fetched: %s", url, exc)
+            with self._lock:
+                _remember(self._failed, url, (now, str(exc)[:200]))
             raise
         with self._lock:
-            if len(self._certs) >= _CERT_CACHE_SIZE:
-                self._certs.pop(next(iter(self._certs)))
-            self._certs[url] = key
+            _remember(self._certs, url, key)
+            self._failed.pop(url, None)
         return key
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    """Stores `value` under `key`, dropping the oldest entry past _CERT_CACHE_SIZE."""
+    if key not in cache and len(cache) >= _CERT_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def _message_events(message: Mapping[str, Any]) -> list[Event]:

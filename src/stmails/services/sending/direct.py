@@ -37,6 +37,7 @@ from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import MessageError, custom_headers, new_message_id
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch
+from stmails.verify.syntax import Policy, check_syntax
 
 Status = Literal["sent", "refused", "failed"]
 MAX_RECIPIENTS = 1000
@@ -100,16 +101,22 @@ def resolve_subscribers(
 
 
 def raw_targets(addresses: Sequence[str]) -> list[Target]:
-    """Targets for bare addresses (raw sends): a recipient without a subscriber behind it."""
+    """Targets for bare addresses (raw sends): a recipient without a subscriber behind it.
+
+    Each address is parsed strictly (verify.syntax, the mailing policy): a variant that names
+    the same mailbox differently (`victim@example.com.`, `"victim"@example.com`) would miss the
+    suppression list, and text after the address (`a@example.com> NOTIFY=NEVER`) would reach
+    the SMTP command line. Such an address is refused, with the reason, and not sent to."""
     if len(addresses) > MAX_RECIPIENTS:
         raise DirectSendError(f"at most {MAX_RECIPIENTS} recipients per request")
     targets = []
     for address in addresses:
-        email = normalize_email(address)
-        if "@" not in email:
-            targets.append(Target(address, None, "not an e-mail address"))
-        else:
-            targets.append(Target(email, Recipient(id=0, uuid="", email=email)))
+        parsed = check_syntax(address.strip(), Policy.MAILING)
+        if not parsed.valid or parsed.normalized is None:
+            targets.append(Target(address, None, f"not a valid address: {parsed.error}"))
+            continue
+        email = normalize_email(parsed.normalized)
+        targets.append(Target(email, Recipient(id=0, uuid="", email=email)))
     return targets
 
 

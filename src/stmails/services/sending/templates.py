@@ -13,14 +13,16 @@ dialects are accepted in the same text:
   `{{ Safe "<!-- x -->" }}`, `{{ if eq .A "b" }}...{{ else if ... }}...{{ else }}...{{ end }}`,
   `{{ range .List }}` (with `.` standing for the item).
 
-Templates run in Jinja2's `SandboxedEnvironment` (no access to Python internals), with a cap on the
-size of the source and of the output, so a template can neither escape nor exhaust the worker.
+Templates run in a Jinja2 sandbox (no access to Python internals) under a render budget
+(`template_budget`): steps, characters and time are charged before the work is done, so a
+template can neither escape nor exhaust the worker. The translation of Go expressions is linear in
+the size of the source, which is capped.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +32,8 @@ from jinja2 import StrictUndefined, TemplateError, Undefined, nodes, pass_eval_c
 from jinja2.nodes import EvalContext
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
+
+from stmails.services.sending.template_budget import BudgetedEnvironment, current, rendering
 
 # A template larger than this is refused when compiled.
 MAX_TEMPLATE_CHARS = 512 * 1024
@@ -41,10 +45,8 @@ class TemplateRenderError(ValueError):
     """A template that does not compile or does not render; the message says why."""
 
 
-# One `{{ ... }}` action, with Go's optional trim markers kept so Jinja2 trims the same way.
-_ACTION = re.compile(r"\{\{(-?)(.*?)(-?)\}\}", re.DOTALL)
-# The `https://example.com@TrackLink` shorthand of listmonk.
-_TRACKLINK_SHORTHAND = re.compile(r"""(https?://[^\s"'<>@]+)@TrackLink""")
+# A Go pipeline with more stages than this is refused (each stage nests one call deeper).
+MAX_PIPELINE_STAGES = 32
 # A Go string literal: "..." with backslash escapes, or a raw `...` string.
 _GO_STRING = r'"(?:[^"\\]|\\.)*"|`[^`]*`'
 _GO_TOKEN = re.compile(rf"\s*({_GO_STRING}|\$?[A-Za-z_.][\w.$]*|-?\d+(?:\.\d+)?|\(|\))")
@@ -161,14 +163,57 @@ def _go_call(tokens: list[str], dot: str) -> str:
     return _go_operand(head, dot)
 
 
+def _pipeline_stages(expr: str) -> list[str]:
+    """`expr` split at the `|` characters outside string literals (one pass)."""
+    stages: list[str] = []
+    start = 0
+    quote = ""
+    index = 0
+    while index < len(expr):
+        char = expr[index]
+        if quote:
+            if char == "\\" and quote == '"':
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in '"`':
+            quote = char
+        elif char == "|":
+            stages.append(expr[start:index])
+            start = index + 1
+        index += 1
+    stages.append(expr[start:])
+    return stages
+
+
+# The previous stage's value in a stage of a pipeline: no source token produces it.
+_PIPED = "$\x00piped"
+
+
 def _go_pipeline(expr: str, dot: str) -> str:
-    """A Go pipeline `a | fn x` (the previous value is the last argument) as Jinja2."""
-    stages = [s for s in re.split(r"\|(?=(?:[^\"`]*[\"`][^\"`]*[\"`])*[^\"`]*$)", expr)]
-    result = _go_call(_tokens(stages[0]), dot)
+    """A Go pipeline `a | fn x` (the previous value is the last argument) as Jinja2.
+
+    Each stage is translated once with a placeholder for the previous value, and the result is
+    assembled from the parts around the placeholders, so the work is linear in `expr`.
+    """
+    stages = _pipeline_stages(expr)
+    if len(stages) > MAX_PIPELINE_STAGES:
+        raise TemplateRenderError(f"a Go pipeline of more than {MAX_PIPELINE_STAGES} stages")
+    first = _go_call(_tokens(stages[0]), dot)
+    placeholder = _go_operand(_PIPED, dot)
+    before: list[str] = []
+    after: list[str] = []
     for stage in stages[1:]:
-        tokens = _tokens(stage)
-        result = _go_call([*tokens, "$__piped"], dot).replace("go___piped", result)
-    return result
+        translated = _go_call([*_tokens(stage), _PIPED], dot)
+        # The previous value is the stage's last operand, so its last occurrence.
+        head, found, tail = translated.rpartition(placeholder)
+        if not found:
+            # The stage does not use the previous value: what came before is dropped.
+            first, before, after = translated, [], []
+            continue
+        before.append(head)
+        after.append(tail)
+    return "".join(reversed(before)) + first + "".join(after)
 
 
 @dataclass
@@ -244,10 +289,11 @@ class _Translator:
 
     def _range(self, rest: str, tag: Callable[[str], str]) -> str:
         self.counter += 1
-        match = re.match(r"^\$(\w+)\s*(?:,\s*\$(\w+))?\s*:=\s*(.+)$", rest)
-        if match:
-            first, second, expr = match.group(1), match.group(2), match.group(3)
-            source = _go_pipeline(expr, self.dot)
+        names, assign, expr = rest.partition(":=")
+        variables = [v.strip() for v in names.split(",")] if assign else []
+        if assign and 1 <= len(variables) <= 2 and all(_is_variable(v) for v in variables):
+            first, second = variables[0][1:], variables[1][1:] if len(variables) == 2 else None
+            source = _go_pipeline(expr.strip(), self.dot)
             self.blocks.append(_Block("range", f"go_{second or first}"))
             if second:
                 return tag(f"for go_{first}, go_{second} in go_pairs({source})")
@@ -258,13 +304,74 @@ class _Translator:
         return tag(f"for {name} in {source}")
 
 
+def _is_variable(text: str) -> bool:
+    """A Go variable: `$` and a word."""
+    return len(text) > 1 and text[0] == "$" and (text[1:].replace("_", "a").isalnum())
+
+
+def _ends_url(char: str) -> bool:
+    """Whether `char` cannot be part of a URL in the TrackLink shorthand."""
+    return char.isspace() or char in "\"'<>@"
+
+
+def _track_link_shorthand(source: str) -> str:
+    """listmonk's `https://example.com@TrackLink` shorthand as `{{ TrackLink "..." }}`.
+
+    Each `@TrackLink` looks back over the characters a URL may hold to its `http(s)://` start;
+    those runs never overlap, so the work is linear.
+    """
+    marker = "@TrackLink"
+    parts: list[str] = []
+    done = 0
+    at = source.find(marker)
+    while at != -1:
+        start = at
+        while start > done and not _ends_url(source[start - 1]):
+            start -= 1
+        run = source[start:at]
+        candidates = [i for i in (run.find("http://"), run.find("https://")) if i != -1]
+        url_start = min(candidates) if candidates else -1
+        if url_start != -1 and len(run) > url_start + run[url_start:].index("//") + 2:
+            url = run[url_start:]
+            parts.append(source[done : start + url_start])
+            parts.append('{{ TrackLink "' + url + '" }}')
+            done = at + len(marker)
+        at = source.find(marker, at + len(marker))
+    parts.append(source[done:])
+    return "".join(parts)
+
+
+def _replace_actions(source: str, action: Callable[[str, str, str], str]) -> str:
+    """Every `{{ ... }}` in `source` replaced by `action(left trim, body, right trim)`.
+
+    The closing `}}` is searched once per action, so an unclosed `{{` costs one scan in all.
+    """
+    parts: list[str] = []
+    done = 0
+    while True:
+        start = source.find("{{", done)
+        if start == -1:
+            break
+        end = source.find("}}", start + 2)
+        if end == -1:
+            break
+        inner = source[start + 2 : end]
+        left = "-" if inner.startswith("-") else ""
+        inner = inner[len(left) :]
+        right = "-" if inner.endswith("-") else ""
+        body = inner[: len(inner) - len(right)]
+        parts.append(source[done:start])
+        parts.append(action(left, body, right))
+        done = end + 2
+    parts.append(source[done:])
+    return "".join(parts)
+
+
 def translate_go_template(source: str) -> str:
     """listmonk Go-template actions in `source` rewritten as Jinja2; Jinja2 text is kept."""
-    source = _TRACKLINK_SHORTHAND.sub(lambda m: '{{ TrackLink "' + m.group(1) + '" }}', source)
+    source = _track_link_shorthand(source)
     translator = _Translator()
-    translated = _ACTION.sub(
-        lambda m: translator.action(m.group(1), m.group(2), m.group(3)), source
-    )
+    translated = _replace_actions(source, translator.action)
     if translator.blocks:
         raise TemplateRenderError(f"unclosed {{{{ {translator.blocks[-1].kind} }}}} action")
     return translated
@@ -321,12 +428,17 @@ def _mark_value(eval_ctx: EvalContext, value: Any) -> str:
     return marked if text is value else Markup(marked)
 
 
+def _print(*values: Any) -> str:
+    """Go's `print`: the values' text, joined (measured before it is made)."""
+    budget = current()
+    budget.allocate(sum(budget.measure(value) for value in values))
+    return "".join(str(value) for value in values)
+
+
 def _environment(
     autoescape: bool, finalize: Callable[..., Any] | None = None
-) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
-        autoescape=autoescape, undefined=_LenientUndefined, finalize=finalize
-    )
+) -> BudgetedEnvironment:
+    env = BudgetedEnvironment(autoescape=autoescape, undefined=_LenientUndefined, finalize=finalize)
     env.globals.update(
         Date=_go_date,
         Safe=Markup,
@@ -336,7 +448,7 @@ def _environment(
         title=lambda s: str(s).title(),
         trim=lambda s: str(s).strip(),
         default=lambda fallback, value=None: value or fallback,
-        print=lambda *a: "".join(str(x) for x in a),
+        print=_print,
         L=lambda: {},
     )
     return env
@@ -388,8 +500,9 @@ class CompiledTemplate:
         context_class: Any = environment.context_class
         variables = {**self._globals, **context} if self._globals else dict(context)
         try:
-            state = context_class(environment, variables, template.name, template.blocks)
-            output = environment.concat(template.root_render_func(state))
+            with rendering():
+                state = context_class(environment, variables, template.name, template.blocks)
+                return _collect(environment, template.root_render_func(state))
         except TemplateError as exc:
             raise TemplateRenderError(f"template error: {exc}") from exc
         except (
@@ -402,9 +515,18 @@ class CompiledTemplate:
             RecursionError,
         ) as exc:
             raise TemplateRenderError(f"template error: {exc}") from exc
-        if len(output) > MAX_OUTPUT_CHARS:
-            raise TemplateRenderError("rendered message is larger than the limit")
-        return str(output)
+
+
+def _collect(environment: Any, pieces: Iterable[str]) -> str:
+    """The rendered pieces joined; TemplateRenderError past MAX_OUTPUT_CHARS.
+
+    What the pieces can add up to is already bounded while they are made (the render budget
+    charges every printed value and every repeated literal), so they are gathered at C speed
+    and measured once."""
+    kept = list(pieces)
+    if sum(map(len, kept)) > MAX_OUTPUT_CHARS:
+        raise TemplateRenderError("rendered message is larger than the limit")
+    return str(environment.concat(kept))
 
 
 def compile_template(source: str, *, html: bool, marked: bool = False) -> CompiledTemplate:
@@ -433,16 +555,26 @@ def compile_with_content(
     return _compile_jinja(combined, layout, html, marked)
 
 
+def _compiled(environment: BudgetedEnvironment, jinja_source: str) -> Any:
+    """`jinja_source` compiled with its render budget; TemplateRenderError when it does not
+    compile (too deeply nested for the parser or for Python's compiler included)."""
+    try:
+        with rendering():
+            return environment.compile_source(jinja_source)
+    except TemplateError as exc:
+        raise TemplateRenderError(f"template syntax error: {exc}") from exc
+    except (RecursionError, SyntaxError, MemoryError, OverflowError) as exc:
+        raise TemplateRenderError(f"template syntax error: too deeply nested ({exc})") from None
+
+
 def _compile_jinja(
     jinja_source: str, source: str, html: bool, marked: bool = False
 ) -> CompiledTemplate:
-    try:
-        template = _ENVIRONMENTS[html].from_string(jinja_source)
-    except TemplateError as exc:
-        raise TemplateRenderError(f"template syntax error: {exc}") from exc
+    template = _compiled(_ENVIRONMENTS[html], jinja_source)
     constant = None
     if "{{" not in jinja_source and "{%" not in jinja_source and "{#" not in jinja_source:
-        constant = str(template.render())
+        with rendering():
+            constant = str(template.render())
     marked_template = None
     # Marking needs the marker and slot characters to be absent from the template itself.
     if (
@@ -451,7 +583,7 @@ def _compile_jinja(
         and constant is None
         and not {"\x00", VALUE_START, VALUE_END} & set(jinja_source)
     ):
-        marked_template = _MARKED.from_string(jinja_source)
+        marked_template = _compiled(_MARKED, jinja_source)
     return CompiledTemplate(
         source=source,
         html=html,
@@ -471,20 +603,47 @@ def uses_content(source: str) -> bool:
     return any(n.name == "content" for n in parsed.find_all(nodes.Name))
 
 
-# Template actions are shielded from the Markdown converter, which would read `_x_` as emphasis.
-_SHIELD = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+def _template_actions(source: str) -> Iterable[tuple[int, int]]:
+    """(start, end) of each `{{ ... }}` and `{% ... %}` in `source`, left to right, without
+    overlaps. A kind of opening that has no closing after it is not searched again, so the
+    work is linear."""
+    closers = {"{{": "}}", "{%": "%}"}
+    dead: set[str] = set()
+    position = 0
+    while True:
+        found = [
+            (at, opener)
+            for opener in closers
+            if opener not in dead and (at := source.find(opener, position)) != -1
+        ]
+        if not found:
+            return
+        start, opener = min(found)
+        end = source.find(closers[opener], start + 2)
+        if end == -1:
+            dead.add(opener)
+            continue
+        yield start, end + 2
+        position = end + 2
 
 
 def markdown_to_html(source: str) -> str:
-    """Markdown converted to HTML, with every template action left exactly as written."""
+    """Markdown converted to HTML, with every template action left exactly as written.
+
+    Template actions are shielded from the converter, which would read `_x_` as emphasis.
+    """
     saved: list[str] = []
-
-    def shield(match: re.Match[str]) -> str:
-        saved.append(match.group(0))
-        return f"\x00{len(saved) - 1}\x00"
-
-    shielded = _SHIELD.sub(shield, source)
-    html = markdown_lib.markdown(shielded, extensions=["extra", "sane_lists"], output_format="html")
+    shielded: list[str] = []
+    done = 0
+    for start, end in _template_actions(source):
+        shielded.append(source[done:start])
+        shielded.append(f"\x00{len(saved)}\x00")
+        saved.append(source[start:end])
+        done = end
+    shielded.append(source[done:])
+    html = markdown_lib.markdown(
+        "".join(shielded), extensions=["extra", "sane_lists"], output_format="html"
+    )
     return re.sub(r"\x00(\d+)\x00", lambda m: saved[int(m.group(1))], html)
 
 

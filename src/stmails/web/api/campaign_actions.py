@@ -5,10 +5,12 @@
   campaigns up. Starting or scheduling answers with the campaign plus `content_warnings`, the
   content risk report (services.content_check), which warns and never blocks.
 - `POST /api/campaigns/{id}/test` `{"subscribers": ["a@b.c", ...]}` (plus any campaign field to
-  try unsaved content): sent now, each address checked like campaign mail; a suppressed or
+  try unsaved content, which also needs `campaigns:manage_all`: it is writing the campaign
+  without saving it): sent now, each address checked like campaign mail; a suppressed or
   unknown address is refused with its reason.
 - `GET /api/campaigns/{id}/preview?subscriber_id=N` (or `subscriber_email=`): the body rendered
-  for that subscriber (a sample subscriber when none is named).
+  for that subscriber (a sample subscriber when none is named); naming a subscriber also needs
+  `subscribers:get`, since the preview shows that subscriber's data.
 - `GET /api/campaigns/{id}/stats`: sent, skipped by reason, failed, bounces, complaints,
   unsubscribes, deferred and in-doubt sends.
 """
@@ -39,7 +41,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import ApiError, bad_request, not_found
-from stmails.web.permissions import require_permission
+from stmails.web.permissions import Caller, check_permission, require_permission
 from stmails.web.responses import JSONResponse, data
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
@@ -90,8 +92,10 @@ async def put_status(request: Request, campaign_id: int) -> JSONResponse:
     summary="Send a test to given addresses",
     openapi_extra=JSON_BODY,
 )
-async def test_send(request: Request, campaign_id: int) -> JSONResponse:
+async def test_send(request: Request, caller: Caller, campaign_id: int) -> JSONResponse:
     body = await json_object(request)
+    if any(body.get(name) is not None for name in TEST_OVERRIDES):
+        check_permission(caller, "campaigns:manage_all")
     emails = body.get("subscribers")
     if not isinstance(emails, list) or not emails or not all(isinstance(e, str) for e in emails):
         raise bad_request("subscribers: give a list of subscriber e-mail addresses")
@@ -128,10 +132,12 @@ async def test_send(request: Request, campaign_id: int) -> JSONResponse:
     dependencies=[require_permission("campaigns:get_all")],
     summary="Preview for a subscriber",
 )
-async def get_preview(request: Request, campaign_id: int) -> Response:
+async def get_preview(request: Request, caller: Caller, campaign_id: int) -> Response:
     params = request.query_params
     subscriber_id = params.get("subscriber_id", "")
     email = params.get("subscriber_email", "")
+    if subscriber_id or email:
+        check_permission(caller, "subscribers:get")
     if subscriber_id and not subscriber_id.isdigit():
         raise bad_request("subscriber_id: expected a number")
 

@@ -14,7 +14,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.permissions import change_access, require_permission
+from stmails.web.permissions import Caller, actor, change_access, require_permission
 from stmails.web.responses import JSONResponse, data, timestamp
 
 router = APIRouter(tags=["users"], dependencies=[Depends(require_user)])
@@ -50,7 +50,7 @@ async def list_roles(request: Request) -> JSONResponse:
     openapi_extra=JSON_BODY,
     dependencies=[require_permission("roles:manage")],
 )
-async def create_role(request: Request) -> JSONResponse:
+async def create_role(request: Request, caller: Caller) -> JSONResponse:
     """`{"name": ..., "permissions": [...]}`; an unknown permission is a 400 naming it."""
     body = await json_object(request)
     name = text_field(body, "name", 1000)
@@ -59,7 +59,7 @@ async def create_role(request: Request) -> JSONResponse:
     permissions = strings_field(body, "permissions") or []
 
     def work(session: Session) -> dict[str, Any]:
-        return role_json(role_service.create(session, name, permissions))
+        return role_json(role_service.create(session, name, permissions, actor=actor(caller)))
 
     return data(await run_db(request, work, write=True))
 
@@ -70,7 +70,7 @@ async def create_role(request: Request) -> JSONResponse:
     openapi_extra=JSON_BODY,
     dependencies=[require_permission("roles:manage")],
 )
-async def update_role(request: Request, role_id: int) -> JSONResponse:
+async def update_role(request: Request, caller: Caller, role_id: int) -> JSONResponse:
     """Renames the role and/or replaces its permissions; Super Admin cannot be changed."""
     body = await json_object(request)
     name = text_field(body, "name", 1000)
@@ -78,7 +78,10 @@ async def update_role(request: Request, role_id: int) -> JSONResponse:
 
     def work(session: Session) -> dict[str, Any]:
         role = role_service.get(session, role_id)
-        return role_json(role_service.update(session, role, name=name, permissions=permissions))
+        changed = role_service.update(
+            session, role, name=name, permissions=permissions, actor=actor(caller)
+        )
+        return role_json(changed)
 
     return data(await change_access(request, work))
 
@@ -88,9 +91,9 @@ async def update_role(request: Request, role_id: int) -> JSONResponse:
     summary="Delete a user role (not Super Admin, not while a user has it)",
     dependencies=[require_permission("roles:manage")],
 )
-async def delete_role(request: Request, role_id: int) -> JSONResponse:
+async def delete_role(request: Request, caller: Caller, role_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        role_service.delete(session, role_service.get(session, role_id))
+        role_service.delete(session, role_service.get(session, role_id), actor=actor(caller))
         return True
 
     return data(await change_access(request, work))

@@ -15,7 +15,7 @@ from stmails.services import bounces as bounce_service
 from stmails.services import intake
 from stmails.services import subscribers as subscriber_service
 from stmails.services.bounces import BounceFilter
-from stmails.services.subscriber_query import subscriber_condition
+from stmails.services.subscriber_query import query_deadline, subscriber_condition
 from stmails.web import serialize
 from stmails.web.body import (
     act_on_one,
@@ -72,16 +72,17 @@ async def list_subscribers(
     def work(session: Session) -> dict[str, Any]:
         condition = subscriber_condition(session, query) if query.strip() else None
         try:
-            found = subscriber_service.list_subscribers(
-                session,
-                condition=condition,
-                list_ids=list_ids,
-                subscription_status=subscription_status or None,
-                order_by=order_by,
-                order=direction,
-                page=paging.page,
-                per_page=paging.per_page,
-            )
+            with query_deadline(session):
+                found = subscriber_service.list_subscribers(
+                    session,
+                    condition=condition,
+                    list_ids=list_ids,
+                    subscription_status=subscription_status or None,
+                    order_by=order_by,
+                    order=direction,
+                    page=paging.page,
+                    per_page=paging.per_page,
+                )
         except (DataError, ProgrammingError) as exc:
             # The expression parsed, but the database could not evaluate it for these rows
             # (e.g. a cast of text that is not a number on PostgreSQL).
@@ -253,7 +254,8 @@ def _matching_ids(session: Session, body: dict[str, Any], require_query: bool) -
     list_ids = ids_field(body, "list_ids") or []
     if list_ids:
         statement = statement.where(subscriber_service.on_lists(list_ids))
-    return list(session.scalars(statement))
+    with query_deadline(session):
+        return list(session.scalars(statement))
 
 
 @router.put(

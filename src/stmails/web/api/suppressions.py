@@ -25,6 +25,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES
 from stmails.services import suppression
 from stmails.web.api.subscribers import JSON_BODY
@@ -76,6 +77,8 @@ async def upsert_suppressions(request: Request) -> JSONResponse:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         raise bad_request("body: not valid JSON") from None
+    if too_deep(body):
+        raise bad_request(f"body: nests deeper than {MAX_JSON_DEPTH} levels")
     parsed = []
     for index, raw in enumerate(_entries(body)):
         if not isinstance(raw, dict):

@@ -4,6 +4,10 @@ A campaign template wraps campaign bodies and must contain `{{ template "content
 template is the whole transactional message (its `subject` is the message subject). Both may
 use Jinja2 or listmonk's Go-template expressions; a template that does not compile is refused
 with 400 naming the problem.
+
+Templates are compiled and rendered on a worker thread, never on the event loop, under the render
+budget of `services.sending.template_budget` (a template that would take too long or make too
+much is a 400 saying so). Rendering text that is not saved needs `templates:manage`, like saving it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from stmails.db.models import Campaign, Template
 from stmails.db.types import utcnow
@@ -140,7 +145,7 @@ async def preview_template(request: Request, template_id: int) -> Response:
 
 @router.post(
     "/templates/preview",
-    dependencies=[require_permission("templates:get")],
+    dependencies=[require_permission("templates:manage")],
     summary="Render an unsaved template",
     openapi_extra=JSON_BODY,
 )
@@ -150,7 +155,8 @@ async def preview_unsaved(request: Request) -> Response:
     text = body.get("body")
     if kind not in TYPES or not isinstance(text, str):
         raise bad_request("give type (campaign or tx) and body")
-    return _html(render_sample(kind, text, str(body.get("subject") or "")))
+    subject = str(body.get("subject") or "")
+    return _html(await run_in_threadpool(render_sample, kind, text, subject))
 
 
 @router.post(
@@ -160,7 +166,7 @@ async def preview_unsaved(request: Request) -> Response:
     openapi_extra=JSON_BODY,
 )
 async def create_template(request: Request) -> JSONResponse:
-    values = _validated(await json_object(request))
+    values = await run_in_threadpool(_validated, await json_object(request))
 
     def work(session: Session) -> dict[str, Any]:
         template = Template(**values)

@@ -19,7 +19,7 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.permissions import change_access, require_permission
+from stmails.web.permissions import Caller, actor, change_access, require_permission
 from stmails.web.responses import JSONResponse, data, timestamp
 
 router = APIRouter(tags=["users"], dependencies=[Depends(require_user)])
@@ -90,7 +90,9 @@ async def get_user(request: Request, user_id: int) -> JSONResponse:
     return data(await run_db(request, lambda s: user_json(user_service.get(s, user_id))))
 
 
-async def _create(request: Request, body: dict[str, Any], user_type: str) -> JSONResponse:
+async def _create(
+    request: Request, caller: Caller, body: dict[str, Any], user_type: str
+) -> JSONResponse:
     username = text_field(body, "username", 1000)
     if not username:
         raise bad_request("username: required")
@@ -104,10 +106,12 @@ async def _create(request: Request, body: dict[str, Any], user_type: str) -> JSO
     def work(session: Session) -> dict[str, Any]:
         role = _role(session, role_id)
         if user_type == "api":
-            user, token = user_service.create_api_user(session, username, role=role, status=status)
+            user, token = user_service.create_api_user(
+                session, username, role=role, status=status, actor=actor(caller)
+            )
             return user_json(user, token)
         made = user_service.create_admin(
-            session, username, password or "", role=role, status=status
+            session, username, password or "", role=role, status=status, actor=actor(caller)
         )
         return user_json(made)
 
@@ -120,13 +124,13 @@ async def _create(request: Request, body: dict[str, Any], user_type: str) -> JSO
     openapi_extra=JSON_BODY,
     dependencies=[require_permission("users:manage")],
 )
-async def create_user(request: Request) -> JSONResponse:
+async def create_user(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `POST /api/users`: username, password, type, status, user_role_id."""
     body = await json_object(request)
     user_type = USER_TYPES.get(text_field(body, "type", 100) or "user")
     if user_type is None:
         raise bad_request("type: must be user (or admin) or api")
-    return await _create(request, body, user_type)
+    return await _create(request, caller, body, user_type)
 
 
 @router.post(
@@ -135,9 +139,9 @@ async def create_user(request: Request) -> JSONResponse:
     openapi_extra=JSON_BODY,
     dependencies=[require_permission("users:manage")],
 )
-async def create_api_user(request: Request) -> JSONResponse:
+async def create_api_user(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `POST /api/users/api`: username, status, user_role_id."""
-    return await _create(request, await json_object(request), "api")
+    return await _create(request, caller, await json_object(request), "api")
 
 
 @router.put(
@@ -146,7 +150,7 @@ async def create_api_user(request: Request) -> JSONResponse:
     openapi_extra=JSON_BODY,
     dependencies=[require_permission("users:manage")],
 )
-async def update_user(request: Request, user_id: int) -> JSONResponse:
+async def update_user(request: Request, caller: Caller, user_id: int) -> JSONResponse:
     """Changes the fields given: username, password (password users), status, user_role_id.
 
     An empty password leaves it unchanged (listmonk's clients send one).
@@ -166,6 +170,7 @@ async def update_user(request: Request, user_id: int) -> JSONResponse:
             password=password,
             status=status,
             role=_role(session, role_id),
+            actor=actor(caller),
         )
         return user_json(updated)
 
@@ -178,7 +183,7 @@ async def update_user(request: Request, user_id: int) -> JSONResponse:
     openapi_extra=JSON_BODY,
     dependencies=[require_permission("users:manage")],
 )
-async def set_role(request: Request, user_id: int) -> JSONResponse:
+async def set_role(request: Request, caller: Caller, user_id: int) -> JSONResponse:
     """`{"user_role_id": N}` (listmonk's `list_role_id` is not supported and must be absent)."""
     body = await json_object(request)
     role_id = _role_id(body, required=True)
@@ -186,7 +191,8 @@ async def set_role(request: Request, user_id: int) -> JSONResponse:
 
     def work(session: Session) -> dict[str, Any]:
         user = user_service.get(session, user_id)
-        return user_json(user_service.update_user(session, user, role=_role(session, role_id)))
+        role = _role(session, role_id)
+        return user_json(user_service.update_user(session, user, role=role, actor=actor(caller)))
 
     return data(await change_access(request, work))
 
@@ -194,9 +200,9 @@ async def set_role(request: Request, user_id: int) -> JSONResponse:
 @router.delete(
     "/users/{user_id}", summary="Delete a user", dependencies=[require_permission("users:manage")]
 )
-async def delete_user(request: Request, user_id: int) -> JSONResponse:
+async def delete_user(request: Request, caller: Caller, user_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        user_service.delete(session, user_service.get(session, user_id))
+        user_service.delete(session, user_service.get(session, user_id), actor=actor(caller))
         return True
 
     return data(await change_access(request, work))

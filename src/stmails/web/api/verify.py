@@ -20,24 +20,28 @@ import csv
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import dns.asyncresolver
 import dns.resolver
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.verify import MailDomainResolver, OfflineVerifier, Policy, Verifier
 from stmails.verify.export import CSV_FIELDS, read_address_csv, record_row
-from stmails.verify.jobs import DONE, JobRunner, JobStore
+from stmails.verify.jobs import DONE, JobRunner, JobStore, TooManyAddresses, TooManyJobs
 
 __all__ = ["VerifyRequest", "create_verify_router"]
 
 MAX_ADDRESS_CHARS = 1024
+# Bytes of a JSON list of addresses (parsed whole); larger lists go as CSV or text.
+MAX_JSON_UPLOAD_BYTES = 8 * 1024 * 1024
 
 log = logging.getLogger("stmails.web")
 
@@ -80,15 +84,24 @@ def create_verify_router(
     max_upload_bytes: int = 50 * 1024 * 1024,
     max_job_addresses: int = 1_000_000,
     job_workers: int = 1,
+    max_open_jobs: int = 10,
+    retention_seconds: float = 7 * 86400,
 ) -> APIRouter:
     """Builds the router; jobs are stored under ``data_dir`` and resumed when it is built.
 
     ``verifier_factory(offline)`` builds verifiers (one for requests, one per job worker);
     ``deadline`` caps the seconds a single verification may spend on network stages. Building
     the router starts nothing: the job workers run from its lifespan's start (or the first
-    job submitted) until its end.
+    job submitted) until its end. A job holds at most ``max_job_addresses`` addresses, at most
+    ``max_open_jobs`` are queued or running at once, and finished ones are deleted after
+    ``retention_seconds`` (verify.jobs.JobStore).
     """
-    store = JobStore(data_dir)
+    store = JobStore(
+        data_dir,
+        max_addresses=max_job_addresses,
+        max_open=max_open_jobs,
+        retention_seconds=retention_seconds,
+    )
     runner = JobRunner(store, verifier_factory, workers=job_workers)
     verifiers: dict[tuple[int, bool], Verifier] = {}
 
@@ -121,6 +134,7 @@ def create_verify_router(
     async def create_job(request: Request) -> JSONResponse:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         offline = request.query_params.get("offline", "").lower() in ("1", "true", "yes")
+        addresses: Iterable[str]
         try:
             if content_type == "multipart/form-data":
                 # The form parser spools files to disk; the declared length bounds the upload.
@@ -136,21 +150,27 @@ def create_verify_router(
                         return _error(400, "send the list as a multipart field named 'file'")
                     addresses = _csv_addresses(await upload.read(), form.get("column"))
                     offline = offline or str(form.get("offline", "")).lower() in ("1", "true")
-            else:
+            elif content_type in ("application/json", ""):
+                # A JSON list is parsed whole: its cap is lower than a CSV upload's.
+                limit = min(max_upload_bytes, MAX_JSON_UPLOAD_BYTES)
+                payload = await _read_capped(request, limit)
+                addresses, offline = _json_addresses(payload, offline)
+            elif content_type in ("text/csv", "text/plain"):
                 payload = await _read_capped(request, max_upload_bytes)
-                if content_type in ("application/json", ""):
-                    addresses, offline = _json_addresses(payload, offline)
-                elif content_type in ("text/csv", "text/plain"):
-                    addresses = _csv_addresses(payload, request.query_params.get("column"))
-                else:
-                    return _error(415, f"unsupported content type {content_type!r}")
+                addresses = _csv_addresses(payload, request.query_params.get("column"))
+            else:
+                return _error(415, f"unsupported content type {content_type!r}")
+            # The addresses are read (CSV: parsed) while the job's input is written, and the
+            # count is checked as they come; the file work runs off the event loop.
+            job = await asyncio.to_thread(store.create, addresses, offline=offline)
         except _TooLarge as exc:
             return _error(413, str(exc))
-        except ValueError as exc:
+        except TooManyAddresses as exc:
+            return _error(413, str(exc))
+        except TooManyJobs as exc:
+            return _error(429, f"{exc}; retry when one has finished", {"Retry-After": "60"})
+        except (ValueError, csv.Error) as exc:
             return _error(400, str(exc))
-        if len(addresses) > max_job_addresses:
-            return _error(413, f"a job holds at most {max_job_addresses} addresses")
-        job = store.create(addresses, offline=offline)
         runner.submit(job)
         return JSONResponse({"data": job.to_dict()}, status_code=202)
 
@@ -202,9 +222,11 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 
 def _json_addresses(payload: bytes, offline: bool) -> tuple[list[str], bool]:
     try:
-        data: Any = json.loads(payload or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data: Any = orjson.loads(payload or b"null")
+    except orjson.JSONDecodeError as exc:
         raise ValueError(f"the body is not JSON: {exc}") from None
+    if too_deep(data):
+        raise ValueError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(data, dict):
         offline = offline or bool(data.get("offline", False))
         data = data.get("emails")
@@ -215,10 +237,12 @@ def _json_addresses(payload: bytes, offline: bool) -> tuple[list[str], bool]:
     return data, offline
 
 
-def _csv_addresses(payload: bytes, column: object) -> list[str]:
+def _csv_addresses(payload: bytes, column: object) -> Iterator[str]:
+    """The addresses of a CSV upload, parsed as they are taken (never held as a list)."""
     text = payload.decode("utf-8-sig", "surrogateescape")
     name = column if isinstance(column, str) and column else None
-    return [a[:MAX_ADDRESS_CHARS] for a in read_address_csv(io.StringIO(text, newline=""), name)]
+    for address in read_address_csv(io.StringIO(text, newline=""), name):
+        yield address[:MAX_ADDRESS_CHARS]
 
 
 def _csv_stream(store: JobStore, job_id: str) -> Iterator[str]:

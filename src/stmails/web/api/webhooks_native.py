@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from stmails.ingest.native import NativeBounceError, parse_bounce
 from stmails.services.bounces import RecordResult
+from stmails.web.body import non_json_body
 from stmails.web.deps import AppState, authenticate
 from stmails.web.errors import bad_request, unavailable
 from stmails.web.hot_paths import header, json_headers, read_body, send_json
@@ -81,6 +82,15 @@ class BounceWebhook:
         state: AppState = scope["app"].state.stmails
         principal = await authenticate(state, header(scope, b"authorization"), scope.get("client"))
         check_permission(principal, "webhooks:post_bounce")
+        content_type = header(scope, b"content-type")
+        refusal = non_json_body(
+            "POST",
+            "/webhooks/bounce",
+            content_type.decode("latin-1") if content_type else None,
+            True,
+        )
+        if refusal is not None:
+            raise refusal
         body = await read_body(receive)
         try:
             payload = orjson.loads(body)
