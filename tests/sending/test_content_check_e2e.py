@@ -49,7 +49,7 @@ def test_check_start_send_and_the_sent_message_has_the_reported_problems(
     assert client.put("/api/settings", json={"smtp": smtp_sink.smtp_settings()}).status_code == 200
     campaign_id = world.campaign_id
     # The stored campaign, rendered with its template (which has the unsubscribe link).
-    fine = client.post(f"/api/campaigns/{campaign_id}/content-check")
+    fine = client.post(f"/api/campaigns/{campaign_id}/content-check", json={})
     assert fine.status_code == 200, fine.text
     assert fine.json()["data"]["level"] == "low"
     assert "missing_unsubscribe" not in _codes(fine.json()["data"])
@@ -58,7 +58,7 @@ def test_check_start_send_and_the_sent_message_has_the_reported_problems(
         f"/api/campaigns/{campaign_id}", json={"subject": "URGENT offer!!", "body": SPAMMY}
     )
     assert edited.status_code == 200, edited.text
-    checked = client.post(f"/api/campaigns/{campaign_id}/content-check").json()["data"]
+    checked = client.post(f"/api/campaigns/{campaign_id}/content-check", json={}).json()["data"]
     assert _codes(checked) == sorted(
         [
             "subject_capitals", "subject_exclamations", "body_exclamations", "spam_phrase",
@@ -120,7 +120,7 @@ def test_bad_requests_and_permissions(
 ) -> None:
     world = make_world(session_maker, count=1)
     path = f"/api/campaigns/{world.campaign_id}/content-check"
-    assert client.post("/api/campaigns/999999/content-check").status_code == 404
+    assert client.post("/api/campaigns/999999/content-check", json={}).status_code == 404
     for body, field in [
         ({"body": 5}, "body"),
         ({"content_type": "pdf"}, "content_type"),

@@ -238,8 +238,13 @@ def test_security_headers_on_html_and_not_on_the_hot_routes(
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["cache-control"] == "no-store"
-    docs = browser.get("/docs")
-    assert docs.headers["content-security-policy"] == csp
+    # /docs has a policy of its own (web/docs.py): Swagger UI sets inline styles, so its
+    # style-src allows them; its scripts are held to the same rule as every page.
+    docs = browser.get("/docs").headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in docs.split(";") if d.strip())
+    assert directives["script-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe" not in directives["default-src"]
     api = client.get("/api/lists")
     assert "content-security-policy" not in api.headers
     assert api.headers["x-content-type-options"] == "nosniff"
