@@ -1,0 +1,184 @@
+"""Classification of untrusted mail in worker processes, each message within a time budget.
+
+A message from a bounce mailbox (or a file given to `stmails parse`) is whatever its sender
+made it; a pattern of the classifier that backtracks on it, or a parser that grows without
+bound, must not freeze the process that reads it. `IsolatedClassifier` runs
+`stmails.core.classify` in a small pool of worker processes (Pebble's `ProcessPool`): the
+calling process only waits, so the API's event loop and its threads keep the interpreter
+lock, and a message that takes longer than its budget has its worker killed (and replaced)
+and is reported as `ClassificationTimeout`. A worker that dies (a memory limit, a crash) is
+reported as `ClassifierCrashed`; neither stops the other messages.
+
+Workers are forked from a fork server (never from the multi-threaded server process itself),
+limit their own address space, and die with the process that started them, so that no
+orphan keeps burning a core on a hostile message after a server crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import resource
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing.context import BaseContext
+from types import TracebackType
+
+from pebble import ProcessExpired, ProcessPool
+
+from stmails.core import BounceRecord, classify
+
+Classifier = Callable[[bytes], list[BounceRecord]]
+# What classifying one message gave: its records, or why it gave none.
+Outcome = list[BounceRecord] | Exception
+
+# Seconds one message may take; the slowest sample of the corpus takes well under one.
+DEFAULT_BUDGET = 10.0
+# Address space of one worker: ten times the largest message a mailbox reads by default,
+# plus the interpreter.
+MEMORY_LIMIT = 1024 * 1024 * 1024
+# prctl(2): deliver a signal to this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+_PRELOADED = threading.Lock()
+_preload_done = False
+
+
+class ClassificationFailed(Exception):
+    """Classifying one message did not finish; the message, not the caller, is at fault."""
+
+
+class ClassificationTimeout(ClassificationFailed):
+    """The message took longer than its budget; its worker was killed."""
+
+
+class ClassifierCrashed(ClassificationFailed):
+    """The worker classifying the message died (memory limit, crash)."""
+
+
+def default_workers() -> int:
+    """Two workers where two cores exist: one hostile message then leaves the other working."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _die_with_parent() -> None:
+    # Linux only; elsewhere a worker outlives a crashed server until its message ends.
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _start_worker(memory_limit: int) -> None:
+    """Runs first in every worker process."""
+    _die_with_parent()
+    # A worker stuck in the regex engine never gets to run a Python signal handler: with the
+    # default action, the pool's SIGTERM ends it at once instead of after a grace period.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if memory_limit > 0:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
+
+def _context() -> BaseContext:
+    """A fork server where the platform has one (forking the server process itself, with its
+    threads and connections, is unsafe), else fresh interpreters."""
+    global _preload_done
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    with _PRELOADED:
+        if not _preload_done:
+            # The fork server imports the classifier once; every worker forked from it starts
+            # warm. "__main__" keeps the default: workers need not import the main script.
+            context.set_forkserver_preload(["__main__", "stmails.core", __name__])
+            _preload_done = True
+    return context
+
+
+class IsolatedClassifier:
+    """Classifies messages in worker processes, each within a time budget.
+
+    `classify_many(raws, budget)` returns one outcome per message, in order: its records, or
+    the exception that stopped it (`ClassificationTimeout`, `ClassifierCrashed`, or what the
+    classifier raised). `classifier` must be importable by name (it runs in the workers).
+    The pool starts on first use and is reused until `close()`; use it as a context manager.
+    """
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        classifier: Classifier = classify,
+        memory_limit: int = MEMORY_LIMIT,
+    ) -> None:
+        self._workers = workers or default_workers()
+        self._classifier = classifier
+        self._memory_limit = memory_limit
+        self._pool: ProcessPool | None = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> IsolatedClassifier:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _pool_now(self) -> ProcessPool:
+        with self._lock:
+            if self._pool is None or not self._pool.active:
+                self._pool = ProcessPool(
+                    max_workers=self._workers,
+                    initializer=_start_worker,
+                    initargs=(self._memory_limit,),
+                    context=_context(),
+                )
+            return self._pool
+
+    def classify_many(self, raws: Sequence[bytes], budget: float = DEFAULT_BUDGET) -> list[Outcome]:
+        """One outcome per message of `raws`, in order; each message gets `budget` seconds of
+        its worker's time (waiting for a free worker does not count)."""
+        if not raws:
+            return []
+        pool = self._pool_now()
+        futures = [pool.schedule(self._classifier, args=(raw,), timeout=budget) for raw in raws]
+        outcomes: list[Outcome] = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except FutureTimeout:
+                outcomes.append(
+                    ClassificationTimeout(f"classification took longer than {budget:g} s")
+                )
+            except ProcessExpired as exc:
+                outcomes.append(
+                    ClassifierCrashed(f"the classifier process died (exit code {exc.exitcode})")
+                )
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def __call__(self, raw: bytes, budget: float = DEFAULT_BUDGET) -> list[BounceRecord]:
+        """The records of one message; raises what `classify_many` would report."""
+        outcome = self.classify_many([raw], budget)[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def close(self) -> None:
+        """Stops the workers (one busy with a message is killed) and waits for them."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()  # type: ignore[no-untyped-call]
+            pool.join()
