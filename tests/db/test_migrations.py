@@ -105,6 +105,7 @@ def test_upgrade_is_idempotent_and_records_the_head(
         assert current_revision(eng) is None
         upgrade(eng)
         upgrade(eng)
-        assert current_revision(eng) == head_revision() == "0001_initial"
+        assert current_revision(eng) == head_revision()
+        assert head_revision() not in (None, "0001_initial")
     finally:
         eng.dispose()

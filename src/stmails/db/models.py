@@ -3,7 +3,8 @@
 Enumerated columns are short strings guarded by CHECK constraints (portable, readable in SQL);
 the allowed values are the tuples below. Every timestamp is timezone-aware UTC (`UTCDateTime`).
 Addresses are stored as given and unique case-insensitively through an index on `lower(email)`.
-The Alembic migration `0001_initial` must produce exactly this schema (a test checks it).
+The Alembic migrations (`0001_initial` and those after it) must produce exactly this schema (a
+test checks it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -224,6 +226,8 @@ class Bounce(Base):
     (after reason overrides and soft-bounce escalation). `count_key` is the unit of counting:
     the campaign uuid, or `day:YYYY-MM-DD` of `created_at` when there is no campaign.
     `created_at` is when the bounce happened; `recorded_at` when stmails stored it.
+    `attributed` is false for a bounce from a bounce mailbox that `bounce.mailbox_trust` did not
+    let act (`meta["unattributed"]` says why): it is history only, and no rule counts it.
     """
 
     __tablename__ = "bounces"
@@ -259,6 +263,9 @@ class Bounce(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Last: a later migration added it to the end of the table. Only the database's default,
+    # so that writers of every other column need not name it.
+    attributed: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class Suppression(Base):

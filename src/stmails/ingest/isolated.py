@@ -9,9 +9,10 @@ lock, and a message that takes longer than its budget has its worker killed (and
 and is reported as `ClassificationTimeout`. A worker that dies (a memory limit, a crash) is
 reported as `ClassifierCrashed`; neither stops the other messages.
 
-Workers are forked from a fork server (never from the multi-threaded server process itself),
-limit their own address space, and die with the process that started them, so that no
-orphan keeps burning a core on a hostile message after a server crash.
+Workers are fresh interpreters (multiprocessing's "spawn": nothing of the multi-threaded
+server is forked), limit their own address space, and are killed by the kernel when the
+process that started them dies, so that no orphan keeps burning a core on a hostile message
+after a server crash.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from multiprocessing.context import BaseContext
 from types import TracebackType
 
 from pebble import ProcessExpired, ProcessPool
@@ -44,8 +44,6 @@ DEFAULT_BUDGET = 10.0
 MEMORY_LIMIT = 1024 * 1024 * 1024
 # prctl(2): deliver a signal to this process when its parent dies.
 _PR_SET_PDEATHSIG = 1
-_PRELOADED = threading.Lock()
-_preload_done = False
 
 
 class ClassificationFailed(Exception):
@@ -83,22 +81,6 @@ def _start_worker(memory_limit: int) -> None:
     if memory_limit > 0:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-
-
-def _context() -> BaseContext:
-    """A fork server where the platform has one (forking the server process itself, with its
-    threads and connections, is unsafe), else fresh interpreters."""
-    global _preload_done
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    with _PRELOADED:
-        if not _preload_done:
-            # The fork server imports the classifier once; every worker forked from it starts
-            # warm. "__main__" keeps the default: workers need not import the main script.
-            context.set_forkserver_preload(["__main__", "stmails.core", __name__])
-            _preload_done = True
-    return context
 
 
 class IsolatedClassifier:
@@ -141,7 +123,7 @@ class IsolatedClassifier:
                     max_workers=self._workers,
                     initializer=_start_worker,
                     initargs=(self._memory_limit,),
-                    context=_context(),
+                    context=multiprocessing.get_context("spawn"),
                 )
             return self._pool
 

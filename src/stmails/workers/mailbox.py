@@ -79,6 +79,17 @@ def make_recorder(sessions: sessionmaker[Session]) -> RecordEvents:
                 if _unavailable(exc):
                     raise RecordUnavailable(str(exc)) from exc
                 raise
+        held = sum(
+            1
+            for o in outcomes
+            if isinstance(o, bounces.RecordResult) and not o.attributed and not o.duplicate
+        )
+        if held:
+            log.info(
+                "%d bounce(s) recorded without acting on them: nothing ties them to mail "
+                "stmails sent (bounce.mailbox_trust; see meta.unattributed in /api/bounces)",
+                held,
+            )
 
     return record
 
