@@ -64,5 +64,5 @@ def hungry_classify(raw: bytes) -> list[BounceRecord]:
     """`classify`, except that a hostile message wants far more memory than a worker has."""
     if raw.startswith(HOSTILE_HEADER):
         hoard = [bytearray(64 * 1024 * 1024) for _ in range(64)]
-        return [] if hoard else []
+        return [BounceRecord(recipient=str(len(hoard)), reason="undefined")]
     return classify(raw)
