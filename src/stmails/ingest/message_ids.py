@@ -59,7 +59,8 @@ def sent_to(secret: bytes, message_id: str, recipient: str) -> bool:
     nonce, dot, tag = local.rpartition(".")
     if not dot or len(nonce) != _NONCE_HEX or len(tag) != TAG_LENGTH or not nonce.isascii():
         return False
-    return hmac.compare_digest(tag.lower().encode(), _tag(secret, nonce, recipient).encode())
+    expected = _tag(secret, nonce.lower(), recipient)
+    return hmac.compare_digest(tag.lower().encode(), expected.encode())
 
 
 def normalized(message_id: str) -> str:
