@@ -1,4 +1,9 @@
-"""`stmails parse`: classify bounces from .eml files, maildir folders, mbox files or stdin."""
+"""`stmails parse`: classify bounces from .eml files, maildir folders, mbox files or stdin.
+
+Messages are classified in worker processes, each within `--timeout` seconds
+(`stmails.ingest.isolated`): a message that takes longer is reported on stderr and skipped,
+and the command goes on with the others (and exits with status 1).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from rich.table import Table
 
 from stmails.cli.main import app
 from stmails.core import classify
+from stmails.ingest.isolated import DEFAULT_BUDGET, IsolatedClassifier
 
 # An mbox message starts with a "From " line at the start of the file or after a blank line.
 _MBOX_SEPARATOR = re.compile(rb"(?:\A|\n)From [^\n]*\n")
@@ -102,11 +108,19 @@ def _emit(
     output: OutputFormat,
     show_all: bool,
     rows: list[dict[str, object]],
-) -> None:
-    """Classify messages; print jsonl rows now, or collect them in `rows` for json/table."""
-    for name, raw in messages:
-        records = classify(raw)
-        found: list[dict[str, object]] = [{"file": name, **r.to_dict()} for r in records]
+    classifier: IsolatedClassifier,
+    budget: float,
+) -> int:
+    """Classify messages; print jsonl rows now, or collect them in `rows` for json/table.
+    Returns how many messages could not be classified (reported on stderr)."""
+    failed = 0
+    outcomes = classifier.classify_many([raw for _, raw in messages], budget)
+    for (name, _), outcome in zip(messages, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            failed += 1
+            print(f"stmails parse: {name}: not classified: {outcome}", file=sys.stderr)
+            continue
+        found: list[dict[str, object]] = [{"file": name, **r.to_dict()} for r in outcome]
         if not found and show_all:
             found = [{"file": name, "kind": "none"}]
         if output is OutputFormat.jsonl:
@@ -114,6 +128,7 @@ def _emit(
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
             rows.extend(found)
+    return failed
 
 
 @app.command("parse")
@@ -125,9 +140,35 @@ def parse_command(
     show_all: Annotated[
         bool, typer.Option("--all", help='Print {"file": ..., "kind": "none"} for non-bounces.')
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=0.1, max=3600, help="Seconds one message may take to classify."
+        ),
+    ] = DEFAULT_BUDGET,
 ) -> None:
     """Classify bounce, complaint and auto-reply messages and print one record per recipient."""
     rows: list[dict[str, object]] = []
+    with IsolatedClassifier(classifier=classify) as classifier:
+        failures = _parse_all(paths, output, show_all, rows, classifier, timeout)
+    if output is OutputFormat.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+    elif output is OutputFormat.table:
+        _print_table(rows)
+    if failures:
+        raise typer.Exit(code=1)
+
+
+def _parse_all(
+    paths: list[str],
+    output: OutputFormat,
+    show_all: bool,
+    rows: list[dict[str, object]],
+    classifier: IsolatedClassifier,
+    budget: float,
+) -> int:
+    """Classify every message `paths` name; returns how many inputs could not be read or
+    classified (each reported on stderr)."""
     failures = 0
     for path in iter_inputs(paths, iter(sys.stdin)):
         try:
@@ -143,10 +184,5 @@ def parse_command(
                 failures += 1
                 _report_unreadable(file, error)
                 continue
-            _emit(messages, output, show_all, rows)
-    if output is OutputFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
-    elif output is OutputFormat.table:
-        _print_table(rows)
-    if failures:
-        raise typer.Exit(code=1)
+            failures += _emit(messages, output, show_all, rows, classifier, budget)
+    return failures
