@@ -555,6 +555,14 @@ class Scanner:
             return
         if client.can_move:
             client.move(keys, self.config.quarantine_folder)
+            log.error(
+                "mailbox %s: %d message(s) moved to %s after %d failed tries: %s",
+                self.config.name,
+                len(keys),
+                self.config.quarantine_folder,
+                self.config.max_tries,
+                ", ".join(keys[:20]),
+            )
         else:
             summary.skipped.extend(keys)
             log.error(
