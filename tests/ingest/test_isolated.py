@@ -22,6 +22,7 @@ from stmails.ingest.isolated import (
 
 from .mailbox.hostile import (
     MARKER_ENV,
+    alive,
     crashing_classify,
     hanging_classify,
     hostile_bounce,
@@ -105,14 +106,6 @@ def test_a_worker_cannot_take_more_memory_than_its_limit() -> None:
     assert [r.recipient for r in outcomes[1]] == ["f@dest.example"]  # type: ignore[union-attr]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
 def test_no_worker_outlives_a_killed_process(tmp_path: Path) -> None:
     marker = tmp_path / "started"
@@ -136,11 +129,11 @@ def test_no_worker_outlives_a_killed_process(tmp_path: Path) -> None:
             assert process.poll() is None
             time.sleep(0.05)
         worker = int(marker.read_text().split()[0])
-        assert _alive(worker)
+        assert alive(worker)
         process.kill()
         process.wait(10)
         deadline = time.monotonic() + 10
-        while _alive(worker):
+        while alive(worker):
             assert time.monotonic() < deadline, "the worker outlived the process that started it"
             time.sleep(0.05)
     finally:

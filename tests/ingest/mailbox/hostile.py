@@ -66,3 +66,12 @@ def hungry_classify(raw: bytes) -> list[BounceRecord]:
         hoard = [bytearray(64 * 1024 * 1024) for _ in range(64)]
         return [BounceRecord(recipient=str(len(hoard)), reason="undefined")]
     return classify(raw)
+
+
+def alive(pid: int) -> bool:
+    """True while process `pid` runs (a zombie waiting to be reaped counts as dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from sending.conftest import free_port
 from stmails.config import Settings
 from stmails.db.engine import session_factory
 from stmails.db.migrate import open_database
@@ -27,8 +27,9 @@ from stmails.db.models import Bounce
 from stmails.services import settings as settings_service
 
 from .conftest import Mailbox
-from .hostile import MARKER_ENV, hostile_bounce
+from .hostile import MARKER_ENV, alive, hostile_bounce
 from .messages import dsn
+from .test_worker import served_entry
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +38,6 @@ TESTS = Path(__file__).resolve().parents[2]
 # classifier holds an interpreter for seconds per call: a server classifying in its own
 # process would miss this bound by far.
 HEALTH_BOUND = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:
@@ -55,24 +50,11 @@ class Served:
         self.sessions = session_factory(self.engine)
 
     def configure(self, mailbox: Mailbox, **entry: Any) -> None:
-        config = mailbox.config("imap")
         with self.sessions() as session:
             settings_service.set_value(
                 session,
                 "bounce.mailboxes",
-                [
-                    {
-                        "name": "served",
-                        "type": "imap",
-                        "host": config.host,
-                        "port": config.port,
-                        "tls_mode": "none",
-                        "username": config.username,
-                        "password": config.password,
-                        "scan_interval": "1s",
-                        **entry,
-                    }
-                ],
+                [{**served_entry(mailbox), "scan_interval": "1s", **entry}],
             )
             session.commit()
 
@@ -170,14 +152,6 @@ def test_health_answers_while_a_hostile_message_is_scanned(
     assert max(latencies) < HEALTH_BOUND, sorted(latencies)[-5:]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and prctl")
 def test_a_server_killed_while_classifying_does_not_loop(mailbox: Mailbox, served: Served) -> None:
     # A budget far longer than the test: only the kills end the hostile classification.
@@ -204,7 +178,7 @@ def test_a_server_killed_while_classifying_does_not_loop(mailbox: Mailbox, serve
             process.kill()
             process.wait(10)
             kills += 1
-            wait_for(lambda pid=worker: not _alive(pid), 10, "the classifier outlived the server")
+            wait_for(lambda pid=worker: not alive(pid), 10, "the classifier outlived the server")
     else:
         pytest.fail("the server was killed on every start")
     assert kills == 2, "one try in a batch, one alone: then it is quarantined unread"
