@@ -464,6 +464,66 @@ def _sent_messages(session: Session, events: Sequence[Event]) -> dict[str, tuple
     return {message_id: (subscriber, campaign) for message_id, subscriber, campaign in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class _Gated:
+    """An event of an unauthenticated channel after the gate: whom and which campaign it is
+    about, and why it may not act ("" when it may)."""
+
+    subscriber: _Known | None
+    address: str
+    campaign_uuid: str
+    unattributed: str
+    notes: dict[str, str]
+
+
+def _attribute(
+    event: Event,
+    evidence: Evidence,
+    trust: MailboxTrust,
+    found: _Subscribers,
+    sent: SentMessages,
+    acting: dict[str, int],
+) -> _Gated:
+    """The attribution gate for one event (see the module docstring); `acting` counts the
+    events of each message that may act so far."""
+    verdict = _verdict(event, evidence, trust, sent)
+    reported = normalize_email(event.email)
+    subscriber = found.match(event.subscriber_uuid, event.email)
+    address = reported
+    campaign_uuid = (verdict.campaign_uuid or event.campaign_uuid).strip().lower()
+    why_not = verdict.why_not
+    notes: dict[str, str] = {}
+    if verdict.by_address:
+        subscriber = found.match("", event.email)
+    elif verdict.subscriber_uuid:
+        subscriber = found.match(verdict.subscriber_uuid, "")
+        if subscriber is None:
+            why_not = UNATTRIBUTED_GONE
+        elif reported != subscriber.email.lower():
+            # The evidence names the subscriber the message went to: a different address in
+            # the report (a forward) is not the one to act on, and on a report about several
+            # recipients only that subscriber's may act.
+            if evidence.sole or not reported:
+                notes["reported_recipient"] = reported
+                address = subscriber.email.lower()
+            else:
+                why_not = UNATTRIBUTED_OTHER_RECIPIENT
+    if not why_not:
+        acting[evidence.message] = acting.get(evidence.message, 0) + 1
+        if acting[evidence.message] > MAX_ACTING_RECIPIENTS:
+            why_not = UNATTRIBUTED_TOO_MANY
+    if not why_not:
+        notes["attribution"] = verdict.how
+        if not address and subscriber is not None:
+            address = subscriber.email.lower()
+        return _Gated(subscriber, address, campaign_uuid, "", notes)
+    # History only: filed under the address it reports, not a campaign it only claims.
+    notes = {"attribution": "none", "unattributed": why_not}
+    if campaign_uuid:
+        notes["claimed_campaign"] = campaign_uuid
+    return _Gated(found.match("", event.email), reported, "", why_not, notes)
+
+
 def record(
     session: Session,
     event: Event,
@@ -587,42 +647,11 @@ def _prepare(
         campaign_uuid = event.campaign_uuid.strip().lower()
         unattributed = ""
         notes: dict[str, str] = {}
-        evidence = event.evidence
-        if evidence is not None:
-            verdict = _verdict(event, evidence, config.mailbox_trust, sent)
-            unattributed = verdict.why_not
-            if verdict.by_address:
-                subscriber = found.match("", event.email)
-            elif verdict.subscriber_uuid:
-                subscriber = found.match(verdict.subscriber_uuid, "")
-                if subscriber is None:
-                    unattributed = UNATTRIBUTED_GONE
-            if verdict.campaign_uuid:
-                campaign_uuid = verdict.campaign_uuid.lower()
-            if (
-                not unattributed
-                and subscriber is not None
-                and verdict.subscriber_uuid
-                and address != subscriber.email.lower()
-            ):
-                # The evidence names the subscriber the message went to; a different reported
-                # address (a forward) is not the one to act on.
-                if evidence.sole or not address:
-                    notes["reported_recipient"] = address
-                    address = subscriber.email.lower()
-                else:
-                    unattributed = UNATTRIBUTED_OTHER_RECIPIENT
-            if not unattributed:
-                acting[evidence.message] = acting.get(evidence.message, 0) + 1
-                if acting[evidence.message] > MAX_ACTING_RECIPIENTS:
-                    unattributed = UNATTRIBUTED_TOO_MANY
-            notes["attribution"] = "none" if unattributed else verdict.how
-            if unattributed:
-                notes["unattributed"] = unattributed
-                if campaign_uuid:
-                    # A campaign only claimed is kept as a note: no statistic counts it.
-                    notes["claimed_campaign"] = campaign_uuid
-                    campaign_uuid = ""
+        if event.evidence is not None:
+            gated = _attribute(event, event.evidence, config.mailbox_trust, found, sent, acting)
+            subscriber, unattributed, notes = gated.subscriber, gated.unattributed, gated.notes
+            address = gated.address
+            campaign_uuid = gated.campaign_uuid
         occurred = event.occurred_at or now
         if occurred.tzinfo is None:
             occurred = occurred.replace(tzinfo=UTC)
