@@ -300,3 +300,16 @@ def test_the_trust_setting_is_validated(session: Session) -> None:
         with pytest.raises(SettingsError) as refused:
             settings.validate("bounce.mailbox_trust", bad)
         assert refused.value.field == "bounce.mailbox_trust"
+
+
+def test_verp_trust_without_verp_is_refused(session: Session) -> None:
+    with pytest.raises(SettingsError) as refused:
+        settings.update(session, {"bounce.mailbox_trust": "verp"})
+    assert refused.value.field == "bounce.mailbox_trust" and "sending.verp" in str(refused.value)
+    settings.update(session, {"bounce.mailbox_trust": "verp", "sending.verp": True})
+    with pytest.raises(SettingsError) as turned_off:
+        settings.update(session, {"sending.verp": False})
+    assert turned_off.value.field == "sending.verp"
+    assert settings.get(session, "sending.verp") is True
+    # Unrelated changes are not held up.
+    settings.update(session, {"bounce.enabled": True})

@@ -247,9 +247,23 @@ def update(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
         key: validate(key, _keep_secrets(key, value, current.get(key)))
         for key, value in values.items()
     }
+    _check_together({**current, **prepared}, prepared)
     for key, value in prepared.items():
         set_value(session, key, value)
     return get_all(session)
+
+
+def _check_together(values: Mapping[str, Any], changed: Mapping[str, Any]) -> None:
+    """Refuse a change that makes two settings unworkable together (naming the one changed)."""
+    touched = "bounce.mailbox_trust" in changed or "sending.verp" in changed
+    if not touched or values.get("bounce.mailbox_trust") != "verp" or values.get("sending.verp"):
+        return
+    field = "bounce.mailbox_trust" if "bounce.mailbox_trust" in changed else "sending.verp"
+    raise SettingsError(
+        field,
+        "bounce.mailbox_trust verp needs sending.verp on: without VERP tokens, no bounce from "
+        "a mailbox could act",
+    )
 
 
 def masked(values: Mapping[str, Any]) -> dict[str, Any]:
