@@ -16,6 +16,7 @@ import pytest
 from stmails.core import classify
 from stmails.ingest.isolated import (
     ClassificationTimeout,
+    ClassifierClosed,
     ClassifierCrashed,
     IsolatedClassifier,
 )
@@ -85,6 +86,20 @@ def test_a_message_over_its_budget_is_abandoned_while_the_caller_runs_on() -> No
     # ...and the caller's threads ran all along: the regex engine held another interpreter.
     assert max(gaps) < 0.5
     assert [r.recipient for r in again[0]] == ["c@dest.example"]  # type: ignore[union-attr]
+
+
+def test_closing_stops_a_classification_without_blaming_the_message() -> None:
+    isolated = IsolatedClassifier(classifier=hanging_classify)
+    isolated.classify_many([b"warm-up"], budget=30)
+    closer = threading.Timer(1.0, isolated.close)
+    closer.start()
+    started = time.monotonic()
+    with pytest.raises(ClassifierClosed):
+        isolated.classify_many([hostile_bounce(), dsn("z@dest.example")], budget=300)
+    assert time.monotonic() - started < 30
+    closer.join()
+    with pytest.raises(ClassifierClosed):
+        isolated.classify_many([dsn("z@dest.example")], budget=30)
 
 
 def test_a_worker_that_dies_is_reported_and_replaced() -> None:

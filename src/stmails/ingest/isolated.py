@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait
 from types import TracebackType
 
 from pebble import ProcessExpired, ProcessPool
@@ -42,6 +43,8 @@ DEFAULT_BUDGET = 10.0
 # Address space of one worker: ten times the largest message a mailbox reads by default,
 # plus the interpreter.
 MEMORY_LIMIT = 1024 * 1024 * 1024
+# How often a caller waiting for a message looks whether the classifier was closed.
+_POLL_SECONDS = 0.25
 # prctl(2): deliver a signal to this process when its parent dies.
 _PR_SET_PDEATHSIG = 1
 
@@ -56,6 +59,10 @@ class ClassificationTimeout(ClassificationFailed):
 
 class ClassifierCrashed(ClassificationFailed):
     """The worker classifying the message died (memory limit, crash)."""
+
+
+class ClassifierClosed(RuntimeError):
+    """The classifier was closed (the process is stopping): no message is at fault."""
 
 
 def default_workers() -> int:
@@ -104,6 +111,7 @@ class IsolatedClassifier:
         self._memory_limit = memory_limit
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def __enter__(self) -> IsolatedClassifier:
         return self
@@ -118,6 +126,8 @@ class IsolatedClassifier:
 
     def _pool_now(self) -> ProcessPool:
         with self._lock:
+            if self._closed:
+                raise ClassifierClosed("the classifier is closed")
             if self._pool is None or not self._pool.active:
                 self._pool = ProcessPool(
                     max_workers=self._workers,
@@ -129,13 +139,22 @@ class IsolatedClassifier:
 
     def classify_many(self, raws: Sequence[bytes], budget: float = DEFAULT_BUDGET) -> list[Outcome]:
         """One outcome per message of `raws`, in order; each message gets `budget` seconds of
-        its worker's time (waiting for a free worker does not count)."""
+        its worker's time (waiting for a free worker does not count). Raises
+        `ClassifierClosed` when `close()` was called, before or meanwhile."""
         if not raws:
             return []
         pool = self._pool_now()
         futures = [pool.schedule(self._classifier, args=(raw,), timeout=budget) for raw in raws]
         outcomes: list[Outcome] = []
         for future in futures:
+            # A pool stopped by close() may leave a queued task's future unresolved: look up
+            # from the wait now and then.
+            while not future.done():
+                if self._closed:
+                    for pending in futures:
+                        pending.cancel()  # type: ignore[no-untyped-call]
+                    raise ClassifierClosed("the classifier was closed while classifying")
+                wait([future], timeout=_POLL_SECONDS)
             try:
                 outcomes.append(future.result())
             except FutureTimeout:
@@ -148,6 +167,9 @@ class IsolatedClassifier:
                 )
             except Exception as exc:
                 outcomes.append(exc)
+        if self._closed:
+            # Workers killed by close() failed their messages through no fault of theirs.
+            raise ClassifierClosed("the classifier was closed while classifying")
         return outcomes
 
     def __call__(self, raw: bytes, budget: float = DEFAULT_BUDGET) -> list[BounceRecord]:
@@ -158,8 +180,10 @@ class IsolatedClassifier:
         return outcome
 
     def close(self) -> None:
-        """Stops the workers (one busy with a message is killed) and waits for them."""
+        """Stops the workers (one busy with a message is killed) and waits for them; the
+        classifier cannot be used afterwards."""
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()  # type: ignore[no-untyped-call]

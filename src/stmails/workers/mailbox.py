@@ -28,7 +28,7 @@ from stmails.core.event import Event
 from stmails.db.engine import read_only
 from stmails.db.models import MailboxMessage
 from stmails.filelock import try_lock
-from stmails.ingest.isolated import IsolatedClassifier
+from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier
 from stmails.ingest.mailbox import (
     MailboxConfig,
     MailboxError,
@@ -373,6 +373,9 @@ class MailboxWorker:
                 summary = scan_mailbox(
                     config, self._sessions, self._settings, classifier=self._classifier
                 )
+            except ClassifierClosed:
+                # The worker is stopping: the scan ended where it was, its tries taken back.
+                break
             except (MailboxError, RecordUnavailable, OSError) as exc:
                 log.warning("mailbox %s: scan stopped: %s", config.name, exc)
                 continue

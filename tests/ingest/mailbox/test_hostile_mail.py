@@ -3,6 +3,7 @@ scan, uses up its tries and is quarantined; the other messages are recorded all 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.core import BounceRecord, classify
 from stmails.db.models import Bounce, MailboxMessage
-from stmails.ingest.isolated import IsolatedClassifier
+from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier
 from stmails.ingest.mailbox import Scanner, connect
 from stmails.ingest.mailbox.scanner import INTERRUPTED
 from stmails.workers.mailbox import SqlLedger, make_recorder
@@ -153,6 +154,22 @@ def test_a_message_that_kills_the_scan_is_quarantined_after_its_tries(
         assert mailbox.subjects() == []
     else:
         assert mailbox.subjects() == ["killer"]
+
+
+def test_a_server_stopping_mid_scan_takes_back_the_tries_it_cost(
+    mailbox: Mailbox, session_maker: sessionmaker[Session]
+) -> None:
+    mailbox.append(hostile_bounce(subject="slow"), dsn("lou@dest.example", subject="l"))
+    config = mailbox.config("imap", classify_timeout=300)
+    isolated = IsolatedClassifier(classifier=hanging_classify)
+    # The server's shutdown closes the classifier while the hostile message is being read.
+    closer = threading.Timer(2.0, isolated.close)
+    closer.start()
+    with pytest.raises(ClassifierClosed):
+        scan(config, session_maker, isolated)
+    closer.join()
+    assert ledger_rows(session_maker) == {}, "no message was blamed for the shutdown"
+    assert mailbox.subjects() == ["slow", "l"]
 
 
 def test_a_dead_database_takes_back_the_tries_it_cost(

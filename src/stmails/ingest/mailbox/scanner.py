@@ -28,7 +28,7 @@ from typing import Literal, Protocol, runtime_checkable
 from stmails.core import BounceRecord, classify
 from stmails.core.event import Event, Evidence
 from stmails.ingest import message_ids
-from stmails.ingest.isolated import IsolatedClassifier, Outcome
+from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier, Outcome
 from stmails.ingest.mailbox.client import MailboxClient, MessageRef
 from stmails.ingest.mailbox.config import MailboxConfig
 from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken, find_token
@@ -452,7 +452,12 @@ class Scanner:
             # Committed before anything reads them: a message that hangs or crashes this
             # process still uses up a try.
             self._ledger.attempt(name, validity, present)
-        outcomes = self._classify([raws[key] for key in present], classifier)
+        try:
+            outcomes = self._classify([raws[key] for key in present], classifier)
+        except ClassifierClosed:
+            # The process is stopping: these messages are not at fault.
+            self._forgive(name, validity, present)
+            raise
         per_message: dict[str, list[Event]] = {}
         ignored: list[str] = []
         for key, outcome in zip(present, outcomes, strict=True):
@@ -479,11 +484,8 @@ class Scanner:
         try:
             recorded = self._record_all(client, per_message, summary)
         except RecordUnavailable:
-            if not self._dry_run:
-                # Our store failed, not these messages: their tries are taken back where
-                # the store lets us (a failed classification stays counted).
-                with contextlib.suppress(Exception):
-                    self._ledger.forgive(name, validity, [*per_message, *ignored])
+            # Our store failed, not these messages (a failed classification stays counted).
+            self._forgive(name, validity, [*per_message, *ignored])
             raise
         for key in recorded:
             if any(e.type == "complaint" for e in per_message[key]):
@@ -498,6 +500,14 @@ class Scanner:
         self._remove(client, recorded, summary)
         if self.config.non_bounce_action == "move" and ignored:
             client.move(ignored, self.config.non_bounce_folder)
+
+    def _forgive(self, name: str, validity: str, keys: list[str]) -> None:
+        """Take back the tries of `keys`, where the ledger's store lets us (it may be the very
+        thing that failed)."""
+        if self._dry_run or not keys:
+            return
+        with contextlib.suppress(Exception):
+            self._ledger.forgive(name, validity, keys)
 
     def _record_all(
         self, client: MailboxClient, per_message: dict[str, list[Event]], summary: ScanSummary
