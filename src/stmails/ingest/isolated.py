@@ -147,8 +147,8 @@ class IsolatedClassifier:
         futures = [pool.schedule(self._classifier, args=(raw,), timeout=budget) for raw in raws]
         outcomes: list[Outcome] = []
         for future in futures:
-            # A pool stopped by close() may leave a queued task's future unresolved: look up
-            # from the wait now and then.
+            # A pool stopped by close() may leave a queued task's future unresolved: wait in
+            # short steps, looking whether the classifier was closed meanwhile.
             while not future.done():
                 if self._closed:
                     for pending in futures:
