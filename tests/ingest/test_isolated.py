@@ -26,6 +26,7 @@ from .mailbox.hostile import (
     alive,
     crashing_classify,
     hanging_classify,
+    hanging_or_failing_classify,
     hostile_bounce,
     hungry_classify,
     process_id,
@@ -88,6 +89,20 @@ def test_a_message_over_its_budget_is_abandoned_while_the_caller_runs_on() -> No
     assert [r.recipient for r in again[0]] == ["c@dest.example"]  # type: ignore[union-attr]
 
 
+def test_each_of_many_messages_gets_its_own_outcome_in_order() -> None:
+    raws = [dsn(f"u{i}@dest.example", message_id=f"{i}@x") for i in range(45)]
+    raws[7] = b"X-Test-Bad: yes\r\n" + raws[7]
+    raws[23] = hostile_bounce()
+    with IsolatedClassifier(classifier=hanging_or_failing_classify) as isolated:
+        outcomes = isolated.classify_many(raws, budget=2)
+    assert isinstance(outcomes[7], ValueError)
+    assert isinstance(outcomes[23], ClassificationTimeout)
+    fine = [i for i in range(45) if i not in (7, 23)]
+    assert [outcomes[i][0].recipient for i in fine] == [  # type: ignore[index]
+        f"u{i}@dest.example" for i in fine
+    ]
+
+
 def test_closing_stops_a_classification_without_blaming_the_message() -> None:
     isolated = IsolatedClassifier(classifier=hanging_classify)
     isolated.classify_many([b"warm-up"], budget=30)
@@ -136,7 +151,12 @@ def test_no_worker_outlives_a_killed_process(tmp_path: Path) -> None:
         """
     )
     env = {**os.environ, MARKER_ENV: str(marker), "PYTHONPATH": str(TESTS)}
-    process = subprocess.Popen([sys.executable, "-c", script], env=env)
+    # Its output goes to a file: the resource tracker of a killed process reports, rightly,
+    # the semaphores it cleans up after it.
+    log = (tmp_path / "killed.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 60
         while not marker.exists() or not marker.read_text().strip():
@@ -155,3 +175,4 @@ def test_no_worker_outlives_a_killed_process(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait(10)
+        log.close()

@@ -7,7 +7,9 @@ bound, must not freeze the process that reads it. `IsolatedClassifier` runs
 calling process only waits, so the API's event loop and its threads keep the interpreter
 lock, and a message that takes longer than its budget has its worker killed (and replaced)
 and is reported as `ClassificationTimeout`. A worker that dies (a memory limit, a crash) is
-reported as `ClassifierCrashed`; neither stops the other messages.
+reported as `ClassifierCrashed`; neither stops the other messages. Messages travel in small
+groups (the hand-over costs more than classifying one); a group that overruns is classified
+again one message at a time, so a hostile message costs at most twice its budget.
 
 Workers are fresh interpreters (multiprocessing's "spawn": nothing of the multi-threaded
 server is forked), limit their own address space, and are killed by the kernel when the
@@ -30,7 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait
 from types import TracebackType
 
-from pebble import ProcessExpired, ProcessPool
+from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
 from stmails.core import BounceRecord, classify
 
@@ -40,6 +42,11 @@ Outcome = list[BounceRecord] | Exception
 
 # Seconds one message may take; the slowest sample of the corpus takes well under one.
 DEFAULT_BUDGET = 10.0
+# Messages go to the workers in small groups: handing over one message per task would cost
+# more than classifying it. A group that overruns the budget, or whose worker dies, is
+# classified again one message at a time, so that each message gets its own outcome.
+GROUP_MESSAGES = 20
+GROUP_BYTES = 1024 * 1024
 # Address space of one worker: ten times the largest message a mailbox reads by default,
 # plus the interpreter.
 MEMORY_LIMIT = 1024 * 1024 * 1024
@@ -63,6 +70,31 @@ class ClassifierCrashed(ClassificationFailed):
 
 class ClassifierClosed(RuntimeError):
     """The classifier was closed (the process is stopping): no message is at fault."""
+
+
+def _classify_group(classifier: Classifier, raws: list[bytes]) -> list[Outcome]:
+    """Runs in a worker: the records of each message, or the exception it raised."""
+    outcomes: list[Outcome] = []
+    for raw in raws:
+        try:
+            outcomes.append(classifier(raw))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _groups(raws: Sequence[bytes]) -> list[list[int]]:
+    """The indexes of `raws` in groups of at most `GROUP_MESSAGES` messages and (but for a
+    bigger message alone) `GROUP_BYTES` bytes."""
+    groups: list[list[int]] = []
+    size = 0
+    for index, raw in enumerate(raws):
+        if not groups or len(groups[-1]) >= GROUP_MESSAGES or size + len(raw) > GROUP_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(index)
+        size += len(raw)
+    return groups
 
 
 def default_workers() -> int:
@@ -144,33 +176,72 @@ class IsolatedClassifier:
         if not raws:
             return []
         pool = self._pool_now()
-        futures = [pool.schedule(self._classifier, args=(raw,), timeout=budget) for raw in raws]
-        outcomes: list[Outcome] = []
-        for future in futures:
-            # A pool stopped by close() may leave a queued task's future unresolved: wait in
-            # short steps, looking whether the classifier was closed meanwhile.
-            while not future.done():
-                if self._closed:
-                    for pending in futures:
-                        pending.cancel()  # type: ignore[no-untyped-call]
-                    raise ClassifierClosed("the classifier was closed while classifying")
-                wait([future], timeout=_POLL_SECONDS)
-            try:
-                outcomes.append(future.result())
-            except FutureTimeout:
-                outcomes.append(
-                    ClassificationTimeout(f"classification took longer than {budget:g} s")
-                )
-            except ProcessExpired as exc:
-                outcomes.append(
-                    ClassifierCrashed(f"the classifier process died (exit code {exc.exitcode})")
-                )
-            except Exception as exc:
-                outcomes.append(exc)
+        scheduled = [
+            (
+                group,
+                pool.schedule(
+                    _classify_group,
+                    args=(self._classifier, [raws[i] for i in group]),
+                    timeout=budget,
+                ),
+            )
+            for group in _groups(raws)
+        ]
+        outcomes: list[Outcome | None] = [None] * len(raws)
+        again: list[int] = []
+        for group, future in scheduled:
+            result = self._wait(future, budget, [f for _, f in scheduled])
+            if isinstance(result, list):
+                for index, outcome in zip(group, result, strict=True):
+                    outcomes[index] = outcome
+            elif len(group) == 1:
+                outcomes[group[0]] = result
+            else:
+                # Which message overran (or killed the worker) is unknown: each alone.
+                again.extend(group)
+        singles = [
+            (
+                index,
+                pool.schedule(
+                    _classify_group, args=(self._classifier, [raws[index]]), timeout=budget
+                ),
+            )
+            for index in again
+        ]
+        for index, future in singles:
+            result = self._wait(future, budget, [f for _, f in singles])
+            outcomes[index] = result[0] if isinstance(result, list) else result
         if self._closed:
             # Workers killed by close() failed their messages through no fault of theirs.
             raise ClassifierClosed("the classifier was closed while classifying")
-        return outcomes
+        done = [outcome for outcome in outcomes if outcome is not None]
+        assert len(done) == len(raws)
+        return done
+
+    def _wait(
+        self,
+        future: ProcessFuture[list[Outcome]],
+        budget: float,
+        others: list[ProcessFuture[list[Outcome]]],
+    ) -> list[Outcome] | Exception:
+        """The outcomes of one task, or why it gave none; `ClassifierClosed` (cancelling the
+        `others`) when the classifier is closed meanwhile."""
+        # A pool stopped by close() may leave a queued task's future unresolved: wait in
+        # short steps, looking whether the classifier was closed meanwhile.
+        while not future.done():
+            if self._closed:
+                for pending in others:
+                    pending.cancel()  # type: ignore[no-untyped-call]
+                raise ClassifierClosed("the classifier was closed while classifying")
+            wait([future], timeout=_POLL_SECONDS)
+        try:
+            return future.result()
+        except FutureTimeout:
+            return ClassificationTimeout(f"classification took longer than {budget:g} s")
+        except ProcessExpired as exc:
+            return ClassifierCrashed(f"the classifier process died (exit code {exc.exitcode})")
+        except Exception as exc:
+            return exc
 
     def __call__(self, raw: bytes, budget: float = DEFAULT_BUDGET) -> list[BounceRecord]:
         """The records of one message; raises what `classify_many` would report."""

@@ -48,6 +48,13 @@ def hanging_classify(raw: bytes) -> list[BounceRecord]:
     return classify(raw)
 
 
+def hanging_or_failing_classify(raw: bytes) -> list[BounceRecord]:
+    """`hanging_classify`, except that a message starting with "X-Test-Bad:" raises."""
+    if raw.startswith(b"X-Test-Bad:"):
+        raise ValueError("the classifier failed on this message")
+    return hanging_classify(raw)
+
+
 def process_id(raw: bytes) -> list[BounceRecord]:
     """One record whose recipient is the id of the process that classified `raw`."""
     return [BounceRecord(recipient=str(os.getpid()), reason="undefined")]
