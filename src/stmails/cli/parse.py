@@ -1,4 +1,9 @@
-"""`stmails parse`: classify bounces from .eml files, maildir folders, mbox files or stdin."""
+"""`stmails parse`: classify bounces from .eml files, maildir folders, mbox files or stdin.
+
+Messages are classified in worker processes, each within `--timeout` seconds
+(`stmails.ingest.isolated`): a message that takes longer is reported on stderr and skipped,
+and the command goes on with the others (and exits with status 1).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +22,7 @@ from rich.table import Table
 
 from stmails.cli.main import app
 from stmails.core import classify
+from stmails.ingest.isolated import DEFAULT_BUDGET, IsolatedClassifier
 
 # An mbox message starts with a "From " line at the start of the file or after a blank line.
 _MBOX_SEPARATOR = re.compile(rb"(?:\A|\n)From [^\n]*\n")
@@ -97,23 +104,56 @@ def _report_unreadable(path: Path, error: OSError) -> None:
     print(f"stmails parse: cannot read {path}: {error.strerror or error}", file=sys.stderr)
 
 
-def _emit(
-    messages: list[tuple[str, bytes]],
-    output: OutputFormat,
-    show_all: bool,
-    rows: list[dict[str, object]],
-) -> None:
-    """Classify messages; print jsonl rows now, or collect them in `rows` for json/table."""
-    for name, raw in messages:
-        records = classify(raw)
-        found: list[dict[str, object]] = [{"file": name, **r.to_dict()} for r in records]
-        if not found and show_all:
-            found = [{"file": name, "kind": "none"}]
-        if output is OutputFormat.jsonl:
-            for row in found:
-                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            rows.extend(found)
+@dataclass
+class _Run:
+    """One `stmails parse` run: how it prints, what it collected, where it classifies."""
+
+    output: OutputFormat
+    show_all: bool
+    classifier: IsolatedClassifier
+    budget: float
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+    def emit(self, messages: list[tuple[str, bytes]]) -> int:
+        """Classify messages; print jsonl rows now, or collect them in `rows` for json/table.
+        Returns how many messages could not be classified (reported on stderr)."""
+        failed = 0
+        outcomes = self.classifier.classify_many([raw for _, raw in messages], self.budget)
+        for (name, _), outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                failed += 1
+                print(f"stmails parse: {name}: not classified: {outcome}", file=sys.stderr)
+                continue
+            found: list[dict[str, object]] = [{"file": name, **r.to_dict()} for r in outcome]
+            if not found and self.show_all:
+                found = [{"file": name, "kind": "none"}]
+            if self.output is OutputFormat.jsonl:
+                for row in found:
+                    sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                self.rows.extend(found)
+        return failed
+
+    def parse_all(self, paths: list[str]) -> int:
+        """Classify every message `paths` name; returns how many inputs could not be read or
+        classified (each reported on stderr)."""
+        failures = 0
+        for path in iter_inputs(paths, iter(sys.stdin)):
+            try:
+                files = expand(path)
+            except OSError as error:
+                failures += 1
+                _report_unreadable(path, error)
+                continue
+            for file in files:
+                try:
+                    messages = read_messages(file)
+                except OSError as error:
+                    failures += 1
+                    _report_unreadable(file, error)
+                    continue
+                failures += self.emit(messages)
+        return failures
 
 
 @app.command("parse")
@@ -125,28 +165,20 @@ def parse_command(
     show_all: Annotated[
         bool, typer.Option("--all", help='Print {"file": ..., "kind": "none"} for non-bounces.')
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=0.1, max=3600, help="Seconds one message may take to classify."
+        ),
+    ] = DEFAULT_BUDGET,
 ) -> None:
     """Classify bounce, complaint and auto-reply messages and print one record per recipient."""
-    rows: list[dict[str, object]] = []
-    failures = 0
-    for path in iter_inputs(paths, iter(sys.stdin)):
-        try:
-            files = expand(path)
-        except OSError as error:
-            failures += 1
-            _report_unreadable(path, error)
-            continue
-        for file in files:
-            try:
-                messages = read_messages(file)
-            except OSError as error:
-                failures += 1
-                _report_unreadable(file, error)
-                continue
-            _emit(messages, output, show_all, rows)
+    with IsolatedClassifier(classifier=classify) as classifier:
+        run = _Run(output, show_all, classifier, timeout)
+        failures = run.parse_all(paths)
     if output is OutputFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        sys.stdout.write(json.dumps(run.rows, ensure_ascii=False, indent=1) + "\n")
     elif output is OutputFormat.table:
-        _print_table(rows)
+        _print_table(run.rows)
     if failures:
         raise typer.Exit(code=1)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     event,
     func,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -247,6 +248,8 @@ class Bounce(Base):
     (after reason overrides and soft-bounce escalation). `count_key` is the unit of counting:
     the campaign uuid, or `day:YYYY-MM-DD` of `created_at` when there is no campaign.
     `created_at` is when the bounce happened; `recorded_at` when stmails stored it.
+    `attributed` is false for a bounce from a bounce mailbox that `bounce.mailbox_trust` did not
+    let act (`meta["unattributed"]` says why): it is history only, and no rule counts it.
     """
 
     __tablename__ = "bounces"
@@ -286,6 +289,9 @@ class Bounce(Base):
     # when the address is erased, so that per-domain figures outlive the address. No Python
     # default: writers leave it out and the database fills it in.
     domain: Mapped[str] = mapped_column(String(255), server_default="")
+    # Last: a later migration added it to the end of the table. Only the database's default,
+    # so that writers of every other column need not name it.
+    attributed: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
 
 class Suppression(Base):

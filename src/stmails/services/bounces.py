@@ -14,6 +14,13 @@ Every channel (the HTTP API, mailboxes, ESP webhooks, SMTP-time rejections) hand
 5. when a hard-bounce or complaint rule is reached, put the address on the suppression list, for
    subscribers and strangers alike.
 
+The attribution gate comes first: an event from an unauthenticated channel (a bounce mailbox:
+it carries `Evidence`) acts only when `bounce.mailbox_trust` accepts its evidence (a verified
+VERP token; with "sent", also a Message-ID of mail stmails sent to that recipient; with "any",
+nothing), and one message acts on at most `MAX_ACTING_RECIPIENTS` recipients. Any other such
+event is stored unattributed (`attributed` false, `meta["unattributed"]` saying why): it is
+history only, no rule counts it, and it never unsubscribes, blocklists or suppresses.
+
 `record_many()` does the same for a batch of events in a handful of statements (the web layer's
 group commit uses it); `record()` is a batch of one.
 `reapply()` replays the whole history under the rules in force (`stmails bounces reapply`).
@@ -44,7 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from stmails.core.event import EVENT_TYPES, Event, EventType
+from stmails.core.event import EVENT_TYPES, Event, EventType, Evidence
 from stmails.db.in_list import in_list
 from stmails.db.models import (
     Bounce,
@@ -63,6 +70,7 @@ from stmails.services.pages import Page, check_paging, ordering, paged
 from stmails.services.settings import (
     BounceAction,
     BounceConfig,
+    MailboxTrust,
     bounce_config,
     cached_bounce_config,
 )
@@ -83,6 +91,16 @@ MAX_META_CHARS = 65_536
 ERASED = "[erased]"
 # Field limits of the bounces table, checked before any SQL so that bad input is a clear error.
 BOUNCES = cast(Table, Bounce.__table__)
+# One message from a bounce mailbox acts on at most this many recipients, whatever the trust:
+# stmails sends one recipient per message, so a genuine bounce names one or two.
+MAX_ACTING_RECIPIENTS = 10
+# Why a bounce from a mailbox was recorded without acting (`meta["unattributed"]`).
+UNATTRIBUTED_NO_VERP = "no valid VERP token (bounce.mailbox_trust is verp)"
+UNATTRIBUTED_NOT_SENT = "no valid VERP token and no Message-ID of mail stmails sent to this address"
+UNATTRIBUTED_OTHER_RECIPIENT = "the returned message was sent to another recipient"
+UNATTRIBUTED_GONE = "the subscriber the VERP token names no longer exists"
+UNATTRIBUTED_TOO_MANY = f"the message reports more than {MAX_ACTING_RECIPIENTS} recipients"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _LIMITS = {
     "email": 320,
     "subscriber_uuid": 36,
@@ -113,6 +131,8 @@ class RecordResult:
     # True when this call put the address on (or confirmed it on) the suppression list.
     suppressed: bool
     effective_type: EventType
+    # False when the attribution gate let the event only be recorded (see the module docstring).
+    attributed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +337,8 @@ _HISTORY = Prepared(
     .where(
         _subjects_filter(),
         Bounce.created_at >= bindparam("since", type_=UTCDateTime()),
+        # Unattributed bounces are history only: no rule counts them.
+        Bounce.attributed.is_(True),
     )
     .group_by(*_HISTORY_GROUP)
 )
@@ -352,6 +374,7 @@ _BOUNCE_COLUMNS = (
     "meta",
     "created_at",
     "recorded_at",
+    "attributed",
 )
 # "All time" for the history query's lower bound.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -370,6 +393,135 @@ class _Subscribers:
         if found is None and email.strip():
             found = self.by_email.get(normalize_email(email))
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What the attribution gate makes of one event: whether it may act, how it was
+    attributed (`meta["attribution"]`), and whom its evidence names."""
+
+    acts: bool
+    how: str
+    why_not: str = ""
+    # The subscriber (and campaign) the evidence names, instead of what the message claims.
+    subscriber_uuid: str = ""
+    campaign_uuid: str = ""
+    # Look the subscriber up by the reported address only (the message's claim is not proof).
+    by_address: bool = False
+
+
+# Message-ID -> (subscriber uuid, campaign uuid) of campaign mail stmails sent.
+SentMessages = Mapping[str, tuple[str, str]]
+
+
+def _verdict(event: Event, evidence: Evidence, trust: MailboxTrust, sent: SentMessages) -> _Verdict:
+    """Whether an event of an unauthenticated channel may act under `trust`."""
+    if evidence.verp:
+        return _Verdict(True, "verp", subscriber_uuid=event.subscriber_uuid)
+    if trust == "any":
+        return _Verdict(True, str(event.meta.get("attribution") or "any"))
+    if trust == "verp":
+        return _Verdict(False, "none", UNATTRIBUTED_NO_VERP, by_address=True)
+    if evidence.signed:
+        return _Verdict(True, "signed_message_id", by_address=True)
+    for message_id in evidence.message_ids:
+        match = sent.get(message_id)
+        if match is not None:
+            return _Verdict(True, "message_id", subscriber_uuid=match[0], campaign_uuid=match[1])
+    return _Verdict(False, "none", UNATTRIBUTED_NOT_SENT, by_address=True)
+
+
+def _sent_messages(session: Session, events: Sequence[Event]) -> dict[str, tuple[str, str]]:
+    """The campaign messages stmails sent that the evidence of `events` refers to.
+
+    Sends are found through their subscriber (the uuid the message claims, or one inside a
+    Message-ID): the send ledger's indexes lead there, and the Message-ID must then match.
+    """
+    ids: set[str] = set()
+    uuids: set[str] = set()
+    for event in events:
+        evidence = event.evidence
+        if evidence is None or evidence.verp or not evidence.message_ids:
+            continue
+        ids.update(evidence.message_ids)
+        claimed = event.subscriber_uuid.strip().lower()
+        if claimed:
+            uuids.add(claimed)
+        for message_id in evidence.message_ids:
+            uuids.update(_UUID.findall(message_id.lower()))
+    if not ids or not uuids:
+        return {}
+    rows = session.execute(
+        select(CampaignSend.message_id, Subscriber.uuid, Campaign.uuid)
+        .join(Subscriber, Subscriber.id == CampaignSend.subscriber_id)
+        .join(Campaign, Campaign.id == CampaignSend.campaign_id)
+        .where(
+            in_list(Subscriber.uuid, "uuids"),
+            in_list(CampaignSend.message_id, "ids"),
+        ),
+        {"uuids": sorted(uuids), "ids": sorted(ids)},
+    )
+    return {message_id: (subscriber, campaign) for message_id, subscriber, campaign in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class _Gated:
+    """An event of an unauthenticated channel after the gate: whom and which campaign it is
+    about, and why it may not act ("" when it may)."""
+
+    subscriber: _Known | None
+    address: str
+    campaign_uuid: str
+    unattributed: str
+    notes: dict[str, str]
+
+
+def _attribute(
+    event: Event,
+    evidence: Evidence,
+    trust: MailboxTrust,
+    found: _Subscribers,
+    sent: SentMessages,
+    acting: dict[str, int],
+) -> _Gated:
+    """The attribution gate for one event (see the module docstring); `acting` counts the
+    events of each message that may act so far."""
+    verdict = _verdict(event, evidence, trust, sent)
+    reported = normalize_email(event.email)
+    subscriber = found.match(event.subscriber_uuid, event.email)
+    address = reported
+    campaign_uuid = (verdict.campaign_uuid or event.campaign_uuid).strip().lower()
+    why_not = verdict.why_not
+    notes: dict[str, str] = {}
+    if verdict.by_address:
+        subscriber = found.match("", event.email)
+    elif verdict.subscriber_uuid:
+        subscriber = found.match(verdict.subscriber_uuid, "")
+        if subscriber is None:
+            why_not = UNATTRIBUTED_GONE
+        elif reported != subscriber.email.lower():
+            # The evidence names the subscriber the message went to: a different address in
+            # the report (a forward) is not the one to act on, and on a report about several
+            # recipients only that subscriber's may act.
+            if evidence.sole or not reported:
+                notes["reported_recipient"] = reported
+                address = subscriber.email.lower()
+            else:
+                why_not = UNATTRIBUTED_OTHER_RECIPIENT
+    if not why_not:
+        acting[evidence.message] = acting.get(evidence.message, 0) + 1
+        if acting[evidence.message] > MAX_ACTING_RECIPIENTS:
+            why_not = UNATTRIBUTED_TOO_MANY
+    if not why_not:
+        notes["attribution"] = verdict.how
+        if not address and subscriber is not None:
+            address = subscriber.email.lower()
+        return _Gated(subscriber, address, campaign_uuid, "", notes)
+    # History only: filed under the address it reports, not a campaign it only claims.
+    notes = {"attribution": "none", "unattributed": why_not}
+    if campaign_uuid:
+        notes["claimed_campaign"] = campaign_uuid
+    return _Gated(found.match("", event.email), reported, "", why_not, notes)
 
 
 def record(
@@ -408,6 +560,10 @@ class _Pending:
     result: RecordResult | None = None
     bounce_id: int | None = None
     effective_type: EventType = "soft"
+    # Why the attribution gate let it only be recorded ("" when it may act).
+    unattributed: str = ""
+    # What the gate adds to its metadata.
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def subject(self) -> tuple[int | None, str]:
@@ -468,25 +624,37 @@ def record_many(
 def _prepare(
     session: Session, valid: list[tuple[int, Event]], config: BounceConfig, now: datetime
 ) -> list[_Pending]:
-    """Look up subscribers, erased addresses and known dedup keys for the whole batch."""
+    """Look up subscribers, erased addresses and known dedup keys for the whole batch, and
+    pass the events of unauthenticated channels through the attribution gate."""
     if not valid:
         return []
+    sent = _sent_messages(session, [e for _, e in valid])
     found = _Subscribers(
         _load_subscribers(
             session,
-            {e.subscriber_uuid.strip().lower() for _, e in valid} - {""},
+            ({e.subscriber_uuid.strip().lower() for _, e in valid} | {s for s, _ in sent.values()})
+            - {""},
             {normalize_email(e.email) for _, e in valid} - {""},
             lock=config.enabled,
         )
     )
+    # How many events of each message may act so far.
+    acting: dict[str, int] = {}
     pending: list[_Pending] = []
     for index, event in valid:
         subscriber = found.match(event.subscriber_uuid, event.email)
         address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
+        campaign_uuid = event.campaign_uuid.strip().lower()
+        unattributed = ""
+        notes: dict[str, str] = {}
+        if event.evidence is not None:
+            gated = _attribute(event, event.evidence, config.mailbox_trust, found, sent, acting)
+            subscriber, unattributed, notes = gated.subscriber, gated.unattributed, gated.notes
+            address = gated.address
+            campaign_uuid = gated.campaign_uuid
         occurred = event.occurred_at or now
         if occurred.tzinfo is None:
             occurred = occurred.replace(tzinfo=UTC)
-        campaign_uuid = event.campaign_uuid.strip().lower()
         pending.append(
             _Pending(
                 index=index,
@@ -502,6 +670,8 @@ def _prepare(
                 ),
                 dedup_key=event.dedup_key(),
                 campaign_uuid=campaign_uuid,
+                unattributed=unattributed,
+                notes=notes,
             )
         )
     return pending
@@ -518,7 +688,7 @@ def _judge(session: Session, pending: list[_Pending], config: BounceConfig) -> N
             item.duplicate = True
             continue
         seen.add(item.dedup_key)
-        if not config.enabled or item.subject == (None, ""):
+        if not config.enabled or item.subject == (None, "") or item.unattributed:
             continue
         history = histories.setdefault(item.subject, [])
         item.decision = decide(
@@ -594,9 +764,10 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
             event.source,
             item.dedup_key,
             item.fact.count_key,
-            _without_nul(event.meta),
+            _without_nul({**event.meta, **item.notes} if item.notes else event.meta),
             item.fact.created_at,
             now,
+            not item.unattributed,
         )
         keyed_rows.append((item.dedup_key, row))
     # Rows go in key order, so that two transactions inserting the same events (PostgreSQL)
@@ -697,6 +868,7 @@ def _fill_results(session: Session, pending: list[_Pending], deleted: set[int]) 
                 action_taken="none",
                 suppressed=False,
                 effective_type=_as_type(stored_type),
+                attributed=not item.unattributed,
             )
             continue
         subscriber_id = item.subscriber.id if item.subscriber else None
@@ -710,6 +882,7 @@ def _fill_results(session: Session, pending: list[_Pending], deleted: set[int]) 
             action_taken=decision.action if decision and item.subscriber else "none",
             suppressed=bool(decision and decision.suppress_reason and item.hashed),
             effective_type=item.effective_type,
+            attributed=not item.unattributed,
         )
 
 
@@ -877,11 +1050,13 @@ def reapply(
     now = now or utcnow()
     result = ReapplyResult()
     subscriber_ids = session.scalars(
-        select(Bounce.subscriber_id).where(Bounce.subscriber_id.is_not(None)).distinct()
+        select(Bounce.subscriber_id)
+        .where(Bounce.subscriber_id.is_not(None), Bounce.attributed.is_(True))
+        .distinct()
     )
     strangers = session.scalars(
         select(Bounce.email_hash)
-        .where(Bounce.subscriber_id.is_(None), Bounce.email_hash != "")
+        .where(Bounce.subscriber_id.is_(None), Bounce.email_hash != "", Bounce.attributed.is_(True))
         .distinct()
     )
     subjects: list[tuple[int | None, str]] = [(i, "") for i in subscriber_ids if i is not None]
@@ -920,7 +1095,7 @@ def _reapply_chunk(
             Bounce.effective_type,
             Bounce.source,
         )
-        .where(_subjects_filter())
+        .where(_subjects_filter(), Bounce.attributed.is_(True))
         .order_by(Bounce.created_at, Bounce.id),
         {"ids": ids, "hashes": hashes},
     ).all()
@@ -1032,6 +1207,8 @@ class BounceRow:
     campaign_name: str | None
     created_at: datetime
     recorded_at: datetime
+    # False for a bounce from a mailbox that was only recorded (meta["unattributed"]: why).
+    attributed: bool = True
 
 
 BouncePage = Page[BounceRow]
@@ -1116,10 +1293,13 @@ def delete_bounces(session: Session, filters: BounceFilter) -> int:
 def blocklist_bounced(session: Session, *, now: datetime | None = None) -> int:
     """Blocklist every subscriber that has bounces (listmonk's PUT /api/bounces/blocklist).
 
-    Their subscriptions become unsubscribed. Returns the number of subscribers blocklisted now.
+    Their subscriptions become unsubscribed. Unattributed bounces (which anybody can send to a
+    bounce mailbox) do not count. Returns the number of subscribers blocklisted now.
     """
     now = now or utcnow()
-    bounced = select(Bounce.subscriber_id).where(Bounce.subscriber_id.is_not(None))
+    bounced = select(Bounce.subscriber_id).where(
+        Bounce.subscriber_id.is_not(None), Bounce.attributed.is_(True)
+    )
     session.execute(
         update(SubscriberList)
         .where(SubscriberList.subscriber_id.in_(bounced))
@@ -1164,4 +1344,5 @@ def _row(found: Any) -> BounceRow:
         campaign_name=campaign_name,
         created_at=bounce.created_at,
         recorded_at=bounce.recorded_at,
+        attributed=bool(bounce.attributed),
     )

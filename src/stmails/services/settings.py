@@ -8,6 +8,9 @@ so that its clients can read and write them; stmails' additions sit beside them 
   bounces from distinct campaigns, the address is treated as a hard bounce.
 - `bounce.reason_overrides`: `{"<reason>": "soft" | "hard"}`: a bounce with that reason counts
   as that type whatever its status code said (default: `mailboxfull` is soft).
+- `bounce.mailbox_trust`: `"verp"` | `"sent"` (default) | `"any"`: what a bounce read from a
+  bounce mailbox must show before it may act (unsubscribe, blocklist, suppress): a valid VERP
+  token; or that, or a Message-ID of mail stmails sent; or nothing. Others are only recorded.
 - `verify.on_subscribe`: `"off"` (default) | `"flag"` | `"reject"`: whether subscriber creation
   and the CSV import verify addresses on the way in (see `services.intake`).
 - `verify.reject`: the verification reason codes that refuse an address under `"reject"`
@@ -46,6 +49,8 @@ from stmails.verify.result import Reason
 
 BounceAction = Literal["none", "unsubscribe", "blocklist", "delete"]
 BOUNCE_ACTIONS: tuple[BounceAction, ...] = ("none", "unsubscribe", "blocklist", "delete")
+MailboxTrust = Literal["verp", "sent", "any"]
+MAILBOX_TRUST: tuple[MailboxTrust, ...] = ("verp", "sent", "any")
 
 # What a masked secret reads as through the API (listmonk's convention); writing it back, or an
 # empty string, keeps the stored secret.
@@ -81,6 +86,7 @@ DEFAULTS: dict[str, Any] = {
     "bounce.soft_escalation": {"enabled": True, "count": 3},
     "bounce.reason_overrides": {"mailboxfull": "soft"},
     "bounce.mailboxes": [],
+    "bounce.mailbox_trust": "sent",
     "bounce.ses_enabled": False,
     "bounce.sendgrid_enabled": False,
     "bounce.sendgrid_key": "",
@@ -190,6 +196,10 @@ def validate(key: str, value: Any) -> Any:
         ):
             raise SettingsError(key, 'must map reasons to "soft" or "hard"')
         return dict(value)
+    if key == "bounce.mailbox_trust":
+        if value not in MAILBOX_TRUST:
+            raise SettingsError(key, f"one of {', '.join(MAILBOX_TRUST)}")
+        return value
     if key == "verify.on_subscribe":
         if value not in VERIFY_MODES:
             raise SettingsError(key, f"one of {', '.join(VERIFY_MODES)}")
@@ -266,9 +276,23 @@ def update(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
         media_config.check_together({**current, **prepared})
     except InvalidInput as exc:
         raise SettingsError(exc.field, exc.message) from None
+    _check_together({**current, **prepared}, prepared)
     for key, value in prepared.items():
         set_value(session, key, value)
     return get_all(session)
+
+
+def _check_together(values: Mapping[str, Any], changed: Mapping[str, Any]) -> None:
+    """Refuse a change that makes two settings unworkable together (naming the one changed)."""
+    touched = "bounce.mailbox_trust" in changed or "sending.verp" in changed
+    if not touched or values.get("bounce.mailbox_trust") != "verp" or values.get("sending.verp"):
+        return
+    field = "bounce.mailbox_trust" if "bounce.mailbox_trust" in changed else "sending.verp"
+    raise SettingsError(
+        field,
+        "bounce.mailbox_trust verp needs sending.verp on: without VERP tokens, no bounce from "
+        "a mailbox could act",
+    )
 
 
 def masked(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -336,6 +360,8 @@ class BounceConfig:
     # 0 turns soft-bounce escalation off.
     escalation_count: int
     reason_overrides: Mapping[str, EventType]
+    # What a bounce from a mailbox must show to act (see `bounce.mailbox_trust`).
+    mailbox_trust: MailboxTrust = "sent"
 
     def max_window_days(self) -> int:
         """The longest window of any rule (0 when any rule counts all time)."""
@@ -348,6 +374,7 @@ _BOUNCE_CONFIG_KEYS = (
     "bounce.actions",
     "bounce.soft_escalation",
     "bounce.reason_overrides",
+    "bounce.mailbox_trust",
 )
 
 
@@ -384,7 +411,7 @@ def _config_of(rows: Iterable[Any]) -> BounceConfig:
 @functools.lru_cache(maxsize=16)
 def _config_from(stored_json: str) -> BounceConfig:
     stored = json.loads(stored_json)
-    enabled, actions, escalation, overrides = (
+    enabled, actions, escalation, overrides, trust = (
         _valid_or_default(key, stored) for key in _BOUNCE_CONFIG_KEYS
     )
     rules: dict[EventType, BounceRule] = {
@@ -400,6 +427,7 @@ def _config_from(stored_json: str) -> BounceConfig:
         rules=MappingProxyType(rules),
         escalation_count=int(escalation["count"]) if escalation["enabled"] else 0,
         reason_overrides=MappingProxyType({str(r): t for r, t in overrides.items()}),
+        mailbox_trust=trust,
     )
 
 

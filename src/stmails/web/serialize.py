@@ -70,6 +70,7 @@ def bounce(row: BounceRow) -> dict[str, Any]:
         ),
         "campaign_uuid": row.campaign_uuid,
         "effective_type": row.effective_type,
+        "attributed": row.attributed,
         "reason": row.reason,
         "status": row.status,
         "replycode": row.replycode,

@@ -23,10 +23,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.config import Settings
+from stmails.core import classify
 from stmails.core.event import Event
 from stmails.db.engine import read_only
 from stmails.db.models import MailboxMessage
 from stmails.filelock import try_lock
+from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier
 from stmails.ingest.mailbox import (
     MailboxConfig,
     MailboxError,
@@ -37,7 +39,7 @@ from stmails.ingest.mailbox import (
     connect,
     mailboxes_from_settings,
 )
-from stmails.ingest.mailbox.scanner import RecordEvents, Status
+from stmails.ingest.mailbox.scanner import INTERRUPTED, Classifier, RecordEvents, Status
 from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
 from stmails.services import bounces, subscribers
 from stmails.services import settings as settings_service
@@ -77,6 +79,17 @@ def make_recorder(sessions: sessionmaker[Session]) -> RecordEvents:
                 if _unavailable(exc):
                     raise RecordUnavailable(str(exc)) from exc
                 raise
+        held = sum(
+            1
+            for o in outcomes
+            if isinstance(o, bounces.RecordResult) and not o.attributed and not o.duplicate
+        )
+        if held:
+            log.info(
+                "%d bounce(s) recorded without acting on them: nothing ties them to mail "
+                "stmails sent (bounce.mailbox_trust; see meta.unattributed in /api/bounces)",
+                held,
+            )
 
     return record
 
@@ -108,16 +121,7 @@ class SqlLedger:
         note = IGNORED_NOTE if status == "ignored" else ""
         stored = "failed" if status == "failed" else "processed"
         with self._sessions() as session:
-            existing = {
-                row.uid: row
-                for row in session.scalars(
-                    select(MailboxMessage).where(
-                        MailboxMessage.mailbox == mailbox,
-                        MailboxMessage.uidvalidity == uidvalidity,
-                        MailboxMessage.uid.in_(list(keys)),
-                    )
-                )
-            }
+            existing = self._rows(session, mailbox, uidvalidity, keys)
             for key in keys:
                 row = existing.get(key)
                 if row is None:
@@ -134,26 +138,62 @@ class SqlLedger:
                     row.status, row.last_error = stored, note
             session.commit()
 
-    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str) -> int:
-        with self._sessions() as session:
-            row = session.scalars(
+    def _rows(
+        self, session: Session, mailbox: str, uidvalidity: str, keys: Sequence[str]
+    ) -> dict[str, MailboxMessage]:
+        return {
+            row.uid: row
+            for row in session.scalars(
                 select(MailboxMessage).where(
                     MailboxMessage.mailbox == mailbox,
                     MailboxMessage.uidvalidity == uidvalidity,
-                    MailboxMessage.uid == key,
+                    MailboxMessage.uid.in_(list(keys)),
                 )
-            ).first()
+            )
+        }
+
+    def attempt(self, mailbox: str, uidvalidity: str, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self._sessions() as session:
+            existing = self._rows(session, mailbox, uidvalidity, keys)
+            for key in keys:
+                row = existing.get(key)
+                if row is None:
+                    row = MailboxMessage(
+                        mailbox=mailbox, uidvalidity=uidvalidity, uid=key, attempts=0
+                    )
+                    session.add(row)
+                row.status = "failed"
+                row.attempts = (row.attempts or 0) + 1
+                row.last_error = INTERRUPTED
+            session.commit()
+
+    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str, *, tries: int = 0) -> int:
+        with self._sessions() as session:
+            row = self._rows(session, mailbox, uidvalidity, [key]).get(key)
             if row is None:
                 row = MailboxMessage(
                     mailbox=mailbox, uidvalidity=uidvalidity, uid=key, status="failed", attempts=0
                 )
                 session.add(row)
             row.status = "failed"
-            row.attempts = (row.attempts or 0) + 1
+            row.attempts = max(row.attempts or 0, tries)
             row.last_error = error[:2000]
             attempts = row.attempts
             session.commit()
             return attempts
+
+    def forgive(self, mailbox: str, uidvalidity: str, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self._sessions() as session:
+            for row in self._rows(session, mailbox, uidvalidity, keys).values():
+                if (row.attempts or 0) <= 1:
+                    session.delete(row)
+                else:
+                    row.attempts -= 1
+            session.commit()
 
     def prune(self, mailbox: str, uidvalidity: str, present: set[str]) -> None:
         with self._sessions() as session:
@@ -254,8 +294,13 @@ def scan_mailbox(
     *,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    classifier: IsolatedClassifier | None = None,
 ) -> ScanSummary | None:
-    """Scan `config` once under its lock; None when another process is scanning it now."""
+    """Scan `config` once under its lock; None when another process is scanning it now.
+
+    Messages are classified in the worker processes of `classifier`, or of one started for
+    this scan (never in this process: see `stmails.ingest.isolated`).
+    """
     with mailbox_lock(sessions, settings.data_dir, config.name) as locked:
         if not locked:
             return None
@@ -266,6 +311,7 @@ def scan_mailbox(
             verp_secret=verp_secret(settings),
             verp_prefix=verp_prefix(sessions),
             verp_resolver=verp_resolver(sessions),
+            classifier=classifier,
             dry_run=dry_run,
             progress=progress,
         )
@@ -273,14 +319,25 @@ def scan_mailbox(
 
 
 class MailboxWorker:
-    """A daemon thread that scans each configured mailbox on its scan interval."""
+    """A daemon thread that scans each configured mailbox on its scan interval.
 
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+    Messages are classified by `classifier` in worker processes (started at the first scan,
+    stopped with the worker), so that no message can hold the server's interpreter.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        *,
+        classifier: Classifier = classify,
+    ) -> None:
         self._sessions = sessions
         self._settings = settings
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._due: dict[str, float] = {}
+        self._classifier = IsolatedClassifier(classifier=classifier)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="stmails-mailboxes", daemon=True)
@@ -291,6 +348,8 @@ class MailboxWorker:
         if self._thread is not None:
             self._thread.join(timeout)
         self._thread = None
+        # A message still being classified (the join timed out) has its worker killed.
+        self._classifier.close()
 
     def _run(self) -> None:
         # The first round waits one tick, so that a server that starts and stops at once (tests,
@@ -311,7 +370,12 @@ class MailboxWorker:
                 continue
             self._due[config.name] = now + config.scan_interval
             try:
-                summary = scan_mailbox(config, self._sessions, self._settings)
+                summary = scan_mailbox(
+                    config, self._sessions, self._settings, classifier=self._classifier
+                )
+            except ClassifierClosed:
+                # The worker is stopping: the scan ended where it was, its tries taken back.
+                break
             except (MailboxError, RecordUnavailable, OSError) as exc:
                 log.warning("mailbox %s: scan stopped: %s", config.name, exc)
                 continue

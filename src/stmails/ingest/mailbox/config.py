@@ -6,7 +6,8 @@ stmails adds `name`, `type` imap, `tls_mode` ("tls" implicit, "starttls", "none"
 from `tls_enabled` when absent), `auth_protocol` "xoauth2" with `oauth_token` (IMAP),
 `ca_file`, `folder`, `max_messages`, `processed_action` ("delete", or "move" to
 `processed_folder`, IMAP), `non_bounce_action` ("leave", or "move" to `non_bounce_folder`,
-IMAP), `quarantine_folder`, `max_tries`, `max_message_bytes` and `timeout` (seconds).
+IMAP), `quarantine_folder`, `max_tries`, `max_message_bytes`, `timeout` (seconds) and
+`classify_timeout` (seconds one message may take to classify).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ TlsMode = Literal["tls", "starttls", "none"]
 
 _INTERVAL = re.compile(r"\s*(\d{1,7})\s*(ms|s|m|h)?\s*")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Bounds of `classify_timeout`: an ordinary bounce classifies in milliseconds, and a message
+# may hold a scan (and one classifier process) for at most this long.
+MAX_CLASSIFY_TIMEOUT = 600.0
 
 
 class MailboxConfigError(ValueError):
@@ -66,6 +70,7 @@ class MailboxConfig:
     max_message_bytes: int = 10 * 1024 * 1024
     timeout: float = 30.0
     enabled: bool = True
+    classify_timeout: float = 10.0
 
     def __repr__(self) -> str:
         # Credentials never reach logs through a repr.
@@ -108,6 +113,12 @@ class MailboxConfig:
         if kind == "pop" and "move" in (processed, non_bounce):
             raise MailboxConfigError("POP3 has no folders: messages can only be deleted or left")
         port = int(entry.get("port") or default_port)
+        classify_timeout = _seconds(entry.get("classify_timeout"), 10.0)
+        if not 0 < classify_timeout <= MAX_CLASSIFY_TIMEOUT:
+            raise MailboxConfigError(
+                f"classify_timeout is a number of seconds, over 0 and at most "
+                f"{MAX_CLASSIFY_TIMEOUT:g}"
+            )
         name = str(entry.get("name") or entry.get("uuid") or f"{kind}-{index}:{host}:{port}")
         return cls(
             name=name,
@@ -133,7 +144,20 @@ class MailboxConfig:
             max_message_bytes=int(entry.get("max_message_bytes") or 10 * 1024 * 1024),
             timeout=float(entry.get("timeout") or 30.0),
             enabled=bool(entry.get("enabled", True)),
+            classify_timeout=classify_timeout,
         )
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A number of seconds from a number or a numeric string; NaN for anything else."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def mailboxes_from_settings(entries: Any, errors: list[str] | None = None) -> list[MailboxConfig]:

@@ -8,18 +8,27 @@ Exactly once, whatever moment the process dies at:
 - a `Ledger` remembers what was done per message key (POP3 UIDL, IMAP UIDVALIDITY + UID), so
   messages left in place are not read again and failures are counted across scans: after
   `max_tries` a message goes to the quarantine folder (IMAP) or is skipped and reported (POP3).
+
+Untrusted mail, bounded: every message is classified in a worker process within the mailbox's
+`classify_timeout` (`stmails.ingest.isolated`), and its try is counted in the ledger (committed)
+before it is classified, so a message that hangs or crashes even the scanning process uses up
+its tries and is quarantined instead of being read again after every restart. Messages with a
+failed or interrupted try behind them are read one at a time, so that only the culprit pays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from stmails.core import BounceRecord, classify
-from stmails.core.event import Event
+from stmails.core.event import Event, Evidence
+from stmails.ingest import message_ids
+from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier, Outcome
 from stmails.ingest.mailbox.client import MailboxClient, MessageRef
 from stmails.ingest.mailbox.config import MailboxConfig
 from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken, find_token
@@ -35,6 +44,18 @@ BATCH_BYTES = 8 * 1024 * 1024
 RecordEvents = Callable[[list[Event]], None]
 Classifier = Callable[[bytes], list[BounceRecord]]
 Status = Literal["processed", "ignored", "failed"]
+# What a message's try reads as in the ledger until it is finished: a scan that stops (the
+# process died) leaves it so, and the next scan counts that try as failed.
+INTERRUPTED = "interrupted: the scan stopped while this message was being read"
+
+
+@runtime_checkable
+class BatchClassifier(Protocol):
+    """Classifies several messages, each within `budget` seconds (`IsolatedClassifier`)."""
+
+    def classify_many(self, raws: Sequence[bytes], budget: float) -> list[Outcome]:
+        """One outcome per message, in order: its records or the exception that stopped it."""
+        ...
 
 
 class RecordUnavailable(Exception):
@@ -57,12 +78,22 @@ class Ledger(Protocol):
         """Every known message of this mailbox and UIDVALIDITY, by key."""
         ...
 
+    def attempt(self, mailbox: str, uidvalidity: str, keys: Sequence[str]) -> None:
+        """Count one try of each of these messages, committed before they are read: until it is
+        marked or failed, a try reads as failed (`INTERRUPTED`)."""
+        ...
+
     def mark(self, mailbox: str, uidvalidity: str, keys: Sequence[str], status: Status) -> None:
         """Remember that these messages were recorded ("processed") or are not bounces."""
         ...
 
-    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str) -> int:
-        """Count one failed try of a message; returns its number of tries so far."""
+    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str, *, tries: int = 0) -> int:
+        """Remember why a message's try (counted by `attempt`) failed; `tries` raises its count
+        of tries to at least that many (to give up on it at once). Returns its tries so far."""
+        ...
+
+    def forgive(self, mailbox: str, uidvalidity: str, keys: Sequence[str]) -> None:
+        """Take back the tries `attempt` counted for these messages: our own store failed."""
         ...
 
     def prune(self, mailbox: str, uidvalidity: str, present: set[str]) -> None:
@@ -79,15 +110,36 @@ class MemoryLedger:
     def states(self, mailbox: str, uidvalidity: str) -> dict[str, MessageState]:
         return {k: s for (m, v, k), s in self.rows.items() if (m, v) == (mailbox, uidvalidity)}
 
+    def attempt(self, mailbox: str, uidvalidity: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            previous = self.rows.get((mailbox, uidvalidity, key))
+            tries = (previous.attempts if previous else 0) + 1
+            self.rows[(mailbox, uidvalidity, key)] = MessageState("failed", tries)
+
     def mark(self, mailbox: str, uidvalidity: str, keys: Sequence[str], status: Status) -> None:
         for key in keys:
-            self.rows[(mailbox, uidvalidity, key)] = MessageState(status)
+            previous = self.rows.get((mailbox, uidvalidity, key))
+            self.rows[(mailbox, uidvalidity, key)] = MessageState(
+                status, previous.attempts if previous else 0
+            )
 
-    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str) -> int:
+    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str, *, tries: int = 0) -> int:
         previous = self.rows.get((mailbox, uidvalidity, key))
-        attempts = (previous.attempts if previous else 0) + 1
+        attempts = max(previous.attempts if previous else 0, tries)
         self.rows[(mailbox, uidvalidity, key)] = MessageState("failed", attempts)
         return attempts
+
+    def forgive(self, mailbox: str, uidvalidity: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            previous = self.rows.get((mailbox, uidvalidity, key))
+            if previous is None:
+                continue
+            if previous.attempts <= 1:
+                del self.rows[(mailbox, uidvalidity, key)]
+            else:
+                self.rows[(mailbox, uidvalidity, key)] = MessageState(
+                    "failed", previous.attempts - 1
+                )
 
     def prune(self, mailbox: str, uidvalidity: str, present: set[str]) -> None:
         for row in list(self.rows):
@@ -135,17 +187,46 @@ def message_events(
 ) -> list[Event]:
     """The bounce and complaint events one message reports; [] for anything else.
 
+    Classifies `raw` in this process with `classifier`; `events_from` does the rest.
+    """
+    return events_from(
+        raw,
+        classifier(raw),
+        mailbox,
+        verp_secret=verp_secret,
+        verp_prefix=verp_prefix,
+        verp_resolver=verp_resolver,
+    )
+
+
+def events_from(
+    raw: bytes,
+    records: Sequence[BounceRecord],
+    mailbox: str = "",
+    *,
+    verp_secret: bytes = b"",
+    verp_prefix: str = DEFAULT_PREFIX,
+    verp_resolver: VerpResolver | None = None,
+) -> list[Event]:
+    """The events of the bounce and complaint `records` classifying `raw` gave.
+
     Attribution, in order: a genuine VERP token (subscriber when the message reports one
     recipient, and campaign), the X-Stmails-* headers of the returned original, the address.
     A token that names its subscriber by id is attributed only through `verp_resolver`.
+    Every event carries the `Evidence` that `services.bounces` weighs under the
+    `bounce.mailbox_trust` setting: whether the subscriber came from a verified token, and
+    the Message-IDs the message refers to (whether one is signed for the recipient is checked
+    here, with `verp_secret`, the instance's secret key).
     """
-    records = [r for r in classifier(raw) if r.type is not None]
+    records = [r for r in records if r.type is not None]
     if not records:
         return []
     token = find_token(verp_secret, raw, verp_prefix) if verp_secret else None
     if token is not None and not token.subscriber_uuid:
         token = _resolved(token, verp_resolver)
     digest = hashlib.sha256(raw).hexdigest()[:40]
+    referenced = message_ids.referenced_ids(raw)
+    sole = len(records) == 1
     events = []
     for index, record in enumerate(records):
         assert record.type is not None
@@ -154,15 +235,18 @@ def message_events(
         attributed = "header" if subscriber else "address"
         if token is not None:
             campaign = token.campaign_uuid or campaign
-            if len(records) == 1:
+            if sole:
                 subscriber, attributed = token.subscriber_uuid, "verp"
         if not record.recipient and not subscriber:
             continue
+        recipient = record.recipient.lower()
+        ids = message_ids.unique([message_ids.normalized(record.message_id), *referenced])
+        signed = any(message_ids.sent_to(verp_secret, found, recipient) for found in ids)
         events.append(
             Event(
                 source=SOURCE,
                 type=record.type,
-                email=record.recipient.lower(),
+                email=recipient,
                 subscriber_uuid=subscriber,
                 campaign_uuid=campaign,
                 reason=record.reason,
@@ -171,13 +255,20 @@ def message_events(
                 diagnostic=record.diagnostic,
                 feedback_type=record.feedback_type,
                 # Content-derived, so that a message recorded twice is stored once.
-                event_id=f"{digest}:{record.recipient.lower() or index}",
+                event_id=f"{digest}:{recipient or index}",
                 meta={
                     "mailbox": mailbox,
                     "detector": record.detector,
                     "attribution": attributed,
                     "message_id": record.message_id,
                 },
+                evidence=Evidence(
+                    message=digest,
+                    verp=attributed == "verp",
+                    signed=signed,
+                    message_ids=tuple(ids),
+                    sole=sole,
+                ),
             )
         )
     return events
@@ -190,7 +281,12 @@ def _resolved(token: VerpToken, resolver: VerpResolver | None) -> VerpToken | No
 
 
 class Scanner:
-    """Scans one mailbox through an open client; see the module docstring for the guarantees."""
+    """Scans one mailbox through an open client; see the module docstring for the guarantees.
+
+    `classifier` is where messages are classified: None (production) for worker processes of
+    an `IsolatedClassifier` started for each scan, an `IsolatedClassifier` (or other
+    `BatchClassifier`) to share one, or a plain function, called in this process (tests).
+    """
 
     def __init__(
         self,
@@ -201,7 +297,7 @@ class Scanner:
         verp_secret: bytes = b"",
         verp_prefix: str = DEFAULT_PREFIX,
         verp_resolver: VerpResolver | None = None,
-        classifier: Classifier = classify,
+        classifier: Classifier | BatchClassifier | None = None,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
@@ -222,7 +318,11 @@ class Scanner:
         nothing staged takes effect; events already recorded stay recorded.
         """
         try:
-            summary = self._scan(client)
+            if self._classifier is None:
+                with IsolatedClassifier() as isolated:
+                    summary = self._scan(client, isolated)
+            else:
+                summary = self._scan(client, self._classifier)
             if self._dry_run:
                 client.abandon()
             else:
@@ -232,7 +332,7 @@ class Scanner:
             raise
         return summary
 
-    def _scan(self, client: MailboxClient) -> ScanSummary:
+    def _scan(self, client: MailboxClient, classifier: Classifier | BatchClassifier) -> ScanSummary:
         name, validity = self.config.name, client.uidvalidity
         summary = ScanSummary(name)
         refs = client.list_messages()
@@ -250,9 +350,14 @@ class Scanner:
             )
         ][: self.config.max_messages]
         self._finish_known(client, states, summary)
+        # A message with a failed or interrupted try behind it is read alone: its try is then
+        # counted for it only, and a message that kills the scan again costs no other a try.
+        alone = (
+            {ref.key for ref in fresh if ref.key in states} if self.config.max_tries > 1 else None
+        )
         done = 0
-        for batch in self._batches(fresh, summary, client):
-            self._process(client, batch, summary)
+        for batch in self._batches(fresh, summary, client, alone):
+            self._process(client, batch, summary, classifier)
             done += len(batch)
             if self._progress:
                 self._progress(done, len(fresh))
@@ -277,8 +382,14 @@ class Scanner:
         self._quarantine(client, given_up, summary)
 
     def _batches(
-        self, refs: list[MessageRef], summary: ScanSummary, client: MailboxClient
+        self,
+        refs: list[MessageRef],
+        summary: ScanSummary,
+        client: MailboxClient,
+        alone: set[str] | None,
     ) -> list[list[MessageRef]]:
+        """Batches of messages to read together; keys in `alone` (every key when None) get a
+        batch of their own."""
         batches: list[list[MessageRef]] = []
         current: list[MessageRef] = []
         size = 0
@@ -286,6 +397,9 @@ class Scanner:
         for ref in refs:
             if ref.size > self.config.max_message_bytes:
                 oversized.append(ref.key)
+                continue
+            if alone is None or ref.key in alone:
+                batches.append([ref])
                 continue
             if current and (len(current) >= BATCH_MESSAGES or size + ref.size > BATCH_BYTES):
                 batches.append(current)
@@ -298,41 +412,81 @@ class Scanner:
         for key in oversized:
             summary.failed += 1
             if not self._dry_run:
-                for _ in range(self.config.max_tries):
-                    self._ledger.fail(self.config.name, client.uidvalidity, key, "message too big")
+                self._ledger.fail(
+                    self.config.name,
+                    client.uidvalidity,
+                    key,
+                    "message too big",
+                    tries=self.config.max_tries,
+                )
         self._quarantine(client, oversized, summary)
         return batches
 
+    def _classify(
+        self, raws: list[bytes], classifier: Classifier | BatchClassifier
+    ) -> list[Outcome]:
+        if isinstance(classifier, BatchClassifier):
+            return classifier.classify_many(raws, self.config.classify_timeout)
+        outcomes: list[Outcome] = []
+        for raw in raws:
+            try:
+                outcomes.append(classifier(raw))
+            except Exception as exc:  # a bad message must not stop the scan
+                outcomes.append(exc)
+        return outcomes
+
     def _process(
-        self, client: MailboxClient, batch: list[MessageRef], summary: ScanSummary
+        self,
+        client: MailboxClient,
+        batch: list[MessageRef],
+        summary: ScanSummary,
+        classifier: Classifier | BatchClassifier,
     ) -> None:
         raws = client.fetch(batch)
+        # A message gone since it was listed (another client) needs nothing.
+        present = [ref.key for ref in batch if ref.key in raws]
+        if not present:
+            return
+        name, validity = self.config.name, client.uidvalidity
+        if not self._dry_run:
+            # Committed before anything reads them: a message that hangs or crashes this
+            # process still uses up a try.
+            self._ledger.attempt(name, validity, present)
+        try:
+            outcomes = self._classify([raws[key] for key in present], classifier)
+        except ClassifierClosed:
+            # The process is stopping: these messages are not at fault.
+            self._forgive(name, validity, present)
+            raise
         per_message: dict[str, list[Event]] = {}
         ignored: list[str] = []
-        for ref in batch:
-            raw = raws.get(ref.key)
-            if raw is None:
-                # Gone since it was listed (another client): nothing to do.
-                continue
+        for key, outcome in zip(present, outcomes, strict=True):
             try:
-                events = message_events(
-                    raw,
-                    self.config.name,
+                if isinstance(outcome, Exception):
+                    raise outcome
+                events = events_from(
+                    raws[key],
+                    outcome,
+                    name,
                     verp_secret=self._verp_secret,
                     verp_prefix=self._verp_prefix,
                     verp_resolver=self._verp_resolver,
-                    classifier=self._classifier,
                 )
             except Exception as exc:  # a bad message must not stop the scan
-                self._failed(client, ref.key, exc, summary)
+                self._failed(client, key, exc, summary)
                 continue
             summary.read += 1
             if events:
-                per_message[ref.key] = events
+                per_message[key] = events
             else:
-                ignored.append(ref.key)
+                ignored.append(key)
         summary.ignored += len(ignored)
-        recorded = self._record_all(client, per_message, summary)
+        try:
+            recorded = self._record_all(client, per_message, summary)
+        except RecordUnavailable:
+            # Our store failed, not these messages (a failed classification stays counted).
+            self._forgive(name, validity, [*per_message, *ignored])
+            raise
         for key in recorded:
             if any(e.type == "complaint" for e in per_message[key]):
                 summary.complaints += 1
@@ -341,12 +495,19 @@ class Scanner:
             summary.events += len(per_message[key])
         if self._dry_run:
             return
-        name, validity = self.config.name, client.uidvalidity
         self._ledger.mark(name, validity, recorded, "processed")
         self._ledger.mark(name, validity, ignored, "ignored")
         self._remove(client, recorded, summary)
         if self.config.non_bounce_action == "move" and ignored:
             client.move(ignored, self.config.non_bounce_folder)
+
+    def _forgive(self, name: str, validity: str, keys: list[str]) -> None:
+        """Take back the tries of `keys`, where the ledger's store lets us (it may be the very
+        thing that failed)."""
+        if self._dry_run or not keys:
+            return
+        with contextlib.suppress(Exception):
+            self._ledger.forgive(name, validity, keys)
 
     def _record_all(
         self, client: MailboxClient, per_message: dict[str, list[Event]], summary: ScanSummary
@@ -404,6 +565,14 @@ class Scanner:
             return
         if client.can_move:
             client.move(keys, self.config.quarantine_folder)
+            log.error(
+                "mailbox %s: %d message(s) moved to %s after %d failed tries: %s",
+                self.config.name,
+                len(keys),
+                self.config.quarantine_folder,
+                self.config.max_tries,
+                ", ".join(keys[:20]),
+            )
         else:
             summary.skipped.extend(keys)
             log.error(

@@ -7,7 +7,7 @@ that names the reason, and a 5xx answer is recorded as a bounce at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,6 +41,8 @@ from stmails.verify.syntax import Policy, check_syntax
 
 Status = Literal["sent", "refused", "failed"]
 MAX_RECIPIENTS = 1000
+# Makes the Message-ID of one message from (the Message-ID domain, the recipient's address).
+MessageIdMaker = Callable[[str, str], str]
 
 
 class DirectSendError(ValueError):
@@ -150,12 +152,17 @@ def tx_content(
 
 @dataclass(frozen=True)
 class DirectSender:
-    """Sends rendered content to targets now; the same checks as campaign mail."""
+    """Sends rendered content to targets now; the same checks as campaign mail.
+
+    `message_id` makes each message's Message-ID (the server signs them, so that a bounce
+    returning one can be attributed: `stmails.ingest.message_ids`); random ones without it.
+    """
 
     config: SendingConfig
     transport: Transport
     record_bounce: BounceRecorder
     return_path: ReturnPath
+    message_id: MessageIdMaker | None = None
 
     def send(
         self,
@@ -217,7 +224,11 @@ class DirectSender:
             )
             envelope = Envelope(
                 return_path=self.return_path(int((campaign or {}).get("id") or 0), recipient.id),
-                message_id=new_message_id(self.config.id_domain),
+                message_id=(
+                    self.message_id(self.config.id_domain, recipient.email)
+                    if self.message_id is not None
+                    else new_message_id(self.config.id_domain)
+                ),
                 campaign_uuid=campaign_uuid,
                 unsubscribe_url=links.unsubscribe_url,
                 unsubscribe_mailto=self.config.unsubscribe_mailto if links.unsubscribe_url else "",

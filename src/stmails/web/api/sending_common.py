@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from stmails.ingest.message_ids import make_message_id
 from stmails.services import bounces
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
@@ -46,7 +47,12 @@ def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
         state.extras[POOL_KEY] = holder
     secret = state.settings.resolved_secret_key().encode()
     return DirectSender(
-        config, holder.pool.send, bounces.record, return_path_for(config, verp_maker(secret))
+        config,
+        holder.pool.send,
+        bounces.record,
+        return_path_for(config, verp_maker(secret)),
+        # Signed Message-IDs: the mailbox scanner attributes their bounces (bounce.mailbox_trust).
+        lambda domain, recipient: make_message_id(secret, domain, recipient),
     )
 
 
