@@ -43,6 +43,8 @@ def send(
         status="sent" if claim_first else status,
         reason="in_flight" if claim_first else reason,
         sent_at=at - timedelta(seconds=30),
+        # The Message-ID the sender gives campaign mail (services.sending.campaigns).
+        message_id=f"<{camp.uuid}.{sub.uuid}@sender.example>",
     )
     session.add(row)
     session.flush()

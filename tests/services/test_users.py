@@ -74,11 +74,14 @@ def test_two_concurrent_demotions_keep_one_super_admin(
     first_checked = threading.Event()
 
     def disable(name: str, after: threading.Event | None) -> None:
+        # The second demotion starts only once the first has checked and holds its transaction
+        # open: started earlier, it could take SQLite's write lock first and so be the one
+        # that goes through.
+        if after is not None:
+            assert after.wait(30)
         with session_maker() as session:
             user = users.get_by_username(session, name)
             assert user is not None
-            if after is not None:
-                after.wait(5)
             try:
                 users.update_user(session, user, status="disabled")
             except Conflict:

@@ -9,13 +9,14 @@ import io
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.webhooks.contract import sample
 from ingest.webhooks.signing import basic
 from services.history import T0, campaign, mailing_list, send, subscriber
 from stmails.core.event import Event
-from stmails.db.models import Campaign
+from stmails.db.models import Campaign, CampaignSend, Subscriber
 from stmails.ingest.mailbox.scanner import message_events
 from stmails.services import roles, settings, users
 from stmails.services.bounces import record
@@ -32,7 +33,7 @@ ARF = (
     b"Original-Rcpt-To: <bo@yahoo.com>\r\n\r\n"
     b"--ARF\r\nContent-Type: text/rfc822-headers\r\n\r\n"
     b"From: News <news@sender.example>\r\nTo: bo@yahoo.com\r\nSubject: News\r\n"
-    b"X-Stmails-Campaign: CAMPAIGN\r\n\r\n"
+    b"Message-ID: MESSAGE-ID\r\nX-Stmails-Campaign: CAMPAIGN\r\n\r\n"
     b"--ARF--\r\n"
 )
 
@@ -51,7 +52,15 @@ def test_complaints_from_an_arf_report_and_an_esp_webhook(
     client: TestClient, session_maker: sessionmaker[Session]
 ) -> None:
     news = _history(session_maker)
-    raw = ARF.replace(b"CAMPAIGN", news.uuid.encode())
+    # The report returns the headers of the message stmails sent (its Message-ID attributes it:
+    # bounce.mailbox_trust).
+    with session_maker() as session:
+        sent_id = session.scalars(
+            select(CampaignSend.message_id)
+            .join(Subscriber, Subscriber.id == CampaignSend.subscriber_id)
+            .where(Subscriber.email == "bo@yahoo.com")
+        ).one()
+    raw = ARF.replace(b"CAMPAIGN", news.uuid.encode()).replace(b"MESSAGE-ID", sent_id.encode())
     events = message_events(raw, "fbl")
     assert [(e.type, e.email, e.campaign_uuid) for e in events] == [
         ("complaint", "bo@yahoo.com", news.uuid)
