@@ -59,10 +59,17 @@ def close_pool(request_app_state: object) -> None:
 
 
 def per_recipient(results: list[dict[str, Any]]) -> JSONResponse:
-    """200 when at least one recipient was sent to, else 422; every result listed either way."""
+    """200 when at least one recipient was sent to (or may have been: `in_doubt`), else 422;
+    every result listed either way."""
     sent = sum(1 for r in results if r["status"] == "sent")
-    payload = {"sent": sent, "refused": len(results) - sent, "results": results}
-    if sent:
+    doubtful = sum(1 for r in results if r["status"] == "in_doubt")
+    payload = {
+        "sent": sent,
+        "in_doubt": doubtful,
+        "refused": len(results) - sent - doubtful,
+        "results": results,
+    }
+    if sent or doubtful:
         return data(payload)
     first = results[0]
     return JSONResponse(
