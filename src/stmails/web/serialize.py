@@ -107,4 +107,8 @@ def campaign(item: Campaign, lists: list[CampaignList], bounces: int) -> dict[st
         "headers": list(item.headers or []),
         "template_id": item.template_id,
         "messenger": item.messenger,
+        # stmails: the send errors, the latest of them, and why the sender paused it.
+        "send_errors": item.send_errors,
+        "last_errors": list(item.last_errors or []),
+        "pause_reason": item.pause_reason,
     }
