@@ -21,7 +21,7 @@ SUPER_ADMIN = "Super Admin"
 ROLE_NAME_MAX = 200
 
 # Every permission, grouped by resource. The names are listmonk's where listmonk has the
-# feature; suppressions and verification are stmails' own resources.
+# feature; suppressions, verification and the SMTP relay are stmails' own resources.
 PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
     "lists": ("lists:get_all", "lists:manage_all"),
     "subscribers": (
@@ -44,6 +44,8 @@ PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
     "settings": ("settings:get", "settings:manage", "settings:maintain"),
     "suppressions": ("suppressions:get", "suppressions:manage"),
     "verify": ("verify:run",),
+    # Submitting mail through `stmails relay` (SMTP AUTH as an API user).
+    "relay": ("relay:send",),
 }
 ALL_PERMISSIONS: frozenset[str] = frozenset(
     p for group in PERMISSION_GROUPS.values() for p in group
