@@ -5,43 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from stmails.config import Settings
 from stmails.db.models import Campaign, Subscriber, SubscriberList, Suppression
 from stmails.ingest import verp
-from stmails.services import suppression, users
+from stmails.services import suppression
 from stmails.services.sending.config import SendingConfig
-from stmails.web.app import create_app
 from stmails.workers.sender import SenderLoop, VerpMaker, return_path_for, verp_maker
 
 from .conftest import Sink, World, make_world
-
-API = ("robot", "robot-token-0123456789")
-
-
-@pytest.fixture
-def app(engine: Engine, session_maker: sessionmaker[Session], db_url: str) -> FastAPI:
-    with session_maker() as session:
-        users.create_api_user(session, *API)
-        session.commit()
-    settings = Settings(
-        database_url=db_url, secret_key="test-secret-key", root_url="https://lists.example.org"
-    )
-    return create_app(settings, engine=engine)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        test_client.auth = API
-        yield test_client
 
 
 def configure_smtp(client: TestClient, sink: Sink, **extra: object) -> None:
