@@ -94,7 +94,9 @@ class SinkHandler:
     drop_after_data: set[str] = field(default_factory=set)
     on_accept: Callable[[Captured], None] | None = None
     rcpt_attempts: list[str] = field(default_factory=list)
+    # Mechanisms of successful logins, and every (login, password) tried with PLAIN or LOGIN.
     logins: list[str] = field(default_factory=list)
+    credentials_tried: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_MAIL(
@@ -165,6 +167,8 @@ class SinkHandler:
         self, server: SMTPServer, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
         """aiosmtpd's authenticator for PLAIN and LOGIN: the one known account."""
+        if isinstance(data, LoginPassword):
+            self.credentials_tried.append((data.login.decode(), data.password.decode()))
         ok = (
             isinstance(data, LoginPassword)
             and data.login.decode() == SMTP_USER

@@ -273,6 +273,26 @@ def test_an_smtp_test_reports_the_servers_answer_or_its_failure(
     assert len(server.handler.messages) == 1
 
 
+def test_the_smtp_test_uses_the_stored_password_only_for_the_same_server(
+    smtp_server: MakeServer, client: TestClient
+) -> None:
+    server = smtp_server(tls="starttls", auth=True)
+    assert client.put("/api/settings", json={"smtp": server.smtp_settings()}).status_code == 200
+    (read,) = client.get("/api/settings").json()["data"]["smtp"]
+    assert read["password"] == "••••••••"
+    same = client.post("/api/settings/smtp/test", json={**read, "email": "me@example.net"})
+    assert same.status_code == 200, same.text
+    # Someone who may change settings points the test at a server of their own (finding M2):
+    # the stored password is not sent there; the test is refused before connecting.
+    theirs = smtp_server(tls="starttls", auth=True)
+    elsewhere = {**read, "port": theirs.port, "email": "me@example.net"}
+    refused = client.post("/api/settings/smtp/test", json=elsewhere)
+    assert refused.status_code == 400
+    assert refused.json()["message"].startswith("smtp.password: required")
+    assert theirs.handler.credentials_tried == [] and theirs.handler.messages == []
+    assert server.handler.credentials_tried[-1][1] == server.defaults["password"]
+
+
 def test_campaign_test_sends_and_transactional_mail_follow_the_same_return_path_rule(
     smtp_server: MakeServer, client: TestClient, session_maker: sessionmaker[Session]
 ) -> None:

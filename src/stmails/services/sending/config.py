@@ -73,7 +73,8 @@ OWN_HEADERS = frozenset(
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
 # RFC 5322 section 2.1.1: a line is at most 998 characters.
 MAX_HEADER_VALUE = 900
-_FEEDBACK_SENDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Anchored: pydantic's `pattern` searches.
+_FEEDBACK_SENDER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _HOSTNAME_CHARS = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,253}")
 
 

@@ -9,6 +9,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from stmails.services import bounces
+from stmails.services.errors import InvalidInput
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
 from stmails.services.sending.smtp import SmtpPool
@@ -27,8 +28,12 @@ class _PoolHolder:
 
 
 def sending_config(request: Request, session: Session) -> SendingConfig:
-    """The sending settings as stored now."""
-    return load_config(session, app_state(request).settings.root_url)
+    """The sending settings as stored now; 503 when they cannot work (stored before they were
+    validated): not the caller's fault."""
+    try:
+        return load_config(session, app_state(request).settings.root_url)
+    except InvalidInput as exc:
+        raise ApiError(503, f"the sending settings cannot work: {exc}") from None
 
 
 def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
