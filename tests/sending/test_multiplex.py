@@ -257,6 +257,29 @@ def test_no_answer_after_the_data_is_in_doubt_and_not_sent_again(
     assert script.sessions == 2
 
 
+def test_a_server_that_never_greets_costs_a_few_timeouts_not_one_per_message() -> None:
+    # The kernel completes the TCP handshake, but nobody ever answers.
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        server = SmtpServer(
+            host="127.0.0.1",
+            port=silent.getsockname()[1],
+            max_conns=2,
+            max_msg_retries=1,
+            timeout=0.3,
+        )
+        pool = SmtpPool([server])
+        batch = [message(f"user{n}@example.com") for n in range(20)]
+        started = time.monotonic()
+        results = send_all(pool, 20, batch.__getitem__, connections=2)
+        elapsed = time.monotonic() - started
+        pool.close()
+    # Each link gives up after its server's attempts (2 x 2 sessions of 0.3 s), and every
+    # message is a send error at the connect stage: nothing was sent.
+    assert elapsed < 3, elapsed
+    assert all(r is not None and (r.outcome, r.stage) == ("error", "connect") for r in results)
+    assert sum("no session could be opened" in r.text for r in results if r) >= 16
+
+
 def test_a_refused_sender_stops_the_sending_as_the_settings_are_wrong(
     scripted: Callable[..., tuple[SmtpPool, Script]],
 ) -> None:

@@ -88,6 +88,10 @@ class _Link:
     inbox: bytes = b""
     outbox: bytes = b""
     deadline: float = 0.0
+    # Sessions that could not be opened in a row, and the last such failure once they reach
+    # the server's attempts: the link then takes no further message.
+    open_failures: int = 0
+    down: SendResult | None = None
 
     @property
     def busy(self) -> bool:
@@ -161,15 +165,14 @@ class _Multiplexer:
         self._lease()
         while True:
             for link in self.links:
-                if not link.busy and self.fatal is None:
+                if not link.busy and link.down is None and self.fatal is None:
                     self._start_next(link)
             busy = [link for link in self.links if link.busy]
             if not busy:
                 if self.fatal is not None:
                     self._fail_remaining(NOT_ATTEMPTED)
                 elif self._has_work():
-                    # No connection could be leased: the pool's answer for each message.
-                    self._fail_remaining(NO_CONNECTION)
+                    self._fail_remaining(self._unreachable())
                 return
             # Render ahead while every connection waits, one message per turn.
             prepare = (
@@ -221,6 +224,19 @@ class _Multiplexer:
                 break
             self.links.append(_Link(lease))
 
+    def _unreachable(self) -> SendResult:
+        """The result of the messages left when no link can take them: the pool's answer when
+        no connection could be leased; when every server failed to open sessions, its failure
+        (nothing was sent, and each of them would have met it: they count as send errors, so
+        that a server that is down pauses the campaign after `app.max_send_errors` messages,
+        not after that many connection attempts)."""
+        down = [link.down for link in self.links if link.down is not None]
+        if not down:
+            return NO_CONNECTION
+        last = down[-1]
+        text = f"no session could be opened: {last.text}"[:1000]
+        return SendResult(last.outcome, last.code, text, last.stage)
+
     def _has_work(self) -> bool:
         return bool(self.again or self.ready or self.next_index < self.count)
 
@@ -256,7 +272,9 @@ class _Multiplexer:
     # -- one message on one connection ------------------------------------------------------
 
     def _start_next(self, link: _Link) -> None:
-        while self.fatal is None and (item := self._next_message()) is not None:
+        while (
+            self.fatal is None and link.down is None and (item := self._next_message()) is not None
+        ):
             index, message = item
             if self.limiter is not None:
                 self.limiter.acquire()
@@ -272,8 +290,15 @@ class _Multiplexer:
         except Exception as exc:
             # `connect` words every failure of its own; anything else is a connector's bug,
             # and nothing was sent either way.
-            self._finish(link, index, message, link.lease.failed(exc))
+            result = link.lease.failed(exc)
+            link.open_failures += 1
+            if link.open_failures >= link.lease.attempts:
+                # The server does not let this link in: it stops here instead of spending a
+                # connection timeout on every message left.
+                link.down = result
+            self._finish(link, index, message, result)
             return False
+        link.open_failures = 0
         sender, data = outgoing(link.lease.server, message)
         recipient = message.recipient
         if not (sender.isascii() and recipient.isascii()) or "\n" in sender + recipient:
