@@ -255,7 +255,7 @@ def connect(server: SmtpServer) -> smtplib.SMTP:
                 server.host, server.port, local_hostname=hostname, timeout=server.timeout
             )
     except ssl.SSLError as exc:
-        raise SetupError("tls", f"TLS failed: {exc}", fatal=True) from exc
+        raise _tls_failure(exc) from exc
     except smtplib.SMTPConnectError as exc:
         text = _reply_text(exc.smtp_error)
         raise SetupError("connect", text, exc.smtp_code, fatal=exc.smtp_code >= 500) from exc
@@ -278,7 +278,7 @@ def connect(server: SmtpServer) -> smtplib.SMTP:
         raise
     except ssl.SSLError as exc:
         conn.close()
-        raise SetupError("tls", f"TLS failed: {exc}", fatal=True) from exc
+        raise _tls_failure(exc) from exc
     except smtplib.SMTPResponseException as exc:
         conn.close()
         text = _reply_text(exc.smtp_error)
@@ -291,6 +291,16 @@ def connect(server: SmtpServer) -> smtplib.SMTP:
         # than retried, and nothing was sent.
         conn.close()
         raise SetupError(stage, f"{type(exc).__name__}: {exc}", fatal=True) from exc
+
+
+# TLS errors that say the connection ended, not that the two sides cannot agree.
+_TLS_CUT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+
+
+def _tls_failure(exc: ssl.SSLError) -> SetupError:
+    # A certificate that does not verify, or TLS spoken to a plain port (WRONG_VERSION_NUMBER),
+    # recurs until the settings change; a connection cut during the handshake may not.
+    return SetupError("tls", f"TLS failed: {exc}", fatal=not isinstance(exc, _TLS_CUT))
 
 
 def _hello(conn: smtplib.SMTP) -> None:
