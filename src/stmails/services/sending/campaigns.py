@@ -883,24 +883,16 @@ class CampaignRunner:
             report.skip_reasons[candidate.skip] = report.skip_reasons.get(candidate.skip, 0) + 1
         pause_reason = self._failures.pause_reason
         with self.factory() as session, session.begin():
-            if accepted:
-                session.execute(
-                    update(CampaignSend)
-                    .where(
-                        CampaignSend.campaign_id == campaign.id,
-                        CampaignSend.subscriber_id.in_(accepted),
+            for ids, reason in ((accepted, ""), (doubtful, IN_DOUBT)):
+                if ids:
+                    session.execute(
+                        update(CampaignSend)
+                        .where(
+                            CampaignSend.campaign_id == campaign.id,
+                            CampaignSend.subscriber_id.in_(ids),
+                        )
+                        .values(status="sent", reason=reason, sent_at=now)
                     )
-                    .values(status="sent", reason="", sent_at=now)
-                )
-            if doubtful:
-                session.execute(
-                    update(CampaignSend)
-                    .where(
-                        CampaignSend.campaign_id == campaign.id,
-                        CampaignSend.subscriber_id.in_(doubtful),
-                    )
-                    .values(status="sent", reason=IN_DOUBT, sent_at=now)
-                )
             for row in failed_updates:
                 session.execute(
                     update(CampaignSend)

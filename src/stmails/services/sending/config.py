@@ -46,29 +46,13 @@ from pydantic import (
 
 from stmails.ingest.verp import MAX_PREFIX
 from stmails.services.errors import InvalidInput
+from stmails.services.sending.messages import TRACKING_HEADERS, WRITTEN_HEADERS
 from stmails.services.sending.smtp import SmtpServer, parse_duration
 from stmails.verify.syntax import Policy, check_domain, check_syntax
 
-# Headers stmails writes itself: an SMTP server's custom headers may not set them.
-OWN_HEADERS = frozenset(
-    {
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "subject",
-        "date",
-        "message-id",
-        "mime-version",
-        "content-type",
-        "content-transfer-encoding",
-        "x-stmails-campaign",
-        "x-stmails-subscriber",
-        "list-unsubscribe",
-        "list-unsubscribe-post",
-        "feedback-id",
-    }
-)
+# Headers stmails writes itself (and Cc/Bcc, which would copy every message to someone): an
+# SMTP server's custom headers may not set them.
+OWN_HEADERS = WRITTEN_HEADERS | TRACKING_HEADERS | {"cc", "bcc"}
 # A header field name: printable ASCII without a colon (RFC 5322 section 2.2).
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
 # RFC 5322 section 2.1.1: a line is at most 998 characters.

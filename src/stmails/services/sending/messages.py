@@ -21,17 +21,30 @@ from email.utils import formataddr, formatdate, getaddresses, parseaddr
 # A header field name: printable ASCII without a colon (RFC 5322 section 2.2).
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")
 # Headers the builder writes itself; custom headers may not replace them.
-_RESERVED = {
-    "from",
-    "to",
-    "subject",
-    "date",
-    "message-id",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "return-path",
-}
+WRITTEN_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+# The headers of `TrackingHeaders`, which every message of a campaign carries.
+TRACKING_HEADERS = frozenset(
+    {
+        "x-stmails-campaign",
+        "x-stmails-subscriber",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "feedback-id",
+    }
+)
+# A caller's headers may not set these (a Return-Path is taken apart by `custom_headers`).
+_RESERVED = WRITTEN_HEADERS | {"return-path"}
 
 
 # Message-IDs and MIME boundaries need uniqueness, not secrecy: a generator seeded once from the

@@ -209,13 +209,7 @@ class _Multiplexer:
             link.waiting = ""
         if self.producing >= 0:
             self.results[self.producing] = failure
-        for index, _ in [*self.again, *self.ready]:
-            self.results[index] = failure
-        self.again.clear()
-        self.ready.clear()
-        while self.next_index < self.count:
-            self.results[self.next_index] = failure
-            self.next_index += 1
+        self._fail_remaining(failure)
 
     def _lease(self) -> None:
         for number in range(min(self.connections, self.count)):
