@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stmails.ingest import verp
 from stmails.ingest.verp import MAX_PREFIX
@@ -74,8 +74,16 @@ class ReturnPaths:
     # Whether some server sets none (else the default sender is never used).
     needs_default: bool = True
     verp: VerpMaker | None = None
+    # The senders of every message when there is no VERP (see `__post_init__`).
+    _fixed: Senders | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Without VERP every message gets the same senders: made once, not per message.
+        fixed = None
+        if self.verp is None:
+            servers = tuple((base, base) for base in self.server_return_paths)
+            fixed = Senders(self.bounce_address if self.needs_default else "", servers)
+        object.__setattr__(self, "_fixed", fixed)
         if self.verp is None:
             return
         for address in (self.bounce_address, *self.server_return_paths):
@@ -100,6 +108,8 @@ class ReturnPaths:
         """The senders of one message; `own` is the Return-Path among its own headers."""
         if own:
             return Senders(self.address(own, campaign_id, subscriber_id), own=True)
+        if self._fixed is not None:
+            return self._fixed
         default = self(campaign_id, subscriber_id) if self.needs_default else ""
         servers = tuple(
             (base, self.address(base, campaign_id, subscriber_id))
