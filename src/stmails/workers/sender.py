@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.db.engine import read_only
 from stmails.db.models import Campaign
 from stmails.services import bounces
 from stmails.services import settings as settings_service
@@ -97,7 +98,9 @@ class SenderLoop:
             started = start_due_campaigns(session)
             if started:
                 log.info("scheduled campaigns started: %s", started)
-        with self.factory() as session:
+        problem = ""
+        # Read-only: the pass must not hold SQLite's write lock while it decides.
+        with read_only(self.factory)() as session:
             running = list(
                 session.scalars(
                     select(Campaign.id).where(Campaign.status == "running").order_by(Campaign.id)
@@ -108,8 +111,10 @@ class SenderLoop:
             try:
                 config = load_config(session, self.root_url)
             except InvalidInput as exc:
-                self._cannot_send(f"the sending settings cannot work: {exc}")
-                return 0
+                problem = f"the sending settings cannot work: {exc}"
+        if problem:
+            self._cannot_send(problem)
+            return 0
         if not config.smtp:
             self._cannot_send("no SMTP server is enabled (settings: smtp)")
             return 0

@@ -9,7 +9,8 @@
 - `GET /api/campaigns/{id}/preview?subscriber_id=N` (or `subscriber_email=`): the body rendered
   for that subscriber (a sample subscriber when none is named).
 - `GET /api/campaigns/{id}/stats`: sent, skipped by reason, failed, bounces, complaints,
-  unsubscribes, deferred and in-doubt sends.
+  unsubscribes, deferred, in-doubt and in-flight sends, and the send errors (how many, the
+  latest, and why the sender paused the campaign).
 """
 
 from __future__ import annotations
