@@ -95,13 +95,16 @@ class SmtpServer:
     def from_settings(cls, entry: Mapping[str, Any]) -> SmtpServer:
         """A server from one element of listmonk's `smtp` list; ValueError (InvalidInput
         naming the field) on bad values."""
+        # The settings models build on this module, so they are imported when used.
         from stmails.services.sending.config import servers_from_settings
 
         return servers_from_settings([{**entry, "enabled": True}])[0]
 
 
 def servers_from_settings(smtp: Sequence[Mapping[str, Any]]) -> list[SmtpServer]:
-    """The enabled servers of listmonk's `smtp` setting (entries with `enabled: false` skipped)."""
+    """The enabled servers of listmonk's `smtp` setting (entries with `enabled: false` skipped);
+    kept here for its callers, the validation lives in `services.sending.config`."""
+    # The settings models build on this module, so they are imported when used.
     from stmails.services.sending import config
 
     return config.servers_from_settings(smtp)
