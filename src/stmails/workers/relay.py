@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from stmails.db.engine import read_only
 from stmails.db.models import Subscriber
 from stmails.db.types import normalize_email
 from stmails.services import roles, suppression, users
@@ -131,8 +132,9 @@ class RelayHandler:
     record_bounce: BounceRecorder
 
     def _sender_domains(self) -> list[str]:
-        # Read per transaction, so that a change of the setting applies at once.
-        with self.factory() as session:
+        # Read per transaction, so that a change of the setting applies at once; read-only, so
+        # that it never queues for SQLite's write lock.
+        with read_only(self.factory)() as session:
             return list(settings_service.get_valid(session, "relay.sender_domains") or [])
 
     async def handle_MAIL(
