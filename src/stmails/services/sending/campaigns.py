@@ -81,7 +81,7 @@ from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths
 from stmails.services.sending.messages import Message, MessageError, custom_headers
 from stmails.services.sending.multiplex import send_all
-from stmails.services.sending.smtp import RateLimiter, SendResult, SmtpPool
+from stmails.services.sending.smtp import NOT_ATTEMPTED, RateLimiter, SendResult, SmtpPool
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch_detail
 
@@ -765,10 +765,12 @@ class CampaignRunner:
             for candidate, (message, result) in zip(
                 share.candidates, share.outcomes.result(), strict=True
             ):
-                if result is None:
+                if result is None and candidate.skip:
                     late_skips.append(candidate)
                 else:
-                    outcomes.append((candidate, message, result))
+                    # A message without an answer or a reason to skip it was never sent: its
+                    # claim is released like the untried ones.
+                    outcomes.append((candidate, message, result or NOT_ATTEMPTED))
         return self._record(
             campaign, outcomes, late_skips, dispatched.released, report, dispatched.attempt
         )
