@@ -62,6 +62,7 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.smtp import SmtpPool
+from stmails.workers.sender import return_path_for
 
 BODY = (
     "<p>Hello {{ .Subscriber.FirstName }},</p><p>News from {{ .Subscriber.Attribs.city }}: "
@@ -254,7 +255,7 @@ def prebuilt_messages(
                 campaign,
                 recipient_of(subscriber),
                 config,
-                lambda c, s: config.bounce_address,
+                return_path_for(config, None),
             )
             out.append((message.envelope_from, message.recipient, message.data))
         session.expunge_all()
@@ -274,9 +275,7 @@ def run_stmails(
         change_status(session, campaign, "running", config)
         campaign_id = campaign.id
     pool = SmtpPool(config.smtp)
-    runner = CampaignRunner(
-        factory, pool, config, bounces.record, lambda c, s: config.bounce_address
-    )
+    runner = CampaignRunner(factory, pool, config, bounces.record, return_path_for(config, None))
     started = time.perf_counter()
     report = runner.run(campaign_id)
     elapsed = time.perf_counter() - started

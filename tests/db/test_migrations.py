@@ -288,3 +288,30 @@ def test_upgrading_a_populated_database_keeps_every_row(
         assert counts == dict.fromkeys(tables, 1)
     finally:
         eng.dispose()
+
+
+def test_0008_send_errors_keeps_existing_campaigns(
+    fresh_database_url: Callable[[], str],
+) -> None:
+    eng = make_engine(fresh_database_url())
+    try:
+        upgrade(eng, "0001_initial")
+        with eng.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO campaigns (uuid, name, subject, from_email, body, content_type,"
+                    " status, tags, headers, messenger, to_send, sent, skipped, failed,"
+                    " last_subscriber_id, created_at, updated_at) VALUES ('u-1', 'Old', 's', '',"
+                    " 'b', 'plain', 'paused', '[]', '[]', 'email', 5, 3, 0, 0, 3,"
+                    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+        upgrade(eng, "0008_send_errors")
+        with eng.connect() as conn:
+            row = conn.execute(
+                text("SELECT sent, send_errors, last_errors, pause_reason FROM campaigns")
+            ).one()
+        assert (row[0], row[1], row[3]) == (3, 0, "")
+        assert row[2] in ([], "[]")
+    finally:
+        eng.dispose()

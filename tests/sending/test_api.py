@@ -5,43 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from stmails.config import Settings
-from stmails.db.models import Campaign, Subscriber, SubscriberList, Suppression
+from stmails.db.models import Campaign, Setting, Subscriber, SubscriberList, Suppression
 from stmails.ingest import verp
-from stmails.services import suppression, users
+from stmails.services import suppression
 from stmails.services.sending.config import SendingConfig
-from stmails.web.app import create_app
 from stmails.workers.sender import SenderLoop, VerpMaker, return_path_for, verp_maker
 
 from .conftest import Sink, World, make_world
-
-API = ("robot", "robot-token-0123456789")
-
-
-@pytest.fixture
-def app(engine: Engine, session_maker: sessionmaker[Session], db_url: str) -> FastAPI:
-    with session_maker() as session:
-        users.create_api_user(session, *API)
-        session.commit()
-    settings = Settings(
-        database_url=db_url, secret_key="test-secret-key", root_url="https://lists.example.org"
-    )
-    return create_app(settings, engine=engine)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        test_client.auth = API
-        yield test_client
 
 
 def configure_smtp(client: TestClient, sink: Sink, **extra: object) -> None:
@@ -286,3 +262,51 @@ def test_one_click_unsubscribe(client: TestClient, session_maker: sessionmaker[S
         entry = session.scalar(select(Suppression))
         assert entry is not None and entry.source == "one-click"
         assert suppression.find(session, "user0@example.com", [world.list_id]) is not None
+
+
+def test_campaigns_do_not_wait_silently_for_an_smtp_server(
+    client: TestClient, session_maker: sessionmaker[Session], smtp_sink: Sink
+) -> None:
+    world = make_world(session_maker, count=2)
+    configure_smtp(client, smtp_sink, smtp=smtp_sink.smtp_settings(enabled=False))
+    refused = client.put(f"/api/campaigns/{world.campaign_id}/status", json={"status": "running"})
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "no SMTP server is enabled (settings: smtp)"
+
+    # Running when the server goes away: the sender pauses it and says why.
+    configure_smtp(client, smtp_sink)
+    started = client.put(f"/api/campaigns/{world.campaign_id}/status", json={"status": "running"})
+    assert started.status_code == 200
+    configure_smtp(client, smtp_sink, smtp=[])
+    loop = SenderLoop(session_maker, root_url="https://lists.example.org")
+    assert loop.run_once() == 0
+    campaign = client.get(f"/api/campaigns/{world.campaign_id}").json()["data"]
+    assert campaign["status"] == "paused"
+    assert campaign["pause_reason"] == "no SMTP server is enabled (settings: smtp)"
+
+    # A stored value that no longer validates (written before validation existed) pauses it
+    # with the field named, instead of failing every pass in the log.
+    configure_smtp(client, smtp_sink)
+    assert (
+        client.put(f"/api/campaigns/{world.campaign_id}/status", json={"status": "running"}).json()[
+            "data"
+        ]["pause_reason"]
+        == ""
+    )
+    with session_maker() as session, session.begin():
+        row = session.get(Setting, "smtp")
+        assert row is not None
+        row.value = [{**row.value[0], "port": 0}]
+    assert loop.run_once() == 0
+    loop.close()
+    campaign = client.get(f"/api/campaigns/{world.campaign_id}").json()["data"]
+    assert campaign["status"] == "paused"
+    assert campaign["pause_reason"].startswith(
+        "the sending settings cannot work: smtp[0].port: Input should be greater than"
+    )
+    assert smtp_sink.handler.messages == []
+    # The send routes say it is our fault (503), not the caller's.
+    test = client.post(
+        f"/api/campaigns/{world.campaign_id}/test", json={"subscribers": ["user0@example.com"]}
+    )
+    assert test.status_code == 503

@@ -1,10 +1,20 @@
-"""The campaign sender against a real aiosmtpd server: headers, suppression, exactly-once."""
+"""The campaign sender against a real aiosmtpd server: headers, suppression, exactly-once.
+
+Every test drives the path production takes (`CampaignRunner` over an `SmtpPool`, whose
+connections one thread multiplexes); faults come from the server (refusals, dropped
+connections, a pause or a suppression committed while it receives) or from killing the
+sender's process."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import smtplib
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +34,17 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message
-from stmails.services.sending.smtp import SendResult, SmtpPool, SmtpServer, connect
+from stmails.services.sending.smtp import SmtpPool, SmtpServer, connect
 from stmails.services.suppression import parse_entry, upsert_many
+from stmails.workers.sender import return_path_for
 
-from .conftest import Sink, World, add_subscriber, make_world
+from .conftest import Captured, Sink, World, add_subscriber, free_port, make_world, start
+
+# Runs a campaign in a process of its own, for the test that kills it.
+SENDER_PROCESS = Path(__file__).with_name("sender_process.py")
 
 
-def config_for(sink: Sink, **overrides: Any) -> SendingConfig:
+def settings_for(sink: Sink, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "smtp": sink.smtp_settings(),
         "app.root_url": "https://lists.example.org",
@@ -41,31 +55,24 @@ def config_for(sink: Sink, **overrides: Any) -> SendingConfig:
         "sending.retry_delay": 0,
     }
     values.update(overrides)
-    return SendingConfig.from_settings(values)
+    return values
 
 
-def runner_for(
-    world: World,
-    config: SendingConfig,
-    transport: Callable[[Message], SendResult] | None = None,
-) -> tuple[CampaignRunner, SmtpPool]:
+def config_for(sink: Sink, **overrides: Any) -> SendingConfig:
+    return SendingConfig.from_settings(settings_for(sink, **overrides))
+
+
+def runner_for(world: World, config: SendingConfig) -> tuple[CampaignRunner, SmtpPool]:
     pool = SmtpPool(config.smtp)
     runner = CampaignRunner(
         world.factory,
-        transport or pool,
+        pool,
         config,
         record_bounce,
-        lambda campaign_uuid, subscriber_uuid: config.bounce_address,
+        return_path_for(config, None),
         sleep=lambda _: None,
     )
     return runner, pool
-
-
-def start(world: World, config: SendingConfig) -> None:
-    with world.factory() as session, session.begin():
-        campaign = session.get(Campaign, world.campaign_id)
-        assert campaign is not None
-        change_status(session, campaign, "running", config)
 
 
 def test_campaign_reaches_every_subscriber_once_with_headers(
@@ -87,8 +94,9 @@ def test_campaign_reaches_every_subscriber_once_with_headers(
         subscriber = session.get(Subscriber, world.subscriber_ids["user1@example.com"])
         assert campaign is not None and subscriber is not None
         assert campaign.status == "finished" and campaign.sent == 5
+    # The bounce address is the envelope sender; the receiving server writes Return-Path.
     assert captured.mail_from == "bounces@mail.example.org"
-    assert msg["Return-Path"] == "<bounces@mail.example.org>"
+    assert "Return-Path" not in msg
     assert msg["X-Stmails-Campaign"] == campaign.uuid
     assert msg["X-Stmails-Subscriber"] == subscriber.uuid
     assert msg["Message-ID"].endswith("@mail.example.org>")
@@ -261,17 +269,10 @@ def test_temporary_failure_is_retried_then_recorded_soft(
     smtp_sink.handler.rcpt_replies["user0@example.com"] = "451 4.7.1 try again later"
     config = config_for(smtp_sink, **{"sending.soft_retries": 2})
     start(world, config)
-    attempts: list[str] = []
-    pool = SmtpPool(config.smtp)
-
-    def counting(message: Message) -> SendResult:
-        attempts.append(message.recipient)
-        return pool.send(message)
-
-    runner, _ = runner_for(world, config, counting)
+    runner, pool = runner_for(world, config)
     report = runner.run(world.campaign_id)
     pool.close()
-    assert attempts.count("user0@example.com") == 3
+    assert smtp_sink.handler.rcpt_attempts.count("user0@example.com") == 3
     assert report.soft == 1 and report.sent == 1 and report.finished
     with world.factory() as session:
         bounce = session.scalar(select(Bounce))
@@ -290,20 +291,17 @@ def test_pause_then_resume_sends_each_subscriber_once(
     world = make_world(session_maker, count=9)
     config = config_for(smtp_sink)
     start(world, config)
-    pool = SmtpPool(config.smtp)
-    sent: list[str] = []
 
-    def pausing(message: Message) -> SendResult:
-        result = pool.send(message)
-        sent.append(message.recipient)
-        if len(sent) == 2:
+    def pause_after_the_second(captured: Captured) -> None:
+        # The admin pauses the campaign while the server receives its second message.
+        if len(smtp_sink.handler.messages) == 2:
             with world.factory() as session, session.begin():
                 campaign = session.get(Campaign, world.campaign_id)
                 assert campaign is not None
                 change_status(session, campaign, "paused", config)
-        return result
 
-    runner, _ = runner_for(world, config, pausing)
+    smtp_sink.handler.on_accept = pause_after_the_second
+    runner, pool = runner_for(world, config)
     first = runner.run(world.campaign_id)
     assert first.stopped_because == "paused"
     delivered_before = len(smtp_sink.handler.recipients())
@@ -312,6 +310,7 @@ def test_pause_then_resume_sends_each_subscriber_once(
         assert not session.scalars(
             select(CampaignSend).where(CampaignSend.reason == IN_FLIGHT)
         ).all()
+    smtp_sink.handler.on_accept = None
     with world.factory() as session, session.begin():
         campaign = session.get(Campaign, world.campaign_id)
         assert campaign is not None
@@ -323,49 +322,58 @@ def test_pause_then_resume_sends_each_subscriber_once(
     assert sorted(recipients) == sorted(world.subscriber_ids)
 
 
-def test_restart_after_crash_never_resends(
-    session_maker: sessionmaker[Session], smtp_sink: Sink
+def test_restart_after_the_sender_was_killed_never_resends(
+    session_maker: sessionmaker[Session], smtp_sink: Sink, db_url: str
 ) -> None:
-    world = make_world(session_maker, count=7)
-    config = config_for(smtp_sink)
+    world = make_world(session_maker, count=9)
+    # One connection: when the process dies, the message being answered is the only one on
+    # the wire, and the server has it.
+    settings = settings_for(smtp_sink, **{"app.concurrency": 1})
+    config = SendingConfig.from_settings(settings)
     start(world, config)
-    pool = SmtpPool(config.smtp)
+    process: list[subprocess.Popen[bytes]] = []
 
-    class Crash(BaseException):
-        """Stands for the process dying between the SMTP answer and the commit."""
+    def kill_at_the_fourth(captured: Captured) -> None:
+        # The process dies after the server took the message and before the sender could
+        # record the answer (SIGKILL: no cleanup of any kind).
+        if len(smtp_sink.handler.messages) == 4:
+            os.kill(process[0].pid, signal.SIGKILL)
 
-    count = {"n": 0}
-    lock = threading.Lock()
+    smtp_sink.handler.on_accept = kill_at_the_fourth
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    process.append(
+        subprocess.Popen(
+            [sys.executable, str(SENDER_PROCESS), db_url, str(world.campaign_id)],
+            stdin=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": src},
+        )
+    )
+    process[0].communicate(json.dumps(settings).encode(), timeout=120)
+    assert process[0].returncode == -signal.SIGKILL, "the sender was not killed mid-campaign"
+    smtp_sink.handler.on_accept = None
+    delivered_before = smtp_sink.handler.recipients()
+    assert sorted(delivered_before) == [f"user{n}@example.com" for n in range(4)]
 
-    def crashing(message: Message) -> SendResult:
-        result = pool.send(message)
-        with lock:
-            count["n"] += 1
-            if count["n"] == 4:
-                raise Crash()
-        return result
-
-    runner, _ = runner_for(world, config, crashing)
-    with pytest.raises(Crash):
-        runner.run(world.campaign_id)
-    # The messages already handed to SMTP when the crash happened were delivered.
-    assert len(smtp_sink.handler.recipients()) >= 4
-
-    restarted, second_pool = runner_for(world, config)
+    restarted, pool = runner_for(world, config)
     report = restarted.run(world.campaign_id)
     pool.close()
-    second_pool.close()
     assert report.finished
     final = smtp_sink.handler.recipients()
     assert len(final) == len(set(final)), "someone got the campaign twice"
-    assert sorted(final) == sorted(world.subscriber_ids)
     with world.factory() as session:
-        doubt = session.scalars(select(CampaignSend).where(CampaignSend.reason == IN_DOUBT)).all()
+        doubt = {
+            row.subscriber_id
+            for row in session.scalars(select(CampaignSend).where(CampaignSend.reason == IN_DOUBT))
+        }
         stats = campaign_stats(session, world.campaign_id)
-    # The claims of the batches in flight at the crash (one being answered, one being sent)
-    # are marked in doubt; they were not resent.
+    ids = world.subscriber_ids
+    # The claims in flight when the process died are in doubt: the fourth message (which the
+    # server has) and the rest of the batches then claimed, which are never sent.
+    assert ids["user3@example.com"] in doubt
     assert config.batch_size <= len(doubt) <= 2 * config.batch_size
-    assert stats["in_doubt"] == len(doubt) and stats["sent"] == 7
+    assert {ids[r] for r in final} | doubt == set(ids.values())
+    assert not {ids[r] for r in final[4:]} & doubt
+    assert stats["in_doubt"] == len(doubt) and stats["sent"] + stats["in_doubt"] == 9
 
 
 def test_status_rules_follow_listmonk(
@@ -385,42 +393,80 @@ def test_status_rules_follow_listmonk(
             change_status(session, campaign, "running", config)
 
 
-def test_connection_failure_releases_claims(session_maker: sessionmaker[Session]) -> None:
+def test_connection_refused_releases_claims_and_pauses_after_max_send_errors(
+    session_maker: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
     world = make_world(session_maker, count=3)
-    config = SendingConfig.from_settings(
-        {
-            "smtp": [{"host": "127.0.0.1", "port": 9, "max_msg_retries": 0}],
-            "app.max_send_errors": 3,
-        }
-    )
+    nobody = {"host": "127.0.0.1", "port": free_port(), "max_msg_retries": 1}
+    config = SendingConfig.from_settings({"smtp": [nobody], "app.max_send_errors": 3})
     start(world, config)
-
-    def refused(message: Message) -> SendResult:
-        return SendResult("error", 0, "connection refused", "connect")
-
-    runner, _ = runner_for(world, config, refused)
+    runner, pool = runner_for(world, config)
     report = runner.run(world.campaign_id)
-    assert report.stopped_because == "too many send errors"
+    pool.close()
+    assert report.stopped_because.startswith("3 send errors in a row (app.max_send_errors 3)")
+    assert "connect: ConnectionRefusedError" in report.stopped_because
+    assert report.sent == 0 and report.errors == 3
     with world.factory() as session:
         campaign = session.get(Campaign, world.campaign_id)
         assert campaign is not None and campaign.status == "paused"
+        assert campaign.pause_reason == report.stopped_because
+        assert (campaign.sent, campaign.send_errors) == (0, 3)
+        assert [e["stage"] for e in campaign.last_errors] == ["connect"] * 3
+        # Nothing was delivered, so nobody is claimed: a resumed campaign sends to all.
         assert session.scalars(select(CampaignSend)).all() == []
+        stats = campaign_stats(session, world.campaign_id)
+    assert (stats["sent"], stats["send_errors"]) == (0, 3)
+    assert stats["pause_reason"] == report.stopped_because
+    assert "paused: 3 send errors in a row" in caplog.text
 
 
-def suppressing_after_first(
-    world: World, pool: SmtpPool, entry: dict[str, str]
-) -> Callable[[Message], SendResult]:
-    """A transport that sends through `pool` and, once user0's message is answered, commits the
-    suppression `entry` as another channel (a complaint webhook, say) would mid-campaign."""
+def test_lost_connections_are_retried_before_the_data_and_in_doubt_after_it(
+    session_maker: sessionmaker[Session], smtp_sink: Sink
+) -> None:
+    world = make_world(session_maker, count=5)
+    # The first MAIL FROM loses its connection: nothing was sent, so a new one tries again.
+    smtp_sink.handler.drop_at_mail = 1
+    # user3's message is taken, then the connection drops before the answer.
+    smtp_sink.handler.drop_after_data = {"user3@example.com"}
+    config = config_for(smtp_sink, **{"app.concurrency": 1})
+    start(world, config)
+    runner, pool = runner_for(world, config)
+    report = runner.run(world.campaign_id)
+    assert report.finished and (report.sent, report.in_doubt, report.errors) == (4, 1, 1)
+    # Run again: nothing is left to send, and user3 is not sent twice.
+    with world.factory() as session, session.begin():
+        campaign = session.get(Campaign, world.campaign_id)
+        assert campaign is not None
+        campaign.status = "running"
+    assert runner.run(world.campaign_id).finished
+    pool.close()
+    assert sorted(smtp_sink.handler.recipients()) == sorted(world.subscriber_ids)
+    with world.factory() as session:
+        rows = {
+            r.subscriber_id: (r.status, r.reason) for r in session.scalars(select(CampaignSend))
+        }
+        stats = campaign_stats(session, world.campaign_id)
+    assert rows[world.subscriber_ids["user3@example.com"]] == ("sent", IN_DOUBT)
+    assert sorted(rows.values()).count(("sent", "")) == 4
+    assert (stats["sent"], stats["in_doubt"], stats["send_errors"]) == (4, 1, 1)
+    (error,) = stats["last_errors"]
+    assert (error["email"], error["outcome"], error["stage"]) == (
+        "user3@example.com",
+        "in_doubt",
+        "data",
+    )
 
-    def send(message: Message) -> SendResult:
-        result = pool.send(message)
-        if message.recipient == "user0@example.com":
+
+def _suppress_when_user0_arrives(world: World, sink: Sink, entry: dict[str, str]) -> None:
+    """Once the server took user0's message, `entry` is committed as another channel (a
+    complaint webhook, say) would commit it mid-campaign."""
+
+    def commit(captured: Captured) -> None:
+        if "user0@example.com" in captured.rcpt_tos:
             with world.factory() as session, session.begin():
                 upsert_many(session, [parse_entry(entry)])
-        return result
 
-    return send
+    sink.handler.on_accept = commit
 
 
 def test_suppression_committed_mid_campaign_stops_later_sends(
@@ -429,9 +475,8 @@ def test_suppression_committed_mid_campaign_stops_later_sends(
     world = make_world(session_maker, count=8)
     config = config_for(smtp_sink)
     start(world, config)
-    pool = SmtpPool(config.smtp)
-    suppress_after_first = suppressing_after_first(world, pool, {"recipient": "user7@example.com"})
-    runner, _ = runner_for(world, config, suppress_after_first)
+    _suppress_when_user0_arrives(world, smtp_sink, {"recipient": "user7@example.com"})
+    runner, pool = runner_for(world, config)
     report = runner.run(world.campaign_id)
     pool.close()
     assert report.finished
@@ -443,15 +488,14 @@ def test_suppression_committed_mid_campaign_stops_later_sends(
 def test_suppression_committed_mid_batch_stops_sends_not_yet_handed_over(
     session_maker: sessionmaker[Session], smtp_sink: Sink
 ) -> None:
-    # One connection, so a chunk is one share; the whole campaign is one batch.
+    # One connection, so a chunk is SHARE_SIZE messages; the whole campaign is one batch.
     chunk = SHARE_SIZE
     world = make_world(session_maker, count=2 * chunk + 2)
     config = config_for(smtp_sink, **{"app.concurrency": 1, "app.batch_size": 1000})
     start(world, config)
-    pool = SmtpPool(config.smtp)
     last = f"user{2 * chunk + 1}@example.com"
-    entry = {"recipient": last, "reason": "complaint"}
-    runner, _ = runner_for(world, config, suppressing_after_first(world, pool, entry))
+    _suppress_when_user0_arrives(world, smtp_sink, {"recipient": last, "reason": "complaint"})
+    runner, pool = runner_for(world, config)
     report = runner.run(world.campaign_id)
     pool.close()
     # The third chunk is checked only once the first one has been sent.

@@ -15,12 +15,7 @@ from stmails.services import roles, users
 from stmails.services.content_check import check_content
 from stmails.workers.sender import SenderLoop, verp_maker
 
-from . import test_api
 from .conftest import Sink, make_world
-
-# The fixtures of test_api.py: the app (root_url https://lists.example.org) and its API client.
-app = test_api.app
-client = test_api.client
 
 SPAMMY = (
     "<p>Act now, this is urgent!! Only today.</p>"

@@ -27,6 +27,7 @@ from stmails.services.sending.direct import (
 )
 from stmails.services.sending.smtp import SmtpPool
 from stmails.services.sending.unsubscribe import unsubscribe
+from stmails.workers.sender import return_path_for
 
 from .conftest import Sink, make_world
 
@@ -37,7 +38,7 @@ def sender_for(sink: Sink) -> tuple[DirectSender, SmtpPool, SendingConfig]:
     )
     pool = SmtpPool(config.smtp)
     return (
-        DirectSender(config, pool.send, record_bounce, lambda c, s: config.bounce_address),
+        DirectSender(config, pool.send, record_bounce, return_path_for(config, None)),
         pool,
         config,
     )

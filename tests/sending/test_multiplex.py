@@ -22,7 +22,14 @@ from aiosmtpd.controller import Controller
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message
 from stmails.services.sending.multiplex import send_all
-from stmails.services.sending.smtp import SendResult, SmtpPool, SmtpServer, connect
+from stmails.services.sending.smtp import (
+    NOT_ATTEMPTED,
+    SENT,
+    SendResult,
+    SmtpPool,
+    SmtpServer,
+    connect,
+)
 
 from .conftest import Sink, SinkHandler, free_port
 
@@ -216,25 +223,160 @@ def test_connection_lost_without_retries_left_is_an_error(
 ) -> None:
     pool, script = scripted(lambda n, c: "close" if c.startswith("RCPT") else _reply(c), retries=0)
     (result,) = send_all(pool, 1, [message("first@example.com")].__getitem__, connections=1)
-    assert result is not None and (result.outcome, result.stage) == ("error", "connect")
-    assert "Connection unexpectedly closed" in result.text
+    # Lost while waiting for the answer to RCPT TO: nothing was delivered.
+    assert result == SendResult("error", 0, "Connection unexpectedly closed", "rcpt")
     assert script.sessions == 1 and script.accepted == []
     assert result == pool.send(message("first@example.com"))
 
 
-def test_a_server_that_stops_answering_times_out_and_the_message_moves_on(
+def test_a_server_silent_before_the_data_times_out_and_the_message_moves_on(
     scripted: Callable[..., tuple[SmtpPool, Script]],
 ) -> None:
-    # The first session never answers the end of the data.
+    # The first session never answers RCPT TO.
     pool, script = scripted(
-        lambda n, c: None if n == 1 and c == "." else _reply(c), retries=1, timeout=0.5
+        lambda n, c: None if n == 1 and c.startswith("RCPT") else _reply(c), retries=1, timeout=0.5
     )
     started = time.monotonic()
     (result,) = send_all(pool, 1, [message("slow@example.com")].__getitem__, connections=1)
     assert result is not None and result.outcome == "sent"
     assert time.monotonic() - started < 5
-    # Accepted once by the second session (the first never answered, so it never said yes).
     assert script.accepted == ["slow@example.com"] and script.sessions == 2
+
+
+def test_no_answer_after_the_data_is_in_doubt_and_not_sent_again(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    # Every session takes the whole message, then never answers the final dot: the server
+    # may have accepted it, so neither path tries a second time.
+    pool, script = scripted(lambda n, c: None if c == "." else _reply(c), retries=2, timeout=0.5)
+    (result,) = send_all(pool, 1, [message("slow@example.com")].__getitem__, connections=1)
+    assert result is not None and (result.outcome, result.stage) == ("in_doubt", "data")
+    assert "Connection unexpectedly closed: timed out" in result.text
+    assert script.sessions == 1
+    assert pool.send(message("slow@example.com")) == result
+    assert script.sessions == 2
+
+
+def test_a_server_that_never_greets_costs_a_few_timeouts_not_one_per_message() -> None:
+    # The kernel completes the TCP handshake, but nobody ever answers.
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        server = SmtpServer(
+            host="127.0.0.1",
+            port=silent.getsockname()[1],
+            max_conns=2,
+            max_msg_retries=1,
+            timeout=0.3,
+        )
+        pool = SmtpPool([server])
+        batch = [message(f"user{n}@example.com") for n in range(20)]
+        started = time.monotonic()
+        results = send_all(pool, 20, batch.__getitem__, connections=2)
+        elapsed = time.monotonic() - started
+        pool.close()
+    # Each link gives up after its server's attempts (2 x 2 sessions of 0.3 s), and every
+    # message is a send error at the connect stage: nothing was sent.
+    assert elapsed < 3, elapsed
+    assert all(r is not None and (r.outcome, r.stage) == ("error", "connect") for r in results)
+    assert sum("no session could be opened" in r.text for r in results if r) >= 16
+
+
+def test_a_refused_sender_stops_the_sending_as_the_settings_are_wrong(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    refuse = b"553 5.7.1 sender not owned by user\r\n"
+    pool, script = scripted(lambda n, c: refuse if c.startswith("MAIL") else _reply(c), retries=2)
+    batch = [message(f"user{n}@example.com") for n in range(5)]
+    produced: list[int] = []
+
+    def produce(index: int) -> Message:
+        produced.append(index)
+        return batch[index]
+
+    results = send_all(pool, 5, produce, connections=2)
+    refused = SendResult("error", 553, "5.7.1 sender not owned by user", "mail", fatal=True)
+    # The first refusal is final (no second session for it); nothing else is started, and
+    # what was not rendered yet is not rendered at all.
+    assert refused in results
+    assert all(r in (refused, NOT_ATTEMPTED) for r in results)
+    assert len(produced) < 5 and script.sessions <= 2
+    assert pool.send(batch[0]) == refused
+
+
+def test_a_refusal_to_relay_is_our_error_not_a_bounce(
+    scripted: Callable[..., tuple[SmtpPool, Script]],
+) -> None:
+    pool, _ = scripted(
+        lambda n, c: (
+            b"554 5.7.1 <a@example.com>: Relay access denied\r\n"
+            if c.startswith("RCPT")
+            else _reply(c)
+        )
+    )
+    (result,) = send_all(pool, 1, [message("a@example.com")].__getitem__, connections=1)
+    assert result is not None
+    assert (result.outcome, result.fatal, result.code) == ("error", True, 554)
+    assert result == pool.send(message("a@example.com"))
+
+
+def test_a_bug_while_rendering_leaves_no_message_unaccounted_for(smtp_sink: Sink) -> None:
+    batch = [message(f"user{n}@example.com") for n in range(6)]
+
+    def produce(index: int) -> Message:
+        if index == 3:
+            raise KeyError("a bug")
+        return batch[index]
+
+    pool = pool_for(smtp_sink, max_conns=1)
+    results = send_all(pool, 6, produce, connections=1)
+    pool.close()
+    delivered = set(smtp_sink.handler.recipients())
+    for item, result in zip(batch, results, strict=True):
+        # Each message either went out (and says so) or failed fatally without going out.
+        assert result is not None
+        if item.recipient in delivered:
+            assert result.outcome == "sent"
+        else:
+            assert (result.outcome, result.fatal) == ("error", True)
+            assert "internal error: KeyError" in result.text
+    assert "user3@example.com" not in delivered
+
+
+def test_the_servers_return_path_and_headers_apply_on_both_paths(smtp_sink: Sink) -> None:
+    settings = smtp_sink.smtp_settings(
+        email_headers=[{"Return-Path": "bounces@mail.example.org"}, {"X-Mailer": "stmails"}]
+    )
+    pool = SmtpPool(SendingConfig.from_settings({"smtp": settings}).smtp)
+    own = Message(
+        "news@sender.example",
+        "own@example.com",
+        "<own@x>",
+        b"X-Mailer: mine\r\nSubject: s\r\n\r\nbody\r\n",
+        own_return_path=True,
+        header_names=frozenset({"x-mailer"}),
+    )
+    plain = Message("news@sender.example", "plain@example.com", "<plain@x>", DATA)
+    verp = Message(
+        "news@sender.example",
+        "verp@example.com",
+        "<verp@x>",
+        DATA,
+        server_senders=(("bounces@mail.example.org", "bounces+tok@mail.example.org"),),
+    )
+    assert send_all(pool, 3, [own, plain, verp].__getitem__, connections=2) == [SENT] * 3
+    assert pool.send(plain) == SENT
+    pool.close()
+    got = {c.rcpt_tos[0]: c for c in smtp_sink.handler.messages}
+    # A message that chose its own envelope sender keeps it, and its own X-Mailer.
+    assert got["own@example.com"].mail_from == "news@sender.example"
+    assert got["own@example.com"].message.get_all("X-Mailer") == ["mine"]
+    # Otherwise the server's Return-Path is MAIL FROM (VERP-encoded where the message says
+    # how), its headers are added, and no Return-Path header is written.
+    assert got["verp@example.com"].mail_from == "bounces+tok@mail.example.org"
+    for captured in smtp_sink.handler.by_recipient("plain@example.com"):
+        assert captured.mail_from == "bounces@mail.example.org"
+        assert captured.message.get_all("X-Mailer") == ["stmails"]
+        assert "Return-Path" not in captured.message
+        assert captured.data == b"X-Mailer: stmails\r\n" + DATA
 
 
 def test_421_closes_the_session_and_the_next_message_opens_a_new_one(

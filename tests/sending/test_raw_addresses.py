@@ -11,12 +11,8 @@ from fastapi.testclient import TestClient
 
 from stmails.services.sending.direct import raw_targets
 
-from .conftest import Sink
-from .test_api import (
-    API,
-    app,  # noqa: F401
-    configure_smtp,
-)
+from .conftest import API, Sink
+from .test_api import configure_smtp
 
 # Each names victim@example.com's mailbox in a way a lax parser would not match with the
 # suppression list's entry, or carries text after the address.
@@ -30,7 +26,7 @@ VARIANTS = [
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:  # noqa: F811
+def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:
         test_client.auth = API
         yield test_client

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +24,7 @@ from stmails.services.sending.templates import (
 )
 
 from .conftest import Sink, make_world
-from .test_api import API, configure_smtp
+from .test_api import configure_smtp
 from .test_campaign_sender import config_for, runner_for, start
 
 # Long enough for any correct implementation on a loaded machine; the quadratic or unbounded
@@ -189,15 +188,8 @@ def test_time_is_bounded_even_when_steps_are_plenty(monkeypatch: pytest.MonkeyPa
         finishes(lambda: render(HOSTILE["nested ranges"]))
 
 
-# Through the API, the sender and transactional mail (the app fixture is test_api's).
-from .test_api import app  # noqa: E402, F401
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:  # noqa: F811
-    with TestClient(app, raise_server_exceptions=False) as test_client:
-        test_client.auth = API
-        yield test_client
+# Through the API, the sender and transactional mail (the app and client fixtures of
+# conftest.py).
 
 
 def _user_with(session_maker: sessionmaker[Session], *permissions: str) -> tuple[str, str]:

@@ -239,16 +239,21 @@ def test_listmonk_smtp_settings_are_read() -> None:
             "host": "smtp.example.com",
             "port": 587,
             "auth_protocol": "login",
+            "username": "mailer",
+            "password": "secret",
             "tls_type": "STARTTLS",
             "idle_timeout": "15s",
             "wait_timeout": "500ms",
             "max_conns": 3,
-            "email_headers": [{"X-Mailer": "stmails"}],
+            "email_headers": [{"X-Mailer": "stmails"}, {"Return-Path": "<b@mail.example.org>"}],
         }
     )
     assert (server.tls_type, server.idle_timeout, server.wait_timeout) == ("starttls", 15.0, 0.5)
+    # The Return-Path header is the envelope sender, not one of the headers written.
     assert server.email_headers == (("X-Mailer", "stmails"),)
-    with pytest.raises(ValueError):
+    assert server.return_path == "b@mail.example.org"
+    assert "secret" not in repr(server)
+    with pytest.raises(ValueError, match="tls_type"):
         SmtpServer.from_settings({"host": "x", "tls_type": "SSLv2"})
 
 

@@ -28,6 +28,7 @@ from stmails.db.types import email_hash
 from stmails.services.sending.campaigns import CampaignRunner
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.smtp import SmtpPool, servers_from_settings
+from stmails.workers.sender import return_path_for
 from web.conftest import API
 from web.test_public_signup import configure, make_lists, optin_link, statuses, subscriber
 
@@ -227,7 +228,9 @@ def test_optin_campaign_goes_to_unconfirmed_double_optin_subscribers(
     )
     pool = SmtpPool(config.smtp)
     try:
-        runner = CampaignRunner(session_maker, pool, config, lambda s, e: None, lambda c, s: "")
+        runner = CampaignRunner(
+            session_maker, pool, config, lambda s, e: None, return_path_for(config, None)
+        )
         report = runner.run(campaign_id)
     finally:
         pool.close()

@@ -23,14 +23,16 @@ def relay(
         bool, typer.Option(help="Accept AUTH without TLS (loopback testing only).")
     ] = False,
 ) -> None:
-    """Accept mail from applications (AUTH as an API user: username and token) and forward it
-    to the configured upstream SMTP servers; suppressed recipients get 550 5.7.1."""
+    """Accept mail from applications (AUTH as an API user whose role grants relay:send:
+    username and token) and forward it to the configured upstream SMTP servers; suppressed
+    recipients get 550 5.7.1."""
     from stmails.config import load_settings
     from stmails.db.engine import session_factory
     from stmails.db.migrate import open_database
-    from stmails.services import bounces, users
+    from stmails.services import bounces
+    from stmails.services.errors import InvalidInput
     from stmails.services.sending.smtp import SmtpPool
-    from stmails.workers.relay import RelayHandler, make_controller, tls_context
+    from stmails.workers.relay import RelayHandler, make_controller, relay_login, tls_context
     from stmails.workers.sender import load_config, return_path_for, verp_maker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -45,7 +47,11 @@ def relay(
     engine = open_database(settings)
     sessions = session_factory(engine)
     with sessions() as session:
-        config = load_config(session, settings.root_url)
+        try:
+            config = load_config(session, settings.root_url)
+        except InvalidInput as exc:
+            typer.echo(f"stmails relay: the sending settings cannot work: {exc}", err=True)
+            raise typer.Exit(1) from None
     if not config.smtp:
         typer.echo("stmails relay: no SMTP server is enabled (settings: smtp)", err=True)
         raise typer.Exit(1)
@@ -53,13 +59,9 @@ def relay(
     return_path = return_path_for(config, verp_maker(settings.resolved_secret_key().encode()))
     handler = RelayHandler(sessions, pool.send, config, return_path, bounces.record)
 
-    def authenticate(username: str, secret: str) -> bool:
-        with sessions() as session:
-            return users.authenticate_token(session, username, secret) is not None
-
     controller = make_controller(
         handler,
-        authenticate,
+        relay_login(sessions),
         host=host,
         port=port,
         tls=tls_context(tls_cert, tls_key) if tls_cert else None,

@@ -220,6 +220,18 @@ class Campaign(Timestamped, Base):
     archive_meta: Mapped[dict[str, Any]] = mapped_column(
         JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=1
     )
+    # Send errors (nothing delivered, or delivery in doubt), the latest of them (newest first:
+    # at, subscriber_id, email, outcome, stage, code, message), and why the sender paused the
+    # campaign (empty unless it did). Added by migration 0008_send_errors, hence last.
+    send_errors: Mapped[int] = mapped_column(
+        Integer, default=0, server_default=text("0"), sort_order=10
+    )
+    last_errors: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONDoc, default=empty_list, server_default=text("'[]'"), sort_order=10
+    )
+    pause_reason: Mapped[str] = mapped_column(
+        String(1000), default="", server_default=text("''"), sort_order=10
+    )
 
 
 # Two archived campaigns never share a slug (NULL: no slug).

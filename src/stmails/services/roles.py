@@ -29,7 +29,8 @@ SUPER_ADMIN = "Super Admin"
 ROLE_NAME_MAX = 200
 
 # Every permission, grouped by resource. The names are listmonk's where listmonk has the
-# feature; suppressions, verification, domains and deliverability are stmails' own resources.
+# feature; suppressions, verification, domains, deliverability and the SMTP relay are stmails'
+# own resources.
 PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
     "lists": ("lists:get_all", "lists:manage_all"),
     "subscribers": (
@@ -56,6 +57,8 @@ PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
     # Sending domains: DKIM keys, the domain check and DMARC reports (stmails' own).
     "domains": ("domains:get", "domains:manage"),
     "deliverability": ("deliverability:get",),
+    # Submitting mail through `stmails relay` (SMTP AUTH as an API user).
+    "relay": ("relay:send",),
 }
 ALL_PERMISSIONS: frozenset[str] = frozenset(
     p for group in PERMISSION_GROUPS.values() for p in group

@@ -18,6 +18,12 @@ so that its clients can read and write them; stmails' additions sit beside them 
 - the media library's `upload.*` keys (listmonk's): validated by `services.media.config`.
 - `privacy.individual_tracking`, `privacy.disable_tracking` (listmonk's): opens and clicks
   recorded per subscriber, or not at all (see `services.tracking`).
+- the sending keys (`smtp`, `app.*`, `sending.*`, `relay.sender_domains`): validated by
+  `services.sending.config`, so that settings that cannot work are refused when saved.
+
+Secrets read as MASK. Writing MASK (or an empty string) back keeps the stored secret, but only
+while the object it belongs to still points where it did (host, port, TLS; `SECRET_TARGETS`):
+otherwise whoever may change settings could send the stored password to a server of their own.
 
 Unlike listmonk, bounce processing and the bounce webhook are on by default; provider webhooks and
 mailboxes stay off until configured. A key missing from the table reads as its default here.
@@ -45,6 +51,7 @@ from stmails.db.types import utcnow
 from stmails.services import public_settings
 from stmails.services.errors import InvalidInput
 from stmails.services.media import config as media_config
+from stmails.services.sending import config as sending_config
 from stmails.verify.result import Reason
 
 BounceAction = Literal["none", "unsubscribe", "blocklist", "delete"]
@@ -107,6 +114,7 @@ DEFAULTS: dict[str, Any] = {
     # listmonk's privacy keys, read by services.tracking.
     "privacy.individual_tracking": False,
     "privacy.disable_tracking": False,
+    **sending_config.DEFAULTS,
 }
 
 # The subscriber-facing pages' settings (services.public_settings).
@@ -128,6 +136,21 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "bounce.resend": ("signing_key",),
     "bounce.azure": ("key",),
     "smtp": ("password",),
+}
+# The fields that say where an object's secrets are sent: a masked secret is kept only while
+# they stay the same.
+SECRET_TARGETS: dict[str, tuple[str, ...]] = {
+    "smtp": ("host", "port", "tls_type", "tls_skip_verify", "auth_protocol"),
+    "bounce.mailboxes": (
+        "type",
+        "host",
+        "port",
+        "tls_mode",
+        "tls_enabled",
+        "tls_skip_verify",
+        "ca_file",
+        "auth_protocol",
+    ),
 }
 
 
@@ -214,6 +237,11 @@ def validate(key: str, value: Any) -> Any:
             return media_config.validate_setting(key, value)
         except InvalidInput as exc:
             raise SettingsError(exc.field, exc.message) from None
+    if key in sending_config.VALIDATORS:
+        try:
+            return sending_config.validate_setting(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
     validator = _VALIDATORS.get(key)
     if validator is not None:
         try:
@@ -274,6 +302,7 @@ def update(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
     }
     try:
         media_config.check_together({**current, **prepared})
+        sending_config.check_together({**current, **prepared})
     except InvalidInput as exc:
         raise SettingsError(exc.field, exc.message) from None
     _check_together({**current, **prepared}, prepared)
@@ -322,11 +351,11 @@ def _is_placeholder(value: Any) -> bool:
 
 
 def _keep_secrets(key: str, new: Any, old: Any) -> Any:
-    """`new` with masked or empty secrets replaced by the stored ones (`old`)."""
+    """`new` with masked or empty secrets replaced by the stored ones (`old`), where the
+    object still points where it did (`SECRET_TARGETS`); elsewhere they become empty."""
     if key in SECRET_KEYS:
         return old if _is_placeholder(new) else new
-    fields = SECRET_FIELDS.get(key)
-    if not fields:
+    if not SECRET_FIELDS.get(key):
         return new
     new = copy.deepcopy(new)
     olds = _objects(old)
@@ -336,10 +365,46 @@ def _keep_secrets(key: str, new: Any, old: Any) -> Any:
         previous = by_uuid.get(item.get("uuid")) if item.get("uuid") else None
         if previous is None and index < len(olds):
             previous = olds[index]
-        for name in fields:
-            if _is_placeholder(item.get(name)):
-                item[name] = previous.get(name, "") if previous else ""
+        _fill_secrets(key, item, previous)
     return new
+
+
+def with_stored_secrets(key: str, item: Mapping[str, Any], stored: Any) -> dict[str, Any]:
+    """One object of setting `key` (an SMTP server to test, say) with its masked or empty
+    secrets taken from the stored object of the same uuid, only while it points where the
+    stored one does (`SECRET_TARGETS`); otherwise they stay empty."""
+    filled = copy.deepcopy(dict(item))
+    uuid = filled.get("uuid")
+    previous = next((o for o in _objects(stored) if uuid and o.get("uuid") == uuid), None)
+    _fill_secrets(key, filled, previous)
+    return filled
+
+
+def _fill_secrets(key: str, item: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
+    if previous is not None and not same_target(key, item, previous):
+        previous = None
+    for name in SECRET_FIELDS.get(key, ()):
+        if _is_placeholder(item.get(name)):
+            item[name] = previous.get(name, "") if previous else ""
+
+
+# What a missing or empty target field means (listmonk's SMTP defaults).
+_TARGET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "smtp": {"port": 25, "tls_type": "none", "tls_skip_verify": False, "auth_protocol": "none"},
+}
+
+
+def same_target(key: str, new: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
+    """Whether two versions of an object of setting `key` send its secrets to the same place."""
+    defaults = _TARGET_DEFAULTS.get(key, {})
+
+    def norm(item: Mapping[str, Any], name: str) -> str:
+        value = item.get(name)
+        if value is None or value == "":
+            value = defaults.get(name, "")
+        return str(value).strip().lower()
+
+    return all(norm(new, f) == norm(old, f) for f in SECRET_TARGETS.get(key, ()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,4 +114,8 @@ def campaign(
         "archive_slug": item.archive_slug,
         "archive_template_id": item.archive_template_id,
         "archive_meta": dict(item.archive_meta or {}),
+        # stmails: the send errors, the latest of them, and why the sender paused it.
+        "send_errors": item.send_errors,
+        "last_errors": list(item.last_errors or []),
+        "pause_reason": item.pause_reason,
     }

@@ -43,6 +43,7 @@ from stmails.ingest.mailbox.scanner import INTERRUPTED, Classifier, RecordEvents
 from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
 from stmails.services import bounces, subscribers
 from stmails.services import settings as settings_service
+from stmails.services.sending import config as sending_config
 
 log = logging.getLogger("stmails.workers.mailbox")
 
@@ -264,10 +265,11 @@ def verp_resolver(sessions: sessionmaker[Session]) -> VerpResolver:
 
 
 def verp_prefix(sessions: sessionmaker[Session]) -> str:
-    """The local part the sender puts before VERP tokens: that of `sending.bounce_address`."""
+    """The local part the sender puts before VERP tokens: that of the bounce address (an SMTP
+    server's Return-Path header or `sending.bounce_address`, see services.sending.envelope)."""
     with sessions() as session:
-        address = str(settings_service.get(session, "sending.bounce_address") or "")
-    return address.rpartition("@")[0] or DEFAULT_PREFIX
+        values = settings_service.get_all(session)
+    return sending_config.verp_prefix(values) or DEFAULT_PREFIX
 
 
 def configured_mailboxes(

@@ -1,10 +1,15 @@
 """`stmails relay`: an SMTP submission server that enforces the suppression list.
 
-Applications submit mail over SMTP with AUTH (PLAIN or LOGIN, checked against stmails' API users;
-STARTTLS offered when a certificate is configured, and AUTH refused before it unless
-`allow_plain_auth` is set for loopback use). A RCPT TO of a suppressed address is answered
+Applications submit mail over SMTP with AUTH (PLAIN or LOGIN, checked against stmails' API users
+whose role grants `relay:send`; STARTTLS offered when a certificate is configured, and AUTH
+refused before it unless `allow_plain_auth` is set for loopback use). When the
+`relay.sender_domains` setting lists domains, MAIL FROM and the From header must be addresses of
+one of them (`553 5.7.1` / `550 5.7.1` otherwise). A RCPT TO of a suppressed address is answered
 `550 5.7.1` naming the suppression's reason; accepted mail is forwarded to the configured
-upstream SMTP servers with our Return-Path (VERP when enabled), Message-ID and tracking headers.
+upstream SMTP servers, from our envelope sender (`services.sending.envelope`: the upstream's
+Return-Path header, else the bounce address, VERP when enabled, else the client's MAIL FROM),
+with a Message-ID and tracking headers. A Return-Path header from the client is dropped (the
+receiving server writes it).
 
 Replies after DATA: 250 once every recipient was forwarded; when the upstream refused some but
 not all, still 250 (the refusals are recorded as bounces, as a relay that accepted the message
@@ -20,7 +25,7 @@ import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formatdate
+from email.utils import formatdate, getaddresses
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -29,18 +34,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
+from stmails.db.engine import read_only
 from stmails.db.models import Subscriber
 from stmails.db.types import normalize_email
-from stmails.services import suppression
+from stmails.services import roles, suppression, users
+from stmails.services import settings as settings_service
 from stmails.services.sending.campaigns import BounceRecorder, Transport, smtp_event
-from stmails.services.sending.compose import ReturnPath
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.envelope import ReturnPaths
 from stmails.services.sending.messages import Message, new_message_id
 
 log = logging.getLogger("stmails.relay")
 
-# Checks a username and secret (an API user's token); True when they match.
-Authenticate = Callable[[str, str], bool]
+# The permission an API user's role needs to submit mail through the relay.
+RELAY_PERMISSION = "relay:send"
+# Checks a username and secret (an API user's token): None when they may relay, else the
+# SMTP reply that refuses them.
+Authenticate = Callable[[str, str], str | None]
+INVALID_CREDENTIALS = "535 5.7.8 Authentication credentials invalid"
 # Largest message accepted, in bytes.
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 MAX_RECIPIENTS = 100
@@ -63,6 +74,12 @@ def _split_head(data: bytes) -> tuple[list[bytes], bytes]:
     return fields, body
 
 
+def header_names(data: bytes) -> frozenset[str]:
+    """The lower-case names of a message's header fields."""
+    fields, _ = _split_head(data)
+    return frozenset(f.split(b":", 1)[0].strip().lower().decode("ascii", "replace") for f in fields)
+
+
 def _one_line(value: str) -> str:
     return re.sub(r"[\r\n]+", " ", value)
 
@@ -82,15 +99,59 @@ def rewrite_headers(data: bytes, added: list[tuple[str, str]], id_domain: str) -
     return head + b"\r\n\r\n" + body.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
 
 
+def relay_login(factory: sessionmaker[DbSession]) -> Authenticate:
+    """The relay's credential check: an enabled API user's token, and a role with
+    `relay:send` (otherwise AUTH fails naming the missing permission)."""
+
+    def check(username: str, secret: str) -> str | None:
+        with factory() as session:
+            user = users.authenticate_token(session, username, secret)
+            if user is None:
+                return INVALID_CREDENTIALS
+            if RELAY_PERMISSION not in roles.effective_permissions(user.role):
+                return f"535 5.7.8 permission denied: {RELAY_PERMISSION} required"
+        return None
+
+    return check
+
+
+def domain_of(address: str) -> str:
+    """The lower-case domain of a bare address ('' when there is none)."""
+    return address.rpartition("@")[2].strip().lower().rstrip(".") if "@" in address else ""
+
+
 @dataclass
 class RelayHandler:
-    """aiosmtpd handler: suppression at RCPT TO, forwarding after DATA."""
+    """aiosmtpd handler: sender domains at MAIL FROM, suppression at RCPT TO, the From
+    domain and forwarding after DATA."""
 
     factory: sessionmaker[DbSession]
     transport: Transport
     config: SendingConfig
-    return_path: ReturnPath
+    return_paths: ReturnPaths
     record_bounce: BounceRecorder
+
+    def _sender_domains(self) -> list[str]:
+        # Read per transaction, so that a change of the setting applies at once; read-only, so
+        # that it never queues for SQLite's write lock.
+        with read_only(self.factory)() as session:
+            return list(settings_service.get_valid(session, "relay.sender_domains") or [])
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        allowed = await asyncio.to_thread(self._sender_domains)
+        if allowed and domain_of(address) not in allowed:
+            log.info("relay refused sender %s: domain not allowed", address[:200])
+            return "553 5.7.1 sender domain not allowed (relay.sender_domains)"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     def _refusal(self, address: str) -> str | None:
         with self.factory() as session:
@@ -124,7 +185,22 @@ class RelayHandler:
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
         sender = str(envelope.mail_from or "")
-        return await asyncio.to_thread(self._forward, sender, list(envelope.rcpt_tos), content)
+        return await asyncio.to_thread(self._deliver, sender, list(envelope.rcpt_tos), content)
+
+    def _deliver(self, sender: str, recipients: list[str], content: bytes) -> str:
+        allowed = self._sender_domains()
+        if allowed:
+            fields, _ = _split_head(content)
+            froms = [
+                f.split(b":", 1)[1].decode("utf-8", "replace")
+                for f in fields
+                if f.split(b":", 1)[0].strip().lower() == b"from" and b":" in f
+            ]
+            addresses = [a for _, a in getaddresses(froms)]
+            if not addresses or any(domain_of(a) not in allowed for a in addresses):
+                log.info("relay refused a message: From domain not allowed")
+                return "550 5.7.1 From domain not allowed (relay.sender_domains)"
+        return self._forward(sender, recipients, content)
 
     def _subscribers(self, recipients: list[str]) -> dict[str, tuple[int, str]]:
         """(id, uuid) of each recipient that is a subscriber, by lower-cased address."""
@@ -139,21 +215,24 @@ class RelayHandler:
 
     def _forward(self, sender: str, recipients: list[str], content: bytes) -> str:
         known = self._subscribers(recipients)
+        names = header_names(content)
         replies: list[str] = []
         delivered = 0
         for rcpt in recipients:
             subscriber_id, subscriber_uuid = known.get(normalize_email(rcpt), (0, ""))
-            return_path = self.return_path(0, subscriber_id)
-            added = [("Return-Path", f"<{return_path}>")] if return_path else []
+            senders = self.return_paths.senders(0, subscriber_id)
+            added = []
             if subscriber_uuid:
                 added.append(("X-Stmails-Subscriber", subscriber_uuid))
             added.append(("Feedback-ID", f"relay:stmails:{self.config.feedback_id_sender}"))
             data = rewrite_headers(content, added, self.config.id_domain)
             message = Message(
-                envelope_from=return_path or sender,
+                envelope_from=senders.default or sender,
                 recipient=rcpt,
                 message_id="",
                 data=data,
+                server_senders=senders.servers,
+                header_names=names,
             )
             result = self.transport(message)
             if result.outcome == "sent":
@@ -181,7 +260,11 @@ def make_authenticator(check: Authenticate) -> Callable[..., AuthResult]:
             return AuthResult(success=False, handled=False)
         username = auth_data.login.decode("utf-8", "replace")
         secret = auth_data.password.decode("utf-8", "replace")
-        return AuthResult(success=bool(check(username, secret)), handled=False)
+        refusal = check(username, secret)
+        if refusal is not None:
+            log.info("relay refused AUTH for %r: %s", username[:100], refusal)
+            return AuthResult(success=False, handled=False, message=refusal)
+        return AuthResult(success=True, handled=False, auth_data=auth_data)
 
     return authenticator
 

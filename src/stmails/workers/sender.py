@@ -10,73 +10,61 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.db.engine import read_only
 from stmails.db.models import Campaign
-from stmails.ingest import verp
-from stmails.ingest.verp import MAX_PREFIX
 from stmails.services import bounces
 from stmails.services import settings as settings_service
+from stmails.services.errors import InvalidInput
 from stmails.services.sending.campaigns import CampaignRunner, start_due_campaigns
-from stmails.services.sending.compose import ReturnPath
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.envelope import ReturnPaths, VerpMaker, verp_maker
 from stmails.services.sending.smtp import SmtpPool
 
 log = logging.getLogger("stmails.sender")
 
-# Makes a VERP address from (bounce address, campaign id, subscriber id); campaign id 0: none.
-VerpMaker = Callable[[str, int, int], str]
+__all__ = ["SenderLoop", "VerpMaker", "load_config", "return_path_for", "verp_maker"]
 
 
-def verp_maker(secret: bytes) -> VerpMaker:
-    """VERP addresses signed with `secret`: `local+TOKEN@domain` of the bounce address."""
+def return_path_for(config: SendingConfig, verp: VerpMaker | None) -> ReturnPaths:
+    """The envelope senders of `config` (see `services.sending.envelope` for the precedence):
+    VERP-encoded when `sending.verp` is on and `verp` is given.
 
-    def make(address: str, campaign_id: int, subscriber_id: int) -> str:
-        local, _, domain = address.rpartition("@")
-        return verp.make_address(secret, domain, subscriber_id, campaign_id, prefix=local)
-
-    return make
-
-
-def return_path_for(config: SendingConfig, verp: VerpMaker | None) -> ReturnPath:
-    """The envelope sender of each message: the bounce address, VERP-encoded when enabled.
-
-    Without a bounce address the From address is used (empty here means "From"). A bounce
-    address whose local part is too long for a token (over `MAX_PREFIX` octets) is used as it
-    is, with a warning: mail must go out with a valid return path.
+    Called with (campaign id, subscriber id) it answers the sender of a message that neither
+    sets its own nor goes through a server with a Return-Path: the bounce address, or '' for
+    the From address. A bounce address whose local part is too long for a token (over
+    `MAX_PREFIX` octets) is used as it is, with a warning: mail must go out with a valid
+    return path (the settings API refuses such an address while VERP is on).
     """
-    address = config.bounce_address
-
-    def plain(campaign_id: int, subscriber_id: int) -> str:
-        return address
-
-    if not address or not config.verp or verp is None:
-        return plain
-    if len(address.rpartition("@")[0].encode()) > MAX_PREFIX:
-        log.warning(
-            "sending.bounce_address %r: local part over %d octets, too long for VERP; "
-            "sending without VERP",
-            address[:200],
-            MAX_PREFIX,
-        )
-        return plain
-
-    def verp_path(campaign_id: int, subscriber_id: int) -> str:
-        if not subscriber_id:
-            return address
-        return verp(address, campaign_id, subscriber_id)
-
-    return verp_path
+    return ReturnPaths(
+        bounce_address=config.bounce_address,
+        server_return_paths=config.server_return_paths,
+        needs_default=config.needs_default_sender,
+        verp=verp if config.verp else None,
+    )
 
 
 def load_config(session: Session, root_url: str) -> SendingConfig:
-    """The sending configuration from the settings table."""
+    """The sending configuration from the settings table; InvalidInput naming the setting
+    when a stored value does not validate."""
     return SendingConfig.from_settings(settings_service.get_all(session), root_url=root_url)
+
+
+def pause_running(session: Session, reason: str) -> list[int]:
+    """Pauses every running campaign with `reason` (the caller commits); returns their ids."""
+    ids = list(session.scalars(select(Campaign.id).where(Campaign.status == "running")))
+    if ids:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id.in_(ids), Campaign.status == "running")
+            .values(status="paused", pause_reason=reason[:1000])
+        )
+    return ids
 
 
 @dataclass
@@ -110,17 +98,25 @@ class SenderLoop:
             started = start_due_campaigns(session)
             if started:
                 log.info("scheduled campaigns started: %s", started)
-        with self.factory() as session:
-            config = load_config(session, self.root_url)
+        problem = ""
+        # Read-only: the pass must not hold SQLite's write lock while it decides.
+        with read_only(self.factory)() as session:
             running = list(
                 session.scalars(
                     select(Campaign.id).where(Campaign.status == "running").order_by(Campaign.id)
                 )
             )
-        if not running:
+            if not running:
+                return 0
+            try:
+                config = load_config(session, self.root_url)
+            except InvalidInput as exc:
+                problem = f"the sending settings cannot work: {exc}"
+        if problem:
+            self._cannot_send(problem)
             return 0
         if not config.smtp:
-            log.error("campaigns are running but no SMTP server is enabled (settings: smtp)")
+            self._cannot_send("no SMTP server is enabled (settings: smtp)")
             return 0
         runner = CampaignRunner(
             self.factory,
@@ -145,6 +141,12 @@ class SenderLoop:
                 "finished" if report.finished else report.stopped_because,
             )
         return len(running)
+
+    def _cannot_send(self, reason: str) -> None:
+        # Running campaigns would wait forever without a word: they are paused, with why.
+        with self.factory() as session, session.begin():
+            paused = pause_running(session, reason)
+        log.error("campaigns %s paused: %s", paused, reason)
 
     def run_forever(self) -> None:
         """Loops until `stop` is set; an error in one pass is logged and the loop goes on."""

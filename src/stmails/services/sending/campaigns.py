@@ -11,12 +11,19 @@ How a run stays exactly-once across pauses, crashes and several senders:
    exclusive: a second sender, or a restarted one, never claims the same recipient again.
 3. Recipients go to SMTP in chunks, at most two chunks ahead of the connections (one thread
    drives every connection of the pool and renders each message just before it is sent, see
-   `multiplex`). Right before a chunk is handed over, the campaign's status and the chunk's
-   addresses are checked once more, so a pause, bounce or unsubscribe committed mid-campaign stops
-   the sends that have not been handed over (at most two chunks are past the check at any time).
+   `multiplex`; this is the only way a campaign is sent). Right before a chunk is handed over,
+   the campaign's status and the chunk's addresses are checked once more, so a pause, bounce or
+   unsubscribe committed mid-campaign stops the sends that have not been handed over (at most
+   two chunks are past the check at any time).
 4. After SMTP answers, one transaction records the outcome: the claim becomes a plain `sent`,
    a 5xx becomes `failed` plus a bounce through `services.bounces.record()`, a 4xx becomes a
-   deferred retry (`failed`, reason `deferred:N: ...`), a connection failure releases the claim.
+   deferred retry (`failed`, reason `deferred:N: ...`), an error before the end of the data
+   (connect, TLS, AUTH, MAIL FROM, a connection lost earlier) releases the claim (nothing was
+   delivered), and a connection lost after the whole data was sent marks it `in_doubt`.
+5. Send errors are counted (`campaigns.send_errors`, the latest in `last_errors`) and logged.
+   The campaign is paused, with the reason in `pause_reason`, at an error that trying again
+   cannot mend (`SendResult.fatal`: wrong password, certificate, sender refused...) or after
+   `app.max_send_errors` errors in a row.
 
 The crash window: if the process dies after SMTP accepted a message but before step 4 commits,
 the row still says `in_flight`. The next run does not resend it (it is marked `in_doubt`): a
@@ -64,16 +71,17 @@ from stmails.services.sending.compose import (
     Envelope,
     Recipient,
     Rendered,
-    ReturnPath,
     campaign_links,
     compile_content,
+    senders_for,
     template_context,
     to_spec,
 )
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.envelope import ReturnPaths
 from stmails.services.sending.messages import Message, MessageError, custom_headers
 from stmails.services.sending.multiplex import send_all
-from stmails.services.sending.smtp import RateLimiter, SendResult, SmtpPool
+from stmails.services.sending.smtp import NOT_ATTEMPTED, RateLimiter, SendResult, SmtpPool
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch_detail
 from stmails.services.tracking.links import tracked
@@ -81,12 +89,14 @@ from stmails.services.tracking.links import tracked
 log = logging.getLogger(__name__)
 
 
-# A per-message transport (`SmtpPool.send`, or anything that sends one message and answers).
+# A per-message transport (`SmtpPool.send`): transactional mail and the relay send through it.
 Transport = Callable[[Message], SendResult]
 BounceRecorder = Callable[[Session, Event], object]
 
-# Messages one SMTP thread takes at a time: one hand-over per share, not per message.
+# Messages per connection in one chunk handed to the SMTP engine.
 SHARE_SIZE = 64
+# How many of the latest send errors a campaign keeps (`campaigns.last_errors`).
+LAST_ERRORS = 10
 IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
@@ -153,7 +163,8 @@ def change_status(
     CampaignError when not allowed.
 
     Starting or scheduling compiles the content first, so a broken template is refused here
-    rather than failing in the sender; starting also counts the recipients (`to_send`).
+    rather than failing in the sender; starting needs an enabled SMTP server and counts the
+    recipients (`to_send`). A change of status clears the reason of an automatic pause.
     The caller commits.
     """
     if status == campaign.status:
@@ -162,6 +173,8 @@ def change_status(
         compile_campaign(session, campaign, config)
         if not campaign_list_ids(session, campaign.id):
             raise CampaignError("the campaign has no lists")
+    if status == "running" and not config.smtp:
+        raise CampaignError("no SMTP server is enabled (settings: smtp)")
     if status == "finished":
         raise CampaignError("only the sender finishes a campaign")
     first_start = status == "running" and campaign.started_at is None
@@ -169,6 +182,7 @@ def change_status(
         campaign_service.set_status(session, campaign, status)
     except InvalidInput as exc:
         raise CampaignError(str(exc)) from None
+    campaign.pause_reason = ""
     if first_start:
         campaign.to_send = count_recipients(session, campaign.id)
     return campaign
@@ -243,20 +257,21 @@ def render_for(
     campaign: Campaign,
     recipient: Recipient,
     config: SendingConfig,
-    return_path: ReturnPath,
+    return_paths: ReturnPaths,
     message_id: str = "",
 ) -> Message:
-    """The campaign's message to one recipient, serialized."""
+    """The campaign's message to one recipient, serialized (the SMTP server it goes through
+    adds its own custom headers and Return-Path: `smtp.outgoing`)."""
     url, context = _campaign_context(campaign, recipient, config, content.tracking)
     rendered = content.render(context)
     envelope = Envelope(
-        return_path=return_path(campaign.id, recipient.id),
+        senders=senders_for(return_paths, campaign.id, recipient.id, rendered),
         message_id=message_id or f"<{campaign.uuid}.{recipient.uuid}@{config.id_domain}>",
         campaign_uuid=campaign.uuid,
         unsubscribe_url=url,
         unsubscribe_mailto=config.unsubscribe_mailto,
         feedback_id=f"{campaign.id}:{campaign.uuid[:8]}:campaign:{config.feedback_id_sender}",
-        extra_headers=[(n, v) for s in config.smtp[:1] for n, v in s.email_headers],
+        header_names=content.header_names,
     )
     return to_spec(rendered, recipient, envelope).build()
 
@@ -323,21 +338,21 @@ class RunReport:
     soft: int = 0
     deferred: int = 0
     errors: int = 0
+    in_doubt: int = 0
     released: int = 0
     finished: bool = False
     stopped_because: str = ""
     skip_reasons: dict[str, int] = field(default_factory=dict)
 
 
-# One recipient's outcome in a share: its message and SMTP answer, or (None, None) when the
-# message could not be rendered (the candidate's `skip` then says why).
-_Sent = tuple[Message, SendResult] | tuple[None, None]
+# One recipient's outcome in a chunk: its message (None when it was not rendered) and SMTP
+# answer (None when its message could not be rendered: the candidate's `skip` then says why).
+_Sent = tuple[Message | None, SendResult | None]
 
 
 @dataclass
 class _Share:
-    """Recipients one SMTP thread renders and sends one after another, and the future of
-    their outcomes."""
+    """Recipients handed to the SMTP engine together, and the future of their outcomes."""
 
     candidates: list[_Candidate]
     outcomes: Future[list[_Sent]]
@@ -345,7 +360,7 @@ class _Share:
 
 @dataclass
 class _Dispatched:
-    """A batch handed to the SMTP threads and not yet recorded."""
+    """A batch handed to the SMTP engine and not yet recorded."""
 
     attempt: int
     shares: list[_Share] = field(default_factory=list)
@@ -354,24 +369,28 @@ class _Dispatched:
 
 
 @dataclass
-class _ErrorBudget:
-    """Consecutive send errors (connection failures); the campaign pauses past the limit."""
+class _Failures:
+    """Send errors in a row (a message the server answered ends the row) and the reason to
+    pause the campaign, once there is one."""
 
     limit: int
-    consecutive: int = 0
-    last: int = 0
+    in_a_row: int = 0
+    pause_reason: str = ""
 
-    def add(self, errors: int) -> None:
-        self.last = errors
-        self.consecutive = self.consecutive + errors if errors else 0
+    def answered(self) -> None:
+        self.in_a_row = 0
 
-    @property
-    def failing(self) -> bool:
-        return self.last > 0
-
-    @property
-    def exhausted(self) -> bool:
-        return self.consecutive >= self.limit
+    def failed(self, result: SendResult) -> None:
+        self.in_a_row += 1
+        if self.pause_reason:
+            return
+        if result.fatal:
+            self.pause_reason = f"send error that retrying cannot mend, {result.describe()}"
+        elif self.limit and self.in_a_row >= self.limit:
+            self.pause_reason = (
+                f"{self.in_a_row} send errors in a row (app.max_send_errors {self.limit}); "
+                f"last {result.describe()}"
+            )
 
 
 def _insert_ignore(session: Session) -> Any:
@@ -463,22 +482,20 @@ class CampaignRunner:
     def __init__(
         self,
         factory: sessionmaker[Session],
-        transport: SmtpPool | Transport,
+        smtp: SmtpPool,
         config: SendingConfig,
         record_bounce: BounceRecorder,
-        return_path: ReturnPath,
+        return_paths: ReturnPaths,
         *,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        """`transport` is the SMTP pool (its connections are driven from one thread, see
-        `multiplex`), or any per-message transport (then `concurrency` threads call it)."""
+        """`smtp` is the pool whose connections one thread drives (see `multiplex`)."""
         self.factory = factory
-        self.smtp = transport if isinstance(transport, SmtpPool) else None
-        self.transport: Transport = transport.send if isinstance(transport, SmtpPool) else transport
+        self.smtp = smtp
         self.config = config
         self.record_bounce = record_bounce
-        self.return_path = return_path
+        self.return_paths = return_paths
         self.sleep = sleep
         self.now = now
         self.limiter = RateLimiter(config.message_rate)
@@ -486,8 +503,9 @@ class CampaignRunner:
         self.reader = session_factory(factory.kw["bind"], readonly=True)
         # Whether the campaign being run is an opt-in campaign (see `run`).
         self._optin = False
-        # The chunks handed to the SMTP threads, oldest first (see `_dispatch`).
+        # The chunks handed to the SMTP engine, oldest first (see `_dispatch`).
         self._chunks: deque[list[Future[list[_Sent]]]] = deque()
+        self._failures = _Failures(config.max_send_errors)
 
     # -- one campaign -----------------------------------------------------------------------
 
@@ -502,10 +520,12 @@ class CampaignRunner:
             try:
                 content = compile_campaign(session, campaign, self.config)
             except CampaignError as exc:
-                log.error("campaign %s cannot be rendered, paused: %s", campaign_id, exc)
+                reason = f"the content cannot be rendered: {exc}"[:1000]
+                log.error("campaign %s paused: %s", campaign_id, reason)
                 campaign.status = "paused"
+                campaign.pause_reason = reason
                 session.commit()
-                report.stopped_because = f"template: {exc}"
+                report.stopped_because = reason
                 return report
             # Its tracked links are registered once per run (services.tracking.links).
             content = tracked(
@@ -521,14 +541,17 @@ class CampaignRunner:
             session.expunge(campaign)
         self._mark_in_doubt(campaign_id)
         self._chunks.clear()
-        errors = _ErrorBudget(self.config.max_send_errors)
-        threads = 1 if self.smtp is not None else self.config.concurrency
-        with ThreadPoolExecutor(max_workers=threads) as pool:
+        self._failures = _Failures(self.config.max_send_errors)
+        # One thread for the SMTP engine, so that it sends while this one does the database.
+        with ThreadPoolExecutor(max_workers=1) as pool:
             # One batch stays in flight while the next is prepared, so the SMTP connections
             # keep working during the database steps; it is always recorded before returning.
             pending: _Dispatched | None = None
             try:
                 while True:
+                    if self._failures.pause_reason:
+                        report.stopped_because = self._failures.pause_reason
+                        return report
                     if should_stop():
                         report.stopped_because = "stopped"
                         return report
@@ -536,23 +559,21 @@ class CampaignRunner:
                     if status != "running":
                         report.stopped_because = status or "deleted"
                         return report
-                    if errors.exhausted:
-                        self._set_status(campaign_id, "paused")
-                        report.stopped_because = "too many send errors"
-                        return report
                     batch = self._next_batch(campaign_id, lists)
                     if batch:
                         dispatched = self._send_batch(
                             campaign, content, batch, pool, report, should_stop
                         )
+                        errors = 0
                         if pending is not None:
-                            errors.add(self._collect(campaign, pending, report))
+                            errors = self._collect(campaign, pending, report)
                         pending = dispatched
-                        if errors.failing:
+                        if errors:
+                            # The server may be down for a moment: do not spin through the list.
                             self.sleep(min(5.0, self.config.retry_delay))
                         continue
                     if pending is not None:
-                        errors.add(self._collect(campaign, pending, report))
+                        self._collect(campaign, pending, report)
                         pending = None
                         continue
                     if self._retry_due(campaign, content, lists, pool, report, should_stop):
@@ -748,16 +769,15 @@ class CampaignRunner:
         should_stop: Callable[[], bool],
         attempt: int,
     ) -> _Dispatched:
-        """Hands claimed recipients over for sending, in chunks of `SHARE_SIZE` per connection.
+        """Hands claimed recipients to the SMTP engine, in chunks of `SHARE_SIZE` per connection.
 
         Before each chunk it waits until at most one earlier chunk is still being sent, then
         checks the campaign's status and the chunk's addresses once more; claims not handed over
-        (stop, pause) are to be released. Messages are rendered where they are sent, just before
-        (the SMTP pool's thread renders ahead while the servers answer), never in a long run in
-        this thread that the sending threads would wait behind for the interpreter lock.
+        (stop, pause) are to be released. Messages are rendered by the engine's thread while
+        the servers answer (`multiplex.send_all`), never in a long run in this thread that the
+        engine would wait behind for the interpreter lock.
         """
-        shares = self.config.concurrency
-        chunk_size = shares * SHARE_SIZE
+        chunk_size = self.config.concurrency * SHARE_SIZE
         dispatched = _Dispatched(attempt=attempt)
         for start in range(0, len(claims), chunk_size):
             chunk = claims[start : start + chunk_size]
@@ -775,19 +795,11 @@ class CampaignRunner:
                     dispatched.late_skips.append(candidate)
                 else:
                     ready.append(candidate)
-            if self.smtp is not None:
-                # One job for the pool's thread, which drives every connection.
-                parts = [(self._send_chunk, ready)] if ready else []
-            else:
-                parts = [
-                    (self._send_share, ready[n::shares]) for n in range(min(shares, len(ready)))
-                ]
-            futures: list[Future[list[_Sent]]] = []
-            for send, part in parts:
-                outcomes = pool.submit(send, campaign, content, part)
-                dispatched.shares.append(_Share(part, outcomes))
-                futures.append(outcomes)
-            self._chunks.append(futures)
+            if not ready:
+                continue
+            outcomes = pool.submit(self._send_chunk, campaign, content, ready)
+            dispatched.shares.append(_Share(ready, outcomes))
+            self._chunks.append([outcomes])
         return dispatched
 
     def _collect(
@@ -796,16 +808,18 @@ class CampaignRunner:
         """Waits for a dispatched batch's answers and records them; returns the send errors."""
         if dispatched is None:
             return 0
-        outcomes: list[tuple[_Candidate, Message, SendResult]] = []
+        outcomes: list[tuple[_Candidate, Message | None, SendResult]] = []
         late_skips = list(dispatched.late_skips)
         for share in dispatched.shares:
             for candidate, (message, result) in zip(
                 share.candidates, share.outcomes.result(), strict=True
             ):
-                if message is None or result is None:
+                if result is None and candidate.skip:
                     late_skips.append(candidate)
                 else:
-                    outcomes.append((candidate, message, result))
+                    # A message without an answer or a reason to skip it was never sent: its
+                    # claim is released like the untried ones.
+                    outcomes.append((candidate, message, result or NOT_ATTEMPTED))
         return self._record(
             campaign, outcomes, late_skips, dispatched.released, report, dispatched.attempt
         )
@@ -813,18 +827,25 @@ class CampaignRunner:
     def _render(
         self, campaign: Campaign, content: Content, candidate: _Candidate
     ) -> Message | None:
-        """The candidate's message, or None (and `skip` says why) when it cannot be rendered."""
+        """The candidate's message, or None (and `skip` says why) when the recipient's data
+        cannot be rendered. Anything else raised is a bug and stops the campaign."""
         try:
             return render_for(
                 content,
                 campaign,
                 candidate.recipient,
                 self.config,
-                self.return_path,
+                self.return_paths,
                 candidate.message_id,
             )
         except (TemplateRenderError, MessageError) as exc:
             candidate.skip = f"render_error: {exc}"[:200]
+            log.warning(
+                "campaign %s: subscriber %s skipped: %s",
+                campaign.id,
+                candidate.recipient.id,
+                candidate.skip,
+            )
             return None
 
     def _send_chunk(
@@ -832,72 +853,62 @@ class CampaignRunner:
     ) -> list[_Sent]:
         """Renders and sends the messages to `candidates` over the pool's connections from
         this one thread (`multiplex.send_all`): each next message is rendered while the servers
-        answer. A message that cannot be rendered is skipped (the candidate's `skip` says why)."""
+        answer. A message that cannot be rendered is skipped (the candidate's `skip` says why);
+        one never rendered (sending stopped first) has a result but no message."""
         messages: list[Message | None] = [None] * len(candidates)
 
         def produce(index: int) -> Message | None:
             messages[index] = self._render(campaign, content, candidates[index])
             return messages[index]
 
-        assert self.smtp is not None
         results = send_all(
             self.smtp, len(candidates), produce, self.config.concurrency, self.limiter
         )
-        outcomes: list[_Sent] = []
-        for message, result in zip(messages, results, strict=True):
-            outcomes.append((message, result) if message is not None and result else (None, None))
-        return outcomes
-
-    def _send_share(
-        self, campaign: Campaign, content: Content, candidates: Sequence[_Candidate]
-    ) -> list[_Sent]:
-        """Renders and sends the messages to `candidates` one after another through the
-        per-message transport (in one of `concurrency` threads).
-
-        A message that cannot be rendered is skipped (the candidate's `skip` says why). A
-        transport that raises for one message does not hold back the others (each is already
-        claimed); the first exception is raised once the whole share has been tried."""
-        outcomes: list[_Sent] = []
-        failure: BaseException | None = None
-        for candidate in candidates:
-            message = self._render(campaign, content, candidate)
-            if message is None:
-                outcomes.append((None, None))
-                continue
-            self.limiter.acquire()
-            try:
-                outcomes.append((message, self.transport(message)))
-            except BaseException as exc:
-                failure = failure or exc
-        if failure is not None:
-            raise failure
-        return outcomes
+        return list(zip(messages, results, strict=True))
 
     def _record(
         self,
         campaign: Campaign,
-        outcomes: Sequence[tuple[_Candidate, Message, SendResult]],
+        outcomes: Sequence[tuple[_Candidate, Message | None, SendResult]],
         late_skips: Sequence[_Candidate],
         released: Sequence[_Candidate],
         report: RunReport,
         attempt: int,
     ) -> int:
-        errors = 0
+        """Records a batch's outcomes in one transaction (see the module docstring); pauses the
+        campaign when the errors call for it. Returns the number of send errors."""
         accepted: list[int] = []
+        doubtful: list[int] = []
         failed_updates: list[dict[str, Any]] = []
         to_release = [c.recipient.id for c in released]
         bounces: list[Event] = []
+        errors: list[dict[str, Any]] = []
         now = self.now()
         for candidate, message, result in outcomes:
             sub_id = candidate.recipient.id
+            if result.outcome in ("error", "in_doubt"):
+                if result.outcome == "in_doubt":
+                    doubtful.append(sub_id)
+                else:
+                    to_release.append(sub_id)
+                if result.stage == "queue":
+                    # Never tried (an earlier message stopped the sending): not an error of its own.
+                    continue
+                self._failures.failed(result)
+                errors.append(_error_entry(now, candidate.recipient, result))
+                log.warning(
+                    "campaign %s: send %s for subscriber %s: %s",
+                    campaign.id,
+                    "in doubt" if result.outcome == "in_doubt" else "error",
+                    sub_id,
+                    result.describe(),
+                )
+                continue
+            self._failures.answered()
             if result.outcome == "sent":
                 accepted.append(sub_id)
                 continue
-            if result.outcome == "error":
-                errors += 1
-                to_release.append(sub_id)
-                log.warning("campaign %s: send error for %s: %s", campaign.id, sub_id, result.text)
-                continue
+            assert message is not None
             summary = f"{result.code} {result.text}"[:150]
             if result.outcome == "soft" and attempt < self.config.soft_retries:
                 failed_updates.append(
@@ -921,16 +932,18 @@ class CampaignRunner:
             )
             report.skipped += 1
             report.skip_reasons[candidate.skip] = report.skip_reasons.get(candidate.skip, 0) + 1
+        pause_reason = self._failures.pause_reason
         with self.factory() as session, session.begin():
-            if accepted:
-                session.execute(
-                    update(CampaignSend)
-                    .where(
-                        CampaignSend.campaign_id == campaign.id,
-                        CampaignSend.subscriber_id.in_(accepted),
+            for ids, reason in ((accepted, ""), (doubtful, IN_DOUBT)):
+                if ids:
+                    session.execute(
+                        update(CampaignSend)
+                        .where(
+                            CampaignSend.campaign_id == campaign.id,
+                            CampaignSend.subscriber_id.in_(ids),
+                        )
+                        .values(status="sent", reason=reason, sent_at=now)
                     )
-                    .values(status="sent", reason="", sent_at=now)
-                )
             for row in failed_updates:
                 session.execute(
                     update(CampaignSend)
@@ -961,21 +974,34 @@ class CampaignRunner:
                 1 for r in failed_updates if r["rs"].startswith(DEFERRED)
             )
             late = len(late_skips)
-            session.execute(
-                update(Campaign)
-                .where(Campaign.id == campaign.id)
-                .values(
-                    sent=Campaign.sent + len(accepted),
-                    failed=Campaign.failed + final_failures,
-                    skipped=Campaign.skipped + late,
+            values: dict[str, Any] = {
+                "sent": Campaign.sent + len(accepted),
+                "failed": Campaign.failed + final_failures,
+                "skipped": Campaign.skipped + late,
+            }
+            if errors:
+                latest = session.scalar(
+                    select(Campaign.last_errors).where(Campaign.id == campaign.id)
                 )
-            )
+                values["send_errors"] = Campaign.send_errors + len(errors)
+                values["last_errors"] = [*reversed(errors), *(latest or [])][:LAST_ERRORS]
+            session.execute(update(Campaign).where(Campaign.id == campaign.id).values(**values))
+            if pause_reason:
+                session.execute(
+                    update(Campaign)
+                    .where(Campaign.id == campaign.id, Campaign.status == "running")
+                    .values(status="paused", pause_reason=pause_reason[:1000])
+                )
             for event in bounces:
                 self.record_bounce(session, event)
+        if pause_reason and not report.stopped_because:
+            log.error("campaign %s paused: %s", campaign.id, pause_reason)
+            report.stopped_because = pause_reason
         report.sent += len(accepted)
-        report.errors += errors
+        report.errors += len(errors)
+        report.in_doubt += len(doubtful)
         report.released += len(to_release)
-        return errors
+        return len(errors)
 
     # -- deferred (4xx) retries ----------------------------------------------------------------
 
@@ -1049,6 +1075,19 @@ class CampaignRunner:
         return True
 
 
+def _error_entry(now: datetime, recipient: Recipient, result: SendResult) -> dict[str, Any]:
+    """One of a campaign's `last_errors`, as the API shows it."""
+    return {
+        "at": now.isoformat(),
+        "subscriber_id": recipient.id,
+        "email": recipient.email,
+        "outcome": result.outcome,
+        "stage": result.stage,
+        "code": result.code,
+        "message": result.text[:300],
+    }
+
+
 def _attempt_of(reason: str) -> int:
     try:
         return int(reason[len(DEFERRED) :].split(":", 1)[0])
@@ -1057,10 +1096,11 @@ def _attempt_of(reason: str) -> int:
 
 
 def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
-    """Per-campaign counters: sent, skipped by reason, failed, bounces by type, complaints,
-    unsubscribes, deferred and in-doubt sends."""
+    """Per-campaign counters: sent (accepted by the SMTP server), skipped by reason, failed,
+    bounces by type, complaints, unsubscribes, deferred, in-doubt and in-flight (`sending`)
+    sends, and the send errors: how many, the latest, and why the sender paused the campaign."""
     skipped: dict[str, int] = {}
-    sent = failed = deferred = in_doubt = unsubscribes = 0
+    sent = failed = deferred = in_doubt = sending = unsubscribes = 0
     rows = session.execute(
         select(CampaignSend.status, CampaignSend.reason, func.count())
         .where(CampaignSend.campaign_id == campaign_id)
@@ -1068,10 +1108,13 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
     )
     for status, reason, count in rows:
         if status == "sent":
-            sent += count
             if reason == IN_DOUBT:
                 in_doubt += count
-            elif reason == UNSUBSCRIBED:
+            elif reason == IN_FLIGHT:
+                sending += count
+            else:
+                sent += count
+            if reason == UNSUBSCRIBED:
                 unsubscribes += count
         elif status == "skipped":
             key = reason.split(":", 2)[0] if reason.startswith("suppressed") else reason
@@ -1088,6 +1131,12 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
             .group_by(Bounce.effective_type)
         ).all()
     )
+    errors = session.execute(
+        select(Campaign.send_errors, Campaign.last_errors, Campaign.pause_reason).where(
+            Campaign.id == campaign_id
+        )
+    ).first()
+    send_errors, last_errors, pause_reason = errors if errors is not None else (0, [], "")
     return {
         "sent": sent,
         "skipped": sum(skipped.values()),
@@ -1095,9 +1144,13 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
         "failed": failed,
         "deferred": deferred,
         "in_doubt": in_doubt,
+        "sending": sending,
         "bounces": {"hard": int(bounces.get("hard", 0)), "soft": int(bounces.get("soft", 0))},
         "complaints": int(bounces.get("complaint", 0)),
         "unsubscribes": unsubscribes,
+        "send_errors": int(send_errors or 0),
+        "last_errors": list(last_errors or []),
+        "pause_reason": pause_reason or "",
     }
 
 

@@ -15,7 +15,14 @@ from typing import Any, Protocol
 
 from markupsafe import Markup
 
-from stmails.services.sending.messages import MessageSpec, TrackingHeaders
+from stmails.services.sending.envelope import ReturnPaths, Senders
+from stmails.services.sending.messages import (
+    RETURN_PATH,
+    MessageError,
+    MessageSpec,
+    TrackingHeaders,
+    address_of,
+)
 from stmails.services.sending.plaintext import html_to_text, text_of_marked
 from stmails.services.sending.templates import (
     VALUE_END,
@@ -167,11 +174,16 @@ class Rendered:
     html: str | None
     text: str | None
     headers: list[tuple[str, str]]
+    # The message's own Return-Path (its envelope sender), '' when its headers set none.
+    return_path: str = ""
 
 
 @dataclass(frozen=True)
 class Content:
-    """Compiled subject, sender, body, layout, alternative and headers of one message kind."""
+    """Compiled subject, sender, body, layout, alternative and headers of one message kind.
+
+    A `Return-Path` among the headers is kept apart (`return_path`): it is the envelope sender,
+    not a header (see `services.sending.envelope`)."""
 
     subject: CompiledTemplate
     from_email: CompiledTemplate
@@ -182,6 +194,9 @@ class Content:
     is_html: bool
     # Set for a campaign's run (services.tracking.links.prepare): the pixel and tracked links.
     tracking: Tracking | None = None
+    return_path: CompiledTemplate | None = None
+    # The lower-case names of the custom headers this content sets itself.
+    header_names: frozenset[str] = frozenset()
 
     def render(self, context: Mapping[str, Any]) -> Rendered:
         """The content for one recipient; TemplateRenderError when a template fails."""
@@ -203,12 +218,18 @@ class Content:
             text = body
             if self.layout is not None:
                 text = self.layout.render({**context, "content": body})
+        return_path = ""
+        if self.return_path is not None:
+            return_path = address_of(self.return_path.render(context))
+            if "@" not in return_path:
+                raise MessageError("header Return-Path: not an e-mail address")
         return Rendered(
             subject=self.subject.render(context),
             from_email=self.from_email.render(context),
             html=html,
             text=text,
             headers=[(name, value.render(context)) for name, value in self.headers],
+            return_path=return_path,
         )
 
 
@@ -253,18 +274,22 @@ def compile_content(
         except TemplateRenderError as exc:
             raise TemplateRenderError(f"{name}: {exc}") from exc
 
+    own = [v for n, v in headers if n == RETURN_PATH]
     return Content(
         subject=part("subject", subject, False),
         from_email=part("from_email", from_email, False),
         body=whole_body(),
         layout=None if is_html else compiled_layout,
         altbody=part("altbody", altbody, False) if altbody else None,
-        headers=tuple((n, part(f"header {n}", v, False)) for n, v in headers),
+        headers=tuple((n, part(f"header {n}", v, False)) for n, v in headers if n != RETURN_PATH),
         is_html=is_html,
+        return_path=part("header Return-Path", own[-1], False) if own else None,
+        header_names=frozenset(n.lower() for n, _ in headers if n != RETURN_PATH),
     )
 
 
 # The envelope sender of one message, from (campaign id, subscriber id); campaign id 0: none.
+# `envelope.ReturnPaths` is the one the senders use.
 ReturnPath = Callable[[int, int], str]
 
 
@@ -272,13 +297,21 @@ ReturnPath = Callable[[int, int], str]
 class Envelope:
     """Where a message comes from and what marks it as ours."""
 
-    return_path: str
+    senders: Senders
     message_id: str
     campaign_uuid: str
     unsubscribe_url: str
     unsubscribe_mailto: str
     feedback_id: str
-    extra_headers: Sequence[tuple[str, str]] = ()
+    # Lower-case names of the headers the message sets itself (custom ones).
+    header_names: frozenset[str] = frozenset()
+
+
+def senders_for(
+    paths: ReturnPaths, campaign_id: int, subscriber_id: int, rendered: Rendered
+) -> Senders:
+    """The envelope senders of a rendered message (its own Return-Path first)."""
+    return paths.senders(campaign_id, subscriber_id, rendered.return_path)
 
 
 def to_spec(rendered: Rendered, recipient: Recipient, envelope: Envelope) -> MessageSpec:
@@ -297,8 +330,11 @@ def to_spec(rendered: Rendered, recipient: Recipient, envelope: Envelope) -> Mes
         subject=rendered.subject,
         html=rendered.html,
         text=rendered.text,
-        return_path=envelope.return_path,
+        return_path=envelope.senders.default,
         message_id=envelope.message_id,
-        headers=[*tracking.as_list(), *envelope.extra_headers, *rendered.headers],
+        headers=[*tracking.as_list(), *rendered.headers],
         to_pair=(recipient.name, recipient.email),
+        server_senders=envelope.senders.servers,
+        own_return_path=envelope.senders.own,
+        header_names=envelope.header_names,
     )

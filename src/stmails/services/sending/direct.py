@@ -28,18 +28,28 @@ from stmails.services.sending.compose import (
     Envelope,
     Links,
     Recipient,
-    ReturnPath,
     compile_content,
+    senders_for,
     template_context,
     to_spec,
 )
 from stmails.services.sending.config import SendingConfig
-from stmails.services.sending.messages import MessageError, custom_headers, new_message_id
+from stmails.services.sending.envelope import ReturnPaths
+from stmails.services.sending.messages import (
+    Message,
+    MessageError,
+    MessageSpec,
+    custom_headers,
+    new_message_id,
+)
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch
 from stmails.verify.syntax import Policy, check_syntax
 
-Status = Literal["sent", "refused", "failed"]
+# sent: the server accepted it; refused: not sent (suppressed, unknown subscriber...);
+# failed: the server refused it or it could not be sent; in_doubt: the connection ended after
+# the whole message was sent, so the server may have accepted it (do not send it again blindly).
+Status = Literal["sent", "refused", "failed", "in_doubt"]
 MAX_RECIPIENTS = 1000
 # Makes the Message-ID of one message from (the Message-ID domain, the recipient's address).
 MessageIdMaker = Callable[[str, str], str]
@@ -161,7 +171,7 @@ class DirectSender:
     config: SendingConfig
     transport: Transport
     record_bounce: BounceRecorder
-    return_path: ReturnPath
+    return_paths: ReturnPaths
     message_id: MessageIdMaker | None = None
 
     def send(
@@ -222,8 +232,9 @@ class DirectSender:
             rendered = content.render(
                 template_context(recipient, campaign=campaign, tx_data=tx_data, links=links)
             )
+            campaign_id = int((campaign or {}).get("id") or 0)
             envelope = Envelope(
-                return_path=self.return_path(int((campaign or {}).get("id") or 0), recipient.id),
+                senders=senders_for(self.return_paths, campaign_id, recipient.id, rendered),
                 message_id=(
                     self.message_id(self.config.id_domain, recipient.email)
                     if self.message_id is not None
@@ -233,6 +244,7 @@ class DirectSender:
                 unsubscribe_url=links.unsubscribe_url,
                 unsubscribe_mailto=self.config.unsubscribe_mailto if links.unsubscribe_url else "",
                 feedback_id=f"{kind}:{campaign_uuid[:8] or 'tx'}:{self.config.feedback_id_sender}",
+                header_names=content.header_names,
             )
             message = to_spec(rendered, recipient, envelope).build()
         except (TemplateRenderError, MessageError) as exc:
@@ -244,6 +256,22 @@ class DirectSender:
             self.record_bounce(
                 session, smtp_event(result, message, campaign_uuid, recipient.uuid, "hard")
             )
-        return RecipientResult(
-            recipient.email, "failed", f"{result.outcome}: {result.code} {result.text}".strip()
-        )
+        status: Status = "in_doubt" if result.outcome == "in_doubt" else "failed"
+        return RecipientResult(recipient.email, status, f"{result.outcome} {result.describe()}")
+
+
+def smtp_test_message(config: SendingConfig, to: str, host: str) -> Message:
+    """The message `POST /api/settings/smtp/test` sends: from `app.from_email` (envelope: the
+    bounce address, or the server's Return-Path header when it has one) to `to`."""
+    return MessageSpec(
+        from_address=config.from_email,
+        to_address=to,
+        subject="stmails: SMTP test",
+        text=(
+            f"This message was sent by stmails to test the SMTP server {host}.\n"
+            "If you can read it, the server accepted and delivered it.\n"
+        ),
+        return_path=config.bounce_address,
+        message_id=new_message_id(config.id_domain),
+        headers=[("Feedback-ID", f"test:smtp:{config.feedback_id_sender}")],
+    ).build()

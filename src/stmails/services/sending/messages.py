@@ -21,17 +21,30 @@ from email.utils import formataddr, formatdate, getaddresses, parseaddr
 # A header field name: printable ASCII without a colon (RFC 5322 section 2.2).
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")
 # Headers the builder writes itself; custom headers may not replace them.
-_RESERVED = {
-    "from",
-    "to",
-    "subject",
-    "date",
-    "message-id",
-    "mime-version",
-    "content-type",
-    "content-transfer-encoding",
-    "return-path",
-}
+WRITTEN_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+# The headers of `TrackingHeaders`, which every message of a campaign carries.
+TRACKING_HEADERS = frozenset(
+    {
+        "x-stmails-campaign",
+        "x-stmails-subscriber",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "feedback-id",
+    }
+)
+# A caller's headers may not set these (a Return-Path is taken apart by `custom_headers`).
+_RESERVED = WRITTEN_HEADERS | {"return-path"}
 
 
 # Message-IDs and MIME boundaries need uniqueness, not secrecy: a generator seeded once from the
@@ -126,12 +139,29 @@ def _text_part(subtype: str, text: str) -> bytes:
 
 @dataclass(frozen=True)
 class Message:
-    """One message to one recipient, ready for SMTP: envelope and serialized bytes."""
+    """One message to one recipient, ready for SMTP: envelope and serialized bytes.
+
+    The SMTP server it goes through may still change two things (`smtp.outgoing`): a server
+    whose custom headers hold a Return-Path sends it from the address in `server_senders` made
+    for that Return-Path (unless `own_return_path`: the message's own headers chose its
+    envelope sender), and a server's other custom headers are added unless the message sets
+    a header of that name itself (`header_names`, lower case).
+    """
 
     envelope_from: str
     recipient: str
     message_id: str
     data: bytes
+    server_senders: tuple[tuple[str, str], ...] = ()
+    own_return_path: bool = False
+    header_names: frozenset[str] = frozenset()
+
+    def sender_for(self, server_return_path: str) -> str:
+        """The envelope sender through a server whose Return-Path is `server_return_path`."""
+        for base, sender in self.server_senders:
+            if base == server_return_path:
+                return sender
+        return server_return_path
 
 
 @dataclass
@@ -143,11 +173,17 @@ class MessageSpec:
     subject: str
     html: str | None = None
     text: str | None = None
+    # The envelope sender (MAIL FROM); empty: the From address. Never written as a header:
+    # the receiving server records it as Return-Path (RFC 5321 section 4.4).
     return_path: str = ""
     message_id: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
     # (display name, address) of the recipient when already known: spares parsing `to_address`.
     to_pair: tuple[str, str] | None = None
+    # Passed on to the `Message` (see there).
+    server_senders: tuple[tuple[str, str], ...] = ()
+    own_return_path: bool = False
+    header_names: frozenset[str] = frozenset()
 
     def build(self) -> Message:
         """The message serialized with CRLF line ends; MessageError on a bad header or address."""
@@ -159,10 +195,7 @@ class MessageSpec:
             raise MessageError(f"not an e-mail address: {self.to_address[:100]!r}")
         if self.html is None and self.text is None:
             raise MessageError("a message needs an HTML or a text body")
-        lines = []
-        if self.return_path:
-            lines.append(f"Return-Path: <{address_of(self.return_path)}>")
-        lines.append(encode_unstructured("From", format_address(self.from_address)))
+        lines = [encode_unstructured("From", format_address(self.from_address))]
         lines.append(encode_unstructured("To", formataddr((to_name, recipient))))
         lines.append(encode_unstructured("Subject", self.subject))
         lines.append(f"Date: {_date_now(int(time.time()))}")
@@ -197,6 +230,9 @@ class MessageSpec:
             recipient=recipient,
             message_id=message_id,
             data=head.encode("utf-8") + body,
+            server_senders=self.server_senders,
+            own_return_path=self.own_return_path,
+            header_names=self.header_names,
         )
 
 
@@ -217,8 +253,14 @@ def validate_header_name(name: str) -> str:
     return name
 
 
+RETURN_PATH = "Return-Path"
+
+
 def custom_headers(raw: object) -> list[tuple[str, str]]:
-    """Headers given in listmonk's shape (`[{"name": "value"}, ...]`) or as one mapping."""
+    """Headers given in listmonk's shape (`[{"name": "value"}, ...]`) or as one mapping.
+
+    A `Return-Path` among them is kept (as `RETURN_PATH`): as in listmonk it sets the
+    envelope sender and is not written as a header (see `services.sending.envelope`)."""
     items: list[tuple[str, str]] = []
     if raw is None:
         return items
@@ -229,6 +271,9 @@ def custom_headers(raw: object) -> list[tuple[str, str]]:
         if not isinstance(entry, dict):
             raise MessageError("headers must be a list of {name: value} objects")
         for name, value in entry.items():
+            if str(name).strip().lower() == "return-path":
+                items.append((RETURN_PATH, str(value)))
+                continue
             items.append((validate_header_name(str(name)), str(value)))
     return items
 

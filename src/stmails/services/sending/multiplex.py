@@ -7,22 +7,30 @@ and every wait costs a thread switch. Here one thread drives every connection th
 selector: it writes a command, and while the servers answer it renders the messages to come.
 
 The exchange is the one `smtp.transact` makes (MAIL FROM with SIZE, RCPT TO, DATA, the
-dot-stuffed data), and every answer ends in the same `SendResult` that `SmtpPool.send` gives:
+dot-stuffed data, with the server's Return-Path and custom headers applied: `smtp.outgoing`),
+and every answer ends in the same `SendResult` that `SmtpPool.send` gives:
 
-- MAIL FROM refused, a lost connection or a timeout: `error` (the session is closed and the
-  message tried again on a new one, up to the server's `max_msg_retries`);
+- the session cannot be opened (connect, TLS, AUTH), MAIL FROM refused, or the connection lost
+  or silent past the timeout before the whole data was sent: `error`, nothing delivered (the
+  session is closed and the message tried again on a new one, up to the server's
+  `max_msg_retries`, unless the error is `fatal`: the settings are wrong, so no further
+  message is started and the rest come back `NOT_ATTEMPTED`);
+- the connection lost or silent after the whole data was sent: `in_doubt`, not tried again;
 - RCPT TO, DATA or the data refused: `hard` (5xx) or `soft` (anything else), then RSET so the
-  session carries the next message (a 421 closes it instead);
+  session carries the next message (a 421 closes it instead); a refusal to relay for us is a
+  fatal `error` instead (see `smtp.refusal`);
 - accepted: `sent`.
 
 Connections come from the pool (`SmtpPool.lease`), are opened there (TLS and AUTH included) by
 smtplib, and go back to it afterwards. Envelopes that need SMTPUTF8 are sent by smtplib itself
-on the same connection.
+on the same connection. A bug in this loop or in `produce` does not lose track of the
+messages: each gets the result that matches how far it went, and the rest `fatal` errors.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import selectors
 import smtplib
 import ssl
@@ -34,22 +42,37 @@ from dataclasses import dataclass
 from stmails.services.sending.messages import Message
 from stmails.services.sending.smtp import (
     NO_CONNECTION,
+    NOT_ATTEMPTED,
     SENT,
     Lease,
     RateLimiter,
     SendResult,
     SmtpPool,
-    classify_error,
+    Stage,
     dot_stuffed,
+    lost,
+    outgoing,
+    refusal,
     transact,
 )
 
-# smtplib's limit on one reply line.
+log = logging.getLogger("stmails.sender")
+
+# smtplib's limit on one reply line, and what it raises past it.
 MAX_REPLY_LINE = 8192
+_TOO_LONG = smtplib.SMTPResponseException(500, "Line too long.")
 _WANT_IO = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 # What a connection waits for: the answer to MAIL, RCPT, DATA, the data, or RSET.
 _MAIL, _RCPT, _DATA, _BODY, _RSET = "mail", "rcpt", "data", "body", "rset"
+# The stage a wait belongs to, as the results name it.
+_STAGES: dict[str, Stage] = {
+    _MAIL: "mail",
+    _RCPT: "rcpt",
+    _DATA: "data",
+    _BODY: "data",
+    _RSET: "session",
+}
 
 
 @dataclass
@@ -59,10 +82,16 @@ class _Link:
     lease: Lease
     index: int = -1
     message: Message | None = None
+    # The data of `message` as it goes through this link's server (`smtp.outgoing`).
+    data: bytes = b""
     waiting: str = ""
     inbox: bytes = b""
     outbox: bytes = b""
     deadline: float = 0.0
+    # Sessions that could not be opened in a row, and the last such failure once they reach
+    # the server's attempts: the link then takes no further message.
+    open_failures: int = 0
+    down: SendResult | None = None
 
     @property
     def busy(self) -> bool:
@@ -80,8 +109,9 @@ def send_all(
     """Sends messages 0 .. count-1 over up to `connections` connections of `pool`.
 
     `produce(i)` renders message i (None: nothing to send, its result stays None); it is called
-    once per message, in order, often ahead of time while the servers are answering. Returns
-    each message's result.
+    at most once per message, in order, often ahead of time while the servers are answering.
+    Returns each message's result; a message never produced (no connection could be had, or
+    a fatal error stopped the sending) gets `NO_CONNECTION` or `NOT_ATTEMPTED`.
     """
     return _Multiplexer(pool, count, produce, max(1, connections), limiter, clock).run()
 
@@ -110,43 +140,76 @@ class _Multiplexer:
         self.selector = selectors.DefaultSelector()
         self.links: list[_Link] = []
         self.connections = connections
+        # The first fatal error: no further message is started once it is set.
+        self.fatal: SendResult | None = None
+        # The message `produce` is rendering (-1: none), for `_abort`.
+        self.producing = -1
 
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self) -> list[SendResult | None]:
         try:
-            self._lease()
-            while True:
-                for link in self.links:
-                    if not link.busy:
-                        self._start_next(link)
-                busy = [link for link in self.links if link.busy]
-                if not busy:
-                    if self._has_work():
-                        # No connection could be leased: the pool's answer for each message.
-                        self._fail_remaining()
-                    break
-                # Render ahead while every connection waits, one message per turn.
-                prepare = len(self.ready) < len(self.links) and self.next_index < self.count
-                timeout = 0.0 if prepare else max(0.0, min(k.deadline for k in busy) - self.clock())
-                events = self.selector.select(timeout)
-                if not events:
-                    if prepare:
-                        self._render_ahead()
-                    else:
-                        self._expire(busy)
-                    continue
-                for key, mask in events:
-                    ready: _Link = key.data
-                    if mask & selectors.EVENT_WRITE and ready.outbox:
-                        self._flush(ready)
-                    if mask & selectors.EVENT_READ and ready.busy:
-                        self._read(ready)
+            self._loop()
+        except Exception as exc:
+            # A bug: every message gets the result that matches how far it went, and the
+            # campaign is stopped (fatal) rather than left with claims nobody answers.
+            log.exception("SMTP engine failed")
+            self._abort(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             for link in self.links:
                 self._release(link)
             self.selector.close()
         return self.results
+
+    def _loop(self) -> None:
+        self._lease()
+        while True:
+            for link in self.links:
+                if not link.busy and link.down is None and self.fatal is None:
+                    self._start_next(link)
+            busy = [link for link in self.links if link.busy]
+            if not busy:
+                if self.fatal is not None:
+                    self._fail_remaining(NOT_ATTEMPTED)
+                elif self._has_work():
+                    self._fail_remaining(self._unreachable())
+                return
+            # Render ahead while every connection waits, one message per turn.
+            prepare = (
+                self.fatal is None
+                and len(self.ready) < len(self.links)
+                and self.next_index < self.count
+            )
+            timeout = 0.0 if prepare else max(0.0, min(k.deadline for k in busy) - self.clock())
+            events = self.selector.select(timeout)
+            if not events:
+                if prepare:
+                    self._render_ahead()
+                else:
+                    self._expire(busy)
+                continue
+            for key, mask in events:
+                ready: _Link = key.data
+                if mask & selectors.EVENT_WRITE and ready.outbox:
+                    self._flush(ready)
+                if mask & selectors.EVENT_READ and ready.busy:
+                    self._read(ready)
+
+    def _abort(self, text: str) -> None:
+        failure = SendResult("error", 0, text[:1000], "session", fatal=True)
+        for link in self.links:
+            if link.message is not None and self.results[link.index] is None:
+                in_doubt = link.waiting == _BODY and not link.outbox
+                self.results[link.index] = (
+                    lost("data", text, in_doubt=True) if in_doubt else failure
+                )
+            if link.busy:
+                # Mid-exchange: the session is in an unknown state.
+                link.lease.reusable = False
+            link.waiting = ""
+        if self.producing >= 0:
+            self.results[self.producing] = failure
+        self._fail_remaining(failure)
 
     def _lease(self) -> None:
         for number in range(min(self.connections, self.count)):
@@ -155,6 +218,19 @@ class _Multiplexer:
                 break
             self.links.append(_Link(lease))
 
+    def _unreachable(self) -> SendResult:
+        """The result of the messages left when no link can take them: the pool's answer when
+        no connection could be leased; when every server failed to open sessions, its failure
+        (nothing was sent, and each of them would have met it: they count as send errors, so
+        that a server that is down pauses the campaign after `app.max_send_errors` messages,
+        not after that many connection attempts)."""
+        down = [link.down for link in self.links if link.down is not None]
+        if not down:
+            return NO_CONNECTION
+        last = down[-1]
+        text = f"no session could be opened: {last.text}"[:1000]
+        return SendResult(last.outcome, last.code, text, last.stage)
+
     def _has_work(self) -> bool:
         return bool(self.again or self.ready or self.next_index < self.count)
 
@@ -162,7 +238,9 @@ class _Multiplexer:
         while self.next_index < self.count:
             index = self.next_index
             self.next_index += 1
+            self.producing = index
             message = self.produce(index)
+            self.producing = -1
             if message is not None:
                 self.ready.append((index, message))
                 return True
@@ -175,14 +253,22 @@ class _Multiplexer:
             return self.ready.popleft()
         return None
 
-    def _fail_remaining(self) -> None:
-        while (item := self._next_message()) is not None:
-            self.results[item[0]] = NO_CONNECTION
+    def _fail_remaining(self, result: SendResult) -> None:
+        # Without rendering what was not rendered yet: those messages were never sent.
+        for index, _ in [*self.again, *self.ready]:
+            self.results[index] = result
+        self.again.clear()
+        self.ready.clear()
+        while self.next_index < self.count:
+            self.results[self.next_index] = result
+            self.next_index += 1
 
     # -- one message on one connection ------------------------------------------------------
 
     def _start_next(self, link: _Link) -> None:
-        while (item := self._next_message()) is not None:
+        while (
+            self.fatal is None and link.down is None and (item := self._next_message()) is not None
+        ):
             index, message = item
             if self.limiter is not None:
                 self.limiter.acquire()
@@ -195,10 +281,20 @@ class _Multiplexer:
         self.tries[index] = self.tries.get(index, 0) + 1
         try:
             conn = link.lease.open()
-        except (smtplib.SMTPException, OSError) as exc:
-            self._finish(link, index, message, link.lease.failed(exc))
+        except Exception as exc:
+            # `connect` words every failure of its own; anything else is a connector's bug,
+            # and nothing was sent either way.
+            result = link.lease.failed(exc)
+            link.open_failures += 1
+            if link.open_failures >= link.lease.attempts:
+                # The server does not let this link in: it stops here instead of spending a
+                # connection timeout on every message left.
+                link.down = result
+            self._finish(link, index, message, result)
             return False
-        sender, recipient = message.envelope_from, message.recipient
+        link.open_failures = 0
+        sender, data = outgoing(link.lease.server, message)
+        recipient = message.recipient
         if not (sender.isascii() and recipient.isascii()) or "\n" in sender + recipient:
             self._send_with_smtplib(link, conn, index, message)
             return False
@@ -207,8 +303,8 @@ class _Multiplexer:
         if sock.gettimeout() != 0.0:
             sock.setblocking(False)
         self._watch(link, sock)
-        size = f" SIZE={len(message.data)}" if conn.does_esmtp and conn.has_extn("size") else ""
-        link.index, link.message = index, message
+        size = f" SIZE={len(data)}" if conn.does_esmtp and conn.has_extn("size") else ""
+        link.index, link.message, link.data = index, message, data
         self._command(link, f"MAIL FROM:<{sender}>{size}\r\n".encode("ascii"), _MAIL)
         return True
 
@@ -220,7 +316,7 @@ class _Multiplexer:
         assert sock is not None
         sock.settimeout(link.lease.server.timeout)
         try:
-            transact(conn, message)
+            transact(conn, message, link.lease.server)
         except (smtplib.SMTPException, OSError) as exc:
             self._finish(link, index, message, link.lease.failed(exc))
             return
@@ -282,11 +378,11 @@ class _Multiplexer:
             end = inbox.find(b"\n", start)
             if end < 0:
                 if len(inbox) - start > MAX_REPLY_LINE:
-                    self._lost(link, smtplib.SMTPResponseException(500, "Line too long."))
+                    self._lost(link, _TOO_LONG)
                 return None
             line = inbox[start : end + 1]
             if len(line) > MAX_REPLY_LINE:
-                self._lost(link, smtplib.SMTPResponseException(500, "Line too long."))
+                self._lost(link, _TOO_LONG)
                 return None
             start = end + 1
             lines.append(line[4:].strip(b" \t\r\n"))
@@ -308,62 +404,61 @@ class _Multiplexer:
             # The answer to RSET does not matter: the transaction is over either way.
             self._done(link)
             return
-        if waiting == _MAIL:
-            if code == 250:
-                self._command(link, f"RCPT TO:<{message.recipient}>\r\n".encode("ascii"), _RCPT)
-                return
-            # A refused sender is our side's problem, as in smtplib's path: a new session
-            # tries again.
-            self._lost(link, smtplib.SMTPSenderRefused(code, text, message.envelope_from))
+        if waiting == _MAIL and code == 250:
+            self._command(link, f"RCPT TO:<{message.recipient}>\r\n".encode("ascii"), _RCPT)
             return
         if waiting == _RCPT and code in (250, 251):
             self._command(link, b"DATA\r\n", _DATA)
             return
         if waiting == _DATA and code == 354:
-            self._command(link, dot_stuffed(message.data) + b".\r\n", _BODY)
+            self._command(link, dot_stuffed(link.data) + b".\r\n", _BODY)
             return
         if waiting == _BODY and code == 250:
             self._finish(link, link.index, message, SENT)
             self._done(link)
             return
-        # Classified by the exception smtplib raises for the same answer (hard or soft).
-        refusal = (
-            smtplib.SMTPRecipientsRefused({message.recipient: (code, text)})
-            if waiting == _RCPT
-            else smtplib.SMTPDataError(code, text)
-        )
-        self._finish(link, link.index, message, classify_error(refusal))
-        # The result is final; the session carries on after RSET, unless a 421 closes it.
-        if code == 421:
+        # Classified as smtplib's path classifies the same answer (smtp.refusal).
+        result = refusal(_STAGES[waiting], code, text)
+        self._finish(link, link.index, message, result)
+        if result.outcome == "error" or code == 421:
+            # A refused sender, a refusal to relay (the session is suspect, as smtplib's path
+            # closes it), or a server closing with 421.
             self._close(link)
             self._done(link)
             return
+        # The result is final; the session carries on after RSET.
         self._command(link, b"RSET\r\n", _RSET)
 
     def _finish(self, link: _Link, index: int, message: Message, result: SendResult) -> None:
-        """Records `result`, or queues the message again after a connection failure while
-        tries remain."""
-        if result.outcome == "error" and self.tries.get(index, 0) < link.lease.attempts:
+        """Records `result`, or queues the message again after an error that may pass while
+        tries remain. A fatal error stops the starting of further messages."""
+        if result.fatal:
+            self.fatal = self.fatal or result
+        elif result.outcome == "error" and self.tries.get(index, 0) < link.lease.attempts:
             self.again.append((index, message))
             return
         self.results[index] = result
 
     def _done(self, link: _Link) -> None:
         link.index, link.message, link.waiting = -1, None, ""
-        link.inbox = link.outbox = b""
+        link.inbox = link.outbox = link.data = b""
 
     def _lost(self, link: _Link, exc: BaseException | None) -> None:
-        """The session ends with `exc` (a refused sender, a connection closed or reset, a line
-        too long, a timeout): it is closed, and its message tried again while tries remain."""
+        """The session ends with `exc` (a connection closed or reset, a line too long, a
+        timeout): it is closed; its message is in doubt if the whole data had been sent, else
+        tried again while tries remain."""
         message, index, waiting = link.message, link.index, link.waiting
+        in_doubt = waiting == _BODY and not link.outbox
         self._close(link)
         if message is not None and waiting != _RSET:
-            failure = exc if isinstance(exc, Exception) else None
-            if not isinstance(failure, smtplib.SMTPResponseException):
-                failure = smtplib.SMTPServerDisconnected(
-                    "Connection unexpectedly closed" + (f": {exc}" if exc else "")
-                )
-            self._finish(link, index, message, classify_error(failure))
+            if isinstance(exc, smtplib.SMTPResponseException) and not in_doubt:
+                result = SendResult("error", exc.smtp_code, _text(exc.smtp_error), "session")
+            else:
+                detail: object | None = exc
+                if isinstance(exc, smtplib.SMTPResponseException):
+                    detail = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                result = lost(_STAGES[waiting], detail, in_doubt)
+            self._finish(link, index, message, result)
         self._done(link)
 
     def _expire(self, busy: list[_Link]) -> None:
@@ -405,3 +500,7 @@ class _Multiplexer:
         else:
             conn.sock.settimeout(link.lease.server.timeout)
         self.pool.give_back(link.lease)
+
+
+def _text(raw: bytes | str) -> str:
+    return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))[:1000]

@@ -12,7 +12,8 @@
   for that subscriber (a sample subscriber when none is named); naming a subscriber also needs
   `subscribers:get`, since the preview shows that subscriber's data.
 - `GET /api/campaigns/{id}/stats`: sent, skipped by reason, failed, bounces, complaints,
-  unsubscribes, deferred and in-doubt sends.
+  unsubscribes, deferred, in-doubt and in-flight sends, and the send errors (how many, the
+  latest, and why the sender paused the campaign).
 """
 
 from __future__ import annotations

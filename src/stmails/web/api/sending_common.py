@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from stmails.ingest.message_ids import make_message_id
 from stmails.services import bounces
+from stmails.services.errors import InvalidInput
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
 from stmails.services.sending.smtp import SmtpPool
@@ -28,8 +29,12 @@ class _PoolHolder:
 
 
 def sending_config(request: Request, session: Session) -> SendingConfig:
-    """The sending settings as stored now."""
-    return load_config(session, app_state(request).settings.root_url)
+    """The sending settings as stored now; 503 when they cannot work (stored before they were
+    validated): not the caller's fault."""
+    try:
+        return load_config(session, app_state(request).settings.root_url)
+    except InvalidInput as exc:
+        raise ApiError(503, f"the sending settings cannot work: {exc}") from None
 
 
 def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
@@ -65,10 +70,17 @@ def close_pool(request_app_state: object) -> None:
 
 
 def per_recipient(results: list[dict[str, Any]]) -> JSONResponse:
-    """200 when at least one recipient was sent to, else 422; every result listed either way."""
+    """200 when at least one recipient was sent to (or may have been: `in_doubt`), else 422;
+    every result listed either way."""
     sent = sum(1 for r in results if r["status"] == "sent")
-    payload = {"sent": sent, "refused": len(results) - sent, "results": results}
-    if sent:
+    doubtful = sum(1 for r in results if r["status"] == "in_doubt")
+    payload = {
+        "sent": sent,
+        "in_doubt": doubtful,
+        "refused": len(results) - sent - doubtful,
+        "results": results,
+    }
+    if sent or doubtful:
         return data(payload)
     first = results[0]
     return JSONResponse(

@@ -1,23 +1,37 @@
-"""listmonk's settings API: `GET`/`PUT /api/settings` (bounce settings and stmails' additions).
+"""listmonk's settings API: `GET`/`PUT /api/settings` (bounce and sending settings and stmails'
+additions) and `POST /api/settings/smtp/test`.
 
 Secrets read as `••••••••`; sending that mask (or an empty string) back keeps the stored secret,
-as listmonk does, so a client can GET, change one key and PUT everything back.
+as listmonk does, so a client can GET, change one key and PUT everything back; but only while
+the object it belongs to points at the same server (host, port, TLS): a changed target drops it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.services import settings as settings_service
+from stmails.services import suppression
+from stmails.services.errors import InvalidInput
+from stmails.services.sending import config as sending_config
+from stmails.services.sending.config import SendingConfig, bare_address
+from stmails.services.sending.direct import smtp_test_message
+from stmails.services.sending.messages import Message
+from stmails.services.sending.smtp import SmtpServer, outgoing, try_server
 from stmails.web.api import media as media_api
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
-from stmails.web.deps import require_user
+from stmails.web.deps import app_state, require_user
+from stmails.web.errors import ApiError, bad_request
 from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data
+
+log = logging.getLogger("stmails.settings")
 
 router = APIRouter(tags=["settings"], dependencies=[Depends(require_user)])
 
@@ -48,3 +62,59 @@ async def put_settings(request: Request) -> JSONResponse:
     await media_api.check_upload_settings(request, body)
     await run_db(request, lambda s: settings_service.update(s, body), write=True)
     return data(True)
+
+
+@router.post(
+    "/settings/smtp/test",
+    dependencies=[require_permission("settings:manage")],
+    summary="Send a test message through posted SMTP settings",
+    openapi_extra=JSON_BODY,
+)
+async def test_smtp(request: Request) -> JSONResponse:
+    """listmonk's SMTP test: the body is one `smtp` server object plus `email`, the address to
+    send to. A masked password means the stored one of the server with the same `uuid`, kept
+    only while host, port and TLS settings are unchanged. 200 with the server's answer when it
+    accepted the message; 422 with the stage and the server's answer or error when not; 400
+    for settings that cannot work."""
+    body = await json_object(request)
+    to = body.pop("email", None)
+    if not isinstance(to, str) or not to.strip():
+        raise bad_request("email: required: the address to send the test message to")
+    try:
+        recipient = bare_address(to)
+    except ValueError as exc:
+        raise bad_request(f"email: {exc}") from None
+
+    def prepare(session: Session) -> tuple[SmtpServer, Message]:
+        stored = settings_service.get_all(session)
+        entry = settings_service.with_stored_secrets("smtp", body, stored.get("smtp"))
+        try:
+            server = sending_config.single_server(entry)
+            config = SendingConfig.from_settings(stored, app_state(request).settings.root_url)
+        except InvalidInput as exc:
+            raise bad_request(str(exc)) from None
+        hit = suppression.find(session, recipient, list_ids=[])
+        if hit is not None:
+            since = hit.created_at.date().isoformat()
+            raise ApiError(422, f"email: {recipient} is {hit.describe()} since {since}")
+        return server, smtp_test_message(config, recipient, f"{server.host}:{server.port}")
+
+    server, message = await run_db(request, prepare)
+    result = await asyncio.to_thread(try_server, server, message)
+    sender, _ = outgoing(server, message)
+    answer = {
+        "sent": result.outcome == "sent",
+        "outcome": result.outcome,
+        "stage": result.stage,
+        "code": result.code,
+        "message": result.text,
+        "mail_from": sender,
+        "to": recipient,
+    }
+    if result.outcome == "sent":
+        return data(answer)
+    log.info("SMTP test of %s:%s failed: %s", server.host, server.port, result.describe())
+    return JSONResponse(
+        {"message": f"the SMTP test failed at {result.describe()}", "data": answer},
+        status_code=422,
+    )
