@@ -117,6 +117,24 @@ def test_closing_stops_a_classification_without_blaming_the_message() -> None:
         isolated.classify_many([dsn("z@dest.example")], budget=30)
 
 
+def test_closing_between_taking_the_pool_and_scheduling_is_a_close_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shutdown that stops the pool just after a scan took it (a race seen under load) is
+    reported as ClassifierClosed, which the scanner treats as a shutdown, not as an error."""
+    isolated = IsolatedClassifier(classifier=classify)
+    take = isolated._pool_now
+
+    def take_then_close() -> object:
+        pool = take()
+        isolated.close()
+        return pool
+
+    monkeypatch.setattr(isolated, "_pool_now", take_then_close)
+    with pytest.raises(ClassifierClosed):
+        isolated.classify_many([dsn("z@dest.example")], budget=30)
+
+
 def test_a_worker_that_dies_is_reported_and_replaced() -> None:
     with IsolatedClassifier(classifier=crashing_classify) as isolated:
         outcomes = isolated.classify_many([hostile_bounce(), dsn("d@dest.example")], budget=30)

@@ -177,14 +177,7 @@ class IsolatedClassifier:
             return []
         pool = self._pool_now()
         scheduled = [
-            (
-                group,
-                pool.schedule(
-                    _classify_group,
-                    args=(self._classifier, [raws[i] for i in group]),
-                    timeout=budget,
-                ),
-            )
+            (group, self._schedule(pool, [raws[i] for i in group], budget))
             for group in _groups(raws)
         ]
         outcomes: list[Outcome | None] = [None] * len(raws)
@@ -199,15 +192,7 @@ class IsolatedClassifier:
             else:
                 # Which message overran (or killed the worker) is unknown: each alone.
                 again.extend(group)
-        singles = [
-            (
-                index,
-                pool.schedule(
-                    _classify_group, args=(self._classifier, [raws[index]]), timeout=budget
-                ),
-            )
-            for index in again
-        ]
+        singles = [(index, self._schedule(pool, [raws[index]], budget)) for index in again]
         for index, future in singles:
             result = self._wait(future, budget, [f for _, f in singles])
             outcomes[index] = result[0] if isinstance(result, list) else result
@@ -217,6 +202,21 @@ class IsolatedClassifier:
         done = [outcome for outcome in outcomes if outcome is not None]
         assert len(done) == len(raws)
         return done
+
+    def _schedule(
+        self, pool: ProcessPool, raws: list[bytes], budget: float
+    ) -> ProcessFuture[list[Outcome]]:
+        """`raws` handed to the pool as one task; `ClassifierClosed` when `close()` stopped the
+        pool after it was taken (pebble then refuses new tasks)."""
+        try:
+            future: ProcessFuture[list[Outcome]] = pool.schedule(
+                _classify_group, args=(self._classifier, raws), timeout=budget
+            )
+        except RuntimeError:
+            if self._closed:
+                raise ClassifierClosed("the classifier was closed while classifying") from None
+            raise
+        return future
 
     def _wait(
         self,
