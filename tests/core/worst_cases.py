@@ -91,6 +91,12 @@ def many_dsn_recipients(count: int = 10_000) -> bytes:
     )
 
 
+def dash_run(size: int = 32 * 1024) -> bytes:
+    """A plain-text bounce: a recipient line, then a 32 KB line of dashes ending in another
+    character (the report rule reader once backtracked cubically on it)."""
+    return HEAD + b"\n<a@b.example>: 550 user unknown\n" + b"-" * size + b"x\n"
+
+
 WORST_CASES: dict[str, Callable[[], bytes]] = {
     "1,000-level MIME nesting": deep_nesting,
     "Subject of 30,000 encoded-words": encoded_subject,
@@ -102,4 +108,5 @@ WORST_CASES: dict[str, Callable[[], bytes]] = {
     "30,000 unclosed <style> tags": unclosed_styles,
     "JSON nested 100,000 deep": nested_json,
     "a DSN naming 10,000 recipients": many_dsn_recipients,
+    "a 32 KB line of dashes after a recipient": dash_run,
 }

@@ -161,7 +161,10 @@ def _has_code(text: str) -> bool:
     return bool(_FAIL_REPLY_LINE.search(text) or _STATUS_LINE.search(text))
 
 
-_RULE_LINE = re.compile(r"^[-=*_#~ ]{3,}$|^-{3,}.*-{3,}$")
+# A rule ("-----", "=== x ===", "--- Original message ---"). The dashes that open and close the
+# second form are exactly three in the pattern (more are taken by ".*"): with "-{3,}" on both
+# sides, a run of dashes could be split three ways and a line of them backtracked cubically.
+_RULE_LINE = re.compile(r"^(?:[-=*_#~ ]{3,}|-{3}.*-{3})$")
 # Sendmail's record of one delivery attempt ("550 <a@b.example>... User unknown",
 # "421 mx.example (smtp)... Deferred") and the opening of its next SMTP session: each starts
 # the account of another recipient or host.
