@@ -1,0 +1,63 @@
+"""Phrases that state `rejected`: the sender (envelope or From) was refused."""
+
+from __future__ import annotations
+
+# Phrases that decide before every other reason's table (see FIRST_ORDER).
+FIRST: tuple[str, ...] = (
+    "[tss04]",
+    "unexpected volume or user complaints",
+)
+
+# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
+PHRASES: tuple[str, ...] = (
+    "access denied (in reply to mail from command)",
+    "administrative prohibition",
+    "all recipient addresses rejected : access denied",
+    "blocked by sender blacklist",
+    "by sender blacklist",
+    "domain of sender address ",
+    "email address is on senderfilterconfig list",
+    "emetteur invalide",
+    "empty envelope senders not allowed",
+    "envelope blocked",
+    "error: no third-party dsns",
+    "from: domain is invalid. please provide a valid from:",
+    "fully qualified email address required",
+    "invalid domain, see <url:",
+    "invalid sender",
+    "is not a registered gateway user",
+    "mail from not owned by user",
+    "mailfrom domain is listed in spamhaus",
+    "null sender is not allowed",
+    "returned mail not accepted here",
+    "rfc 1035 violation: recursive cname records for",
+    "rule imposed mailbox access for",
+    "sender address has been blacklisted",
+    "sender email address rejected",
+    "sender is in my badmailfrom list",
+    "sender is spammer",
+    "sender not pre-approved",
+    "sender rejected",
+    "sender domain is empty",
+    "sender verify failed",
+    "server does not accept mail from",
+    "sorry, your don't authenticate or the domain isn't in my list of allowed rcpthosts",
+    "spam sender",
+    "unroutable sender address",
+    "you are not allowed to post to this mailing list",
+    "your access to submit messages to this e-mail system has been rejected",
+    "your email address has been blacklisted",
+    "sender address rejected",
+    "sender denied",
+    "sender blocked",
+    "sender address is not",
+    "sender verification",
+    "sender domain",
+    "sender not allowed",
+    "envelope sender",
+    "sender is not allowed",
+    "does not accept mail from",
+    "permission to post",
+    "sender address rejected",
+    "address that has been blacklisted",
+)

@@ -1,0 +1,42 @@
+"""Phrases that state `suspend`: the mailbox exists but is disabled or suspended."""
+
+from __future__ import annotations
+
+# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
+PHRASES: tuple[str, ...] = (
+    "550 5.2.1 the email account that you tried to reach is disabled",
+    "account disabled",
+    "account has been disabled",
+    "account has been suspended",
+    "account is disabled",
+    "account is inactive",
+    "account is not active",
+    "account is locked",
+    "account is suspended",
+    "account suspended",
+    "address is inactive",
+    "boite du destinataire archivee",
+    "email account that you tried to reach is disabled",
+    "invalid/inactive user",
+    "is a deactivated mailbox",
+    "is unavailable: user is terminated",
+    "mailbox currently suspended",
+    "mailbox disabled",
+    "mailbox is frozen",
+    "mailbox unavailable or access denied",
+    "recipient rejected: temporarily inactive",
+    "recipient suspend the service",
+    "this account has been disabled or discontinued",
+    "this account has been temporarily suspended",
+    "this address no longer accepts mail",
+    "this mailbox is disabled",
+    "user or domain is disabled",
+    "user suspended",
+    "vdelivermail: account is locked email bounced",
+    "has been suspended",
+    "mailbox is inactive",
+    "mailbox has been disabled",
+    "user account is expired",
+    "account expired",
+    "is disabled",
+)
