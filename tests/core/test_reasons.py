@@ -24,6 +24,7 @@ from stmails.core.reasons import (
         ("", "5.1.6", "", "hasmoved"),
         ("", "5.1.2", "", "hostunknown"),
         ("Host or domain name not found", "4.4.4", "", "networkerror"),
+        ("Host or domain name not found", "5.4.4", "", "hostunknown"),
         ("554 Message rejected as spam", "", "554", "spamdetected"),
         ("550 Relay access denied", "", "550", "norelaying"),
         ("blocked using zen.spamhaus.org", "5.7.1", "554", "blocked"),
@@ -36,14 +37,16 @@ from stmails.core.reasons import (
             "requireptr",
         ),
         ("550 domain [a.example] mismatches client ip 192.0.2.2.", "5.5.0", "550", "requireptr"),
+        # Without the receiving host known, Mimecast's virus wording reads as a policy.
         (
             "554 email rejected due to security policies - MCSpamSignature",
             "",
             "554",
-            "virusdetected",
+            "policyviolation",
         ),
         ("", "2.0.0", "250", "delivered"),
-        ("something nobody has ever said", "", "", "undefined"),
+        ("something nobody has ever said", "", "", "onhold"),
+        ("", "", "", "undefined"),
         ("something nobody has ever said", "4.9.9", "", "onhold"),
     ],
 )

@@ -22,7 +22,7 @@ from stmails.core.fields import (
     is_mta_daemon,
 )
 from stmails.core.finding import Finding
-from stmails.core.reasons import reason_from_text
+from stmails.core.reasons import scan
 
 MAX_RECIPIENTS = 100
 
@@ -53,8 +53,10 @@ _INLINE_RECIPIENT = re.compile(
     r"([^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253})",
     re.IGNORECASE,
 )
-_FAIL_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[45][0-5]\d(?:[ \-]|$)")
-_ANY_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[245][0-5]\d(?:[ \-]|$)")
+# A reply code at the start of a line or after a separator, ending its line or followed by a
+# space or dash ("said: 550" at the end of a wrapped line counts).
+_FAIL_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[45][0-5]\d(?:[ \-]|$)", re.MULTILINE)
+_ANY_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[245][0-5]\d(?:[ \-]|$)", re.MULTILINE)
 _STATUS_LINE = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
 # Lowercase fragments (plain substring searches are much faster than a case-insensitive
 # alternation over a whole report).
@@ -76,6 +78,7 @@ _FAILURE_PHRASES = (
     "delivery to the following",
     "returned mail",
     "could not deliver",
+    "an error has occurred while attempting to deliver",
 )
 _TEMPORARY_PHRASES = (
     "temporary",
@@ -110,7 +113,8 @@ def looks_like_bounce(ctx: Context) -> bool:
     text = ctx.bounce_text
     lowered = text.lower()
     failure_said = any(phrase in lowered for phrase in _FAILURE_PHRASES)
-    return failure_said or _has_code(text) or bool(reason_from_text(text))
+    said = scan(text)
+    return failure_said or _has_code(text) or bool(said.reasons or said.loose)
 
 
 def _excluded(ctx: Context, text: str) -> set[str]:
@@ -172,9 +176,10 @@ _SENDMAIL_RECORD = re.compile(r"^[245]\d\d <?[^\s<>]{1,300}>?(?: \([a-z]{1,10}\)
 _SESSION_OPENING = "While talking to "
 
 
-def _paragraph(lines: list[str], index: int) -> list[str]:
+def _paragraph(lines: list[str], index: int, address: str = "") -> list[str]:
     """The paragraph starting at `index` (blank lines before it skipped); a line ending with
-    a colon continues into the next paragraph; another address line or a rule ends it."""
+    a colon continues into the next paragraph; a line opening another address (not
+    `address` again, as in "said: 550" then "<a@b>: User unknown") or a rule ends it."""
     block: list[str] = []
     for offset, line in enumerate(lines[index : index + 10]):
         stripped = line.strip()
@@ -182,12 +187,18 @@ def _paragraph(lines: list[str], index: int) -> list[str]:
             if block and not block[-1].endswith(":"):
                 break
             continue
-        if offset and block and "@" in stripped and _ADDRESS_LINE.match(line):
+        if offset and block and "@" in stripped and _names_other_address(line, address):
             break
         if offset and block and _starts_another_record(stripped):
             break
         block.append(stripped)
     return block
+
+
+def _names_other_address(line: str, address: str) -> bool:
+    """True for a line that opens with an address other than `address`."""
+    found = _ADDRESS_LINE.match(line)
+    return found is not None and (not address or clean_address(found.group(1)) != address)
 
 
 def _starts_another_record(stripped: str) -> bool:
@@ -207,7 +218,14 @@ def _diagnostic_of(segment: list[str], address: str, before: list[str] | None = 
         if found is not None:
             # The match may begin with the newline before its line: count it in.
             index = joined.count("\n", 0, found.start() + 1)
-            return collapse(" ".join(_paragraph(segment, index)))
+            # The lines that lead to the reply in the same paragraph ("Connected to ... but
+            # sender was rejected.", "SMTP error from remote mail server after RCPT TO:") are
+            # part of the account.
+            top = index
+            while top > 1 and _continues_above(segment[top - 1], address):
+                top -= 1
+            lead = [line.strip() for line in segment[top:index]]
+            return collapse(" ".join(lead + _paragraph(segment, index, address)))
     if not segment:
         return ""
     first = segment[0].lower().replace(address, " ", 1) if address else segment[0]
@@ -225,6 +243,21 @@ def _diagnostic_of(segment: list[str], address: str, before: list[str] | None = 
             tail.insert(0, above.pop())
         return collapse(" ".join(tail)) or text
     return text
+
+
+def _continues_above(line: str, address: str) -> bool:
+    """True when the line above a reply is part of the same account: not blank, not a rule,
+    not the start of another recipient's or session's account."""
+    stripped = line.strip()
+    if not stripped or _RULE_LINE.match(stripped) or _starts_another_record(stripped):
+        return False
+    if stripped[:3] in ("---", "===", "***", "###"):
+        # A heading ("-------server message") introduces the account; it is not part of it.
+        return False
+    if _ANY_REPLY_LINE.search(stripped) or _STATUS_LINE.search(stripped):
+        # An earlier reply of a session transcript is another exchange.
+        return False
+    return not ("@" in stripped and _names_other_address(line, address))
 
 
 def _failed_header(ctx: Context) -> list[str]:

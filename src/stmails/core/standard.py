@@ -134,6 +134,9 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
         recipient = block.recipient or block.original
         status = find_status(block.status) if block.status else ""
         diagnostic = block.diagnostic or diagnostic_for(ctx, recipient)
+        if block.diagnostic:
+            diagnostic = _continued_reply(ctx, diagnostic)
+            diagnostic = _fuller_account(ctx, recipient, diagnostic)
         diag_status = find_status(diagnostic) if diagnostic else ""
         # The code in the remote server's own words beats the reporting MTA's summary of it,
         # also across classes when the server's reply code agrees with it.
@@ -156,11 +159,53 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
                 diagnostic_type=block.diagnostic_type,
-                from_diagnostic_code=bool(block.diagnostic),
                 reason=block.category_reason,
             )
         )
     return findings or None
+
+
+def _fuller_account(ctx: Context, recipient: str, diagnostic: str) -> str:
+    """The report text's account of a recipient when it quotes the DSN's Diagnostic-Code and
+    says more (Postfix adds "(in reply to MAIL FROM command)", qmail "but sender was
+    rejected"), else the Diagnostic-Code's words."""
+    human = diagnostic_for(ctx, recipient)
+    if len(human) <= len(diagnostic) or len(human) > MAX_FULLER:
+        return diagnostic
+    if " ".join(diagnostic.lower().split()) in " ".join(human.lower().split()):
+        return human
+    return diagnostic
+
+
+# The longest report-text account read instead of a Diagnostic-Code.
+MAX_FULLER = 1000
+_CONTINUED = re.compile(r"^\s*([245]\d\d)-")
+
+
+def _continued_reply(ctx: Context, diagnostic: str) -> str:
+    """The whole of a multi-line SMTP reply whose first line is all the Diagnostic-Code holds
+    ("550-5.7.1 Unauthenticated email ... due to domain's"), from the session transcript of
+    the report text ("<<< 550-5.7.1 ...", "<<< 550 5.7.1 ..."); else `diagnostic`."""
+    first = _CONTINUED.match(diagnostic)
+    if first is None:
+        return diagnostic
+    code = first.group(1)
+    head = diagnostic.strip()[:60]
+    lines = ctx.report_lines()
+    for index, line in enumerate(lines):
+        if head not in line:
+            continue
+        joined: list[str] = []
+        for following in lines[index : index + 20]:
+            reply = following.strip().lstrip("<").strip()
+            if not reply.startswith(code):
+                break
+            joined.append(reply)
+            if not reply.startswith(code + "-"):
+                break
+        if len(joined) > 1:
+            return " ".join(joined)[:MAX_FULLER]
+    return diagnostic
 
 
 def detect_autoreply(ctx: Context) -> list[Finding] | None:

@@ -1,13 +1,29 @@
-"""Enhanced status codes (RFC 3463): the reason each names, and the code each reason implies."""
+"""Enhanced status codes (RFC 3463 and the IANA registry): the reason each names, and the code
+stmails states for a reason when a report carries none.
+
+Two directions, two conventions:
+
+- Code to reason (`STATUS_REASONS`) follows how servers use the codes in practice, as Sisimai's
+  status table records it: X.2.1 ("mailbox disabled") and X.2.0 are mostly sent by recipient
+  filters (`filtered`), X.7.1 ("delivery not authorized") by every kind of security or policy
+  refusal (`securityerror`, which the text then refines). Codes without a specific meaning
+  (X.0.0, X.1.0's siblings that servers use loosely) are absent: the text decides.
+- Reason to code (`infer_status`) states the registered code whose meaning is the reason, in
+  the failure's class, so that a record without a code still carries a standard one
+  (`status_inferred` says it was inferred). stmails does not use Sisimai's private X.0.9NN
+  codes: they are not in the registry, and consumers of the API expect RFC 3463 codes.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-# Enhanced status codes (RFC 3463 and the registry's later additions) that name their reason.
+# The reason each enhanced status code names. Classes 4 and 5 differ where servers use them
+# differently (4.4.4 is a routing failure that may pass; 5.4.4 is a domain that cannot be
+# routed at all).
 STATUS_REASONS: Final[dict[str, str]] = {
-    "2.1.5": "delivered",
     "2.0.0": "delivered",
+    "2.1.5": "delivered",
     "4.1.6": "hasmoved",
     "4.1.7": "rejected",
     "4.1.8": "rejected",
@@ -15,69 +31,95 @@ STATUS_REASONS: Final[dict[str, str]] = {
     "4.2.1": "suspend",
     "4.2.2": "mailboxfull",
     "4.2.3": "exceedlimit",
-    "4.2.4": "systemerror",
+    "4.2.4": "filtered",
     "4.3.1": "systemfull",
-    "4.3.2": "systemerror",
+    "4.3.2": "notaccept",
+    "4.3.3": "systemerror",
     "4.3.4": "mesgtoobig",
     "4.3.5": "systemerror",
     "4.4.1": "expired",
     "4.4.2": "networkerror",
     "4.4.3": "systemerror",
-    "4.4.4": "hostunknown",
+    "4.4.4": "networkerror",
     "4.4.5": "systemfull",
     "4.4.6": "networkerror",
     "4.4.7": "expired",
-    "4.5.3": "syntaxerror",
+    "4.4.8": "networkerror",
+    "4.5.3": "systemerror",
     "4.5.5": "systemerror",
+    "4.6.0": "contenterror",
+    "4.6.2": "contenterror",
+    "4.6.5": "contenterror",
+    "4.7.1": "blocked",
+    "4.7.2": "blocked",
+    "4.7.5": "securityerror",
+    "4.7.6": "securityerror",
+    "4.7.7": "securityerror",
+    "4.7.12": "securityerror",
+    "4.7.15": "securityerror",
+    "4.7.16": "mesgtoobig",
+    "4.7.24": "authfailure",
     "4.7.25": "requireptr",
     "5.1.0": "userunknown",
     "5.1.1": "userunknown",
     "5.1.2": "hostunknown",
     "5.1.3": "userunknown",
-    "5.1.4": "systemerror",
+    "5.1.4": "filtered",
     "5.1.6": "hasmoved",
     "5.1.7": "rejected",
     "5.1.8": "rejected",
     "5.1.9": "systemerror",
     "5.1.10": "notaccept",
-    "5.2.1": "suspend",
+    "5.2.0": "filtered",
+    "5.2.1": "filtered",
     "5.2.2": "mailboxfull",
     "5.2.3": "exceedlimit",
-    "5.2.4": "systemerror",
+    "5.2.4": "filtered",
     "5.3.0": "systemerror",
     "5.3.1": "systemfull",
     "5.3.2": "notaccept",
+    "5.3.3": "systemerror",
     "5.3.4": "mesgtoobig",
     "5.3.5": "systemerror",
     "5.4.0": "networkerror",
-    "5.4.1": "userunknown",
     "5.4.3": "systemerror",
     "5.4.4": "hostunknown",
     "5.4.6": "networkerror",
     "5.4.7": "expired",
     "5.4.8": "networkerror",
-    "5.5.3": "exceedlimit",
-    "5.5.4": "syntaxerror",
+    "5.5.2": "syntaxerror",
+    "5.5.3": "toomanyconn",
+    "5.5.4": "systemerror",
+    "5.5.5": "systemerror",
     "5.5.6": "syntaxerror",
     "5.6.0": "contenterror",
     "5.6.1": "contenterror",
     "5.6.2": "contenterror",
     "5.6.3": "contenterror",
     "5.6.5": "contenterror",
+    "5.6.6": "contenterror",
     "5.6.7": "contenterror",
+    "5.6.8": "contenterror",
     "5.6.9": "contenterror",
     "5.7.0": "securityerror",
-    "5.7.1": "rejected",
+    "5.7.1": "securityerror",
     "5.7.2": "securityerror",
+    "5.7.3": "securityerror",
     "5.7.4": "securityerror",
     "5.7.5": "securityerror",
     "5.7.6": "securityerror",
     "5.7.7": "securityerror",
-    "5.7.8": "authfailure",
+    "5.7.8": "securityerror",
     "5.7.9": "securityerror",
+    "5.7.10": "securityerror",
+    "5.7.11": "securityerror",
     "5.7.13": "suspend",
-    "5.7.17": "suspend",
-    "5.7.18": "suspend",
+    "5.7.14": "securityerror",
+    "5.7.15": "securityerror",
+    "5.7.16": "mesgtoobig",
+    "5.7.17": "hasmoved",
+    "5.7.18": "hasmoved",
+    "5.7.19": "securityerror",
     "5.7.20": "authfailure",
     "5.7.21": "authfailure",
     "5.7.22": "authfailure",
@@ -86,54 +128,10 @@ STATUS_REASONS: Final[dict[str, str]] = {
     "5.7.25": "requireptr",
     "5.7.26": "authfailure",
     "5.7.27": "notaccept",
-    "5.7.28": "blocked",
+    "5.7.28": "spamdetected",
+    "5.7.29": "authfailure",
+    "5.7.30": "securityerror",
 }
-
-# Status codes whose meaning is precise enough that free text does not override them, except
-# with the reasons listed for each (e.g. a 5.1.1 sent for a full mailbox by a sloppy server).
-STATUS_OVERRIDABLE_BY: Final[dict[str, frozenset[str]]] = {
-    "5.1.2": frozenset({"networkerror", "notaccept"}),
-    "5.1.7": frozenset(),
-    "5.6.0": frozenset(),
-    "5.6.1": frozenset(),
-    "5.6.2": frozenset(),
-    "5.6.3": frozenset(),
-    "5.1.8": frozenset(),
-    "5.3.2": frozenset(),
-    "5.1.1": frozenset(
-        {"norelaying", "blocked", "mailboxfull", "hasmoved", "rejected", "notaccept", "filtered"}
-    ),
-    "5.2.2": frozenset(),
-    "4.2.2": frozenset(),
-    "5.1.6": frozenset(),
-    "5.2.3": frozenset(),
-    "5.3.4": frozenset(),
-    "5.7.26": frozenset(),
-    "5.7.25": frozenset(),
-}
-
-# Reasons a status code cannot settle on its own: servers use these codes loosely, so the
-# diagnostic text is consulted first. Any other reason named by a status code is decisive.
-TEXT_FIRST_REASONS: Final[frozenset[str]] = frozenset(
-    {
-        "undefined",
-        "onhold",
-        "systemerror",
-        "securityerror",
-        "expired",
-        "suspend",
-        "networkerror",
-        "hostunknown",
-        "userunknown",
-    }
-)
-# 5.7.1 ("delivery not authorized") and 5.1.10 (null MX, also Microsoft's "recipient not
-# found") are used for too many different refusals to decide anything.
-DECISIVE_STATUSES: Final[frozenset[str]] = frozenset(
-    code
-    for code, reason in STATUS_REASONS.items()
-    if reason not in TEXT_FIRST_REASONS and code not in ("5.7.1", "5.1.10")
-)
 
 
 def reason_from_status(status: str) -> str:
@@ -141,9 +139,9 @@ def reason_from_status(status: str) -> str:
     return STATUS_REASONS.get(status, "")
 
 
-# The RFC 3463 subject.detail that states each reason, used when a report carries no enhanced
-# code. The class digit is the failure's (2, 4 or 5). Non-failures other than delivery reports
-# (complaints, auto-replies) have no status.
+# The registered subject.detail that states each reason, used when a report carries no
+# enhanced code; the class digit is the failure's (2, 4 or 5). Reasons no registered code
+# states (onhold, undefined) get X.0.0; complaints and auto-replies have no status.
 REASON_STATUS_DETAIL: Final[dict[str, str]] = {
     "delivered": "0.0",
     "userunknown": "1.1",

@@ -53,6 +53,23 @@ HARD_REASONS: Final[frozenset[str]] = frozenset(
 # Reasons that are not delivery failures at all.
 NON_FAILURE_REASONS: Final[frozenset[str]] = frozenset({"delivered", "feedback", "vacation"})
 
+# Reasons a report format or an MTA's own wording may state but the rules still revise: each
+# is also what an MTA says when it knows little (a generic "user unknown", "system error",
+# "expired"), so the server's codes and words weigh in before it stands.
+REVISABLE_REASONS: Final[frozenset[str]] = frozenset(
+    {
+        "undefined",
+        "onhold",
+        "systemerror",
+        "securityerror",
+        "expired",
+        "suspend",
+        "networkerror",
+        "hostunknown",
+        "userunknown",
+    }
+)
+
 
 def is_hard(reason: str, status: str = "") -> bool:
     """True when the address itself is bad: userunknown, hostunknown, hasmoved, or notaccept

@@ -1,14 +1,28 @@
-"""Each reason's phrase table, one module per reason, and the order in which they are consulted.
+"""Each reason's phrase table, one module per reason, and the scan that finds them in a text.
 
-A module holds `PHRASES` (lowercase fragments of the whitespace-collapsed diagnostic text) and,
-for a few reasons, `FIRST`: phrases that decide before any other reason's table because a more
-general phrase elsewhere would misread them. `REASON_PHRASES` assembles the tables in
-precedence order: every `FIRST` table (in `FIRST_ORDER`), then every `PHRASES` table (in
-`ORDER`); the first reason with a matching phrase wins.
+A module holds, for its reason:
+
+- `PHRASES`: lowercase fragments of the diagnostic (whitespace collapsed), any of which states
+  the reason: the vocabulary of Sisimai's reason classes and the providers' published error
+  texts;
+- `SEQUENCES` (optional): fragments that state the reason when they all occur in this order
+  ("user " ... " does not exist");
+- `EXCEPT` (optional): fragments that mean the phrases are about something else ("recipient
+  address rejected" is not a refused sender);
+- `LOOSE` (optional): broad words ("spam", "policy", "blacklist") consulted only when nothing
+  else states any reason.
+
+A phrase is looked for where a word of the text starts with its own first word (a text is
+checked only against the phrases whose first word it contains, a set intersection instead of
+a thousand substring scans). `scan(text)` returns every reason the tables state, so that the
+rules in `stmails.core.reasons.engine` can weigh them in their own order.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from functools import lru_cache
 from types import ModuleType
 from typing import Final
 
@@ -41,61 +55,179 @@ from stmails.core.reasons.phrases import (
     systemfull,
     toomanyconn,
     userunknown,
+    vacation,
     virusdetected,
 )
 
-# Transient resolver errors read like unknown hosts; block lists name spam in their URLs;
-# "550 : User unknown" with the address left out is how au/KDDI report a recipient's domain
-# filter; Orange's and Yahoo's codes and Mimecast's virus wording name their cause.
-FIRST_ORDER: Final[tuple[ModuleType, ...]] = (
-    filtered,
-    spamdetected,
-    systemerror,
-    rejected,
-    virusdetected,
-    blocked,
-    networkerror,
+TABLES: Final[dict[str, ModuleType]] = {
+    module.__name__.rsplit(".", 1)[1]: module
+    for module in (
+        authfailure,
+        badreputation,
+        blocked,
+        contenterror,
+        exceedlimit,
+        expired,
+        filtered,
+        hasmoved,
+        hostunknown,
+        mailboxfull,
+        mailererror,
+        mesgtoobig,
+        networkerror,
+        norelaying,
+        notaccept,
+        notcompliantrfc,
+        policyviolation,
+        rejected,
+        requireptr,
+        securityerror,
+        spamdetected,
+        speeding,
+        suspend,
+        syntaxerror,
+        systemerror,
+        systemfull,
+        toomanyconn,
+        userunknown,
+        vacation,
+        virusdetected,
+    )
+}
+
+# The order broad words are weighed in when nothing else states a reason: the most specific
+# complaint first ("spam" in a policy refusal is the cause; "policy" alone says little).
+LOOSE_ORDER: Final[tuple[str, ...]] = (
+    "mailboxfull",
+    "userunknown",
+    "suspend",
+    "virusdetected",
+    "spamdetected",
+    "authfailure",
+    "requireptr",
+    "badreputation",
+    "blocked",
+    "rejected",
+    "filtered",
+    "hostunknown",
+    "notaccept",
+    "mailererror",
+    "contenterror",
+    "exceedlimit",
+    "toomanyconn",
+    "networkerror",
+    "expired",
+    "systemerror",
+    "securityerror",
+    "syntaxerror",
+    "policyviolation",
 )
-ORDER: Final[tuple[ModuleType, ...]] = (
-    mailboxfull,
-    mesgtoobig,
-    exceedlimit,
-    suspend,
-    hasmoved,
-    norelaying,
-    authfailure,
-    userunknown,
-    filtered,
-    requireptr,
-    notcompliantrfc,
-    badreputation,
-    rejected,
-    hostunknown,
-    spamdetected,
-    speeding,
-    toomanyconn,
-    blocked,
-    virusdetected,
-    policyviolation,
-    contenterror,
-    securityerror,
-    systemfull,
-    systemerror,
-    networkerror,
-    expired,
-    syntaxerror,
-    mailererror,
-    notaccept,
-)
+
+MAX_TEXT = 4096
+_TOKEN = re.compile(r"\w+")
+_KEY = 4
+
+# Kinds of entries in the index.
+_PHRASE, _SEQUENCE, _EXCEPT, _LOOSE = range(4)
+_Entry = tuple[str, int, tuple[str, ...]]
 
 
-def _name(module: ModuleType) -> str:
-    return module.__name__.rsplit(".", 1)[1]
+def _key(fragment: str) -> str:
+    word = _TOKEN.search(fragment)
+    return word.group(0)[:_KEY] if word is not None else ""
 
 
-# Diagnostic fragments per reason, in precedence order: the first reason with a match wins.
-REASON_PHRASES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = tuple(
-    (_name(module), tuple(module.FIRST)) for module in FIRST_ORDER
-) + tuple((_name(module), tuple(module.PHRASES)) for module in ORDER)
+def _build() -> tuple[dict[str, list[_Entry]], list[_Entry]]:
+    index: dict[str, list[_Entry]] = {}
+    always: list[_Entry] = []
+    for reason, module in TABLES.items():
+        entries: list[_Entry] = []
+        entries += [(reason, _PHRASE, (p,)) for p in getattr(module, "PHRASES", ())]
+        entries += [(reason, _SEQUENCE, tuple(s)) for s in getattr(module, "SEQUENCES", ())]
+        entries += [(reason, _EXCEPT, (p,)) for p in getattr(module, "EXCEPT", ())]
+        entries += [(reason, _LOOSE, (p,)) for p in getattr(module, "LOOSE", ())]
+        for entry in entries:
+            key = _key(entry[2][0])
+            if key:
+                index.setdefault(key, []).append(entry)
+            else:
+                always.append(entry)
+    return index, always
 
-__all__ = ["FIRST_ORDER", "ORDER", "REASON_PHRASES"]
+
+_INDEX, _ALWAYS = _build()
+_INDEX_KEYS = frozenset(_INDEX)
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What the phrase tables find in one text: the reasons its phrases state (`EXCEPT`
+    applied) and the reasons only broad words suggest."""
+
+    reasons: frozenset[str]
+    loose: frozenset[str]
+
+    def states(self, reason: str) -> bool:
+        """True when a phrase or sequence of `reason`'s table occurs in the text."""
+        return reason in self.reasons
+
+    def first_loose(self) -> str:
+        """The first reason in `LOOSE_ORDER` a broad word suggests, or ""."""
+        for reason in LOOSE_ORDER:
+            if reason in self.loose:
+                return reason
+        return ""
+
+
+NOTHING = Said(frozenset(), frozenset())
+
+
+def _in_order(text: str, fragments: tuple[str, ...]) -> bool:
+    position = 0
+    for fragment in fragments:
+        found = text.find(fragment, position)
+        if found < 0:
+            return False
+        position = found + len(fragment)
+    return True
+
+
+def normalize(text: str) -> str:
+    """The form phrases are matched against: lowercase, whitespace collapsed, capped."""
+    return " ".join(text[: MAX_TEXT * 2].lower().split())[:MAX_TEXT]
+
+
+def scan(text: str) -> Said:
+    """Every reason the tables state in `text` (any case, any whitespace)."""
+    return _scan(normalize(text)) if text else NOTHING
+
+
+# Cached (on at most 4 KB): a report's text is consulted once per recipient it names.
+@lru_cache(maxsize=128)
+def _scan(lowered: str) -> Said:
+    stated: set[str] = set()
+    loose: set[str] = set()
+    excepted: set[str] = set()
+    keys = {token[:_KEY] for token in _TOKEN.findall(lowered)}
+    candidates = [entry for key in keys & _INDEX_KEYS for entry in _INDEX[key]]
+    for reason, kind, fragments in candidates + _ALWAYS:
+        if kind == _SEQUENCE:
+            if reason not in stated and _in_order(lowered, fragments):
+                stated.add(reason)
+        elif fragments[0] in lowered:
+            if kind == _PHRASE:
+                stated.add(reason)
+            elif kind == _EXCEPT:
+                excepted.add(reason)
+            else:
+                loose.add(reason)
+    return Said(frozenset(stated - excepted), frozenset(loose))
+
+
+def phrases_of(reason: str) -> tuple[str, ...]:
+    """The `PHRASES` of one reason's table (empty for reasons without one)."""
+    module = TABLES.get(reason)
+    return tuple(getattr(module, "PHRASES", ())) if module is not None else ()
+
+
+__all__ = ["LOOSE_ORDER", "NOTHING", "TABLES", "Said", "normalize", "phrases_of", "scan"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "//spf.pobox.com",
-    "-- authentication failed",
     "bad spf records for",
     "dmarc policy",
     "please inspect your spf settings",
@@ -13,13 +14,25 @@ PHRASES: tuple[str, ...] = (
     "sender policy framework violation",
     "spf (sender policy framework) domain authentication fail",
     "spf check: fail",
-    "sender policy framework",
-    "spf fail",
-    "spf check failed",
-    "failed spf",
-    "spf validation failed",
-    "dmarc",
-    "unauthenticated email",
-    "fails to pass authentication checks",
     "does not have authentication information",
+    "failed spf",
+    "fails to pass authentication checks",
+    "spf check failed",
+    "spf fail",
+    "spf validation failed",
+    "dmarc check failed",
+)
+
+# Fragments that state the reason when they all occur, in this order.
+SEQUENCES: Final[tuple[tuple[str, ...], ...]] = (
+    (" is not allowed to send mail.", "_401"),
+    ("is not allowed to send from <", " per it's spf record"),
+)
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
+    "-- authentication failed",
+    "dmarc",
+    "sender policy framework",
+    "unauthenticated email",
 )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
-    "headers too large",
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
+    "duplicate header",
+    "header size exceeds maximum permitted",
     "improper use of 8-bit data in message header",
     "message header size, or recipient list, exceeds policy limit",
     "message mime complexity exceeds the policy maximum",
@@ -12,8 +15,12 @@ PHRASES: tuple[str, ...] = (
     "this message contain invalid mime headers",
     "this message contain improperly-formatted binary content",
     "this message contain text that uses unnecessary base64 encoding",
+    "headers too large",
+)
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
+    "invalid charset",
     "invalid mime",
     "media error",
-    "duplicate header",
-    "invalid charset",
 )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
-    "message too large for this mailbox",
-    "recipient address rejected: too many recipients",
-    "exceeded the rate limit",
-    "exceeded the maximum number of",
-    "resolver.adr.reciplimit",
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
+    "message header size exceeds limit",
+    "message too large",
 )
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = ("exceeded the maximum number of",)

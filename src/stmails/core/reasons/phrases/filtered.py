@@ -3,32 +3,34 @@
 
 from __future__ import annotations
 
-# Phrases that decide before every other reason's table (see FIRST_ORDER).
-FIRST: tuple[str, ...] = (
-    "550 : user unknown",
-    ": : user unknown",
-)
+from typing import Final
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
-    "because the recipient is not accepting mail with attachments",
-    "because the recipient is not accepting mail with embedded images",
-    "blocked by policy: no spam please",
-    "blocked by user's personal filter",
-    "due to recipient preferences",
-    "due to user preferences",
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
+    "because the recipient is only accepting mail from specific email addresses",
+    "bounced address",
+    "due to extended inactivity new mail is not currently being accepted for this mailbox",
     "has restricted sms e-mail",
     "is not accepting any mail",
-    "message filtered",
     "message rejected due to user rules",
     "not found recipient account",
     "refused due to recipient preferences",
-    "rejected by recipient",
+    "resolver.rst.notauthorized",
+    "this account is protected by",
+    "user not found",
     "user refuses to receive this mail",
     "user reject",
-    "we are not accepting mail from you",
+    "we failed to deliver mail because the following address recipient id refuse to receive mail",
     "you have been blocked by the recipient",
-    "this account is protected by",
-    "filtered by",
+    "blocked by user's personal filter",
+    "due to recipient preferences",
+    "due to user preferences",
+)
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
+    "rejected by recipient",
     "rejected per recipient",
+    "we are not accepting mail from you",
+    "filtered by",
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     " has been replaced by ",
     "address has changed",
     "has moved to",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "domain does not exist",
     "domain is not reachable",
     "domain must exist",
@@ -17,13 +19,19 @@ PHRASES: tuple[str, ...] = (
     "recipient domain must exist",
     "the account or domain may not exist",
     "unknown host",
-    "unrouteable mail domain",
-    "domain not found",
-    "unknown domain",
-    "host not found",
-    "domain name not found",
-    "nxdomain",
-    "hostname not found",
+    "unroutable address",
     "unrouteable address",
     "bad destination system address",
+    "domain not found",
+    "unknown domain",
+)
+
+# Fragments that state the reason when they all occur, in this order.
+SEQUENCES: Final[tuple[tuple[str, ...], ...]] = (("553 ", " does not exist"),)
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
+    "domain name not found",
+    "host not found",
+    "hostname not found",
 )

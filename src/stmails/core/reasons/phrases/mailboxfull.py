@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
+    "452 insufficient disk space",
     "account disabled temporarly for exceeding receiving limits",
     "account is exceeding their quota",
     "account is over quota",
@@ -11,13 +14,13 @@ PHRASES: tuple[str, ...] = (
     "boite du destinataire pleine",
     "delivery failed: over quota",
     "disc quota exceeded",
+    "diskspace quota",
     "does not have enough space",
     "exceeded storage allocation",
     "exceeding its mailbox quota",
     "full mailbox",
     "is over disk quota",
-    "is over quota",
-    "is over the maximum allowed quota",
+    "is over quota temporarily",
     "mail file size exceeds the maximum size allowed for mail delivery",
     "mail quota exceeded",
     "mailbox exceeded the local limit",
@@ -32,7 +35,6 @@ PHRASES: tuple[str, ...] = (
     "maildir delivery failed: domaindisk quota ",
     "mailfolder is full",
     "no space left on device",
-    "not enough disk space",
     "not enough storage space in",
     "not sufficient disk space",
     "over the allowed quota",
@@ -49,15 +51,21 @@ PHRASES: tuple[str, ...] = (
     "user is over quota",
     "user is over the quota",
     "user over quota",
+    "user over quota. (#5.1.1)",
+    "was automatically rejected: quota exceeded",
+    "would be over the allowed quota",
+    "exceeds mailbox quota",
+    "has exceeded their storage quota",
+    "is over quota",
+    "is over the maximum allowed quota",
+    "mailbox exceeds allowed size",
+    "not enough disk space",
+    "out of storage",
+    "quotaexceededexception",
     "user over limit",
     "user's disk quota exceeded",
     "user: mailbox is full",
-    "would be over the allowed quota",
-    "insufficient disk space",
-    "exceeds mailbox quota",
-    "mailbox exceeds allowed size",
-    "out of storage",
-    "has exceeded their storage quota",
-    "quotaexceededexception",
-    "out of storage space",
 )
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = ("insufficient disk space",)

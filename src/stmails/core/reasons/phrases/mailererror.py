@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
-    "x-unix; ",
-    "command died with status",
-    "command failed: ",
-    "exit status ",
-    "mailer error",
-    "pipe to |",
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
+    " || exit ",
     "procmail: ",
     "bin/procmail",
-    "unknown mailer error",
+    "bin/maidrop",
+    "command failed: ",
+    "command died with status ",
+    "command output:",
     "mailer error",
+    "pipe to |/",
+    "x-unix; ",
+    "command died with status",
+    "pipe to |",
+    "unknown mailer error",
 )
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = ("exit status ",)

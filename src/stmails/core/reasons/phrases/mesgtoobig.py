@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "exceeded maximum inbound message size",
     "line limit exceeded",
     "max message size exceeded",
@@ -13,12 +15,12 @@ PHRASES: tuple[str, ...] = (
     "message size exceeds fixed maximum message size",
     "message size exceeds maximum value",
     "message too big",
-    "message too large",
+    "message too large for this ",
     "size limit",
     "taille limite du message atteinte",
+    "exceeds the size limit",
     "message exceeds the maximum size",
     "message is too large",
     "message size exceeds",
-    "exceeds the size limit",
     "resolver.rst.recipsizelimit",
 )

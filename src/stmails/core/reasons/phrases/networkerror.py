@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-# Phrases that decide before every other reason's table (see FIRST_ORDER).
-FIRST: tuple[str, ...] = (
-    "malformed or unexpected name server reply",
-    "dns query failed",
-    "host not found, try again",
-)
+from typing import Final
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
-    " had no relevant answers.",
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "could not connect and send the mail to",
     "dns records for the destination computer could not be found",
     "hop count exceeded - possible mail loop",
@@ -28,14 +22,20 @@ PHRASES: tuple[str, ...] = (
     "too many hops",
     "unable to resolve route ",
     "unrouteable mail domain",
-    "network is unreachable",
-    "dns lookup",
-    "could not be resolved",
-    "mail loop",
-    "loop detected",
+    " had no relevant answers.",
+    "dns query failed",
     "forwarded more than the maximum allowed",
+    "loop detected",
+    "network is unreachable",
     "routing loop",
-    "network error",
-    "wasn't able to establish an smtp connection",
     "unable to establish an smtp connection",
+    "wasn't able to establish an smtp connection",
+)
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
+    "could not be resolved",
+    "dns lookup",
+    "mail loop",
+    "network error",
 )

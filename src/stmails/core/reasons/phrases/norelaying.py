@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "as a relay",
+    "email address is not verified.",
     "insecure mail relay",
     "is not permitted to relay through this server without authentication",
-    "requires authentication when attempting to send to a non-local e-mail address",
+    "mail server requires authentication when attempting to send to a non-local e-mail address",
     "no relaying",
     "not a gateway",
     "not allowed to relay through this machine",
@@ -15,13 +18,16 @@ PHRASES: tuple[str, ...] = (
     "not local host",
     "relay access denied",
     "relay denied",
-    "relaying mail to ",
-    "relaying denied",
-    "relaying mail not allowed",
     "relay not permitted",
-    "relaying not allowed",
+    "relaying denied",
+    "relaying mail to ",
+    "specified domain is not allowed",
+    "that domain isn't in my list of allowed rcpthost",
     "this system is not configured to relay mail",
-    "unable to relay",
+    "unable to relay for",
     "we don't handle mail for",
+    "relaying mail not allowed",
+    "relaying not allowed",
+    "unable to relay",
     "we do not relay",
 )

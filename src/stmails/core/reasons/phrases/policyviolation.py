@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "an illegal attachment on your message",
-    "because the recipient is not accepting mail with attachments",
-    "because the recipient is not accepting mail with embedded images",
-    "by the content filter",
-    "contains an attachment type",
+    "because the recipient is not accepting mail with ",
+    "by non-member to a members-only list",
+    "closed mailing list",
+    "denied by policy",
     "email not accepted for policy reasons",
     "email rejected due to security policies",
-    "message contains an unacceptable attachment",
-    "message does not comply",
-    "message rejected for policy reasons",
+    "header are not accepted",
+    "header error",
+    "local policy violation",
+    "message bounced due to organizational settings",
+    "message given low priority",
+    "message not accepted for policy reasons",
     "message rejected due to local policy",
     "messages with multiple addresses",
     "rejected for policy reasons",
     "protocol violation",
+    "the email address used to send your message is not subscribed to this group",
     "the message was rejected by organization policy",
-    "this message has been blocked because it contains",
     "this message was blocked because its content presents a potential",
     "we do not accept messages containing images or other attachments",
     "you're using a mass mailer",
-    "policy violation",
-    "policy reasons",
-    "local policy",
-    "organization policy",
+    "message contains an unacceptable attachment",
+    "this message has been blocked because it contains",
+)
+
+# Fragments that state the reason when they all occur, in this order.
+SEQUENCES: Final[tuple[tuple[str, ...], ...]] = (
+    ("you have exceeded the", "allowable number of posts without solving a captcha"),
+)
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
     "against policy",
+    "by the content filter",
+    "contains an attachment type",
+    "local policy",
+    "message does not comply",
+    "organization policy",
     "policy",
+    "policy reasons",
+    "policy violation",
 )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
+    "mail sent from your ip address has been temporarily rate limited",
     "please try again slower",
+    "receiving mail at a rate that prevents additional messages from being delivered",
     "receiving mail at a rate that prevents additional messages",
 )

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
-    "550 5.2.1 the email account that you tried to reach is disabled",
-    "account disabled",
-    "account has been disabled",
-    "account has been suspended",
-    "account is disabled",
-    "account is inactive",
-    "account is not active",
-    "account is locked",
-    "account is suspended",
-    "account suspended",
-    "address is inactive",
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
+    " is currently suspended",
+    " temporary locked",
+    "archived recipient",
     "boite du destinataire archivee",
     "email account that you tried to reach is disabled",
+    "has been suspended",
+    "inactive account",
     "invalid/inactive user",
     "is a deactivated mailbox",
     "is unavailable: user is terminated",
@@ -33,10 +29,21 @@ PHRASES: tuple[str, ...] = (
     "user or domain is disabled",
     "user suspended",
     "vdelivermail: account is locked email bounced",
-    "has been suspended",
-    "mailbox is inactive",
+    "550 5.2.1 the email account that you tried to reach is disabled",
+    "account disabled",
+    "account expired",
+    "account has been disabled",
+    "account has been suspended",
+    "account is disabled",
+    "account is inactive",
+    "account is locked",
+    "account is not active",
+    "account is suspended",
+    "account suspended",
+    "address is inactive",
     "mailbox has been disabled",
     "user account is expired",
-    "account expired",
-    "is disabled",
 )
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = ("is disabled",)

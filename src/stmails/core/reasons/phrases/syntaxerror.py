@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
     "syntax error",
     "command unrecognized",
     "unrecognized command",

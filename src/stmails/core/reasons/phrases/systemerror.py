@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-# Phrases that decide before every other reason's table (see FIRST_ORDER).
-FIRST: tuple[str, ...] = ("ofr005_505",)
+from typing import Final
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "aliasing/forwarding loop broken",
     "can't create user output file",
     "could not load drd for domain",
@@ -20,17 +19,22 @@ PHRASES: tuple[str, ...] = (
     "loop was found in the mail exchanger",
     "loops back to myself",
     "mail system configuration error",
+    "queue file write error",
     "recipient deferred because there is no mdb",
     "remote server is misconfigured",
     "server configuration error",
     "service currently unavailable",
     "system config error",
+    "temporary local problem",
     "timeout waiting for input",
     "transaction failed ",
-    "mail for you will be queued",
-    "internal error",
     "system error",
+)
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
     "configuration error",
+    "internal error",
     "ldap server",
-    "queue file write error",
+    "mail for you will be queued",
 )

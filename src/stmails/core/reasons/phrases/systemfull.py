@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+from typing import Final
+
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "mail system full",
-    "mail receiving disabled",
+    "requested mail action aborted: exceeded storage allocation",
     "insufficient system storage",
 )

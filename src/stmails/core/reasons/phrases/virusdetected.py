@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-# Phrases that decide before every other reason's table (see FIRST_ORDER).
-FIRST: tuple[str, ...] = ("email rejected due to security policies",)
+from typing import Final
 
-# Lowercase fragments of the whitespace-collapsed diagnostic, in the table's order.
-PHRASES: tuple[str, ...] = (
+# Lowercase fragments of the diagnostic (whitespace collapsed); any one states the reason.
+PHRASES: Final[tuple[str, ...]] = (
     "it has a potentially executable attachment",
     "the message was rejected because it contains prohibited virus or spam content",
     "this form of attachment has been used by recent viruses or other malware",
     "virus detected",
     "virus phishing/malicious_url detected",
     "your message was infected with a virus",
-    "virus",
-    "malware",
+)
+
+# Broad words, consulted only when no table states any reason.
+LOOSE: Final[tuple[str, ...]] = (
     "infected",
+    "malware",
+    "virus",
 )
