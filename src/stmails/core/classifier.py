@@ -175,7 +175,10 @@ def classify_context(ctx: Context) -> list[BounceRecord]:
         if name in _MTA_NEUTRAL_READERS:
             # Name the MTA whose report the standard or generic reader read, when known.
             name = identify_mta(ctx) or name
-        return [_record(f, name, ctx) for f in findings if f.recipient]
+        # A complaint counts even when the report hides its recipient: the original's
+        # headers may still name the subscriber. Any other finding needs its address.
+        kept = [f for f in findings if f.recipient or f.reason == "feedback"]
+        return [_record(f, name, ctx) for f in kept]
     return []
 
 

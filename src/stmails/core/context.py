@@ -25,7 +25,7 @@ _MARKER_PATTERN = (
     r"undelivered message|original message headers|message headers follow|"
     r"below this line is a copy|the header of the original|original mail|unsent message|"
     r"this is a copy of|headers of the original|the original message was|"
-    r"your message reads|original email|header of (?:the )?original|"
+    r"your message reads|original email|header of (?:the )?original|bounced e-?mail:|"
     r"content-type: message/rfc822|received:[ \t]*from |return-path:[ \t]*<"
     r")"
 )
@@ -159,6 +159,19 @@ class Context:
             if part.content_type in content_types:
                 return part
         return None
+
+    def report_parts(self) -> list[Part]:
+        """Every entity of the report itself, depth first: the parts of an attached message
+        (the returned original, which may itself be a bounce) left out."""
+        out: list[Part] = []
+        stack = [self.root]
+        while stack:
+            part = stack.pop()
+            out.append(part)
+            if part.content_type in ("message/rfc822", "message/global") and part is not self.root:
+                continue
+            stack.extend(reversed(part.children))
+        return out
 
     def human_parts(self) -> list[Part]:
         """The text parts of the report itself, not of an attached original message."""

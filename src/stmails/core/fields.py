@@ -11,7 +11,10 @@ MAX_DIAGNOSTIC = 1000
 
 # An addr-spec as it appears in bounces; quoted local parts are rare and left out on purpose.
 ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,253})")
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+# Success codes have one-digit subject and detail (2.1.5, 2.6.0): "Mailman 2.0.12" is a version.
+_STATUS = re.compile(
+    r"(?<![\d.])(?:([45])\.(\d{1,3})\.(\d{1,3})|(2)\.([0-7])\.([0-7]))(?![\d]|\.\d)"
+)
 # A reply code is not a group of an IPv6 address ("2606:2800:220:6d"): neither preceded by a
 # hex digit and a colon nor followed by a colon and a hex digit.
 _REPLY = re.compile(
@@ -31,7 +34,19 @@ def find_status(text: str) -> str:
     match = _STATUS.search(text[:4096])
     if match is None:
         return ""
-    return f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
+    if match.group(1):
+        return f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
+    return f"2.{match.group(5)}.{match.group(6)}"
+
+
+# A remote reply quoted in a report's own sentence: "550-'5.7.1 <a@b>... Access denied'".
+_QUOTED_REPLY = re.compile(r"[245]\d\d[- ]['\"]([^'\"]{1,1000})['\"]")
+
+
+def quoted_reply_status(text: str) -> str:
+    """The enhanced status code inside a quoted remote reply in `text`, or ""."""
+    quoted = _QUOTED_REPLY.search(text[:4096])
+    return find_status(quoted.group(1)) if quoted is not None else ""
 
 
 def find_replycode(text: str, status: str = "") -> str:
@@ -65,8 +80,14 @@ def clean_address(value: str) -> str:
     match = ADDRESS.search(value[:1024])
     if match is None:
         return ""
-    address = match.group(0).strip(".").lower()
+    # Quotes around an address ("addressed to 'a@b',") and an X.400 "SMTP=" type prefix
+    # ("dda:SMTP=a@b") are not part of it.
+    address = match.group(0).strip(".").strip("'`").lower()
+    if address.startswith("smtp="):
+        address = address[5:]
     if "@" not in address or address.endswith("@") or "." not in address.split("@", 1)[1]:
+        return ""
+    if address.startswith("@"):
         return ""
     return address
 

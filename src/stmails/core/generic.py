@@ -45,9 +45,16 @@ _ADDRESS_LINE = re.compile(
     r"(?:rfc822;[ \t]*)?[\"']?<?(?:mailto:)?([^\s<>@,;:\"()\[\]]{1,64}@[A-Za-z0-9.\-]{1,253})",
     re.IGNORECASE,
 )
+_QUOTED_TO = re.compile(r"^[ \t>]*to[ \t]*:", re.IGNORECASE)
+# Header lines of a quoted original whose addresses are never the failed recipient.
+_QUOTED_HEADER = re.compile(
+    r"^[ \t>]*(?:from|sender|reply-to|return-path|message-id|in-reply-to|references|date)"
+    r"[ \t]*:",
+    re.IGNORECASE,
+)
 # An address in angle brackets or after an obvious label, anywhere on a line.
 _INLINE_RECIPIENT = re.compile(
-    r"(?:\b(?:to|for|recipient|address|delivering to|deliver to|"
+    r"(?:\b(?:to|for|recipient|address|delivering to|deliver to|mailbox|addressed,|"
     r"destinataire|adresse)[ \t]*:?[ \t]*<?|<|(?<!from)(?<!sender)(?<!cc)(?<!reply-to):[ \t]*"
     r"(?=[^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253}(?:[.,;]?[ \t]|[.,;]?$)))"
     r"([^\s<>@,;:\"()]{1,64}@[A-Za-z0-9.\-]{1,253})",
@@ -57,7 +64,7 @@ _INLINE_RECIPIENT = re.compile(
 # space or dash ("said: 550" at the end of a wrapped line counts).
 _FAIL_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[45][0-5]\d(?:[ \-]|$)", re.MULTILINE)
 _ANY_REPLY_LINE = re.compile(r"(?:^|[\s:(\[\"'])[245][0-5]\d(?:[ \-]|$)", re.MULTILINE)
-_STATUS_LINE = re.compile(r"(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
+_STATUS_LINE = re.compile(r"(?<![\d.])(?:[45]\.\d{1,3}\.\d{1,3}|2\.[0-7]\.[0-7])(?![\d.])")
 # Lowercase fragments (plain substring searches are much faster than a case-insensitive
 # alternation over a whole report).
 _FAILURE_PHRASES = (
@@ -135,14 +142,18 @@ def find_recipients(ctx: Context) -> list[tuple[str, int]]:
     lines = ctx.report_lines()
     own_line: dict[str, int] = {}
     inline: dict[str, int] = {}
+    # "To: a@b" quotes the returned message's header ("Your message To: ... did not reach the
+    # following recipient(s)"): it names a recipient only when nothing else does.
+    quoted: dict[str, int] = {}
     for index, line in enumerate(lines):
-        if "@" not in line:
+        if "@" not in line or _QUOTED_HEADER.match(line):
             continue
         match = _ADDRESS_LINE.match(line)
         if match is not None:
             address = clean_address(match.group(1))
+            tier = quoted if _QUOTED_TO.match(line) else own_line
             if address and not is_daemon(address):
-                own_line.setdefault(address, index)
+                tier.setdefault(address, index)
                 continue
         for hit in _INLINE_RECIPIENT.finditer(line[:2000]):
             address = clean_address(hit.group(1))
@@ -150,15 +161,55 @@ def find_recipients(ctx: Context) -> list[tuple[str, int]]:
                 inline.setdefault(address, index)
         if len(own_line) >= MAX_RECIPIENTS:
             break
-    excluded = _excluded(ctx, ctx.bounce_text) | {ctx.to}
-    for found in (own_line, inline):
-        named = [(address, index) for address, index in found.items() if address not in excluded]
-        if named:
-            return named[:MAX_RECIPIENTS]
-    for found in (own_line, inline):
+    # The report's own addressee (our bounce address, a list's owner) is never the failed
+    # recipient when another is named; the sender of the returned message and the MAIL FROM
+    # of a transcript may be, in a test or a forwarded bounce.
+    ours = {ctx.to, ctx.sender} - {""}
+    senders = _excluded(ctx, ctx.bounce_text) | ours
+    tiers = (own_line, inline, quoted)
+    for excluded in (senders, ours, set()):
+        for found in tiers:
+            named = [(a, index) for a, index in found.items() if a not in excluded]
+            if named:
+                return named[:MAX_RECIPIENTS]
+    return _bare_names(ctx)
+
+
+# A heading over a list of failed recipients, and a line holding one bare mailbox name (AOL
+# listed its members' screen names without the domain).
+_FAILED_LIST_HEADING = re.compile(
+    r"(?:following|these) (?:recipients?|addresses|address\(es\)|users?)\b", re.IGNORECASE
+)
+_BARE_NAME = re.compile(r"^[ \t]+([A-Za-z0-9][A-Za-z0-9._+\-]{0,63})[ \t]*$")
+
+
+def _bare_names(ctx: Context) -> list[tuple[str, int]]:
+    """Mailbox names listed without a domain under a failed-recipients heading, completed
+    with the domain of the MTA that reports them (their mail system's own users)."""
+    domain = ctx.sender.rsplit("@", 1)[-1] if "@" in ctx.sender else ""
+    if not domain:
+        return []
+    lines = ctx.report_lines()
+    found: list[tuple[str, int]] = []
+    for index, line in enumerate(lines[:200]):
+        if not _FAILED_LIST_HEADING.search(line):
+            continue
+        for offset, following in enumerate(lines[index + 1 : index + 12], index + 1):
+            bare = _BARE_NAME.match(following)
+            if bare is not None:
+                found.append((f"{bare.group(1).lower()}@{domain}", offset))
+            elif following.strip() and found:
+                break
         if found:
-            return list(found.items())[:MAX_RECIPIENTS]
+            return found[:MAX_RECIPIENTS]
     return []
+
+
+def _has_failure_code(text: str) -> bool:
+    """True when `text` carries a 4xx/5xx reply code or a 4.x.x/5.x.x status code."""
+    if _FAIL_REPLY_LINE.search(text):
+        return True
+    return any(code.group(0)[0] in "45" for code in _STATUS_LINE.finditer(text[:4096]))
 
 
 def _has_code(text: str) -> bool:
@@ -294,8 +345,48 @@ def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
             continue
         later = [s for s in starts if s > start]
         end = later[0] if later else len(lines)
-        out.append((address, lines[start : min(end, start + 40)], start))
+        earlier = [s for s in starts if s < start]
+        top = _transcript_above(lines, start, earlier[-1] if earlier else -1)
+        segment = lines[top : min(end, start + 40)]
+        out.append((_expanded_from(segment[: start - top + 3]) or address, segment, top))
     return out
+
+
+# Sendmail's "(expanded from: <list@example>)" and Exim's "(generated from a@b)" under a failed
+# address: the address the message was sent to, which an alias or forward turned into it.
+_EXPANDED_FROM = re.compile(
+    r"\((?:expanded|generated) from:?[ \t]*<?([^\s<>()@]{1,64}@[A-Za-z0-9.\-]{1,253})>?\)",
+    re.IGNORECASE,
+)
+
+
+def _expanded_from(head: list[str]) -> str:
+    for line in head:
+        if "from" in line:
+            found = _EXPANDED_FROM.search(line[:1000])
+            if found is not None:
+                return clean_address(found.group(1))
+    return ""
+
+
+def _transcript_above(lines: list[str], start: int, floor: int) -> int:
+    """Where a recipient's account starts when a sendmail record ("554 <a@b>... Remote
+    protocol error") follows the session exchange that caused it (">>> MAIL From:<...>",
+    "<<< 501 ... no access"): the exchange's first line, else `start`. The exchange belongs
+    to the record when it names no other recipient and carries a failed reply."""
+    if not _SENDMAIL_RECORD.match(lines[start].strip()):
+        return start
+    top = start
+    failed = False
+    while top - 1 > floor and lines[top - 1].lstrip().startswith((">>>", "<<<")):
+        top -= 1
+        line = lines[top].lstrip()
+        if line.startswith("<<<") and _FAIL_REPLY_LINE.search(line[3:]):
+            failed = True
+        if line.lower().startswith(">>> rcpt"):
+            # The exchange names its own recipient: it is that recipient's account.
+            return start
+    return top if failed else start
 
 
 def diagnostic_for(ctx: Context, address: str) -> str:
@@ -327,7 +418,7 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
         diagnostic = _diagnostic_of(segment, address, lines[max(0, start - 10) : max(start, 0)])
         if len(named) == 1 and not _has_code(diagnostic):
             whole = _diagnostic_of(lines, "")
-            if _has_code(whole):
+            if _has_failure_code(whole):
                 diagnostic = whole
         status = find_status(diagnostic)
         replycode = find_replycode(diagnostic, status)

@@ -56,6 +56,7 @@ SIGNATURES: tuple[tuple[str, int, str], ...] = (
     ("surfcontrol", _X_MAILER, "surfcontrol e-mail filter"),
     ("receivingses", _TEXT, "reporting-mta: dns; inbound-smtp."),
     ("trendmicro", _FROM, "interscan"),
+    ("trendmicro", _TEXT, "message from interscan messaging security suite"),
     ("mfilter", _X_MAILER, "m-filter"),
     ("barracuda", _SUBJECT, "message you sent blocked by our bulk email filter"),
     ("powermta", _TEXT, "x-powermta-"),

@@ -13,6 +13,7 @@ from stmails.core.fields import (
     find_status,
     is_daemon,
     parse_field_lines,
+    quoted_reply_status,
 )
 from stmails.core.finding import Finding
 from stmails.core.generic import diagnostic_for
@@ -49,7 +50,8 @@ _UNSUBSCRIBE = re.compile(r"^\s*unsubscribe\b", re.IGNORECASE)
 
 
 def detect_arf(ctx: Context) -> list[Finding] | None:
-    """An RFC 5965 feedback report: one finding per reported recipient."""
+    """An RFC 5965 feedback report: one finding per reported recipient (one with an empty
+    recipient when the report names none)."""
     part = ctx.first_part("message/feedback-report")
     if part is None:
         return None
@@ -77,7 +79,9 @@ def detect_arf(ctx: Context) -> list[Finding] | None:
         if original:
             recipients.append(original)
     if not recipients:
-        return None
+        # A complaint about a message whose recipient the report hides ("To: undisclosed"):
+        # still a complaint, attributable through the original's X-Stmails headers or VERP.
+        recipients.append("")
     if feedback_type not in FEEDBACK_TYPES:
         feedback_type = "other" if feedback_type else "abuse"
     return [
@@ -119,7 +123,12 @@ def _action_from_status(status: str) -> str:
 def detect_dsn(ctx: Context) -> list[Finding] | None:
     """An RFC 3464 DSN: one finding per recipient block of the delivery-status part(s);
     a recipient reported twice with the same status and diagnostic is reported once."""
-    parts = [p for p in ctx.parts if p.content_type in _DSN_TYPES]
+    # The report's own delivery-status parts; a DSN attached whole (a gateway forwarding
+    # the report it received) counts only when the report has none of its own.
+    parts = [p for p in ctx.report_parts() if p.content_type in _DSN_TYPES] or [
+        p for p in ctx.parts if p.content_type in _DSN_TYPES
+    ]
+    inline = not parts
     if parts:
         reports = [parse_delivery_status(part.text()) for part in parts[:MAX_DSN_PARTS]]
     elif _INLINE_DSN.search(ctx.full_text):
@@ -131,9 +140,13 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
     seen: set[tuple[str, str, str]] = set()
     blocks = [(report, block) for report in reports for block in report.recipients]
     for report, block in blocks:
-        recipient = block.recipient or block.original
+        # The Original-Recipient is the address the message was sent to (the subscriber's);
+        # the Final-Recipient may be where a forward or alias led.
+        recipient = block.original or block.recipient
         status = find_status(block.status) if block.status else ""
-        diagnostic = block.diagnostic or diagnostic_for(ctx, recipient)
+        # Fields pasted in the text are the text: a block without a Diagnostic-Code there has
+        # no other account to read.
+        diagnostic = block.diagnostic or ("" if inline else diagnostic_for(ctx, recipient))
         if block.diagnostic:
             diagnostic = _continued_reply(ctx, diagnostic)
             diagnostic = _fuller_account(ctx, recipient, diagnostic)
@@ -143,6 +156,10 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
         diag_reply = find_replycode(diagnostic, diag_status) if diag_status else ""
         if diag_status and (diag_status[0] == (status or diag_status)[0] or diag_reply):
             status = diag_status
+        if status.endswith((".0.0", ".1.0")):
+            # A catch-all code (Amazon SES: "5.1.0 - Unknown address error 550-'5.7.1 ...'")
+            # in front of the remote server's quoted reply: the quote's code is the answer.
+            status = quoted_reply_status(diagnostic) or status
         replycode = find_replycode(diagnostic, status) if diagnostic else ""
         key = (recipient, status, diagnostic)
         if key in seen:

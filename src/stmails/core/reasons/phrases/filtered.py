@@ -22,6 +22,7 @@ PHRASES: Final[tuple[str, ...]] = (
     "user reject",
     "we failed to deliver mail because the following address recipient id refuse to receive mail",
     "you have been blocked by the recipient",
+    "are not accepting mail from",
     "blocked by user's personal filter",
     "due to recipient preferences",
     "due to user preferences",
