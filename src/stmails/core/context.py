@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from stmails.core.fields import ADDRESS, clean_address
+from stmails.core.fields import clean_address
 from stmails.core.message import (
     Part,
     decode_header,
@@ -136,7 +136,7 @@ class Context:
     _full_text: str | None = None
     _original: Original | None = None
     _quoted_start: int = -1
-    _address_lines: dict[str, int] | None = None
+    _report_lines_lower: list[str] | None = None
     _report_lines: list[str] | None = None
     part_types: set[str] = field(default_factory=set)
 
@@ -246,16 +246,11 @@ class Context:
             self._report_lines = self.bounce_text.split("\n")[:MAX_REPORT_LINES]
         return self._report_lines
 
-    def address_lines(self) -> dict[str, int]:
-        """Each address named in `bounce_text` with the index of the first line naming it."""
-        if self._address_lines is None:
-            found: dict[str, int] = {}
-            for index, line in enumerate(self.report_lines()):
-                if "@" in line:
-                    for match in ADDRESS.finditer(line[:2000]):
-                        found.setdefault(match.group(0).strip(".").lower(), index)
-            self._address_lines = found
-        return self._address_lines
+    def report_lines_lower(self) -> list[str]:
+        """`report_lines()` in lowercase (for finding addresses, which compare lowercase)."""
+        if self._report_lines_lower is None:
+            self._report_lines_lower = [line.lower() for line in self.report_lines()]
+        return self._report_lines_lower
 
     @property
     def original(self) -> Original:

@@ -322,8 +322,22 @@ def _failed_header(ctx: Context) -> list[str]:
 
 
 def _locate(ctx: Context, address: str) -> int:
-    """The index of the first report-text line naming `address`, or -1."""
-    return ctx.address_lines().get(address, -1)
+    """The index of the first report-text line naming `address` (not as the tail of a longer
+    address), or -1."""
+    if not address:
+        return -1
+    for index, line in enumerate(ctx.report_lines_lower()):
+        position = line.find(address)
+        while position >= 0:
+            before = line[position - 1 : position] if position else ""
+            if not before or before not in _ADDRESS_CHARS:
+                return index
+            position = line.find(address, position + 1)
+    return -1
+
+
+# Characters an address may continue with on its left.
+_ADDRESS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
 
 
 def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:

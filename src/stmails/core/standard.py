@@ -12,11 +12,12 @@ from stmails.core.fields import (
     find_replycode,
     find_status,
     is_daemon,
+    is_mta_daemon,
     parse_field_lines,
     quoted_reply_status,
 )
 from stmails.core.finding import Finding
-from stmails.core.generic import diagnostic_for
+from stmails.core.generic import diagnostic_for, looks_like_bounce
 
 FEEDBACK_TYPES = frozenset(
     {"abuse", "fraud", "opt-out", "auth-failure", "virus", "other", "not-spam", "dmarc"}
@@ -225,9 +226,16 @@ def _continued_reply(ctx: Context, diagnostic: str) -> str:
     return diagnostic
 
 
+# Senders of system mail that never answers on a person's behalf.
+_SYSTEM_SENDERS = frozenset({"root", "mailer", "bounce", "bounces"})
+
+
 def detect_autoreply(ctx: Context) -> list[Finding] | None:
-    """An RFC 3834 auto-reply or a common non-standard vacation message."""
-    if is_daemon(ctx.sender) or not ctx.sender:
+    """An RFC 3834 auto-reply or a common non-standard vacation message. Mail systems'
+    reports (mailer-daemon, postmaster) are never auto-replies; other automated senders
+    (noreply@...) are when the message says so in its headers and reports no failure."""
+    local = ctx.sender.split("@", 1)[0]
+    if not ctx.sender or is_mta_daemon(ctx.sender) or local in _SYSTEM_SENDERS:
         return None
     root = ctx.root
     auto = root.get("auto-submitted").lower()
@@ -244,6 +252,8 @@ def detect_autoreply(ctx: Context) -> list[Finding] | None:
         hinted and _ABSENCE_SUBJECT.match(ctx.subject) is not None
     )
     if not (flagged or subject_says):
+        return None
+    if is_daemon(ctx.sender) and (not flagged or looks_like_bounce(ctx)):
         return None
     # A report with an out-of-office looking subject is still a report.
     if not flagged and "multipart/report" in ctx.part_types:

@@ -12,9 +12,10 @@ A module holds, for its reason:
 - `LOOSE` (optional): broad words ("spam", "policy", "blacklist") consulted only when nothing
   else states any reason.
 
-A phrase is looked for where a word of the text starts with its own first word (a text is
-checked only against the phrases whose first word it contains, a set intersection instead of
-a thousand substring scans). `scan(text)` returns every reason the tables state, so that the
+A phrase is looked for where a word of the text is its first word and the next word starts
+like its second (a text is checked only against the phrases whose first two words it holds,
+a set intersection instead of a thousand substring scans); a one-word phrase, where a word of
+the text starts like it. `scan(text)` returns every reason the tables state, so that the
 rules in `stmails.core.reasons.engine` can weigh them in their own order.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from types import ModuleType
 from typing import Final
 
@@ -133,8 +135,12 @@ _Entry = tuple[str, int, tuple[str, ...]]
 
 
 def _key(fragment: str) -> str:
-    word = _TOKEN.search(fragment)
-    return word.group(0)[:_KEY] if word is not None else ""
+    """The index key of a fragment: its first word and the start of its second ("user
+    unkn"), or the start of its only word ("spam")."""
+    words = _TOKEN.findall(fragment[:100])
+    if len(words) >= 2:
+        return f"{words[0]} {words[1][:_KEY]}"
+    return words[0][:_KEY] if words else ""
 
 
 def _build() -> tuple[dict[str, list[_Entry]], list[_Entry]]:
@@ -157,6 +163,15 @@ def _build() -> tuple[dict[str, list[_Entry]], list[_Entry]]:
 
 _INDEX, _ALWAYS = _build()
 _INDEX_KEYS = frozenset(_INDEX)
+
+
+def _text_keys(lowered: str) -> set[str]:
+    """The keys a text offers: every word's start, and every word with the start of the
+    word after it."""
+    words = _TOKEN.findall(lowered)
+    keys = {word[:_KEY] for word in words}
+    keys.update(f"{first} {second[:_KEY]}" for first, second in pairwise(words))
+    return keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +223,7 @@ def _scan(lowered: str) -> Said:
     stated: set[str] = set()
     loose: set[str] = set()
     excepted: set[str] = set()
-    keys = {token[:_KEY] for token in _TOKEN.findall(lowered)}
-    candidates = [entry for key in keys & _INDEX_KEYS for entry in _INDEX[key]]
+    candidates = [entry for key in _text_keys(lowered) & _INDEX_KEYS for entry in _INDEX[key]]
     for reason, kind, fragments in candidates + _ALWAYS:
         if kind == _SEQUENCE:
             if reason not in stated and _in_order(lowered, fragments):

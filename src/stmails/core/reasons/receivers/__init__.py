@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from types import ModuleType
 from typing import Final
 
@@ -100,7 +101,14 @@ def receiver_for(remote_mta: str, recipient: str) -> Receiver | None:
     domain = recipient.rsplit("@", 1)[-1].lower() if "@" in recipient else ""
     if not host and not domain:
         return None
-    for receiver in RECEIVERS:
+    return _receiver_for(host, domain[:255], RECEIVERS)
+
+
+# Cached: the recipients of a report share its hosts, and a mailbox its domains. The table is
+# part of the key so that a changed table is never answered from the cache.
+@lru_cache(maxsize=512)
+def _receiver_for(host: str, domain: str, receivers: tuple[Receiver, ...]) -> Receiver | None:
+    for receiver in receivers:
         if receiver.serves(host, domain):
             return receiver
     return None
