@@ -207,7 +207,7 @@ def _bare_names(ctx: Context) -> list[tuple[str, int]]:
 
 def _has_failure_code(text: str) -> bool:
     """True when `text` carries a 4xx/5xx reply code or a 4.x.x/5.x.x status code."""
-    if _FAIL_REPLY_LINE.search(text):
+    if _FAIL_REPLY_LINE.search(text[:4096]):
         return True
     return any(code.group(0)[0] in "45" for code in _STATUS_LINE.finditer(text[:4096]))
 
