@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stmails.core import REASONS, is_hard, match_reason
+from stmails.core import REASONS, classify, is_hard, match_reason
 from stmails.core.reasons import (
     HARD_REASONS,
     ORANGE_CODE_REASONS,
@@ -133,3 +133,23 @@ def test_every_failure_reason_has_a_standard_code() -> None:
     for reason in REASONS - {"feedback", "vacation"}:
         code = infer_status(reason)
         assert code.count(".") == 2 and code[0] in "25", reason
+
+
+def test_a_delay_warning_is_never_hard() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.sender.example\nTo: bounces@sender.example\n"
+        b"Subject: Delivery Status Notification (Delay)\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="D"\n\n'
+        b"--D\nContent-Type: text/plain\n\nStill trying.\n\n--D\n"
+        b"Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.sender.example\n\n"
+        b"Final-Recipient: rfc822; tia@dest.example\nAction: delayed\nStatus: 4.1.1\n"
+        b"Diagnostic-Code: smtp; 450 4.1.1 <tia@dest.example>: Recipient address rejected: "
+        b"User unknown in local recipient table (in reply to RCPT TO command)\n\n--D--\n"
+    )
+    (record,) = classify(raw)
+    assert (record.reason, record.action, record.hard, record.type) == (
+        "userunknown",
+        "delayed",
+        False,
+        "soft",
+    )

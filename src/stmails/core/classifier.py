@@ -141,7 +141,7 @@ def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
     return BounceRecord(
         recipient=finding.recipient,
         reason=reason,
-        hard=is_hard(reason, status),
+        hard=is_hard(reason, status) and finding.action != "delayed",
         type=type_for(reason, status, finding.action),
         status=status,
         status_inferred=bool(status) and not finding.status,

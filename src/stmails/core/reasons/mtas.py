@@ -224,7 +224,6 @@ MTA_MESSAGES: Final[dict[str, _Table]] = {
         ("expired", ("could not deliver for the last ",)),
         ("hostunknown", ("dns lookup failure: host ",)),
     ),
-    "einsundeins": (("mesgtoobig", ("mail size limit exceeded",)),),
     "gmail": (
         # Google Workspace's wording of a resolver failure comes first: it also says "domain
         # name not found", yet the lookup failed rather than found no domain.
