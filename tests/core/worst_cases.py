@@ -97,6 +97,25 @@ def dash_run(size: int = 32 * 1024) -> bytes:
     return HEAD + b"\n<a@b.example>: 550 user unknown\n" + b"-" * size + b"x\n"
 
 
+def continued_replies(count: int = 500, lines: int = 2000) -> bytes:
+    """A DSN of 500 recipients whose Diagnostic-Codes open multi-line replies, over a
+    2,000-line transcript the reader searches for the rest of each."""
+    text = b"".join(b"<<< 550-5.1.1 line %d of a long reply\n" % i for i in range(lines))
+    blocks = b"".join(
+        b"Final-Recipient: rfc822; user%d@dest.example\nAction: failed\nStatus: 5.1.1\n"
+        b"Diagnostic-Code: smtp; 550-5.1.1 line %d of a long reply\n\n" % (i, i)
+        for i in range(count)
+    )
+    return (
+        HEAD
+        + b'Content-Type: multipart/report; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+        + text
+        + b"\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\n"
+        + blocks
+        + b"--b--\n"
+    )
+
+
 WORST_CASES: dict[str, Callable[[], bytes]] = {
     "1,000-level MIME nesting": deep_nesting,
     "Subject of 30,000 encoded-words": encoded_subject,
@@ -109,4 +128,5 @@ WORST_CASES: dict[str, Callable[[], bytes]] = {
     "JSON nested 100,000 deep": nested_json,
     "a DSN naming 10,000 recipients": many_dsn_recipients,
     "a 32 KB line of dashes after a recipient": dash_run,
+    "500 multi-line replies, 2,000 transcript lines": continued_replies,
 }
