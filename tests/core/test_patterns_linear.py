@@ -19,10 +19,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-import time
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from worst_cases import cpu_seconds
 
 PACKAGES = ("stmails.core", "stmails.verify", "stmails.ingest")
 
@@ -144,15 +148,6 @@ def _runner(name: str, pattern: re.Pattern[str] | re.Pattern[bytes]) -> Callable
     return lambda text: call(text)
 
 
-def _cpu(run: Callable[[str], object], text: str, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        run(text)
-        best = min(best, time.process_time() - start)
-    return best
-
-
 def test_every_anchored_entry_names_a_collected_pattern() -> None:
     assert set(ANCHORED_USE) <= set(ALL_NAMES)
     assert set(ANCHORED_USE.values()) <= {"match", "fullmatch"}
@@ -167,16 +162,16 @@ def test_patterns_are_collected_from_every_package() -> None:
 def test_pattern_time_grows_linearly(name: str) -> None:
     run = _runner(name, PATTERNS[name])
     for label, build in SHAPES:
-        small = _cpu(run, build(SIZE), 1)
+        small = cpu_seconds(run, build(SIZE), 1)
         if small < FLOOR:
             continue
         assert small < CEILING, f"{name} on {label}: {small:.2f} s at {SIZE} characters"
-        small = _cpu(run, build(SIZE))
-        large = _cpu(run, build(4 * SIZE))
+        small = cpu_seconds(run, build(SIZE))
+        large = cpu_seconds(run, build(4 * SIZE))
         if large > MAX_RATIO * small:
             # Measure both again before judging: one slow sample is not a trend.
-            small = _cpu(run, build(SIZE), 5)
-            large = _cpu(run, build(4 * SIZE), 5)
+            small = cpu_seconds(run, build(SIZE), 5)
+            large = cpu_seconds(run, build(4 * SIZE), 5)
         assert large <= MAX_RATIO * max(small, FLOOR), (
             f"{name} on {label}: {small * 1000:.1f} ms at {SIZE} characters, "
             f"{large * 1000:.1f} ms at {4 * SIZE}"

@@ -24,77 +24,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import import_module
 from itertools import pairwise
+from pkgutil import iter_modules
 from types import ModuleType
 from typing import Final
 
-from stmails.core.reasons.phrases import (
-    authfailure,
-    badreputation,
-    blocked,
-    contenterror,
-    exceedlimit,
-    expired,
-    filtered,
-    hasmoved,
-    hostunknown,
-    mailboxfull,
-    mailererror,
-    mesgtoobig,
-    networkerror,
-    norelaying,
-    notaccept,
-    notcompliantrfc,
-    policyviolation,
-    rejected,
-    requireptr,
-    securityerror,
-    spamdetected,
-    speeding,
-    suspend,
-    syntaxerror,
-    systemerror,
-    systemfull,
-    toomanyconn,
-    userunknown,
-    vacation,
-    virusdetected,
-)
-
+# Every module of this package is the phrase table of the reason it is named after.
 TABLES: Final[dict[str, ModuleType]] = {
-    module.__name__.rsplit(".", 1)[1]: module
-    for module in (
-        authfailure,
-        badreputation,
-        blocked,
-        contenterror,
-        exceedlimit,
-        expired,
-        filtered,
-        hasmoved,
-        hostunknown,
-        mailboxfull,
-        mailererror,
-        mesgtoobig,
-        networkerror,
-        norelaying,
-        notaccept,
-        notcompliantrfc,
-        policyviolation,
-        rejected,
-        requireptr,
-        securityerror,
-        spamdetected,
-        speeding,
-        suspend,
-        syntaxerror,
-        systemerror,
-        systemfull,
-        toomanyconn,
-        userunknown,
-        vacation,
-        virusdetected,
-    )
+    info.name: import_module(f"{__name__}.{info.name}")
+    for info in sorted(iter_modules(__path__), key=lambda info: info.name)
 }
 
 # The order broad words are weighed in when nothing else states a reason: the most specific

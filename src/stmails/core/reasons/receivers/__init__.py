@@ -17,25 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from types import ModuleType
+from importlib import import_module
 from typing import Final
 
 from stmails.core.reasons.engine import Evidence
-from stmails.core.reasons.receivers import (
-    apple,
-    cox,
-    godaddy,
-    google,
-    iua,
-    kddi,
-    microsoft,
-    mimecast,
-    nttdocomo,
-    orange,
-    spectrum,
-    tencent,
-    yahoo,
-)
+from stmails.core.reasons.receivers import cox, orange, yahoo
 from stmails.core.reasons.receivers.cox import COX_CODE_REASONS
 from stmails.core.reasons.receivers.orange import ORANGE_CODE_REASONS
 from stmails.core.reasons.receivers.yahoo import YAHOO_CODE_REASONS
@@ -61,27 +47,29 @@ class Receiver:
         return False
 
 
-def _receiver(module: ModuleType) -> Receiver:
-    return Receiver(module.__name__.rsplit(".", 1)[1], module.HOSTS, module.reason)
+def _receiver(name: str) -> Receiver:
+    module = import_module(f"{__name__}.{name}")
+    return Receiver(name, module.HOSTS, module.reason)
 
 
-# In the order they are asked; the first that serves the host or domain decides.
+# In the order they are asked; the first that serves the host or domain decides. Each is the
+# module of its name in this package.
 RECEIVERS: Final[tuple[Receiver, ...]] = tuple(
-    _receiver(module)
-    for module in (
-        apple,
-        cox,
-        orange,
-        godaddy,
-        google,
-        iua,
-        kddi,
-        microsoft,
-        mimecast,
-        nttdocomo,
-        spectrum,
-        tencent,
-        yahoo,
+    _receiver(name)
+    for name in (
+        "apple",
+        "cox",
+        "orange",
+        "godaddy",
+        "google",
+        "iua",
+        "kddi",
+        "microsoft",
+        "mimecast",
+        "nttdocomo",
+        "spectrum",
+        "tencent",
+        "yahoo",
     )
 )
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Final
 
 from stmails.core.reasons.engine import Evidence
+from stmails.core.reasons.receivers._texts import Texts, first_stated
 
 HOSTS: Final[tuple[str, ...]] = (".mail.icloud.com", ".apple.com", ".me.com")
 
-TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+TEXTS: Final[Texts] = (
     (
         "authfailure",
         ("s dmarc policy", "blocked for failing both spf and dkim autentication checks"),
@@ -36,8 +37,4 @@ TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 def reason(ev: Evidence) -> str:
     """The reason iCloud's reply in the evidence states, or ""."""
-    text = ev.text.lower()
-    for name, phrases in TEXTS:
-        if any(phrase in text for phrase in phrases):
-            return name
-    return ""
+    return first_stated(TEXTS, ev.text)

@@ -7,6 +7,7 @@ import re
 from typing import Final
 
 from stmails.core.reasons.engine import Evidence
+from stmails.core.reasons.receivers._texts import Texts, first_stated
 
 HOSTS: Final[tuple[str, ...]] = ("cox.net",)
 
@@ -23,7 +24,7 @@ COX_CODE_REASONS: Final[dict[str, str]] = {
     "CXTHRT": "securityerror",
     "CXMJ": "securityerror",
 }
-TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+TEXTS: Final[Texts] = (
     ("blocked", ("cox too many bad commands from", "too many invalid recipients")),
     ("requireptr", ("dns check failure - try again later", "rejected - no rdns")),
     ("policyviolation", ("esmtp no data before greeting", "attachment extension is forbidden")),
@@ -64,8 +65,4 @@ def reason(ev: Evidence) -> str:
     by_code = reason_from_code(ev.text)
     if by_code:
         return by_code
-    text = ev.text.lower()
-    for name, phrases in TEXTS:
-        if any(phrase in text for phrase in phrases):
-            return name
-    return ""
+    return first_stated(TEXTS, ev.text)

@@ -6,6 +6,7 @@ import re
 from typing import Final
 
 from stmails.core.reasons.engine import Evidence
+from stmails.core.reasons.receivers._texts import Texts, first_stated
 
 HOSTS: Final[tuple[str, ...]] = ("smtp.secureserver.net", "mailstore1.secureserver.net")
 
@@ -35,7 +36,7 @@ CODES: Final[dict[str, str]] = {
     "IB705": "virusdetected",
 }
 # Texts of refusals without a code, in the order they are tried.
-TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+TEXTS: Final[Texts] = (
     ("blocked", ("rbl reject", "www.spamhaus.org/query/bl?ip=")),
     ("expired", ("has been in the queue too long", "delivery timeout")),
     ("mailboxfull", ("account storage limit",)),
@@ -52,8 +53,4 @@ def reason(ev: Evidence) -> str:
     found = _CODE.search(ev.text[:4096])
     if found is not None and found.group(1) in CODES:
         return CODES[found.group(1)]
-    text = ev.text.lower()
-    for name, phrases in TEXTS:
-        if any(phrase in text for phrase in phrases):
-            return name
-    return ""
+    return first_stated(TEXTS, ev.text)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Final
 
 from stmails.core.reasons.engine import Evidence
+from stmails.core.reasons.receivers._texts import Texts, first_stated
 
 HOSTS: Final[tuple[str, ...]] = ("mfsmax.docomo.ne.jp",)
 
-TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+TEXTS: Final[Texts] = (
     ("mailboxfull", ("552 too much mail data",)),
     ("toomanyconn", ("552 too many recipients",)),
     ("syntaxerror", ("503 bad sequence of commands", "504 command parameter not implemented")),
@@ -23,10 +24,9 @@ def reason(ev: Evidence) -> str:
         return "userunknown"
     if ev.status == "5.2.0":
         return "filtered"
-    text = ev.text.lower()
-    for name, phrases in TEXTS:
-        if any(phrase in text for phrase in phrases):
-            return name
+    stated = first_stated(TEXTS, ev.text)
+    if stated:
+        return stated
     if ev.status in ("5.0.0", ""):
         if ev.command == "RCPT":
             return "userunknown"

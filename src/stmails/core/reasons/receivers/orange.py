@@ -7,6 +7,7 @@ import re
 from typing import Final
 
 from stmails.core.reasons.engine import Evidence
+from stmails.core.reasons.receivers._texts import Texts, first_stated
 
 HOSTS: Final[tuple[str, ...]] = (".laposte.net", ".orange.fr", ".wanadoo.fr")
 
@@ -48,9 +49,7 @@ ORANGE_CODE_REASONS: Final[dict[str, str]] = {
 }
 # One code per reply: the prefix names the system, the last three digits the cause.
 _CODE = re.compile(r"\b(?:lpn|lpnaaa|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b")
-TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
-    ("authfailure", ("spf/dns de votre nom de domaine",)),
-)
+TEXTS: Final[Texts] = (("authfailure", ("spf/dns de votre nom de domaine",)),)
 
 
 def reason_from_code(text: str) -> str:
@@ -68,8 +67,4 @@ def reason(ev: Evidence) -> str:
     by_code = reason_from_code(ev.text)
     if by_code:
         return by_code
-    text = ev.text.lower()
-    for name, phrases in TEXTS:
-        if any(phrase in text for phrase in phrases):
-            return name
-    return ""
+    return first_stated(TEXTS, ev.text)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Final
 
 from stmails.core.reasons.engine import Evidence
+from stmails.core.reasons.receivers._texts import Texts, first_stated
 
 HOSTS: Final[tuple[str, ...]] = (".qq.com",)
 
 # (reason, texts) in the order they are tried.
-TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+TEXTS: Final[Texts] = (
     ("authfailure", ("spf check failed", "dmarc check failed")),
     ("blocked", ("suspected bounce attacks", "suspected spam ip", "connection denied")),
     ("mesgtoobig", ("message too large",)),
@@ -34,8 +35,4 @@ TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 def reason(ev: Evidence) -> str:
     """The reason Tencent's documented text in the evidence states, or ""."""
-    text = ev.text.lower()
-    for name, phrases in TEXTS:
-        if any(phrase in text for phrase in phrases):
-            return name
-    return ""
+    return first_stated(TEXTS, ev.text)

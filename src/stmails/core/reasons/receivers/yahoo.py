@@ -7,6 +7,7 @@ import re
 from typing import Final
 
 from stmails.core.reasons.engine import Evidence
+from stmails.core.reasons.receivers._texts import Texts, first_stated
 
 HOSTS: Final[tuple[str, ...]] = (".yahoodns.net",)
 
@@ -22,7 +23,7 @@ YAHOO_CODE_REASONS: Final[dict[str, str]] = {
     "BL23": "blocked",
     "PH01": "policyviolation",
 }
-TEXTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+TEXTS: Final[Texts] = (
     ("authfailure", ("yahoo requires all senders to authenticate with either spf or dkim",)),
     (
         "blocked",
@@ -64,8 +65,4 @@ def reason_from_code(text: str) -> str:
 def reason(ev: Evidence) -> str:
     """The reason Yahoo's text or code in the evidence states, or "". Its own servers' texts
     come first: a deferral for complaints from a Yahoo server refuses the sender."""
-    text = ev.text.lower()
-    for name, phrases in TEXTS:
-        if any(phrase in text for phrase in phrases):
-            return name
-    return reason_from_code(ev.text)
+    return first_stated(TEXTS, ev.text) or reason_from_code(ev.text)
