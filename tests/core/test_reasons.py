@@ -45,6 +45,10 @@ from stmails.core.reasons import (
             "policyviolation",
         ),
         ("", "2.0.0", "250", "delivered"),
+        # An ESP's diagnostic alone does not say the phase: unknown-user words are userunknown.
+        ("550 No such user here", "", "550", "userunknown"),
+        ("550 5.2.1 user unknown", "5.2.1", "550", "filtered"),
+        ("550 Refused due to recipient preferences", "", "550", "filtered"),
         ("something nobody has ever said", "", "", "onhold"),
         ("", "", "", "undefined"),
         ("something nobody has ever said", "4.9.9", "", "onhold"),

@@ -37,7 +37,10 @@ class Evidence:
 
     `command` is RCPT, MAIL, DATA, HELO or CONN (connection); `diagnostic_type` is the DSN
     Diagnostic-Code type in lowercase ("smtp", "x-unix", "" when unknown); `stated` is a
-    reason the report format or the reporting MTA's own wording states.
+    reason the report format or the reporting MTA's own wording states. `phase_known` is true
+    when a missing command means the report did not name one (a report names the phase of a
+    refusal at RCPT, so "unknown user" words without it came after acceptance); false when
+    the caller could not know it (an ESP's diagnostic text alone).
     """
 
     text: str = ""
@@ -47,6 +50,7 @@ class Evidence:
     diagnostic_type: str = ""
     action: str = ""
     stated: str = ""
+    phase_known: bool = True
 
 
 # Commands answered before a recipient was named, and before the message was sent.
@@ -103,7 +107,8 @@ def _userunknown(ev: Evidence, said: Said, named: str) -> bool:
     if named == "userunknown":
         # A bad-mailbox code, unless the words say the refusal was about something else.
         return not any(said.states(other) for other in _NOT_THE_MAILBOX)
-    return ev.command == "RCPT" and said.states("userunknown")
+    at_rcpt = ev.command == "RCPT" or (not ev.phase_known and named != "filtered")
+    return at_rcpt and said.states("userunknown")
 
 
 def _filtered(ev: Evidence, said: Said, named: str) -> bool:
@@ -326,7 +331,8 @@ def match_reason(
     `status` is an RFC 3463 code ("5.1.1"), `replycode` an SMTP reply code ("550"); both may be
     empty, like the SMTP command and the DSN fields. 2.x.x codes give "delivered"; otherwise
     the rules of `decide` apply: "onhold" for a cause in words no table knows (or a temporary
-    failure without one), "undefined" when nothing at all is known.
+    failure without one), "undefined" when nothing at all is known. Without a command the
+    phase is unknown: "no such user" words are `userunknown`, not a filter's after acceptance.
     """
     if not status and replycode.startswith("2"):
         return "delivered"
@@ -337,6 +343,7 @@ def match_reason(
         command=command,
         diagnostic_type=diagnostic_type,
         action=action,
+        phase_known=bool(command),
     )
     reason = decide(ev)
     if reason == "undefined" and (status.startswith("4") or replycode.startswith("4")):
