@@ -61,6 +61,8 @@ SAMPLES: dict[str, list[Row]] = {
         ("fay@first.example", "blocked", False, "sendmail", "5.7.1"),
         ("gil@second.example", "userunknown", True, "sendmail", "5.1.1"),
     ],
+    # A returned list post names no member: the list's own address is nobody's failure.
+    "list-post-returned.eml": [],
     "postfix-mail-from-access-denied.eml": [
         ("ann@dest.example", "rejected", False, "postfix", "5.7.1")
     ],

@@ -41,7 +41,8 @@ _ENTITIES = {"nbsp": " ", "lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d)[^<>]{0,200}>", re.IGNORECASE)
 MAX_HTML = 32 * 1024
 _QUOTED_HEADER = re.compile(
-    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:[ \t]*(.*)$",
+    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber|list-post|"
+    r"x-beenthere)[ \t]*:[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -104,6 +105,9 @@ class Original:
     to: str = ""
     campaign: str = ""
     subscriber: str = ""
+    # The posting address of the mailing list that sent it (List-Post, X-BeenThere): the To
+    # of every message a list sends, never one member's address.
+    list_address: str = ""
 
 
 def _original_from_headers(headers: list[tuple[str, str]]) -> Original:
@@ -121,6 +125,8 @@ def _original_from_headers(headers: list[tuple[str, str]]) -> Original:
             found.campaign = value.strip()[:200]
         elif name == "x-stmails-subscriber" and not found.subscriber:
             found.subscriber = value.strip()[:200]
+        elif name in ("list-post", "x-beenthere") and not found.list_address:
+            found.list_address = clean_address(value.replace("mailto:", " "))
     return found
 
 

@@ -164,7 +164,7 @@ def find_recipients(ctx: Context) -> list[tuple[str, int]]:
     # The report's own addressee (our bounce address, a list's owner) is never the failed
     # recipient when another is named; the sender of the returned message and the MAIL FROM
     # of a transcript may be, in a test or a forwarded bounce.
-    ours = {ctx.to, ctx.sender} - {""}
+    ours = {ctx.to, ctx.sender, ctx.original.list_address} - {""}
     senders = _excluded(ctx, ctx.bounce_text) | ours
     tiers = (own_line, inline, quoted)
     for excluded in (senders, ours, set()):
@@ -348,8 +348,9 @@ def recipients_and_segments(ctx: Context) -> list[tuple[str, list[str], int]]:
     if failed:
         # The X-Failed-Recipients header is authoritative about who failed.
         named = [(address, _locate(ctx, address)) for address in failed]
-    elif not named and ctx.original.to and ctx.original.to != ctx.to:
-        # Nothing named in the text: the returned original says whom it was sent to.
+    elif not named and ctx.original.to not in ("", ctx.to, ctx.original.list_address):
+        # Nothing named in the text: the returned original says whom it was sent to (unless
+        # it was sent to a mailing list, whose address is every member's To).
         named = [(ctx.original.to, _locate(ctx, ctx.original.to))]
     starts = sorted({start for _, start in named if start >= 0})
     out: list[tuple[str, list[str], int]] = []
