@@ -45,14 +45,15 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str, mta: s
     command = finding.command or find_command(diagnostic)
     if not command:
         command = find_command(finding.context_text or report_text())
-    said = scan(unwrap_reply(diagnostic, finding.replycode, finding.status))
+    words = unwrap_reply(diagnostic, finding.replycode, finding.status)
+    said = scan(words)
     if not command and said.states("userunknown") and _validates_at_rcpt(finding):
         command = "RCPT"
     stated = finding.reason or stated_by_mta(mta, diagnostic, command, finding.status)
     if stated == "userunknown" and _is_receipt_rule_bounce(finding.reporting_mta):
         stated = "filtered"
     evidence = Evidence(
-        text=unwrap_reply(diagnostic, finding.replycode, finding.status),
+        text=words,
         status=finding.status,
         replycode=finding.replycode,
         command=command,

@@ -404,17 +404,22 @@ def _transcript_above(lines: list[str], start: int, floor: int) -> int:
     return top if failed else start
 
 
-def diagnostic_for(ctx: Context, address: str) -> str:
-    """The report text's diagnostic for one recipient (used when a DSN carries none)."""
-    lines = ctx.report_lines()
+def account_of(ctx: Context, address: str) -> str:
+    """What the report text says about one recipient where it names it, or ""."""
     start = _locate(ctx, address) if address else -1
-    if start >= 0:
-        diagnostic = _diagnostic_of(
-            lines[start : start + 12], address, lines[max(0, start - 10) : start]
-        )
-        if _has_code(diagnostic) or len(diagnostic) > 8:
-            return diagnostic
-    return _diagnostic_of(lines, "")
+    if start < 0:
+        return ""
+    lines = ctx.report_lines()
+    diagnostic = _diagnostic_of(
+        lines[start : start + 12], address, lines[max(0, start - 10) : start]
+    )
+    return diagnostic if _has_code(diagnostic) or len(diagnostic) > 8 else ""
+
+
+def diagnostic_for(ctx: Context, address: str) -> str:
+    """The report text's diagnostic for one recipient (used when a DSN carries none): its
+    account where the text names it, else the text's own diagnostic."""
+    return account_of(ctx, address) or _diagnostic_of(ctx.report_lines(), "")
 
 
 def detect_generic(ctx: Context) -> list[Finding] | None:
@@ -459,4 +464,11 @@ def detect_generic(ctx: Context) -> list[Finding] | None:
     return findings
 
 
-__all__ = ["ADDRESS", "detect_generic", "diagnostic_for", "find_recipients", "looks_like_bounce"]
+__all__ = [
+    "ADDRESS",
+    "account_of",
+    "detect_generic",
+    "diagnostic_for",
+    "find_recipients",
+    "looks_like_bounce",
+]

@@ -17,7 +17,7 @@ from stmails.core.fields import (
     quoted_reply_status,
 )
 from stmails.core.finding import Finding
-from stmails.core.generic import diagnostic_for, looks_like_bounce
+from stmails.core.generic import account_of, diagnostic_for, looks_like_bounce
 
 FEEDBACK_TYPES = frozenset(
     {"abuse", "fraud", "opt-out", "auth-failure", "virus", "other", "not-spam", "dmarc"}
@@ -187,7 +187,7 @@ def _fuller_account(ctx: Context, recipient: str, diagnostic: str) -> str:
     """The report text's account of a recipient when it quotes the DSN's Diagnostic-Code and
     says more (Postfix adds "(in reply to MAIL FROM command)", qmail "but sender was
     rejected"), else the Diagnostic-Code's words."""
-    human = diagnostic_for(ctx, recipient)
+    human = account_of(ctx, recipient)
     if len(human) <= len(diagnostic) or len(human) > MAX_FULLER:
         return diagnostic
     if " ".join(diagnostic.lower().split()) in " ".join(human.lower().split()):
