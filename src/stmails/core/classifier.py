@@ -44,13 +44,17 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str, mta: s
     diagnostic = finding.diagnostic
     command = finding.command or find_command(diagnostic)
     if not command:
+        # The report's text around the reply often names the phase the reply leaves out
+        # ("(in reply to RCPT TO command)", a transcript's ">>> DATA").
         command = find_command(finding.context_text or report_text())
     words = unwrap_reply(diagnostic, finding.replycode, finding.status)
     said = scan(words)
     if not command and said.states("userunknown") and _validates_at_rcpt(finding):
+        # Providers documented to refuse unknown recipients at RCPT need no phase named.
         command = "RCPT"
     stated = finding.reason or stated_by_mta(mta, diagnostic, command, finding.status)
     if stated == "userunknown" and _is_receipt_rule_bounce(finding.reporting_mta):
+        # An SES receipt rule's "Mailbox does not exist" is the domain's filter speaking.
         stated = "filtered"
     evidence = Evidence(
         text=words,
@@ -68,6 +72,7 @@ def decide_reason(finding: Finding, report_text: Callable[[], str] = str, mta: s
         return by_provider
     reason = weigh(evidence, said)
     if reason in ("", "onhold") and not stated:
+        # The report's own explanation may state the cause the quoted reply leaves out.
         reason = reason_from_text(finding.context_text or report_text()) or reason
     reason = settle(evidence, said, reason)
     if reason == "onhold" and not _states_a_cause(diagnostic) and finding.status[:1] != "4":
