@@ -12,10 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from parse_corpus import run_all, score
 from stmails.core import classify
 
-# Floors this suite holds the classifier to (the issue's targets are 0.97 reason, 0.99 hard).
+# Floors this suite holds the classifier to (issue 18: reason 0.98, hard 0.995).
 MIN_DETECTION = 1.0
 MIN_REASON = 0.98
-MIN_HARD = 0.99
+MIN_HARD = 0.995
 
 
 @pytest.fixture(scope="module")

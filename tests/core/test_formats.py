@@ -188,11 +188,11 @@ def test_mailing_list_refusal_of_a_non_member() -> None:
     )
 
 
-def reason_of(diagnostic: str, **fields: str) -> str:
-    """The reason decided for a failed recipient with this diagnostic and finding fields."""
-    return decide_reason(
-        Finding(recipient="a@b.example", diagnostic=diagnostic, action="failed", **fields)
-    )
+def reason_of(diagnostic: str, mta: str = "", **fields: str) -> str:
+    """The reason decided for a failed recipient with this diagnostic and finding fields, in
+    a report the MTA named `mta` wrote."""
+    finding = Finding(recipient="a@b.example", diagnostic=diagnostic, action="failed", **fields)
+    return decide_reason(finding, mta=mta)
 
 
 def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> None:
@@ -206,30 +206,84 @@ def test_unclassified_server_words_are_onhold_and_no_cause_is_undefined() -> Non
 @pytest.mark.parametrize(
     ("diagnostic", "status", "replycode", "reason"),
     [
-        # A remote "unknown user" reply not tied to RCPT came from a filter after acceptance.
+        # An "unknown user" reply not tied to RCPT came after the address was accepted: the
+        # recipient's filter refused the message.
         ("550 kijitora@example.org... No such user", "", "550", "filtered"),
         ("550 5.7.1 550 User Unknown: a@b.example", "5.7.1", "550", "filtered"),
+        ("Unknown user: a@b.example", "", "", "filtered"),
         # ...unless the enhanced code names the destination mailbox, or RCPT is named.
         ("550 5.1.1 <a@b.example>... User Unknown", "5.1.1", "550", "userunknown"),
-        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", "5.1.10", "550", "userunknown"),
         ("550 unknown user (in reply to RCPT TO command)", "", "550", "userunknown"),
-        # The reporting MTA's own words (no quoted reply) are its directory lookup.
-        ("Unknown user: a@b.example", "", "", "userunknown"),
-        # Refused at greeting or HELO: the sending host is blocked, whatever follows.
-        (
-            "Connected to 192.0.2.1 but my name was rejected. Remote host said: 501 5.0.0 "
-            "Invalid domain name I'm not going to try again; this message has been in the "
-            "queue too long.",
-            "5.0.0",
-            "501",
-            "blocked",
-        ),
+        # A full mailbox is one whatever code the server sends with it.
+        ("550 5.1.1 <a@b.example>: mailbox is full", "5.1.1", "550", "mailboxfull"),
         # A refused sender stays a sender problem.
         ("550 unknown user (in reply to MAIL FROM command)", "", "550", "rejected"),
+        # Refused at the connection: the sending host, unless the words say why.
+        (
+            "SMTP error from remote mail server after initial connection: 554 go away",
+            "",
+            "554",
+            "blocked",
+        ),
+        (
+            "550 5.2.1 The email account that you tried to reach is disabled.",
+            "5.2.1",
+            "550",
+            "suspend",
+        ),
     ],
 )
 def test_unknown_user_phase(diagnostic: str, status: str, replycode: str, reason: str) -> None:
     assert reason_of(diagnostic, status=status, replycode=replycode) == reason
+
+
+@pytest.mark.parametrize(
+    ("mta", "diagnostic", "status", "reason"),
+    [
+        # What the reporting MTA says in its own words is a statement of the reason.
+        (
+            "exchange2007",
+            "550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found",
+            "5.1.10",
+            "userunknown",
+        ),
+        ("", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; not found", "5.1.10", "filtered"),
+        ("imailserver", "Unknown user: a@b.example", "", "userunknown"),
+        (
+            "domino",
+            "Neko (a@b.example) は Domino ディレクトリには見つかりません。",
+            "",
+            "userunknown",
+        ),
+        # qmail names the session phase: a rejected HELO is a block, whatever follows.
+        (
+            "qmail",
+            "Connected to 192.0.2.1 but my name was rejected. Remote host said: 501 5.0.0 "
+            "Invalid domain name I'm not going to try again; this message has been in the "
+            "queue too long.",
+            "5.0.0",
+            "blocked",
+        ),
+        # qmail's own table reads only the quoted reply: "does not like recipient" is the
+        # phase, the reply is a full disk.
+        (
+            "qmail",
+            "192.0.2.1 does not like recipient. Remote host said: 552 Error: disk quota "
+            "exceeded Giving up on 192.0.2.1.",
+            "",
+            "mailboxfull",
+        ),
+        # Gmail's "(state N)" names the phase it was in.
+        (
+            "gmail",
+            "The error that the other server returned was: 554 Header error (state 18).",
+            "",
+            "filtered",
+        ),
+    ],
+)
+def test_reporting_mta_states_a_reason(mta: str, diagnostic: str, status: str, reason: str) -> None:
+    assert reason_of(diagnostic, mta=mta, status=status) == reason
 
 
 def test_powermta_bounce_category_decides() -> None:
@@ -249,18 +303,6 @@ def test_ses_receipt_rule_bounce_is_the_domains_filter() -> None:
         "filtered"
     )
     assert reason_of(text, reporting_mta="mx.b.example", **ses) == "userunknown"
-
-
-def test_dsn_diagnostic_code_is_the_remote_servers_words() -> None:
-    finding = Finding(
-        recipient="a@b.example",
-        diagnostic="The email account that you tried to reach does not exist.",
-        status="5.0.0",
-        action="failed",
-    )
-    assert decide_reason(finding) == "userunknown"
-    finding.from_diagnostic_code = True
-    assert decide_reason(finding) == "filtered"
 
 
 @pytest.mark.parametrize(

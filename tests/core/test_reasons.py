@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stmails.core import REASONS, is_hard, match_reason
+from stmails.core import REASONS, classify, is_hard, match_reason
 from stmails.core.reasons import (
     HARD_REASONS,
     ORANGE_CODE_REASONS,
@@ -24,6 +24,7 @@ from stmails.core.reasons import (
         ("", "5.1.6", "", "hasmoved"),
         ("", "5.1.2", "", "hostunknown"),
         ("Host or domain name not found", "4.4.4", "", "networkerror"),
+        ("Host or domain name not found", "5.4.4", "", "hostunknown"),
         ("554 Message rejected as spam", "", "554", "spamdetected"),
         ("550 Relay access denied", "", "550", "norelaying"),
         ("blocked using zen.spamhaus.org", "5.7.1", "554", "blocked"),
@@ -36,14 +37,20 @@ from stmails.core.reasons import (
             "requireptr",
         ),
         ("550 domain [a.example] mismatches client ip 192.0.2.2.", "5.5.0", "550", "requireptr"),
+        # Without the receiving host known, Mimecast's virus wording reads as a policy.
         (
             "554 email rejected due to security policies - MCSpamSignature",
             "",
             "554",
-            "virusdetected",
+            "policyviolation",
         ),
         ("", "2.0.0", "250", "delivered"),
-        ("something nobody has ever said", "", "", "undefined"),
+        # An ESP's diagnostic alone does not say the phase: unknown-user words are userunknown.
+        ("550 No such user here", "", "550", "userunknown"),
+        ("550 5.2.1 user unknown", "5.2.1", "550", "filtered"),
+        ("550 Refused due to recipient preferences", "", "550", "filtered"),
+        ("something nobody has ever said", "", "", "onhold"),
+        ("", "", "", "undefined"),
         ("something nobody has ever said", "4.9.9", "", "onhold"),
     ],
 )
@@ -130,3 +137,23 @@ def test_every_failure_reason_has_a_standard_code() -> None:
     for reason in REASONS - {"feedback", "vacation"}:
         code = infer_status(reason)
         assert code.count(".") == 2 and code[0] in "25", reason
+
+
+def test_a_delay_warning_is_never_hard() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.sender.example\nTo: bounces@sender.example\n"
+        b"Subject: Delivery Status Notification (Delay)\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="D"\n\n'
+        b"--D\nContent-Type: text/plain\n\nStill trying.\n\n--D\n"
+        b"Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.sender.example\n\n"
+        b"Final-Recipient: rfc822; tia@dest.example\nAction: delayed\nStatus: 4.1.1\n"
+        b"Diagnostic-Code: smtp; 450 4.1.1 <tia@dest.example>: Recipient address rejected: "
+        b"User unknown in local recipient table (in reply to RCPT TO command)\n\n--D--\n"
+    )
+    (record,) = classify(raw)
+    assert (record.reason, record.action, record.hard, record.type) == (
+        "userunknown",
+        "delayed",
+        False,
+        "soft",
+    )

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from stmails.core import REASONS, classify
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from worst_cases import WORST_CASES
+from worst_cases import WORST_CASES, cpu_seconds, dash_run
 
 
 @pytest.mark.parametrize("name", sorted(WORST_CASES))
@@ -21,6 +21,19 @@ def test_worst_case_is_handled(name: str) -> None:
     records = classify(WORST_CASES[name]())
     assert all(record.reason in REASONS for record in records)
     assert len(records) <= 500
+
+
+def test_a_long_run_of_dashes_after_a_recipient_costs_linear_time() -> None:
+    # Issue 11, H1: 1,600 dashes took 4 s and 32 KB hours. The budget is the growth from n to
+    # 4n characters in CPU time (about 4 when linear, 64 when cubic), not a wall-clock limit;
+    # a first run at n that takes half a second (a linear reading takes milliseconds) fails
+    # at once instead of waiting for the run at 4n.
+    (record,) = classify(dash_run(1500))
+    assert record.recipient == "a@b.example"
+    assert cpu_seconds(classify, dash_run(1500), 1) < 0.5
+    small = cpu_seconds(classify, dash_run(4000))
+    large = cpu_seconds(classify, dash_run(16000))
+    assert large < 9 * max(small, 0.001)
 
 
 def test_line_end_variants_give_identical_results() -> None:

@@ -12,65 +12,94 @@ from stmails.core.finding import Finding
 from stmails.core.message import normalize, parse_part
 from stmails.core.mta import identify_mta
 from stmails.core.reasons import (
+    REVISABLE_REASONS,
+    Evidence,
     infer_status,
     is_hard,
-    match_reason,
     reason_from_provider_code,
-    reason_from_status,
+    reason_from_receiver,
     reason_from_text,
+    scan,
+    stated_by_mta,
 )
+from stmails.core.reasons.engine import settle, weigh
 from stmails.core.record import BounceRecord, type_for
 
 
-def decide_reason(finding: Finding, report_text: Callable[[], str] = str) -> str:
-    """The reason for one finding: stated by the format, else from its diagnostic and codes,
-    consulting the surrounding text (the finding's, else `report_text`) only when the
-    diagnostic names no known reason."""
-    if finding.reason:
+def decide_reason(finding: Finding, report_text: Callable[[], str] = str, mta: str = "") -> str:
+    """The reason for one finding.
+
+    A reason the format states stands (a complaint, an auto-reply), unless it is one an MTA
+    says when it knows little (`REVISABLE_REASONS`). Then a provider's own code or documented
+    text decides (the answering server's or the recipient domain's), then the rules of
+    `stmails.core.reasons.engine` weigh the server's words and codes, the SMTP command and
+    what the reporting MTA (`mta`, the record's detector) states in its own words. When they
+    find nothing, the report's text around the diagnostic (the finding's, else
+    `report_text`) is consulted, then broad words; words no table knows are `onhold`.
+    """
+    if finding.reason and finding.reason not in REVISABLE_REASONS:
         return finding.reason
     if finding.action == "delivered" or finding.status.startswith("2."):
         return "delivered"
-    by_code = reason_from_provider_code(finding.diagnostic)
-    if by_code:
-        return by_code
-    reason = match_reason(finding.diagnostic, finding.status, finding.replycode)
-    if reason in ("undefined", "onhold"):
-        by_context = reason_from_text(finding.context_text or report_text())
-        if by_context:
-            reason = by_context
-    if reason in ("undefined", "onhold") and finding.diagnostic_type == "x-unix":
-        # An X-Unix diagnostic is the exit status of a local delivery program.
-        reason = "mailererror"
-    if reason in ("undefined", "onhold") and finding.action == "delayed":
-        reason = "expired"
-    if reason == "undefined" and _states_a_cause(finding.diagnostic):
-        # Words of the server that no table knows: the cause is stated but unclassified.
-        reason = "onhold"
+    diagnostic = finding.diagnostic
+    command = finding.command or find_command(diagnostic)
+    if not command:
+        # The report's text around the reply often names the phase the reply leaves out
+        # ("(in reply to RCPT TO command)", a transcript's ">>> DATA").
+        command = find_command(finding.context_text or report_text())
+    words = unwrap_reply(diagnostic, finding.replycode, finding.status)
+    said = scan(words)
+    if not command and said.states("userunknown") and _validates_at_rcpt(finding):
+        # Providers documented to refuse unknown recipients at RCPT need no phase named.
+        command = "RCPT"
+    stated = finding.reason or stated_by_mta(mta, diagnostic, command, finding.status)
+    if stated == "userunknown" and _is_receipt_rule_bounce(finding.reporting_mta):
+        # An SES receipt rule's "Mailbox does not exist" is the domain's filter speaking.
+        stated = "filtered"
+    evidence = Evidence(
+        text=words,
+        status=finding.status,
+        replycode=finding.replycode,
+        command=command,
+        diagnostic_type=finding.diagnostic_type,
+        action=finding.action,
+        stated=stated,
+    )
+    by_provider = reason_from_receiver(
+        finding.remote_mta, finding.recipient, evidence
+    ) or reason_from_provider_code(diagnostic)
+    if by_provider:
+        return by_provider
+    reason = weigh(evidence, said)
+    if reason in ("", "onhold") and not stated:
+        # The report's own explanation may state the cause the quoted reply leaves out.
+        reason = reason_from_text(finding.context_text or report_text()) or reason
+    reason = settle(evidence, said, reason)
+    if reason == "onhold" and not _states_a_cause(diagnostic) and finding.status[:1] != "4":
+        # Boilerplate that announces a failure without saying why states no cause.
+        reason = "undefined"
     if reason == "userunknown" and _is_receipt_rule_bounce(finding.reporting_mta):
         return "filtered"
-    if reason not in _COMMAND_SENSITIVE:
-        return reason
-    command = (
-        finding.command
-        or find_command(finding.diagnostic)
-        or find_command(finding.context_text or report_text())
-    )
-    if reason == "userunknown" and not command and _validates_at_rcpt(finding):
-        command = "RCPT"
-    explicit = any(phrase in finding.diagnostic.lower() for phrase in _EXPLICIT_NO_ACCOUNT)
-    return adjust_for_command(
-        reason,
-        command,
-        finding.status,
-        explicit,
-        quoted_reply=bool(finding.replycode) or finding.from_diagnostic_code,
-    )
+    return reason
+
+
+def unwrap_reply(diagnostic: str, replycode: str, status: str) -> str:
+    """A multi-line SMTP reply read as one text: the "550-5.2.1" (and "550 5.2.1") that open
+    each of its lines removed, so that words broken across lines read as they were written.
+    Single-line replies are returned unchanged."""
+    if not replycode or f"{replycode}-" not in diagnostic:
+        return diagnostic
+    text = diagnostic
+    for separator in ("-", " "):
+        if status:
+            text = text.replace(f"{replycode}{separator}{status}", " ")
+        text = text.replace(f"{replycode}{separator}", " ")
+    return f"{replycode} {status} {' '.join(text.split())}".replace("  ", " ")
 
 
 # Providers that answer an unknown recipient at RCPT, as their postmaster pages document:
 # Symantec/Broadcom Email Security.cloud (MessageLabs: "550 Invalid recipient", "No such
-# user") and au/KDDI (ezweb.ne.jp, au.com: "550 <address>: User unknown"; its domain filter
-# says "550 : User unknown" instead, a phrase the tables read as filtered) and Outlook.com
+# user") and au/KDDI (ezweb.ne.jp, au.com: "550 <address>: User unknown") and Outlook.com
 # (hotmail.com, outlook.com: "550 Requested action not taken: mailbox unavailable").
 _RCPT_VALIDATING_HOST = re.compile(
     r"(?:^|[.\s;])(?:messagelabs\.com|ezweb\.ne\.jp|au\.com|hotmail\.com|outlook\.com)\b"
@@ -109,66 +138,16 @@ def _states_a_cause(diagnostic: str) -> bool:
     return bool(lowered.strip()) and not any(p in lowered for p in _FAILURE_ANNOUNCEMENTS)
 
 
-# Wordings that state the account does not exist even when said in answer to DATA.
-_EXPLICIT_NO_ACCOUNT = ("doesn't have a", "does not have an account", "no such account")
-
-
-_COMMAND_SENSITIVE = frozenset(
-    {"userunknown", "hostunknown", "undefined", "onhold", "notaccept", "rejected", "expired"}
-)
-# Reasons that, said at connection or HELO (before any recipient was named), are a refusal of
-# the sending host: a block. A report giving up after such refusals is no mere expiry.
-_GREETING_PHASE_REFUSALS = frozenset({"undefined", "onhold", "userunknown", "rejected", "expired"})
-
-
-def adjust_for_command(
-    reason: str, command: str, status: str, explicit: bool = False, quoted_reply: bool = True
-) -> str:
-    """Refine a reason with the SMTP command the failure answered.
-
-    A recipient is refused as unknown in answer to RCPT. A remote server's "unknown user"
-    reply (`quoted_reply`: the report quotes its SMTP reply code, or a DSN's Diagnostic-Code
-    field carries its words) that the report does not tie
-    to RCPT came later, from a filter that refuses the recipient after the address was
-    accepted: `filtered`. That does not apply when the enhanced code names a bad destination
-    mailbox (X.1.x other than the host, moved and sender codes), when `explicit` (the server
-    said in so many words that the account does not exist), or when the reporting MTA says it
-    in its own words (no quoted reply: its own directory lookup). A failure at MAIL FROM is
-    about the sender; a refusal at connection or HELO is a block.
-    """
-    if reason == "userunknown" and command not in ("RCPT", "MAIL") and not explicit:
-        after_acceptance = command == "DATA" or quoted_reply
-        if after_acceptance and not _names_bad_mailbox(status):
-            return "filtered"
-    if command == "MAIL" and reason in ("userunknown", "hostunknown", "undefined", "notaccept"):
-        return "rejected"
-    if command in ("HELO", "CONN") and reason in _GREETING_PHASE_REFUSALS:
-        return "blocked"
-    return reason
-
-
-# X.1.x codes about something other than the destination mailbox: its host (X.1.2), a move
-# (X.1.6), the sender (X.1.7, X.1.8), a relay (X.1.9).
-_NOT_MAILBOX_ADDRESS_CODES = frozenset({"1.2", "1.6", "1.7", "1.8", "1.9"})
-
-
-def _names_bad_mailbox(status: str) -> bool:
-    """True for an enhanced code about the destination mailbox address (5.1.1, 5.1.10...)."""
-    if reason_from_status(status) == "userunknown":
-        return True
-    return status[1:4] == ".1." and status[2:] not in _NOT_MAILBOX_ADDRESS_CODES
-
-
 def _record(finding: Finding, detector: str, ctx: Context) -> BounceRecord:
     original = ctx.original
-    reason = decide_reason(finding, lambda: ctx.bounce_text)
+    reason = decide_reason(finding, lambda: ctx.bounce_text, detector)
     # A code found in the message is reported as is; without one, the reason's standard code
     # in the failure's class is inferred (and flagged, so the difference stays explainable).
     status = finding.status or infer_status(reason, finding.replycode, finding.action)
     return BounceRecord(
         recipient=finding.recipient,
         reason=reason,
-        hard=is_hard(reason, status),
+        hard=is_hard(reason, status) and finding.action != "delayed",
         type=type_for(reason, status, finding.action),
         status=status,
         status_inferred=bool(status) and not finding.status,
@@ -202,7 +181,10 @@ def classify_context(ctx: Context) -> list[BounceRecord]:
         if name in _MTA_NEUTRAL_READERS:
             # Name the MTA whose report the standard or generic reader read, when known.
             name = identify_mta(ctx) or name
-        return [_record(f, name, ctx) for f in findings if f.recipient]
+        # A complaint counts even when the report hides its recipient: the original's
+        # headers may still name the subscriber. Any other finding needs its address.
+        kept = [f for f in findings if f.recipient or f.reason == "feedback"]
+        return [_record(f, name, ctx) for f in kept]
     return []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from stmails.core.fields import ADDRESS, clean_address
+from stmails.core.fields import clean_address
 from stmails.core.message import (
     Part,
     decode_header,
@@ -23,9 +23,10 @@ _MARKER_PATTERN = (
     r"^[ \t>]*(?:[-=*_#]{2,}[ \t]*)?(?:"
     r"original message|copy of (?:the |your )?(?:original )?message|returned message|"
     r"undelivered message|original message headers|message headers follow|"
-    r"below this line is a copy|the header of the original|original mail|unsent message|"
+    r"below this line is a copy|below is a copy of|the header of the original|original mail|"
+    r"unsent message|"
     r"this is a copy of|headers of the original|the original message was|"
-    r"your message reads|original email|header of (?:the )?original|"
+    r"your message reads|original email|header of (?:the )?original|bounced e-?mail:|"
     r"content-type: message/rfc822|received:[ \t]*from |return-path:[ \t]*<"
     r")"
 )
@@ -40,7 +41,8 @@ _ENTITIES = {"nbsp": " ", "lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d)[^<>]{0,200}>", re.IGNORECASE)
 MAX_HTML = 32 * 1024
 _QUOTED_HEADER = re.compile(
-    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:[ \t]*(.*)$",
+    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber|list-post|"
+    r"x-beenthere)[ \t]*:[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -103,6 +105,9 @@ class Original:
     to: str = ""
     campaign: str = ""
     subscriber: str = ""
+    # The posting address of the mailing list that sent it (List-Post, X-BeenThere): the To
+    # of every message a list sends, never one member's address.
+    list_address: str = ""
 
 
 def _original_from_headers(headers: list[tuple[str, str]]) -> Original:
@@ -120,6 +125,8 @@ def _original_from_headers(headers: list[tuple[str, str]]) -> Original:
             found.campaign = value.strip()[:200]
         elif name == "x-stmails-subscriber" and not found.subscriber:
             found.subscriber = value.strip()[:200]
+        elif name in ("list-post", "x-beenthere") and not found.list_address:
+            found.list_address = clean_address(value.replace("mailto:", " "))
     return found
 
 
@@ -136,7 +143,7 @@ class Context:
     _full_text: str | None = None
     _original: Original | None = None
     _quoted_start: int = -1
-    _address_lines: dict[str, int] | None = None
+    _report_lines_lower: list[str] | None = None
     _report_lines: list[str] | None = None
     part_types: set[str] = field(default_factory=set)
 
@@ -159,6 +166,19 @@ class Context:
             if part.content_type in content_types:
                 return part
         return None
+
+    def report_parts(self) -> list[Part]:
+        """Every entity of the report itself, depth first: the parts of an attached message
+        (the returned original, which may itself be a bounce) left out."""
+        out: list[Part] = []
+        stack = [self.root]
+        while stack:
+            part = stack.pop()
+            out.append(part)
+            if part.content_type in ("message/rfc822", "message/global") and part is not self.root:
+                continue
+            stack.extend(reversed(part.children))
+        return out
 
     def human_parts(self) -> list[Part]:
         """The text parts of the report itself, not of an attached original message."""
@@ -233,16 +253,11 @@ class Context:
             self._report_lines = self.bounce_text.split("\n")[:MAX_REPORT_LINES]
         return self._report_lines
 
-    def address_lines(self) -> dict[str, int]:
-        """Each address named in `bounce_text` with the index of the first line naming it."""
-        if self._address_lines is None:
-            found: dict[str, int] = {}
-            for index, line in enumerate(self.report_lines()):
-                if "@" in line:
-                    for match in ADDRESS.finditer(line[:2000]):
-                        found.setdefault(match.group(0).strip(".").lower(), index)
-            self._address_lines = found
-        return self._address_lines
+    def report_lines_lower(self) -> list[str]:
+        """`report_lines()` in lowercase (for finding addresses, which compare lowercase)."""
+        if self._report_lines_lower is None:
+            self._report_lines_lower = [line.lower() for line in self.report_lines()]
+        return self._report_lines_lower
 
     @property
     def original(self) -> Original:

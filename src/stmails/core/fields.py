@@ -11,8 +11,15 @@ MAX_DIAGNOSTIC = 1000
 
 # An addr-spec as it appears in bounces; quoted local parts are rare and left out on purpose.
 ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,253})")
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
-_REPLY = re.compile(r"(?<![\d.\-])([245][0-5]\d)(?=[ \-,;:)\]>]|$)")
+# Success codes have one-digit subject and detail (2.1.5, 2.6.0): "Mailman 2.0.12" is a version.
+_STATUS = re.compile(
+    r"(?<![\d.])(?:([45])\.(\d{1,3})\.(\d{1,3})|(2)\.([0-7])\.([0-7]))(?![\d]|\.\d)"
+)
+# A reply code is not a group of an IPv6 address ("2606:2800:220:6d"): neither preceded by a
+# hex digit and a colon nor followed by a colon and a hex digit.
+_REPLY = re.compile(
+    r"(?<![\d.\-])(?<![0-9A-Fa-f]:)([245][0-5]\d)(?=[ \-,;:)\]>]|$)(?!:[0-9A-Fa-f])"
+)
 _REPLY_LEAD = re.compile(r"^\s*([245][0-5]\d)(?![\d.])")
 _FIELD_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9\-]{0,60})[ \t]*:[ \t]*(.*)$")
 _DAEMON = re.compile(
@@ -27,21 +34,45 @@ def find_status(text: str) -> str:
     match = _STATUS.search(text[:4096])
     if match is None:
         return ""
-    return f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
+    if match.group(1):
+        return f"{match.group(1)}.{int(match.group(2))}.{int(match.group(3))}"
+    return f"2.{match.group(5)}.{match.group(6)}"
+
+
+# A remote reply quoted in a report's own sentence: "550-'5.7.1 <a@b>... Access denied'".
+_QUOTED_REPLY = re.compile(r"[245]\d\d[- ]['\"]([^'\"]{1,1000})['\"]")
+
+
+def quoted_reply_status(text: str) -> str:
+    """The enhanced status code inside a quoted remote reply in `text`, or ""."""
+    quoted = _QUOTED_REPLY.search(text[:4096])
+    return find_status(quoted.group(1)) if quoted is not None else ""
 
 
 def find_replycode(text: str, status: str = "") -> str:
     """The first SMTP reply code in `text` ("550") of the same class as `status` when one is
-    given (a "220-" greeting before "421 4.2.1" is not the answer), or ""."""
+    given (a "220-" greeting before "421 4.2.1" is not the answer); without a status, a
+    failure code (5xx, then 4xx) before a success code, and only the success codes RFC 5321
+    defines ("SIZE=222" is no reply)."""
     head = text[:4096]
     wanted = status[:1]
     match = _REPLY_LEAD.match(head)
-    if match is not None and (not wanted or match.group(1)[0] == wanted):
+    if (
+        match is not None
+        and (not wanted or match.group(1)[0] == wanted)
+        and (match.group(1)[0] != "2" or match.group(1) in SUCCESS_REPLIES)
+    ):
         return match.group(1)
-    for match in _REPLY.finditer(head):
-        if not wanted or match.group(1)[0] == wanted:
-            return match.group(1)
+    found = [m.group(1) for m in _REPLY.finditer(head)]
+    for klass in (wanted,) if wanted else ("5", "4", "2"):
+        for code in found:
+            if code[0] == klass and (klass != "2" or code in SUCCESS_REPLIES):
+                return code
     return ""
+
+
+# The positive completion replies of RFC 5321 (and 235 of RFC 4954).
+SUCCESS_REPLIES = frozenset({"211", "214", "220", "221", "235", "250", "251", "252", "253"})
 
 
 def clean_address(value: str) -> str:
@@ -49,8 +80,14 @@ def clean_address(value: str) -> str:
     match = ADDRESS.search(value[:1024])
     if match is None:
         return ""
-    address = match.group(0).strip(".").lower()
+    # Quotes around an address ("addressed to 'a@b',") and an X.400 "SMTP=" type prefix
+    # ("dda:SMTP=a@b") are not part of it.
+    address = match.group(0).strip(".").strip("'`").lower()
+    if address.startswith("smtp="):
+        address = address[5:]
     if "@" not in address or address.endswith("@") or "." not in address.split("@", 1)[1]:
+        return ""
+    if address.startswith("@"):
         return ""
     return address
 
@@ -84,8 +121,11 @@ def parse_field_lines(text: str) -> list[tuple[str, str]]:
 # Reports wrap lines anywhere ("in reply to RCPT\n    TO command"): whitespace between the
 # words of a command, and around it, may be a line break and an indent.
 _COMMAND_WORD = re.compile(
-    r"(rcpt[\s_]+to|mail[\s_]+from|data|helo|ehlo|initial\s+connection|text)\b"
+    r"(rcpt[\s_]+to|mail[\s_]+from|rcpt|mail|data|helo|ehlo|initial\s+connection|text)\b"
 )
+# Words that name a command only when "command" follows them ("after RCPT command"): "mail"
+# alone is mostly the noun.
+_BARE_COMMANDS = frozenset({"rcpt", "mail"})
 _COMMAND_BEFORE = re.compile(
     r"(?:\bin\s+reply\s+to|\bafter|did\s+not\s+like\s+our|\bfor|\berror\s+(?:in|at|on)"
     r"|response\s+to|\bat)\s+(?:the\s+)?(?:end\s+of\s+|final\s+|our\s+)?$"
@@ -159,6 +199,10 @@ def _find_command(text: str) -> str:
             continue
         word = " ".join(match.group(1).replace("_", " ").split())
         before = lowered[max(0, start - 32) : start]
+        if word in _BARE_COMMANDS:
+            if _COMMAND_AFTER.match(lowered, end, end + 16):
+                return "RCPT" if word == "rcpt" else "MAIL"
+            continue
         if (
             _COMMAND_BEFORE.search(before)
             or _COMMAND_AFTER.match(lowered, end, end + 16)
@@ -178,7 +222,11 @@ def _transcript_command(lowered: str) -> str:
     failure = _FAILED_REPLY.search(lowered)
     if failure is None:
         return ""
-    # A failed reply before any command was sent is the server's greeting refusing us.
+    # A failed reply before any command was sent is the server's greeting refusing us; a
+    # reply quoted without the session around it (no command, no "while talking to") says
+    # nothing about when it came.
+    if ">>>" not in lowered and "while talking to" not in lowered:
+        return ""
     command = "connection"
     for sent in _SENT.finditer(lowered, 0, failure.start()):
         command = sent.group(1)

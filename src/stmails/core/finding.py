@@ -24,9 +24,6 @@ class Finding:
     command: str = ""
     # The Diagnostic-Code type of a DSN ("smtp", "x-unix", ...).
     diagnostic_type: str = ""
-    # True when the diagnostic is the remote side's words as a DSN's Diagnostic-Code field
-    # carries them, rather than text the reporting MTA wrote.
-    from_diagnostic_code: bool = False
     user_agent: str = ""
     # Extra text to consult for the reason when the diagnostic alone says nothing known.
     context_text: str = ""

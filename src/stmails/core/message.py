@@ -30,8 +30,10 @@ MAX_PARAMS = 32
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,40})\?([bBqQ])\?([^?\s]{0,1000})\?=")
 _ENCODED_GAP = re.compile(r"(\?=)[ \t]+(=\?)")
 _PARAM = re.compile(r';\s*([A-Za-z0-9_\-*.]{1,60})\s*=\s*("[^"\n]{0,1000}"|[^;\s]{0,1000})')
+# The lookbehind starts a match only where a run of blanks starts, so that a long run not
+# followed by a line end is scanned once, not once from each of its positions.
+_FOLD = re.compile(r"(?<![ \t])[ \t]*\n[ \t]*")
 # One header field with its continuation lines; unambiguous, so linear in the block size.
-_FOLD = re.compile(r"[ \t]*\n[ \t]*")
 _FIELD = re.compile(r"([!-9;-~]{1,100})[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)\n?")
 
 
@@ -205,7 +207,8 @@ class _Budget:
 
 # The header fields read from an attached original message (see `parse_part(shallow=True)`).
 _WANTED = re.compile(
-    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber)[ \t]*:"
+    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber|list-post|"
+    r"x-beenthere)[ \t]*:"
     r"([^\n]*(?:\n[ \t][^\n]*)*)",
     re.IGNORECASE | re.MULTILINE,
 )

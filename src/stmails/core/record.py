@@ -108,9 +108,10 @@ def bounce_type(record: BounceRecord) -> BounceType | None:
 
 
 def type_for(reason: str, status: str, action: str) -> BounceType | None:
-    """The bounce type for a reason, status code and DSN action (see `bounce_type`)."""
+    """The bounce type for a reason, status code and DSN action (see `bounce_type`); a delay
+    warning (action "delayed") is never hard: the server is still trying."""
     if reason == "feedback":
         return "complaint"
     if reason in ("delivered", "vacation") or action in ("delivered", "relayed", "expanded"):
         return None
-    return "hard" if is_hard(reason, status) else "soft"
+    return "hard" if is_hard(reason, status) and action != "delayed" else "soft"

@@ -12,10 +12,12 @@ from stmails.core.fields import (
     find_replycode,
     find_status,
     is_daemon,
+    is_mta_daemon,
     parse_field_lines,
+    quoted_reply_status,
 )
 from stmails.core.finding import Finding
-from stmails.core.generic import diagnostic_for
+from stmails.core.generic import account_of, diagnostic_for, looks_like_bounce
 
 FEEDBACK_TYPES = frozenset(
     {"abuse", "fraud", "opt-out", "auth-failure", "virus", "other", "not-spam", "dmarc"}
@@ -49,7 +51,8 @@ _UNSUBSCRIBE = re.compile(r"^\s*unsubscribe\b", re.IGNORECASE)
 
 
 def detect_arf(ctx: Context) -> list[Finding] | None:
-    """An RFC 5965 feedback report: one finding per reported recipient."""
+    """An RFC 5965 feedback report: one finding per reported recipient (one with an empty
+    recipient when the report names none)."""
     part = ctx.first_part("message/feedback-report")
     if part is None:
         return None
@@ -77,7 +80,9 @@ def detect_arf(ctx: Context) -> list[Finding] | None:
         if original:
             recipients.append(original)
     if not recipients:
-        return None
+        # A complaint about a message whose recipient the report hides ("To: undisclosed"):
+        # still a complaint, attributable through the original's X-Stmails headers or VERP.
+        recipients.append("")
     if feedback_type not in FEEDBACK_TYPES:
         feedback_type = "other" if feedback_type else "abuse"
     return [
@@ -119,7 +124,12 @@ def _action_from_status(status: str) -> str:
 def detect_dsn(ctx: Context) -> list[Finding] | None:
     """An RFC 3464 DSN: one finding per recipient block of the delivery-status part(s);
     a recipient reported twice with the same status and diagnostic is reported once."""
-    parts = [p for p in ctx.parts if p.content_type in _DSN_TYPES]
+    # The report's own delivery-status parts; a DSN attached whole (a gateway forwarding
+    # the report it received) counts only when the report has none of its own.
+    parts = [p for p in ctx.report_parts() if p.content_type in _DSN_TYPES] or [
+        p for p in ctx.parts if p.content_type in _DSN_TYPES
+    ]
+    inline = not parts
     if parts:
         reports = [parse_delivery_status(part.text()) for part in parts[:MAX_DSN_PARTS]]
     elif _INLINE_DSN.search(ctx.full_text):
@@ -131,15 +141,26 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
     seen: set[tuple[str, str, str]] = set()
     blocks = [(report, block) for report in reports for block in report.recipients]
     for report, block in blocks:
-        recipient = block.recipient or block.original
+        # The Original-Recipient is the address the message was sent to (the subscriber's);
+        # the Final-Recipient may be where a forward or alias led.
+        recipient = block.original or block.recipient
         status = find_status(block.status) if block.status else ""
-        diagnostic = block.diagnostic or diagnostic_for(ctx, recipient)
+        # Fields pasted in the text are the text: a block without a Diagnostic-Code there has
+        # no other account to read.
+        diagnostic = block.diagnostic or ("" if inline else diagnostic_for(ctx, recipient))
+        if block.diagnostic:
+            diagnostic = _continued_reply(ctx, diagnostic)
+            diagnostic = _fuller_account(ctx, recipient, diagnostic)
         diag_status = find_status(diagnostic) if diagnostic else ""
         # The code in the remote server's own words beats the reporting MTA's summary of it,
         # also across classes when the server's reply code agrees with it.
         diag_reply = find_replycode(diagnostic, diag_status) if diag_status else ""
         if diag_status and (diag_status[0] == (status or diag_status)[0] or diag_reply):
             status = diag_status
+        if status.endswith((".0.0", ".1.0")):
+            # A catch-all code (Amazon SES: "5.1.0 - Unknown address error 550-'5.7.1 ...'")
+            # in front of the remote server's quoted reply: the quote's code is the answer.
+            status = quoted_reply_status(diagnostic) or status
         replycode = find_replycode(diagnostic, status) if diagnostic else ""
         key = (recipient, status, diagnostic)
         if key in seen:
@@ -156,16 +177,65 @@ def detect_dsn(ctx: Context) -> list[Finding] | None:
                 reporting_mta=report.reporting_mta,
                 timestamp=block.last_attempt or report.arrival_date,
                 diagnostic_type=block.diagnostic_type,
-                from_diagnostic_code=bool(block.diagnostic),
                 reason=block.category_reason,
             )
         )
     return findings or None
 
 
+def _fuller_account(ctx: Context, recipient: str, diagnostic: str) -> str:
+    """The report text's account of a recipient when it quotes the DSN's Diagnostic-Code and
+    says more (Postfix adds "(in reply to MAIL FROM command)", qmail "but sender was
+    rejected"), else the Diagnostic-Code's words."""
+    human = account_of(ctx, recipient)
+    if len(human) <= len(diagnostic) or len(human) > MAX_FULLER:
+        return diagnostic
+    if " ".join(diagnostic.lower().split()) in " ".join(human.lower().split()):
+        return human
+    return diagnostic
+
+
+# The longest report-text account read instead of a Diagnostic-Code.
+MAX_FULLER = 1000
+_CONTINUED = re.compile(r"^\s*([245]\d\d)-")
+
+
+def _continued_reply(ctx: Context, diagnostic: str) -> str:
+    """The whole of a multi-line SMTP reply whose first line is all the Diagnostic-Code holds
+    ("550-5.7.1 Unauthenticated email ... due to domain's"), from the session transcript of
+    the report text ("<<< 550-5.7.1 ...", "<<< 550 5.7.1 ..."); else `diagnostic`."""
+    first = _CONTINUED.match(diagnostic)
+    if first is None:
+        return diagnostic
+    code = first.group(1)
+    head = diagnostic.strip()[:60]
+    lines = ctx.report_lines()
+    for index, line in enumerate(lines):
+        if head not in line:
+            continue
+        joined: list[str] = []
+        for following in lines[index : index + 20]:
+            reply = following.strip().lstrip("<").strip()
+            if not reply.startswith(code):
+                break
+            joined.append(reply)
+            if not reply.startswith(code + "-"):
+                break
+        if len(joined) > 1:
+            return " ".join(joined)[:MAX_FULLER]
+    return diagnostic
+
+
+# Senders of system mail that never answers on a person's behalf.
+_SYSTEM_SENDERS = frozenset({"root", "mailer", "bounce", "bounces"})
+
+
 def detect_autoreply(ctx: Context) -> list[Finding] | None:
-    """An RFC 3834 auto-reply or a common non-standard vacation message."""
-    if is_daemon(ctx.sender) or not ctx.sender:
+    """An RFC 3834 auto-reply or a common non-standard vacation message. Mail systems'
+    reports (mailer-daemon, postmaster) are never auto-replies; other automated senders
+    (noreply@...) are when the message says so in its headers and reports no failure."""
+    local = ctx.sender.split("@", 1)[0]
+    if not ctx.sender or is_mta_daemon(ctx.sender) or local in _SYSTEM_SENDERS:
         return None
     root = ctx.root
     auto = root.get("auto-submitted").lower()
@@ -182,6 +252,8 @@ def detect_autoreply(ctx: Context) -> list[Finding] | None:
         hinted and _ABSENCE_SUBJECT.match(ctx.subject) is not None
     )
     if not (flagged or subject_says):
+        return None
+    if is_daemon(ctx.sender) and (not flagged or looks_like_bounce(ctx)):
         return None
     # A report with an out-of-office looking subject is still a report.
     if not flagged and "multipart/report" in ctx.part_types:

@@ -20,7 +20,9 @@ from typing import Any, Literal
 MailboxType = Literal["pop", "imap"]
 TlsMode = Literal["tls", "starttls", "none"]
 
-_INTERVAL = re.compile(r"\s*(\d{1,7})\s*(ms|s|m|h)?\s*")
+# Matched on the stripped value: blanks on both sides of an optional unit could be split
+# between two "\s*" in every way, which is quadratic on a long run of blanks.
+_INTERVAL = re.compile(r"(\d{1,7})\s*(ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # Bounds of `classify_timeout`: an ordinary bounce classifies in milliseconds, and a message
 # may hold a scan (and one classifier process) for at most this long.
@@ -37,7 +39,7 @@ def parse_interval(value: Any, default: float = 900.0) -> float:
         return max(float(value), 1.0)
     if not value:
         return default
-    match = _INTERVAL.fullmatch(str(value))
+    match = _INTERVAL.fullmatch(str(value).strip())
     if not match:
         raise MailboxConfigError(f"scan_interval {value!r} is not like 15m, 30s or 1h")
     return max(int(match.group(1)) * _UNITS[match.group(2) or "s"], 1.0)
