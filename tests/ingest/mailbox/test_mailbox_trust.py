@@ -218,18 +218,16 @@ def test_verp_trust_acts_on_genuine_tokens_only(
     first = smtp_sink.handler.by_recipient("user0@example.com")[0]
     second = smtp_sink.handler.by_recipient("user1@example.com")[0]
     assert first.mail_from.startswith("bounces+")
-    # A token made with another key, on a report that quotes a genuine Message-ID (but not
-    # the original's Return-Path, which holds the genuine token).
+    # A token made with another key, on a report that quotes a genuine Message-ID. The genuine
+    # token is only in the envelope (stmails writes no Return-Path header), so the quoted
+    # original cannot vouch for the report.
     foreign = verp_maker(b"another-instance")(
         "bounces@mail.example.org", 1, ids["user1@example.com"]
     )
-    assert second.mail_from.encode() in second.data
-    quoted = b"\r\n".join(
-        line for line in second.data.split(b"\r\n") if not line.startswith(b"Return-Path:")
-    )
+    assert second.mail_from.encode() not in second.data
     mailbox.append(
         returned(first.data, "user0@example.com", to=first.mail_from),
-        returned(quoted, "user1@example.com", to=foreign),
+        returned(second.data, "user1@example.com", to=foreign),
     )
     scan(session_maker, settings, mailbox)
     assert subscriber(client, ids["user0@example.com"])["status"] == "blocklisted"
