@@ -31,6 +31,8 @@ from stmails.web.errors import RETRY_AFTER_SECONDS, is_database_unavailable, una
 from stmails.web.hot_paths import json_headers, send_json
 
 log = logging.getLogger("stmails.web.health")
+# Where the last readiness answer is kept (in AppState.extras), so that changes are logged once.
+_READY_KEY = "health.ready"
 
 router = APIRouter(tags=["health"])
 
@@ -125,8 +127,8 @@ async def ready(request: Request) -> Response:
     checks = await run_in_threadpool(_database_checks, state.readonly_sessions)
     checks.update(readiness(state))
     is_ready = all(checks.values())
-    if state.extras.get("ready") != is_ready:
-        state.extras["ready"] = is_ready
+    if state.extras.get(_READY_KEY) != is_ready:
+        state.extras[_READY_KEY] = is_ready
         failing = ", ".join(name for name, ok in checks.items() if not ok)
         if is_ready:
             log.info("ready: every check passes")
