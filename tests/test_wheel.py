@@ -1,6 +1,6 @@
 """The wheel: it holds every file of the package and the right metadata, and `pip install` of it
 into a new virtualenv gives a `stmails serve` that migrates its database and serves, reading
-its packaged files from the installed copy.
+its packaged files (migrations, templates, catalogs, static assets) from the installed copy.
 
 It runs once, in the SQLite run of the suite (the PostgreSQL run skips it: it tests the package,
 not a database), and skips when pip cannot reach a package index for the dependencies.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from babel.messages.pofile import read_po
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from running_server import environment, stmails_serve
 from stmails.db.migrate import head_revision
@@ -47,6 +51,13 @@ def package_files() -> dict[str, Path]:
         for path in SOURCE.rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     }
+
+
+def normalized(requirement: str) -> str:
+    """A requirement as wheel metadata spells it (the project name normalized)."""
+    parsed = Requirement(requirement)
+    parsed.name = canonicalize_name(parsed.name)
+    return str(parsed)
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +118,11 @@ def test_the_wheel_holds_every_file_of_the_package_and_nothing_else(wheel: Path)
     assert "stmails = stmails.cli.main:main" in entry_points
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     requires = {
-        line.removeprefix("Requires-Dist: ")
+        normalized(line.removeprefix("Requires-Dist: "))
         for line in metadata.decode().splitlines()
         if line.startswith("Requires-Dist: ") and "extra ==" not in line
     }
-    assert requires == set(project["dependencies"])
+    assert requires == {normalized(requirement) for requirement in project["dependencies"]}
 
 
 PACKAGED_FILES = """
@@ -125,23 +136,26 @@ print(json.dumps({
 }))
 """
 
-STATIC_MOUNTS = """
-import json, sys, pathlib
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
-import stmails
-from stmails.config import Settings
-from stmails.web.app import create_app
-app = create_app(Settings(database_url=sys.argv[1], data_dir=sys.argv[2]))
-package = pathlib.Path(stmails.__file__).parent
-mounts = {}
-for route in app.routes:
-    if isinstance(route, Mount) and isinstance(route.app, StaticFiles) and route.app.directory:
-        folder = pathlib.Path(route.app.directory).resolve()
-        if folder.is_relative_to(package):
-            mounts[route.path] = folder.relative_to(package).as_posix()
-print(json.dumps(mounts))
-"""
+
+# A versioned asset URL of a page, and the file's path under web/static.
+ASSET = re.compile(r"(/static/[0-9a-f]+/([A-Za-z0-9_./-]+))")
+
+
+def chinese_for(english_page: str) -> set[str]:
+    """The zh_CN translations (from the source tree's catalog) of the messages that
+    `english_page` shows."""
+    catalog = SOURCE / "web" / "i18n" / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    with catalog.open("rb") as source:
+        messages = read_po(source, locale="zh_CN")
+    return {
+        message.string
+        for message in messages
+        if isinstance(message.id, str)
+        and isinstance(message.string, str)
+        and len(message.id) > 3
+        and message.string
+        and message.id in english_page
+    }
 
 
 def test_the_installed_package_serves_from_its_own_files(installed: Path, tmp_path: Path) -> None:
@@ -179,22 +193,21 @@ def test_the_installed_package_serves_from_its_own_files(installed: Path, tmp_pa
         ready = httpx.get(server.url + "/health/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["data"]["checks"]["migrations"] is True
-        mounts = json.loads(
-            subprocess.run(
-                [python, "-c", STATIC_MOUNTS, f"sqlite:///{database}", str(tmp_path)],
-                capture_output=True,
-                text=True,
-                cwd=tmp_path,
-                env=environment(),
-                check=True,
-            ).stdout
-        )
-        # Each static folder the app mounts serves the packaged copy of its files.
-        for prefix, folder in mounts.items():
-            first = min(p for p in (SOURCE / folder).rglob("*") if p.is_file())
-            url = f"{server.url}{prefix}/{first.relative_to(SOURCE / folder).as_posix()}"
-            served = httpx.get(url)
-            assert (served.status_code, served.content) == (200, first.read_bytes()), url
+        # The admin UI's sign-in page renders from the packaged templates, in the language of
+        # the packaged catalogs, and its assets come from the packaged static folder.
+        english = httpx.get(server.url + "/admin/login", headers={"Accept-Language": "en"})
+        chinese = httpx.get(server.url + "/admin/login", headers={"Accept-Language": "zh-CN"})
+        assert english.status_code == chinese.status_code == 200
+        assert english.headers["content-type"].startswith("text/html")
+        expected = chinese_for(english.text)
+        assert expected and any(text in chinese.text for text in expected), "no zh_CN text"
+        assert not any(text in english.text for text in expected)
+        assets = sorted(set(ASSET.findall(english.text)))
+        assert assets, "the page links no static asset"
+        for url, name in assets:
+            served = httpx.get(server.url + url)
+            expected = (SOURCE / "web" / "static" / name).read_bytes()
+            assert (served.status_code, served.content) == (200, expected), url
     connection = sqlite3.connect(database)
     try:
         revisions = connection.execute("SELECT version_num FROM alembic_version").fetchall()
