@@ -62,6 +62,7 @@ RUNTIME_DESCRIPTIONS: dict[str, str] = {
 RUNTIME_FAMILIES: tuple[tuple[str, str], ...] = (
     ("bounce.", "See docs/bounce-channels.md and docs/bounces-rules.md."),
     ("verify.", "See docs/verify.md."),
+    ("upload.", "The media library's storage; see docs/media.md."),
     ("", "See docs/sending.md."),
 )
 
