@@ -16,20 +16,21 @@ from stmails.config import Settings
 from stmails.services import settings as runtime
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE = REPO / "docs" / "configuration.md"
+DOCS = REPO / "docs"
+REFERENCE = DOCS / "configuration.md"
 # Variables that are not settings fields: the TOML file's name, the test suite's database,
 # and the pattern the docs use for "any setting".
 NOT_FIELDS = {"STMAILS_CONFIG", "STMAILS_TEST_DATABASE_URL", "STMAILS_<NAME>"}
 
 
 def test_the_committed_reference_is_up_to_date() -> None:
-    assert REFERENCE.read_text(encoding="utf-8") == render_reference(), (
+    assert REFERENCE.read_text(encoding="utf-8") == render_reference(DOCS), (
         "docs/configuration.md is out of date: run `make docs`"
     )
 
 
 def test_every_setting_and_runtime_key_has_a_row() -> None:
-    text = render_reference()
+    text = render_reference(DOCS)
     for name in Settings.model_fields:
         assert f"| `{name}` | `STMAILS_{name.upper()}` |" in text
         assert Settings.model_fields[name].description, f"{name} has no description"
@@ -40,25 +41,31 @@ def test_every_setting_and_runtime_key_has_a_row() -> None:
 
 
 def test_secrets_are_named_and_their_defaults_hold_nothing() -> None:
-    text = render_reference()
+    text = render_reference(DOCS)
     row = next(line for line in text.splitlines() if line.startswith("| `bounce.postmark` |"))
     assert "Secrets (masked on read): `password`." in row
+    # Each row names the pages that document its key.
+    assert "See docs/bounce-channels.md" in row
     row = next(line for line in text.splitlines() if line.startswith("| `secret_key` |"))
     assert "| secret (optional) | unset |" in row
 
 
-def test_check_mode_tells_a_stale_page_from_a_fresh_one(tmp_path: Path) -> None:
+def test_check_mode_tells_a_stale_page_from_a_fresh_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = CliRunner()
     page = tmp_path / "configuration.md"
-    page.write_text(render_reference().replace("9000", "9001"), encoding="utf-8")
+    page.write_text(render_reference(tmp_path).replace("9000", "9001"), encoding="utf-8")
     stale = runner.invoke(app, ["config", "reference", "--output", str(page), "--check"])
     assert stale.exit_code == 1 and "make docs" in stale.output
     written = runner.invoke(app, ["config", "reference", "--output", str(page)])
     assert written.exit_code == 0
     fresh = runner.invoke(app, ["config", "reference", "--output", str(page), "--check"])
     assert fresh.exit_code == 0
+    # Without --output the page goes to standard output, pointing into ./docs.
+    monkeypatch.chdir(REPO)
     printed = runner.invoke(app, ["config", "reference"])
-    assert printed.output == render_reference()
+    assert printed.output == render_reference(DOCS)
 
 
 @pytest.mark.parametrize(
