@@ -5,8 +5,9 @@
   it touches nothing else, so a busy or unreachable database never gets the process restarted.
 - `GET /health/ready`: 200 when this process can do its work: the database answers, its schema
   is at the newest migration this code knows, and every background loop of the process (the
-  bounce writer, the mailbox scanner, the campaign sender when it runs here) is alive; else 503
-  with the failing checks named. A change of readiness is logged once, with the failing checks.
+  bounce and tracking writers, the mailbox scanner, the analytics folder, the campaign sender
+  when it runs here) is alive; else 503 with the failing checks named. A change of readiness is
+  logged once, with the failing checks.
 """
 
 from __future__ import annotations
