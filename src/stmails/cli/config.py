@@ -172,9 +172,6 @@ def render_reference(docs: Path = REFERENCE_PATH.parent) -> str:
         "",
         *runtime_settings_table(docs),
         "",
-        "The campaign sender also reads keys under `app.` and `sending.` (rates, batch size, the",
-        "bounce address, VERP); docs/sending.md lists them with their defaults.",
-        "",
     ]
     return "\n".join(parts)
 
