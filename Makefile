@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit setup bench clean i18n lock
+.PHONY: run test lint typecheck unit setup bench clean i18n lock docs
 
 $(STAMP): pyproject.toml requirements.lock scripts/setup.sh
 	bash scripts/setup.sh
@@ -44,6 +44,10 @@ lock: $(STAMP)
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --upgrade --extra dev \
 		--strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.lock \
 		pyproject.toml
+
+# Regenerates the pages made from the code (tests check that they are up to date).
+docs: $(STAMP)
+	$(BIN)/stmails config reference --output docs/configuration.md
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +24,9 @@ from pydantic_settings import (
 # The file that holds the generated secret key, inside `data_dir`.
 SECRET_KEY_FILE = "secret_key"
 DEFAULT_TOML = Path("stmails.toml")
+
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 def config_file() -> Path | None:
@@ -98,6 +102,23 @@ class Settings(BaseSettings):
         ge=0,
         description="How long SQLite waits for a lock before the operation fails (503 upstream).",
     )
+    log_format: LogFormat = Field(
+        default="text",
+        description=(
+            "`text`: one readable line per record (for a terminal, `make run`); `json`: one JSON "
+            "object per line with time, level, logger, message and the request id (for a log "
+            "collector). Logs go to standard error."
+        ),
+    )
+    log_level: LogLevel = Field(
+        default="info", description="Least severe level logged: debug, info, warning or error."
+    )
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        # `JSON` or `INFO` in an environment variable mean what they say.
+        return value.strip().lower() if isinstance(value, str) else value
 
     # The admin UI's sign-in (services.sessions, services.login_guard).
     session_idle_minutes: int = Field(

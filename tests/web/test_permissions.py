@@ -21,6 +21,8 @@ from stmails.services.roles import ALL_PERMISSIONS
 # clients fetch the images).
 PUBLIC = {
     ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/subscription/{campaign_uuid}/{subscriber_uuid}"),

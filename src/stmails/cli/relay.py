@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from stmails.cli.main import app
+
+if TYPE_CHECKING:
+    from stmails.config import Settings
 
 
 @app.command()
@@ -26,16 +28,9 @@ def relay(
     """Accept mail from applications (AUTH as an API user whose role grants relay:send:
     username and token) and forward it to the configured upstream SMTP servers; suppressed
     recipients get 550 5.7.1."""
+    from stmails.cli.process import server_process
     from stmails.config import load_settings
-    from stmails.db.engine import session_factory
-    from stmails.db.migrate import open_database
-    from stmails.services import bounces
-    from stmails.services.errors import InvalidInput
-    from stmails.services.sending.smtp import SmtpPool
-    from stmails.workers.relay import RelayHandler, make_controller, relay_login, tls_context
-    from stmails.workers.sender import load_config, return_path_for, verp_maker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if bool(tls_cert) != bool(tls_key):
         raise typer.BadParameter("give both --tls-cert and --tls-key", param_hint="--tls-cert")
     if not tls_cert and not allow_plain_auth:
@@ -44,6 +39,21 @@ def relay(
             param_hint="--tls-cert",
         )
     settings = load_settings()
+    with server_process(settings, "relay"):
+        _relay(settings, host, port, tls_cert, tls_key, allow_plain_auth)
+
+
+def _relay(
+    settings: Settings, host: str, port: int, tls_cert: str, tls_key: str, allow_plain_auth: bool
+) -> None:
+    from stmails.db.engine import session_factory
+    from stmails.db.migrate import open_database
+    from stmails.services import bounces
+    from stmails.services.errors import InvalidInput
+    from stmails.services.sending.smtp import SmtpPool
+    from stmails.workers.relay import RelayHandler, make_controller, relay_login, tls_context
+    from stmails.workers.sender import load_config, return_path_for, verp_maker
+
     engine = open_database(settings)
     sessions = session_factory(engine)
     with sessions() as session:

@@ -8,7 +8,9 @@ printed once; it is never shown again.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -78,10 +80,24 @@ def serve(
     ] = True,
 ) -> None:
     """Run the HTTP server (API, webhooks) on the configured database."""
-    from stmails.cli.worker import start_sender
+    from stmails.cli.process import server_process
     from stmails.config import load_settings
 
     settings = load_settings()
+    with server_process(settings, "serve"):
+        _serve(settings, host, port, workers, access_log, sender)
+
+
+def _serve(
+    settings: Settings,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    access_log: bool,
+    sender: bool,
+) -> None:
+    from stmails.cli.worker import start_sender
+
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
@@ -111,22 +127,30 @@ def serve(
     # Workers read their settings from the environment: hand the resolved values on.
     os.environ["STMAILS_HOST"] = host
     os.environ["STMAILS_PORT"] = str(port)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the handler
+    # it found. Python's default would end the process there, skipping the `finally` below and
+    # with it the sender's clean stop; this handler ends it through the `finally` instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     running = start_sender(settings) if sender else None
     try:
-        _run_uvicorn(host, port, workers, access_log, settings.trusted_proxies)
+        _run_uvicorn(settings, host, port, workers, access_log)
     finally:
         if running is not None:
             running.stop()
 
 
-def _run_uvicorn(
-    host: str, port: int, workers: int, access_log: bool, trusted_proxies: str
-) -> None:
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, access_log: bool) -> None:
     import uvicorn
+
+    from stmails import logs
 
     # X-Forwarded-For/-Proto are believed from the trusted proxies only: they give the client
     # address the login throttle counts and the scheme that makes cookies Secure.
-    proxies = [p.strip() for p in trusted_proxies.split(",") if p.strip()]
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -134,7 +158,9 @@ def _run_uvicorn(
         port=port,
         workers=workers,
         access_log=access_log,
-        log_level="info",
+        # Each worker process applies the same logging configuration as this one.
+        log_config=logs.dictconfig(settings.log_format, settings.log_level),
+        log_level=settings.log_level,
         http="httptools",
         loop="uvloop",
         timeout_graceful_shutdown=10,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stmails.cli.main import app
+
+log = logging.getLogger("stmails.cli.worker")
 
 # The sender's stack (SQLAlchemy, the MIME builder) is imported when a command runs, not when
 # `stmails` starts: every command imports this module.
@@ -29,11 +32,17 @@ class RunningSender:
     loop: SenderLoop
     thread: threading.Thread
     engine: Engine
+    unregister: Callable[[], None]
 
     def stop(self, timeout: float = 30.0) -> None:
         """Asks the loop to stop (in-flight messages finish, unsent claims are released)."""
+        self.unregister()
         self.loop.stop.set()
         self.thread.join(timeout)
+        if self.thread.is_alive():
+            log.warning("campaign sender: still busy after %.0f s; leaving it", timeout)
+        else:
+            log.info("campaign sender stopped")
         self.engine.dispose()
 
 
@@ -54,11 +63,15 @@ def build_loop(settings: Settings, poll_seconds: float = 5.0) -> tuple[SenderLoo
 
 
 def start_sender(settings: Settings) -> RunningSender:
-    """Starts the sender in a daemon thread (used by `stmails serve`)."""
+    """Starts the sender in a daemon thread (used by `stmails serve`); the thread's liveness
+    is reported by `GET /health/ready` of an application in the same process."""
+    from stmails import liveness
     from stmails.workers.sender import start_in_thread
 
     loop, engine = build_loop(settings)
-    return RunningSender(loop, start_in_thread(loop), engine)
+    thread = start_in_thread(loop)
+    unregister = liveness.register("campaign_sender", thread.is_alive)
+    return RunningSender(loop, thread, engine, unregister)
 
 
 @app.command()
@@ -66,10 +79,16 @@ def worker(
     poll: Annotated[float, typer.Option(help="Seconds between looks for campaigns.")] = 5.0,
 ) -> None:
     """Run the campaign sender until interrupted (SIGINT/SIGTERM stop it cleanly)."""
+    from stmails.cli.process import server_process
     from stmails.config import load_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    loop, engine = build_loop(load_settings(), poll_seconds=poll)
+    settings = load_settings()
+    with server_process(settings, "worker"):
+        _work(settings, poll)
+
+
+def _work(settings: Settings, poll: float) -> None:
+    loop, engine = build_loop(settings, poll_seconds=poll)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stop.set()

@@ -68,6 +68,7 @@ from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
 from stmails.web.permissions import require_permission
 from stmails.web.public import tracking as tracking_routes
+from stmails.web.request_id import RequestIdMiddleware
 from stmails.web.responses import JSONResponse
 from stmails.web.security_headers import SecurityHeadersMiddleware
 from stmails.web.templating import STATIC_ROUTE
@@ -195,6 +196,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         state.extras[tracking_routes.STATE_KEY] = tracking
         folder = AnalyticsFolder(sessions)
         folder.start()
+        state.background.update(
+            bounce_writer=writer.is_alive,
+            mailbox_scanner=mailboxes.is_alive,
+            tracking_writer=lambda: tracking.writer is not None and tracking.writer.is_alive(),
+            analytics_folder=folder.is_alive,
+        )
         try:
             yield
         finally:
@@ -220,7 +227,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         docs_url=None,
         redoc_url=None,
         middleware=[
-            # Outermost, so that every answer gets its headers (the hot routes skip it).
+            # Outermost: the request id is set before anything else logs.
+            Middleware(RequestIdMiddleware),
+            # So that every answer gets its headers (the hot routes skip it).
             Middleware(SecurityHeadersMiddleware),
             Middleware(CatchAllMiddleware),
             Middleware(

@@ -124,6 +124,8 @@ class AppState:
     auth_cache: AuthCache = field(default_factory=AuthCache)
     # The group-commit writer for bounces (set at startup; see web.group_commit).
     writer: Any = None
+    # The application's background loops by name, each with its liveness check (GET /health/ready).
+    background: dict[str, Callable[[], bool]] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     # Browser sign-in (web.browser, services.sessions): signing keys (made from the settings'
     # secret key on first use), session lifetimes, the cap on concurrent password hashing.

@@ -107,6 +107,10 @@ class BatchWriter(Generic[ItemT, ResultT]):
         self._queue = None
         self._executor = None
 
+    def is_alive(self) -> bool:
+        """True from `start()` until `stop()`, unless the writer task has ended on its own."""
+        return self._task is not None and not self._task.done()
+
     async def submit(self, event: ItemT) -> ResultT:
         """Records `event`; returns once its transaction committed (raises what recording raised).
 

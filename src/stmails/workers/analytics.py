@@ -39,6 +39,10 @@ class AnalyticsFolder:
             self._thread.join(timeout)
         self._thread = None
 
+    def is_alive(self) -> bool:
+        """True while the folding thread runs (from `start()` until `stop()`)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:

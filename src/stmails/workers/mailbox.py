@@ -353,6 +353,10 @@ class MailboxWorker:
         # A message still being classified (the join timed out) has its worker killed.
         self._classifier.close()
 
+    def is_alive(self) -> bool:
+        """True while the scanning thread runs (from `start()` until `stop()`)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         # The first round waits one tick, so that a server that starts and stops at once (tests,
         # a failed start) never begins a scan.

@@ -1,18 +1,39 @@
-"""`GET /health`: 200 when the database answers, 503 otherwise. No authentication."""
+"""Health checks for load balancers and orchestrators; none needs authentication.
+
+- `GET /health` (listmonk's): 200 when the database answers, 503 otherwise.
+- `GET /health/live`: 200 as long as the process answers requests at all (its event loop runs);
+  it touches nothing else, so a busy or unreachable database never gets the process restarted.
+- `GET /health/ready`: 200 when this process can do its work: the database answers, its schema
+  is at the newest migration this code knows, and every background loop of the process (the
+  bounce and tracking writers, the mailbox scanner, the analytics folder, the campaign sender
+  when it runs here) is alive; else 503 with the failing checks named. A change of readiness is
+  logged once, with the failing checks.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+
+import orjson
 from fastapi import APIRouter, Request
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from stmails import liveness
+from stmails.db.migrate import head_revision
 from stmails.web.deps import AppState, app_state
-from stmails.web.errors import is_database_unavailable, unavailable
+from stmails.web.errors import RETRY_AFTER_SECONDS, is_database_unavailable, unavailable
 from stmails.web.hot_paths import json_headers, send_json
+
+log = logging.getLogger("stmails.web.health")
+# Where the last readiness answer is kept (in AppState.extras), so that changes are logged once.
+_READY_KEY = "health.ready"
 
 router = APIRouter(tags=["health"])
 
@@ -57,3 +78,69 @@ class Health:
 _HEADERS = json_headers(_HEALTHY)
 
 route = Route("/health", Health(), methods=["GET"], name="health_hot")
+
+
+@router.get("/health/live", summary="Is the process answering? (liveness)")
+async def live() -> Response:
+    """`{"data": true}` whenever the process answers; it checks nothing else."""
+    return Response(_HEALTHY, media_type="application/json")
+
+
+@functools.cache
+def _head() -> str | None:
+    # The migration scripts do not change while the process runs.
+    return head_revision()
+
+
+def _database_checks(sessions: sessionmaker[Session]) -> dict[str, bool]:
+    """`database`: a `SELECT 1` succeeds; `migrations`: the database is at the newest revision
+    of this code's migration scripts."""
+    try:
+        with sessions() as session:
+            session.execute(text("SELECT 1"))
+            try:
+                revisions = session.scalars(text("SELECT version_num FROM alembic_version")).all()
+            except SQLAlchemyError as exc:
+                log.debug("readiness: no migration revision: %s", exc)
+                revisions = []
+    except SQLAlchemyError as exc:
+        log.debug("readiness: database unreachable: %s", exc)
+        return {"database": False, "migrations": False}
+    return {"database": True, "migrations": list(revisions) == [_head()]}
+
+
+def readiness(state: AppState) -> dict[str, bool]:
+    """The checks of `GET /health/ready` that need no database: each background loop of the
+    application and of the process (see `stmails.liveness`), alive or not."""
+    loops = {**liveness.checks(), **state.background}
+    return {name: bool(check()) for name, check in sorted(loops.items())}
+
+
+@router.get(
+    "/health/ready",
+    summary="Can this process do its work? (readiness)",
+    responses={503: {"description": "Not ready; `checks` names what failed"}},
+)
+async def ready(request: Request) -> Response:
+    """`{"data": {"ready": true, "checks": {...}}}` with each check's result; 503 (with
+    Retry-After) when any of them failed."""
+    state = app_state(request)
+    checks = await run_in_threadpool(_database_checks, state.readonly_sessions)
+    checks.update(readiness(state))
+    is_ready = all(checks.values())
+    if state.extras.get(_READY_KEY) != is_ready:
+        state.extras[_READY_KEY] = is_ready
+        failing = ", ".join(name for name, ok in checks.items() if not ok)
+        if is_ready:
+            log.info("ready: every check passes")
+        else:
+            log.warning("not ready: %s failed", failing)
+    body = orjson.dumps({"data": {"ready": is_ready, "checks": checks}})
+    if is_ready:
+        return Response(body, media_type="application/json")
+    return Response(
+        body,
+        status_code=503,
+        media_type="application/json",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
