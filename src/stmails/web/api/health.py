@@ -1,8 +1,12 @@
-"""`GET /health`: 200 when the database answers, 503 otherwise. No authentication."""
+"""`GET /health`: 200 when the database answers, 503 otherwise. No authentication.
+
+`GET /api/health` is listmonk's authenticated twin: the same answer for any caller with valid
+credentials (listmonk's clients call it to check their login), 401/403 otherwise.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -10,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from stmails.web.deps import AppState, app_state
+from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import is_database_unavailable, unavailable
 from stmails.web.hot_paths import json_headers, send_json
 
@@ -41,6 +45,17 @@ async def health(request: Request) -> Response:
 
     This route documents `/health` in the OpenAPI schema; requests are answered by `Health`
     (the same answers, through the app's short stack for hot routes)."""
+    await _check(app_state(request))
+    return Response(_HEALTHY, media_type="application/json")
+
+
+@router.get(
+    "/api/health",
+    dependencies=[Depends(require_user)],
+    summary="Are these credentials valid (and the database reachable)?",
+)
+async def api_health(request: Request) -> Response:
+    """listmonk's `GET /api/health`: `{"data": true}` for any authenticated caller."""
     await _check(app_state(request))
     return Response(_HEALTHY, media_type="application/json")
 
