@@ -6,12 +6,14 @@ from typing import Any
 
 from stmails.db.models import Campaign, CampaignList, MailingList, Subscriber
 from stmails.services.bounces import BounceRow
+from stmails.services.lists import ListCounts
 from stmails.services.subscribers import Subscription
 from stmails.web.responses import timestamp
 
 
-def mailing_list(item: MailingList, subscriber_count: int | None = None) -> dict[str, Any]:
-    """A list as `GET /api/lists` returns it."""
+def mailing_list(item: MailingList, counts: ListCounts | None = None) -> dict[str, Any]:
+    """A list as `GET /api/lists` returns it; with `counts`, listmonk's `subscriber_count` and
+    `subscriber_statuses` (subscriptions by status, the statuses that have any)."""
     body: dict[str, Any] = {
         "id": item.id,
         "created_at": timestamp(item.created_at),
@@ -20,11 +22,13 @@ def mailing_list(item: MailingList, subscriber_count: int | None = None) -> dict
         "name": item.name,
         "type": item.type,
         "optin": item.optin,
+        "status": item.status,
         "tags": list(item.tags or []),
         "description": item.description,
     }
-    if subscriber_count is not None:
-        body["subscriber_count"] = subscriber_count
+    if counts is not None:
+        body["subscriber_count"] = counts.total
+        body["subscriber_statuses"] = dict(counts.by_status)
     return body
 
 
