@@ -343,16 +343,20 @@ def list_subscribers(
     if list_ids:
         query = query.where(on_lists(list_ids, subscription_status))
     if search.strip():
-        pattern = f"%{_escape_like(search.strip().lower())}%"
-        query = query.where(
-            or_(
-                func.lower(Subscriber.email).like(pattern, escape="\\"),
-                func.lower(Subscriber.name).like(pattern, escape="\\"),
-            )
-        )
+        query = query.where(matching(search))
     total = count_of(session, query)
     ordered = query.order_by(*terms)
     return Page(list(session.scalars(paged(ordered, page, per_page))), total, page, per_page)
+
+
+def matching(search: str) -> ColumnElement[bool]:
+    """The condition "the name or address contains `search`" (any case; listmonk's
+    `search`)."""
+    pattern = f"%{_escape_like(search.strip().lower())}%"
+    return or_(
+        func.lower(Subscriber.email).like(pattern, escape="\\"),
+        func.lower(Subscriber.name).like(pattern, escape="\\"),
+    )
 
 
 def _escape_like(text: str) -> str:

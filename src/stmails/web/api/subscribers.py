@@ -1,8 +1,17 @@
-"""listmonk's subscriber API: `/api/subscribers` and its sub-resources."""
+"""listmonk's subscriber API: `/api/subscribers` and its sub-resources.
+
+Finding subscribers takes listmonk's two forms everywhere (the listing and the `/query/*` bulk
+actions): `search`, part of the name or address in any case (no extra permission), and
+`query`, an SQL-like expression (subscribers:sql_query; services.subscriber_query parses it,
+never pastes it). `list_ids` (`list_id` on the listing) narrow to subscribers of those lists,
+with `subscription_status` on them; a bulk action with `all: true` acts on every subscriber
+(of those lists), whatever `search` and `query` say.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -27,9 +36,14 @@ from stmails.web.body import (
     run_db,
     text_field,
 )
-from stmails.web.deps import require_user
+from stmails.web.deps import Principal, require_user
 from stmails.web.errors import bad_request
-from stmails.web.permissions import require_permission, require_permission_with
+from stmails.web.permissions import (
+    Caller,
+    check_permission,
+    require_permission,
+    require_permission_with,
+)
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
 router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
@@ -57,17 +71,17 @@ async def list_subscribers(
     request: Request,
     listing: ListingParams,
     query: str = "",
+    search: str = "",
     list_id: Repeated = None,
     subscription_status: str = "",
 ) -> JSONResponse:
-    """listmonk's `GET /api/subscribers`; `query` is an SQL-like expression, parsed safely."""
+    """listmonk's `GET /api/subscribers`: `search` (name or address), `query` (an SQL-like
+    expression, parsed safely), `list_id` and `subscription_status`."""
     paging = listing.paging
     order_by = listing.order_by or "id"
     direction = listing.order or "asc"
     list_ids = query_ids(list_id or [], "list_id")
-
-    if subscription_status and subscription_status not in SUBSCRIPTION_STATUSES:
-        raise bad_request(f"subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
+    _check_subscription_status(subscription_status)
 
     def work(session: Session) -> dict[str, Any]:
         condition = subscriber_condition(session, query) if query.strip() else None
@@ -78,6 +92,7 @@ async def list_subscribers(
                     condition=condition,
                     list_ids=list_ids,
                     subscription_status=subscription_status or None,
+                    search=search,
                     order_by=order_by,
                     order=direction,
                     page=paging.page,
@@ -91,9 +106,14 @@ async def list_subscribers(
         rows = found.results
         lists = subscriber_service.subscriptions(session, [row.id for row in rows])
         results = [serialize.subscriber(row, lists[row.id]) for row in rows]
-        return paging.envelope(results, found.total, query)
+        return paging.envelope(results, found.total, query, search.strip())
 
     return data(await run_db(request, work))
+
+
+def _check_subscription_status(value: str | None) -> None:
+    if value and value not in SUBSCRIPTION_STATUSES:
+        raise bad_request(f"subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
 
 
 def _first_line(exc: Exception) -> str:
@@ -203,14 +223,14 @@ async def blocklist_many(request: Request) -> JSONResponse:
 # acted on are exactly those the query matched.
 @router.put(
     "/subscribers/query/blocklist",
-    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
-    summary="Blocklist the subscribers a query matches",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Blocklist the subscribers a search or query matches",
 )
-async def blocklist_query(request: Request) -> JSONResponse:
-    body = await json_object(request)
+async def blocklist_query(request: Request, caller: Caller) -> JSONResponse:
+    selection = _Selection.of(await json_object(request), caller, need_filter=True)
 
     def work(session: Session) -> None:
-        subscriber_service.blocklist(session, _matching_ids(session, body, require_query=True))
+        subscriber_service.blocklist(session, selection.ids(session))
 
     await run_db(request, work, write=True)
     return data(True)
@@ -218,15 +238,14 @@ async def blocklist_query(request: Request) -> JSONResponse:
 
 @router.post(
     "/subscribers/query/delete",
-    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
-    summary="Delete the subscribers a query matches",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Delete the subscribers a search or query matches",
 )
-async def delete_query(request: Request) -> JSONResponse:
-    body = await json_object(request)
+async def delete_query(request: Request, caller: Caller) -> JSONResponse:
+    selection = _Selection.of(await json_object(request), caller, need_filter=True)
 
     def work(session: Session) -> None:
-        ids = _matching_ids(session, body, require_query=not body.get("all"))
-        subscriber_service.delete_subscribers(session, ids)
+        subscriber_service.delete_subscribers(session, selection.ids(session))
 
     await run_db(request, work, write=True)
     return data(True)
@@ -234,28 +253,56 @@ async def delete_query(request: Request) -> JSONResponse:
 
 @router.put(
     "/subscribers/query/lists",
-    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
-    summary="Change list memberships of matching subscribers",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Change list memberships of the subscribers a search or query matches",
 )
-async def lists_query(request: Request) -> JSONResponse:
+async def lists_query(request: Request, caller: Caller) -> JSONResponse:
     body = await json_object(request)
-    await _change_lists(request, body, lambda s: _matching_ids(s, body, require_query=False))
+    selection = _Selection.of(body, caller, need_filter=False)
+    await _change_lists(request, body, selection.ids)
     return data(True)
 
 
-def _matching_ids(session: Session, body: dict[str, Any], require_query: bool) -> list[int]:
-    """Ids of the subscribers that listmonk's `query` + `list_ids` of a bulk body select."""
-    query = text_field(body, "query") or ""
-    if require_query and not query.strip():
-        raise bad_request("query: required")
-    statement = select(Subscriber.id)
-    if query.strip():
-        statement = statement.where(subscriber_condition(session, query))
-    list_ids = ids_field(body, "list_ids") or []
-    if list_ids:
-        statement = statement.where(subscriber_service.on_lists(list_ids))
-    with query_deadline(session):
-        return list(session.scalars(statement))
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The subscribers a bulk body selects: listmonk's `search`, `query`, `list_ids`,
+    `subscription_status` and `all`."""
+
+    search: str
+    query: str
+    list_ids: list[int]
+    subscription_status: str | None
+
+    @classmethod
+    def of(cls, body: dict[str, Any], caller: Principal, *, need_filter: bool) -> _Selection:
+        """The selection of `body`; 400 for a bad field, or (with `need_filter`) when neither
+        `search`, `query` nor `all` says whom; 403 for a `query` without
+        subscribers:sql_query."""
+        everything = bool_field(body, "all")
+        # listmonk: `all` acts on everybody (of `list_ids`) whatever the search or query.
+        search = "" if everything else (text_field(body, "search", 1000) or "").strip()
+        query = "" if everything else (text_field(body, "query") or "").strip()
+        if need_filter and not (everything or search or query):
+            raise bad_request("query: give a search, a query, or all: true")
+        if query:
+            check_permission(caller, "subscribers:sql_query")
+        status = text_field(body, "subscription_status", 100) or None
+        _check_subscription_status(status)
+        return cls(search, query, ids_field(body, "list_ids") or [], status)
+
+    def ids(self, session: Session) -> list[int]:
+        """Ids of the subscribers selected, read in the caller's transaction."""
+        statement = select(Subscriber.id)
+        if self.query:
+            statement = statement.where(subscriber_condition(session, self.query))
+        if self.search:
+            statement = statement.where(subscriber_service.matching(self.search))
+        if self.list_ids:
+            statement = statement.where(
+                subscriber_service.on_lists(self.list_ids, self.subscription_status)
+            )
+        with query_deadline(session):
+            return list(session.scalars(statement))
 
 
 @router.put(
