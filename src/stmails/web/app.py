@@ -33,6 +33,7 @@ from stmails.web import admin, public
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
     analytics,
+    campaign_extras,
     campaigns,
     content_check,
     deliverability,
@@ -261,6 +262,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for route in tracking_routes.routes:
         app.add_hot_route(route)
     app.include_router(tracking_routes.router)
+    # Before every /campaigns/{campaign_id}... route, which would take "running" for an id.
+    app.include_router(campaign_extras.router, prefix="/api")
     # Before the campaign CRUD routes: the sending routes own the campaign actions
     # (status, test, preview).
     sending_routes.install(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stmails.db.models import Campaign, CampaignList, MailingList, Subscriber
+from stmails.db.models import Campaign, CampaignList, CampaignMedia, MailingList, Subscriber
 from stmails.services.bounces import BounceRow
 from stmails.services.lists import ListCounts
 from stmails.services.subscribers import Subscription
@@ -84,10 +84,14 @@ def bounce(row: BounceRow) -> dict[str, Any]:
 
 
 def campaign(
-    item: Campaign, lists: list[CampaignList], bounces: int, engagement: tuple[int, int] = (0, 0)
+    item: Campaign,
+    lists: list[CampaignList],
+    bounces: int,
+    engagement: tuple[int, int] = (0, 0),
+    media: list[CampaignMedia] | None = None,
 ) -> dict[str, Any]:
     """A campaign as `GET /api/campaigns/{id}` returns it; `engagement` is its (views, clicks)
-    by people (services.analytics.listmonk)."""
+    by people (services.analytics.listmonk), `media` the files it carries."""
     return {
         "id": item.id,
         "created_at": timestamp(item.created_at),
@@ -105,6 +109,7 @@ def campaign(
         "subject": item.subject,
         "from_email": item.from_email,
         "body": item.body,
+        "body_source": item.body_source,
         "altbody": item.altbody,
         "send_at": timestamp(item.send_at),
         "status": item.status,
@@ -117,4 +122,6 @@ def campaign(
         "archive_slug": item.archive_slug,
         "archive_template_id": item.archive_template_id,
         "archive_meta": dict(item.archive_meta or {}),
+        "attribs": dict(item.attribs or {}),
+        "media": [{"id": m.media_id, "filename": m.filename} for m in media or []],
     }

@@ -1,5 +1,13 @@
 """listmonk's campaign API: `/api/campaigns` records. Status changes, test sends and previews
-live in `campaign_actions.py`, beside the sender they drive."""
+live in `campaign_actions.py`, beside the sender they drive; unsaved previews, format
+conversion, running stats and bulk deletes in `campaign_extras.py`.
+
+Create and update take every field listmonk's do: the content fields, `lists`, `tags`,
+`headers`, `attribs`, `body_source`, `media` (media library ids; the files the campaign
+carries), `template_id` (the default campaign template when absent) and the archive fields
+(`archive`, `archive_slug`, `archive_template_id`, `archive_meta`), checked as
+`PUT /api/campaigns/{id}/archive` checks them.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +20,21 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign
 from stmails.ingest.native import parse_timestamp
+from stmails.services import archive
 from stmails.services import campaigns as campaign_service
 from stmails.services.analytics.listmonk import engagement_of_campaigns
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import act_on_one, ids_field, json_object, run_db, strings_field, text_field
+from stmails.web.body import (
+    act_on_one,
+    bool_field,
+    ids_field,
+    json_object,
+    object_field,
+    run_db,
+    strings_field,
+    text_field,
+)
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
 from stmails.web.permissions import require_permission
@@ -42,8 +60,11 @@ def serialized(session: Session, items: Sequence[Campaign]) -> list[dict[str, An
     links = campaign_service.campaign_lists(session, ids)
     bounces = campaign_service.bounce_counts(session, ids)
     engagement = engagement_of_campaigns(session, ids)
+    media = campaign_service.campaign_media(session, ids)
     return [
-        serialize.campaign(item, links[item.id], bounces[item.id], engagement[item.id])
+        serialize.campaign(
+            item, links[item.id], bounces[item.id], engagement[item.id], media[item.id]
+        )
         for item in items
     ]
 
@@ -87,11 +108,37 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         ):
             raise bad_request('headers: must be an array of objects like [{"X-Name": "value"}]')
         fields["headers"] = headers
+    if "attribs" in body:
+        fields["attribs"] = object_field(body, "attribs") or {}
+    if "body_source" in body:
+        fields["body_source"] = text_field(body, "body_source", 5_000_000)
     # Columns that cannot be null take their defaults when a client sends null.
     for name in ("from_email", "body", "content_type", "messenger", "type"):
         if name in fields and fields[name] is None:
             del fields[name]
     return fields
+
+
+def archive_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """listmonk's archive fields present in `body`, type-checked, as keyword arguments of
+    services.archive.set_archive (empty when the body has none)."""
+    if not any(name in body for name in ARCHIVE_FIELDS):
+        return {}
+    template_id = body.get("archive_template_id")
+    if template_id is not None and (
+        isinstance(template_id, bool) or not isinstance(template_id, int)
+    ):
+        raise bad_request("archive_template_id: must be a template id or null")
+    return {
+        "archive": bool_field(body, "archive") if "archive" in body else None,
+        "slug": text_field(body, "archive_slug", 300),
+        "template_id": template_id or None,
+        "meta": object_field(body, "archive_meta"),
+        "clear_template": "archive_template_id" in body and not template_id,
+    }
+
+
+ARCHIVE_FIELDS = ("archive", "archive_slug", "archive_template_id", "archive_meta")
 
 
 @router.get(
@@ -153,11 +200,15 @@ async def create_campaign(request: Request) -> JSONResponse:
     if not subject:
         raise bad_request("subject: required")
     list_ids = ids_field(body, "lists") or []
+    media_ids = ids_field(body, "media") or []
+    archiving = archive_fields(body)
 
     def work(session: Session) -> dict[str, Any]:
         created = campaign_service.create(
-            session, name=name, subject=subject, list_ids=list_ids, **fields
+            session, name=name, subject=subject, list_ids=list_ids, media_ids=media_ids, **fields
         )
+        if archiving:
+            archive.set_archive(session, created, **archiving)
         return _one(session, created)
 
     return data(await run_db(request, work, write=True))
@@ -173,10 +224,16 @@ async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
     body = await json_object(request)
     fields = _fields(body)
     list_ids = ids_field(body, "lists")
+    media_ids = ids_field(body, "media")
+    archiving = archive_fields(body)
 
     def work(session: Session) -> dict[str, Any]:
         found = campaign_service.get(session, campaign_id)
-        updated = campaign_service.update_campaign(session, found, list_ids=list_ids, **fields)
+        updated = campaign_service.update_campaign(
+            session, found, list_ids=list_ids, media_ids=media_ids, **fields
+        )
+        if archiving:
+            archive.set_archive(session, updated, **archiving)
         return _one(session, updated)
 
     return data(await run_db(request, work, write=True))
