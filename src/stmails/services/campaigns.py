@@ -133,9 +133,7 @@ def set_media(session: Session, campaign: Campaign, media_ids: Sequence[int]) ->
     """Makes `media_ids` the media the campaign carries (listmonk's `media`); InvalidInput
     naming the ids the library does not have."""
     wanted = list(dict.fromkeys(media_ids))
-    files = {
-        m.id: m.filename for m in session.scalars(select(Media).where(Media.id.in_(wanted)))
-    }
+    files = {m.id: m.filename for m in session.scalars(select(Media).where(Media.id.in_(wanted)))}
     missing = [i for i in wanted if i not in files]
     if missing:
         raise InvalidInput("media", f"no such media: {missing}")
@@ -147,9 +145,7 @@ def set_media(session: Session, campaign: Campaign, media_ids: Sequence[int]) ->
     session.flush()
 
 
-def campaign_media(
-    session: Session, campaign_ids: Sequence[int]
-) -> dict[int, list[CampaignMedia]]:
+def campaign_media(session: Session, campaign_ids: Sequence[int]) -> dict[int, list[CampaignMedia]]:
     """The media of each campaign (by id), in the order given; a file deleted from the
     library stays with its name and a null id."""
     out: dict[int, list[CampaignMedia]] = {i: [] for i in campaign_ids}

@@ -1,8 +1,11 @@
-"""listmonk's user API: `/api/users` (admin and API users) and `PUT /api/users/{id}/role`.
+"""listmonk's user API: `/api/users` (admin and API users), plus stmails' shortcuts
+`POST /api/users/api` and `PUT /api/users/{id}/role`.
 
-Secrets never come back except once: `POST /api/users/api` (or `POST /api/users` with type
-`api`) returns the generated token as listmonk does, in the user's `password` field. listmonk's
-login type is called `user`; stmails calls it `admin` and accepts `user` on input.
+listmonk's forms: `POST /api/users` with `type: api` makes an API user, and `PUT /api/users/{id}`
+changes any field, the roles included. Users have listmonk's `name` and `email` (the address
+password-reset mail goes to; API users have none). Secrets never come back except once: making
+an API user returns the generated token as listmonk does, in the user's `password` field.
+listmonk's login type is called `user`; stmails calls it `admin` and accepts `user` on input.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Role, User
+from stmails.services import accounts
 from stmails.services import users as user_service
 from stmails.web.api.roles import role_json
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import json_object, run_db, text_field
+from stmails.web.body import json_object, query_ids, run_db, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
 from stmails.web.permissions import Caller, actor, change_access, require_permission
-from stmails.web.responses import JSONResponse, data, timestamp
+from stmails.web.responses import JSONResponse, Repeated, data, timestamp
 
 router = APIRouter(tags=["users"], dependencies=[Depends(require_user)])
 
@@ -34,10 +38,13 @@ def user_json(user: User, token: str | None = None) -> dict[str, Any]:
         "id": user.id,
         "created_at": timestamp(user.created_at),
         "username": user.username,
+        "name": user.name or user.username,
+        "email": (user.email or None) if user.type != "api" else None,
         "type": user.type,
         "status": user.status,
         "password_login": user.type == "admin",
         "loggedin_at": timestamp(user.last_login),
+        "twofa_type": "totp" if user.totp_secret else "none",
         "user_role_id": user.role_id,
         "user_role": role_json(user.role),
         "list_role_id": None,
@@ -102,6 +109,8 @@ async def _create(
     password = text_field(body, "password", 1000)
     if user_type == "admin" and not password:
         raise bad_request("password: required for a user that logs in with a password")
+    name = text_field(body, "name", 1000)
+    email = text_field(body, "email", 1000)
 
     def work(session: Session) -> dict[str, Any]:
         role = _role(session, role_id)
@@ -109,10 +118,12 @@ async def _create(
             user, token = user_service.create_api_user(
                 session, username, role=role, status=status, actor=actor(caller)
             )
+            accounts.update_profile(session, user, name=name)
             return user_json(user, token)
         made = user_service.create_admin(
             session, username, password or "", role=role, status=status, actor=actor(caller)
         )
+        accounts.update_profile(session, made, name=name, email=email)
         return user_json(made)
 
     return data(await run_db(request, work, write=True))
@@ -151,15 +162,18 @@ async def create_api_user(request: Request, caller: Caller) -> JSONResponse:
     dependencies=[require_permission("users:manage")],
 )
 async def update_user(request: Request, caller: Caller, user_id: int) -> JSONResponse:
-    """Changes the fields given: username, password (password users), status, user_role_id.
+    """Changes the fields given: username, name, email (password users), password (password
+    users), status, user_role_id.
 
-    An empty password leaves it unchanged (listmonk's clients send one).
+    Empty strings leave their field unchanged (listmonk's clients send the whole form).
     """
     body = await json_object(request)
     username = text_field(body, "username", 1000)
     password = text_field(body, "password", 1000) or None
-    status = text_field(body, "status", 100)
+    status = text_field(body, "status", 100) or None
     role_id = _role_id(body, required=False)
+    name = text_field(body, "name", 1000) or None
+    email = text_field(body, "email", 1000) or None
 
     def work(session: Session) -> dict[str, Any]:
         user = user_service.get(session, user_id)
@@ -171,6 +185,10 @@ async def update_user(request: Request, caller: Caller, user_id: int) -> JSONRes
             status=status,
             role=_role(session, role_id),
             actor=actor(caller),
+        )
+        # API users have no address (listmonk ignores one sent for them).
+        accounts.update_profile(
+            session, updated, name=name, email=email if updated.type != "api" else None
         )
         return user_json(updated)
 
@@ -193,6 +211,26 @@ async def set_role(request: Request, caller: Caller, user_id: int) -> JSONRespon
         user = user_service.get(session, user_id)
         role = _role(session, role_id)
         return user_json(user_service.update_user(session, user, role=role, actor=actor(caller)))
+
+    return data(await change_access(request, work))
+
+
+@router.delete(
+    "/users",
+    summary="Delete users by id (?id=1&id=2)",
+    dependencies=[require_permission("users:manage")],
+)
+async def delete_users(request: Request, caller: Caller, id: Repeated = None) -> JSONResponse:
+    """listmonk's bulk delete: every user named, or none (the checks of a single delete apply
+    to each, and one refusal keeps them all)."""
+    ids = query_ids(id or [], "id")
+    if not ids:
+        raise bad_request("id: at least one user id is required")
+
+    def work(session: Session) -> bool:
+        for user_id in dict.fromkeys(ids):
+            user_service.delete(session, user_service.get(session, user_id), actor=actor(caller))
+        return True
 
     return data(await change_access(request, work))
 
