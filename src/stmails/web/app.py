@@ -45,6 +45,7 @@ from stmails.web.api import (
     media,
     public_admin,
     sending_routes,
+    server_info,
     subscribers,
     webhooks_native,
     webhooks_service,
@@ -283,6 +284,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         users_api.router,
         roles_api.router,
         public_admin.router,
+        server_info.router,
     ):
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under
