@@ -42,6 +42,7 @@ from stmails.web.api import (
     health,
     imports,
     lists,
+    maintenance,
     media,
     public_admin,
     sending_routes,
@@ -285,6 +286,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         roles_api.router,
         public_admin.router,
         server_info.router,
+        maintenance.router,
     ):
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under
