@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from stmails.db.models import (
@@ -30,7 +30,7 @@ from stmails.db.types import utcnow
 from stmails.services.errors import InvalidInput, NotFound
 from stmails.services.pages import (
     Page,
-    any_tag,
+    all_tags,
     check_paging,
     count_of,
     delete_by_ids,
@@ -241,20 +241,34 @@ def set_status(
     return campaign
 
 
-def delete_campaigns(session: Session, ids: Iterable[int]) -> int:
-    """Delete campaigns (their bounces stay, detached from the campaign); returns how many."""
+def delete_campaigns(
+    session: Session, ids: Iterable[int], within: Collection[int] | None = None
+) -> int:
+    """Delete campaigns (their bounces stay, detached from the campaign), only those going to
+    one of the lists `within` when given; returns how many."""
+    if within is not None:
+        ids = session.scalars(
+            select(Campaign.id).where(Campaign.id.in_(list(ids)), on_lists(within))
+        ).all()
     return delete_by_ids(session, Campaign.id, ids)
+
+
+def on_lists(list_ids: Collection[int]) -> Any:
+    """The condition "the campaign goes to one of `list_ids`"."""
+    return exists().where(
+        CampaignList.campaign_id == Campaign.id, CampaignList.list_id.in_(list(list_ids))
+    )
 
 
 def delete_matching(session: Session, search: str, within: Collection[int] | None = None) -> int:
     """Delete the campaigns whose name or subject contains `search` (every campaign when it is
-    blank), only among `within` when given; returns how many (listmonk's
+    blank), going to one of the lists `within` when given; returns how many (listmonk's
     `DELETE /api/campaigns?query=`)."""
     query = select(Campaign.id)
     if search.strip():
         query = query.where(_matching(search))
     if within is not None:
-        query = query.where(Campaign.id.in_(list(within)))
+        query = query.where(on_lists(within))
     return delete_campaigns(session, list(session.scalars(query)))
 
 
@@ -265,13 +279,17 @@ def _matching(search: str) -> Any:
     ).contains(needle, autoescape=True)
 
 
-def running_stats(session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
-    """listmonk's progress of the running campaigns: `sent` of `to_send`, `rate` (messages in
-    the last minute) and `net_rate` (messages a minute since the start)."""
+def running_stats(
+    session: Session, now: datetime | None = None, within: Collection[int] | None = None
+) -> list[dict[str, Any]]:
+    """listmonk's progress of the running campaigns (going to one of the lists `within` when
+    given): `sent` of `to_send`, `rate` (messages in the last minute) and `net_rate` (messages
+    a minute since the start)."""
     now = now or utcnow()
-    running = list(
-        session.scalars(select(Campaign).where(Campaign.status == "running").order_by(Campaign.id))
-    )
+    query = select(Campaign).where(Campaign.status == "running").order_by(Campaign.id)
+    if within is not None:
+        query = query.where(on_lists(within))
+    running = list(session.scalars(query))
     recent = dict.fromkeys((c.id for c in running), 0)
     if running:
         rows = session.execute(
@@ -340,13 +358,15 @@ def list_campaigns(
     search: str = "",
     statuses: Sequence[str] = (),
     tags: Sequence[str] = (),
+    within: Collection[int] | None = None,
     order_by: str = "created_at",
     order: str = "desc",
     page: int = 1,
     per_page: int | None = 20,
 ) -> Page[Campaign]:
     """Campaigns whose name or subject contains `search` (any case), in any of `statuses`,
-    carrying any of `tags`."""
+    carrying every one of `tags` (listmonk's filter), going to one of the lists `within` when
+    given."""
     terms = ordering(CAMPAIGN_ORDER, order_by, order, Campaign.id)
     check_paging(page, per_page)
     query = select(Campaign)
@@ -355,7 +375,9 @@ def list_campaigns(
     if statuses:
         query = query.where(Campaign.status.in_(list(statuses)))
     if tags:
-        query = query.where(any_tag(Campaign.tags, tags))
+        query = query.where(all_tags(Campaign.tags, tags))
+    if within is not None:
+        query = query.where(on_lists(within))
     total = count_of(session, query)
     ordered = query.order_by(*terms)
     return Page(list(session.scalars(paged(ordered, page, per_page))), total, page, per_page)

@@ -15,7 +15,10 @@ editor; stmails does them all here, so that any client gets them:
 | any | visual | the visual editor's block document (JSON text; see `visual_blocks`) |
 
 Template actions (`{{ ... }}`) pass through every conversion as written. The input is bounded
-by the request size cap; every step is linear in it.
+by the request size cap. Markdown is converted by Python-Markdown, whose time grows with the
+square of a block's length (a block re-split after each heading or rule it finds), so Markdown
+to convert is held to MAX_MARKDOWN_CHARS and its blocks (text between blank lines) to
+MAX_BLOCK_LINES lines: InvalidInput beyond. HTML nested too deep to walk is InvalidInput too.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from stmails.services.sending.plaintext import html_to_text
 from stmails.services.sending.templates import markdown_to_html
 
 HTML_TYPES = frozenset({"html", "richtext", "visual"})
+MAX_MARKDOWN_CHARS = 256 * 1024
+MAX_BLOCK_LINES = 300
 # A shielded template action: a character no HTML or Markdown converter touches, its number,
 # the same character again.
 _MARK = "\ue000"
@@ -54,6 +59,7 @@ def convert(body: str, source: str, target: str) -> str:
     if source == target or (source in HTML_TYPES and target in HTML_TYPES):
         return body
     if source == "markdown":
+        _check_markdown(body)
         html = _shielded(body, markdown_to_html)
         return html_to_text(html).strip() if target == "plain" else html
     if source == "plain":
@@ -76,11 +82,27 @@ class _ToMarkdown(MarkdownConverter):
     convert_head = convert_script
 
 
+def _check_markdown(body: str) -> None:
+    """InvalidInput when Markdown is too long to convert in bounded time."""
+    if len(body) > MAX_MARKDOWN_CHARS:
+        raise InvalidInput("body", f"Markdown longer than {MAX_MARKDOWN_CHARS} characters")
+    run = 0
+    for line in body.split("\n"):
+        run = run + 1 if line.strip() else 0
+        if run > MAX_BLOCK_LINES:
+            raise InvalidInput(
+                "body", f"a Markdown block of more than {MAX_BLOCK_LINES} lines (add blank lines)"
+            )
+
+
 def _as_markdown(body: str, source: str) -> str:
     if source not in HTML_TYPES:
         return body
     converter = _ToMarkdown(heading_style="ATX", bullets="-")
-    converted = _shielded(body, converter.convert)
+    try:
+        converted = _shielded(body, converter.convert)
+    except RecursionError:
+        raise InvalidInput("body", "the HTML nests too deeply to convert") from None
     return _BLANK_LINES.sub("\n\n", converted).strip()
 
 

@@ -23,7 +23,7 @@ from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, read_only, session_factory
 from stmails.ingest.native import NativeBounceError
-from stmails.services import bounces, login_guard, roles, users
+from stmails.services import bounces, login_guard, users
 from stmails.services.bounces import RecordError, RecordResult
 from stmails.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stmails.services.login_guard import HashingGate
@@ -126,16 +126,7 @@ def make_authenticator(
             if user is None:
                 with gate.hold():
                     user = users.authenticate_password(session, username, secret)
-            if user is None:
-                principal = None
-            else:
-                principal = Principal(
-                    user.id,
-                    user.username,
-                    user.type,
-                    roles.effective_permissions(user.role),
-                    roles.is_super_admin(user.role),
-                )
+            principal = None if user is None else Principal.of(user)
         if principal is None:
             note(
                 "failed login",

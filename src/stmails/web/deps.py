@@ -42,14 +42,33 @@ AUTH_CACHE_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a user id, name, type (`admin` or `api`), what its role permits and
-    whether that role is Super Admin."""
+    """Who is calling: a user id, name, type (`admin` or `api`), what its role permits, whether
+    that role is Super Admin, and whether it has a list role with the lists that role opens
+    for reading (`list:get`) and managing (`list:manage`) (web.list_scope)."""
 
     user_id: int
     username: str
     type: str
     permissions: frozenset[str] = frozenset()
     super_admin: bool = False
+    list_role: bool = False
+    list_get: frozenset[int] = frozenset()
+    list_manage: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, user: Any) -> Principal:
+        """The principal a `db.models.User` (with its roles loaded) is."""
+        get, manage = roles.list_grants(user.list_role)
+        return cls(
+            user.id,
+            user.username,
+            user.type,
+            roles.effective_permissions(user.role),
+            roles.is_super_admin(user.role),
+            user.list_role is not None,
+            get,
+            manage,
+        )
 
 
 # Checks a username and secret from a client address; returns the principal, or None when they
@@ -266,9 +285,7 @@ def _load_viewer(state: AppState, token: str) -> tuple[Viewer | None, bool]:
         if found is None:
             return None, False
         browser, user = found
-        principal = Principal(
-            user.id, user.username, user.type, roles.effective_permissions(user.role)
-        )
+        principal = Principal.of(user)
         viewer = Viewer(
             principal=principal,
             name=user.name,

@@ -16,10 +16,11 @@ from stmails.services.tracking.links import tracking_config
 from stmails.web.body import query_ids, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request, not_found
+from stmails.web.list_scope import guard
 from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, Repeated, data, timestamp
 
-router = APIRouter(tags=["analytics"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["analytics"], dependencies=[Depends(require_user), guard])
 
 # listmonk accepts dates and timestamps of 10 to 30 characters.
 _DATE_LENGTHS = range(10, 31)

@@ -26,32 +26,34 @@ from stmails.db.models import CONTENT_TYPES, Campaign
 from stmails.services import campaigns as campaign_service
 from stmails.services.content_formats import convert
 from stmails.services.sending.campaigns import CampaignError, preview
+from stmails.web.api.campaigns import READ, WRITE
 from stmails.web.api.sending_common import sending_config
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, query_ids, run_db, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.permissions import require_permission
+from stmails.web.list_scope import campaign_lists, guard
+from stmails.web.permissions import Caller
 from stmails.web.responses import JSONResponse, Repeated, data, parse_bool, timestamp
 
-router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user), guard])
 
 # A body converted or previewed is at most this long (the request cap bounds it anyway).
 MAX_BODY_CHARS = 5_000_000
 
 
 @router.get(
-    "/campaigns/running/stats",
-    dependencies=[require_permission("campaigns:get_all")],
-    summary="Progress of the running campaigns",
+    "/campaigns/running/stats", dependencies=[READ], summary="Progress of the running campaigns"
 )
-async def running_stats(request: Request) -> JSONResponse:
+async def running_stats(request: Request, caller: Caller) -> JSONResponse:
     """`[{"id", "status", "to_send", "sent", "started_at", "updated_at", "rate", "net_rate"}]`
     of the running campaigns: `rate` is messages sent in the last minute, `net_rate` messages
     a minute since the start."""
 
+    within = campaign_lists(caller, False)
+
     def work(session: Session) -> list[dict[str, Any]]:
-        stats = campaign_service.running_stats(session)
+        stats = campaign_service.running_stats(session, within=within)
         for item in stats:
             item["started_at"] = timestamp(item["started_at"])
             item["updated_at"] = timestamp(item["updated_at"])
@@ -62,22 +64,25 @@ async def running_stats(request: Request) -> JSONResponse:
 
 @router.delete(
     "/campaigns",
-    dependencies=[require_permission("campaigns:manage_all")],
+    dependencies=[WRITE],
     summary="Delete campaigns by id (?id=1&id=2) or by name (?query=...; all=true)",
 )
 async def delete_campaigns(
-    request: Request, id: Repeated = None, query: str = "", all: str = ""
+    request: Request, caller: Caller, id: Repeated = None, query: str = "", all: str = ""
 ) -> JSONResponse:
+    """listmonk's bulk delete; a caller limited to its lists' campaigns deletes only those
+    (listmonk: the others named are left)."""
     ids = query_ids(id or [], "id")
     everything = parse_bool(all, "all")
     if not ids and not query.strip() and not everything:
         raise bad_request("id: give campaign ids, or a query (all=true for every campaign)")
+    within = campaign_lists(caller, True)
 
     def work(session: Session) -> bool:
         if ids:
-            campaign_service.delete_campaigns(session, ids)
+            campaign_service.delete_campaigns(session, ids, within)
         else:
-            campaign_service.delete_matching(session, query)
+            campaign_service.delete_matching(session, query, within)
         return True
 
     return data(await run_db(request, work, write=True))
@@ -128,7 +133,7 @@ def _override(
 
 @router.post(
     "/campaigns/{campaign_id}/preview",
-    dependencies=[require_permission("campaigns:get_all", "campaigns:manage_all")],
+    dependencies=[READ, WRITE],
     summary="Preview unsaved content of a campaign",
     openapi_extra=JSON_BODY,
 )
@@ -138,7 +143,7 @@ async def post_preview(request: Request, campaign_id: int) -> Response:
 
 @router.post(
     "/campaigns/{campaign_id}/text",
-    dependencies=[require_permission("campaigns:get_all", "campaigns:manage_all")],
+    dependencies=[READ, WRITE],
     summary="Preview unsaved content of a campaign (listmonk's alias)",
     openapi_extra=JSON_BODY,
 )
@@ -148,7 +153,7 @@ async def post_text(request: Request, campaign_id: int) -> Response:
 
 @router.post(
     "/campaigns/{campaign_id}/content",
-    dependencies=[require_permission("campaigns:manage_all")],
+    dependencies=[WRITE],
     summary="Convert a body between content types",
     openapi_extra=JSON_BODY,
 )

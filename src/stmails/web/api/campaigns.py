@@ -35,12 +35,17 @@ from stmails.web.body import (
     strings_field,
     text_field,
 )
-from stmails.web.deps import require_user
+from stmails.web.deps import Principal, require_user
 from stmails.web.errors import bad_request
-from stmails.web.permissions import require_permission
+from stmails.web.list_scope import campaign_lists, check_lists, guard
+from stmails.web.permissions import Caller, require_any
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
-router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user), guard])
+
+# listmonk's pairs: every campaign, or (with the narrow one) the campaigns of the caller's lists.
+READ = require_any("campaigns:get_all", "campaigns:get")
+WRITE = require_any("campaigns:manage_all", "campaigns:manage")
 
 TEXT_FIELDS = (
     "name",
@@ -141,11 +146,15 @@ def archive_fields(body: dict[str, Any]) -> dict[str, Any]:
 ARCHIVE_FIELDS = ("archive", "archive_slug", "archive_template_id", "archive_meta")
 
 
-@router.get(
-    "/campaigns", dependencies=[require_permission("campaigns:get_all")], summary="List campaigns"
-)
+def check_campaign_lists(caller: Principal, list_ids: list[int] | None) -> None:
+    """403 when the caller sends a campaign to a list that is not its own (web.list_scope)."""
+    check_lists(caller, list_ids or [], campaign_lists(caller, True), "list:get")
+
+
+@router.get("/campaigns", dependencies=[READ], summary="List campaigns")
 async def list_campaigns(
     request: Request,
+    caller: Caller,
     listing: ListingParams,
     query: str = "",
     status: Repeated = None,
@@ -163,6 +172,7 @@ async def list_campaigns(
             search=query,
             statuses=status or [],
             tags=(tag or []) + (tags or []),
+            within=campaign_lists(caller, False),
             order_by=order_by,
             order=direction,
             page=paging.page,
@@ -174,22 +184,15 @@ async def list_campaigns(
     return data(await run_db(request, work))
 
 
-@router.get(
-    "/campaigns/{campaign_id}",
-    dependencies=[require_permission("campaigns:get_all")],
-    summary="Get one campaign",
-)
+@router.get("/campaigns/{campaign_id}", dependencies=[READ], summary="Get one campaign")
 async def get_campaign(request: Request, campaign_id: int) -> JSONResponse:
     return data(await run_db(request, lambda s: _one(s, campaign_service.get(s, campaign_id))))
 
 
 @router.post(
-    "/campaigns",
-    dependencies=[require_permission("campaigns:manage_all")],
-    summary="Create a campaign (draft)",
-    openapi_extra=JSON_BODY,
+    "/campaigns", dependencies=[WRITE], summary="Create a campaign (draft)", openapi_extra=JSON_BODY
 )
-async def create_campaign(request: Request) -> JSONResponse:
+async def create_campaign(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `POST /api/campaigns`: name, subject, lists and the content fields."""
     body = await json_object(request)
     fields = _fields(body)
@@ -200,6 +203,7 @@ async def create_campaign(request: Request) -> JSONResponse:
     if not subject:
         raise bad_request("subject: required")
     list_ids = ids_field(body, "lists") or []
+    check_campaign_lists(caller, list_ids)
     media_ids = ids_field(body, "media") or []
     archiving = archive_fields(body)
 
@@ -216,14 +220,15 @@ async def create_campaign(request: Request) -> JSONResponse:
 
 @router.put(
     "/campaigns/{campaign_id}",
-    dependencies=[require_permission("campaigns:manage_all")],
+    dependencies=[WRITE],
     summary="Update a campaign",
     openapi_extra=JSON_BODY,
 )
-async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
+async def update_campaign(request: Request, caller: Caller, campaign_id: int) -> JSONResponse:
     body = await json_object(request)
     fields = _fields(body)
     list_ids = ids_field(body, "lists")
+    check_campaign_lists(caller, list_ids)
     media_ids = ids_field(body, "media")
     archiving = archive_fields(body)
 
@@ -239,11 +244,7 @@ async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
     return data(await run_db(request, work, write=True))
 
 
-@router.delete(
-    "/campaigns/{campaign_id}",
-    dependencies=[require_permission("campaigns:manage_all")],
-    summary="Delete a campaign",
-)
+@router.delete("/campaigns/{campaign_id}", dependencies=[WRITE], summary="Delete a campaign")
 async def delete_campaign(request: Request, campaign_id: int) -> JSONResponse:
     return await act_on_one(
         request, campaign_id, campaign_service.get, campaign_service.delete_campaigns

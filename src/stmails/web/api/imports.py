@@ -28,7 +28,8 @@ from stmails.services.imports import ImportParams, ImportStatus
 from stmails.web.body import run_db
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import ApiError, bad_request
-from stmails.web.permissions import require_permission
+from stmails.web.list_scope import check_target_lists
+from stmails.web.permissions import Caller, require_permission
 from stmails.web.responses import JSONResponse, data
 
 log = logging.getLogger("stmails.web")
@@ -104,7 +105,7 @@ async def stop_import(request: Request) -> JSONResponse:
     summary="Import subscribers from CSV",
     openapi_extra=UPLOAD_SCHEMA,
 )
-async def start_import(request: Request) -> JSONResponse:
+async def start_import(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's CSV import: multipart `params` (JSON) and `file`; runs in the background."""
     async with request.form(max_files=1, max_fields=10) as form:
         params_text = form.get("params")
@@ -114,6 +115,7 @@ async def start_import(request: Request) -> JSONResponse:
         if not isinstance(upload, UploadFile):
             raise bad_request("file: required (a CSV file)")
         params = imports.parse_params(params_text)
+        check_target_lists(caller, params.lists)
         await run_db(request, lambda s: imports.check_lists(s, params))
         member = await run_in_threadpool(imports.zip_csv_member, upload.file)
         state = app_state(request)

@@ -9,6 +9,9 @@
   `tags`, `description`).
 - `DELETE /api/lists?id=1&id=2`, or `?query=name` (`&all=true` with an empty query deletes every
   list), as listmonk.
+
+A user whose role lacks `lists:get_all` (`lists:manage_all`) reads (manages) the lists its list
+role grants `list:get` (`list:manage`) on, and no other (web.list_scope).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import act_on_one, json_object, query_ids, run_db, strings_field, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
-from stmails.web.permissions import require_permission
+from stmails.web.list_scope import guard, manageable, readable, require_lists
+from stmails.web.permissions import Caller, permission_denied, require_permission
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data, parse_bool
 
-router = APIRouter(tags=["lists"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["lists"], dependencies=[Depends(require_user), guard])
 
 
 def _one(session: Session, item: MailingList) -> dict[str, Any]:
@@ -57,11 +61,10 @@ def _single(values: list[str] | None, name: str) -> str | None:
     return given[0].strip() if given else None
 
 
-@router.get(
-    "/lists", dependencies=[require_permission("lists:get_all")], summary="List mailing lists"
-)
+@router.get("/lists", dependencies=[require_lists(False)], summary="List mailing lists")
 async def list_lists(
     request: Request,
+    caller: Caller,
     listing: ListingParams,
     query: str = "",
     status: Repeated = None,
@@ -77,8 +80,9 @@ async def list_lists(
     wanted_type = _single(type, "type")
     wanted_optin = _single(optin, "optin")
     wanted_tags = (tag or []) + (tags or [])
+    within = readable(caller)
     if parse_bool(minimal, "minimal"):
-        return await _minimal(request, wanted_status)
+        return await _minimal(request, wanted_status, within)
     order_by = listing.order_by or "id"
     direction = listing.order or "asc"
 
@@ -90,6 +94,7 @@ async def list_lists(
             list_type=wanted_type,
             optin=wanted_optin,
             status=wanted_status,
+            within=within,
             order_by=order_by,
             order=direction,
             page=paging.page,
@@ -102,11 +107,13 @@ async def list_lists(
     return data(await run_db(request, work))
 
 
-async def _minimal(request: Request, status: str | None) -> JSONResponse:
+async def _minimal(
+    request: Request, status: str | None, within: frozenset[int] | None
+) -> JSONResponse:
     """listmonk's `minimal=true`: every list (of `status`) by id, no counts, one page."""
 
     def work(session: Session) -> list[dict[str, Any]]:
-        found = list_service.list_lists(session, status=status, per_page=None)
+        found = list_service.list_lists(session, status=status, within=within, per_page=None)
         return [serialize.mailing_list(r) for r in found.results]
 
     results = await run_db(request, work)
@@ -120,9 +127,7 @@ async def _minimal(request: Request, status: str | None) -> JSONResponse:
     )  # fmt: skip
 
 
-@router.get(
-    "/lists/{list_id}", dependencies=[require_permission("lists:get_all")], summary="Get one list"
-)
+@router.get("/lists/{list_id}", dependencies=[require_lists(False)], summary="Get one list")
 async def get_list(request: Request, list_id: int) -> JSONResponse:
     return data(await run_db(request, lambda s: _one(s, list_service.get(s, list_id))))
 
@@ -147,7 +152,7 @@ async def create_list(request: Request) -> JSONResponse:
 
 @router.put(
     "/lists/{list_id}",
-    dependencies=[require_permission("lists:manage_all")],
+    dependencies=[require_lists(True)],
     summary="Update a list",
     openapi_extra=JSON_BODY,
 )
@@ -164,7 +169,7 @@ async def update_list(request: Request, list_id: int) -> JSONResponse:
 
 @router.delete(
     "/lists/{list_id}",
-    dependencies=[require_permission("lists:manage_all")],
+    dependencies=[require_lists(True)],
     summary="Delete a list",
 )
 async def delete_list(request: Request, list_id: int) -> JSONResponse:
@@ -173,24 +178,27 @@ async def delete_list(request: Request, list_id: int) -> JSONResponse:
 
 @router.delete(
     "/lists",
-    dependencies=[require_permission("lists:manage_all")],
+    dependencies=[require_lists(True)],
     summary="Delete lists by id (?id=1&id=2) or by name (?query=...; all=true)",
 )
 async def delete_lists(
-    request: Request, id: Repeated = None, query: str = "", all: str = ""
+    request: Request, caller: Caller, id: Repeated = None, query: str = "", all: str = ""
 ) -> JSONResponse:
     """listmonk's bulk delete: the ids given, else the lists whose name contains `query`
-    (every list with `all=true` and no query)."""
+    (every list with `all=true` and no query); only among the lists the caller manages."""
     ids = query_ids(id or [], "id")
     everything = parse_bool(all, "all")
     if not ids and not query.strip() and not everything:
         raise bad_request("id: give list ids, or a query (all=true for every list)")
+    within = manageable(caller)
+    if within is not None and ids and not set(ids) <= within:
+        raise permission_denied("lists:manage_all")
 
     def work(session: Session) -> bool:
         if ids:
             list_service.delete_lists(session, ids)
         else:
-            list_service.delete_matching(session, query)
+            list_service.delete_matching(session, query, within)
         return True
 
     return data(await run_db(request, work, write=True))

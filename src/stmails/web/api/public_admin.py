@@ -27,11 +27,12 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, query_ids, run_db
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request
+from stmails.web.list_scope import guard
 from stmails.web.permissions import require_permission
 from stmails.web.public import mail
 from stmails.web.responses import JSONResponse, data
 
-router = APIRouter(tags=["public pages"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["public pages"], dependencies=[Depends(require_user), guard])
 
 
 @router.post(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import DataError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -38,15 +38,27 @@ from stmails.web.body import (
 )
 from stmails.web.deps import Principal, require_user
 from stmails.web.errors import bad_request
+from stmails.web.list_scope import (
+    check_lists,
+    check_subscribers,
+    check_target_lists,
+    guard,
+    manageable,
+    on_lists,
+    scoped,
+    subscriber_lists,
+)
 from stmails.web.permissions import (
     Caller,
     check_permission,
+    permission_denied,
+    require_any,
     require_permission,
     require_permission_with,
 )
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
-router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user), guard])
 
 JSON_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
 MEMBERSHIP_ACTIONS = ("add", "remove", "unsubscribe")
@@ -62,13 +74,14 @@ def _one(session: Session, subscriber_id: int) -> dict[str, Any]:
 @router.get(
     "/subscribers",
     dependencies=[
-        require_permission("subscribers:get_all"),
+        require_any("subscribers:get_all", "subscribers:get"),
         require_permission_with("query", "subscribers:sql_query"),
     ],
     summary="Query and list subscribers",
 )
 async def list_subscribers(
     request: Request,
+    caller: Caller,
     listing: ListingParams,
     query: str = "",
     search: str = "",
@@ -82,9 +95,18 @@ async def list_subscribers(
     direction = listing.order or "asc"
     list_ids = query_ids(list_id or [], "list_id")
     _check_subscription_status(subscription_status)
+    every = "subscribers:get_all" in caller.permissions
+    # subscribers:get lists only the subscribers of the caller's lists (a list role's).
+    if not every and not scoped(caller):
+        raise permission_denied("subscribers:get_all")
+    allowed = subscriber_lists(caller)
+    check_lists(caller, list_ids, allowed, "list:get")
 
     def work(session: Session) -> dict[str, Any]:
         condition = subscriber_condition(session, query) if query.strip() else None
+        if allowed is not None and not list_ids and not every:
+            mine = on_lists(allowed)
+            condition = mine if condition is None else and_(condition, mine)
         try:
             with query_deadline(session):
                 found = subscriber_service.list_subscribers(
@@ -137,7 +159,7 @@ async def get_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
     summary="Create a subscriber",
     openapi_extra=JSON_BODY,
 )
-async def create_subscriber(request: Request) -> JSONResponse:
+async def create_subscriber(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `POST /api/subscribers`: email, name, status, lists, attribs, preconfirm.
 
     The address is verified on the way in as `verify.on_subscribe` says (services.intake).
@@ -152,6 +174,7 @@ async def create_subscriber(request: Request) -> JSONResponse:
     attribs = object_field(body, "attribs")
     list_ids = ids_field(body, "lists") or []
     preconfirm = bool_field(body, "preconfirm_subscriptions")
+    check_target_lists(caller, list_ids)
 
     def work(session: Session) -> dict[str, Any]:
         created = subscriber_service.create(
@@ -173,18 +196,26 @@ async def create_subscriber(request: Request) -> JSONResponse:
     dependencies=[require_permission("subscribers:manage")],
     summary="Add, remove or unsubscribe subscribers on lists",
 )
-async def manage_lists(request: Request) -> JSONResponse:
+async def manage_lists(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `PUT /api/subscribers/lists`: ids, action, target_list_ids, status."""
     body = await json_object(request)
     ids = ids_field(body, "ids") or []
     if not ids:
         raise bad_request("ids: at least one subscriber id is required")
-    await _change_lists(request, body, lambda session: ids)
+
+    def chosen(session: Session) -> Sequence[int]:
+        check_subscribers(session, caller, ids)
+        return ids
+
+    await _change_lists(request, caller, body, chosen)
     return data(True)
 
 
 async def _change_lists(
-    request: Request, body: dict[str, Any], select_ids: Callable[[Session], Sequence[int]]
+    request: Request,
+    caller: Principal,
+    body: dict[str, Any],
+    select_ids: Callable[[Session], Sequence[int]],
 ) -> None:
     """Applies a membership change to the subscribers `select_ids` picks, in one transaction."""
     action = body.get("action")
@@ -193,6 +224,7 @@ async def _change_lists(
     list_ids = ids_field(body, "target_list_ids") or []
     if not list_ids:
         raise bad_request("target_list_ids: at least one list id is required")
+    check_target_lists(caller, list_ids)
     status = text_field(body, "status")
     if action == "add" and status not in SUBSCRIPTION_STATUSES:
         raise bad_request(f"status: one of {', '.join(SUBSCRIPTION_STATUSES)} (required for add)")
@@ -210,12 +242,17 @@ async def _change_lists(
     dependencies=[require_permission("subscribers:manage")],
     summary="Blocklist several subscribers",
 )
-async def blocklist_many(request: Request) -> JSONResponse:
+async def blocklist_many(request: Request, caller: Caller) -> JSONResponse:
     body = await json_object(request)
     ids = ids_field(body, "ids") or []
     if not ids:
         raise bad_request("ids: at least one subscriber id is required")
-    await run_db(request, lambda s: subscriber_service.blocklist(s, ids), write=True)
+
+    def work(session: Session) -> None:
+        check_subscribers(session, caller, ids)
+        subscriber_service.blocklist(session, ids)
+
+    await run_db(request, work, write=True)
     return data(True)
 
 
@@ -259,7 +296,7 @@ async def delete_query(request: Request, caller: Caller) -> JSONResponse:
 async def lists_query(request: Request, caller: Caller) -> JSONResponse:
     body = await json_object(request)
     selection = _Selection.of(body, caller, need_filter=False)
-    await _change_lists(request, body, selection.ids)
+    await _change_lists(request, caller, body, selection.ids)
     return data(True)
 
 
@@ -272,6 +309,8 @@ class _Selection:
     query: str
     list_ids: list[int]
     subscription_status: str | None
+    # A list-scoped caller's lists: the selection never goes beyond them.
+    within: frozenset[int] | None
 
     @classmethod
     def of(cls, body: dict[str, Any], caller: Principal, *, need_filter: bool) -> _Selection:
@@ -288,7 +327,10 @@ class _Selection:
             check_permission(caller, "subscribers:sql_query")
         status = text_field(body, "subscription_status", 100) or None
         _check_subscription_status(status)
-        return cls(search, query, ids_field(body, "list_ids") or [], status)
+        list_ids = ids_field(body, "list_ids") or []
+        within = subscriber_lists(caller)
+        check_lists(caller, list_ids, within, "list:get")
+        return cls(search, query, list_ids, status, within)
 
     def ids(self, session: Session) -> list[int]:
         """Ids of the subscribers selected, read in the caller's transaction."""
@@ -301,6 +343,8 @@ class _Selection:
             statement = statement.where(
                 subscriber_service.on_lists(self.list_ids, self.subscription_status)
             )
+        elif self.within is not None:
+            statement = statement.where(on_lists(self.within))
         with query_deadline(session):
             return list(session.scalars(statement))
 
@@ -310,8 +354,8 @@ class _Selection:
     dependencies=[require_permission("subscribers:manage")],
     summary="Update a subscriber (all fields)",
 )
-async def update_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
-    return await _update(request, subscriber_id, full=True)
+async def update_subscriber(request: Request, caller: Caller, subscriber_id: int) -> JSONResponse:
+    return await _update(request, caller, subscriber_id, full=True)
 
 
 @router.patch(
@@ -319,11 +363,13 @@ async def update_subscriber(request: Request, subscriber_id: int) -> JSONRespons
     dependencies=[require_permission("subscribers:manage")],
     summary="Update some fields of a subscriber",
 )
-async def patch_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
-    return await _update(request, subscriber_id, full=False)
+async def patch_subscriber(request: Request, caller: Caller, subscriber_id: int) -> JSONResponse:
+    return await _update(request, caller, subscriber_id, full=False)
 
 
-async def _update(request: Request, subscriber_id: int, full: bool) -> JSONResponse:
+async def _update(
+    request: Request, caller: Principal, subscriber_id: int, full: bool
+) -> JSONResponse:
     """PUT sets every field (no `lists` removes every subscription, as in listmonk); PATCH
     changes only the fields present (attribs are merged)."""
     body = await json_object(request)
@@ -335,6 +381,9 @@ async def _update(request: Request, subscriber_id: int, full: bool) -> JSONRespo
     preconfirm = bool_field(body, "preconfirm_subscriptions")
     if full and not email:
         raise bad_request("email: required")
+    check_target_lists(caller, list_ids or [])
+    # A list-scoped caller replaces only the subscriptions to lists it manages.
+    within = manageable(caller) if scoped(caller) else None
 
     def work(session: Session) -> dict[str, Any]:
         found = subscriber_service.get(session, subscriber_id)
@@ -350,6 +399,7 @@ async def _update(request: Request, subscriber_id: int, full: bool) -> JSONRespo
             status=status if status is not None or not full else "enabled",
             list_ids=list_ids if list_ids is not None or not full else [],
             preconfirm=preconfirm,
+            within=within,
         )
         return _one(session, subscriber_id)
 
@@ -383,11 +433,16 @@ async def delete_one(request: Request, subscriber_id: int) -> JSONResponse:
     dependencies=[require_permission("subscribers:manage")],
     summary="Delete subscribers by id (?id=1&id=2)",
 )
-async def delete_many(request: Request, id: Repeated = None) -> JSONResponse:
+async def delete_many(request: Request, caller: Caller, id: Repeated = None) -> JSONResponse:
     ids = query_ids(id or [], "id")
     if not ids:
         raise bad_request("id: at least one subscriber id is required")
-    await run_db(request, lambda s: subscriber_service.delete_subscribers(s, ids), write=True)
+
+    def work(session: Session) -> None:
+        check_subscribers(session, caller, ids)
+        subscriber_service.delete_subscribers(session, ids)
+
+    await run_db(request, work, write=True)
     return data(True)
 
 
