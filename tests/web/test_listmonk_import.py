@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 from typing import Any
 
@@ -14,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from stmails.services import imports
 from stmails.services.errors import InvalidInput
+
+from .test_imports_api import _wait
 
 CSV = "email,name,attributes\nann@example.org,Ann,\nbob@example.org,Bob,\n"
 
@@ -33,15 +34,6 @@ def _upload(client: TestClient, name: str, content: bytes, lists: list[int]) -> 
         data={"params": json.dumps(params)},
         files={"file": (name, content, "application/zip")},
     )
-
-
-def _wait(client: TestClient) -> dict[str, Any]:
-    for _ in range(200):
-        status = client.get("/api/import/subscribers").json()["data"]
-        if status["status"] != "importing":
-            return dict(status)
-        time.sleep(0.05)
-    raise AssertionError("import did not finish")
 
 
 def test_the_first_csv_of_a_zip_is_imported(client: TestClient) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
@@ -148,11 +148,21 @@ def set_media(session: Session, campaign: Campaign, media_ids: Sequence[int]) ->
 def campaign_media(session: Session, campaign_ids: Sequence[int]) -> dict[int, list[CampaignMedia]]:
     """The media of each campaign (by id), in the order given; a file deleted from the
     library stays with its name and a null id."""
-    out: dict[int, list[CampaignMedia]] = {i: [] for i in campaign_ids}
+    return _of_campaigns(session, CampaignMedia, campaign_ids)
+
+
+# The rows that belong to campaigns: their lists and their media.
+Owned = TypeVar("Owned", CampaignList, CampaignMedia)
+
+
+def _of_campaigns(
+    session: Session, model: type[Owned], campaign_ids: Sequence[int]
+) -> dict[int, list[Owned]]:
+    out: dict[int, list[Owned]] = {i: [] for i in campaign_ids}
     rows = session.scalars(
-        select(CampaignMedia)
-        .where(CampaignMedia.campaign_id.in_(list(campaign_ids)))
-        .order_by(CampaignMedia.campaign_id, CampaignMedia.id)
+        select(model)
+        .where(model.campaign_id.in_(list(campaign_ids)))
+        .order_by(model.campaign_id, model.id)
     )
     for row in rows:
         out[row.campaign_id].append(row)
@@ -326,15 +336,7 @@ def running_stats(
 
 def campaign_lists(session: Session, campaign_ids: Sequence[int]) -> dict[int, list[CampaignList]]:
     """The lists of each campaign (by id), including the names of deleted lists."""
-    out: dict[int, list[CampaignList]] = {i: [] for i in campaign_ids}
-    rows = session.scalars(
-        select(CampaignList)
-        .where(CampaignList.campaign_id.in_(list(campaign_ids)))
-        .order_by(CampaignList.campaign_id, CampaignList.id)
-    )
-    for row in rows:
-        out[row.campaign_id].append(row)
-    return out
+    return _of_campaigns(session, CampaignList, campaign_ids)
 
 
 def bounce_counts(session: Session, campaign_ids: Sequence[int]) -> dict[int, int]:

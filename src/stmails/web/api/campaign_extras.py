@@ -137,17 +137,13 @@ def _override(
     summary="Preview unsaved content of a campaign",
     openapi_extra=JSON_BODY,
 )
-async def post_preview(request: Request, campaign_id: int) -> Response:
-    return await _preview_unsaved(request, campaign_id)
-
-
 @router.post(
     "/campaigns/{campaign_id}/text",
     dependencies=[READ, WRITE],
     summary="Preview unsaved content of a campaign (listmonk's alias)",
     openapi_extra=JSON_BODY,
 )
-async def post_text(request: Request, campaign_id: int) -> Response:
+async def post_preview(request: Request, campaign_id: int) -> Response:
     return await _preview_unsaved(request, campaign_id)
 
 
