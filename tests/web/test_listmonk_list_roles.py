@@ -154,6 +154,17 @@ def test_a_list_role_scopes_lists_subscribers_and_campaigns(
     assert "none of your lists" in _refused(403, editor.get, f"/api/subscribers/{w['subC']}")
     _refused(403, editor.put, f"/api/subscribers/{w['subC']}/blocklist")
     _refused(403, editor.call, "DELETE", "/api/subscribers", params={"id": w["subC"]})
+    # A subscriber on one of its lists and another is shown, the other list masked (listmonk).
+    lm.put(
+        "/api/subscribers/lists",
+        {"ids": [w["subB"]], "action": "add", "target_list_ids": [w["C"]], "status": "confirmed"},
+    )
+    shown = editor.get(f"/api/subscribers/{w['subB']}")["lists"]
+    assert [(item["name"], item.get("restricted", False)) for item in shown] == [
+        ("B", False),
+        ("*Unknown", True),
+    ]
+    assert "description" not in shown[1]
     made = editor.post("/api/subscribers", {"email": "new@example.org", "lists": [w["A"]]})
     assert [m["name"] for m in made["lists"]] == ["A"]
     assert "list:manage on list" in _refused(

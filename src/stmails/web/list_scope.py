@@ -107,6 +107,20 @@ def require_lists(manage: bool) -> Any:
     return Depends(permitted)
 
 
+def mask_lists(subscriber: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """A subscriber's JSON as a list-scoped caller sees it: the lists that are not its own are
+    listed as listmonk lists them, `*Unknown` and `restricted`, without their description."""
+    own = subscriber_lists(principal)
+    if own is None:
+        return subscriber
+    for item in subscriber.get("lists", []):
+        if item["id"] not in own:
+            item["name"] = "*Unknown"
+            item["restricted"] = True
+            item.pop("description", None)
+    return subscriber
+
+
 def denied(what: str) -> ApiError:
     """403 for a list-scoped refusal."""
     return ApiError(403, f"permission denied: {what}")

@@ -44,6 +44,7 @@ from stmails.web.list_scope import (
     check_target_lists,
     guard,
     manageable,
+    mask_lists,
     on_lists,
     scoped,
     subscriber_lists,
@@ -64,11 +65,12 @@ JSON_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type":
 MEMBERSHIP_ACTIONS = ("add", "remove", "unsubscribe")
 
 
-def _one(session: Session, subscriber_id: int) -> dict[str, Any]:
+def _one(session: Session, subscriber_id: int, caller: Principal) -> dict[str, Any]:
     found = subscriber_service.get(session, subscriber_id)
-    return serialize.subscriber(
+    body = serialize.subscriber(
         found, subscriber_service.subscriptions(session, [found.id])[found.id]
     )
+    return mask_lists(body, caller)
 
 
 @router.get(
@@ -127,7 +129,7 @@ async def list_subscribers(
             raise bad_request(message) from None
         rows = found.results
         lists = subscriber_service.subscriptions(session, [row.id for row in rows])
-        results = [serialize.subscriber(row, lists[row.id]) for row in rows]
+        results = [mask_lists(serialize.subscriber(row, lists[row.id]), caller) for row in rows]
         return paging.envelope(results, found.total, query, search.strip())
 
     return data(await run_db(request, work))
@@ -149,8 +151,8 @@ def _first_line(exc: Exception) -> str:
     dependencies=[require_permission("subscribers:get")],
     summary="Get one subscriber",
 )
-async def get_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
-    return data(await run_db(request, lambda s: _one(s, subscriber_id)))
+async def get_subscriber(request: Request, caller: Caller, subscriber_id: int) -> JSONResponse:
+    return data(await run_db(request, lambda s: _one(s, subscriber_id, caller)))
 
 
 @router.post(
@@ -186,7 +188,7 @@ async def create_subscriber(request: Request, caller: Caller) -> JSONResponse:
             list_ids=list_ids,
             preconfirm=preconfirm,
         )
-        return _one(session, created.id)
+        return _one(session, created.id, caller)
 
     return data(await run_db(request, work, write=True))
 
@@ -401,7 +403,7 @@ async def _update(
             preconfirm=preconfirm,
             within=within,
         )
-        return _one(session, subscriber_id)
+        return _one(session, subscriber_id, caller)
 
     return data(await run_db(request, work, write=True))
 
