@@ -135,7 +135,13 @@ def test_a_list_role_scopes_lists_subscribers_and_campaigns(
         lm,
         client,
         "editor",
-        ["subscribers:get", "subscribers:manage", "campaigns:get", "campaigns:manage"],
+        [
+            "subscribers:get",
+            "subscribers:manage",
+            "campaigns:get",
+            "campaigns:manage",
+            "campaigns:get_analytics",
+        ],
         w["role"],
     )
     # Lists: reads A and B, manages A only, makes none.
@@ -183,6 +189,9 @@ def test_a_list_role_scopes_lists_subscribers_and_campaigns(
     # Campaigns: those to A and B; new ones only to its lists.
     assert sorted(r["name"] for r in editor.get("/api/campaigns")["results"]) == ["To A", "To B"]
     _refused(403, editor.get, f"/api/campaigns/{w['campC']}")
+    span = {"from": "2020-01-01", "to": "2099-01-01"}
+    assert editor.get("/api/campaigns/analytics/views", id=w["campA"], **span) == []
+    _refused(403, editor.get, "/api/campaigns/analytics/views", id=w["campC"], **span)
     _refused(403, editor.put, f"/api/campaigns/{w['campC']}", {"name": "Mine now"})
     _refused(403, editor.post, "/api/campaigns", {"name": "N", "subject": "S", "lists": [w["C"]]})
     assert editor.post("/api/campaigns", {"name": "N", "subject": "S", "lists": [w["B"]]})
