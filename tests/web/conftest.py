@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 # The real aiosmtpd sink of the sending tests, for the public pages' mail.
 from sending.conftest import smtp_sink  # noqa: F401
 from stmails.config import Settings
+from stmails.db.engine import make_engine, session_factory
+from stmails.db.migrate import upgrade
 from stmails.services import users
 from stmails.web.app import create_app
+
+from .listmonk_client import ListmonkClient
 
 ADMIN = ("admin", "admin-password-123")
 API = ("robot", "robot-token-0123456789")
@@ -52,3 +56,26 @@ def admin_credentials() -> tuple[str, str]:
 def api_credentials() -> tuple[str, str]:
     """The API user's name and token."""
     return API
+
+
+@pytest.fixture
+def installed_app(
+    fresh_database_url: Callable[[], str], tmp_path: Path
+) -> Iterator[tuple[FastAPI, Engine]]:
+    """The application on a new database installed the way `stmails serve` installs one
+    (every migration), with the API user of the web tests (Super Admin)."""
+    url = fresh_database_url()
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        users.create_api_user(session, *API)
+        session.commit()
+    yield create_app(Settings(database_url=url, data_dir=tmp_path), engine=engine), engine
+    engine.dispose()
+
+
+@pytest.fixture
+def installed(installed_app: tuple[FastAPI, Engine]) -> Iterator[ListmonkClient]:
+    """A listmonk client (tests/web/listmonk_client.py) of `installed_app`, as its API user."""
+    with TestClient(installed_app[0], raise_server_exceptions=False) as http:
+        yield ListmonkClient(http, *API)

@@ -34,7 +34,7 @@ def test_list_crud_and_counts(client: TestClient) -> None:
     page = client.get("/api/lists", params={"per_page": 1, "query": "MODIFIED"}).json()["data"]
     assert page["total"] == 1
     assert page["results"][0]["id"] == list_id
-    by_type = client.get("/api/lists", params={"status": "public"}).json()["data"]
+    by_type = client.get("/api/lists", params={"type": "public"}).json()["data"]
     assert [r["name"] for r in by_type["results"]] == ["Other"]
     by_tag = client.get("/api/lists", params={"tag": "t"}).json()["data"]
     assert [r["id"] for r in by_tag["results"]] == [list_id]

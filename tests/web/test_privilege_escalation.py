@@ -102,7 +102,7 @@ def test_users_manage_cannot_take_over_or_remove_a_super_admin(
     _denied(client.delete(f"/api/users/{admin_id}", auth=caller))
     # The admin's password is still its own.
     assert client.get("/api/users", auth=ADMIN).status_code == 200
-    assert client.get("/api/users", auth=(ADMIN[0], "taken-over-1")).status_code == 401
+    assert client.get("/api/users", auth=(ADMIN[0], "taken-over-1")).status_code == 403
 
 
 def test_only_a_super_admin_sets_another_users_password(

@@ -38,7 +38,7 @@ def test_every_verify_route_needs_credentials(client: TestClient) -> None:
         assert response.status_code == 401, (method, path)
         assert response.json()["message"] == "authentication required"
     wrong = client.post("/api/verify", json={"email": "a@example.com"}, auth=("robot", "nope"))
-    assert wrong.status_code == 401
+    assert wrong.status_code == 403
 
 
 def test_one_address_is_verified_for_an_authenticated_caller(client: TestClient) -> None:

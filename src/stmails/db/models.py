@@ -37,6 +37,8 @@ from stmails.db.types import JSONDoc, Sha256Digest, UTCDateTime, utcnow
 SUBSCRIBER_STATUSES = ("enabled", "disabled", "blocklisted")
 LIST_TYPES = ("public", "private", "temporary")
 LIST_OPTINS = ("single", "double")
+# listmonk's list statuses: an archived list is hidden from the public forms and list pickers.
+LIST_STATUSES = ("active", "archived")
 SUBSCRIPTION_STATUSES = ("unconfirmed", "confirmed", "unsubscribed")
 CAMPAIGN_STATUSES = ("draft", "scheduled", "running", "paused", "cancelled", "finished")
 CONTENT_TYPES = ("richtext", "html", "plain", "markdown", "visual")
@@ -52,6 +54,10 @@ SUPPRESSION_REASONS = (
     "import",
 )
 USER_TYPES = ("admin", "api")
+# listmonk's role types: a user role grants permissions; a list role grants `list:get` and
+# `list:manage` on named lists (role_lists).
+ROLE_TYPES = ("user", "list")
+LIST_PERMISSIONS = ("list:get", "list:manage")
 USER_STATUSES = ("enabled", "disabled")
 SEND_STATUSES = ("sent", "skipped", "failed")
 MAILBOX_MESSAGE_STATUSES = ("processed", "failed")
@@ -127,7 +133,11 @@ class MailingList(Timestamped, Base):
     """A mailing list (listmonk's `lists`)."""
 
     __tablename__ = "lists"
-    __table_args__ = (one_of("type", LIST_TYPES), one_of("optin", LIST_OPTINS))
+    __table_args__ = (
+        one_of("type", LIST_TYPES),
+        one_of("optin", LIST_OPTINS),
+        one_of("status", LIST_STATUSES),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
@@ -136,6 +146,11 @@ class MailingList(Timestamped, Base):
     optin: Mapped[str] = mapped_column(String(16), default="single")
     tags: Mapped[list[str]] = mapped_column(JSONDoc, default=empty_list)
     description: Mapped[str] = mapped_column(Text, default="")
+    # listmonk's list status (migration 0009_parity), after the mixin's timestamps where the
+    # migration adds it.
+    status: Mapped[str] = mapped_column(
+        String(16), default="active", server_default="active", sort_order=1
+    )
 
 
 class SubscriberList(Timestamped, Base):
@@ -232,10 +247,32 @@ class Campaign(Timestamped, Base):
     pause_reason: Mapped[str] = mapped_column(
         String(1000), default="", server_default=text("''"), sort_order=10
     )
+    # listmonk's `attribs` (data the message can use as `.Campaign.Attribs`) and `body_source`
+    # (the visual editor's block document of a `visual` body); migration 0009_parity,
+    # hence after the send errors.
+    attribs: Mapped[dict[str, Any]] = mapped_column(
+        JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=20
+    )
+    body_source: Mapped[str | None] = mapped_column(Text, default=None, sort_order=20)
 
 
 # Two archived campaigns never share a slug (NULL: no slug).
 Index("uq_campaigns_archive_slug", Campaign.archive_slug, unique=True)
+
+
+class CampaignMedia(Base):
+    """A file of the media library a campaign carries (listmonk's `campaign_media`); the
+    filename is kept when the file is deleted from the library."""
+
+    __tablename__ = "campaign_media"
+    __table_args__ = (UniqueConstraint("campaign_id", "media_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    media_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media.id", ondelete="SET NULL"), default=None
+    )
+    filename: Mapped[str] = mapped_column(String(255), default="")
 
 
 class CampaignList(Base):
@@ -362,16 +399,41 @@ class Setting(Base):
 
 
 class Role(Timestamped, Base):
-    """A user role: a name and the permissions it grants (listmonk's user roles).
+    """A role, as listmonk has them: a user role (`type` user) grants the permissions it names;
+    a list role (`type` list) grants `list:get` / `list:manage` on the lists of its `role_lists`.
 
-    `permissions` is a JSON array of permission names (see services.roles). The built-in
-    "Super Admin" role is made by services.roles and grants every permission whatever it stores.
+    `permissions` is a JSON array of permission names (see services.roles; empty for a list
+    role). The built-in "Super Admin" user role is made by services.roles and grants every
+    permission whatever it stores. Names are unique per type.
     """
 
     __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("type", "name"), one_of("type", ROLE_TYPES))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    permissions: Mapped[list[str]] = mapped_column(JSONDoc, default=empty_list)
+    # Migration 0009_parity: after the mixin's timestamps, where the migration adds it.
+    type: Mapped[str] = mapped_column(
+        String(16), default="user", server_default="user", sort_order=1
+    )
+    lists: Mapped[list[RoleList]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="RoleList.list_id"
+    )
+
+
+class RoleList(Base):
+    """What a list role grants on one list: `permissions` holds `list:get` and/or `list:manage`.
+    The grant goes with its list or its role."""
+
+    __tablename__ = "role_lists"
+
+    role_id: Mapped[int] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True
+    )
     permissions: Mapped[list[str]] = mapped_column(JSONDoc, default=empty_list)
 
 
@@ -391,7 +453,7 @@ class User(Base):
     last_login: Mapped[datetime | None] = mapped_column(default=None)
     # A role in use cannot be deleted (services.roles refuses it; the database backs that up).
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
-    role: Mapped[Role] = relationship(lazy="joined", innerjoin=True)
+    role: Mapped[Role] = relationship(lazy="joined", innerjoin=True, foreign_keys=[role_id])
     # The admin UI's profile and two-factor columns (migration 0003_ui_sessions): a display
     # name, the address password-reset mail goes to, the interface language ('' follows the
     # browser), the TOTP secret (encrypted, see services.two_factor) and the last TOTP time
@@ -401,6 +463,13 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(16), default="", server_default="")
     totp_secret: Mapped[str | None] = mapped_column(String(255), default=None)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # listmonk's list role (migration 0009_parity): the lists this user works with when its
+    # user role lacks lists:get_all / lists:manage_all (services.list_access). A list role in
+    # use cannot be deleted.
+    list_role_id: Mapped[int | None] = mapped_column(
+        ForeignKey("roles.id", ondelete="RESTRICT"), default=None
+    )
+    list_role: Mapped[Role | None] = relationship(lazy="joined", foreign_keys=[list_role_id])
 
 
 class CampaignSend(Base):

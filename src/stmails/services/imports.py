@@ -18,7 +18,9 @@ import csv
 import io
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -36,6 +38,10 @@ from stmails.services.errors import InvalidInput
 from stmails.services.public import DomainFilter
 
 CHUNK_ROWS = 500
+# A ZIP upload (listmonk's import takes one) starts with a local file header; its first `.csv`
+# member is imported, decompressed as it is read, up to this many bytes.
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_UNZIPPED_BYTES = 1 << 30
 MAX_LOG_LINES = 1000
 MAX_FIELD_CHARS = 64 * 1024
 MODES = ("subscribe", "blocklist")
@@ -350,6 +356,66 @@ def run_import(
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def zip_csv_member(upload: IO[bytes]) -> str | None:
+    """None when `upload` is not a ZIP archive; else the name of its first `.csv` member (the
+    one listmonk imports). InvalidInput when the archive cannot be read, holds no CSV file, or
+    says the file is larger than MAX_UNZIPPED_BYTES. The upload is left at its start."""
+    upload.seek(0)
+    is_zip = upload.read(len(ZIP_MAGIC)) == ZIP_MAGIC
+    upload.seek(0)
+    if not is_zip:
+        return None
+    try:
+        with zipfile.ZipFile(upload) as archive:
+            members = [
+                m
+                for m in archive.infolist()
+                if not m.is_dir() and m.filename.lower().endswith(".csv")
+            ]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise InvalidInput("file", f"not a readable ZIP archive ({exc})") from None
+    finally:
+        upload.seek(0)
+    if not members:
+        raise InvalidInput("file", "the ZIP archive holds no .csv file")
+    if members[0].file_size > MAX_UNZIPPED_BYTES:
+        raise InvalidInput("file", f"the CSV file in the ZIP is larger than {MAX_UNZIPPED_BYTES}")
+    return members[0].filename
+
+
+class _Capped(io.RawIOBase):
+    """A binary stream that refuses to read past `limit` bytes (a ZIP member's declared size
+    may be false): InvalidInput then."""
+
+    def __init__(self, inner: IO[bytes], limit: int) -> None:
+        super().__init__()
+        self._inner = inner
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(min(len(buffer), self._left + 1))
+        if len(data) > self._left:
+            raise InvalidInput("file", "the CSV file in the ZIP is larger than its limit")
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextmanager
+def csv_bytes(upload: IO[bytes], member: str | None) -> Iterator[IO[bytes]]:
+    """The CSV bytes of an upload: the upload itself, or (`member` of zip_csv_member) that
+    member of the ZIP archive, decompressed as it is read, at most MAX_UNZIPPED_BYTES."""
+    upload.seek(0)
+    if member is None:
+        yield upload
+        return
+    with zipfile.ZipFile(upload) as archive, archive.open(member) as inner:
+        yield io.BufferedReader(_Capped(inner, MAX_UNZIPPED_BYTES))
 
 
 def text_stream(binary: IO[bytes]) -> IO[str]:

@@ -1,20 +1,24 @@
-"""Mailing lists: CRUD and per-status subscriber counts, for the API (`/api/lists`)."""
+"""Mailing lists: CRUD and per-status subscriber counts, for the API (`/api/lists`).
+
+A list's `status` is listmonk's: `active`, or `archived` (kept, but hidden from the public
+sign-up forms and the admin's list pickers).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
-from stmails.db.models import LIST_OPTINS, LIST_TYPES, MailingList, SubscriberList
+from stmails.db.models import LIST_OPTINS, LIST_STATUSES, LIST_TYPES, MailingList, SubscriberList
 from stmails.db.types import utcnow
 from stmails.services.errors import InvalidInput
 from stmails.services.pages import (
     Page,
-    any_tag,
+    all_tags,
     check_paging,
     count_of,
     delete_by_ids,
@@ -23,12 +27,25 @@ from stmails.services.pages import (
     paged,
 )
 
+# Subscribers on the list, in any status: listmonk's `subscriber_count`, to order by.
+SUBSCRIBER_COUNT = (
+    select(func.count())
+    .where(SubscriberList.list_id == MailingList.id)
+    .correlate(MailingList)
+    .scalar_subquery()
+)
 LIST_ORDER = {
-    name: getattr(MailingList, name) for name in ("id", "name", "type", "created_at", "updated_at")
+    **{
+        name: getattr(MailingList, name)
+        for name in ("id", "name", "type", "status", "created_at", "updated_at")
+    },
+    "subscriber_count": SUBSCRIBER_COUNT,
 }
 
 
-def _check(name: str | None, list_type: str | None, optin: str | None) -> None:
+def _check(
+    name: str | None, list_type: str | None, optin: str | None, status: str | None = None
+) -> None:
     if name is not None and not name.strip():
         raise InvalidInput("name", "is required")
     if name is not None and len(name) > 500:
@@ -37,6 +54,8 @@ def _check(name: str | None, list_type: str | None, optin: str | None) -> None:
         raise InvalidInput("type", f"must be one of {', '.join(LIST_TYPES)}")
     if optin is not None and optin not in LIST_OPTINS:
         raise InvalidInput("optin", f"must be one of {', '.join(LIST_OPTINS)}")
+    if status is not None and status not in LIST_STATUSES:
+        raise InvalidInput("status", f"must be one of {', '.join(LIST_STATUSES)}")
 
 
 def _check_tags(tags: Sequence[str] | None) -> list[str] | None:
@@ -53,17 +72,19 @@ def create(
     name: str,
     type: str = "private",
     optin: str = "single",
+    status: str = "active",
     tags: Sequence[str] = (),
     description: str = "",
     now: datetime | None = None,
 ) -> MailingList:
     """A new list."""
-    _check(name, type, optin)
+    _check(name, type, optin, status)
     now = now or utcnow()
     mlist = MailingList(
         name=name.strip(),
         type=type,
         optin=optin,
+        status=status,
         tags=_check_tags(tags) or [],
         description=description,
         created_at=now,
@@ -86,18 +107,21 @@ def update_list(
     name: str | None = None,
     type: str | None = None,
     optin: str | None = None,
+    status: str | None = None,
     tags: Sequence[str] | None = None,
     description: str | None = None,
     now: datetime | None = None,
 ) -> MailingList:
     """Change the given fields of `mlist`."""
-    _check(name, type, optin)
+    _check(name, type, optin, status)
     if name is not None:
         mlist.name = name.strip()
     if type is not None:
         mlist.type = type
     if optin is not None:
         mlist.optin = optin
+    if status is not None:
+        mlist.status = status
     checked = _check_tags(tags)
     if checked is not None:
         mlist.tags = checked
@@ -111,6 +135,24 @@ def update_list(
 def delete_lists(session: Session, ids: Iterable[int]) -> int:
     """Delete lists (their subscriptions go too); returns how many."""
     return delete_by_ids(session, MailingList.id, ids)
+
+
+def delete_matching(session: Session, search: str, within: Collection[int] | None = None) -> int:
+    """Delete the lists whose name contains `search` (every list when it is blank), only
+    among `within` when given (listmonk's `DELETE /api/lists?query=`); returns how many."""
+    statement = delete(MailingList).where(*_name_and_scope(search, within))
+    result = session.execute(statement.execution_options(synchronize_session="fetch"))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _name_and_scope(search: str, within: Collection[int] | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if search.strip():
+        needle = search.strip().lower()
+        conditions.append(func.lower(MailingList.name).contains(needle, autoescape=True))
+    if within is not None:
+        conditions.append(MailingList.id.in_(list(within)))
+    return conditions
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,21 +182,28 @@ def list_lists(
     search: str = "",
     tags: Sequence[str] = (),
     list_type: str | None = None,
+    optin: str | None = None,
+    status: str | None = None,
+    within: Collection[int] | None = None,
     order_by: str = "id",
     order: str = "asc",
     page: int = 1,
     per_page: int | None = 20,
 ) -> Page[MailingList]:
-    """Lists whose name contains `search` (any case), of `list_type`, carrying any of `tags`."""
+    """Lists whose name contains `search` (any case), of `list_type`, `optin` and `status`,
+    carrying every one of `tags` (listmonk's filters), among `within` when given."""
     terms = ordering(LIST_ORDER, order_by, order, MailingList.id)
     check_paging(page, per_page)
-    query = select(MailingList)
-    if search.strip():
-        query = query.where(func.lower(MailingList.name).contains(search.strip().lower()))
+    _check(None, list_type, optin, status)
+    query = select(MailingList).where(*_name_and_scope(search, within))
     if list_type:
         query = query.where(MailingList.type == list_type)
+    if optin:
+        query = query.where(MailingList.optin == optin)
+    if status:
+        query = query.where(MailingList.status == status)
     if tags:
-        query = query.where(any_tag(MailingList.tags, tags))
+        query = query.where(all_tags(MailingList.tags, tags))
     total = count_of(session, query)
     ordered = query.order_by(*terms)
     return Page(list(session.scalars(paged(ordered, page, per_page))), total, page, per_page)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, Text, cast, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, cast, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from stmails.services.errors import InvalidInput, NotFound
@@ -57,6 +57,13 @@ def any_tag(column: Any, tags: Sequence[str]) -> ColumnElement[bool]:
     """
     text_of_tags = func.lower(cast(column, Text))
     return or_(*(text_of_tags.contains(json.dumps(t.lower())) for t in tags))
+
+
+def all_tags(column: Any, tags: Sequence[str]) -> ColumnElement[bool]:
+    """A condition: the JSON array of strings in `column` holds every one of `tags` (any case),
+    as listmonk's tag filters do."""
+    text_of_tags = func.lower(cast(column, Text))
+    return and_(*(text_of_tags.contains(json.dumps(t.lower()), autoescape=True) for t in tags))
 
 
 def ordering(

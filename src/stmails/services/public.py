@@ -139,11 +139,11 @@ def campaign_reached(session: Session, campaign_id: int, subscriber_id: int) -> 
 
 
 def public_lists(session: Session) -> list[MailingList]:
-    """The lists anyone may subscribe to (type `public`), by name."""
+    """The lists anyone may subscribe to (type `public`, not archived), by name."""
     return list(
         session.scalars(
             select(MailingList)
-            .where(MailingList.type == "public")
+            .where(MailingList.type == "public", MailingList.status == "active")
             .order_by(MailingList.name, MailingList.id)
         )
     )

@@ -1,8 +1,10 @@
 """User roles: named sets of permissions, with listmonk's permission names (listmonk >= v4).
 
-Every user has exactly one role. The built-in "Super Admin" role grants every permission, now
-and in future versions (whatever its row stores), and can be neither changed nor deleted; it is
-made on first use, so every database has it. listmonk's per-list roles are not supported.
+Every user has exactly one user role (and may have a list role: services.list_roles). The
+built-in "Super Admin" role grants every permission, now and in future versions (whatever its
+row stores), and can be neither changed nor deleted; it is made on first use, so every database
+has it. The functions here deal with user roles (`type` user), except `get` and `delete`, which
+take either kind as listmonk's `DELETE /api/roles/{id}` does.
 
 Who may grant what (the rule every route and command goes through, `Actor` and the checks
 below): a caller grants only permissions it holds itself, whether it makes or changes a role or
@@ -17,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Role, User
-from stmails.services.errors import Conflict, Forbidden, InvalidInput
+from stmails.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stmails.services.pages import get_or_404
 
 SUPER_ADMIN = "Super Admin"
@@ -41,8 +43,12 @@ PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
         "subscribers:sql_query",
         "tx:send",
     ),
+    # campaigns:get / campaigns:manage: the campaigns of the lists the user's list role (or
+    # lists:get_all / lists:manage_all) opens to it (web.list_scope).
     "campaigns": (
+        "campaigns:get",
         "campaigns:get_all",
+        "campaigns:manage",
         "campaigns:manage_all",
         "campaigns:send",
         "campaigns:get_analytics",
@@ -65,12 +71,16 @@ ALL_PERMISSIONS: frozenset[str] = frozenset(
 )
 
 # A broader permission includes a narrower one: reading every subscriber includes reading one.
-IMPLIED: dict[str, tuple[str, ...]] = {"subscribers:get_all": ("subscribers:get",)}
+IMPLIED: dict[str, tuple[str, ...]] = {
+    "subscribers:get_all": ("subscribers:get",),
+    "campaigns:get_all": ("campaigns:get",),
+    "campaigns:manage_all": ("campaigns:manage",),
+}
 
 
 def is_super_admin(role: Role) -> bool:
-    """True for the built-in role that grants everything."""
-    return role.name == SUPER_ADMIN
+    """True for the built-in role that grants everything (a user role by that name)."""
+    return role.name == SUPER_ADMIN and role.type in ("user", None)
 
 
 def effective_permissions(role: Role) -> frozenset[str]:
@@ -85,12 +95,15 @@ def effective_permissions(role: Role) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who makes a change to users or roles: what its own role grants, and whether that role is
-    Super Admin. `user_id` is the acting user (None for the operator)."""
+    """Who makes a change to users or roles: what its own role grants, whether that role is
+    Super Admin, and the lists its list role opens to it for reading (`list_get`) and managing
+    (`list_manage`). `user_id` is the acting user (None for the operator)."""
 
     permissions: frozenset[str]
     super_admin: bool = False
     user_id: int | None = None
+    list_get: frozenset[int] = frozenset()
+    list_manage: frozenset[int] = frozenset()
 
 
 # The command line and start-up: whoever runs them can edit the database anyway.
@@ -99,7 +112,18 @@ OPERATOR = Actor(ALL_PERMISSIONS, super_admin=True)
 
 def actor_for(user: User) -> Actor:
     """The actor a user is."""
-    return Actor(effective_permissions(user.role), is_super_admin(user.role), user.id)
+    get, manage = list_grants(user.list_role)
+    return Actor(effective_permissions(user.role), is_super_admin(user.role), user.id, get, manage)
+
+
+def list_grants(role: Role | None) -> tuple[frozenset[int], frozenset[int]]:
+    """The lists a list role opens for reading (`list:get`) and for managing (`list:manage`);
+    nothing for None."""
+    if role is None or role.type != "list":
+        return frozenset(), frozenset()
+    get = frozenset(g.list_id for g in role.lists if "list:get" in (g.permissions or ()))
+    manage = frozenset(g.list_id for g in role.lists if "list:manage" in (g.permissions or ()))
+    return get, manage
 
 
 def _with_implied(permissions: Iterable[str]) -> frozenset[str]:
@@ -119,6 +143,27 @@ def check_within(actor: Actor, permissions: Iterable[str], what: str) -> None:
         raise Forbidden(f"permission denied: cannot {what} {missing[0]}, which you do not hold")
 
 
+def check_lists_within(
+    actor: Actor, get: frozenset[int], manage: frozenset[int], what: str
+) -> None:
+    """Forbidden unless `actor` holds every list grant of `get` (reading: lists:get_all or its
+    own list:get on the list) and `manage` (lists:manage_all or its own list:manage)."""
+    if actor.super_admin:
+        return
+    for needed, everything, own, lists in (
+        ("list:get", "lists:get_all", actor.list_get, get),
+        ("list:manage", "lists:manage_all", actor.list_manage, manage),
+    ):
+        if everything in actor.permissions:
+            continue
+        missing = sorted(lists - own)
+        if missing:
+            raise Forbidden(
+                f"permission denied: cannot {what} {needed} on list {missing[0]},"
+                " which you do not hold"
+            )
+
+
 def check_can_grant(actor: Actor, role: Role) -> None:
     """Forbidden unless `actor` may give `role` to a user: Super Admin only by a Super Admin,
     any other role only with every permission it grants."""
@@ -127,6 +172,7 @@ def check_can_grant(actor: Actor, role: Role) -> None:
             raise Forbidden(f"permission denied: only a {SUPER_ADMIN} may grant {SUPER_ADMIN}")
         return
     check_within(actor, effective_permissions(role), f"grant role {role.name!r} with")
+    check_lists_within(actor, *list_grants(role), f"grant role {role.name!r} with")
 
 
 def listed_permissions(role: Role) -> list[str]:
@@ -162,7 +208,7 @@ def super_admin_role(session: Session) -> Role:
     found = get_by_name(session, SUPER_ADMIN)
     if found is not None:
         return found
-    role = Role(name=SUPER_ADMIN, permissions=sorted(ALL_PERMISSIONS))
+    role = Role(name=SUPER_ADMIN, type="user", permissions=sorted(ALL_PERMISSIONS))
     try:
         with session.begin_nested():
             session.add(role)
@@ -176,8 +222,8 @@ def super_admin_role(session: Session) -> Role:
 
 
 def get_by_name(session: Session, name: str) -> Role | None:
-    """The role named `name`, or None."""
-    return session.scalars(select(Role).where(Role.name == name)).first()
+    """The user role named `name`, or None."""
+    return session.scalars(select(Role).where(Role.type == "user", Role.name == name)).first()
 
 
 def find(session: Session, name: str) -> Role | None:
@@ -187,15 +233,18 @@ def find(session: Session, name: str) -> Role | None:
     return get_by_name(session, name)
 
 
-def get(session: Session, role_id: int) -> Role:
-    """The role with id `role_id`; NotFound otherwise."""
-    return get_or_404(session, Role, role_id, "role")
+def get(session: Session, role_id: int, kind: str | None = None) -> Role:
+    """The role with id `role_id` (of type `kind` when given); NotFound otherwise."""
+    found = get_or_404(session, Role, role_id, "role")
+    if kind is not None and found.type != kind:
+        raise NotFound(f"{kind} role {role_id} not found")
+    return found
 
 
 def list_roles(session: Session) -> Sequence[Role]:
-    """Every role, Super Admin first (it is made when missing), then by id."""
+    """Every user role, Super Admin first (it is made when missing), then by id."""
     super_admin_role(session)
-    roles = session.scalars(select(Role).order_by(Role.id)).all()
+    roles = session.scalars(select(Role).where(Role.type == "user").order_by(Role.id)).all()
     return sorted(roles, key=lambda r: not is_super_admin(r))
 
 
@@ -206,7 +255,7 @@ def create(
     Forbidden when it would grant a permission `actor` does not hold."""
     wanted = check_permissions(permissions)
     check_within(actor, wanted, "grant")
-    role = Role(name=_check_name(name), permissions=wanted)
+    role = Role(name=_check_name(name), type="user", permissions=wanted)
     try:
         with session.begin_nested():
             session.add(role)
@@ -228,6 +277,8 @@ def update(
     a role, their own included, beyond their own rights)."""
     if is_super_admin(role):
         raise InvalidInput("id", f"the {SUPER_ADMIN} role cannot be changed")
+    if role.type != "user":
+        raise NotFound(f"user role {role.id} not found")
     check_within(actor, effective_permissions(role), f"change role {role.name!r}, which grants")
     if permissions is not None:
         wanted = check_permissions(permissions)
@@ -244,12 +295,17 @@ def update(
 
 
 def delete(session: Session, role: Role, *, actor: Actor = OPERATOR) -> None:
-    """Deletes `role`; refused for Super Admin (InvalidInput), while a user has it (Conflict)
-    and when it grants a permission `actor` does not hold (Forbidden)."""
+    """Deletes `role` (a user or list role); refused for Super Admin (InvalidInput), while a
+    user has it (Conflict) and when it grants what `actor` does not hold (Forbidden)."""
     if is_super_admin(role):
         raise InvalidInput("id", f"the {SUPER_ADMIN} role cannot be deleted")
     check_within(actor, effective_permissions(role), f"delete role {role.name!r}, which grants")
-    holders = session.scalar(select(func.count()).select_from(User).where(User.role_id == role.id))
+    check_lists_within(actor, *list_grants(role), f"delete role {role.name!r}, which grants")
+    holders = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(or_(User.role_id == role.id, User.list_role_id == role.id))
+    )
     if holders:
         raise Conflict("id", f"role {role.name!r} is assigned to {holders} user(s)")
     try:

@@ -7,7 +7,7 @@ condition, which is how the web layer's parsed `query` parameter arrives (never 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -138,9 +138,11 @@ def update_subscriber(
     list_ids: Sequence[int] | None = None,
     preconfirm: bool = False,
     now: datetime | None = None,
+    within: Collection[int] | None = None,
 ) -> Subscriber:
     """Change the given fields; `list_ids` replaces the subscriptions (kept ones keep their
-    status). Blocklisting also unsubscribes every list. Conflict on a taken address."""
+    status), only among the lists `within` when given (the others stay as they are).
+    Blocklisting also unsubscribes every list. Conflict on a taken address."""
     now = now or utcnow()
     if email is not None:
         subscriber.email = clean_email(email)
@@ -157,12 +159,13 @@ def update_subscriber(
     except IntegrityError:
         raise Conflict("email", "a subscriber with this e-mail exists") from None
     if list_ids is not None:
-        session.execute(
-            delete(SubscriberList).where(
-                SubscriberList.subscriber_id == subscriber.id,
-                SubscriberList.list_id.not_in(list(list_ids)),
-            )
-        )
+        dropped = [
+            SubscriberList.subscriber_id == subscriber.id,
+            SubscriberList.list_id.not_in(list(list_ids)),
+        ]
+        if within is not None:
+            dropped.append(SubscriberList.list_id.in_(list(within)))
+        session.execute(delete(SubscriberList).where(*dropped))
         subscribe(session, [subscriber.id], list_ids, preconfirm=preconfirm, now=now)
     if subscriber.status == "blocklisted":
         _unsubscribe_all(session, [subscriber.id], now)
@@ -343,16 +346,20 @@ def list_subscribers(
     if list_ids:
         query = query.where(on_lists(list_ids, subscription_status))
     if search.strip():
-        pattern = f"%{_escape_like(search.strip().lower())}%"
-        query = query.where(
-            or_(
-                func.lower(Subscriber.email).like(pattern, escape="\\"),
-                func.lower(Subscriber.name).like(pattern, escape="\\"),
-            )
-        )
+        query = query.where(matching(search))
     total = count_of(session, query)
     ordered = query.order_by(*terms)
     return Page(list(session.scalars(paged(ordered, page, per_page))), total, page, per_page)
+
+
+def matching(search: str) -> ColumnElement[bool]:
+    """The condition "the name or address contains `search`" (any case; listmonk's
+    `search`)."""
+    pattern = f"%{_escape_like(search.strip().lower())}%"
+    return or_(
+        func.lower(Subscriber.email).like(pattern, escape="\\"),
+        func.lower(Subscriber.name).like(pattern, escape="\\"),
+    )
 
 
 def _escape_like(text: str) -> str:

@@ -128,6 +128,11 @@ def _check_password(password: str) -> str:
     return password
 
 
+def _check_type(role: Role, kind: str, field: str) -> None:
+    if role.type != kind:
+        raise InvalidInput(field, f"role {role.id} is not a {kind} role")
+
+
 def _check_status(status: str) -> str:
     if status not in USER_STATUSES:
         raise InvalidInput("status", f"must be one of {', '.join(USER_STATUSES)}")
@@ -142,16 +147,18 @@ def create_admin(
     role: Role | None = None,
     status: str = "enabled",
     actor: Actor = OPERATOR,
+    list_role: Role | None = None,
 ) -> User:
-    """A new admin user with `password` (at least 8 characters) and `role` (default Super
-    Admin); Conflict if the name is taken, Forbidden if `actor` may not grant the role."""
-    role = role or roles.super_admin_role(session)
-    roles.check_can_grant(actor, role)
+    """A new admin user with `password` (at least 8 characters), `role` (default Super Admin)
+    and `list_role`; Conflict if the name is taken, Forbidden if `actor` may not grant the
+    roles."""
+    role = _grantable(session, actor, role, list_role)
     user = User(
         username=_check_username(username),
         type="admin",
         status=_check_status(status),
         role=role,
+        list_role=list_role,
     )
     user.password_hash = hash_password(_check_password(password))
     return _insert(session, user)
@@ -165,11 +172,12 @@ def create_api_user(
     role: Role | None = None,
     status: str = "enabled",
     actor: Actor = OPERATOR,
+    list_role: Role | None = None,
 ) -> tuple[User, str]:
-    """A new API user with `role` (default Super Admin) and its token (generated unless given);
-    the token is shown only here. Forbidden if `actor` may not grant the role."""
-    role = role or roles.super_admin_role(session)
-    roles.check_can_grant(actor, role)
+    """A new API user with `role` (default Super Admin), `list_role` and its token (generated
+    unless given); the token is shown only here. Forbidden if `actor` may not grant the
+    roles."""
+    role = _grantable(session, actor, role, list_role)
     token = token or new_secret()
     if len(token) < MIN_PASSWORD_LENGTH:
         raise InvalidInput("token", f"must be at least {MIN_PASSWORD_LENGTH} characters")
@@ -179,8 +187,21 @@ def create_api_user(
         status=_check_status(status),
         token_hash=hash_token(token),
         role=role,
+        list_role=list_role,
     )
     return _insert(session, user), token
+
+
+def _grantable(session: Session, actor: Actor, role: Role | None, list_role: Role | None) -> Role:
+    """`role` (Super Admin when None), once `actor` is found to be allowed to grant it and
+    `list_role` (each of the right type)."""
+    role = role or roles.super_admin_role(session)
+    _check_type(role, "user", "user_role_id")
+    roles.check_can_grant(actor, role)
+    if list_role is not None:
+        _check_type(list_role, "list", "list_role_id")
+        roles.check_can_grant(actor, list_role)
+    return role
 
 
 def get(session: Session, user_id: int) -> User:
@@ -227,6 +248,11 @@ def check_can_manage(actor: Actor, user: User) -> None:
         roles.effective_permissions(user.role),
         f"manage user {user.username!r}, whose role grants",
     )
+    roles.check_lists_within(
+        actor,
+        *roles.list_grants(user.list_role),
+        f"manage user {user.username!r}, whose list role grants",
+    )
 
 
 def update_user(
@@ -237,15 +263,22 @@ def update_user(
     password: str | None = None,
     status: str | None = None,
     role: Role | None = None,
+    list_role: Role | None = None,
+    set_list_role: bool = False,
     actor: Actor = OPERATOR,
 ) -> User:
-    """Changes the given fields of `user`. A password applies to admin users only. The last
-    enabled Super Admin user cannot be disabled or given another role (Conflict). Forbidden
-    when `actor` may not manage `user` (`check_can_manage`) or grant `role`, or sets the
-    password of another user without being a Super Admin."""
+    """Changes the given fields of `user`; with `set_list_role`, its list role becomes
+    `list_role` (None: no list role). A password applies to admin users only. The last enabled
+    Super Admin user cannot be disabled or given another role (Conflict). Forbidden when
+    `actor` may not manage `user` (`check_can_manage`) or grant `role` or `list_role`, or sets
+    the password of another user without being a Super Admin."""
     check_can_manage(actor, user)
     if role is not None:
+        _check_type(role, "user", "user_role_id")
         roles.check_can_grant(actor, role)
+    if set_list_role and list_role is not None:
+        _check_type(list_role, "list", "list_role_id")
+        roles.check_can_grant(actor, list_role)
     if password is not None and user.id != actor.user_id and not actor.super_admin:
         raise Forbidden(
             f"permission denied: only a {roles.SUPER_ADMIN} may set another user's password"
@@ -264,6 +297,8 @@ def update_user(
         user.status = status
     if role is not None:
         user.role = role
+    if set_list_role:
+        user.list_role = list_role
     try:
         with session.begin_nested():
             session.flush()

@@ -23,7 +23,7 @@ from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, read_only, session_factory
 from stmails.ingest.native import NativeBounceError
-from stmails.services import bounces, login_guard, roles, users
+from stmails.services import bounces, login_guard, users
 from stmails.services.bounces import RecordError, RecordResult
 from stmails.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stmails.services.login_guard import HashingGate
@@ -33,6 +33,7 @@ from stmails.web import admin, public
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
     analytics,
+    campaign_extras,
     campaigns,
     content_check,
     deliverability,
@@ -41,9 +42,11 @@ from stmails.web.api import (
     health,
     imports,
     lists,
+    maintenance,
     media,
     public_admin,
     sending_routes,
+    server_info,
     subscribers,
     webhooks_native,
     webhooks_service,
@@ -124,16 +127,7 @@ def make_authenticator(
             if user is None:
                 with gate.hold():
                     user = users.authenticate_password(session, username, secret)
-            if user is None:
-                principal = None
-            else:
-                principal = Principal(
-                    user.id,
-                    user.username,
-                    user.type,
-                    roles.effective_permissions(user.role),
-                    roles.is_super_admin(user.role),
-                )
+            principal = None if user is None else Principal.of(user)
         if principal is None:
             note(
                 "failed login",
@@ -270,6 +264,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for route in tracking_routes.routes:
         app.add_hot_route(route)
     app.include_router(tracking_routes.router)
+    # Before every /campaigns/{campaign_id}... route, which would take "running" for an id.
+    app.include_router(campaign_extras.router, prefix="/api")
     # Before the campaign CRUD routes: the sending routes own the campaign actions
     # (status, test, preview).
     sending_routes.install(app)
@@ -289,6 +285,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         users_api.router,
         roles_api.router,
         public_admin.router,
+        server_info.router,
+        maintenance.router,
     ):
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under

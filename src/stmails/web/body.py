@@ -107,16 +107,23 @@ def check_json_body(request: Request) -> None:
 async def json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object; 415 when it is not declared as JSON, 400 when it is not a
     JSON object."""
+    value = await json_value(request, empty={})
+    if not isinstance(value, dict):
+        raise bad_request("body: must be a JSON object")
+    return value
+
+
+async def json_value(request: Request, *, empty: Any = None) -> Any:
+    """The body as any JSON value (`empty` for an empty body); 415 when it is not declared as
+    JSON, 400 when it is not valid JSON or nests too deep."""
     check_json_body(request)
     raw = await request.body()
     if not raw.strip():
-        return {}
+        return empty
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise bad_request("body: not valid JSON") from None
-    if not isinstance(value, dict):
-        raise bad_request("body: must be a JSON object")
     if too_deep(value):
         raise bad_request(f"body: nests deeper than {MAX_JSON_DEPTH} levels")
     return value

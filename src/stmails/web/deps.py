@@ -42,14 +42,33 @@ AUTH_CACHE_SIZE = 1024
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a user id, name, type (`admin` or `api`), what its role permits and
-    whether that role is Super Admin."""
+    """Who is calling: a user id, name, type (`admin` or `api`), what its role permits, whether
+    that role is Super Admin, and whether it has a list role with the lists that role opens
+    for reading (`list:get`) and managing (`list:manage`) (web.list_scope)."""
 
     user_id: int
     username: str
     type: str
     permissions: frozenset[str] = frozenset()
     super_admin: bool = False
+    list_role: bool = False
+    list_get: frozenset[int] = frozenset()
+    list_manage: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, user: Any) -> Principal:
+        """The principal a `db.models.User` (with its roles loaded) is."""
+        get, manage = roles.list_grants(user.list_role)
+        return cls(
+            user.id,
+            user.username,
+            user.type,
+            roles.effective_permissions(user.role),
+            roles.is_super_admin(user.role),
+            user.list_role is not None,
+            get,
+            manage,
+        )
 
 
 # Checks a username and secret from a client address; returns the principal, or None when they
@@ -151,7 +170,8 @@ def app_state(request: Request) -> AppState:
 
 
 def parse_credentials(header: str) -> tuple[str, str]:
-    """(username, secret) from `Basic base64(u:s)` or `token u:s`; 401 when malformed."""
+    """(username, secret) from `Basic base64(u:s)` or `token u:s`; 403 when malformed (as
+    listmonk answers a header it cannot read)."""
     scheme, _, value = header.strip().partition(" ")
     scheme = scheme.lower()
     value = value.strip()
@@ -159,19 +179,27 @@ def parse_credentials(header: str) -> tuple[str, str]:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise _unauthorized("malformed Basic credentials") from None
+            raise _invalid("malformed Basic credentials") from None
     elif scheme == "token":
         decoded = value
     else:
-        raise _unauthorized("unsupported authorization scheme (use Basic or token)")
+        raise _invalid("unsupported authorization scheme (use Basic or token)")
     username, colon, secret = decoded.partition(":")
     if not colon or not username or not secret:
-        raise _unauthorized("credentials must be username:secret")
+        raise _invalid("credentials must be username:secret")
     return username, secret
 
 
 def _unauthorized(message: str) -> ApiError:
+    """401 for a request that carries no credentials: the challenge tells clients (curl,
+    browsers) to send some."""
     return ApiError(401, message, {"WWW-Authenticate": 'Basic realm="stmails"'})
+
+
+def _invalid(message: str) -> ApiError:
+    """403 for credentials that were sent but are wrong or unreadable, as listmonk answers
+    (its clients take a 403 to mean "bad login")."""
+    return ApiError(403, message)
 
 
 async def require_user(request: Request) -> Principal:
@@ -201,9 +229,10 @@ async def require_user(request: Request) -> Principal:
 async def authenticate(
     state: AppState, authorization: bytes | None, client: Any = None
 ) -> Principal:
-    """The caller an Authorization header (its raw bytes) names; 401 when it names nobody,
-    429 while its user name or `client` address is locked by failed attempts, 503 when too
-    many password checks run at once.
+    """The caller an Authorization header (its raw bytes) names; 401 without a header, 403
+    (listmonk's "invalid API credentials") when it names nobody, 429 while its user name or
+    `client` address is locked by failed attempts, 503 when too many password checks run at
+    once.
 
     `client` is the client's address, or the ASGI scope's (host, port) pair. A header seen with
     success in the last AUTH_CACHE_SECONDS is not checked again."""
@@ -221,7 +250,7 @@ async def authenticate(
         except Busy as exc:
             raise ApiError(503, str(exc), {"Retry-After": str(exc.retry_after)}) from None
         if principal is None:
-            raise _unauthorized("invalid credentials")
+            raise _invalid("invalid API credentials")
         state.auth_cache.put(key, principal)
     return principal
 
@@ -258,9 +287,7 @@ def _load_viewer(state: AppState, token: str) -> tuple[Viewer | None, bool]:
         if found is None:
             return None, False
         browser, user = found
-        principal = Principal(
-            user.id, user.username, user.type, roles.effective_permissions(user.role)
-        )
+        principal = Principal.of(user)
         viewer = Viewer(
             principal=principal,
             name=user.name,

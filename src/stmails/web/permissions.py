@@ -46,7 +46,13 @@ def check_permission(principal: Principal, *permissions: str) -> Principal:
 
 def actor(principal: Principal) -> Actor:
     """The caller as the services' `Actor` for changes to users and roles (what it may grant)."""
-    return Actor(principal.permissions, principal.super_admin, principal.user_id)
+    return Actor(
+        principal.permissions,
+        principal.super_admin,
+        principal.user_id,
+        principal.list_get,
+        principal.list_manage,
+    )
 
 
 # A route parameter: the authenticated caller.
@@ -71,6 +77,23 @@ def require_permission(*permissions: str) -> Any:
     ) -> Principal:
         check_permission(principal, *needed)
         # After the caller is known, before the route reads anything: JSON bodies only.
+        check_json_body(request)
+        return principal
+
+    setattr(permitted, DECLARED, needed)
+    return Depends(permitted)
+
+
+def require_any(*permissions: str) -> Any:
+    """A route dependency: the authenticated caller must hold at least one of `permissions`
+    (listmonk's `campaigns:get_all` or `campaigns:get`); 403 names the first."""
+    needed = _known(permissions)
+
+    async def permitted(
+        request: Request, principal: Annotated[Principal, Depends(require_user)]
+    ) -> Principal:
+        if not any(p in principal.permissions for p in needed):
+            raise permission_denied(needed[0])
         check_json_body(request)
         return principal
 

@@ -69,10 +69,13 @@ class Page:
     def limit(self) -> int | None:
         return self.per_page
 
-    def envelope(self, results: list[Any], total: int, query: str = "") -> dict[str, Any]:
-        """listmonk's paginated body: results, query, total, per_page, page."""
+    def envelope(
+        self, results: list[Any], total: int, query: str = "", search: str = ""
+    ) -> dict[str, Any]:
+        """listmonk's paginated body: results, search, query, total, per_page, page."""
         return {
             "results": results,
+            "search": search,
             "query": query,
             "total": total,
             "per_page": total if self.per_page is None else self.per_page,
@@ -101,6 +104,21 @@ def parse_page(page: str | None, per_page: str | None, max_per_page: int = 1000)
     if size < 1:
         raise bad_request("per_page: must be a positive integer or 'all'")
     return Page(number, min(size, max_per_page))
+
+
+_TRUE = frozenset({"1", "t", "true"})
+_FALSE = frozenset({"", "0", "f", "false"})
+
+
+def parse_bool(value: str | None, name: str) -> bool:
+    """A boolean query parameter as listmonk (Go's ParseBool) reads it: 1/t/true or 0/f/false
+    in any case, absent is false; 400 naming `name` otherwise."""
+    text = (value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise bad_request(f"{name}: must be true or false")
 
 
 def parse_order(order: str | None, default: str = "asc") -> str:

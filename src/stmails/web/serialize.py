@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from stmails.db.models import Campaign, CampaignList, MailingList, Subscriber
+from stmails.db.models import Campaign, CampaignList, CampaignMedia, MailingList, Subscriber
 from stmails.services.bounces import BounceRow
+from stmails.services.lists import ListCounts
 from stmails.services.subscribers import Subscription
 from stmails.web.responses import timestamp
 
 
-def mailing_list(item: MailingList, subscriber_count: int | None = None) -> dict[str, Any]:
-    """A list as `GET /api/lists` returns it."""
+def mailing_list(item: MailingList, counts: ListCounts | None = None) -> dict[str, Any]:
+    """A list as `GET /api/lists` returns it; with `counts`, listmonk's `subscriber_count` and
+    `subscriber_statuses` (subscriptions by status, the statuses that have any)."""
     body: dict[str, Any] = {
         "id": item.id,
         "created_at": timestamp(item.created_at),
@@ -20,11 +22,13 @@ def mailing_list(item: MailingList, subscriber_count: int | None = None) -> dict
         "name": item.name,
         "type": item.type,
         "optin": item.optin,
+        "status": item.status,
         "tags": list(item.tags or []),
         "description": item.description,
     }
-    if subscriber_count is not None:
-        body["subscriber_count"] = subscriber_count
+    if counts is not None:
+        body["subscriber_count"] = counts.total
+        body["subscriber_statuses"] = dict(counts.by_status)
     return body
 
 
@@ -81,10 +85,14 @@ def bounce(row: BounceRow) -> dict[str, Any]:
 
 
 def campaign(
-    item: Campaign, lists: list[CampaignList], bounces: int, engagement: tuple[int, int] = (0, 0)
+    item: Campaign,
+    lists: list[CampaignList],
+    bounces: int,
+    engagement: tuple[int, int] = (0, 0),
+    media: list[CampaignMedia] | None = None,
 ) -> dict[str, Any]:
     """A campaign as `GET /api/campaigns/{id}` returns it; `engagement` is its (views, clicks)
-    by people (services.analytics.listmonk)."""
+    by people (services.analytics.listmonk), `media` the files it carries."""
     return {
         "id": item.id,
         "created_at": timestamp(item.created_at),
@@ -102,6 +110,7 @@ def campaign(
         "subject": item.subject,
         "from_email": item.from_email,
         "body": item.body,
+        "body_source": item.body_source,
         "altbody": item.altbody,
         "send_at": timestamp(item.send_at),
         "status": item.status,
@@ -118,4 +127,6 @@ def campaign(
         "send_errors": item.send_errors,
         "last_errors": list(item.last_errors or []),
         "pause_reason": item.pause_reason,
+        "attribs": dict(item.attribs or {}),
+        "media": [{"id": m.media_id, "filename": m.filename} for m in media or []],
     }

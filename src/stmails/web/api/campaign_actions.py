@@ -42,10 +42,11 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import ApiError, bad_request, not_found
+from stmails.web.list_scope import guard
 from stmails.web.permissions import Caller, check_permission, require_permission
 from stmails.web.responses import JSONResponse, data
 
-router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user), guard])
 
 # Fields a test send may override without saving them.
 TEST_OVERRIDES = ("subject", "body", "altbody", "content_type", "from_email", "template_id")

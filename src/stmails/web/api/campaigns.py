@@ -1,5 +1,13 @@
 """listmonk's campaign API: `/api/campaigns` records. Status changes, test sends and previews
-live in `campaign_actions.py`, beside the sender they drive."""
+live in `campaign_actions.py`, beside the sender they drive; unsaved previews, format
+conversion, running stats and bulk deletes in `campaign_extras.py`.
+
+Create and update take every field listmonk's do: the content fields, `lists`, `tags`,
+`headers`, `attribs`, `body_source`, `media` (media library ids; the files the campaign
+carries), `template_id` (the default campaign template when absent) and the archive fields
+(`archive`, `archive_slug`, `archive_template_id`, `archive_meta`), checked as
+`PUT /api/campaigns/{id}/archive` checks them.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +20,32 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign
 from stmails.ingest.native import parse_timestamp
+from stmails.services import archive
 from stmails.services import campaigns as campaign_service
 from stmails.services.analytics.listmonk import engagement_of_campaigns
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import act_on_one, ids_field, json_object, run_db, strings_field, text_field
-from stmails.web.deps import require_user
+from stmails.web.body import (
+    act_on_one,
+    bool_field,
+    ids_field,
+    json_object,
+    object_field,
+    run_db,
+    strings_field,
+    text_field,
+)
+from stmails.web.deps import Principal, require_user
 from stmails.web.errors import bad_request
-from stmails.web.permissions import require_permission
+from stmails.web.list_scope import campaign_lists, check_lists, guard
+from stmails.web.permissions import Caller, require_any
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
-router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user), guard])
+
+# listmonk's pairs: every campaign, or (with the narrow one) the campaigns of the caller's lists.
+READ = require_any("campaigns:get_all", "campaigns:get")
+WRITE = require_any("campaigns:manage_all", "campaigns:manage")
 
 TEXT_FIELDS = (
     "name",
@@ -42,8 +65,11 @@ def serialized(session: Session, items: Sequence[Campaign]) -> list[dict[str, An
     links = campaign_service.campaign_lists(session, ids)
     bounces = campaign_service.bounce_counts(session, ids)
     engagement = engagement_of_campaigns(session, ids)
+    media = campaign_service.campaign_media(session, ids)
     return [
-        serialize.campaign(item, links[item.id], bounces[item.id], engagement[item.id])
+        serialize.campaign(
+            item, links[item.id], bounces[item.id], engagement[item.id], media[item.id]
+        )
         for item in items
     ]
 
@@ -87,6 +113,10 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         ):
             raise bad_request('headers: must be an array of objects like [{"X-Name": "value"}]')
         fields["headers"] = headers
+    if "attribs" in body:
+        fields["attribs"] = object_field(body, "attribs") or {}
+    if "body_source" in body:
+        fields["body_source"] = text_field(body, "body_source", 5_000_000)
     # Columns that cannot be null take their defaults when a client sends null.
     for name in ("from_email", "body", "content_type", "messenger", "type"):
         if name in fields and fields[name] is None:
@@ -94,11 +124,37 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-@router.get(
-    "/campaigns", dependencies=[require_permission("campaigns:get_all")], summary="List campaigns"
-)
+def archive_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """listmonk's archive fields present in `body`, type-checked, as keyword arguments of
+    services.archive.set_archive (empty when the body has none)."""
+    if not any(name in body for name in ARCHIVE_FIELDS):
+        return {}
+    template_id = body.get("archive_template_id")
+    if template_id is not None and (
+        isinstance(template_id, bool) or not isinstance(template_id, int)
+    ):
+        raise bad_request("archive_template_id: must be a template id or null")
+    return {
+        "archive": bool_field(body, "archive") if "archive" in body else None,
+        "slug": text_field(body, "archive_slug", 300),
+        "template_id": template_id or None,
+        "meta": object_field(body, "archive_meta"),
+        "clear_template": "archive_template_id" in body and not template_id,
+    }
+
+
+ARCHIVE_FIELDS = ("archive", "archive_slug", "archive_template_id", "archive_meta")
+
+
+def check_campaign_lists(caller: Principal, list_ids: list[int] | None) -> None:
+    """403 when the caller sends a campaign to a list that is not its own (web.list_scope)."""
+    check_lists(caller, list_ids or [], campaign_lists(caller, True), "list:get")
+
+
+@router.get("/campaigns", dependencies=[READ], summary="List campaigns")
 async def list_campaigns(
     request: Request,
+    caller: Caller,
     listing: ListingParams,
     query: str = "",
     status: Repeated = None,
@@ -116,6 +172,7 @@ async def list_campaigns(
             search=query,
             statuses=status or [],
             tags=(tag or []) + (tags or []),
+            within=campaign_lists(caller, False),
             order_by=order_by,
             order=direction,
             page=paging.page,
@@ -127,22 +184,15 @@ async def list_campaigns(
     return data(await run_db(request, work))
 
 
-@router.get(
-    "/campaigns/{campaign_id}",
-    dependencies=[require_permission("campaigns:get_all")],
-    summary="Get one campaign",
-)
+@router.get("/campaigns/{campaign_id}", dependencies=[READ], summary="Get one campaign")
 async def get_campaign(request: Request, campaign_id: int) -> JSONResponse:
     return data(await run_db(request, lambda s: _one(s, campaign_service.get(s, campaign_id))))
 
 
 @router.post(
-    "/campaigns",
-    dependencies=[require_permission("campaigns:manage_all")],
-    summary="Create a campaign (draft)",
-    openapi_extra=JSON_BODY,
+    "/campaigns", dependencies=[WRITE], summary="Create a campaign (draft)", openapi_extra=JSON_BODY
 )
-async def create_campaign(request: Request) -> JSONResponse:
+async def create_campaign(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `POST /api/campaigns`: name, subject, lists and the content fields."""
     body = await json_object(request)
     fields = _fields(body)
@@ -153,11 +203,16 @@ async def create_campaign(request: Request) -> JSONResponse:
     if not subject:
         raise bad_request("subject: required")
     list_ids = ids_field(body, "lists") or []
+    check_campaign_lists(caller, list_ids)
+    media_ids = ids_field(body, "media") or []
+    archiving = archive_fields(body)
 
     def work(session: Session) -> dict[str, Any]:
         created = campaign_service.create(
-            session, name=name, subject=subject, list_ids=list_ids, **fields
+            session, name=name, subject=subject, list_ids=list_ids, media_ids=media_ids, **fields
         )
+        if archiving:
+            archive.set_archive(session, created, **archiving)
         return _one(session, created)
 
     return data(await run_db(request, work, write=True))
@@ -165,28 +220,31 @@ async def create_campaign(request: Request) -> JSONResponse:
 
 @router.put(
     "/campaigns/{campaign_id}",
-    dependencies=[require_permission("campaigns:manage_all")],
+    dependencies=[WRITE],
     summary="Update a campaign",
     openapi_extra=JSON_BODY,
 )
-async def update_campaign(request: Request, campaign_id: int) -> JSONResponse:
+async def update_campaign(request: Request, caller: Caller, campaign_id: int) -> JSONResponse:
     body = await json_object(request)
     fields = _fields(body)
     list_ids = ids_field(body, "lists")
+    check_campaign_lists(caller, list_ids)
+    media_ids = ids_field(body, "media")
+    archiving = archive_fields(body)
 
     def work(session: Session) -> dict[str, Any]:
         found = campaign_service.get(session, campaign_id)
-        updated = campaign_service.update_campaign(session, found, list_ids=list_ids, **fields)
+        updated = campaign_service.update_campaign(
+            session, found, list_ids=list_ids, media_ids=media_ids, **fields
+        )
+        if archiving:
+            archive.set_archive(session, updated, **archiving)
         return _one(session, updated)
 
     return data(await run_db(request, work, write=True))
 
 
-@router.delete(
-    "/campaigns/{campaign_id}",
-    dependencies=[require_permission("campaigns:manage_all")],
-    summary="Delete a campaign",
-)
+@router.delete("/campaigns/{campaign_id}", dependencies=[WRITE], summary="Delete a campaign")
 async def delete_campaign(request: Request, campaign_id: int) -> JSONResponse:
     return await act_on_one(
         request, campaign_id, campaign_service.get, campaign_service.delete_campaigns

@@ -21,10 +21,11 @@ from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db, text_field
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request, not_found
+from stmails.web.list_scope import guard
 from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data
 
-router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user), guard])
 
 # Campaign fields a check may try without saving them.
 TEXT_OVERRIDES = ("subject", "body", "altbody", "content_type")

@@ -1,4 +1,4 @@
-"""Health checks for load balancers and orchestrators; none needs authentication.
+"""Health checks for load balancers and orchestrators; none but `/api/health` needs authentication.
 
 - `GET /health` (listmonk's): 200 when the database answers, 503 otherwise.
 - `GET /health/live`: 200 as long as the process answers requests at all (its event loop runs);
@@ -8,6 +8,9 @@
   bounce and tracking writers, the mailbox scanner, the analytics folder, the campaign sender
   when it runs here) is alive; else 503 with the failing checks named. A change of readiness is
   logged once, with the failing checks.
+
+`GET /api/health` is listmonk's authenticated twin of `/health`: the same answer for any caller
+with valid credentials (listmonk's clients call it to check their login), 401/403 otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import functools
 import logging
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from stmails import liveness
 from stmails.db.migrate import head_revision
-from stmails.web.deps import AppState, app_state
+from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import RETRY_AFTER_SECONDS, is_database_unavailable, unavailable
 from stmails.web.hot_paths import json_headers, send_json
 
@@ -62,6 +65,17 @@ async def health(request: Request) -> Response:
 
     This route documents `/health` in the OpenAPI schema; requests are answered by `Health`
     (the same answers, through the app's short stack for hot routes)."""
+    await _check(app_state(request))
+    return Response(_HEALTHY, media_type="application/json")
+
+
+@router.get(
+    "/api/health",
+    dependencies=[Depends(require_user)],
+    summary="Are these credentials valid (and the database reachable)?",
+)
+async def api_health(request: Request) -> Response:
+    """listmonk's `GET /api/health`: `{"data": true}` for any authenticated caller."""
     await _check(app_state(request))
     return Response(_HEALTHY, media_type="application/json")
 

@@ -1,5 +1,8 @@
 """listmonk's subscriber import API: `/api/import/subscribers` (CSV upload, status, logs, stop).
 
+The file is a CSV file, or (as listmonk takes) a ZIP archive whose first `.csv` file is
+imported, decompressed as it is read (services.imports.zip_csv_member, csv_bytes).
+
 One import runs at a time across every server process (the slot is a database row, see
 `services.import_jobs`), on a background thread of the process that received the upload; its
 progress and log are stored with each committed chunk, so `GET /api/import/subscribers[/logs]`
@@ -16,6 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from stmails.services import import_jobs, imports
@@ -24,7 +28,8 @@ from stmails.services.imports import ImportParams, ImportStatus
 from stmails.web.body import run_db
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import ApiError, bad_request
-from stmails.web.permissions import require_permission
+from stmails.web.list_scope import check_target_lists
+from stmails.web.permissions import Caller, require_permission
 from stmails.web.responses import JSONResponse, data
 
 log = logging.getLogger("stmails.web")
@@ -100,7 +105,7 @@ async def stop_import(request: Request) -> JSONResponse:
     summary="Import subscribers from CSV",
     openapi_extra=UPLOAD_SCHEMA,
 )
-async def start_import(request: Request) -> JSONResponse:
+async def start_import(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's CSV import: multipart `params` (JSON) and `file`; runs in the background."""
     async with request.form(max_files=1, max_fields=10) as form:
         params_text = form.get("params")
@@ -110,11 +115,13 @@ async def start_import(request: Request) -> JSONResponse:
         if not isinstance(upload, UploadFile):
             raise bad_request("file: required (a CSV file)")
         params = imports.parse_params(params_text)
+        check_target_lists(caller, params.lists)
         await run_db(request, lambda s: imports.check_lists(s, params))
+        member = await run_in_threadpool(imports.zip_csv_member, upload.file)
         state = app_state(request)
         # The slot in the database decides (an import may run in another server process).
         owner = import_jobs.new_owner()
-        status = ImportStatus(name=upload.filename or "import.csv", status="importing")
+        status = ImportStatus(name=member or upload.filename or "import.csv", status="importing")
         status.note(f"processing '{status.name}'")
         if not await run_db(request, lambda s: import_jobs.claim(s, owner, status), write=True):
             raise ApiError(409, "an import is already running")
@@ -125,7 +132,7 @@ async def start_import(request: Request) -> JSONResponse:
         spool.seek(0)
         threading.Thread(
             target=_run,
-            args=(state, owner, status, spool, params),
+            args=(state, owner, status, spool, params, member),
             name="stmails-import",
             daemon=True,
         ).start()
@@ -133,13 +140,18 @@ async def start_import(request: Request) -> JSONResponse:
 
 
 def _run(
-    state: AppState, owner: str, status: ImportStatus, spool: Any, params: ImportParams
+    state: AppState,
+    owner: str,
+    status: ImportStatus,
+    spool: Any,
+    params: ImportParams,
+    member: str | None = None,
 ) -> None:
     def checkpoint(session: Session) -> bool:
         return import_jobs.save(session, owner, status)
 
     try:
-        with imports.text_stream(spool) as text:
+        with imports.csv_bytes(spool, member) as raw, imports.text_stream(raw) as text:
             rows = imports.read_rows(text, params.delimiter, status)
             imports.run_import(
                 state.sessions,

@@ -22,16 +22,17 @@ from stmails.services import archive, public
 from stmails.services import campaigns as campaign_service
 from stmails.services import subscribers as subscriber_service
 from stmails.services.sending.templates import escape_html
-from stmails.web.api.campaigns import serialized
+from stmails.web.api.campaigns import archive_fields, serialized
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import bool_field, json_object, object_field, query_ids, run_db, text_field
+from stmails.web.body import json_object, query_ids, run_db
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request
+from stmails.web.list_scope import guard
 from stmails.web.permissions import require_permission
 from stmails.web.public import mail
 from stmails.web.responses import JSONResponse, data
 
-router = APIRouter(tags=["public pages"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["public pages"], dependencies=[Depends(require_user), guard])
 
 
 @router.post(
@@ -76,27 +77,11 @@ async def export_subscriber(request: Request, subscriber_id: int) -> JSONRespons
 async def put_archive(request: Request, campaign_id: int) -> JSONResponse:
     """listmonk's body: `archive` (bool), `archive_slug`, `archive_template_id` (null: the
     campaign's own template), `archive_meta` (the subscriber data it renders with)."""
-    body = await json_object(request)
-    archive_on = bool_field(body, "archive") if "archive" in body else None
-    slug = text_field(body, "archive_slug", 300)
-    meta = object_field(body, "archive_meta")
-    template_id = body.get("archive_template_id")
-    if template_id is not None and (
-        isinstance(template_id, bool) or not isinstance(template_id, int)
-    ):
-        raise bad_request("archive_template_id: must be a template id or null")
+    fields = archive_fields(await json_object(request))
 
     def work(session: Session) -> dict[str, Any]:
         campaign = campaign_service.get(session, campaign_id)
-        archive.set_archive(
-            session,
-            campaign,
-            archive=archive_on,
-            slug=slug,
-            template_id=template_id or None,
-            meta=meta,
-            clear_template="archive_template_id" in body and not template_id,
-        )
+        archive.set_archive(session, campaign, **fields)
         return serialized(session, [campaign])[0]
 
     return data(await run_db(request, work, write=True))

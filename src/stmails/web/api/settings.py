@@ -1,5 +1,6 @@
 """listmonk's settings API: `GET`/`PUT /api/settings` (bounce and sending settings and stmails'
-additions) and `POST /api/settings/smtp/test`.
+additions), `PUT /api/settings/{key}` (one setting; the body is its JSON value) and `POST
+/api/settings/smtp/test`.
 
 Secrets read as `••••••••`; sending that mask (or an empty string) back keeps the stored secret,
 as listmonk does, so a client can GET, change one key and PUT everything back; but only while
@@ -25,7 +26,7 @@ from stmails.services.sending.messages import Message
 from stmails.services.sending.smtp import SmtpServer, outgoing, try_server
 from stmails.web.api import media as media_api
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import json_object, run_db
+from stmails.web.body import json_object, json_value, run_db
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import ApiError, bad_request
 from stmails.web.permissions import require_permission
@@ -34,6 +35,9 @@ from stmails.web.responses import JSONResponse, data
 log = logging.getLogger("stmails.settings")
 
 router = APIRouter(tags=["settings"], dependencies=[Depends(require_user)])
+
+# What an empty body reads as (null is a value a setting may take).
+_NO_VALUE = object()
 
 
 @router.get(
@@ -118,3 +122,21 @@ async def test_smtp(request: Request) -> JSONResponse:
         {"message": f"the SMTP test failed at {result.describe()}", "data": answer},
         status_code=422,
     )
+
+
+@router.put(
+    "/settings/{key}",
+    dependencies=[require_permission("settings:manage")],
+    summary="Change one setting (the body is its value)",
+    openapi_extra=JSON_BODY,
+)
+async def put_setting(request: Request, key: str) -> JSONResponse:
+    """listmonk's `PUT /api/settings/{key}`: validated and stored as one key of `PUT
+    /api/settings` would be (400 naming it when bad)."""
+    value = await json_value(request, empty=_NO_VALUE)
+    if value is _NO_VALUE:
+        raise bad_request(f"{key}: give the value as the JSON body")
+    body = {key: value}
+    await media_api.check_upload_settings(request, body)
+    await run_db(request, lambda s: settings_service.update(s, body), write=True)
+    return data(True)

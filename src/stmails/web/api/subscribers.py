@@ -1,12 +1,21 @@
-"""listmonk's subscriber API: `/api/subscribers` and its sub-resources."""
+"""listmonk's subscriber API: `/api/subscribers` and its sub-resources.
+
+Finding subscribers takes listmonk's two forms everywhere (the listing and the `/query/*` bulk
+actions): `search`, part of the name or address in any case (no extra permission), and
+`query`, an SQL-like expression (subscribers:sql_query; services.subscriber_query parses it,
+never pastes it). `list_ids` (`list_id` on the listing) narrow to subscribers of those lists,
+with `subscription_status` on them; a bulk action with `all: true` acts on every subscriber
+(of those lists), whatever `search` and `query` say.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import DataError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -27,50 +36,79 @@ from stmails.web.body import (
     run_db,
     text_field,
 )
-from stmails.web.deps import require_user
+from stmails.web.deps import Principal, require_user
 from stmails.web.errors import bad_request
-from stmails.web.permissions import require_permission, require_permission_with
+from stmails.web.list_scope import (
+    check_lists,
+    check_subscribers,
+    check_target_lists,
+    guard,
+    manageable,
+    mask_lists,
+    on_lists,
+    scoped,
+    subscriber_lists,
+)
+from stmails.web.permissions import (
+    Caller,
+    check_permission,
+    permission_denied,
+    require_any,
+    require_permission,
+    require_permission_with,
+)
 from stmails.web.responses import JSONResponse, ListingParams, Repeated, data
 
-router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user)])
+router = APIRouter(tags=["subscribers"], dependencies=[Depends(require_user), guard])
 
 JSON_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
 MEMBERSHIP_ACTIONS = ("add", "remove", "unsubscribe")
 
 
-def _one(session: Session, subscriber_id: int) -> dict[str, Any]:
+def _one(session: Session, subscriber_id: int, caller: Principal) -> dict[str, Any]:
     found = subscriber_service.get(session, subscriber_id)
-    return serialize.subscriber(
+    body = serialize.subscriber(
         found, subscriber_service.subscriptions(session, [found.id])[found.id]
     )
+    return mask_lists(body, caller)
 
 
 @router.get(
     "/subscribers",
     dependencies=[
-        require_permission("subscribers:get_all"),
+        require_any("subscribers:get_all", "subscribers:get"),
         require_permission_with("query", "subscribers:sql_query"),
     ],
     summary="Query and list subscribers",
 )
 async def list_subscribers(
     request: Request,
+    caller: Caller,
     listing: ListingParams,
     query: str = "",
+    search: str = "",
     list_id: Repeated = None,
     subscription_status: str = "",
 ) -> JSONResponse:
-    """listmonk's `GET /api/subscribers`; `query` is an SQL-like expression, parsed safely."""
+    """listmonk's `GET /api/subscribers`: `search` (name or address), `query` (an SQL-like
+    expression, parsed safely), `list_id` and `subscription_status`."""
     paging = listing.paging
     order_by = listing.order_by or "id"
     direction = listing.order or "asc"
     list_ids = query_ids(list_id or [], "list_id")
-
-    if subscription_status and subscription_status not in SUBSCRIPTION_STATUSES:
-        raise bad_request(f"subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
+    _check_subscription_status(subscription_status)
+    every = "subscribers:get_all" in caller.permissions
+    # subscribers:get lists only the subscribers of the caller's lists (a list role's).
+    if not every and not scoped(caller):
+        raise permission_denied("subscribers:get_all")
+    allowed = subscriber_lists(caller)
+    check_lists(caller, list_ids, allowed, "list:get")
 
     def work(session: Session) -> dict[str, Any]:
         condition = subscriber_condition(session, query) if query.strip() else None
+        if allowed is not None and not list_ids and not every:
+            mine = on_lists(allowed)
+            condition = mine if condition is None else and_(condition, mine)
         try:
             with query_deadline(session):
                 found = subscriber_service.list_subscribers(
@@ -78,6 +116,7 @@ async def list_subscribers(
                     condition=condition,
                     list_ids=list_ids,
                     subscription_status=subscription_status or None,
+                    search=search,
                     order_by=order_by,
                     order=direction,
                     page=paging.page,
@@ -90,10 +129,15 @@ async def list_subscribers(
             raise bad_request(message) from None
         rows = found.results
         lists = subscriber_service.subscriptions(session, [row.id for row in rows])
-        results = [serialize.subscriber(row, lists[row.id]) for row in rows]
-        return paging.envelope(results, found.total, query)
+        results = [mask_lists(serialize.subscriber(row, lists[row.id]), caller) for row in rows]
+        return paging.envelope(results, found.total, query, search.strip())
 
     return data(await run_db(request, work))
+
+
+def _check_subscription_status(value: str | None) -> None:
+    if value and value not in SUBSCRIPTION_STATUSES:
+        raise bad_request(f"subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
 
 
 def _first_line(exc: Exception) -> str:
@@ -107,8 +151,8 @@ def _first_line(exc: Exception) -> str:
     dependencies=[require_permission("subscribers:get")],
     summary="Get one subscriber",
 )
-async def get_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
-    return data(await run_db(request, lambda s: _one(s, subscriber_id)))
+async def get_subscriber(request: Request, caller: Caller, subscriber_id: int) -> JSONResponse:
+    return data(await run_db(request, lambda s: _one(s, subscriber_id, caller)))
 
 
 @router.post(
@@ -117,7 +161,7 @@ async def get_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
     summary="Create a subscriber",
     openapi_extra=JSON_BODY,
 )
-async def create_subscriber(request: Request) -> JSONResponse:
+async def create_subscriber(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `POST /api/subscribers`: email, name, status, lists, attribs, preconfirm.
 
     The address is verified on the way in as `verify.on_subscribe` says (services.intake).
@@ -132,6 +176,7 @@ async def create_subscriber(request: Request) -> JSONResponse:
     attribs = object_field(body, "attribs")
     list_ids = ids_field(body, "lists") or []
     preconfirm = bool_field(body, "preconfirm_subscriptions")
+    check_target_lists(caller, list_ids)
 
     def work(session: Session) -> dict[str, Any]:
         created = subscriber_service.create(
@@ -143,7 +188,7 @@ async def create_subscriber(request: Request) -> JSONResponse:
             list_ids=list_ids,
             preconfirm=preconfirm,
         )
-        return _one(session, created.id)
+        return _one(session, created.id, caller)
 
     return data(await run_db(request, work, write=True))
 
@@ -153,18 +198,26 @@ async def create_subscriber(request: Request) -> JSONResponse:
     dependencies=[require_permission("subscribers:manage")],
     summary="Add, remove or unsubscribe subscribers on lists",
 )
-async def manage_lists(request: Request) -> JSONResponse:
+async def manage_lists(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `PUT /api/subscribers/lists`: ids, action, target_list_ids, status."""
     body = await json_object(request)
     ids = ids_field(body, "ids") or []
     if not ids:
         raise bad_request("ids: at least one subscriber id is required")
-    await _change_lists(request, body, lambda session: ids)
+
+    def chosen(session: Session) -> Sequence[int]:
+        check_subscribers(session, caller, ids)
+        return ids
+
+    await _change_lists(request, caller, body, chosen)
     return data(True)
 
 
 async def _change_lists(
-    request: Request, body: dict[str, Any], select_ids: Callable[[Session], Sequence[int]]
+    request: Request,
+    caller: Principal,
+    body: dict[str, Any],
+    select_ids: Callable[[Session], Sequence[int]],
 ) -> None:
     """Applies a membership change to the subscribers `select_ids` picks, in one transaction."""
     action = body.get("action")
@@ -173,6 +226,7 @@ async def _change_lists(
     list_ids = ids_field(body, "target_list_ids") or []
     if not list_ids:
         raise bad_request("target_list_ids: at least one list id is required")
+    check_target_lists(caller, list_ids)
     status = text_field(body, "status")
     if action == "add" and status not in SUBSCRIPTION_STATUSES:
         raise bad_request(f"status: one of {', '.join(SUBSCRIPTION_STATUSES)} (required for add)")
@@ -190,12 +244,17 @@ async def _change_lists(
     dependencies=[require_permission("subscribers:manage")],
     summary="Blocklist several subscribers",
 )
-async def blocklist_many(request: Request) -> JSONResponse:
+async def blocklist_many(request: Request, caller: Caller) -> JSONResponse:
     body = await json_object(request)
     ids = ids_field(body, "ids") or []
     if not ids:
         raise bad_request("ids: at least one subscriber id is required")
-    await run_db(request, lambda s: subscriber_service.blocklist(s, ids), write=True)
+
+    def work(session: Session) -> None:
+        check_subscribers(session, caller, ids)
+        subscriber_service.blocklist(session, ids)
+
+    await run_db(request, work, write=True)
     return data(True)
 
 
@@ -203,14 +262,14 @@ async def blocklist_many(request: Request) -> JSONResponse:
 # acted on are exactly those the query matched.
 @router.put(
     "/subscribers/query/blocklist",
-    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
-    summary="Blocklist the subscribers a query matches",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Blocklist the subscribers a search or query matches",
 )
-async def blocklist_query(request: Request) -> JSONResponse:
-    body = await json_object(request)
+async def blocklist_query(request: Request, caller: Caller) -> JSONResponse:
+    selection = _Selection.of(await json_object(request), caller, need_filter=True)
 
     def work(session: Session) -> None:
-        subscriber_service.blocklist(session, _matching_ids(session, body, require_query=True))
+        subscriber_service.blocklist(session, selection.ids(session))
 
     await run_db(request, work, write=True)
     return data(True)
@@ -218,15 +277,14 @@ async def blocklist_query(request: Request) -> JSONResponse:
 
 @router.post(
     "/subscribers/query/delete",
-    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
-    summary="Delete the subscribers a query matches",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Delete the subscribers a search or query matches",
 )
-async def delete_query(request: Request) -> JSONResponse:
-    body = await json_object(request)
+async def delete_query(request: Request, caller: Caller) -> JSONResponse:
+    selection = _Selection.of(await json_object(request), caller, need_filter=True)
 
     def work(session: Session) -> None:
-        ids = _matching_ids(session, body, require_query=not body.get("all"))
-        subscriber_service.delete_subscribers(session, ids)
+        subscriber_service.delete_subscribers(session, selection.ids(session))
 
     await run_db(request, work, write=True)
     return data(True)
@@ -234,28 +292,63 @@ async def delete_query(request: Request) -> JSONResponse:
 
 @router.put(
     "/subscribers/query/lists",
-    dependencies=[require_permission("subscribers:manage", "subscribers:sql_query")],
-    summary="Change list memberships of matching subscribers",
+    dependencies=[require_permission("subscribers:manage")],
+    summary="Change list memberships of the subscribers a search or query matches",
 )
-async def lists_query(request: Request) -> JSONResponse:
+async def lists_query(request: Request, caller: Caller) -> JSONResponse:
     body = await json_object(request)
-    await _change_lists(request, body, lambda s: _matching_ids(s, body, require_query=False))
+    selection = _Selection.of(body, caller, need_filter=False)
+    await _change_lists(request, caller, body, selection.ids)
     return data(True)
 
 
-def _matching_ids(session: Session, body: dict[str, Any], require_query: bool) -> list[int]:
-    """Ids of the subscribers that listmonk's `query` + `list_ids` of a bulk body select."""
-    query = text_field(body, "query") or ""
-    if require_query and not query.strip():
-        raise bad_request("query: required")
-    statement = select(Subscriber.id)
-    if query.strip():
-        statement = statement.where(subscriber_condition(session, query))
-    list_ids = ids_field(body, "list_ids") or []
-    if list_ids:
-        statement = statement.where(subscriber_service.on_lists(list_ids))
-    with query_deadline(session):
-        return list(session.scalars(statement))
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The subscribers a bulk body selects: listmonk's `search`, `query`, `list_ids`,
+    `subscription_status` and `all`."""
+
+    search: str
+    query: str
+    list_ids: list[int]
+    subscription_status: str | None
+    # A list-scoped caller's lists: the selection never goes beyond them.
+    within: frozenset[int] | None
+
+    @classmethod
+    def of(cls, body: dict[str, Any], caller: Principal, *, need_filter: bool) -> _Selection:
+        """The selection of `body`; 400 for a bad field, or (with `need_filter`) when neither
+        `search`, `query` nor `all` says whom; 403 for a `query` without
+        subscribers:sql_query."""
+        everything = bool_field(body, "all")
+        # listmonk: `all` acts on everybody (of `list_ids`) whatever the search or query.
+        search = "" if everything else (text_field(body, "search", 1000) or "").strip()
+        query = "" if everything else (text_field(body, "query") or "").strip()
+        if need_filter and not (everything or search or query):
+            raise bad_request("query: give a search, a query, or all: true")
+        if query:
+            check_permission(caller, "subscribers:sql_query")
+        status = text_field(body, "subscription_status", 100) or None
+        _check_subscription_status(status)
+        list_ids = ids_field(body, "list_ids") or []
+        within = subscriber_lists(caller)
+        check_lists(caller, list_ids, within, "list:get")
+        return cls(search, query, list_ids, status, within)
+
+    def ids(self, session: Session) -> list[int]:
+        """Ids of the subscribers selected, read in the caller's transaction."""
+        statement = select(Subscriber.id)
+        if self.query:
+            statement = statement.where(subscriber_condition(session, self.query))
+        if self.search:
+            statement = statement.where(subscriber_service.matching(self.search))
+        if self.list_ids:
+            statement = statement.where(
+                subscriber_service.on_lists(self.list_ids, self.subscription_status)
+            )
+        elif self.within is not None:
+            statement = statement.where(on_lists(self.within))
+        with query_deadline(session):
+            return list(session.scalars(statement))
 
 
 @router.put(
@@ -263,8 +356,8 @@ def _matching_ids(session: Session, body: dict[str, Any], require_query: bool) -
     dependencies=[require_permission("subscribers:manage")],
     summary="Update a subscriber (all fields)",
 )
-async def update_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
-    return await _update(request, subscriber_id, full=True)
+async def update_subscriber(request: Request, caller: Caller, subscriber_id: int) -> JSONResponse:
+    return await _update(request, caller, subscriber_id, full=True)
 
 
 @router.patch(
@@ -272,11 +365,13 @@ async def update_subscriber(request: Request, subscriber_id: int) -> JSONRespons
     dependencies=[require_permission("subscribers:manage")],
     summary="Update some fields of a subscriber",
 )
-async def patch_subscriber(request: Request, subscriber_id: int) -> JSONResponse:
-    return await _update(request, subscriber_id, full=False)
+async def patch_subscriber(request: Request, caller: Caller, subscriber_id: int) -> JSONResponse:
+    return await _update(request, caller, subscriber_id, full=False)
 
 
-async def _update(request: Request, subscriber_id: int, full: bool) -> JSONResponse:
+async def _update(
+    request: Request, caller: Principal, subscriber_id: int, full: bool
+) -> JSONResponse:
     """PUT sets every field (no `lists` removes every subscription, as in listmonk); PATCH
     changes only the fields present (attribs are merged)."""
     body = await json_object(request)
@@ -288,6 +383,9 @@ async def _update(request: Request, subscriber_id: int, full: bool) -> JSONRespo
     preconfirm = bool_field(body, "preconfirm_subscriptions")
     if full and not email:
         raise bad_request("email: required")
+    check_target_lists(caller, list_ids or [])
+    # A list-scoped caller replaces only the subscriptions to lists it manages.
+    within = manageable(caller) if scoped(caller) else None
 
     def work(session: Session) -> dict[str, Any]:
         found = subscriber_service.get(session, subscriber_id)
@@ -303,8 +401,9 @@ async def _update(request: Request, subscriber_id: int, full: bool) -> JSONRespo
             status=status if status is not None or not full else "enabled",
             list_ids=list_ids if list_ids is not None or not full else [],
             preconfirm=preconfirm,
+            within=within,
         )
-        return _one(session, subscriber_id)
+        return _one(session, subscriber_id, caller)
 
     return data(await run_db(request, work, write=True))
 
@@ -336,11 +435,16 @@ async def delete_one(request: Request, subscriber_id: int) -> JSONResponse:
     dependencies=[require_permission("subscribers:manage")],
     summary="Delete subscribers by id (?id=1&id=2)",
 )
-async def delete_many(request: Request, id: Repeated = None) -> JSONResponse:
+async def delete_many(request: Request, caller: Caller, id: Repeated = None) -> JSONResponse:
     ids = query_ids(id or [], "id")
     if not ids:
         raise bad_request("id: at least one subscriber id is required")
-    await run_db(request, lambda s: subscriber_service.delete_subscribers(s, ids), write=True)
+
+    def work(session: Session) -> None:
+        check_subscribers(session, caller, ids)
+        subscriber_service.delete_subscribers(session, ids)
+
+    await run_db(request, work, write=True)
     return data(True)
 
 

@@ -29,7 +29,7 @@ from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request, not_found
 from stmails.web.permissions import require_permission
-from stmails.web.responses import JSONResponse, data, timestamp
+from stmails.web.responses import JSONResponse, data, parse_bool, timestamp
 
 router = APIRouter(tags=["templates"], dependencies=[Depends(require_user)])
 
@@ -102,15 +102,22 @@ def _validated(body: dict[str, Any], current: Template | None = None) -> dict[st
     return {"name": name.strip()[:500], "type": kind, "body": text, "subject": subject[:1000]}
 
 
+def _all_templates(session: Session, no_body: bool = False) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Template).order_by(Template.id))
+    found = [serialize(t) for t in rows if t.type in TYPES]
+    if no_body:
+        for item in found:
+            item["body"] = ""
+    return found
+
+
 @router.get(
     "/templates", dependencies=[require_permission("templates:get")], summary="List templates"
 )
-async def list_templates(request: Request) -> JSONResponse:
-    def work(session: Session) -> list[dict[str, Any]]:
-        rows = session.scalars(select(Template).order_by(Template.id))
-        return [serialize(t) for t in rows if t.type in TYPES]
-
-    return data(await run_db(request, work))
+async def list_templates(request: Request, no_body: str = "") -> JSONResponse:
+    """Every template; listmonk's `no_body=true` leaves the bodies out."""
+    without_body = parse_bool(no_body, "no_body")
+    return data(await run_db(request, lambda s: _all_templates(s, without_body)))
 
 
 @router.get(
@@ -150,11 +157,12 @@ async def preview_template(request: Request, template_id: int) -> Response:
     openapi_extra=JSON_BODY,
 )
 async def preview_unsaved(request: Request) -> Response:
+    """listmonk's `{"template_type": "campaign"|"tx", "body": ...}` (`type` is read too)."""
     body = await json_object(request)
-    kind = body.get("type", "campaign")
+    kind = body.get("template_type") or body.get("type") or "campaign"
     text = body.get("body")
     if kind not in TYPES or not isinstance(text, str):
-        raise bad_request("give type (campaign or tx) and body")
+        raise bad_request("give template_type (campaign or tx) and body")
     subject = str(body.get("subject") or "")
     return _html(await run_in_threadpool(render_sample, kind, text, subject))
 
@@ -203,14 +211,16 @@ async def update_template(request: Request, template_id: int) -> JSONResponse:
     summary="Make a campaign template the default",
 )
 async def set_default(request: Request, template_id: int) -> JSONResponse:
-    def work(session: Session) -> dict[str, Any]:
+    """Makes the campaign template the default; answers every template, as listmonk does."""
+
+    def work(session: Session) -> list[dict[str, Any]]:
         template = _get(session, template_id)
         if template.type != "campaign":
             raise bad_request("only a campaign template can be the default")
         session.execute(update(Template).values(is_default=False))
         template.is_default = True
         session.flush()
-        return serialize(template)
+        return _all_templates(session)
 
     return data(await run_db(request, work, write=True))
 

@@ -238,12 +238,13 @@ def _address_message(exc: InvalidInput) -> str:
 
 @router.get("/api/public/lists", summary="The public lists (listmonk's public API)")
 async def public_lists(request: Request) -> JSONResponse:
-    """`[{"uuid": ..., "name": ...}]` of every public list, as listmonk answers."""
+    """`[{"uuid": ..., "name": ...}]` of every public list, as listmonk answers: a bare array,
+    without the `{"data": ...}` envelope."""
 
     def work(session: Session) -> list[dict[str, str]]:
         return [{"uuid": m.uuid, "name": m.name} for m in public.public_lists(session)]
 
-    return data(await run_db(request, work))
+    return JSONResponse(await run_db(request, work))
 
 
 @router.get("/api/public/captcha", summary="A fresh ALTCHA challenge for the sign-up form")
