@@ -390,14 +390,20 @@ class Importer:
                     )
                 )
             with self.target.begin() as conn:
-                added = self._insert(conn, Subscriber, columns, rows)
-                by_uuid = dict(
-                    conn.execute(
-                        select(Subscriber.uuid, Subscriber.id).where(
-                            Subscriber.uuid.in_([row[0] for row in rows])
-                        )
-                    ).all()
-                )
+                by_uuid: dict[str, int] = {}
+                for part in _chunks(rows):
+                    inserted = insert_rows_or_ignore(
+                        conn, _table(Subscriber), columns, part, ("uuid", "id")
+                    )
+                    by_uuid.update((str(u), int(i)) for u, i in inserted)
+                added = len(by_uuid)
+                kept = [row[0] for row in rows if row[0] not in by_uuid]
+                if kept:
+                    by_uuid.update(
+                        conn.execute(
+                            select(Subscriber.uuid, Subscriber.id).where(Subscriber.uuid.in_(kept))
+                        ).all()
+                    )
                 missing = [
                     normalize_email(str(r["email"])) for r in batch if str(r["uuid"]) not in by_uuid
                 ]
