@@ -804,7 +804,7 @@ class Importer:
                         if p in ("list:get", "list:manage")
                     ]
                     session.add(RoleList(role_id=role_id, list_id=lid, permissions=perms))
-            self.progress("roles", step.seen, total)
+            self.progress("roles", step.seen + len(children), total)
 
     def _users(self) -> None:
         step = self._step("users")
