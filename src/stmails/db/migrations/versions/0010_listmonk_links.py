@@ -3,7 +3,7 @@
 Written to match `stmails.db.models.ListmonkLink`; `tests/db/test_migrations.py` compares the
 two on SQLite and PostgreSQL.
 
-Revision ID: 0014_listmonk_links
+Revision ID: 0010_listmonk_links
 Revises: 0009_parity
 Create Date: 2026-12-06
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_listmonk_links"
+revision = "0010_listmonk_links"
 down_revision = "0009_parity"
 branch_labels = None
 depends_on = None
