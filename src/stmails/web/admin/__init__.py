@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from stmails.web.admin import auth, bounces, home, logs, profile, suppression
+from stmails.web.admin import auth, bounces, home, logs, profile, suppression, users
 from stmails.web.admin.pages import csrf_protect
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -19,5 +19,6 @@ for _section in (
     bounces.router,
     suppression.router,
     logs.router,
+    users.router,
 ):
     router.include_router(_section)

@@ -69,7 +69,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("suppression", N_("Suppression"), "/admin/suppression", "suppressions:get"),
     NavItem("verification", N_("Verification"), None, "verify:run"),
     NavItem("settings", N_("Settings"), None, "settings:get"),
-    NavItem("users", N_("Users"), None, "users:get"),
+    NavItem("users", N_("Users"), "/admin/users", "users:get"),
     NavItem("logs", N_("Logs"), "/admin/logs", "settings:maintain"),
 )
 
