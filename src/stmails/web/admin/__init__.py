@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from stmails.web.admin import auth, home, lists, profile, subscribers
+from stmails.web.admin import (
+    auth,
+    bounces,
+    home,
+    lists,
+    logs,
+    profile,
+    subscribers,
+    suppression,
+    users,
+)
 from stmails.web.admin.pages import csrf_protect
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -18,5 +28,9 @@ for _section in (
     profile.router,
     subscribers.router,
     lists.router,
+    bounces.router,
+    suppression.router,
+    logs.router,
+    users.router,
 ):
     router.include_router(_section)
