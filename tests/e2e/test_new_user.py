@@ -200,7 +200,7 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
         # The processed bounce is removed from the mailbox.
         wait_for("the bounce to leave the mailbox", lambda: mailbox.subjects() == [], timeout=20)
 
-        # Step 8: the next campaign skips the bounced address.
+        # Step 7 (end): the next campaign skips the bounced address.
         sink.handler.messages.clear()
         second = send_campaign(client, news["id"], "Second issue")
         assert second["status"] == "finished", second
