@@ -189,7 +189,9 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
 
         (bounce,) = wait_for("the scanner to record the bounce", recorded)
         assert bounce["type"] == "hard" and bounce["source"] == "mailbox"
-        assert bounce["attributed"] is True
+        assert bounce["attributed"] is True and bounce["meta"]["mailbox"] == "bounces"
+        # Tied to the mail sent: by its VERP envelope sender, else by the quoted Message-ID.
+        assert bounce["meta"]["attribution"] == ("verp" if verp else "message_id")
         assert bounce["campaign"]["id"] == first["id"]
         entries = wait_for(
             "the address to be suppressed",
