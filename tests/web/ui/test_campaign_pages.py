@@ -91,6 +91,7 @@ def test_create_edit_and_list_a_campaign(browser: TestClient, list_ids: list[int
     assert shown.status_code == 200
     assert XSS not in shown.text and "&lt;script&gt;alert(" in shown.text
     assert 'sandbox title="Preview"' in shown.text
+    assert "Newsletter &lt;news@example.com&gt;" in shown.text
 
     listing = browser.get("/admin/campaigns")
     assert f'href="/admin/campaigns/{campaign_id}"' in listing.text
@@ -165,6 +166,10 @@ def test_status_changes_follow_the_rules_and_show_the_content_check(
         with session_maker() as session:
             assert session.get(Campaign, campaign_id).status == status  # type: ignore[union-attr]
         assert label in browser.get(f"/admin/campaigns/{campaign_id}").text
+    stats = browser.get(f"/admin/campaigns/{campaign_id}/stats")
+    assert stats.status_code == 200, stats.text
+    assert '<dd data-figure="sent">0</dd>' in stats.text
+    assert f"/api/campaigns/analytics/views?id={campaign_id}&amp;from=" in stats.text
     # A cancelled campaign offers no action and cannot be edited.
     page = browser.get(f"/admin/campaigns/{campaign_id}").text
     assert f'action="/admin/campaigns/{campaign_id}/status"' not in page

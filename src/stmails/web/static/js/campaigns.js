@@ -30,6 +30,12 @@
     }, 700);
   }
 
+  /* Quill's semantic HTML (lists as <ul>/<ol>, no editor classes) writes every space as
+   * &nbsp;, which would keep mail clients from wrapping lines: plain spaces again. */
+  function htmlOf(quill) {
+    return quill.getSemanticHTML().replace(/&nbsp;/g, " ");
+  }
+
   function setUpCampaign(form) {
     var textarea = form.querySelector("textarea[data-body]");
     var typeSelect = form.querySelector("select[data-content-type]");
@@ -59,7 +65,7 @@
       });
       quill.clipboard.dangerouslyPasteHTML(textarea.value || "");
       quill.on("text-change", function () {
-        textarea.value = quill.getSemanticHTML();
+        textarea.value = htmlOf(quill);
         refresh();
       });
       textarea.hidden = true;
@@ -67,7 +73,7 @@
 
     function stopRich() {
       if (!quill) { return; }
-      textarea.value = quill.getSemanticHTML();
+      textarea.value = htmlOf(quill);
       quill = null;
       while (holder.firstChild) { holder.removeChild(holder.firstChild); }
       holder.hidden = true;
@@ -93,7 +99,7 @@
     typeSelect.addEventListener("change", function () {
       var target = typeSelect.value;
       var source = current;
-      if (quill) { textarea.value = quill.getSemanticHTML(); }
+      if (quill) { textarea.value = htmlOf(quill); }
       typeSelect.disabled = true;
       convert(source, target).then(function (converted) {
         stopRich();
@@ -113,7 +119,7 @@
       if (event.target !== typeSelect) { refresh(); }
     });
     form.addEventListener("submit", function () {
-      if (quill) { textarea.value = quill.getSemanticHTML(); }
+      if (quill) { textarea.value = htmlOf(quill); }
     });
     if (current === "richtext") { startRich(); }
   }
