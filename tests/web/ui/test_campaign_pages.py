@@ -117,6 +117,8 @@ def test_create_edit_and_list_a_campaign(browser: TestClient, list_ids: list[int
     assert "Spring news" in browser.get("/admin/campaigns?q=spring&status=draft").text
     assert "No campaigns yet." in browser.get("/admin/campaigns?status=running").text
     assert browser.get("/admin/campaigns/99999").status_code == 404
+    chinese = browser.get("/admin/campaigns", headers={"Accept-Language": "zh-CN"}).text
+    assert "<h1>活动</h1>" in chinese and "草稿" in chinese
 
 
 def test_the_preview_has_its_own_sandbox_csp_and_renders_unsaved_content(

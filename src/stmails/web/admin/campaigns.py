@@ -267,7 +267,8 @@ async def progress_fragment(
     """The progress cell of one campaign (htmx polls it while the campaign runs)."""
     found = await run_db(request, lambda s: s.get(Campaign, campaign_id))
     if found is None:
-        return Response(status_code=404)
+        # Deleted meanwhile: an empty cell that polls no more (a 404 would be a console error).
+        return Response('<span class="progress-cell"></span>', media_type="text/html")
     return render_page(
         request,
         "admin/campaign_progress.html",

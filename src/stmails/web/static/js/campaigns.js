@@ -2,7 +2,8 @@
  * without this file). Loaded with `defer`; no inline script or style (Content-Security-Policy).
  *
  * - Rich text: the body textarea is replaced by a Quill editor (static/vendor/quill) while the
- *   format is "richtext"; the textarea keeps the HTML the form submits.
+ *   format is "richtext"; the textarea keeps the HTML the form submits. A body with inline
+ *   styles stays in the textarea (see hasInlineStyles).
  * - Changing the format converts the body on the server (POST /api/campaigns/{id}/content).
  * - Live preview: a pause in typing re-renders the preview iframe (the form's preview button,
  *   which posts the unsaved fields into the sandboxed frame). */
@@ -41,13 +42,23 @@
     var typeSelect = form.querySelector("select[data-content-type]");
     var holder = form.querySelector("#rich-editor");
     var problem = form.querySelector("#convert-error");
+    var notice = form.querySelector("#rich-notice");
     if (!textarea || !typeSelect || !holder) { return; }
     var refresh = livePreview(form);
     var quill = null;
     var current = typeSelect.value;
 
+    /* Inline styles (style="...") cannot be read into the editor under our CSP (the browser
+     * refuses them while parsing), so the editor would drop them on save: such a body stays
+     * in the text area, with a notice, instead of losing its styles. */
+    function hasInlineStyles(html) {
+      return /<[^>]*\sstyle\s*=/i.test(html);
+    }
+
     function startRich() {
       if (typeof window.Quill !== "function" || quill) { return; }
+      if (notice) { notice.hidden = !hasInlineStyles(textarea.value); }
+      if (hasInlineStyles(textarea.value)) { return; }
       holder.hidden = false;
       var box = document.createElement("div");
       holder.appendChild(box);
@@ -72,6 +83,7 @@
     }
 
     function stopRich() {
+      if (notice) { notice.hidden = true; }
       if (!quill) { return; }
       textarea.value = htmlOf(quill);
       quill = null;
