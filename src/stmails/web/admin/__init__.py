@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from stmails.web.admin import auth, campaigns, home, profile, templates
+from stmails.web.admin import (
+    auth,
+    bounces,
+    campaigns,
+    home,
+    lists,
+    logs,
+    profile,
+    subscribers,
+    suppression,
+    templates,
+    users,
+)
 from stmails.web.admin.pages import csrf_protect
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -16,6 +28,12 @@ for _section in (
     home.router,
     auth.router,
     profile.router,
+    subscribers.router,
+    lists.router,
+    bounces.router,
+    suppression.router,
+    logs.router,
+    users.router,
     campaigns.router,
     templates.router,
 ):
