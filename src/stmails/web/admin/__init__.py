@@ -11,12 +11,14 @@ from fastapi import APIRouter, Depends
 from stmails.web.admin import (
     auth,
     bounces,
+    campaigns,
     home,
     lists,
     logs,
     profile,
     subscribers,
     suppression,
+    templates,
     users,
 )
 from stmails.web.admin.pages import csrf_protect
@@ -32,5 +34,7 @@ for _section in (
     suppression.router,
     logs.router,
     users.router,
+    campaigns.router,
+    templates.router,
 ):
     router.include_router(_section)
