@@ -280,6 +280,7 @@ def test_the_smtp_test_button_shows_the_servers_answer(
     assert stored(session_maker, "smtp")[0]["host"] == "127.0.0.1"
     assert form_of(answer.text)["smtp.0.port"] == str(entry["port"])
     assert entry["password"] not in answer.text
+    assert "Not saved yet: type it again before saving." in answer.text
 
     fields["smtp.0.password"] = "wrong"
     failed = post(browser, "/admin/settings/smtp/test/0", fields, token)

@@ -508,7 +508,10 @@ def _put(value: dict[str, Any], path: Sequence[str], item: Any) -> None:
 def _shown(f: Field, value: Any) -> Any:
     """The value as its input shows it (secrets: whether one is stored)."""
     if f.kind == "secret":
-        return bool(value)
+        # Never the secret itself: whether one is stored, or was typed and not saved yet.
+        if not value:
+            return ""
+        return "stored" if value == settings_service.MASK else "typed"
     if f.kind == "json":
         return json.dumps(value, ensure_ascii=False) if value is not None else ""
     if f.kind == "lines":
@@ -578,9 +581,13 @@ def _parse_entry(
     for f in spec.fields:
         name = f"{prefix}.{'.'.join(f.sub)}"
         try:
-            _put(entry, f.sub, _parse(f, form, name))
+            parsed = _parse(f, form, name)
         except FormErrors as exc:
             errors.update(exc.errors)
+            continue
+        if f.kind == "secret" and parsed == "":
+            continue  # an empty secret input keeps the stored (masked) one
+        _put(entry, f.sub, parsed)
     if base is None and not wanted and not str(entry.get(spec.required) or "").strip():
         return None, {}
     if not entry.get("uuid"):
@@ -632,10 +639,9 @@ def parse_group(group: Group, form: FormData, current: Mapping[str, Any]) -> Pos
     entries_of: dict[str, dict[int, dict[str, Any]]] = {}
     errors: dict[str, str] = {}
     for f in group.fields():
-        if f.kind == "secret" and f.sub == () and not text(form, f.name).strip():
-            values.setdefault(f.key, current.get(f.key))
-            continue
         base = values.setdefault(f.key, copy.deepcopy(current.get(f.key)))
+        if f.kind == "secret" and not text(form, f.name).strip():
+            continue  # an empty secret input keeps the stored (masked) one
         try:
             parsed = _parse(f, form, f.name)
         except FormErrors as exc:

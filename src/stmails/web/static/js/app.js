@@ -96,10 +96,17 @@
             backgroundColor: lineColors[index % lineColors.length],
             borderDash: [6, 4],
             borderWidth: 1.5,
-            pointRadius: 0,
+            /* One day has no line to draw: its threshold shows as a point. */
+            pointRadius: items.length < 2 ? 4 : 0,
+            pointStyle: "line",
             fill: false
           });
         });
+      }
+      /* Counts and rates start at zero; reference lines stay in view. */
+      var yScale = { beginAtZero: true };
+      if (lines) {
+        yScale.suggestedMax = Math.max.apply(null, lines.split(",").map(Number)) * 1.2;
       }
       new window.Chart(canvas, {
         type: canvas.getAttribute("data-chart-type") || "bar",
@@ -107,7 +114,12 @@
           labels: items.map(function (item) { return labelText(pick(item, labelKey)); }),
           datasets: datasets
         },
-        options: { responsive: true, maintainAspectRatio: false, animation: false }
+        options: {
+          responsive: true,
+          maintainAspectRatio: false,
+          animation: false,
+          scales: { y: yScale }
+        }
       });
       canvas.setAttribute("data-chart-ready", "true");
     }).catch(fail);
