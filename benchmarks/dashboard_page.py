@@ -37,7 +37,9 @@ TARGET_MS = 200.0
 def signed_in(port: int) -> httpx.Client:
     """A client holding an admin session, signed in through the login form."""
     base = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=base, headers={"Origin": base}, timeout=60)
+    client = httpx.Client(
+        base_url=base, headers={"Origin": base}, timeout=60, follow_redirects=True
+    )
     login = client.get("/admin/login").text
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', login)
     assert token, "no CSRF token on the login page"
