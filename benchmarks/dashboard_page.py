@@ -68,6 +68,20 @@ def measure(client: httpx.Client, label: str, path: str, repeat: int) -> float:
     return p95
 
 
+def run_cases(client: httpx.Client, repeat: int) -> float:
+    """Times the page of each period and the API answers its charts read; the slowest p95."""
+    slowest = 0.0
+    for days, label in ((30, "last 30 days"), (90, "last 90 days"), (0, "all time")):
+        path = f"/admin/?days={days}"
+        page = client.get(path).text
+        slowest = max(slowest, measure(client, f"page, {label}", path, repeat))
+        for src in sorted(set(re.findall(r'data-chart-src="([^"]+)"', page))):
+            name = "charts: breakdown" if "breakdown" in src else "charts: lists"
+            slowest = max(slowest, measure(client, f"{name}, {label}", unescape(src), repeat))
+    polled = measure(client, "running campaigns (htmx poll)", "/admin/dashboard/campaigns", repeat)
+    return max(slowest, polled)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sends", type=int, default=1_000_000)
@@ -92,26 +106,12 @@ def main() -> None:
         url = f"sqlite:///{path}"
         if not path.exists():
             build(url, args.sends, args.bounces, args.views)
-        slowest = 0.0
-        with server(url, 1, work) as (port, _), signed_in(port) as client:
-            for days, label in ((30, "last 30 days"), (90, "last 90 days"), (0, "all time")):
-                page = client.get(f"/admin/?days={days}").text
-                slowest = max(
-                    slowest, measure(client, f"page, {label}", f"/admin/?days={days}", args.repeat)
-                )
-                for src in sorted(set(re.findall(r'data-chart-src="([^"]+)"', page))):
-                    src = unescape(src)
-                    name = "charts: breakdown" if "breakdown" in src else "charts: lists"
-                    slowest = max(slowest, measure(client, f"{name}, {label}", src, args.repeat))
-            slowest = max(
-                slowest,
-                measure(
-                    client,
-                    "running campaigns (htmx poll)",
-                    "/admin/dashboard/campaigns",
-                    args.repeat,
-                ),
-            )
+        with server(url, 1, work) as (port, _):
+            client = signed_in(port)
+            try:
+                slowest = run_cases(client, args.repeat)
+            finally:
+                client.close()
         print(f"slowest p95: {slowest:.1f} ms (target: under {TARGET_MS:.0f} ms)")
 
 

@@ -44,7 +44,8 @@ def test_bounce_rules_changed_in_the_page_act_on_the_next_bounces(
     new_context: Callable[..., Any], make_server: Callable[..., Server]
 ) -> None:
     server = make_server()
-    page = new_context(server).new_page()
+    context = new_context(server, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
     sign_in(page, server)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
     page.wait_for_url("**/admin/settings/general")
@@ -64,6 +65,12 @@ def test_bounce_rules_changed_in_the_page_act_on_the_next_bounces(
     page.wait_for_selector(".flash-success")
     assert field(page, "bounce.actions.soft.action").input_value() == "blocklist"
     assert server.base_url + "/webhooks/service/ses" in page.inner_text("main")
+    # Each webhook URL has a button that copies it.
+    ses = page.get_by_role("region", name="Amazon SES")
+    ses.get_by_role("button", name="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == (
+        server.base_url + "/webhooks/service/ses"
+    )
     shot(page, "settings-bounces")
 
     with server.api() as api:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,7 @@ from stmails.web.deps import Viewer, app_state
 from stmails.web.errors import ApiError
 from stmails.web.i18n import N_, _
 
+log = logging.getLogger("stmails.settings")
 router = APIRouter()
 
 BASE = "/admin/settings"
@@ -825,12 +827,19 @@ async def save_settings(
 
         await run_db(request, save, write=True)
     except InvalidInput as exc:
+        log.info("settings page %s refused for %s: %s", group.key, viewer.principal.username, exc)
         where = error_name(exc.field, _input_names(group, shown))
         return _render(request, viewer, group, shown, errors={where: exc.message}, status_code=400)
     except ApiError as exc:
         if exc.status >= 500:
             raise
         return _render(request, viewer, group, shown, errors={"": exc.message}, status_code=400)
+    log.info(
+        "settings saved from the %s page by %s: %s",
+        group.key,
+        viewer.principal.username,
+        ", ".join(sorted(values)),
+    )
     return redirect(request, f"{BASE}/{group.key}", flash=("success", _("Settings saved.")))
 
 

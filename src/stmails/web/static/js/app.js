@@ -158,12 +158,28 @@
     }
   }
 
+  /* <code data-copy="Copy">: a button after it copies its text (the text stays selectable). */
+  function copyButton(code) {
+    if (!navigator.clipboard) { return; }
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "button button-secondary copy-button";
+    button.textContent = code.getAttribute("data-copy") || "Copy";
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(code.textContent).then(function () {
+        button.setAttribute("data-copied", "true");
+      }, function () { button.setAttribute("data-copied", "false"); });
+    });
+    code.insertAdjacentElement("afterend", button);
+  }
+
   function start() {
     syncMenu();
     window.addEventListener("resize", syncMenu);
     document.addEventListener("change", autosubmit);
     document.querySelectorAll("canvas[data-chart-src]").forEach(drawChart);
     document.querySelectorAll("[data-list-src]").forEach(fillList);
+    document.querySelectorAll("code[data-copy]").forEach(copyButton);
   }
 
   if (document.readyState === "loading") {
