@@ -87,6 +87,8 @@ class Group:
     title: str
     sections: tuple[Section, ...] = ()
     lists: tuple[ListSpec, ...] = field(default_factory=tuple)
+    # The index of the section the lists are shown before (-1: after every section).
+    lists_before: int = -1
 
     def fields(self) -> list[Field]:
         return [f for s in self.sections for f in s.fields]
@@ -397,6 +399,8 @@ GROUPS: tuple[Group, ...] = (
             ),
         ),
         lists=(MAILBOXES,),
+        # As the user's documents order them: processing and rules, mailboxes, then webhooks.
+        lists_before=5,
     ),
     Group(
         "verification",
