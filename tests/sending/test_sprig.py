@@ -90,7 +90,7 @@ def test_jinja_globals_keep_their_meaning() -> None:
     "source",
     [
         '{{ repeat 100000000 "x" }}',
-        '{{ replace "a" "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" (repeat 1000000 "a") }}',
+        '{{ repeat 1000000 "a" | replace "a" "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" }}',
         "{{ mul 9223372036854775807 2 }}",
         "{{ div 1 0 }}",
         '{{ date "2006" "not a date" }}',

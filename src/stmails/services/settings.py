@@ -48,6 +48,7 @@ from stmails.core.event import EVENT_TYPES, EventType
 from stmails.db.models import Setting
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
+from stmails.ingest.mailbox.config import MailboxConfig, MailboxConfigError
 from stmails.services import public_settings
 from stmails.services.errors import InvalidInput
 from stmails.services.media import config as media_config
@@ -221,6 +222,8 @@ def validate(key: str, value: Any) -> Any:
         ):
             raise SettingsError(key, 'must map reasons to "soft" or "hard"')
         return dict(value)
+    if key == "bounce.mailboxes":
+        return _mailboxes(value)
     if key == "bounce.mailbox_trust":
         if value not in MAILBOX_TRUST:
             raise SettingsError(key, f"one of {', '.join(MAILBOX_TRUST)}")
@@ -253,6 +256,21 @@ def validate(key: str, value: Any) -> Any:
             where = ".".join(str(p) for p in first["loc"])
             raise SettingsError(f"{key}.{where}" if where else key, first["msg"]) from None
     return value
+
+
+def _mailboxes(value: Any) -> list[Any]:
+    """`bounce.mailboxes`: a list of entries each of which can work (ingest.mailbox.config);
+    an entry that cannot is refused naming it (`bounce.mailboxes[1]`)."""
+    if not isinstance(value, list):
+        raise SettingsError("bounce.mailboxes", "must be a list of mailboxes")
+    for index, entry in enumerate(value):
+        if not isinstance(entry, Mapping):
+            raise SettingsError(f"bounce.mailboxes[{index}]", "must be an object")
+        try:
+            MailboxConfig.from_setting(entry, index)
+        except (MailboxConfigError, TypeError, ValueError) as exc:
+            raise SettingsError(f"bounce.mailboxes[{index}]", str(exc)) from None
+    return list(value)
 
 
 def get(session: Session, key: str) -> Any:
