@@ -53,11 +53,13 @@ def build_loop(settings: Settings, poll_seconds: float = 5.0) -> tuple[SenderLoo
     from stmails.workers.sender import SenderLoop, verp_maker
 
     engine = open_database(settings)
+    secret = settings.resolved_secret_key().encode()
     loop = SenderLoop(
         session_factory(engine),
         root_url=settings.root_url,
-        verp=verp_maker(settings.resolved_secret_key().encode()),
+        verp=verp_maker(secret),
         poll_seconds=poll_seconds,
+        dkim_secret=secret,
     )
     return loop, engine
 
