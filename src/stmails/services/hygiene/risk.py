@@ -200,7 +200,7 @@ def score(facts: Facts, config: RiskConfig, now: datetime) -> Score:
 # -- reading the facts ----------------------------------------------------------------------
 
 
-def _last_engaged(connection: Connection, where: Any) -> dict[int, datetime]:
+def last_engaged(connection: Connection, where: Any) -> dict[int, datetime]:
     """The last open or click by a person of each subscriber `where` selects."""
     out: dict[int, datetime] = {}
     for table in (CampaignView, LinkClick):
@@ -361,7 +361,7 @@ def _score_rows(
     now: datetime,
 ) -> list[tuple[int, Score]]:
     """The new scores of `rows` whose score or factors changed."""
-    engaged = _last_engaged(connection, where)
+    engaged = last_engaged(connection, where)
     bounces = _bounce_counts(connection, where)
     changes = []
     no_counts: dict[str, int] = {}
