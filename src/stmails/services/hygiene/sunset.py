@@ -362,11 +362,12 @@ def run(session: Session, mailer: Mailer | None, now: datetime | None = None) ->
         for start in range(0, len(due), 1000):
             part = due[start : start + 1000]
             sent = mailer(session, part)
+            # The series moves on for a refused recipient too (suppressed, blocklisted): it
+            # cannot respond, and asking again every run would never end.
             for subscriber_id in part:
-                if subscriber_id in sent:
-                    row = _row(session, subscriber_id)
-                    row.reengage_sent += 1
-                    row.reengage_last_at = now
+                row = _row(session, subscriber_id)
+                row.reengage_sent += 1
+                row.reengage_last_at = now
             report.mailed += len(sent)
             report.refused += len(part) - len(sent)
     return report
