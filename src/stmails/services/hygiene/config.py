@@ -102,8 +102,9 @@ REVERIFY_DEFAULTS: dict[str, Any] = {
 INVALID_ACTIONS = ("none", "unsubscribe", "suppress", "blocklist")
 
 # Per segment (`risk:high`, `engagement:inactive`, ...): at most `max` campaign mails per
-# `days` days. Default: high-risk subscribers get at most one campaign a week.
-SEGMENT_CAPS_DEFAULTS: dict[str, Any] = {"risk:high": {"max": 1, "days": 7}}
+# `days` days. None by default (a cap skips sends: off until an admin sets one); the
+# documents suggest e.g. {"risk:high": {"max": 1, "days": 7}}.
+SEGMENT_CAPS_DEFAULTS: dict[str, Any] = {}
 SEGMENT_NAMES = (
     "risk:low",
     "risk:medium",

@@ -67,6 +67,7 @@ from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
 from stmails.services.dkim_keys import DkimError, Signer
 from stmails.services.errors import InvalidInput
+from stmails.services.hygiene import segments
 from stmails.services.sending.compose import (
     Content,
     Envelope,
@@ -508,6 +509,8 @@ class CampaignRunner:
         self.reader = session_factory(factory.kw["bind"], readonly=True)
         # Whether the campaign being run is an opt-in campaign (see `run`).
         self._optin = False
+        # The campaign's segment (services.hygiene.segments; empty: the whole lists).
+        self._segment = segments.Segment()
         # The chunks handed to the SMTP engine, oldest first (see `_dispatch`).
         self._chunks: deque[list[Future[list[_Sent]]]] = deque()
         self._failures = _Failures(config.max_send_errors)
@@ -543,6 +546,7 @@ class CampaignRunner:
             self._optin = campaign.type == "optin"
             if self._optin:
                 lists = optin_list_ids(session, lists)
+            self._segment = segments.get_segment(session, campaign_id)
             problem = self._signing_problem(campaign)
             if problem:
                 # Mail that should be signed never leaves unsigned: the campaign waits for
@@ -691,7 +695,22 @@ class CampaignRunner:
                 candidate.skip = "unsubscribed" if "unsubscribed" in statuses else "unconfirmed"
             candidates.append(candidate)
         self._apply_suppressions(session, candidates)
+        self._apply_segment(session, candidates)
         return candidates
+
+    def _apply_segment(self, session: Session, candidates: Sequence[_Candidate]) -> None:
+        """Skips the candidates the campaign's segment or a segment's frequency cap leaves
+        out (an opt-in campaign is never narrowed: it asks for consent)."""
+        if self._optin:
+            return
+        live = [c for c in candidates if not c.skip]
+        left_out = segments.skips(
+            session, self._segment, [c.recipient.id for c in live], self.now()
+        )
+        for candidate in live:
+            reason = left_out.get(candidate.recipient.id)
+            if reason:
+                candidate.skip = reason
 
     def _apply_suppressions(self, session: Session, candidates: Sequence[_Candidate]) -> int:
         live = [c for c in candidates if not c.skip]

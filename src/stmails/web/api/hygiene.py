@@ -7,6 +7,9 @@
 - `GET /api/hygiene/sunset/preview`: the dry run (`hygiene:get`): who would move and why, with
   the settings as stored, enabled or not; nothing is written.
 - `GET /api/hygiene/scheduler`: each periodic job's last run and the lease's holder.
+- `GET /api/campaigns/{id}/segment`, `PUT /api/campaigns/{id}/segment`: the campaign's segment
+  (`{"risk_levels": [...], "engagement_levels": [...], "verify_results": [...]}`; empty lists
+  allow everything; `campaigns:get_all` / `campaigns:manage_all`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from stmails.db.models import HYGIENE_STATES, HygieneTransition
-from stmails.services.hygiene import lease, sunset
-from stmails.web.body import run_db
+from stmails.db.models import HYGIENE_STATES, Campaign, HygieneTransition
+from stmails.services.errors import NotFound
+from stmails.services.hygiene import lease, segments, sunset
+from stmails.web.body import json_object, run_db
 from stmails.web.deps import Principal, require_user
 from stmails.web.errors import bad_request
 from stmails.web.permissions import require_permission
@@ -26,6 +30,7 @@ from stmails.web.responses import JSONResponse, ListingParams, data, timestamp
 
 router = APIRouter(tags=["hygiene"], dependencies=[Depends(require_user)])
 Caller = Annotated[Principal, Depends(require_user)]
+JSON_BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
 def transition_view(row: HygieneTransition) -> dict[str, Any]:
@@ -104,3 +109,43 @@ async def sunset_preview(request: Request) -> JSONResponse:
 )
 async def scheduler_runs(request: Request) -> JSONResponse:
     return data(await run_db(request, lambda session: lease.last_runs(session)))
+
+
+def _campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign
+
+
+@router.get(
+    "/campaigns/{campaign_id}/segment",
+    dependencies=[require_permission("campaigns:get_all")],
+    summary="A campaign's segment",
+)
+async def get_campaign_segment(request: Request, campaign_id: int) -> JSONResponse:
+    def work(session: Session) -> dict[str, Any]:
+        _campaign(session, campaign_id)
+        return segments.get_segment(session, campaign_id).to_dict()
+
+    return data(await run_db(request, work))
+
+
+@router.put(
+    "/campaigns/{campaign_id}/segment",
+    dependencies=[require_permission("campaigns:manage_all")],
+    summary="Set a campaign's segment",
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}
+    },
+)
+async def put_campaign_segment(request: Request, campaign_id: int) -> JSONResponse:
+    segment = segments.parse_segment(await json_object(request))
+
+    def work(session: Session) -> dict[str, Any]:
+        campaign = _campaign(session, campaign_id)
+        if campaign.status in ("running", "finished", "cancelled"):
+            raise bad_request(f"the segment of a {campaign.status} campaign cannot change")
+        return segments.set_segment(session, campaign_id, segment).to_dict()
+
+    return data(await run_db(request, work, write=True))
