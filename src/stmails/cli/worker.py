@@ -84,12 +84,12 @@ def start_scheduler(sender: SenderLoop) -> SchedulerLoop:
     """Starts the hygiene scheduler (services.hygiene: full risk rescoring, sunset policy,
     re-verification) beside the sender, on its database; only one process of a deployment
     runs its jobs at a time (the lease)."""
-    from stmails.workers.hygiene_jobs import ReengagementMailer, sunset_job
+    from stmails.workers.hygiene_jobs import ReengagementMailer, reverify_job, sunset_job
     from stmails.workers.scheduler import SchedulerLoop, default_jobs
     from stmails.workers.scheduler import start_in_thread as start_scheduler_thread
 
     mailer = ReengagementMailer(sender.root_url, sender.dkim_secret or b"")
-    jobs = [*default_jobs(), sunset_job(mailer)]
+    jobs = [*default_jobs(), sunset_job(mailer), reverify_job()]
     scheduler = SchedulerLoop(sender.factory, jobs=jobs)
     start_scheduler_thread(scheduler)
     return scheduler

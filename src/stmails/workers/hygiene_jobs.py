@@ -5,27 +5,33 @@ to the scheduler's jobs by the process that runs it (`cli.worker`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import dns.asyncresolver
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.ingest.message_ids import make_message_id
 from stmails.services import bounces, dkim_keys
 from stmails.services import settings as settings_service
-from stmails.services.hygiene import sunset
+from stmails.services.hygiene import reverify, sunset
 from stmails.services.sending.compose import Links, campaign_links
 from stmails.services.sending.direct import DirectSender, resolve_subscribers, tx_content
 from stmails.services.sending.signing import signed
 from stmails.services.sending.smtp import SmtpPool
+from stmails.verify.offline import OfflineVerifier
+from stmails.verify.pipeline import Verifier
+from stmails.verify.smtp import SmtpProber
+from stmails.verify.syntax import Policy
 from stmails.workers.scheduler import Job
 from stmails.workers.sender import load_config, return_path_for, verp_maker
 
 log = logging.getLogger("stmails.scheduler")
 
-__all__ = ["ReengagementMailer", "sunset_job"]
+__all__ = ["ReengagementMailer", "reverify_job", "sunset_job"]
 
 
 @dataclass
@@ -96,3 +102,38 @@ def sunset_job(mailer: sunset.Mailer | None) -> Job:
             return sunset.run(session, mailer).to_dict()
 
     return Job("sunset", every, run)
+
+
+def _system_resolver() -> dns.asyncresolver.Resolver:
+    return dns.asyncresolver.Resolver()
+
+
+def reverify_job(
+    resolver_factory: Callable[[], dns.asyncresolver.Resolver] = _system_resolver,
+) -> Job:
+    """Re-verification as a scheduler job (only while `hygiene.reverify.enabled`): the
+    existing verifier with DNS paced to `dns_per_second`, SMTP probing only when
+    `smtp_probe` is set."""
+
+    def every(session: Session) -> timedelta | None:
+        value = settings_service.get_valid(session, "hygiene.reverify")
+        return timedelta(hours=int(value["every_hours"])) if value["enabled"] else None
+
+    def run(factory: sessionmaker[Session]) -> dict[str, Any]:
+        with factory() as session:
+            config = settings_service.get_valid(session, "hygiene.reverify")
+            bounce = str(settings_service.get_valid(session, "sending.bounce_address") or "")
+        paced = reverify.PacedResolver(
+            resolver_factory(), per_second=float(config["dns_per_second"])
+        )
+        prober = None
+        if config["smtp_probe"]:
+            if not bounce:
+                raise RuntimeError(
+                    "hygiene.reverify.smtp_probe needs sending.bounce_address (the MAIL FROM)"
+                )
+            prober = SmtpProber(helo_name=socket.getfqdn(), mail_from=bounce)
+        verifier = Verifier(OfflineVerifier(Policy.MAILING), dns=paced, smtp=prober)
+        return reverify.run(factory, verifier)
+
+    return Job("reverify", every, run)

@@ -542,9 +542,10 @@ def record_verification(
     reasons: Sequence[str],
     *,
     now: datetime | None = None,
+    rescore_now: bool = True,
 ) -> None:
-    """Stores a verification of the subscriber's address and rescores them (the caller
-    commits)."""
+    """Stores a verification of the subscriber's address and rescores them (unless
+    `rescore_now` is false: a bulk caller rescores its batch once); the caller commits."""
     now = now or utcnow()
     connection = session.connection()
     insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
@@ -568,7 +569,8 @@ def record_verification(
         set_={"verify_result": result, "verify_reasons": list(reasons), "verified_at": now},
     )
     connection.execute(statement)
-    rescore(session, [subscriber_id], now=now)
+    if rescore_now:
+        rescore(session, [subscriber_id], now=now)
 
 
 def hygiene_of(session: Session, subscriber_ids: Sequence[int]) -> dict[int, SubscriberHygiene]:

@@ -53,6 +53,7 @@ __all__ = [
     "SunsetConfig",
     "plan",
     "preview",
+    "record_transition",
     "run",
     "sunset_config",
     "transitions",
@@ -291,7 +292,7 @@ def _apply_action(session: Session, move: Move, now: datetime) -> dict[str, Any]
     return {}
 
 
-def _record(
+def record_transition(
     session: Session, move: Move, actor: str, now: datetime, meta: dict[str, Any]
 ) -> HygieneTransition:
     transition = HygieneTransition(
@@ -326,7 +327,7 @@ def apply(
         row.reengage_sent = 0
         row.reengage_last_at = None
     meta = _apply_action(session, move, now) if move.to_state == "sunset" else {}
-    return _record(session, move, actor, now, meta)
+    return record_transition(session, move, actor, now, meta)
 
 
 @dataclass
@@ -427,16 +428,22 @@ def undo(
         membership = session.get(SubscriberList, (transition.subscriber_id, int(list_id)))
         if membership is not None:
             membership.status = status
+    previous_status = meta.get("subscriber_status")
+    if previous_status:
+        subscriber = session.get(Subscriber, transition.subscriber_id)
+        if subscriber is not None and subscriber.status == "blocklisted":
+            subscriber.status = str(previous_status)
     suppression_id = meta.get("suppression_id")
     if suppression_id:
         entry = session.get(Suppression, int(suppression_id))
         if entry is not None and entry.email_hash == email_hash(transition.email):
             session.delete(entry)
-    row = _row(session, transition.subscriber_id)
-    row.state = transition.from_state
-    row.state_at = now
-    row.reengage_sent = 0
-    row.reengage_last_at = None
+    if transition.from_state != transition.to_state:
+        row = _row(session, transition.subscriber_id)
+        row.state = transition.from_state
+        row.state_at = now
+        row.reengage_sent = 0
+        row.reengage_last_at = None
     transition.undone_at = now
     back = Move(
         transition.subscriber_id,
@@ -446,4 +453,4 @@ def undo(
         f"undo of transition {transition.id} by {actor}",
         "undo",
     )
-    return _record(session, back, actor, now, {"undoes": transition.id})
+    return record_transition(session, back, actor, now, {"undoes": transition.id})
