@@ -6,7 +6,7 @@ Written to match `stmails.db.models` (SubscriberHygiene, HygieneTransition, Sche
 CampaignSegment); `tests/db/test_migrations.py` compares the two on SQLite and PostgreSQL.
 
 Revision ID: 0011_hygiene2
-Revises: 0009_parity
+Revises: 0010_listmonk_links
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0011_hygiene2"
-down_revision = "0009_parity"
+down_revision = "0010_listmonk_links"
 branch_labels = None
 depends_on = None
 
