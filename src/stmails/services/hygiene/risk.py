@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, String, Table, and_, func, select, type_coerce
+from sqlalchemy import Connection, Integer, Table, and_, column, func, select, table, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -203,11 +203,11 @@ def score(facts: Facts, config: RiskConfig, now: datetime) -> Score:
 def last_engaged(connection: Connection, where: Any) -> dict[int, datetime]:
     """The last open or click by a person of each subscriber `where` selects."""
     out: dict[int, datetime] = {}
-    for table in (CampaignView, LinkClick):
+    for hits in (CampaignView, LinkClick):
         rows = connection.execute(
-            select(table.subscriber_id, func.max(table.created_at))
-            .where(where(table.subscriber_id), table.machine == "")
-            .group_by(table.subscriber_id)
+            select(hits.subscriber_id, func.max(hits.created_at))
+            .where(where(hits.subscriber_id), hits.machine == "")
+            .group_by(hits.subscriber_id)
         )
         for subscriber_id, at in rows:
             if at is None or subscriber_id is None:
@@ -251,14 +251,14 @@ def _domain_stats(
     if wanted is not None and not wanted:
         return {}
     out: dict[str, tuple[int, int]] = {}
-    for table in (DOMAINS, CHANGES):
+    for source in (DOMAINS, CHANGES):
         query = select(
-            table.c.domain,
-            func.sum(table.c.accepted + table.c.refused),
-            func.sum(table.c.hard),
-        ).group_by(table.c.domain)
+            source.c.domain,
+            func.sum(source.c.accepted + source.c.refused),
+            func.sum(source.c.hard),
+        ).group_by(source.c.domain)
         if wanted is not None:
-            query = query.where(table.c.domain.in_(wanted))
+            query = query.where(source.c.domain.in_(wanted))
         for domain, sent, hard in connection.execute(query):
             before = out.get(domain, (0, 0))
             out[domain] = (before[0] + int(sent or 0), before[1] + int(hard or 0))
@@ -298,27 +298,22 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+# `subscribers` under its alias in `_SUBSCRIBERS_SQL`, for the conditions (integers only).
+_ALIAS = table("s", column("id", Integer))
+_SUBSCRIBERS_SQL = (
+    "SELECT s.id, s.email, s.created_at, h.verify_result, h.verify_reasons, h.verified_at,"
+    " h.risk_score, h.risk_level, h.risk_factors, h.scored_at"
+    " FROM subscribers s LEFT JOIN subscriber_hygiene h ON h.subscriber_id = s.id"
+)
+
+
 def _subscribers(connection: Connection, where: Any) -> list[_Row]:
-    # Timestamps and JSON are read raw and converted here: the column types' result
-    # processing (a regular expression per SQLite timestamp) costs more than the scoring.
-    hygiene = SubscriberHygiene
-    rows = connection.execute(
-        select(
-            Subscriber.id,
-            Subscriber.email,
-            type_coerce(Subscriber.created_at, String),
-            hygiene.verify_result,
-            type_coerce(hygiene.verify_reasons, String),
-            type_coerce(hygiene.verified_at, String),
-            hygiene.risk_score,
-            hygiene.risk_level,
-            type_coerce(hygiene.risk_factors, String),
-            type_coerce(hygiene.scored_at, String),
-        )
-        .outerjoin(hygiene, hygiene.subscriber_id == Subscriber.id)
-        .where(where(Subscriber.id))
-        .order_by(Subscriber.id)
+    # Plain SQL: no column type processing (a regular expression per SQLite timestamp, JSON
+    # decoding) on the way out, which costs more than the scoring; converted here instead.
+    condition = where(_ALIAS.c.id).compile(
+        dialect=connection.dialect, compile_kwargs={"literal_binds": True}
     )
+    rows = connection.execute(text(f"{_SUBSCRIBERS_SQL} WHERE {condition} ORDER BY s.id"))
     out = []
     for sid, email, joined, result, reasons, verified, points, level, factors, scored in rows:
         old = None if scored is None else (points, level, factors)
