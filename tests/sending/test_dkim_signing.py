@@ -6,6 +6,7 @@ signs once active; a key that cannot be used stops the mail instead of sending i
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -258,3 +259,18 @@ def test_relayed_mail_is_signed_with_the_key_active_now(
     assert _signature(second)[b"s"] == b"r1" and _verify(second, port)
     with session_maker() as session:
         assert session.query(DkimKey).count() == 1
+
+
+def test_the_openssl_signature_is_byte_for_byte_dkimpys_own(session: Session) -> None:
+    key = dkim_keys.generate_key(session, SECRET, "fast.example", "f1", bits=2048)
+    pem = dkim_keys.private_key_pem(SECRET, key)
+    message = b"From: a@fast.example\r\nTo: b@example.net\r\nSubject: s\r\n\r\nbody\r\n"
+    parsed = dkim.parse_pem_private_key(pem)
+    # The accelerated parse is dkimpy's own dict (plus the OpenSSL key), cached.
+    assert dict(parsed) == dkim_keys._DKIMPY_PARSE(pem)
+    assert dkim.parse_pem_private_key(pem) is parsed
+    for name in ("sha256", "sha1"):
+        digest = hashlib.new(name, message)
+        fast = dkim.RSASSA_PKCS1_v1_5_sign(digest, parsed)
+        slow = dkim_keys._DKIMPY_SIGN(digest, dkim_keys._DKIMPY_PARSE(pem))
+        assert fast == bytes(slow)
