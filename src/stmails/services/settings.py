@@ -18,6 +18,8 @@ so that its clients can read and write them; stmails' additions sit beside them 
 - the media library's `upload.*` keys (listmonk's): validated by `services.media.config`.
 - `privacy.individual_tracking`, `privacy.disable_tracking` (listmonk's): opens and clicks
   recorded per subscriber, or not at all (see `services.tracking`).
+- the list-hygiene keys (`hygiene.*`): risk-score weights, sunset policy, re-verification,
+  segment caps; validated by `services.hygiene.config`.
 - the sending keys (`smtp`, `app.*`, `sending.*`, `relay.sender_domains`): validated by
   `services.sending.config`, so that settings that cannot work are refused when saved.
 
@@ -51,6 +53,7 @@ from stmails.db.types import utcnow
 from stmails.ingest.mailbox.config import MailboxConfig, MailboxConfigError
 from stmails.services import public_settings
 from stmails.services.errors import InvalidInput
+from stmails.services.hygiene import config as hygiene_config
 from stmails.services.media import config as media_config
 from stmails.services.sending import config as sending_config
 from stmails.verify.result import Reason
@@ -121,6 +124,8 @@ DEFAULTS: dict[str, Any] = {
 
 # The subscriber-facing pages' settings (services.public_settings).
 DEFAULTS.update(public_settings.DEFAULTS)
+# The list-hygiene settings (services.hygiene.config).
+DEFAULTS.update(hygiene_config.DEFAULTS)
 
 VERIFY_MODES = ("off", "flag", "reject")
 
@@ -201,6 +206,11 @@ def validate(key: str, value: Any) -> Any:
     if public_settings.owns(key):
         try:
             return public_settings.validate(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
+    if hygiene_config.owns(key):
+        try:
+            return hygiene_config.validate_setting(key, value)
         except InvalidInput as exc:
             raise SettingsError(exc.field, exc.message) from None
     if key in _BOOLEAN_KEYS:
