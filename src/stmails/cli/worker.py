@@ -77,6 +77,13 @@ def start_sender(settings: Settings) -> RunningSender:
 @app.command()
 def worker(
     poll: Annotated[float, typer.Option(help="Seconds between looks for campaigns.")] = 5.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this process's Prometheus metrics on 127.0.0.1:PORT/metrics (for a "
+            "worker on a host without `stmails serve`; bind only to loopback, no auth)."
+        ),
+    ] = None,
 ) -> None:
     """Run the campaign sender until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     from stmails.cli.process import server_process
@@ -84,10 +91,21 @@ def worker(
 
     settings = load_settings()
     with server_process(settings, "worker"):
-        _work(settings, poll)
+        _work(settings, poll, metrics_port)
 
 
-def _work(settings: Settings, poll: float) -> None:
+def _work(settings: Settings, poll: float, metrics_port: int | None = None) -> None:
+    if settings.metrics_dir is not None:
+        # Before anything imports the metrics (see stmails.metrics_dir); the worker's counts
+        # then appear in /metrics of the host's servers that share the directory.
+        from stmails.metrics_dir import use_directory
+
+        use_directory(settings.metrics_dir, wipe=False)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+        log.info("metrics on http://127.0.0.1:%s/metrics", metrics_port)
     loop, engine = build_loop(settings, poll_seconds=poll)
 
     def stop(signum: int, frame: FrameType | None) -> None:

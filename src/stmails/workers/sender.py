@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails import metrics
 from stmails.db.engine import read_only
 from stmails.db.models import Campaign
 from stmails.services import bounces
@@ -147,6 +148,8 @@ class SenderLoop:
         with self.factory() as session, session.begin():
             paused = pause_running(session, reason)
         log.error("campaigns %s paused: %s", paused, reason)
+        if paused:
+            metrics.alert_raised("campaign_paused")
 
     def run_forever(self) -> None:
         """Loops until `stop` is set; an error in one pass is logged and the loop goes on."""

@@ -43,11 +43,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails import metrics
 from stmails.core import match_reason
 from stmails.core.event import Event
 from stmails.db.engine import session_factory
@@ -522,6 +523,7 @@ class CampaignRunner:
             except CampaignError as exc:
                 reason = f"the content cannot be rendered: {exc}"[:1000]
                 log.error("campaign %s paused: %s", campaign_id, reason)
+                metrics.alert_raised("campaign_paused")
                 campaign.status = "paused"
                 campaign.pause_reason = reason
                 session.commit()
@@ -996,6 +998,7 @@ class CampaignRunner:
                 self.record_bounce(session, event)
         if pause_reason and not report.stopped_because:
             log.error("campaign %s paused: %s", campaign.id, pause_reason)
+            metrics.alert_raised("campaign_paused")
             report.stopped_because = pause_reason
         report.sent += len(accepted)
         report.errors += len(errors)
@@ -1161,3 +1164,39 @@ def subscribers_by_email(session: Session, emails: Iterable[str]) -> dict[str, S
         return {}
     rows = session.scalars(select(Subscriber).where(func.lower(Subscriber.email).in_(wanted)))
     return {s.email.lower(): s for s in rows}
+
+
+def send_queue_depths(session: Session) -> dict[str, int]:
+    """The sending queue of the running and paused campaigns now: recipients not yet handled
+    (`campaign_unsent`, running ones), claims being sent (`campaign_in_flight`), 4xx deferrals
+    waiting for their retry (`campaign_deferred`) and sends in doubt (`campaign_in_doubt`)."""
+    left = Campaign.to_send - Campaign.sent - Campaign.skipped - Campaign.failed
+    unsent = session.scalar(
+        select(func.coalesce(func.sum(case((left > 0, left), else_=0)), 0)).where(
+            Campaign.status == "running"
+        )
+    )
+    active = select(Campaign.id).where(Campaign.status.in_(("running", "paused")))
+    rows = session.execute(
+        select(CampaignSend.status, CampaignSend.reason, func.count())
+        .where(
+            CampaignSend.campaign_id.in_(active.scalar_subquery()),
+            CampaignSend.reason.in_((IN_FLIGHT, IN_DOUBT))
+            | CampaignSend.reason.like(f"{DEFERRED}%"),
+        )
+        .group_by(CampaignSend.status, CampaignSend.reason)
+    )
+    depths = {
+        "campaign_unsent": int(unsent or 0),
+        "campaign_in_flight": 0,
+        "campaign_deferred": 0,
+        "campaign_in_doubt": 0,
+    }
+    for status, reason, count in rows:
+        if reason == IN_FLIGHT:
+            depths["campaign_in_flight"] += int(count)
+        elif reason == IN_DOUBT:
+            depths["campaign_in_doubt"] += int(count)
+        elif status == "failed":
+            depths["campaign_deferred"] += int(count)
+    return depths
