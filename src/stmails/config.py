@@ -114,6 +114,15 @@ class Settings(BaseSettings):
         default="info", description="Least severe level logged: debug, info, warning or error."
     )
 
+    send_claim_timeout: float = Field(
+        default=120.0,
+        ge=5,
+        description=(
+            "Seconds after which a campaign send claimed by a sender process but never "
+            "recorded is reported `in_doubt` (that process died between SMTP and its database "
+            "write); it is never sent again. Longer than one batch takes to send."
+        ),
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         min_length=16,

@@ -58,6 +58,7 @@ def build_loop(settings: Settings, poll_seconds: float = 5.0) -> tuple[SenderLoo
         root_url=settings.root_url,
         verp=verp_maker(settings.resolved_secret_key().encode()),
         poll_seconds=poll_seconds,
+        claim_timeout=settings.send_claim_timeout,
     )
     return loop, engine
 

@@ -102,6 +102,9 @@ IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
 DEFERRED = "deferred:"
+SETTINGS_CHANGED = "settings changed"
+# Seconds after which a claim still in flight is taken for that of a sender that died.
+CLAIM_TIMEOUT = 120.0
 
 
 class CampaignError(ValueError):
@@ -490,8 +493,17 @@ class CampaignRunner:
         *,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = utcnow,
+        settings_changed: Callable[[], bool] = lambda: False,
+        claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
-        """`smtp` is the pool whose connections one thread drives (see `multiplex`)."""
+        """`smtp` is the pool whose connections one thread drives (see `multiplex`).
+
+        `settings_changed()` is asked before each batch: when it answers True the run stops
+        (every claim recorded or released) so that the caller sends on with the new settings.
+        `claim_timeout`: seconds after which another sender's claim still in flight is taken
+        for the claim of a process that died (see `_settle_in_flight`)."""
+        self.settings_changed = settings_changed
+        self.claim_timeout = claim_timeout
         self.factory = factory
         self.smtp = smtp
         self.config = config
@@ -561,6 +573,9 @@ class CampaignRunner:
                     if status != "running":
                         report.stopped_because = status or "deleted"
                         return report
+                    if self.settings_changed():
+                        report.stopped_because = SETTINGS_CHANGED
+                        return report
                     batch = self._next_batch(campaign_id, lists)
                     if batch:
                         dispatched = self._send_batch(
@@ -582,6 +597,10 @@ class CampaignRunner:
                         continue
                     waiting = self._deferred_wait(campaign_id)
                     if waiting is None:
+                        if self._settle_in_flight(campaign_id):
+                            # Another sender's batch is still out: its answers come first.
+                            self.sleep(1.0)
+                            continue
                         self._finish(campaign_id)
                         report.finished = True
                         return report
@@ -616,6 +635,37 @@ class CampaignRunner:
                 .where(CampaignSend.campaign_id == campaign_id, CampaignSend.reason == IN_FLIGHT)
                 .values(reason=IN_DOUBT)
             )
+
+    def _settle_in_flight(self, campaign_id: int) -> int:
+        """Marks in doubt the claims still in flight after `claim_timeout` (their sender died
+        between SMTP and recording, or is far behind: its answer, if it comes, still wins);
+        returns how many younger claims remain in flight (other senders' batches)."""
+        cutoff = self.now() - timedelta(seconds=self.claim_timeout)
+        with self.factory() as session, session.begin():
+            result = session.execute(
+                update(CampaignSend)
+                .where(
+                    CampaignSend.campaign_id == campaign_id,
+                    CampaignSend.reason == IN_FLIGHT,
+                    CampaignSend.sent_at <= cutoff,
+                )
+                .values(reason=IN_DOUBT)
+            )
+            stale = int(getattr(result, "rowcount", 0) or 0)
+            left = session.scalar(
+                select(func.count())
+                .select_from(CampaignSend)
+                .where(CampaignSend.campaign_id == campaign_id, CampaignSend.reason == IN_FLIGHT)
+            )
+        if stale:
+            log.warning(
+                "campaign %s: %s sends left in flight for over %.0f s are marked in doubt "
+                "(their sender stopped before recording them)",
+                campaign_id,
+                stale,
+                self.claim_timeout,
+            )
+        return int(left or 0)
 
     def _next_batch(self, campaign_id: int, lists: Sequence[int]) -> list[_Candidate]:
         if not lists:
@@ -1053,19 +1103,27 @@ class CampaignRunner:
             ids = [r.subscriber_id for r in rows]
             message_ids = {r.subscriber_id: r.message_id for r in rows}
             candidates = self._candidates(session, ids, lists)
-        # Re-claim the retries (back to in flight) in one transaction before sending.
+        # Re-claim the retries (back to in flight) in one transaction before sending; another
+        # sender may have re-claimed some of them meanwhile: only the rows this update changed
+        # are ours to send.
         with self.factory() as session, session.begin():
-            session.execute(
-                update(CampaignSend)
-                .where(
-                    CampaignSend.campaign_id == campaign.id,
-                    CampaignSend.subscriber_id.in_(ids),
-                    CampaignSend.reason.like(f"{DEFERRED}%"),
+            won = set(
+                session.scalars(
+                    update(CampaignSend)
+                    .where(
+                        CampaignSend.campaign_id == campaign.id,
+                        CampaignSend.subscriber_id.in_(ids),
+                        CampaignSend.status == "failed",
+                        CampaignSend.reason.like(f"{DEFERRED}%"),
+                    )
+                    .values(status="sent", reason=IN_FLIGHT, sent_at=self.now())
+                    .returning(CampaignSend.subscriber_id)
                 )
-                .values(status="sent", reason=IN_FLIGHT)
             )
         by_attempt: dict[int, list[_Candidate]] = {}
         for candidate in candidates:
+            if candidate.recipient.id not in won:
+                continue
             candidate.message_id = message_ids[candidate.recipient.id]
             by_attempt.setdefault(attempts[candidate.recipient.id], []).append(candidate)
         for attempt, group in by_attempt.items():
