@@ -217,15 +217,18 @@ def test_two_servers_and_two_workers_on_one_postgresql(
     assert killed_at < RECIPIENTS, "the worker was killed after the campaign ended"
     # Webhooks: each event stored once, whichever server answered first.
     assert answers == [[False, True]] * WEBHOOK_EVENTS
-    with engine.connect() as connection:
-        stored = connection.scalar(
-            select(func.count()).select_from(Bounce).where(Bounce.email.like("outsider%"))
-        )
-        rows = connection.execute(
-            select(Subscriber.email, CampaignSend.status, CampaignSend.reason)
-            .join(CampaignSend, CampaignSend.subscriber_id == Subscriber.id)
-            .where(CampaignSend.campaign_id == campaign_id)
-        ).all()
+    try:
+        with engine.connect() as connection:
+            stored = connection.scalar(
+                select(func.count()).select_from(Bounce).where(Bounce.email.like("outsider%"))
+            )
+            rows = connection.execute(
+                select(Subscriber.email, CampaignSend.status, CampaignSend.reason)
+                .join(CampaignSend, CampaignSend.subscriber_id == Subscriber.id)
+                .where(CampaignSend.campaign_id == campaign_id)
+            ).all()
+    finally:
+        engine.dispose()
     assert stored == WEBHOOK_EVENTS
     received = Counter(address.lower() for address in sink.handler.recipients())
     # Nobody got two messages, and every recipient has exactly one row.
