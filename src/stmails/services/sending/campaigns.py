@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,6 +53,7 @@ from stmails.core import match_reason
 from stmails.core.event import Event
 from stmails.db.engine import session_factory
 from stmails.db.in_list import in_list
+from stmails.db.locks import CAMPAIGN_BATCH_LOCK, turn
 from stmails.db.models import (
     Bounce,
     Campaign,
@@ -513,7 +514,8 @@ class CampaignRunner:
         self.now = now
         self.limiter = RateLimiter(config.message_rate)
         # Reads take no write lock (SQLite): a separate read-only session maker.
-        self.reader = session_factory(factory.kw["bind"], readonly=True)
+        self.engine: Engine = factory.kw["bind"]
+        self.reader = session_factory(self.engine, readonly=True)
         # Whether the campaign being run is an opt-in campaign (see `run`).
         self._optin = False
         # The chunks handed to the SMTP engine, oldest first (see `_dispatch`).
@@ -576,10 +578,14 @@ class CampaignRunner:
                     if self.settings_changed():
                         report.stopped_because = SETTINGS_CHANGED
                         return report
-                    batch = self._next_batch(campaign_id, lists)
+                    # Senders of the campaign take turns at picking and claiming a batch (on
+                    # PostgreSQL), so that each picks recipients the others have not.
+                    with turn(self.engine, CAMPAIGN_BATCH_LOCK, campaign_id):
+                        batch = self._next_batch(campaign_id, lists)
+                        won = self._claim(campaign_id, batch) if batch else None
                     if batch:
                         dispatched = self._send_batch(
-                            campaign, content, batch, pool, report, should_stop
+                            campaign, content, won, pool, report, should_stop
                         )
                         errors = 0
                         if pending is not None:
@@ -797,12 +803,12 @@ class CampaignRunner:
         self,
         campaign: Campaign,
         content: Content,
-        batch: list[_Candidate],
+        won: list[_Candidate] | None,
         pool: ThreadPoolExecutor,
         report: RunReport,
         should_stop: Callable[[], bool],
     ) -> _Dispatched | None:
-        won = self._claim(campaign.id, batch)
+        """Hands the claims this sender won (`_claim`) to the SMTP engine; counts the skips."""
         if won is None:
             return None
         for candidate in won:
