@@ -30,6 +30,13 @@ the row still says `in_flight`. The next run does not resend it (it is marked `i
 duplicate is worse than a rare missing message, and at most two batches can be affected (one
 batch is sent while the next is prepared). Pausing or stopping never leaves rows in flight:
 unsent claims are released, answered ones recorded, before the run returns.
+
+Several senders (processes on any hosts sharing one PostgreSQL) may run one campaign: they take
+turns at picking and claiming a batch (`db.locks.turn`), retries are re-claimed with UPDATE ...
+RETURNING (only the rows a sender's own update changed are its to send), and before finishing,
+a sender waits for the others' claims in flight, marking those older than `claim_timeout` in
+doubt (their sender died). A change of the settings ends a run between batches
+(`settings_changed`) so that the caller starts again with the new ones.
 """
 
 from __future__ import annotations
