@@ -2,7 +2,7 @@
 
 Every metric is defined here, once, with its labels; the code that sees an event calls one of
 the small functions below (`event_ingested`, `smtp_result`, `alert_raised`...), so that no
-caller depends on prometheus-client itself. `GET /metrics` (web.api.metrics) exposes them.
+caller depends on prometheus-client itself. `GET /metrics` (web.metrics) exposes them.
 
 Several processes: prometheus-client keeps each metric in the memory of the process that counts
 it. When `PROMETHEUS_MULTIPROC_DIR` is set before this module is first imported (`stmails serve`
@@ -27,7 +27,7 @@ __all__ = ["MULTIPROC_ENV"]
 EVENTS_INGESTED = Counter(
     "stmails_events_ingested",
     "Bounce, complaint and delivery events received, by source (mailbox, webhook provider, "
-    "native API, smtp) and outcome (stored, duplicate, refused, error).",
+    "native API, smtp) and outcome (stored, duplicate, refused), counted once committed.",
     ["source", "outcome"],
 )
 CLASSIFICATION_SECONDS = Histogram(
@@ -78,7 +78,7 @@ _SMTP_OUTCOMES = {
 
 
 def event_ingested(source: str, outcome: str, count: int = 1) -> None:
-    """Counts `count` events of `source` with `outcome` (stored, duplicate, refused, error)."""
+    """Counts `count` events of `source` with `outcome` (stored, duplicate, refused)."""
     if count:
         EVENTS_INGESTED.labels(source=source[:40] or "unknown", outcome=outcome).inc(count)
 

@@ -214,11 +214,16 @@ def count_recipients(session: Session, campaign_id: int) -> int:
 
 
 def start_due_campaigns(session: Session, now: datetime | None = None) -> list[int]:
-    """Scheduled campaigns whose send_at has come are set running; returns their ids."""
+    """Scheduled campaigns whose send_at has come are set running; returns their ids.
+
+    Every sender runs this on each pass: on PostgreSQL a campaign another sender is starting
+    right now is skipped (its row is locked), so each campaign is started by one of them."""
     now = now or utcnow()
     due = list(
         session.scalars(
-            select(Campaign).where(Campaign.status == "scheduled", Campaign.send_at <= now)
+            select(Campaign)
+            .where(Campaign.status == "scheduled", Campaign.send_at <= now)
+            .with_for_update(skip_locked=True)
         )
     )
     for campaign in due:
