@@ -1,8 +1,9 @@
 """Several machines on one PostgreSQL (issue 12), end to end: two `stmails serve` and two
 `stmails worker` processes share a database; a 20,000-recipient campaign goes to aiosmtpd (over
 STARTTLS with AUTH) while one worker is killed with SIGKILL; every recipient gets exactly one
-message or is reported in doubt, and webhook events posted to both servers at once are stored
-once. PostgreSQL only (SQLite is one host's database): skipped without it."""
+message or is reported in doubt, webhook events posted to both servers at once are stored once,
+and the first host's /metrics sums what its server and both workers counted. PostgreSQL only
+(SQLite is one host's database): skipped without it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
@@ -46,6 +48,7 @@ KILL_AFTER = 6_000
 WEBHOOK_EVENTS = 40
 STMAILS = [sys.executable, "-m", "stmails"]
 AUTH = (API_USER, API_TOKEN)
+METRICS_TOKEN = "e2e-metrics-token-0123456789"
 
 
 @contextmanager
@@ -164,6 +167,7 @@ def test_two_servers_and_two_workers_on_one_postgresql(
         pytest.skip("several machines share a PostgreSQL database (STMAILS_TEST_DATABASE_URL)")
     url = fresh_database_url()
     sink = smtp_server(tls="starttls", auth=True)
+    metrics_dir = tmp_path / "metrics"
     env = environment(
         STMAILS_DATABASE_URL=url,
         STMAILS_API_USER=API_USER,
@@ -171,6 +175,7 @@ def test_two_servers_and_two_workers_on_one_postgresql(
         STMAILS_ADMIN_PASSWORD="e2e-admin-password",
         STMAILS_SECRET_KEY="one-secret-for-every-process-0123456789",
         STMAILS_SEND_CLAIM_TIMEOUT="10",
+        STMAILS_METRICS_TOKEN=METRICS_TOKEN,
         STMAILS_LOG_FORMAT="json",
     )
     with ExitStack() as stack:
@@ -179,14 +184,18 @@ def test_two_servers_and_two_workers_on_one_postgresql(
             workdir = tmp_path / f"serve{n}"
             workdir.mkdir()
             server_env = {**env, "STMAILS_DATA_DIR": str(workdir)}
+            if n == 1:
+                # Host 1: its server and both workers share a metrics directory.
+                server_env["STMAILS_METRICS_DIR"] = str(metrics_dir)
             servers.append(
                 stack.enter_context(
                     stmails_serve(STMAILS, server_env, workdir, extra_args=["--no-sender"])
                 )
             )
         campaign_id = populate(url, sink.smtp_settings(max_conns=4))
-        first = stack.enter_context(stmails_worker(env, tmp_path / "worker1", "worker1"))
-        second = stack.enter_context(stmails_worker(env, tmp_path / "worker2", "worker2"))
+        worker_env = {**env, "STMAILS_METRICS_DIR": str(metrics_dir)}
+        first = stack.enter_context(stmails_worker(worker_env, tmp_path / "worker1", "worker1"))
+        second = stack.enter_context(stmails_worker(worker_env, tmp_path / "worker2", "worker2"))
         started = httpx.put(
             f"{servers[1].url}/api/campaigns/{campaign_id}/status",
             json={"status": "running"},
@@ -212,6 +221,12 @@ def test_two_servers_and_two_workers_on_one_postgresql(
         wait_for(lambda: status() == "finished", 150, "the campaign to finish")
         elapsed = time.monotonic() - began
         assert second.poll() is None, "the surviving worker stopped"
+        scraped = httpx.get(
+            servers[0].url + "/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            timeout=30,
+        )
+        assert scraped.status_code == 200, scraped.text
 
     assert first.returncode == -signal.SIGKILL
     assert killed_at < RECIPIENTS, "the worker was killed after the campaign ended"
@@ -249,4 +264,20 @@ def test_two_servers_and_two_workers_on_one_postgresql(
     )
     # The in-doubt sends are the killed worker's last batches at most (two of 500 each).
     assert doubt <= 1_000
+    # Host 1's /metrics sums its server and both workers (the killed one's counts stay): every
+    # message the sink took was counted as sent by the worker that sent it, save the killed
+    # worker's last answers, which it had no time to count; server 1 saw each webhook event.
+    figures = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+    server = f"{sink.host}:{sink.port}"
+    sent = figures[("stmails_smtp_messages_total", (("outcome", "sent"), ("server", server)))]
+    assert len(received) - doubt <= sent <= len(received)
+    ingested = [
+        figures.get(("stmails_events_ingested_total", (("outcome", o), ("source", "mta-log"))), 0)
+        for o in ("stored", "duplicate")
+    ]
+    assert sum(ingested) == WEBHOOK_EVENTS
     print(f"20,000 recipients: {len(received)} received, {doubt} in doubt, {elapsed:.1f} s")

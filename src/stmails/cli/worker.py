@@ -102,11 +102,6 @@ def _work(settings: Settings, poll: float, metrics_port: int | None = None) -> N
         from stmails.metrics_dir import use_directory
 
         use_directory(settings.metrics_dir, wipe=False)
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
-        log.info("metrics on http://127.0.0.1:%s/metrics", metrics_port)
     loop, engine = build_loop(settings, poll_seconds=poll)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -114,6 +109,11 @@ def _work(settings: Settings, poll: float, metrics_port: int | None = None) -> N
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+        log.info("metrics on http://127.0.0.1:%s/metrics", metrics_port)
     typer.echo("stmails worker: sending campaigns (Ctrl-C to stop)")
     try:
         loop.run_forever()
