@@ -43,7 +43,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from stmails.core.event import EVENT_TYPES, EventType
@@ -559,3 +559,10 @@ def _valid_or_default(key: str, stored: Mapping[str, Any]) -> Any:
         return validate(key, stored[key])
     except SettingsError:
         return copy.deepcopy(DEFAULTS[key])
+
+
+def settings_version(session: Session) -> tuple[int, Any]:
+    """A value that changes whenever a setting is saved or deleted (the number of rows and the
+    latest change): long-running loops in other processes poll it to notice new settings."""
+    row = session.execute(select(func.count(), func.max(Setting.updated_at))).one()
+    return int(row[0]), row[1]
