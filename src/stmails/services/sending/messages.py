@@ -8,9 +8,9 @@ message per recipient and the generic serializer costs more than the rest of the
 from __future__ import annotations
 
 import base64
-import mimetypes
 import binascii
 import functools
+import mimetypes
 import os
 import random
 import re

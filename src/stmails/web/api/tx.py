@@ -24,11 +24,11 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from starlette.datastructures import UploadFile
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
-from stmails.services.sending.compose import compile_content
 from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
+from stmails.services.sending.compose import compile_content
 from stmails.services.sending.direct import (
     SUBSCRIBER_MODES,
     DirectSendError,
