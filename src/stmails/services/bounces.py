@@ -68,6 +68,7 @@ from stmails.db.types import UTCDateTime, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_rows_or_ignore
 from stmails.services import suppression
 from stmails.services.errors import InvalidInput
+from stmails.services.hygiene import risk
 from stmails.services.pages import Page, check_paging, ordering, paged
 from stmails.services.settings import (
     BounceAction,
@@ -618,6 +619,13 @@ def record_many(
         _apply(session, pending, now)
         for item in pending:
             outcomes[item.index] = item.result
+        # The bounce-risk scores of the subscribers these events were about, in the same
+        # transaction (services.hygiene.risk).
+        risk.rescore(
+            session,
+            [item.subscriber.id for item in pending if item.subscriber and not item.duplicate],
+            now=now,
+        )
     done = [o for o in outcomes if o is not None]
     assert len(done) == len(events)
     _tally(session, events, done)

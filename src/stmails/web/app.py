@@ -58,6 +58,9 @@ from stmails.web.api import (
     bounces as bounces_api,
 )
 from stmails.web.api import (
+    hygiene as hygiene_api,
+)
+from stmails.web.api import (
     roles as roles_api,
 )
 from stmails.web.api import (
@@ -288,6 +291,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         content_check.router,
         domains.router,
         dmarc.router,
+        hygiene_api.router,
         media.router,
         bounces_api.router,
         settings_api.router,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stmails import metrics
 from stmails.db.engine import read_only
 from stmails.db.models import Campaign
-from stmails.services import bounces
+from stmails.services import bounces, dkim_keys
 from stmails.services import settings as settings_service
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.campaigns import (
@@ -86,6 +86,9 @@ class SenderLoop:
     root_url: str
     verp: VerpMaker | None = None
     poll_seconds: float = 5.0
+    # The app's secret key, which decrypts the stored DKIM keys (None: a domain with an
+    # active key cannot be sent from, loudly).
+    dkim_secret: bytes | None = None
     claim_timeout: float = CLAIM_TIMEOUT
     stop: threading.Event = field(default_factory=threading.Event)
     _pool: SmtpPool | None = None
@@ -126,6 +129,8 @@ class SenderLoop:
                 config = load_config(session, self.root_url)
             except InvalidInput as exc:
                 problem = f"the sending settings cannot work: {exc}"
+            # Loaded per pass: a key activated since the last pass signs from this one on.
+            signer = dkim_keys.load_signer(session, self.dkim_secret)
         if problem:
             self._cannot_send(problem)
             return 0
@@ -139,6 +144,7 @@ class SenderLoop:
             bounces.record,
             return_path_for(config, self.verp),
             sleep=self._sleep,
+            signer=signer,
             settings_changed=self._watch_settings(version),
             claim_timeout=self.claim_timeout,
         )

@@ -74,7 +74,9 @@ from stmails.db.models import (
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
+from stmails.services.dkim_keys import DkimError, Signer
 from stmails.services.errors import InvalidInput
+from stmails.services.hygiene import segments
 from stmails.services.sending.compose import (
     Content,
     Envelope,
@@ -88,8 +90,9 @@ from stmails.services.sending.compose import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths
-from stmails.services.sending.messages import Message, MessageError, custom_headers
+from stmails.services.sending.messages import Message, MessageError, custom_headers, domain_of
 from stmails.services.sending.multiplex import send_all
+from stmails.services.sending.signing import sign_message
 from stmails.services.sending.smtp import NOT_ATTEMPTED, RateLimiter, SendResult, SmtpPool
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch_detail
@@ -506,10 +509,12 @@ class CampaignRunner:
         *,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = utcnow,
+        signer: Signer | None = None,
         settings_changed: Callable[[], bool] = lambda: False,
         claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
-        """`smtp` is the pool whose connections one thread drives (see `multiplex`).
+        """`smtp` is the pool whose connections one thread drives (see `multiplex`); `signer`
+        DKIM-signs every message by its From domain's active key (none: unsigned).
 
         `settings_changed()` is asked before each batch: when it answers True the run stops
         (every claim recorded or released) so that the caller sends on with the new settings.
@@ -518,6 +523,7 @@ class CampaignRunner:
         self.settings_changed = settings_changed
         self.claim_timeout = claim_timeout
         self.factory = factory
+        self.signer = signer
         self.smtp = smtp
         self.config = config
         self.record_bounce = record_bounce
@@ -530,6 +536,8 @@ class CampaignRunner:
         self.reader = session_factory(self.engine, readonly=True)
         # Whether the campaign being run is an opt-in campaign (see `run`).
         self._optin = False
+        # The campaign's segment (services.hygiene.segments; empty: the whole lists).
+        self._segment = segments.Segment()
         # The chunks handed to the SMTP engine, oldest first (see `_dispatch`).
         self._chunks: deque[list[Future[list[_Sent]]]] = deque()
         self._failures = _Failures(config.max_send_errors)
@@ -566,6 +574,17 @@ class CampaignRunner:
             self._optin = campaign.type == "optin"
             if self._optin:
                 lists = optin_list_ids(session, lists)
+            self._segment = segments.get_segment(session, campaign_id)
+            problem = self._signing_problem(campaign)
+            if problem:
+                # Mail that should be signed never leaves unsigned: the campaign waits for
+                # an admin to mend the key.
+                log.error("campaign %s paused: %s", campaign_id, problem)
+                campaign.status = "paused"
+                campaign.pause_reason = problem[:1000]
+                session.commit()
+                report.stopped_because = problem
+                return report
             session.expunge(campaign)
         self._mark_in_doubt(campaign_id)
         self._chunks.clear()
@@ -746,7 +765,22 @@ class CampaignRunner:
                 candidate.skip = "unsubscribed" if "unsubscribed" in statuses else "unconfirmed"
             candidates.append(candidate)
         self._apply_suppressions(session, candidates)
+        self._apply_segment(session, candidates)
         return candidates
+
+    def _apply_segment(self, session: Session, candidates: Sequence[_Candidate]) -> None:
+        """Skips the candidates the campaign's segment or a segment's frequency cap leaves
+        out (an opt-in campaign is never narrowed: it asks for consent)."""
+        if self._optin:
+            return
+        live = [c for c in candidates if not c.skip]
+        left_out = segments.skips(
+            session, self._segment, [c.recipient.id for c in live], self.now()
+        )
+        for candidate in live:
+            reason = left_out.get(candidate.recipient.id)
+            if reason:
+                candidate.skip = reason
 
     def _apply_suppressions(self, session: Session, candidates: Sequence[_Candidate]) -> int:
         live = [c for c in candidates if not c.skip]
@@ -894,13 +928,25 @@ class CampaignRunner:
             campaign, outcomes, late_skips, dispatched.released, report, dispatched.attempt
         )
 
+    def _signing_problem(self, campaign: Campaign) -> str:
+        """Why the campaign's mail cannot be DKIM-signed although its From domain has an
+        active key ('' when it can, or needs no signature)."""
+        if self.signer is None:
+            return ""
+        try:
+            self.signer.check(domain_of(campaign.from_email))
+        except DkimError as exc:
+            return f"DKIM signing failed: {exc}"
+        return ""
+
     def _render(
         self, campaign: Campaign, content: Content, candidate: _Candidate
     ) -> Message | None:
-        """The candidate's message, or None (and `skip` says why) when the recipient's data
-        cannot be rendered. Anything else raised is a bug and stops the campaign."""
+        """The candidate's message (DKIM-signed when a signer is set), or None (and `skip`
+        says why) when the recipient's data cannot be rendered. Anything else raised is a bug
+        and stops the campaign."""
         try:
-            return render_for(
+            message = render_for(
                 content,
                 campaign,
                 candidate.recipient,
@@ -908,6 +954,9 @@ class CampaignRunner:
                 self.return_paths,
                 candidate.message_id,
             )
+            if self.signer is not None:
+                message = sign_message(self.signer, message)
+            return message
         except (TemplateRenderError, MessageError) as exc:
             candidate.skip = f"render_error: {exc}"[:200]
             log.warning(

@@ -39,8 +39,11 @@ from stmails.services.sending.messages import Message, encode_unstructured
 
 Outcome = Literal["sent", "hard", "soft", "error", "in_doubt"]
 # Where in the exchange a result was decided: opening the session (connect, tls, helo, auth),
-# the transaction (mail, rcpt, data), the session as a whole, or never tried (queue).
-Stage = Literal["connect", "tls", "helo", "auth", "mail", "rcpt", "data", "session", "queue"]
+# the transaction (mail, rcpt, data), the session as a whole, never tried (queue), or before
+# SMTP: the message could not be DKIM-signed (sign).
+Stage = Literal[
+    "connect", "tls", "helo", "auth", "mail", "rcpt", "data", "session", "queue", "sign"
+]
 
 # A reply whose text says our upstream refuses to relay for us, or that it wants us to log in:
 # the sender's configuration is wrong, the recipient is fine (Postfix, Exim, Exchange wording).
