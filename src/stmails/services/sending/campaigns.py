@@ -580,6 +580,7 @@ class CampaignRunner:
                 # Mail that should be signed never leaves unsigned: the campaign waits for
                 # an admin to mend the key.
                 log.error("campaign %s paused: %s", campaign_id, problem)
+                metrics.alert_raised("campaign_paused")
                 campaign.status = "paused"
                 campaign.pause_reason = problem[:1000]
                 session.commit()
