@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.core.verp import VerpToken, find_token
 from stmails.db.models import Bounce
-from stmails.ingest.verp import VerpToken, find_token
 from stmails.services import roles, suppression, users
 from stmails.services import settings as settings_service
 from stmails.services.bounces import record as record_bounce

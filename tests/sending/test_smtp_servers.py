@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.core import verp
 from stmails.db.models import Bounce, Campaign, CampaignSend
-from stmails.ingest import verp
 from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.campaigns import IN_DOUBT, CampaignRunner, campaign_stats
 from stmails.services.sending.config import SendingConfig

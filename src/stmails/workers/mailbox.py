@@ -26,6 +26,7 @@ from stmails import metrics
 from stmails.config import Settings
 from stmails.core import classify
 from stmails.core.event import Event
+from stmails.core.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
 from stmails.db.engine import read_only
 from stmails.db.models import MailboxMessage
 from stmails.filelock import try_lock
@@ -47,7 +48,6 @@ from stmails.ingest.mailbox.scanner import (
     ReportSink,
     Status,
 )
-from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
 from stmails.services import bounces, dmarc_reports, subscribers
 from stmails.services import settings as settings_service
 from stmails.services.sending import config as sending_config
