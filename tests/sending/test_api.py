@@ -15,7 +15,8 @@ from stmails.core import verp
 from stmails.db.models import Campaign, Setting, Subscriber, SubscriberList, Suppression
 from stmails.services import suppression
 from stmails.services.sending.config import SendingConfig
-from stmails.workers.sender import SenderLoop, VerpMaker, return_path_for, verp_maker
+from stmails.services.sending.runtime import VerpMaker, return_path_for, verp_maker
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Sink, World, make_world
 
