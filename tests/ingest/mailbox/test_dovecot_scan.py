@@ -17,7 +17,8 @@ from stmails.ingest.mailbox import (
     Scanner,
     connect,
 )
-from stmails.workers.mailbox import SqlLedger, make_recorder, verp_resolver
+from stmails.services.mailbox_ledger import SqlLedger
+from stmails.workers.mailbox import make_recorder, verp_resolver
 
 from ..test_verp import format1_token
 from .conftest import Mailbox
