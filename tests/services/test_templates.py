@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign, Template
 from stmails.services import templates
-from stmails.services.errors import InvalidInput, NotFound
+from stmails.services.errors import InputError, InvalidInput, NotFound
 from stmails.services.sending.templates import TemplateRenderError
 
 LAYOUT = '<html><body>{{ template "content" . }}</body></html>'
@@ -57,8 +57,10 @@ def test_a_sample_renders_and_a_broken_template_is_a_render_error() -> None:
     html = templates.render_sample("campaign", LAYOUT)
     assert "sample campaign content" in html and html.startswith("<html>")
     assert "Demo Subscriber" in templates.render_sample("tx", "<p>{{ .Subscriber.Name }}</p>")
-    with pytest.raises(TemplateRenderError):
+    with pytest.raises(TemplateRenderError) as caught:
         templates.render_sample("tx", "{{ if .X }}open")
+    # One input-error base: the web answers it with 400 in one place.
+    assert isinstance(caught.value, InputError)
 
 
 def test_only_one_campaign_template_is_the_default(clean: Session) -> None:

@@ -75,7 +75,7 @@ from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
 from stmails.services.dkim_keys import DkimError, Signer
-from stmails.services.errors import InvalidInput
+from stmails.services.errors import InputError, InvalidInput
 from stmails.services.hygiene import segments
 from stmails.services.sending.compose import (
     Content,
@@ -118,7 +118,7 @@ SETTINGS_CHANGED = "settings changed"
 CLAIM_TIMEOUT = 120.0
 
 
-class CampaignError(ValueError):
+class CampaignError(InputError):
     """A campaign operation the caller asked for that cannot be done; the text says why."""
 
 
