@@ -258,6 +258,8 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
         "name": campaign.name,
         "subject": campaign.subject,
         "from_email": campaign.from_email,
+        "attribs": dict(campaign.attribs or {}),
+        "tags": list(campaign.tags or []),
     }
 
 
