@@ -42,11 +42,20 @@ def _campaigns(session: Session) -> list[tuple[int, str]]:
     return [(int(i), str(n)) for i, n in session.execute(query)]
 
 
-def _event_text(meta: Any) -> str:
-    """The provider event or message details kept with a bounce, as indented JSON text."""
-    if not meta:
-        return ""
-    return json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+def _event_fields(meta: Any) -> list[tuple[str, str]]:
+    """The provider event or message details kept with a bounce, one (key, text) a field:
+    text as it came (a raw message keeps its lines), other values as indented JSON."""
+    if not isinstance(meta, dict):
+        return [("", json.dumps(meta, indent=2, ensure_ascii=False, default=str))] if meta else []
+    return [
+        (
+            str(key),
+            value
+            if isinstance(value, str)
+            else json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+        )
+        for key, value in sorted(meta.items())
+    ]
 
 
 @router.get(BOUNCES_PATH, include_in_schema=False)
@@ -126,7 +135,7 @@ async def bounce_page(
         section="bounces",
         title=_("Bounce %(id)s") % {"id": bounce_id},
         bounce=found,
-        event_text=_event_text(found.meta),
+        event_fields=_event_fields(found.meta),
     )
 
 
