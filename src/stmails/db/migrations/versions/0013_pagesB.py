@@ -1,0 +1,25 @@
+"""The admin Bounces page's domain filter: an index on bounces (domain, created_at), so that
+listing and counting one domain's bounces reads that domain's entries only, newest first,
+instead of scanning every bounce.
+
+Revision ID: 0013_pagesB
+Revises: 0009_parity
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0013_pagesB"
+down_revision = "0009_parity"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_bounces_domain_created_at", "bounces", ["domain", "created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_bounces_domain_created_at", table_name="bounces")
