@@ -65,7 +65,7 @@ from stmails.web.api import (
 from stmails.web.api import (
     users as users_api,
 )
-from stmails.web.api.verify import create_verify_router
+from stmails.web.api.verify import create_verify_router, create_verify_service
 from stmails.web.deps import AppState, Authenticator, Principal, lifetimes_of
 from stmails.web.docs import install_docs
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
@@ -296,8 +296,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under
     # data_dir/verify) runs inside the app's.
+    # The admin pages share the router's job store and workers (app.state.verify).
+    app.state.verify = create_verify_service(settings.data_dir / "verify")
     app.include_router(
-        create_verify_router(settings.data_dir / "verify", max_upload_bytes=IMPORT_MAX_BYTES),
+        create_verify_router(
+            settings.data_dir / "verify",
+            max_upload_bytes=IMPORT_MAX_BYTES,
+            service=app.state.verify,
+        ),
         dependencies=[require_permission("verify:run")],
     )
     # The admin UI (docs/ui.md) and the assets its pages load.

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from stmails.web.admin import auth, bounces, home, logs, profile, suppression, users
+from stmails.web.admin import (
+    auth,
+    bounces,
+    home,
+    lists,
+    logs,
+    profile,
+    subscribers,
+    suppression,
+    users,
+)
 from stmails.web.admin.pages import csrf_protect
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -16,6 +26,8 @@ for _section in (
     home.router,
     auth.router,
     profile.router,
+    subscribers.router,
+    lists.router,
     bounces.router,
     suppression.router,
     logs.router,

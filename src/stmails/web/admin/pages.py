@@ -61,8 +61,8 @@ class NavItem:
 # its href here.
 NAV: tuple[NavItem, ...] = (
     NavItem("dashboard", N_("Dashboard"), ADMIN_HOME, None),
-    NavItem("subscribers", N_("Subscribers"), None, "subscribers:get_all"),
-    NavItem("lists", N_("Lists"), None, "lists:get_all"),
+    NavItem("subscribers", N_("Subscribers"), "/admin/subscribers", "subscribers:get_all"),
+    NavItem("lists", N_("Lists"), "/admin/lists", "lists:get_all"),
     NavItem("campaigns", N_("Campaigns"), None, "campaigns:get_all"),
     NavItem("templates", N_("Templates"), None, "templates:get"),
     NavItem("bounces", N_("Bounces"), "/admin/bounces", "bounces:get"),
