@@ -3,7 +3,7 @@ listing and counting one domain's bounces reads that domain's entries only, newe
 instead of scanning every bounce.
 
 Revision ID: 0013_pagesB
-Revises: 0009_parity
+Revises: 0010_listmonk_links
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013_pagesB"
-down_revision = "0009_parity"
+down_revision = "0010_listmonk_links"
 branch_labels = None
 depends_on = None
 
