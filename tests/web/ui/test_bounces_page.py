@@ -160,3 +160,28 @@ def test_blocklist_all_bounced(client: TestClient, browser: TestClient) -> None:
     assert done.status_code == 303
     status = client.get(f"/api/subscribers/{seeded['subscriber']}").json()["data"]["status"]
     assert status == "blocklisted"
+
+
+def test_suppress_the_address_from_its_bounce(client: TestClient, browser: TestClient) -> None:
+    _seed(client)
+    found = client.get("/api/bounces", params={"type": "complaint"}).json()["data"]["results"]
+    bounce_id = found[0]["id"]
+    token = sign_in(browser)
+    page = browser.get(f"/admin/bounces/{bounce_id}").text
+    assert 'name="target" value="third@example.org"' in page
+    assert 'name="reason" value="complaint"' in page
+    form = {
+        "target": "third@example.org",
+        "reason": "complaint",
+        "description": f"From bounce {bounce_id}",
+        "next": f"/admin/bounces/{bounce_id}",
+    }
+    done = post_form(browser, "/admin/suppression/add", token, form)
+    assert done.status_code == 303 and done.headers["location"] == f"/admin/bounces/{bounce_id}"
+    entry = client.get("/api/suppressions/third@example.org").json()["data"]
+    assert entry["suppressed"] and entry["results"][0]["reason"] == "complaint"
+    # The way back stays on this site.
+    elsewhere = post_form(
+        browser, "/admin/suppression/add", token, {**form, "next": "//evil.example"}
+    )
+    assert elsewhere.headers["location"] == "/admin/"

@@ -34,6 +34,8 @@ BOUNCES_PATH = "/admin/bounces"
 PER_PAGE = 50
 # Campaigns offered in the campaign filter (the newest; any id can still be typed in the URL).
 CAMPAIGN_CHOICES = 200
+# The reason of a suppression made from a bounce of each type.
+SUPPRESSION_REASON = {"hard": "hard_bounce", "soft": "soft_bounce", "complaint": "complaint"}
 FILTERS = ("type", "reason", "source", "campaign_id", "domain", "email", "from", "to")
 
 
@@ -135,6 +137,7 @@ async def bounce_page(
         section="bounces",
         title=_("Bounce %(id)s") % {"id": bounce_id},
         bounce=found,
+        suppression_reason=SUPPRESSION_REASON.get(found.effective_type, "manual"),
         event_fields=_event_fields(found.meta),
     )
 

@@ -20,7 +20,7 @@ from stmails.services import suppression
 from stmails.services.pages import Page
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.listing import page_links, with_query
-from stmails.web.admin.pages import page, redirect, render_page
+from stmails.web.admin.pages import page, redirect, render_page, safe_next
 from stmails.web.body import run_db
 from stmails.web.deps import Viewer
 from stmails.web.i18n import _
@@ -163,9 +163,11 @@ async def _store(
         values = {k: text(form, k, MAX_PASTE_CHARS) for k in ("target", "targets", "description")}
         return await _listing(request, viewer, 1, error=str(exc), status_code=400, values=values)
     count = await run_db(request, lambda s: suppression.upsert_many(s, parsed), write=True)
+    # A form on another page (a bounce's "suppress this address") goes back there.
+    back = text(form, "next", 2000)
     return redirect(
         request,
-        SUPPRESSION_PATH,
+        safe_next(back) if back else SUPPRESSION_PATH,
         flash=("success", _("%(count)d entries added or updated.") % {"count": count}),
     )
 
