@@ -96,7 +96,7 @@ def test_add_and_remove_suppressions(page: Any, ui_server: Server) -> None:
     page.locator("#a-reason").select_option("complaint")
     page.get_by_role("button", name="Add", exact=True).click()
     page.wait_for_selector(".flash-success")
-    assert "1 entries added or updated." in page.locator(".flashes").inner_text()
+    assert "Entries added or updated: 1." in page.locator(".flashes").inner_text()
     page.get_by_label("Addresses or domains, one a line").fill(f"two@{domain}\nthree@{domain}\n")
     page.get_by_role("button", name="Add all").click()
     page.wait_for_selector(".flash-success")

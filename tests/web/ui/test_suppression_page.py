@@ -42,7 +42,7 @@ def test_add_one_address_and_a_domain_then_remove(client: TestClient, browser: T
     )
     assert added.status_code == 303, added.text
     assert flash_texts(browser.get(added.headers["location"]).text) == [
-        "1 entries added or updated."
+        "Entries added or updated: 1."
     ]
     [entry] = _entries(client, kind="address")
     assert entry["recipient"] == "someone@example.org"

@@ -195,5 +195,5 @@ async def blocklist_all(
     return redirect(
         request,
         BOUNCES_PATH,
-        flash=("success", _("%(count)d subscribers blocklisted.") % {"count": count}),
+        flash=("success", _("Subscribers blocklisted: %(count)d.") % {"count": count}),
     )

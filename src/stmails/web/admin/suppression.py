@@ -170,7 +170,7 @@ async def _store(
     return redirect(
         request,
         safe_next(back) if back else SUPPRESSION_PATH,
-        flash=("success", _("%(count)d entries added or updated.") % {"count": count}),
+        flash=("success", _("Entries added or updated: %(count)d.") % {"count": count}),
     )
 
 
