@@ -8,6 +8,7 @@ The filters are the API's (`web.api.bounces.bounce_filter`, the same query param
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -29,6 +30,7 @@ from stmails.web.errors import ApiError
 from stmails.web.i18n import _
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 BOUNCES_PATH = "/admin/bounces"
 PER_PAGE = 50
@@ -153,6 +155,7 @@ async def delete_bounce(
     )
     if not deleted:
         return redirect(request, BOUNCES_PATH, flash=("error", _("That bounce no longer exists.")))
+    log.info("admin %s deleted bounce %s", viewer.principal.username, bounce_id)
     return redirect(
         request, BOUNCES_PATH, flash=("success", _("Bounce %(id)s deleted.") % {"id": bounce_id})
     )
@@ -175,6 +178,12 @@ async def blocklist_one(
         return found.email
 
     email = await run_db(request, work, write=True)
+    if email is not None:
+        log.info(
+            "admin %s blocklisted the subscriber of bounce %s",
+            viewer.principal.username,
+            bounce_id,
+        )
     if email is None:
         return redirect(
             request,
@@ -192,6 +201,7 @@ async def blocklist_all(
 ) -> Response:
     """listmonk's "blocklist all bounced subscribers" (PUT /api/bounces/blocklist)."""
     count = await run_db(request, bounce_service.blocklist_bounced, write=True)
+    log.info("admin %s blocklisted %d bounced subscribers", viewer.principal.username, count)
     return redirect(
         request,
         BOUNCES_PATH,

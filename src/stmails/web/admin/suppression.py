@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from stmails.web.deps import Viewer
 from stmails.web.i18n import _
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 SUPPRESSION_PATH = "/admin/suppression"
 UPLOAD_PATH = SUPPRESSION_PATH + "/upload"
@@ -165,6 +167,7 @@ async def _store(
         values = {k: text(form, k, MAX_PASTE_CHARS) for k in ("target", "targets", "description")}
         return await _listing(request, viewer, 1, error=str(exc), status_code=400, values=values)
     count = await run_db(request, lambda s: suppression.upsert_many(s, parsed), write=True)
+    log.info("admin %s added or updated %d suppressions", viewer.principal.username, count)
     # A form on another page (a bounce's "suppress this address") goes back there.
     back = text(form, "next", 2000)
     return redirect(
@@ -273,4 +276,5 @@ async def remove_entry(
         return redirect(
             request, SUPPRESSION_PATH, flash=("error", _("That entry no longer exists."))
         )
+    log.info("admin %s removed suppression %s", viewer.principal.username, entry_id)
     return redirect(request, SUPPRESSION_PATH, flash=("success", _("The entry was removed.")))
