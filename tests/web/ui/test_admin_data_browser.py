@@ -215,3 +215,26 @@ def test_pages_in_chinese(new_context: Callable[..., Any], ui_server: Server) ->
         assert page.locator("main h1").inner_text() == heading, path
     page.goto("/admin/bounces")
     shot(page, "bounces-zh")
+
+
+def test_delete_ticked_bounces(page: Any, ui_server: Server) -> None:
+    marker = f"tick{free_port()}.example"
+    with ui_server.api() as api:
+        for n in range(3):
+            made = api.post(
+                "/webhooks/bounce",
+                json={"email": f"t{n}@{marker}", "source": "api", "type": "soft"},
+            )
+            assert made.status_code == 200, made.text
+    _signed_in(page, ui_server, "ticker")
+    page.goto(f"/admin/bounces?domain={marker}")
+    table = page.get_by_role("table", name="Bounces")
+    table.locator("tbody tr", has_text=f"t0@{marker}").get_by_role("checkbox").check()
+    table.locator("tbody tr", has_text=f"t1@{marker}").get_by_role("checkbox").check()
+    page.locator("summary", has_text="Delete selected").click()
+    page.get_by_role("button", name="Delete them").click()
+    page.wait_for_selector(".flash-success")
+    assert "Bounces deleted: 2." in page.locator(".flashes").inner_text()
+    assert page.url.endswith(f"/admin/bounces?domain={marker}")
+    rows = page.get_by_role("table", name="Bounces").locator("tbody tr")
+    assert rows.count() == 1 and f"t2@{marker}" in rows.inner_text()

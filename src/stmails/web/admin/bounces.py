@@ -21,8 +21,9 @@ from stmails.db.models import BOUNCE_TYPES, Campaign
 from stmails.services import bounces as bounce_service
 from stmails.services import subscribers as subscriber_service
 from stmails.services.errors import InvalidInput
+from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.listing import page_links, with_query
-from stmails.web.admin.pages import page, redirect, render_page
+from stmails.web.admin.pages import page, redirect, render_page, safe_next
 from stmails.web.api.bounces import bounce_filter
 from stmails.web.body import run_db
 from stmails.web.deps import Viewer
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 BOUNCES_PATH = "/admin/bounces"
 PER_PAGE = 50
+# Bounces one "delete selected" takes (a page's worth, with room to spare).
+MAX_SELECTED = 500
 # Campaigns offered in the campaign filter (the newest; any id can still be typed in the URL).
 CAMPAIGN_CHOICES = 200
 # The reason of a suppression made from a bounce of each type.
@@ -114,6 +117,7 @@ async def bounces_page(
         reasons=sorted(REASONS),
         campaigns=campaigns,
         export_url=export,
+        here=with_query(request),
     )
 
 
@@ -192,6 +196,30 @@ async def blocklist_one(
         )
     return redirect(
         request, here, flash=("success", _("%(email)s is blocklisted.") % {"email": email})
+    )
+
+
+@router.post(BOUNCES_PATH + "/delete", include_in_schema=False)
+async def delete_many(
+    request: Request, viewer: Annotated[Viewer, page("bounces:manage")]
+) -> Response:
+    """The bounces ticked in the list (`id`, repeated), or every bounce (`all=true`): listmonk's
+    `DELETE /api/bounces?id=..` and `?all=true`."""
+    form = await form_fields(request)
+    back = safe_next(text(form, "back", 2000) or BOUNCES_PATH)
+    if text(form, "all", 10) == "true":
+        chosen = bounce_service.BounceFilter()
+    else:
+        ids = [
+            int(v) for v in form.getlist("id")[:MAX_SELECTED] if isinstance(v, str) and v.isdigit()
+        ]
+        if not ids:
+            return redirect(request, back, flash=("error", _("Tick the bounces to delete first.")))
+        chosen = bounce_service.BounceFilter(ids=ids)
+    count = await run_db(request, lambda s: bounce_service.delete_bounces(s, chosen), write=True)
+    log.info("admin %s deleted %d bounces", viewer.principal.username, count)
+    return redirect(
+        request, back, flash=("success", _("Bounces deleted: %(count)d.") % {"count": count})
     )
 
 
