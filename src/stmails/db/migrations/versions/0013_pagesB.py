@@ -7,7 +7,7 @@
   the wide rows (diagnostics, meta).
 
 Revision ID: 0013_pagesB
-Revises: 0010_listmonk_links
+Revises: 0011_hygiene2
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013_pagesB"
-down_revision = "0010_listmonk_links"
+down_revision = "0011_hygiene2"
 branch_labels = None
 depends_on = None
 
