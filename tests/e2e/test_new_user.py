@@ -128,6 +128,11 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
 
         # Steps 2 and 3: the SMTP server with the bounce inbox as its Return-Path, the From
         # address, and the bounce mailbox the scanner reads.
+        # Step 3 tries the mailbox before saving it.
+        tried = ok(
+            client.post("/api/settings/bounces/mailbox/test", json=mailbox_entry(mailbox, kind))
+        )
+        assert tried["ok"] is True and tried["messages"] == 0, tried
         settings: dict[str, Any] = {
             "app.from_email": FROM,
             "smtp": [smtp_entry(sink, tls_type, auth)],
