@@ -6,7 +6,7 @@
   of a type, reason, source or campaign (the page's total) reads this narrow index instead of
   the wide rows (diagnostics, meta).
 
-Revision ID: 0013_pagesB
+Revision ID: 0012_bounce_indexes
 Revises: 0011_hygiene2
 Create Date: 2026-12-06
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0013_pagesB"
+revision = "0012_bounce_indexes"
 down_revision = "0011_hygiene2"
 branch_labels = None
 depends_on = None
