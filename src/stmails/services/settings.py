@@ -18,6 +18,8 @@ so that its clients can read and write them; stmails' additions sit beside them 
 - the media library's `upload.*` keys (listmonk's): validated by `services.media.config`.
 - `privacy.individual_tracking`, `privacy.disable_tracking` (listmonk's): opens and clicks
   recorded per subscriber, or not at all (see `services.tracking`).
+- the list-hygiene keys (`hygiene.*`): risk-score weights, sunset policy, re-verification,
+  segment caps; validated by `services.hygiene.config`.
 - the sending keys (`smtp`, `app.*`, `sending.*`, `relay.sender_domains`): validated by
   `services.sending.config`, so that settings that cannot work are refused when saved.
 
@@ -41,7 +43,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from stmails.core.event import EVENT_TYPES, EventType
@@ -51,6 +53,7 @@ from stmails.db.types import utcnow
 from stmails.ingest.mailbox.config import MailboxConfig, MailboxConfigError
 from stmails.services import public_settings
 from stmails.services.errors import InvalidInput
+from stmails.services.hygiene import config as hygiene_config
 from stmails.services.media import config as media_config
 from stmails.services.sending import config as sending_config
 from stmails.verify.result import Reason
@@ -107,7 +110,8 @@ DEFAULTS: dict[str, Any] = {
     "bounce.brevo": {"enabled": False, "username": "", "password": "", "token": ""},
     "bounce.mailjet": {"enabled": False, "username": "", "password": ""},
     "bounce.resend": {"enabled": False, "signing_key": ""},
-    "bounce.azure": {"enabled": False, "key": ""},
+    "bounce.azure": {"enabled": False, "key": "", "shared_secret": "", "shared_secret_header": ""},
+    "bounce.lettermint": {"enabled": False, "key": ""},
     "smtp": [DEFAULT_SMTP_SERVER],
     "verify.on_subscribe": "off",
     "verify.reject": ["syntax", "disposable"],
@@ -120,6 +124,8 @@ DEFAULTS: dict[str, Any] = {
 
 # The subscriber-facing pages' settings (services.public_settings).
 DEFAULTS.update(public_settings.DEFAULTS)
+# The list-hygiene settings (services.hygiene.config).
+DEFAULTS.update(hygiene_config.DEFAULTS)
 
 VERIFY_MODES = ("off", "flag", "reject")
 
@@ -135,7 +141,8 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "bounce.brevo": ("password", "token"),
     "bounce.mailjet": ("password",),
     "bounce.resend": ("signing_key",),
-    "bounce.azure": ("key",),
+    "bounce.azure": ("key", "shared_secret"),
+    "bounce.lettermint": ("key",),
     "smtp": ("password",),
 }
 # The fields that say where an object's secrets are sent: a masked secret is kept only while
@@ -199,6 +206,11 @@ def validate(key: str, value: Any) -> Any:
     if public_settings.owns(key):
         try:
             return public_settings.validate(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
+    if hygiene_config.owns(key):
+        try:
+            return hygiene_config.validate_setting(key, value)
         except InvalidInput as exc:
             raise SettingsError(exc.field, exc.message) from None
     if key in _BOOLEAN_KEYS:
@@ -547,3 +559,10 @@ def _valid_or_default(key: str, stored: Mapping[str, Any]) -> Any:
         return validate(key, stored[key])
     except SettingsError:
         return copy.deepcopy(DEFAULTS[key])
+
+
+def settings_version(session: Session) -> tuple[int, Any]:
+    """A value that changes whenever a setting is saved or deleted (the number of rows and the
+    latest change): long-running loops in other processes poll it to notice new settings."""
+    row = session.execute(select(func.count(), func.max(Setting.updated_at))).one()
+    return int(row[0]), row[1]

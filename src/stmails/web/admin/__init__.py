@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from stmails.web.admin import (
     auth,
     bounces,
+    campaigns,
     home,
     lists,
     logs,
@@ -18,6 +19,7 @@ from stmails.web.admin import (
     settings,
     subscribers,
     suppression,
+    templates,
     users,
 )
 from stmails.web.admin.pages import csrf_protect
@@ -33,6 +35,8 @@ for _section in (
     suppression.router,
     logs.router,
     users.router,
+    campaigns.router,
+    templates.router,
     settings.router,
 ):
     router.include_router(_section)
