@@ -125,3 +125,46 @@ def test_search_needs_no_sql_permission_but_query_does(
     assert refused.value.message == "permission denied: subscribers:sql_query required"
     assert manager.get(f"/api/subscribers/{people['Cy']}")["status"] == "enabled"
     assert manager.get(f"/api/subscribers/{people['Bob Smithers']}")["status"] == "blocklisted"
+
+
+def test_export_streams_the_matching_subscribers_as_csv(
+    client: TestClient, lm: ListmonkClient, people: dict[str, int]
+) -> None:
+    import csv
+    import io
+
+    lm.post(
+        "/api/subscribers",
+        {"email": "formula@example.org", "name": "=HYPERLINK(1)", "attribs": {"city": "Köln"}},
+    )
+    response = client.get("/api/subscribers/export", params={"search": "smith"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["email"] for r in rows] == [
+        "ann@example.org",
+        "bob@example.net",
+        "cy.SMITH@example.org",
+    ]
+    assert set(rows[0]) == {
+        "uuid",
+        "email",
+        "name",
+        "attributes",
+        "status",
+        "created_at",
+        "updated_at",
+    }
+    on_news = client.get(
+        "/api/subscribers/export",
+        params={"list_id": people["news"], "subscription_status": "confirmed"},
+    )
+    assert [r["email"] for r in csv.DictReader(io.StringIO(on_news.text))] == ["dee@example.org"]
+    everyone = list(csv.DictReader(io.StringIO(client.get("/api/subscribers/export").text)))
+    assert len(everyone) == 6
+    formula = next(r for r in everyone if r["email"] == "formula@example.org")
+    # A spreadsheet would run it: the cell is neutralised; attributes are JSON.
+    assert formula["name"] == "'=HYPERLINK(1)"
+    assert formula["attributes"] == '{"city": "Köln"}'
+    bad = client.get("/api/subscribers/export", params={"query": "subscribers.nope = 1"})
+    assert bad.status_code == 400
