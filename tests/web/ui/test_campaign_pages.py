@@ -317,3 +317,50 @@ def test_templates_create_preview_default_and_delete(
         template = session.get(Template, template_id)
         assert template is not None and template.name == "Renamed" and template.type == "campaign"
     assert csrf_of(browser.get(f"/admin/templates/{template_id}").text)
+
+
+def test_schedule_and_unschedule(
+    browser: TestClient, list_ids: list[int], session_maker: sessionmaker[Session]
+) -> None:
+    token = sign_in(browser)
+    campaign_id = create_campaign(browser, token, list_ids[0])
+    # Without a send time the page offers no "Schedule".
+    assert (
+        'name="status" value="scheduled"' not in browser.get(f"/admin/campaigns/{campaign_id}").text
+    )
+    refused = post(
+        browser,
+        f"/admin/campaigns/{campaign_id}",
+        token,
+        name="Spring news",
+        subject="s",
+        lists=str(list_ids[0]),
+        content_type="html",
+        body="<p>x</p>",
+        send_at="next tuesday",
+    )
+    assert refused.status_code == 400 and "Give a date and time (UTC)." in refused.text
+    post(
+        browser,
+        f"/admin/campaigns/{campaign_id}",
+        token,
+        name="Spring news",
+        subject="s",
+        lists=str(list_ids[0]),
+        content_type="html",
+        body="<p>x</p>",
+        send_at="2031-05-06T07:08",
+    )
+    page = browser.get(f"/admin/campaigns/{campaign_id}").text
+    assert 'name="status" value="scheduled"' in page
+    post(browser, f"/admin/campaigns/{campaign_id}/status", token, status="scheduled")
+    with session_maker() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None and campaign.status == "scheduled"
+        assert campaign.send_at is not None
+        assert campaign.send_at.strftime("%Y-%m-%d %H:%M") == "2031-05-06 07:08"
+    page = browser.get(f"/admin/campaigns/{campaign_id}").text
+    assert "The campaign is scheduled." in page and "Unschedule" in page
+    post(browser, f"/admin/campaigns/{campaign_id}/status", token, status="draft")
+    with session_maker() as session:
+        assert session.get(Campaign, campaign_id).status == "draft"  # type: ignore[union-attr]
