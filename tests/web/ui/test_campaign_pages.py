@@ -168,6 +168,10 @@ def test_status_changes_follow_the_rules_and_show_the_content_check(
         with session_maker() as session:
             assert session.get(Campaign, campaign_id).status == status  # type: ignore[union-attr]
         assert label in browser.get(f"/admin/campaigns/{campaign_id}").text
+        # The progress fragment polls (and shows the rate) only while the campaign runs.
+        fragment = browser.get(f"/admin/campaigns/{campaign_id}/progress").text
+        assert ('hx-trigger="every 3s"' in fragment) == (status == "running")
+        assert ("0 a minute" in fragment) == (status == "running")
     stats = browser.get(f"/admin/campaigns/{campaign_id}/stats")
     assert stats.status_code == 200, stats.text
     assert '<dd data-figure="sent">0</dd>' in stats.text
@@ -296,6 +300,8 @@ def test_templates_create_preview_default_and_delete(
     post(browser, f"/admin/templates/{other_id}/delete", token)
     assert "is used by 1 campaigns" in browser.get("/admin/templates").text
     post(browser, f"/admin/campaigns/{campaign_id}/delete", token)
+    gone = browser.get(f"/admin/campaigns/{campaign_id}/progress")
+    assert gone.status_code == 200 and "hx-trigger" not in gone.text
     post(browser, f"/admin/templates/{other_id}/delete", token)
     with session_maker() as session:
         assert session.get(Template, other_id) is None

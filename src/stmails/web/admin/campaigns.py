@@ -265,7 +265,19 @@ async def progress_fragment(
     request: Request, viewer: Annotated[Viewer, page("campaigns:get_all")], campaign_id: int
 ) -> Response:
     """The progress cell of one campaign (htmx polls it while the campaign runs)."""
-    found = await run_db(request, lambda s: s.get(Campaign, campaign_id))
+
+    def work(session: Session) -> tuple[Campaign | None, int | None]:
+        found = session.get(Campaign, campaign_id)
+        if found is None or found.status != "running":
+            return found, None
+        # The sending rate from the running campaigns' stats (`/api/campaigns/running/stats`).
+        rate = next(
+            (s["rate"] for s in campaign_service.running_stats(session) if s["id"] == found.id),
+            None,
+        )
+        return found, rate
+
+    found, rate = await run_db(request, work)
     if found is None:
         # Deleted meanwhile: an empty cell that polls no more (a 404 would be a console error).
         return Response('<span class="progress-cell"></span>', media_type="text/html")
@@ -274,6 +286,7 @@ async def progress_fragment(
         "admin/campaign_progress.html",
         viewer=viewer,
         campaign=found,
+        rate=rate,
         status_labels={k: _(v) for k, v in STATUS_LABELS.items()},
     )
 

@@ -75,6 +75,9 @@
         }
       });
       quill.clipboard.dangerouslyPasteHTML(textarea.value || "");
+      quill.root.setAttribute("aria-labelledby", "body-label");
+      quill.root.setAttribute("role", "textbox");
+      quill.root.setAttribute("aria-multiline", "true");
       quill.on("text-change", function () {
         textarea.value = htmlOf(quill);
         refresh();
