@@ -204,6 +204,15 @@ def test_pause_resume_and_cancel(page: Any, ui_server: Server) -> None:
         page.locator("summary", has_text=summary).click()
         page.locator("details[open] .confirm-body").get_by_role("button", name=button).click()
         page.wait_for_selector(f"text={done}")
+        if summary == "Start":
+            # No sender runs on this server: the campaign stays running and the list keeps
+            # polling its progress (htmx, with the CSRF header from app.js).
+            page.goto("/admin/campaigns")
+            with page.expect_response(f"**/admin/campaigns/{campaign_id}/progress") as polled:
+                pass
+            assert polled.value.status == 200
+            assert page.get_attribute(f"#progress-{campaign_id}", "data-status") == "running"
+            page.goto(f"/admin/campaigns/{campaign_id}")
     assert page.inner_text("#campaign-status") == "Cancelled"
     assert page.locator("summary", has_text="Start").count() == 0
     with ui_server.api() as api:
