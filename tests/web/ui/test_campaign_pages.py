@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from sending.conftest import Sink
-from stmails.db.models import Campaign, Template
+from stmails.db.models import Campaign, Setting, Template
 from stmails.services import lists as list_service
 from stmails.services import roles, settings, users
 from stmails.services import subscribers as subscriber_service
@@ -370,3 +370,17 @@ def test_schedule_and_unschedule(
     post(browser, f"/admin/campaigns/{campaign_id}/status", token, status="draft")
     with session_maker() as session:
         assert session.get(Campaign, campaign_id).status == "draft"  # type: ignore[union-attr]
+
+
+def test_a_content_check_that_cannot_run_says_why(
+    browser: TestClient, list_ids: list[int], session_maker: sessionmaker[Session]
+) -> None:
+    token = sign_in(browser)
+    campaign_id = create_campaign(browser, token, list_ids[0])
+    with session_maker() as session:
+        # Sending settings stored before they were validated (an older version, a hand edit).
+        session.merge(Setting(key="smtp", value=[{"enabled": True, "port": "many"}]))
+        session.commit()
+    page = browser.get(f"/admin/campaigns/{campaign_id}")
+    assert page.status_code == 200
+    assert "The content check could not run: the sending settings cannot work" in page.text
