@@ -384,3 +384,28 @@ def test_a_content_check_that_cannot_run_says_why(
     page = browser.get(f"/admin/campaigns/{campaign_id}")
     assert page.status_code == 200
     assert "The content check could not run: the sending settings cannot work" in page.text
+
+
+def test_pages_have_no_inline_script_or_style_and_no_external_asset(
+    browser: TestClient, list_ids: list[int]
+) -> None:
+    token = sign_in(browser)
+    campaign_id = create_campaign(browser, token, list_ids[0])
+    template = post(
+        browser, "/admin/templates/new", token, name="T", type="tx", subject="s", body="<p>x</p>"
+    )
+    for path in (
+        "/admin/campaigns",
+        "/admin/campaigns/new",
+        f"/admin/campaigns/{campaign_id}",
+        f"/admin/campaigns/{campaign_id}/stats",
+        "/admin/templates",
+        "/admin/templates/new?type=tx",
+        template.headers["location"],
+    ):
+        html = browser.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
+        # In a tag (the escaped XSS list name has the words, as text).
+        assert not re.search(r"<style|<[^>]*\s(?:style|on[a-z]+)=", html), path
+        for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+            assert url.startswith(("/", "#")) and not url.startswith("//"), (path, url)
