@@ -16,6 +16,7 @@ from stmails.web.admin import (
     lists,
     logs,
     profile,
+    settings,
     subscribers,
     suppression,
     templates,
@@ -36,5 +37,6 @@ for _section in (
     users.router,
     campaigns.router,
     templates.router,
+    settings.router,
 ):
     router.include_router(_section)

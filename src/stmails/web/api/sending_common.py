@@ -9,10 +9,11 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from stmails.ingest.message_ids import make_message_id
-from stmails.services import bounces
+from stmails.services import bounces, dkim_keys
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
+from stmails.services.sending.signing import signed
 from stmails.services.sending.smtp import SmtpPool
 from stmails.web.deps import app_state
 from stmails.web.errors import ApiError
@@ -38,8 +39,8 @@ def sending_config(request: Request, session: Session) -> SendingConfig:
 
 
 def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
-    """A sender over the app's shared SMTP pool (rebuilt when the smtp settings change);
-    503 when no SMTP server is enabled."""
+    """A sender over the app's shared SMTP pool (rebuilt when the smtp settings change) that
+    DKIM-signs with the active keys; 503 when no SMTP server is enabled."""
     if not config.smtp:
         raise ApiError(503, "no SMTP server is enabled (settings: smtp)", {"Retry-After": "60"})
     state = app_state(request)
@@ -51,9 +52,12 @@ def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
         holder = _PoolHolder(key, SmtpPool(config.smtp))
         state.extras[POOL_KEY] = holder
     secret = state.settings.resolved_secret_key().encode()
+    # The keys as stored now: a key activated a moment ago signs this request's mail.
+    with state.readonly_sessions() as session:
+        signer = dkim_keys.load_signer(session, secret)
     return DirectSender(
         config,
-        holder.pool.send,
+        signed(holder.pool.send, signer),
         bounces.record,
         return_path_for(config, verp_maker(secret)),
         # Signed Message-IDs: the mailbox scanner attributes their bounces (bounce.mailbox_trust).
