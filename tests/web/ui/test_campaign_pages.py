@@ -157,6 +157,7 @@ def test_status_changes_follow_the_rules_and_show_the_content_check(
     # The content check's findings are shown before the start.
     assert 'id="content-report"' in page and "Content check: score" in page
     assert "Start sending this campaign now?" in page
+    assert "The content check found" in page
     url = f"/admin/campaigns/{campaign_id}/status"
     # Scheduling without a time is refused with the reason.
     refused = post(browser, url, token, status="scheduled")
