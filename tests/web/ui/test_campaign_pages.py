@@ -158,6 +158,15 @@ def test_status_changes_follow_the_rules_and_show_the_content_check(
     assert 'id="content-report"' in page and "Content check: score" in page
     assert "Start sending this campaign now?" in page
     assert "The content check found" in page
+    english = re.search(r'id="content-report".*?</div>', page, re.S)
+    chinese = browser.get(
+        f"/admin/campaigns/{campaign_id}", headers={"Accept-Language": "zh-CN"}
+    ).text
+    translated = re.search(r'id="content-report".*?</div>', chinese, re.S)
+    assert english and translated and "内容检查" in translated.group(0)
+    # The findings themselves are in the page's language (services/content_check.py).
+    assert translated.group(0).count("<li") == english.group(0).count("<li") > 0
+    assert not re.search(r"<li[^>]*>[A-Za-z]", translated.group(0))
     url = f"/admin/campaigns/{campaign_id}/status"
     # Scheduling without a time is refused with the reason.
     refused = post(browser, url, token, status="scheduled")
