@@ -2,7 +2,8 @@
 `stmails worker` processes share a database; a 20,000-recipient campaign goes to aiosmtpd (over
 STARTTLS with AUTH) while one worker is killed with SIGKILL; every recipient gets exactly one
 message or is reported in doubt, webhook events posted to both servers at once are stored once,
-and the first host's /metrics sums what its server and both workers counted. PostgreSQL only
+a settings change saved through one server reaches the surviving worker mid-campaign, and the
+first host's /metrics sums what its server and both workers counted. PostgreSQL only
 (SQLite is one host's database): skipped without it."""
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ WEBHOOK_EVENTS = 40
 STMAILS = [sys.executable, "-m", "stmails"]
 AUTH = (API_USER, API_TOKEN)
 METRICS_TOKEN = "e2e-metrics-token-0123456789"
+NEW_BOUNCE_ADDRESS = "returns@mail.example.org"
 
 
 @contextmanager
@@ -209,6 +211,16 @@ def test_two_servers_and_two_workers_on_one_postgresql(
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
         killed_at = len(sink.handler.messages)
+        # An admin changes the bounce address through the first server: the surviving worker
+        # (another process) sends the rest of the campaign with it.
+        changed = httpx.put(
+            f"{servers[0].url}/api/settings/sending.bounce_address",
+            json=NEW_BOUNCE_ADDRESS,
+            auth=AUTH,
+            timeout=30,
+        )
+        assert changed.status_code == 200, changed.text
+        changed_at = len(sink.handler.messages)
         engine = make_engine(url)
         stack.callback(engine.dispose)
 
@@ -264,6 +276,11 @@ def test_two_servers_and_two_workers_on_one_postgresql(
     )
     # The in-doubt sends are the killed worker's last batches at most (two of 500 each).
     assert doubt <= 1_000
+    # The settings change reached the worker mid-campaign, without a restart.
+    senders = [m.mail_from for m in sink.handler.messages]
+    assert set(senders[:changed_at]) == {"bounces@mail.example.org"}
+    assert senders[-1] == NEW_BOUNCE_ADDRESS
+    assert senders.index(NEW_BOUNCE_ADDRESS) < len(senders) - 1_000
     # Host 1's /metrics sums its server and both workers (the killed one's counts stay): every
     # message the sink took was counted as sent by the worker that sent it, save the killed
     # worker's last answers, which it had no time to count; server 1 saw each webhook event.

@@ -4,8 +4,8 @@ Who may read it: a scraper with `Authorization: Bearer <metrics_token>` when tha
 set (compared in constant time), or any authenticated user with `settings:get` (Basic, `token`
 or a browser session); 401/403 otherwise. Besides the process's counters (summed over every
 process of the host in multiprocess mode, see `stmails.metrics`) the answer has gauges read at
-scrape time: the sending queue from the database (services.sending.campaigns) and the queues of
-this process's group-commit writers.
+scrape time: the sending queue from the database (services.sending.campaigns; reused for
+`DEPTHS_SECONDS`) and the queues of this process's group-commit writers.
 
 `RequestMetricsMiddleware` times every HTTP request under its route template (`/api/lists/{id}`,
 never the raw path, so that the number of series stays bounded); a request no route matched is
@@ -38,6 +38,9 @@ from stmails.web.permissions import check_permission
 router = APIRouter(tags=["metrics"])
 
 PERMISSION = "settings:get"
+# How long the database's queue depths are reused between scrapes (seconds).
+DEPTHS_SECONDS = 5.0
+_DEPTHS_KEY = "metrics.depths"
 # The longest router prefix looked for in a request path (see `route_template`).
 MAX_PREFIX = 64
 # Methods counted under their own name (a client may send any word).
@@ -96,6 +99,18 @@ class _Forward(Collector):
         yield from self._registry.collect()
 
 
+async def _database_depths(request: Request, state: AppState) -> dict[str, int]:
+    """The sending queue from the database, read at most every `DEPTHS_SECONDS` per process
+    (counting a large campaign's sends takes a while; several scrapers share one reading)."""
+    cached = state.extras.get(_DEPTHS_KEY)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < DEPTHS_SECONDS:
+        return dict(cached[1])
+    depths = await run_db(request, send_queue_depths)
+    state.extras[_DEPTHS_KEY] = (now, depths)
+    return dict(depths)
+
+
 async def _authorize(request: Request, state: AppState) -> None:
     token = state.settings.metrics_token
     header = request.headers.get("authorization", "")
@@ -114,7 +129,7 @@ async def read_metrics(request: Request) -> Response:
     state = app_state(request)
     await _authorize(request, state)
     depths = _in_process_depths(state)
-    depths.update(await run_db(request, send_queue_depths))
+    depths.update(await _database_depths(request, state))
     body = exposition([QueueCollector(depths)])
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

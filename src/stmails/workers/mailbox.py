@@ -44,10 +44,11 @@ from stmails.ingest.mailbox.scanner import (
     INTERRUPTED,
     Classifier,
     RecordEvents,
+    ReportSink,
     Status,
 )
 from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
-from stmails.services import bounces, subscribers
+from stmails.services import bounces, dmarc_reports, subscribers
 from stmails.services import settings as settings_service
 from stmails.services.sending import config as sending_config
 
@@ -249,6 +250,41 @@ def mailbox_lock(sessions: sessionmaker[Session], data_dir: Path, name: str) -> 
         yield held
 
 
+def make_report_sink(sessions: sessionmaker[Session]) -> ReportSink:
+    """Keeps the DMARC aggregate reports that arrive in a mailbox (`services.dmarc_reports`,
+    source `mailbox`): each attachment that reads as a report is stored once."""
+
+    def keep(attachments: list[bytes], mailbox: str) -> bool:
+        reports = []
+        for data in attachments:
+            try:
+                reports.append(dmarc_reports.read_report(data))
+            except dmarc_reports.ReportError as exc:
+                log.info("mailbox %s: an attachment is not a DMARC report: %s", mailbox, exc)
+        if not reports:
+            return False
+        try:
+            with sessions() as session:
+                for report in reports:
+                    _, new = dmarc_reports.store(session, report, source="mailbox")
+                    log.info(
+                        "mailbox %s: DMARC report %s of %s for %s %s",
+                        mailbox,
+                        report.report_id,
+                        report.org_name,
+                        report.domain,
+                        "stored" if new else "already stored",
+                    )
+                session.commit()
+        except Exception as exc:
+            if _unavailable(exc):
+                raise RecordUnavailable(str(exc)) from exc
+            raise
+        return True
+
+    return keep
+
+
 def verp_secret(settings: Settings) -> bytes:
     """The key VERP tokens are signed with (the instance's secret key)."""
     return settings.resolved_secret_key().encode()
@@ -341,6 +377,7 @@ def scan_mailbox(
             classifier=None if classifier is None else TimedClassifier(classifier),
             dry_run=dry_run,
             progress=progress,
+            reports=make_report_sink(sessions),
         )
         return scanner.scan(connect(config))
 

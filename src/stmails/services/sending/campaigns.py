@@ -258,6 +258,8 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
         "name": campaign.name,
         "subject": campaign.subject,
         "from_email": campaign.from_email,
+        "attribs": dict(campaign.attribs or {}),
+        "tags": list(campaign.tags or []),
     }
 
 
@@ -580,6 +582,7 @@ class CampaignRunner:
                 # Mail that should be signed never leaves unsigned: the campaign waits for
                 # an admin to mend the key.
                 log.error("campaign %s paused: %s", campaign_id, problem)
+                metrics.alert_raised("campaign_paused")
                 campaign.status = "paused"
                 campaign.pause_reason = problem[:1000]
                 session.commit()
