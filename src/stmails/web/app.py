@@ -232,6 +232,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 limits_by_path={
                     "/api/import/subscribers": IMPORT_MAX_BYTES,
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
+                    # The admin pages' uploads of the same files.
+                    "/admin/subscribers/import": IMPORT_MAX_BYTES,
+                    "/admin/verification/jobs": IMPORT_MAX_BYTES,
                     dmarc.UPLOAD_PATH: dmarc.MAX_UPLOAD_BYTES,
                     media.UPLOAD_PATH: media.MAX_BODY_BYTES,
                     **sending_routes.BODY_LIMITS,

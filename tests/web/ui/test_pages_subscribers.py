@@ -180,6 +180,8 @@ def test_create_edit_and_refuse_bad_input(
     with session_maker() as session:
         first = list_service.create(session, name="First", optin="double").id
         session.commit()
+    form = client.get("/admin/subscribers/new")
+    assert form.status_code == 200 and 'name="email"' in form.text and "First" in form.text
     bad = post(
         client,
         token,

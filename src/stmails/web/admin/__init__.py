@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from stmails.web.admin import auth, home, lists, profile, subscribers
+from stmails.web.admin import auth, home, lists, profile, subscriber_import, subscribers
 from stmails.web.admin.pages import csrf_protect
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -16,6 +16,8 @@ for _section in (
     home.router,
     auth.router,
     profile.router,
+    # Before subscribers: /admin/subscribers/import is not a subscriber id.
+    subscriber_import.router,
     subscribers.router,
     lists.router,
 ):

@@ -108,7 +108,7 @@ def _all_lists(session: Session) -> list[MailingList]:
     return list(session.scalars(select(MailingList).order_by(MailingList.name, MailingList.id)))
 
 
-def _statuses() -> dict[str, str]:
+def statuses() -> dict[str, str]:
     return {
         "enabled": _("enabled"),
         "disabled": _("disabled"),
@@ -159,7 +159,7 @@ async def subscribers_page(
         filters=filters,
         listing=listing,
         before=before,
-        statuses=_statuses(),
+        statuses=statuses(),
         subscription_statuses=SUBSCRIPTION_STATUSES,
         status_code=400 if listing.error else 200,
     )
@@ -418,7 +418,7 @@ def _detail_page(
         detail=detail,
         values=values or _values_of(detail),
         errors=errors or {},
-        statuses=_statuses(),
+        statuses=statuses(),
         subscriber_statuses=SUBSCRIBER_STATUSES,
         status_code=status_code,
     )
@@ -458,7 +458,8 @@ async def new_subscriber_page(
     request: Request, viewer: Annotated[Viewer, page("subscribers:manage")]
 ) -> Response:
     lists = await run_db(request, _all_lists)
-    return _new_page(request, viewer, lists, {"status": "enabled", "attribs": "{}", "lists": []})
+    blank = {"email": "", "name": "", "status": "enabled", "attribs": "{}", "lists": []}
+    return _new_page(request, viewer, lists, blank)
 
 
 def _new_page(
@@ -477,7 +478,7 @@ def _new_page(
         lists=lists,
         values=values,
         errors=errors or {},
-        statuses=_statuses(),
+        statuses=statuses(),
         subscriber_statuses=SUBSCRIBER_STATUSES,
         status_code=400 if errors else 200,
     )
