@@ -80,6 +80,7 @@ class Filters:
             search=self.search,
             list_ids=[self.list_id] if self.list_id is not None else [],
             subscription_status=self.subscription_status or None,
+            dialect=session.get_bind().dialect.name,
         )
 
 
