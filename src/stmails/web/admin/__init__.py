@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from stmails.web.admin import auth, home, lists, profile, subscriber_import, subscribers
+from stmails.web.admin import (
+    auth,
+    home,
+    lists,
+    profile,
+    subscriber_import,
+    subscribers,
+    verification,
+)
 from stmails.web.admin.pages import csrf_protect
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -20,5 +28,6 @@ for _section in (
     subscriber_import.router,
     subscribers.router,
     lists.router,
+    verification.router,
 ):
     router.include_router(_section)

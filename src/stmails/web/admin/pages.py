@@ -67,7 +67,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("templates", N_("Templates"), None, "templates:get"),
     NavItem("bounces", N_("Bounces"), None, "bounces:get"),
     NavItem("suppression", N_("Suppression"), None, "suppressions:get"),
-    NavItem("verification", N_("Verification"), None, "verify:run"),
+    NavItem("verification", N_("Verification"), "/admin/verification", "verify:run"),
     NavItem("settings", N_("Settings"), None, "settings:get"),
     NavItem("users", N_("Users"), None, "users:get"),
     NavItem("logs", N_("Logs"), None, "settings:maintain"),
