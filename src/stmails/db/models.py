@@ -759,6 +759,18 @@ class Link(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ListmonkLink(Base):
+    """A tracked link of mail that listmonk sent, kept by `stmails import listmonk` so that
+    `/link/{uuid}/...` in that mail keeps working. listmonk's links are one per URL, shared by
+    its campaigns; a click registers the URL as a link of the clicked campaign (`Link`)."""
+
+    __tablename__ = "listmonk_links"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(MAX_LINK_URL_CHARS))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class CampaignView(Base):
     """One open (a load of the tracking pixel). `subscriber_id` is NULL without individual
     tracking; `machine` names the rule that judged it automatic ('' for a person)."""

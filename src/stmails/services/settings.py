@@ -106,7 +106,8 @@ DEFAULTS: dict[str, Any] = {
     "bounce.brevo": {"enabled": False, "username": "", "password": "", "token": ""},
     "bounce.mailjet": {"enabled": False, "username": "", "password": ""},
     "bounce.resend": {"enabled": False, "signing_key": ""},
-    "bounce.azure": {"enabled": False, "key": ""},
+    "bounce.azure": {"enabled": False, "key": "", "shared_secret": "", "shared_secret_header": ""},
+    "bounce.lettermint": {"enabled": False, "key": ""},
     "smtp": [DEFAULT_SMTP_SERVER],
     "verify.on_subscribe": "off",
     "verify.reject": ["syntax", "disposable"],
@@ -134,7 +135,8 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "bounce.brevo": ("password", "token"),
     "bounce.mailjet": ("password",),
     "bounce.resend": ("signing_key",),
-    "bounce.azure": ("key",),
+    "bounce.azure": ("key", "shared_secret"),
+    "bounce.lettermint": ("key",),
     "smtp": ("password",),
 }
 # The fields that say where an object's secrets are sent: a masked secret is kept only while

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import stmails
+from stmails import logs as stmails_logs
 from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, read_only, session_factory
@@ -42,6 +43,7 @@ from stmails.web.api import (
     health,
     imports,
     lists,
+    logs,
     maintenance,
     media,
     public_admin,
@@ -153,6 +155,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     `engine` lets a caller (tests, the benchmark) share an engine it already made.
     """
     settings = settings or load_settings()
+    # The admin Logs page and GET /api/logs read this process's recent records.
+    stmails_logs.install_recent()
     own_engine = engine is None
     if engine is None:
         engine = make_engine(
@@ -290,6 +294,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         public_admin.router,
         server_info.router,
         maintenance.router,
+        logs.router,
     ):
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under

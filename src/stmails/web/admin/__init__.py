@@ -10,11 +10,15 @@ from fastapi import APIRouter, Depends
 
 from stmails.web.admin import (
     auth,
+    bounces,
     home,
     lists,
+    logs,
     profile,
     subscriber_import,
     subscribers,
+    suppression,
+    users,
     verification,
 )
 from stmails.web.admin.pages import csrf_protect
@@ -29,5 +33,9 @@ for _section in (
     subscribers.router,
     lists.router,
     verification.router,
+    bounces.router,
+    suppression.router,
+    logs.router,
+    users.router,
 ):
     router.include_router(_section)

@@ -65,12 +65,12 @@ NAV: tuple[NavItem, ...] = (
     NavItem("lists", N_("Lists"), "/admin/lists", "lists:get_all"),
     NavItem("campaigns", N_("Campaigns"), None, "campaigns:get_all"),
     NavItem("templates", N_("Templates"), None, "templates:get"),
-    NavItem("bounces", N_("Bounces"), None, "bounces:get"),
-    NavItem("suppression", N_("Suppression"), None, "suppressions:get"),
+    NavItem("bounces", N_("Bounces"), "/admin/bounces", "bounces:get"),
+    NavItem("suppression", N_("Suppression"), "/admin/suppression", "suppressions:get"),
     NavItem("verification", N_("Verification"), "/admin/verification", "verify:run"),
     NavItem("settings", N_("Settings"), None, "settings:get"),
-    NavItem("users", N_("Users"), None, "users:get"),
-    NavItem("logs", N_("Logs"), None, "settings:maintain"),
+    NavItem("users", N_("Users"), "/admin/users", "users:get"),
+    NavItem("logs", N_("Logs"), "/admin/logs", "settings:maintain"),
 )
 
 
