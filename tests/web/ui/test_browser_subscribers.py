@@ -108,6 +108,36 @@ def test_list_import_find_open_blocklist_verify(
     assert "gmail.com" in page.inner_text(".verify-result")
     shot(page, "verification")
 
+    # A list of addresses as a job: the progress panel follows it until the downloads appear.
+    page.set_input_files(
+        "#f-file",
+        files=[
+            {
+                "name": "check.csv",
+                "mimeType": "text/csv",
+                "buffer": b"email\nann@example.com\nnot-an-address\nsales@example.com\n",
+            }
+        ],
+    )
+    page.locator("form").filter(has=page.locator("#f-file")).get_by_label(
+        "Offline stages only (no DNS)"
+    ).check()
+    page.get_by_role("button", name="Start verification").click()
+    page.wait_for_selector('[data-job-status="done"]', timeout=30_000)
+    assert "3 of 3 addresses checked." in page.inner_text("#job-status")
+    assert page.get_by_role("link", name="Download CSV").is_visible()
+
+    # A subscriber made through the form.
+    page.goto("/admin/subscribers/new")
+    page.get_by_label("Email address").fill(f"dee.{tag}@example.com")
+    page.get_by_label("Name").fill(f"Dee {tag}")
+    page.get_by_label(f"Readers {tag}").check()
+    page.get_by_label("Attributes (JSON)").fill('{"plan": "pro"}')
+    page.get_by_role("button", name="Create subscriber").click()
+    page.wait_for_selector(".flash-success")
+    assert f"dee.{tag}@example.com" in page.inner_text("h1")
+    assert '"plan": "pro"' in page.inner_text("pre.attribs")
+
     # A phone: the table stacks, nothing runs off the side.
     phone = new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
     log_in(phone, username, password)
