@@ -62,6 +62,7 @@ from stmails.web.api import (
 from stmails.web.api import (
     settings as settings_api,
 )
+from stmails.web.api import subscriber_export as subscriber_export_api
 from stmails.web.api import (
     users as users_api,
 )
@@ -279,6 +280,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for router in (
         analytics.router,
         deliverability.router,
+        # Before the subscriber routes: "export" is not a subscriber id.
+        subscriber_export_api.router,
         subscribers.router,
         imports.router,
         lists.router,

@@ -11,7 +11,7 @@ subscribers:sql_query), `list_id` and `subscription_status`. Paging walks the pr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from stmails.db.models import SUBSCRIBER_STATUSES, SUBSCRIPTION_STATUSES, MailingList, Subscriber
 from stmails.services import bounces as bounce_service
@@ -32,11 +32,11 @@ from stmails.services.bounces import BounceFilter
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.subscriber_query import QueryError, query_deadline, subscriber_condition
 from stmails.verify.jobs import TooManyAddresses, TooManyJobs
+from stmails.web import subscriber_export
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.pages import PageForbidden, can, page, redirect, render_page
 from stmails.web.body import run_db
-from stmails.web.csvexport import csv_lines
-from stmails.web.deps import Viewer
+from stmails.web.deps import Viewer, app_state
 from stmails.web.i18n import _
 from stmails.web.list_scope import manageable, scoped
 
@@ -46,8 +46,6 @@ BASE = "/admin/subscribers"
 SCREEN = 50
 BULK_ACTIONS = ("add", "remove", "unsubscribe", "blocklist", "delete", "verify")
 ATTRIBS_MAX = 100_000
-EXPORT_HEADER = ["id", "uuid", "email", "name", "status", "attribs", "created_at", "updated_at"]
-EXPORT_CHUNK = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,49 +175,12 @@ async def export_subscribers(
 ) -> Response:
     """The subscribers matching the filters as CSV, streamed in chunks of ids."""
     filters = _filters(viewer, search, query, list_id, subscription_status)
-    state_sessions = request.app.state.stmails.readonly_sessions
-
-    def rows() -> Iterator[list[Any]]:
-        after = 0
-        while True:
-            with state_sessions() as session:
-                terms = filters.terms(session)
-                chunk = list(
-                    session.scalars(
-                        select(Subscriber)
-                        .where(*terms, Subscriber.id > after)
-                        .order_by(Subscriber.id)
-                        .limit(EXPORT_CHUNK)
-                    )
-                )
-                out = [
-                    [
-                        s.id,
-                        s.uuid,
-                        s.email,
-                        s.name,
-                        s.status,
-                        json.dumps(s.attribs, ensure_ascii=False),
-                        s.created_at.isoformat(),
-                        s.updated_at.isoformat(),
-                    ]
-                    for s in chunk
-                ]
-            yield from out
-            if len(chunk) < EXPORT_CHUNK:
-                return
-            after = chunk[-1].id
-
     # A query that does not parse is refused before the download starts.
     try:
         await run_db(request, filters.terms)
     except QueryError as exc:
         return Response(str(exc), status_code=400, media_type="text/plain; charset=utf-8")
-    return StreamingResponse(
-        csv_lines(EXPORT_HEADER, rows()),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
-    )
+    return subscriber_export.response(app_state(request).readonly_sessions, filters.terms)
 
 
 def check_targets(viewer: Viewer, list_ids: Iterable[int]) -> None:
