@@ -63,6 +63,8 @@ PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
     # Sending domains: DKIM keys, the domain check and DMARC reports (stmails' own).
     "domains": ("domains:get", "domains:manage"),
     "deliverability": ("deliverability:get",),
+    # List hygiene: the sunset policy's transitions (undo), its dry run, the scheduler.
+    "hygiene": ("hygiene:get", "hygiene:manage"),
     # Submitting mail through `stmails relay` (SMTP AUTH as an API user).
     "relay": ("relay:send",),
 }

@@ -31,6 +31,7 @@ from stmails.services.login_guard import HashingGate
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
 from stmails.web import admin, public
+from stmails.web import metrics as metrics_routes
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
     analytics,
@@ -57,6 +58,9 @@ from stmails.web.api import (
     bounces as bounces_api,
 )
 from stmails.web.api import (
+    hygiene as hygiene_api,
+)
+from stmails.web.api import (
     roles as roles_api,
 )
 from stmails.web.api import (
@@ -72,6 +76,7 @@ from stmails.web.docs import install_docs
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
+from stmails.web.metrics import RequestMetricsMiddleware
 from stmails.web.permissions import require_permission
 from stmails.web.public import tracking as tracking_routes
 from stmails.web.request_id import RequestIdMiddleware
@@ -228,6 +233,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         middleware=[
             # Outermost: the request id is set before anything else logs.
             Middleware(RequestIdMiddleware),
+            # Times the whole request, hot routes included.
+            Middleware(RequestMetricsMiddleware),
             # So that every answer gets its headers (the hot routes skip it).
             Middleware(SecurityHeadersMiddleware),
             Middleware(CatchAllMiddleware),
@@ -263,6 +270,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     # Public: mail clients fetch images from /uploads/... without credentials.
     app.include_router(media.files_router)
     # First in the routing table, and through the short stack (see web.hot_paths).
@@ -289,6 +297,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         content_check.router,
         domains.router,
         dmarc.router,
+        hygiene_api.router,
         media.router,
         bounces_api.router,
         settings_api.router,

@@ -1,5 +1,5 @@
-"""Subscribers as CSV, streamed (listmonk's `GET /api/subscribers/export` columns), for the API
-and the admin page's "Export CSV".
+"""Subscribers as CSV, streamed (listmonk's `GET /api/subscribers/export` columns, then the
+list-hygiene risk columns), for the API and the admin page's "Export CSV".
 
 Rows are read in chunks along the primary key, each chunk in its own short read transaction,
 so an export of 100k+ subscribers holds neither a long transaction nor the whole set in memory.
@@ -16,10 +16,23 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 from starlette.responses import StreamingResponse
 
-from stmails.db.models import Subscriber
+from stmails.db.models import Subscriber, SubscriberHygiene
+from stmails.services.hygiene import risk
 from stmails.web.csvexport import csv_lines
 
-HEADER = ["uuid", "email", "name", "attributes", "status", "created_at", "updated_at"]
+HEADER = [
+    "uuid",
+    "email",
+    "name",
+    "attributes",
+    "status",
+    "created_at",
+    "updated_at",
+    # List hygiene (services.hygiene): empty until scored.
+    "risk_score",
+    "risk_level",
+    "risk_factors",
+]
 CHUNK = 2000
 
 Terms = Callable[[Session], Sequence[ColumnElement[bool]]]
@@ -38,6 +51,7 @@ def rows(sessions: Callable[[], Session], terms: Terms) -> Iterator[list[Any]]:
                     .limit(CHUNK)
                 )
             )
+            hygiene = risk.hygiene_of(session, [s.id for s in chunk])
             out = [
                 [
                     s.uuid,
@@ -47,6 +61,7 @@ def rows(sessions: Callable[[], Session], terms: Terms) -> Iterator[list[Any]]:
                     s.status,
                     s.created_at.isoformat(),
                     s.updated_at.isoformat(),
+                    *_risk_cells(hygiene.get(s.id)),
                 ]
                 for s in chunk
             ]
@@ -54,6 +69,12 @@ def rows(sessions: Callable[[], Session], terms: Terms) -> Iterator[list[Any]]:
         if len(chunk) < CHUNK:
             return
         after = chunk[-1].id
+
+
+def _risk_cells(row: SubscriberHygiene | None) -> list[Any]:
+    if row is None or row.scored_at is None:
+        return ["", "", ""]
+    return [row.risk_score, row.risk_level, risk.factors_json(row.risk_factors)]
 
 
 def response(sessions: Callable[[], Session], terms: Terms) -> StreamingResponse:

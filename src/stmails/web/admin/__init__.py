@@ -11,13 +11,16 @@ from fastapi import APIRouter, Depends
 from stmails.web.admin import (
     auth,
     bounces,
+    campaigns,
     home,
     lists,
     logs,
     profile,
+    settings,
     subscriber_import,
     subscribers,
     suppression,
+    templates,
     users,
     verification,
 )
@@ -37,5 +40,8 @@ for _section in (
     suppression.router,
     logs.router,
     users.router,
+    campaigns.router,
+    templates.router,
+    settings.router,
 ):
     router.include_router(_section)
