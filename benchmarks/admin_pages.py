@@ -220,7 +220,10 @@ def measure(port: int, pid: int, repeat: int, fill: dict[str, Any]) -> list[Resu
         sign_in(client)
         for template in PAGES:
             url = template.format(**fill)
-            first = client.get(url)
+            # A section's address that redirects to its first page (Settings) is measured there.
+            first = client.get(url, follow_redirects=True)
+            if first.history:
+                url = first.url.raw_path.decode()
             if first.status_code == 404:
                 out.append((url, "missing", [], 0.0))
                 continue

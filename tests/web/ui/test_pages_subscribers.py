@@ -320,3 +320,14 @@ def test_bulk_verify_starts_a_job_of_the_selected_addresses(
     assert job_page.status_code == 200
     assert "Verification of 2 addresses started." in job_page.text
     assert "of 2 addresses checked." in job_page.text
+
+
+def test_the_subscriber_page_shows_the_risk_score(
+    signed_in: tuple[TestClient, str], session_maker: sessionmaker[Session]
+) -> None:
+    client, _ = signed_in
+    sub_id = add(session_maker, 1)[0]
+    assert "data-risk-level" not in client.get(f"/admin/subscribers/{sub_id}").text
+    risk.rescore_all(session_maker)
+    html = client.get(f"/admin/subscribers/{sub_id}").text
+    assert 'data-risk-level="low"' in html and "unverified_180_days" in html

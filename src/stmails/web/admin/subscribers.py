@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from stmails.db.models import SUBSCRIBER_STATUSES, SUBSCRIPTION_STATUSES, MailingList, Subscriber
+from stmails.db.models import (
+    SUBSCRIBER_STATUSES,
+    SUBSCRIPTION_STATUSES,
+    MailingList,
+    Subscriber,
+    SubscriberHygiene,
+)
 from stmails.services import bounces as bounce_service
 from stmails.services import intake, subscriber_pages
 from stmails.services import subscribers as subscriber_service
@@ -30,6 +36,7 @@ from stmails.services import suppression as suppression_service
 from stmails.services.analytics import listmonk as listmonk_analytics
 from stmails.services.bounces import BounceFilter
 from stmails.services.errors import Conflict, InvalidInput, NotFound
+from stmails.services.hygiene import risk
 from stmails.services.subscriber_query import QueryError, query_deadline, subscriber_condition
 from stmails.verify.jobs import TooManyAddresses, TooManyJobs
 from stmails.web import subscriber_export
@@ -329,6 +336,7 @@ class _Detail:
     suppressed: Any
     suppression_entries: list[Any]
     lists: list[MailingList]
+    hygiene: SubscriberHygiene | None = None
 
 
 def _detail(session: Session, viewer: Viewer, subscriber_id: int) -> _Detail:
@@ -358,6 +366,7 @@ def _detail(session: Session, viewer: Viewer, subscriber_id: int) -> _Detail:
         suppressed,
         entries,
         _all_lists(session),
+        risk.hygiene_of(session, [found.id]).get(found.id),
     )
 
 
