@@ -7,7 +7,7 @@ condition, which is how the web layer's parsed `query` parameter arrives (never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -350,38 +350,6 @@ def list_subscribers(
     total = count_of(session, query)
     ordered = query.order_by(*terms)
     return Page(list(session.scalars(paged(ordered, page, per_page))), total, page, per_page)
-
-
-def export_batches(
-    sessions: Callable[[], Session],
-    *,
-    condition: ColumnElement[bool] | None = None,
-    list_ids: Sequence[int] = (),
-    subscription_status: str | None = None,
-    search: str = "",
-    chunk: int = 1000,
-) -> Iterator[list[Subscriber]]:
-    """Every subscriber matching the filters of `list_subscribers`, in id order, `chunk` at a
-    time, each chunk read in a session of its own (keyset paging: an export of millions never
-    holds a transaction open or walks an offset)."""
-    after = 0
-    while True:
-        query = select(Subscriber).where(Subscriber.id > after)
-        if condition is not None:
-            query = query.where(condition)
-        if list_ids:
-            query = query.where(on_lists(list_ids, subscription_status))
-        if search.strip():
-            query = query.where(matching(search))
-        with sessions() as session:
-            rows = list(session.scalars(query.order_by(Subscriber.id).limit(chunk)))
-            for row in rows:
-                session.expunge(row)
-        if rows:
-            yield rows
-        if len(rows) < chunk:
-            return
-        after = rows[-1].id
 
 
 def matching(search: str) -> ColumnElement[bool]:

@@ -67,6 +67,7 @@ from stmails.web.api import (
 from stmails.web.api import (
     settings as settings_api,
 )
+from stmails.web.api import subscriber_export as subscriber_export_api
 from stmails.web.api import (
     users as users_api,
 )
@@ -244,6 +245,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 limits_by_path={
                     "/api/import/subscribers": IMPORT_MAX_BYTES,
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
+                    # The admin pages' uploads of the same files.
+                    "/admin/subscribers/import": IMPORT_MAX_BYTES,
+                    "/admin/verification/jobs": IMPORT_MAX_BYTES,
                     dmarc.UPLOAD_PATH: dmarc.MAX_UPLOAD_BYTES,
                     media.UPLOAD_PATH: media.MAX_BODY_BYTES,
                     # The form's other fields and the multipart framing fit in 64 KiB.
@@ -287,6 +291,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for router in (
         analytics.router,
         deliverability.router,
+        # Before the subscriber routes: "export" is not a subscriber id.
+        subscriber_export_api.router,
         subscribers.router,
         imports.router,
         lists.router,

@@ -10,17 +10,14 @@ with `subscription_status` on them; a bulk action with `all: true` acts on every
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
 from sqlalchemy import and_, select
 from sqlalchemy.exc import DataError, ProgrammingError
 from sqlalchemy.orm import Session
-from starlette.concurrency import iterate_in_threadpool
 
 from stmails.db.models import SUBSCRIPTION_STATUSES, Subscriber
 from stmails.services import bounces as bounce_service
@@ -40,8 +37,7 @@ from stmails.web.body import (
     run_db,
     text_field,
 )
-from stmails.web.csvexport import csv_lines
-from stmails.web.deps import Principal, app_state, require_user
+from stmails.web.deps import Principal, require_user
 from stmails.web.errors import bad_request
 from stmails.web.list_scope import (
     check_lists,
@@ -155,73 +151,6 @@ def _first_line(exc: Exception) -> str:
     original = getattr(exc, "orig", None)
     text = str(original if original is not None else exc).strip().splitlines()
     return text[0][:200] if text else "error"
-
-
-EXPORT_HEADER = ["uuid", "email", "name", "attributes", "status", "created_at", "updated_at"]
-
-
-@router.get(
-    "/subscribers/export",
-    dependencies=[
-        require_any("subscribers:get_all", "subscribers:get"),
-        require_permission_with("query", "subscribers:sql_query"),
-    ],
-    summary="Export subscribers as CSV (streamed)",
-)
-async def export_subscribers(
-    request: Request,
-    caller: Caller,
-    query: str = "",
-    search: str = "",
-    list_id: Repeated = None,
-    subscription_status: str = "",
-) -> StreamingResponse:
-    """listmonk's export: the subscribers matching `query`, `search`, `list_id` and
-    `subscription_status` (as `GET /api/subscribers`) as CSV, streamed in id order; cells that
-    a spreadsheet would take for a formula are neutralised."""
-    list_ids = query_ids(list_id or [], "list_id")
-    _check_subscription_status(subscription_status)
-    every = "subscribers:get_all" in caller.permissions
-    if not every and not scoped(caller):
-        raise permission_denied("subscribers:get_all")
-    allowed = subscriber_lists(caller)
-    check_lists(caller, list_ids, allowed, "list:get")
-
-    def condition_of(session: Session) -> Any:
-        condition = subscriber_condition(session, query) if query.strip() else None
-        if allowed is not None and not list_ids and not every:
-            mine = on_lists(allowed)
-            condition = mine if condition is None else and_(condition, mine)
-        return condition
-
-    # A query that does not parse is refused before the download starts.
-    condition = await run_db(request, condition_of)
-    sessions = app_state(request).readonly_sessions
-
-    def rows() -> Iterator[list[Any]]:
-        for chunk in subscriber_service.export_batches(
-            sessions,
-            condition=condition,
-            list_ids=list_ids,
-            subscription_status=subscription_status or None,
-            search=search,
-        ):
-            for row in chunk:
-                yield [
-                    row.uuid,
-                    row.email,
-                    row.name,
-                    json.dumps(row.attribs or {}, ensure_ascii=False),
-                    row.status,
-                    row.created_at.isoformat(),
-                    row.updated_at.isoformat(),
-                ]
-
-    return StreamingResponse(
-        iterate_in_threadpool(csv_lines(EXPORT_HEADER, rows())),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
-    )
 
 
 @router.get(
