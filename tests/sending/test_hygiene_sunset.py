@@ -245,6 +245,15 @@ def test_a_policy_that_cannot_work_is_refused_when_saved(client: TestClient) -> 
         json={"hygiene.sunset": {"reengage_after_days": 200, "sunset_after_days": 180}},
     )
     assert bad.status_code == 400 and "sunset_after_days" in bad.json()["message"]
+    missing = client.put(
+        "/api/settings", json={"hygiene.sunset": {"enabled": True, "template_id": 999}}
+    )
+    assert missing.status_code == 400
+    assert "no transactional template 999" in missing.json()["message"]
+    probe = client.put(
+        "/api/settings", json={"hygiene.reverify": {"enabled": True, "smtp_probe": True}}
+    )
+    assert probe.status_code == 400 and "sending.bounce_address" in probe.json()["message"]
 
 
 @pytest.mark.parametrize("action", ["suppress", "tag"])

@@ -315,6 +315,7 @@ def update(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
     try:
         media_config.check_together({**current, **prepared})
         sending_config.check_together({**current, **prepared})
+        hygiene_config.check_together(session, {**current, **prepared}, prepared)
     except InvalidInput as exc:
         raise SettingsError(exc.field, exc.message) from None
     _check_together({**current, **prepared}, prepared)
