@@ -261,9 +261,14 @@ def test_the_other_actions_and_their_undo(
     session_maker: sessionmaker[Session], action: str
 ) -> None:
     with session_maker() as session, session.begin():
+        news = MailingList(name="News", optin="single")
         sub = Subscriber(email="gone@example.net", name="x", created_at=NOW - timedelta(days=400))
-        session.add(sub)
+        # Unsubscribed from everything: never re-engaged, whatever its inactivity.
+        left = Subscriber(email="left@example.net", name="y", created_at=NOW - timedelta(days=400))
+        session.add_all([news, sub, left])
         session.flush()
+        session.add(SubscriberList(subscriber_id=sub.id, list_id=news.id, status="unconfirmed"))
+        session.add(SubscriberList(subscriber_id=left.id, list_id=news.id, status="unsubscribed"))
         sub_id = sub.id
         settings_service.update(
             session,
