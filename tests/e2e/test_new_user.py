@@ -63,13 +63,14 @@ def smtp_entry(sink: Sink, tls_type: str, auth: str) -> dict[str, Any]:
     }
 
 
-def mailbox_entry(box: Mailbox) -> dict[str, Any]:
-    """The bounce mailbox as docs/getting-started.md step 3 writes it (IMAP over TLS)."""
+def mailbox_entry(box: Mailbox, kind: str) -> dict[str, Any]:
+    """The bounce mailbox as docs/getting-started.md step 3 writes it (`kind`: imap or pop,
+    over TLS)."""
     return {
         "name": "bounces",
-        "type": "imap",
+        "type": kind,
         "host": "127.0.0.1",
-        "port": box.server.ports["imaps"],
+        "port": box.server.ports["imaps" if kind == "imap" else "pop3s"],
         "tls_mode": "tls",
         # Our Dovecot's certificate is self-signed: trust it explicitly.
         "ca_file": str(box.server.cert),
@@ -99,9 +100,13 @@ def send_campaign(client: httpx.Client, list_id: int, name: str) -> dict[str, An
 
 
 @pytest.mark.parametrize(
-    ("tls", "tls_type", "auth", "verp"),
-    [("starttls", "STARTTLS", "login", False), ("tls", "TLS", "plain", True)],
-    ids=["starttls-login", "tls-plain-verp"],
+    ("tls", "tls_type", "auth", "verp", "kind"),
+    [
+        ("starttls", "STARTTLS", "login", False, "imap"),
+        # The user's guide speaks of a POP3 bounce mailbox.
+        ("tls", "TLS", "plain", True, "pop"),
+    ],
+    ids=["starttls-login-imap", "tls-plain-verp-pop3"],
 )
 def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
     smtp_server: MakeServer,
@@ -111,6 +116,7 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
     tls_type: str,
     auth: str,
     verp: bool,
+    kind: str,
 ) -> None:
     sink = smtp_server(tls=tls, auth=True)
     # Step 1: start the server (here with an API user made on start, as docs/api.md says).
@@ -123,7 +129,7 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
         settings: dict[str, Any] = {
             "app.from_email": FROM,
             "smtp": [smtp_entry(sink, tls_type, auth)],
-            "bounce.mailboxes": [mailbox_entry(mailbox)],
+            "bounce.mailboxes": [mailbox_entry(mailbox, kind)],
         }
         if verp:
             settings["sending.verp"] = True
@@ -189,7 +195,9 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
 
         (bounce,) = wait_for("the scanner to record the bounce", recorded)
         assert bounce["type"] == "hard" and bounce["source"] == "mailbox"
-        assert bounce["attributed"] is True
+        assert bounce["attributed"] is True and bounce["meta"]["mailbox"] == "bounces"
+        # Tied to the mail sent: by its VERP envelope sender, else by the quoted Message-ID.
+        assert bounce["meta"]["attribution"] == ("verp" if verp else "message_id")
         assert bounce["campaign"]["id"] == first["id"]
         entries = wait_for(
             "the address to be suppressed",
@@ -200,7 +208,7 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
         # The processed bounce is removed from the mailbox.
         wait_for("the bounce to leave the mailbox", lambda: mailbox.subjects() == [], timeout=20)
 
-        # Step 8: the next campaign skips the bounced address.
+        # Step 7 (end): the next campaign skips the bounced address.
         sink.handler.messages.clear()
         second = send_campaign(client, news["id"], "Second issue")
         assert second["status"] == "finished", second

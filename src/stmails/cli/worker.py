@@ -64,6 +64,7 @@ def build_loop(settings: Settings, poll_seconds: float = 5.0) -> tuple[SenderLoo
         verp=verp_maker(secret),
         poll_seconds=poll_seconds,
         dkim_secret=secret,
+        claim_timeout=settings.send_claim_timeout,
     )
     return loop, engine
 
@@ -98,6 +99,13 @@ def start_scheduler(sender: SenderLoop) -> SchedulerLoop:
 @app.command()
 def worker(
     poll: Annotated[float, typer.Option(help="Seconds between looks for campaigns.")] = 5.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this process's Prometheus metrics on 127.0.0.1:PORT/metrics (for a "
+            "worker on a host without `stmails serve`; bind only to loopback, no auth)."
+        ),
+    ] = None,
 ) -> None:
     """Run the campaign sender until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     from stmails.cli.process import server_process
@@ -105,10 +113,16 @@ def worker(
 
     settings = load_settings()
     with server_process(settings, "worker"):
-        _work(settings, poll)
+        _work(settings, poll, metrics_port)
 
 
-def _work(settings: Settings, poll: float) -> None:
+def _work(settings: Settings, poll: float, metrics_port: int | None = None) -> None:
+    if settings.metrics_dir is not None:
+        # Before anything imports the metrics (see stmails.metrics_dir); the worker's counts
+        # then appear in /metrics of the host's servers that share the directory.
+        from stmails.metrics_dir import use_directory
+
+        use_directory(settings.metrics_dir, wipe=False)
     loop, engine = build_loop(settings, poll_seconds=poll)
 
     scheduler = start_scheduler(loop)
@@ -119,6 +133,11 @@ def _work(settings: Settings, poll: float) -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+        log.info("metrics on http://127.0.0.1:%s/metrics", metrics_port)
     typer.echo(
         "stmails worker: sending campaigns and running the hygiene scheduler (Ctrl-C to stop)"
     )

@@ -48,9 +48,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from stmails import metrics
 from stmails.core.event import EVENT_TYPES, Event, EventType, Evidence
 from stmails.db.in_list import in_list
 from stmails.db.models import (
@@ -626,7 +628,39 @@ def record_many(
         )
     done = [o for o in outcomes if o is not None]
     assert len(done) == len(events)
+    _tally(session, events, done)
     return done
+
+
+# Events recorded in a session, counted into the metrics once the session commits (a rolled
+# back transaction stored nothing): {(source, outcome): count} in `session.info`.
+_TALLY = "stmails.ingested"
+
+
+def _tally(
+    session: Session, events: Sequence[Event], outcomes: Sequence[RecordResult | RecordError]
+) -> None:
+    tally: dict[tuple[str, str], int] = session.info.setdefault(_TALLY, {})
+    for event, outcome in zip(events, outcomes, strict=True):
+        if isinstance(outcome, RecordError):
+            label = "refused"
+        else:
+            label = "duplicate" if outcome.duplicate else "stored"
+        key = (str(event.source or "unknown"), label)
+        tally[key] = tally.get(key, 0) + 1
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    tally = session.info.pop(_TALLY, None)
+    if tally:
+        for (source, outcome), count in tally.items():
+            metrics.event_ingested(source, outcome, count)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_TALLY, None)
 
 
 def _prepare(

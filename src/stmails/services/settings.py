@@ -43,13 +43,14 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from stmails.core.event import EVENT_TYPES, EventType
 from stmails.db.models import Setting
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
+from stmails.ingest.mailbox.config import MailboxConfig, MailboxConfigError
 from stmails.services import public_settings
 from stmails.services.errors import InvalidInput
 from stmails.services.hygiene import config as hygiene_config
@@ -231,6 +232,8 @@ def validate(key: str, value: Any) -> Any:
         ):
             raise SettingsError(key, 'must map reasons to "soft" or "hard"')
         return dict(value)
+    if key == "bounce.mailboxes":
+        return _mailboxes(value)
     if key == "bounce.mailbox_trust":
         if value not in MAILBOX_TRUST:
             raise SettingsError(key, f"one of {', '.join(MAILBOX_TRUST)}")
@@ -263,6 +266,21 @@ def validate(key: str, value: Any) -> Any:
             where = ".".join(str(p) for p in first["loc"])
             raise SettingsError(f"{key}.{where}" if where else key, first["msg"]) from None
     return value
+
+
+def _mailboxes(value: Any) -> list[Any]:
+    """`bounce.mailboxes`: a list of entries each of which can work (ingest.mailbox.config);
+    an entry that cannot is refused naming it (`bounce.mailboxes[1]`)."""
+    if not isinstance(value, list):
+        raise SettingsError("bounce.mailboxes", "must be a list of mailboxes")
+    for index, entry in enumerate(value):
+        if not isinstance(entry, Mapping):
+            raise SettingsError(f"bounce.mailboxes[{index}]", "must be an object")
+        try:
+            MailboxConfig.from_setting(entry, index)
+        except (MailboxConfigError, TypeError, ValueError) as exc:
+            raise SettingsError(f"bounce.mailboxes[{index}]", str(exc)) from None
+    return list(value)
 
 
 def get(session: Session, key: str) -> Any:
@@ -542,3 +560,10 @@ def _valid_or_default(key: str, stored: Mapping[str, Any]) -> Any:
         return validate(key, stored[key])
     except SettingsError:
         return copy.deepcopy(DEFAULTS[key])
+
+
+def settings_version(session: Session) -> tuple[int, Any]:
+    """A value that changes whenever a setting is saved or deleted (the number of rows and the
+    latest change): long-running loops in other processes poll it to notice new settings."""
+    row = session.execute(select(func.count(), func.max(Setting.updated_at))).one()
+    return int(row[0]), row[1]

@@ -31,6 +31,7 @@ from stmails.services.login_guard import HashingGate
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
 from stmails.web import admin, public
+from stmails.web import metrics as metrics_routes
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
     analytics,
@@ -74,6 +75,7 @@ from stmails.web.docs import install_docs
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
+from stmails.web.metrics import RequestMetricsMiddleware
 from stmails.web.permissions import require_permission
 from stmails.web.public import tracking as tracking_routes
 from stmails.web.request_id import RequestIdMiddleware
@@ -230,6 +232,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         middleware=[
             # Outermost: the request id is set before anything else logs.
             Middleware(RequestIdMiddleware),
+            # Times the whole request, hot routes included.
+            Middleware(RequestMetricsMiddleware),
             # So that every answer gets its headers (the hot routes skip it).
             Middleware(SecurityHeadersMiddleware),
             Middleware(CatchAllMiddleware),
@@ -262,6 +266,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     # Public: mail clients fetch images from /uploads/... without credentials.
     app.include_router(media.files_router)
     # First in the routing table, and through the short stack (see web.hot_paths).

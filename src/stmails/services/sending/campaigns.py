@@ -30,6 +30,13 @@ the row still says `in_flight`. The next run does not resend it (it is marked `i
 duplicate is worse than a rare missing message, and at most two batches can be affected (one
 batch is sent while the next is prepared). Pausing or stopping never leaves rows in flight:
 unsent claims are released, answered ones recorded, before the run returns.
+
+Several senders (processes on any hosts sharing one PostgreSQL) may run one campaign: they take
+turns at picking and claiming a batch (`db.locks.turn`), retries are re-claimed with UPDATE ...
+RETURNING (only the rows a sender's own update changed are its to send), and before finishing,
+a sender waits for the others' claims in flight, marking those older than `claim_timeout` in
+doubt (their sender died). A change of the settings ends a run between batches
+(`settings_changed`) so that the caller starts again with the new ones.
 """
 
 from __future__ import annotations
@@ -43,15 +50,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails import metrics
 from stmails.core import match_reason
 from stmails.core.event import Event
 from stmails.db.engine import session_factory
 from stmails.db.in_list import in_list
+from stmails.db.locks import CAMPAIGN_BATCH_LOCK, turn
 from stmails.db.models import (
     Bounce,
     Campaign,
@@ -104,6 +113,9 @@ IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
 DEFERRED = "deferred:"
+SETTINGS_CHANGED = "settings changed"
+# Seconds after which a claim still in flight is taken for that of a sender that died.
+CLAIM_TIMEOUT = 120.0
 
 
 class CampaignError(ValueError):
@@ -205,11 +217,16 @@ def count_recipients(session: Session, campaign_id: int) -> int:
 
 
 def start_due_campaigns(session: Session, now: datetime | None = None) -> list[int]:
-    """Scheduled campaigns whose send_at has come are set running; returns their ids."""
+    """Scheduled campaigns whose send_at has come are set running; returns their ids.
+
+    Every sender runs this on each pass: on PostgreSQL a campaign another sender is starting
+    right now is skipped (its row is locked), so each campaign is started by one of them."""
     now = now or utcnow()
     due = list(
         session.scalars(
-            select(Campaign).where(Campaign.status == "scheduled", Campaign.send_at <= now)
+            select(Campaign)
+            .where(Campaign.status == "scheduled", Campaign.send_at <= now)
+            .with_for_update(skip_locked=True)
         )
     )
     for campaign in due:
@@ -241,6 +258,8 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
         "name": campaign.name,
         "subject": campaign.subject,
         "from_email": campaign.from_email,
+        "attribs": dict(campaign.attribs or {}),
+        "tags": list(campaign.tags or []),
     }
 
 
@@ -493,9 +512,18 @@ class CampaignRunner:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = utcnow,
         signer: Signer | None = None,
+        settings_changed: Callable[[], bool] = lambda: False,
+        claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
         """`smtp` is the pool whose connections one thread drives (see `multiplex`); `signer`
-        DKIM-signs every message by its From domain's active key (none: unsigned)."""
+        DKIM-signs every message by its From domain's active key (none: unsigned).
+
+        `settings_changed()` is asked before each batch: when it answers True the run stops
+        (every claim recorded or released) so that the caller sends on with the new settings.
+        `claim_timeout`: seconds after which another sender's claim still in flight is taken
+        for the claim of a process that died (see `_settle_in_flight`)."""
+        self.settings_changed = settings_changed
+        self.claim_timeout = claim_timeout
         self.factory = factory
         self.signer = signer
         self.smtp = smtp
@@ -506,7 +534,8 @@ class CampaignRunner:
         self.now = now
         self.limiter = RateLimiter(config.message_rate)
         # Reads take no write lock (SQLite): a separate read-only session maker.
-        self.reader = session_factory(factory.kw["bind"], readonly=True)
+        self.engine: Engine = factory.kw["bind"]
+        self.reader = session_factory(self.engine, readonly=True)
         # Whether the campaign being run is an opt-in campaign (see `run`).
         self._optin = False
         # The campaign's segment (services.hygiene.segments; empty: the whole lists).
@@ -530,6 +559,7 @@ class CampaignRunner:
             except CampaignError as exc:
                 reason = f"the content cannot be rendered: {exc}"[:1000]
                 log.error("campaign %s paused: %s", campaign_id, reason)
+                metrics.alert_raised("campaign_paused")
                 campaign.status = "paused"
                 campaign.pause_reason = reason
                 session.commit()
@@ -552,6 +582,7 @@ class CampaignRunner:
                 # Mail that should be signed never leaves unsigned: the campaign waits for
                 # an admin to mend the key.
                 log.error("campaign %s paused: %s", campaign_id, problem)
+                metrics.alert_raised("campaign_paused")
                 campaign.status = "paused"
                 campaign.pause_reason = problem[:1000]
                 session.commit()
@@ -578,10 +609,17 @@ class CampaignRunner:
                     if status != "running":
                         report.stopped_because = status or "deleted"
                         return report
-                    batch = self._next_batch(campaign_id, lists)
+                    if self.settings_changed():
+                        report.stopped_because = SETTINGS_CHANGED
+                        return report
+                    # Senders of the campaign take turns at picking and claiming a batch (on
+                    # PostgreSQL), so that each picks recipients the others have not.
+                    with turn(self.engine, CAMPAIGN_BATCH_LOCK, campaign_id):
+                        batch = self._next_batch(campaign_id, lists)
+                        won = self._claim(campaign_id, batch) if batch else None
                     if batch:
                         dispatched = self._send_batch(
-                            campaign, content, batch, pool, report, should_stop
+                            campaign, content, won, pool, report, should_stop
                         )
                         errors = 0
                         if pending is not None:
@@ -599,6 +637,10 @@ class CampaignRunner:
                         continue
                     waiting = self._deferred_wait(campaign_id)
                     if waiting is None:
+                        if self._settle_in_flight(campaign_id):
+                            # Another sender's batch is still out: its answers come first.
+                            self.sleep(1.0)
+                            continue
                         self._finish(campaign_id)
                         report.finished = True
                         return report
@@ -633,6 +675,37 @@ class CampaignRunner:
                 .where(CampaignSend.campaign_id == campaign_id, CampaignSend.reason == IN_FLIGHT)
                 .values(reason=IN_DOUBT)
             )
+
+    def _settle_in_flight(self, campaign_id: int) -> int:
+        """Marks in doubt the claims still in flight after `claim_timeout` (their sender died
+        between SMTP and recording, or is far behind: its answer, if it comes, still wins);
+        returns how many younger claims remain in flight (other senders' batches)."""
+        cutoff = self.now() - timedelta(seconds=self.claim_timeout)
+        with self.factory() as session, session.begin():
+            result = session.execute(
+                update(CampaignSend)
+                .where(
+                    CampaignSend.campaign_id == campaign_id,
+                    CampaignSend.reason == IN_FLIGHT,
+                    CampaignSend.sent_at <= cutoff,
+                )
+                .values(reason=IN_DOUBT)
+            )
+            stale = int(getattr(result, "rowcount", 0) or 0)
+            left = session.scalar(
+                select(func.count())
+                .select_from(CampaignSend)
+                .where(CampaignSend.campaign_id == campaign_id, CampaignSend.reason == IN_FLIGHT)
+            )
+        if stale:
+            log.warning(
+                "campaign %s: %s sends left in flight for over %.0f s are marked in doubt "
+                "(their sender stopped before recording them)",
+                campaign_id,
+                stale,
+                self.claim_timeout,
+            )
+        return int(left or 0)
 
     def _next_batch(self, campaign_id: int, lists: Sequence[int]) -> list[_Candidate]:
         if not lists:
@@ -779,12 +852,12 @@ class CampaignRunner:
         self,
         campaign: Campaign,
         content: Content,
-        batch: list[_Candidate],
+        won: list[_Candidate] | None,
         pool: ThreadPoolExecutor,
         report: RunReport,
         should_stop: Callable[[], bool],
     ) -> _Dispatched | None:
-        won = self._claim(campaign.id, batch)
+        """Hands the claims this sender won (`_claim`) to the SMTP engine; counts the skips."""
         if won is None:
             return None
         for candidate in won:
@@ -1045,6 +1118,7 @@ class CampaignRunner:
                 self.record_bounce(session, event)
         if pause_reason and not report.stopped_because:
             log.error("campaign %s paused: %s", campaign.id, pause_reason)
+            metrics.alert_raised("campaign_paused")
             report.stopped_because = pause_reason
         report.sent += len(accepted)
         report.errors += len(errors)
@@ -1099,19 +1173,27 @@ class CampaignRunner:
             ids = [r.subscriber_id for r in rows]
             message_ids = {r.subscriber_id: r.message_id for r in rows}
             candidates = self._candidates(session, ids, lists)
-        # Re-claim the retries (back to in flight) in one transaction before sending.
+        # Re-claim the retries (back to in flight) in one transaction before sending; another
+        # sender may have re-claimed some of them meanwhile: only the rows this update changed
+        # are ours to send.
         with self.factory() as session, session.begin():
-            session.execute(
-                update(CampaignSend)
-                .where(
-                    CampaignSend.campaign_id == campaign.id,
-                    CampaignSend.subscriber_id.in_(ids),
-                    CampaignSend.reason.like(f"{DEFERRED}%"),
+            won = set(
+                session.scalars(
+                    update(CampaignSend)
+                    .where(
+                        CampaignSend.campaign_id == campaign.id,
+                        CampaignSend.subscriber_id.in_(ids),
+                        CampaignSend.status == "failed",
+                        CampaignSend.reason.like(f"{DEFERRED}%"),
+                    )
+                    .values(status="sent", reason=IN_FLIGHT, sent_at=self.now())
+                    .returning(CampaignSend.subscriber_id)
                 )
-                .values(status="sent", reason=IN_FLIGHT)
             )
         by_attempt: dict[int, list[_Candidate]] = {}
         for candidate in candidates:
+            if candidate.recipient.id not in won:
+                continue
             candidate.message_id = message_ids[candidate.recipient.id]
             by_attempt.setdefault(attempts[candidate.recipient.id], []).append(candidate)
         for attempt, group in by_attempt.items():
@@ -1210,3 +1292,39 @@ def subscribers_by_email(session: Session, emails: Iterable[str]) -> dict[str, S
         return {}
     rows = session.scalars(select(Subscriber).where(func.lower(Subscriber.email).in_(wanted)))
     return {s.email.lower(): s for s in rows}
+
+
+def send_queue_depths(session: Session) -> dict[str, int]:
+    """The sending queue of the running and paused campaigns now: recipients not yet handled
+    (`campaign_unsent`, running ones), claims being sent (`campaign_in_flight`), 4xx deferrals
+    waiting for their retry (`campaign_deferred`) and sends in doubt (`campaign_in_doubt`)."""
+    left = Campaign.to_send - Campaign.sent - Campaign.skipped - Campaign.failed
+    unsent = session.scalar(
+        select(func.coalesce(func.sum(case((left > 0, left), else_=0)), 0)).where(
+            Campaign.status == "running"
+        )
+    )
+    active = select(Campaign.id).where(Campaign.status.in_(("running", "paused")))
+    rows = session.execute(
+        select(CampaignSend.status, CampaignSend.reason, func.count())
+        .where(
+            CampaignSend.campaign_id.in_(active.scalar_subquery()),
+            CampaignSend.reason.in_((IN_FLIGHT, IN_DOUBT))
+            | CampaignSend.reason.like(f"{DEFERRED}%"),
+        )
+        .group_by(CampaignSend.status, CampaignSend.reason)
+    )
+    depths = {
+        "campaign_unsent": int(unsent or 0),
+        "campaign_in_flight": 0,
+        "campaign_deferred": 0,
+        "campaign_in_doubt": 0,
+    }
+    for status, reason, count in rows:
+        if reason == IN_FLIGHT:
+            depths["campaign_in_flight"] += int(count)
+        elif reason == IN_DOUBT:
+            depths["campaign_in_doubt"] += int(count)
+        elif status == "failed":
+            depths["campaign_deferred"] += int(count)
+    return depths

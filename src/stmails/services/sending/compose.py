@@ -140,10 +140,14 @@ def template_context(
             "attribs": attribs,
         },
         "Campaign": {
+            "ID": campaign.get("id", 0),
             "UUID": campaign.get("uuid", ""),
             "Name": campaign.get("name", ""),
             "Subject": campaign.get("subject", ""),
             "FromEmail": campaign.get("from_email", ""),
+            # listmonk's campaign `attribs` (v6) and tags.
+            "Attribs": campaign.get("attribs") or {},
+            "Tags": campaign.get("tags") or [],
         },
         "campaign": campaign,
         "Tx": {"Data": data},

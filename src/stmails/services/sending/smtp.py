@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from stmails import metrics
 from stmails.services.sending.messages import Message, encode_unstructured
 
 Outcome = Literal["sent", "hard", "soft", "error", "in_doubt"]
@@ -111,6 +112,11 @@ def servers_from_settings(smtp: Sequence[Mapping[str, Any]]) -> list[SmtpServer]
     from stmails.services.sending import config
 
     return config.servers_from_settings(smtp)
+
+
+def server_label(server: SmtpServer) -> str:
+    """The server as the metrics name it: `host:port`."""
+    return f"{server.host}:{server.port}"
 
 
 @dataclass(frozen=True)
@@ -641,6 +647,11 @@ class SmtpPool:
         lease = self.lease()
         if lease is None:
             return NO_CONNECTION
+        result = self._send(lease, message)
+        metrics.smtp_result(server_label(lease.server), result.outcome)
+        return result
+
+    def _send(self, lease: Lease, message: Message) -> SendResult:
         result = NOT_ATTEMPTED
         try:
             for _ in range(lease.attempts):

@@ -11,12 +11,15 @@ from fastapi import APIRouter, Depends
 from stmails.web.admin import (
     auth,
     bounces,
+    campaigns,
     home,
     lists,
     logs,
     profile,
+    settings,
     subscribers,
     suppression,
+    templates,
     users,
 )
 from stmails.web.admin.pages import csrf_protect
@@ -32,5 +35,8 @@ for _section in (
     suppression.router,
     logs.router,
     users.router,
+    campaigns.router,
+    templates.router,
+    settings.router,
 ):
     router.include_router(_section)

@@ -94,3 +94,31 @@ def per_recipient(results: list[dict[str, Any]]) -> JSONResponse:
         },
         status_code=422,
     )
+
+
+def listmonk_answer(request: Request, results: list[dict[str, Any]]) -> JSONResponse:
+    """listmonk's answer to a send (`POST /api/tx`, a campaign's test send): `{"data": true}`
+    once every recipient was sent to (or may have been: `in_doubt`). Otherwise an error naming
+    each recipient not sent to and why, with the per-recipient results in `data`: 400 when every
+    such recipient was refused or rejected for good (the caller's to fix), 503 when a send failed
+    for a reason that may pass (the server or the network), as listmonk answers 500 there.
+    `?results=true` gives stmails' per-recipient results instead (`per_recipient`)."""
+    if request.query_params.get("results", "").lower() in {"1", "true", "yes"}:
+        return per_recipient(results)
+    missed = [r for r in results if r["status"] not in ("sent", "in_doubt")]
+    if not missed:
+        return data(True)
+    temporary = any(
+        r["status"] == "failed" and not str(r.get("error", "")).startswith(("hard", "render error"))
+        for r in missed
+    )
+    message = "; ".join(f"{r['recipient']}: {r.get('error') or r['status']}" for r in missed[:20])
+    if len(missed) > 20:
+        message += f"; and {len(missed) - 20} more"
+    sent = len(results) - len(missed)
+    payload = {"message": f"not sent to {len(missed)} of {len(results)} ({sent} sent): {message}"}
+    return JSONResponse(
+        {**payload, "data": {"results": results}},
+        status_code=503 if temporary else 400,
+        headers={"Retry-After": "30"} if temporary else None,
+    )
