@@ -32,6 +32,7 @@ from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
 from stmails.web import admin, public
 from stmails.web import metrics as metrics_routes
+from stmails.web.admin import suppression as admin_suppression
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
     analytics,
@@ -245,6 +246,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
                     dmarc.UPLOAD_PATH: dmarc.MAX_UPLOAD_BYTES,
                     media.UPLOAD_PATH: media.MAX_BODY_BYTES,
+                    # The form's other fields and the multipart framing fit in 64 KiB.
+                    admin_suppression.UPLOAD_PATH: admin_suppression.MAX_UPLOAD_BYTES + 65_536,
                     **sending_routes.BODY_LIMITS,
                 },
             ),

@@ -46,7 +46,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -65,6 +65,7 @@ from stmails.db.models import (
     Bounce,
     Campaign,
     CampaignList,
+    CampaignMedia,
     CampaignSend,
     MailingList,
     Subscriber,
@@ -75,8 +76,10 @@ from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
 from stmails.services.dkim_keys import DkimError, Signer
-from stmails.services.errors import InvalidInput
+from stmails.services.errors import InvalidInput, NotFound
 from stmails.services.hygiene import segments
+from stmails.services.media import library as media_library
+from stmails.services.media.storage import StorageError
 from stmails.services.sending.compose import (
     Content,
     Envelope,
@@ -90,7 +93,15 @@ from stmails.services.sending.compose import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths
-from stmails.services.sending.messages import Message, MessageError, custom_headers, domain_of
+from stmails.services.sending.messages import (
+    Attachment,
+    Message,
+    MessageError,
+    attachment_filename,
+    attachment_type,
+    custom_headers,
+    domain_of,
+)
 from stmails.services.sending.multiplex import send_all
 from stmails.services.sending.signing import sign_message
 from stmails.services.sending.smtp import NOT_ATTEMPTED, RateLimiter, SendResult, SmtpPool
@@ -158,7 +169,7 @@ def layout_for(session: Session, campaign: Campaign) -> str | None:
 def compile_campaign(session: Session, campaign: Campaign, config: SendingConfig) -> Content:
     """The campaign's content compiled; CampaignError when a template is broken."""
     try:
-        return compile_content(
+        content = compile_content(
             subject=campaign.subject,
             body=campaign.body,
             content_type=campaign.content_type,
@@ -169,6 +180,41 @@ def compile_campaign(session: Session, campaign: Campaign, config: SendingConfig
         )
     except (TemplateRenderError, MessageError) as exc:
         raise CampaignError(str(exc)) from exc
+    attachments = campaign_attachments(session, campaign.id)
+    return replace(content, attachments=attachments) if attachments else content
+
+
+# A campaign's attachments go into every message: their bytes in all, at most.
+MAX_CAMPAIGN_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+def campaign_attachments(session: Session, campaign_id: int) -> tuple[Attachment, ...]:
+    """The campaign's media (`campaign_media`, listmonk's `media` field) as attachments of
+    each message; CampaignError when one is gone or unreadable, or they are too big together,
+    so that a campaign never goes out without the files it promises."""
+    rows = session.execute(
+        select(CampaignMedia.media_id, CampaignMedia.filename)
+        .where(CampaignMedia.campaign_id == campaign_id)
+        .order_by(CampaignMedia.id)
+    ).all()
+    attachments: list[Attachment] = []
+    total = 0
+    for media_id, filename in rows:
+        if media_id is None:
+            raise CampaignError(f"attachment {filename!r} was deleted from the media library")
+        try:
+            name, content_type, data = media_library.get_media_content(session, media_id)
+        except (NotFound, StorageError) as exc:
+            raise CampaignError(f"attachment {filename!r} cannot be read: {exc}") from None
+        total += len(data)
+        if total > MAX_CAMPAIGN_ATTACHMENT_BYTES:
+            raise CampaignError(
+                f"the campaign's attachments are over {MAX_CAMPAIGN_ATTACHMENT_BYTES} bytes in all"
+            )
+        attachments.append(
+            Attachment(attachment_filename(name), attachment_type(name, content_type), data)
+        )
+    return tuple(attachments)
 
 
 def change_status(
@@ -295,7 +341,9 @@ def render_for(
         feedback_id=f"{campaign.id}:{campaign.uuid[:8]}:campaign:{config.feedback_id_sender}",
         header_names=content.header_names,
     )
-    return to_spec(rendered, recipient, envelope).build()
+    spec = to_spec(rendered, recipient, envelope)
+    spec.attachments = content.attachments
+    return spec.build()
 
 
 def render_preview(
