@@ -140,6 +140,11 @@ def test_the_sunset_policy_end_to_end(
     policy["enabled"] = True
     assert client.put("/api/settings", json={"hygiene.sunset": policy}).status_code == 200
     assert loop.run_once() == ["sunset"]
+    # The scheduler's run is visible to the admin.
+    runs = client.get("/api/hygiene/scheduler").json()["data"]
+    assert runs["sunset"]["ok"] is True
+    assert runs["sunset"]["result"] == {"moved": {"reengaging": 3}, "mailed": 3, "refused": 0}
+    assert runs["_lease"]["holder"] == "test"
     states = _states(session_maker)
     assert states == {
         "engaged": "active",
