@@ -310,6 +310,7 @@ def set_value(session: Session, key: str, value: Any, *, now: datetime | None = 
     stored = validate(key, value)
     forget(session, "bounce_config")
     forget(session, "tracking_config")
+    forget(session, "hygiene.risk")
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=stored, updated_at=now or utcnow()))
@@ -333,6 +334,7 @@ def update(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
     try:
         media_config.check_together({**current, **prepared})
         sending_config.check_together({**current, **prepared})
+        hygiene_config.check_together(session, {**current, **prepared}, prepared)
     except InvalidInput as exc:
         raise SettingsError(exc.field, exc.message) from None
     _check_together({**current, **prepared}, prepared)
