@@ -18,6 +18,8 @@ so that its clients can read and write them; stmails' additions sit beside them 
 - the media library's `upload.*` keys (listmonk's): validated by `services.media.config`.
 - `privacy.individual_tracking`, `privacy.disable_tracking` (listmonk's): opens and clicks
   recorded per subscriber, or not at all (see `services.tracking`).
+- `deliverability.alerts`, `deliverability.alert_webhooks` and `app.notify_emails`: the
+  deliverability watcher's thresholds and where alerts go (`services.alerts.config`).
 - the sending keys (`smtp`, `app.*`, `sending.*`, `relay.sender_domains`): validated by
   `services.sending.config`, so that settings that cannot work are refused when saved.
 
@@ -49,6 +51,7 @@ from stmails.db.models import Setting
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services import public_settings
+from stmails.services.alerts import config as alert_config
 from stmails.services.errors import InvalidInput
 from stmails.services.media import config as media_config
 from stmails.services.sending import config as sending_config
@@ -119,6 +122,8 @@ DEFAULTS: dict[str, Any] = {
 
 # The subscriber-facing pages' settings (services.public_settings).
 DEFAULTS.update(public_settings.DEFAULTS)
+# Deliverability alerts: thresholds, webhooks, notify addresses (services.alerts.config).
+DEFAULTS.update(alert_config.DEFAULTS)
 
 VERIFY_MODES = ("off", "flag", "reject")
 
@@ -136,6 +141,7 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "bounce.resend": ("signing_key",),
     "bounce.azure": ("key",),
     "smtp": ("password",),
+    alert_config.WEBHOOKS_KEY: ("secret",),
 }
 # The fields that say where an object's secrets are sent: a masked secret is kept only while
 # they stay the same.
@@ -151,6 +157,7 @@ SECRET_TARGETS: dict[str, tuple[str, ...]] = {
         "ca_file",
         "auth_protocol",
     ),
+    alert_config.WEBHOOKS_KEY: ("url",),
 }
 
 
@@ -232,6 +239,11 @@ def validate(key: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v in codes for v in value):
             raise SettingsError(key, f"must be a list of reason codes ({', '.join(codes)})")
         return list(dict.fromkeys(value))
+    if key in alert_config.DEFAULTS:
+        try:
+            return alert_config.validate_setting(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
     if key in media_config.DEFAULTS:
         try:
             return media_config.validate_setting(key, value)

@@ -32,6 +32,9 @@ from stmails.services.subscriber_query import QueryError
 from stmails.web import admin, public
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
+    alerts as alerts_api,
+)
+from stmails.web.api import (
     analytics,
     campaign_extras,
     campaigns,
@@ -75,6 +78,7 @@ from stmails.web.request_id import RequestIdMiddleware
 from stmails.web.responses import JSONResponse
 from stmails.web.security_headers import SecurityHeadersMiddleware
 from stmails.web.templating import STATIC_ROUTE
+from stmails.workers.alerts import AlertWorker
 from stmails.workers.analytics import AnalyticsFolder
 from stmails.workers.mailbox import MailboxWorker
 
@@ -190,15 +194,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         state.extras[tracking_routes.STATE_KEY] = tracking
         folder = AnalyticsFolder(sessions)
         folder.start()
+        # Alerts go out from their outbox (services.alerts.delivery), never from the watcher.
+        alerts = AlertWorker(sessions, settings.root_url)
+        alerts.start()
         state.background.update(
             bounce_writer=writer.is_alive,
             mailbox_scanner=mailboxes.is_alive,
             tracking_writer=lambda: tracking.writer is not None and tracking.writer.is_alive(),
             analytics_folder=folder.is_alive,
+            alert_worker=alerts.is_alive,
         )
         try:
             yield
         finally:
+            alerts.stop()
             folder.stop()
             await tracking.stop()
             mailboxes.stop()
@@ -272,6 +281,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for router in (
         analytics.router,
         deliverability.router,
+        alerts_api.router,
         subscribers.router,
         imports.router,
         lists.router,
