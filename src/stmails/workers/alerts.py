@@ -11,6 +11,8 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.core.event import Event
+from stmails.db.engine import read_only
 from stmails.services import bounces
 from stmails.services.alerts.delivery import BACKOFF_SECONDS, Deliverer
 from stmails.services.alerts.watch import alert_config_of
@@ -38,7 +40,12 @@ class AlertEmails:
         self._key: tuple[object, ...] = ()
 
     def send(self, to: str, subject: str, text: str) -> str:
-        with self._sessions() as session:
+        def record(_: Session, event: Event) -> object:
+            # A refusal is recorded in a transaction of its own: the send holds no write lock.
+            with self._sessions() as writer, writer.begin():
+                return bounces.record(writer, event)
+
+        with read_only(self._sessions)() as session:
             try:
                 config = load_config(session, self._root_url)
             except InvalidInput as exc:
@@ -49,9 +56,7 @@ class AlertEmails:
             if self._pool is None or key != self._key:
                 self.close()
                 self._pool, self._key = SmtpPool(config.smtp), key
-            sender = DirectSender(
-                config, self._pool.send, bounces.record, return_path_for(config, None)
-            )
+            sender = DirectSender(config, self._pool.send, record, return_path_for(config, None))
             content = compile_content(
                 subject=SUBJECT, body=BODY, content_type="plain", from_email=config.from_email
             )
@@ -62,7 +67,6 @@ class AlertEmails:
                 kind="alert",
                 tx_data={"subject": subject, "text": text},
             )
-            session.commit()
         result = results[0]
         return "" if result.status == "sent" else f"{result.status}: {result.error}"[:1000]
 

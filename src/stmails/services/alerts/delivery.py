@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.db.engine import read_only
 from stmails.db.models import Alert, AlertDelivery
 from stmails.db.types import utcnow
 from stmails.services.alerts.config import AlertConfig
@@ -117,15 +118,18 @@ class Deliverer:
     def run_once(self, now: datetime | None = None) -> int:
         """Tries every due delivery once; returns how many were sent."""
         sent = 0
+        reader = read_only(self.sessions)
         for delivery_id in claim_due(self.sessions, now or utcnow()):
-            with self.sessions() as session:
+            # Read, then let go of the database before trying: no lock is held meanwhile.
+            with reader() as session:
                 delivery = session.get(AlertDelivery, delivery_id)
                 alert = session.get(Alert, delivery.alert_id) if delivery else None
                 if delivery is None or alert is None:
                     continue
                 config = self.config(session)
                 channel, target = delivery.channel, delivery.target
-                error = self._try(channel, target, alert, config)
+                session.expunge(alert)
+            error = self._try(channel, target, alert, config)
             self._record(delivery_id, error)
             sent += not error
         return sent
