@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import Campaign, CampaignList, Subscriber, SubscriberList
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Captured, Sink, World, make_world
 
@@ -185,3 +186,93 @@ def scheduled_campaign(world: World) -> int:
         session.flush()
         session.add(CampaignList(campaign_id=campaign.id, list_id=world.list_id, list_name="News"))
         return int(campaign.id)
+
+
+def test_a_domain_over_its_rate_is_deferred_then_sent_once_released(
+    client: TestClient, smtp_sink: Sink, session_maker: sessionmaker[Session]
+) -> None:
+    world = make_world(session_maker, count=1)
+    with world.factory() as session, session.begin():
+        for number in range(1, 400):
+            # Every fifth recipient is at a domain whose addresses are all gone.
+            domain = "stale.example" if number % 5 == 0 else "example.net"
+            subscriber = Subscriber(email=f"r{number:05d}@{domain}", name=f"R {number}")
+            session.add(subscriber)
+            session.flush()
+            session.add(
+                SubscriberList(
+                    subscriber_id=subscriber.id, list_id=world.list_id, status="confirmed"
+                )
+            )
+    settings = {
+        "smtp": smtp_sink.smtp_settings(),
+        "sending.bounce_address": "bounces@mail.example.org",
+        "app.concurrency": 2,
+        "app.batch_size": 20,
+        # The campaign as a whole stays under its thresholds; one domain does not.
+        "deliverability.alerts": {
+            "bounce_warning": 40,
+            "bounce_critical": 50,
+            "domain_min_sample": 10,
+        },
+    }
+    assert client.put("/api/settings", json=settings).status_code == 200
+    assert (
+        client.put(
+            f"/api/campaigns/{world.campaign_id}/status", json={"status": "running"}
+        ).status_code
+        == 200
+    )
+    campaign_uuid = client.get(f"/api/campaigns/{world.campaign_id}").json()["data"]["uuid"]
+    to_bounce: queue.Queue[str | None] = queue.Queue()
+
+    def on_accept(message: Captured) -> None:
+        address = message.rcpt_tos[0].lower()
+        if address.endswith("@stale.example"):
+            to_bounce.put(address)
+
+    def post_bounces() -> None:
+        while (address := to_bounce.get()) is not None:
+            client.post(
+                "/webhooks/bounce",
+                json={
+                    "email": address,
+                    "campaign_uuid": campaign_uuid,
+                    "type": "hard",
+                    "source": "esp",
+                },
+            )
+
+    smtp_sink.handler.on_accept = on_accept
+    poster = threading.Thread(target=post_bounces)
+    poster.start()
+    loop = SenderLoop(world.factory, root_url="https://lists.example.org", poll_seconds=0)
+    try:
+        loop.run_once()
+    finally:
+        to_bounce.put(None)
+        poster.join(60)
+    stale_sent = {r for r in smtp_sink.handler.recipients() if r.endswith("@stale.example")}
+    assert 10 <= len(stale_sent) < 79, len(stale_sent)
+    # Everyone else got it; the held domain's other messages wait, and the campaign says so.
+    others = {r for r in smtp_sink.handler.recipients() if r.endswith("@example.net")}
+    assert len(others) == 320
+    campaign = client.get(f"/api/campaigns/{world.campaign_id}").json()["data"]
+    assert campaign["status"] == "paused"
+    assert campaign["pause_reason"].startswith("waiting for held domains: stale.example")
+    [alert] = client.get("/api/alerts", params={"campaign_id": world.campaign_id}).json()["data"][
+        "results"
+    ]
+    assert alert["kind"] == "domain_bounce_rate" and alert["domain"] == "stale.example"
+    assert alert["figures"]["bounce_rate"] > 10
+    # The admin releases the domain and resumes: the held messages go out, once each.
+    smtp_sink.handler.on_accept = None
+    released = client.put(f"/api/alerts/{alert['id']}", json={"release_domain": True})
+    assert released.status_code == 200, released.text
+    resumed = client.put(f"/api/campaigns/{world.campaign_id}/status", json={"status": "running"})
+    assert resumed.status_code == 200, resumed.text
+    loop.run_once()
+    loop.close()
+    everyone = smtp_sink.handler.recipients()
+    assert len(everyone) == len(set(everyone)) == 400
+    assert client.get(f"/api/campaigns/{world.campaign_id}").json()["data"]["status"] == "finished"

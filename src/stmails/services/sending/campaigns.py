@@ -55,6 +55,7 @@ from stmails.db.in_list import in_list
 from stmails.db.models import (
     Bounce,
     Campaign,
+    CampaignHold,
     CampaignList,
     CampaignSend,
     MailingList,
@@ -102,6 +103,8 @@ HALT_SECONDS = 0.25
 # How many of the latest send errors a campaign keeps (`campaigns.last_errors`).
 LAST_ERRORS = 10
 IN_FLIGHT = "in_flight"
+# The pause reason of a campaign done but for the messages of domains the watcher held.
+WAITING_FOR_HELD = "waiting for held domains: "
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
 DEFERRED = "deferred:"
@@ -194,6 +197,11 @@ def change_status(
             campaign_service.set_status(session, campaign, status)
         except InvalidInput as exc:
             raise CampaignError(str(exc)) from None
+    if status == "running" and campaign.pause_reason.startswith(WAITING_FOR_HELD):
+        # Resumed without releasing the held domains: their messages are dropped (they stay
+        # skipped, `held:<domain>`) and the campaign can finish.
+        session.execute(delete(CampaignHold).where(CampaignHold.campaign_id == campaign.id))
+        log.warning("campaign %s: held messages dropped on resume", campaign.id)
     if figures and status in {"running", "scheduled"}:
         # The watcher's window restarts: sends before now no longer count (services.alerts).
         campaign.alert_figures = {**figures, "resumed_at": utcnow().isoformat()}
@@ -598,6 +606,10 @@ class CampaignRunner:
                         continue
                     waiting = self._deferred_wait(campaign_id)
                     if waiting is None:
+                        held = self._wait_for_held(campaign_id)
+                        if held:
+                            report.stopped_because = held
+                            return report
                         self._finish(campaign_id)
                         report.finished = True
                         return report
@@ -620,6 +632,35 @@ class CampaignRunner:
                 .where(Campaign.id == campaign_id, Campaign.status == "running")
                 .values(status=status)
             )
+
+    def _wait_for_held(self, campaign_id: int) -> str:
+        """When messages of held domains wait (services.alerts), the campaign is paused instead
+        of finished, with the reason; returns it ('' when nothing waits)."""
+        with self.reader() as session:
+            domains = sorted(watch.held_domains(session, campaign_id))
+            if not domains:
+                return ""
+            waiting = session.scalar(
+                select(func.count()).where(
+                    CampaignSend.campaign_id == campaign_id,
+                    CampaignSend.status == "skipped",
+                    CampaignSend.reason.like(f"{watch.HELD}%"),
+                )
+            )
+        if not waiting:
+            return ""
+        reason = (
+            f"{WAITING_FOR_HELD}{', '.join(domains)} ({waiting} messages): release a domain "
+            "to send them (PUT /api/alerts/{id}), or resume the campaign to drop them"
+        )[:1000]
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, Campaign.status == "running")
+                .values(status="paused", pause_reason=reason)
+            )
+        log.warning("campaign %s paused: %s", campaign_id, reason)
+        return reason
 
     def _finish(self, campaign_id: int) -> None:
         self._set_status(campaign_id, "finished")
