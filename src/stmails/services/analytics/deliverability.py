@@ -378,16 +378,21 @@ def by_domain(
 
 
 def complaints_by(rows: Sequence[DomainRow], sources: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Complaints per source (ESP or mailbox), recipient domain and mailbox provider."""
-    providers: dict[str, int] = defaultdict(int)
+    """Complaints per source (ESP or mailbox), recipient domain and mailbox provider; a domain
+    and a provider also show what was delivered there and their complaint rate (complaints /
+    delivered, `null` without deliveries) and level (`critical` at 0.1 % or more)."""
+    providers: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     domains: list[dict[str, Any]] = []
     for row in rows:
+        delivered = max(row.sent - row.bounced, 0)
+        totals = providers[provider_of(row.domain)]
+        totals[0] += row.complaints
+        totals[1] += delivered
         if row.complaints:
-            providers[provider_of(row.domain)] += row.complaints
-            domains.append({"domain": row.domain, "complaints": row.complaints})
+            domains.append(_complaint_entry("domain", row.domain, row.complaints, delivered))
     domains.sort(key=lambda r: (-r["complaints"], r["domain"]))
     return {
-        "total": sum(providers.values()),
+        "total": sum(count for count, _ in providers.values()),
         "by_source": sorted(
             (
                 {"source": s["source"], "channel": s["channel"], "complaints": s["complaints"]}
@@ -398,9 +403,24 @@ def complaints_by(rows: Sequence[DomainRow], sources: Sequence[dict[str, Any]]) 
         ),
         "by_domain": domains,
         "by_provider": sorted(
-            ({"provider": p, "complaints": n} for p, n in providers.items()),
+            (
+                _complaint_entry("provider", name, count, delivered)
+                for name, (count, delivered) in providers.items()
+                if count
+            ),
             key=lambda r: (-r["complaints"], r["provider"]),
         ),
+    }
+
+
+def _complaint_entry(key: str, name: str, complaints: int, delivered: int) -> dict[str, Any]:
+    rate = percent(complaints, delivered)
+    return {
+        key: name,
+        "complaints": complaints,
+        "delivered": delivered,
+        "complaint_rate": rate,
+        "level": "critical" if rate is not None and rate >= COMPLAINT_LIMIT else "ok",
     }
 
 
