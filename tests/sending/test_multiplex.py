@@ -469,8 +469,9 @@ def test_halt_stops_the_messages_not_yet_started(smtp_sink: Sink) -> None:
     pool = pool_for(smtp_sink, max_conns=2)
     results = send_all(pool, len(recipients), produce, connections=2, halt=halt)
     pool.close()
-    # What was produced before the pause went out; nothing after it was even rendered.
-    assert 8 <= len(produced) <= 10
-    assert results[: len(produced)] == [SENT] * len(produced)
-    assert results[len(produced) :] == [NOT_ATTEMPTED] * (40 - len(produced))
-    assert len(smtp_sink.handler.messages) == len(produced)
+    # Messages started before the pause went out; the rest (a message rendered ahead and
+    # waiting for a connection included) were not sent; nothing after it was even rendered.
+    sent = sum(1 for r in results if r == SENT)
+    assert 5 <= sent <= len(produced) <= 10
+    assert results == [SENT] * sent + [NOT_ATTEMPTED] * (40 - sent)
+    assert len(smtp_sink.handler.messages) == sent
