@@ -120,7 +120,11 @@ class Subscriber(Timestamped, Base):
     """A person on one or more lists."""
 
     __tablename__ = "subscribers"
-    __table_args__ = (one_of("status", SUBSCRIBER_STATUSES),)
+    __table_args__ = (
+        one_of("status", SUBSCRIBER_STATUSES),
+        # The monthly report counts the subscribers created in a month (migration 0010).
+        Index("ix_subscribers_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)

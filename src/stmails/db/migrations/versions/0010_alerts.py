@@ -5,6 +5,7 @@ behind an automatic pause on the campaign.
 - `alert_deliveries`: one row per alert and destination (email, webhook), retried with backoff.
 - `campaign_holds`: recipient domains whose messages in a campaign are deferred.
 - `campaigns.alert_figures`: the figures of the alert that paused or held the campaign.
+- `ix_subscribers_created_at`: the monthly report's subscribers created in the month.
 
 Revision ID: 0010_alerts
 Revises: 0009_parity
@@ -32,6 +33,8 @@ def _one_of(column: str, values: tuple[str, ...]) -> sa.TextClause:
 
 
 def upgrade() -> None:
+    # The monthly report counts the subscribers created in the month.
+    op.create_index("ix_subscribers_created_at", "subscribers", ["created_at"])
     # A plain ADD COLUMN: a SQLite table rebuild would drop the campaigns' analytics triggers.
     op.add_column(
         "campaigns",
@@ -129,3 +132,4 @@ def downgrade() -> None:
     op.drop_index("ix_alerts_created_at", table_name="alerts")
     op.drop_table("alerts")
     op.drop_column("campaigns", "alert_figures")
+    op.drop_index("ix_subscribers_created_at", table_name="subscribers")
