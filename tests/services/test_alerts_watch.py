@@ -281,3 +281,26 @@ def test_a_held_scheduled_campaign_returns_to_its_schedule(session: Session) -> 
     change_status(session, camp, "scheduled", SendingConfig())
     assert camp.status == "scheduled" and camp.pause_reason == ""
     assert "resumed_at" in camp.alert_figures
+
+
+def test_a_settings_change_is_seen_in_the_same_transaction(session: Session) -> None:
+    camp = running(session)
+    addresses = sends(session, camp, 100)
+    bounce(session, "hard", addresses[0], camp, at=now())
+    configure(session, bounce_warning=1.0, bounce_critical=1.5)
+    bounce(session, "hard", addresses[1], camp, at=now())
+    assert [a.level for a in alerts(session)] == ["critical"]
+
+
+def test_resuming_a_campaign_waiting_for_held_domains_drops_them(session: Session) -> None:
+    camp = running(session)
+    mailing_list(session, "News", camp)
+    camp.status = "paused"
+    camp.pause_reason = "waiting for held domains: stale.example (1 messages): ..."
+    session.add(CampaignHold(campaign_id=camp.id, domain="stale.example"))
+    session.flush()
+    config = SendingConfig.from_settings({"smtp": [{"host": "127.0.0.1", "port": 2525}]})
+    change_status(session, camp, "running", config)
+    session.flush()
+    assert session.get(CampaignHold, (camp.id, "stale.example")) is None
+    assert camp.status == "running" and camp.pause_reason == ""

@@ -292,6 +292,7 @@ def set_value(session: Session, key: str, value: Any, *, now: datetime | None = 
     stored = validate(key, value)
     forget(session, "bounce_config")
     forget(session, "tracking_config")
+    forget(session, "alert_config")
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=stored, updated_at=now or utcnow()))
