@@ -14,6 +14,10 @@ What a record may hold is bounded: a message is cut at `MAX_MESSAGE_CHARS` and a
 its query string, which may carry tokens. In text lines, line breaks inside a message are
 escaped, so that text from the internet cannot forge a line of its own; JSON escapes them anyway.
 Standard library only, so that any layer may log through it.
+
+`RECENT` keeps the last `RECENT_LINES` records of this process as text lines (the admin Logs
+page and `GET /api/logs`); `dictconfig` attaches it next to standard error, and
+`install_recent()` attaches it to a process configured otherwise (tests, embedding).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import threading
 import time
+from collections import deque
 from contextvars import ContextVar
 from typing import Any
 
@@ -136,6 +142,59 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+RECENT_LINES = 1000
+
+
+class RecentLines(logging.Handler):
+    """The last `capacity` records of this process, each kept as its level and its text line
+    (TextFormatter: line breaks in a message escaped; a traceback follows on its own lines)."""
+
+    def __init__(self, capacity: int = RECENT_LINES) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(TextFormatter())
+        self.addFilter(RequestIdFilter())
+        self._lines: deque[tuple[int, str]] = deque(maxlen=capacity)
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # a record that cannot be formatted must not break the logging call
+            self.handleError(record)
+            return
+        with self._guard:
+            self._lines.append((record.levelno, line))
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        # Always text lines, whatever format standard error uses.
+        super().setFormatter(fmt if isinstance(fmt, TextFormatter) else TextFormatter())
+
+    def lines(self, min_level: int = logging.NOTSET, limit: int = RECENT_LINES) -> list[str]:
+        """The most recent `limit` lines at `min_level` or above, oldest first."""
+        with self._guard:
+            kept = [line for level, line in self._lines if level >= min_level]
+        return kept[-limit:] if limit > 0 else []
+
+    def clear(self) -> None:
+        with self._guard:
+            self._lines.clear()
+
+
+RECENT = RecentLines()
+
+
+def recent_handler() -> RecentLines:
+    """The process's `RECENT` handler (the factory `dictconfig` names)."""
+    return RECENT
+
+
+def install_recent() -> None:
+    """Attaches `RECENT` to the root logger unless it is there already."""
+    root = logging.getLogger()
+    if RECENT not in root.handlers:
+        root.addHandler(RECENT)
+
+
 def dictconfig(log_format: str, level: str) -> dict[str, Any]:
     """The `logging.config.dictConfig` dictionary: one standard-error handler on the root
     logger with the formatter of `log_format` (`text` or `json`) and the request-id filter;
@@ -156,9 +215,10 @@ def dictconfig(log_format: str, level: str) -> dict[str, Any]:
                 "stream": "ext://sys.stderr",
                 "formatter": formatter,
                 "filters": ["request_id"],
-            }
+            },
+            "recent": {"()": f"{__name__}.recent_handler"},
         },
-        "root": {"level": level, "handlers": ["stderr"]},
+        "root": {"level": level, "handlers": ["stderr", "recent"]},
         "loggers": {
             name: {"level": level, "handlers": [], "propagate": True}
             for name in ("uvicorn", "uvicorn.error", ACCESS_LOGGER)

@@ -58,6 +58,8 @@ def test_list_with_listmonk_filters_and_shape(client: TestClient) -> None:
     assert hard == 1
     email = client.get("/api/bounces", params={"email": "SUB@example.org"}).json()["data"]
     assert email["total"] == 1
+    domain = client.get("/api/bounces", params={"domain": "Example.ORG"}).json()["data"]
+    assert sorted(r["email"] for r in domain["results"]) == ["sub@example.org", "third@example.org"]
     dated = client.get("/api/bounces", params={"from": "2026-01-01", "to": "2026-01-31"})
     assert [r["email"] for r in dated.json()["data"]["results"]] == ["sub@example.org"]
     oldest_first = client.get("/api/bounces", params={"order_by": "created_at", "order": "asc"})

@@ -54,7 +54,7 @@ def signed_up(
     )
     assert answer.status_code == 200
     body = sink.handler.by_recipient(address)[-1].message.get_body(("html",)).get_content()
-    manage = re.search(r'href="http://[^/]+(/subscription/[^o][^"]+)"', body)
+    manage = re.search(r'href="http://[^/]+(/subscription/(?!optin/)[^"]+)"', body)
     assert manage is not None
     return lists, manage.group(1)
 
@@ -133,8 +133,15 @@ def test_export_mails_json_and_admin_export(
     client.auth = None
     sent = client.post(f"/subscription/export/{uuid}", data={"k": key})
     assert sent.status_code == 200
-    text = smtp_sink.handler.by_recipient("eve@example.org")[-1].message.get_content()
-    exported = json.loads(text[text.index("{") :])
+    message = smtp_sink.handler.by_recipient("eve@example.org")[-1].message
+    assert message.get_content_type() == "multipart/mixed"
+    text = message.get_body(("plain",))
+    assert text is not None and "attached" in text.get_content()
+    assert manage in text.get_content() and "{" not in text.get_content()
+    (attachment,) = message.iter_attachments()
+    assert attachment.get_content_type() == "application/json"
+    assert attachment.get_filename() == "data.json"
+    exported = json.loads(attachment.get_payload(decode=True))
     assert exported["profile"][0]["email"] == "eve@example.org"
     assert {s["name"] for s in exported["subscriptions"]} == {"News", "Offers"}
     client.auth = API

@@ -4,6 +4,7 @@ from stmails.cli import (
     bounces,  # noqa: F401
     config,  # noqa: F401
     db,  # noqa: F401
+    importing,  # noqa: F401
     parse,  # noqa: F401
     relay,  # noqa: F401
     serve,  # noqa: F401

@@ -41,7 +41,8 @@ _ENTITIES = {"nbsp": " ", "lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _BREAK_TAG = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h\d)[^<>]{0,200}>", re.IGNORECASE)
 MAX_HTML = 32 * 1024
 _QUOTED_HEADER = re.compile(
-    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber|list-post|"
+    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber|x-listmonk-campaign|"
+    r"x-listmonk-subscriber|list-post|"
     r"x-beenthere)[ \t]*:[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -112,6 +113,7 @@ class Original:
 
 def _original_from_headers(headers: list[tuple[str, str]]) -> Original:
     found = Original()
+    ours: set[str] = set()
     for name, value in headers:
         if name == "message-id" and not found.message_id:
             found.message_id = value.strip()[:500]
@@ -121,9 +123,17 @@ def _original_from_headers(headers: list[tuple[str, str]]) -> Original:
             found.from_ = clean_address(decode_header(value))
         elif name == "to" and not found.to:
             found.to = clean_address(decode_header(value))
-        elif name == "x-stmails-campaign" and not found.campaign:
+        elif name == "x-stmails-campaign" and "campaign" not in ours:
             found.campaign = value.strip()[:200]
-        elif name == "x-stmails-subscriber" and not found.subscriber:
+            ours.add("campaign")
+        elif name == "x-stmails-subscriber" and "subscriber" not in ours:
+            found.subscriber = value.strip()[:200]
+            ours.add("subscriber")
+        # listmonk's own headers name the same uuids in mail that listmonk sent (kept by
+        # `stmails import listmonk`); ours win when both are there.
+        elif name == "x-listmonk-campaign" and not found.campaign:
+            found.campaign = value.strip()[:200]
+        elif name == "x-listmonk-subscriber" and not found.subscriber:
             found.subscriber = value.strip()[:200]
         elif name in ("list-post", "x-beenthere") and not found.list_address:
             found.list_address = clean_address(value.replace("mailto:", " "))

@@ -207,7 +207,8 @@ class _Budget:
 
 # The header fields read from an attached original message (see `parse_part(shallow=True)`).
 _WANTED = re.compile(
-    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber|list-post|"
+    r"^(message-id|subject|from|to|date|x-stmails-campaign|x-stmails-subscriber|x-listmonk-campaign|"
+    r"x-listmonk-subscriber|list-post|"
     r"x-beenthere)[ \t]*:"
     r"([^\n]*(?:\n[ \t][^\n]*)*)",
     re.IGNORECASE | re.MULTILINE,

@@ -122,7 +122,7 @@ class Subscriber(Timestamped, Base):
     __tablename__ = "subscribers"
     __table_args__ = (
         one_of("status", SUBSCRIBER_STATUSES),
-        # The monthly report counts the subscribers created in a month (migration 0010).
+        # The monthly report counts the subscribers created in a month (migration 0011_alerts).
         Index("ix_subscribers_created_at", "created_at"),
     )
 
@@ -265,7 +265,7 @@ class Campaign(Timestamped, Base):
     body_source: Mapped[str | None] = mapped_column(Text, default=None, sort_order=20)
     # The figures behind an automatic pause by the deliverability watcher (services.alerts:
     # the alert id, rates, counts and thresholds); empty unless it paused or held the
-    # campaign. Migration 0010_alerts, hence last.
+    # campaign. Migration 0011_alerts, hence last.
     alert_figures: Mapped[dict[str, Any]] = mapped_column(
         JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=30
     )
@@ -770,6 +770,18 @@ class Link(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(MAX_LINK_URL_CHARS))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ListmonkLink(Base):
+    """A tracked link of mail that listmonk sent, kept by `stmails import listmonk` so that
+    `/link/{uuid}/...` in that mail keeps working. listmonk's links are one per URL, shared by
+    its campaigns; a click registers the URL as a link of the clicked campaign (`Link`)."""
+
+    __tablename__ = "listmonk_links"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
     url: Mapped[str] = mapped_column(String(MAX_LINK_URL_CHARS))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

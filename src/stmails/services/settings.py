@@ -50,6 +50,7 @@ from stmails.core.event import EVENT_TYPES, EventType
 from stmails.db.models import Setting
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
+from stmails.ingest.mailbox.config import MailboxConfig, MailboxConfigError
 from stmails.services import public_settings
 from stmails.services.alerts import config as alert_config
 from stmails.services.errors import InvalidInput
@@ -109,7 +110,8 @@ DEFAULTS: dict[str, Any] = {
     "bounce.brevo": {"enabled": False, "username": "", "password": "", "token": ""},
     "bounce.mailjet": {"enabled": False, "username": "", "password": ""},
     "bounce.resend": {"enabled": False, "signing_key": ""},
-    "bounce.azure": {"enabled": False, "key": ""},
+    "bounce.azure": {"enabled": False, "key": "", "shared_secret": "", "shared_secret_header": ""},
+    "bounce.lettermint": {"enabled": False, "key": ""},
     "smtp": [DEFAULT_SMTP_SERVER],
     "verify.on_subscribe": "off",
     "verify.reject": ["syntax", "disposable"],
@@ -139,7 +141,8 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "bounce.brevo": ("password", "token"),
     "bounce.mailjet": ("password",),
     "bounce.resend": ("signing_key",),
-    "bounce.azure": ("key",),
+    "bounce.azure": ("key", "shared_secret"),
+    "bounce.lettermint": ("key",),
     "smtp": ("password",),
     alert_config.WEBHOOKS_KEY: ("secret",),
 }
@@ -226,6 +229,8 @@ def validate(key: str, value: Any) -> Any:
         ):
             raise SettingsError(key, 'must map reasons to "soft" or "hard"')
         return dict(value)
+    if key == "bounce.mailboxes":
+        return _mailboxes(value)
     if key == "bounce.mailbox_trust":
         if value not in MAILBOX_TRUST:
             raise SettingsError(key, f"one of {', '.join(MAILBOX_TRUST)}")
@@ -263,6 +268,21 @@ def validate(key: str, value: Any) -> Any:
             where = ".".join(str(p) for p in first["loc"])
             raise SettingsError(f"{key}.{where}" if where else key, first["msg"]) from None
     return value
+
+
+def _mailboxes(value: Any) -> list[Any]:
+    """`bounce.mailboxes`: a list of entries each of which can work (ingest.mailbox.config);
+    an entry that cannot is refused naming it (`bounce.mailboxes[1]`)."""
+    if not isinstance(value, list):
+        raise SettingsError("bounce.mailboxes", "must be a list of mailboxes")
+    for index, entry in enumerate(value):
+        if not isinstance(entry, Mapping):
+            raise SettingsError(f"bounce.mailboxes[{index}]", "must be an object")
+        try:
+            MailboxConfig.from_setting(entry, index)
+        except (MailboxConfigError, TypeError, ValueError) as exc:
+            raise SettingsError(f"bounce.mailboxes[{index}]", str(exc)) from None
+    return list(value)
 
 
 def get(session: Session, key: str) -> Any:

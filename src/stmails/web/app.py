@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 import stmails
+from stmails import logs as stmails_logs
 from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, read_only, session_factory
@@ -45,6 +46,7 @@ from stmails.web.api import (
     health,
     imports,
     lists,
+    logs,
     maintenance,
     media,
     public_admin,
@@ -66,7 +68,7 @@ from stmails.web.api import (
 from stmails.web.api import (
     users as users_api,
 )
-from stmails.web.api.verify import create_verify_router
+from stmails.web.api.verify import create_verify_router, create_verify_service
 from stmails.web.deps import AppState, Authenticator, Principal, lifetimes_of
 from stmails.web.docs import install_docs
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
@@ -157,6 +159,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     `engine` lets a caller (tests, the benchmark) share an engine it already made.
     """
     settings = settings or load_settings()
+    # The admin Logs page and GET /api/logs read this process's recent records.
+    stmails_logs.install_recent()
     own_engine = engine is None
     if engine is None:
         engine = make_engine(
@@ -297,12 +301,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         public_admin.router,
         server_info.router,
         maintenance.router,
+        logs.router,
     ):
         app.include_router(router, prefix="/api")
     # The router carries its /api/verify prefix; its lifespan (the job workers, jobs kept under
     # data_dir/verify) runs inside the app's.
+    # The admin pages share the router's job store and workers (app.state.verify).
+    app.state.verify = create_verify_service(settings.data_dir / "verify")
     app.include_router(
-        create_verify_router(settings.data_dir / "verify", max_upload_bytes=IMPORT_MAX_BYTES),
+        create_verify_router(
+            settings.data_dir / "verify",
+            max_upload_bytes=IMPORT_MAX_BYTES,
+            service=app.state.verify,
+        ),
         dependencies=[require_permission("verify:run")],
     )
     # The admin UI (docs/ui.md) and the assets its pages load.

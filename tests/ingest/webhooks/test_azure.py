@@ -60,3 +60,33 @@ def test_reason_from_the_status_message() -> None:
     assert (
         event.reason == "userunknown" and event.event_id == "00000000-0000-0000-0000-000000000000"
     )
+
+
+# listmonk's Azure settings: `shared_secret` as `?code=` or in a header (named by
+# `shared_secret_header`, default X-Listmonk-Webhook-Secret).
+LISTMONK = {"shared_secret": "lm-grid-secret", "shared_secret_header": ""}
+
+
+def test_listmonk_shared_secret_in_the_code_parameter() -> None:
+    body = sample("azure_delivery_report.json")
+    ok = AzureProvider().handle(
+        WebhookRequest(body=body, query={"code": "lm-grid-secret"}), LISTMONK
+    )
+    assert [e.email for e in ok.events] == ["receiver@azure.com"]
+    with pytest.raises(SignatureError):
+        AzureProvider().handle(WebhookRequest(body=body, query={"code": "lm-grid-secre"}), LISTMONK)
+
+
+def test_listmonk_shared_secret_in_the_default_or_a_named_header() -> None:
+    body = sample("azure_delivery_report.json")
+    default = WebhookRequest(body=body, headers={"x-listmonk-webhook-secret": "lm-grid-secret"})
+    assert AzureProvider().handle(default, LISTMONK).events
+    named = {**LISTMONK, "shared_secret_header": "X-Grid-Secret"}
+    custom = WebhookRequest(body=body, headers={"x-grid-secret": "lm-grid-secret"})
+    assert AzureProvider().handle(custom, named).events
+    # Once a header is named, the default one no longer opens the endpoint.
+    with pytest.raises(SignatureError):
+        AzureProvider().handle(default, named)
+    # stmails' own `?key=` does not open a listmonk-configured endpoint with the other secret.
+    with pytest.raises(SignatureError):
+        AzureProvider().handle(WebhookRequest(body=body, query={"key": "lm-grid-secret"}), LISTMONK)

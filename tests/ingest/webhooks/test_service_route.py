@@ -189,7 +189,32 @@ def test_provider_secrets_are_masked_when_settings_are_read(
         shown = settings_service.masked(settings_service.get_all(session))
     assert shown["bounce.resend"]["signing_key"] == settings_service.MASK
     assert shown["bounce.mailgun"]["signing_key"] == settings_service.MASK
-    assert shown["bounce.azure"] == {"enabled": False, "key": ""}
+    assert shown["bounce.azure"] == {
+        "enabled": False,
+        "key": "",
+        "shared_secret": "",
+        "shared_secret_header": "",
+    }
+
+
+def test_every_providers_secrets_are_masked(session_maker: sessionmaker[Session]) -> None:
+    """Each provider object with secret fields: every secret shown as the mask, nothing else."""
+    providers = {
+        key: fields
+        for key, fields in settings_service.SECRET_FIELDS.items()
+        if key.startswith("bounce.") and key != "bounce.mailboxes"
+    }
+    assert {"bounce.lettermint", "bounce.azure", "bounce.forwardemail"} <= set(providers)
+    with session_maker() as session:
+        for key, fields in providers.items():
+            value = dict(settings_service.DEFAULTS[key])
+            value.update({field: f"secret-of-{key}-{field}" for field in fields})
+            settings_service.set_value(session, key, value)
+        shown = settings_service.masked(settings_service.get_all(session))
+    for key, fields in providers.items():
+        for field in fields:
+            assert shown[key][field] == settings_service.MASK, (key, field)
+        assert "secret-of" not in json.dumps(shown[key])
 
 
 def test_sns_unreachable_for_the_certificate_is_a_503(

@@ -41,6 +41,29 @@ def link_in(message: Any, pattern: str) -> str:
     return found.group(0).replace("&amp;", "&")
 
 
+def assert_boxes_beside_their_labels(page: Any) -> None:
+    """Every checkbox and radio button of the page sits on the first line of its label, to
+    its left (a long label wraps beside the box, never under it), and the boxes of one group
+    are evenly and closely spaced."""
+    rows = page.locator(".check")
+    assert rows.count() >= 4
+    tops = []
+    for index in range(rows.count()):
+        box = rows.nth(index).locator("input").bounding_box()
+        label = rows.nth(index).locator("label").bounding_box()
+        assert box is not None and label is not None
+        assert box["x"] + box["width"] <= label["x"], (index, box, label)
+        assert abs(box["y"] - label["y"]) < 8, (index, box, label)
+        tops.append(box["y"])
+    # The unsubscribe form's radio buttons: one short line apart.
+    assert 0 < tops[1] - tops[0] < 40, tops
+    data = page.locator("section", has=page.locator("#h-data"))
+    export = data.locator("form").first.bounding_box()
+    wipe = data.locator("details").bounding_box()
+    assert export is not None and wipe is not None
+    assert wipe["y"] >= export["y"] + export["height"] + 8
+
+
 @pytest.fixture(scope="module")
 def sender_server(make_server: Callable[..., Server]) -> Server:
     """A server of its own, with the campaign sender running (polling every few seconds)."""
@@ -121,6 +144,7 @@ def test_double_optin_campaign_preferences_and_wipe(
 
     page.goto(manage)
     shot(page, "public-preferences")
+    assert_boxes_beside_their_labels(page)
     page.get_by_label("Name", exact=True).fill("Robin R.")
     page.get_by_role("button", name="Save preferences").click()
     page.wait_for_selector("text=Your preferences have been saved.")

@@ -18,6 +18,7 @@ from stmails.ingest.webhooks.base import (
 )
 from stmails.ingest.webhooks.brevo import BrevoProvider
 from stmails.ingest.webhooks.forwardemail import ForwardEmailProvider
+from stmails.ingest.webhooks.lettermint import LettermintProvider
 from stmails.ingest.webhooks.mailgun import MailgunProvider
 from stmails.ingest.webhooks.mailjet import MailjetProvider
 from stmails.ingest.webhooks.postmark import PostmarkProvider
@@ -51,5 +52,6 @@ def default_registry() -> dict[str, Provider]:
         MailjetProvider(),
         ResendProvider(),
         AzureProvider(),
+        LettermintProvider(),
     ]
     return {provider.name: provider for provider in providers}

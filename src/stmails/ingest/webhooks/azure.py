@@ -1,9 +1,11 @@
 """Azure Communication Services email delivery reports, delivered by Azure Event Grid.
 
 Settings (`bounce.azure`): `key`, a shared secret given in the subscription's endpoint URL
-as `?key=...` or as an `Authorization: Bearer` delivery property. Event Grid's validation
-handshake (a SubscriptionValidationEvent, or the CloudEvents OPTIONS request) is answered only
-when the secret matches.
+as `?key=...` or as an `Authorization: Bearer` delivery property; or, as listmonk configures
+it, `shared_secret`, given as `?code=...` or in the header named by `shared_secret_header`
+(default `X-Listmonk-Webhook-Secret`, an Event Grid delivery property). Either secret opens
+the endpoint. Event Grid's validation handshake (a SubscriptionValidationEvent, or the
+CloudEvents OPTIONS request) is answered only when a secret matches.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from stmails.ingest.webhooks.base import (
 )
 
 NAME = "azure"
+LISTMONK_SECRET_HEADER = "X-Listmonk-Webhook-Secret"
 DELIVERY_REPORT = "Microsoft.Communication.EmailDeliveryReportReceived"
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 
@@ -53,12 +56,21 @@ class AzureProvider(Provider):
     event_types = EVENT_TYPES
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
-        secret = required(config, "key", "azure shared secret")
-        header = request.header("authorization")
-        given = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        given = given or request.query.get("key", "")
-        if not secret_equals(given, secret):
-            raise SignatureError()
+        key = str(config.get("key") or "")
+        shared = str(config.get("shared_secret") or "")
+        if not key and not shared:
+            required(config, "key", "azure shared secret (key or shared_secret)")
+        if key:
+            header = request.header("authorization")
+            given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+            if secret_equals(given or request.query.get("key", ""), key):
+                return
+        if shared:
+            name = str(config.get("shared_secret_header") or "") or LISTMONK_SECRET_HEADER
+            for given in (request.query.get("code", ""), request.header(name.lower()).strip()):
+                if given and secret_equals(given, shared):
+                    return
+        raise SignatureError()
 
     def handle(self, request: WebhookRequest, config: Mapping[str, Any]) -> WebhookResult:
         self.verify(request, config)

@@ -37,8 +37,13 @@ MAX_EVENTS = 10_000
 
 # Keys under which our own sending code puts the campaign and subscriber uuids in provider
 # metadata (custom args, tags, metadata), and the headers every outgoing message carries.
-CAMPAIGN_KEYS = frozenset({"stmails_campaign", "x-stmails-campaign", "campaign_uuid"})
-SUBSCRIBER_KEYS = frozenset({"stmails_subscriber", "x-stmails-subscriber", "subscriber_uuid"})
+# Ours, and listmonk's headers as providers echo them (mail that listmonk sent).
+CAMPAIGN_KEYS = frozenset(
+    {"stmails_campaign", "x-stmails-campaign", "campaign_uuid", "x-listmonk-campaign"}
+)
+SUBSCRIBER_KEYS = frozenset(
+    {"stmails_subscriber", "x-stmails-subscriber", "subscriber_uuid", "x-listmonk-subscriber"}
+)
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _REPLYCODE = re.compile(r"^\s*(?:smtp\s*;\s*)?([245][0-9][0-9])(?![0-9])", re.IGNORECASE)

@@ -117,6 +117,7 @@ def link_counts(
     counted = func.count(func.distinct(LinkClick.subscriber_id)) if individual else func.count()
     query = (
         select(Link.url, counted.label("count"))
+        .select_from(LinkClick)
         .join(Link, Link.id == LinkClick.link_id)
         .where(
             LinkClick.campaign_id.in_(list(campaign_ids)),

@@ -36,6 +36,7 @@ from stmails.services.sending.compose import (
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths
 from stmails.services.sending.messages import (
+    Attachment,
     Message,
     MessageError,
     MessageSpec,
@@ -184,9 +185,10 @@ class DirectSender:
         campaign: Mapping[str, Any] | None = None,
         tx_data: Mapping[str, Any] | None = None,
         links_for: Any = None,
+        attachments: Sequence[Attachment] = (),
     ) -> list[RecipientResult]:
-        """Checks, renders and sends to every target; bounces are recorded in `session`
-        (the caller commits)."""
+        """Checks, renders and sends to every target, with `attachments` after the body;
+        bounces are recorded in `session` (the caller commits)."""
         live = [t for t in targets if t.recipient is not None and not t.refusal]
         hits = check_batch(session, [t.label for t in live], list_ids=[])
         campaign_uuid = str((campaign or {}).get("uuid", ""))
@@ -212,6 +214,7 @@ class DirectSender:
                     campaign,
                     tx_data,
                     links_for,
+                    tuple(attachments),
                 )
             )
         return results
@@ -226,6 +229,7 @@ class DirectSender:
         campaign: Mapping[str, Any] | None,
         tx_data: Mapping[str, Any] | None,
         links_for: Any,
+        attachments: tuple[Attachment, ...] = (),
     ) -> RecipientResult:
         links: Links = links_for(recipient) if links_for is not None else Links()
         try:
@@ -246,7 +250,9 @@ class DirectSender:
                 feedback_id=f"{kind}:{campaign_uuid[:8] or 'tx'}:{self.config.feedback_id_sender}",
                 header_names=content.header_names,
             )
-            message = to_spec(rendered, recipient, envelope).build()
+            spec = to_spec(rendered, recipient, envelope)
+            spec.attachments = attachments
+            message = spec.build()
         except (TemplateRenderError, MessageError) as exc:
             return RecipientResult(recipient.email, "failed", f"render error: {exc}")
         result = self.transport(message)

@@ -7,6 +7,7 @@ message per recipient and the generic serializer costs more than the rest of the
 
 from __future__ import annotations
 
+import base64
 import binascii
 import functools
 import os
@@ -137,6 +138,35 @@ def _text_part(subtype: str, text: str) -> bytes:
     ).encode("ascii") + quoted_printable(text)
 
 
+# A file name of an attachment: plain ASCII that needs no quoting or encoding in the header.
+_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# A MIME type written as given: type/subtype of token characters.
+_MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to a message: its name (plain ASCII), MIME type and content."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    def part(self) -> bytes:
+        """The attachment as a MIME part: base64 in lines of 76 characters, CRLF line ends."""
+        if not _FILENAME.fullmatch(self.filename):
+            raise MessageError(f"not a plain attachment file name: {self.filename[:100]!r}")
+        if not _MIME_TYPE.fullmatch(self.content_type):
+            raise MessageError(f"not a MIME type: {self.content_type[:100]!r}")
+        encoded = base64.encodebytes(self.data).replace(b"\n", b"\r\n")
+        head = (
+            f'Content-Type: {self.content_type}; name="{self.filename}"\r\n'
+            "Content-Transfer-Encoding: base64\r\n"
+            f'Content-Disposition: attachment; filename="{self.filename}"\r\n\r\n'
+        )
+        return head.encode("ascii") + encoded
+
+
 @dataclass(frozen=True)
 class Message:
     """One message to one recipient, ready for SMTP: envelope and serialized bytes.
@@ -184,6 +214,8 @@ class MessageSpec:
     server_senders: tuple[tuple[str, str], ...] = ()
     own_return_path: bool = False
     header_names: frozenset[str] = frozenset()
+    # Files attached after the body (multipart/mixed); none for campaign mail.
+    attachments: tuple[Attachment, ...] = ()
 
     def build(self) -> Message:
         """The message serialized with CRLF line ends; MessageError on a bad header or address."""
@@ -225,6 +257,8 @@ class MessageSpec:
             body = _text_part("html", self.html)
         else:
             body = _text_part("plain", self.text or "")
+        if self.attachments:
+            body = _mixed(body, self.attachments)
         return Message(
             envelope_from=address_of(self.return_path) or address_of(self.from_address),
             recipient=recipient,
@@ -234,6 +268,20 @@ class MessageSpec:
             own_return_path=self.own_return_path,
             header_names=self.header_names,
         )
+
+
+def _mixed(body: bytes, attachments: Sequence[Attachment]) -> bytes:
+    """`body` (a MIME entity: its part headers, a blank line, its content) followed by the
+    attachments, as a multipart/mixed entity. Base64 and quoted-printable never contain "=_",
+    so the boundary cannot clash with any part."""
+    boundary = "=_stmails_mixed_" + _unique_hex(96)
+    delimiter = f"--{boundary}\r\n".encode("ascii")
+    content_type = f'Content-Type: multipart/mixed;\r\n boundary="{boundary}"\r\n\r\n'
+    parts = [content_type.encode("ascii"), delimiter, body]
+    for attachment in attachments:
+        parts += [delimiter, attachment.part()]
+    parts.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(parts)
 
 
 @functools.lru_cache(maxsize=2)

@@ -11,7 +11,9 @@ dialects are accepted in the same text:
   `{{ ManageURL }}`, `{{ OptinURL }}`, `{{ ArchiveURL }}`,
   `{{ TrackLink "url" }}` (and the `url@TrackLink` shorthand), `{{ Date "2006-01-02" }}`,
   `{{ Safe "<!-- x -->" }}`, `{{ if eq .A "b" }}...{{ else if ... }}...{{ else }}...{{ end }}`,
-  `{{ range .List }}` (with `.` standing for the item).
+  `{{ range .List }}` (with `.` standing for the item), and Sprig's common functions
+  (`{{ .Subscriber.Name | default "friend" | upper }}`, `{{ trunc 20 .X }}`,
+  `{{ date "2006-01-02" .Subscriber.CreatedAt }}`; see `sprig`).
 
 Templates run in a Jinja2 sandbox (no access to Python internals) under a render budget
 (`template_budget`): steps, characters and time are charged before the work is done, so a
@@ -33,6 +35,7 @@ from jinja2.nodes import EvalContext
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from stmails.services.sending import sprig
 from stmails.services.sending.template_budget import BudgetedEnvironment, current, rendering
 
 # A template larger than this is refused when compiled.
@@ -75,6 +78,10 @@ _GO_FUNCTIONS = {
     "trim",
     "default",
 }
+# Sprig's functions (services.sending.sprig) not named above: called as `sprig_<name>` so
+# that they do not shadow Jinja2's own globals (`dict`, `range`...).
+_SPRIG = frozenset(name for name in sprig.FUNCTIONS if name not in _GO_FUNCTIONS)
+_GO_FUNCTIONS |= _SPRIG
 _COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _BARE_VALUES = {
     "UnsubscribeURL",
@@ -154,6 +161,8 @@ def _go_call(tokens: list[str], dot: str) -> str:
         return f"({operands[0]}|length)"
     if head == "index":
         return operands[0] + "".join(f"[{o}]" for o in operands[1:])
+    if head in _SPRIG:
+        return f"sprig_{head}({', '.join(operands)})"
     if head in _GO_FUNCTIONS or head in _BARE_VALUES:
         if head in _BARE_VALUES and not operands:
             return head
@@ -450,6 +459,7 @@ def _environment(
         default=lambda fallback, value=None: value or fallback,
         print=_print,
         L=lambda: {},
+        **{f"sprig_{name}": function for name, function in sprig.FUNCTIONS.items()},
     )
     return env
 

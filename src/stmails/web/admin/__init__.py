@@ -8,9 +8,35 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from stmails.web.admin import auth, home, profile
+from stmails.web.admin import (
+    auth,
+    bounces,
+    campaigns,
+    home,
+    lists,
+    logs,
+    profile,
+    settings,
+    subscribers,
+    suppression,
+    templates,
+    users,
+)
 from stmails.web.admin.pages import csrf_protect
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
-for _section in (home.router, auth.router, profile.router):
+for _section in (
+    home.router,
+    auth.router,
+    profile.router,
+    subscribers.router,
+    lists.router,
+    bounces.router,
+    suppression.router,
+    logs.router,
+    users.router,
+    campaigns.router,
+    templates.router,
+    settings.router,
+):
     router.include_router(_section)

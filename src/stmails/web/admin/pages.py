@@ -61,16 +61,16 @@ class NavItem:
 # its href here.
 NAV: tuple[NavItem, ...] = (
     NavItem("dashboard", N_("Dashboard"), ADMIN_HOME, None),
-    NavItem("subscribers", N_("Subscribers"), None, "subscribers:get_all"),
-    NavItem("lists", N_("Lists"), None, "lists:get_all"),
-    NavItem("campaigns", N_("Campaigns"), None, "campaigns:get_all"),
-    NavItem("templates", N_("Templates"), None, "templates:get"),
-    NavItem("bounces", N_("Bounces"), None, "bounces:get"),
-    NavItem("suppression", N_("Suppression"), None, "suppressions:get"),
+    NavItem("subscribers", N_("Subscribers"), "/admin/subscribers", "subscribers:get_all"),
+    NavItem("lists", N_("Lists"), "/admin/lists", "lists:get_all"),
+    NavItem("campaigns", N_("Campaigns"), "/admin/campaigns", "campaigns:get_all"),
+    NavItem("templates", N_("Templates"), "/admin/templates", "templates:get"),
+    NavItem("bounces", N_("Bounces"), "/admin/bounces", "bounces:get"),
+    NavItem("suppression", N_("Suppression"), "/admin/suppression", "suppressions:get"),
     NavItem("verification", N_("Verification"), None, "verify:run"),
-    NavItem("settings", N_("Settings"), None, "settings:get"),
-    NavItem("users", N_("Users"), None, "users:get"),
-    NavItem("logs", N_("Logs"), None, "settings:maintain"),
+    NavItem("settings", N_("Settings"), "/admin/settings", "settings:get"),
+    NavItem("users", N_("Users"), "/admin/users", "users:get"),
+    NavItem("logs", N_("Logs"), "/admin/logs", "settings:maintain"),
 )
 
 

@@ -79,6 +79,31 @@ def _bounce_type(value: str) -> str | None:
     return kind or None
 
 
+def bounce_filter(
+    *,
+    campaign_id: str | None = None,
+    source: str = "",
+    type: str = "",
+    reason: str = "",
+    email: str = "",
+    domain: str = "",
+    from_: str | None = None,
+    to: str | None = None,
+) -> BounceFilter:
+    """The filters of `GET /api/bounces` (and of the admin Bounces page) from their query
+    parameters; a 400 ApiError names a bad one."""
+    return BounceFilter(
+        campaign_id=next(iter(query_ids([campaign_id or ""], "campaign_id")), None),
+        source=source.strip() or None,
+        type=_bounce_type(type),
+        reason=reason.strip() or None,
+        email=email.strip() or None,
+        domain=domain.strip() or None,
+        since=_date(from_, "from", end_of_day=False),
+        until=_date(to, "to", end_of_day=True),
+    )
+
+
 def _wants_csv(request: Request, format: str | None) -> bool:
     if format:
         if format.lower() not in ("csv", "json"):
@@ -101,19 +126,21 @@ async def list_bounces(
     type: str = "",
     reason: str = "",
     email: str = "",
+    domain: str = "",
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
     format: str | None = None,
 ) -> Any:
     """listmonk's `GET /api/bounces` with stmails' extra filters and a streamed CSV export."""
-    filters = BounceFilter(
-        campaign_id=next(iter(query_ids([campaign_id or ""], "campaign_id")), None),
-        source=source.strip() or None,
-        type=_bounce_type(type),
-        reason=reason.strip() or None,
-        email=email.strip() or None,
-        since=_date(from_, "from", end_of_day=False),
-        until=_date(to, "to", end_of_day=True),
+    filters = bounce_filter(
+        campaign_id=campaign_id,
+        source=source,
+        type=type,
+        reason=reason,
+        email=email,
+        domain=domain,
+        from_=from_,
+        to=to,
     )
     paging = listing.paging
     order_by = listing.order_by or "created_at"

@@ -25,7 +25,9 @@ from starlette.datastructures import UploadFile
 from stmails.services import import_jobs, imports
 from stmails.services.errors import InvalidInput
 from stmails.services.imports import ImportParams, ImportStatus
-from stmails.web.body import run_db
+from stmails.services.listmonk_import import ListmonkImportError, import_listmonk
+from stmails.services.listmonk_import.source import source_engine
+from stmails.web.body import json_object, run_db
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import ApiError, bad_request
 from stmails.web.list_scope import check_target_lists
@@ -180,3 +182,79 @@ def _run(
     except Exception:
         # The slot then reads as failed once its owner has been silent for STALE_AFTER.
         log.exception("could not store the import's final status")
+
+
+# --- Importing a listmonk database (stmails' extension; `stmails import listmonk` does the same)
+
+
+@router.post(
+    "/import/listmonk",
+    dependencies=[require_permission("subscribers:import", "settings:manage", "users:manage")],
+    summary="Import a listmonk database (Super Admin)",
+)
+async def start_listmonk_import(request: Request, caller: Caller) -> JSONResponse:
+    """JSON `{"url": "postgresql://...", "settings": true}`: copies the listmonk database in
+    the background, in the import slot (`GET /api/import/subscribers[/logs]` follow it). Only a
+    Super Admin may: the import brings users and roles with their permissions."""
+    if not caller.super_admin:
+        raise ApiError(403, "permission denied: only a Super Admin may import a listmonk database")
+    body = await json_object(request)
+    url = body.get("url")
+    settings = body.get("settings", True)
+    if not isinstance(url, str) or not url.strip():
+        raise bad_request("url: required (postgresql://user:password@host:5432/listmonk)")
+    if not isinstance(settings, bool):
+        raise bad_request("settings: must be true or false")
+    try:
+        source_engine(url).dispose()
+    except ListmonkImportError as exc:
+        raise bad_request(f"url: {exc}") from None
+    state = app_state(request)
+    owner = import_jobs.new_owner()
+    status = ImportStatus(name="listmonk", status="importing")
+    status.note("importing a listmonk database")
+    if not await run_db(request, lambda s: import_jobs.claim(s, owner, status), write=True):
+        raise ApiError(409, "an import is already running")
+    threading.Thread(
+        target=_run_listmonk,
+        args=(state, owner, status, url, settings),
+        name="stmails-listmonk-import",
+        daemon=True,
+    ).start()
+    return data(_stats(import_jobs.ImportView(status.name, 0, 0, "importing")))
+
+
+def _run_listmonk(
+    state: AppState, owner: str, status: ImportStatus, url: str, settings: bool
+) -> None:
+    steps: dict[str, tuple[int, int]] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        steps[step] = (done, max(done, total))
+        status.imported = sum(d for d, _ in steps.values())
+        status.total = sum(t for _, t in steps.values())
+        with state.sessions() as session:
+            import_jobs.save(session, owner, status)
+            session.commit()
+
+    try:
+        report = import_listmonk(url, state.engine, settings=settings, progress=progress)
+        for name, step in report.steps.items():
+            status.note(f"{name}: {step.seen} read, {step.added} added, {step.matched} kept")
+            for line in step.notes[:20]:
+                status.note(f"{name}: {line}")
+        status.status = "finished"
+        status.note(f"listmonk schema {report.version} imported")
+    except ListmonkImportError as exc:
+        status.status = "failed"
+        status.note(str(exc))
+    except Exception:
+        status.status = "failed"
+        status.note("import failed: internal error (see the server log)")
+        log.exception("listmonk import failed")
+    try:
+        with state.sessions() as session:
+            import_jobs.save(session, owner, status)
+            session.commit()
+    except Exception:
+        log.exception("could not store the listmonk import's final status")

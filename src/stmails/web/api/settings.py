@@ -1,6 +1,6 @@
 """listmonk's settings API: `GET`/`PUT /api/settings` (bounce and sending settings and stmails'
-additions), `PUT /api/settings/{key}` (one setting; the body is its JSON value) and `POST
-/api/settings/smtp/test`.
+additions), `PUT /api/settings/{key}` (one setting; the body is its JSON value), `POST
+/api/settings/smtp/test` and `POST /api/settings/bounces/mailbox/test`.
 
 Secrets read as `••••••••`; sending that mask (or an empty string) back keeps the stored secret,
 as listmonk does, so a client can GET, change one key and PUT everything back; but only while
@@ -16,9 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
+from stmails.services import mailbox_check, suppression
 from stmails.services import settings as settings_service
-from stmails.services import suppression
 from stmails.services.errors import InvalidInput
+from stmails.services.mailbox_check import MailboxTestResult
 from stmails.services.sending import config as sending_config
 from stmails.services.sending.config import SendingConfig, bare_address
 from stmails.services.sending.direct import smtp_test_message
@@ -81,6 +82,19 @@ async def test_smtp(request: Request) -> JSONResponse:
     accepted the message; 422 with the stage and the server's answer or error when not; 400
     for settings that cannot work."""
     body = await json_object(request)
+    answer, failure = await run_smtp_test(request, body)
+    if answer["sent"]:
+        return data(answer)
+    return JSONResponse(
+        {"message": f"the SMTP test failed at {failure}", "data": answer},
+        status_code=422,
+    )
+
+
+async def run_smtp_test(request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The SMTP test of `body` (one server object plus `email`), shared with the admin page:
+    the server's answer (`sent` true or false) and, when it failed, the stage and error.
+    ApiError 400/422 for settings or a recipient that cannot be tried."""
     to = body.pop("email", None)
     if not isinstance(to, str) or not to.strip():
         raise bad_request("email: required: the address to send the test message to")
@@ -116,12 +130,41 @@ async def test_smtp(request: Request) -> JSONResponse:
         "to": recipient,
     }
     if result.outcome == "sent":
-        return data(answer)
+        return answer, ""
     log.info("SMTP test of %s:%s failed: %s", server.host, server.port, result.describe())
+    return answer, result.describe()
+
+
+@router.post(
+    "/settings/bounces/mailbox/test",
+    dependencies=[require_permission("settings:manage")],
+    summary="Connect and log in to a bounce mailbox with posted settings",
+    openapi_extra=JSON_BODY,
+)
+async def test_bounce_mailbox(request: Request) -> JSONResponse:
+    """The body is one `bounce.mailboxes` entry (POP3 or IMAP). A masked password means the
+    stored one of the mailbox with the same `uuid` (else `name`), kept only while type, host,
+    port and TLS settings are unchanged. Connects, logs in, selects the folder and counts the
+    messages waiting, changing nothing: 200 with the count; 422 with the server's error; 400
+    for an entry that cannot work."""
+    body = await json_object(request)
+    result = await run_mailbox_test(request, body)
+    if result.ok:
+        return data(result.as_dict())
     return JSONResponse(
-        {"message": f"the SMTP test failed at {result.describe()}", "data": answer},
+        {"message": f"the mailbox test failed: {result.error}", "data": result.as_dict()},
         status_code=422,
     )
+
+
+async def run_mailbox_test(request: Request, entry: dict[str, Any]) -> MailboxTestResult:
+    """The mailbox test of `entry`, shared with the admin page (ApiError 400 when unusable)."""
+    stored = await run_db(request, lambda s: settings_service.get(s, "bounce.mailboxes"))
+    try:
+        mailbox_check.mailbox_config(mailbox_check.with_stored_password(entry, stored))
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from None
+    return await asyncio.to_thread(mailbox_check.check_mailbox, entry, stored)
 
 
 @router.put(

@@ -35,9 +35,10 @@ from pydantic import BaseModel, Field
 from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.verify import MailDomainResolver, OfflineVerifier, Policy, Verifier
 from stmails.verify.export import CSV_FIELDS, read_address_csv, record_row
-from stmails.verify.jobs import DONE, JobRunner, JobStore, TooManyAddresses, TooManyJobs
+from stmails.verify.jobs import DONE, Job, JobRunner, JobStore, TooManyAddresses, TooManyJobs
+from stmails.verify.result import VerificationResult
 
-__all__ = ["VerifyRequest", "create_verify_router"]
+__all__ = ["VerifyRequest", "VerifyService", "create_verify_router", "create_verify_service"]
 
 MAX_ADDRESS_CHARS = 1024
 # Bytes of a JSON list of addresses (parsed whole); larger lists go as CSV or text.
@@ -76,6 +77,66 @@ def default_verifier_factory(offline: bool) -> Verifier:
     return Verifier(OfflineVerifier(Policy.MAILING), dns=MailDomainResolver(resolver))
 
 
+class VerifyService:
+    """The verification the API and the admin pages share: the job store and workers, and a
+    verifier per event loop for single addresses (each within ``deadline`` seconds)."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        runner: JobRunner,
+        verifier_factory: Callable[[bool], Verifier],
+        deadline: float,
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.deadline = deadline
+        self._factory = verifier_factory
+        self._verifiers: dict[tuple[int, bool], Verifier] = {}
+
+    def verifier(self, offline: bool) -> Verifier:
+        """The verifier of the running event loop (the network stages' caches belong to it)."""
+        key = (id(asyncio.get_running_loop()), offline)
+        if key not in self._verifiers:
+            self._verifiers[key] = self._factory(offline)
+        return self._verifiers[key]
+
+    async def verify(
+        self, email: str, *, offline: bool = False, timeout: float | None = None
+    ) -> VerificationResult:
+        """The result of verifying one address, within the deadline."""
+        budget = min(timeout or self.deadline, self.deadline)
+        return await self.verifier(offline).verify(email, deadline=budget)
+
+    async def submit(self, addresses: Iterable[str], *, offline: bool = False) -> Job:
+        """A new job over `addresses`, queued for the workers (TooManyAddresses, TooManyJobs,
+        ValueError as `JobStore.create`)."""
+        job = await asyncio.to_thread(self.store.create, addresses, offline=offline)
+        self.runner.submit(job)
+        return job
+
+
+def create_verify_service(
+    data_dir: Path,
+    *,
+    verifier_factory: Callable[[bool], Verifier] = default_verifier_factory,
+    deadline: float = 3.0,
+    max_job_addresses: int = 1_000_000,
+    job_workers: int = 1,
+    max_open_jobs: int = 10,
+    retention_seconds: float = 7 * 86400,
+) -> VerifyService:
+    """The shared verification service; jobs are stored under ``data_dir``."""
+    store = JobStore(
+        data_dir,
+        max_addresses=max_job_addresses,
+        max_open=max_open_jobs,
+        retention_seconds=retention_seconds,
+    )
+    runner = JobRunner(store, verifier_factory, workers=job_workers)
+    return VerifyService(store, runner, verifier_factory, deadline)
+
+
 def create_verify_router(
     data_dir: Path,
     *,
@@ -86,6 +147,7 @@ def create_verify_router(
     job_workers: int = 1,
     max_open_jobs: int = 10,
     retention_seconds: float = 7 * 86400,
+    service: VerifyService | None = None,
 ) -> APIRouter:
     """Builds the router; jobs are stored under ``data_dir`` and resumed when it is built.
 
@@ -94,16 +156,21 @@ def create_verify_router(
     the router starts nothing: the job workers run from its lifespan's start (or the first
     job submitted) until its end. A job holds at most ``max_job_addresses`` addresses, at most
     ``max_open_jobs`` are queued or running at once, and finished ones are deleted after
-    ``retention_seconds`` (verify.jobs.JobStore).
+    ``retention_seconds`` (verify.jobs.JobStore). ``service`` (built by
+    ``create_verify_service``) replaces those settings when the caller shares it.
     """
-    store = JobStore(
-        data_dir,
-        max_addresses=max_job_addresses,
-        max_open=max_open_jobs,
-        retention_seconds=retention_seconds,
-    )
-    runner = JobRunner(store, verifier_factory, workers=job_workers)
-    verifiers: dict[tuple[int, bool], Verifier] = {}
+    if service is None:
+        service = create_verify_service(
+            data_dir,
+            verifier_factory=verifier_factory,
+            deadline=deadline,
+            max_job_addresses=max_job_addresses,
+            job_workers=job_workers,
+            max_open_jobs=max_open_jobs,
+            retention_seconds=retention_seconds,
+        )
+    store = service.store
+    runner = service.runner
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -116,18 +183,9 @@ def create_verify_router(
 
     router = APIRouter(prefix="/api/verify", tags=["verify"], lifespan=lifespan)
 
-    def request_verifier(offline: bool) -> Verifier:
-        # The network stages' caches belong to the running event loop: one verifier per loop.
-        key = (id(asyncio.get_running_loop()), offline)
-        if key not in verifiers:
-            verifiers[key] = verifier_factory(offline)
-        return verifiers[key]
-
     @router.post("", summary="Verify one address")
     async def verify_one(body: VerifyRequest) -> JSONResponse:
-        verifier = request_verifier(body.offline)
-        budget = min(body.timeout or deadline, deadline)
-        result = await verifier.verify(body.email, deadline=budget)
+        result = await service.verify(body.email, offline=body.offline, timeout=body.timeout)
         return JSONResponse({"data": result.to_dict()})
 
     @router.post("/jobs", summary="Start a bulk verification job", status_code=202)

@@ -19,11 +19,15 @@ from stmails.services import public
 from stmails.services.sending.campaigns import recipient_of
 from stmails.services.sending.compose import Links, compile_content
 from stmails.services.sending.direct import RecipientResult, Target, tx_content
+from stmails.services.sending.messages import Attachment
 from stmails.web import i18n
 from stmails.web.api.sending_common import direct_sender, sending_config
 from stmails.web.public.common import link_secret
 
 log = logging.getLogger("stmails.public")
+
+# The name of the data export's attachment (listmonk's).
+EXPORT_FILENAME = "data.json"
 
 
 def _links(request: Request, root_url: str, subscriber: Subscriber, lists: list[str]) -> Links:
@@ -76,8 +80,8 @@ def send_optin(
 
 
 def send_export(request: Request, session: Session, subscriber: Subscriber, locale: str) -> bool:
-    """Mails the subscriber's data (JSON in the body: the transactional path carries no
-    attachments); True when SMTP accepted it."""
+    """Mails the subscriber's data as a JSON attachment (`EXPORT_FILENAME`) through the
+    transactional path; True when SMTP accepted it."""
     config = sending_config(request, session)
     sender = direct_sender(request, config)
     data = public.export_json(public.export_data(session, subscriber))
@@ -85,13 +89,13 @@ def send_export(request: Request, session: Session, subscriber: Subscriber, loca
     with i18n.use_locale(locale):
         subject = i18n.gettext("Your data")
         intro = i18n.gettext(
-            "You asked for the data we keep about you. Here it is, as JSON. To change your "
-            "subscriptions or delete your data, use this page:"
+            "You asked for the data we keep about you: it is attached to this message, as "
+            "JSON. To change your subscriptions or delete your data, use this page:"
         )
     # The text arrives as data, never as template source.
     content = compile_content(
         subject=subject,
-        body="{{ data.intro }}\n{{ data.link }}\n\n{{ data.json }}\n",
+        body="{{ data.intro }}\n{{ data.link }}\n",
         content_type="plain",
         from_email=config.from_email,
     )
@@ -100,7 +104,8 @@ def send_export(request: Request, session: Session, subscriber: Subscriber, loca
         content,
         [Target(subscriber.email, recipient_of(subscriber))],
         kind="export",
-        tx_data={"intro": intro, "link": links.manage_url, "json": data},
+        tx_data={"intro": intro, "link": links.manage_url},
         links_for=lambda _: links,
+        attachments=[Attachment(EXPORT_FILENAME, "application/json", data.encode("utf-8"))],
     )
     return _report("export", subscriber, results)

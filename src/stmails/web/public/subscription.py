@@ -336,7 +336,7 @@ async def _form_page(
         chosen=chosen,
         attempt=attempt,
         errors=errors,
-        form_error=outcome.message if outcome and not outcome.field else "",
+        form_message=outcome.message if outcome and not outcome.field else "",
         suggestion=outcome.suggestion if outcome else "",
         status_code=outcome.status if outcome else 200,
         headers=outcome.headers if outcome else None,

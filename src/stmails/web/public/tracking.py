@@ -32,11 +32,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from stmails.db.models import Campaign, Link, Subscriber
+from stmails.db.models import Campaign, Link, ListmonkLink, Subscriber
 from stmails.db.types import utcnow
 from stmails.services.sending.campaigns import CampaignError, layout_for, preview
 from stmails.services.tracking.hits import Hit, HitResult, record_hit, record_hits
-from stmails.services.tracking.links import ANONYMOUS, prepare
+from stmails.services.tracking.links import ANONYMOUS, prepare, register_links, trackable
 from stmails.web.api.sending_common import sending_config
 from stmails.web.body import run_db
 from stmails.web.deps import AppState
@@ -51,6 +51,8 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
+# Imported listmonk links resolved per campaign, kept in memory up to this many.
+_IMPORTED_CACHE = 10_000
 _NO_CACHE = (b"cache-control", b"no-cache, no-store, must-revalidate")
 _NO_INDEX = (b"x-robots-tag", b"noindex, nofollow")
 _PIXEL_HEADERS = [
@@ -120,6 +122,7 @@ class Tracking:
     writer: BatchWriter[Hit, HitResult] | None = None
     campaigns: Directory = field(init=False)
     links: Directory = field(init=False)
+    _imported: dict[tuple[str, int], LinkTarget] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.campaigns = Directory(self._campaigns)
@@ -138,6 +141,32 @@ class Tracking:
                 select(Link.id, Link.uuid, Link.campaign_id, Link.url).where(Link.id > after)
             ).all()
         return [(i, uuid, LinkTarget(i, campaign_id, url)) for i, uuid, campaign_id, url in rows]
+
+    async def imported_link(self, link_uuid: str, campaign_id: int) -> LinkTarget | None:
+        """The link of campaign `campaign_id` for listmonk's link `link_uuid` (registered as
+        one of the campaign's links on first use); None when no such listmonk link was
+        imported."""
+        key = (link_uuid, campaign_id)
+        found = self._imported.get(key)
+        if found is None:
+            found = await run_in_threadpool(self._register_imported, link_uuid, campaign_id)
+            if found is not None:
+                if len(self._imported) >= _IMPORTED_CACHE:
+                    self._imported.clear()
+                self._imported[key] = found
+        return found
+
+    def _register_imported(self, link_uuid: str, campaign_id: int) -> LinkTarget | None:
+        with self.readers() as session:
+            url = session.scalar(select(ListmonkLink.url).where(ListmonkLink.uuid == link_uuid))
+            if url is None or not trackable(url):
+                return None
+            register_links(session, campaign_id, [url])
+            session.commit()
+            row = session.execute(
+                select(Link.id).where(Link.campaign_id == campaign_id, Link.url == url)
+            ).scalar_one()
+        return LinkTarget(int(row), campaign_id, url)
 
     async def start(self, sessions: sessionmaker[Session]) -> None:
         self.writer = BatchWriter(sessions, record_hit, record_hits, what="tracking hit")
@@ -217,6 +246,9 @@ class LinkEndpoint:
         tracking = _tracking(scope)
         link: LinkTarget | None = await tracking.links.get(link_uuid)
         campaign_id = await tracking.campaigns.get(campaign_uuid)
+        if link is None and campaign_id is not None:
+            # A link in mail that listmonk sent, kept by `stmails import listmonk`.
+            link = await tracking.imported_link(link_uuid, campaign_id)
         # The link must be one of this campaign's: nobody can make it lead anywhere else.
         if link is None or campaign_id is None or link.campaign_id != campaign_id:
             raise not_found("link")

@@ -7,8 +7,8 @@ behind an automatic pause on the campaign.
 - `campaigns.alert_figures`: the figures of the alert that paused or held the campaign.
 - `ix_subscribers_created_at`: the monthly report's subscribers created in the month.
 
-Revision ID: 0010_alerts
-Revises: 0009_parity
+Revision ID: 0011_alerts
+Revises: 0010_listmonk_links
 Create Date: 2026-12-06
 """
 
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0010_alerts"
-down_revision = "0009_parity"
+revision = "0011_alerts"
+down_revision = "0010_listmonk_links"
 branch_labels = None
 depends_on = None
 
