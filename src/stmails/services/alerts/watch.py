@@ -155,16 +155,16 @@ def window_figures(
     figures = WindowFigures(since=since)
     if not rows:
         return figures
-    ids = [r[0] for r in rows]
+    ids = sorted({int(r[0]) for r in rows})
     kinds: dict[int, set[str]] = {}
-    for subscriber_id, kind in session.execute(
-        select(Bounce.subscriber_id, Bounce.effective_type).where(
-            Bounce.subscriber_id.between(min(ids), max(ids)),
-            Bounce.campaign_id == campaign_id,
-            Bounce.attributed.is_(True),
-        )
-    ):
-        if subscriber_id is not None:
+    # The bounces of the window's recipients, looked up by recipient (their campaign is
+    # checked here): the cost follows the window, not the campaign's count of bounces, which
+    # a filter on the campaign would make the database read.
+    query = select(
+        Bounce.subscriber_id, Bounce.effective_type, Bounce.campaign_id, Bounce.attributed
+    ).where(Bounce.subscriber_id.in_(ids))
+    for subscriber_id, kind, bounce_campaign, attributed in session.execute(query):
+        if subscriber_id is not None and bounce_campaign == campaign_id and attributed:
             kinds.setdefault(int(subscriber_id), set()).add(str(kind))
     # The highest recipient still in flight whose bounce is stored: the sender reached it.
     horizon = max(
