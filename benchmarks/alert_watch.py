@@ -5,7 +5,8 @@ Builds one running campaign of `--sends` sends (default 200,000) to as many subs
 running and every batch is judged), then records batches of `--batch` bounces of that campaign
 through `services.bounces.record_many` (the door of every channel; the webhook's group commit
 writes such batches) with the watcher on and off (`deliverability.alerts.enabled`), and times
-one judgment alone. Prints the median and p95 of each, and the cost per bounce.
+one judgment alone (the analytics deltas folded between batches, as the folder of every
+server process does). Prints the median and p95 of each, and the cost per bounce.
 
     .venv/bin/python benchmarks/alert_watch.py            # 200,000 sends
     .venv/bin/python benchmarks/alert_watch.py --quick    # 20,000 sends
@@ -31,6 +32,7 @@ from stmails.db.migrate import upgrade
 from stmails.db.models import Campaign, CampaignSend, Subscriber
 from stmails.services import settings
 from stmails.services.alerts import watch
+from stmails.services.analytics.rollups import fold_pending
 from stmails.services.bounces import record_many
 
 
@@ -82,6 +84,8 @@ def build(url: str, sends: int, bounced: int) -> tuple[int, str, list[str]]:
     early = [emails[n] for n in range(0, sends, bounce_every)][:bounced]
     with factory() as session, session.begin():
         record_many(session, [event(e, campaign_uuid, "early") for e in early])
+    # As the analytics folder of every server process does every 2 s.
+    fold_pending(factory)
     engine.dispose()
     rest = [e for n, e in enumerate(emails) if n % bounce_every]
     return campaign_id, campaign_uuid, rest

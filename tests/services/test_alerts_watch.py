@@ -304,3 +304,22 @@ def test_resuming_a_campaign_waiting_for_held_domains_drops_them(session: Sessio
     session.flush()
     assert session.get(CampaignHold, (camp.id, "stale.example")) is None
     assert camp.status == "running" and camp.pause_reason == ""
+
+
+def test_the_window_is_read_page_by_page_past_messages_in_flight(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(session, window_sends=10, min_sample=10, complaint_min_sample=10)
+    monkeypatch.setattr(watch, "PAGE_EXTRA", 5)
+    camp = running(session)
+    done = sends(session, camp, 30)
+    for number in range(30, 60):
+        address = f"u{number:05d}@example.com"
+        send(session, camp, subscriber(session, address), "sent", "in_flight", claim_first=False)
+    bounce(session, "hard", done[-1], camp, at=now())
+    bounce(session, "hard", done[0], camp, at=now())
+    figures = watch.window_figures(
+        session, camp.id, watch.alert_config_of(session).thresholds, now()
+    )
+    # The ten latest answered sends (u00020..u00029), past the thirty claims above them.
+    assert (figures.sends, figures.bounced) == (10, 1)

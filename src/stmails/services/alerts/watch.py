@@ -56,8 +56,10 @@ IN_FLIGHT = "in_flight"
 IN_DOUBT = "in_doubt"
 DEFERRED = "deferred:"
 HELD = "held:"
-# Rows read beyond the window: messages still being sent sit above it in the sender's order.
-EXTRA_ROWS = 5000
+# Rows read beyond the window at most: messages still being sent sit above it in the sender's
+# order (two batches of `app.batch_size`, at most 5,000 each); read PAGE_EXTRA more at a time.
+EXTRA_ROWS = 10_000
+PAGE_EXTRA = 1000
 
 
 def alert_config_of(session: Session) -> AlertConfig:
@@ -141,10 +143,15 @@ def window_figures(
     since = now - timedelta(minutes=thresholds.window_minutes)
     if resumed_at is not None and resumed_at > since:
         since = resumed_at
-    # Core rows, the time compared by the database: thousands of rows per judgment.
-    rows = (
-        session.connection()
-        .execute(
+    # Core rows, the time compared by the database, read a page at a time from the latest
+    # recipient down until the window is full (messages being sent sit above it).
+    limit = thresholds.window_sends + EXTRA_ROWS
+    page = thresholds.window_sends + PAGE_EXTRA
+    rows: list[Any] = []
+    answered = 0
+    below: int | None = None
+    while len(rows) < limit:
+        query = (
             select(
                 CampaignSend.subscriber_id,
                 CampaignSend.status,
@@ -153,10 +160,16 @@ def window_figures(
             )
             .where(CampaignSend.campaign_id == campaign_id, CampaignSend.status != "skipped")
             .order_by(CampaignSend.subscriber_id.desc())
-            .limit(thresholds.window_sends + EXTRA_ROWS)
+            .limit(min(page, limit - len(rows)))
         )
-        .all()
-    )
+        if below is not None:
+            query = query.where(CampaignSend.subscriber_id < below)
+        fetched = session.connection().execute(query).all()
+        rows.extend(fetched)
+        answered += sum(1 for r in fetched if r[3] and _answered(r[1], r[2]))
+        if len(fetched) < page or answered >= thresholds.window_sends:
+            break
+        below = int(fetched[-1][0])
     figures = WindowFigures(since=since)
     if not rows:
         return figures
@@ -165,10 +178,12 @@ def window_figures(
     # The bounces of the window's recipients, looked up by their id range (their campaign is
     # checked here): the cost follows the window, not the campaign's count of bounces, which
     # a filter on the campaign would make the database read.
-    query = select(
+    bounce_rows = select(
         Bounce.subscriber_id, Bounce.effective_type, Bounce.campaign_id, Bounce.attributed
     ).where(Bounce.subscriber_id.between(min(ids), max(ids)))
-    for subscriber_id, kind, bounce_campaign, attributed in session.connection().execute(query):
+    for subscriber_id, kind, bounce_campaign, attributed in session.connection().execute(
+        bounce_rows
+    ):
         if subscriber_id is not None and bounce_campaign == campaign_id and attributed:
             kinds.setdefault(int(subscriber_id), set()).add(str(kind))
     # The highest recipient still in flight whose bounce is stored: the sender reached it.
