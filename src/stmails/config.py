@@ -114,6 +114,34 @@ class Settings(BaseSettings):
         default="info", description="Least severe level logged: debug, info, warning or error."
     )
 
+    send_claim_timeout: float = Field(
+        default=120.0,
+        ge=5,
+        description=(
+            "Seconds after which a campaign send claimed by a sender process but never "
+            "recorded is reported `in_doubt` (that process died between SMTP and its database "
+            "write); it is never sent again. Longer than one batch takes to send."
+        ),
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description=(
+            "Bearer token that lets a Prometheus scraper read `GET /metrics` "
+            "(`Authorization: Bearer <token>`), at least 16 characters. Without it `/metrics` "
+            "answers only users with the `settings:get` permission."
+        ),
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory where every stmails process of this host keeps its metrics "
+            "(prometheus-client's multiprocess mode), so that `/metrics` of any server process "
+            "reports all of them; emptied when `stmails serve` starts. Unset: each process "
+            "reports only its own (fine with one server process)."
+        ),
+    )
+
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
     def _lower_case(cls, value: Any) -> Any:

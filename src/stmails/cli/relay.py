@@ -66,8 +66,9 @@ def _relay(
         typer.echo("stmails relay: no SMTP server is enabled (settings: smtp)", err=True)
         raise typer.Exit(1)
     pool = SmtpPool(config.smtp)
-    return_path = return_path_for(config, verp_maker(settings.resolved_secret_key().encode()))
-    handler = RelayHandler(sessions, pool.send, config, return_path, bounces.record)
+    secret = settings.resolved_secret_key().encode()
+    return_path = return_path_for(config, verp_maker(secret))
+    handler = RelayHandler(sessions, pool.send, config, return_path, bounces.record, secret)
 
     controller = make_controller(
         handler,

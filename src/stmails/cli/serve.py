@@ -96,6 +96,11 @@ def _serve(
     access_log: bool,
     sender: bool,
 ) -> None:
+    if settings.metrics_dir is not None:
+        # First thing: before anything imports the metrics (see stmails.metrics_dir).
+        from stmails.metrics_dir import use_directory
+
+        use_directory(settings.metrics_dir, wipe=True)
     from stmails.cli.worker import start_sender
 
     host = host or settings.host

@@ -122,7 +122,7 @@ class Subscriber(Timestamped, Base):
     __tablename__ = "subscribers"
     __table_args__ = (
         one_of("status", SUBSCRIBER_STATUSES),
-        # The monthly report counts the subscribers created in a month (migration 0011_alerts).
+        # The monthly report counts the subscribers created in a month (migration 0013_alerts).
         Index("ix_subscribers_created_at", "created_at"),
     )
 
@@ -265,7 +265,7 @@ class Campaign(Timestamped, Base):
     body_source: Mapped[str | None] = mapped_column(Text, default=None, sort_order=20)
     # The figures behind an automatic pause by the deliverability watcher (services.alerts:
     # the alert id, rates, counts and thresholds); empty unless it paused or held the
-    # campaign. Migration 0011_alerts, hence last.
+    # campaign. Migration 0013_alerts, hence last.
     alert_figures: Mapped[dict[str, Any]] = mapped_column(
         JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=30
     )
@@ -324,6 +324,10 @@ class Bounce(Base):
         Index("ix_bounces_email_hash_effective_type", "email_hash", "effective_type"),
         Index("ix_bounces_campaign_id", "campaign_id"),
         Index("ix_bounces_created_at", "created_at"),
+        # The Bounces page's filters: one domain's bounces by time; counts by type, reason,
+        # source and campaign read this narrow index instead of the wide rows.
+        Index("ix_bounces_domain_created_at", "domain", "created_at"),
+        Index("ix_bounces_filters", "type", "reason", "source", "campaign_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -596,6 +600,94 @@ class DkimKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(default=None)
     retired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+RISK_LEVELS = ("low", "medium", "high")
+HYGIENE_STATES = ("active", "reengaging", "reengaged", "sunset")
+
+
+class SubscriberHygiene(Base):
+    """What list hygiene knows about one subscriber (services.hygiene): the bounce-risk score
+    with the factors that make it (`risk_factors`: [{"code", "points", "detail"}]), the last
+    verification of the address, and the sunset-policy state (`active`, `reengaging` while the
+    re-engagement series runs, `reengaged` after a person opened or clicked, `sunset` after
+    the policy acted). A subscriber without a row is `active` and not yet scored."""
+
+    __tablename__ = "subscriber_hygiene"
+    __table_args__ = (
+        one_of("risk_level", RISK_LEVELS),
+        one_of("state", HYGIENE_STATES),
+        Index("ix_subscriber_hygiene_risk_level", "risk_level"),
+        Index("ix_subscriber_hygiene_state", "state"),
+    )
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    risk_score: Mapped[int] = mapped_column(Integer, default=0)
+    risk_level: Mapped[str] = mapped_column(String(8), default="low")
+    risk_factors: Mapped[list[Any]] = mapped_column(JSONDoc, default=empty_list)
+    scored_at: Mapped[datetime | None] = mapped_column(default=None)
+    verify_result: Mapped[str] = mapped_column(String(16), default="")
+    verify_reasons: Mapped[list[Any]] = mapped_column(JSONDoc, default=empty_list)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    state_at: Mapped[datetime | None] = mapped_column(default=None)
+    reengage_sent: Mapped[int] = mapped_column(Integer, default=0)
+    reengage_last_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HygieneTransition(Base):
+    """One move of a subscriber between sunset-policy states, with its reason and the action
+    taken (`unsubscribe`, `suppress`, `tag` or '' for none); `undone_at` once an admin undid
+    it. Kept when the subscriber is deleted (subscriber_id NULL, the address kept)."""
+
+    __tablename__ = "hygiene_transitions"
+    __table_args__ = (
+        Index("ix_hygiene_transitions_subscriber_id", "subscriber_id"),
+        Index("ix_hygiene_transitions_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), default=None
+    )
+    email: Mapped[str] = mapped_column(String(320), default="")
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    action: Mapped[str] = mapped_column(String(16), default="")
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    meta: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SchedulerLease(Base):
+    """The lease that makes one scheduler per deployment: the process named `holder` runs
+    the periodic jobs until `expires_at`; `last_runs` keeps each job's last start and outcome."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), default="")
+    expires_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_runs: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
+
+
+class CampaignSegment(Base):
+    """A campaign's segment on top of its lists: only subscribers whose risk level,
+    engagement level and verification result are among the listed ones (an empty list
+    allows every value)."""
+
+    __tablename__ = "campaign_segments"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    risk_levels: Mapped[list[Any]] = mapped_column(JSONDoc, default=empty_list)
+    engagement_levels: Mapped[list[Any]] = mapped_column(JSONDoc, default=empty_list)
+    verify_results: Mapped[list[Any]] = mapped_column(JSONDoc, default=empty_list)
 
 
 class DmarcReport(Base):

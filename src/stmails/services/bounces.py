@@ -49,9 +49,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from stmails import metrics
 from stmails.core.event import EVENT_TYPES, Event, EventType, Evidence
 from stmails.db.in_list import in_list
 from stmails.db.models import (
@@ -68,6 +70,7 @@ from stmails.db.upsert import insert_rows_or_ignore
 from stmails.services import suppression
 from stmails.services.alerts import watch
 from stmails.services.errors import InvalidInput
+from stmails.services.hygiene import risk
 from stmails.services.pages import Page, check_paging, ordering, paged
 from stmails.services.settings import (
     BounceAction,
@@ -623,8 +626,16 @@ def record_many(
         _watch(session, pending, now)
         for item in pending:
             outcomes[item.index] = item.result
+        # The bounce-risk scores of the subscribers these events were about, in the same
+        # transaction (services.hygiene.risk).
+        risk.rescore(
+            session,
+            [item.subscriber.id for item in pending if item.subscriber and not item.duplicate],
+            now=now,
+        )
     done = [o for o in outcomes if o is not None]
     assert len(done) == len(events)
+    _tally(session, events, done)
     return done
 
 
@@ -645,6 +656,37 @@ def _watch(session: Session, pending: list[_Pending], now: datetime) -> None:
             watch.judge(session, domains, domains, now=now)
     except Exception:
         log.exception("the deliverability watcher failed on campaigns %s", sorted(domains))
+
+
+# Events recorded in a session, counted into the metrics once the session commits (a rolled
+# back transaction stored nothing): {(source, outcome): count} in `session.info`.
+_TALLY = "stmails.ingested"
+
+
+def _tally(
+    session: Session, events: Sequence[Event], outcomes: Sequence[RecordResult | RecordError]
+) -> None:
+    tally: dict[tuple[str, str], int] = session.info.setdefault(_TALLY, {})
+    for event, outcome in zip(events, outcomes, strict=True):
+        if isinstance(outcome, RecordError):
+            label = "refused"
+        else:
+            label = "duplicate" if outcome.duplicate else "stored"
+        key = (str(event.source or "unknown"), label)
+        tally[key] = tally.get(key, 0) + 1
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    tally = session.info.pop(_TALLY, None)
+    if tally:
+        for (source, outcome), count in tally.items():
+            metrics.event_ingested(source, outcome, count)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_TALLY, None)
 
 
 def _prepare(

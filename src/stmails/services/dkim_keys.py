@@ -16,16 +16,20 @@ active key (dkimpy).
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email.utils import getaddresses
+from typing import Any
 
 import dkim
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
@@ -43,14 +47,17 @@ __all__ = [
     "SIGNED_HEADERS",
     "DkimError",
     "DnsRecord",
+    "Signer",
     "activate",
     "delete_key",
     "dns_record",
     "find_key",
+    "from_domain",
     "generate_key",
     "get_key",
     "import_key",
     "keys_of",
+    "load_signer",
     "normalize_domain",
     "private_key_pem",
     "retire",
@@ -73,6 +80,50 @@ _HKDF_INFO = b"stmails dkim private key v1"
 _TOKEN_PREFIX = "v1."
 # The TXT character-string limit: longer values are published as several strings.
 TXT_CHUNK = 255
+
+
+class _OpenSslKey(dict[str, Any]):
+    """dkimpy's parsed private key (the dict its signer reads) carrying the same key loaded
+    in OpenSSL."""
+
+    openssl: rsa.RSAPrivateKey
+
+
+_DKIMPY_PARSE = dkim.parse_pem_private_key
+_DKIMPY_SIGN = dkim.RSASSA_PKCS1_v1_5_sign
+_DIGESTS: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1()}
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_pem_once(data: bytes) -> _OpenSslKey:
+    key = _OpenSslKey(_DKIMPY_PARSE(data))
+    loaded = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise dkim.KeyFormatError("not an RSA key")
+    key.openssl = loaded
+    return key
+
+
+def _sign_with_openssl(hash: Any, private_key: Any) -> bytes:
+    if isinstance(private_key, _OpenSslKey) and hash.name.lower() in _DIGESTS:
+        algorithm = _DIGESTS[hash.name.lower()]
+        return private_key.openssl.sign(hash.digest(), padding.PKCS1v15(), Prehashed(algorithm))
+    return bytes(_DKIMPY_SIGN(hash, private_key))
+
+
+def _accelerate_dkimpy() -> None:
+    """Makes dkimpy's signing fast: it parses the PEM key with a pure-Python ASN.1 reader and
+    computes the RSA signature with Python integers, for every message (tens of milliseconds
+    each: a campaign would crawl). The two steps are swapped for OpenSSL's (cryptography): the
+    parsed key is cached by its PEM bytes, and the signature comes from OpenSSL. RSASSA-PKCS1
+    v1.5 is deterministic, so the bytes are exactly dkimpy's own (tests/services/
+    test_dkim_keys.py compares them); everything else (canonicalization, the header) is still
+    dkimpy's."""
+    dkim.parse_pem_private_key = _parse_pem_once
+    dkim.RSASSA_PKCS1_v1_5_sign = _sign_with_openssl
+
+
+_accelerate_dkimpy()
 
 
 class DkimError(RuntimeError):
@@ -336,3 +387,130 @@ def _header_lines(message: bytes) -> list[bytes]:
         end = message.find(b"\n\n")
     head = message[: end if end >= 0 else len(message)]
     return [line for line in head.splitlines() if line and line[:1] not in (b" ", b"\t")]
+
+
+@dataclass(frozen=True)
+class _SigningKey:
+    """An active key ready to sign: its decrypted PEM, or why it cannot sign."""
+
+    domain: str
+    selector: str
+    pem: bytes = b""
+    error: str = ""
+
+
+class Signer:
+    """The active keys of every domain, decrypted once (per campaign pass or request), which
+    sign outgoing messages by their From domain.
+
+    A message whose From domain (or a parent domain of it, which DMARC's relaxed alignment
+    accepts) has an active key is signed with it; one without a key goes out unsigned. A key
+    that cannot be used raises DkimError for the messages it should sign: mail that should be
+    signed never leaves unsigned.
+    """
+
+    def __init__(self, keys: Mapping[str, _SigningKey]) -> None:
+        self._keys = dict(keys)
+
+    @property
+    def domains(self) -> list[str]:
+        """The domains with an active key."""
+        return sorted(self._keys)
+
+    def key_for(self, domain: str) -> tuple[str, str] | None:
+        """(d=, s=) that would sign mail from `domain`, or None."""
+        found = self._find(domain)
+        return None if found is None else (found.domain, found.selector)
+
+    def check(self, domain: str) -> None:
+        """DkimError when `domain`'s mail should be signed by a key that cannot be used."""
+        found = self._find(domain) if domain else None
+        if found is not None and found.error:
+            raise DkimError(found.error)
+
+    def _find(self, domain: str) -> _SigningKey | None:
+        labels = domain.strip().lower().rstrip(".").split(".")
+        # The domain itself first, then its parents down to two labels (never a bare TLD).
+        for start in range(max(len(labels) - 1, 1)):
+            found = self._keys.get(".".join(labels[start:]))
+            if found is not None:
+                return found
+        return None
+
+    def sign(
+        self, message: bytes, domain: str = "", headers: Sequence[str] = SIGNED_HEADERS
+    ) -> bytes:
+        """`message` with a DKIM-Signature prepended when `domain` (default: the domain of
+        the first From address) has an active key; unchanged otherwise. DkimError when the
+        key cannot be used."""
+        domain = domain or from_domain(message)
+        if not domain or not self._keys:
+            return message
+        key = self._find(domain)
+        if key is None:
+            return message
+        if key.error:
+            raise DkimError(key.error)
+        present = {h.split(b":", 1)[0].strip().lower() for h in _header_lines(message)}
+        include = [h.encode("ascii") for h in headers if h.lower().encode("ascii") in present]
+        try:
+            signature = dkim.sign(
+                message,
+                key.selector.encode("ascii"),
+                key.domain.encode("ascii"),
+                key.pem,
+                canonicalize=(b"relaxed", b"relaxed"),
+                include_headers=include,
+            )
+        except dkim.DKIMException as exc:
+            raise DkimError(
+                f"signing with {key.selector}._domainkey.{key.domain} failed: {exc}"
+            ) from exc
+        return bytes(signature) + message
+
+
+def load_signer(session: Session, secret: bytes | None) -> Signer:
+    """A Signer over the active keys as stored now. A key that does not decrypt (or no secret
+    given) is kept with its error, so that its domain's mail fails loudly instead of leaving
+    unsigned."""
+    keys: dict[str, _SigningKey] = {}
+    for key in session.scalars(select(DkimKey).where(DkimKey.status == "active")):
+        if secret is None:
+            error = f"no secret key to decrypt {key.selector}._domainkey.{key.domain}"
+            keys[key.domain] = _SigningKey(key.domain, key.selector, error=error)
+            continue
+        try:
+            pem = private_key_pem(secret, key)
+        except DkimError as exc:
+            keys[key.domain] = _SigningKey(key.domain, key.selector, error=str(exc))
+            continue
+        keys[key.domain] = _SigningKey(key.domain, key.selector, pem)
+    return Signer(keys)
+
+
+def from_domain(message: bytes) -> str:
+    """The lower-case domain of the first From address of `message` ('' when none)."""
+    for line in _unfolded_fields(message):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"from":
+            addresses = getaddresses([value.decode("utf-8", "replace")])
+            for _, address in addresses:
+                if "@" in address:
+                    return address.rpartition("@")[2].strip().lower().rstrip(".")
+            return ""
+    return ""
+
+
+def _unfolded_fields(message: bytes) -> list[bytes]:
+    """The header fields of `message` with their continuation lines joined."""
+    end = message.find(b"\r\n\r\n")
+    if end < 0:
+        end = message.find(b"\n\n")
+    head = message[: end if end >= 0 else len(message)]
+    fields: list[bytes] = []
+    for line in head.splitlines():
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b" " + line.strip()
+        elif line:
+            fields.append(line)
+    return fields

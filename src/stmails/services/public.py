@@ -39,6 +39,7 @@ from stmails.db.models import (
     CampaignSend,
     MailingList,
     Subscriber,
+    SubscriberHygiene,
     SubscriberList,
     Suppression,
     Template,
@@ -503,11 +504,13 @@ def blocklist_self(
 
 def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
     """Everything stored about the subscriber, in listmonk's export shape (`profile`,
-    `subscriptions`, `campaign_views`, `link_clicks`) plus stmails' `bounces`."""
+    `subscriptions`, `campaign_views`, `link_clicks`) plus stmails' `bounces` and `hygiene`
+    (the risk score with its factors, the last verification, the sunset state)."""
     subscriptions = subscribers.subscriptions(session, [subscriber.id])[subscriber.id]
     bounces = session.scalars(
         select(Bounce).where(Bounce.subscriber_id == subscriber.id).order_by(Bounce.id)
     )
+    hygiene = session.get(SubscriberHygiene, subscriber.id)
     return {
         "profile": [
             {
@@ -541,6 +544,21 @@ def export_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
             }
             for b in bounces
         ],
+        "hygiene": _hygiene_export(hygiene),
+    }
+
+
+def _hygiene_export(row: SubscriberHygiene | None) -> dict[str, Any]:
+    if row is None:
+        return {"risk_score": None, "risk_level": None, "risk_factors": [], "state": "active"}
+    scored = row.scored_at is not None
+    return {
+        "risk_score": row.risk_score if scored else None,
+        "risk_level": row.risk_level if scored else None,
+        "risk_factors": list(row.risk_factors or []),
+        "verify_result": row.verify_result,
+        "verified_at": row.verified_at.isoformat() if row.verified_at else None,
+        "state": row.state,
     }
 
 

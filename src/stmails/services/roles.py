@@ -65,6 +65,8 @@ PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
     "deliverability": ("deliverability:get",),
     # Deliverability alerts: reading them, acknowledging them and releasing held domains.
     "alerts": ("alerts:get", "alerts:manage"),
+    # List hygiene: the sunset policy's transitions (undo), its dry run, the scheduler.
+    "hygiene": ("hygiene:get", "hygiene:manage"),
     # Submitting mail through `stmails relay` (SMTP AUTH as an API user).
     "relay": ("relay:send",),
 }

@@ -20,6 +20,8 @@ so that its clients can read and write them; stmails' additions sit beside them 
   recorded per subscriber, or not at all (see `services.tracking`).
 - `deliverability.alerts`, `deliverability.alert_webhooks` and `app.notify_emails`: the
   deliverability watcher's thresholds and where alerts go (`services.alerts.config`).
+- the list-hygiene keys (`hygiene.*`): risk-score weights, sunset policy, re-verification,
+  segment caps; validated by `services.hygiene.config`.
 - the sending keys (`smtp`, `app.*`, `sending.*`, `relay.sender_domains`): validated by
   `services.sending.config`, so that settings that cannot work are refused when saved.
 
@@ -43,7 +45,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from stmails.core.event import EVENT_TYPES, EventType
@@ -54,6 +56,7 @@ from stmails.ingest.mailbox.config import MailboxConfig, MailboxConfigError
 from stmails.services import public_settings
 from stmails.services.alerts import config as alert_config
 from stmails.services.errors import InvalidInput
+from stmails.services.hygiene import config as hygiene_config
 from stmails.services.media import config as media_config
 from stmails.services.sending import config as sending_config
 from stmails.verify.result import Reason
@@ -126,6 +129,8 @@ DEFAULTS: dict[str, Any] = {
 DEFAULTS.update(public_settings.DEFAULTS)
 # Deliverability alerts: thresholds, webhooks, notify addresses (services.alerts.config).
 DEFAULTS.update(alert_config.DEFAULTS)
+# The list-hygiene settings (services.hygiene.config).
+DEFAULTS.update(hygiene_config.DEFAULTS)
 
 VERIFY_MODES = ("off", "flag", "reject")
 
@@ -208,6 +213,11 @@ def validate(key: str, value: Any) -> Any:
     if public_settings.owns(key):
         try:
             return public_settings.validate(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
+    if hygiene_config.owns(key):
+        try:
+            return hygiene_config.validate_setting(key, value)
         except InvalidInput as exc:
             raise SettingsError(exc.field, exc.message) from None
     if key in _BOOLEAN_KEYS:
@@ -562,3 +572,10 @@ def _valid_or_default(key: str, stored: Mapping[str, Any]) -> Any:
         return validate(key, stored[key])
     except SettingsError:
         return copy.deepcopy(DEFAULTS[key])
+
+
+def settings_version(session: Session) -> tuple[int, Any]:
+    """A value that changes whenever a setting is saved or deleted (the number of rows and the
+    latest change): long-running loops in other processes poll it to notice new settings."""
+    row = session.execute(select(func.count(), func.max(Setting.updated_at))).one()
+    return int(row[0]), row[1]

@@ -16,6 +16,8 @@ Supported forms (keywords in any case):
     subscribers.id BETWEEN 1 AND 9                -- NOT BETWEEN
     subscribers.created_at > '2024-01-01'         -- timestamps compare with ISO 8601 strings
     LOWER(subscribers.email) = 'a@b.org'          -- LOWER, UPPER, TRIM
+    subscribers.risk_level = 'high'               -- list hygiene: risk_score, risk_level,
+                                                  -- hygiene_state, verify_result, verified_at
     a AND (b OR NOT c)
 
 `->>` gives the same text on SQLite and PostgreSQL (JSON true/false as 'true'/'false', numbers
@@ -48,12 +50,13 @@ from sqlalchemy import (
     literal,
     not_,
     or_,
+    select,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from stmails.db.engine import StatementTimeout, statement_deadline
-from stmails.db.models import Subscriber
+from stmails.db.models import Subscriber, SubscriberHygiene
 
 MAX_QUERY_LENGTH = 4000
 MAX_DEPTH = 40
@@ -597,6 +600,18 @@ SUBSCRIBER_COLUMNS = (
 )
 
 
+# List hygiene's per-subscriber facts (services.hygiene), queried as if they were columns of
+# the subscriber: `risk_level = 'high'`, `subscribers.risk_score > 40`, `hygiene_state =
+# 'sunset'`, `verify_result = 'invalid'`. A subscriber not yet scored has NULL ones.
+HYGIENE_COLUMNS = {
+    "risk_score": SubscriberHygiene.risk_score,
+    "risk_level": SubscriberHygiene.risk_level,
+    "hygiene_state": SubscriberHygiene.state,
+    "verify_result": SubscriberHygiene.verify_result,
+    "verified_at": SubscriberHygiene.verified_at,
+}
+
+
 def subscriber_columns(dialect: str) -> QueryColumns:
     """The subscriber columns a query may use (`email` or `subscribers.email`, ...)."""
     columns: dict[str, ColumnElement[Any]] = {}
@@ -604,6 +619,13 @@ def subscriber_columns(dialect: str) -> QueryColumns:
         column = getattr(Subscriber, name)
         columns[name] = column
         columns[f"subscribers.{name}"] = column
+    for name, source in HYGIENE_COLUMNS.items():
+        # A correlated lookup by primary key: no join, so listing and counting stay as they are.
+        value = (
+            select(source).where(SubscriberHygiene.subscriber_id == Subscriber.id).scalar_subquery()
+        )
+        columns[name] = value
+        columns[f"subscribers.{name}"] = value
     return QueryColumns(columns, frozenset({"attribs", "subscribers.attribs"}), dialect)
 
 

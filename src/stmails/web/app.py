@@ -31,6 +31,8 @@ from stmails.services.login_guard import HashingGate
 from stmails.services.settings import SettingsError
 from stmails.services.subscriber_query import QueryError
 from stmails.web import admin, public
+from stmails.web import metrics as metrics_routes
+from stmails.web.admin import suppression as admin_suppression
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
     alerts as alerts_api,
@@ -60,6 +62,9 @@ from stmails.web.api import (
     bounces as bounces_api,
 )
 from stmails.web.api import (
+    hygiene as hygiene_api,
+)
+from stmails.web.api import (
     roles as roles_api,
 )
 from stmails.web.api import (
@@ -74,6 +79,7 @@ from stmails.web.docs import install_docs
 from stmails.web.errors import BodySizeLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from stmails.web.group_commit import GroupCommitWriter
 from stmails.web.hot_paths import StmailsApp
+from stmails.web.metrics import RequestMetricsMiddleware
 from stmails.web.permissions import require_permission
 from stmails.web.public import tracking as tracking_routes
 from stmails.web.request_id import RequestIdMiddleware
@@ -236,6 +242,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         middleware=[
             # Outermost: the request id is set before anything else logs.
             Middleware(RequestIdMiddleware),
+            # Times the whole request, hot routes included.
+            Middleware(RequestMetricsMiddleware),
             # So that every answer gets its headers (the hot routes skip it).
             Middleware(SecurityHeadersMiddleware),
             Middleware(CatchAllMiddleware),
@@ -247,6 +255,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
                     dmarc.UPLOAD_PATH: dmarc.MAX_UPLOAD_BYTES,
                     media.UPLOAD_PATH: media.MAX_BODY_BYTES,
+                    # The form's other fields and the multipart framing fit in 64 KiB.
+                    admin_suppression.UPLOAD_PATH: admin_suppression.MAX_UPLOAD_BYTES + 65_536,
                     **sending_routes.BODY_LIMITS,
                 },
             ),
@@ -268,6 +278,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     install_docs(app)
     app.include_router(health.router)
+    app.include_router(metrics_routes.router)
     # Public: mail clients fetch images from /uploads/... without credentials.
     app.include_router(media.files_router)
     # First in the routing table, and through the short stack (see web.hot_paths).
@@ -293,6 +304,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         content_check.router,
         domains.router,
         dmarc.router,
+        hygiene_api.router,
         media.router,
         bounces_api.router,
         settings_api.router,

@@ -36,6 +36,9 @@ FORM_ROUTES = frozenset(
         ("POST", "/api/verify/jobs"),
         ("POST", "/api/media"),
         ("POST", "/api/dmarc/reports"),
+        # JSON, or multipart with attachments as listmonk takes them (the route refuses other
+        # bodies with 415 itself).
+        ("POST", "/api/tx"),
     }
 )
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

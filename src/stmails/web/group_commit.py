@@ -111,6 +111,11 @@ class BatchWriter(Generic[ItemT, ResultT]):
         """True from `start()` until `stop()`, unless the writer task has ended on its own."""
         return self._task is not None and not self._task.done()
 
+    def depth(self) -> int:
+        """How many items wait to be written now (0 when the writer is not running)."""
+        queue = self._queue
+        return queue.qsize() if queue is not None else 0
+
     async def submit(self, event: ItemT) -> ResultT:
         """Records `event`; returns once its transaction committed (raises what recording raised).
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from stmails.db.models import Campaign, CampaignList, CampaignMedia, MailingList, Subscriber
+from stmails.db.models import (
+    Campaign,
+    CampaignList,
+    CampaignMedia,
+    MailingList,
+    Subscriber,
+    SubscriberHygiene,
+)
 from stmails.services.bounces import BounceRow
 from stmails.services.lists import ListCounts
 from stmails.services.subscribers import Subscription
@@ -41,8 +48,36 @@ def membership(item: Subscription) -> dict[str, Any]:
     return body
 
 
-def subscriber(item: Subscriber, lists: list[Subscription]) -> dict[str, Any]:
-    """A subscriber as `GET /api/subscribers/{id}` returns it."""
+def hygiene(row: SubscriberHygiene | None) -> dict[str, Any]:
+    """What list hygiene knows about a subscriber (stmails' fields beside listmonk's): the
+    risk score with its factors (null until scored), the last verification, the sunset
+    state."""
+    if row is None:
+        return {
+            "risk_score": None,
+            "risk_level": None,
+            "risk_factors": [],
+            "risk_scored_at": None,
+            "verify_result": "",
+            "verified_at": None,
+            "hygiene_state": "active",
+        }
+    scored = row.scored_at is not None
+    return {
+        "risk_score": row.risk_score if scored else None,
+        "risk_level": row.risk_level if scored else None,
+        "risk_factors": list(row.risk_factors or []),
+        "risk_scored_at": timestamp(row.scored_at) if row.scored_at else None,
+        "verify_result": row.verify_result,
+        "verified_at": timestamp(row.verified_at) if row.verified_at else None,
+        "hygiene_state": row.state,
+    }
+
+
+def subscriber(
+    item: Subscriber, lists: list[Subscription], hygiene_row: SubscriberHygiene | None = None
+) -> dict[str, Any]:
+    """A subscriber as `GET /api/subscribers/{id}` returns it, with list hygiene's fields."""
     return {
         "id": item.id,
         "created_at": timestamp(item.created_at),
@@ -53,6 +88,7 @@ def subscriber(item: Subscriber, lists: list[Subscription]) -> dict[str, Any]:
         "attribs": item.attribs or {},
         "status": item.status,
         "lists": [membership(m) for m in lists],
+        **hygiene(hygiene_row),
     }
 
 

@@ -37,12 +37,13 @@ from sqlalchemy.orm import sessionmaker
 from stmails.db.engine import read_only
 from stmails.db.models import Subscriber
 from stmails.db.types import normalize_email
-from stmails.services import roles, suppression, users
+from stmails.services import dkim_keys, roles, suppression, users
 from stmails.services import settings as settings_service
 from stmails.services.sending.campaigns import BounceRecorder, Transport, smtp_event
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths
 from stmails.services.sending.messages import Message, new_message_id
+from stmails.services.sending.signing import signed
 
 log = logging.getLogger("stmails.relay")
 
@@ -130,6 +131,8 @@ class RelayHandler:
     config: SendingConfig
     return_paths: ReturnPaths
     record_bounce: BounceRecorder
+    # The app's secret key, which decrypts the stored DKIM keys (see `_forward`).
+    dkim_secret: bytes | None = None
 
     def _sender_domains(self) -> list[str]:
         # Read per transaction, so that a change of the setting applies at once; read-only, so
@@ -216,6 +219,9 @@ class RelayHandler:
     def _forward(self, sender: str, recipients: list[str], content: bytes) -> str:
         known = self._subscribers(recipients)
         names = header_names(content)
+        # Relayed mail is signed like our own, with the keys as stored now.
+        with read_only(self.factory)() as session:
+            transport = signed(self.transport, dkim_keys.load_signer(session, self.dkim_secret))
         replies: list[str] = []
         delivered = 0
         for rcpt in recipients:
@@ -234,7 +240,7 @@ class RelayHandler:
                 server_senders=senders.servers,
                 header_names=names,
             )
-            result = self.transport(message)
+            result = transport(message)
             if result.outcome == "sent":
                 delivered += 1
                 continue

@@ -10,23 +10,34 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails import metrics
 from stmails.db.engine import read_only
 from stmails.db.models import Campaign
-from stmails.services import bounces
+from stmails.services import bounces, dkim_keys
 from stmails.services import settings as settings_service
 from stmails.services.errors import InvalidInput
-from stmails.services.sending.campaigns import CampaignRunner, start_due_campaigns
+from stmails.services.sending.campaigns import (
+    CLAIM_TIMEOUT,
+    SETTINGS_CHANGED,
+    CampaignRunner,
+    start_due_campaigns,
+)
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths, VerpMaker, verp_maker
 from stmails.services.sending.smtp import SmtpPool
 
 log = logging.getLogger("stmails.sender")
+
+# How often a running campaign looks whether the settings changed.
+SETTINGS_POLL_SECONDS = 2.0
 
 __all__ = ["SenderLoop", "VerpMaker", "load_config", "return_path_for", "verp_maker"]
 
@@ -75,9 +86,14 @@ class SenderLoop:
     root_url: str
     verp: VerpMaker | None = None
     poll_seconds: float = 5.0
+    # The app's secret key, which decrypts the stored DKIM keys (None: a domain with an
+    # active key cannot be sent from, loudly).
+    dkim_secret: bytes | None = None
+    claim_timeout: float = CLAIM_TIMEOUT
     stop: threading.Event = field(default_factory=threading.Event)
     _pool: SmtpPool | None = None
     _pool_key: Any = None
+    _again: bool = False
 
     def _transport(self, config: SendingConfig) -> SmtpPool:
         key = tuple(config.smtp)
@@ -108,10 +124,13 @@ class SenderLoop:
             )
             if not running:
                 return 0
+            version = settings_service.settings_version(session)
             try:
                 config = load_config(session, self.root_url)
             except InvalidInput as exc:
                 problem = f"the sending settings cannot work: {exc}"
+            # Loaded per pass: a key activated since the last pass signs from this one on.
+            signer = dkim_keys.load_signer(session, self.dkim_secret)
         if problem:
             self._cannot_send(problem)
             return 0
@@ -125,11 +144,18 @@ class SenderLoop:
             bounces.record,
             return_path_for(config, self.verp),
             sleep=self._sleep,
+            signer=signer,
+            settings_changed=self._watch_settings(version),
+            claim_timeout=self.claim_timeout,
         )
         for campaign_id in running:
             if self.stop.is_set():
                 break
             report = runner.run(campaign_id, should_stop=self.stop.is_set)
+            if report.stopped_because == SETTINGS_CHANGED:
+                # The next pass (at once) reads them; the other campaigns wait for it.
+                self._again = True
+                break
             log.info(
                 "campaign %s: sent %s, skipped %s, hard %s, soft %s, deferred %s (%s)",
                 campaign_id,
@@ -142,20 +168,44 @@ class SenderLoop:
             )
         return len(running)
 
+    def _watch_settings(self, version: tuple[int, Any]) -> Callable[[], bool]:
+        """Whether the settings changed since `version` was read (asked before each batch,
+        looked up at most every `SETTINGS_POLL_SECONDS`): settings and credentials saved
+        through any server reach a running campaign within seconds."""
+        last_look = time.monotonic()
+        changed = False
+
+        def settings_changed() -> bool:
+            nonlocal last_look, changed
+            if changed or time.monotonic() - last_look < SETTINGS_POLL_SECONDS:
+                return changed
+            last_look = time.monotonic()
+            with read_only(self.factory)() as session:
+                changed = settings_service.settings_version(session) != version
+            if changed:
+                log.info("the settings changed: the sender picks them up")
+            return changed
+
+        return settings_changed
+
     def _cannot_send(self, reason: str) -> None:
         # Running campaigns would wait forever without a word: they are paused, with why.
         with self.factory() as session, session.begin():
             paused = pause_running(session, reason)
         log.error("campaigns %s paused: %s", paused, reason)
+        if paused:
+            metrics.alert_raised("campaign_paused")
 
     def run_forever(self) -> None:
         """Loops until `stop` is set; an error in one pass is logged and the loop goes on."""
         while not self.stop.is_set():
+            self._again = False
             try:
                 self.run_once()
             except Exception:
                 log.exception("sender pass failed; retrying in %ss", self.poll_seconds)
-            self.stop.wait(self.poll_seconds)
+            if not self._again:
+                self.stop.wait(self.poll_seconds)
         self.close()
 
     def close(self) -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.config import Settings
-from stmails.db.models import Bounce
+from stmails.db.models import Bounce, Setting
 from stmails.services import settings as settings_service
 from stmails.services import subscribers
 from stmails.workers.mailbox import MailboxWorker, configured_mailboxes, mailbox_lock
@@ -57,7 +58,8 @@ def test_the_worker_scans_each_mailbox_when_it_is_due(
 ) -> None:
     entry = served_entry(mailbox)
     with session_maker() as session:
-        settings_service.set_value(session, "bounce.mailboxes", [entry, {"type": "nope"}])
+        # A bad entry (stored before settings were checked when saved) is passed over.
+        session.merge(Setting(key="bounce.mailboxes", value=[entry, {"type": "nope"}]))
         session.commit()
     mailbox.append(dsn("mona@dest.example", subject="served-bounce"))
     worker = MailboxWorker(session_maker, Settings(database_url=db_url, data_dir=tmp_path))
@@ -68,6 +70,34 @@ def test_the_worker_scans_each_mailbox_when_it_is_due(
     assert [s.bounces for s in worker.run_due(1000.0 + 601)] == [1]
     with session_maker() as session:
         assert session.scalar(select(func.count()).select_from(Bounce)) == 2
+
+
+def test_a_scan_moves_the_mailbox_metrics(
+    mailbox: Mailbox, session_maker: sessionmaker[Session], db_url: str, tmp_path: Path
+) -> None:
+    with session_maker() as session:
+        settings_service.set_value(session, "bounce.mailboxes", [served_entry(mailbox)])
+        session.commit()
+    mailbox.append(dsn("olga@dest.example", subject="metered-bounce"))
+    classified = REGISTRY.get_sample_value("stmails_classification_seconds_count") or 0.0
+    stored = REGISTRY.get_sample_value(
+        "stmails_events_ingested_total", {"source": "mailbox", "outcome": "stored"}
+    )
+    started = time.time()
+    worker = MailboxWorker(session_maker, Settings(database_url=db_url, data_dir=tmp_path))
+    try:
+        assert [s.bounces for s in worker.run_due(1000.0)] == [1]
+    finally:
+        worker.stop()
+    last = REGISTRY.get_sample_value(
+        "stmails_mailbox_last_scan_timestamp_seconds", {"mailbox": "served"}
+    )
+    assert last is not None and started <= last <= time.time()
+    assert REGISTRY.get_sample_value("stmails_classification_seconds_count") == classified + 1
+    after = REGISTRY.get_sample_value(
+        "stmails_events_ingested_total", {"source": "mailbox", "outcome": "stored"}
+    )
+    assert (after or 0.0) - (stored or 0.0) == 1
 
 
 def test_the_worker_attributes_verp_tokens_after_the_bounce_address_local_part(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 
@@ -19,6 +20,7 @@ from stmails.db.models import Subscriber, SubscriberList
 from stmails.services import lists as list_service
 from stmails.services import roles, users
 from stmails.services import subscribers as subscriber_service
+from stmails.services.hygiene import risk
 from stmails.web.admin import subscribers as subscribers_page
 
 from .test_pages import ORIGIN, sign_in
@@ -241,6 +243,14 @@ def test_export_streams_the_matching_subscribers(
     assert [r["email"] for r in rows] == ["person2@example.com"]
     everyone = list(csv.DictReader(io.StringIO(client.get("/admin/subscribers/export").text)))
     assert len(everyone) == 3
+    # Not scored yet: empty risk columns; once scored, the score, level and factors.
+    assert {(r["risk_score"], r["risk_level"]) for r in everyone} == {("", "")}
+    risk.rescore_all(session_maker)
+    scored = list(csv.DictReader(io.StringIO(client.get("/admin/subscribers/export").text)))
+    assert {r["risk_level"] for r in scored} == {"low"}
+    factors = json.loads(scored[0]["risk_factors"])
+    assert int(scored[0]["risk_score"]) == sum(f["points"] for f in factors)
+    assert "unverified_180_days" in {f["code"] for f in factors}
 
 
 def test_actions_need_their_permissions(app: FastAPI, session_maker: sessionmaker[Session]) -> None:

@@ -31,6 +31,7 @@ from stmails.ingest import message_ids
 from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier, Outcome
 from stmails.ingest.mailbox.client import MailboxClient, MessageRef
 from stmails.ingest.mailbox.config import MailboxConfig
+from stmails.ingest.mailbox.dmarc import report_attachments
 from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken, find_token
 from stmails.ingest.webhooks.base import uuid_or_empty
 
@@ -42,6 +43,10 @@ BATCH_MESSAGES = 100
 BATCH_BYTES = 8 * 1024 * 1024
 
 RecordEvents = Callable[[list[Event]], None]
+# Reads and keeps the DMARC aggregate reports among a message's attachments (the mailbox's name
+# for the log): True when one was a report (new or kept before), False when none was; raises
+# RecordUnavailable when the store is down.
+ReportSink = Callable[[list[bytes], str], bool]
 Classifier = Callable[[bytes], list[BounceRecord]]
 Status = Literal["processed", "ignored", "failed"]
 # What a message's try reads as in the ledger until it is finished: a scan that stops (the
@@ -160,6 +165,8 @@ class ScanSummary:
     failed: int = 0
     events: int = 0
     removed: int = 0
+    # DMARC aggregate reports found and handed to the report sink.
+    reports: int = 0
     skipped: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
@@ -173,6 +180,7 @@ class ScanSummary:
             "failed": self.failed,
             "events": self.events,
             "removed": self.removed,
+            "reports": self.reports,
         }
 
 
@@ -300,8 +308,10 @@ class Scanner:
         classifier: Classifier | BatchClassifier | None = None,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        reports: ReportSink | None = None,
     ) -> None:
         self.config = config
+        self._reports = reports
         self._record = record
         self._ledger = ledger
         self._verp_secret = verp_secret
@@ -452,6 +462,10 @@ class Scanner:
             # Committed before anything reads them: a message that hangs or crashes this
             # process still uses up a try.
             self._ledger.attempt(name, validity, present)
+        reports = self._take_reports(client, present, raws, summary)
+        present = [key for key in present if key not in reports]
+        if not present:
+            return
         try:
             outcomes = self._classify([raws[key] for key in present], classifier)
         except ClassifierClosed:
@@ -500,6 +514,40 @@ class Scanner:
         self._remove(client, recorded, summary)
         if self.config.non_bounce_action == "move" and ignored:
             client.move(ignored, self.config.non_bounce_folder)
+
+    def _take_reports(
+        self,
+        client: MailboxClient,
+        keys: list[str],
+        raws: dict[str, bytes],
+        summary: ScanSummary,
+    ) -> set[str]:
+        """The messages of `keys` that are DMARC aggregate reports, handed to the report sink
+        (stored there) and done with like recorded bounces; a dry run only counts them."""
+        if self._reports is None:
+            return set()
+        taken: set[str] = set()
+        for key in keys:
+            attachments = report_attachments(raws[key])
+            if not attachments:
+                continue
+            if self._dry_run:
+                summary.reports += 1
+                taken.add(key)
+                continue
+            try:
+                kept = self._reports(attachments, self.config.name)
+            except RecordUnavailable:
+                self._forgive(self.config.name, client.uidvalidity, keys)
+                raise
+            if kept:
+                summary.reports += 1
+                taken.add(key)
+        if taken and not self._dry_run:
+            done = sorted(taken)
+            self._ledger.mark(self.config.name, client.uidvalidity, done, "processed")
+            self._remove(client, done, summary)
+        return taken
 
     def _forgive(self, name: str, validity: str, keys: list[str]) -> None:
         """Take back the tries of `keys`, where the ledger's store lets us (it may be the very

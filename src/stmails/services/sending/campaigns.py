@@ -30,6 +30,13 @@ the row still says `in_flight`. The next run does not resend it (it is marked `i
 duplicate is worse than a rare missing message, and at most two batches can be affected (one
 batch is sent while the next is prepared). Pausing or stopping never leaves rows in flight:
 unsent claims are released, answered ones recorded, before the run returns.
+
+Several senders (processes on any hosts sharing one PostgreSQL) may run one campaign: they take
+turns at picking and claiming a batch (`db.locks.turn`), retries are re-claimed with UPDATE ...
+RETURNING (only the rows a sender's own update changed are its to send), and before finishing,
+a sender waits for the others' claims in flight, marking those older than `claim_timeout` in
+doubt (their sender died). A change of the settings ends a run between batches
+(`settings_changed`) so that the caller starts again with the new ones.
 """
 
 from __future__ import annotations
@@ -39,24 +46,27 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails import metrics
 from stmails.core import match_reason
 from stmails.core.event import Event
 from stmails.db.engine import session_factory
 from stmails.db.in_list import in_list
+from stmails.db.locks import CAMPAIGN_BATCH_LOCK, turn
 from stmails.db.models import (
     Bounce,
     Campaign,
     CampaignHold,
     CampaignList,
+    CampaignMedia,
     CampaignSend,
     MailingList,
     Subscriber,
@@ -67,7 +77,11 @@ from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
 from stmails.services.alerts import watch
-from stmails.services.errors import InvalidInput
+from stmails.services.dkim_keys import DkimError, Signer
+from stmails.services.errors import InvalidInput, NotFound
+from stmails.services.hygiene import segments
+from stmails.services.media import library as media_library
+from stmails.services.media.storage import StorageError
 from stmails.services.sending.compose import (
     Content,
     Envelope,
@@ -81,8 +95,17 @@ from stmails.services.sending.compose import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths
-from stmails.services.sending.messages import Message, MessageError, custom_headers
+from stmails.services.sending.messages import (
+    Attachment,
+    Message,
+    MessageError,
+    attachment_filename,
+    attachment_type,
+    custom_headers,
+    domain_of,
+)
 from stmails.services.sending.multiplex import send_all
+from stmails.services.sending.signing import sign_message
 from stmails.services.sending.smtp import NOT_ATTEMPTED, RateLimiter, SendResult, SmtpPool
 from stmails.services.sending.templates import TemplateRenderError
 from stmails.services.suppression import check_batch_detail
@@ -108,6 +131,9 @@ WAITING_FOR_HELD = "waiting for held domains: "
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
 DEFERRED = "deferred:"
+SETTINGS_CHANGED = "settings changed"
+# Seconds after which a claim still in flight is taken for that of a sender that died.
+CLAIM_TIMEOUT = 120.0
 
 
 class CampaignError(ValueError):
@@ -150,7 +176,7 @@ def layout_for(session: Session, campaign: Campaign) -> str | None:
 def compile_campaign(session: Session, campaign: Campaign, config: SendingConfig) -> Content:
     """The campaign's content compiled; CampaignError when a template is broken."""
     try:
-        return compile_content(
+        content = compile_content(
             subject=campaign.subject,
             body=campaign.body,
             content_type=campaign.content_type,
@@ -161,6 +187,41 @@ def compile_campaign(session: Session, campaign: Campaign, config: SendingConfig
         )
     except (TemplateRenderError, MessageError) as exc:
         raise CampaignError(str(exc)) from exc
+    attachments = campaign_attachments(session, campaign.id)
+    return replace(content, attachments=attachments) if attachments else content
+
+
+# A campaign's attachments go into every message: their bytes in all, at most.
+MAX_CAMPAIGN_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+def campaign_attachments(session: Session, campaign_id: int) -> tuple[Attachment, ...]:
+    """The campaign's media (`campaign_media`, listmonk's `media` field) as attachments of
+    each message; CampaignError when one is gone or unreadable, or they are too big together,
+    so that a campaign never goes out without the files it promises."""
+    rows = session.execute(
+        select(CampaignMedia.media_id, CampaignMedia.filename)
+        .where(CampaignMedia.campaign_id == campaign_id)
+        .order_by(CampaignMedia.id)
+    ).all()
+    attachments: list[Attachment] = []
+    total = 0
+    for media_id, filename in rows:
+        if media_id is None:
+            raise CampaignError(f"attachment {filename!r} was deleted from the media library")
+        try:
+            name, content_type, data = media_library.get_media_content(session, media_id)
+        except (NotFound, StorageError) as exc:
+            raise CampaignError(f"attachment {filename!r} cannot be read: {exc}") from None
+        total += len(data)
+        if total > MAX_CAMPAIGN_ATTACHMENT_BYTES:
+            raise CampaignError(
+                f"the campaign's attachments are over {MAX_CAMPAIGN_ATTACHMENT_BYTES} bytes in all"
+            )
+        attachments.append(
+            Attachment(attachment_filename(name), attachment_type(name, content_type), data)
+        )
+    return tuple(attachments)
 
 
 def change_status(
@@ -225,11 +286,16 @@ def count_recipients(session: Session, campaign_id: int) -> int:
 
 
 def start_due_campaigns(session: Session, now: datetime | None = None) -> list[int]:
-    """Scheduled campaigns whose send_at has come are set running; returns their ids."""
+    """Scheduled campaigns whose send_at has come are set running; returns their ids.
+
+    Every sender runs this on each pass: on PostgreSQL a campaign another sender is starting
+    right now is skipped (its row is locked), so each campaign is started by one of them."""
     now = now or utcnow()
     due = list(
         session.scalars(
-            select(Campaign).where(Campaign.status == "scheduled", Campaign.send_at <= now)
+            select(Campaign)
+            .where(Campaign.status == "scheduled", Campaign.send_at <= now)
+            .with_for_update(skip_locked=True)
         )
     )
     for campaign in due:
@@ -261,6 +327,8 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
         "name": campaign.name,
         "subject": campaign.subject,
         "from_email": campaign.from_email,
+        "attribs": dict(campaign.attribs or {}),
+        "tags": list(campaign.tags or []),
     }
 
 
@@ -296,7 +364,9 @@ def render_for(
         feedback_id=f"{campaign.id}:{campaign.uuid[:8]}:campaign:{config.feedback_id_sender}",
         header_names=content.header_names,
     )
-    return to_spec(rendered, recipient, envelope).build()
+    spec = to_spec(rendered, recipient, envelope)
+    spec.attachments = content.attachments
+    return spec.build()
 
 
 def render_preview(
@@ -512,9 +582,21 @@ class CampaignRunner:
         *,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = utcnow,
+        signer: Signer | None = None,
+        settings_changed: Callable[[], bool] = lambda: False,
+        claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
-        """`smtp` is the pool whose connections one thread drives (see `multiplex`)."""
+        """`smtp` is the pool whose connections one thread drives (see `multiplex`); `signer`
+        DKIM-signs every message by its From domain's active key (none: unsigned).
+
+        `settings_changed()` is asked before each batch: when it answers True the run stops
+        (every claim recorded or released) so that the caller sends on with the new settings.
+        `claim_timeout`: seconds after which another sender's claim still in flight is taken
+        for the claim of a process that died (see `_settle_in_flight`)."""
+        self.settings_changed = settings_changed
+        self.claim_timeout = claim_timeout
         self.factory = factory
+        self.signer = signer
         self.smtp = smtp
         self.config = config
         self.record_bounce = record_bounce
@@ -523,9 +605,12 @@ class CampaignRunner:
         self.now = now
         self.limiter = RateLimiter(config.message_rate)
         # Reads take no write lock (SQLite): a separate read-only session maker.
-        self.reader = session_factory(factory.kw["bind"], readonly=True)
+        self.engine: Engine = factory.kw["bind"]
+        self.reader = session_factory(self.engine, readonly=True)
         # Whether the campaign being run is an opt-in campaign (see `run`).
         self._optin = False
+        # The campaign's segment (services.hygiene.segments; empty: the whole lists).
+        self._segment = segments.Segment()
         # The chunks handed to the SMTP engine, oldest first (see `_dispatch`).
         self._chunks: deque[list[Future[list[_Sent]]]] = deque()
         self._failures = _Failures(config.max_send_errors)
@@ -547,6 +632,7 @@ class CampaignRunner:
             except CampaignError as exc:
                 reason = f"the content cannot be rendered: {exc}"[:1000]
                 log.error("campaign %s paused: %s", campaign_id, reason)
+                metrics.alert_raised("campaign_paused")
                 campaign.status = "paused"
                 campaign.pause_reason = reason
                 session.commit()
@@ -563,6 +649,18 @@ class CampaignRunner:
             self._optin = campaign.type == "optin"
             if self._optin:
                 lists = optin_list_ids(session, lists)
+            self._segment = segments.get_segment(session, campaign_id)
+            problem = self._signing_problem(campaign)
+            if problem:
+                # Mail that should be signed never leaves unsigned: the campaign waits for
+                # an admin to mend the key.
+                log.error("campaign %s paused: %s", campaign_id, problem)
+                metrics.alert_raised("campaign_paused")
+                campaign.status = "paused"
+                campaign.pause_reason = problem[:1000]
+                session.commit()
+                report.stopped_because = problem
+                return report
             session.expunge(campaign)
         self._campaign_id = campaign_id
         self._mark_in_doubt(campaign_id)
@@ -585,10 +683,17 @@ class CampaignRunner:
                     if status != "running":
                         report.stopped_because = status or "deleted"
                         return report
-                    batch = self._next_batch(campaign_id, lists)
+                    if self.settings_changed():
+                        report.stopped_because = SETTINGS_CHANGED
+                        return report
+                    # Senders of the campaign take turns at picking and claiming a batch (on
+                    # PostgreSQL), so that each picks recipients the others have not.
+                    with turn(self.engine, CAMPAIGN_BATCH_LOCK, campaign_id):
+                        batch = self._next_batch(campaign_id, lists)
+                        won = self._claim(campaign_id, batch) if batch else None
                     if batch:
                         dispatched = self._send_batch(
-                            campaign, content, batch, pool, report, should_stop
+                            campaign, content, won, pool, report, should_stop
                         )
                         errors = 0
                         if pending is not None:
@@ -606,6 +711,10 @@ class CampaignRunner:
                         continue
                     waiting = self._deferred_wait(campaign_id)
                     if waiting is None:
+                        if self._settle_in_flight(campaign_id):
+                            # Another sender's batch is still out: its answers come first.
+                            self.sleep(1.0)
+                            continue
                         held = self._wait_for_held(campaign_id)
                         if held:
                             report.stopped_because = held
@@ -674,6 +783,37 @@ class CampaignRunner:
                 .values(reason=IN_DOUBT)
             )
 
+    def _settle_in_flight(self, campaign_id: int) -> int:
+        """Marks in doubt the claims still in flight after `claim_timeout` (their sender died
+        between SMTP and recording, or is far behind: its answer, if it comes, still wins);
+        returns how many younger claims remain in flight (other senders' batches)."""
+        cutoff = self.now() - timedelta(seconds=self.claim_timeout)
+        with self.factory() as session, session.begin():
+            result = session.execute(
+                update(CampaignSend)
+                .where(
+                    CampaignSend.campaign_id == campaign_id,
+                    CampaignSend.reason == IN_FLIGHT,
+                    CampaignSend.sent_at <= cutoff,
+                )
+                .values(reason=IN_DOUBT)
+            )
+            stale = int(getattr(result, "rowcount", 0) or 0)
+            left = session.scalar(
+                select(func.count())
+                .select_from(CampaignSend)
+                .where(CampaignSend.campaign_id == campaign_id, CampaignSend.reason == IN_FLIGHT)
+            )
+        if stale:
+            log.warning(
+                "campaign %s: %s sends left in flight for over %.0f s are marked in doubt "
+                "(their sender stopped before recording them)",
+                campaign_id,
+                stale,
+                self.claim_timeout,
+            )
+        return int(left or 0)
+
     def _next_batch(self, campaign_id: int, lists: Sequence[int]) -> list[_Candidate]:
         if not lists:
             return []
@@ -735,7 +875,22 @@ class CampaignRunner:
                 candidate.skip = "unsubscribed" if "unsubscribed" in statuses else "unconfirmed"
             candidates.append(candidate)
         self._apply_suppressions(session, candidates)
+        self._apply_segment(session, candidates)
         return candidates
+
+    def _apply_segment(self, session: Session, candidates: Sequence[_Candidate]) -> None:
+        """Skips the candidates the campaign's segment or a segment's frequency cap leaves
+        out (an opt-in campaign is never narrowed: it asks for consent)."""
+        if self._optin:
+            return
+        live = [c for c in candidates if not c.skip]
+        left_out = segments.skips(
+            session, self._segment, [c.recipient.id for c in live], self.now()
+        )
+        for candidate in live:
+            reason = left_out.get(candidate.recipient.id)
+            if reason:
+                candidate.skip = reason
 
     def _apply_suppressions(self, session: Session, candidates: Sequence[_Candidate]) -> int:
         live = [c for c in candidates if not c.skip]
@@ -812,12 +967,12 @@ class CampaignRunner:
         self,
         campaign: Campaign,
         content: Content,
-        batch: list[_Candidate],
+        won: list[_Candidate] | None,
         pool: ThreadPoolExecutor,
         report: RunReport,
         should_stop: Callable[[], bool],
     ) -> _Dispatched | None:
-        won = self._claim(campaign.id, batch)
+        """Hands the claims this sender won (`_claim`) to the SMTP engine; counts the skips."""
         if won is None:
             return None
         for candidate in won:
@@ -891,13 +1046,25 @@ class CampaignRunner:
             campaign, outcomes, late_skips, dispatched.released, report, dispatched.attempt
         )
 
+    def _signing_problem(self, campaign: Campaign) -> str:
+        """Why the campaign's mail cannot be DKIM-signed although its From domain has an
+        active key ('' when it can, or needs no signature)."""
+        if self.signer is None:
+            return ""
+        try:
+            self.signer.check(domain_of(campaign.from_email))
+        except DkimError as exc:
+            return f"DKIM signing failed: {exc}"
+        return ""
+
     def _render(
         self, campaign: Campaign, content: Content, candidate: _Candidate
     ) -> Message | None:
-        """The candidate's message, or None (and `skip` says why) when the recipient's data
-        cannot be rendered. Anything else raised is a bug and stops the campaign."""
+        """The candidate's message (DKIM-signed when a signer is set), or None (and `skip`
+        says why) when the recipient's data cannot be rendered. Anything else raised is a bug
+        and stops the campaign."""
         try:
-            return render_for(
+            message = render_for(
                 content,
                 campaign,
                 candidate.recipient,
@@ -905,6 +1072,9 @@ class CampaignRunner:
                 self.return_paths,
                 candidate.message_id,
             )
+            if self.signer is not None:
+                message = sign_message(self.signer, message)
+            return message
         except (TemplateRenderError, MessageError) as exc:
             candidate.skip = f"render_error: {exc}"[:200]
             log.warning(
@@ -1090,6 +1260,7 @@ class CampaignRunner:
                 self._watch(session, campaign.id)
         if pause_reason and not report.stopped_because:
             log.error("campaign %s paused: %s", campaign.id, pause_reason)
+            metrics.alert_raised("campaign_paused")
             report.stopped_because = pause_reason
         report.sent += len(accepted)
         report.errors += len(errors)
@@ -1153,19 +1324,27 @@ class CampaignRunner:
             ids = [r.subscriber_id for r in rows]
             message_ids = {r.subscriber_id: r.message_id for r in rows}
             candidates = self._candidates(session, ids, lists)
-        # Re-claim the retries (back to in flight) in one transaction before sending.
+        # Re-claim the retries (back to in flight) in one transaction before sending; another
+        # sender may have re-claimed some of them meanwhile: only the rows this update changed
+        # are ours to send.
         with self.factory() as session, session.begin():
-            session.execute(
-                update(CampaignSend)
-                .where(
-                    CampaignSend.campaign_id == campaign.id,
-                    CampaignSend.subscriber_id.in_(ids),
-                    CampaignSend.reason.like(f"{DEFERRED}%"),
+            won = set(
+                session.scalars(
+                    update(CampaignSend)
+                    .where(
+                        CampaignSend.campaign_id == campaign.id,
+                        CampaignSend.subscriber_id.in_(ids),
+                        CampaignSend.status == "failed",
+                        CampaignSend.reason.like(f"{DEFERRED}%"),
+                    )
+                    .values(status="sent", reason=IN_FLIGHT, sent_at=self.now())
+                    .returning(CampaignSend.subscriber_id)
                 )
-                .values(status="sent", reason=IN_FLIGHT)
             )
         by_attempt: dict[int, list[_Candidate]] = {}
         for candidate in candidates:
+            if candidate.recipient.id not in won:
+                continue
             candidate.message_id = message_ids[candidate.recipient.id]
             by_attempt.setdefault(attempts[candidate.recipient.id], []).append(candidate)
         for attempt, group in by_attempt.items():
@@ -1264,3 +1443,39 @@ def subscribers_by_email(session: Session, emails: Iterable[str]) -> dict[str, S
         return {}
     rows = session.scalars(select(Subscriber).where(func.lower(Subscriber.email).in_(wanted)))
     return {s.email.lower(): s for s in rows}
+
+
+def send_queue_depths(session: Session) -> dict[str, int]:
+    """The sending queue of the running and paused campaigns now: recipients not yet handled
+    (`campaign_unsent`, running ones), claims being sent (`campaign_in_flight`), 4xx deferrals
+    waiting for their retry (`campaign_deferred`) and sends in doubt (`campaign_in_doubt`)."""
+    left = Campaign.to_send - Campaign.sent - Campaign.skipped - Campaign.failed
+    unsent = session.scalar(
+        select(func.coalesce(func.sum(case((left > 0, left), else_=0)), 0)).where(
+            Campaign.status == "running"
+        )
+    )
+    active = select(Campaign.id).where(Campaign.status.in_(("running", "paused")))
+    rows = session.execute(
+        select(CampaignSend.status, CampaignSend.reason, func.count())
+        .where(
+            CampaignSend.campaign_id.in_(active.scalar_subquery()),
+            CampaignSend.reason.in_((IN_FLIGHT, IN_DOUBT))
+            | CampaignSend.reason.like(f"{DEFERRED}%"),
+        )
+        .group_by(CampaignSend.status, CampaignSend.reason)
+    )
+    depths = {
+        "campaign_unsent": int(unsent or 0),
+        "campaign_in_flight": 0,
+        "campaign_deferred": 0,
+        "campaign_in_doubt": 0,
+    }
+    for status, reason, count in rows:
+        if reason == IN_FLIGHT:
+            depths["campaign_in_flight"] += int(count)
+        elif reason == IN_DOUBT:
+            depths["campaign_in_doubt"] += int(count)
+        elif status == "failed":
+            depths["campaign_deferred"] += int(count)
+    return depths

@@ -113,6 +113,38 @@ def resolve_subscribers(
     return targets
 
 
+SUBSCRIBER_MODES = ("default", "fallback", "external")
+
+
+def tx_targets(
+    session: Session, mode: str, emails: Sequence[str] = (), ids: Sequence[int] = ()
+) -> list[Target]:
+    """The recipients of a transactional message by listmonk's `subscriber_mode`: `default`,
+    subscribers only (by address or id); `fallback`, the subscriber of each address where there
+    is one, else the bare address; `external`, the bare addresses without any lookup. A bare
+    address renders with only `.Subscriber.Email`; every recipient still passes the
+    suppression list before SMTP."""
+    if mode not in SUBSCRIBER_MODES:
+        raise DirectSendError(f"subscriber_mode: one of {', '.join(SUBSCRIBER_MODES)}")
+    if mode == "default":
+        return resolve_subscribers(session, emails=emails, ids=ids)
+    if ids:
+        raise DirectSendError(f"subscriber_ids: not allowed in {mode} mode (give addresses)")
+    if mode == "external":
+        return raw_targets(emails)
+    found = subscribers_by_email(session, emails)
+    targets: list[Target] = []
+    for email, bare in zip(emails, raw_targets(emails), strict=True):
+        subscriber = found.get(normalize_email(email))
+        if subscriber is None:
+            targets.append(bare)
+        elif subscriber.status == "blocklisted":
+            targets.append(Target(subscriber.email, None, "subscriber is blocklisted"))
+        else:
+            targets.append(Target(subscriber.email, recipient_of(subscriber)))
+    return targets
+
+
 def raw_targets(addresses: Sequence[str]) -> list[Target]:
     """Targets for bare addresses (raw sends): a recipient without a subscriber behind it.
 
@@ -141,9 +173,11 @@ def tx_content(
     from_email: str = "",
     subject: str = "",
     headers: Any = None,
+    altbody: str | None = None,
     config: SendingConfig,
 ) -> Content:
-    """The compiled content of a transactional template; DirectSendError when unusable."""
+    """The compiled content of a transactional template; DirectSendError when unusable.
+    `altbody` is the plain-text alternative (default: made from the HTML)."""
     template = session.get(Template, template_id)
     if template is None or template.type != "tx":
         raise DirectSendError(f"template_id: no transactional template {template_id}")
@@ -155,6 +189,7 @@ def tx_content(
             body=template.body,
             content_type=content_type,
             from_email=from_email or config.from_email,
+            altbody=altbody,
             headers=custom_headers(headers),
         )
     except (TemplateRenderError, MessageError) as exc:
@@ -251,7 +286,7 @@ class DirectSender:
                 header_names=content.header_names,
             )
             spec = to_spec(rendered, recipient, envelope)
-            spec.attachments = attachments
+            spec.attachments = attachments or content.attachments
             message = spec.build()
         except (TemplateRenderError, MessageError) as exc:
             return RecipientResult(recipient.email, "failed", f"render error: {exc}")

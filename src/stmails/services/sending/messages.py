@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import mimetypes
 import os
 import random
 import re
@@ -153,7 +154,12 @@ class Attachment:
     data: bytes
 
     def part(self) -> bytes:
-        """The attachment as a MIME part: base64 in lines of 76 characters, CRLF line ends."""
+        """The attachment as a MIME part: base64 in lines of 76 characters, CRLF line ends
+        (encoded once: a campaign's attachment goes into every message)."""
+        return self._part
+
+    @functools.cached_property
+    def _part(self) -> bytes:
         if not _FILENAME.fullmatch(self.filename):
             raise MessageError(f"not a plain attachment file name: {self.filename[:100]!r}")
         if not _MIME_TYPE.fullmatch(self.content_type):
@@ -165,6 +171,25 @@ class Attachment:
             f'Content-Disposition: attachment; filename="{self.filename}"\r\n\r\n'
         )
         return head.encode("ascii") + encoded
+
+
+def attachment_filename(name: str) -> str:
+    """A file name given by a caller as a plain ASCII attachment name: its last path step,
+    characters other than letters, digits, `.`, `_` and `-` replaced by `_`, at most 100."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in base)
+    cleaned = cleaned.lstrip("._-")[:100]
+    return cleaned or "attachment"
+
+
+def attachment_type(name: str, declared: str) -> str:
+    """The MIME type of an attachment: the caller's when it is a well-formed type, else what
+    the file name suggests, else application/octet-stream."""
+    declared = declared.split(";", 1)[0].strip().lower()
+    if _MIME_TYPE.fullmatch(declared) and declared != "application/octet-stream":
+        return declared
+    guessed = mimetypes.guess_type(name)[0]
+    return guessed if guessed and _MIME_TYPE.fullmatch(guessed) else "application/octet-stream"
 
 
 @dataclass(frozen=True)

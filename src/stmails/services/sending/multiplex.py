@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stmails import metrics
 from stmails.services.sending.messages import Message
 from stmails.services.sending.smtp import (
     NO_CONNECTION,
@@ -53,6 +54,7 @@ from stmails.services.sending.smtp import (
     lost,
     outgoing,
     refusal,
+    server_label,
     transact,
 )
 
@@ -449,6 +451,7 @@ class _Multiplexer:
             self.again.append((index, message))
             return
         self.results[index] = result
+        metrics.smtp_result(server_label(link.lease.server), result.outcome)
 
     def _done(self, link: _Link) -> None:
         link.index, link.message, link.waiting = -1, None, ""

@@ -34,12 +34,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from stmails import metrics
 from stmails.services.sending.messages import Message, encode_unstructured
 
 Outcome = Literal["sent", "hard", "soft", "error", "in_doubt"]
 # Where in the exchange a result was decided: opening the session (connect, tls, helo, auth),
-# the transaction (mail, rcpt, data), the session as a whole, or never tried (queue).
-Stage = Literal["connect", "tls", "helo", "auth", "mail", "rcpt", "data", "session", "queue"]
+# the transaction (mail, rcpt, data), the session as a whole, never tried (queue), or before
+# SMTP: the message could not be DKIM-signed (sign).
+Stage = Literal[
+    "connect", "tls", "helo", "auth", "mail", "rcpt", "data", "session", "queue", "sign"
+]
 
 # A reply whose text says our upstream refuses to relay for us, or that it wants us to log in:
 # the sender's configuration is wrong, the recipient is fine (Postfix, Exim, Exchange wording).
@@ -108,6 +112,11 @@ def servers_from_settings(smtp: Sequence[Mapping[str, Any]]) -> list[SmtpServer]
     from stmails.services.sending import config
 
     return config.servers_from_settings(smtp)
+
+
+def server_label(server: SmtpServer) -> str:
+    """The server as the metrics name it: `host:port`."""
+    return f"{server.host}:{server.port}"
 
 
 @dataclass(frozen=True)
@@ -638,6 +647,11 @@ class SmtpPool:
         lease = self.lease()
         if lease is None:
             return NO_CONNECTION
+        result = self._send(lease, message)
+        metrics.smtp_result(server_label(lease.server), result.outcome)
+        return result
+
+    def _send(self, lease: Lease, message: Message) -> SendResult:
         result = NOT_ATTEMPTED
         try:
             for _ in range(lease.attempts):

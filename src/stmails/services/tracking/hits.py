@@ -42,6 +42,7 @@ from stmails.db.types import UTCDateTime
 from stmails.db.upsert import insert_rows_or_ignore
 from stmails.services.analytics.window import hour_of
 from stmails.services.errors import NotFound
+from stmails.services.hygiene import risk
 from stmails.services.tracking import machines
 from stmails.services.tracking.links import ANONYMOUS, tracking_config
 from stmails.services.tracking.machines import HitKind
@@ -215,9 +216,13 @@ def record_hits(session: Session, hits: Sequence[Hit]) -> list[HitResult | Excep
     if pending:
         deltas = _Deltas()
         _retract(connection, _judge(connection, pending), deltas)
-        _mark_firsts(connection, [p for p in pending if not p.machine and p.stored_subscriber])
+        people = [p for p in pending if not p.machine and p.stored_subscriber]
+        _mark_firsts(connection, people)
         _store(connection, pending, deltas)
         _write_deltas(connection, deltas)
+        # A person's first open or click of a campaign makes them engaged again: their
+        # bounce-risk score follows (services.hygiene.risk; machine opens never count).
+        risk.rescore(session, [p.stored_subscriber for p in people if p.first])
     results = iter(pending)
     return [
         HitResult(True, next(results).machine) if isinstance(o, HitResult) and o.recorded else o

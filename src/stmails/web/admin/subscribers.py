@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response, StreamingResponse
 
-from stmails.db.models import SUBSCRIBER_STATUSES, SUBSCRIPTION_STATUSES, MailingList, Subscriber
+from stmails.db.models import (
+    SUBSCRIBER_STATUSES,
+    SUBSCRIPTION_STATUSES,
+    MailingList,
+    Subscriber,
+    SubscriberHygiene,
+)
 from stmails.services import bounces as bounce_service
 from stmails.services import intake, subscriber_pages
 from stmails.services import subscribers as subscriber_service
@@ -30,6 +36,7 @@ from stmails.services import suppression as suppression_service
 from stmails.services.analytics import listmonk as listmonk_analytics
 from stmails.services.bounces import BounceFilter
 from stmails.services.errors import Conflict, InvalidInput, NotFound
+from stmails.services.hygiene import risk
 from stmails.services.subscriber_query import QueryError, query_deadline, subscriber_condition
 from stmails.verify.jobs import TooManyAddresses, TooManyJobs
 from stmails.web.admin.forms import form_fields, text
@@ -46,7 +53,20 @@ BASE = "/admin/subscribers"
 SCREEN = 50
 BULK_ACTIONS = ("add", "remove", "unsubscribe", "blocklist", "delete", "verify")
 ATTRIBS_MAX = 100_000
-EXPORT_HEADER = ["id", "uuid", "email", "name", "status", "attribs", "created_at", "updated_at"]
+EXPORT_HEADER = [
+    "id",
+    "uuid",
+    "email",
+    "name",
+    "status",
+    "attribs",
+    "created_at",
+    "updated_at",
+    # List hygiene (services.hygiene): empty until scored.
+    "risk_score",
+    "risk_level",
+    "risk_factors",
+]
 EXPORT_CHUNK = 2000
 
 
@@ -191,6 +211,7 @@ async def export_subscribers(
                         .limit(EXPORT_CHUNK)
                     )
                 )
+                hygiene = risk.hygiene_of(session, [s.id for s in chunk])
                 out = [
                     [
                         s.id,
@@ -201,6 +222,7 @@ async def export_subscribers(
                         json.dumps(s.attribs, ensure_ascii=False),
                         s.created_at.isoformat(),
                         s.updated_at.isoformat(),
+                        *_risk_cells(hygiene.get(s.id)),
                     ]
                     for s in chunk
                 ]
@@ -219,6 +241,12 @@ async def export_subscribers(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
     )
+
+
+def _risk_cells(row: SubscriberHygiene | None) -> list[Any]:
+    if row is None or row.scored_at is None:
+        return ["", "", ""]
+    return [row.risk_score, row.risk_level, risk.factors_json(row.risk_factors)]
 
 
 def check_targets(viewer: Viewer, list_ids: Iterable[int]) -> None:

@@ -7,7 +7,8 @@
 - `POST /api/campaigns/{id}/test` `{"subscribers": ["a@b.c", ...]}` (plus any campaign field to
   try unsaved content, which also needs `campaigns:manage_all`: it is writing the campaign
   without saving it): sent now, each address checked like campaign mail; a suppressed or
-  unknown address is refused with its reason.
+  unknown address is refused with its reason. listmonk's `{"data": true}` when all were sent
+  (else 400/503 naming each; `?results=true` for the per-recipient results).
 - `GET /api/campaigns/{id}/preview?subscriber_id=N` (or `subscriber_email=`): the body rendered
   for that subscriber (a sample subscriber when none is named); naming a subscriber also needs
   `subscribers:get`, since the preview shows that subscriber's data.
@@ -37,7 +38,7 @@ from stmails.services.sending.campaigns import (
 from stmails.services.sending.compose import Links, unsubscribe_url
 from stmails.services.sending.direct import resolve_subscribers
 from stmails.web.api.campaigns import serialized
-from stmails.web.api.sending_common import direct_sender, per_recipient, sending_config
+from stmails.web.api.sending_common import direct_sender, listmonk_answer, sending_config
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
@@ -126,7 +127,7 @@ async def test_send(request: Request, caller: Caller, campaign_id: int) -> JSONR
         return [r.as_dict() for r in results]
 
     results = await run_db(request, work, write=True)
-    return per_recipient(results)
+    return listmonk_answer(request, results)
 
 
 @router.get(

@@ -9,10 +9,11 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from stmails.ingest.message_ids import make_message_id
-from stmails.services import bounces
+from stmails.services import bounces, dkim_keys
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
+from stmails.services.sending.signing import signed
 from stmails.services.sending.smtp import SmtpPool
 from stmails.web.deps import app_state
 from stmails.web.errors import ApiError
@@ -38,8 +39,8 @@ def sending_config(request: Request, session: Session) -> SendingConfig:
 
 
 def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
-    """A sender over the app's shared SMTP pool (rebuilt when the smtp settings change);
-    503 when no SMTP server is enabled."""
+    """A sender over the app's shared SMTP pool (rebuilt when the smtp settings change) that
+    DKIM-signs with the active keys; 503 when no SMTP server is enabled."""
     if not config.smtp:
         raise ApiError(503, "no SMTP server is enabled (settings: smtp)", {"Retry-After": "60"})
     state = app_state(request)
@@ -51,9 +52,12 @@ def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
         holder = _PoolHolder(key, SmtpPool(config.smtp))
         state.extras[POOL_KEY] = holder
     secret = state.settings.resolved_secret_key().encode()
+    # The keys as stored now: a key activated a moment ago signs this request's mail.
+    with state.readonly_sessions() as session:
+        signer = dkim_keys.load_signer(session, secret)
     return DirectSender(
         config,
-        holder.pool.send,
+        signed(holder.pool.send, signer),
         bounces.record,
         return_path_for(config, verp_maker(secret)),
         # Signed Message-IDs: the mailbox scanner attributes their bounces (bounce.mailbox_trust).
@@ -89,4 +93,32 @@ def per_recipient(results: list[dict[str, Any]]) -> JSONResponse:
             "data": payload,
         },
         status_code=422,
+    )
+
+
+def listmonk_answer(request: Request, results: list[dict[str, Any]]) -> JSONResponse:
+    """listmonk's answer to a send (`POST /api/tx`, a campaign's test send): `{"data": true}`
+    once every recipient was sent to (or may have been: `in_doubt`). Otherwise an error naming
+    each recipient not sent to and why, with the per-recipient results in `data`: 400 when every
+    such recipient was refused or rejected for good (the caller's to fix), 503 when a send failed
+    for a reason that may pass (the server or the network), as listmonk answers 500 there.
+    `?results=true` gives stmails' per-recipient results instead (`per_recipient`)."""
+    if request.query_params.get("results", "").lower() in {"1", "true", "yes"}:
+        return per_recipient(results)
+    missed = [r for r in results if r["status"] not in ("sent", "in_doubt")]
+    if not missed:
+        return data(True)
+    temporary = any(
+        r["status"] == "failed" and not str(r.get("error", "")).startswith(("hard", "render error"))
+        for r in missed
+    )
+    message = "; ".join(f"{r['recipient']}: {r.get('error') or r['status']}" for r in missed[:20])
+    if len(missed) > 20:
+        message += f"; and {len(missed) - 20} more"
+    sent = len(results) - len(missed)
+    payload = {"message": f"not sent to {len(missed)} of {len(results)} ({sent} sent): {message}"}
+    return JSONResponse(
+        {**payload, "data": {"results": results}},
+        status_code=503 if temporary else 400,
+        headers={"Retry-After": "30"} if temporary else None,
     )

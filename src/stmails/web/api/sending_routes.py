@@ -8,7 +8,10 @@ from stmails.web.api import campaign_actions, suppressions, templates, tx
 from stmails.web.api.sending_common import close_pool
 
 # Request-body caps these routes need beyond the default.
-BODY_LIMITS = {"/api/suppressions": suppressions.MAX_BODY_BYTES}
+BODY_LIMITS = {
+    "/api/suppressions": suppressions.MAX_BODY_BYTES,
+    "/api/tx": tx.MAX_BODY_BYTES,
+}
 
 
 def install(app: FastAPI) -> None:

@@ -24,6 +24,7 @@ from stmails.services import bounces as bounce_service
 from stmails.services import intake
 from stmails.services import subscribers as subscriber_service
 from stmails.services.bounces import BounceFilter
+from stmails.services.hygiene import risk
 from stmails.services.subscriber_query import query_deadline, subscriber_condition
 from stmails.web import serialize
 from stmails.web.body import (
@@ -68,7 +69,9 @@ MEMBERSHIP_ACTIONS = ("add", "remove", "unsubscribe")
 def _one(session: Session, subscriber_id: int, caller: Principal) -> dict[str, Any]:
     found = subscriber_service.get(session, subscriber_id)
     body = serialize.subscriber(
-        found, subscriber_service.subscriptions(session, [found.id])[found.id]
+        found,
+        subscriber_service.subscriptions(session, [found.id])[found.id],
+        risk.hygiene_of(session, [found.id]).get(found.id),
     )
     return mask_lists(body, caller)
 
@@ -129,7 +132,11 @@ async def list_subscribers(
             raise bad_request(message) from None
         rows = found.results
         lists = subscriber_service.subscriptions(session, [row.id for row in rows])
-        results = [mask_lists(serialize.subscriber(row, lists[row.id]), caller) for row in rows]
+        hygiene = risk.hygiene_of(session, [row.id for row in rows])
+        results = [
+            mask_lists(serialize.subscriber(row, lists[row.id], hygiene.get(row.id)), caller)
+            for row in rows
+        ]
         return paging.envelope(results, found.total, query, search.strip())
 
     return data(await run_db(request, work))

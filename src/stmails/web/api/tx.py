@@ -3,7 +3,12 @@
 `POST /api/tx` takes listmonk's body: `template_id`, one of `subscriber_email`, `subscriber_id`,
 `subscriber_emails`, `subscriber_ids`, and optional `from_email`, `subject`, `data` (available
 as `{{ .Tx.Data.* }}` / `{{ tx.data.* }}`), `headers` (`[{"Name": "value"}]`) and
-`content_type` (html, markdown, plain). File attachments (multipart) are not supported.
+`content_type` (html, markdown, plain), `altbody` (the plain-text alternative), `messenger`
+(only `email`) and `subscriber_mode` (`default`: subscribers only; `fallback`: the subscriber of
+each address, else the bare address; `external`: bare addresses, no lookup). As listmonk,
+multipart/form-data takes the same fields as JSON in `data` and files in `file` parts
+(attachments, at most 10 and 20 MB in all). The answer is listmonk's `{"data": true}` once
+every recipient was sent to; with `?results=true`, stmails' per-recipient results.
 
 `POST /api/tx/raw` sends given content to bare addresses: `to` (one or a list), `subject`,
 `from_email`, `body` with `content_type`, optional `altbody` and `headers`.
@@ -17,27 +22,69 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
+from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.services.sending.compose import compile_content
 from stmails.services.sending.direct import (
+    SUBSCRIBER_MODES,
     DirectSendError,
     raw_targets,
-    resolve_subscribers,
     tx_content,
+    tx_targets,
 )
-from stmails.services.sending.messages import MessageError, custom_headers
+from stmails.services.sending.messages import (
+    Attachment,
+    MessageError,
+    attachment_filename,
+    attachment_type,
+    custom_headers,
+)
 from stmails.services.sending.templates import TemplateRenderError
-from stmails.web.api.sending_common import direct_sender, per_recipient, sending_config
+from stmails.web.api.sending_common import (
+    direct_sender,
+    listmonk_answer,
+    per_recipient,
+    sending_config,
+)
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import json_object, run_db
+from stmails.web.body import is_json_media_type, json_object, run_db
 from stmails.web.deps import require_user
-from stmails.web.errors import bad_request
+from stmails.web.errors import ApiError, bad_request
 from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse
 
 router = APIRouter(tags=["transactional"], dependencies=[Depends(require_user)])
+
+# Attachments of one message: how many files, and their bytes in all.
+MAX_ATTACHMENTS = 10
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+# The request body: the attachments and the fields, with room for the multipart framing.
+MAX_BODY_BYTES = MAX_ATTACHMENT_BYTES + 1024 * 1024
+TX_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": {"type": "string", "description": "the fields, as JSON"},
+                        "file": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
 
 
 def _list_of(body: dict[str, Any], one: str, many: str, kind: type) -> list[Any]:
@@ -58,10 +105,10 @@ def _list_of(body: dict[str, Any], one: str, many: str, kind: type) -> list[Any]
     "/tx",
     dependencies=[require_permission("tx:send")],
     summary="Send a transactional message",
-    openapi_extra=JSON_BODY,
+    openapi_extra=TX_BODY,
 )
 async def send_tx(request: Request) -> JSONResponse:
-    body = await json_object(request)
+    body, attachments = await _tx_request(request)
     template_id = body.get("template_id")
     if not isinstance(template_id, int) or isinstance(template_id, bool):
         raise bad_request("template_id: required (a number)")
@@ -69,9 +116,18 @@ async def send_tx(request: Request) -> JSONResponse:
     ids = _list_of(body, "subscriber_id", "subscriber_ids", int)
     if not emails and not ids:
         raise bad_request("give subscriber_email(s) or subscriber_id(s)")
+    mode = body.get("subscriber_mode") or "default"
+    if not isinstance(mode, str):
+        raise bad_request(f"subscriber_mode: one of {', '.join(SUBSCRIBER_MODES)}")
+    messenger = body.get("messenger") or "email"
+    if messenger != "email":
+        raise bad_request(f"messenger: unknown messenger {str(messenger)[:50]!r} (only email)")
     tx_data = body.get("data") or {}
     if not isinstance(tx_data, dict):
         raise bad_request("data: expected a JSON object")
+    altbody = body.get("altbody")
+    if altbody is not None and not isinstance(altbody, str):
+        raise bad_request("altbody: expected text")
 
     def work(session: Session) -> list[dict[str, Any]]:
         config = sending_config(request, session)
@@ -83,16 +139,59 @@ async def send_tx(request: Request) -> JSONResponse:
                 from_email=str(body.get("from_email") or ""),
                 subject=str(body.get("subject") or ""),
                 headers=body.get("headers"),
+                altbody=altbody or None,
                 config=config,
             )
-            targets = resolve_subscribers(session, emails=emails, ids=ids)
+            targets = tx_targets(session, mode, emails=emails, ids=ids)
         except (DirectSendError, MessageError) as exc:
             raise bad_request(str(exc)) from None
         sender = direct_sender(request, config)
-        results = sender.send(session, content, targets, kind="tx", tx_data=tx_data)
+        results = sender.send(
+            session, content, targets, kind="tx", tx_data=tx_data, attachments=attachments
+        )
         return [r.as_dict() for r in results]
 
-    return per_recipient(await run_db(request, work, write=True))
+    return listmonk_answer(request, await run_db(request, work, write=True))
+
+
+async def _tx_request(request: Request) -> tuple[dict[str, Any], list[Attachment]]:
+    """The message's fields and its attachments: a JSON body, or (as listmonk takes files)
+    multipart/form-data with the fields as JSON in `data` and any number of `file` parts."""
+    content_type = request.headers.get("content-type", "").lower()
+    # /api/tx is a form route (web.body.FORM_ROUTES): the browser cross-site check has run.
+    if not content_type.startswith("multipart/form-data"):
+        if not is_json_media_type(content_type):
+            raise ApiError(415, "body: JSON (application/json) or multipart/form-data")
+        return await json_object(request), []
+    async with request.form(max_files=MAX_ATTACHMENTS, max_fields=5) as form:
+        fields = form.get("data")
+        if not isinstance(fields, str):
+            raise bad_request("data: required (the message's fields as a JSON string)")
+        try:
+            body = orjson.loads(fields)
+        except orjson.JSONDecodeError:
+            raise bad_request("data: not valid JSON") from None
+        if not isinstance(body, dict):
+            raise bad_request("data: must be a JSON object")
+        if too_deep(body):
+            raise bad_request(f"data: nests deeper than {MAX_JSON_DEPTH} levels")
+        attachments: list[Attachment] = []
+        total = 0
+        for upload in form.getlist("file"):
+            if not isinstance(upload, UploadFile):
+                raise bad_request("file: expected a file")
+            content = await upload.read(MAX_ATTACHMENT_BYTES + 1)
+            total += len(content)
+            if len(content) > MAX_ATTACHMENT_BYTES or total > MAX_ATTACHMENT_BYTES:
+                raise ApiError(413, f"file: attachments over {MAX_ATTACHMENT_BYTES} bytes in all")
+            attachments.append(
+                Attachment(
+                    attachment_filename(upload.filename or ""),
+                    attachment_type(upload.filename or "", upload.content_type or ""),
+                    content,
+                )
+            )
+    return body, attachments
 
 
 @router.post(

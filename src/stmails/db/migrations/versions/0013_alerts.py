@@ -7,8 +7,8 @@ behind an automatic pause on the campaign.
 - `campaigns.alert_figures`: the figures of the alert that paused or held the campaign.
 - `ix_subscribers_created_at`: the monthly report's subscribers created in the month.
 
-Revision ID: 0011_alerts
-Revises: 0010_listmonk_links
+Revision ID: 0013_alerts
+Revises: 0012_bounce_indexes
 Create Date: 2026-12-06
 """
 
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0011_alerts"
-down_revision = "0010_listmonk_links"
+revision = "0013_alerts"
+down_revision = "0012_bounce_indexes"
 branch_labels = None
 depends_on = None
 
