@@ -35,6 +35,9 @@ from stmails.web import metrics as metrics_routes
 from stmails.web.admin import suppression as admin_suppression
 from stmails.web.admin.pages import install_page_errors
 from stmails.web.api import (
+    alerts as alerts_api,
+)
+from stmails.web.api import (
     analytics,
     campaign_extras,
     campaigns,
@@ -84,6 +87,7 @@ from stmails.web.request_id import RequestIdMiddleware
 from stmails.web.responses import JSONResponse
 from stmails.web.security_headers import SecurityHeadersMiddleware
 from stmails.web.templating import STATIC_ROUTE
+from stmails.workers.alerts import AlertWorker
 from stmails.workers.analytics import AnalyticsFolder
 from stmails.workers.mailbox import MailboxWorker
 
@@ -201,15 +205,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         state.extras[tracking_routes.STATE_KEY] = tracking
         folder = AnalyticsFolder(sessions)
         folder.start()
+        # Alerts go out from their outbox (services.alerts.delivery), never from the watcher.
+        alerts = AlertWorker(sessions, settings.root_url)
+        alerts.start()
         state.background.update(
             bounce_writer=writer.is_alive,
             mailbox_scanner=mailboxes.is_alive,
             tracking_writer=lambda: tracking.writer is not None and tracking.writer.is_alive(),
             analytics_folder=folder.is_alive,
+            alert_worker=alerts.is_alive,
         )
         try:
             yield
         finally:
+            alerts.stop()
             folder.stop()
             await tracking.stop()
             mailboxes.stop()
@@ -293,6 +302,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         deliverability.router,
         # Before the subscriber routes: "export" is not a subscriber id.
         subscriber_export_api.router,
+        alerts_api.router,
         subscribers.router,
         imports.router,
         lists.router,
