@@ -24,10 +24,11 @@ from stmails.db.models import Campaign, DkimKey
 from stmails.services import dkim_keys, roles, users
 from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.runtime import return_path_for, verp_maker
 from stmails.services.sending.smtp import SmtpPool
 from stmails.web.api.domains import DNS_RESOLVER
 from stmails.workers.relay import RelayHandler, make_controller, relay_login, tls_context
-from stmails.workers.sender import SenderLoop, return_path_for, verp_maker
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Sink, free_port, make_world
 

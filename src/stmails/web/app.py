@@ -26,10 +26,7 @@ from stmails.db.engine import make_engine, read_only, session_factory
 from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, login_guard, users
 from stmails.services.bounces import RecordError, RecordResult
-from stmails.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stmails.services.login_guard import HashingGate
-from stmails.services.settings import SettingsError
-from stmails.services.subscriber_query import QueryError
 from stmails.web import admin, public
 from stmails.web import metrics as metrics_routes
 from stmails.web.admin import suppression as admin_suppression
@@ -267,19 +264,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         ],
     )
     app.state.stmails = state
-    install_error_handlers(
-        app,
-        {
-            QueryError: 400,
-            InvalidInput: 400,
-            RecordError: 400,
-            SettingsError: 400,
-            NativeBounceError: 400,
-            Forbidden: 403,
-            NotFound: 404,
-            Conflict: 409,
-        },
-    )
+    # The services' errors (InputError and its kind: 400, ...) are mapped in web.errors.
+    install_error_handlers(app, {NativeBounceError: 400})
     install_docs(app)
     app.include_router(health.router)
     app.include_router(metrics_routes.router)

@@ -78,7 +78,7 @@ from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
 from stmails.services.alerts import watch
 from stmails.services.dkim_keys import DkimError, Signer
-from stmails.services.errors import InvalidInput, NotFound
+from stmails.services.errors import InputError, InvalidInput, NotFound
 from stmails.services.hygiene import segments
 from stmails.services.media import library as media_library
 from stmails.services.media.storage import StorageError
@@ -136,7 +136,7 @@ SETTINGS_CHANGED = "settings changed"
 CLAIM_TIMEOUT = 120.0
 
 
-class CampaignError(ValueError):
+class CampaignError(InputError):
     """A campaign operation the caller asked for that cannot be done; the text says why."""
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import Subscriber, Template
 from stmails.db.types import normalize_email
+from stmails.services.errors import InputError
 from stmails.services.sending.campaigns import (
     BounceRecorder,
     Transport,
@@ -56,7 +57,7 @@ MAX_RECIPIENTS = 1000
 MessageIdMaker = Callable[[str, str], str]
 
 
-class DirectSendError(ValueError):
+class DirectSendError(InputError):
     """A request that cannot be sent at all (unknown template, bad body); the text says why."""
 
 
