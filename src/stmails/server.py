@@ -8,6 +8,8 @@ loops to `web.app.create_app`:
   process runs one; a lock per mailbox makes sure only one process scans a given mailbox.
 - `analytics_folder`: folds opens and clicks into the analytics rollups
   (`workers.analytics.AnalyticsFolder`), keeping them small.
+- `alert_worker`: delivers alerts from their outbox (`workers.alerts.AlertWorker`;
+  services.alerts.delivery), never from the watcher that raised them.
 
 The campaign sender and the scheduler are started by `stmails serve` itself (cli/serve.py) or
 run by `stmails worker`.
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.config import Settings, load_settings
 from stmails.web.app import BackgroundLoop, LoopFactory, create_app
+from stmails.workers.alerts import AlertWorker
 from stmails.workers.analytics import AnalyticsFolder
 from stmails.workers.mailbox import MailboxWorker
 
@@ -40,9 +43,18 @@ def _analytics_folder(sessions: sessionmaker[Session], settings: Settings) -> Ba
     return AnalyticsFolder(sessions)
 
 
+def _alert_worker(sessions: sessionmaker[Session], settings: Settings) -> BackgroundLoop:
+    return AlertWorker(sessions, settings.root_url)
+
+
 def background_loops() -> dict[str, LoopFactory]:
-    """The loops a server process runs beside the app, by readiness-check name."""
-    return {"mailbox_scanner": _mailbox_scanner, "analytics_folder": _analytics_folder}
+    """The loops a server process runs beside the app, by readiness-check name (started in
+    this order, stopped in the reverse one)."""
+    return {
+        "mailbox_scanner": _mailbox_scanner,
+        "analytics_folder": _analytics_folder,
+        "alert_worker": _alert_worker,
+    }
 
 
 def create_server_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:

@@ -59,7 +59,9 @@ def smtp_entry(sink: Sink, tls_type: str, auth: str) -> dict[str, Any]:
         "username": SMTP_USER,
         "password": SMTP_PASSWORD,
         "max_conns": 2,
-        "email_headers": [{"Return-Path": BOUNCE_INBOX}],
+        # The user's guide: the bounce inbox as Return-Path, and (some servers return bounces
+        # to Reply-To) optionally as Reply-To too.
+        "email_headers": [{"Return-Path": BOUNCE_INBOX}, {"Reply-To": BOUNCE_INBOX}],
     }
 
 
@@ -126,6 +128,11 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
 
         # Steps 2 and 3: the SMTP server with the bounce inbox as its Return-Path, the From
         # address, and the bounce mailbox the scanner reads.
+        # Step 3 tries the mailbox before saving it.
+        tried = ok(
+            client.post("/api/settings/bounces/mailbox/test", json=mailbox_entry(mailbox, kind))
+        )
+        assert tried["ok"] is True and tried["messages"] == 0, tried
         settings: dict[str, Any] = {
             "app.from_email": FROM,
             "smtp": [smtp_entry(sink, tls_type, auth)],
@@ -179,6 +186,7 @@ def test_a_new_user_sends_a_campaign_and_the_bounce_suppresses_the_address(
                 assert captured.mail_from == BOUNCE_INBOX
             # The envelope sender is the Return-Path; stmails writes no such header itself.
             assert "Return-Path" not in captured.message
+            assert captured.message["Reply-To"] == BOUNCE_INBOX
             assert captured.message["From"] == FROM
             assert captured.message["To"].addresses[0].addr_spec == recipient
 

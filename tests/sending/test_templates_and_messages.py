@@ -35,7 +35,13 @@ ALICE = Recipient(
 def render(source: str, *, html: bool = True, **extra: object) -> str:
     context = template_context(
         ALICE,
-        campaign={"uuid": "c-uuid", "name": "Spring", "subject": "S"},
+        campaign={
+            "uuid": "c-uuid",
+            "name": "Spring",
+            "subject": "S",
+            "attribs": {"owner": "marketing", "season": {"name": "spring"}},
+            "tags": ["t1", "t2"],
+        },
         tx_data={"code": "X1", "order": {"id": 42}},
         links=Links(unsubscribe_url="https://l.example/u/1"),
     )
@@ -53,6 +59,8 @@ def render(source: str, *, html: bool = True, **extra: object) -> str:
         ("{{ .Subscriber.Attribs.items }}", "x"),
         ("{{ .Tx.Data.code }}-{{ .Tx.Data.order.id }}", "X1-42"),
         ("{{ .Campaign.Name }}", "Spring"),
+        ("{{ .Campaign.Attribs.owner }}/{{ .Campaign.Attribs.season.name }}", "marketing/spring"),
+        ('{{ join "," .Campaign.Tags }}', "t1,t2"),
         ("{{ UnsubscribeURL }}", "https://l.example/u/1"),
         ("[{{ TrackView }}]", "[]"),
         ('{{ TrackLink "https://a.example/x" }}', "https://a.example/x"),

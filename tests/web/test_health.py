@@ -20,7 +20,13 @@ from stmails.db.migrate import head_revision, upgrade
 from stmails.server import create_server_app
 from stmails.web.app import create_app
 
-LOOPS = {"bounce_writer", "mailbox_scanner", "tracking_writer", "analytics_folder"}
+LOOPS = {
+    "bounce_writer",
+    "mailbox_scanner",
+    "tracking_writer",
+    "analytics_folder",
+    "alert_worker",
+}
 
 
 @pytest.fixture
@@ -67,8 +73,8 @@ def test_the_web_app_alone_runs_only_its_own_writers(migrated_url: str, tmp_path
         checks = client.get("/health/ready").json()["data"]["checks"]
         threads = {t.name for t in threading.enumerate()}
     assert {"bounce_writer", "tracking_writer"} <= set(checks)
-    assert not {"mailbox_scanner", "analytics_folder"} & set(checks)
-    assert not {"stmails-mailboxes", "stmails-analytics"} & threads
+    assert not {"mailbox_scanner", "analytics_folder", "alert_worker"} & set(checks)
+    assert not {"stmails-mailboxes", "stmails-analytics", "stmails-alerts"} & threads
 
 
 def test_not_ready_while_the_schema_is_behind_and_ready_once_migrated(

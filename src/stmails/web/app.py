@@ -33,7 +33,11 @@ from stmails.services.bounces import RecordError, RecordResult
 from stmails.services.login_guard import HashingGate
 from stmails.web import admin, public
 from stmails.web import metrics as metrics_routes
+from stmails.web.admin import suppression as admin_suppression
 from stmails.web.admin.pages import install_page_errors
+from stmails.web.api import (
+    alerts as alerts_api,
+)
 from stmails.web.api import (
     analytics,
     campaign_extras,
@@ -67,6 +71,7 @@ from stmails.web.api import (
 from stmails.web.api import (
     settings as settings_api,
 )
+from stmails.web.api import subscriber_export as subscriber_export_api
 from stmails.web.api import (
     users as users_api,
 )
@@ -263,8 +268,13 @@ def create_app(
                 limits_by_path={
                     "/api/import/subscribers": IMPORT_MAX_BYTES,
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
+                    # The admin pages' uploads of the same files.
+                    "/admin/subscribers/import": IMPORT_MAX_BYTES,
+                    "/admin/verification/jobs": IMPORT_MAX_BYTES,
                     dmarc.UPLOAD_PATH: dmarc.MAX_UPLOAD_BYTES,
                     media.UPLOAD_PATH: media.MAX_BODY_BYTES,
+                    # The form's other fields and the multipart framing fit in 64 KiB.
+                    admin_suppression.UPLOAD_PATH: admin_suppression.MAX_UPLOAD_BYTES + 65_536,
                     **sending_routes.BODY_LIMITS,
                 },
             ),
@@ -293,6 +303,9 @@ def create_app(
     for router in (
         analytics.router,
         deliverability.router,
+        # Before the subscriber routes: "export" is not a subscriber id.
+        subscriber_export_api.router,
+        alerts_api.router,
         subscribers.router,
         imports.router,
         lists.router,

@@ -163,6 +163,8 @@ def campaign(
         "send_errors": item.send_errors,
         "last_errors": list(item.last_errors or []),
         "pause_reason": item.pause_reason,
+        # The figures of the deliverability alert that paused or held it (services.alerts).
+        "alert_figures": dict(item.alert_figures or {}),
         "attribs": dict(item.attribs or {}),
         "media": [{"id": m.media_id, "filename": m.filename} for m in media or []],
     }

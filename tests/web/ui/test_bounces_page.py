@@ -160,3 +160,54 @@ def test_blocklist_all_bounced(client: TestClient, browser: TestClient) -> None:
     assert done.status_code == 303
     status = client.get(f"/api/subscribers/{seeded['subscriber']}").json()["data"]["status"]
     assert status == "blocklisted"
+
+
+def test_suppress_the_address_from_its_bounce(client: TestClient, browser: TestClient) -> None:
+    _seed(client)
+    found = client.get("/api/bounces", params={"type": "complaint"}).json()["data"]["results"]
+    bounce_id = found[0]["id"]
+    token = sign_in(browser)
+    page = browser.get(f"/admin/bounces/{bounce_id}").text
+    assert 'name="target" value="third@example.org"' in page
+    assert 'name="reason" value="complaint"' in page
+    form = {
+        "target": "third@example.org",
+        "reason": "complaint",
+        "description": f"From bounce {bounce_id}",
+        "next": f"/admin/bounces/{bounce_id}",
+    }
+    done = post_form(browser, "/admin/suppression/add", token, form)
+    assert done.status_code == 303 and done.headers["location"] == f"/admin/bounces/{bounce_id}"
+    entry = client.get("/api/suppressions/third@example.org").json()["data"]
+    assert entry["suppressed"] and entry["results"][0]["reason"] == "complaint"
+    # The way back stays on this site.
+    elsewhere = post_form(
+        browser, "/admin/suppression/add", token, {**form, "next": "//evil.example"}
+    )
+    assert elsewhere.headers["location"] == "/admin/"
+
+
+def test_delete_selected_and_all(client: TestClient, browser: TestClient) -> None:
+    _seed(client)
+    rows = client.get("/api/bounces").json()["data"]["results"]
+    token = sign_in(browser)
+    page = browser.get("/admin/bounces", params={"type": "soft"}).text
+    assert 'form="bulk-delete"' in page
+    assert 'name="back" value="/admin/bounces?type=soft"' in page
+    nothing = post_form(browser, "/admin/bounces/delete", token, {"back": "/admin/bounces"})
+    assert nothing.status_code == 303
+    assert len(client.get("/api/bounces").json()["data"]["results"]) == 3
+    chosen = {"id": [str(rows[0]["id"]), str(rows[1]["id"])], "back": "/admin/bounces?type=soft"}
+    done = post_form(browser, "/admin/bounces/delete", token, chosen)
+    assert done.status_code == 303 and done.headers["location"] == "/admin/bounces?type=soft"
+    left = client.get("/api/bounces").json()["data"]["results"]
+    assert [r["id"] for r in left] == [rows[2]["id"]]
+    everything = post_form(browser, "/admin/bounces/delete", token, {"all": "true"})
+    assert everything.status_code == 303
+    assert client.get("/api/bounces").json()["data"]["total"] == 0
+    make_user(client, "reader2", "bounces:get")
+    reader = TestClient(browser.app, base_url=ORIGIN)
+    reader_token = sign_in(reader, "reader2", "a-good-password-1")
+    assert 'form="bulk-delete"' not in reader.get("/admin/bounces").text
+    refused = post_form(reader, "/admin/bounces/delete", reader_token, {"all": "true"})
+    assert refused.status_code == 403

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from stmails import logs
-from web.ui.helpers import ORIGIN, make_user, sign_in
+from web.ui.helpers import ORIGIN, make_user, post_form, sign_in
 
 PAYLOAD = '<script>alert("log")</script> subscriber@example.org'
 
@@ -75,3 +75,17 @@ def test_logs_page_needs_settings_maintain(client: TestClient, browser: TestClie
     assert browser.get("/admin/logs").status_code == 403
     assert browser.get("/admin/logs/lines").status_code == 403
     assert 'href="/admin/logs"' not in browser.get("/admin/").text
+
+
+def test_actions_of_the_pages_are_logged_and_shown(
+    client: TestClient, browser: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="stmails.web.admin")
+    token = sign_in(browser)
+    added = post_form(browser, "/admin/suppression/add", token, {"target": "gone@example.org"})
+    assert added.status_code == 303
+    entry = client.get("/api/suppressions/gone@example.org").json()["data"]["results"][0]
+    assert post_form(browser, f"/admin/suppression/{entry['id']}/remove", token).status_code == 303
+    shown = browser.get("/admin/logs/lines", params={"level": "info"}).text
+    assert "admin admin added or updated 1 suppressions" in shown
+    assert f"admin admin removed suppression {entry['id']}" in shown

@@ -22,6 +22,7 @@ from ingest.mailbox.dovecot import PASSWORD, USER
 from sending.conftest import MakeServer, certificate, smtp_server  # noqa: F401
 from stmails.db.models import Subscriber
 from stmails.services import settings as settings_service
+from stmails.web.admin import settings as settings_page
 from stmails.web.admin.settings import GROUPS, error_name
 from web.conftest import API
 from web.ui.test_pages import ORIGIN, sign_in
@@ -400,3 +401,49 @@ def test_error_names_follow_the_inputs() -> None:
     assert error_name("bounce.mailboxes[1]", names) == "bounce.mailboxes.1"
     assert error_name("bounce.actions.soft.count", names) == "bounce.actions.soft.count"
     assert error_name("sending.verp", names) == ""
+
+
+def test_the_alerts_tab_edits_the_alert_thresholds(
+    browser: TestClient, session_maker: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tab that appears with services.alerts (built apart): shown here by hand."""
+    monkeypatch.setitem(settings_page.GROUP_BY_KEY, "alerts", settings_page._alerts_group())
+    # services.alerts' defaults (docs of its `deliverability.alerts`).
+    defaults = {
+        "enabled": True,
+        "bounce_warning": 2.0,
+        "bounce_critical": 5.0,
+        "domain_bounce": 10.0,
+        "complaint": 0.1,
+        "min_sample": 100,
+        "complaint_min_sample": 1000,
+        "domain_min_sample": 50,
+        "window_sends": 1000,
+        "window_minutes": 60,
+        "pause_campaign": True,
+        "hold_scheduled": True,
+        "hold_domains": True,
+    }
+    monkeypatch.setitem(settings_service.DEFAULTS, "deliverability.alerts", defaults)
+    token = sign_in(browser)
+    page = browser.get("/admin/settings/alerts")
+    assert page.status_code == 200 and "Bounce rate critical (%)" in page.text
+    fields = form_of(page.text)
+    assert fields["deliverability.alerts.window_minutes"] == "60"
+    del fields["deliverability.alerts.pause_campaign"]
+    fields.update(
+        {
+            "deliverability.alerts.bounce_warning": "3",
+            "deliverability.alerts.bounce_critical": "6.5",
+            "deliverability.alerts.window_sends": "2000",
+            "deliverability.alerts.enabled": ["on"],
+        }
+    )
+    assert post(browser, "/admin/settings/alerts", fields, token).status_code == 303
+    saved = stored(session_maker, "deliverability.alerts")
+    assert saved["bounce_warning"] == 3.0 and saved["bounce_critical"] == 6.5
+    assert saved["window_sends"] == 2000 and saved["enabled"] is True
+    assert saved["pause_campaign"] is False  # left unchecked
+    fields["deliverability.alerts.bounce_critical"] = "lots"
+    refused = post(browser, "/admin/settings/alerts", fields, token)
+    assert refused.status_code == 400 and "Enter a number." in refused.text

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from stmails.services.sending.envelope import ReturnPaths, Senders
 from stmails.services.sending.messages import (
     RETURN_PATH,
+    Attachment,
     MessageError,
     MessageSpec,
     TrackingHeaders,
@@ -140,10 +141,14 @@ def template_context(
             "attribs": attribs,
         },
         "Campaign": {
+            "ID": campaign.get("id", 0),
             "UUID": campaign.get("uuid", ""),
             "Name": campaign.get("name", ""),
             "Subject": campaign.get("subject", ""),
             "FromEmail": campaign.get("from_email", ""),
+            # listmonk's campaign `attribs` (v6) and tags.
+            "Attribs": campaign.get("attribs") or {},
+            "Tags": campaign.get("tags") or [],
         },
         "campaign": campaign,
         "Tx": {"Data": data},
@@ -197,6 +202,8 @@ class Content:
     return_path: CompiledTemplate | None = None
     # The lower-case names of the custom headers this content sets itself.
     header_names: frozenset[str] = frozenset()
+    # Files attached to every message (a campaign's media, as listmonk attaches them).
+    attachments: tuple[Attachment, ...] = ()
 
     def render(self, context: Mapping[str, Any]) -> Rendered:
         """The content for one recipient; TemplateRenderError when a template fails."""

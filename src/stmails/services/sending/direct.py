@@ -287,7 +287,7 @@ class DirectSender:
                 header_names=content.header_names,
             )
             spec = to_spec(rendered, recipient, envelope)
-            spec.attachments = attachments
+            spec.attachments = attachments or content.attachments
             message = spec.build()
         except (TemplateRenderError, MessageError) as exc:
             return RecipientResult(recipient.email, "failed", f"render error: {exc}")

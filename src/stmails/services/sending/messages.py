@@ -156,7 +156,12 @@ class Attachment:
     data: bytes
 
     def part(self) -> bytes:
-        """The attachment as a MIME part: base64 in lines of 76 characters, CRLF line ends."""
+        """The attachment as a MIME part: base64 in lines of 76 characters, CRLF line ends
+        (encoded once: a campaign's attachment goes into every message)."""
+        return self._part
+
+    @functools.cached_property
+    def _part(self) -> bytes:
         if not _FILENAME.fullmatch(self.filename):
             raise MessageError(f"not a plain attachment file name: {self.filename[:100]!r}")
         if not _MIME_TYPE.fullmatch(self.content_type):

@@ -8,6 +8,7 @@ The filters are the API's (`web.api.bounces.bounce_filter`, the same query param
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -20,8 +21,9 @@ from stmails.db.models import BOUNCE_TYPES, Campaign
 from stmails.services import bounces as bounce_service
 from stmails.services import subscribers as subscriber_service
 from stmails.services.errors import InvalidInput
+from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.listing import page_links, with_query
-from stmails.web.admin.pages import page, redirect, render_page
+from stmails.web.admin.pages import page, redirect, render_page, safe_next
 from stmails.web.api.bounces import bounce_filter
 from stmails.web.body import run_db
 from stmails.web.deps import Viewer
@@ -29,11 +31,16 @@ from stmails.web.errors import ApiError
 from stmails.web.i18n import _
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 BOUNCES_PATH = "/admin/bounces"
 PER_PAGE = 50
+# Bounces one "delete selected" takes (a page's worth, with room to spare).
+MAX_SELECTED = 500
 # Campaigns offered in the campaign filter (the newest; any id can still be typed in the URL).
 CAMPAIGN_CHOICES = 200
+# The reason of a suppression made from a bounce of each type.
+SUPPRESSION_REASON = {"hard": "hard_bounce", "soft": "soft_bounce", "complaint": "complaint"}
 FILTERS = ("type", "reason", "source", "campaign_id", "domain", "email", "from", "to")
 
 
@@ -42,11 +49,20 @@ def _campaigns(session: Session) -> list[tuple[int, str]]:
     return [(int(i), str(n)) for i, n in session.execute(query)]
 
 
-def _event_text(meta: Any) -> str:
-    """The provider event or message details kept with a bounce, as indented JSON text."""
-    if not meta:
-        return ""
-    return json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+def _event_fields(meta: Any) -> list[tuple[str, str]]:
+    """The provider event or message details kept with a bounce, one (key, text) a field:
+    text as it came (a raw message keeps its lines), other values as indented JSON."""
+    if not isinstance(meta, dict):
+        return [("", json.dumps(meta, indent=2, ensure_ascii=False, default=str))] if meta else []
+    return [
+        (
+            str(key),
+            value
+            if isinstance(value, str)
+            else json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+        )
+        for key, value in sorted(meta.items())
+    ]
 
 
 @router.get(BOUNCES_PATH, include_in_schema=False)
@@ -101,6 +117,7 @@ async def bounces_page(
         reasons=sorted(REASONS),
         campaigns=campaigns,
         export_url=export,
+        here=with_query(request),
     )
 
 
@@ -126,7 +143,8 @@ async def bounce_page(
         section="bounces",
         title=_("Bounce %(id)s") % {"id": bounce_id},
         bounce=found,
-        event_text=_event_text(found.meta),
+        suppression_reason=SUPPRESSION_REASON.get(found.effective_type, "manual"),
+        event_fields=_event_fields(found.meta),
     )
 
 
@@ -141,6 +159,7 @@ async def delete_bounce(
     )
     if not deleted:
         return redirect(request, BOUNCES_PATH, flash=("error", _("That bounce no longer exists.")))
+    log.info("admin %s deleted bounce %s", viewer.principal.username, bounce_id)
     return redirect(
         request, BOUNCES_PATH, flash=("success", _("Bounce %(id)s deleted.") % {"id": bounce_id})
     )
@@ -163,6 +182,12 @@ async def blocklist_one(
         return found.email
 
     email = await run_db(request, work, write=True)
+    if email is not None:
+        log.info(
+            "admin %s blocklisted the subscriber of bounce %s",
+            viewer.principal.username,
+            bounce_id,
+        )
     if email is None:
         return redirect(
             request,
@@ -174,14 +199,39 @@ async def blocklist_one(
     )
 
 
+@router.post(BOUNCES_PATH + "/delete", include_in_schema=False)
+async def delete_many(
+    request: Request, viewer: Annotated[Viewer, page("bounces:manage")]
+) -> Response:
+    """The bounces ticked in the list (`id`, repeated), or every bounce (`all=true`): listmonk's
+    `DELETE /api/bounces?id=..` and `?all=true`."""
+    form = await form_fields(request)
+    back = safe_next(text(form, "back", 2000) or BOUNCES_PATH)
+    if text(form, "all", 10) == "true":
+        chosen = bounce_service.BounceFilter()
+    else:
+        ids = [
+            int(v) for v in form.getlist("id")[:MAX_SELECTED] if isinstance(v, str) and v.isdigit()
+        ]
+        if not ids:
+            return redirect(request, back, flash=("error", _("Tick the bounces to delete first.")))
+        chosen = bounce_service.BounceFilter(ids=ids)
+    count = await run_db(request, lambda s: bounce_service.delete_bounces(s, chosen), write=True)
+    log.info("admin %s deleted %d bounces", viewer.principal.username, count)
+    return redirect(
+        request, back, flash=("success", _("Bounces deleted: %(count)d.") % {"count": count})
+    )
+
+
 @router.post(BOUNCES_PATH + "/blocklist", include_in_schema=False)
 async def blocklist_all(
     request: Request, viewer: Annotated[Viewer, page("bounces:manage")]
 ) -> Response:
     """listmonk's "blocklist all bounced subscribers" (PUT /api/bounces/blocklist)."""
     count = await run_db(request, bounce_service.blocklist_bounced, write=True)
+    log.info("admin %s blocklisted %d bounced subscribers", viewer.principal.username, count)
     return redirect(
         request,
         BOUNCES_PATH,
-        flash=("success", _("%(count)d subscribers blocklisted.") % {"count": count}),
+        flash=("success", _("Subscribers blocklisted: %(count)d.") % {"count": count}),
     )

@@ -161,7 +161,7 @@ async def dashboard(
         periods=PERIODS,
         breakdown=breakdown_url(period),
         thresholds=(BOUNCE_WARNING, BOUNCE_CRITICAL),
-        alerts=ALERTS_AVAILABLE and can(viewer, "deliverability:get"),
+        alerts=ALERTS_AVAILABLE and can(viewer, "alerts:get"),
     )
 
 

@@ -475,18 +475,95 @@ GROUPS: tuple[Group, ...] = (
     ),
 )
 
-# Deliverability alerts have a tab once their setting exists (services.alerts).
+# Deliverability alerts (services.alerts, built apart) have a tab once their settings exist,
+# and the General tab then has listmonk's notification addresses.
 ALERTS_KEY = "deliverability.alerts"
-if ALERTS_KEY in settings_service.DEFAULTS:  # pragma: no cover - depends on services.alerts
-    GROUPS = (
-        *GROUPS[:3],
-        Group(
-            "alerts",
-            N_("Deliverability alerts"),
-            (Section(N_("Alerts"), (Field(ALERTS_KEY, N_("Alert settings (JSON)"), "json"),)),),
+ALERT_WEBHOOKS_KEY = "deliverability.alert_webhooks"
+NOTIFY_KEY = "app.notify_emails"
+
+
+def _alerts_group() -> Group:
+    def threshold(name: str, label: str, kind: Kind) -> Field:
+        return Field(ALERTS_KEY, label, kind, (name,))
+
+    sections = [
+        Section(
+            N_("Thresholds"),
+            (
+                threshold("enabled", N_("Watch running campaigns"), "bool"),
+                threshold("bounce_warning", N_("Bounce rate warning (%%)"), "float"),
+                threshold("bounce_critical", N_("Bounce rate critical (%%)"), "float"),
+                threshold("domain_bounce", N_("Domain bounce rate (%%)"), "float"),
+                threshold("complaint", N_("Complaint rate (%%)"), "float"),
+            ),
         ),
-        *GROUPS[3:],
+        Section(
+            N_("Samples and window"),
+            (
+                threshold("min_sample", N_("Sends before the bounce rate is judged"), "int"),
+                threshold(
+                    "complaint_min_sample",
+                    N_("Deliveries before the complaint rate is judged"),
+                    "int",
+                ),
+                threshold("domain_min_sample", N_("Sends to a domain before it is judged"), "int"),
+                threshold("window_sends", N_("Latest sends judged"), "int"),
+                threshold("window_minutes", N_("Window (minutes)"), "int"),
+            ),
+        ),
+        Section(
+            N_("Automatic actions"),
+            (
+                threshold("pause_campaign", N_("Pause the campaign when critical"), "bool"),
+                threshold("hold_scheduled", N_("Hold scheduled campaigns when critical"), "bool"),
+                threshold("hold_domains", N_("Hold a domain above its threshold"), "bool"),
+            ),
+        ),
+    ]
+    if ALERT_WEBHOOKS_KEY in settings_service.DEFAULTS:
+        sections.append(
+            Section(
+                N_("Alert webhooks"),
+                (
+                    Field(
+                        ALERT_WEBHOOKS_KEY,
+                        N_("Webhooks (JSON)"),
+                        "json",
+                        help=N_('e.g. [{"url": "https://example.com/hook", "secret": "…"}]'),
+                    ),
+                ),
+            )
+        )
+    return Group("alerts", N_("Deliverability alerts"), tuple(sections))
+
+
+if NOTIFY_KEY in settings_service.DEFAULTS:  # pragma: no cover - depends on services.alerts
+    _general = GROUPS[0]
+    _site = _general.sections[0]
+    GROUPS = (
+        Group(
+            _general.key,
+            _general.title,
+            (
+                Section(
+                    _site.title,
+                    (
+                        *_site.fields,
+                        Field(
+                            NOTIFY_KEY,
+                            N_("Notify emails (one per line)"),
+                            "lines",
+                            help=N_("Alerts and notices are mailed to these addresses."),
+                        ),
+                    ),
+                ),
+                *_general.sections[1:],
+            ),
+        ),
+        *GROUPS[1:],
     )
+if ALERTS_KEY in settings_service.DEFAULTS:  # pragma: no cover - depends on services.alerts
+    GROUPS = (*GROUPS[:3], _alerts_group(), *GROUPS[3:])
 
 GROUP_BY_KEY = {g.key: g for g in GROUPS}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
@@ -20,18 +21,21 @@ from stmails.services import suppression
 from stmails.services.pages import Page
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.listing import page_links, with_query
-from stmails.web.admin.pages import page, redirect, render_page
+from stmails.web.admin.pages import page, redirect, render_page, safe_next
 from stmails.web.body import run_db
 from stmails.web.deps import Viewer
 from stmails.web.i18n import _
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 SUPPRESSION_PATH = "/admin/suppression"
+UPLOAD_PATH = SUPPRESSION_PATH + "/upload"
 PER_PAGE = 50
 SOURCE = "admin"
-# A pasted list or an uploaded CSV: at most the API's batch, and this many bytes.
-MAX_PASTE_CHARS = 1_000_000
+# A pasted list (characters; within the server's 1 MiB body cap) or an uploaded CSV (bytes; its
+# route has a larger cap, web.app): at most the API's batch of entries either way.
+MAX_PASTE_CHARS = 500_000
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 SEARCH_FILTERS = ("query", "reason", "kind", "scope")
 KINDS = ("address", "domain", "hash")
@@ -163,10 +167,13 @@ async def _store(
         values = {k: text(form, k, MAX_PASTE_CHARS) for k in ("target", "targets", "description")}
         return await _listing(request, viewer, 1, error=str(exc), status_code=400, values=values)
     count = await run_db(request, lambda s: suppression.upsert_many(s, parsed), write=True)
+    log.info("admin %s added or updated %d suppressions", viewer.principal.username, count)
+    # A form on another page (a bounce's "suppress this address") goes back there.
+    back = text(form, "next", 2000)
     return redirect(
         request,
-        SUPPRESSION_PATH,
-        flash=("success", _("%(count)d entries added or updated.") % {"count": count}),
+        safe_next(back) if back else SUPPRESSION_PATH,
+        flash=("success", _("Entries added or updated: %(count)d.") % {"count": count}),
     )
 
 
@@ -205,7 +212,7 @@ async def add_many(
     return await _store(request, viewer, raws, form)
 
 
-@router.post(SUPPRESSION_PATH + "/upload", include_in_schema=False)
+@router.post(UPLOAD_PATH, include_in_schema=False)
 async def upload_csv(
     request: Request, viewer: Annotated[Viewer, page("suppressions:manage")]
 ) -> Response:
@@ -269,4 +276,5 @@ async def remove_entry(
         return redirect(
             request, SUPPRESSION_PATH, flash=("error", _("That entry no longer exists."))
         )
+    log.info("admin %s removed suppression %s", viewer.principal.username, entry_id)
     return redirect(request, SUPPRESSION_PATH, flash=("success", _("The entry was removed.")))

@@ -10,6 +10,7 @@ process's remembered credential checks (`web.permissions.change_access`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
@@ -33,6 +34,7 @@ from stmails.web.i18n import _
 from stmails.web.permissions import actor, change_access
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 USERS_PATH = "/admin/users"
 ROLES_PATH = "/admin/roles"
@@ -240,6 +242,7 @@ async def create_user(
         return _render_users(
             request, viewer, directory, error=exc.message, values=values, status_code=exc.status
         )
+    log.info("admin %s created user %s", viewer.principal.username, username)
     if token is not None:
         # Shown on this answer only: the database keeps its hash.
         return render_page(
@@ -355,6 +358,7 @@ async def update_user(
         return _render_user(
             request, viewer, user, directory, error=exc.message, status_code=exc.status
         )
+    log.info("admin %s changed user %s", viewer.principal.username, username)
     return redirect(
         request,
         f"{USERS_PATH}/{user_id}",
@@ -378,6 +382,7 @@ async def delete_user(
         username = await _change(request, work)
     except Refused as exc:
         return redirect(request, f"{USERS_PATH}/{user_id}", flash=("error", exc.message))
+    log.info("admin %s deleted user %s", viewer.principal.username, username)
     return redirect(
         request, USERS_PATH, flash=("success", _("User %(name)s deleted.") % {"name": username})
     )
@@ -456,6 +461,7 @@ async def create_role(
     except Refused as exc:
         directory = await run_db(request, _directory)
         return _render_roles(request, viewer, directory, error=exc.message, status_code=exc.status)
+    log.info("admin %s created role %s", viewer.principal.username, made)
     return redirect(
         request, ROLES_PATH, flash=("success", _("Role %(name)s created.") % {"name": made})
     )
@@ -506,6 +512,7 @@ async def update_role(
         return _render_roles(
             request, viewer, directory, error=exc.message, status_code=exc.status, editing=role
         )
+    log.info("admin %s changed role %s", viewer.principal.username, saved)
     return redirect(
         request,
         f"{ROLES_PATH}/{role_id}",
@@ -529,6 +536,7 @@ async def delete_role(
         name = await _change(request, work)
     except Refused as exc:
         return redirect(request, f"{ROLES_PATH}/{role_id}", flash=("error", exc.message))
+    log.info("admin %s deleted role %s", viewer.principal.username, name)
     return redirect(
         request, ROLES_PATH, flash=("success", _("Role %(name)s deleted.") % {"name": name})
     )
