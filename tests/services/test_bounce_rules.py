@@ -7,12 +7,15 @@ rules through the database; these pin each rule down on its own.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+import stmails.services.bounces.rules as rules_module
 from stmails.core.event import Event, EventType, Evidence
 from stmails.services.bounces import (
     MAX_ACTING_RECIPIENTS,
@@ -478,3 +481,18 @@ def test_one_message_acts_on_at_most_max_acting_recipients() -> None:
     ]
     assert outcomes[:MAX_ACTING_RECIPIENTS] == [""] * MAX_ACTING_RECIPIENTS
     assert outcomes[MAX_ACTING_RECIPIENTS:] == [UNATTRIBUTED_TOO_MANY] * 2
+
+
+def test_the_rules_module_imports_no_database() -> None:
+    # `decide()` must stay callable without a session: its module imports neither SQLAlchemy
+    # nor the database layer (the types it names come from the settings and suppression).
+    tree = ast.parse(Path(rules_module.__file__ or "").read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    assert "stmails.services.settings" in imported
+    database = {m for m in imported if m.partition(".")[0] == "sqlalchemy" or "stmails.db" in m}
+    assert not database
