@@ -27,7 +27,7 @@ from stmails.services.analytics import rollups
 from stmails.services.analytics.rollups import Scope
 from stmails.services.analytics.window import Window
 from stmails.services.bounces import BounceFilter, delete_bounces, reapply
-from stmails.services.campaigns import delete_campaigns
+from stmails.services.campaign_records import delete_campaigns
 from stmails.workers.analytics import AnalyticsFolder
 
 from .history import T0, bounce, campaign, send, subscriber

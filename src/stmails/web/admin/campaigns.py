@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from stmails.db.models import CAMPAIGN_STATUSES, CONTENT_TYPES, Campaign, MailingList, Template
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services.analytics.listmonk import engagement_of_campaigns, link_counts
 from stmails.services.content_check import ContentReport, check_campaign
 from stmails.services.errors import InvalidInput, NotFound

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from stmails.db.models import Campaign
 from stmails.ingest.native import parse_timestamp
 from stmails.services import archive
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services.analytics.listmonk import engagement_of_campaigns
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
