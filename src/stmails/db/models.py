@@ -254,6 +254,11 @@ class Campaign(Timestamped, Base):
         JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=20
     )
     body_source: Mapped[str | None] = mapped_column(Text, default=None, sort_order=20)
+    # Why a running campaign waits (the sliding window is full, until when); empty while it
+    # sends (migration 0015_sendparity, hence last).
+    wait_reason: Mapped[str] = mapped_column(
+        String(1000), default="", server_default=text("''"), sort_order=30
+    )
 
 
 # Two archived campaigns never share a slug (NULL: no slug).
@@ -484,6 +489,7 @@ class CampaignSend(Base):
         UniqueConstraint("campaign_id", "subscriber_id"),
         one_of("status", SEND_STATUSES),
         Index("ix_campaign_sends_subscriber_id_sent_at", "subscriber_id", "sent_at"),
+        Index("ix_campaign_sends_status_sent_at", "status", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

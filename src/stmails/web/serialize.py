@@ -163,6 +163,7 @@ def campaign(
         "send_errors": item.send_errors,
         "last_errors": list(item.last_errors or []),
         "pause_reason": item.pause_reason,
+        "wait_reason": item.wait_reason,
         "attribs": dict(item.attribs or {}),
         "media": [{"id": m.media_id, "filename": m.filename} for m in media or []],
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -13,8 +13,9 @@ from stmails.services import bounces, dkim_keys
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
-from stmails.services.sending.signing import signed
-from stmails.services.sending.smtp import SmtpPool
+from stmails.services.sending.routing import DEFAULT_MESSENGER, servers_for
+from stmails.services.sending.signing import Transport, signed
+from stmails.services.sending.smtp import SmtpPool, SmtpServer
 from stmails.web.deps import app_state
 from stmails.web.errors import ApiError
 from stmails.web.responses import JSONResponse, data
@@ -26,7 +27,19 @@ POOL_KEY = "sending.smtp_pool"
 @dataclass
 class _PoolHolder:
     key: tuple[object, ...]
-    pool: SmtpPool
+    # One pool per set of servers messages are routed to (services.sending.routing).
+    pools: dict[tuple[SmtpServer, ...], SmtpPool] = field(default_factory=dict)
+
+    def pool(self, servers: tuple[SmtpServer, ...]) -> SmtpPool:
+        pool = self.pools.get(servers)
+        if pool is None:
+            pool = self.pools[servers] = SmtpPool(servers)
+        return pool
+
+    def close(self) -> None:
+        pools, self.pools = self.pools, {}
+        for pool in pools.values():
+            pool.close()
 
 
 def sending_config(request: Request, session: Session) -> SendingConfig:
@@ -38,9 +51,12 @@ def sending_config(request: Request, session: Session) -> SendingConfig:
         raise ApiError(503, f"the sending settings cannot work: {exc}") from None
 
 
-def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
-    """A sender over the app's shared SMTP pool (rebuilt when the smtp settings change) that
-    DKIM-signs with the active keys; 503 when no SMTP server is enabled."""
+def direct_sender(
+    request: Request, config: SendingConfig, messenger: str = DEFAULT_MESSENGER
+) -> DirectSender:
+    """A sender over the app's shared SMTP pools (rebuilt when the smtp settings change) that
+    DKIM-signs with the active keys and sends each message through the servers of `messenger`
+    that take its From address; 503 when no SMTP server is enabled."""
     if not config.smtp:
         raise ApiError(503, "no SMTP server is enabled (settings: smtp)", {"Retry-After": "60"})
     state = app_state(request)
@@ -48,20 +64,26 @@ def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
     holder = state.extras.get(POOL_KEY)
     if not isinstance(holder, _PoolHolder) or holder.key != key:
         if isinstance(holder, _PoolHolder):
-            holder.pool.close()
-        holder = _PoolHolder(key, SmtpPool(config.smtp))
+            holder.close()
+        holder = _PoolHolder(key)
         state.extras[POOL_KEY] = holder
     secret = state.settings.resolved_secret_key().encode()
     # The keys as stored now: a key activated a moment ago signs this request's mail.
     with state.readonly_sessions() as session:
         signer = dkim_keys.load_signer(session, secret)
+    pools = holder
+
+    def route(from_address: str) -> Transport:
+        return signed(pools.pool(servers_for(config.smtp, messenger, from_address)).send, signer)
+
     return DirectSender(
         config,
-        signed(holder.pool.send, signer),
+        signed(holder.pool(tuple(config.smtp)).send, signer),
         bounces.record,
         return_path_for(config, verp_maker(secret)),
         # Signed Message-IDs: the mailbox scanner attributes their bounces (bounce.mailbox_trust).
         lambda domain, recipient: make_message_id(secret, domain, recipient),
+        route=route,
     )
 
 
@@ -70,7 +92,7 @@ def close_pool(request_app_state: object) -> None:
     extras = getattr(request_app_state, "extras", {})
     holder = extras.pop(POOL_KEY, None)
     if isinstance(holder, _PoolHolder):
-        holder.pool.close()
+        holder.close()
 
 
 def per_recipient(results: list[dict[str, Any]]) -> JSONResponse:
