@@ -607,7 +607,7 @@ async def test_send(
         config = sending_config(request, session)
         try:
             content = compile_campaign(session, campaign, config)
-            sender = direct_sender(request, config)
+            sender = direct_sender(request, config, campaign.messenger)
         except (CampaignError, ApiError) as exc:
             return str(exc)
         results = sender.send(

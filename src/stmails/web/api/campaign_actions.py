@@ -115,7 +115,8 @@ async def test_send(request: Request, caller: Caller, campaign_id: int) -> JSONR
             content = compile_campaign(session, campaign, config)
         except CampaignError as exc:
             raise bad_request(str(exc)) from None
-        sender = direct_sender(request, config)
+        # Through the servers the campaign itself goes through (its messenger and From).
+        sender = direct_sender(request, config, campaign.messenger)
         results = sender.send(
             session,
             content,
