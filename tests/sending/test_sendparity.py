@@ -49,11 +49,20 @@ def test_routing_settings_are_checked_when_saved(client: TestClient, smtp_sink: 
     assert refused.json()["message"].startswith("smtp[1].from_addresses[1]: x@sender.example")
     same_name = client.put("/api/settings", json={"smtp": [one, {**two, "from_addresses": []}]})
     assert same_name.status_code == 200, same_name.text
-    clash = client.put("/api/settings", json={"smtp": [one, {**one, "from_addresses": []}]})
-    assert clash.status_code == 400 and clash.json()["message"].startswith("smtp[1].name")
+    for other in ("a", "A", "email-a"):
+        clash = client.put(
+            "/api/settings", json={"smtp": [one, {**one, "name": other, "from_addresses": []}]}
+        )
+        assert clash.status_code == 400 and clash.json()["message"].startswith("smtp[1].name")
+    domain = {**two, "from_addresses": ["Sender.Example."]}
+    assert client.put("/api/settings", json={"smtp": [one, domain]}).status_code == 200
+    bad = client.put("/api/settings", json={"smtp": [{**one, "from_addresses": ["x@"]}]})
+    assert bad.status_code == 400 and bad.json()["message"].startswith("smtp[0].from_addresses[0]")
     # Stored as bare lower-case addresses; the messengers are announced.
-    stored = validate_setting("smtp", [{**one, "from_addresses": ["X <X@Sender.Example>"]}])
-    assert stored[0]["from_addresses"] == ["x@sender.example"]
+    stored = validate_setting(
+        "smtp", [{**one, "from_addresses": ["X <X@Sender.Example>", "Sender.Example"]}]
+    )
+    assert stored[0]["from_addresses"] == ["x@sender.example", "sender.example"]
     config = client.get("/api/config").json()["data"]
     assert config["messengers"] == ["email", "email-a", "email-b"]
 
@@ -62,8 +71,13 @@ def test_servers_for_routes_by_messenger_and_from_address() -> None:
     a = SmtpServer("a.example", name="a", from_addresses=("news@x.example",))
     b = SmtpServer("b.example", name="b")
     c = SmtpServer("c.example")
+    d = SmtpServer("d.example", name="email-d", from_addresses=("x.example",))
     assert servers_for([a, b, c], "email", "News <NEWS@x.example>") == (a,)
     assert servers_for([a, b, c], "email", "other@x.example") == (b, c)
+    # A listed domain takes the addresses there that no server lists as such.
+    assert servers_for([a, b, d], "email", "other@x.example") == (d,)
+    assert servers_for([a, b, d], "email", "news@x.example") == (a,)
+    assert servers_for([a, b, d], "email-d", "someone@else.example") == (d,)
     assert servers_for([a, b, c], "email-a", "other@x.example") == (a,)
     assert servers_for([a, b, c], "", "other@x.example") == (b, c)
     with pytest.raises(InvalidInput, match="messenger"):
@@ -71,6 +85,12 @@ def test_servers_for_routes_by_messenger_and_from_address() -> None:
     with pytest.raises(InvalidInput, match="from_email: no enabled SMTP server takes From"):
         servers_for([a], "email", "other@x.example")
     assert messengers([a, b, c]) == ["email", "email-a", "email-b"]
+    # Named as listmonk names them (and as listmonk stores them: `email-...`).
+    assert messengers([SmtpServer("h", name="My Relay"), d]) == [
+        "email",
+        "email-my-relay",
+        "email-d",
+    ]
     check_messenger([{"name": "a", "enabled": False}], "email-a", "messenger")
     with pytest.raises(InvalidInput, match="unknown messenger 'email-z'"):
         check_messenger([{"name": "a"}], "email-z", "messenger")

@@ -50,6 +50,7 @@ from pydantic import (
 from stmails.ingest.verp import MAX_PREFIX
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.messages import TRACKING_HEADERS, WRITTEN_HEADERS
+from stmails.services.sending.routing import messenger_of
 from stmails.services.sending.smtp import SmtpServer, parse_duration
 from stmails.verify.syntax import Policy, check_domain, check_syntax
 
@@ -91,8 +92,11 @@ def _sender_address(value: str) -> str:
 
 
 def _from_address(value: str) -> str:
-    # Compared without letter case: stored as the bare address in lower case.
-    return bare_address(value).lower()
+    # An address or, as listmonk takes them, a domain (any address there); compared without
+    # letter case: stored as the bare address or the domain in lower case.
+    if "@" in value:
+        return bare_address(value).lower()
+    return _domain(value)
 
 
 def _optional_address(value: str) -> str:
@@ -292,10 +296,10 @@ def _smtp(value: Any) -> list[dict[str, Any]]:
         server: SmtpServerSetting = _model(SmtpServerSetting, entry, where)
         _check_server(server, where)
         # A named server is also the messenger `email-<name>`: names must tell them apart.
-        name = server.name.strip()
+        name = messenger_of({"name": server.name})
         if name in names:
             raise InvalidInput(
-                f"{where}.name", f"{names[name]} has the same name (it names a messenger)"
+                f"{where}.name", f"{names[name]} has the same messenger name {name!r}"
             )
         if name:
             names[name] = where

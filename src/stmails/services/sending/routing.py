@@ -1,13 +1,16 @@
 """Which SMTP servers carry a message: listmonk's messengers and `from_addresses` routing.
 
 The messenger `email` is every enabled server; a server with a `name` is also the messenger
-`email-<name>`, which campaigns and transactional mail may pick (`messenger`). Within the
-messenger `email`, a message whose From address one server lists in its `from_addresses` goes
-through that server; the servers that list none take every other From address.
+`email-<name>` (the name in lower case, other characters than letters, digits and `-` made `-`,
+as listmonk names it; a name stored as `email-...` by listmonk stays as it is), which campaigns
+and transactional mail may pick (`messenger`). Within the messenger `email`, a message whose
+From address one server lists in its `from_addresses` goes through that server, else one whose
+list holds the address's domain; the servers that list nothing take every other From address.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from email.utils import parseaddr
 from typing import Any
@@ -17,12 +20,16 @@ from stmails.services.sending.smtp import SmtpServer
 
 DEFAULT_MESSENGER = "email"
 _PREFIX = "email-"
+_NOT_NAME = re.compile(r"[^a-z0-9-]")
 
 
 def messenger_of(server: SmtpServer | Mapping[str, Any]) -> str:
     """The messenger a named server is ('' for a server without a name)."""
     name = server.name if isinstance(server, SmtpServer) else str(server.get("name") or "")
-    return f"{_PREFIX}{name.strip()}" if name.strip() else ""
+    name = _NOT_NAME.sub("-", name.strip().lower())
+    if not name:
+        return ""
+    return name if name.startswith(_PREFIX) else f"{_PREFIX}{name}"
 
 
 def messengers(servers: Sequence[SmtpServer]) -> list[str]:
@@ -59,7 +66,11 @@ def servers_for(
             )
         return chosen
     address = parseaddr(from_email)[1].strip().lower()
+    domain = address.rpartition("@")[2]
     listed = tuple(s for s in servers if address and address in s.from_addresses)
+    if listed:
+        return listed
+    listed = tuple(s for s in servers if domain and domain in s.from_addresses)
     if listed:
         return listed
     rest = tuple(s for s in servers if not s.from_addresses)
