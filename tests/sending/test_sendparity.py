@@ -19,7 +19,12 @@ from stmails.services.sending.campaigns import CampaignRunner
 from stmails.services.sending.config import SendingConfig, validate_setting
 from stmails.services.sending.messages import Message
 from stmails.services.sending.multiplex import send_all
-from stmails.services.sending.routing import check_messenger, messengers, servers_for
+from stmails.services.sending.routing import (
+    RoutedPools,
+    check_messenger,
+    messengers,
+    servers_for,
+)
 from stmails.services.sending.smtp import SmtpPool, SmtpServer
 from stmails.workers.sender import SenderLoop, return_path_for
 
@@ -258,3 +263,26 @@ def test_sliding_window_settings_are_validated(client: TestClient) -> None:
     ):
         response = client.put("/api/settings", json={key: value})
         assert response.status_code == 400 and response.json()["message"].startswith(key)
+
+
+def test_relayed_mail_is_routed_by_its_from_header(smtp_server: MakeServer) -> None:
+    """The relay (and any mail stmails did not compose) is routed by the From in its data."""
+    brand, rest, smtp = _two_servers(smtp_server)
+    config = SendingConfig.from_settings({"smtp": smtp})
+    pools = RoutedPools()
+    send = pools.transport(config.smtp)
+
+    def message(sender: str, n: int) -> Message:
+        data = f"From: {sender}\r\nTo: r{n}@example.com\r\nSubject: {n}\r\n\r\nhi\r\n"
+        return Message("bounces@sender.example", f"r{n}@example.com", f"<{n}@x>", data.encode())
+
+    assert send(message("News <news@sender.example>", 1)).outcome == "sent"
+    assert send(message("app@sender.example", 2)).outcome == "sent"
+    assert brand.handler.recipients() == ["r1@example.com"]
+    assert rest.handler.recipients() == ["r2@example.com"]
+    # Only the listing server left: another From cannot go anywhere, and says why.
+    only = SendingConfig.from_settings({"smtp": smtp[:1]})
+    refused = pools.transport(only.smtp)(message("app@sender.example", 3))
+    assert refused.outcome == "error" and refused.fatal
+    assert "no enabled SMTP server takes From" in refused.text
+    pools.close()

@@ -32,8 +32,7 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths, VerpMaker, verp_maker
-from stmails.services.sending.routing import servers_for
-from stmails.services.sending.smtp import SmtpPool, SmtpServer
+from stmails.services.sending.routing import RoutedPools, servers_for
 
 log = logging.getLogger("stmails.sender")
 
@@ -98,18 +97,8 @@ class SenderLoop:
     stop: threading.Event = field(default_factory=threading.Event)
     # One pool per set of servers a campaign goes through (its messenger and From address:
     # services.sending.routing), kept while the settings stay the same.
-    _pools: dict[tuple[SmtpServer, ...], SmtpPool] = field(default_factory=dict)
-    _pools_for: Any = None
+    _pools: RoutedPools = field(default_factory=RoutedPools)
     _again: bool = False
-
-    def _transport(self, config: SendingConfig, servers: tuple[SmtpServer, ...]) -> SmtpPool:
-        if self._pools_for != tuple(config.smtp):
-            self.close()
-            self._pools_for = tuple(config.smtp)
-        pool = self._pools.get(servers)
-        if pool is None:
-            pool = self._pools[servers] = SmtpPool(servers)
-        return pool
 
     def _sleep(self, seconds: float) -> None:
         # Waiting on the stop event lets a shutdown interrupt a retry delay.
@@ -158,7 +147,7 @@ class SenderLoop:
                 continue
             runner = CampaignRunner(
                 self.factory,
-                self._transport(config, servers),
+                self._pools.pool(config.smtp, servers),
                 config,
                 bounces.record,
                 return_path_for(config, self.verp),
@@ -226,9 +215,7 @@ class SenderLoop:
 
     def close(self) -> None:
         """Closes the SMTP connections the loop holds."""
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            pool.close()
+        self._pools.close()
 
 
 def start_in_thread(loop: SenderLoop) -> threading.Thread:

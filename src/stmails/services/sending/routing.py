@@ -11,12 +11,19 @@ list holds the address's domain; the servers that list nothing take every other 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import parseaddr
 from typing import Any
 
 from stmails.services.errors import InvalidInput
-from stmails.services.sending.smtp import SmtpServer
+from stmails.services.sending.messages import Message
+from stmails.services.sending.smtp import SendResult, SmtpPool, SmtpServer
+
+# A per-message transport (`SmtpPool.send`).
+Transport = Callable[[Message], SendResult]
 
 DEFAULT_MESSENGER = "email"
 _PREFIX = "email-"
@@ -81,3 +88,70 @@ def servers_for(
             "lists other from_addresses",
         )
     return rest
+
+
+class RoutedPools:
+    """The connection pools of the servers messages are routed to: one `SmtpPool` per set of
+    servers (`servers_for`), all closed and forgotten when the enabled servers change.
+    Thread-safe."""
+
+    def __init__(self) -> None:
+        self._enabled: tuple[SmtpServer, ...] = ()
+        self._pools: dict[tuple[SmtpServer, ...], SmtpPool] = {}
+        self._lock = threading.Lock()
+
+    def pool(self, enabled: Sequence[SmtpServer], servers: Sequence[SmtpServer]) -> SmtpPool:
+        """The pool of `servers`, a subset of the `enabled` servers of the settings now."""
+        stale: list[SmtpPool] = []
+        with self._lock:
+            if tuple(enabled) != self._enabled:
+                stale = list(self._pools.values())
+                self._pools = {}
+                self._enabled = tuple(enabled)
+            key = tuple(servers)
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = SmtpPool(key)
+        for old in stale:
+            old.close()
+        return pool
+
+    def router(
+        self,
+        enabled: Sequence[SmtpServer],
+        messenger: str,
+        wrap: Callable[[Transport], Transport] = lambda send: send,
+    ) -> Callable[[str], Transport]:
+        """The transport of a message from a given From address sent with `messenger`
+        (`wrap`ped, e.g. DKIM-signing); InvalidInput when no server takes it."""
+
+        def route(from_address: str) -> Transport:
+            return wrap(self.pool(enabled, servers_for(enabled, messenger, from_address)).send)
+
+        return route
+
+    def transport(
+        self,
+        enabled: Sequence[SmtpServer],
+        wrap: Callable[[Transport], Transport] = lambda send: send,
+    ) -> Transport:
+        """A transport that routes each message by the From header in its data (for mail
+        stmails did not compose: the relay); a message no server takes fails, fatal."""
+        route = self.router(enabled, DEFAULT_MESSENGER, wrap)
+
+        def send(message: Message) -> SendResult:
+            head = BytesHeaderParser(policy=compat32).parsebytes(message.data, headersonly=True)
+            try:
+                chosen = route(str(head.get("From") or ""))
+            except InvalidInput as exc:
+                return SendResult("error", 0, str(exc)[:1000], "queue", fatal=True)
+            return chosen(message)
+
+        return send
+
+    def close(self) -> None:
+        """Closes every pool's idle connections."""
+        with self._lock:
+            pools, self._pools, self._enabled = list(self._pools.values()), {}, ()
+        for pool in pools:
+            pool.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -13,33 +12,14 @@ from stmails.services import bounces, dkim_keys
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
-from stmails.services.sending.routing import DEFAULT_MESSENGER, servers_for
+from stmails.services.sending.routing import DEFAULT_MESSENGER, RoutedPools
 from stmails.services.sending.signing import Transport, signed
-from stmails.services.sending.smtp import SmtpPool, SmtpServer
 from stmails.web.deps import app_state
 from stmails.web.errors import ApiError
 from stmails.web.responses import JSONResponse, data
 from stmails.workers.sender import load_config, return_path_for, verp_maker
 
 POOL_KEY = "sending.smtp_pool"
-
-
-@dataclass
-class _PoolHolder:
-    key: tuple[object, ...]
-    # One pool per set of servers messages are routed to (services.sending.routing).
-    pools: dict[tuple[SmtpServer, ...], SmtpPool] = field(default_factory=dict)
-
-    def pool(self, servers: tuple[SmtpServer, ...]) -> SmtpPool:
-        pool = self.pools.get(servers)
-        if pool is None:
-            pool = self.pools[servers] = SmtpPool(servers)
-        return pool
-
-    def close(self) -> None:
-        pools, self.pools = self.pools, {}
-        for pool in pools.values():
-            pool.close()
 
 
 def sending_config(request: Request, session: Session) -> SendingConfig:
@@ -60,39 +40,34 @@ def direct_sender(
     if not config.smtp:
         raise ApiError(503, "no SMTP server is enabled (settings: smtp)", {"Retry-After": "60"})
     state = app_state(request)
-    key = tuple(config.smtp)
-    holder = state.extras.get(POOL_KEY)
-    if not isinstance(holder, _PoolHolder) or holder.key != key:
-        if isinstance(holder, _PoolHolder):
-            holder.close()
-        holder = _PoolHolder(key)
-        state.extras[POOL_KEY] = holder
+    # setdefault: two requests at once share one set of pools.
+    pools = state.extras.setdefault(POOL_KEY, RoutedPools())
+    assert isinstance(pools, RoutedPools)
     secret = state.settings.resolved_secret_key().encode()
     # The keys as stored now: a key activated a moment ago signs this request's mail.
     with state.readonly_sessions() as session:
         signer = dkim_keys.load_signer(session, secret)
-    pools = holder
 
-    def route(from_address: str) -> Transport:
-        return signed(pools.pool(servers_for(config.smtp, messenger, from_address)).send, signer)
+    def sign(send: Transport) -> Transport:
+        return signed(send, signer)
 
     return DirectSender(
         config,
-        signed(holder.pool(tuple(config.smtp)).send, signer),
+        sign(pools.pool(config.smtp, config.smtp).send),
         bounces.record,
         return_path_for(config, verp_maker(secret)),
         # Signed Message-IDs: the mailbox scanner attributes their bounces (bounce.mailbox_trust).
         lambda domain, recipient: make_message_id(secret, domain, recipient),
-        route=route,
+        route=pools.router(config.smtp, messenger, sign),
     )
 
 
 def close_pool(request_app_state: object) -> None:
     """Closes the shared SMTP pool (at shutdown)."""
     extras = getattr(request_app_state, "extras", {})
-    holder = extras.pop(POOL_KEY, None)
-    if isinstance(holder, _PoolHolder):
-        holder.close()
+    pools = extras.pop(POOL_KEY, None)
+    if isinstance(pools, RoutedPools):
+        pools.close()
 
 
 def per_recipient(results: list[dict[str, Any]]) -> JSONResponse:
