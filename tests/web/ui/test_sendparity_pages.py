@@ -6,10 +6,13 @@ that waits for the sliding window says so on its page while it stays running."""
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sending.conftest import make_world
 from stmails.db.models import Campaign
+from stmails.services import lists as list_service
+from stmails.services import settings as settings_service
 from web.ui.test_pages import sign_in
 from web.ui.test_settings_pages import browser, form_of, post, stored  # noqa: F401
 
@@ -78,3 +81,45 @@ def test_a_waiting_campaign_shows_why_on_its_pages(
     assert (
         "Waiting, still running:" not in browser.get(f"/admin/campaigns/{world.campaign_id}").text
     )
+
+
+def test_the_campaign_form_picks_a_named_smtp_server_as_messenger(
+    browser: TestClient,  # noqa: F811
+    session_maker: sessionmaker[Session],
+) -> None:
+    token = sign_in(browser)
+    with session_maker() as session, session.begin():
+        news = list_service.create(session, name="News").id
+        plain = {"host": "127.0.0.1", "port": 25, "tls_type": "none"}
+        settings_service.set_value(
+            session, "smtp", [plain, {**plain, "name": "Brand Relay", "enabled": False}]
+        )
+    form = browser.get("/admin/campaigns/new").text
+    assert '<select id="f-messenger" name="messenger"' in form
+    assert '<option value="email-brand-relay">' in form
+    fields = {
+        "name": "Spring",
+        "subject": "Hello",
+        "lists": str(news),
+        "content_type": "html",
+        "body": "<p>Hi</p>",
+    }
+    refused = post(browser, "/admin/campaigns/new", {**fields, "messenger": "email-x"}, token)
+    assert refused.status_code == 400
+    assert "unknown messenger &#39;email-x&#39;" in refused.text
+    created = post(
+        browser, "/admin/campaigns/new", {**fields, "messenger": "email-brand-relay"}, token
+    )
+    assert created.status_code == 303, created.text
+    with session_maker() as session:
+        campaign = session.scalars(select(Campaign)).one()
+        assert campaign.messenger == "email-brand-relay"
+    page = browser.get(created.headers["location"]).text
+    assert '<option value="email-brand-relay" selected>' in page
+    # Its server is disabled: starting is refused, saying why.
+    started = post(browser, f"{created.headers['location']}/status", {"status": "running"}, token)
+    assert "not an enabled SMTP server" in browser.get(created.headers["location"]).text or (
+        "not an enabled SMTP server" in started.text
+    )
+    with session_maker() as session:
+        assert session.scalars(select(Campaign.status)).one() == "draft"
