@@ -36,7 +36,8 @@ from stmails.db.models import Bounce
 from stmails.ingest.isolated import IsolatedClassifier, default_workers
 from stmails.ingest.mailbox import MailboxConfig, Scanner, connect
 from stmails.ingest.mailbox.imap import uid_sets
-from stmails.workers.mailbox import SqlLedger, make_recorder
+from stmails.services.mailbox_ledger import SqlLedger
+from stmails.workers.mailbox import make_recorder
 
 REPO = Path(__file__).resolve().parent.parent
 

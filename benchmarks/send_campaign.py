@@ -61,8 +61,8 @@ from stmails.services.sending.campaigns import (
     render_for,
 )
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.runtime import return_path_for
 from stmails.services.sending.smtp import SmtpPool
-from stmails.workers.sender import return_path_for
 
 BODY = (
     "<p>Hello {{ .Subscriber.FirstName }},</p><p>News from {{ .Subscriber.Attribs.city }}: "

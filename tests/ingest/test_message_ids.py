@@ -8,6 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from stmails.core.verp import make_address
 from stmails.ingest.mailbox.scanner import message_events
 from stmails.ingest.message_ids import (
     MAX_REFERENCES,
@@ -16,7 +17,6 @@ from stmails.ingest.message_ids import (
     referenced_ids,
     sent_to,
 )
-from stmails.ingest.verp import make_address
 
 from .mailbox.messages import core_sample, dsn
 

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stmails.ingest.mailbox.scanner import message_events
-from stmails.ingest.verp import (
+from stmails.core.verp import (
     MAX_CAMPAIGN_ID,
     MAX_LOCAL_PART,
     MAX_PREFIX,
@@ -24,6 +23,7 @@ from stmails.ingest.verp import (
     make_token,
     verify_token,
 )
+from stmails.ingest.mailbox.scanner import message_events
 
 from .mailbox.messages import dsn
 

@@ -12,8 +12,8 @@ from stmails.db.engine import make_engine, session_factory
 from stmails.services.bounces import record
 from stmails.services.sending.campaigns import CampaignRunner
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.runtime import return_path_for
 from stmails.services.sending.smtp import SmtpPool
-from stmails.workers.sender import return_path_for
 
 
 def main() -> None:

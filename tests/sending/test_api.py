@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.core import verp
 from stmails.db.models import Campaign, Setting, Subscriber, SubscriberList, Suppression
-from stmails.ingest import verp
 from stmails.services import suppression
 from stmails.services.sending.config import SendingConfig
-from stmails.workers.sender import SenderLoop, VerpMaker, return_path_for, verp_maker
+from stmails.services.sending.runtime import VerpMaker, return_path_for, verp_maker
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Sink, World, make_world
 

@@ -34,9 +34,9 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.messages import Message
+from stmails.services.sending.runtime import return_path_for
 from stmails.services.sending.smtp import SmtpPool, SmtpServer, connect
 from stmails.services.suppression import parse_entry, upsert_many
-from stmails.workers.sender import return_path_for
 
 from .conftest import Captured, Sink, World, add_subscriber, free_port, make_world, start
 

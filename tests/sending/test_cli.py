@@ -49,3 +49,8 @@ def test_import_reports_bad_rows_and_export_round_trips(cli_env: Path) -> None:
     assert rows["b@example.com"]["scope"] == "list" and rows["b@example.com"]["list_id"] == "3"
     assert rows["spam.example"]["reason"] == "import"
     assert rows["spam.example"]["description"] == "'=cmd|calc"
+
+    # The exported file imports again as it is (every row, nothing refused).
+    result = runner.invoke(app, ["suppressions", "import", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "imported 3 entries; 0 bad rows skipped" in result.output

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from stmails.db.models import Campaign
 from stmails.services import roles, users
 from stmails.services.content_check import check_content
-from stmails.workers.sender import SenderLoop, verp_maker
+from stmails.services.sending.runtime import verp_maker
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Sink, make_world
 

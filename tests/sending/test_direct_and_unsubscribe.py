@@ -25,9 +25,9 @@ from stmails.services.sending.direct import (
     resolve_subscribers,
     tx_content,
 )
+from stmails.services.sending.runtime import return_path_for
 from stmails.services.sending.smtp import SmtpPool
 from stmails.services.sending.unsubscribe import unsubscribe
-from stmails.workers.sender import return_path_for
 
 from .conftest import Sink, make_world
 

@@ -24,10 +24,11 @@ from stmails.db.models import Campaign, DkimKey
 from stmails.services import dkim_keys, roles, users
 from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.runtime import return_path_for, verp_maker
 from stmails.services.sending.smtp import SmtpPool
 from stmails.web.api.domains import DNS_RESOLVER
 from stmails.workers.relay import RelayHandler, make_controller, relay_login, tls_context
-from stmails.workers.sender import SenderLoop, return_path_for, verp_maker
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Sink, free_port, make_world
 
@@ -141,6 +142,16 @@ def test_campaign_and_tx_mail_is_signed_and_rotation_switches_the_signing_key(
         tx = smtp_sink.handler.by_recipient("someone@example.net")[0].data
         assert _signature(tx)[b"s"] == b"two" and _verify(tx, port)
         assert all(_verify(data, port) for data in campaign_mail)
+        # The SMTP test of the settings page is signed like the rest.
+        from_app = {"app.from_email": "App <app@sender.example>"}
+        assert client.put("/api/settings", json=from_app).status_code == 200
+        tested = client.post(
+            "/api/settings/smtp/test",
+            json={**smtp_sink.smtp_settings()[0], "email": "admin@example.net"},
+        )
+        assert tested.status_code == 200, tested.text
+        probe = smtp_sink.handler.by_recipient("admin@example.net")[0].data
+        assert _signature(probe)[b"s"] == b"two" and _verify(probe, port)
         keys = client.get("/api/domains/sender.example/dkim").json()["data"]
         assert {k["selector"]: k["status"] for k in keys} == {"one": "retiring", "two": "active"}
 

@@ -18,7 +18,8 @@ from stmails.db.models import (
     SubscriberHygiene,
 )
 from stmails.db.types import utcnow
-from stmails.workers.sender import SenderLoop, verp_maker
+from stmails.services.sending.runtime import verp_maker
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Sink, make_world
 

@@ -140,6 +140,11 @@ def test_the_sunset_policy_end_to_end(
     policy["enabled"] = True
     assert client.put("/api/settings", json={"hygiene.sunset": policy}).status_code == 200
     assert loop.run_once() == ["sunset"]
+    # The scheduler's run is visible to the admin.
+    runs = client.get("/api/hygiene/scheduler").json()["data"]
+    assert runs["sunset"]["ok"] is True
+    assert runs["sunset"]["result"] == {"moved": {"reengaging": 3}, "mailed": 3, "refused": 0}
+    assert runs["_lease"]["holder"] == "test"
     states = _states(session_maker)
     assert states == {
         "engaged": "active",
@@ -245,6 +250,15 @@ def test_a_policy_that_cannot_work_is_refused_when_saved(client: TestClient) -> 
         json={"hygiene.sunset": {"reengage_after_days": 200, "sunset_after_days": 180}},
     )
     assert bad.status_code == 400 and "sunset_after_days" in bad.json()["message"]
+    missing = client.put(
+        "/api/settings", json={"hygiene.sunset": {"enabled": True, "template_id": 999}}
+    )
+    assert missing.status_code == 400
+    assert "no transactional template 999" in missing.json()["message"]
+    probe = client.put(
+        "/api/settings", json={"hygiene.reverify": {"enabled": True, "smtp_probe": True}}
+    )
+    assert probe.status_code == 400 and "sending.bounce_address" in probe.json()["message"]
 
 
 @pytest.mark.parametrize("action", ["suppress", "tag"])
@@ -252,9 +266,14 @@ def test_the_other_actions_and_their_undo(
     session_maker: sessionmaker[Session], action: str
 ) -> None:
     with session_maker() as session, session.begin():
+        news = MailingList(name="News", optin="single")
         sub = Subscriber(email="gone@example.net", name="x", created_at=NOW - timedelta(days=400))
-        session.add(sub)
+        # Unsubscribed from everything: never re-engaged, whatever its inactivity.
+        left = Subscriber(email="left@example.net", name="y", created_at=NOW - timedelta(days=400))
+        session.add_all([news, sub, left])
         session.flush()
+        session.add(SubscriberList(subscriber_id=sub.id, list_id=news.id, status="unconfirmed"))
+        session.add(SubscriberList(subscriber_id=left.id, list_id=news.id, status="unsubscribed"))
         sub_id = sub.id
         settings_service.update(
             session,

@@ -450,3 +450,28 @@ def test_sessions_over_tls(mode: str, certificate: tuple[str, str]) -> None:
     assert [r.outcome for r in results if r] == ["sent"] * 9
     assert sorted(handler.recipients()) == sorted(m.recipient for m in batch)
     assert {c.data for c in handler.messages} == {m.data for m in batch}
+
+
+def test_halt_stops_the_messages_not_yet_started(smtp_sink: Sink) -> None:
+    recipients = [f"ok{n}@example.com" for n in range(40)]
+    asked: list[int] = []
+    produced: list[int] = []
+
+    def halt() -> bool:
+        # The campaign is paused after the tenth question.
+        asked.append(len(asked))
+        return len(asked) > 10
+
+    def produce(index: int) -> Message:
+        produced.append(index)
+        return message(recipients[index])
+
+    pool = pool_for(smtp_sink, max_conns=2)
+    results = send_all(pool, len(recipients), produce, connections=2, halt=halt)
+    pool.close()
+    # Messages started before the pause went out; the rest (a message rendered ahead and
+    # waiting for a connection included) were not sent; nothing after it was even rendered.
+    sent = sum(1 for r in results if r == SENT)
+    assert 5 <= sent <= len(produced) <= 10
+    assert results == [SENT] * sent + [NOT_ATTEMPTED] * (40 - sent)
+    assert len(smtp_sink.handler.messages) == sent

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.core.verp import VerpToken, find_token
 from stmails.db.models import Bounce
-from stmails.ingest.verp import VerpToken, find_token
 from stmails.services import roles, suppression, users
 from stmails.services import settings as settings_service
 from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.runtime import return_path_for, verp_maker
 from stmails.services.sending.smtp import SmtpPool
 from stmails.workers.relay import (
     RelayHandler,
@@ -25,7 +26,6 @@ from stmails.workers.relay import (
     rewrite_headers,
     tls_context,
 )
-from stmails.workers.sender import return_path_for, verp_maker
 
 from .conftest import Sink, add_subscriber, free_port
 

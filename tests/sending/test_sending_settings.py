@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from stmails.ingest import verp
+from stmails.core import verp
 from stmails.services.sending.envelope import ReturnPaths, verp_maker
 from stmails.services.sending.smtp import SendResult, classify_error, refusal
 

@@ -26,9 +26,10 @@ from stmails.services.sending.campaigns import (
     CampaignRunner,
     campaign_stats,
 )
+from stmails.services.sending.runtime import return_path_for
 from stmails.services.sending.smtp import SmtpPool
 from stmails.workers import sender
-from stmails.workers.sender import SenderLoop, return_path_for
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Sink, World, make_world, start
 from .test_campaign_sender import config_for, settings_for

@@ -16,14 +16,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.core import verp
 from stmails.db.models import Bounce, Campaign, CampaignSend
-from stmails.ingest import verp
 from stmails.services.bounces import record as record_bounce
 from stmails.services.sending.campaigns import IN_DOUBT, CampaignRunner, campaign_stats
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.runtime import return_path_for, verp_maker
 from stmails.services.sending.smtp import SmtpPool
 from stmails.workers.mailbox import verp_prefix
-from stmails.workers.sender import SenderLoop, return_path_for, verp_maker
+from stmails.workers.sender import SenderLoop
 
 from .conftest import MakeServer, Sink, World, free_port, make_world, start
 

@@ -27,9 +27,11 @@ from stmails.db.models import (
 from stmails.services import settings
 from stmails.services.analytics import rollups
 from stmails.services.analytics.deliverability import (
+    DomainRow,
     Filters,
     VerificationJob,
     breakdown,
+    complaints_by,
     report,
     summary,
 )
@@ -252,8 +254,25 @@ def test_breakdown_by_type_reason_source_domain_and_trend(
     assert result["complaints"] == {
         "total": 1,
         "by_source": [{"source": "postmark", "channel": "webhook", "complaints": 1}],
-        "by_domain": [{"domain": "yahoo.com", "complaints": 1}],
-        "by_provider": [{"provider": "yahoo", "complaints": 1}],
+        # yahoo.com: 4 sent, 1 bounced, so 3 delivered and 1 complaint among them.
+        "by_domain": [
+            {
+                "domain": "yahoo.com",
+                "complaints": 1,
+                "delivered": 3,
+                "complaint_rate": 33.3333,
+                "level": "critical",
+            }
+        ],
+        "by_provider": [
+            {
+                "provider": "yahoo",
+                "complaints": 1,
+                "delivered": 3,
+                "complaint_rate": 33.3333,
+                "level": "critical",
+            }
+        ],
     }
     points = result["trend"]["points"]
     assert [(p["time"], p["sent"], p["bounced"]) for p in points] == [
@@ -386,3 +405,35 @@ def test_monthly_report(session_maker: sessionmaker[Session], known: Known) -> N
     assert empty["summary"]["sent"] == 0 and empty["bounce_rate_trend"]["daily"] == []
     with session_maker() as session, pytest.raises(InvalidInput, match=r"^month:"):
         report(session, "2026-13")
+
+
+def test_complaints_per_provider_count_every_domain_of_the_provider() -> None:
+    rows = [
+        # domain, accepted, refused, hard, soft, complaints
+        DomainRow("gmail.com", 1500, 0, 0, 0, 1),
+        DomainRow("googlemail.com", 500, 0, 0, 0, 0),
+        DomainRow("qq.com", 900, 100, 100, 0, 1),
+        DomainRow("quiet.example", 10, 0, 0, 0, 0),
+    ]
+    result = complaints_by(rows, [])
+    assert result["total"] == 2
+    assert result["by_provider"] == [
+        # 1 of 2,000 delivered by Google's two domains: 0.05 %, under the 0.1 % line.
+        {
+            "provider": "google",
+            "complaints": 1,
+            "delivered": 2000,
+            "complaint_rate": 0.05,
+            "level": "ok",
+        },
+        # 1 of 900 delivered (1,000 sent, 100 bounced): 0.1111 %.
+        {
+            "provider": "tencent",
+            "complaints": 1,
+            "delivered": 900,
+            "complaint_rate": 0.1111,
+            "level": "critical",
+        },
+    ]
+    assert [d["domain"] for d in result["by_domain"]] == ["gmail.com", "qq.com"]
+    assert result["by_domain"][0]["complaint_rate"] == round(100 / 1500, 4)

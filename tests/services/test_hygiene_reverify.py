@@ -133,3 +133,48 @@ def test_dns_questions_are_paced(dns_port: int) -> None:
 
     asyncio.run(ask())
     assert waits == [0.25, 0.25]
+
+
+@pytest.mark.parametrize("action", ["unsubscribe", "blocklist", "none"])
+def test_each_invalid_action_and_its_undo(
+    session_maker: sessionmaker[Session], dns_port: int, action: str
+) -> None:
+    from stmails.db.models import MailingList, SubscriberList
+
+    with session_maker() as session, session.begin():
+        news = MailingList(name="News", optin="single")
+        dead = Subscriber(email="dead@gone.example", name="x")
+        session.add_all([news, dead])
+        session.flush()
+        session.add(SubscriberList(subscriber_id=dead.id, list_id=news.id, status="confirmed"))
+        dead_id, list_id = dead.id, news.id
+        settings_service.update(
+            session, {"hygiene.reverify": {"enabled": True, "invalid_action": action}}
+        )
+    verifier = reverify_job(lambda: async_resolver(dns_port))
+    outcome = verifier.run(session_maker)
+    assert outcome["results"] == {"invalid": 1}
+    assert outcome["acted"] == (0 if action == "none" else 1)
+
+    def state() -> tuple[str, str]:
+        with session_maker() as session:
+            sub = session.get(Subscriber, dead_id)
+            membership = session.get(SubscriberList, (dead_id, list_id))
+            assert sub is not None and membership is not None
+            return sub.status, membership.status
+
+    expected = {
+        "unsubscribe": ("enabled", "unsubscribed"),
+        "blocklist": ("blocklisted", "confirmed"),
+        "none": ("enabled", "confirmed"),
+    }
+    assert state() == expected[action]
+    with session_maker() as session:
+        transition = session.scalar(select(HygieneTransition))
+    if action == "none":
+        assert transition is None
+        return
+    assert transition is not None and transition.action == action
+    with session_maker() as session, session.begin():
+        sunset.undo(session, transition.id, actor="admin")
+    assert state() == ("enabled", "confirmed")

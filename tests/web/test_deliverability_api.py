@@ -94,13 +94,38 @@ def test_complaints_from_an_arf_report_and_an_esp_webhook(
             {"source": "mailbox", "channel": "mailbox", "complaints": 1},
             {"source": "postmark", "channel": "webhook", "complaints": 1},
         ],
+        # Delivered: ana and cy at gmail.com, bo at yahoo.com.
         "by_domain": [
-            {"domain": "gmail.com", "complaints": 1},
-            {"domain": "yahoo.com", "complaints": 1},
+            {
+                "domain": "gmail.com",
+                "complaints": 1,
+                "delivered": 2,
+                "complaint_rate": 50.0,
+                "level": "critical",
+            },
+            {
+                "domain": "yahoo.com",
+                "complaints": 1,
+                "delivered": 1,
+                "complaint_rate": 100.0,
+                "level": "critical",
+            },
         ],
         "by_provider": [
-            {"provider": "google", "complaints": 1},
-            {"provider": "yahoo", "complaints": 1},
+            {
+                "provider": "google",
+                "complaints": 1,
+                "delivered": 2,
+                "complaint_rate": 50.0,
+                "level": "critical",
+            },
+            {
+                "provider": "yahoo",
+                "complaints": 1,
+                "delivered": 1,
+                "complaint_rate": 100.0,
+                "level": "critical",
+            },
         ],
     }
     summary = client.get("/api/deliverability/summary", params={"campaign_id": news.id})

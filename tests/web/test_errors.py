@@ -16,7 +16,15 @@ from sqlalchemy import Engine
 
 from stmails.config import Settings
 from stmails.db.engine import make_engine
+from stmails.services.errors import Conflict, Forbidden, InputError, InvalidInput, NotFound
+from stmails.services.sending.campaigns import CampaignError
+from stmails.services.sending.direct import DirectSendError
+from stmails.services.sending.messages import MessageError
+from stmails.services.sending.templates import TemplateRenderError
+from stmails.services.subscriber_query import QueryError
+from stmails.services.suppression import SuppressionInputError
 from stmails.web.app import create_app
+from stmails.web.errors import install_error_handlers
 
 
 def test_body_over_the_cap_is_413(client: TestClient) -> None:
@@ -136,3 +144,32 @@ def test_openapi_is_served_with_both_auth_schemes(client: TestClient) -> None:
     assert "get" in schema["paths"]["/health"]
     assert "/api/subscribers" in schema["paths"]
     assert set(schema["components"]["securitySchemes"]) == {"basic", "token"}
+
+
+def test_every_service_input_error_is_a_400_from_one_handler() -> None:
+    # The services' input errors share one base that web.errors maps once; a route raises
+    # them as they come (no per-route translation) and the caller gets 400 with the message.
+    raised: dict[str, tuple[Exception, int]] = {
+        "campaign": (CampaignError("the campaign is finished"), 400),
+        "suppression": (SuppressionInputError("domain: not a domain name"), 400),
+        "direct": (DirectSendError("template 9 not found"), 400),
+        "message": (MessageError("bad header"), 400),
+        "template": (TemplateRenderError("unexpected end of template"), 400),
+        "query": (QueryError("at 3: unknown field"), 400),
+        "invalid": (InvalidInput("name", "required"), 400),
+        "forbidden": (Forbidden("you do not hold lists:manage"), 403),
+        "missing": (NotFound("list not found"), 404),
+        "conflict": (Conflict("email", "already a subscriber"), 409),
+    }
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/raise/{kind}")
+    def fail(kind: str) -> None:
+        raise raised[kind][0]
+
+    with TestClient(app) as client:
+        for kind, (exc, status) in raised.items():
+            assert isinstance(exc, InputError) == (status == 400), kind
+            response = client.get(f"/raise/{kind}")
+            assert (response.status_code, response.json()) == (status, {"message": str(exc)})

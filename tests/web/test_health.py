@@ -19,7 +19,13 @@ from stmails.db.engine import make_engine
 from stmails.db.migrate import head_revision, upgrade
 from stmails.web.app import create_app
 
-LOOPS = {"bounce_writer", "mailbox_scanner", "tracking_writer", "analytics_folder"}
+LOOPS = {
+    "bounce_writer",
+    "mailbox_scanner",
+    "tracking_writer",
+    "analytics_folder",
+    "alert_worker",
+}
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from stmails.db.models import (
 from stmails.db.types import email_hash
 from stmails.services.sending.campaigns import CampaignRunner
 from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.runtime import return_path_for
 from stmails.services.sending.smtp import SmtpPool, servers_from_settings
-from stmails.workers.sender import return_path_for
 from web.conftest import API
 from web.test_public_signup import configure, make_lists, optin_link, statuses, subscriber
 

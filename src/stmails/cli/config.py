@@ -24,6 +24,16 @@ REFERENCE_PATH = Path("docs/configuration.md")
 # What each run-time key is for, where it is not said elsewhere. Every row also names the pages
 # of the docs that mention the key, so that a key added to the defaults is never left bare.
 RUNTIME_DESCRIPTIONS: dict[str, str] = {
+    "deliverability.alerts": (
+        "The deliverability watcher: bounce-rate warning and critical percentages, the "
+        "per-domain and complaint percentages, minimum samples, the sliding window (latest "
+        "sends, minutes) and which automatic actions it takes."
+    ),
+    "deliverability.alert_webhooks": (
+        "URLs each alert is POSTed to, signed with HMAC-SHA256 of the body under `secret` "
+        "(`X-Stmails-Signature`)."
+    ),
+    "app.notify_emails": "Addresses each alert is mailed to (listmonk's key).",
     "bounce.enabled": "Record bounces at all (listmonk's key).",
     "bounce.webhooks_enabled": "Accept `POST /webhooks/bounce` (listmonk's key).",
     "bounce.actions": (

@@ -51,8 +51,8 @@ def _relay(
     from stmails.services import bounces
     from stmails.services.errors import InvalidInput
     from stmails.services.sending.routing import RoutedPools
+    from stmails.services.sending.runtime import load_config, return_path_for, verp_maker
     from stmails.workers.relay import RelayHandler, make_controller, relay_login, tls_context
-    from stmails.workers.sender import load_config, return_path_for, verp_maker
 
     engine = open_database(settings)
     sessions = session_factory(engine)

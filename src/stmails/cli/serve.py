@@ -76,7 +76,10 @@ def serve(
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
     sender: Annotated[
-        bool, typer.Option(help="Also run the campaign sender (else run `stmails worker`).")
+        bool,
+        typer.Option(
+            help="Also run the campaign sender and hygiene scheduler (else `stmails worker`)."
+        ),
     ] = True,
 ) -> None:
     """Run the HTTP server (API, webhooks) on the configured database."""

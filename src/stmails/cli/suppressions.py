@@ -9,7 +9,6 @@ is dropped silently.
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,14 +39,6 @@ class _Counting:
             yield line
 
 
-def _rows(lines: _Counting) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(lines)
-    if not reader.fieldnames:
-        return
-    for row in reader:
-        yield reader.line_num, {k.strip().lower(): (v or "") for k, v in row.items() if k}
-
-
 @suppressions_app.command("import")
 def import_csv(
     path: Annotated[Path, typer.Argument(help="CSV file ('-' for standard input).")],
@@ -60,7 +51,7 @@ def import_csv(
     from stmails.config import load_settings
     from stmails.db.engine import session_factory, transaction
     from stmails.db.migrate import open_database
-    from stmails.services import suppression
+    from stmails.services import suppression, suppression_csv
 
     engine = open_database(load_settings())
     sessions = session_factory(engine)
@@ -86,11 +77,14 @@ def import_csv(
         ) as progress:
             task = progress.add_task("import", total=size or None, rows=0)
             lines = _Counting(stream)
-            for line, row in _rows(lines):
-                row.setdefault("source", source)
-                row["source"] = row["source"] or source
+            for line, row in suppression_csv.read_rows(lines):
                 try:
-                    batch.append(suppression.parse_entry(row, default_reason=reason))
+                    batch.append(
+                        suppression.parse_entry(
+                            suppression_csv.import_row(row, reason, source),
+                            default_reason=reason,
+                        )
+                    )
                 except suppression.SuppressionInputError as exc:
                     bad += 1
                     if bad <= SHOWN_ERRORS:
@@ -122,9 +116,7 @@ def export_csv(
     from stmails.config import load_settings
     from stmails.db.engine import session_factory
     from stmails.db.migrate import open_database
-    from stmails.services import suppression
-    from stmails.web.api.suppressions import CSV_COLUMNS
-    from stmails.web.csvexport import csv_lines
+    from stmails.services import suppression, suppression_csv
 
     engine = open_database(load_settings())
     filters = suppression.SearchFilters(reason=reason, scope=scope)
@@ -138,16 +130,13 @@ def export_csv(
             total = suppression.search(session, filters, limit=0)[1]
             task = progress.add_task("exporting", total=total)
 
-            def rows() -> Iterator[list[object]]:
+            def counted() -> None:
                 nonlocal written
-                for entry in suppression.iterate(session, filters):
-                    item = suppression.entry_to_dict(entry)
-                    written += 1
-                    if written % 5000 == 0:
-                        progress.update(task, completed=written)
-                    yield [item[c] for c in CSV_COLUMNS]
+                written += 1
+                if written % 5000 == 0:
+                    progress.update(task, completed=written)
 
-            for line in csv_lines(CSV_COLUMNS, rows()):
+            for line in suppression_csv.export_lines(session, filters, counted):
                 out.write(line)
             progress.update(task, completed=written)
     finally:

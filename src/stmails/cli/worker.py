@@ -54,7 +54,8 @@ def build_loop(settings: Settings, poll_seconds: float = 5.0) -> tuple[SenderLoo
     """The sender loop for `settings`, on a migrated database."""
     from stmails.db.engine import session_factory
     from stmails.db.migrate import open_database
-    from stmails.workers.sender import SenderLoop, verp_maker
+    from stmails.services.sending.runtime import verp_maker
+    from stmails.workers.sender import SenderLoop
 
     engine = open_database(settings)
     secret = settings.resolved_secret_key().encode()

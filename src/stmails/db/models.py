@@ -62,6 +62,11 @@ USER_STATUSES = ("enabled", "disabled")
 SEND_STATUSES = ("sent", "skipped", "failed")
 MAILBOX_MESSAGE_STATUSES = ("processed", "failed")
 IMPORT_STATUSES = ("none", "importing", "stopping", "stopped", "finished", "failed")
+# Deliverability alerts (services.alerts): how bad, what was judged, how each is delivered.
+ALERT_LEVELS = ("warning", "critical")
+ALERT_KINDS = ("bounce_rate", "complaint_rate", "domain_bounce_rate")
+ALERT_CHANNELS = ("email", "webhook")
+ALERT_DELIVERY_STATUSES = ("pending", "sent", "failed")
 
 # Deterministic constraint names, so that the migration and the models name things alike on
 # every database and later migrations can refer to them.
@@ -115,7 +120,11 @@ class Subscriber(Timestamped, Base):
     """A person on one or more lists."""
 
     __tablename__ = "subscribers"
-    __table_args__ = (one_of("status", SUBSCRIBER_STATUSES),)
+    __table_args__ = (
+        one_of("status", SUBSCRIBER_STATUSES),
+        # The monthly report counts the subscribers created in a month (migration 0013_alerts).
+        Index("ix_subscribers_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
@@ -254,10 +263,16 @@ class Campaign(Timestamped, Base):
         JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=20
     )
     body_source: Mapped[str | None] = mapped_column(Text, default=None, sort_order=20)
+    # The figures behind an automatic pause by the deliverability watcher (services.alerts:
+    # the alert id, rates, counts and thresholds); empty unless it paused or held the
+    # campaign. Migration 0013_alerts, hence last.
+    alert_figures: Mapped[dict[str, Any]] = mapped_column(
+        JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=30
+    )
     # Why a running campaign waits (the sliding window is full, until when); empty while it
     # sends (migration 0015_sendparity, hence last).
     wait_reason: Mapped[str] = mapped_column(
-        String(1000), default="", server_default=text("''"), sort_order=30
+        String(1000), default="", server_default=text("''"), sort_order=40
     )
 
 
@@ -1049,6 +1064,76 @@ class AnalyticsDomain(_DeliveryCounters, _BounceCounters, Base):
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class Alert(Base):
+    """A threshold the deliverability watcher saw crossed (services.alerts), with the figures
+    it judged and what it did about it; acknowledged by an admin through the API."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        one_of("level", ALERT_LEVELS),
+        one_of("kind", ALERT_KINDS),
+        Index("ix_alerts_created_at", "created_at"),
+        Index("ix_alerts_campaign_id", "campaign_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), default=None
+    )
+    # The recipient domain of a per-domain alert ('' otherwise).
+    domain: Mapped[str] = mapped_column(String(255), default="")
+    message: Mapped[str] = mapped_column(String(1000))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
+    # What the watcher did: paused campaign ids, held scheduled campaigns, a held domain.
+    actions: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=empty_dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AlertDelivery(Base):
+    """The outbox of alert notifications: one row per alert and destination (an email
+    address of `app.notify_emails`, a URL of `deliverability.alert_webhooks`), retried with
+    backoff by the alert worker until sent or out of attempts."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        one_of("channel", ALERT_CHANNELS),
+        one_of("status", ALERT_DELIVERY_STATUSES),
+        Index("ix_alert_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_alert_deliveries_alert_id", "alert_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(String(1000), default="")
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignHold(Base):
+    """A recipient domain whose messages in a campaign are deferred (not sent) because its
+    bounce rate crossed `deliverability.alerts.domain_bounce`; released by an admin."""
+
+    __tablename__ = "campaign_holds"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @event.listens_for(Base.metadata, "after_create")

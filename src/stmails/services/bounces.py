@@ -30,6 +30,7 @@ The listing and deletion helpers at the end serve the HTTP API (`/api/bounces`).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -67,6 +68,7 @@ from stmails.db.prepared import Prepared, PreparedIn
 from stmails.db.types import UTCDateTime, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_rows_or_ignore
 from stmails.services import suppression
+from stmails.services.alerts import watch
 from stmails.services.errors import InvalidInput
 from stmails.services.hygiene import risk
 from stmails.services.pages import Page, check_paging, ordering, paged
@@ -78,6 +80,8 @@ from stmails.services.settings import (
     cached_bounce_config,
 )
 from stmails.services.suppression import SuppressionReason
+
+log = logging.getLogger(__name__)
 
 # Stronger actions include the weaker ones; replays keep the strongest.
 ACTION_STRENGTH: dict[BounceAction, int] = {
@@ -562,6 +566,8 @@ class _Pending:
     duplicate: bool = False
     result: RecordResult | None = None
     bounce_id: int | None = None
+    # The id of the campaign it names, when stmails knows that campaign.
+    campaign_id: int | None = None
     effective_type: EventType = "soft"
     # Why the attribution gate let it only be recorded ("" when it may act).
     unattributed: str = ""
@@ -617,6 +623,7 @@ def record_many(
         _judge(session, pending, config)
         _store(session, pending, config, now)
         _apply(session, pending, now)
+        _watch(session, pending, now)
         for item in pending:
             outcomes[item.index] = item.result
         # The bounce-risk scores of the subscribers these events were about, in the same
@@ -630,6 +637,25 @@ def record_many(
     assert len(done) == len(events)
     _tally(session, events, done)
     return done
+
+
+def _watch(session: Session, pending: list[_Pending], now: datetime) -> None:
+    """Lets the deliverability watcher judge the campaigns the new bounces belong to, in this
+    transaction (services.alerts.watch), so that a pause is committed with the bounce that
+    caused it. A failure of the watcher is logged and undone; the bounces are kept."""
+    items = [
+        (p.campaign_id, p.address)
+        for p in pending
+        if p.bounce_id is not None and not p.duplicate and p.campaign_id and not p.unattributed
+    ]
+    if not items:
+        return
+    domains = watch.bounced_domains(items)
+    try:
+        with session.begin_nested():
+            watch.judge(session, domains, domains, now=now)
+    except Exception:
+        log.exception("the deliverability watcher failed on campaigns %s", sorted(domains))
 
 
 # Events recorded in a session, counted into the metrics once the session commits (a rolled
@@ -825,6 +851,7 @@ def _store(session: Session, pending: list[_Pending], config: BounceConfig, now:
         )
     )
     for item in fresh:
+        item.campaign_id = campaigns.get(item.campaign_uuid)
         if item.dedup_key in inserted:
             item.bounce_id = inserted[item.dedup_key]
         else:

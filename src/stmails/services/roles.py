@@ -63,6 +63,8 @@ PERMISSION_GROUPS: dict[str, tuple[str, ...]] = {
     # Sending domains: DKIM keys, the domain check and DMARC reports (stmails' own).
     "domains": ("domains:get", "domains:manage"),
     "deliverability": ("deliverability:get",),
+    # Deliverability alerts: reading them, acknowledging them and releasing held domains.
+    "alerts": ("alerts:get", "alerts:manage"),
     # List hygiene: the sunset policy's transitions (undo), its dry run, the scheduler.
     "hygiene": ("hygiene:get", "hygiene:manage"),
     # Submitting mail through `stmails relay` (SMTP AUTH as an API user).
@@ -77,6 +79,7 @@ IMPLIED: dict[str, tuple[str, ...]] = {
     "subscribers:get_all": ("subscribers:get",),
     "campaigns:get_all": ("campaigns:get",),
     "campaigns:manage_all": ("campaigns:manage",),
+    "alerts:manage": ("alerts:get",),
 }
 
 

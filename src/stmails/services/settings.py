@@ -18,6 +18,8 @@ so that its clients can read and write them; stmails' additions sit beside them 
 - the media library's `upload.*` keys (listmonk's): validated by `services.media.config`.
 - `privacy.individual_tracking`, `privacy.disable_tracking` (listmonk's): opens and clicks
   recorded per subscriber, or not at all (see `services.tracking`).
+- `deliverability.alerts`, `deliverability.alert_webhooks` and `app.notify_emails`: the
+  deliverability watcher's thresholds and where alerts go (`services.alerts.config`).
 - the list-hygiene keys (`hygiene.*`): risk-score weights, sunset policy, re-verification,
   segment caps; validated by `services.hygiene.config`.
 - the sending keys (`smtp`, `app.*`, `sending.*`, `relay.sender_domains`): validated by
@@ -52,6 +54,7 @@ from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.ingest.mailbox.config import MailboxConfig, MailboxConfigError
 from stmails.services import public_settings
+from stmails.services.alerts import config as alert_config
 from stmails.services.errors import InvalidInput
 from stmails.services.hygiene import config as hygiene_config
 from stmails.services.media import config as media_config
@@ -124,6 +127,8 @@ DEFAULTS: dict[str, Any] = {
 
 # The subscriber-facing pages' settings (services.public_settings).
 DEFAULTS.update(public_settings.DEFAULTS)
+# Deliverability alerts: thresholds, webhooks, notify addresses (services.alerts.config).
+DEFAULTS.update(alert_config.DEFAULTS)
 # The list-hygiene settings (services.hygiene.config).
 DEFAULTS.update(hygiene_config.DEFAULTS)
 
@@ -144,6 +149,7 @@ SECRET_FIELDS: dict[str, tuple[str, ...]] = {
     "bounce.azure": ("key", "shared_secret"),
     "bounce.lettermint": ("key",),
     "smtp": ("password",),
+    alert_config.WEBHOOKS_KEY: ("secret",),
 }
 # The fields that say where an object's secrets are sent: a masked secret is kept only while
 # they stay the same.
@@ -159,6 +165,7 @@ SECRET_TARGETS: dict[str, tuple[str, ...]] = {
         "ca_file",
         "auth_protocol",
     ),
+    alert_config.WEBHOOKS_KEY: ("url",),
 }
 
 
@@ -247,6 +254,11 @@ def validate(key: str, value: Any) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v in codes for v in value):
             raise SettingsError(key, f"must be a list of reason codes ({', '.join(codes)})")
         return list(dict.fromkeys(value))
+    if key in alert_config.DEFAULTS:
+        try:
+            return alert_config.validate_setting(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
     if key in media_config.DEFAULTS:
         try:
             return media_config.validate_setting(key, value)
@@ -310,6 +322,8 @@ def set_value(session: Session, key: str, value: Any, *, now: datetime | None = 
     stored = validate(key, value)
     forget(session, "bounce_config")
     forget(session, "tracking_config")
+    forget(session, "hygiene.risk")
+    forget(session, "alert_config")
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=stored, updated_at=now or utcnow()))
@@ -333,6 +347,7 @@ def update(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
     try:
         media_config.check_together({**current, **prepared})
         sending_config.check_together({**current, **prepared})
+        hygiene_config.check_together(session, {**current, **prepared}, prepared)
     except InvalidInput as exc:
         raise SettingsError(exc.field, exc.message) from None
     _check_together({**current, **prepared}, prepared)

@@ -57,6 +57,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from stmails.db.engine import StatementTimeout, statement_deadline
 from stmails.db.models import Subscriber, SubscriberHygiene
+from stmails.services.errors import InputError
 
 MAX_QUERY_LENGTH = 4000
 MAX_DEPTH = 40
@@ -65,7 +66,7 @@ MAX_IN_ITEMS = 1000
 QUERY_SECONDS = 10.0
 
 
-class QueryError(ValueError):
+class QueryError(InputError):
     """The query text cannot be accepted; the message says why and where."""
 
 

@@ -39,7 +39,7 @@ from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES, Suppressi
 from stmails.db.prepared import PreparedIn
 from stmails.db.types import email_domain, email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
-from stmails.services.errors import InvalidInput
+from stmails.services.errors import InputError, InvalidInput
 from stmails.verify.syntax import (
     COMMON_ADDRESS,
     MAX_ADDRESS_OCTETS,
@@ -295,7 +295,7 @@ _SCOPES = frozenset(SUPPRESSION_SCOPES)
 _ONE_KEY = "give exactly one of recipient (email), email_hash or domain"
 
 
-class SuppressionInputError(ValueError):
+class SuppressionInputError(InputError):
     """An entry that cannot be stored; the message names the field and the problem."""
 
 

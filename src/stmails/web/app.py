@@ -26,14 +26,14 @@ from stmails.db.engine import make_engine, read_only, session_factory
 from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, login_guard, users
 from stmails.services.bounces import RecordError, RecordResult
-from stmails.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stmails.services.login_guard import HashingGate
-from stmails.services.settings import SettingsError
-from stmails.services.subscriber_query import QueryError
 from stmails.web import admin, public
 from stmails.web import metrics as metrics_routes
 from stmails.web.admin import suppression as admin_suppression
 from stmails.web.admin.pages import install_page_errors
+from stmails.web.api import (
+    alerts as alerts_api,
+)
 from stmails.web.api import (
     analytics,
     campaign_extras,
@@ -67,6 +67,7 @@ from stmails.web.api import (
 from stmails.web.api import (
     settings as settings_api,
 )
+from stmails.web.api import subscriber_export as subscriber_export_api
 from stmails.web.api import (
     users as users_api,
 )
@@ -83,6 +84,7 @@ from stmails.web.request_id import RequestIdMiddleware
 from stmails.web.responses import JSONResponse
 from stmails.web.security_headers import SecurityHeadersMiddleware
 from stmails.web.templating import STATIC_ROUTE
+from stmails.workers.alerts import AlertWorker
 from stmails.workers.analytics import AnalyticsFolder
 from stmails.workers.mailbox import MailboxWorker
 
@@ -200,15 +202,20 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         state.extras[tracking_routes.STATE_KEY] = tracking
         folder = AnalyticsFolder(sessions)
         folder.start()
+        # Alerts go out from their outbox (services.alerts.delivery), never from the watcher.
+        alerts = AlertWorker(sessions, settings.root_url)
+        alerts.start()
         state.background.update(
             bounce_writer=writer.is_alive,
             mailbox_scanner=mailboxes.is_alive,
             tracking_writer=lambda: tracking.writer is not None and tracking.writer.is_alive(),
             analytics_folder=folder.is_alive,
+            alert_worker=alerts.is_alive,
         )
         try:
             yield
         finally:
+            alerts.stop()
             folder.stop()
             await tracking.stop()
             mailboxes.stop()
@@ -244,6 +251,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 limits_by_path={
                     "/api/import/subscribers": IMPORT_MAX_BYTES,
                     "/api/verify/jobs": IMPORT_MAX_BYTES,
+                    # The admin pages' uploads of the same files.
+                    "/admin/subscribers/import": IMPORT_MAX_BYTES,
+                    "/admin/verification/jobs": IMPORT_MAX_BYTES,
                     dmarc.UPLOAD_PATH: dmarc.MAX_UPLOAD_BYTES,
                     media.UPLOAD_PATH: media.MAX_BODY_BYTES,
                     # The form's other fields and the multipart framing fit in 64 KiB.
@@ -254,19 +264,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         ],
     )
     app.state.stmails = state
-    install_error_handlers(
-        app,
-        {
-            QueryError: 400,
-            InvalidInput: 400,
-            RecordError: 400,
-            SettingsError: 400,
-            NativeBounceError: 400,
-            Forbidden: 403,
-            NotFound: 404,
-            Conflict: 409,
-        },
-    )
+    # The services' errors (InputError and its kind: 400, ...) are mapped in web.errors.
+    install_error_handlers(app, {NativeBounceError: 400})
     install_docs(app)
     app.include_router(health.router)
     app.include_router(metrics_routes.router)
@@ -287,6 +286,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for router in (
         analytics.router,
         deliverability.router,
+        # Before the subscriber routes: "export" is not a subscriber id.
+        subscriber_export_api.router,
+        alerts_api.router,
         subscribers.router,
         imports.router,
         lists.router,

@@ -1,35 +1,5 @@
-"""CSV export that is safe to open in a spreadsheet, written row by row."""
+"""Spreadsheet-safe CSV now lives in `stmails.services.csvexport`; re-exported for old callers."""
 
-from __future__ import annotations
+from stmails.services.csvexport import FORMULA_TRIGGERS, csv_lines, neutralize
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
-from typing import Any
-
-# Spreadsheets treat a cell starting with one of these as a formula (or, for tab and carriage
-# return, strip it and then look at the next character), so such cells are prefixed with a quote.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralize(value: Any) -> str:
-    """The cell text for `value`, with a leading `'` when it would start a formula."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    if text.startswith(FORMULA_TRIGGERS):
-        return "'" + text
-    return text
-
-
-def csv_lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """Yields the header line then one line per row, every cell neutralized."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    yield buffer.getvalue()
-    for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([neutralize(cell) for cell in row])
-        yield buffer.getvalue()
+__all__ = ["FORMULA_TRIGGERS", "csv_lines", "neutralize"]

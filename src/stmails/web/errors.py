@@ -23,9 +23,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stmails.services.errors import Conflict, Forbidden, InputError, NotFound
+
 log = logging.getLogger("stmails.web")
 
 RETRY_AFTER_SECONDS = "5"
+
+# The services' errors and their statuses: the one place they are mapped (a subclass, such as
+# CampaignError or QueryError of InputError, takes its nearest base's status). The message is
+# the answer.
+SERVICE_ERRORS: dict[type[Exception], int] = {
+    InputError: 400,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+}
 
 
 class ApiError(Exception):
@@ -122,12 +134,11 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 def install_error_handlers(
     app: FastAPI, caller_errors: dict[type[Exception], int] | None = None
 ) -> None:
-    """Registers the JSON error handlers on `app`.
-
-    `caller_errors` maps exception classes that mean "the caller sent something wrong" (the
-    services' validation errors) to their status; their message is the answer.
+    """Registers the JSON error handlers on `app`: `SERVICE_ERRORS`, then `caller_errors`, which
+    maps other exception classes that mean "the caller sent something wrong" (outside the
+    services, such as the ingest parsers' errors) to their status; their message is the answer.
     """
-    for exc_class, status in (caller_errors or {}).items():
+    for exc_class, status in {**SERVICE_ERRORS, **(caller_errors or {})}.items():
         app.add_exception_handler(exc_class, _caller_error(status))
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -164,6 +164,8 @@ def campaign(
         "last_errors": list(item.last_errors or []),
         "pause_reason": item.pause_reason,
         "wait_reason": item.wait_reason,
+        # The figures of the deliverability alert that paused or held it (services.alerts).
+        "alert_figures": dict(item.alert_figures or {}),
         "attribs": dict(item.attribs or {}),
         "media": [{"id": m.media_id, "filename": m.filename} for m in media or []],
     }

@@ -21,13 +21,13 @@ from stmails.services.hygiene import reverify, sunset
 from stmails.services.sending.compose import Links, campaign_links
 from stmails.services.sending.direct import DirectSender, resolve_subscribers, tx_content
 from stmails.services.sending.routing import DEFAULT_MESSENGER, RoutedPools
+from stmails.services.sending.runtime import load_config, return_path_for, verp_maker
 from stmails.services.sending.signing import Transport, signed
 from stmails.verify.offline import OfflineVerifier
 from stmails.verify.pipeline import Verifier
 from stmails.verify.smtp import SmtpProber
 from stmails.verify.syntax import Policy
 from stmails.workers.scheduler import Job
-from stmails.workers.sender import load_config, return_path_for, verp_maker
 
 log = logging.getLogger("stmails.scheduler")
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,14 +26,13 @@ from stmails import metrics
 from stmails.config import Settings
 from stmails.core import classify
 from stmails.core.event import Event
+from stmails.core.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
 from stmails.db.engine import read_only
-from stmails.db.models import MailboxMessage
 from stmails.filelock import try_lock
 from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier, Outcome
 from stmails.ingest.mailbox import (
     MailboxConfig,
     MailboxError,
-    MessageState,
     RecordUnavailable,
     Scanner,
     ScanSummary,
@@ -41,22 +40,17 @@ from stmails.ingest.mailbox import (
     mailboxes_from_settings,
 )
 from stmails.ingest.mailbox.scanner import (
-    INTERRUPTED,
     Classifier,
     RecordEvents,
     ReportSink,
-    Status,
 )
-from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
 from stmails.services import bounces, dmarc_reports, subscribers
 from stmails.services import settings as settings_service
+from stmails.services.mailbox_ledger import SqlLedger
 from stmails.services.sending import config as sending_config
 
 log = logging.getLogger("stmails.workers.mailbox")
 
-# mailbox_state knows "processed" and "failed"; a message that is not a bounce and was left in
-# place is a processed row with this note, so that it is not read again.
-IGNORED_NOTE = "not a bounce"
 # How often the worker wakes up to see which mailbox is due (and to notice settings changes).
 TICK_SECONDS = 5.0
 
@@ -100,131 +94,6 @@ def make_recorder(sessions: sessionmaker[Session]) -> RecordEvents:
             )
 
     return record
-
-
-class SqlLedger:
-    """The scanner's `Ledger` on the `mailbox_state` table; each call commits on its own."""
-
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
-
-    def states(self, mailbox: str, uidvalidity: str) -> dict[str, MessageState]:
-        with self._sessions() as session:
-            rows = session.scalars(
-                select(MailboxMessage).where(
-                    MailboxMessage.mailbox == mailbox, MailboxMessage.uidvalidity == uidvalidity
-                )
-            )
-            out: dict[str, MessageState] = {}
-            for row in rows:
-                status: Status = "failed" if row.status == "failed" else "processed"
-                if row.status == "processed" and row.last_error == IGNORED_NOTE:
-                    status = "ignored"
-                out[row.uid] = MessageState(status, row.attempts)
-            return out
-
-    def mark(self, mailbox: str, uidvalidity: str, keys: Sequence[str], status: Status) -> None:
-        if not keys:
-            return
-        note = IGNORED_NOTE if status == "ignored" else ""
-        stored = "failed" if status == "failed" else "processed"
-        with self._sessions() as session:
-            existing = self._rows(session, mailbox, uidvalidity, keys)
-            for key in keys:
-                row = existing.get(key)
-                if row is None:
-                    session.add(
-                        MailboxMessage(
-                            mailbox=mailbox,
-                            uidvalidity=uidvalidity,
-                            uid=key,
-                            status=stored,
-                            last_error=note,
-                        )
-                    )
-                else:
-                    row.status, row.last_error = stored, note
-            session.commit()
-
-    def _rows(
-        self, session: Session, mailbox: str, uidvalidity: str, keys: Sequence[str]
-    ) -> dict[str, MailboxMessage]:
-        return {
-            row.uid: row
-            for row in session.scalars(
-                select(MailboxMessage).where(
-                    MailboxMessage.mailbox == mailbox,
-                    MailboxMessage.uidvalidity == uidvalidity,
-                    MailboxMessage.uid.in_(list(keys)),
-                )
-            )
-        }
-
-    def attempt(self, mailbox: str, uidvalidity: str, keys: Sequence[str]) -> None:
-        if not keys:
-            return
-        with self._sessions() as session:
-            existing = self._rows(session, mailbox, uidvalidity, keys)
-            for key in keys:
-                row = existing.get(key)
-                if row is None:
-                    row = MailboxMessage(
-                        mailbox=mailbox, uidvalidity=uidvalidity, uid=key, attempts=0
-                    )
-                    session.add(row)
-                row.status = "failed"
-                row.attempts = (row.attempts or 0) + 1
-                row.last_error = INTERRUPTED
-            session.commit()
-
-    def fail(self, mailbox: str, uidvalidity: str, key: str, error: str, *, tries: int = 0) -> int:
-        with self._sessions() as session:
-            row = self._rows(session, mailbox, uidvalidity, [key]).get(key)
-            if row is None:
-                row = MailboxMessage(
-                    mailbox=mailbox, uidvalidity=uidvalidity, uid=key, status="failed", attempts=0
-                )
-                session.add(row)
-            row.status = "failed"
-            row.attempts = max(row.attempts or 0, tries)
-            row.last_error = error[:2000]
-            attempts = row.attempts
-            session.commit()
-            return attempts
-
-    def forgive(self, mailbox: str, uidvalidity: str, keys: Sequence[str]) -> None:
-        if not keys:
-            return
-        with self._sessions() as session:
-            for row in self._rows(session, mailbox, uidvalidity, keys).values():
-                if (row.attempts or 0) <= 1:
-                    session.delete(row)
-                else:
-                    row.attempts -= 1
-            session.commit()
-
-    def prune(self, mailbox: str, uidvalidity: str, present: set[str]) -> None:
-        with self._sessions() as session:
-            session.execute(
-                delete(MailboxMessage).where(
-                    MailboxMessage.mailbox == mailbox, MailboxMessage.uidvalidity != uidvalidity
-                )
-            )
-            known = session.scalars(
-                select(MailboxMessage.uid).where(
-                    MailboxMessage.mailbox == mailbox, MailboxMessage.uidvalidity == uidvalidity
-                )
-            ).all()
-            gone = [uid for uid in known if uid not in present]
-            for start in range(0, len(gone), 500):
-                session.execute(
-                    delete(MailboxMessage).where(
-                        MailboxMessage.mailbox == mailbox,
-                        MailboxMessage.uidvalidity == uidvalidity,
-                        MailboxMessage.uid.in_(gone[start : start + 500]),
-                    )
-                )
-            session.commit()
 
 
 @contextlib.contextmanager

@@ -30,9 +30,13 @@ from stmails.services.sending.campaigns import (
     CampaignRunner,
     start_due_campaigns,
 )
-from stmails.services.sending.config import SendingConfig
-from stmails.services.sending.envelope import ReturnPaths, VerpMaker, verp_maker
 from stmails.services.sending.routing import RoutedPools, servers_for
+from stmails.services.sending.runtime import (
+    VerpMaker,
+    load_config,
+    return_path_for,
+    verp_maker,
+)
 
 log = logging.getLogger("stmails.sender")
 
@@ -40,30 +44,6 @@ log = logging.getLogger("stmails.sender")
 SETTINGS_POLL_SECONDS = 2.0
 
 __all__ = ["SenderLoop", "VerpMaker", "load_config", "return_path_for", "verp_maker"]
-
-
-def return_path_for(config: SendingConfig, verp: VerpMaker | None) -> ReturnPaths:
-    """The envelope senders of `config` (see `services.sending.envelope` for the precedence):
-    VERP-encoded when `sending.verp` is on and `verp` is given.
-
-    Called with (campaign id, subscriber id) it answers the sender of a message that neither
-    sets its own nor goes through a server with a Return-Path: the bounce address, or '' for
-    the From address. A bounce address whose local part is too long for a token (over
-    `MAX_PREFIX` octets) is used as it is, with a warning: mail must go out with a valid
-    return path (the settings API refuses such an address while VERP is on).
-    """
-    return ReturnPaths(
-        bounce_address=config.bounce_address,
-        server_return_paths=config.server_return_paths,
-        needs_default=config.needs_default_sender,
-        verp=verp if config.verp else None,
-    )
-
-
-def load_config(session: Session, root_url: str) -> SendingConfig:
-    """The sending configuration from the settings table; InvalidInput naming the setting
-    when a stored value does not validate."""
-    return SendingConfig.from_settings(settings_service.get_all(session), root_url=root_url)
 
 
 def pause_running(session: Session, reason: str, campaign_id: int | None = None) -> list[int]:

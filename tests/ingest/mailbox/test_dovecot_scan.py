@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.core.verp import make_address
 from stmails.db.models import Bounce, Subscriber
 from stmails.ingest.mailbox import (
     MailboxClient,
@@ -16,8 +17,8 @@ from stmails.ingest.mailbox import (
     Scanner,
     connect,
 )
-from stmails.ingest.verp import make_address
-from stmails.workers.mailbox import SqlLedger, make_recorder, verp_resolver
+from stmails.services.mailbox_ledger import SqlLedger
+from stmails.workers.mailbox import make_recorder, verp_resolver
 
 from ..test_verp import format1_token
 from .conftest import Mailbox

@@ -16,7 +16,8 @@ from stmails.db.models import Bounce, MailboxMessage
 from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier
 from stmails.ingest.mailbox import Scanner, connect
 from stmails.ingest.mailbox.scanner import INTERRUPTED
-from stmails.workers.mailbox import SqlLedger, make_recorder
+from stmails.services.mailbox_ledger import SqlLedger
+from stmails.workers.mailbox import make_recorder
 
 from .conftest import Mailbox
 from .hostile import HOSTILE_HEADER, hanging_classify, hostile_bounce

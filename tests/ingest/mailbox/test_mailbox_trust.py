@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sending.conftest import Sink, make_world, smtp_sink  # noqa: F401 (fixture)
 from stmails.config import Settings
 from stmails.services import users
+from stmails.services.sending.runtime import verp_maker
 from stmails.web.app import create_app
 from stmails.workers.mailbox import MailboxWorker
-from stmails.workers.sender import SenderLoop, verp_maker
+from stmails.workers.sender import SenderLoop
 
 from .conftest import Mailbox
 from .test_worker import served_entry

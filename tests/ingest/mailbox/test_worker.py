@@ -17,8 +17,8 @@ from stmails.config import Settings
 from stmails.db.models import Bounce, Setting
 from stmails.services import settings as settings_service
 from stmails.services import subscribers
+from stmails.services.sending.runtime import verp_maker
 from stmails.workers.mailbox import MailboxWorker, configured_mailboxes, mailbox_lock
-from stmails.workers.sender import verp_maker
 
 from .conftest import Mailbox
 from .messages import dsn

@@ -14,8 +14,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.config import Settings
-from stmails.db.models import Bounce
-from stmails.ingest.webhooks import default_registry
+from stmails.db.models import Bounce, Setting
+from stmails.ingest.webhooks import NotConfigured, default_registry
 from stmails.ingest.webhooks.ses import SesProvider
 from stmails.services import settings as settings_service
 from stmails.web.app import create_app
@@ -255,3 +255,20 @@ def test_a_mailgun_request_is_accepted_by_one_server_process_only(
             refused = client.post("/webhooks/service/mailgun", content=replayed)
             assert (refused.status_code, refused.json()) == (401, {"message": "invalid signature"})
     assert stored(session_maker) == [("alice@example.com", "hard", "mailgun")]
+
+
+def test_a_provider_enabled_without_a_usable_secret_is_our_503(
+    engine: Engine, session_maker: sessionmaker[Session], db_url: str
+) -> None:
+    # A stored setting the adapter cannot use (written past the settings validation, as an
+    # older version might have left it): our configuration fault, answered as NotConfigured
+    # says, with Retry-After so that the provider retries once it is fixed.
+    with session_maker() as session:
+        session.add(Setting(key="bounce.resend", value={"enabled": True, "signing_key": "x"}))
+        session.commit()
+    app = create_app(Settings(database_url=db_url), engine=engine)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/webhooks/service/resend", content=b"{}")
+    assert response.status_code == NotConfigured.status == 503
+    assert response.headers["retry-after"]
+    assert response.json() == {"message": "resend webhooks are not configured"}

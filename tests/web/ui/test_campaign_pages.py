@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from sending.conftest import Sink
-from stmails.db.models import Campaign, Template
+from stmails.db.models import Campaign, Setting, Template
 from stmails.services import lists as list_service
 from stmails.services import roles, settings, users
 from stmails.services import subscribers as subscriber_service
@@ -157,6 +157,16 @@ def test_status_changes_follow_the_rules_and_show_the_content_check(
     # The content check's findings are shown before the start.
     assert 'id="content-report"' in page and "Content check: score" in page
     assert "Start sending this campaign now?" in page
+    assert "The content check found" in page
+    english = re.search(r'id="content-report".*?</div>', page, re.S)
+    chinese = browser.get(
+        f"/admin/campaigns/{campaign_id}", headers={"Accept-Language": "zh-CN"}
+    ).text
+    translated = re.search(r'id="content-report".*?</div>', chinese, re.S)
+    assert english and translated and "内容检查" in translated.group(0)
+    # The findings themselves are in the page's language (services/content_check.py).
+    assert translated.group(0).count("<li") == english.group(0).count("<li") > 0
+    assert not re.search(r"<li[^>]*>[A-Za-z]", translated.group(0))
     url = f"/admin/campaigns/{campaign_id}/status"
     # Scheduling without a time is refused with the reason.
     refused = post(browser, url, token, status="scheduled")
@@ -168,6 +178,10 @@ def test_status_changes_follow_the_rules_and_show_the_content_check(
         with session_maker() as session:
             assert session.get(Campaign, campaign_id).status == status  # type: ignore[union-attr]
         assert label in browser.get(f"/admin/campaigns/{campaign_id}").text
+        # The progress fragment polls (and shows the rate) only while the campaign runs.
+        fragment = browser.get(f"/admin/campaigns/{campaign_id}/progress").text
+        assert ('hx-trigger="every 3s"' in fragment) == (status == "running")
+        assert ("0 a minute" in fragment) == (status == "running")
     stats = browser.get(f"/admin/campaigns/{campaign_id}/stats")
     assert stats.status_code == 200, stats.text
     assert '<dd data-figure="sent">0</dd>' in stats.text
@@ -296,6 +310,8 @@ def test_templates_create_preview_default_and_delete(
     post(browser, f"/admin/templates/{other_id}/delete", token)
     assert "is used by 1 campaigns" in browser.get("/admin/templates").text
     post(browser, f"/admin/campaigns/{campaign_id}/delete", token)
+    gone = browser.get(f"/admin/campaigns/{campaign_id}/progress")
+    assert gone.status_code == 200 and "hx-trigger" not in gone.text
     post(browser, f"/admin/templates/{other_id}/delete", token)
     with session_maker() as session:
         assert session.get(Template, other_id) is None
@@ -317,3 +333,89 @@ def test_templates_create_preview_default_and_delete(
         template = session.get(Template, template_id)
         assert template is not None and template.name == "Renamed" and template.type == "campaign"
     assert csrf_of(browser.get(f"/admin/templates/{template_id}").text)
+
+
+def test_schedule_and_unschedule(
+    browser: TestClient, list_ids: list[int], session_maker: sessionmaker[Session]
+) -> None:
+    token = sign_in(browser)
+    campaign_id = create_campaign(browser, token, list_ids[0])
+    # Without a send time the page offers no "Schedule".
+    assert (
+        'name="status" value="scheduled"' not in browser.get(f"/admin/campaigns/{campaign_id}").text
+    )
+    refused = post(
+        browser,
+        f"/admin/campaigns/{campaign_id}",
+        token,
+        name="Spring news",
+        subject="s",
+        lists=str(list_ids[0]),
+        content_type="html",
+        body="<p>x</p>",
+        send_at="next tuesday",
+    )
+    assert refused.status_code == 400 and "Give a date and time (UTC)." in refused.text
+    post(
+        browser,
+        f"/admin/campaigns/{campaign_id}",
+        token,
+        name="Spring news",
+        subject="s",
+        lists=str(list_ids[0]),
+        content_type="html",
+        body="<p>x</p>",
+        send_at="2031-05-06T07:08",
+    )
+    page = browser.get(f"/admin/campaigns/{campaign_id}").text
+    assert 'name="status" value="scheduled"' in page
+    post(browser, f"/admin/campaigns/{campaign_id}/status", token, status="scheduled")
+    with session_maker() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None and campaign.status == "scheduled"
+        assert campaign.send_at is not None
+        assert campaign.send_at.strftime("%Y-%m-%d %H:%M") == "2031-05-06 07:08"
+    page = browser.get(f"/admin/campaigns/{campaign_id}").text
+    assert "The campaign is scheduled." in page and "Unschedule" in page
+    post(browser, f"/admin/campaigns/{campaign_id}/status", token, status="draft")
+    with session_maker() as session:
+        assert session.get(Campaign, campaign_id).status == "draft"  # type: ignore[union-attr]
+
+
+def test_a_content_check_that_cannot_run_says_why(
+    browser: TestClient, list_ids: list[int], session_maker: sessionmaker[Session]
+) -> None:
+    token = sign_in(browser)
+    campaign_id = create_campaign(browser, token, list_ids[0])
+    with session_maker() as session:
+        # Sending settings stored before they were validated (an older version, a hand edit).
+        session.merge(Setting(key="smtp", value=[{"enabled": True, "port": "many"}]))
+        session.commit()
+    page = browser.get(f"/admin/campaigns/{campaign_id}")
+    assert page.status_code == 200
+    assert "The content check could not run: the sending settings cannot work" in page.text
+
+
+def test_pages_have_no_inline_script_or_style_and_no_external_asset(
+    browser: TestClient, list_ids: list[int]
+) -> None:
+    token = sign_in(browser)
+    campaign_id = create_campaign(browser, token, list_ids[0])
+    template = post(
+        browser, "/admin/templates/new", token, name="T", type="tx", subject="s", body="<p>x</p>"
+    )
+    for path in (
+        "/admin/campaigns",
+        "/admin/campaigns/new",
+        f"/admin/campaigns/{campaign_id}",
+        f"/admin/campaigns/{campaign_id}/stats",
+        "/admin/templates",
+        "/admin/templates/new?type=tx",
+        template.headers["location"],
+    ):
+        html = browser.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
+        # In a tag (the escaped XSS list name has the words, as text).
+        assert not re.search(r"<style|<[^>]*\s(?:style|on[a-z]+)=", html), path
+        for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+            assert url.startswith(("/", "#")) and not url.startswith("//"), (path, url)

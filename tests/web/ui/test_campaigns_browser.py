@@ -56,9 +56,9 @@ def make_list(server: Server, subscribers: list[str]) -> dict[str, Any]:
 def sign_in(page: Any, server: Server, name: str) -> None:
     username, password = server.make_admin(name)
     page.goto("/admin/login")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.fill("#f-username", username)
+    page.fill("#f-password", password)
+    page.click("main button[type=submit]")
     page.wait_for_url("**/admin/")
 
 
@@ -83,7 +83,7 @@ def test_template_and_campaign_from_rich_text_to_finished_stats(
     # A campaign template, previewed in its sandboxed frame.
     page.goto("/admin/templates")
     page.get_by_role("link", name="New campaign template").click()
-    page.get_by_label("Name").fill("Branded")
+    page.get_by_label("Template name").fill("Branded")
     page.get_by_label("Body").fill(
         '<html><body><h1 class="brand">Acme Letters</h1>{{ template "content" . }}'
         "<footer>Acme Inc.</footer></body></html>"
@@ -101,7 +101,7 @@ def test_template_and_campaign_from_rich_text_to_finished_stats(
     # A campaign written in the rich-text editor.
     page.goto("/admin/campaigns")
     page.get_by_role("link", name="New campaign").click()
-    page.get_by_label("Name").fill("Spring issue")
+    page.get_by_label("Campaign name").fill("Spring issue")
     page.get_by_label("Subject").fill("Spring is here")
     page.get_by_label(mlist["name"]).check()
     page.get_by_label("Template").select_option(label="Branded")
@@ -173,7 +173,8 @@ def test_template_and_campaign_from_rich_text_to_finished_stats(
     shot(phone, "campaigns-phone")
 
 
-def test_pause_resume_and_cancel(page: Any, ui_server: Server) -> None:
+def test_pause_resume_and_cancel(new_context: Callable[..., Any], ui_server: Server) -> None:
+    page = new_context().new_page()
     mlist = make_list(ui_server, ["pat@example.com"])
     with ui_server.api() as api:
         made = api.post(
@@ -204,7 +205,24 @@ def test_pause_resume_and_cancel(page: Any, ui_server: Server) -> None:
         page.locator("summary", has_text=summary).click()
         page.locator("details[open] .confirm-body").get_by_role("button", name=button).click()
         page.wait_for_selector(f"text={done}")
+        if summary == "Start":
+            # No sender runs on this server: the campaign stays running and the list keeps
+            # polling its progress (htmx, with the CSRF header from app.js).
+            page.goto("/admin/campaigns")
+            with page.expect_response(f"**/admin/campaigns/{campaign_id}/progress") as polled:
+                pass
+            assert polled.value.status == 200
+            assert page.get_attribute(f"#progress-{campaign_id}", "data-status") == "running"
+            page.goto(f"/admin/campaigns/{campaign_id}")
     assert page.inner_text("#campaign-status") == "Cancelled"
     assert page.locator("summary", has_text="Start").count() == 0
     with ui_server.api() as api:
         assert api.get(f"/api/campaigns/{campaign_id}").json()["data"]["status"] == "cancelled"
+
+    # The same campaign in Chinese (the browser asks for it).
+    chinese = new_context(locale="zh-CN").new_page()
+    sign_in(chinese, ui_server, "pauser-zh")
+    chinese.goto(f"/admin/campaigns/{campaign_id}")
+    assert chinese.inner_text("#campaign-status") == "已取消"
+    assert chinese.get_by_role("heading", name="发送测试邮件").is_visible()
+    shot(chinese, "campaign-zh")

@@ -124,3 +124,22 @@ def test_readers_cannot_change_lists(app: FastAPI, session_maker: sessionmaker[S
     with session_maker() as session:
         kept = session.get(MailingList, list_id)
         assert kept is not None and kept.name == "Kept"
+
+
+def test_a_public_lists_page_gives_its_sign_up_form_to_copy(
+    signed_in: tuple[TestClient, str], session_maker: sessionmaker[Session]
+) -> None:
+    client, _ = signed_in
+    with session_maker() as session:
+        public = list_service.create(session, name=f"Public {XSS}", type="public")
+        private = list_service.create(session, name="Private", type="private")
+        session.commit()
+        public_id, public_uuid, private_id = public.id, public.uuid, private.id
+    html = client.get(f"/admin/lists/{public_id}").text
+    assert "Sign-up form" in html and 'data-copy="Copy"' in html
+    # The snippet is shown as text: its markup escaped once more, the list's name twice.
+    assert "&lt;form method=&#34;post&#34;" in html
+    assert f"value=&#34;{public_uuid}&#34;" in html
+    assert "<script>" not in html.split('id="form-heading"')[1]
+    assert "/subscription/form" in html
+    assert "Sign-up form" not in client.get(f"/admin/lists/{private_id}").text

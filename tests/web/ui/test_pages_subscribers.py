@@ -182,6 +182,8 @@ def test_create_edit_and_refuse_bad_input(
     with session_maker() as session:
         first = list_service.create(session, name="First", optin="double").id
         session.commit()
+    form = client.get("/admin/subscribers/new")
+    assert form.status_code == 200 and 'name="email"' in form.text and "First" in form.text
     bad = post(
         client,
         token,
@@ -274,3 +276,58 @@ def test_actions_need_their_permissions(app: FastAPI, session_maker: sessionmake
             assert answer.status_code == 403, path
     with session_maker() as session:
         assert session.get(Subscriber, ids[0]) is not None
+
+
+def test_pages_have_no_inline_script_or_style(
+    signed_in: tuple[TestClient, str], session_maker: sessionmaker[Session]
+) -> None:
+    client, _ = signed_in
+    sub_id = add(session_maker, 1)[0]
+    with session_maker() as session:
+        list_id = list_service.create(session, name="L").id
+        session.commit()
+    for path in (
+        "/admin/subscribers",
+        f"/admin/subscribers/{sub_id}",
+        "/admin/subscribers/new",
+        "/admin/subscribers/import",
+        "/admin/subscribers/import/status",
+        "/admin/lists",
+        f"/admin/lists/{list_id}",
+        "/admin/verification",
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert "script-src 'self'" in answer.headers["content-security-policy"], path
+        html = answer.text
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
+        assert not re.search(r"\sstyle=|<style|\son[a-z]+=", html), path
+
+
+def test_bulk_verify_starts_a_job_of_the_selected_addresses(
+    signed_in: tuple[TestClient, str], session_maker: sessionmaker[Session]
+) -> None:
+    client, token = signed_in
+    ids = add(session_maker, 3)
+    started = post(
+        client,
+        token,
+        "/admin/subscribers/bulk",
+        {"action": "verify", "ids": ids[:2], "confirmed": "1"},
+    )
+    assert started.status_code == 303
+    job_page = client.get(started.headers["location"])
+    assert job_page.status_code == 200
+    assert "Verification of 2 addresses started." in job_page.text
+    assert "of 2 addresses checked." in job_page.text
+
+
+def test_the_subscriber_page_shows_the_risk_score(
+    signed_in: tuple[TestClient, str], session_maker: sessionmaker[Session]
+) -> None:
+    client, _ = signed_in
+    sub_id = add(session_maker, 1)[0]
+    assert "data-risk-level" not in client.get(f"/admin/subscribers/{sub_id}").text
+    risk.rescore_all(session_maker)
+    html = client.get(f"/admin/subscribers/{sub_id}").text
+    assert 'data-risk-level="low"' in html and "unverified_180_days" in html

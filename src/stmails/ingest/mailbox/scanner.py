@@ -27,12 +27,12 @@ from typing import Literal, Protocol, runtime_checkable
 
 from stmails.core import BounceRecord, classify
 from stmails.core.event import Event, Evidence
+from stmails.core.verp import DEFAULT_PREFIX, VerpResolver, VerpToken, find_token
 from stmails.ingest import message_ids
 from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier, Outcome
 from stmails.ingest.mailbox.client import MailboxClient, MessageRef
 from stmails.ingest.mailbox.config import MailboxConfig
 from stmails.ingest.mailbox.dmarc import report_attachments
-from stmails.ingest.verp import DEFAULT_PREFIX, VerpResolver, VerpToken, find_token
 from stmails.ingest.webhooks.base import uuid_or_empty
 
 log = logging.getLogger(__name__)

@@ -72,9 +72,12 @@ class PayloadError(WebhookError):
 
 
 class NotConfigured(WebhookError):
-    """The provider is disabled, or enabled without the secret its verification needs."""
+    """The provider is enabled without the secret its verification needs: our configuration
+    fault, not the caller's, so the route answers 503 with Retry-After and the provider retries
+    once the setting is fixed (a disabled or unknown provider is a 404 before any adapter runs).
+    """
 
-    status = 404
+    status = 503
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,23 +315,29 @@ class DomainRow(NamedTuple):
     @property
     def above_threshold(self) -> bool:
         # bounced / sent > 10 %, in integers (the rounded rate could tip it).
-        return self.sent > 0 and 100 * self.bounced > DOMAIN_BOUNCE_LIMIT * self.sent
+        sent = self.accepted + self.refused
+        return sent > 0 and 100 * (self.hard + self.soft) > DOMAIN_BOUNCE_LIMIT * sent
 
     def as_dict(self) -> dict[str, Any]:
-        sent, bounced = self.sent, self.bounced
-        delivered = max(sent - bounced, 0)
+        # Inlined (no properties, no calls): thousands of rows are shaped per request.
+        domain, accepted, refused, hard, soft, complaints = self
+        sent, bounced = accepted + refused, hard + soft
+        delivered = sent - bounced if sent > bounced else 0
         return {
-            "domain": self.domain,
+            "domain": domain,
             "sent": sent,
             "delivered": delivered,
             "bounced": bounced,
-            "hard": self.hard,
-            "soft": self.soft,
-            "complaints": self.complaints,
-            "bounce_rate": percent(bounced, sent),
-            "complaint_rate": percent(self.complaints, delivered),
-            "above_threshold": self.above_threshold,
+            "hard": hard,
+            "soft": soft,
+            "complaints": complaints,
+            "bounce_rate": round(100.0 * bounced / sent, 4) if sent else None,
+            "complaint_rate": round(100.0 * complaints / delivered, 4) if delivered else None,
+            "above_threshold": sent > 0 and 100 * bounced > DOMAIN_BOUNCE_LIMIT * sent,
         }
+
+
+_NOTHING = [0, 0, 0, 0, 0]
 
 
 def domain_rows(session: Session, window: Window, scope: Scope) -> list[DomainRow]:
@@ -340,7 +346,7 @@ def domain_rows(session: Session, window: Window, scope: Scope) -> list[DomainRo
     return [
         DomainRow(domain, *values)
         for domain, values in rollups.domain_sums(session, window, scope).items()
-        if any(values)
+        if values != _NOTHING
     ]
 
 
@@ -368,26 +374,43 @@ def by_domain(
 ) -> dict[str, Any]:
     """The per-domain breakdown: `total` domains, how many are above the 10 % threshold, and
     the first `limit` (None: all) by `order`, among domains with at least `min_sent` sends."""
-    shown = [r for r in rows if r.sent >= min_sent]
+    shown = [r for r in rows if r.accepted + r.refused >= min_sent] if min_sent else list(rows)
     shown.sort(key=_DOMAIN_KEYS[order])
+    above = sum(
+        1
+        for r in shown
+        if r.accepted + r.refused > 0
+        and 100 * (r.hard + r.soft) > DOMAIN_BOUNCE_LIMIT * (r.accepted + r.refused)
+    )
     return {
         "total": len(shown),
-        "above_threshold": sum(1 for r in shown if r.above_threshold),
+        "above_threshold": above,
         "results": [r.as_dict() for r in (shown if limit is None else shown[:limit])],
     }
 
 
 def complaints_by(rows: Sequence[DomainRow], sources: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Complaints per source (ESP or mailbox), recipient domain and mailbox provider."""
-    providers: dict[str, int] = defaultdict(int)
+    """Complaints per source (ESP or mailbox), recipient domain and mailbox provider; a domain
+    and a provider also show what was delivered there and their complaint rate (complaints /
+    delivered, `null` without deliveries) and level (`critical` at 0.1 % or more)."""
+    # Only the providers with complaints are shown: their domains' deliveries are summed in a
+    # second pass over the rows, so the first one does next to nothing per row.
+    complained: dict[str, int] = defaultdict(int)
     domains: list[dict[str, Any]] = []
-    for row in rows:
-        if row.complaints:
-            providers[provider_of(row.domain)] += row.complaints
-            domains.append({"domain": row.domain, "complaints": row.complaints})
+    for domain, accepted, refused, hard, soft, complaints in rows:
+        if complaints:
+            delivered = max(accepted + refused - hard - soft, 0)
+            complained[_PROVIDER_OF.get(domain, domain)] += complaints
+            domains.append(_complaint_entry("domain", domain, complaints, delivered))
+    providers: dict[str, list[int]] = {name: [count, 0] for name, count in complained.items()}
+    if providers:
+        for domain, accepted, refused, hard, soft, _ in rows:
+            totals = providers.get(_PROVIDER_OF.get(domain, domain))
+            if totals is not None:
+                totals[1] += max(accepted + refused - hard - soft, 0)
     domains.sort(key=lambda r: (-r["complaints"], r["domain"]))
     return {
-        "total": sum(providers.values()),
+        "total": sum(complained.values()),
         "by_source": sorted(
             (
                 {"source": s["source"], "channel": s["channel"], "complaints": s["complaints"]}
@@ -398,9 +421,23 @@ def complaints_by(rows: Sequence[DomainRow], sources: Sequence[dict[str, Any]]) 
         ),
         "by_domain": domains,
         "by_provider": sorted(
-            ({"provider": p, "complaints": n} for p, n in providers.items()),
+            (
+                _complaint_entry("provider", name, count, delivered)
+                for name, (count, delivered) in providers.items()
+            ),
             key=lambda r: (-r["complaints"], r["provider"]),
         ),
+    }
+
+
+def _complaint_entry(key: str, name: str, complaints: int, delivered: int) -> dict[str, Any]:
+    rate = percent(complaints, delivered)
+    return {
+        key: name,
+        "complaints": complaints,
+        "delivered": delivered,
+        "complaint_rate": rate,
+        "level": "critical" if rate is not None and rate >= COMPLAINT_LIMIT else "ok",
     }
 
 

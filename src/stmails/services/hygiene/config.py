@@ -21,6 +21,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from stmails.db.models import Template
 from stmails.services.errors import InvalidInput
 
 # The points each factor adds to a subscriber's risk score (the documents' model, plus what
@@ -251,3 +254,24 @@ def validate_setting(key: str, value: Any) -> Any:
     if key == "hygiene.segment_caps":
         return _caps(key, value)
     return _number(key, value, 1, 24 * 60)
+
+
+def check_together(session: Session, values: Mapping[str, Any], changed: Mapping[str, Any]) -> None:
+    """Refuses hygiene settings that cannot work with the rest (InvalidInput naming the key):
+    a sunset series whose template is not a transactional template, an SMTP probe without a
+    bounce address to probe from."""
+    policy = values.get("hygiene.sunset") or {}
+    template_id = policy.get("template_id")
+    if "hygiene.sunset" in changed and template_id is not None:
+        template = session.get(Template, template_id)
+        if template is None or template.type != "tx":
+            raise InvalidInput(
+                "hygiene.sunset.template_id", f"no transactional template {template_id}"
+            )
+    reverify = values.get("hygiene.reverify") or {}
+    touched = "hygiene.reverify" in changed or "sending.bounce_address" in changed
+    if touched and reverify.get("smtp_probe") and not values.get("sending.bounce_address"):
+        raise InvalidInput(
+            "hygiene.reverify.smtp_probe",
+            "needs sending.bounce_address (the MAIL FROM of the probes)",
+        )

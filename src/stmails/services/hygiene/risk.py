@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.db.in_list import in_list
 from stmails.db.models import (
     Bounce,
     CampaignView,
@@ -39,6 +40,7 @@ from stmails.db.models import (
     Subscriber,
     SubscriberHygiene,
 )
+from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services import settings as settings_service
 from stmails.services.analytics.rollups import CHANGES, DOMAINS
@@ -92,8 +94,13 @@ class RiskConfig:
 
 
 def risk_config(session: Session) -> RiskConfig:
-    """The scorer's settings as stored now."""
-    return RiskConfig.from_setting(settings_service.get_valid(session, "hygiene.risk"))
+    """The scorer's settings as stored now (read once per transaction: the bounce and
+    tracking writers rescore in every batch)."""
+    return settings_service.per_transaction(
+        session,
+        "hygiene.risk",
+        lambda: RiskConfig.from_setting(settings_service.get_valid(session, "hygiene.risk")),
+    )
 
 
 @dataclass(slots=True)
@@ -242,16 +249,17 @@ def _bounce_counts(connection: Connection, where: Any) -> dict[int, dict[str, in
 
 
 def _domain_stats(
-    connection: Connection, domains: Iterable[str] | None
+    connection: Connection, domains: Iterable[str] | None, *, pending: bool = True
 ) -> dict[str, tuple[int, int]]:
     """(messages sent, hard bounces) per recipient domain (all domains when None), all mail
-    (campaigns and transactional) of all time: the folded rollup plus the deltas not yet
-    folded (services.analytics.rollups)."""
+    (campaigns and transactional) of all time: the folded rollup plus, with `pending`, the
+    deltas not yet folded (services.analytics.rollups; folded every few seconds, and not
+    indexed by domain: the incremental rescoring leaves them to the next full run)."""
     wanted = None if domains is None else sorted(set(domains))
     if wanted is not None and not wanted:
         return {}
     out: dict[str, tuple[int, int]] = {}
-    for source in (DOMAINS, CHANGES):
+    for source in (DOMAINS, CHANGES) if pending else (DOMAINS,):
         query = select(
             source.c.domain,
             func.sum(source.c.accepted + source.c.refused),
@@ -358,6 +366,17 @@ def _score_rows(
     """The new scores of `rows` whose score or factors changed."""
     engaged = last_engaged(connection, where)
     bounces = _bounce_counts(connection, where)
+    return _changes(rows, engaged, bounces, domains, config, now)
+
+
+def _changes(
+    rows: list[_Row],
+    engaged: Mapping[int, datetime],
+    bounces: Mapping[int, Mapping[str, int]],
+    domains: Mapping[str, tuple[int, int]],
+    config: RiskConfig,
+    now: datetime,
+) -> list[tuple[int, Score]]:
     changes = []
     no_counts: dict[str, int] = {}
     for row in rows:
@@ -444,6 +463,94 @@ def _write(connection: Connection, changes: list[tuple[int, Score]], now: dateti
     )
 
 
+# The incremental rescoring runs in the bounce and tracking writers' transactions: its few
+# statements are compiled once (db.prepared) and take their lists as one parameter.
+_HYG = SubscriberHygiene
+_INC_SUBSCRIBERS = Prepared(
+    select(
+        Subscriber.id,
+        Subscriber.email,
+        Subscriber.created_at,
+        _HYG.verify_result,
+        _HYG.verify_reasons,
+        _HYG.verified_at,
+        _HYG.risk_score,
+        _HYG.risk_level,
+        _HYG.risk_factors,
+        _HYG.scored_at,
+    )
+    .outerjoin(_HYG, _HYG.subscriber_id == Subscriber.id)
+    .where(in_list(Subscriber.id, "ids"))
+)
+_INC_ENGAGED = [
+    Prepared(
+        select(hits.subscriber_id, func.max(hits.created_at))
+        .where(in_list(hits.subscriber_id, "ids"), hits.machine == "")
+        .group_by(hits.subscriber_id)
+    )
+    for hits in (CampaignView, LinkClick)
+]
+_INC_BOUNCES = Prepared(
+    select(Bounce.subscriber_id, Bounce.effective_type, func.count())
+    .where(in_list(Bounce.subscriber_id, "ids"), Bounce.attributed)
+    .group_by(Bounce.subscriber_id, Bounce.effective_type)
+)
+_INC_DOMAINS = Prepared(
+    select(
+        DOMAINS.c.domain,
+        func.sum(DOMAINS.c.accepted + DOMAINS.c.refused),
+        func.sum(DOMAINS.c.hard),
+    )
+    .where(in_list(DOMAINS.c.domain, "domains"))
+    .group_by(DOMAINS.c.domain)
+)
+
+
+def _rescore_part(
+    connection: Connection, ids: list[int], config: RiskConfig, now: datetime
+) -> list[tuple[int, Score]]:
+    """The changed scores of subscribers `ids` (a few: the writers' batches)."""
+    params = {"ids": ids}
+    rows = []
+    for (
+        sid,
+        email,
+        joined,
+        result,
+        reasons,
+        verified,
+        points,
+        level,
+        factors,
+        scored,
+    ) in _INC_SUBSCRIBERS.rows(connection, params):
+        old = None if scored is None else (points, level, factors)
+        joined_at = _when(joined)
+        assert joined_at is not None
+        rows.append(
+            _Row(sid, email, joined_at, result or "", list(reasons or []), _when(verified), old)
+        )
+    if not rows:
+        return []
+    engaged: dict[int, datetime] = {}
+    for statement in _INC_ENGAGED:
+        for subscriber_id, at in statement.rows(connection, params):
+            moment = _when(at)
+            if moment is None or subscriber_id is None:
+                continue
+            if subscriber_id not in engaged or moment > engaged[subscriber_id]:
+                engaged[subscriber_id] = moment
+    bounces: dict[int, dict[str, int]] = {}
+    for subscriber_id, kind, count in _INC_BOUNCES.rows(connection, params):
+        bounces.setdefault(subscriber_id, {})[kind] = int(count)
+    wanted = sorted({_domain_of(r.email) for r in rows})
+    domains = {
+        domain: (int(sent or 0), int(hard or 0))
+        for domain, sent, hard in _INC_DOMAINS.rows(connection, {"domains": wanted})
+    }
+    return _changes(rows, engaged, bounces, domains, config, now)
+
+
 def rescore(
     session: Session,
     subscriber_ids: Iterable[int | None],
@@ -461,14 +568,7 @@ def rescore(
     connection = session.connection()
     total = 0
     for start in range(0, len(ids), 1000):
-        part = ids[start : start + 1000]
-
-        def where(column: Any, part: list[int] = part) -> Any:
-            return column.in_(part)
-
-        rows = _subscribers(connection, where)
-        domains = _domain_stats(connection, {_domain_of(r.email) for r in rows})
-        changes = _score_rows(connection, rows, where, domains, config, now)
+        changes = _rescore_part(connection, ids[start : start + 1000], config, now)
         _write(connection, changes, now)
         total += len(changes)
     return total

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import (
     HygieneTransition,
+    MailingList,
     Subscriber,
     SubscriberHygiene,
     SubscriberList,
@@ -147,6 +148,21 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _receives_mail() -> Any:
+    """The subscriber is on a list that mails them: confirmed, or unconfirmed on a single
+    opt-in list (who unsubscribed everywhere, or never confirmed, is never re-engaged)."""
+    return (
+        select(SubscriberList.subscriber_id)
+        .join(MailingList, MailingList.id == SubscriberList.list_id)
+        .where(
+            SubscriberList.subscriber_id == Subscriber.id,
+            (SubscriberList.status == "confirmed")
+            | ((SubscriberList.status == "unconfirmed") & (MailingList.optin == "single")),
+        )
+        .exists()
+    )
+
+
 def _subjects(session: Session, after: int, limit: int) -> list[_Subject]:
     rows = session.execute(
         select(
@@ -159,7 +175,7 @@ def _subjects(session: Session, after: int, limit: int) -> list[_Subject]:
             SubscriberHygiene.reengage_last_at,
         )
         .outerjoin(SubscriberHygiene, SubscriberHygiene.subscriber_id == Subscriber.id)
-        .where(Subscriber.id > after, Subscriber.status == "enabled")
+        .where(Subscriber.id > after, Subscriber.status == "enabled", _receives_mail())
         .order_by(Subscriber.id)
         .limit(limit)
     )

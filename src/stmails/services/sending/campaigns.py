@@ -64,6 +64,7 @@ from stmails.db.locks import CAMPAIGN_BATCH_LOCK, turn
 from stmails.db.models import (
     Bounce,
     Campaign,
+    CampaignHold,
     CampaignList,
     CampaignMedia,
     CampaignSend,
@@ -75,8 +76,9 @@ from stmails.db.models import (
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.services import campaigns as campaign_service
+from stmails.services.alerts import watch
 from stmails.services.dkim_keys import DkimError, Signer
-from stmails.services.errors import InvalidInput, NotFound
+from stmails.services.errors import InputError, InvalidInput, NotFound
 from stmails.services.hygiene import segments
 from stmails.services.media import library as media_library
 from stmails.services.media.storage import StorageError
@@ -120,9 +122,14 @@ BounceRecorder = Callable[[Session, Event], object]
 
 # Messages per connection in one chunk handed to the SMTP engine.
 SHARE_SIZE = 64
+# How often the SMTP engine re-reads the campaign's status while it sends a chunk.
+HALT_EVERY = 25
+HALT_SECONDS = 0.25
 # How many of the latest send errors a campaign keeps (`campaigns.last_errors`).
 LAST_ERRORS = 10
 IN_FLIGHT = "in_flight"
+# The pause reason of a campaign done but for the messages of domains the watcher held.
+WAITING_FOR_HELD = "waiting for held domains: "
 IN_DOUBT = "in_doubt"
 UNSUBSCRIBED = "unsubscribed"
 DEFERRED = "deferred:"
@@ -133,7 +140,7 @@ CLAIM_TIMEOUT = 120.0
 WINDOW_POLL_SECONDS = 5.0
 
 
-class CampaignError(ValueError):
+class CampaignError(InputError):
     """A campaign operation the caller asked for that cannot be done; the text says why."""
 
 
@@ -249,10 +256,26 @@ def change_status(
     if status == "finished":
         raise CampaignError("only the sender finishes a campaign")
     first_start = status == "running" and campaign.started_at is None
-    try:
-        campaign_service.set_status(session, campaign, status)
-    except InvalidInput as exc:
-        raise CampaignError(str(exc)) from None
+    figures = dict(campaign.alert_figures or {})
+    if status == "scheduled" and campaign.status == "paused" and figures.get("held_scheduled"):
+        # A scheduled campaign the deliverability watcher held goes back to its schedule.
+        if campaign.send_at is None:
+            raise CampaignError("send_at is required to schedule a campaign")
+        campaign.status = "scheduled"
+        campaign.updated_at = utcnow()
+    else:
+        try:
+            campaign_service.set_status(session, campaign, status)
+        except InvalidInput as exc:
+            raise CampaignError(str(exc)) from None
+    if status == "running" and campaign.pause_reason.startswith(WAITING_FOR_HELD):
+        # Resumed without releasing the held domains: their messages are dropped (they stay
+        # skipped, `held:<domain>`) and the campaign can finish.
+        session.execute(delete(CampaignHold).where(CampaignHold.campaign_id == campaign.id))
+        log.warning("campaign %s: held messages dropped on resume", campaign.id)
+    if figures and status in {"running", "scheduled"}:
+        # The watcher's window restarts: sends before now no longer count (services.alerts).
+        campaign.alert_figures = {**figures, "resumed_at": utcnow().isoformat()}
     campaign.pause_reason = ""
     campaign.wait_reason = ""
     if first_start:
@@ -611,6 +634,8 @@ class CampaignRunner:
         )
         self._batch_room = config.batch_size
         self._wait_reasons: dict[int, str] = {}
+        # The campaign being run (for its held domains, see `_apply_suppressions`).
+        self._campaign_id = 0
 
     # -- one campaign -----------------------------------------------------------------------
 
@@ -657,6 +682,7 @@ class CampaignRunner:
                 report.stopped_because = problem
                 return report
             session.expunge(campaign)
+        self._campaign_id = campaign_id
         self._mark_in_doubt(campaign_id)
         self._chunks.clear()
         self._failures = _Failures(self.config.max_send_errors)
@@ -712,6 +738,10 @@ class CampaignRunner:
                             # Another sender's batch is still out: its answers come first.
                             self.sleep(1.0)
                             continue
+                        held = self._wait_for_held(campaign_id)
+                        if held:
+                            report.stopped_because = held
+                            return report
                         self._finish(campaign_id)
                         report.finished = True
                         return report
@@ -765,6 +795,35 @@ class CampaignRunner:
                 .where(Campaign.id == campaign_id, Campaign.status == "running")
                 .values(status=status)
             )
+
+    def _wait_for_held(self, campaign_id: int) -> str:
+        """When messages of held domains wait (services.alerts), the campaign is paused instead
+        of finished, with the reason; returns it ('' when nothing waits)."""
+        with self.reader() as session:
+            domains = sorted(watch.held_domains(session, campaign_id))
+            if not domains:
+                return ""
+            waiting = session.scalar(
+                select(func.count()).where(
+                    CampaignSend.campaign_id == campaign_id,
+                    CampaignSend.status == "skipped",
+                    CampaignSend.reason.like(f"{watch.HELD}%"),
+                )
+            )
+        if not waiting:
+            return ""
+        reason = (
+            f"{WAITING_FOR_HELD}{', '.join(domains)} ({waiting} messages): release a domain "
+            "to send them (PUT /api/alerts/{id}), or resume the campaign to drop them"
+        )[:1000]
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, Campaign.status == "running")
+                .values(status="paused", pause_reason=reason)
+            )
+        log.warning("campaign %s paused: %s", campaign_id, reason)
+        return reason
 
     def _finish(self, campaign_id: int) -> None:
         self._set_status(campaign_id, "finished")
@@ -889,6 +948,14 @@ class CampaignRunner:
 
     def _apply_suppressions(self, session: Session, candidates: Sequence[_Candidate]) -> int:
         live = [c for c in candidates if not c.skip]
+        held = watch.held_domains(session, self._campaign_id) if self._campaign_id else set()
+        if held:
+            # Domains the watcher held: deferred, sent if an admin releases the domain.
+            for candidate in live:
+                domain = watch.domain_of(candidate.recipient.email)
+                if domain in held:
+                    candidate.skip = f"{watch.HELD}{domain}"[:200]
+            live = [c for c in live if not c.skip]
         found = check_batch_detail(session, [c.recipient.email for c in live], now=self.now())
         count = 0
         for candidate in live:
@@ -1086,9 +1153,34 @@ class CampaignRunner:
             return messages[index]
 
         results = send_all(
-            self.smtp, len(candidates), produce, self.config.concurrency, self.limiter
+            self.smtp,
+            len(candidates),
+            produce,
+            self.config.concurrency,
+            self.limiter,
+            halt=self._halt_check(campaign.id),
         )
         return list(zip(messages, results, strict=True))
+
+    def _halt_check(self, campaign_id: int) -> Callable[[], bool]:
+        """A check the SMTP engine makes before each message it renders: True once the
+        campaign stopped running (a pause by the deliverability watcher, by an admin, in
+        another process). It reads the stored status every `HALT_EVERY` messages or
+        `HALT_SECONDS`, whichever comes first, so that a pause takes effect mid-chunk."""
+        state = {"count": 0, "at": time.monotonic(), "halted": False}
+
+        def halted() -> bool:
+            if state["halted"]:
+                return True
+            state["count"] += 1
+            now = time.monotonic()
+            if state["count"] < HALT_EVERY and now - state["at"] < HALT_SECONDS:
+                return False
+            state["count"], state["at"] = 0, now
+            state["halted"] = self._status(campaign_id) != "running"
+            return bool(state["halted"])
+
+        return halted
 
     def _record(
         self,
@@ -1218,6 +1310,8 @@ class CampaignRunner:
                 )
             for event in bounces:
                 self.record_bounce(session, event)
+            if accepted and not bounces:
+                self._watch(session, campaign.id)
         if pause_reason and not report.stopped_because:
             log.error("campaign %s paused: %s", campaign.id, pause_reason)
             metrics.alert_raised("campaign_paused")
@@ -1227,6 +1321,15 @@ class CampaignRunner:
         report.in_doubt += len(doubtful)
         report.released += len(to_release)
         return len(errors)
+
+    def _watch(self, session: Session, campaign_id: int) -> None:
+        # The window moves with every batch, not only with bounces (services.alerts.watch);
+        # bounces recorded above were judged by `record_bounce` already.
+        try:
+            with session.begin_nested():
+                watch.judge(session, [campaign_id], now=self.now())
+        except Exception:
+            log.exception("campaign %s: the deliverability watcher failed", campaign_id)
 
     # -- deferred (4xx) retries ----------------------------------------------------------------
 

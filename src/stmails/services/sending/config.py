@@ -47,7 +47,7 @@ from pydantic import (
     ValidationError,
 )
 
-from stmails.ingest.verp import MAX_PREFIX
+from stmails.core.verp import MAX_PREFIX
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.messages import TRACKING_HEADERS, WRITTEN_HEADERS
 from stmails.services.sending.routing import messenger_of

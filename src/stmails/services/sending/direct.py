@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import Subscriber, Template
 from stmails.db.types import normalize_email
-from stmails.services.errors import InvalidInput
+from stmails.services.errors import InputError, InvalidInput
 from stmails.services.sending.campaigns import (
     BounceRecorder,
     Transport,
@@ -57,7 +57,7 @@ MAX_RECIPIENTS = 1000
 MessageIdMaker = Callable[[str, str], str]
 
 
-class DirectSendError(ValueError):
+class DirectSendError(InputError):
     """A request that cannot be sent at all (unknown template, bad body); the text says why."""
 
 

@@ -11,7 +11,7 @@ transactional mail, the relay's upstream):
 4. the From address (for the relay: the client's own MAIL FROM).
 
 With `sending.verp`, an address chosen by 1 to 3 carries the subscriber's and campaign's token:
-`local+TOKEN@domain` (`stmails.ingest.verp`; mail to no subscriber keeps the plain address, as
+`local+TOKEN@domain` (`stmails.core.verp`; mail to no subscriber keeps the plain address, as
 does an address whose local part leaves no room for the token). As in listmonk, a Return-Path
 given as a header is not written into the message: the receiving server adds Return-Path from
 MAIL FROM (RFC 5321 section 4.4), and stmails writes none of its own.
@@ -23,8 +23,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from stmails.ingest import verp
-from stmails.ingest.verp import MAX_PREFIX
+from stmails.core import verp
+from stmails.core.verp import MAX_PREFIX
 
 log = logging.getLogger("stmails.sender")
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate, getaddresses, parseaddr
 
+from stmails.services.errors import InputError
+
 # A header field name: printable ASCII without a colon (RFC 5322 section 2.2).
 _FIELD_NAME = re.compile(r"^[!-9;-~]+$")
 # Headers the builder writes itself; custom headers may not replace them.
@@ -58,7 +60,7 @@ def _unique_hex(bits: int) -> str:
     return f"{_UNIQUE.getrandbits(bits):0{bits // 4}x}"
 
 
-class MessageError(ValueError):
+class MessageError(InputError):
     """A message that cannot be built (bad header, bad address); the text says why."""
 
 

@@ -107,15 +107,20 @@ def send_all(
     connections: int,
     limiter: RateLimiter | None = None,
     clock: Callable[[], float] = time.monotonic,
+    halt: Callable[[], bool] | None = None,
 ) -> list[SendResult | None]:
     """Sends messages 0 .. count-1 over up to `connections` connections of `pool`.
 
     `produce(i)` renders message i (None: nothing to send, its result stays None); it is called
     at most once per message, in order, often ahead of time while the servers are answering.
+    `halt()`, asked before each message is produced, stops the sending when True: messages
+    under way are finished, the others are not sent (`NOT_ATTEMPTED`).
     Returns each message's result; a message never produced (no connection could be had, or
     a fatal error stopped the sending) gets `NO_CONNECTION` or `NOT_ATTEMPTED`.
     """
-    return _Multiplexer(pool, count, produce, max(1, connections), limiter, clock).run()
+    multiplexer = _Multiplexer(pool, count, produce, max(1, connections), limiter, clock)
+    multiplexer.halt = halt
+    return multiplexer.run()
 
 
 class _Multiplexer:
@@ -147,6 +152,8 @@ class _Multiplexer:
         self.fatal: SendResult | None = None
         # The message `produce` is rendering (-1: none), for `_abort`.
         self.producing = -1
+        # Asked before each message is produced; True stops the sending (see `send_all`).
+        self.halt: Callable[[], bool] | None = None
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -261,6 +268,10 @@ class _Multiplexer:
 
     def _render_ahead(self) -> bool:
         while self.next_index < self.count:
+            if self.halt is not None and self.halt():
+                # Not sent at all: rendered messages waiting for a connection included.
+                self._fail_remaining(NOT_ATTEMPTED)
+                return False
             index = self.next_index
             self.next_index += 1
             self.producing = index

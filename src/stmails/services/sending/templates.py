@@ -35,6 +35,7 @@ from jinja2.nodes import EvalContext
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
+from stmails.services.errors import InputError
 from stmails.services.sending import sprig
 from stmails.services.sending.template_budget import BudgetedEnvironment, current, rendering
 
@@ -44,7 +45,7 @@ MAX_TEMPLATE_CHARS = 512 * 1024
 MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 
 
-class TemplateRenderError(ValueError):
+class TemplateRenderError(InputError):
     """A template that does not compile or does not render; the message says why."""
 
 

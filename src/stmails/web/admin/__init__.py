@@ -17,10 +17,12 @@ from stmails.web.admin import (
     logs,
     profile,
     settings,
+    subscriber_import,
     subscribers,
     suppression,
     templates,
     users,
+    verification,
 )
 from stmails.web.admin.pages import csrf_protect
 
@@ -29,8 +31,11 @@ for _section in (
     home.router,
     auth.router,
     profile.router,
+    # Before subscribers: /admin/subscribers/import is not a subscriber id.
+    subscriber_import.router,
     subscribers.router,
     lists.router,
+    verification.router,
     bounces.router,
     suppression.router,
     logs.router,

@@ -36,7 +36,7 @@ from stmails.services.sending.campaigns import (
     preview,
 )
 from stmails.services.sending.compose import Links, unsubscribe_url
-from stmails.services.sending.direct import resolve_subscribers
+from stmails.services.sending.direct import DirectSendError, resolve_subscribers
 from stmails.services.sending.routing import DEFAULT_MESSENGER, check_messenger, messenger_of
 from stmails.services.tracking.links import tracking_config
 from stmails.web.admin.forms import form_fields, text
@@ -281,7 +281,19 @@ async def progress_fragment(
     request: Request, viewer: Annotated[Viewer, page("campaigns:get_all")], campaign_id: int
 ) -> Response:
     """The progress cell of one campaign (htmx polls it while the campaign runs)."""
-    found = await run_db(request, lambda s: s.get(Campaign, campaign_id))
+
+    def work(session: Session) -> tuple[Campaign | None, int | None]:
+        found = session.get(Campaign, campaign_id)
+        if found is None or found.status != "running":
+            return found, None
+        # The sending rate from the running campaigns' stats (`/api/campaigns/running/stats`).
+        rate = next(
+            (s["rate"] for s in campaign_service.running_stats(session) if s["id"] == found.id),
+            None,
+        )
+        return found, rate
+
+    found, rate = await run_db(request, work)
     if found is None:
         # Deleted meanwhile: an empty cell that polls no more (a 404 would be a console error).
         return Response('<span class="progress-cell"></span>', media_type="text/html")
@@ -290,6 +302,7 @@ async def progress_fragment(
         "admin/campaign_progress.html",
         viewer=viewer,
         campaign=found,
+        rate=rate,
         status_labels={k: _(v) for k, v in STATUS_LABELS.items()},
     )
 
@@ -431,16 +444,20 @@ def _load(request: Request, session: Session, campaign_id: int, *, check: bool) 
         for item in campaign_service.campaign_lists(session, [found.id])[found.id]
         if item.list_id is not None
     ]
-    report = None
+    report: ContentReport | None = None
+    report_error = ""
     if check and found.status in {"draft", "scheduled", "paused"}:
         try:
             report = check_campaign(session, found, sending_config(request, session))
-        except (ApiError, CampaignError, InvalidInput):
-            report = None
+        except ApiError as exc:
+            report_error = exc.message
+        except (CampaignError, InvalidInput) as exc:
+            report_error = str(exc)
     stats = {
         "send_errors": found.send_errors,
         "last_errors": list(found.last_errors or [])[:10],
         "pause_reason": found.pause_reason,
+        "report_error": report_error,
     }
     session.expunge(found)
     return Loaded(found, list_ids, choices(session), report, stats)
@@ -630,10 +647,14 @@ async def test_send(
             sender = direct_sender(request, config, campaign.messenger)
         except (CampaignError, ApiError) as exc:
             return str(exc)
+        try:
+            targets = resolve_subscribers(session, emails=emails)
+        except DirectSendError as exc:
+            return str(exc)
         results = sender.send(
             session,
             content,
-            resolve_subscribers(session, emails=emails),
+            targets,
             kind="test",
             campaign={"uuid": campaign.uuid, "name": campaign.name, "subject": campaign.subject},
             links_for=lambda r: Links(unsubscribe_url(config.root_url, campaign.uuid, r.uuid)),

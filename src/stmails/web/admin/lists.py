@@ -17,8 +17,9 @@ from stmails.services.errors import InvalidInput, NotFound
 from stmails.services.pages import Page
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.pages import page, redirect, render_page
+from stmails.web.api.public_admin import snippet
 from stmails.web.body import run_db
-from stmails.web.deps import Viewer
+from stmails.web.deps import Viewer, app_state
 from stmails.web.i18n import _
 
 router = APIRouter()
@@ -177,8 +178,16 @@ def _edit_page(
             "description": mlist.description,
         },
         errors=errors or {},
+        # A public list's sign-up form, to copy into a website (as `GET
+        # /api/public/form-snippet` gives it), and the hosted form's address.
+        form_snippet=snippet(_root(request), [mlist]) if mlist.type == "public" else "",
+        hosted_form=f"{_root(request)}/subscription/form",
         status_code=400 if errors else 200,
     )
+
+
+def _root(request: Request) -> str:
+    return str(app_state(request).settings.root_url).rstrip("/")
 
 
 def _not_found(request: Request, viewer: Viewer) -> Response:

@@ -67,7 +67,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("templates", N_("Templates"), "/admin/templates", "templates:get"),
     NavItem("bounces", N_("Bounces"), "/admin/bounces", "bounces:get"),
     NavItem("suppression", N_("Suppression"), "/admin/suppression", "suppressions:get"),
-    NavItem("verification", N_("Verification"), None, "verify:run"),
+    NavItem("verification", N_("Verification"), "/admin/verification", "verify:run"),
     NavItem("settings", N_("Settings"), "/admin/settings", "settings:get"),
     NavItem("users", N_("Users"), "/admin/users", "users:get"),
     NavItem("logs", N_("Logs"), "/admin/logs", "settings:maintain"),

@@ -11,7 +11,7 @@ subscribers:sql_query), `list_id` and `subscription_status`. Paging walks the pr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from stmails.db.models import (
     SUBSCRIBER_STATUSES,
@@ -39,11 +39,11 @@ from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.hygiene import risk
 from stmails.services.subscriber_query import QueryError, query_deadline, subscriber_condition
 from stmails.verify.jobs import TooManyAddresses, TooManyJobs
+from stmails.web import subscriber_export
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.pages import PageForbidden, can, page, redirect, render_page
 from stmails.web.body import run_db
-from stmails.web.csvexport import csv_lines
-from stmails.web.deps import Viewer
+from stmails.web.deps import Viewer, app_state
 from stmails.web.i18n import _
 from stmails.web.list_scope import manageable, scoped
 
@@ -53,21 +53,6 @@ BASE = "/admin/subscribers"
 SCREEN = 50
 BULK_ACTIONS = ("add", "remove", "unsubscribe", "blocklist", "delete", "verify")
 ATTRIBS_MAX = 100_000
-EXPORT_HEADER = [
-    "id",
-    "uuid",
-    "email",
-    "name",
-    "status",
-    "attribs",
-    "created_at",
-    "updated_at",
-    # List hygiene (services.hygiene): empty until scored.
-    "risk_score",
-    "risk_level",
-    "risk_factors",
-]
-EXPORT_CHUNK = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +85,7 @@ class Filters:
             search=self.search,
             list_ids=[self.list_id] if self.list_id is not None else [],
             subscription_status=self.subscription_status or None,
+            dialect=session.get_bind().dialect.name,
         )
 
 
@@ -128,7 +114,7 @@ def _all_lists(session: Session) -> list[MailingList]:
     return list(session.scalars(select(MailingList).order_by(MailingList.name, MailingList.id)))
 
 
-def _statuses() -> dict[str, str]:
+def statuses() -> dict[str, str]:
     return {
         "enabled": _("enabled"),
         "disabled": _("disabled"),
@@ -179,7 +165,7 @@ async def subscribers_page(
         filters=filters,
         listing=listing,
         before=before,
-        statuses=_statuses(),
+        statuses=statuses(),
         subscription_statuses=SUBSCRIPTION_STATUSES,
         status_code=400 if listing.error else 200,
     )
@@ -196,57 +182,12 @@ async def export_subscribers(
 ) -> Response:
     """The subscribers matching the filters as CSV, streamed in chunks of ids."""
     filters = _filters(viewer, search, query, list_id, subscription_status)
-    state_sessions = request.app.state.stmails.readonly_sessions
-
-    def rows() -> Iterator[list[Any]]:
-        after = 0
-        while True:
-            with state_sessions() as session:
-                terms = filters.terms(session)
-                chunk = list(
-                    session.scalars(
-                        select(Subscriber)
-                        .where(*terms, Subscriber.id > after)
-                        .order_by(Subscriber.id)
-                        .limit(EXPORT_CHUNK)
-                    )
-                )
-                hygiene = risk.hygiene_of(session, [s.id for s in chunk])
-                out = [
-                    [
-                        s.id,
-                        s.uuid,
-                        s.email,
-                        s.name,
-                        s.status,
-                        json.dumps(s.attribs, ensure_ascii=False),
-                        s.created_at.isoformat(),
-                        s.updated_at.isoformat(),
-                        *_risk_cells(hygiene.get(s.id)),
-                    ]
-                    for s in chunk
-                ]
-            yield from out
-            if len(chunk) < EXPORT_CHUNK:
-                return
-            after = chunk[-1].id
-
     # A query that does not parse is refused before the download starts.
     try:
         await run_db(request, filters.terms)
     except QueryError as exc:
         return Response(str(exc), status_code=400, media_type="text/plain; charset=utf-8")
-    return StreamingResponse(
-        csv_lines(EXPORT_HEADER, rows()),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
-    )
-
-
-def _risk_cells(row: SubscriberHygiene | None) -> list[Any]:
-    if row is None or row.scored_at is None:
-        return ["", "", ""]
-    return [row.risk_score, row.risk_level, risk.factors_json(row.risk_factors)]
+    return subscriber_export.response(app_state(request).readonly_sessions, filters.terms)
 
 
 def check_targets(viewer: Viewer, list_ids: Iterable[int]) -> None:
@@ -395,6 +336,7 @@ class _Detail:
     suppressed: Any
     suppression_entries: list[Any]
     lists: list[MailingList]
+    hygiene: SubscriberHygiene | None = None
 
 
 def _detail(session: Session, viewer: Viewer, subscriber_id: int) -> _Detail:
@@ -424,6 +366,7 @@ def _detail(session: Session, viewer: Viewer, subscriber_id: int) -> _Detail:
         suppressed,
         entries,
         _all_lists(session),
+        risk.hygiene_of(session, [found.id]).get(found.id),
     )
 
 
@@ -446,7 +389,7 @@ def _detail_page(
         detail=detail,
         values=values or _values_of(detail),
         errors=errors or {},
-        statuses=_statuses(),
+        statuses=statuses(),
         subscriber_statuses=SUBSCRIBER_STATUSES,
         status_code=status_code,
     )
@@ -486,7 +429,8 @@ async def new_subscriber_page(
     request: Request, viewer: Annotated[Viewer, page("subscribers:manage")]
 ) -> Response:
     lists = await run_db(request, _all_lists)
-    return _new_page(request, viewer, lists, {"status": "enabled", "attribs": "{}", "lists": []})
+    blank = {"email": "", "name": "", "status": "enabled", "attribs": "{}", "lists": []}
+    return _new_page(request, viewer, lists, blank)
 
 
 def _new_page(
@@ -505,7 +449,7 @@ def _new_page(
         lists=lists,
         values=values,
         errors=errors or {},
-        statuses=_statuses(),
+        statuses=statuses(),
         subscriber_statuses=SUBSCRIBER_STATUSES,
         status_code=400 if errors else 200,
     )

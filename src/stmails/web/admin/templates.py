@@ -1,9 +1,9 @@
 """The Templates section: campaign and transactional templates, their editor and preview, the
 default campaign template, and deleting (refused for the default and for templates in use).
 
-The same checks as `/api/templates` (web.api.templates): a template must compile and render a
-sample within the render budget before it is saved; the preview is rendered under that budget
-and served with a CSP of its own (`sandbox`, no script) into a sandboxed iframe.
+The rules of `services.templates`, as `/api/templates` applies them: a template must compile
+and render a sample within the render budget before it is saved; the preview is rendered under
+that budget and served with a CSP of its own (`sandbox`, no script) into a sandboxed iframe.
 """
 
 from __future__ import annotations
@@ -12,20 +12,21 @@ from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stmails.db.models import Campaign, Template
-from stmails.db.types import utcnow
+from stmails.services import templates as template_service
+from stmails.services.errors import NotFound
+from stmails.services.sending.templates import TemplateRenderError
+from stmails.services.templates import TYPES, render_sample
 from stmails.web.admin.campaigns import PREVIEW_HEADERS
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.pages import page, redirect, render_page
-from stmails.web.api.templates import TYPES, render_sample
 from stmails.web.body import run_db
 from stmails.web.deps import Viewer
-from stmails.web.errors import ApiError
 from stmails.web.i18n import _
 
 router = APIRouter()
@@ -124,8 +125,8 @@ def _problems(values: dict[str, Any]) -> dict[str, str]:
         return errors
     try:
         render_sample(values["type"], values["body"], values["subject"])
-    except ApiError as exc:
-        errors["body"] = exc.message
+    except TemplateRenderError as exc:
+        errors["body"] = str(exc)
     return errors
 
 
@@ -135,8 +136,8 @@ def _problems(values: dict[str, Any]) -> dict[str, str]:
 def _preview(kind: str, body: str, subject: str) -> Response:
     try:
         html = render_sample(kind, body, subject)
-    except ApiError as exc:
-        html = f"<!doctype html><p>{escape(_('The preview failed:'))} {escape(exc.message)}</p>"
+    except TemplateRenderError as exc:
+        html = f"<!doctype html><p>{escape(_('The preview failed:'))} {escape(str(exc))}</p>"
     return Response(html, media_type="text/html; charset=utf-8", headers=PREVIEW_HEADERS)
 
 
@@ -247,12 +248,7 @@ async def update_template(
         )
 
     def work(session: Session) -> None:
-        template = session.get(Template, template_id)
-        assert template is not None
-        template.name = values["name"]
-        template.subject = values["subject"]
-        template.body = values["body"]
-        template.updated_at = utcnow()
+        template_service.store(template_service.get(session, template_id), values)
 
     await run_db(request, work, write=True)
     return redirect(
@@ -269,13 +265,12 @@ async def make_default(
     del viewer
 
     def work(session: Session) -> str:
-        template = session.get(Template, template_id)
-        if template is None:
+        try:
+            template_service.set_default(session, template_id)
+        except NotFound:
             return _("There is no such template.")
-        if template.type != "campaign":
+        except template_service.NotACampaignTemplate:
             return _("Only a campaign template can be the default.")
-        session.execute(update(Template).values(is_default=False))
-        template.is_default = True
         return ""
 
     problem = await run_db(request, work, write=True)
@@ -297,19 +292,16 @@ async def delete_template(
     del viewer
 
     def work(session: Session) -> str:
-        template = session.get(Template, template_id)
-        if template is None:
+        try:
+            template_service.delete(session, template_id)
+        except NotFound:
             return _("There is no such template.")
-        if template.is_default:
+        except template_service.DefaultNotDeletable:
             return _("The default template cannot be deleted: make another one the default first.")
-        in_use = session.scalar(
-            select(func.count()).select_from(Campaign).where(Campaign.template_id == template_id)
-        )
-        if in_use:
+        except template_service.TemplateInUse as exc:
             return _(
                 "The template is used by %(n)d campaigns: choose another template for them first."
-            ) % {"n": in_use}
-        session.delete(template)
+            ) % {"n": exc.campaigns}
         return ""
 
     problem = await run_db(request, work, write=True)

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 from stmails.db.models import Campaign, Subscriber
 from stmails.services.content_check import check_campaign
 from stmails.services.sending.campaigns import (
-    CampaignError,
     campaign_stats,
     change_status,
     compile_campaign,
@@ -42,7 +41,7 @@ from stmails.web.api.sending_common import direct_sender, listmonk_answer, sendi
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
-from stmails.web.errors import ApiError, bad_request, not_found
+from stmails.web.errors import bad_request, not_found
 from stmails.web.list_scope import guard
 from stmails.web.permissions import Caller, check_permission, require_permission
 from stmails.web.responses import JSONResponse, data
@@ -75,10 +74,7 @@ async def put_status(request: Request, campaign_id: int) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         campaign = _campaign(session, campaign_id)
         config = sending_config(request, session)
-        try:
-            change_status(session, campaign, status, config)
-        except CampaignError as exc:
-            raise bad_request(str(exc)) from None
+        change_status(session, campaign, status, config)
         session.flush()
         result = serialized(session, [campaign])[0]
         if status in {"running", "scheduled"}:
@@ -111,10 +107,7 @@ async def test_send(request: Request, caller: Caller, campaign_id: int) -> JSONR
             if name in body and body[name] is not None:
                 setattr(campaign, name, body[name])
         config = sending_config(request, session)
-        try:
-            content = compile_campaign(session, campaign, config)
-        except CampaignError as exc:
-            raise bad_request(str(exc)) from None
+        content = compile_campaign(session, campaign, config)
         # Through the servers the campaign itself goes through (its messenger and From).
         sender = direct_sender(request, config, campaign.messenger)
         results = sender.send(
@@ -156,10 +149,7 @@ async def get_preview(request: Request, caller: Caller, campaign_id: int) -> Res
             )
         if (subscriber_id or email) and subscriber is None:
             raise not_found("subscriber")
-        try:
-            return preview(session, campaign, subscriber, sending_config(request, session))
-        except CampaignError as exc:
-            raise ApiError(400, str(exc)) from None
+        return preview(session, campaign, subscriber, sending_config(request, session))
 
     media_type, body = await run_db(request, work)
     # The preview is the campaign's own HTML: sandboxed so its scripts cannot act on the API.

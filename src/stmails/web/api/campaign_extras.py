@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from stmails.db.models import CONTENT_TYPES, Campaign
 from stmails.services import campaigns as campaign_service
 from stmails.services.content_formats import convert
-from stmails.services.sending.campaigns import CampaignError, preview
+from stmails.services.sending.campaigns import preview
 from stmails.web.api.campaigns import READ, WRITE
 from stmails.web.api.sending_common import sending_config
 from stmails.web.api.subscribers import JSON_BODY
@@ -103,10 +103,7 @@ async def _preview_unsaved(request: Request, campaign_id: int) -> Response:
         # The unsaved content is tried on a detached copy, never written.
         session.expunge(campaign)
         _override(campaign, text, content_type, template_id)
-        try:
-            return preview(session, campaign, None, sending_config(request, session))
-        except CampaignError as exc:
-            raise bad_request(str(exc)) from None
+        return preview(session, campaign, None, sending_config(request, session))
 
     media_type, rendered = await run_db(request, work)
     # The preview is the campaign's own HTML: sandboxed so its scripts cannot act on the API.

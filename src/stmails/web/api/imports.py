@@ -118,27 +118,35 @@ async def start_import(request: Request, caller: Caller) -> JSONResponse:
             raise bad_request("file: required (a CSV file)")
         params = imports.parse_params(params_text)
         check_target_lists(caller, params.lists)
-        await run_db(request, lambda s: imports.check_lists(s, params))
-        member = await run_in_threadpool(imports.zip_csv_member, upload.file)
-        state = app_state(request)
-        # The slot in the database decides (an import may run in another server process).
-        owner = import_jobs.new_owner()
-        status = ImportStatus(name=member or upload.filename or "import.csv", status="importing")
-        status.note(f"processing '{status.name}'")
-        if not await run_db(request, lambda s: import_jobs.claim(s, owner, status), write=True):
-            raise ApiError(409, "an import is already running")
-        # Copy the upload: the request's own temporary file goes away with the request.
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the import thread)
-        upload.file.seek(0)
-        shutil.copyfileobj(upload.file, spool)
-        spool.seek(0)
-        threading.Thread(
-            target=_run,
-            args=(state, owner, status, spool, params, member),
-            name="stmails-import",
-            daemon=True,
-        ).start()
+        status = await launch(request, params, upload)
     return data(_stats(import_jobs.ImportView(status.name, 0, 0, "importing")))
+
+
+async def launch(request: Request, params: ImportParams, upload: UploadFile) -> ImportStatus:
+    """Starts the import of `upload` with `params` (lists already checked against the caller)
+    on a background thread; InvalidInput for an unknown list or a bad archive, 409 while
+    another import runs. The admin page's upload comes here too."""
+    await run_db(request, lambda s: imports.check_lists(s, params))
+    member = await run_in_threadpool(imports.zip_csv_member, upload.file)
+    state = app_state(request)
+    # The slot in the database decides (an import may run in another server process).
+    owner = import_jobs.new_owner()
+    status = ImportStatus(name=member or upload.filename or "import.csv", status="importing")
+    status.note(f"processing '{status.name}'")
+    if not await run_db(request, lambda s: import_jobs.claim(s, owner, status), write=True):
+        raise ApiError(409, "an import is already running")
+    # Copy the upload: the request's own temporary file goes away with the request.
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the import thread)
+    upload.file.seek(0)
+    shutil.copyfileobj(upload.file, spool)
+    spool.seek(0)
+    threading.Thread(
+        target=_run,
+        args=(state, owner, status, spool, params, member),
+        name="stmails-import",
+        daemon=True,
+    ).start()
+    return status
 
 
 def _run(

@@ -13,11 +13,11 @@ from stmails.services.errors import InvalidInput
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
 from stmails.services.sending.routing import DEFAULT_MESSENGER, RoutedPools
+from stmails.services.sending.runtime import load_config, return_path_for, verp_maker
 from stmails.services.sending.signing import Transport, signed
 from stmails.web.deps import app_state
 from stmails.web.errors import ApiError
 from stmails.web.responses import JSONResponse, data
-from stmails.workers.sender import load_config, return_path_for, verp_maker
 
 POOL_KEY = "sending.smtp_pool"
 

@@ -16,14 +16,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from stmails.services import mailbox_check, suppression
+from stmails.services import dkim_keys, mailbox_check, suppression
 from stmails.services import settings as settings_service
+from stmails.services.dkim_keys import DkimError
 from stmails.services.errors import InvalidInput
 from stmails.services.mailbox_check import MailboxTestResult
 from stmails.services.sending import config as sending_config
 from stmails.services.sending.config import SendingConfig, bare_address
 from stmails.services.sending.direct import smtp_test_message
 from stmails.services.sending.messages import Message
+from stmails.services.sending.signing import sign_message
 from stmails.services.sending.smtp import SmtpServer, outgoing, try_server
 from stmails.web.api import media as media_api
 from stmails.web.api.subscribers import JSON_BODY
@@ -115,7 +117,14 @@ async def run_smtp_test(request: Request, body: dict[str, Any]) -> tuple[dict[st
         if hit is not None:
             since = hit.created_at.date().isoformat()
             raise ApiError(422, f"email: {recipient} is {hit.describe()} since {since}")
-        return server, smtp_test_message(config, recipient, f"{server.host}:{server.port}")
+        message = smtp_test_message(config, recipient, f"{server.host}:{server.port}")
+        # Signed like all mail from this From address, so the test shows what receivers see.
+        secret = app_state(request).settings.resolved_secret_key().encode()
+        try:
+            message = sign_message(dkim_keys.load_signer(session, secret), message)
+        except DkimError as exc:
+            raise ApiError(422, f"DKIM signing failed: {exc}") from None
+        return server, message
 
     server, message = await run_db(request, prepare)
     result = await asyncio.to_thread(try_server, server, message)

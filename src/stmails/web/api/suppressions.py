@@ -27,10 +27,9 @@ from sqlalchemy.orm import Session
 
 from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES
-from stmails.services import suppression
+from stmails.services import suppression, suppression_csv
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import run_db
-from stmails.web.csvexport import csv_lines
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import ApiError, bad_request
 from stmails.web.permissions import require_permission
@@ -40,18 +39,6 @@ router = APIRouter(tags=["suppressions"], dependencies=[Depends(require_user)])
 
 # PUT bodies may hold 10,000 entries: allow them this many bytes (mount with the body cap).
 MAX_BODY_BYTES = 16 * 1024 * 1024
-CSV_COLUMNS = [
-    "recipient",
-    "email_hash",
-    "domain",
-    "scope",
-    "list_id",
-    "reason",
-    "source",
-    "description",
-    "created_at",
-    "expires_at",
-]
 
 
 def _entries(body: Any) -> list[Any]:
@@ -178,14 +165,12 @@ async def list_suppressions(request: Request) -> Any:
 def _csv_response(request: Request, filters: suppression.SearchFilters) -> StreamingResponse:
     sessions = app_state(request).readonly_sessions
 
-    def rows() -> Iterator[list[Any]]:
+    def lines() -> Iterator[str]:
         with sessions() as session:
-            for entry in suppression.iterate(session, filters):
-                item = suppression.entry_to_dict(entry)
-                yield [item[c] for c in CSV_COLUMNS]
+            yield from suppression_csv.export_lines(session, filters)
 
     return StreamingResponse(
-        csv_lines(CSV_COLUMNS, rows()),
+        lines(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="suppressions.csv"'},
     )

@@ -16,28 +16,23 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from stmails.db.models import Campaign, Template
-from stmails.db.types import utcnow
-from stmails.services.sending.compose import Recipient, compile_content, template_context
+from stmails.db.models import Template
+from stmails.services import templates as template_service
 from stmails.services.sending.templates import TemplateRenderError
+from stmails.services.templates import SAMPLE_BODY, TYPES
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db
 from stmails.web.deps import require_user
-from stmails.web.errors import bad_request, not_found
+from stmails.web.errors import bad_request
 from stmails.web.permissions import require_permission
 from stmails.web.responses import JSONResponse, data, parse_bool, timestamp
 
-router = APIRouter(tags=["templates"], dependencies=[Depends(require_user)])
+__all__ = ["SAMPLE_BODY", "TYPES", "render_sample", "router", "serialize"]
 
-TYPES = ("campaign", "tx")
-SAMPLE_BODY = (
-    "<h3>Hello</h3><p>This is sample campaign content, shown where "
-    '<code>{{ template "content" . }}</code> sits in the template.</p>'
-)
+router = APIRouter(tags=["templates"], dependencies=[Depends(require_user)])
 
 
 def serialize(item: Template) -> dict[str, Any]:
@@ -54,57 +49,16 @@ def serialize(item: Template) -> dict[str, Any]:
     }
 
 
-def _get(session: Session, template_id: int) -> Template:
-    found = session.get(Template, template_id)
-    if found is None:
-        raise not_found("template")
-    return found
-
-
 def render_sample(kind: str, body: str, subject: str = "") -> str:
     """The template rendered for a sample subscriber; 400 when it does not compile."""
     try:
-        if kind == "campaign":
-            content = compile_content(
-                subject="", body=SAMPLE_BODY, content_type="html", from_email="", layout=body
-            )
-        else:
-            content = compile_content(
-                subject=subject, body=body, content_type="html", from_email=""
-            )
-        sample = Recipient(
-            id=0,
-            uuid="00000000-0000-0000-0000-000000000000",
-            email="subscriber@example.com",
-            name="Demo Subscriber",
-            attribs={"city": "Bengaluru"},
-        )
-        rendered = content.render(template_context(sample, tx_data={"sample": True}))
+        return template_service.render_sample(kind, body, subject)
     except TemplateRenderError as exc:
         raise bad_request(f"body: {exc}") from None
-    return rendered.html or ""
-
-
-def _validated(body: dict[str, Any], current: Template | None = None) -> dict[str, Any]:
-    name = body.get("name", current.name if current else None)
-    kind = body.get("type", current.type if current else None)
-    text = body.get("body", current.body if current else None)
-    subject = body.get("subject", current.subject if current else "") or ""
-    if not isinstance(name, str) or not name.strip():
-        raise bad_request("name: required")
-    if kind not in TYPES:
-        raise bad_request("type: expected campaign or tx")
-    if not isinstance(text, str) or not text.strip():
-        raise bad_request("body: required")
-    if not isinstance(subject, str):
-        raise bad_request("subject: expected text")
-    render_sample(kind, text, subject)
-    return {"name": name.strip()[:500], "type": kind, "body": text, "subject": subject[:1000]}
 
 
 def _all_templates(session: Session, no_body: bool = False) -> list[dict[str, Any]]:
-    rows = session.scalars(select(Template).order_by(Template.id))
-    found = [serialize(t) for t in rows if t.type in TYPES]
+    found = [serialize(t) for t in template_service.listed(session)]
     if no_body:
         for item in found:
             item["body"] = ""
@@ -126,7 +80,7 @@ async def list_templates(request: Request, no_body: str = "") -> JSONResponse:
     summary="Get one template",
 )
 async def get_template(request: Request, template_id: int) -> JSONResponse:
-    return data(await run_db(request, lambda s: serialize(_get(s, template_id))))
+    return data(await run_db(request, lambda s: serialize(template_service.get(s, template_id))))
 
 
 def _html(body: str) -> Response:
@@ -144,7 +98,7 @@ def _html(body: str) -> Response:
 )
 async def preview_template(request: Request, template_id: int) -> Response:
     def work(session: Session) -> str:
-        template = _get(session, template_id)
+        template = template_service.get(session, template_id)
         return render_sample(template.type, template.body, template.subject)
 
     return _html(await run_db(request, work))
@@ -174,7 +128,7 @@ async def preview_unsaved(request: Request) -> Response:
     openapi_extra=JSON_BODY,
 )
 async def create_template(request: Request) -> JSONResponse:
-    values = await run_in_threadpool(_validated, await json_object(request))
+    values = await run_in_threadpool(template_service.validate, await json_object(request))
 
     def work(session: Session) -> dict[str, Any]:
         template = Template(**values)
@@ -195,10 +149,8 @@ async def update_template(request: Request, template_id: int) -> JSONResponse:
     body = await json_object(request)
 
     def work(session: Session) -> dict[str, Any]:
-        template = _get(session, template_id)
-        for key, value in _validated(body, template).items():
-            setattr(template, key, value)
-        template.updated_at = utcnow()
+        template = template_service.get(session, template_id)
+        template_service.store(template, template_service.validate(body, template))
         session.flush()
         return serialize(template)
 
@@ -214,12 +166,7 @@ async def set_default(request: Request, template_id: int) -> JSONResponse:
     """Makes the campaign template the default; answers every template, as listmonk does."""
 
     def work(session: Session) -> list[dict[str, Any]]:
-        template = _get(session, template_id)
-        if template.type != "campaign":
-            raise bad_request("only a campaign template can be the default")
-        session.execute(update(Template).values(is_default=False))
-        template.is_default = True
-        session.flush()
+        template_service.set_default(session, template_id)
         return _all_templates(session)
 
     return data(await run_db(request, work, write=True))
@@ -232,13 +179,7 @@ async def set_default(request: Request, template_id: int) -> JSONResponse:
 )
 async def delete_template(request: Request, template_id: int) -> JSONResponse:
     def work(session: Session) -> bool:
-        template = _get(session, template_id)
-        if template.is_default:
-            raise bad_request("the default template cannot be deleted")
-        in_use = session.scalar(select(Campaign.id).where(Campaign.template_id == template_id))
-        if in_use is not None:
-            raise bad_request(f"the template is used by campaign {in_use}")
-        session.delete(template)
+        template_service.delete(session, template_id)
         return True
 
     return data(await run_db(request, work, write=True))

@@ -33,20 +33,17 @@ from stmails.services.errors import InvalidInput
 from stmails.services.sending.compose import compile_content
 from stmails.services.sending.direct import (
     SUBSCRIBER_MODES,
-    DirectSendError,
     raw_targets,
     tx_content,
     tx_targets,
 )
 from stmails.services.sending.messages import (
     Attachment,
-    MessageError,
     attachment_filename,
     attachment_type,
     custom_headers,
 )
 from stmails.services.sending.routing import DEFAULT_MESSENGER, messengers, servers_for
-from stmails.services.sending.templates import TemplateRenderError
 from stmails.web.api.sending_common import (
     direct_sender,
     listmonk_answer,
@@ -146,20 +143,17 @@ async def send_tx(request: Request) -> JSONResponse:
                 servers_for(config.smtp, messenger, from_email)
             except InvalidInput as exc:
                 raise bad_request(str(exc)) from None
-        try:
-            content = tx_content(
-                session,
-                template_id,
-                content_type=str(body.get("content_type") or "html"),
-                from_email=str(body.get("from_email") or ""),
-                subject=str(body.get("subject") or ""),
-                headers=body.get("headers"),
-                altbody=altbody or None,
-                config=config,
-            )
-            targets = tx_targets(session, mode, emails=emails, ids=ids)
-        except (DirectSendError, MessageError) as exc:
-            raise bad_request(str(exc)) from None
+        content = tx_content(
+            session,
+            template_id,
+            content_type=str(body.get("content_type") or "html"),
+            from_email=str(body.get("from_email") or ""),
+            subject=str(body.get("subject") or ""),
+            headers=body.get("headers"),
+            altbody=altbody or None,
+            config=config,
+        )
+        targets = tx_targets(session, mode, emails=emails, ids=ids)
         sender = direct_sender(request, config, messenger)
         results = sender.send(
             session, content, targets, kind="tx", tx_data=tx_data, attachments=attachments
@@ -232,18 +226,15 @@ async def send_raw(request: Request) -> JSONResponse:
 
     def work(session: Session) -> list[dict[str, Any]]:
         config = sending_config(request, session)
-        try:
-            content = compile_content(
-                subject=str(body.get("subject") or ""),
-                body=text,
-                content_type=content_type,
-                from_email=str(body.get("from_email") or config.from_email),
-                altbody=body.get("altbody") if isinstance(body.get("altbody"), str) else None,
-                headers=custom_headers(body.get("headers")),
-            )
-            targets = raw_targets(addresses)
-        except (TemplateRenderError, MessageError, DirectSendError) as exc:
-            raise bad_request(str(exc)) from None
+        content = compile_content(
+            subject=str(body.get("subject") or ""),
+            body=text,
+            content_type=content_type,
+            from_email=str(body.get("from_email") or config.from_email),
+            altbody=body.get("altbody") if isinstance(body.get("altbody"), str) else None,
+            headers=custom_headers(body.get("headers")),
+        )
+        targets = raw_targets(addresses)
         sender = direct_sender(request, config)
         results = sender.send(session, content, targets, kind="raw", tx_data=body.get("data") or {})
         return [r.as_dict() for r in results]

@@ -6,7 +6,7 @@
   empty while it sends. Plain `add_column`: the table has analytics triggers.
 
 Revision ID: 0015_sendparity
-Revises: 0012_bounce_indexes
+Revises: 0013_alerts
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_sendparity"
-down_revision = "0012_bounce_indexes"
+down_revision = "0013_alerts"
 branch_labels = None
 depends_on = None
 

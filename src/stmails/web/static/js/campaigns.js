@@ -62,6 +62,8 @@
       holder.hidden = false;
       var box = document.createElement("div");
       holder.appendChild(box);
+      /* No image button: Quill would embed the file as a data: URL, which many mail clients
+       * do not show; images go in by URL (HTML format) or from the media library. */
       quill = new window.Quill(box, {
         theme: "snow",
         modules: {
@@ -69,12 +71,15 @@
             [{ header: [1, 2, 3, false] }],
             ["bold", "italic", "underline", "strike"],
             [{ list: "ordered" }, { list: "bullet" }],
-            ["link", "image", "blockquote", "code-block"],
+            ["link", "blockquote", "code-block"],
             ["clean"]
           ]
         }
       });
       quill.clipboard.dangerouslyPasteHTML(textarea.value || "");
+      quill.root.setAttribute("aria-labelledby", "body-label");
+      quill.root.setAttribute("role", "textbox");
+      quill.root.setAttribute("aria-multiline", "true");
       quill.on("text-change", function () {
         textarea.value = htmlOf(quill);
         refresh();
