@@ -1369,7 +1369,8 @@ class CampaignRunner:
                     self._deferred_rows(session, campaign.id)
                     .where(CampaignSend.sent_at <= cutoff)
                     .order_by(CampaignSend.subscriber_id)
-                    .limit(self.config.batch_size)
+                    # At most what the sliding window leaves (the batch size without one).
+                    .limit(self._batch_room)
                 )
             )
             if not rows:
