@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import Campaign, CampaignSend
+from stmails.db.types import utcnow
 from stmails.services.bounces import record as record_bounce
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.campaigns import CampaignRunner
@@ -286,3 +287,41 @@ def test_relayed_mail_is_routed_by_its_from_header(smtp_server: MakeServer) -> N
     assert refused.outcome == "error" and refused.fatal
     assert "no enabled SMTP server takes From" in refused.text
     pools.close()
+
+
+def test_the_window_counts_every_senders_stored_sends(
+    session_maker: sessionmaker[Session], smtp_sink: Sink
+) -> None:
+    """Sends stored by another sender (another campaign, process or machine) fill the same
+    window: this campaign waits until they leave it."""
+    world = make_world(session_maker, count=2)
+    with session_maker() as session, session.begin():
+        other = Campaign(name="Other", subject="S", status="finished")
+        session.add(other)
+        session.flush()
+        now = utcnow()
+        session.add_all(
+            CampaignSend(campaign_id=other.id, subscriber_id=sid, status="sent", sent_at=now)
+            for sid in list(world.subscriber_ids.values())[:2]
+        )
+    config = SendingConfig.from_settings(
+        {
+            "smtp": smtp_sink.smtp_settings(),
+            "app.message_sliding_window": True,
+            "app.message_sliding_window_duration": "1500ms",
+            "app.message_sliding_window_rate": 2,
+        }
+    )
+    start(world, config)
+    arrived: list[float] = []
+    smtp_sink.handler.on_accept = lambda _: arrived.append(time.monotonic())
+    began = time.monotonic()
+    pool = SmtpPool(config.smtp)
+    runner = CampaignRunner(
+        world.factory, pool, config, record_bounce, return_path_for(config, None), sleep=time.sleep
+    )
+    assert runner.run(world.campaign_id).finished
+    pool.close()
+    assert len(arrived) == 2
+    # Nothing went out before the other sender's two sends left the 1.5 s window.
+    assert min(arrived) - began >= 1.2
