@@ -144,6 +144,15 @@ def test_campaign_tx_and_test_sends_go_through_the_routed_server(
     )
     assert test.status_code == 200, test.text
     assert len(brand.handler.messages) == before + 1 and len(rest.handler.messages) == 1
+    # A messenger whose server is gone: the test send is refused, naming the field.
+    with session_maker() as session, session.begin():
+        campaign = session.get(Campaign, world.campaign_id)
+        assert campaign is not None
+        campaign.messenger = "email-gone"
+    refused = client.post(
+        f"/api/campaigns/{world.campaign_id}/test", json={"subscribers": ["user1@example.com"]}
+    )
+    assert refused.status_code == 400 and refused.json()["message"].startswith("messenger:")
 
 
 def test_campaign_messenger_is_checked_when_saved_and_when_started(
