@@ -269,6 +269,11 @@ class Campaign(Timestamped, Base):
     alert_figures: Mapped[dict[str, Any]] = mapped_column(
         JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=30
     )
+    # Why a running campaign waits (the sliding window is full, until when); empty while it
+    # sends (migration 0015_sendparity, hence last).
+    wait_reason: Mapped[str] = mapped_column(
+        String(1000), default="", server_default=text("''"), sort_order=40
+    )
 
 
 # Two archived campaigns never share a slug (NULL: no slug).
@@ -499,6 +504,7 @@ class CampaignSend(Base):
         UniqueConstraint("campaign_id", "subscriber_id"),
         one_of("status", SEND_STATUSES),
         Index("ix_campaign_sends_subscriber_id_sent_at", "subscriber_id", "sent_at"),
+        Index("ix_campaign_sends_status_sent_at", "status", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
