@@ -1060,6 +1060,19 @@ class AnalyticsDomain(_DeliveryCounters, _BounceCounters, Base):
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+class AnalyticsDomainMonth(_DeliveryCounters, _BounceCounters, Base):
+    """Sends, bounces and complaints of campaign mail (every campaign key but 0) per recipient
+    domain and calendar month (months since 1970-01, UTC): the per-domain figures of all
+    campaigns read it for the whole months of a period, and `analytics_domains` for the days
+    around them. A table of the key's B-tree, like `analytics_domains`."""
+
+    __tablename__ = "analytics_domain_months"
+    __table_args__ = ({"info": {"derived": True}, "sqlite_with_rowid": False},)
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
 class Alert(Base):
     """A threshold the deliverability watcher saw crossed (services.alerts), with the figures
     it judged and what it did about it; acknowledged by an admin through the API."""

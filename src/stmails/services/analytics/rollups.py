@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, func, or_, select, union_all
@@ -24,6 +25,7 @@ from stmails.db.models import (
     REASON_COUNTERS,
     AnalyticsChange,
     AnalyticsDomain,
+    AnalyticsDomainMonth,
     AnalyticsHourly,
     AnalyticsReason,
 )
@@ -33,6 +35,7 @@ CHANGES = cast(Table, AnalyticsChange.__table__)
 HOURLY = cast(Table, AnalyticsHourly.__table__)
 REASONS = cast(Table, AnalyticsReason.__table__)
 DOMAINS = cast(Table, AnalyticsDomain.__table__)
+DOMAIN_MONTHS = cast(Table, AnalyticsDomainMonth.__table__)
 
 NO_CAMPAIGN = 0
 GONE = rollups.GONE
@@ -130,21 +133,69 @@ def domains(window: Window, scope: Scope) -> Any:
     return _source("domains", DOMAINS, keys, DOMAIN_COUNTERS, window, scope)
 
 
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def month_of_day(day: int) -> int:
+    """The calendar month (months since 1970-01) holding `day` (days since 1970-01-01)."""
+    when = date.fromordinal(_EPOCH + day)
+    return (when.year - 1970) * 12 + when.month - 1
+
+
+def first_day_of(month: int) -> int:
+    """The first day (days since 1970-01-01) of `month` (months since 1970-01)."""
+    return date(1970 + month // 12, month % 12 + 1, 1).toordinal() - _EPOCH
+
+
+def whole_months(window: Window) -> tuple[int, int] | None:
+    """The months (first, end: excluded) lying wholly inside `window`, or None."""
+    first = month_of_day(window.first_day)
+    if first_day_of(first) < window.first_day:
+        first += 1
+    end = month_of_day(window.end_day)
+    return (first, end) if first < end else None
+
+
+def _domain_parts(window: Window, scope: Scope) -> list[Any]:
+    """Queries whose rows, (domain, *DOMAIN_COUNTERS), add up to each domain's figures in
+    `window` and `scope`. All campaign mail over whole months reads the monthly rollup, and the
+    daily one for the days around them; one campaign (or a list's) reads the daily one."""
+    parts = []
+    months = whole_months(window) if scope.campaigns is None and scope.campaign_mail else None
+    if months is None:
+        parts.append(_folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, window, scope))
+    else:
+        first, end = first_day_of(months[0]), first_day_of(months[1])
+        table = DOMAIN_MONTHS
+        parts.append(
+            select(table.c.domain, *(table.c[c] for c in DOMAIN_COUNTERS)).where(
+                table.c.month >= months[0], table.c.month < months[1]
+            )
+        )
+        for start, stop in ((window.first_day, first), (end, window.end_day)):
+            if start < stop:
+                edge = Window(start * 24, stop * 24)
+                parts.append(_folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, edge, scope))
+    parts.append(_pending(("domain",), DOMAIN_COUNTERS, window, scope, True))
+    return parts
+
+
 def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, list[int]]:
     """Each recipient domain's DOMAIN_COUNTERS over `window` and `scope`.
 
-    The folded rows are summed in the table's key order (it starts with the domain, so no sort
-    of a row per campaign and domain is needed), the pending deltas apart, and the two added
-    here; `snapshot()` makes both reads see the same moment."""
+    Each part (see `_domain_parts`) is summed in its table's key order (it starts with the
+    domain, so no sort of its rows is needed), the pending deltas apart, and the parts added
+    here; `snapshot()` makes every read see the same moment."""
     window.require_whole_days("domains")
     out: dict[str, list[int]] = {}
-    for part in (
-        _folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, window, scope),
-        _pending(("domain",), DOMAIN_COUNTERS, window, scope, True),
-    ):
+    for part in _domain_parts(window, scope):
         source = part.subquery()
         query = select(source.c.domain, *sums(source, DOMAIN_COUNTERS)).group_by(source.c.domain)
-        for domain, *values in session.execute(query):
+        rows = session.execute(query)
+        if not out:
+            out = {domain: [int(v) for v in values] for domain, *values in rows}
+            continue
+        for domain, *values in rows:
             totals = out.get(domain)
             if totals is None:
                 out[domain] = [int(v) for v in values]

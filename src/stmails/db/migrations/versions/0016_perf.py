@@ -1,0 +1,42 @@
+"""Per-domain figures by month: `analytics_domain_months`, campaign mail per recipient domain and
+calendar month, filled from `analytics_domains` and kept by the analytics fold (db.rollups), so
+that the deliverability breakdown and report read a row per domain and month instead of one per
+domain, day and campaign.
+
+Revision ID: 0016_perf
+Revises: 0013_alerts
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from stmails.db import rollups
+from stmails.db.models import DOMAIN_COUNTERS
+
+revision = "0016_perf"
+down_revision = "0013_alerts"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "analytics_domain_months",
+        sa.Column("domain", sa.String(length=255), nullable=False),
+        sa.Column("month", sa.Integer(), nullable=False),
+        *(
+            sa.Column(name, sa.Integer(), server_default="0", nullable=False)
+            for name in DOMAIN_COUNTERS
+        ),
+        sa.PrimaryKeyConstraint("domain", "month", name=op.f("pk_analytics_domain_months")),
+        sqlite_with_rowid=False,
+    )
+    connection = op.get_bind()
+    connection.exec_driver_sql(rollups.month_backfill_statement(connection.dialect.name))
+
+
+def downgrade() -> None:
+    op.drop_table("analytics_domain_months")
