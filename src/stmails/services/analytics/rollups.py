@@ -191,17 +191,19 @@ def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, lis
     for part in _domain_parts(window, scope):
         source = part.subquery()
         query = select(source.c.domain, *sums(source, DOMAIN_COUNTERS)).group_by(source.c.domain)
-        rows = session.execute(query)
+        # fetchall() in one call (iterating a result fetches row by row); the sums are
+        # integers on both databases (SUM of INTEGER, COALESCE'd to 0).
+        rows = session.execute(query).all()
         if not out:
-            out = {domain: [int(v) for v in values] for domain, *values in rows}
+            out = {domain: values for domain, *values in rows}
             continue
         for domain, *values in rows:
             totals = out.get(domain)
             if totals is None:
-                out[domain] = [int(v) for v in values]
+                out[domain] = values
             else:
                 for index, value in enumerate(values):
-                    totals[index] += int(value)
+                    totals[index] += value
     return out
 
 

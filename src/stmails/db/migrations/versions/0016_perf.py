@@ -1,7 +1,8 @@
 """Per-domain figures by month: `analytics_domain_months`, campaign mail per recipient domain and
 calendar month, filled from `analytics_domains` and kept by the analytics fold (db.rollups), so
 that the deliverability breakdown and report read a row per domain and month instead of one per
-domain, day and campaign.
+domain, day and campaign; and the indexes that let the monthly report count list composition
+changes and blocklisted subscribers without reading the tables' rows.
 
 Revision ID: 0016_perf
 Revises: 0013_alerts
@@ -23,6 +24,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.drop_index("ix_subscriber_lists_list_id_status", table_name="subscriber_lists")
+    op.create_index(
+        "ix_subscriber_lists_list_id_status_dates",
+        "subscriber_lists",
+        ["list_id", "status", "created_at", "updated_at"],
+    )
+    op.create_index("ix_subscribers_status_updated_at", "subscribers", ["status", "updated_at"])
     op.create_table(
         "analytics_domain_months",
         sa.Column("domain", sa.String(length=255), nullable=False),
@@ -40,3 +48,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("analytics_domain_months")
+    op.drop_index("ix_subscribers_status_updated_at", table_name="subscribers")
+    op.drop_index("ix_subscriber_lists_list_id_status_dates", table_name="subscriber_lists")
+    op.create_index("ix_subscriber_lists_list_id_status", "subscriber_lists", ["list_id", "status"])
