@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 # Spreadsheets treat a cell starting with one of these as a formula (or, for tab and carriage
@@ -33,3 +34,28 @@ def csv_lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]
         buffer.truncate()
         writer.writerow([neutralize(cell) for cell in row])
         yield buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """`neutralize(value)`, but numbers that cannot start a formula are left to the writer
+    (it prints them as `str()` would): most cells of a large export are counts and rates."""
+    kind = value.__class__
+    if (kind is int or kind is float) and value >= 0:
+        return value
+    return neutralize(value)
+
+
+def csv_chunks(header: list[str], rows: Iterable[Iterable[Any]], size: int = 2000) -> Iterator[str]:
+    """The text of `csv_lines`, `size` rows at a time: a large export streamed in few pieces."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    source = iter(rows)
+    while True:
+        batch = [[_cell(cell) for cell in row] for row in islice(source, size)]
+        writer.writerows(batch)
+        yield buffer.getvalue()
+        if len(batch) < size:
+            return
+        buffer.seek(0)
+        buffer.truncate()
