@@ -36,15 +36,6 @@ def csv_lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]
         yield buffer.getvalue()
 
 
-def _cell(value: Any) -> Any:
-    """`neutralize(value)`, but numbers that cannot start a formula are left to the writer
-    (it prints them as `str()` would): most cells of a large export are counts and rates."""
-    kind = value.__class__
-    if (kind is int or kind is float) and value >= 0:
-        return value
-    return neutralize(value)
-
-
 def csv_chunks(header: list[str], rows: Iterable[Iterable[Any]], size: int = 2000) -> Iterator[str]:
     """The text of `csv_lines`, `size` rows at a time: a large export streamed in few pieces."""
     buffer = io.StringIO()
@@ -52,7 +43,17 @@ def csv_chunks(header: list[str], rows: Iterable[Iterable[Any]], size: int = 200
     writer.writerow(header)
     source = iter(rows)
     while True:
-        batch = [[_cell(cell) for cell in row] for row in islice(source, size)]
+        # neutralize() but inline for what cannot start a formula, most cells of a large
+        # export: non-negative numbers (the writer prints them as str() would) and ''.
+        batch = [
+            [
+                cell
+                if ((cell.__class__ is int or cell.__class__ is float) and cell >= 0) or cell == ""
+                else neutralize(cell)
+                for cell in row
+            ]
+            for row in islice(source, size)
+        ]
         writer.writerows(batch)
         yield buffer.getvalue()
         if len(batch) < size:
