@@ -327,6 +327,8 @@ def main() -> None:
             ("breakdown, all time", "/api/deliverability/breakdown"),
             ("breakdown, one campaign", f"/api/deliverability/breakdown?campaign_id={campaign}"),
             ("breakdown, one month", "/api/deliverability/breakdown?from=2026-09-01&to=2026-09-30"),
+            # The dashboard's default period: whole months and days around them.
+            ("breakdown, 90 days", "/api/deliverability/breakdown?from=2026-09-10&to=2026-12-08"),
             (
                 "breakdown, one week by the hour",
                 "/api/deliverability/breakdown?from=2026-09-01&to=2026-09-07&interval=hour",
