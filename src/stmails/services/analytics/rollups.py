@@ -147,36 +147,47 @@ def first_day_of(month: int) -> int:
     return date(1970 + month // 12, month % 12 + 1, 1).toordinal() - _EPOCH
 
 
-def whole_months(window: Window) -> tuple[int, int] | None:
-    """The months (first, end: excluded) lying wholly inside `window`, or None."""
-    first = month_of_day(window.first_day)
-    if first_day_of(first) < window.first_day:
-        first += 1
-    end = month_of_day(window.end_day)
-    return (first, end) if first < end else None
+def _day_range(start: int, stop: int, scope: Scope) -> Any:
+    """The daily domain rollup's rows of days `start` to `stop` (excluded)."""
+    return _folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, Window(start * 24, stop * 24), scope)
 
 
-def _domain_parts(window: Window, scope: Scope) -> list[Any]:
-    """Queries whose rows, (domain, *DOMAIN_COUNTERS), add up to each domain's figures in
-    `window` and `scope`. All campaign mail over whole months reads the monthly rollup, and the
-    daily one for the days around them; one campaign (or a list's) reads the daily one."""
-    parts = []
-    months = whole_months(window) if scope.campaigns is None and scope.campaign_mail else None
-    if months is None:
-        parts.append(_folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, window, scope))
+def _domain_parts(window: Window, scope: Scope) -> list[tuple[int, Any]]:
+    """(sign, query) pairs whose rows, (domain, *DOMAIN_COUNTERS) times the sign, add up to
+    each domain's figures in `window` and `scope`.
+
+    All campaign mail reads the monthly rollup for the months the window covers, and the daily
+    one for the rest of a month it covers in part: the days it covers, or, when they are fewer,
+    the month minus the days it leaves out (the folded months are the sums of the folded days,
+    so either way is exact). One campaign (or a list's) reads the daily rollup."""
+    parts: list[tuple[int, Any]] = []
+    if scope.campaigns is not None or not scope.campaign_mail:
+        parts.append((1, _folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, window, scope)))
     else:
-        first, end = first_day_of(months[0]), first_day_of(months[1])
-        table = DOMAIN_MONTHS
-        parts.append(
-            select(table.c.domain, *(table.c[c] for c in DOMAIN_COUNTERS)).where(
-                table.c.month >= months[0], table.c.month < months[1]
-            )
-        )
-        for start, stop in ((window.first_day, first), (end, window.end_day)):
-            if start < stop:
-                edge = Window(start * 24, stop * 24)
-                parts.append(_folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, edge, scope))
-    parts.append(_pending(("domain",), DOMAIN_COUNTERS, window, scope, True))
+        first, end = window.first_day, window.end_day
+        low, high = month_of_day(first), month_of_day(end - 1) + 1
+        for month in sorted({low, high - 1}):
+            start, stop = first_day_of(month), first_day_of(month + 1)
+            inside = (max(start, first), min(stop, end))
+            if inside == (start, stop):
+                continue
+            if inside[1] - inside[0] <= (stop - start) // 2:
+                # Fewer days inside than outside: those days, and not the month.
+                parts.append((1, _day_range(*inside, scope)))
+                if month == low:
+                    low += 1
+                if month == high - 1:
+                    high -= 1
+            else:
+                for left_out in ((start, inside[0]), (inside[1], stop)):
+                    if left_out[0] < left_out[1]:
+                        parts.append((-1, _day_range(*left_out, scope)))
+        if low < high:
+            table = DOMAIN_MONTHS
+            columns = (table.c.domain, *(table.c[c] for c in DOMAIN_COUNTERS))
+            query = select(*columns).where(table.c.month >= low, table.c.month < high)
+            parts.insert(0, (1, query))
+    parts.append((1, _pending(("domain",), DOMAIN_COUNTERS, window, scope, True)))
     return parts
 
 
@@ -184,26 +195,26 @@ def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, lis
     """Each recipient domain's DOMAIN_COUNTERS over `window` and `scope`.
 
     Each part (see `_domain_parts`) is summed in its table's key order (it starts with the
-    domain, so no sort of its rows is needed), the pending deltas apart, and the parts added
-    here; `snapshot()` makes every read see the same moment."""
+    domain, so no sort of its rows is needed), and the parts added (or taken away) here;
+    `snapshot()` makes every read see the same moment."""
     window.require_whole_days("domains")
     out: dict[str, list[int]] = {}
-    for part in _domain_parts(window, scope):
+    for sign, part in _domain_parts(window, scope):
         source = part.subquery()
         query = select(source.c.domain, *sums(source, DOMAIN_COUNTERS)).group_by(source.c.domain)
         # fetchall() in one call (iterating a result fetches row by row); the sums are
         # integers on both databases (SUM of INTEGER, COALESCE'd to 0).
         rows = session.execute(query).all()
-        if not out:
+        if not out and sign > 0:
             out = {domain: values for domain, *values in rows}
             continue
         for domain, *values in rows:
             totals = out.get(domain)
             if totals is None:
-                out[domain] = values
+                out[domain] = [sign * value for value in values]
             else:
                 for index, value in enumerate(values):
-                    totals[index] += value
+                    totals[index] += sign * value
     return out
 
 
