@@ -389,3 +389,15 @@ def test_per_domain_figures_of_any_period_add_months_and_days_exactly(
             got = rollups.domain_sums(world, window, Scope())
             assert {d: v for d, v in got.items() if any(v)} == expected(window), (window, day)
         assert_exact(world)
+
+
+def test_months_after_2038_are_folded(world: Session, session_maker: sessionmaker[Session]) -> None:
+    """The month of a delta is computed in 64 bits (seconds after 2038 overflow 32)."""
+    one = campaign(world, "far")
+    late = subscriber(world, "late@gmail.com")
+    send(world, one, late, "sent", "", at=datetime(2040, 2, 29, 12, tzinfo=T0.tzinfo))
+    world.commit()
+    rollups.fold_pending(session_maker)
+    assert_exact(world)
+    rows = world.execute(select(AnalyticsDomainMonth.month, AnalyticsDomainMonth.accepted)).all()
+    assert [tuple(row) for row in rows] == [((2040 - 1970) * 12 + 1, 1)]

@@ -86,12 +86,14 @@ class _Dialect:
             f" THEN left(lower(substring({address} FROM '[^@]*$')), 255) ELSE '' END)"
         )
 
-    def month(self, seconds: str) -> str:
-        """Calendar months since 1970-01 (UTC) of a time given in seconds since 1970."""
+    def month(self, column: str, unit: int) -> str:
+        """Calendar months since 1970-01 (UTC) of an integer `column` counting `unit` seconds
+        since 1970 (hours: 3600, days: 86400); computed in 64 bits (no overflow in 2038)."""
+        seconds = f"(CAST({column} AS BIGINT) * {unit})"
         if self.name == "sqlite":
             part = "CAST(strftime('%{}', {}, 'unixepoch') AS INTEGER)"
             return f"(({part.format('Y', seconds)} - 1970) * 12 + {part.format('m', seconds)} - 1)"
-        utc = f"(to_timestamp(CAST({seconds} AS bigint)) AT TIME ZONE 'UTC')"
+        utc = f"(to_timestamp({seconds}) AT TIME ZONE 'UTC')"
         return (
             f"CAST((extract(year FROM {utc}) - 1970) * 12 + extract(month FROM {utc}) - 1"
             " AS INTEGER)"
@@ -400,7 +402,7 @@ ROLLUPS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str], ..
 def fold_statements(dialect_name: str) -> list[str]:
     """INSERT ... SELECT ... ON CONFLICT statements adding the deltas with id <= :upper to each
     rollup, then the DELETE of those deltas."""
-    month = _Dialect(dialect_name).month("hour * 3600")
+    month = _Dialect(dialect_name).month("hour", 3600)
     out = []
     for table, template, counters, condition in ROLLUPS:
         keys = [(name, expression.format(month=month)) for name, expression in template]
@@ -425,7 +427,7 @@ def fold_statements(dialect_name: str) -> list[str]:
 def month_backfill_statement(dialect_name: str) -> str:
     """The statement filling `analytics_domain_months` from the folded `analytics_domains`
     (migration 0016; deltas not yet folded are added by the next fold)."""
-    month = _Dialect(dialect_name).month("day * 86400")
+    month = _Dialect(dialect_name).month("day", 86400)
     counters = ", ".join(DOMAIN_COUNTERS)
     summed = ", ".join(f"SUM({c})" for c in DOMAIN_COUNTERS)
     return (
