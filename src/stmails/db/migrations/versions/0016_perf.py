@@ -6,7 +6,7 @@ months; and the indexes that let the monthly report count list composition chang
 blocklisted subscribers without reading the tables' rows.
 
 Revision ID: 0016_perf
-Revises: 0013_alerts
+Revises: 0015_sendparity
 Create Date: 2026-12-06
 """
 
@@ -19,7 +19,7 @@ from stmails.db import rollups
 from stmails.db.models import DOMAIN_COUNTERS
 
 revision = "0016_perf"
-down_revision = "0013_alerts"
+down_revision = "0015_sendparity"
 branch_labels = None
 depends_on = None
 
