@@ -156,12 +156,17 @@ def run(
         ) from exc
     finally:
         cursor.close()
-    if not any(results):
+    converted = [(index, convert) for index, convert in enumerate(results) if convert is not None]
+    if not converted:
         return [tuple(row) for row in fetched]
-    return [
-        tuple(
-            value if convert is None else convert(value)
-            for value, convert in zip(row, results, strict=True)
-        )
-        for row in fetched
-    ]
+    # Only the columns with a conversion are touched (most columns have none).
+    width = len(results)
+    out: list[tuple[Any, ...]] = []
+    for row in fetched:
+        values = list(row)
+        if len(values) != width:
+            raise ValueError(f"a row of {len(values)} columns where {width} were expected")
+        for index, convert in converted:
+            values[index] = convert(values[index])
+        out.append(tuple(values))
+    return out
