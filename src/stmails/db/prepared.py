@@ -85,7 +85,8 @@ class PreparedIn:
         width: int = 64,
     ) -> None:
         self.width = width
-        keys = [bindparam(f"in_{n}", type_=column.type) for n in range(width)]
+        self._names = tuple(f"in_{n}" for n in range(width))
+        keys = [bindparam(name, type_=column.type) for name in self._names]
         self._prepared = Prepared(build(column.in_(keys)))
 
     def rows(
@@ -100,7 +101,7 @@ class PreparedIn:
             part = list(keys[start : start + self.width])
             part += [part[0]] * (self.width - len(part))
             bound = dict(parameters or {})
-            bound.update((f"in_{n}", key) for n, key in enumerate(part))
+            bound.update(zip(self._names, part, strict=True))
             found.extend(self._prepared.rows(connection, bound))
         return found
 
