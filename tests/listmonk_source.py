@@ -30,7 +30,28 @@ SMTP = [
         "tls_type": "STARTTLS",
         "tls_skip_verify": False,
         "email_headers": [],
-    }
+    },
+    # A named server (listmonk stores the name as its messenger's) routed by From: the
+    # messenger `email-billing`, and the addresses of billing@ and of example.org.
+    {
+        "enabled": True,
+        "name": "email-billing",
+        "host": "billing-smtp.example.net",
+        "port": 587,
+        "auth_protocol": "none",
+        "username": "",
+        "password": "",
+        "hello_hostname": "",
+        "max_conns": 2,
+        "idle_timeout": "15s",
+        "wait_timeout": "5s",
+        "max_msg_retries": 2,
+        "msg_retry_delay": "2s",
+        "tls_type": "STARTTLS",
+        "tls_skip_verify": False,
+        "email_headers": [],
+        "from_addresses": ["billing@example.net", "example.org"],
+    },
 ]
 
 

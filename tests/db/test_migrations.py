@@ -223,10 +223,21 @@ def test_the_analytics_migration_counts_the_history_stored_before_it(
             domains = conn.execute(
                 text("SELECT domain, accepted, refused, hard FROM analytics_domains ORDER BY 1")
             ).all()
+            months = conn.execute(
+                text(
+                    "SELECT domain, month, accepted, refused, hard FROM analytics_domain_months"
+                    " ORDER BY 1"
+                )
+            ).all()
             pending = conn.execute(text("SELECT count(*) FROM analytics_changes")).scalar()
             domain = conn.execute(text("SELECT domain FROM bounces")).scalar()
         assert [tuple(row) for row in hourly] == [(1, 1, 1, 1)]
         assert [tuple(row) for row in domains] == [("gmail.com", 1, 0, 0), ("yahoo.com", 0, 1, 1)]
+        # Migration 0016 adds them up per month (2026-03: month 674 since 1970-01).
+        assert [tuple(row) for row in months] == [
+            ("gmail.com", 674, 1, 0, 0),
+            ("yahoo.com", 674, 0, 1, 1),
+        ]
         assert pending == 0 and domain == "yahoo.com"
     finally:
         eng.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mediafiles import image
 from stmails.db.models import Campaign
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services import settings as settings_service
 from stmails.services.media import library
 from stmails.services.media.storage import storage_for

@@ -37,7 +37,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"smtp": smtp(idle_timeout="forever")}, "smtp[0].idle_timeout", "duration"),
     ({"smtp": smtp(wait_timeout="0s")}, "smtp[0].wait_timeout", "more than 0s"),
     ({"smtp": smtp(tls_typo="TLS")}, "smtp[0].tls_typo", "Extra inputs"),
-    ({"smtp": smtp(from_addresses=["a@b.example"])}, "smtp[0].from_addresses", "at most 0"),
+    ({"smtp": smtp(from_addresses=["not an address"])}, "smtp[0].from_addresses[0]", "address"),
     ({"smtp": smtp(email_headers="Return-Path: x")}, "smtp[0].email_headers", "valid list"),
     ({"smtp": smtp(email_headers=[{"Bad Name": "x"}])}, "smtp[0].email_headers[0]", "name"),
     (

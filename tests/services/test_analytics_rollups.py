@@ -17,6 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import (
+    DOMAIN_COUNTERS,
+    AnalyticsChange,
+    AnalyticsDomainMonth,
     Bounce,
     Campaign,
     CampaignSend,
@@ -27,7 +30,7 @@ from stmails.services.analytics import rollups
 from stmails.services.analytics.rollups import Scope
 from stmails.services.analytics.window import Window
 from stmails.services.bounces import BounceFilter, delete_bounces, reapply
-from stmails.services.campaigns import delete_campaigns
+from stmails.services.campaign_records import delete_campaigns
 from stmails.workers.analytics import AnalyticsFolder
 
 from .history import T0, bounce, campaign, send, subscriber
@@ -57,7 +60,7 @@ def _send_flags(status: str, reason: str) -> dict[str, int]:
 
 
 def recount(session: Session) -> dict[str, Counter[Key]]:
-    """The three rollups recounted from campaign_sends and bounces, one Counter per table,
+    """The four rollups recounted from campaign_sends and bounces, one Counter per table,
     keyed by (key..., counter name)."""
     hourly: Counter[Key] = Counter()
     reasons: Counter[Key] = Counter()
@@ -87,7 +90,12 @@ def recount(session: Session) -> dict[str, Counter[Key]]:
         hourly[(hour, key, name)] += 1
         reasons[(hour // 24, key, row.reason, row.source, name)] += 1
         domains[(hour // 24, key, row.domain, name)] += 1
-    return {"hourly": hourly, "reasons": reasons, "domains": domains}
+    # Campaign mail (every key but 0) per domain and calendar month.
+    months: Counter[Key] = Counter()
+    for (day, key, domain, name), value in domains.items():
+        if key != 0:
+            months[(domain, rollups.month_of_day(day), name)] += value
+    return {"hourly": hourly, "reasons": reasons, "domains": domains, "domain_months": +months}
 
 
 def stored(session: Session) -> dict[str, Counter[Key]]:
@@ -109,6 +117,16 @@ def stored(session: Session) -> dict[str, Counter[Key]]:
                 if value:
                     table[(*row[: len(keys)], counter)] += int(value)
         out[name] = table
+    # The monthly rollup's rows plus the pending deltas of campaign mail, by month.
+    months: Counter[Key] = Counter()
+    for row in session.scalars(select(AnalyticsDomainMonth)):
+        for counter in DOMAIN_COUNTERS:
+            months[(row.domain, row.month, counter)] += getattr(row, counter)
+    for delta in session.scalars(select(AnalyticsChange).where(AnalyticsChange.campaign_id != 0)):
+        for counter in DOMAIN_COUNTERS:
+            month = rollups.month_of_day(delta.hour // 24)
+            months[(delta.domain, month, counter)] += getattr(delta, counter)
+    out["domain_months"] = +months
     return out
 
 
@@ -315,3 +333,71 @@ def test_the_folder_worker_folds_in_the_background(
         folder.stop()
     assert rollups.pending_count(world) == 0
     assert stored(world) == before
+
+
+def test_months_of_days() -> None:
+    assert rollups.month_of_day(0) == 0
+    assert rollups.first_day_of(0) == 0
+    # 2026-03-02 is day 20514; 2026-03 is month 674, starting on day 20513.
+    assert rollups.month_of_day(20514) == 674
+    assert rollups.first_day_of(674) == 20513
+    assert rollups.first_day_of(675) == 20513 + 31
+    assert rollups.month_of_day(20513 + 30) == 674
+    assert rollups.month_of_day(20513 + 31) == 675
+
+
+def test_per_domain_figures_of_any_period_add_months_and_days_exactly(
+    world: Session, session_maker: sessionmaker[Session]
+) -> None:
+    """Campaign mail per domain over periods of whole months, parts of months and both: what
+    the monthly and daily rollups (and the pending deltas) add up to, or a month less the days
+    left out, equals the recount."""
+    one, two, people = history(world)
+    # Events in the following months, in the last and first days around the month boundaries.
+    send(world, two, people[2], "sent", "", at=datetime(2026, 3, 31, 23, tzinfo=T0.tzinfo))
+    late = subscriber(world, "gu@Yahoo.com")
+    send(world, one, late, "sent", "", at=datetime(2026, 4, 1, 0, tzinfo=T0.tzinfo))
+    bounce(world, "soft", "fu@gmail.com", one, at=datetime(2026, 5, 20, tzinfo=T0.tzinfo))
+    world.commit()
+    day = rollups.month_of_day
+    march, april, may = (rollups.first_day_of(m) for m in (674, 675, 676))
+    windows = [
+        Window(),
+        Window(march * 24, april * 24),
+        Window((march + 1) * 24, (april + 1) * 24),
+        Window((april - 1) * 24, (may + 25) * 24),
+        Window(april * 24, (may + 19) * 24),
+        Window((march + 1) * 24, (march + 2) * 24),
+        # Within one month: more days inside (the month less two days) and fewer.
+        Window((march + 1) * 24, (march + 30) * 24),
+        Window((march + 25) * 24, (april + 3) * 24),
+    ]
+
+    def expected(window: Window) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for (when, key, domain, name), value in recount(world)["domains"].items():
+            if key != 0 and window.first_day <= int(str(when)) < window.end_day:
+                totals = out.setdefault(str(domain), [0] * len(DOMAIN_COUNTERS))
+                totals[DOMAIN_COUNTERS.index(str(name))] += value
+        return out
+
+    for folded in (False, True):
+        if folded:
+            world.commit()
+            rollups.fold_pending(session_maker, limit=4)
+        for window in windows:
+            got = rollups.domain_sums(world, window, Scope())
+            assert {d: v for d, v in got.items() if any(v)} == expected(window), (window, day)
+        assert_exact(world)
+
+
+def test_months_after_2038_are_folded(world: Session, session_maker: sessionmaker[Session]) -> None:
+    """The month of a delta is computed in 64 bits (seconds after 2038 overflow 32)."""
+    one = campaign(world, "far")
+    late = subscriber(world, "late@gmail.com")
+    send(world, one, late, "sent", "", at=datetime(2040, 2, 29, 12, tzinfo=T0.tzinfo))
+    world.commit()
+    rollups.fold_pending(session_maker)
+    assert_exact(world)
+    rows = world.execute(select(AnalyticsDomainMonth.month, AnalyticsDomainMonth.accepted)).all()
+    assert [tuple(row) for row in rows] == [((2040 - 1970) * 12 + 1, 1)]

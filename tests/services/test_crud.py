@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Bounce, Subscriber
-from stmails.services import campaigns, lists, subscribers
+from stmails.services import campaign_records as campaigns
+from stmails.services import lists, subscribers
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 
 
@@ -141,3 +142,12 @@ def test_campaign_lifecycle(session: Session) -> None:
     assert unknown.value.field == "evil"
     with pytest.raises(InvalidInput):
         campaigns.create(session, name="D", subject="s", list_ids=[])
+
+
+def test_the_old_campaigns_module_is_an_alias_of_campaign_records() -> None:
+    from stmails.services import campaigns as old
+
+    public = [name for name in vars(campaigns) if not name.startswith("_")]
+    assert {"create", "set_status", "update_campaign", "delete_campaigns"} <= set(public)
+    for name in public:
+        assert getattr(old, name) is getattr(campaigns, name), name

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Link, LinkClick
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services import lists as list_service
 from stmails.services import subscribers as subscriber_service
 from stmails.services.analytics.listmonk import link_counts

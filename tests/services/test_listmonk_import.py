@@ -192,6 +192,11 @@ def test_every_listmonk_release_imports_completely_and_twice_adds_nothing(
         smtp = s.get(Setting, "smtp")
         assert smtp is not None and smtp.value[0]["host"] == SMTP[0]["host"]
         assert smtp.value[0]["password"] == SMTP[0]["password"]
+        # listmonk's routing and retry delay come along, and its sliding window settings.
+        assert smtp.value[1]["from_addresses"] == ["billing@example.net", "example.org"]
+        assert (smtp.value[1]["name"], smtp.value[1]["msg_retry_delay"]) == ("email-billing", "2s")
+        window = s.get(Setting, "app.message_sliding_window_duration")
+        assert window is not None and window.value == "1h"
 
     # Again: nothing doubled, nothing changed.
     again = import_listmonk(url, target)

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.webhooks.contract import sample
 from ingest.webhooks.signing import basic
-from services.history import T0, campaign, mailing_list, send, subscriber
+from services.history import T0, bounce, campaign, mailing_list, send, subscriber
 from stmails.core.event import Event
 from stmails.db.models import Campaign, CampaignSend, Subscriber
 from stmails.ingest.mailbox.scanner import message_events
 from stmails.services import roles, settings, users
+from stmails.services.analytics import rollups
 from stmails.services.bounces import record
 
 ARF = (
@@ -267,3 +268,54 @@ def test_permissions(client: TestClient, session_maker: sessionmaker[Session]) -
         refused = client.get(path, auth=reader)
         assert refused.status_code == 403, path
         assert refused.json()["message"] == f"permission denied: {permission} required"
+
+
+def test_domains_over_months_covered_in_part_and_whole(
+    client: TestClient, session_maker: sessionmaker[Session]
+) -> None:
+    """Per-domain figures of a period that starts and ends inside months (read as a month less
+    the days left out) and holds a whole one, before and after the deltas are folded, as JSON
+    and CSV: the same numbers as the events say."""
+    at = T0.replace
+    with session_maker() as session:
+        spring, summer = campaign(session, "Spring"), campaign(session, "Summer")
+        ana, bo, cy, di = (
+            subscriber(session, address)
+            for address in ("ana@gmail.com", "bo@yahoo.com", "cy@gmail.com", "di@corp.example")
+        )
+        send(session, spring, ana, "sent", "", at=at(month=3, day=1, hour=10))  # before
+        send(session, spring, bo, "sent", "", at=at(month=3, day=15))
+        send(session, spring, cy, "sent", "", at=at(month=3, day=31, hour=23))
+        send(session, spring, di, "failed", "hard_bounce: 550 5.1.1", at=at(month=4, day=1))
+        send(session, summer, bo, "sent", "", at=at(month=5, day=10))
+        send(session, summer, ana, "sent", "", at=at(month=5, day=21))  # after
+        bounce(session, "soft", "bo@yahoo.com", spring, at=at(month=3, day=16), reason="full")
+        bounce(session, "hard", "di@corp.example", spring, at=at(month=4, day=1), source="smtp")
+        bounce(session, "complaint", "cy@gmail.com", spring, at=at(month=5, day=2))
+        session.commit()
+    period = {"from": "2026-03-02", "to": "2026-05-20", "limit": "all"}
+    expected = {
+        "gmail.com": (1, 0, 1, 0.0),
+        "yahoo.com": (2, 1, 0, 50.0),
+        "corp.example": (1, 1, 0, 100.0),
+    }
+    for folded in (False, True):
+        if folded:
+            assert rollups.fold_pending(session_maker) > 0
+        answer = client.get("/api/deliverability/breakdown", params=period)
+        assert answer.status_code == 200
+        domains = answer.json()["data"]["by_domain"]
+        got = {
+            r["domain"]: (r["sent"], r["bounced"], r["complaints"], r["bounce_rate"])
+            for r in domains["results"]
+        }
+        assert got == expected
+        assert domains["above_threshold"] == 2
+        rows = csv.DictReader(io.StringIO(client.get(
+            "/api/deliverability/breakdown", params={**period, "format": "csv"}
+        ).text))  # fmt: skip
+        sent = {r["key"]: r["sent"] for r in rows if r["section"] == "by_domain"}
+        assert sent == {"gmail.com": "1", "yahoo.com": "2", "corp.example": "1"}
+        everything = client.get("/api/deliverability/breakdown", params={"limit": "all"})
+        totals = {r["domain"]: r["sent"] for r in everything.json()["data"]["by_domain"]["results"]}
+        assert totals == {"gmail.com": 3, "yahoo.com": 2, "corp.example": 1}

@@ -50,8 +50,8 @@ def _relay(
     from stmails.db.migrate import open_database
     from stmails.services import bounces
     from stmails.services.errors import InvalidInput
+    from stmails.services.sending.routing import RoutedPools
     from stmails.services.sending.runtime import load_config, return_path_for, verp_maker
-    from stmails.services.sending.smtp import SmtpPool
     from stmails.workers.relay import RelayHandler, make_controller, relay_login, tls_context
 
     engine = open_database(settings)
@@ -65,10 +65,13 @@ def _relay(
     if not config.smtp:
         typer.echo("stmails relay: no SMTP server is enabled (settings: smtp)", err=True)
         raise typer.Exit(1)
-    pool = SmtpPool(config.smtp)
+    # Each relayed message goes through the servers its From header is routed to.
+    pools = RoutedPools()
     secret = settings.resolved_secret_key().encode()
     return_path = return_path_for(config, verp_maker(secret))
-    handler = RelayHandler(sessions, pool.send, config, return_path, bounces.record, secret)
+    handler = RelayHandler(
+        sessions, pools.transport(config.smtp), config, return_path, bounces.record, secret
+    )
 
     controller = make_controller(
         handler,
@@ -91,5 +94,5 @@ def _relay(
         done.wait()
     finally:
         controller.stop()
-        pool.close()
+        pools.close()
         engine.dispose()

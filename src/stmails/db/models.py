@@ -124,6 +124,8 @@ class Subscriber(Timestamped, Base):
         one_of("status", SUBSCRIBER_STATUSES),
         # The monthly report counts the subscribers created in a month (migration 0013_alerts).
         Index("ix_subscribers_created_at", "created_at"),
+        # The monthly report's subscribers blocklisted in the month.
+        Index("ix_subscribers_status_updated_at", "status", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -168,7 +170,14 @@ class SubscriberList(Timestamped, Base):
     __tablename__ = "subscriber_lists"
     __table_args__ = (
         one_of("status", SUBSCRIPTION_STATUSES),
-        Index("ix_subscriber_lists_list_id_status", "list_id", "status"),
+        # The dates make it cover the monthly report's list composition (one pass, no lookups).
+        Index(
+            "ix_subscriber_lists_list_id_status_dates",
+            "list_id",
+            "status",
+            "created_at",
+            "updated_at",
+        ),
     )
 
     subscriber_id: Mapped[int] = mapped_column(
@@ -268,6 +277,11 @@ class Campaign(Timestamped, Base):
     # campaign. Migration 0013_alerts, hence last.
     alert_figures: Mapped[dict[str, Any]] = mapped_column(
         JSONDoc, default=empty_dict, server_default=text("'{}'"), sort_order=30
+    )
+    # Why a running campaign waits (the sliding window is full, until when); empty while it
+    # sends (migration 0015_sendparity, hence last).
+    wait_reason: Mapped[str] = mapped_column(
+        String(1000), default="", server_default=text("''"), sort_order=40
     )
 
 
@@ -499,6 +513,7 @@ class CampaignSend(Base):
         UniqueConstraint("campaign_id", "subscriber_id"),
         one_of("status", SEND_STATUSES),
         Index("ix_campaign_sends_subscriber_id_sent_at", "subscriber_id", "sent_at"),
+        Index("ix_campaign_sends_status_sent_at", "status", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -1052,12 +1067,38 @@ class AnalyticsDomain(_DeliveryCounters, _BounceCounters, Base):
     __tablename__ = "analytics_domains"
     __table_args__ = (
         Index("ix_analytics_domains_campaign_id", "campaign_id"),
+        # The few days around the whole months of a period (services.analytics.rollups; the
+        # longer reads keep to the table's own order, migration 0016_perf).
+        Index(
+            "ix_analytics_domains_day",
+            "day",
+            "domain",
+            "campaign_id",
+            "accepted",
+            "refused",
+            "hard",
+            "soft",
+            "complaints",
+        ),
         {"info": {"derived": True}, "sqlite_with_rowid": False},
     )
 
     domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     day: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class AnalyticsDomainMonth(_DeliveryCounters, _BounceCounters, Base):
+    """Sends, bounces and complaints of campaign mail (every campaign key but 0) per recipient
+    domain and calendar month (months since 1970-01, UTC): the per-domain figures of all
+    campaigns read it for the whole months of a period, and `analytics_domains` for the days
+    around them. A table of the key's B-tree, like `analytics_domains`."""
+
+    __tablename__ = "analytics_domain_months"
+    __table_args__ = ({"info": {"derived": True}, "sqlite_with_rowid": False},)
+
+    domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class Alert(Base):

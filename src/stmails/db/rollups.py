@@ -86,6 +86,19 @@ class _Dialect:
             f" THEN left(lower(substring({address} FROM '[^@]*$')), 255) ELSE '' END)"
         )
 
+    def month(self, column: str, unit: int) -> str:
+        """Calendar months since 1970-01 (UTC) of an integer `column` counting `unit` seconds
+        since 1970 (hours: 3600, days: 86400); computed in 64 bits (no overflow in 2038)."""
+        seconds = f"(CAST({column} AS BIGINT) * {unit})"
+        if self.name == "sqlite":
+            part = "CAST(strftime('%{}', {}, 'unixepoch') AS INTEGER)"
+            return f"(({part.format('Y', seconds)} - 1970) * 12 + {part.format('m', seconds)} - 1)"
+        utc = f"(to_timestamp({seconds}) AT TIME ZONE 'UTC')"
+        return (
+            f"CAST((extract(year FROM {utc}) - 1970) * 12 + extract(month FROM {utc}) - 1"
+            " AS INTEGER)"
+        )
+
 
 def _flag(condition: str) -> str:
     return f"(CASE WHEN {condition} THEN 1 ELSE 0 END)"
@@ -347,7 +360,8 @@ def backfill_statements(dialect_name: str) -> list[str]:
 # --- Folding the deltas into the rollups ---------------------------------------------------
 
 # The rollup tables: name, key columns (as computed from a delta row), counters, and the
-# condition a delta row must meet to concern the table.
+# condition a delta row must meet to concern the table. `{month}` is the calendar month of the
+# delta's hour (months since 1970-01), spelt per database.
 ROLLUPS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str], ...] = (
     (
         "analytics_hourly",
@@ -372,14 +386,26 @@ ROLLUPS: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...], str], ..
         DOMAIN_COUNTERS,
         " OR ".join(f"{c} <> 0" for c in DOMAIN_COUNTERS),
     ),
+    (
+        # Campaign mail only (every campaign key but 0), per month: what the per-domain figures
+        # of all campaigns read for the whole months of a period (services.analytics.rollups).
+        # Deleting a campaign moves its figures between keys that are both campaign mail, so
+        # this table needs no trigger of its own.
+        "analytics_domain_months",
+        (("domain", "domain"), ("month", "{month}")),
+        DOMAIN_COUNTERS,
+        "campaign_id <> 0 AND (" + " OR ".join(f"{c} <> 0" for c in DOMAIN_COUNTERS) + ")",
+    ),
 )
 
 
-def fold_statements() -> list[str]:
+def fold_statements(dialect_name: str) -> list[str]:
     """INSERT ... SELECT ... ON CONFLICT statements adding the deltas with id <= :upper to each
-    rollup (the same text on both databases), then the DELETE of those deltas."""
+    rollup, then the DELETE of those deltas."""
+    month = _Dialect(dialect_name).month("hour", 3600)
     out = []
-    for table, keys, counters, condition in ROLLUPS:
+    for table, template, counters, condition in ROLLUPS:
+        keys = [(name, expression.format(month=month)) for name, expression in template]
         names = [name for name, _ in keys]
         columns = ", ".join((*names, *counters))
         selected = ", ".join(
@@ -398,14 +424,28 @@ def fold_statements() -> list[str]:
     return out
 
 
-_FOLD = fold_statements()
+def month_backfill_statement(dialect_name: str) -> str:
+    """The statement filling `analytics_domain_months` from the folded `analytics_domains`
+    (migration 0016; deltas not yet folded are added by the next fold)."""
+    month = _Dialect(dialect_name).month("day", 86400)
+    counters = ", ".join(DOMAIN_COUNTERS)
+    summed = ", ".join(f"SUM({c})" for c in DOMAIN_COUNTERS)
+    return (
+        f"INSERT INTO analytics_domain_months (domain, month, {counters})"
+        f" SELECT domain, {month}, {summed} FROM analytics_domains WHERE campaign_id <> 0"
+        f" GROUP BY domain, {month}"
+    )
 
 
-def fold(connection: Connection, limit: int = 200_000) -> int:
+_FOLD = {name: fold_statements(name) for name in ("sqlite", "postgresql")}
+
+
+def fold(connection: Connection, limit: int = 200_000, tables: Sequence[str] | None = None) -> int:
     """Folds up to `limit` of the oldest deltas into the rollups, in the caller's transaction;
     returns how many. On PostgreSQL the transaction must be REPEATABLE READ (every statement
     then sees the same deltas) and another transaction folding at the moment makes this one
-    fold nothing (an advisory lock)."""
+    fold nothing (an advisory lock). `tables`: only those rollups (a migration that runs
+    before the later ones exist)."""
     if connection.dialect.name == "postgresql":
         locked = connection.exec_driver_sql(
             f"SELECT pg_try_advisory_xact_lock({FOLD_LOCK_KEY})"
@@ -422,7 +462,11 @@ def fold(connection: Connection, limit: int = 200_000) -> int:
     count, upper = int(row[0]), row[1]
     if not count:
         return 0
-    for statement in _FOLD:
+    statements = _FOLD[connection.dialect.name]
+    if tables is not None:
+        kept = [s for (table, *_), s in zip(ROLLUPS, statements, strict=False) if table in tables]
+        statements = [*kept, statements[-1]]
+    for statement in statements:
         connection.execute(text(statement), {"upper": upper})
     return count
 

@@ -34,7 +34,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign, Subscriber
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services import subscribers as subscriber_service
 from stmails.web.body import check_json_body, run_db
 from stmails.web.deps import Principal, require_user

@@ -163,6 +163,7 @@ def campaign(
         "send_errors": item.send_errors,
         "last_errors": list(item.last_errors or []),
         "pause_reason": item.pause_reason,
+        "wait_reason": item.wait_reason,
         # The figures of the deliverability alert that paused or held it (services.alerts).
         "alert_figures": dict(item.alert_figures or {}),
         "attribs": dict(item.attribs or {}),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +20,9 @@ from stmails.services import settings as settings_service
 from stmails.services.hygiene import reverify, sunset
 from stmails.services.sending.compose import Links, campaign_links
 from stmails.services.sending.direct import DirectSender, resolve_subscribers, tx_content
+from stmails.services.sending.routing import DEFAULT_MESSENGER, RoutedPools
 from stmails.services.sending.runtime import load_config, return_path_for, verp_maker
-from stmails.services.sending.signing import signed
-from stmails.services.sending.smtp import SmtpPool
+from stmails.services.sending.signing import Transport, signed
 from stmails.verify.offline import OfflineVerifier
 from stmails.verify.pipeline import Verifier
 from stmails.verify.smtp import SmtpProber
@@ -41,8 +41,7 @@ class ReengagementMailer:
 
     root_url: str
     secret: bytes
-    _pool: SmtpPool | None = None
-    _key: Any = None
+    _pools: RoutedPools = field(default_factory=RoutedPools)
 
     def __call__(self, session: Session, subscriber_ids: Sequence[int]) -> set[int]:
         config = load_config(session, self.root_url)
@@ -51,18 +50,19 @@ class ReengagementMailer:
             raise RuntimeError("no SMTP server is enabled (settings: smtp)")
         if template_id is None:
             raise RuntimeError("hygiene.sunset.template_id is not set")
-        key = tuple(config.smtp)
-        if self._pool is None or self._key != key:
-            if self._pool is not None:
-                self._pool.close()
-            self._pool = SmtpPool(config.smtp)
-            self._key = key
+        signer = dkim_keys.load_signer(session, self.secret)
+
+        def sign(send: Transport) -> Transport:
+            return signed(send, signer)
+
+        # Routed by From as every send path is (services.sending.routing).
         sender = DirectSender(
             config,
-            signed(self._pool.send, dkim_keys.load_signer(session, self.secret)),
+            sign(self._pools.pool(config.smtp, config.smtp).send),
             bounces.record,
             return_path_for(config, verp_maker(self.secret)),
             lambda domain, recipient: make_message_id(self.secret, domain, recipient),
+            route=self._pools.router(config.smtp, DEFAULT_MESSENGER, sign),
         )
         content = tx_content(session, int(template_id), config=config)
         targets = resolve_subscribers(session, ids=list(subscriber_ids))
@@ -85,9 +85,7 @@ class ReengagementMailer:
 
     def close(self) -> None:
         """Closes the SMTP connections."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        self._pools.close()
 
 
 def sunset_job(mailer: sunset.Mailer | None) -> Job:

@@ -30,14 +30,13 @@ from stmails.services.sending.campaigns import (
     CampaignRunner,
     start_due_campaigns,
 )
-from stmails.services.sending.config import SendingConfig
+from stmails.services.sending.routing import RoutedPools, servers_for
 from stmails.services.sending.runtime import (
     VerpMaker,
     load_config,
     return_path_for,
     verp_maker,
 )
-from stmails.services.sending.smtp import SmtpPool
 
 log = logging.getLogger("stmails.sender")
 
@@ -47,9 +46,13 @@ SETTINGS_POLL_SECONDS = 2.0
 __all__ = ["SenderLoop", "VerpMaker", "load_config", "return_path_for", "verp_maker"]
 
 
-def pause_running(session: Session, reason: str) -> list[int]:
-    """Pauses every running campaign with `reason` (the caller commits); returns their ids."""
-    ids = list(session.scalars(select(Campaign.id).where(Campaign.status == "running")))
+def pause_running(session: Session, reason: str, campaign_id: int | None = None) -> list[int]:
+    """Pauses every running campaign (or only `campaign_id`) with `reason` (the caller
+    commits); returns their ids."""
+    query = select(Campaign.id).where(Campaign.status == "running")
+    if campaign_id is not None:
+        query = query.where(Campaign.id == campaign_id)
+    ids = list(session.scalars(query))
     if ids:
         session.execute(
             update(Campaign)
@@ -72,18 +75,10 @@ class SenderLoop:
     dkim_secret: bytes | None = None
     claim_timeout: float = CLAIM_TIMEOUT
     stop: threading.Event = field(default_factory=threading.Event)
-    _pool: SmtpPool | None = None
-    _pool_key: Any = None
+    # One pool per set of servers a campaign goes through (its messenger and From address:
+    # services.sending.routing), kept while the settings stay the same.
+    _pools: RoutedPools = field(default_factory=RoutedPools)
     _again: bool = False
-
-    def _transport(self, config: SendingConfig) -> SmtpPool:
-        key = tuple(config.smtp)
-        if self._pool is None or key != self._pool_key:
-            if self._pool is not None:
-                self._pool.close()
-            self._pool = SmtpPool(config.smtp)
-            self._pool_key = key
-        return self._pool
 
     def _sleep(self, seconds: float) -> None:
         # Waiting on the stop event lets a shutdown interrupt a retry delay.
@@ -98,11 +93,14 @@ class SenderLoop:
         problem = ""
         # Read-only: the pass must not hold SQLite's write lock while it decides.
         with read_only(self.factory)() as session:
-            running = list(
-                session.scalars(
-                    select(Campaign.id).where(Campaign.status == "running").order_by(Campaign.id)
+            running: list[tuple[int, str, str]] = [
+                (row[0], row[1], row[2])
+                for row in session.execute(
+                    select(Campaign.id, Campaign.messenger, Campaign.from_email)
+                    .where(Campaign.status == "running")
+                    .order_by(Campaign.id)
                 )
-            )
+            ]
             if not running:
                 return 0
             version = settings_service.settings_version(session)
@@ -118,20 +116,26 @@ class SenderLoop:
         if not config.smtp:
             self._cannot_send("no SMTP server is enabled (settings: smtp)")
             return 0
-        runner = CampaignRunner(
-            self.factory,
-            self._transport(config),
-            config,
-            bounces.record,
-            return_path_for(config, self.verp),
-            sleep=self._sleep,
-            signer=signer,
-            settings_changed=self._watch_settings(version),
-            claim_timeout=self.claim_timeout,
-        )
-        for campaign_id in running:
+        settings_changed = self._watch_settings(version)
+        for campaign_id, messenger, from_email in running:
             if self.stop.is_set():
                 break
+            try:
+                servers = servers_for(config.smtp, messenger, from_email or config.from_email)
+            except InvalidInput as exc:
+                self._cannot_send(f"campaign {campaign_id}: {exc}", campaign_id)
+                continue
+            runner = CampaignRunner(
+                self.factory,
+                self._pools.pool(config.smtp, servers),
+                config,
+                bounces.record,
+                return_path_for(config, self.verp),
+                sleep=self._sleep,
+                signer=signer,
+                settings_changed=settings_changed,
+                claim_timeout=self.claim_timeout,
+            )
             report = runner.run(campaign_id, should_stop=self.stop.is_set)
             if report.stopped_because == SETTINGS_CHANGED:
                 # The next pass (at once) reads them; the other campaigns wait for it.
@@ -169,10 +173,10 @@ class SenderLoop:
 
         return settings_changed
 
-    def _cannot_send(self, reason: str) -> None:
+    def _cannot_send(self, reason: str, campaign_id: int | None = None) -> None:
         # Running campaigns would wait forever without a word: they are paused, with why.
         with self.factory() as session, session.begin():
-            paused = pause_running(session, reason)
+            paused = pause_running(session, reason, campaign_id)
         log.error("campaigns %s paused: %s", paused, reason)
         if paused:
             metrics.alert_raised("campaign_paused")
@@ -191,9 +195,7 @@ class SenderLoop:
 
     def close(self) -> None:
         """Closes the SMTP connections the loop holds."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        self._pools.close()
 
 
 def start_in_thread(loop: SenderLoop) -> threading.Thread:

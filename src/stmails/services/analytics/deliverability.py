@@ -21,6 +21,7 @@ included with `scope=all`.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -375,7 +376,13 @@ def by_domain(
     """The per-domain breakdown: `total` domains, how many are above the 10 % threshold, and
     the first `limit` (None: all) by `order`, among domains with at least `min_sent` sends."""
     shown = [r for r in rows if r.accepted + r.refused >= min_sent] if min_sent else list(rows)
-    shown.sort(key=_DOMAIN_KEYS[order])
+    key = _DOMAIN_KEYS[order]
+    if limit is None:
+        shown.sort(key=key)
+        first = shown
+    else:
+        # The first `limit` of the sorted rows, without sorting them all.
+        first = heapq.nsmallest(limit, shown, key=key)
     above = sum(
         1
         for r in shown
@@ -385,7 +392,7 @@ def by_domain(
     return {
         "total": len(shown),
         "above_threshold": above,
-        "results": [r.as_dict() for r in (shown if limit is None else shown[:limit])],
+        "results": [r.as_dict() for r in first],
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, func, or_, select, union_all
@@ -24,6 +25,7 @@ from stmails.db.models import (
     REASON_COUNTERS,
     AnalyticsChange,
     AnalyticsDomain,
+    AnalyticsDomainMonth,
     AnalyticsHourly,
     AnalyticsReason,
 )
@@ -33,6 +35,7 @@ CHANGES = cast(Table, AnalyticsChange.__table__)
 HOURLY = cast(Table, AnalyticsHourly.__table__)
 REASONS = cast(Table, AnalyticsReason.__table__)
 DOMAINS = cast(Table, AnalyticsDomain.__table__)
+DOMAIN_MONTHS = cast(Table, AnalyticsDomainMonth.__table__)
 
 NO_CAMPAIGN = 0
 GONE = rollups.GONE
@@ -63,13 +66,21 @@ def _any_nonzero(counters: Sequence[str]) -> ColumnElement[bool]:
 
 
 def _folded(
-    table: Table, keys: Sequence[str], counters: Sequence[str], window: Window, scope: Scope
+    table: Table,
+    keys: Sequence[str],
+    counters: Sequence[str],
+    window: Window,
+    scope: Scope,
+    by_day: bool = False,
 ) -> Any:
-    """The rollup `table`'s rows of `window` and `scope`: `keys` then `counters`."""
+    """The rollup `table`'s rows of `window` and `scope`: `keys` then `counters`. The domain
+    rollup is read in its own (domain) order unless `by_day` (a few days, through its index by
+    day): `day + 0` keeps the planner off that index."""
     if "hour" in table.c:
         period = (table.c.hour >= window.first, table.c.hour < window.end)
     else:
-        period = (table.c.day >= window.first_day, table.c.day < window.end_day)
+        day = table.c.day if by_day or table is not DOMAINS else table.c.day + 0
+        period = (day >= window.first_day, day < window.end_day)
     return select(*(table.c[k] for k in keys), *(table.c[c] for c in counters)).where(
         *_where(*period, scope.condition(table.c.campaign_id))
     )
@@ -130,27 +141,89 @@ def domains(window: Window, scope: Scope) -> Any:
     return _source("domains", DOMAINS, keys, DOMAIN_COUNTERS, window, scope)
 
 
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def month_of_day(day: int) -> int:
+    """The calendar month (months since 1970-01) holding `day` (days since 1970-01-01)."""
+    when = date.fromordinal(_EPOCH + day)
+    return (when.year - 1970) * 12 + when.month - 1
+
+
+def first_day_of(month: int) -> int:
+    """The first day (days since 1970-01-01) of `month` (months since 1970-01)."""
+    return date(1970 + month // 12, month % 12 + 1, 1).toordinal() - _EPOCH
+
+
+def _day_range(start: int, stop: int, scope: Scope) -> Any:
+    """The daily domain rollup's rows of days `start` to `stop` (excluded)."""
+    edge = Window(start * 24, stop * 24)
+    return _folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, edge, scope, by_day=True)
+
+
+def _domain_parts(window: Window, scope: Scope) -> list[tuple[int, Any]]:
+    """(sign, query) pairs whose rows, (domain, *DOMAIN_COUNTERS) times the sign, add up to
+    each domain's figures in `window` and `scope`.
+
+    All campaign mail reads the monthly rollup for the months the window covers, and the daily
+    one for the rest of a month it covers in part: the days it covers, or, when they are fewer,
+    the month minus the days it leaves out (the folded months are the sums of the folded days,
+    so either way is exact). One campaign (or a list's) reads the daily rollup."""
+    parts: list[tuple[int, Any]] = []
+    if scope.campaigns is not None or not scope.campaign_mail:
+        parts.append((1, _folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, window, scope)))
+    else:
+        first, end = window.first_day, window.end_day
+        low, high = month_of_day(first), month_of_day(end - 1) + 1
+        for month in sorted({low, high - 1}):
+            start, stop = first_day_of(month), first_day_of(month + 1)
+            inside = (max(start, first), min(stop, end))
+            if inside == (start, stop):
+                continue
+            if inside[1] - inside[0] <= (stop - start) // 2:
+                # Fewer days inside than outside: those days, and not the month.
+                parts.append((1, _day_range(*inside, scope)))
+                if month == low:
+                    low += 1
+                if month == high - 1:
+                    high -= 1
+            else:
+                for left_out in ((start, inside[0]), (inside[1], stop)):
+                    if left_out[0] < left_out[1]:
+                        parts.append((-1, _day_range(*left_out, scope)))
+        if low < high:
+            table = DOMAIN_MONTHS
+            columns = (table.c.domain, *(table.c[c] for c in DOMAIN_COUNTERS))
+            query = select(*columns).where(table.c.month >= low, table.c.month < high)
+            parts.insert(0, (1, query))
+    parts.append((1, _pending(("domain",), DOMAIN_COUNTERS, window, scope, True)))
+    return parts
+
+
 def domain_sums(session: Session, window: Window, scope: Scope) -> dict[str, list[int]]:
     """Each recipient domain's DOMAIN_COUNTERS over `window` and `scope`.
 
-    The folded rows are summed in the table's key order (it starts with the domain, so no sort
-    of a row per campaign and domain is needed), the pending deltas apart, and the two added
-    here; `snapshot()` makes both reads see the same moment."""
+    Each part (see `_domain_parts`) is summed in its table's key order (it starts with the
+    domain, so no sort of its rows is needed), and the parts added (or taken away) here;
+    `snapshot()` makes every read see the same moment."""
     window.require_whole_days("domains")
     out: dict[str, list[int]] = {}
-    for part in (
-        _folded(DOMAINS, ("domain",), DOMAIN_COUNTERS, window, scope),
-        _pending(("domain",), DOMAIN_COUNTERS, window, scope, True),
-    ):
+    for sign, part in _domain_parts(window, scope):
         source = part.subquery()
         query = select(source.c.domain, *sums(source, DOMAIN_COUNTERS)).group_by(source.c.domain)
-        for domain, *values in session.execute(query):
+        # fetchall() in one call (iterating a result fetches row by row); the sums are
+        # integers on both databases (SUM of INTEGER, COALESCE'd to 0).
+        rows = session.execute(query).all()
+        if not out and sign > 0:
+            out = {domain: values for domain, *values in rows}
+            continue
+        for domain, *values in rows:
             totals = out.get(domain)
             if totals is None:
-                out[domain] = [int(v) for v in values]
+                out[domain] = [sign * value for value in values]
             else:
                 for index, value in enumerate(values):
-                    totals[index] += int(value)
+                    totals[index] += sign * value
     return out
 
 

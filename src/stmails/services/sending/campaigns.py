@@ -105,9 +105,11 @@ from stmails.services.sending.messages import (
     domain_of,
 )
 from stmails.services.sending.multiplex import send_all
+from stmails.services.sending.routing import servers_for
 from stmails.services.sending.signing import sign_message
 from stmails.services.sending.smtp import NOT_ATTEMPTED, RateLimiter, SendResult, SmtpPool
 from stmails.services.sending.templates import TemplateRenderError
+from stmails.services.sending.window import SlidingWindow
 from stmails.services.suppression import check_batch_detail
 from stmails.services.tracking.links import tracked
 
@@ -134,6 +136,8 @@ DEFERRED = "deferred:"
 SETTINGS_CHANGED = "settings changed"
 # Seconds after which a claim still in flight is taken for that of a sender that died.
 CLAIM_TIMEOUT = 120.0
+# How long a campaign waiting for room in the sliding window sleeps before it looks again.
+WINDOW_POLL_SECONDS = 5.0
 
 
 class CampaignError(InputError):
@@ -243,6 +247,12 @@ def change_status(
             raise CampaignError("the campaign has no lists")
     if status == "running" and not config.smtp:
         raise CampaignError("no SMTP server is enabled (settings: smtp)")
+    if status == "running":
+        # Its messenger must be an enabled server, and some server must take its From.
+        try:
+            servers_for(config.smtp, campaign.messenger, campaign.from_email or config.from_email)
+        except InvalidInput as exc:
+            raise CampaignError(str(exc)) from None
     if status == "finished":
         raise CampaignError("only the sender finishes a campaign")
     first_start = status == "running" and campaign.started_at is None
@@ -267,6 +277,7 @@ def change_status(
         # The watcher's window restarts: sends before now no longer count (services.alerts).
         campaign.alert_figures = {**figures, "resumed_at": utcnow().isoformat()}
     campaign.pause_reason = ""
+    campaign.wait_reason = ""
     if first_start:
         campaign.to_send = count_recipients(session, campaign.id)
     return campaign
@@ -614,6 +625,15 @@ class CampaignRunner:
         # The chunks handed to the SMTP engine, oldest first (see `_dispatch`).
         self._chunks: deque[list[Future[list[_Sent]]]] = deque()
         self._failures = _Failures(config.max_send_errors)
+        # listmonk's sliding window (services.sending.window), the room it leaves the next
+        # batch, and the wait reason last written on the campaign.
+        self.window = (
+            SlidingWindow(config.window_seconds, config.window_rate)
+            if config.window_seconds > 0
+            else None
+        )
+        self._batch_room = config.batch_size
+        self._wait_reasons: dict[int, str] = {}
         # The campaign being run (for its held domains, see `_apply_suppressions`).
         self._campaign_id = 0
 
@@ -686,6 +706,9 @@ class CampaignRunner:
                     if self.settings_changed():
                         report.stopped_because = SETTINGS_CHANGED
                         return report
+                    if self._window_full(campaign_id):
+                        # The sliding window is full: the campaign stays running and waits.
+                        continue
                     # Senders of the campaign take turns at picking and claiming a batch (on
                     # PostgreSQL), so that each picks recipients the others have not.
                     with turn(self.engine, CAMPAIGN_BATCH_LOCK, campaign_id):
@@ -728,6 +751,37 @@ class CampaignRunner:
                     self._collect(campaign, pending, report)
 
     # -- steps --------------------------------------------------------------------------------
+
+    def _window_full(self, campaign_id: int) -> bool:
+        """Whether the sliding window leaves no room now (then waits a little, the reason on
+        the campaign); else sets how many recipients the next batch may take."""
+        self._batch_room = self.config.batch_size
+        if self.window is None:
+            return False
+        now = self.now()
+        with self.reader() as session:
+            room = self.window.room(session, now)
+        reason = ""
+        if room.until is not None:
+            reason = (
+                f"waiting: the sliding window is full ({self.window.describe()}); "
+                f"sending resumes at {room.until.isoformat(timespec='seconds')} UTC"
+            )
+        if reason != self._wait_reasons.get(campaign_id):
+            self._wait_reasons[campaign_id] = reason
+            with self.factory() as session, session.begin():
+                session.execute(
+                    update(Campaign).where(Campaign.id == campaign_id).values(wait_reason=reason)
+                )
+            if reason:
+                log.info("campaign %s %s", campaign_id, reason)
+            else:
+                log.info("campaign %s: the sliding window has room again", campaign_id)
+        if room.until is None:
+            self._batch_room = min(self.config.batch_size, room.free)
+            return False
+        self.sleep(min(max((room.until - now).total_seconds(), 0.05), WINDOW_POLL_SECONDS))
+        return True
 
     def _status(self, campaign_id: int) -> str:
         with self.reader() as session:
@@ -821,7 +875,7 @@ class CampaignRunner:
             parameters = {
                 "campaign": campaign_id,
                 "lists": list(lists),
-                "size": self.config.batch_size,
+                "size": self._batch_room,
             }
             ids = [row[0] for row in _NEXT_IDS.rows(session.connection(), parameters)]
             if not ids:
@@ -1315,7 +1369,8 @@ class CampaignRunner:
                     self._deferred_rows(session, campaign.id)
                     .where(CampaignSend.sent_at <= cutoff)
                     .order_by(CampaignSend.subscriber_id)
-                    .limit(self.config.batch_size)
+                    # At most what the sliding window leaves (the batch size without one).
+                    .limit(self._batch_room)
                 )
             )
             if not rows:

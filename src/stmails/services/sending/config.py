@@ -2,7 +2,10 @@
 
 The settings live in the run-time `settings` table under listmonk's keys where listmonk has
 them: `smtp` (the list of servers), `app.root_url`, `app.from_email`, `app.concurrency`,
-`app.message_rate`, `app.batch_size`, `app.max_send_errors`. stmails' own keys:
+`app.message_rate`, `app.batch_size`, `app.max_send_errors`, and the sliding window
+`app.message_sliding_window` (on/off), `app.message_sliding_window_duration` ("1h") and
+`app.message_sliding_window_rate` (10000): at most that many campaign messages per window,
+counted across every sender (`services.sending.window`). stmails' own keys:
 
 - `sending.bounce_address`: the envelope sender (MAIL FROM) of every message, e.g.
   `bounce@mail.example.com`; empty means the From address. A `Return-Path` header among an SMTP
@@ -47,6 +50,7 @@ from pydantic import (
 from stmails.core.verp import MAX_PREFIX
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.messages import TRACKING_HEADERS, WRITTEN_HEADERS
+from stmails.services.sending.routing import messenger_of
 from stmails.services.sending.smtp import SmtpServer, parse_duration
 from stmails.verify.syntax import Policy, check_domain, check_syntax
 
@@ -85,6 +89,14 @@ def _sender_address(value: str) -> str:
     # A From address: `Name <addr>` or a bare address, kept as written.
     bare_address(value)
     return value.strip()
+
+
+def _from_address(value: str) -> str:
+    # An address or, as listmonk takes them, a domain (any address there); compared without
+    # letter case: stored as the bare address or the domain in lower case.
+    if "@" in value:
+        return bare_address(value).lower()
+    return _domain(value)
 
 
 def _optional_address(value: str) -> str:
@@ -185,14 +197,17 @@ class SmtpServerSetting(BaseModel):
     email_headers: list[dict[str, str]] = Field(default_factory=list)
     max_conns: StrictInt = Field(default=10, ge=1, le=1000)
     max_msg_retries: StrictInt = Field(default=2, ge=0, le=100)
-    # listmonk's delay between retries: stmails retries at once on a new connection.
+    # listmonk's delay between two tries of one message (on a new connection); empty: none.
     msg_retry_delay: Duration = ""
     idle_timeout: PositiveDuration = "15s"
     wait_timeout: PositiveDuration = "5s"
     tls_type: Annotated[Literal["none", "STARTTLS", "TLS"], BeforeValidator(_tls_type)] = "none"
     tls_skip_verify: StrictBool = False
-    # listmonk's routing of From addresses to servers, which stmails does not do.
-    from_addresses: list[str] = Field(default_factory=list, max_length=0)
+    # listmonk's routing: a message whose From address is listed here goes through this
+    # server; servers without a list take the others.
+    from_addresses: list[Annotated[str, AfterValidator(_from_address)]] = Field(
+        default_factory=list, max_length=1000
+    )
 
     def headers(self) -> list[tuple[str, str]]:
         """The custom headers as (name, value) pairs, in order."""
@@ -218,12 +233,15 @@ class SmtpServerSetting(BaseModel):
             tls_skip_verify=self.tls_skip_verify,
             max_conns=self.max_conns,
             max_msg_retries=self.max_msg_retries,
+            msg_retry_delay=parse_duration(self.msg_retry_delay, 0.0),
             idle_timeout=parse_duration(self.idle_timeout, 15.0),
             wait_timeout=parse_duration(self.wait_timeout, 5.0),
             email_headers=tuple(
                 (n.strip(), v) for n, v in self.headers() if n.strip().lower() != "return-path"
             ),
             return_path=self.return_path(),
+            name=self.name.strip(),
+            from_addresses=tuple(dict.fromkeys(self.from_addresses)),
         )
 
 
@@ -271,10 +289,28 @@ def _smtp(value: Any) -> list[dict[str, Any]]:
         raise InvalidInput("smtp", "must be a list of SMTP servers")
     stored: list[dict[str, Any]] = []
     uuids: set[str] = set()
+    names: dict[str, str] = {}
+    senders: dict[str, str] = {}
     for number, entry in enumerate(value):
         where = f"smtp[{number}]"
         server: SmtpServerSetting = _model(SmtpServerSetting, entry, where)
         _check_server(server, where)
+        # A named server is also the messenger `email-<name>`: names must tell them apart.
+        name = messenger_of({"name": server.name})
+        if name in names:
+            raise InvalidInput(
+                f"{where}.name", f"{names[name]} has the same messenger name {name!r}"
+            )
+        if name:
+            names[name] = where
+        for index, address in enumerate(server.from_addresses):
+            if address in senders and senders[address] != where:
+                raise InvalidInput(
+                    f"{where}.from_addresses[{index}]",
+                    f"{address} is listed by {senders[address]} too: a From address goes "
+                    "through one server",
+                )
+            senders[address] = where
         # As listmonk does: a uuid names the server, so that a masked password written back
         # finds the server it belongs to.
         server.uuid = server.uuid or str(uuid.uuid4())
@@ -316,6 +352,9 @@ class _Scalars(BaseModel):
     feedback_id_sender: str = Field(default="stmails", pattern=_FEEDBACK_SENDER.pattern)
     soft_retries: StrictInt = Field(default=2, ge=0, le=20)
     retry_delay: Duration = 300
+    sliding_window: StrictBool = False
+    sliding_window_duration: PositiveDuration = "1h"
+    sliding_window_rate: StrictInt = Field(default=10000, ge=1, le=100_000_000)
 
 
 # Setting key -> field of `_Scalars`.
@@ -333,6 +372,9 @@ SCALAR_KEYS = {
     "sending.feedback_id_sender": "feedback_id_sender",
     "sending.soft_retries": "soft_retries",
     "sending.retry_delay": "retry_delay",
+    "app.message_sliding_window": "sliding_window",
+    "app.message_sliding_window_duration": "sliding_window_duration",
+    "app.message_sliding_window_rate": "sliding_window_rate",
 }
 _DEFAULTS = _Scalars()
 
@@ -459,6 +501,10 @@ class SendingConfig:
     retry_delay: float = 300.0
     smtp: list[SmtpServer] = field(default_factory=list)
     relay_sender_domains: tuple[str, ...] = ()
+    # listmonk's sliding window: at most `window_rate` campaign messages per `window_seconds`
+    # across the deployment (0: no window).
+    window_seconds: float = 0.0
+    window_rate: int = _DEFAULTS.sliding_window_rate
 
     @property
     def id_domain(self) -> str:
@@ -510,6 +556,12 @@ class SendingConfig:
             retry_delay=parse_duration(get("sending.retry_delay"), 300.0),
             smtp=[server.runtime() for server in enabled_servers(values)],
             relay_sender_domains=tuple(get("relay.sender_domains")),
+            window_seconds=(
+                parse_duration(get("app.message_sliding_window_duration"), 3600.0)
+                if get("app.message_sliding_window")
+                else 0.0
+            ),
+            window_rate=get("app.message_sliding_window_rate"),
         )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import Subscriber, Template
 from stmails.db.types import normalize_email
-from stmails.services.errors import InputError
+from stmails.services.errors import InputError, InvalidInput
 from stmails.services.sending.campaigns import (
     BounceRecorder,
     Transport,
@@ -210,6 +210,9 @@ class DirectSender:
     record_bounce: BounceRecorder
     return_paths: ReturnPaths
     message_id: MessageIdMaker | None = None
+    # The transport of a message from a given From address (its messenger's servers that take
+    # that address: services.sending.routing); InvalidInput when none does. None: `transport`.
+    route: Callable[[str], Transport] | None = None
 
     def send(
         self,
@@ -291,7 +294,11 @@ class DirectSender:
             message = spec.build()
         except (TemplateRenderError, MessageError) as exc:
             return RecipientResult(recipient.email, "failed", f"render error: {exc}")
-        result = self.transport(message)
+        try:
+            transport = self.route(spec.from_address) if self.route else self.transport
+        except InvalidInput as exc:
+            return RecipientResult(recipient.email, "failed", str(exc))
+        result = transport(message)
         if result.outcome == "sent":
             return RecipientResult(recipient.email, "sent", message_id=message.message_id)
         if result.outcome == "hard":

@@ -143,9 +143,10 @@ class _Multiplexer:
         self.clock = clock
         self.results: list[SendResult | None] = [None] * count
         self.next_index = 0
-        # Rendered messages not yet started, and messages to try again (first).
+        # Rendered messages not yet started, and messages to try again (first, once the time
+        # their server's `msg_retry_delay` sets has come: the first element).
         self.ready: deque[tuple[int, Message]] = deque()
-        self.again: deque[tuple[int, Message]] = deque()
+        self.again: deque[tuple[float, int, Message]] = deque()
         self.tries: dict[int, int] = {}
         self.selector = selectors.DefaultSelector()
         self.links: list[_Link] = []
@@ -180,7 +181,13 @@ class _Multiplexer:
                 if not link.busy and link.down is None and self.fatal is None:
                     self._start_next(link)
             busy = [link for link in self.links if link.busy]
+            retry_at = self._retry_at()
             if not busy:
+                if self.fatal is None and retry_at is not None and self._usable():
+                    # Only messages waiting for their retry delay: wait for the first (a sleep:
+                    # the idle sockets' events do not matter now).
+                    time.sleep(min(max(0.0, retry_at - self.clock()), 1.0))
+                    continue
                 if self.fatal is not None:
                     self._fail_remaining(NOT_ATTEMPTED)
                 elif self._has_work():
@@ -192,7 +199,11 @@ class _Multiplexer:
                 and len(self.ready) < len(self.links)
                 and self.next_index < self.count
             )
-            timeout = 0.0 if prepare else max(0.0, min(k.deadline for k in busy) - self.clock())
+            wake = min(k.deadline for k in busy)
+            if retry_at is not None and self._usable(idle=True):
+                # An idle link takes the retry when its delay is over.
+                wake = min(wake, retry_at)
+            timeout = 0.0 if prepare else max(0.0, wake - self.clock())
             events = self.selector.select(timeout)
             if not events:
                 if prepare:
@@ -243,6 +254,18 @@ class _Multiplexer:
         text = f"no session could be opened: {last.text}"[:1000]
         return SendResult(last.outcome, last.code, text, last.stage)
 
+    def _retry_at(self) -> float | None:
+        """When the first message waiting for its retry delay may be tried (None: none is,
+        or one may be tried now)."""
+        if not self.again:
+            return None
+        first = min(due for due, _, _ in self.again)
+        return first if first > self.clock() else None
+
+    def _usable(self, idle: bool = False) -> bool:
+        """Whether a link can still take messages (and, with `idle`, is free now)."""
+        return any(k.down is None and not (idle and k.busy) for k in self.links)
+
     def _has_work(self) -> bool:
         return bool(self.again or self.ready or self.next_index < self.count)
 
@@ -263,15 +286,18 @@ class _Multiplexer:
         return False
 
     def _next_message(self) -> tuple[int, Message] | None:
-        if self.again:
-            return self.again.popleft()
+        now = self.clock()
+        for position, (due, index, message) in enumerate(self.again):
+            if due <= now:
+                del self.again[position]
+                return index, message
         if self.ready or self._render_ahead():
             return self.ready.popleft()
         return None
 
     def _fail_remaining(self, result: SendResult) -> None:
         # Without rendering what was not rendered yet: those messages were never sent.
-        for index, _ in [*self.again, *self.ready]:
+        for index in [index for _, index, _ in self.again] + [index for index, _ in self.ready]:
             self.results[index] = result
         self.again.clear()
         self.ready.clear()
@@ -451,7 +477,10 @@ class _Multiplexer:
         if result.fatal:
             self.fatal = self.fatal or result
         elif result.outcome == "error" and self.tries.get(index, 0) < link.lease.attempts:
-            self.again.append((index, message))
+            # Tried again on a new session once the server's msg_retry_delay has passed;
+            # the other connections carry on meanwhile.
+            due = self.clock() + link.lease.server.msg_retry_delay
+            self.again.append((due, index, message))
             return
         self.results[index] = result
         metrics.smtp_result(server_label(link.lease.server), result.outcome)

@@ -73,7 +73,10 @@ class SmtpServer:
 
     `email_headers` are the custom headers written into every message sent through it
     (except those the message sets itself); `return_path` is the address of its `Return-Path`
-    custom header, which becomes the envelope sender instead of a header (listmonk's rule)."""
+    custom header, which becomes the envelope sender instead of a header (listmonk's rule).
+    `msg_retry_delay`: seconds between two tries of one message; `name` makes the server the
+    messenger `email-<name>`; `from_addresses`: the From addresses (bare, lower case) routed
+    to it (`services.sending.routing`)."""
 
     host: str
     port: int = 25
@@ -90,6 +93,9 @@ class SmtpServer:
     timeout: float = 30.0
     email_headers: tuple[tuple[str, str], ...] = ()
     return_path: str = ""
+    msg_retry_delay: float = 0.0
+    name: str = ""
+    from_addresses: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Credentials never reach logs through a repr.
@@ -654,7 +660,10 @@ class SmtpPool:
     def _send(self, lease: Lease, message: Message) -> SendResult:
         result = NOT_ATTEMPTED
         try:
-            for _ in range(lease.attempts):
+            for attempt in range(lease.attempts):
+                if attempt and lease.server.msg_retry_delay > 0:
+                    # listmonk's msg_retry_delay: this message waits, other sends do not.
+                    time.sleep(lease.server.msg_retry_delay)
                 try:
                     transact(lease.open(), message, lease.server)
                 except (smtplib.SMTPException, OSError) as exc:

@@ -22,7 +22,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from stmails.db.models import CAMPAIGN_STATUSES, CONTENT_TYPES, Campaign, MailingList, Template
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
+from stmails.services import settings as settings_service
 from stmails.services.analytics.listmonk import engagement_of_campaigns, link_counts
 from stmails.services.content_check import ContentReport, check_campaign
 from stmails.services.errors import InvalidInput, NotFound
@@ -36,6 +37,7 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.compose import Links, unsubscribe_url
 from stmails.services.sending.direct import DirectSendError, resolve_subscribers
+from stmails.services.sending.routing import DEFAULT_MESSENGER, check_messenger, messenger_of
 from stmails.services.tracking.links import tracking_config
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.pages import can, page, redirect, render_page, request_locale
@@ -102,6 +104,8 @@ class CampaignForm:
     altbody: str = ""
     send_at: str = ""
     tags: str = ""
+    # `email` or a named SMTP server's `email-<name>` (services.sending.routing).
+    messenger: str = DEFAULT_MESSENGER
 
     @classmethod
     def of(cls, campaign: Campaign, list_ids: list[int]) -> CampaignForm:
@@ -116,6 +120,7 @@ class CampaignForm:
             altbody=campaign.altbody or "",
             send_at=campaign.send_at.strftime("%Y-%m-%dT%H:%M") if campaign.send_at else "",
             tags=", ".join(campaign.tags or []),
+            messenger=campaign.messenger,
         )
 
 
@@ -141,6 +146,7 @@ def read_form(form: FormData) -> CampaignForm:
         altbody=text(form, "altbody", MAX_BODY),
         send_at=text(form, "send_at", 40).strip(),
         tags=text(form, "tags", 2000),
+        messenger=text(form, "messenger", 100).strip() or DEFAULT_MESSENGER,
     )
 
 
@@ -171,16 +177,18 @@ def _check_form(values: CampaignForm) -> tuple[dict[str, Any], dict[str, str]]:
         "altbody": values.altbody or None,
         "send_at": send_at,
         "tags": [t.strip() for t in values.tags.split(",") if t.strip()][:50],
+        "messenger": values.messenger,
     }
     return fields, errors
 
 
 @dataclass
 class Choices:
-    """What the form offers: the lists and the campaign templates."""
+    """What the form offers: the lists, the campaign templates and the messengers."""
 
     lists: list[tuple[int, str]]
     templates: list[tuple[int, str, bool]]
+    messengers: list[str] = field(default_factory=lambda: [DEFAULT_MESSENGER])
 
 
 def choices(session: Session) -> Choices:
@@ -191,8 +199,16 @@ def choices(session: Session) -> Choices:
         .order_by(Template.name)
     )
     return Choices(
-        [(int(i), str(n)) for i, n in lists], [(int(i), str(n), bool(d)) for i, n, d in templates]
+        [(int(i), str(n)) for i, n in lists],
+        [(int(i), str(n), bool(d)) for i, n, d in templates],
+        [DEFAULT_MESSENGER, *(m for m in map(messenger_of, _smtp_entries(session)) if m)],
     )
+
+
+def _smtp_entries(session: Session) -> list[Mapping[str, Any]]:
+    """The stored SMTP servers, enabled or not (the messengers a campaign may name)."""
+    smtp = settings_service.get_all(session).get("smtp")
+    return [e for e in smtp if isinstance(e, Mapping)] if isinstance(smtp, list) else []
 
 
 def _not_found(request: Request, viewer: Viewer) -> Response:
@@ -374,6 +390,7 @@ async def create_campaign(
         if errors:
             return None, choices(session), errors
         try:
+            check_messenger(_smtp_entries(session), values.messenger, "messenger")
             created = campaign_service.create(
                 session,
                 name=values.name,
@@ -404,7 +421,9 @@ def _service_error(exc: InvalidInput | NotFound) -> dict[str, str]:
     return {"form": str(exc)}
 
 
-_FIELDS = frozenset({"name", "subject", "lists", "content_type", "send_at", "template_id"})
+_FIELDS = frozenset(
+    {"name", "subject", "lists", "content_type", "send_at", "template_id", "messenger"}
+)
 
 
 @dataclass
@@ -478,6 +497,7 @@ async def update_campaign(
         if errors:
             return False, errors
         try:
+            check_messenger(_smtp_entries(session), values.messenger, "messenger")
             campaign_service.update_campaign(
                 session,
                 found,
@@ -624,7 +644,7 @@ async def test_send(
         config = sending_config(request, session)
         try:
             content = compile_campaign(session, campaign, config)
-            sender = direct_sender(request, config)
+            sender = direct_sender(request, config, campaign.messenger)
         except (CampaignError, ApiError) as exc:
             return str(exc)
         try:

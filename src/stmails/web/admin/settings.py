@@ -134,7 +134,13 @@ SMTP_SERVERS = ListSpec(
     "smtp",
     (
         Field("smtp", N_("Enabled"), "bool", ("enabled",)),
-        Field("smtp", N_("Name"), "text", ("name",)),
+        Field(
+            "smtp",
+            N_("Name"),
+            "text",
+            ("name",),
+            help=N_("A named server is also the messenger email-<name> campaigns can pick."),
+        ),
         Field("smtp", N_("Host"), "text", ("host",)),
         Field("smtp", N_("Port"), "int", ("port",)),
         Field(
@@ -157,6 +163,23 @@ SMTP_SERVERS = ListSpec(
         Field("smtp", N_("HELO host name"), "text", ("hello_hostname",)),
         Field("smtp", N_("Max. connections"), "int", ("max_conns",)),
         Field("smtp", N_("Retries"), "int", ("max_msg_retries",)),
+        Field(
+            "smtp",
+            N_("Retry delay"),
+            "text",
+            ("msg_retry_delay",),
+            help=N_("Wait between two tries of one message, e.g. 5s (empty: none)."),
+        ),
+        Field(
+            "smtp",
+            N_("From addresses"),
+            "lines",
+            ("from_addresses",),
+            help=N_(
+                "One per line: mail from these addresses goes through this server only; "
+                "servers without any take the other addresses."
+            ),
+        ),
         Field("smtp", N_("Idle timeout"), "text", ("idle_timeout",)),
         Field("smtp", N_("Wait timeout"), "text", ("wait_timeout",)),
         Field(
@@ -168,7 +191,12 @@ SMTP_SERVERS = ListSpec(
         ),
     ),
     # A new server starts from listmonk's defaults, without a host (left empty, it is not added).
-    {**settings_service.DEFAULT_SMTP_SERVER, "host": ""},
+    {
+        **settings_service.DEFAULT_SMTP_SERVER,
+        "host": "",
+        "msg_retry_delay": "",
+        "from_addresses": [],
+    },
 )
 
 MAILBOX_DEFAULTS: Mapping[str, Any] = {
@@ -269,6 +297,18 @@ GROUPS: tuple[Group, ...] = (
                     Field("app.max_send_errors", N_("Max. send errors"), "int"),
                     Field("sending.soft_retries", N_("Retries after a soft bounce"), "int"),
                     Field("sending.retry_delay", N_("Retry delay"), help=N_("For example 5m.")),
+                    Field("app.message_sliding_window", N_("Sliding window"), "bool"),
+                    Field(
+                        "app.message_sliding_window_duration",
+                        N_("Sliding window duration"),
+                        help=N_("For example 1h or 24h."),
+                    ),
+                    Field(
+                        "app.message_sliding_window_rate",
+                        N_("Messages per sliding window"),
+                        "int",
+                        help=N_("At most this many campaign messages per window, all senders."),
+                    ),
                 ),
             ),
             Section(

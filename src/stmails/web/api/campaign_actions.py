@@ -36,6 +36,7 @@ from stmails.services.sending.campaigns import (
 )
 from stmails.services.sending.compose import Links, unsubscribe_url
 from stmails.services.sending.direct import resolve_subscribers
+from stmails.services.sending.routing import servers_for
 from stmails.web.api.campaigns import serialized
 from stmails.web.api.sending_common import direct_sender, listmonk_answer, sending_config
 from stmails.web.api.subscribers import JSON_BODY
@@ -108,7 +109,12 @@ async def test_send(request: Request, caller: Caller, campaign_id: int) -> JSONR
                 setattr(campaign, name, body[name])
         config = sending_config(request, session)
         content = compile_campaign(session, campaign, config)
-        sender = direct_sender(request, config)
+        # Through the servers the campaign itself goes through (its messenger and From): a
+        # messenger or From no enabled server takes is the caller's to mend (400).
+        from_email = campaign.from_email or config.from_email
+        if config.smtp and "{{" not in from_email:
+            servers_for(config.smtp, campaign.messenger, from_email)
+        sender = direct_sender(request, config, campaign.messenger)
         results = sender.send(
             session,
             content,

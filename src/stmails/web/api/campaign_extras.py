@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from stmails.db.models import CONTENT_TYPES, Campaign
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services.content_formats import convert
 from stmails.services.sending.campaigns import preview
 from stmails.web.api.campaigns import READ, WRITE

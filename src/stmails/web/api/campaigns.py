@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 from stmails.db.models import Campaign
 from stmails.ingest.native import parse_timestamp
 from stmails.services import archive
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
+from stmails.services import settings as settings_service
 from stmails.services.analytics.listmonk import engagement_of_campaigns
+from stmails.services.sending.routing import check_messenger
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import (
@@ -143,6 +145,17 @@ def archive_fields(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _check_messenger(session: Session, fields: dict[str, Any]) -> None:
+    """400 naming `messenger` unless it is `email` or a named server of the `smtp` setting."""
+    messenger = fields.get("messenger")
+    if messenger is None:
+        return
+    if not isinstance(messenger, str):
+        raise bad_request("messenger: expected a messenger's name, like email")
+    smtp = settings_service.get_all(session).get("smtp") or []
+    check_messenger(smtp if isinstance(smtp, list) else [], messenger, "messenger")
+
+
 ARCHIVE_FIELDS = ("archive", "archive_slug", "archive_template_id", "archive_meta")
 
 
@@ -208,6 +221,7 @@ async def create_campaign(request: Request, caller: Caller) -> JSONResponse:
     archiving = archive_fields(body)
 
     def work(session: Session) -> dict[str, Any]:
+        _check_messenger(session, fields)
         created = campaign_service.create(
             session, name=name, subject=subject, list_ids=list_ids, media_ids=media_ids, **fields
         )
@@ -234,6 +248,7 @@ async def update_campaign(request: Request, caller: Caller, campaign_id: int) ->
 
     def work(session: Session) -> dict[str, Any]:
         found = campaign_service.get(session, campaign_id)
+        _check_messenger(session, fields)
         updated = campaign_service.update_campaign(
             session, found, list_ids=list_ids, media_ids=media_ids, **fields
         )

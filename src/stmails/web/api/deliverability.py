@@ -16,14 +16,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from stmails.services.analytics import deliverability
 from stmails.services.analytics.deliverability import Filters, VerificationJob
 from stmails.services.analytics.window import parse_window
+from stmails.services.csvexport import csv_chunks
 from stmails.verify.jobs import JobStore
 from stmails.web.body import query_ids, run_db
-from stmails.web.csvexport import csv_lines
 from stmails.web.deps import app_state, require_user
 from stmails.web.errors import bad_request
 from stmails.web.permissions import require_permission
@@ -81,9 +81,11 @@ def _flat(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _csv(name: str, rows: Iterable[list[Any]], header: list[str]) -> Response:
+    # The figures are all read (and the transaction ended) before the first byte: streaming
+    # only spreads the formatting of a large breakdown (every domain) over the sending.
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return Response(
-        "".join(csv_lines(header, rows)),
+    return StreamingResponse(
+        csv_chunks(header, rows),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"'},
     )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from stmails.db.models import MailingList
 from stmails.services import archive, public
-from stmails.services import campaigns as campaign_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services import subscribers as subscriber_service
 from stmails.services.sending.templates import escape_html
 from stmails.web.api.campaigns import archive_fields, serialized

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -13,20 +12,14 @@ from stmails.services import bounces, dkim_keys
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.direct import DirectSender
+from stmails.services.sending.routing import DEFAULT_MESSENGER, RoutedPools
 from stmails.services.sending.runtime import load_config, return_path_for, verp_maker
-from stmails.services.sending.signing import signed
-from stmails.services.sending.smtp import SmtpPool
+from stmails.services.sending.signing import Transport, signed
 from stmails.web.deps import app_state
 from stmails.web.errors import ApiError
 from stmails.web.responses import JSONResponse, data
 
 POOL_KEY = "sending.smtp_pool"
-
-
-@dataclass
-class _PoolHolder:
-    key: tuple[object, ...]
-    pool: SmtpPool
 
 
 def sending_config(request: Request, session: Session) -> SendingConfig:
@@ -38,39 +31,43 @@ def sending_config(request: Request, session: Session) -> SendingConfig:
         raise ApiError(503, f"the sending settings cannot work: {exc}") from None
 
 
-def direct_sender(request: Request, config: SendingConfig) -> DirectSender:
-    """A sender over the app's shared SMTP pool (rebuilt when the smtp settings change) that
-    DKIM-signs with the active keys; 503 when no SMTP server is enabled."""
+def direct_sender(
+    request: Request, config: SendingConfig, messenger: str = DEFAULT_MESSENGER
+) -> DirectSender:
+    """A sender over the app's shared SMTP pools (rebuilt when the smtp settings change) that
+    DKIM-signs with the active keys and sends each message through the servers of `messenger`
+    that take its From address; 503 when no SMTP server is enabled."""
     if not config.smtp:
         raise ApiError(503, "no SMTP server is enabled (settings: smtp)", {"Retry-After": "60"})
     state = app_state(request)
-    key = tuple(config.smtp)
-    holder = state.extras.get(POOL_KEY)
-    if not isinstance(holder, _PoolHolder) or holder.key != key:
-        if isinstance(holder, _PoolHolder):
-            holder.pool.close()
-        holder = _PoolHolder(key, SmtpPool(config.smtp))
-        state.extras[POOL_KEY] = holder
+    # setdefault: two requests at once share one set of pools.
+    pools = state.extras.setdefault(POOL_KEY, RoutedPools())
+    assert isinstance(pools, RoutedPools)
     secret = state.settings.resolved_secret_key().encode()
     # The keys as stored now: a key activated a moment ago signs this request's mail.
     with state.readonly_sessions() as session:
         signer = dkim_keys.load_signer(session, secret)
+
+    def sign(send: Transport) -> Transport:
+        return signed(send, signer)
+
     return DirectSender(
         config,
-        signed(holder.pool.send, signer),
+        sign(pools.pool(config.smtp, config.smtp).send),
         bounces.record,
         return_path_for(config, verp_maker(secret)),
         # Signed Message-IDs: the mailbox scanner attributes their bounces (bounce.mailbox_trust).
         lambda domain, recipient: make_message_id(secret, domain, recipient),
+        route=pools.router(config.smtp, messenger, sign),
     )
 
 
 def close_pool(request_app_state: object) -> None:
     """Closes the shared SMTP pool (at shutdown)."""
     extras = getattr(request_app_state, "extras", {})
-    holder = extras.pop(POOL_KEY, None)
-    if isinstance(holder, _PoolHolder):
-        holder.pool.close()
+    pools = extras.pop(POOL_KEY, None)
+    if isinstance(pools, RoutedPools):
+        pools.close()
 
 
 def per_recipient(results: list[dict[str, Any]]) -> JSONResponse:

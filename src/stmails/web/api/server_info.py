@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 import stmails
 from stmails.services import settings as settings_service
 from stmails.services.roles import PERMISSION_GROUPS
+from stmails.services.sending.routing import DEFAULT_MESSENGER, messengers
 from stmails.web.api.sending_common import sending_config
 from stmails.web.body import run_db
 from stmails.web.deps import require_user
@@ -56,7 +57,7 @@ async def get_config(request: Request) -> JSONResponse:
                 "individual_tracking": bool(values.get("privacy.individual_tracking")),
             },
             "media_provider": values.get("upload.provider", "filesystem"),
-            "messengers": ["email"],
+            "messengers": messengers(sending.smtp) or [DEFAULT_MESSENGER],
             "langs": [{"code": code, "name": LANGUAGE_NAMES.get(code, code)} for code in LOCALES],
             "lang": DEFAULT_LOCALE,
             "permissions": [

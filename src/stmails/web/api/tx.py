@@ -4,8 +4,9 @@
 `subscriber_emails`, `subscriber_ids`, and optional `from_email`, `subject`, `data` (available
 as `{{ .Tx.Data.* }}` / `{{ tx.data.* }}`), `headers` (`[{"Name": "value"}]`) and
 `content_type` (html, markdown, plain), `altbody` (the plain-text alternative), `messenger`
-(only `email`) and `subscriber_mode` (`default`: subscribers only; `fallback`: the subscriber of
-each address, else the bare address; `external`: bare addresses, no lookup). As listmonk,
+(`email`, or `email-<name>` of a named SMTP server) and `subscriber_mode` (`default`:
+subscribers only; `fallback`: the subscriber of each address, else the bare address;
+`external`: bare addresses, no lookup). As listmonk,
 multipart/form-data takes the same fields as JSON in `data` and files in `file` parts
 (attachments, at most 10 and 20 MB in all). The answer is listmonk's `{"data": true}` once
 every recipient was sent to; with `?results=true`, stmails' per-recipient results.
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
+from stmails.services.errors import InvalidInput
 from stmails.services.sending.compose import compile_content
 from stmails.services.sending.direct import (
     SUBSCRIBER_MODES,
@@ -41,6 +43,7 @@ from stmails.services.sending.messages import (
     attachment_type,
     custom_headers,
 )
+from stmails.services.sending.routing import DEFAULT_MESSENGER, messengers, servers_for
 from stmails.web.api.sending_common import (
     direct_sender,
     listmonk_answer,
@@ -116,9 +119,9 @@ async def send_tx(request: Request) -> JSONResponse:
     mode = body.get("subscriber_mode") or "default"
     if not isinstance(mode, str):
         raise bad_request(f"subscriber_mode: one of {', '.join(SUBSCRIBER_MODES)}")
-    messenger = body.get("messenger") or "email"
-    if messenger != "email":
-        raise bad_request(f"messenger: unknown messenger {str(messenger)[:50]!r} (only email)")
+    messenger = body.get("messenger") or DEFAULT_MESSENGER
+    if not isinstance(messenger, str):
+        raise bad_request("messenger: expected a messenger's name, like email")
     tx_data = body.get("data") or {}
     if not isinstance(tx_data, dict):
         raise bad_request("data: expected a JSON object")
@@ -128,6 +131,18 @@ async def send_tx(request: Request) -> JSONResponse:
 
     def work(session: Session) -> list[dict[str, Any]]:
         config = sending_config(request, session)
+        # Without an enabled server direct_sender answers 503 (not the caller's fault).
+        if config.smtp and messenger not in messengers(config.smtp):
+            offered = ", ".join(messengers(config.smtp))
+            raise bad_request(
+                f"messenger: unknown messenger {messenger[:50]!r} (enabled: {offered})"
+            )
+        from_email = str(body.get("from_email") or config.from_email)
+        if config.smtp and "{{" not in from_email:
+            try:
+                servers_for(config.smtp, messenger, from_email)
+            except InvalidInput as exc:
+                raise bad_request(str(exc)) from None
         content = tx_content(
             session,
             template_id,
@@ -139,7 +154,7 @@ async def send_tx(request: Request) -> JSONResponse:
             config=config,
         )
         targets = tx_targets(session, mode, emails=emails, ids=ids)
-        sender = direct_sender(request, config)
+        sender = direct_sender(request, config, messenger)
         results = sender.send(
             session, content, targets, kind="tx", tx_data=tx_data, attachments=attachments
         )
