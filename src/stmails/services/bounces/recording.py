@@ -40,6 +40,7 @@ from stmails.services.bounces.rules import (
 from stmails.services.errors import InvalidInput
 from stmails.services.hygiene import risk
 from stmails.services.settings import BounceAction, BounceConfig, cached_bounce_config
+from stmails.services.subscribers import EMAIL_KEY
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ _SUBSCRIBERS_QUERY = (
     .where(
         or_(
             in_list(Subscriber.uuid, "uuids"),
-            in_list(func.lower(Subscriber.email), "emails"),
+            in_list(EMAIL_KEY, "emails"),
         )
     )
     .order_by(Subscriber.id)

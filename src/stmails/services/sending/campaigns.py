@@ -74,8 +74,9 @@ from stmails.db.models import (
     Template,
 )
 from stmails.db.prepared import Prepared
-from stmails.db.types import utcnow
+from stmails.db.types import normalize_email, utcnow
 from stmails.services import campaigns as campaign_service
+from stmails.services import subscribers
 from stmails.services.alerts import watch
 from stmails.services.dkim_keys import DkimError, Signer
 from stmails.services.errors import InputError, InvalidInput, NotFound
@@ -959,7 +960,7 @@ class CampaignRunner:
         found = check_batch_detail(session, [c.recipient.email for c in live], now=self.now())
         count = 0
         for candidate in live:
-            status = found.get(candidate.recipient.email.strip().lower())
+            status = found.get(normalize_email(candidate.recipient.email))
             hit = status.blocking(candidate.lists) if status is not None else None
             if hit is not None:
                 where = "list" if hit.scope == "list" else hit.kind
@@ -1492,12 +1493,8 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
 
 
 def subscribers_by_email(session: Session, emails: Iterable[str]) -> dict[str, Subscriber]:
-    """Subscribers whose address (case-insensitively) is among `emails`."""
-    wanted = {e.strip().lower() for e in emails}
-    if not wanted:
-        return {}
-    rows = session.scalars(select(Subscriber).where(func.lower(Subscriber.email).in_(wanted)))
-    return {s.email.lower(): s for s in rows}
+    """Subscribers whose address is among `emails` (`subscribers.get_many_by_email`)."""
+    return subscribers.get_many_by_email(session, emails)
 
 
 def send_queue_depths(session: Session) -> dict[str, int]:
