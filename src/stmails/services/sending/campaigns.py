@@ -51,8 +51,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, and_, bindparam, case, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails import metrics
@@ -75,6 +73,7 @@ from stmails.db.models import (
 )
 from stmails.db.prepared import Prepared
 from stmails.db.types import normalize_email, utcnow
+from stmails.db.upsert import dialect_insert
 from stmails.services import campaigns as campaign_service
 from stmails.services import subscribers
 from stmails.services.alerts import watch
@@ -501,11 +500,7 @@ class _Failures:
 def _insert_ignore(session: Session) -> Any:
     # The Core table, not the mapped class: a batch of claims then skips the ORM's per-row work.
     table = cast(Table, CampaignSend.__table__)
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing(
-            index_elements=["campaign_id", "subscriber_id"]
-        )
-    return sqlite_insert(table).on_conflict_do_nothing(
+    return dialect_insert(session, table).on_conflict_do_nothing(
         index_elements=["campaign_id", "subscriber_id"]
     )
 
