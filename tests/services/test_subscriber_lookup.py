@@ -3,11 +3,15 @@ answer from every caller that finds subscribers by address."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stmails.core.event import Event
 from stmails.db.models import Subscriber
 from stmails.services import subscribers
+from stmails.services.bounces import record
 from stmails.services.sending.campaigns import subscribers_by_email
 from stmails.services.sending.direct import resolve_subscribers, tx_targets
 
@@ -53,3 +57,20 @@ def test_direct_sending_resolves_any_spelling(session: Session) -> None:
     fallback = tx_targets(session, "fallback", emails=["ana@EXAMPLE.org "])
     assert fallback[0].recipient is not None
     assert fallback[0].recipient.id == ana.id
+
+
+def test_a_bounce_for_any_spelling_is_the_subscribers(session: Session) -> None:
+    ana = subscribers.create(session, email="Ana@example.org", name="Ana")
+    session.flush()
+    for n, spelling in enumerate(SPELLINGS):
+        found = record(
+            session,
+            Event(
+                source="api",
+                type="soft",
+                email=spelling,
+                event_id=f"spelling-{n}",
+                occurred_at=datetime(2026, 3, 2, 9, n, tzinfo=UTC),
+            ),
+        )
+        assert found.subscriber_id == ana.id, spelling
