@@ -14,6 +14,7 @@ from stmails.db.engine import (
     BULK_WAL_PAGES,
     DEFAULT_CACHE_KIB,
     DEFAULT_WAL_PAGES,
+    make_engine,
     normalize_url,
     use_bulk_writes,
 )
@@ -124,6 +125,9 @@ def test_bulk_write_settings_last_until_the_connection_returns_to_the_pool(
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite pragmas")
     pragmas = ("PRAGMA cache_size", "PRAGMA wal_autocheckpoint")
+    # An engine of its own with one pooled connection: the shared engine's pool may hold
+    # other idle connections (from earlier tests), and it hands them out in turn.
+    engine = make_engine(engine.url, pool_size=1)
     with engine.connect() as conn:
         bulk_connection = conn.connection.dbapi_connection
         use_bulk_writes(conn)
@@ -138,3 +142,4 @@ def test_bulk_write_settings_last_until_the_connection_returns_to_the_pool(
             -DEFAULT_CACHE_KIB,
             DEFAULT_WAL_PAGES,
         ]
+    engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stmails.db.engine import session_factory
 from stmails.db.in_list import in_list
 from stmails.db.models import Bounce, Setting, Subscriber, Suppression
-from stmails.db.prepared import Prepared, PreparedIn
+from stmails.db.prepared import Prepared, PreparedIn, run
 from stmails.db.types import email_hash
 from stmails.db.upsert import insert_rows_or_ignore
 
@@ -187,3 +187,14 @@ def test_a_locked_sqlite_database_is_an_operational_error(
         reader.close()
         holder.rollback()
         holder.close()
+
+
+def test_run_converts_only_the_columns_given_a_conversion(session: Session) -> None:
+    connection = session.connection()
+    rows = run(
+        connection, "SELECT 1, 'two', 3 UNION ALL SELECT 4, 'five', 6", (), (None, str.upper, None)
+    )
+    assert rows == [(1, "TWO", 3), (4, "FIVE", 6)]
+    assert run(connection, "SELECT 1, 'two'", (), (None, None)) == [(1, "two")]
+    with pytest.raises(ValueError, match="3 were expected"):
+        run(connection, "SELECT 1, 'two'", (), (None, str.upper, None))

@@ -180,6 +180,29 @@ def test_campaign_test_send_and_preview(
     assert missing.status_code == 404
 
 
+def test_campaign_test_send_and_preview_find_a_subscriber_by_any_spelling(
+    client: TestClient, session_maker: sessionmaker[Session], smtp_sink: Sink
+) -> None:
+    world = make_world(session_maker, count=2)
+    configure_smtp(client, smtp_sink)
+    spelled = " USER1@Example.COM "
+    preview = client.get(
+        f"/api/campaigns/{world.campaign_id}/preview", params={"subscriber_email": spelled}
+    )
+    assert preview.status_code == 200, preview.text
+    assert "Hi User1 Last from Paris" in preview.text
+    sent = client.post(
+        f"/api/campaigns/{world.campaign_id}/test", json={"subscribers": ["User1@EXAMPLE.com\t"]}
+    )
+    assert sent.status_code == 200, sent.text
+    assert smtp_sink.handler.recipients() == ["user1@example.com"]
+    unknown = client.get(
+        f"/api/campaigns/{world.campaign_id}/preview",
+        params={"subscriber_email": "user9@example.com"},
+    )
+    assert unknown.status_code == 404
+
+
 def test_tx_api_and_templates(
     client: TestClient, session_maker: sessionmaker[Session], smtp_sink: Sink
 ) -> None:

@@ -310,3 +310,18 @@ def test_tx_with_a_hostile_template_fails_that_message(
     (result,) = sent.json()["data"]["results"]
     assert result["status"] == "failed" and "more than 200000 steps" in result["error"]
     assert smtp_sink.handler.messages == []
+
+
+def test_each_render_has_a_budget_of_its_own_and_leaves_none_behind() -> None:
+    # The budget a render charges is made for it and dropped after it, failed or not: an
+    # earlier render's spending never counts against the next one.
+    greedy = compile_template("{{ 'x' * 1000 }}{{ 'y' * 1000 }}", html=False)
+    before = template_budget._BUDGET.get()
+    for _ in range(3):
+        assert greedy.render({}) == "x" * 1000 + "y" * 1000
+        assert template_budget._BUDGET.get() is before
+    huge = compile_template("{{ 'x' * 100000000 }}", html=False)
+    with pytest.raises(TemplateRenderError):
+        huge.render({})
+    assert template_budget._BUDGET.get() is before
+    assert greedy.render({}) == "x" * 1000 + "y" * 1000

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 # The first key of the lock that gives the senders of one campaign turns at picking a batch
 # (the second key is the campaign's id).
@@ -37,3 +38,20 @@ def turn(engine: Engine, kind: int, key: int) -> Iterator[None]:
                 text("SELECT pg_advisory_unlock(:kind, :key)"), {"kind": kind, "key": key}
             )
             connection.commit()
+
+
+@contextmanager
+def try_hold(session: Session, key: int) -> Iterator[bool | None]:
+    """Tries PostgreSQL's advisory lock `key` on the session's connection without waiting;
+    yields whether it was granted and releases it when the block ends. On another database it
+    yields None: the caller takes a lock of its own (SQLite's processes share one host)."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield None
+        return
+    got = bool(session.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+    try:
+        yield got
+    finally:
+        if got:
+            session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            session.commit()

@@ -85,7 +85,8 @@ class PreparedIn:
         width: int = 64,
     ) -> None:
         self.width = width
-        keys = [bindparam(f"in_{n}", type_=column.type) for n in range(width)]
+        self._names = tuple(f"in_{n}" for n in range(width))
+        keys = [bindparam(name, type_=column.type) for name in self._names]
         self._prepared = Prepared(build(column.in_(keys)))
 
     def rows(
@@ -100,7 +101,7 @@ class PreparedIn:
             part = list(keys[start : start + self.width])
             part += [part[0]] * (self.width - len(part))
             bound = dict(parameters or {})
-            bound.update((f"in_{n}", key) for n, key in enumerate(part))
+            bound.update(zip(self._names, part, strict=True))
             found.extend(self._prepared.rows(connection, bound))
         return found
 
@@ -156,12 +157,17 @@ def run(
         ) from exc
     finally:
         cursor.close()
-    if not any(results):
+    converted = [(index, convert) for index, convert in enumerate(results) if convert is not None]
+    if not converted:
         return [tuple(row) for row in fetched]
-    return [
-        tuple(
-            value if convert is None else convert(value)
-            for value, convert in zip(row, results, strict=True)
-        )
-        for row in fetched
-    ]
+    # Only the columns with a conversion are touched (most columns have none).
+    width = len(results)
+    out: list[tuple[Any, ...]] = []
+    for row in fetched:
+        values = list(row)
+        if len(values) != width:
+            raise ValueError(f"a row of {len(values)} columns where {width} were expected")
+        for index, convert in converted:
+            values[index] = convert(values[index])
+        out.append(tuple(values))
+    return out

@@ -4,6 +4,10 @@ Idempotent writes (a bounce by its dedup key, a suppression by its address) use 
 a savepoint around an ORM insert: one round trip, and on PostgreSQL a concurrent insert of the
 same key waits for the other transaction and then does nothing, without an error to recover from.
 
+`dialect_insert` is the dialect's own INSERT (with `on_conflict_do_nothing`,
+`on_conflict_do_update` and `excluded`) for the upserts the helpers here do not cover, so that
+code outside `db/` never names a dialect.
+
 `insert_rows_or_ignore` is the same statement for a hot path: the caller gives every column of
 every row, and the values go to the driver with only the column types' own conversions, which
 skips SQLAlchemy's per-row parameter handling (it costs as much as the insert itself).
@@ -21,6 +25,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from stmails.db.prepared import run
+
+
+def dialect_insert(bind: Session | Connection, table: Table) -> Any:
+    """`INSERT INTO table` in the dialect of `bind` (a Session or Connection): SQLite's or
+    PostgreSQL's insert construct, which both offer `on_conflict_do_nothing`,
+    `on_conflict_do_update` and `excluded` with the same arguments."""
+    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
+    return _insert_construct(dialect.name)(table)
+
+
+def _insert_construct(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"stmails does not support the {dialect} dialect")
 
 
 def insert_or_ignore(
@@ -130,10 +150,5 @@ def _rows_statement(
 @functools.cache
 def _statement(dialect: str, table: Table, returning: tuple[Column[Any], ...]) -> Any:
     # Built once per table: the values travel as parameters, so the compiled form is reused.
-    if dialect == "postgresql":
-        statement: Any = postgresql.insert(table)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table)
-    else:
-        raise NotImplementedError(f"insert_or_ignore does not support {dialect}")
+    statement = _insert_construct(dialect)(table)
     return statement.on_conflict_do_nothing().returning(*returning)

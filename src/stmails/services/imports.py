@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -209,7 +209,7 @@ def _import_chunk(
         normalize_email(email): (sub_id, sub_status)
         for sub_id, email, sub_status in session.execute(
             select(Subscriber.id, Subscriber.email, Subscriber.status).where(
-                func.lower(Subscriber.email).in_(list(wanted))
+                subscribers.email_in(wanted)
             )
         )
     }

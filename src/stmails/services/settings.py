@@ -53,6 +53,7 @@ from stmails.db.models import Setting
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
 from stmails.ingest.mailbox.config import MailboxConfig, MailboxConfigError
+from stmails.ingest.webhooks import settings as webhook_settings
 from stmails.services import public_settings
 from stmails.services.alerts import config as alert_config
 from stmails.services.errors import InvalidInput
@@ -101,20 +102,8 @@ DEFAULTS: dict[str, Any] = {
     "bounce.reason_overrides": {"mailboxfull": "soft"},
     "bounce.mailboxes": [],
     "bounce.mailbox_trust": "sent",
-    "bounce.ses_enabled": False,
-    "bounce.sendgrid_enabled": False,
-    "bounce.sendgrid_key": "",
-    "bounce.postmark": {"enabled": False, "username": "", "password": ""},
-    "bounce.forwardemail": {"enabled": False, "key": ""},
-    # ESP webhooks beyond listmonk's (see stmails.ingest.webhooks.<name> for each one's keys).
-    "bounce.ses": {"topic_arns": [], "auto_confirm": False, "signing_cert_pem": ""},
-    "bounce.mailgun": {"enabled": False, "signing_key": ""},
-    "bounce.sparkpost": {"enabled": False, "username": "", "password": "", "token": ""},
-    "bounce.brevo": {"enabled": False, "username": "", "password": "", "token": ""},
-    "bounce.mailjet": {"enabled": False, "username": "", "password": ""},
-    "bounce.resend": {"enabled": False, "signing_key": ""},
-    "bounce.azure": {"enabled": False, "key": "", "shared_secret": "", "shared_secret_header": ""},
-    "bounce.lettermint": {"enabled": False, "key": ""},
+    # ESP webhooks: each provider module declares its keys (stmails.ingest.webhooks.<name>).
+    **webhook_settings.defaults(),
     "smtp": [DEFAULT_SMTP_SERVER],
     "verify.on_subscribe": "off",
     "verify.reject": ["syntax", "disposable"],
@@ -136,18 +125,10 @@ VERIFY_MODES = ("off", "flag", "reject")
 
 # Where secrets are inside values: a top-level key whose value is the secret, or a key whose
 # value is an object (or a list of objects) holding secret fields.
-SECRET_KEYS = {"bounce.sendgrid_key", *media_config.SECRET_KEYS}
+SECRET_KEYS = {*webhook_settings.secret_keys(), *media_config.SECRET_KEYS}
 SECRET_FIELDS: dict[str, tuple[str, ...]] = {
-    "bounce.postmark": ("password",),
-    "bounce.forwardemail": ("key",),
+    **webhook_settings.secret_fields(),
     "bounce.mailboxes": ("password", "oauth_token"),
-    "bounce.mailgun": ("signing_key",),
-    "bounce.sparkpost": ("password", "token"),
-    "bounce.brevo": ("password", "token"),
-    "bounce.mailjet": ("password",),
-    "bounce.resend": ("signing_key",),
-    "bounce.azure": ("key", "shared_secret"),
-    "bounce.lettermint": ("key",),
     "smtp": ("password",),
     alert_config.WEBHOOKS_KEY: ("secret",),
 }
@@ -197,8 +178,7 @@ _VALIDATORS: dict[str, Any] = {
 _BOOLEAN_KEYS = {
     "bounce.enabled",
     "bounce.webhooks_enabled",
-    "bounce.ses_enabled",
-    "bounce.sendgrid_enabled",
+    *(p.settings.enabled_key for p in webhook_settings.PROVIDERS if p.settings.enabled_key),
     "privacy.individual_tracking",
     "privacy.disable_tracking",
 }

@@ -44,7 +44,6 @@ from sqlalchemy import (
     Text,
     and_,
     between,
-    case,
     cast,
     func,
     literal,
@@ -55,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from stmails.db.dialect import json_text, name_of
 from stmails.db.engine import StatementTimeout, statement_deadline
 from stmails.db.models import Subscriber, SubscriberHygiene
 from stmails.services.errors import InputError
@@ -474,16 +474,7 @@ class _Parser:
         """The JSON value at the operand's path as text, the same on SQLite and PostgreSQL."""
         base = operand.json_base
         assert base is not None
-        path = operand.json_path
-        if self.columns.dialect == "postgresql":
-            return base[path].as_string()
-        pointer = "$" + "".join(f"[{k}]" if isinstance(k, int) else f'."{k}"' for k in path)
-        kind = func.json_type(base, pointer)
-        return case(
-            (kind == "true", "true"),
-            (kind == "false", "false"),
-            else_=cast(func.json_extract(base, pointer), Text()),
-        )
+        return json_text(self.columns.dialect, base, operand.json_path)
 
     def cast_to(self, operand: Operand, pos: int) -> Operand:
         name_token = self.advance()
@@ -632,7 +623,7 @@ def subscriber_columns(dialect: str) -> QueryColumns:
 
 def subscriber_condition(session: Session, text: str) -> ColumnElement[bool]:
     """The condition over subscribers for listmonk's `query` text, for this session's database."""
-    return parse_query(text, subscriber_columns(session.get_bind().dialect.name))
+    return parse_query(text, subscriber_columns(name_of(session)))
 
 
 @contextmanager

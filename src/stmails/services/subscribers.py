@@ -89,10 +89,43 @@ def uuids_by_id(session: Session, subscriber_id: int, campaign_id: int = 0) -> t
     return subscriber or "", campaign or ""
 
 
+# The one way an address is matched against subscribers: both sides normalized (surrounding
+# space removed, lowercased), the stored side as the unique index `uq_subscribers_email_lower`
+# spells it so the lookup uses that index.
+EMAIL_KEY = func.lower(Subscriber.email)
+
+
+def _email_column() -> ColumnElement[str]:
+    return EMAIL_KEY
+
+
+def email_key(email: str) -> str:
+    """The form an address is looked up by (`normalize_email`): ` Ann@X.org ` -> `ann@x.org`."""
+    return normalize_email(email)
+
+
+def email_in(emails: Iterable[str]) -> ColumnElement[bool]:
+    """A condition on Subscriber rows: the address is one of `emails` (normalized first), for
+    queries that select columns rather than Subscriber objects."""
+    return EMAIL_KEY.in_(sorted({email_key(e) for e in emails}))
+
+
 def get_by_email(session: Session, email: str) -> Subscriber | None:
-    """The subscriber with address `email` (any case), or None."""
-    query = select(Subscriber).where(func.lower(Subscriber.email) == normalize_email(email))
-    return session.scalars(query).first()
+    """The subscriber with address `email` (any case, surrounding space ignored), or None."""
+    key = email_key(email)
+    if not key:
+        return None
+    return session.scalars(select(Subscriber).where(_email_column() == key)).first()
+
+
+def get_many_by_email(session: Session, emails: Iterable[str]) -> dict[str, Subscriber]:
+    """The subscribers whose address is among `emails`, keyed by `email_key(address)`; an
+    address with no subscriber is absent."""
+    wanted = {email_key(e) for e in emails} - {""}
+    if not wanted:
+        return {}
+    rows = session.scalars(select(Subscriber).where(EMAIL_KEY.in_(sorted(wanted))))
+    return {email_key(s.email): s for s in rows}
 
 
 def create(

@@ -23,6 +23,7 @@ from stmails.services.sending.direct import DirectSender, resolve_subscribers, t
 from stmails.services.sending.routing import DEFAULT_MESSENGER, RoutedPools
 from stmails.services.sending.runtime import load_config, return_path_for, verp_maker
 from stmails.services.sending.signing import Transport, signed
+from stmails.services.subscribers import email_key
 from stmails.verify.offline import OfflineVerifier
 from stmails.verify.pipeline import Verifier
 from stmails.verify.smtp import SmtpProber
@@ -67,7 +68,7 @@ class ReengagementMailer:
         content = tx_content(session, int(template_id), config=config)
         targets = resolve_subscribers(session, ids=list(subscriber_ids))
         by_email = {
-            t.recipient.email.lower(): t.recipient.id for t in targets if t.recipient is not None
+            email_key(t.recipient.email): t.recipient.id for t in targets if t.recipient is not None
         }
 
         def links(recipient: Any) -> Links:
@@ -78,7 +79,7 @@ class ReengagementMailer:
         sent = set()
         for result in results:
             if result.status == "sent":
-                sent.add(by_email[result.recipient.lower()])
+                sent.add(by_email[email_key(result.recipient)])
             else:
                 log.info("re-engagement mail to %s not sent: %s", result.recipient, result.error)
         return sent

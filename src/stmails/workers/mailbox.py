@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +27,7 @@ from stmails.core import classify
 from stmails.core.event import Event
 from stmails.core.verp import DEFAULT_PREFIX, VerpResolver, VerpToken
 from stmails.db.engine import read_only
+from stmails.db.locks import try_hold
 from stmails.filelock import try_lock
 from stmails.ingest.isolated import ClassifierClosed, IsolatedClassifier, Outcome
 from stmails.ingest.mailbox import (
@@ -100,18 +100,10 @@ def make_recorder(sessions: sessionmaker[Session]) -> RecordEvents:
 def mailbox_lock(sessions: sessionmaker[Session], data_dir: Path, name: str) -> Iterator[bool]:
     """Yields True when this process holds the mailbox's lock (released on exit), else False."""
     digest = hashlib.sha256(name.encode()).digest()
-    with sessions() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            key = int.from_bytes(digest[:8], "big", signed=True)
-            got = bool(
-                session.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            )
-            try:
-                yield got
-            finally:
-                if got:
-                    session.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    session.commit()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with sessions() as session, try_hold(session, key) as got:
+        if got is not None:
+            yield got
             return
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f".mailbox-{digest[:8].hex()}.lock"

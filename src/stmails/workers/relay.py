@@ -30,14 +30,11 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from stmails.db.engine import read_only
-from stmails.db.models import Subscriber
-from stmails.db.types import normalize_email
-from stmails.services import dkim_keys, roles, suppression, users
+from stmails.services import dkim_keys, roles, subscribers, suppression, users
 from stmails.services import settings as settings_service
 from stmails.services.sending.campaigns import BounceRecorder, Transport, smtp_event
 from stmails.services.sending.config import SendingConfig
@@ -207,14 +204,9 @@ class RelayHandler:
 
     def _subscribers(self, recipients: list[str]) -> dict[str, tuple[int, str]]:
         """(id, uuid) of each recipient that is a subscriber, by lower-cased address."""
-        wanted = [normalize_email(r) for r in recipients]
         with self.factory() as session:
-            rows = session.execute(
-                select(Subscriber.email, Subscriber.id, Subscriber.uuid).where(
-                    func.lower(Subscriber.email).in_(wanted)
-                )
-            )
-            return {email.lower(): (id_, uuid) for email, id_, uuid in rows}
+            found = subscribers.get_many_by_email(session, recipients)
+            return {key: (s.id, s.uuid) for key, s in found.items()}
 
     def _forward(self, sender: str, recipients: list[str], content: bytes) -> str:
         known = self._subscribers(recipients)
@@ -225,7 +217,7 @@ class RelayHandler:
         replies: list[str] = []
         delivered = 0
         for rcpt in recipients:
-            subscriber_id, subscriber_uuid = known.get(normalize_email(rcpt), (0, ""))
+            subscriber_id, subscriber_uuid = known.get(subscribers.email_key(rcpt), (0, ""))
             senders = self.return_paths.senders(0, subscriber_id)
             added = []
             if subscriber_uuid:

@@ -97,3 +97,76 @@ def test_one_bad_entry_does_not_hide_the_others() -> None:
     assert errors and errors[0].startswith("bounce.mailboxes[0]")
     with pytest.raises(MailboxConfigError):
         mailboxes_from_settings([{"type": "mbox", "host": "h"}])
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"type": "mbox", "host": "h"}, "mailbox type 'mbox' is not pop or imap"),
+        ({"type": "IMAP", "host": ""}, "mailbox host is not set"),
+        (
+            {"type": "imap", "host": "h", "tls_mode": "SSL3"},
+            "tls_mode 'ssl3' is not tls, starttls or none",
+        ),
+        (
+            {"type": "imap", "host": "h", "auth_protocol": "cram"},
+            "auth_protocol 'cram' is not userpass, xoauth2 or none",
+        ),
+        (
+            {"type": "pop", "host": "h", "auth_protocol": "xoauth2"},
+            "XOAUTH2 is supported for IMAP mailboxes only",
+        ),
+        (
+            {"type": "imap", "host": "h", "non_bounce_action": "bin"},
+            "processed_action is delete or move; non_bounce_action is leave or move",
+        ),
+        (
+            {"type": "pop", "host": "h", "non_bounce_action": "move"},
+            "POP3 has no folders: messages can only be deleted or left",
+        ),
+        (
+            {"type": "imap", "host": "h", "classify_timeout": "soon"},
+            "classify_timeout is a number of seconds, over 0 and at most 600",
+        ),
+        (
+            {"type": "imap", "host": "h", "scan_interval": "soon"},
+            "scan_interval 'soon' is not like 15m, 30s or 1h",
+        ),
+        ({}, "mailbox host is not set"),
+    ],
+)
+def test_each_refusal_says_what_is_wrong(entry: dict[str, object], message: str) -> None:
+    with pytest.raises(MailboxConfigError) as caught:
+        MailboxConfig.from_setting(entry)
+    assert str(caught.value) == message
+
+
+def test_a_number_that_is_not_one_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="many") as caught:
+        MailboxConfig.from_setting({"type": "imap", "host": "h", "port": "many"})
+    assert not isinstance(caught.value, MailboxConfigError)
+
+
+def test_listmonk_spellings_and_empty_values_read_as_defaults() -> None:
+    config = MailboxConfig.from_setting(
+        {
+            "type": "POP3",
+            "host": "h",
+            "tls_mode": "STLS",
+            "auth_protocol": "LOGIN",
+            "max_messages": 0,
+            "max_tries": -4,
+            "folder": "",
+            "enabled": 0,
+            "uuid": "u-1",
+        }
+    )
+    assert (config.type, config.tls_mode, config.auth_protocol, config.port) == (
+        "pop",
+        "starttls",
+        "userpass",
+        110,
+    )
+    assert (config.max_messages, config.max_tries, config.folder) == (1000, 1, "INBOX")
+    assert (config.enabled, config.name) == (False, "u-1")
+    assert MailboxConfig.from_setting({"type": "imap", "host": "h"}, 2).name == "imap-2:h:993"

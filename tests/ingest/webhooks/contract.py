@@ -75,6 +75,18 @@ class WebhookContract:
         keys = [e.dedup_key() for e in result.events]
         assert len(set(keys)) == len(keys)
 
+    def test_event_types_table_maps_to_our_types(self) -> None:
+        """`Provider.event_types` is the table parse() classifies by: every mapped value is
+        one of ours, and every event of the sample is of a kind the table maps to."""
+        provider = self.case.provider()
+        mapped = {v for v in provider.event_types.values() if v is not None}
+        assert mapped and mapped <= set(EVENT_TYPES)
+        assert all(isinstance(k, str) and k for k in provider.event_types)
+        result = provider.handle(self.case.sign(sample(self.case.sample)), self.case.config)
+        # A bounce type may be refined to hard or soft by the record's own flags.
+        bounces = {"hard", "soft"} if mapped & {"hard", "soft"} else set()
+        assert {e.type for e in result.events} <= mapped | bounces
+
     def test_campaign_and_subscriber_are_recovered(self) -> None:
         if not self.case.attributed:
             pytest.skip("this provider echoes no metadata")

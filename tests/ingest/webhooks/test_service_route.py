@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stmails.config import Settings
 from stmails.db.models import Bounce, Setting
 from stmails.ingest.webhooks import NotConfigured, default_registry
+from stmails.ingest.webhooks import settings as webhook_settings
 from stmails.ingest.webhooks.ses import SesProvider
 from stmails.services import settings as settings_service
 from stmails.web.app import create_app
@@ -198,23 +199,51 @@ def test_provider_secrets_are_masked_when_settings_are_read(
 
 
 def test_every_providers_secrets_are_masked(session_maker: sessionmaker[Session]) -> None:
-    """Each provider object with secret fields: every secret shown as the mask, nothing else."""
-    providers = {
-        key: fields
-        for key, fields in settings_service.SECRET_FIELDS.items()
-        if key.startswith("bounce.") and key != "bounce.mailboxes"
+    """Each provider of the registry: every secret it declares (fields of its settings object,
+    flat keys) is shown as the mask, and nothing of it leaks."""
+    registry = default_registry()
+    assert {type(p) for p in registry.values()} == set(webhook_settings.PROVIDERS)
+    objects = {
+        p.settings.key: p.settings.secret_fields
+        for p in registry.values()
+        if p.settings.secret_fields
     }
-    assert {"bounce.lettermint", "bounce.azure", "bounce.forwardemail"} <= set(providers)
+    flat = [key for p in registry.values() for key in p.settings.secret_keys]
+    # Every provider but SES (a certificate-signed SNS message, no shared secret) has one.
+    assert [name for name, p in registry.items() if not p.settings.secret_fields] == ["ses"]
+    assert flat == ["bounce.sendgrid_key"]
     with session_maker() as session:
-        for key, fields in providers.items():
-            value = dict(settings_service.DEFAULTS[key])
+        for key, fields in objects.items():
+            value = dict(settings_service.DEFAULTS.get(key) or {"enabled": False})
             value.update({field: f"secret-of-{key}-{field}" for field in fields})
             settings_service.set_value(session, key, value)
+        for key in flat:
+            settings_service.set_value(session, key, f"secret-of-{key}")
         shown = settings_service.masked(settings_service.get_all(session))
-    for key, fields in providers.items():
+    for key, fields in objects.items():
         for field in fields:
             assert shown[key][field] == settings_service.MASK, (key, field)
         assert "secret-of" not in json.dumps(shown[key])
+    for key in flat:
+        assert shown[key] == settings_service.MASK, key
+
+
+def test_each_provider_declares_its_settings_and_defaults() -> None:
+    """services.settings' defaults and secret tables come from the providers' declarations."""
+    for provider in webhook_settings.PROVIDERS:
+        declared = provider.settings
+        assert declared.key == f"bounce.{provider.name}"
+        if declared.default is not None:
+            assert settings_service.DEFAULTS[declared.key] == declared.default
+            assert set(declared.secret_fields) <= set(declared.default)
+        for key, value in declared.flat_defaults.items():
+            assert settings_service.DEFAULTS[key] == value
+        if declared.secret_fields:
+            assert settings_service.SECRET_FIELDS[declared.key] == declared.secret_fields
+        assert set(declared.secret_keys) <= settings_service.SECRET_KEYS
+        # Disabled by default: nothing is accepted until the admin enables a provider.
+        lookup = settings_service.DEFAULTS.get
+        assert webhook_settings.provider_config(lookup, provider.name) is None
 
 
 def test_sns_unreachable_for_the_certificate_is_a_503(

@@ -6,7 +6,6 @@ and docs/adding-a-provider.md.
 
 from __future__ import annotations
 
-from stmails.ingest.webhooks.azure import AzureProvider
 from stmails.ingest.webhooks.base import (
     NotConfigured,
     PayloadError,
@@ -16,16 +15,7 @@ from stmails.ingest.webhooks.base import (
     WebhookRequest,
     WebhookResult,
 )
-from stmails.ingest.webhooks.brevo import BrevoProvider
-from stmails.ingest.webhooks.forwardemail import ForwardEmailProvider
-from stmails.ingest.webhooks.lettermint import LettermintProvider
-from stmails.ingest.webhooks.mailgun import MailgunProvider
-from stmails.ingest.webhooks.mailjet import MailjetProvider
-from stmails.ingest.webhooks.postmark import PostmarkProvider
-from stmails.ingest.webhooks.resend import ResendProvider
-from stmails.ingest.webhooks.sendgrid import SendGridProvider
-from stmails.ingest.webhooks.ses import SesProvider
-from stmails.ingest.webhooks.sparkpost import SparkPostProvider
+from stmails.ingest.webhooks.settings import PROVIDERS
 
 __all__ = [
     "NotConfigured",
@@ -41,17 +31,5 @@ __all__ = [
 
 def default_registry() -> dict[str, Provider]:
     """A fresh adapter of every provider, by name (each keeps its own caches and token memory)."""
-    providers: list[Provider] = [
-        SesProvider(),
-        SendGridProvider(),
-        PostmarkProvider(),
-        ForwardEmailProvider(),
-        MailgunProvider(),
-        SparkPostProvider(),
-        BrevoProvider(),
-        MailjetProvider(),
-        ResendProvider(),
-        AzureProvider(),
-        LettermintProvider(),
-    ]
+    providers: list[Provider] = [provider() for provider in PROVIDERS]
     return {provider.name: provider for provider in providers}

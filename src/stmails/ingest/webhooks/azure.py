@@ -16,6 +16,7 @@ from typing import Any
 from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     Provider,
+    ProviderSettings,
     SignatureError,
     WebhookRequest,
     WebhookResult,
@@ -54,6 +55,11 @@ STATUSES: dict[str, EventType | None] = {
 class AzureProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.azure",
+        {"enabled": False, "key": "", "shared_secret": "", "shared_secret_header": ""},
+        secret_fields=("key", "shared_secret"),
+    )
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         key = str(config.get("key") or "")

@@ -116,8 +116,35 @@ class WebhookResult:
     once_until: float = 0.0
 
 
+SettingLookup = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Where a provider's settings live, their defaults and which of them are secret.
+
+    `key` is the settings object the adapter's `config` is read from (`bounce.<name>`, with
+    `enabled`); `default` its default value (None: no default is stored); `secret_fields` the
+    fields of that object that are masked on read. listmonk's providers add flat keys:
+    `enabled_key` (a boolean that enables the provider instead of `enabled` inside `key`),
+    `flat_defaults` (those keys' defaults) and `secret_keys` (flat keys whose value is secret).
+    """
+
+    key: str
+    default: Mapping[str, Any] | None
+    secret_fields: tuple[str, ...] = ()
+    enabled_key: str = ""
+    flat_defaults: Mapping[str, Any] = field(default_factory=dict)
+    secret_keys: tuple[str, ...] = ()
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
 class Provider(ABC):
-    """One ESP adapter. Subclasses set `name` and `event_types` and implement the two steps.
+    """One ESP adapter. Subclasses set `name`, `event_types` and `settings` and implement the
+    two steps.
 
     `event_types` maps the provider's own event (or bounce) type to ours; None means "known,
     acknowledged and ignored". Types missing from the table are ignored too.
@@ -125,6 +152,17 @@ class Provider(ABC):
 
     name: ClassVar[str]
     event_types: ClassVar[Mapping[str, EventType | None]]
+    settings: ClassVar[ProviderSettings]
+
+    @classmethod
+    def config_from(cls, lookup: SettingLookup) -> dict[str, Any] | None:
+        """The adapter's `config` from the settings (`lookup(key)` reads one), or None when the
+        provider is disabled."""
+        settings = cls.settings
+        config = _object(lookup(settings.key))
+        if settings.enabled_key:
+            return config if lookup(settings.enabled_key) is True else None
+        return config if config.get("enabled") is True else None
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         # The time seam of the providers whose signatures cover a timestamp.

@@ -12,6 +12,7 @@ from typing import Any
 from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     Provider,
+    ProviderSettings,
     WebhookRequest,
     as_list,
     attribution,
@@ -52,6 +53,11 @@ EVENT_TYPES: dict[str, EventType | None] = {
 class BrevoProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.brevo",
+        {"enabled": False, "username": "", "password": "", "token": ""},
+        secret_fields=("password", "token"),
+    )
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         check_bearer_or_basic(request, config)

@@ -15,6 +15,7 @@ from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     PayloadError,
     Provider,
+    ProviderSettings,
     SignatureError,
     WebhookRequest,
     attribution,
@@ -52,6 +53,9 @@ EVENT_TYPES: dict[str, EventType | None] = {
 class ForwardEmailProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.forwardemail", {"enabled": False, "key": ""}, secret_fields=("key",)
+    )
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         key = required(config, "key", "forwardemail webhook key")

@@ -19,6 +19,7 @@ from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     PayloadError,
     Provider,
+    ProviderSettings,
     SignatureError,
     WebhookRequest,
     attribution,
@@ -60,6 +61,9 @@ def _signature_parts(header: str) -> tuple[str, str]:
 class LettermintProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.lettermint", {"enabled": False, "key": ""}, secret_fields=("key",)
+    )
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         key = required(config, "key", "lettermint webhook signing secret")

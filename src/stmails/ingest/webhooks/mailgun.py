@@ -21,6 +21,7 @@ from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     PayloadError,
     Provider,
+    ProviderSettings,
     SignatureError,
     WebhookRequest,
     WebhookResult,
@@ -78,6 +79,9 @@ class TokenMemory:
 class MailgunProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.mailgun", {"enabled": False, "signing_key": ""}, secret_fields=("signing_key",)
+    )
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         super().__init__(clock)

@@ -12,6 +12,7 @@ from typing import Any
 from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     Provider,
+    ProviderSettings,
     WebhookRequest,
     as_list,
     attribution,
@@ -40,6 +41,11 @@ EVENT_TYPES: dict[str, EventType | None] = {
 class MailjetProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.mailjet",
+        {"enabled": False, "username": "", "password": ""},
+        secret_fields=("password",),
+    )
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         check_basic_auth(

@@ -13,6 +13,7 @@ from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     PayloadError,
     Provider,
+    ProviderSettings,
     WebhookRequest,
     attribution,
     check_basic_auth,
@@ -72,6 +73,11 @@ RECORD_TYPES: dict[str, EventType | None] = {
 class PostmarkProvider(Provider):
     name = NAME
     event_types = RECORD_TYPES
+    settings = ProviderSettings(
+        "bounce.postmark",
+        {"enabled": False, "username": "", "password": ""},
+        secret_fields=("password",),
+    )
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         check_basic_auth(

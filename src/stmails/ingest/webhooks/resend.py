@@ -19,6 +19,7 @@ from stmails.ingest.webhooks.base import (
     NotConfigured,
     PayloadError,
     Provider,
+    ProviderSettings,
     SignatureError,
     WebhookRequest,
     attribution,
@@ -71,6 +72,9 @@ def svix_signature(key: bytes, msg_id: str, stamp: str, body: bytes) -> str:
 class ResendProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.resend", {"enabled": False, "signing_key": ""}, secret_fields=("signing_key",)
+    )
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         secret = required(config, "signing_key", "resend signing secret")

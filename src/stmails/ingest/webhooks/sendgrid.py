@@ -21,6 +21,8 @@ from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     NotConfigured,
     Provider,
+    ProviderSettings,
+    SettingLookup,
     SignatureError,
     WebhookRequest,
     as_list,
@@ -96,6 +98,23 @@ class SendGridProvider(Provider):
 
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.sendgrid",
+        None,
+        # `key` in the object overrides listmonk's flat key: a secret as well.
+        secret_fields=("key",),
+        enabled_key="bounce.sendgrid_enabled",
+        flat_defaults={"bounce.sendgrid_enabled": False, "bounce.sendgrid_key": ""},
+        secret_keys=("bounce.sendgrid_key",),
+    )
+
+    @classmethod
+    def config_from(cls, lookup: SettingLookup) -> dict[str, Any] | None:
+        """listmonk's `bounce.sendgrid_key` is the key unless `bounce.sendgrid` gives one."""
+        config = super().config_from(lookup)
+        if config is not None:
+            config.setdefault("key", lookup("bounce.sendgrid_key") or "")
+        return config
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         key_text = required(config, "key", "sendgrid verification key")

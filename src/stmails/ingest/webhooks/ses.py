@@ -38,6 +38,7 @@ from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     PayloadError,
     Provider,
+    ProviderSettings,
     SignatureError,
     WebhookRequest,
     WebhookResult,
@@ -174,6 +175,12 @@ class SesProvider(Provider):
 
     name = NAME
     event_types = NOTIFICATION_TYPES
+    settings = ProviderSettings(
+        "bounce.ses",
+        {"topic_arns": [], "auto_confirm": False, "signing_cert_pem": ""},
+        enabled_key="bounce.ses_enabled",
+        flat_defaults={"bounce.ses_enabled": False},
+    )
 
     def __init__(self, http: SnsHttp | None = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__(clock)

@@ -12,6 +12,7 @@ from typing import Any
 from stmails.core.event import Event, EventType
 from stmails.ingest.webhooks.base import (
     Provider,
+    ProviderSettings,
     WebhookRequest,
     as_list,
     attribution,
@@ -49,6 +50,11 @@ NOT_BOUNCES = frozenset({"60", "80", "90", "100"})
 class SparkPostProvider(Provider):
     name = NAME
     event_types = EVENT_TYPES
+    settings = ProviderSettings(
+        "bounce.sparkpost",
+        {"enabled": False, "username": "", "password": "", "token": ""},
+        secret_fields=("password", "token"),
+    )
 
     def verify(self, request: WebhookRequest, config: Mapping[str, Any]) -> None:
         check_bearer_or_basic(request, config)

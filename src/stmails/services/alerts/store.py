@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from stmails.db.dialect import least
 from stmails.db.models import (
     ALERT_LEVELS,
     Alert,
@@ -262,9 +263,7 @@ def release_hold(session: Session, campaign_id: int, domain: str) -> int:
             .where(Campaign.id == campaign_id)
             .values(
                 skipped=Campaign.skipped - len(ids),
-                last_subscriber_id=func.min(Campaign.last_subscriber_id, min(ids) - 1)
-                if session.get_bind().dialect.name == "sqlite"
-                else func.least(Campaign.last_subscriber_id, min(ids) - 1),
+                last_subscriber_id=least(session, Campaign.last_subscriber_id, min(ids) - 1),
             )
         )
     log.warning(

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Table, func, or_, select, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db import rollups
+from stmails.db.dialect import snapshot_options
 from stmails.db.models import (
     DOMAIN_COUNTERS,
     HOURLY_COUNTERS,
@@ -232,8 +233,9 @@ def snapshot(session: Session) -> None:
     figures read in several statements add up while the folder works: REPEATABLE READ on
     PostgreSQL (a SQLite read transaction always does). Without effect once the transaction has
     begun."""
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    options = snapshot_options(session)
+    if options and not session.in_transaction():
+        session.connection(execution_options=options)
 
 
 def sums(source: Any, counters: Sequence[str]) -> list[Any]:
@@ -259,11 +261,7 @@ def fold_pending(sessions: sessionmaker[Session], limit: int = 200_000) -> int:
     folded = 0
     while True:
         with sessions() as session:
-            connection = session.connection(
-                execution_options={"isolation_level": "REPEATABLE READ"}
-                if session.get_bind().dialect.name == "postgresql"
-                else {}
-            )
+            connection = session.connection(execution_options=snapshot_options(session))
             count = rollups.fold(connection, limit)
             session.commit()
         folded += count

@@ -20,6 +20,7 @@ from stmails.db.in_list import in_list
 from stmails.db.models import Campaign, CampaignSend, Subscriber
 from stmails.db.types import normalize_email
 from stmails.services.settings import MailboxTrust
+from stmails.services.subscribers import email_key
 
 # One message from a bounce mailbox acts on at most this many recipients, whatever the trust:
 # stmails sends one recipient per message, so a genuine bounce names one or two.
@@ -48,13 +49,13 @@ class Subscribers:
 
     def __init__(self, found: Sequence[Known]) -> None:
         self.by_uuid = {sub.uuid: sub for sub in found}
-        self.by_email = {sub.email.lower(): sub for sub in found}
+        self.by_email = {email_key(sub.email): sub for sub in found}
 
     def match(self, uuid: str, email: str) -> Known | None:
         """The subscriber with `uuid`, else with address `email`, else None."""
         found = self.by_uuid.get(uuid.strip().lower()) if uuid.strip() else None
         if found is None and email.strip():
-            found = self.by_email.get(normalize_email(email))
+            found = self.by_email.get(email_key(email))
         return found
 
 
@@ -162,13 +163,13 @@ def attribute(
         subscriber = found.match(verdict.subscriber_uuid, "")
         if subscriber is None:
             why_not = UNATTRIBUTED_GONE
-        elif reported != subscriber.email.lower():
+        elif reported != email_key(subscriber.email):
             # The evidence names the subscriber the message went to: a different address in
             # the report (a forward) is not the one to act on, and on a report about several
             # recipients only that subscriber's may act.
             if evidence.sole or not reported:
                 notes["reported_recipient"] = reported
-                address = subscriber.email.lower()
+                address = email_key(subscriber.email)
             else:
                 why_not = UNATTRIBUTED_OTHER_RECIPIENT
     if not why_not:
@@ -178,7 +179,7 @@ def attribute(
     if not why_not:
         notes["attribution"] = verdict.how
         if not address and subscriber is not None:
-            address = subscriber.email.lower()
+            address = email_key(subscriber.email)
         return _Gated(subscriber, address, campaign_uuid, "", notes)
     # History only: filed under the address it reports, not a campaign it only claims.
     notes = {"attribution": "none", "unattributed": why_not}

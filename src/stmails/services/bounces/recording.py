@@ -40,6 +40,7 @@ from stmails.services.bounces.rules import (
 from stmails.services.errors import InvalidInput
 from stmails.services.hygiene import risk
 from stmails.services.settings import BounceAction, BounceConfig, cached_bounce_config
+from stmails.services.subscribers import EMAIL_KEY, email_key
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ _SUBSCRIBERS_QUERY = (
     .where(
         or_(
             in_list(Subscriber.uuid, "uuids"),
-            in_list(func.lower(Subscriber.email), "emails"),
+            in_list(EMAIL_KEY, "emails"),
         )
     )
     .order_by(Subscriber.id)
@@ -387,7 +388,7 @@ def _prepare(
     pending: list[_Pending] = []
     for index, event in valid:
         subscriber = found.match(event.subscriber_uuid, event.email)
-        address = normalize_email(event.email) or (subscriber.email.lower() if subscriber else "")
+        address = email_key(event.email) or (email_key(subscriber.email) if subscriber else "")
         campaign_uuid = event.campaign_uuid.strip().lower()
         unattributed = ""
         notes: dict[str, str] = {}

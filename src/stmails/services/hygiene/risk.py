@@ -28,10 +28,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Integer, Table, and_, column, func, select, table, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from stmails.db.dialect import is_sqlite
 from stmails.db.in_list import in_list
 from stmails.db.models import (
     Bounce,
@@ -42,6 +41,7 @@ from stmails.db.models import (
 )
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
+from stmails.db.upsert import dialect_insert
 from stmails.services import settings as settings_service
 from stmails.services.analytics.rollups import CHANGES, DOMAINS
 from stmails.verify.disposable import default_disposable_domains
@@ -418,7 +418,7 @@ def _write(connection: Connection, changes: list[tuple[int, Score]], now: dateti
     """Upserts the scores (a subscriber without a hygiene row gets one)."""
     if not changes:
         return
-    if connection.dialect.name == "sqlite":
+    if is_sqlite(connection):
         # The driver's own executemany with values already in their stored form (naive UTC
         # text, JSON text): SQLAlchemy's per-row parameter processing would double the run.
         stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -430,7 +430,7 @@ def _write(connection: Connection, changes: list[tuple[int, Score]], now: dateti
             ],
         )
         return
-    statement = pg_insert(_HYGIENE)
+    statement = dialect_insert(connection, _HYGIENE)
     statement = statement.on_conflict_do_update(
         index_elements=["subscriber_id"],
         set_={
@@ -643,7 +643,6 @@ def record_verification(
     `rescore_now` is false: a bulk caller rescores its batch once); the caller commits."""
     now = now or utcnow()
     connection = session.connection()
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
     values = {
         "subscriber_id": subscriber_id,
         "risk_score": 0,
@@ -658,7 +657,7 @@ def record_verification(
         "reengage_sent": 0,
         "reengage_last_at": None,
     }
-    statement = insert(_HYGIENE).values(values)
+    statement = dialect_insert(connection, _HYGIENE).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=["subscriber_id"],
         set_={"verify_result": result, "verify_reasons": list(reasons), "verified_at": now},

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, func, select
+from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import (
@@ -49,7 +49,7 @@ from stmails.db.models import (
 from stmails.db.types import email_hash, normalize_email, utcnow
 from stmails.db.upsert import insert_rows_or_ignore
 from stmails.services import settings as settings_service
-from stmails.services import suppression
+from stmails.services import subscribers, suppression
 from stmails.services.bounces import count_key_of
 from stmails.services.errors import InvalidInput
 from stmails.services.listmonk_import.source import SchemaVersion, Source
@@ -413,7 +413,7 @@ class Importer:
                         normalize_email(email): sid
                         for email, sid in conn.execute(
                             select(Subscriber.email, Subscriber.id).where(
-                                func.lower(Subscriber.email).in_(missing)
+                                subscribers.email_in(missing)
                             )
                         )
                     }

@@ -51,8 +51,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, and_, bindparam, case, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails import metrics
@@ -74,8 +72,10 @@ from stmails.db.models import (
     Template,
 )
 from stmails.db.prepared import Prepared
-from stmails.db.types import utcnow
+from stmails.db.types import normalize_email, utcnow
+from stmails.db.upsert import dialect_insert
 from stmails.services import campaigns as campaign_service
+from stmails.services import subscribers
 from stmails.services.alerts import watch
 from stmails.services.dkim_keys import DkimError, Signer
 from stmails.services.errors import InputError, InvalidInput, NotFound
@@ -500,11 +500,7 @@ class _Failures:
 def _insert_ignore(session: Session) -> Any:
     # The Core table, not the mapped class: a batch of claims then skips the ORM's per-row work.
     table = cast(Table, CampaignSend.__table__)
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing(
-            index_elements=["campaign_id", "subscriber_id"]
-        )
-    return sqlite_insert(table).on_conflict_do_nothing(
+    return dialect_insert(session, table).on_conflict_do_nothing(
         index_elements=["campaign_id", "subscriber_id"]
     )
 
@@ -959,7 +955,7 @@ class CampaignRunner:
         found = check_batch_detail(session, [c.recipient.email for c in live], now=self.now())
         count = 0
         for candidate in live:
-            status = found.get(candidate.recipient.email.strip().lower())
+            status = found.get(normalize_email(candidate.recipient.email))
             hit = status.blocking(candidate.lists) if status is not None else None
             if hit is not None:
                 where = "list" if hit.scope == "list" else hit.kind
@@ -1492,12 +1488,8 @@ def campaign_stats(session: Session, campaign_id: int) -> dict[str, Any]:
 
 
 def subscribers_by_email(session: Session, emails: Iterable[str]) -> dict[str, Subscriber]:
-    """Subscribers whose address (case-insensitively) is among `emails`."""
-    wanted = {e.strip().lower() for e in emails}
-    if not wanted:
-        return {}
-    rows = session.scalars(select(Subscriber).where(func.lower(Subscriber.email).in_(wanted)))
-    return {s.email.lower(): s for s in rows}
+    """Subscribers whose address is among `emails` (`subscribers.get_many_by_email`)."""
+    return subscribers.get_many_by_email(session, emails)
 
 
 def send_queue_depths(session: Session) -> dict[str, int]:

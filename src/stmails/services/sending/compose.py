@@ -86,13 +86,6 @@ def campaign_links(root_url: str, campaign_uuid: str, subscriber_uuid: str) -> L
     )
 
 
-def _first_last(name: str) -> tuple[str, str]:
-    parts = name.split()
-    if not parts:
-        return "", ""
-    return parts[0], " ".join(parts[1:])
-
-
 class Tracking(Protocol):
     """How a campaign's messages are tracked (services.tracking.links.CampaignTracking)."""
 
@@ -112,17 +105,22 @@ def template_context(
     """What templates see, under listmonk's names (`Subscriber`, `Campaign`, `Tx`) and ours
     (`subscriber`, `campaign`, `tx`, `data`). Without `tracking` the pixel is empty and
     `TrackLink` leaves its URL as it is."""
-    links = links or Links()
-    first, last = _first_last(recipient.name)
-    attribs = dict(recipient.attribs or {})
-    campaign = dict(campaign or {})
-    data = dict(tx_data or {})
-    return {
+    # Built for every message of a campaign: plain dict displays, no helper calls.
+    if links is None:
+        links = _NO_LINKS
+    name = recipient.name
+    parts = name.split()
+    first = parts[0] if parts else ""
+    last = " ".join(parts[1:]) if len(parts) > 1 else ""
+    attribs = dict(recipient.attribs) if recipient.attribs else {}
+    campaign = dict(campaign) if campaign else {}
+    data = dict(tx_data) if tx_data else {}
+    context = {
         "Subscriber": {
             "ID": recipient.id,
             "UUID": recipient.uuid,
             "Email": recipient.email,
-            "Name": recipient.name,
+            "Name": name,
             "FirstName": first,
             "LastName": last,
             "Status": recipient.status,
@@ -134,7 +132,7 @@ def template_context(
             "id": recipient.id,
             "uuid": recipient.uuid,
             "email": recipient.email,
-            "name": recipient.name,
+            "name": name,
             "first_name": first,
             "last_name": last,
             "status": recipient.status,
@@ -160,10 +158,16 @@ def template_context(
         "ManageURL": links.manage_url,
         "ArchiveURL": links.archive_url,
         # Untracked unless the campaign's tracking supplies TrackView, TrackLink and MessageURL.
-        "TrackView": Markup(""),
+        "TrackView": _NO_PIXEL,
         "TrackLink": _untracked_link,
-        **(tracking.template_values(recipient.uuid) if tracking is not None else {}),
     }
+    if tracking is not None:
+        context.update(tracking.template_values(recipient.uuid))
+    return context
+
+
+_NO_LINKS = Links()
+_NO_PIXEL = Markup("")
 
 
 def _untracked_link(url: str, *_: Any) -> str:

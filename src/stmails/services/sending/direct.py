@@ -22,7 +22,6 @@ from stmails.services.sending.campaigns import (
     Transport,
     recipient_of,
     smtp_event,
-    subscribers_by_email,
 )
 from stmails.services.sending.compose import (
     Content,
@@ -45,6 +44,7 @@ from stmails.services.sending.messages import (
     new_message_id,
 )
 from stmails.services.sending.templates import TemplateRenderError
+from stmails.services.subscribers import email_key, get_many_by_email
 from stmails.services.suppression import check_batch
 from stmails.verify.syntax import Policy, check_syntax
 
@@ -96,13 +96,13 @@ def resolve_subscribers(
     if len(emails) + len(ids) > MAX_RECIPIENTS:
         raise DirectSendError(f"at most {MAX_RECIPIENTS} recipients per request")
     targets: list[Target] = []
-    found = subscribers_by_email(session, emails)
+    found = get_many_by_email(session, emails)
     by_id = (
         {s.id: s for s in session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))}
         if ids
         else {}
     )
-    pairs = [(e, found.get(normalize_email(e))) for e in emails]
+    pairs = [(e, found.get(email_key(e))) for e in emails]
     pairs += [(f"subscriber {i}", by_id.get(i)) for i in ids]
     for label, subscriber in pairs:
         if subscriber is None:
@@ -133,10 +133,10 @@ def tx_targets(
         raise DirectSendError(f"subscriber_ids: not allowed in {mode} mode (give addresses)")
     if mode == "external":
         return raw_targets(emails)
-    found = subscribers_by_email(session, emails)
+    found = get_many_by_email(session, emails)
     targets: list[Target] = []
     for email, bare in zip(emails, raw_targets(emails), strict=True):
-        subscriber = found.get(normalize_email(email))
+        subscriber = found.get(email_key(email))
         if subscriber is None:
             targets.append(bare)
         elif subscriber.status == "blocklisted":

@@ -94,6 +94,9 @@ class _Link:
     # the server's attempts: the link then takes no further message.
     open_failures: int = 0
     down: SendResult | None = None
+    # The socket registered with the selector and its events (None: not registered), so that
+    # the per-command `_watch` needs no selector lookup.
+    watched: tuple[object, int] | None = None
 
     @property
     def busy(self) -> bool:
@@ -514,15 +517,23 @@ class _Multiplexer:
 
     def _watch(self, link: _Link, sock: object) -> None:
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if link.outbox else 0)
+        watched = link.watched
+        if watched is not None and watched[0] is sock:
+            if watched[1] != events:
+                self.selector.modify(sock, events, link)  # type: ignore[arg-type]
+                link.watched = (sock, events)
+            return
         try:
             key = self.selector.get_key(sock)  # type: ignore[arg-type]
         except KeyError:
             self.selector.register(sock, events, link)  # type: ignore[arg-type]
-            return
-        if key.events != events:
-            self.selector.modify(sock, events, link)  # type: ignore[arg-type]
+        else:
+            if key.events != events:
+                self.selector.modify(sock, events, link)  # type: ignore[arg-type]
+        link.watched = (sock, events)
 
     def _unwatch(self, link: _Link) -> None:
+        link.watched = None
         conn = link.lease.conn
         sock = conn.sock if conn is not None else None
         if sock is not None:

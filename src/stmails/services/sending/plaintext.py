@@ -275,6 +275,11 @@ def text_of_marked(marked: str, start: str, end: str) -> tuple[str, str]:
         return html, html_to_text(html)
     # One lookup and at most one store: other threads may clear the cache meanwhile.
     plan = _SKELETONS.get(key, "")
+    # A known plan first, and by type: comparing a plan with a string runs the dataclass's
+    # __eq__, twice per message.
+    if isinstance(plan, _Skeleton):
+        text = _text(plan, escaped)
+        return html, text if text is not None else html_to_text(html)
     if plan == "":
         if len(_SKELETONS) >= _MAX_SKELETONS:
             _SKELETONS.clear()

@@ -31,7 +31,7 @@ import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -172,6 +172,18 @@ def current() -> Budget:
     """The budget of the render in progress (a fresh one outside a render)."""
     budget = _BUDGET.get()
     return budget if budget is not None else Budget()
+
+
+def start_render() -> Token[Budget | None]:
+    """What `rendering()` does on entering, for the per-message render path (a generator-based
+    context manager costs more than the rest of a small render's bookkeeping): a fresh budget
+    of DEFAULT_LIMITS made current. Pass the token to `end_render` in a `finally`."""
+    return _BUDGET.set(Budget())
+
+
+def end_render(token: Token[Budget | None]) -> None:
+    """Ends the render `start_render` began: the budget before it is current again."""
+    _BUDGET.reset(token)
 
 
 @contextmanager

@@ -37,7 +37,13 @@ from markupsafe import Markup, escape
 
 from stmails.services.errors import InputError
 from stmails.services.sending import sprig
-from stmails.services.sending.template_budget import BudgetedEnvironment, current, rendering
+from stmails.services.sending.template_budget import (
+    BudgetedEnvironment,
+    current,
+    end_render,
+    rendering,
+    start_render,
+)
 
 # A template larger than this is refused when compiled.
 MAX_TEMPLATE_CHARS = 512 * 1024
@@ -510,10 +516,10 @@ class CompiledTemplate:
         # ChainMap (its keys only matter to template imports, which these templates cannot do).
         context_class: Any = environment.context_class
         variables = {**self._globals, **context} if self._globals else dict(context)
+        token = start_render()
         try:
-            with rendering():
-                state = context_class(environment, variables, template.name, template.blocks)
-                return _collect(environment, template.root_render_func(state))
+            state = context_class(environment, variables, template.name, template.blocks)
+            return _collect(environment, template.root_render_func(state))
         except TemplateError as exc:
             raise TemplateRenderError(f"template error: {exc}") from exc
         except (
@@ -526,6 +532,8 @@ class CompiledTemplate:
             RecursionError,
         ) as exc:
             raise TemplateRenderError(f"template error: {exc}") from exc
+        finally:
+            end_render(token)
 
 
 def _collect(environment: Any, pieces: Iterable[str]) -> str:

@@ -13,14 +13,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from stmails.db.engine import use_bulk_writes
 from stmails.db.models import SUPPRESSION_REASONS, Suppression
 from stmails.db.types import email_hash, normalize_email, utcnow
-from stmails.db.upsert import insert_many_or_ignore, insert_or_ignore
+from stmails.db.upsert import dialect_insert, insert_many_or_ignore, insert_or_ignore
 from stmails.services.errors import InvalidInput
 from stmails.services.suppression.entries import (
     GLOBAL,
@@ -214,9 +212,7 @@ def remove(session: Session, entry_id: int) -> bool:
 def _insert(session: Session) -> Any:
     # The Core table, not the mapped class: bulk rows then skip the ORM's per-row bookkeeping.
     table = cast(Table, Suppression.__table__)
-    if session.get_bind().dialect.name == "postgresql":
-        return pg_insert(table)
-    return sqlite_insert(table)
+    return dialect_insert(session, table)
 
 
 # The bulk INSERT's columns in the table's order: a SuppressionInput's fields (email_digest is

@@ -144,6 +144,13 @@ def register_links(session: Session, campaign_id: int, urls: Iterable[str]) -> d
     return {url: uuid for url, uuid in rows}
 
 
+# The tracking image around its (escaped) address.
+_PIXEL_START = '<img src="'
+_PIXEL_END = (
+    '" width="1" height="1" alt="" style="display:none;max-height:0;max-width:0;opacity:0">'
+)
+
+
 @dataclass(frozen=True)
 class CampaignTracking:
     """How one campaign's messages are tracked; `for_recipient` gives the template values."""
@@ -166,10 +173,8 @@ class CampaignTracking:
         if self.config.disabled:
             return Markup("")
         src = f"{self.message_url(self._who(subscriber_uuid))}/px.png"
-        return Markup(
-            '<img src="{}" width="1" height="1" alt="" style="display:none;max-height:0;'
-            'max-width:0;opacity:0">'
-        ).format(src)
+        # Escaped and joined directly: `Markup.format` costs several times more per message.
+        return Markup(f"{_PIXEL_START}{escape(src)}{_PIXEL_END}")
 
     def link(self, url: str, subscriber_uuid: str) -> str:
         """`{{ TrackLink url }}`: the tracked URL, or `url` itself when it is not tracked."""

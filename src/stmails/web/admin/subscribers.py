@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from stmails.db.dialect import name_of
 from stmails.db.models import (
     SUBSCRIBER_STATUSES,
     SUBSCRIPTION_STATUSES,
@@ -85,7 +86,7 @@ class Filters:
             search=self.search,
             list_ids=[self.list_id] if self.list_id is not None else [],
             subscription_status=self.subscription_status or None,
-            dialect=session.get_bind().dialect.name,
+            dialect=name_of(session),
         )
 
 

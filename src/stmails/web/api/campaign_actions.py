@@ -23,10 +23,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stmails.db.models import Campaign, Subscriber
+from stmails.services import subscribers
 from stmails.services.content_check import check_campaign
 from stmails.services.sending.campaigns import (
     campaign_stats,
@@ -149,9 +149,7 @@ async def get_preview(request: Request, caller: Caller, campaign_id: int) -> Res
         if subscriber_id:
             subscriber = session.get(Subscriber, int(subscriber_id))
         elif email:
-            subscriber = session.scalar(
-                select(Subscriber).where(func.lower(Subscriber.email) == email.strip().lower())
-            )
+            subscriber = subscribers.get_by_email(session, email)
         if (subscriber_id or email) and subscriber is None:
             raise not_found("subscriber")
         return preview(session, campaign, subscriber, sending_config(request, session))

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from stmails.db.dialect import is_sqlite
 from stmails.services import import_jobs, imports
 from stmails.services.errors import InvalidInput
 from stmails.services.imports import ImportParams, ImportStatus
@@ -169,7 +170,7 @@ def _run(
                 params,
                 status,
                 checkpoint=checkpoint,
-                pause_seconds=SQLITE_PAUSE if state.engine.dialect.name == "sqlite" else 0.0,
+                pause_seconds=SQLITE_PAUSE if is_sqlite(state.engine) else 0.0,
             )
         if status.status == "importing":
             status.status = "finished"

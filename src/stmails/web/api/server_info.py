@@ -18,10 +18,10 @@ import sys
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import stmails
+from stmails.db.dialect import database_info
 from stmails.services import settings as settings_service
 from stmails.services.roles import PERMISSION_GROUPS
 from stmails.services.sending.routing import DEFAULT_MESSENGER, messengers
@@ -100,12 +100,5 @@ async def get_about(request: Request) -> JSONResponse:
 
 def _database(session: Session) -> dict[str, Any]:
     """The database's kind, version and size in MB."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        version = session.scalar(text("SHOW server_version"))
-        size = session.scalar(text("SELECT pg_database_size(current_database())"))
-    else:
-        version = session.scalar(text("SELECT sqlite_version()"))
-        pages = session.scalar(text("PRAGMA page_count")) or 0
-        size = pages * (session.scalar(text("PRAGMA page_size")) or 0)
-    return {"type": dialect, "version": str(version), "size_mb": round(int(size or 0) / 2**20)}
+    dialect, version, size = database_info(session)
+    return {"type": dialect, "version": version, "size_mb": round(size / 2**20)}

@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from stmails.db.dialect import name_of
 from stmails.db.models import SUBSCRIPTION_STATUSES
 from stmails.services import subscriber_pages
 from stmails.services.subscriber_query import query_deadline, subscriber_condition
@@ -56,7 +57,7 @@ async def export_subscribers(
             search=search[:1000],
             list_ids=list_ids,
             subscription_status=subscription_status or None,
-            dialect=session.get_bind().dialect.name,
+            dialect=name_of(session),
         )
 
     def check(session: Session) -> None:
