@@ -38,7 +38,7 @@ def _serve(database_url: str, port: int, data_dir: str) -> None:
         STMAILS_DATABASE_URL=database_url, STMAILS_DATA_DIR=data_dir, STMAILS_PORT=str(port)
     )
     uvicorn.run(
-        "stmails.web.app:app_from_environment",
+        "stmails.server:app_from_environment",
         factory=True,
         host="127.0.0.1",
         port=port,

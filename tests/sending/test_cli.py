@@ -54,3 +54,14 @@ def test_import_reports_bad_rows_and_export_round_trips(cli_env: Path) -> None:
     result = runner.invoke(app, ["suppressions", "import", str(target)])
     assert result.exit_code == 0, result.output
     assert "imported 3 entries; 0 bad rows skipped" in result.output
+
+
+def test_a_file_without_a_usable_header_is_refused_with_a_clear_error(cli_env: Path) -> None:
+    source = cli_env / "no-header.csv"
+    source.write_text("a@example.com,hard_bounce\nb@example.com,\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["suppressions", "import", str(source)])
+    assert result.exit_code == 1
+    assert "needs a header row with a recipient, email, domain or email_hash column" in (
+        result.output
+    )
+    assert "imported 0 entries before it" in result.output

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from stmails.services import suppression, suppression_csv
+from stmails.services.errors import InputError
 
 
 def test_rows_are_read_with_their_line_numbers_keys_lowered_and_cells_stripped() -> None:
@@ -68,3 +69,10 @@ def test_an_exported_file_imports_again_to_the_same_entries(session: Session) ->
         (key(suppression.parse_entry(r)) for r in rows), key=repr
     )
     assert {e.description for e in read} == {"'=cmd|calc", ""}
+
+
+def test_a_header_naming_no_target_is_refused_before_any_row() -> None:
+    rows = suppression_csv.read_rows(io.StringIO("a@example.com,hard_bounce\nb@x.org,\n"))
+    with pytest.raises(suppression_csv.CsvHeaderError) as caught:
+        next(rows)
+    assert isinstance(caught.value, InputError)

@@ -17,6 +17,7 @@ from stmails import liveness
 from stmails.config import Settings
 from stmails.db.engine import make_engine
 from stmails.db.migrate import head_revision, upgrade
+from stmails.server import create_server_app
 from stmails.web.app import create_app
 
 LOOPS = {
@@ -41,7 +42,8 @@ def migrated_url(fresh_database_url: Callable[[], str]) -> str:
 
 
 def app_on(url: str, data_dir: Path) -> FastAPI:
-    return create_app(Settings(database_url=url, data_dir=data_dir))
+    """The app as `stmails serve` runs it: with the server's background loops."""
+    return create_server_app(Settings(database_url=url, data_dir=data_dir))
 
 
 @pytest.fixture
@@ -62,6 +64,17 @@ def test_ready_on_a_migrated_database_with_its_loops_running(ready_client: TestC
     assert data["ready"] is True
     assert {"database", "migrations", *LOOPS} <= set(data["checks"])
     assert all(data["checks"].values())
+
+
+def test_the_web_app_alone_runs_only_its_own_writers(migrated_url: str, tmp_path: Path) -> None:
+    # The worker loops come from the composition in stmails.server, not from the web layer.
+    app = create_app(Settings(database_url=migrated_url, data_dir=tmp_path))
+    with TestClient(app) as client:
+        checks = client.get("/health/ready").json()["data"]["checks"]
+        threads = {t.name for t in threading.enumerate()}
+    assert {"bounce_writer", "tracking_writer"} <= set(checks)
+    assert not {"mailbox_scanner", "analytics_folder", "alert_worker"} & set(checks)
+    assert not {"stmails-mailboxes", "stmails-analytics", "stmails-alerts"} & threads
 
 
 def test_not_ready_while_the_schema_is_behind_and_ready_once_migrated(

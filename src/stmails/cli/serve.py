@@ -20,7 +20,7 @@ from stmails.cli.main import app
 if TYPE_CHECKING:
     from stmails.config import Settings
 
-APP_FACTORY = "stmails.web.app:app_from_environment"
+APP_FACTORY = "stmails.server:app_from_environment"
 
 
 def prepare(settings: Settings) -> str | None:

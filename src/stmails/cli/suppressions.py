@@ -1,7 +1,9 @@
 """`stmails suppressions import|export`: the suppression list as CSV, with a progress bar.
 
-CSV columns (a header row is required; unknown columns are ignored): `email` (or `recipient`),
-`email_hash`, `domain`, `scope`, `list_id`, `reason`, `source`, `description`, `expires_at`.
+CSV columns (services/suppression_csv.py; a header row naming `email`, `recipient`, `domain` or
+`email_hash` is required, unknown columns are ignored): `email` (or `recipient`), `email_hash`,
+`domain`, `scope`, `list_id`, `reason`, `source`, `description`, `expires_at`; a file written by
+`export` imports as it is.
 Import upserts in batches of 10,000 rows, one transaction each. A row that cannot be read is
 reported with its line number and skipped; the command then exits with status 1, so nothing
 is dropped silently.
@@ -9,6 +11,7 @@ is dropped silently.
 
 from __future__ import annotations
 
+import csv
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +97,10 @@ def import_csv(
                     progress.update(task, completed=lines.read, rows=imported)
             flush()
             progress.update(task, completed=size, rows=imported)
+    except (suppression_csv.CsvHeaderError, csv.Error) as exc:
+        # A file that cannot be read as a whole: say so, and what was imported before it.
+        typer.echo(f"error: {exc}; imported {imported} entries before it", err=True)
+        raise typer.Exit(1) from None
     finally:
         if stream is not sys.stdin:
             stream.close()

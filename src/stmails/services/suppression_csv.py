@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from stmails.services import suppression
 from stmails.services.csvexport import csv_lines
+from stmails.services.errors import InputError
 
 CSV_COLUMNS = [
     "recipient",
@@ -36,6 +37,15 @@ CSV_COLUMNS = [
 ]
 # An imported file needs at least one of these columns to name what it suppresses.
 TARGET_COLUMNS = frozenset({"recipient", "email", "domain", "email_hash"})
+
+
+class CsvHeaderError(InputError):
+    """The file's first row is not a header naming what the rows suppress."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the CSV needs a header row with a recipient, email, domain or email_hash column"
+        )
 
 
 def export_lines(
@@ -59,10 +69,13 @@ def export_lines(
 def read_rows(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) for each data row of a CSV with a header row; keys lower-cased and
     stripped, cells stripped; rows whose cells are all empty are skipped. Nothing at all when
-    the file is empty. csv.Error propagates (a malformed file)."""
+    the file is empty; CsvHeaderError when its header names none of `TARGET_COLUMNS` (raised
+    before any row). csv.Error propagates (a malformed file)."""
     reader = csv.DictReader(lines)
     if not reader.fieldnames:
         return
+    if not {name.strip().lower() for name in reader.fieldnames} & TARGET_COLUMNS:
+        raise CsvHeaderError()
     for row in reader:
         cells = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
         if any(cells.values()):

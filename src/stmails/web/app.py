@@ -2,15 +2,19 @@
 
 The app does not migrate the database: `stmails serve` (and the tests' fixtures) do that before
 any request arrives, once, even when several worker processes start.
+
+The web layer imports no worker: the background loops a server process runs beside the app
+(the bounce-mailbox scanner, the analytics folder) are passed in as `loops` by the composition
+in `stmails.server`, which is what `stmails serve` runs. `create_app` alone runs only the web's
+own loops (the bounce and tracking writers).
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
@@ -84,11 +88,24 @@ from stmails.web.request_id import RequestIdMiddleware
 from stmails.web.responses import JSONResponse
 from stmails.web.security_headers import SecurityHeadersMiddleware
 from stmails.web.templating import STATIC_ROUTE
-from stmails.workers.alerts import AlertWorker
-from stmails.workers.analytics import AnalyticsFolder
-from stmails.workers.mailbox import MailboxWorker
 
 log = logging.getLogger("stmails.web")
+
+
+class BackgroundLoop(Protocol):
+    """A thread the server runs beside the app: started once the app starts, stopped (joined)
+    when it shuts down, and reported by `GET /health/ready` while alive."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def is_alive(self) -> bool: ...
+
+
+# The background loops of a server process by name (the name is its readiness check): each is
+# made from the app's sessions and settings when the app starts.
+LoopFactory = Callable[[sessionmaker[Session], Settings], BackgroundLoop]
 
 # The CSV import and verification-job uploads accept larger bodies than the 1 MB every other
 # route is held to.
@@ -157,10 +174,18 @@ def make_authenticator(
     return authenticate
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    loops: Mapping[str, LoopFactory] | None = None,
+) -> FastAPI:
     """The FastAPI application for `settings` (default: from the environment).
 
-    `engine` lets a caller (tests, the benchmark) share an engine it already made.
+    `engine` lets a caller (tests, the benchmark) share an engine it already made. `loops` are
+    the background loops to run while the app runs (`stmails.server.background_loops()` in a
+    server process); they are started in order after the app's own writers and stopped in
+    the reverse order.
     """
     settings = settings or load_settings()
     # The admin Logs page and GET /api/logs read this process's recent records.
@@ -191,34 +216,26 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         )
         await writer.start()
         state.writer = writer
-        # Bounce mailboxes are scanned by every server process; a lock per mailbox makes sure
-        # only one of them scans a given mailbox at a time.
-        mailboxes = MailboxWorker(sessions, settings)
-        mailboxes.start()
-        # Opens and clicks have a group-commit writer of their own; the folder keeps the
-        # analytics rollups small (web.public.tracking, workers.analytics).
+        # Opens and clicks have a group-commit writer of their own (web.public.tracking).
         tracking = tracking_routes.Tracking(state.readonly_sessions)
         await tracking.start(sessions)
         state.extras[tracking_routes.STATE_KEY] = tracking
-        folder = AnalyticsFolder(sessions)
-        folder.start()
-        # Alerts go out from their outbox (services.alerts.delivery), never from the watcher.
-        alerts = AlertWorker(sessions, settings.root_url)
-        alerts.start()
         state.background.update(
             bounce_writer=writer.is_alive,
-            mailbox_scanner=mailboxes.is_alive,
             tracking_writer=lambda: tracking.writer is not None and tracking.writer.is_alive(),
-            analytics_folder=folder.is_alive,
-            alert_worker=alerts.is_alive,
         )
+        running: list[BackgroundLoop] = []
+        for name, make in (loops or {}).items():
+            loop = make(sessions, settings)
+            loop.start()
+            running.append(loop)
+            state.background[name] = loop.is_alive
         try:
             yield
         finally:
-            alerts.stop()
-            folder.stop()
+            for loop in reversed(running):
+                loop.stop()
             await tracking.stop()
-            mailboxes.stop()
             state.writer = None
             await writer.stop()
             sending_routes.shutdown(state)
@@ -356,15 +373,3 @@ def _document_security(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def app_from_environment() -> FastAPI:
-    """Factory for uvicorn worker processes: settings from the environment."""
-    app = create_app(load_settings())
-    # What exists once the app is built (modules, routes, settings) lives as long as the
-    # process: frozen, it is no longer traversed by the full collections that large requests
-    # trigger (a 10,000-entry suppression import allocates some 40,000 containers). The
-    # garbage of start-up is collected first, so that none of it is kept for good.
-    gc.collect()
-    gc.freeze()
-    return app

@@ -19,8 +19,8 @@ from stmails.services.alerts.watch import alert_config_of
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.compose import compile_content
 from stmails.services.sending.direct import DirectSender, raw_targets
+from stmails.services.sending.runtime import load_config, return_path_for
 from stmails.services.sending.smtp import SmtpPool
-from stmails.workers.sender import load_config, return_path_for
 
 log = logging.getLogger("stmails.alerts")
 

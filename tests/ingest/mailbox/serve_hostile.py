@@ -13,11 +13,11 @@ import sys
 
 def main() -> None:
     from ingest.mailbox.hostile import hanging_classify
+    from stmails import server
     from stmails.cli.main import main as stmails
-    from stmails.web import app as web_app
     from stmails.workers import mailbox
 
-    web_app.MailboxWorker = functools.partial(  # type: ignore[misc]
+    server.MailboxWorker = functools.partial(  # type: ignore[misc]
         mailbox.MailboxWorker, classifier=hanging_classify
     )
     # Look for due mailboxes often, so that the test does not wait for the 5 s tick.

@@ -130,6 +130,40 @@ def test_bulk_paste_and_csv_upload(client: TestClient, browser: TestClient) -> N
     assert not _suppressed(client, "six@example.org")
 
 
+def test_the_api_csv_export_uploads_again(client: TestClient, browser: TestClient) -> None:
+    # One CSV format (services.suppression_csv): what GET /api/suppressions?format=csv wrote,
+    # address beside its hash, list scope and all, is taken as it is by the upload.
+    entries = [
+        {"recipient": "round@trip.example", "reason": "complaint"},
+        {"domain": "whole.example", "reason": "hard_bounce"},
+        {"recipient": "listed@trip.example", "list_id": 4, "reason": "unsubscribe"},
+    ]
+    assert client.put("/api/suppressions", json=entries).status_code == 200
+    exported = client.get("/api/suppressions", params={"format": "csv"})
+    assert exported.status_code == 200 and exported.text.startswith("recipient,email_hash,")
+    for target in ("round@trip.example", "whole.example", "listed@trip.example"):
+        assert client.delete(f"/api/suppressions/{target}").status_code == 200
+    assert _entries(client) == []
+    token = sign_in(browser)
+    uploaded = post_form(
+        browser,
+        "/admin/suppression/upload",
+        token,
+        {"reason": "manual"},
+        files={"file": ("export.csv", exported.content, "text/csv")},
+    )
+    assert uploaded.status_code == 303, uploaded.text
+    again = {
+        (e["recipient"] or e["domain"], e["scope"], e["list_id"], e["reason"])
+        for e in _entries(client)
+    }
+    assert again == {
+        ("round@trip.example", "global", None, "complaint"),
+        ("whole.example", "global", None, "hard_bounce"),
+        ("listed@trip.example", "list", 4, "unsubscribe"),
+    }
+
+
 def test_paging_and_permissions(client: TestClient, browser: TestClient) -> None:
     entries = [{"recipient": f"u{n}@paged.example"} for n in range(60)]
     assert client.put("/api/suppressions", json=entries).status_code == 200

@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from stmails.db.models import SUPPRESSION_REASONS
-from stmails.services import suppression
+from stmails.services import suppression, suppression_csv
 from stmails.services.pages import Page
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.listing import page_links, with_query
@@ -242,26 +242,22 @@ async def _upload(request: Request, viewer: Viewer, form: Any) -> Response:
         reason = text(form, "reason", 40) or "manual"
         if reason not in SUPPRESSION_REASONS:
             raise EntryError(_("Reason: choose one of the list."))
-        reader = csv.DictReader(io.StringIO(decoded))
-        fields = {name.strip().lower() for name in reader.fieldnames or []}
-        if not fields & {"recipient", "email", "domain", "email_hash"}:
-            raise EntryError(
-                _(
-                    "The CSV needs a header row with a recipient, email, domain or email_hash "
-                    "column."
-                )
-            )
+        no_header = _(
+            "The CSV needs a header row with a recipient, email, domain or email_hash column."
+        )
+        if not decoded.strip():
+            raise EntryError(no_header)
+        # The CSV format of the API and the CLI (services.suppression_csv): a file exported
+        # there is read here as it is.
         raws = []
-        for row in reader:
-            raw = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
-            if not any(raw.values()):
-                continue
-            raw.setdefault("reason", reason)
-            raw["reason"] = raw["reason"] or reason
-            raw["source"] = SOURCE
-            raws.append((_("Row %(row)d") % {"row": reader.line_num}, raw))
-            if len(raws) > suppression.MAX_UPSERT:
-                break
+        try:
+            for line, row in suppression_csv.read_rows(io.StringIO(decoded)):
+                raw = {**suppression_csv.import_row(row, reason, SOURCE), "source": SOURCE}
+                raws.append((_("Row %(row)d") % {"row": line}, raw))
+                if len(raws) > suppression.MAX_UPSERT:
+                    break
+        except suppression_csv.CsvHeaderError:
+            raise EntryError(no_header) from None
     except (EntryError, csv.Error) as exc:
         return await _listing(request, viewer, 1, error=str(exc), status_code=400)
     return await _store(request, viewer, raws, form)
