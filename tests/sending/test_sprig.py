@@ -100,3 +100,11 @@ def test_jinja_globals_keep_their_meaning() -> None:
 def test_what_would_exhaust_or_overflow_is_a_template_error(source: str) -> None:
     with pytest.raises(TemplateRenderError):
         render(source)
+
+
+def test_listmonks_date_reads_go_layouts_like_sprigs_date() -> None:
+    # `Date` formats now; a layout's other text stays as written, a % included.
+    before = datetime.now(UTC).strftime("%Y-%m-%d")
+    out = render('{{ Date "2006-01-02 at noon%" }}')
+    after = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert out in {f"{before} at noon%", f"{after} at noon%"}

@@ -400,24 +400,10 @@ def _go_pairs(value: Any) -> list[tuple[Any, Any]]:
     return list(enumerate(value or ()))
 
 
-_GO_LAYOUT = [
-    ("2006", "%Y"),
-    ("01", "%m"),
-    ("02", "%d"),
-    ("15", "%H"),
-    ("04", "%M"),
-    ("05", "%S"),
-    ("Jan", "%b"),
-    ("Mon", "%a"),
-]
-
-
 def _go_date(layout: str = "2006-01-02 15:04:05") -> str:
-    """Go's reference-time layout applied to the current UTC time."""
-    fmt = layout
-    for go, py in _GO_LAYOUT:
-        fmt = fmt.replace(go, py)
-    return datetime.now(UTC).strftime(fmt)
+    """listmonk's `Date`: Go's reference-time layout applied to the current UTC time (the
+    layout read as Sprig's `date` reads it)."""
+    return datetime.now(UTC).strftime(sprig.go_layout(layout))
 
 
 class _LenientUndefined(Undefined):
