@@ -178,13 +178,24 @@ class Importer:
     def _step(self, name: str) -> StepReport:
         return self.report.steps.setdefault(name, StepReport())
 
-    def _insert(
+    def _insert_by_uuid(
         self, conn: Connection, model: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-    ) -> int:
-        added = 0
+    ) -> tuple[dict[str, int], int]:
+        """Inserts `rows` (the uuid first) unless a row clashes; (stmails id of every row's
+        uuid that exists now, how many were added). The ids of added rows come back from the
+        insert; only the rows that were there already are looked up."""
+        table = _table(model)
+        ids: dict[str, int] = {}
         for part in _chunks(rows):
-            added += len(insert_rows_or_ignore(conn, _table(model), columns, part, ("id",)))
-        return added
+            inserted = insert_rows_or_ignore(conn, table, columns, part, ("uuid", "id"))
+            ids.update((str(u), int(i)) for u, i in inserted)
+        added = len(ids)
+        kept = [row[0] for row in rows if row[0] not in ids]
+        if kept:
+            ids.update(
+                conn.execute(select(table.c.uuid, table.c.id).where(table.c.uuid.in_(kept))).all()
+            )
+        return ids, added
 
     # --- lists, templates, media: small tables keyed by uuid or name -----------------------
 
@@ -219,7 +230,7 @@ class Importer:
                     )
                     for r in batch
                 ]
-                step.added += self._insert(
+                ids, added = self._insert_by_uuid(
                     conn,
                     MailingList,
                     (
@@ -235,13 +246,7 @@ class Importer:
                     ),
                     rows,
                 )
-                ids = dict(
-                    conn.execute(
-                        select(MailingList.uuid, MailingList.id).where(
-                            MailingList.uuid.in_([row[0] for row in rows])
-                        )
-                    ).all()
-                )
+                step.added += added
             for r in batch:
                 self.lists[int(r["id"])] = ids[str(r["uuid"])]
             step.seen += len(batch)
@@ -322,7 +327,7 @@ class Importer:
                     )
                     for r in batch
                 ]
-                step.added += self._insert(
+                ids, added = self._insert_by_uuid(
                     conn,
                     Media,
                     (
@@ -336,11 +341,7 @@ class Importer:
                     ),
                     rows,
                 )
-                ids = dict(
-                    conn.execute(
-                        select(Media.uuid, Media.id).where(Media.uuid.in_([x[0] for x in rows]))
-                    ).all()
-                )
+                step.added += added
             for r in batch:
                 found = ids.get(str(r["uuid"]))
                 if found is not None:
@@ -390,20 +391,7 @@ class Importer:
                     )
                 )
             with self.target.begin() as conn:
-                by_uuid: dict[str, int] = {}
-                for part in _chunks(rows):
-                    inserted = insert_rows_or_ignore(
-                        conn, _table(Subscriber), columns, part, ("uuid", "id")
-                    )
-                    by_uuid.update((str(u), int(i)) for u, i in inserted)
-                added = len(by_uuid)
-                kept = [row[0] for row in rows if row[0] not in by_uuid]
-                if kept:
-                    by_uuid.update(
-                        conn.execute(
-                            select(Subscriber.uuid, Subscriber.id).where(Subscriber.uuid.in_(kept))
-                        ).all()
-                    )
+                by_uuid, added = self._insert_by_uuid(conn, Subscriber, columns, rows)
                 missing = [
                     normalize_email(str(r["email"])) for r in batch if str(r["uuid"]) not in by_uuid
                 ]
