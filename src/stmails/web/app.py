@@ -18,15 +18,13 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI
 from fastapi.middleware import Middleware
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 import stmails
 from stmails import logs as stmails_logs
 from stmails.config import Settings, load_settings
 from stmails.core.event import Event
 from stmails.db.engine import make_engine, read_only, session_factory
+from stmails.db.handles import Engine, Session, SQLAlchemyError, sessionmaker
 from stmails.ingest.native import NativeBounceError
 from stmails.services import bounces, login_guard, users
 from stmails.services.bounces import RecordError, RecordResult

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 import orjson
 from fastapi import Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
+from stmails.db.handles import Session
 from stmails.web.deps import app_state
 from stmails.web.errors import ApiError, bad_request
 from stmails.web.responses import JSONResponse, data

@@ -22,12 +22,10 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from stmails.config import Settings
+from stmails.db.handles import Engine, Session, SQLAlchemyError, sessionmaker
 from stmails.services import roles
 from stmails.services import sessions as session_service
 from stmails.services.login_guard import Busy, HashingGate, Throttled

@@ -17,12 +17,16 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stmails.db.handles import (
+    DBAPIError,
+    DisconnectionError,
+    OperationalError,
+    PoolTimeoutError,
+)
 from stmails.services.errors import Conflict, Forbidden, InputError, NotFound
 
 log = logging.getLogger("stmails.web")

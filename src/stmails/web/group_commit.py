@@ -26,9 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy.orm import Session
-
 from stmails.core.event import Event
+from stmails.db.handles import Session
 from stmails.web.errors import is_database_unavailable, unavailable
 
 log = logging.getLogger("stmails.web.group_commit")

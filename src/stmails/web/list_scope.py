@@ -31,8 +31,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import Campaign, Subscriber
 from stmails.services import campaign_records as campaign_service
 from stmails.services import subscribers as subscriber_service

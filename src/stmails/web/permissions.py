@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.services.roles import ALL_PERMISSIONS, Actor
 from stmails.web.body import check_json_body, run_db
 from stmails.web.deps import Principal, app_state, require_user

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
 from starlette.responses import StreamingResponse
 
+from stmails.db.handles import Session
 from stmails.db.models import Subscriber, SubscriberHygiene
 from stmails.services.hygiene import risk
 from stmails.web.csvexport import csv_lines

@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import Setting, User
 from stmails.services import accounts, login_guard, password_resets, two_factor, users
 from stmails.services import sessions as session_service

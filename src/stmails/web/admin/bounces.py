@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from stmails.core.reasons.vocabulary import REASONS
+from stmails.db.handles import Session
 from stmails.db.models import BOUNCE_TYPES, Campaign
 from stmails.services import bounces as bounce_service
 from stmails.services import subscribers as subscriber_service

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import CAMPAIGN_STATUSES, CONTENT_TYPES, Campaign, MailingList, Template
 from stmails.services import campaign_records as campaign_service
 from stmails.services import settings as settings_service

@@ -23,9 +23,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
+from stmails.db.handles import Session
 from stmails.db.models import Campaign
 from stmails.services import bounces as bounce_service
 from stmails.services.analytics import deliverability

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import LIST_OPTINS, LIST_STATUSES, LIST_TYPES, MailingList
 from stmails.services import lists as list_service
 from stmails.services.errors import InvalidInput, NotFound

@@ -11,10 +11,10 @@ import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import User
 from stmails.db.types import utcnow
 from stmails.services import accounts, two_factor, users

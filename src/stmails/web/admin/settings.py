@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
+from stmails.db.handles import Session
 from stmails.services import settings as settings_service
 from stmails.services.errors import InvalidInput
 from stmails.verify.result import Reason

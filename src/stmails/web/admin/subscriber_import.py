@@ -13,10 +13,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList
 from stmails.services import import_jobs, imports
 from stmails.services.errors import InvalidInput

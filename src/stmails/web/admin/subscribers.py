@@ -18,11 +18,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from stmails.db.dialect import name_of
+from stmails.db.handles import Session
 from stmails.db.models import (
     SUBSCRIBER_STATUSES,
     SUBSCRIPTION_STATUSES,

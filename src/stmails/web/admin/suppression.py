@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import SUPPRESSION_REASONS
 from stmails.services import suppression, suppression_csv
 from stmails.services.pages import Page

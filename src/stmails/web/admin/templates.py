@@ -13,10 +13,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import Campaign, Template
 from stmails.services import templates as template_service
 from stmails.services.errors import NotFound

@@ -17,10 +17,10 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import LIST_PERMISSIONS, USER_STATUSES, MailingList, Role, User
 from stmails.services import accounts, list_roles, roles
 from stmails.services import sessions as session_service

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.services.alerts import store
 from stmails.services.alerts.store import AlertFilter
 from stmails.web.body import bool_field, json_object, run_db

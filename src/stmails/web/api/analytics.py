@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import Subscriber
 from stmails.ingest.native import parse_timestamp
 from stmails.services.analytics import listmonk

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 from starlette.responses import StreamingResponse
 
+from stmails.db.handles import Session
 from stmails.ingest.native import parse_timestamp
 from stmails.services import bounces as bounce_service
 from stmails.services.bounces import BounceFilter, BounceRow

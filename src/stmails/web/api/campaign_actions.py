@@ -23,8 +23,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import Campaign, Subscriber
 from stmails.services import subscribers
 from stmails.services.content_check import check_campaign

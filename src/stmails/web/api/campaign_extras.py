@@ -19,9 +19,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from stmails.db.handles import Session
 from stmails.db.models import CONTENT_TYPES, Campaign
 from stmails.services import campaign_records as campaign_service
 from stmails.services.content_formats import convert

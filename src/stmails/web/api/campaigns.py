@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import Campaign
 from stmails.ingest.native import parse_timestamp
 from stmails.services import archive

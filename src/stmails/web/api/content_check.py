@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import CONTENT_TYPES, Campaign
 from stmails.services.content_check import check_campaign
 from stmails.web.api.sending_common import sending_config

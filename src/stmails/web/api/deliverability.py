@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 from starlette.responses import Response, StreamingResponse
 
+from stmails.db.handles import Session
 from stmails.services.analytics import deliverability
 from stmails.services.analytics.deliverability import Filters, VerificationJob
 from stmails.services.analytics.window import parse_window

@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from stmails.db.handles import Session
 from stmails.db.models import DmarcRecord, DmarcReport
 from stmails.ingest.native import parse_timestamp
 from stmails.services import dmarc_reports

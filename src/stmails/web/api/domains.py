@@ -22,9 +22,9 @@ from typing import Annotated, Any
 
 import dns.resolver
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from stmails.db.handles import Session
 from stmails.db.models import DkimKey
 from stmails.services import dkim_keys
 from stmails.services.domain_check import KeyToCheck, check_domain, dkim_publication

@@ -21,14 +21,13 @@ import logging
 import orjson
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stmails import liveness
+from stmails.db.handles import Session, SQLAlchemyError, sessionmaker
 from stmails.db.migrate import head_revision
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import RETRY_AFTER_SECONDS, is_database_unavailable, unavailable

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import HYGIENE_STATES, Campaign, HygieneTransition
 from stmails.services.errors import NotFound
 from stmails.services.hygiene import lease, segments, sunset

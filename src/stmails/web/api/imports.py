@@ -18,11 +18,11 @@ import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from stmails.db.dialect import is_sqlite
+from stmails.db.handles import Session
 from stmails.services import import_jobs, imports
 from stmails.services.errors import InvalidInput
 from stmails.services.imports import ImportParams, ImportStatus

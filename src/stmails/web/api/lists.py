@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import MailingList
 from stmails.services import lists as list_service
 from stmails.web import serialize

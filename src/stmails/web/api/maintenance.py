@@ -19,8 +19,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.ingest.native import parse_timestamp
 from stmails.services import maintenance
 from stmails.web.body import run_db

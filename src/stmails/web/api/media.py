@@ -22,12 +22,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response, StreamingResponse
 
+from stmails.db.handles import Session
 from stmails.db.models import Media
 from stmails.services import settings as settings_service
 from stmails.services.media import checks, library

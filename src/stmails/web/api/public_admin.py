@@ -15,8 +15,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import MailingList
 from stmails.services import archive, public
 from stmails.services import campaign_records as campaign_service

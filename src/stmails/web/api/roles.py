@@ -12,8 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import MailingList, Role
 from stmails.services import list_roles as list_role_service
 from stmails.services import roles as role_service

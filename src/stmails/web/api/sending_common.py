@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.ingest.message_ids import make_message_id
 from stmails.services import bounces, dkim_keys
 from stmails.services.errors import InvalidInput

@@ -18,10 +18,10 @@ import sys
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
 import stmails
 from stmails.db.dialect import database_info
+from stmails.db.handles import Session
 from stmails.services import settings as settings_service
 from stmails.services.roles import PERMISSION_GROUPS
 from stmails.services.sending.routing import DEFAULT_MESSENGER, messengers

@@ -14,8 +14,8 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.services import dkim_keys, mailbox_check, suppression
 from stmails.services import settings as settings_service
 from stmails.services.dkim_keys import DkimError

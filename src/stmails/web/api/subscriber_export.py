@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import ColumnElement
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from stmails.db.dialect import name_of
+from stmails.db.handles import Session
 from stmails.db.models import SUBSCRIPTION_STATUSES
 from stmails.services import subscriber_pages
 from stmails.services.subscriber_query import query_deadline, subscriber_condition

@@ -16,9 +16,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import and_, select
-from sqlalchemy.exc import DataError, ProgrammingError
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import DataError, ProgrammingError, Session
 from stmails.db.models import SUBSCRIPTION_STATUSES, Subscriber
 from stmails.services import bounces as bounce_service
 from stmails.services import intake

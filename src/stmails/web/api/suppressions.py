@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
 from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
+from stmails.db.handles import Session
 from stmails.db.models import SUPPRESSION_REASONS, SUPPRESSION_SCOPES
 from stmails.services import suppression, suppression_csv
 from stmails.web.api.subscribers import JSON_BODY

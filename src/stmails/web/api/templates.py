@@ -16,9 +16,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from stmails.db.handles import Session
 from stmails.db.models import Template
 from stmails.services import templates as template_service
 from stmails.services.sending.templates import TemplateRenderError

@@ -25,10 +25,10 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from stmails.core.json_depth import MAX_JSON_DEPTH, too_deep
+from stmails.db.handles import Session
 from stmails.services.errors import InvalidInput
 from stmails.services.sending.compose import compile_content
 from stmails.services.sending.direct import (

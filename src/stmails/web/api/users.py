@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import Role, User
 from stmails.services import accounts
 from stmails.services import users as user_service

@@ -16,9 +16,9 @@ import re
 
 from fastapi import APIRouter, Query, Request
 from feedgen.feed import FeedGenerator
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.models import Campaign
 from stmails.services import archive, settings
 from stmails.services.errors import InvalidInput

@@ -18,9 +18,9 @@ from typing import Any
 
 from altcha import v1 as altcha_v1
 from fastapi import Request
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.db.types import utcnow
 from stmails.services import settings, webhook_nonces
 from stmails.services.public_settings import css_is_safe

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 
 from fastapi import Request
-from sqlalchemy.orm import Session
 
+from stmails.db.handles import Session
 from stmails.db.models import MailingList, Subscriber
 from stmails.services import public
 from stmails.services.sending.campaigns import recipient_of

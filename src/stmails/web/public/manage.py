@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.services import public, settings
 from stmails.services.public import LinkTarget
 from stmails.services.rate_limits import RateLimited

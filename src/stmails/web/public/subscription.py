@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from stmails.db.handles import Session
 from stmails.services import public, settings
 from stmails.services.errors import InvalidInput
 from stmails.services.public import SignupRefused

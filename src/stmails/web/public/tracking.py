@@ -26,12 +26,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from stmails.db.handles import Session, sessionmaker
 from stmails.db.models import Campaign, Link, ListmonkLink, Subscriber
 from stmails.db.types import utcnow
 from stmails.services.sending.campaigns import CampaignError, layout_for, preview
