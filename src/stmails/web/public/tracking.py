@@ -25,16 +25,16 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from stmails.db.handles import Session, sessionmaker
-from stmails.db.models import Campaign, Link, ListmonkLink, Subscriber
 from stmails.db.types import utcnow
+from stmails.services import campaign_records, subscribers
 from stmails.services.sending.campaigns import CampaignError, layout_for, preview
+from stmails.services.tracking import lookups
 from stmails.services.tracking.hits import Hit, HitResult, record_hit, record_hits
 from stmails.services.tracking.links import ANONYMOUS, prepare, register_links, trackable
 from stmails.web.api.sending_common import sending_config
@@ -130,16 +130,12 @@ class Tracking:
 
     def _campaigns(self, after: int) -> list[tuple[int, str, Any]]:
         with self.readers() as session:
-            rows = session.execute(
-                select(Campaign.id, Campaign.uuid).where(Campaign.id > after)
-            ).all()
+            rows = lookups.campaigns_after(session, after)
         return [(campaign_id, uuid, campaign_id) for campaign_id, uuid in rows]
 
     def _links(self, after: int) -> list[tuple[int, str, Any]]:
         with self.readers() as session:
-            rows = session.execute(
-                select(Link.id, Link.uuid, Link.campaign_id, Link.url).where(Link.id > after)
-            ).all()
+            rows = lookups.links_after(session, after)
         return [(i, uuid, LinkTarget(i, campaign_id, url)) for i, uuid, campaign_id, url in rows]
 
     async def imported_link(self, link_uuid: str, campaign_id: int) -> LinkTarget | None:
@@ -158,15 +154,13 @@ class Tracking:
 
     def _register_imported(self, link_uuid: str, campaign_id: int) -> LinkTarget | None:
         with self.readers() as session:
-            url = session.scalar(select(ListmonkLink.url).where(ListmonkLink.uuid == link_uuid))
+            url = lookups.imported_link_url(session, link_uuid)
             if url is None or not trackable(url):
                 return None
             register_links(session, campaign_id, [url])
             session.commit()
-            row = session.execute(
-                select(Link.id).where(Link.campaign_id == campaign_id, Link.url == url)
-            ).scalar_one()
-        return LinkTarget(int(row), campaign_id, url)
+            link_id = lookups.link_id(session, campaign_id, url)
+        return LinkTarget(link_id, campaign_id, url)
 
     async def start(self, sessions: sessionmaker[Session]) -> None:
         self.writer = BatchWriter(sessions, record_hit, record_hits, what="tracking hit")
@@ -298,8 +292,8 @@ async def message_page(request: Request, campaign_uuid: str, subscriber_uuid: st
         raise not_found("subscriber")
 
     def work(session: Session) -> tuple[str, str]:
-        campaign = session.scalar(select(Campaign).where(Campaign.uuid == campaign_uuid))
-        subscriber = session.scalar(select(Subscriber).where(Subscriber.uuid == subscriber_uuid))
+        campaign = campaign_records.get_by_uuid(session, campaign_uuid)
+        subscriber = subscribers.get_by_uuid(session, subscriber_uuid)
         if campaign is None or subscriber is None:
             raise not_found("message")
         config = sending_config(request, session)
