@@ -100,6 +100,33 @@ def get(session: Session, list_id: int) -> MailingList:
     return get_or_404(session, MailingList, list_id, "list")
 
 
+def first_names(session: Session, *, limit: int) -> list[tuple[int, str]]:
+    """`(id, name)` of the first `limit` lists in id order, any status: a bounded list
+    picker (the admin's role grants), without loading whole rows."""
+    rows = session.execute(
+        select(MailingList.id, MailingList.name).order_by(MailingList.id).limit(limit)
+    )
+    return [(int(i), str(n)) for i, n in rows]
+
+
+def names_of(session: Session, ids: Collection[int]) -> dict[int, str]:
+    """The names of the lists with `ids`, by id; ids of no list are left out."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(MailingList.id, MailingList.name).where(MailingList.id.in_(list(ids)))
+    )
+    return {int(i): str(n) for i, n in rows}
+
+
+def existing_ids(session: Session, ids: Collection[int]) -> set[int]:
+    """Which of `ids` are lists (of any type or status): tells an unknown id from one
+    that exists but does not fit."""
+    if not ids:
+        return set()
+    return set(session.scalars(select(MailingList.id).where(MailingList.id.in_(list(ids)))))
+
+
 def update_list(
     session: Session,
     mlist: MailingList,

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from stmails.db.handles import Session
-from stmails.db.models import LIST_PERMISSIONS, USER_STATUSES, MailingList, Role, User
+from stmails.db.models import LIST_PERMISSIONS, USER_STATUSES, Role, User
 from stmails.services import accounts, list_roles, roles
+from stmails.services import lists as list_service
 from stmails.services import sessions as session_service
 from stmails.services import users as user_service
 from stmails.services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -122,14 +122,11 @@ def _role_row(role: Role) -> RoleRow:
 
 
 def _directory(session: Session) -> Directory:
-    lists = session.execute(
-        select(MailingList.id, MailingList.name).order_by(MailingList.id).limit(MAX_LISTS_SHOWN)
-    )
     return Directory(
         users=[_user_row(u) for u in user_service.list_users(session)],
         user_roles=[_role_row(r) for r in roles.list_roles(session)],
         list_roles=[_role_row(r) for r in list_roles.list_roles(session)],
-        lists=[(int(i), str(n)) for i, n in lists],
+        lists=list_service.first_names(session, limit=MAX_LISTS_SHOWN),
     )
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 
 from stmails.db.handles import Session
 from stmails.db.models import MailingList
 from stmails.services import archive, public
 from stmails.services import campaign_records as campaign_service
+from stmails.services import lists as list_service
 from stmails.services import subscribers as subscriber_service
 from stmails.services.sending.templates import escape_html
 from stmails.web.api.campaigns import archive_fields, serialized
@@ -104,10 +104,10 @@ async def form_snippet(request: Request) -> JSONResponse:
             lists = [m for m in lists if m.id in ids]
             missing = set(ids) - {m.id for m in lists}
             if missing:
-                found = session.scalars(select(MailingList.id).where(MailingList.id.in_(missing)))
+                found = list_service.existing_ids(session, missing)
                 raise bad_request(
                     f"list_id: not public lists: {sorted(missing)}"
-                    + ("" if list(found) else " (unknown)")
+                    + ("" if found else " (unknown)")
                 )
         return lists
 

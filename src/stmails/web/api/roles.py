@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 
 from stmails.db.handles import Session
-from stmails.db.models import MailingList, Role
+from stmails.db.models import Role
 from stmails.services import list_roles as list_role_service
+from stmails.services import lists as list_service
 from stmails.services import roles as role_service
 from stmails.web.api.subscribers import JSON_BODY
 from stmails.web.body import json_object, run_db, strings_field, text_field
@@ -43,11 +43,7 @@ def list_role_json(role: Role, names: dict[int, str]) -> dict[str, Any]:
 
 def list_names(session: Session, roles: list[Role]) -> dict[int, str]:
     """The names of the lists `roles` grant access to."""
-    ids = {g.list_id for role in roles for g in role.lists}
-    if not ids:
-        return {}
-    rows = session.execute(select(MailingList.id, MailingList.name).where(MailingList.id.in_(ids)))
-    return {int(i): str(n) for i, n in rows}
+    return list_service.names_of(session, {g.list_id for role in roles for g in role.lists})
 
 
 def _grants(body: dict[str, Any]) -> dict[int, list[str]] | None:
