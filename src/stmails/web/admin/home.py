@@ -63,7 +63,8 @@ class Period:
     start: str | None
     end: str | None
 
-    def query(self) -> dict[str, str]:
+    def url_params(self) -> dict[str, str]:
+        """The period as the `from` and `to` parameters of an API URL (none for all time)."""
         return {k: v for k, v in (("from", self.start), ("to", self.end)) if v}
 
 
@@ -79,7 +80,7 @@ def period_of(days: int, today: datetime | None = None) -> Period:
 def breakdown_url(period: Period) -> str:
     """The breakdown every chart reads (one request: app.js shares answers by URL)."""
     query = {
-        **period.query(),
+        **period.url_params(),
         "order_by": "bounce_rate",
         "limit": str(TOP_DOMAINS),
         "min_sent": str(TOP_DOMAINS_MIN_SENT),
