@@ -387,3 +387,25 @@ def list_campaigns(
     total = count_of(session, query)
     ordered = query.order_by(*terms)
     return Page(list(session.scalars(paged(ordered, page, per_page))), total, page, per_page)
+
+
+def newest_names(session: Session, limit: int) -> list[tuple[int, str]]:
+    """The newest `limit` campaigns as (id, name), newest (highest id) first: the choices of
+    a filter by campaign."""
+    query = select(Campaign.id, Campaign.name).order_by(Campaign.id.desc()).limit(limit)
+    return [(int(i), str(n)) for i, n in session.execute(query)]
+
+
+def running_progress(session: Session, limit: int) -> list[tuple[int, str, str, int, int]]:
+    """The newest `limit` running campaigns as (id, name, status, to_send, sent), newest
+    (highest id) first: what the dashboard shows of the sends under way."""
+    rows = session.execute(
+        select(Campaign.id, Campaign.name, Campaign.status, Campaign.to_send, Campaign.sent)
+        .where(Campaign.status == "running")
+        .order_by(Campaign.id.desc())
+        .limit(limit)
+    )
+    return [
+        (int(i), str(name), str(status), int(to_send or 0), int(sent or 0))
+        for i, name, status, to_send, sent in rows
+    ]

@@ -234,3 +234,9 @@ def list_lists(
     total = count_of(session, query)
     ordered = query.order_by(*terms)
     return Page(list(session.scalars(paged(ordered, page, per_page))), total, page, per_page)
+
+
+def names(session: Session) -> list[tuple[int, str]]:
+    """Every list as (id, name), by name: what a form that picks lists offers."""
+    rows = session.execute(select(MailingList.id, MailingList.name).order_by(MailingList.name))
+    return [(int(i), str(n)) for i, n in rows]

@@ -159,3 +159,31 @@ def delete(session: Session, template_id: int) -> None:
     if used[0]:
         raise TemplateInUse(int(used[0]), int(used[1]))
     session.delete(template)
+
+
+def campaign_choices(session: Session) -> list[tuple[int, str, bool]]:
+    """Every campaign template as (id, name, is default), by name: what a campaign form
+    offers to pick from."""
+    rows = session.execute(
+        select(Template.id, Template.name, Template.is_default)
+        .where(Template.type == "campaign")
+        .order_by(Template.name)
+    )
+    return [(int(i), str(n), bool(d)) for i, n, d in rows]
+
+
+def by_type_and_name(session: Session) -> list[Template]:
+    """Every template of one of `TYPES`, by type then name (the admin list's order)."""
+    rows = session.scalars(select(Template).order_by(Template.type, Template.name))
+    return [t for t in rows if t.type in TYPES]
+
+
+def campaign_counts(session: Session) -> dict[int, int]:
+    """How many campaigns use each template, by template id; a template no campaign uses
+    is absent."""
+    rows = session.execute(
+        select(Campaign.template_id, func.count())
+        .where(Campaign.template_id.is_not(None))
+        .group_by(Campaign.template_id)
+    )
+    return {int(t): int(count) for t, count in rows if t is not None}

@@ -12,13 +12,13 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from stmails.core.reasons.vocabulary import REASONS
 from stmails.db.handles import Session
-from stmails.db.models import BOUNCE_TYPES, Campaign
+from stmails.db.models import BOUNCE_TYPES
 from stmails.services import bounces as bounce_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services import subscribers as subscriber_service
 from stmails.services.errors import InvalidInput
 from stmails.web.admin.forms import form_fields, text
@@ -45,8 +45,7 @@ FILTERS = ("type", "reason", "source", "campaign_id", "domain", "email", "from",
 
 
 def _campaigns(session: Session) -> list[tuple[int, str]]:
-    query = select(Campaign.id, Campaign.name).order_by(Campaign.id.desc()).limit(CAMPAIGN_CHOICES)
-    return [(int(i), str(n)) for i, n in session.execute(query)]
+    return campaign_service.newest_names(session, CAMPAIGN_CHOICES)
 
 
 def _event_fields(meta: Any) -> list[tuple[str, str]]:

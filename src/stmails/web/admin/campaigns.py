@@ -16,14 +16,15 @@ from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from stmails.db.handles import Session
-from stmails.db.models import CAMPAIGN_STATUSES, CONTENT_TYPES, Campaign, MailingList, Template
+from stmails.db.models import CAMPAIGN_STATUSES, CONTENT_TYPES, Campaign
 from stmails.services import campaign_records as campaign_service
+from stmails.services import lists as list_service
 from stmails.services import settings as settings_service
+from stmails.services import templates as template_service
 from stmails.services.analytics.listmonk import engagement_of_campaigns, link_counts
 from stmails.services.content_check import ContentReport, check_campaign
 from stmails.services.errors import InvalidInput, NotFound
@@ -192,15 +193,9 @@ class Choices:
 
 
 def choices(session: Session) -> Choices:
-    lists = session.execute(select(MailingList.id, MailingList.name).order_by(MailingList.name))
-    templates = session.execute(
-        select(Template.id, Template.name, Template.is_default)
-        .where(Template.type == "campaign")
-        .order_by(Template.name)
-    )
     return Choices(
-        [(int(i), str(n)) for i, n in lists],
-        [(int(i), str(n), bool(d)) for i, n, d in templates],
+        list_service.names(session),
+        template_service.campaign_choices(session),
         [DEFAULT_MESSENGER, *(m for m in map(messenger_of, _smtp_entries(session)) if m)],
     )
 

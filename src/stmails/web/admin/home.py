@@ -22,12 +22,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response
 
 from stmails.db.handles import Session
-from stmails.db.models import Campaign
 from stmails.services import bounces as bounce_service
+from stmails.services import campaign_records as campaign_service
 from stmails.services.analytics import deliverability
 from stmails.services.analytics.deliverability import BOUNCE_CRITICAL, BOUNCE_WARNING, Filters
 from stmails.services.analytics.window import parse_window
@@ -64,7 +63,8 @@ class Period:
     start: str | None
     end: str | None
 
-    def query(self) -> dict[str, str]:
+    def url_params(self) -> dict[str, str]:
+        """The period as the `from` and `to` parameters of an API URL (none for all time)."""
         return {k: v for k, v in (("from", self.start), ("to", self.end)) if v}
 
 
@@ -80,7 +80,7 @@ def period_of(days: int, today: datetime | None = None) -> Period:
 def breakdown_url(period: Period) -> str:
     """The breakdown every chart reads (one request: app.js shares answers by URL)."""
     query = {
-        **period.query(),
+        **period.url_params(),
         "order_by": "bounce_rate",
         "limit": str(TOP_DOMAINS),
         "min_sent": str(TOP_DOMAINS_MIN_SENT),
@@ -96,23 +96,19 @@ async def root() -> Response:
 
 def running_campaigns(session: Session) -> list[dict[str, Any]]:
     """Campaigns being sent now, newest first, with their progress in percent."""
-    rows = session.execute(
-        select(Campaign.id, Campaign.name, Campaign.status, Campaign.to_send, Campaign.sent)
-        .where(Campaign.status == "running")
-        .order_by(Campaign.id.desc())
-        .limit(RUNNING_CAMPAIGNS)
-    )
     found = []
-    for campaign_id, name, status, to_send, sent in rows:
-        total = max(int(to_send or 0), 0)
-        done = min(int(sent or 0), total) if total else int(sent or 0)
+    for campaign_id, name, status, to_send, sent in campaign_service.running_progress(
+        session, RUNNING_CAMPAIGNS
+    ):
+        total = max(to_send, 0)
+        done = min(sent, total) if total else sent
         found.append(
             {
                 "id": campaign_id,
                 "name": name,
                 "status": status,
                 "to_send": total,
-                "sent": int(sent or 0),
+                "sent": sent,
                 "percent": round(100 * done / total, 1) if total else 0.0,
                 "done": done,
             }

@@ -12,12 +12,11 @@ from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from stmails.db.handles import Session
-from stmails.db.models import Campaign, Template
+from stmails.db.models import Template
 from stmails.services import templates as template_service
 from stmails.services.errors import NotFound
 from stmails.services.sending.templates import TemplateRenderError
@@ -39,27 +38,18 @@ def type_labels() -> dict[str, str]:
 
 
 def _rows(session: Session) -> list[dict[str, Any]]:
-    used = dict(
-        session.execute(
-            select(Campaign.template_id, func.count())
-            .where(Campaign.template_id.is_not(None))
-            .group_by(Campaign.template_id)
-        ).all()
-    )
-    out = []
-    for item in session.scalars(select(Template).order_by(Template.type, Template.name)):
-        if item.type in TYPES:
-            out.append(
-                {
-                    "id": item.id,
-                    "name": item.name,
-                    "type": item.type,
-                    "is_default": item.is_default,
-                    "campaigns": int(used.get(item.id, 0)),
-                    "updated_at": item.updated_at,
-                }
-            )
-    return out
+    used = template_service.campaign_counts(session)
+    return [
+        {
+            "id": item.id,
+            "name": item.name,
+            "type": item.type,
+            "is_default": item.is_default,
+            "campaigns": used.get(item.id, 0),
+            "updated_at": item.updated_at,
+        }
+        for item in template_service.by_type_and_name(session)
+    ]
 
 
 @router.get("/admin/templates", include_in_schema=False)

@@ -20,7 +20,6 @@ import logging
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from stmails import liveness
 from stmails.db.handles import Session, SQLAlchemyError, sessionmaker
+from stmails.db.health import ping, stored_revisions
 from stmails.db.migrate import head_revision
 from stmails.web.deps import AppState, app_state, require_user
 from stmails.web.errors import RETRY_AFTER_SECONDS, is_database_unavailable, unavailable
@@ -46,7 +46,7 @@ def _ping(sessions: sessionmaker[Session]) -> None:
     # A read-only session: on SQLite it begins with a plain BEGIN, so a health check never
     # queues for the write lock behind the bounce writer (or holds it up).
     with sessions() as session:
-        session.execute(text("SELECT 1"))
+        ping(session)
 
 
 async def _check(state: AppState) -> None:
@@ -110,9 +110,9 @@ def _database_checks(sessions: sessionmaker[Session]) -> dict[str, bool]:
     of this code's migration scripts."""
     try:
         with sessions() as session:
-            session.execute(text("SELECT 1"))
+            ping(session)
             try:
-                revisions = session.scalars(text("SELECT version_num FROM alembic_version")).all()
+                revisions = stored_revisions(session)
             except SQLAlchemyError as exc:
                 log.debug("readiness: no migration revision: %s", exc)
                 revisions = []
