@@ -207,3 +207,8 @@ def list_lists(
     total = count_of(session, query)
     ordered = query.order_by(*terms)
     return Page(list(session.scalars(paged(ordered, page, per_page))), total, page, per_page)
+
+
+def by_name(session: Session) -> list[MailingList]:
+    """Every list, by name then id: the choices of the admin pages' list pickers."""
+    return list(session.scalars(select(MailingList).order_by(MailingList.name, MailingList.id)))
