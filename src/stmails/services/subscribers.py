@@ -397,3 +397,16 @@ def matching(search: str) -> ColumnElement[bool]:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def existing_ids(session: Session, ids: Iterable[int]) -> list[int]:
+    """Those of `ids` that name a subscriber, in id order (a chosen set, without the ids
+    deleted since it was shown)."""
+    return list(
+        session.scalars(select(Subscriber.id).where(Subscriber.id.in_(list(ids))).order_by("id"))
+    )
+
+
+def emails_of(session: Session, ids: Iterable[int]) -> list[str]:
+    """The addresses of the subscribers `ids` (in no particular order)."""
+    return list(session.scalars(select(Subscriber.email).where(Subscriber.id.in_(list(ids)))))

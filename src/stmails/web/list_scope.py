@@ -30,12 +30,9 @@ from collections.abc import Collection, Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import ColumnElement, select
 
 from stmails.db.handles import Session
-from stmails.db.models import Campaign, Subscriber
-from stmails.services import campaign_records as campaign_service
-from stmails.services import subscribers as subscriber_service
+from stmails.services import list_scope as scope_service
 from stmails.web.body import check_json_body, run_db
 from stmails.web.deps import Principal, require_user
 from stmails.web.errors import ApiError
@@ -142,20 +139,13 @@ def check_target_lists(principal: Principal, list_ids: Iterable[int]) -> None:
         check_lists(principal, list_ids, manageable(principal), "list:manage")
 
 
-def on_lists(list_ids: Collection[int]) -> ColumnElement[bool]:
-    """The condition "the subscriber is on one of `list_ids`" (any subscription status)."""
-    return subscriber_service.on_lists(list(list_ids))
-
-
 def check_subscribers(session: Session, principal: Principal, ids: Collection[int]) -> None:
     """403 when a list-scoped caller names a subscriber on none of its lists (unknown ids are
     left to the route, which answers 404)."""
     allowed = subscriber_lists(principal)
     if allowed is None or not ids:
         return
-    outside = session.scalars(
-        select(Subscriber.id).where(Subscriber.id.in_(list(ids)), ~on_lists(allowed))
-    ).first()
+    outside = scope_service.subscriber_off_lists(session, ids, allowed)
     if outside is not None:
         raise denied(f"subscriber {outside} is on none of your lists")
 
@@ -166,10 +156,7 @@ def check_campaign(session: Session, principal: Principal, campaign_id: int, man
     allowed = campaign_lists(principal, manage)
     if allowed is None:
         return
-    outside = session.scalar(
-        select(Campaign.id).where(Campaign.id == campaign_id, ~campaign_service.on_lists(allowed))
-    )
-    if outside is None:
+    if not scope_service.campaign_off_lists(session, campaign_id, allowed):
         return
     if not allowed:
         # No list at all: the caller lacks the permission, not a list.

@@ -9,14 +9,14 @@ Cells that a spreadsheet would run as formulas are defused (web.csvexport).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
 from starlette.responses import StreamingResponse
 
 from stmails.db.handles import Session
-from stmails.db.models import Subscriber, SubscriberHygiene
+from stmails.db.models import SubscriberHygiene
+from stmails.services import subscriber_pages
 from stmails.services.hygiene import risk
 from stmails.web.csvexport import csv_lines
 
@@ -35,22 +35,15 @@ HEADER = [
 ]
 CHUNK = 2000
 
-Terms = Callable[[Session], Sequence[ColumnElement[bool]]]
 
-
-def rows(sessions: Callable[[], Session], terms: Terms) -> Iterator[list[Any]]:
-    """The CSV rows of the subscribers matching `terms(session)`, in id order."""
+def rows(
+    sessions: Callable[[], Session], selection: subscriber_pages.Selection
+) -> Iterator[list[Any]]:
+    """The CSV rows of the subscribers `selection` matches, in id order."""
     after = 0
     while True:
         with sessions() as session:
-            chunk = list(
-                session.scalars(
-                    select(Subscriber)
-                    .where(*terms(session), Subscriber.id > after)
-                    .order_by(Subscriber.id)
-                    .limit(CHUNK)
-                )
-            )
+            chunk = subscriber_pages.rows_after(session, selection, after, CHUNK)
             hygiene = risk.hygiene_of(session, [s.id for s in chunk])
             out = [
                 [
@@ -77,11 +70,13 @@ def _risk_cells(row: SubscriberHygiene | None) -> list[Any]:
     return [row.risk_score, row.risk_level, risk.factors_json(row.risk_factors)]
 
 
-def response(sessions: Callable[[], Session], terms: Terms) -> StreamingResponse:
-    """The streamed download (check the terms before calling: errors after the first byte
-    cannot become a 400)."""
+def response(
+    sessions: Callable[[], Session], selection: subscriber_pages.Selection
+) -> StreamingResponse:
+    """The streamed download (check the selection before calling: errors after the first
+    byte cannot become a 400)."""
     return StreamingResponse(
-        csv_lines(HEADER, rows(sessions, terms)),
+        csv_lines(HEADER, rows(sessions, selection)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="subscribers.csv"'},
     )

@@ -12,13 +12,13 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from stmails.db.handles import Session
 from stmails.db.models import SUBSCRIPTION_STATUSES, MailingList
 from stmails.services import import_jobs, imports
+from stmails.services import lists as list_service
 from stmails.services.errors import InvalidInput
 from stmails.web.admin.forms import form_fields, text
 from stmails.web.admin.pages import page, redirect, render_page
@@ -73,7 +73,7 @@ def _page(
 
 
 def _state(session: Session) -> tuple[list[MailingList], import_jobs.ImportView]:
-    lists = list(session.scalars(select(MailingList).order_by(MailingList.name, MailingList.id)))
+    lists = list_service.by_name(session)
     return lists, import_jobs.current(session)
 
 

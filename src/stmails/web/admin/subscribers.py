@@ -17,11 +17,9 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import ColumnElement, select
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from stmails.db.dialect import name_of
 from stmails.db.handles import Session
 from stmails.db.models import (
     SUBSCRIBER_STATUSES,
@@ -32,13 +30,14 @@ from stmails.db.models import (
 )
 from stmails.services import bounces as bounce_service
 from stmails.services import intake, subscriber_pages
+from stmails.services import lists as list_service
 from stmails.services import subscribers as subscriber_service
 from stmails.services import suppression as suppression_service
 from stmails.services.analytics import listmonk as listmonk_analytics
 from stmails.services.bounces import BounceFilter
 from stmails.services.errors import Conflict, InvalidInput, NotFound
 from stmails.services.hygiene import risk
-from stmails.services.subscriber_query import QueryError, query_deadline, subscriber_condition
+from stmails.services.subscriber_query import QueryError, query_deadline
 from stmails.verify.jobs import TooManyAddresses, TooManyJobs
 from stmails.web import subscriber_export
 from stmails.web.admin.forms import form_fields, text
@@ -78,15 +77,13 @@ class Filters:
         params = {**self.params(), **{k: v for k, v in extra.items() if v}}
         return f"{path}?{urlencode(params)}" if params else path
 
-    def terms(self, session: Session) -> list[ColumnElement[bool]]:
-        """The WHERE terms (QueryError for a query that does not parse)."""
-        condition = subscriber_condition(session, self.query) if self.query else None
-        return subscriber_pages.filters(
-            condition=condition,
+    def selection(self) -> subscriber_pages.Selection:
+        """These filters as the services' selection (which parses the query)."""
+        return subscriber_pages.Selection(
+            query=self.query,
             search=self.search,
-            list_ids=[self.list_id] if self.list_id is not None else [],
+            list_ids=(self.list_id,) if self.list_id is not None else (),
             subscription_status=self.subscription_status or None,
-            dialect=name_of(session),
         )
 
 
@@ -112,7 +109,7 @@ def _form_filters(viewer: Viewer, form: FormData) -> Filters:
 
 
 def _all_lists(session: Session) -> list[MailingList]:
-    return list(session.scalars(select(MailingList).order_by(MailingList.name, MailingList.id)))
+    return list_service.by_name(session)
 
 
 def statuses() -> dict[str, str]:
@@ -150,7 +147,7 @@ async def subscribers_page(
         lists = _all_lists(session)
         try:
             with query_deadline(session):
-                found = subscriber_pages.screen(session, filters.terms(session), before=before)
+                found = subscriber_pages.screen_of(session, filters.selection(), before=before)
         except QueryError as exc:
             return _Listing(None, lists, error=str(exc))
         memberships = subscriber_service.subscriptions(session, [row.id for row in found.rows])
@@ -183,12 +180,13 @@ async def export_subscribers(
 ) -> Response:
     """The subscribers matching the filters as CSV, streamed in chunks of ids."""
     filters = _filters(viewer, search, query, list_id, subscription_status)
+    selection = filters.selection()
     # A query that does not parse is refused before the download starts.
     try:
-        await run_db(request, filters.terms)
+        await run_db(request, lambda s: subscriber_pages.check_selection(s, selection))
     except QueryError as exc:
         return Response(str(exc), status_code=400, media_type="text/plain; charset=utf-8")
-    return subscriber_export.response(app_state(request).readonly_sessions, filters.terms)
+    return subscriber_export.response(app_state(request).readonly_sessions, selection)
 
 
 def check_targets(viewer: Viewer, list_ids: Iterable[int]) -> None:
@@ -236,10 +234,8 @@ async def bulk_action(
     def selected(session: Session) -> list[int]:
         if everything:
             with query_deadline(session):
-                return subscriber_pages.matching_ids(session, filters.terms(session))
-        return list(
-            session.scalars(select(Subscriber.id).where(Subscriber.id.in_(ids)).order_by("id"))
-        )
+                return subscriber_pages.ids_of(session, filters.selection())
+        return subscriber_service.existing_ids(session, ids)
 
     if text(form, "confirmed", 5) != "1":
         try:
@@ -305,7 +301,7 @@ async def _verify_selection(request: Request, selected: Any, back: str) -> Respo
 
     def addresses(session: Session) -> list[str]:
         chosen = selected(session)
-        return list(session.scalars(select(Subscriber.email).where(Subscriber.id.in_(chosen))))
+        return subscriber_service.emails_of(session, chosen)
 
     emails = await run_db(request, addresses)
     try:

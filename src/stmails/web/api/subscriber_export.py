@@ -7,17 +7,13 @@ Included before the subscriber routes, whose `/subscribers/{subscriber_id}` woul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import ColumnElement
 from starlette.responses import Response
 
-from stmails.db.dialect import name_of
 from stmails.db.handles import Session
 from stmails.db.models import SUBSCRIPTION_STATUSES
 from stmails.services import subscriber_pages
-from stmails.services.subscriber_query import query_deadline, subscriber_condition
+from stmails.services.subscriber_query import query_deadline
 from stmails.web import subscriber_export
 from stmails.web.body import query_ids, run_db
 from stmails.web.deps import app_state, require_user
@@ -50,20 +46,17 @@ async def export_subscribers(
     if subscription_status and subscription_status not in SUBSCRIPTION_STATUSES:
         raise bad_request(f"subscription_status: one of {', '.join(SUBSCRIPTION_STATUSES)}")
 
-    def terms(session: Session) -> Sequence[ColumnElement[bool]]:
-        condition = subscriber_condition(session, query) if query.strip() else None
-        return subscriber_pages.filters(
-            condition=condition,
-            search=search[:1000],
-            list_ids=list_ids,
-            subscription_status=subscription_status or None,
-            dialect=name_of(session),
-        )
+    selection = subscriber_pages.Selection(
+        query=query,
+        search=search[:1000],
+        list_ids=tuple(list_ids),
+        subscription_status=subscription_status or None,
+    )
 
     def check(session: Session) -> None:
         # Parsed and evaluated once before the download starts (QueryError is a 400).
         with query_deadline(session):
-            subscriber_pages.screen(session, terms(session), size=1)
+            subscriber_pages.screen_of(session, selection, size=1)
 
     await run_db(request, check)
-    return subscriber_export.response(app_state(request).readonly_sessions, terms)
+    return subscriber_export.response(app_state(request).readonly_sessions, selection)

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import and_, select
 
 from stmails.db.handles import DataError, ProgrammingError, Session
-from stmails.db.models import SUBSCRIPTION_STATUSES, Subscriber
+from stmails.db.models import SUBSCRIPTION_STATUSES
 from stmails.services import bounces as bounce_service
-from stmails.services import intake
+from stmails.services import intake, subscriber_pages
 from stmails.services import subscribers as subscriber_service
 from stmails.services.bounces import BounceFilter
 from stmails.services.hygiene import risk
-from stmails.services.subscriber_query import query_deadline, subscriber_condition
+from stmails.services.subscriber_query import query_deadline
 from stmails.web import serialize
 from stmails.web.body import (
     act_on_one,
@@ -45,7 +44,6 @@ from stmails.web.list_scope import (
     guard,
     manageable,
     mask_lists,
-    on_lists,
     scoped,
     subscriber_lists,
 )
@@ -106,16 +104,16 @@ async def list_subscribers(
     allowed = subscriber_lists(caller)
     check_lists(caller, list_ids, allowed, "list:get")
 
+    # Without a list_id, a list-scoped caller relying on subscribers:get sees its lists only.
+    within = None if every else allowed
+
     def work(session: Session) -> dict[str, Any]:
-        condition = subscriber_condition(session, query) if query.strip() else None
-        if allowed is not None and not list_ids and not every:
-            mine = on_lists(allowed)
-            condition = mine if condition is None else and_(condition, mine)
         try:
             with query_deadline(session):
-                found = subscriber_service.list_subscribers(
+                found = subscriber_pages.api_page(
                     session,
-                    condition=condition,
+                    query=query,
+                    within=within,
                     list_ids=list_ids,
                     subscription_status=subscription_status or None,
                     search=search,
@@ -342,19 +340,15 @@ class _Selection:
 
     def ids(self, session: Session) -> list[int]:
         """Ids of the subscribers selected, read in the caller's transaction."""
-        statement = select(Subscriber.id)
-        if self.query:
-            statement = statement.where(subscriber_condition(session, self.query))
-        if self.search:
-            statement = statement.where(subscriber_service.matching(self.search))
-        if self.list_ids:
-            statement = statement.where(
-                subscriber_service.on_lists(self.list_ids, self.subscription_status)
-            )
-        elif self.within is not None:
-            statement = statement.where(on_lists(self.within))
         with query_deadline(session):
-            return list(session.scalars(statement))
+            return subscriber_pages.bulk_ids(
+                session,
+                query=self.query,
+                search=self.search,
+                list_ids=self.list_ids,
+                subscription_status=self.subscription_status,
+                within=self.within,
+            )
 
 
 @router.put(
