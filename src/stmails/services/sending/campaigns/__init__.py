@@ -9,14 +9,16 @@ The package's modules, one concern each:
 - `recipients`: the next batch's recipients, checked just before the send;
 - `ledger`: the sends ledger (`campaign_sends`): its vocabulary and a run's writes, and the
   bounce event of an SMTP-time rejection;
+- `handoff`: the claims handed to the SMTP engine in chunks, and their answers gathered;
 - `runner`: `CampaignRunner`, and how a run stays exactly-once (its docstring);
 - `stats`: a campaign's counters and the sending queue's depths.
 
 Every name is importable from `stmails.services.sending.campaigns` as before the split. The
 modules read their constants where they are defined: a test that changes one patches that
-module (`runner.SHARE_SIZE`), not this package.
+module (`handoff.SHARE_SIZE`), not this package.
 """
 
+from stmails.services.sending.campaigns.handoff import HALT_EVERY, HALT_SECONDS, SHARE_SIZE
 from stmails.services.sending.campaigns.ledger import (
     DEFERRED,
     IN_DOUBT,
@@ -49,10 +51,7 @@ from stmails.services.sending.campaigns.rendering import (
 )
 from stmails.services.sending.campaigns.runner import (
     CLAIM_TIMEOUT,
-    HALT_EVERY,
-    HALT_SECONDS,
     SETTINGS_CHANGED,
-    SHARE_SIZE,
     WINDOW_POLL_SECONDS,
     CampaignRunner,
     RunReport,

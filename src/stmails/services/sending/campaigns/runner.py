@@ -37,15 +37,17 @@ RETURNING (only the rows a sender's own update changed are its to send), and bef
 a sender waits for the others' claims in flight, marking those older than `claim_timeout` in
 doubt (their sender died). A change of the settings ends a run between batches
 (`settings_changed`) so that the caller starts again with the new ones.
+
+This module runs the steps in order; `recipients` picks and checks a batch (1, 2), `ledger`
+writes its rows (2, 4), `handoff` hands it to the SMTP engine (3).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +66,7 @@ from stmails.services.alerts import watch
 from stmails.services.dkim_keys import DkimError, Signer
 from stmails.services.hygiene import segments
 from stmails.services.sending.campaigns import ledger, recipients
+from stmails.services.sending.campaigns.handoff import Dispatched, Handoff, Outcome
 from stmails.services.sending.campaigns.ledger import (
     DEFERRED,
     BounceRecorder,
@@ -80,26 +83,17 @@ from stmails.services.sending.campaigns.lifecycle import (
     optin_list_ids,
 )
 from stmails.services.sending.campaigns.recipients import Candidate
-from stmails.services.sending.campaigns.rendering import render_for
 from stmails.services.sending.compose import Content
 from stmails.services.sending.config import SendingConfig
 from stmails.services.sending.envelope import ReturnPaths
-from stmails.services.sending.messages import Message, MessageError, domain_of
-from stmails.services.sending.multiplex import send_all
-from stmails.services.sending.signing import sign_message
-from stmails.services.sending.smtp import NOT_ATTEMPTED, RateLimiter, SendResult, SmtpPool
-from stmails.services.sending.templates import TemplateRenderError
+from stmails.services.sending.messages import domain_of
+from stmails.services.sending.smtp import SendResult, SmtpPool
 from stmails.services.sending.window import SlidingWindow
 from stmails.services.tracking.links import tracked
 
 # One logger for the package, named as before the split.
 log = logging.getLogger("stmails.services.sending.campaigns")
 
-# Messages per connection in one chunk handed to the SMTP engine.
-SHARE_SIZE = 64
-# How often the SMTP engine re-reads the campaign's status while it sends a chunk.
-HALT_EVERY = 25
-HALT_SECONDS = 0.25
 SETTINGS_CHANGED = "settings changed"
 # Seconds after which a claim still in flight is taken for that of a sender that died.
 CLAIM_TIMEOUT = 120.0
@@ -122,29 +116,6 @@ class RunReport:
     finished: bool = False
     stopped_because: str = ""
     skip_reasons: dict[str, int] = field(default_factory=dict)
-
-
-# One recipient's outcome in a chunk: its message (None when it was not rendered) and SMTP
-# answer (None when its message could not be rendered: the candidate's `skip` then says why).
-_Sent = tuple[Message | None, SendResult | None]
-
-
-@dataclass
-class _Share:
-    """Recipients handed to the SMTP engine together, and the future of their outcomes."""
-
-    candidates: list[Candidate]
-    outcomes: Future[list[_Sent]]
-
-
-@dataclass
-class _Dispatched:
-    """A batch handed to the SMTP engine and not yet recorded."""
-
-    attempt: int
-    shares: list[_Share] = field(default_factory=list)
-    late_skips: list[Candidate] = field(default_factory=list)
-    released: list[Candidate] = field(default_factory=list)
 
 
 @dataclass
@@ -210,7 +181,6 @@ class CampaignRunner:
         self.return_paths = return_paths
         self.sleep = sleep
         self.now = now
-        self.limiter = RateLimiter(config.message_rate)
         # Reads take no write lock (SQLite): a separate read-only session maker.
         self.engine: Engine = factory.kw["bind"]
         self.reader = session_factory(self.engine, readonly=True)
@@ -218,8 +188,10 @@ class CampaignRunner:
         self._optin = False
         # The campaign's segment (services.hygiene.segments; empty: the whole lists).
         self._segment = segments.Segment()
-        # The chunks handed to the SMTP engine, oldest first (see `_dispatch`).
-        self._chunks: deque[list[Future[list[_Sent]]]] = deque()
+        # Step 3, the SMTP engine's side of the run (`handoff`).
+        self._handoff = Handoff(
+            smtp, config, return_paths, signer, self.reader, self._status, self.now
+        )
         self._failures = _Failures(config.max_send_errors)
         # listmonk's sliding window (services.sending.window), the room it leaves the next
         # batch, and the wait reason last written on the campaign.
@@ -230,7 +202,7 @@ class CampaignRunner:
         )
         self._batch_room = config.batch_size
         self._wait_reasons: dict[int, str] = {}
-        # The campaign being run (for its held domains, see `_apply_suppressions`).
+        # The campaign being run (for its held domains, see `recipients.apply_suppressions`).
         self._campaign_id = 0
 
     # -- one campaign -----------------------------------------------------------------------
@@ -280,13 +252,13 @@ class CampaignRunner:
             session.expunge(campaign)
         self._campaign_id = campaign_id
         self._mark_in_doubt(campaign_id)
-        self._chunks.clear()
+        self._handoff.chunks.clear()
         self._failures = _Failures(self.config.max_send_errors)
         # One thread for the SMTP engine, so that it sends while this one does the database.
         with ThreadPoolExecutor(max_workers=1) as pool:
             # One batch stays in flight while the next is prepared, so the SMTP connections
             # keep working during the database steps; it is always recorded before returning.
-            pending: _Dispatched | None = None
+            pending: Dispatched | None = None
             try:
                 while True:
                     if self._failures.pause_reason:
@@ -484,7 +456,7 @@ class CampaignRunner:
         pool: ThreadPoolExecutor,
         report: RunReport,
         should_stop: Callable[[], bool],
-    ) -> _Dispatched | None:
+    ) -> Dispatched | None:
         """Hands the claims this sender won (`_claim`) to the SMTP engine; counts the skips."""
         if won is None:
             return None
@@ -493,68 +465,15 @@ class CampaignRunner:
                 report.skipped += 1
                 report.skip_reasons[candidate.skip] = report.skip_reasons.get(candidate.skip, 0) + 1
         claims = [c for c in won if not c.skip]
-        return self._dispatch(campaign, content, claims, pool, should_stop, attempt=0)
+        return self._handoff.dispatch(
+            campaign, content, claims, pool, should_stop, 0, self._campaign_id
+        )
 
-    def _dispatch(
-        self,
-        campaign: Campaign,
-        content: Content,
-        claims: list[Candidate],
-        pool: ThreadPoolExecutor,
-        should_stop: Callable[[], bool],
-        attempt: int,
-    ) -> _Dispatched:
-        """Hands claimed recipients to the SMTP engine, in chunks of `SHARE_SIZE` per connection.
-
-        Before each chunk it waits until at most one earlier chunk is still being sent, then
-        checks the campaign's status and the chunk's addresses once more; claims not handed over
-        (stop, pause) are to be released. Messages are rendered by the engine's thread while
-        the servers answer (`multiplex.send_all`), never in a long run in this thread that the
-        engine would wait behind for the interpreter lock.
-        """
-        chunk_size = self.config.concurrency * SHARE_SIZE
-        dispatched = _Dispatched(attempt=attempt)
-        for start in range(0, len(claims), chunk_size):
-            chunk = claims[start : start + chunk_size]
-            # The checks below are only worth their cost if the chunk goes out soon after them.
-            while len(self._chunks) > 1:
-                wait(self._chunks.popleft())
-            if should_stop() or self._status(campaign.id) != "running":
-                dispatched.released.extend(claims[start:])
-                break
-            with self.reader() as session:
-                recipients.apply_suppressions(session, chunk, self._campaign_id, self.now)
-            ready = []
-            for candidate in chunk:
-                if candidate.skip:
-                    dispatched.late_skips.append(candidate)
-                else:
-                    ready.append(candidate)
-            if not ready:
-                continue
-            outcomes = pool.submit(self._send_chunk, campaign, content, ready)
-            dispatched.shares.append(_Share(ready, outcomes))
-            self._chunks.append([outcomes])
-        return dispatched
-
-    def _collect(
-        self, campaign: Campaign, dispatched: _Dispatched | None, report: RunReport
-    ) -> int:
+    def _collect(self, campaign: Campaign, dispatched: Dispatched | None, report: RunReport) -> int:
         """Waits for a dispatched batch's answers and records them; returns the send errors."""
         if dispatched is None:
             return 0
-        outcomes: list[tuple[Candidate, Message | None, SendResult]] = []
-        late_skips = list(dispatched.late_skips)
-        for share in dispatched.shares:
-            for candidate, (message, result) in zip(
-                share.candidates, share.outcomes.result(), strict=True
-            ):
-                if result is None and candidate.skip:
-                    late_skips.append(candidate)
-                else:
-                    # A message without an answer or a reason to skip it was never sent: its
-                    # claim is released like the untried ones.
-                    outcomes.append((candidate, message, result or NOT_ATTEMPTED))
+        outcomes, late_skips = self._handoff.answers(dispatched)
         return self._record(
             campaign, outcomes, late_skips, dispatched.released, report, dispatched.attempt
         )
@@ -570,79 +489,10 @@ class CampaignRunner:
             return f"DKIM signing failed: {exc}"
         return ""
 
-    def _render(self, campaign: Campaign, content: Content, candidate: Candidate) -> Message | None:
-        """The candidate's message (DKIM-signed when a signer is set), or None (and `skip`
-        says why) when the recipient's data cannot be rendered. Anything else raised is a bug
-        and stops the campaign."""
-        try:
-            message = render_for(
-                content,
-                campaign,
-                candidate.recipient,
-                self.config,
-                self.return_paths,
-                candidate.message_id,
-            )
-            if self.signer is not None:
-                message = sign_message(self.signer, message)
-            return message
-        except (TemplateRenderError, MessageError) as exc:
-            candidate.skip = f"render_error: {exc}"[:200]
-            log.warning(
-                "campaign %s: subscriber %s skipped: %s",
-                campaign.id,
-                candidate.recipient.id,
-                candidate.skip,
-            )
-            return None
-
-    def _send_chunk(
-        self, campaign: Campaign, content: Content, candidates: Sequence[Candidate]
-    ) -> list[_Sent]:
-        """Renders and sends the messages to `candidates` over the pool's connections from
-        this one thread (`multiplex.send_all`): each next message is rendered while the servers
-        answer. A message that cannot be rendered is skipped (the candidate's `skip` says why);
-        one never rendered (sending stopped first) has a result but no message."""
-        messages: list[Message | None] = [None] * len(candidates)
-
-        def produce(index: int) -> Message | None:
-            messages[index] = self._render(campaign, content, candidates[index])
-            return messages[index]
-
-        results = send_all(
-            self.smtp,
-            len(candidates),
-            produce,
-            self.config.concurrency,
-            self.limiter,
-            halt=self._halt_check(campaign.id),
-        )
-        return list(zip(messages, results, strict=True))
-
-    def _halt_check(self, campaign_id: int) -> Callable[[], bool]:
-        """A check the SMTP engine makes before each message it renders: True once the
-        campaign stopped running (a pause by the deliverability watcher, by an admin, in
-        another process). It reads the stored status every `HALT_EVERY` messages or
-        `HALT_SECONDS`, whichever comes first, so that a pause takes effect mid-chunk."""
-        state = {"count": 0, "at": time.monotonic(), "halted": False}
-
-        def halted() -> bool:
-            if state["halted"]:
-                return True
-            state["count"] += 1
-            now = time.monotonic()
-            if state["count"] < HALT_EVERY and now - state["at"] < HALT_SECONDS:
-                return False
-            state["count"], state["at"] = 0, now
-            state["halted"] = self._status(campaign_id) != "running"
-            return bool(state["halted"])
-
-        return halted
-
     def _record(
         self,
         campaign: Campaign,
-        outcomes: Sequence[tuple[Candidate, Message | None, SendResult]],
+        outcomes: Sequence[Outcome],
         late_skips: Sequence[Candidate],
         released: Sequence[Candidate],
         report: RunReport,
@@ -788,6 +638,8 @@ class CampaignRunner:
             if skips:
                 self._record(campaign, [], skips, [], report, attempt)
             live = [c for c in group if not c.skip]
-            dispatched = self._dispatch(campaign, content, live, pool, should_stop, attempt)
+            dispatched = self._handoff.dispatch(
+                campaign, content, live, pool, should_stop, attempt, self._campaign_id
+            )
             self._collect(campaign, dispatched, report)
         return True
