@@ -8,10 +8,10 @@ validator's own ValueError keeps its message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from stmails.services.errors import InvalidInput
 
@@ -35,3 +35,18 @@ def first_error(exc: ValidationError, wording: Mapping[str, str] | None = None) 
 def none_is_empty(value: Any) -> Any:
     """null read as an empty list (a BeforeValidator: listmonk's clients send null for none)."""
     return [] if value is None else value
+
+
+def setting_check(kind: Any, message: str) -> Callable[[str, Any], Any]:
+    """A check of one setting: `check(key, value)` is `value` validated strictly as `kind` (a
+    type, with its constraints in `Annotated`), or InvalidInput(key, message). The adapter is
+    built once, here."""
+    adapter: TypeAdapter[Any] = TypeAdapter(kind)
+
+    def check(key: str, value: Any) -> Any:
+        try:
+            return adapter.validate_python(value, strict=True)
+        except ValidationError:
+            raise InvalidInput(key, message) from None
+
+    return check
