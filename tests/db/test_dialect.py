@@ -1,11 +1,13 @@
-"""db.dialect, db.upsert.dialect_insert and db.locks.try_hold: the same answers on SQLite and
-PostgreSQL (the PostgreSQL pass runs them under scripts/with-postgres.sh)."""
+"""db.dialect, db.upsert.dialect_insert and upsert_rows, and db.locks.try_hold: the same
+answers on SQLite and PostgreSQL (the PostgreSQL pass runs them under scripts/with-postgres.sh)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from sqlalchemy import Engine, Table, func, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,7 +15,7 @@ import stmails
 from stmails.db import dialect
 from stmails.db.locks import try_hold
 from stmails.db.models import Subscriber, SubscriberHygiene
-from stmails.db.upsert import dialect_insert
+from stmails.db.upsert import dialect_insert, upsert_rows
 from stmails.services import subscribers
 
 
@@ -83,6 +85,63 @@ def test_dialect_insert_upserts(session: Session) -> None:
     count = session.scalar(select(func.count()).select_from(table))
     assert count == 1
     assert session.scalar(select(table.c.risk_score)) == 9
+
+
+def test_upsert_rows_inserts_and_updates_only_the_columns_named(session: Session) -> None:
+    first = subscribers.create(session, email="a@example.org")
+    second = subscribers.create(session, email="b@example.org")
+    session.flush()
+    table = cast(Table, SubscriberHygiene.__table__)
+    columns = (
+        "subscriber_id", "risk_score", "risk_level", "risk_factors", "scored_at", "verify_result",
+        "verify_reasons", "verified_at", "state", "state_at", "reengage_sent", "reengage_last_at",
+    )  # fmt: skip
+    at = datetime(2030, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+    later = datetime(2030, 2, 1, tzinfo=UTC)
+    connection = session.connection()
+
+    def row(sid: int, score: int, when: datetime, result: str) -> tuple[Any, ...]:
+        factors = [{"code": "x", "points": score}]
+        return (sid, score, "low", factors, when, result, [], None, "active", None, 0, None)
+
+    upsert_rows(
+        connection,
+        table,
+        columns,
+        [row(first.id, 1, at, "valid")],
+        ("subscriber_id",),
+        ("risk_score",),
+    )
+    # The columns not in the rows are the same for every row: given once, as `fixed`.
+    upsert_rows(
+        connection,
+        table,
+        columns[:5],
+        [row(first.id, 7, later, "")[:5], row(second.id, 2, later, "")[:5]],
+        key=("subscriber_id",),
+        update=("risk_score", "risk_factors", "scored_at"),
+        fixed=dict(zip(columns[5:], row(0, 0, at, "it's")[5:], strict=True)),
+    )
+    session.expire_all()
+    got = {
+        h.subscriber_id: (h.risk_score, h.risk_factors, h.scored_at, h.verify_result)
+        for h in session.scalars(select(SubscriberHygiene))
+    }
+    assert got == {
+        # The clash set only the columns to update.
+        first.id: (7, [{"code": "x", "points": 7}], later, "valid"),
+        second.id: (2, [{"code": "x", "points": 2}], later, "it's"),
+    }
+    upsert_rows(connection, table, columns, [], ("subscriber_id",), ("risk_score",))
+    with pytest.raises(ValueError, match="give the columns"):
+        upsert_rows(
+            connection,
+            table,
+            columns[:3],
+            [row(first.id, 1, at, "")[:3]],
+            ("subscriber_id",),
+            ("risk_score",),
+        )
 
 
 def test_try_hold(session_maker: sessionmaker[Session], engine: Engine) -> None:

@@ -190,3 +190,43 @@ def test_refusals_are_classified_by_stage() -> None:
         result = refusal("rcpt", code, text)
         assert (result.outcome, result.fatal) == ("error", True)
     assert classify_error(ConnectionRefusedError()).outcome == "error"
+
+
+def test_stored_settings_build_the_config_or_are_refused_naming_the_key() -> None:
+    from stmails.services.errors import InvalidInput
+    from stmails.services.sending.config import SendingConfig
+    from stmails.services.sending.smtp import SmtpServer
+
+    config = SendingConfig.from_settings(
+        {
+            "app.root_url": "https://mail.example.com/",
+            "app.message_rate": 5,
+            "app.concurrency": "",
+            "sending.retry_delay": "2m",
+            "app.message_sliding_window": True,
+            "app.message_sliding_window_duration": "30m",
+            "relay.sender_domains": ["Example.COM."],
+            "smtp": [{"host": "a.example.com", "enabled": False}, {"host": "b.example.com"}],
+        }
+    )
+    assert config.root_url == "https://mail.example.com"
+    assert config.message_rate == 5.0 and isinstance(config.message_rate, float)
+    assert config.concurrency == 4
+    assert (config.retry_delay, config.window_seconds) == (120.0, 1800.0)
+    assert config.relay_sender_domains == ("example.com",)
+    assert [server.host for server in config.smtp] == ["b.example.com"]
+    assert SendingConfig.from_settings({}, "http://x/").root_url == "http://x"
+    # Stored JSON is read strictly: a number written as text is refused, naming the key.
+    with pytest.raises(InvalidInput) as refused:
+        SendingConfig.from_settings({"app.batch_size": "500"})
+    assert refused.value.field == "app.batch_size"
+    with pytest.raises(InvalidInput) as refused:
+        SendingConfig.from_settings({"sending.retry_delay": "soon"})
+    assert refused.value.field == "sending.retry_delay"
+    with pytest.raises(InvalidInput) as refused:
+        SendingConfig.from_settings({"smtp": [{"host": "a.example.com", "port": 0}]})
+    assert refused.value.field == "smtp[0].port"
+    # One server alone is checked like an element of the list, enabled or not.
+    with pytest.raises(InvalidInput) as refused:
+        SmtpServer.from_settings({"host": "a", "enabled": False, "auth_protocol": "login"})
+    assert refused.value.field == "smtp[0].username"

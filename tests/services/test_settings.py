@@ -118,3 +118,28 @@ def test_a_stored_intake_setting_that_no_longer_validates_reads_as_its_default(
     session.commit()
     check = intake.current(session)
     assert (check.mode, check.reject) == ("off", frozenset({"syntax", "disposable"}))
+
+
+def test_the_simple_keys_are_validated_strictly_by_their_types() -> None:
+    assert settings.validate("verify.reject", ["syntax", "syntax", "disposable"]) == [
+        "syntax",
+        "disposable",
+    ]
+    assert settings.validate("bounce.reason_overrides", {"mailboxfull": "hard"}) == {
+        "mailboxfull": "hard"
+    }
+    assert settings.validate("bounce.mailbox_trust", "verp") == "verp"
+    assert settings.validate("verify.dns_timeout", 2) == 2.0
+    assert settings.validate("app.optin_template_id", 0) is None
+    # JSON's types are kept: no number as text, no 1 for true.
+    for key, value, message in [
+        ("bounce.enabled", 1, "must be true or false"),
+        ("bounce.mailbox_trust", "VERP", "one of verp, sent, any"),
+        ("public.optin_mail_daily_max", "3", "must be a whole number from 1 to 100"),
+        ("public.optin_mail_daily_max", True, "must be a whole number from 1 to 100"),
+        ("verify.dns_timeout", 11, "must be a number of seconds from 0.1 to 10"),
+        ("app.optin_template_id", -1, "must be a template id or null"),
+    ]:
+        with pytest.raises(SettingsError) as caught:
+            settings.validate(key, value)
+        assert (caught.value.field, caught.value.message) == (key, message)

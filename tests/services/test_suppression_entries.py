@@ -93,6 +93,24 @@ def test_accepted(raw: dict[str, Any], expected: SuppressionInput) -> None:
 
 def test_the_callers_default_reason_applies_when_none_is_given() -> None:
     assert parse_entry({"recipient": "ana@example.org"}, default_reason="import").reason == "import"
+    for empty in ("", None):
+        given = {"recipient": "ana@example.org", "reason": empty}
+        assert parse_entry(given, default_reason="Import").reason == "import"
+    with pytest.raises(SuppressionInputError, match="reason: expected"):
+        parse_entry({"recipient": "ana@example.org"}, default_reason="spite")
+
+
+def test_empty_values_are_not_given() -> None:
+    # An empty key falls back to the next one, an empty scope to the list's or global.
+    got = parse_entry({"recipient": "", "email": "ana@example.org", "scope": "", "list_id": 5})
+    assert (got.email, got.scope, got.list_id) == ("ana@example.org", "list", 5)
+    got = parse_entry({"email_hash": None, "hash": DIGEST.hex(), "list_id": "0", "source": ""})
+    assert (got.email_digest, got.scope, got.list_id, got.source) == (DIGEST, "global", 0, "api")
+    # The key is checked first: its error is the one reported.
+    with pytest.raises(SuppressionInputError, match=r"^recipient: "):
+        parse_entry({"recipient": "ana", "list_id": "x", "reason": "spite"})
+    with pytest.raises(SuppressionInputError, match=r"^list_id: "):
+        parse_entry({"recipient": "ana@example.org", "list_id": "x", "reason": "spite"})
 
 
 REFUSED: list[tuple[str, dict[str, Any], str]] = [

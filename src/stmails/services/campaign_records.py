@@ -13,8 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +42,7 @@ from stmails.db.models import (
     Template,
 )
 from stmails.db.types import utcnow
+from stmails.ingest.native import parse_timestamp
 from stmails.services.errors import InvalidInput, NotFound
 from stmails.services.pages import (
     Page,
@@ -42,6 +54,7 @@ from stmails.services.pages import (
     ordering,
     paged,
 )
+from stmails.services.validation import first_error, none_is_empty
 
 CAMPAIGN_ORDER = {
     name: getattr(Campaign, name)
@@ -59,6 +72,83 @@ EDITABLE = frozenset({"draft", "scheduled", "paused"})
 # listmonk's campaign types: `optin` goes to the unconfirmed subscribers of its double opt-in
 # lists (services.sending.campaigns).
 CAMPAIGN_TYPES = ("regular", "optin")
+
+
+# The longest text a campaign field takes (a body with inline images can be large).
+MAX_CONTENT = 5_000_000
+_Content = Annotated[StrictStr, Field(max_length=MAX_CONTENT)] | None
+
+
+def _send_at(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 timestamp")
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise ValueError("not an ISO 8601 timestamp") from None
+
+
+class CampaignBody(BaseModel):
+    """The campaign columns a listmonk create or update body may carry (`lists`, `media` and
+    the archive fields are read apart); each is type-checked here, its meaning by `create` and
+    `update_campaign`. Fields are checked in this order; the first error is the one reported.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: _Content = None
+    subject: _Content = None
+    from_email: _Content = None
+    body: _Content = None
+    altbody: _Content = None
+    content_type: _Content = None
+    messenger: _Content = None
+    type: _Content = None
+    # null: no tags.
+    tags: Annotated[list[StrictStr], Strict(), BeforeValidator(none_is_empty)] = []
+    send_at: Annotated[datetime | None, BeforeValidator(_send_at)] = None
+    # 0 or null: the default campaign template.
+    template_id: Annotated[StrictInt, AfterValidator(lambda v: v or None)] | None = None
+    # listmonk's custom headers: [{"X-Name": "value"}, ...]; an empty value is none.
+    headers: Annotated[
+        list[Annotated[dict[str, StrictStr], Strict()]],
+        Strict(),
+        BeforeValidator(lambda v: v or []),
+    ] = []
+    attribs: Annotated[
+        dict[str, Any], Strict(), BeforeValidator(lambda v: {} if v is None else v)
+    ] = {}
+    body_source: _Content = None
+
+
+# What a refused field says (the messages the API has always answered with).
+_BODY_WORDING = {
+    "string_type": "must be a string",
+    "string_too_long": f"longer than {MAX_CONTENT} characters",
+    "tags": "must be an array of strings",
+    "template_id": "must be a template id",
+    "headers": 'must be an array of objects like [{"X-Name": "value"}]',
+    "attribs": "must be a JSON object",
+}
+# Columns that cannot be null: a client's null leaves them to their defaults.
+_NOT_NULL = ("from_email", "body", "content_type", "messenger", "type")
+
+
+def body_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The campaign columns present in a listmonk create/update body, type-checked (keyword
+    arguments of `create` and `update_campaign`); InvalidInput naming the first wrong field."""
+    try:
+        valid = CampaignBody.model_validate(body)
+    except ValidationError as exc:
+        raise first_error(exc, _BODY_WORDING) from None
+    return {
+        name: getattr(valid, name)
+        for name in CampaignBody.model_fields
+        if name in valid.model_fields_set
+        and not (name in _NOT_NULL and getattr(valid, name) is None)
+    }
 
 
 def _check_fields(values: Mapping[str, Any]) -> None:

@@ -6,10 +6,20 @@ sign-up forms and the admin's list pickers).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Annotated, Any
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictStr,
+    ValidationError,
+)
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +36,7 @@ from stmails.services.pages import (
     ordering,
     paged,
 )
+from stmails.services.validation import first_error, none_is_empty
 
 # Subscribers on the list, in any status: listmonk's `subscriber_count`, to order by.
 SUBSCRIBER_COUNT = (
@@ -41,6 +52,46 @@ LIST_ORDER = {
     },
     "subscriber_count": SUBSCRIBER_COUNT,
 }
+
+
+# The longest text a list field takes.
+MAX_TEXT = 10_000
+_Text = Annotated[StrictStr, Field(max_length=MAX_TEXT)] | None
+
+
+class ListBody(BaseModel):
+    """The list fields a listmonk create or update body may carry, type-checked (their meaning
+    is `create`'s and `update_list`'s). Checked in this order; the first error is reported."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: _Text = None
+    type: _Text = None
+    optin: _Text = None
+    status: _Text = None
+    description: _Text = None
+    # null: no tags.
+    tags: Annotated[list[StrictStr], Strict(), BeforeValidator(none_is_empty)] = []
+
+
+# What a refused field says (the messages the API has always answered with).
+_BODY_WORDING = {
+    "string_type": "must be a string",
+    "string_too_long": f"longer than {MAX_TEXT} characters",
+    "tags": "must be an array of strings",
+}
+
+
+def body_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The list fields present in a listmonk create/update body, type-checked (keyword arguments
+    of `create` and `update_list`); a text field sent empty or null is left out, as listmonk's
+    update keeps it. InvalidInput naming the first wrong field."""
+    try:
+        valid = ListBody.model_validate(body)
+    except ValidationError as exc:
+        raise first_error(exc, _BODY_WORDING) from None
+    fields = {name: getattr(valid, name) for name in valid.model_fields_set}
+    return {name: value for name, value in fields.items() if value or name == "tags"}
 
 
 def _check(

@@ -41,9 +41,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
 
 from stmails.services.errors import InvalidInput
+from stmails.services.validation import setting_check
 
 DEFAULTS: dict[str, Any] = {
     "app.site_name": "stmails",
@@ -99,25 +102,20 @@ def _css_problem(css: str) -> str | None:
     return None
 
 
-def _boolean(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInput(key, "must be true or false")
-    return value
+_boolean = setting_check(bool, "must be true or false")
 
 
 def _integer(low: int, high: int) -> Callable[[str, Any], int]:
-    def check(key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidInput(key, f"must be a whole number from {low} to {high}")
-        return value
-
+    check: Callable[[str, Any], int] = setting_check(
+        Annotated[int, Field(ge=low, le=high)], f"must be a whole number from {low} to {high}"
+    )
     return check
 
 
-def _seconds(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.1 <= value <= 10:
-        raise InvalidInput(key, "must be a number of seconds from 0.1 to 10")
-    return float(value)
+# A whole number of seconds is a number of seconds too (read as a float).
+_seconds = setting_check(
+    Annotated[float, Field(ge=0.1, le=10)], "must be a number of seconds from 0.1 to 10"
+)
 
 
 def _site_name(key: str, value: Any) -> str:
@@ -204,12 +202,11 @@ def _css(key: str, value: Any) -> str:
     return value
 
 
-def _optional_id(key: str, value: Any) -> int | None:
-    if value is None or value == 0:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInput(key, "must be a template id or null")
-    return value
+# 0 (or null) is no template: stmails makes one on first use.
+_optional_id = setting_check(
+    Annotated[Annotated[int, Field(ge=1)] | None, BeforeValidator(lambda v: None if v == 0 else v)],
+    "must be a template id or null",
+)
 
 
 _CHECKS: dict[str, Callable[[str, Any], Any]] = {

@@ -42,9 +42,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,7 @@ from stmails.services.errors import InvalidInput
 from stmails.services.hygiene import config as hygiene_config
 from stmails.services.media import config as media_config
 from stmails.services.sending import config as sending_config
+from stmails.services.validation import setting_check
 from stmails.verify.result import Reason
 
 BounceAction = Literal["none", "unsubscribe", "blocklist", "delete"]
@@ -121,7 +122,8 @@ DEFAULTS.update(alert_config.DEFAULTS)
 # The list-hygiene settings (services.hygiene.config).
 DEFAULTS.update(hygiene_config.DEFAULTS)
 
-VERIFY_MODES = ("off", "flag", "reject")
+VerifyMode = Literal["off", "flag", "reject"]
+VERIFY_MODES: tuple[VerifyMode, ...] = ("off", "flag", "reject")
 
 # Where secrets are inside values: a top-level key whose value is the secret, or a key whose
 # value is an object (or a list of objects) holding secret fields.
@@ -182,6 +184,28 @@ _BOOLEAN_KEYS = {
     "privacy.individual_tracking",
     "privacy.disable_tracking",
 }
+_REASON_CODES = tuple(reason.value for reason in Reason)
+
+
+def _reason_codes(codes: list[str]) -> list[str]:
+    if not set(codes) <= set(_REASON_CODES):
+        raise ValueError("unknown reason code")
+    return list(dict.fromkeys(codes))
+
+
+# The keys whose refusals say one thing: each value validated strictly by its type.
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    **{key: setting_check(bool, "must be true or false") for key in _BOOLEAN_KEYS},
+    "bounce.reason_overrides": setting_check(
+        dict[str, Literal["soft", "hard"]], 'must map reasons to "soft" or "hard"'
+    ),
+    "bounce.mailbox_trust": setting_check(MailboxTrust, f"one of {', '.join(MAILBOX_TRUST)}"),
+    "verify.on_subscribe": setting_check(VerifyMode, f"one of {', '.join(VERIFY_MODES)}"),
+    "verify.reject": setting_check(
+        Annotated[list[str], AfterValidator(_reason_codes)],
+        f"must be a list of reason codes ({', '.join(_REASON_CODES)})",
+    ),
+}
 
 
 class SettingsError(InvalidInput):
@@ -200,10 +224,12 @@ def validate(key: str, value: Any) -> Any:
             return hygiene_config.validate_setting(key, value)
         except InvalidInput as exc:
             raise SettingsError(exc.field, exc.message) from None
-    if key in _BOOLEAN_KEYS:
-        if not isinstance(value, bool):
-            raise SettingsError(key, "must be true or false")
-        return value
+    check = _CHECKS.get(key)
+    if check is not None:
+        try:
+            return check(key, value)
+        except InvalidInput as exc:
+            raise SettingsError(exc.field, exc.message) from None
     if key == "bounce.actions":
         merged = copy.deepcopy(DEFAULTS[key])
         if not isinstance(value, Mapping):
@@ -213,27 +239,8 @@ def validate(key: str, value: Any) -> Any:
                 raise SettingsError(key, f"unknown bounce type {kind!r}")
             merged[kind].update(rule)
         value = merged
-    if key == "bounce.reason_overrides":
-        if not isinstance(value, Mapping) or not all(
-            isinstance(r, str) and t in ("soft", "hard") for r, t in value.items()
-        ):
-            raise SettingsError(key, 'must map reasons to "soft" or "hard"')
-        return dict(value)
     if key == "bounce.mailboxes":
         return _mailboxes(value)
-    if key == "bounce.mailbox_trust":
-        if value not in MAILBOX_TRUST:
-            raise SettingsError(key, f"one of {', '.join(MAILBOX_TRUST)}")
-        return value
-    if key == "verify.on_subscribe":
-        if value not in VERIFY_MODES:
-            raise SettingsError(key, f"one of {', '.join(VERIFY_MODES)}")
-        return value
-    if key == "verify.reject":
-        codes = [reason.value for reason in Reason]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v in codes for v in value):
-            raise SettingsError(key, f"must be a list of reason codes ({', '.join(codes)})")
-        return list(dict.fromkeys(value))
     if key in alert_config.DEFAULTS:
         try:
             return alert_config.validate_setting(key, value)

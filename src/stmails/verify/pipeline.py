@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stmails.verify.mx import DomainMail, MailDomainResolver, MailStatus
 from stmails.verify.offline import OfflineVerifier
@@ -35,7 +36,7 @@ def _extend(
     result: VerificationResult,
     reasons: Sequence[Reason],
     stage: str,
-    **changes: object,
+    **changes: Any,
 ) -> VerificationResult:
     """A copy of ``result`` with more reasons (deduplicated, in order) and the verdict redone."""
     merged = tuple(dict.fromkeys((*result.reasons, *reasons)))
@@ -44,7 +45,7 @@ def _extend(
         reasons=merged,
         result=combine(merged),
         stages=(*result.stages, stage),
-        **changes,  # type: ignore[arg-type]
+        **changes,
     )
 
 

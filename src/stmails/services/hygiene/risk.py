@@ -25,12 +25,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, cast
 
 from sqlalchemy import Connection, Integer, Table, and_, column, func, select, table, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from stmails.db.dialect import is_sqlite
 from stmails.db.in_list import in_list
 from stmails.db.models import (
     Bounce,
@@ -41,7 +41,7 @@ from stmails.db.models import (
 )
 from stmails.db.prepared import Prepared
 from stmails.db.types import utcnow
-from stmails.db.upsert import dialect_insert
+from stmails.db.upsert import dialect_insert, upsert_rows
 from stmails.services import settings as settings_service
 from stmails.services.analytics.rollups import CHANGES, DOMAINS
 from stmails.verify.disposable import default_disposable_domains
@@ -225,13 +225,10 @@ def last_engaged(connection: Connection, where: Any) -> dict[int, datetime]:
     return out
 
 
-def _aware(value: Any) -> datetime:
+def _aware(value: str | datetime) -> datetime:
     # SQLite hands aggregates back as text or naive datetimes, without the column type.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value  # type: ignore[no-any-return]
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _bounce_counts(connection: Connection, where: Any) -> dict[int, dict[str, int]]:
@@ -290,7 +287,7 @@ class _Row:
     old: tuple[int, str, Any] | None
 
 
-def _when(value: Any) -> datetime | None:
+def _when(value: str | datetime | None) -> datetime | None:
     """A timestamp read without the column type's processing: SQLite's naive UTC text, or
     PostgreSQL's aware datetime."""
     if value is None:
@@ -298,8 +295,8 @@ def _when(value: Any) -> datetime | None:
     if isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-    return value  # type: ignore[no-any-return]
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def _json(value: Any) -> Any:
@@ -350,7 +347,7 @@ def _unchanged(old: tuple[int, str, Any] | None, new: Score) -> bool:
         return False
     stored = old[2]
     if isinstance(stored, str):
-        # SQLite keeps the text as written (by `_write`, through `_factors_text`).
+        # SQLite keeps the text as the JSON column wrote it: json.dumps, as `_factors_text`.
         return stored == _factors_text(new.factors) or _json(stored) == new.factors
     return bool(stored == new.factors)
 
@@ -404,41 +401,9 @@ def _changes(
     return changes
 
 
-_UPSERT_SQLITE = (
-    "INSERT INTO subscriber_hygiene (subscriber_id, risk_score, risk_level, risk_factors,"
-    " scored_at, verify_result, verify_reasons, verified_at, state, state_at, reengage_sent,"
-    " reengage_last_at) VALUES (?, ?, ?, ?, ?, '', '[]', NULL, 'active', NULL, 0, NULL)"
-    " ON CONFLICT (subscriber_id) DO UPDATE SET risk_score = excluded.risk_score,"
-    " risk_level = excluded.risk_level, risk_factors = excluded.risk_factors,"
-    " scored_at = excluded.scored_at"
-)
-
-
-def _write(connection: Connection, changes: list[tuple[int, Score]], now: datetime) -> None:
-    """Upserts the scores (a subscriber without a hygiene row gets one)."""
-    if not changes:
-        return
-    if is_sqlite(connection):
-        # The driver's own executemany with values already in their stored form (naive UTC
-        # text, JSON text): SQLAlchemy's per-row parameter processing would double the run.
-        stamp = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        connection.exec_driver_sql(
-            _UPSERT_SQLITE,
-            [
-                (sid, new.points, new.level, _factors_text(new.factors), stamp)
-                for sid, new in changes
-            ],
-        )
-        return
-    statement = dialect_insert(connection, _HYGIENE)
-    statement = statement.on_conflict_do_update(
-        index_elements=["subscriber_id"],
-        set_={
-            name: statement.excluded[name]
-            for name in ("risk_score", "risk_level", "risk_factors", "scored_at")
-        },
-    )
-    defaults: dict[str, Any] = {
+# A new hygiene row's columns besides its score.
+_NEW_ROW: Mapping[str, Any] = MappingProxyType(
+    {
         "verify_result": "",
         "verify_reasons": [],
         "verified_at": None,
@@ -447,19 +412,20 @@ def _write(connection: Connection, changes: list[tuple[int, Score]], now: dateti
         "reengage_sent": 0,
         "reengage_last_at": None,
     }
-    connection.execute(
-        statement,
-        [
-            {
-                **defaults,
-                "subscriber_id": sid,
-                "risk_score": new.points,
-                "risk_level": new.level,
-                "risk_factors": new.factors,
-                "scored_at": now,
-            }
-            for sid, new in changes
-        ],
+)
+_SCORE_COLUMNS = ("risk_score", "risk_level", "risk_factors", "scored_at")
+
+
+def _write(connection: Connection, changes: list[tuple[int, Score]], now: datetime) -> None:
+    """Upserts the scores (a subscriber without a hygiene row gets one)."""
+    upsert_rows(
+        connection,
+        _HYGIENE,
+        ("subscriber_id", *_SCORE_COLUMNS),
+        [(sid, new.points, new.level, new.factors, now) for sid, new in changes],
+        key=("subscriber_id",),
+        update=_SCORE_COLUMNS,
+        fixed=_NEW_ROW,
     )
 
 

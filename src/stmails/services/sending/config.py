@@ -46,6 +46,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
 )
+from pydantic_core import ErrorDetails
 
 from stmails.core.verp import MAX_PREFIX
 from stmails.services.errors import InvalidInput
@@ -285,9 +286,15 @@ def _check_server(server: SmtpServerSetting, where: str) -> None:
 
 
 def _smtp(value: Any) -> list[dict[str, Any]]:
+    return [server.model_dump() for server in _servers(value)]
+
+
+def _servers(value: Any) -> list[SmtpServerSetting]:
+    """Every server of the `smtp` setting, validated (models, then what only the list as a
+    whole can get wrong), each with a uuid; InvalidInput naming the first wrong field."""
     if not isinstance(value, list):
         raise InvalidInput("smtp", "must be a list of SMTP servers")
-    stored: list[dict[str, Any]] = []
+    servers: list[SmtpServerSetting] = []
     uuids: set[str] = set()
     names: dict[str, str] = {}
     senders: dict[str, str] = {}
@@ -317,8 +324,8 @@ def _smtp(value: Any) -> list[dict[str, Any]]:
         if server.uuid in uuids:
             raise InvalidInput(f"{where}.uuid", "two servers have the same uuid")
         uuids.add(server.uuid)
-        stored.append(server.model_dump())
-    return stored
+        servers.append(server)
+    return servers
 
 
 def _model(model: type[BaseModel], value: Any, where: str) -> Any:
@@ -330,8 +337,12 @@ def _model(model: type[BaseModel], value: Any, where: str) -> Any:
         path = where
         for part in first["loc"]:
             path += f"[{part}]" if isinstance(part, int) else f".{part}"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise InvalidInput(path, message) from None
+        raise InvalidInput(path, _message(first)) from None
+
+
+def _message(error: ErrorDetails) -> str:
+    """What a pydantic error says, without its "Value error, " prefix."""
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 class _Scalars(BaseModel):
@@ -377,6 +388,8 @@ SCALAR_KEYS = {
     "app.message_sliding_window_rate": "sliding_window_rate",
 }
 _DEFAULTS = _Scalars()
+# Field of `_Scalars` -> setting key.
+_KEY_OF = {name: key for key, name in SCALAR_KEYS.items()}
 
 # Defaults of the sending keys as `GET /api/settings` shows them.
 DEFAULTS: dict[str, Any] = {key: getattr(_DEFAULTS, name) for key, name in SCALAR_KEYS.items()}
@@ -395,16 +408,33 @@ def _sender_domains(value: Any) -> list[str]:
     return list(dict.fromkeys(domains))
 
 
+def _scalars(given: Mapping[str, Any]) -> _Scalars:
+    """`_Scalars` from field names to values (absent fields: their defaults, unchecked);
+    InvalidInput naming the setting key of the first wrong field."""
+    try:
+        return _Scalars.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(_KEY_OF[str(first["loc"][0])], _message(first)) from None
+
+
 def _scalar(key: str, value: Any) -> Any:
     name = SCALAR_KEYS[key]
     if value is None:
         raise InvalidInput(key, "must not be null")
-    try:
-        checked = _Scalars.model_validate({name: value})
-    except ValidationError as exc:
-        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-        raise InvalidInput(key, message) from None
-    return getattr(checked, name)
+    return getattr(_scalars({name: value}), name)
+
+
+def stored_scalars(values: Mapping[str, Any]) -> _Scalars:
+    """The single-value sending keys of a mapping of stored settings, validated by one model
+    (a key missing, null or empty takes its default); InvalidInput naming the first wrong key."""
+    return _scalars(
+        {
+            name: value
+            for key, name in SCALAR_KEYS.items()
+            if (value := values.get(key)) is not None and value != ""
+        }
+    )
 
 
 def _scalar_validator(key: str) -> Callable[[Any], Any]:
@@ -425,10 +455,7 @@ def validate_setting(key: str, value: Any) -> Any:
 
 def enabled_servers(values: Mapping[str, Any]) -> list[SmtpServerSetting]:
     """The enabled servers of the stored `smtp` setting (validated; InvalidInput if not)."""
-    smtp = values.get("smtp") or []
-    return [
-        SmtpServerSetting.model_validate(entry) for entry in _smtp(smtp) if entry.get("enabled")
-    ]
+    return [server for server in _servers(values.get("smtp") or []) if server.enabled]
 
 
 def bounce_bases(values: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -533,35 +560,33 @@ class SendingConfig:
     def from_settings(cls, values: Mapping[str, Any], root_url: str = "") -> SendingConfig:
         """The configuration from a mapping of setting keys to values (missing keys: defaults);
         InvalidInput naming the field when a stored value does not validate."""
-
-        def get(key: str) -> Any:
-            value = values.get(key)
-            if value is None or value == "":
-                return DEFAULTS[key]
-            return validate_setting(key, value)
-
+        stored = stored_scalars(values)
+        servers = enabled_servers(values)
+        domains = values.get("relay.sender_domains")
         return cls(
-            root_url=str(get("app.root_url") or root_url or cls.root_url).rstrip("/"),
-            from_email=get("app.from_email"),
-            bounce_address=get("sending.bounce_address"),
-            verp=get("sending.verp"),
-            message_id_domain=get("sending.message_id_domain"),
-            unsubscribe_mailto=get("sending.unsubscribe_mailto"),
-            feedback_id_sender=get("sending.feedback_id_sender"),
-            concurrency=get("app.concurrency"),
-            message_rate=float(get("app.message_rate")),
-            batch_size=get("app.batch_size"),
-            max_send_errors=get("app.max_send_errors"),
-            soft_retries=get("sending.soft_retries"),
-            retry_delay=parse_duration(get("sending.retry_delay"), 300.0),
-            smtp=[server.runtime() for server in enabled_servers(values)],
-            relay_sender_domains=tuple(get("relay.sender_domains")),
+            root_url=(stored.root_url or root_url or cls.root_url).rstrip("/"),
+            from_email=stored.from_email,
+            bounce_address=stored.bounce_address,
+            verp=stored.verp,
+            message_id_domain=stored.message_id_domain,
+            unsubscribe_mailto=stored.unsubscribe_mailto,
+            feedback_id_sender=stored.feedback_id_sender,
+            concurrency=stored.concurrency,
+            message_rate=stored.message_rate,
+            batch_size=stored.batch_size,
+            max_send_errors=stored.max_send_errors,
+            soft_retries=stored.soft_retries,
+            retry_delay=parse_duration(stored.retry_delay, 300.0),
+            smtp=[server.runtime() for server in servers],
+            relay_sender_domains=tuple(
+                () if domains is None or domains == "" else _sender_domains(domains)
+            ),
             window_seconds=(
-                parse_duration(get("app.message_sliding_window_duration"), 3600.0)
-                if get("app.message_sliding_window")
+                parse_duration(stored.sliding_window_duration, 3600.0)
+                if stored.sliding_window
                 else 0.0
             ),
-            window_rate=get("app.message_sliding_window_rate"),
+            window_rate=stored.sliding_window_rate,
         )
 
 
@@ -576,3 +601,11 @@ def single_server(entry: Any) -> SmtpServer:
 def servers_from_settings(smtp: Sequence[Mapping[str, Any]]) -> list[SmtpServer]:
     """The enabled servers of listmonk's `smtp` setting; InvalidInput naming a bad field."""
     return [s.runtime() for s in enabled_servers({"smtp": list(smtp)})]
+
+
+def server_from_setting(entry: Mapping[str, Any]) -> SmtpServer:
+    """One element of listmonk's `smtp` list (enabled or not) as the pool uses it; InvalidInput
+    naming the field (`smtp[0].<field>`) when it does not validate."""
+    server: SmtpServerSetting = _model(SmtpServerSetting, {**entry, "enabled": True}, "smtp[0]")
+    _check_server(server, "smtp[0]")
+    return server.runtime()

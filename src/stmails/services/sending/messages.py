@@ -339,8 +339,11 @@ def custom_headers(raw: object) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     if raw is None:
         return items
-    entries: Iterable[object] = [raw] if isinstance(raw, dict) else raw  # type: ignore[assignment]
-    if not isinstance(entries, list | tuple | dict):
+    if isinstance(raw, dict):
+        entries: Iterable[object] = [raw]
+    elif isinstance(raw, list | tuple):
+        entries = raw
+    else:
         raise MessageError("headers must be a list of {name: value} objects")
     for entry in entries:
         if not isinstance(entry, dict):

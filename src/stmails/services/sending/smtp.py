@@ -106,9 +106,9 @@ class SmtpServer:
         """A server from one element of listmonk's `smtp` list; ValueError (InvalidInput
         naming the field) on bad values."""
         # The settings models build on this module, so they are imported when used.
-        from stmails.services.sending.config import servers_from_settings
+        from stmails.services.sending.config import server_from_setting
 
-        return servers_from_settings([{**entry, "enabled": True}])[0]
+        return server_from_setting(entry)
 
 
 def servers_from_settings(smtp: Sequence[Mapping[str, Any]]) -> list[SmtpServer]:

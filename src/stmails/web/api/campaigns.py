@@ -12,14 +12,12 @@ carries), `template_id` (the default campaign template when absent) and the arch
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
 from stmails.db.handles import Session
 from stmails.db.models import Campaign
-from stmails.ingest.native import parse_timestamp
 from stmails.services import archive
 from stmails.services import campaign_records as campaign_service
 from stmails.services import settings as settings_service
@@ -34,7 +32,6 @@ from stmails.web.body import (
     json_object,
     object_field,
     run_db,
-    strings_field,
     text_field,
 )
 from stmails.web.deps import Principal, require_user
@@ -48,17 +45,6 @@ router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_user), guar
 # listmonk's pairs: every campaign, or (with the narrow one) the campaigns of the caller's lists.
 READ = require_any("campaigns:get_all", "campaigns:get")
 WRITE = require_any("campaigns:manage_all", "campaigns:manage")
-
-TEXT_FIELDS = (
-    "name",
-    "subject",
-    "from_email",
-    "body",
-    "altbody",
-    "content_type",
-    "messenger",
-    "type",
-)
 
 
 def serialized(session: Session, items: Sequence[Campaign]) -> list[dict[str, Any]]:
@@ -78,52 +64,6 @@ def serialized(session: Session, items: Sequence[Campaign]) -> list[dict[str, An
 
 def _one(session: Session, item: Campaign) -> dict[str, Any]:
     return serialized(session, [item])[0]
-
-
-def _send_at(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise bad_request("send_at: must be an ISO 8601 timestamp")
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        raise bad_request("send_at: not an ISO 8601 timestamp") from None
-
-
-def _fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The campaign columns present in a listmonk body, type-checked (`lists` excluded)."""
-    fields: dict[str, Any] = {}
-    for name in TEXT_FIELDS:
-        if name in body:
-            fields[name] = text_field(body, name, 5_000_000)
-    if "tags" in body:
-        fields["tags"] = strings_field(body, "tags") or []
-    if "send_at" in body:
-        fields["send_at"] = _send_at(body.get("send_at"))
-    if "template_id" in body:
-        template_id = body.get("template_id")
-        if template_id is not None and (
-            isinstance(template_id, bool) or not isinstance(template_id, int)
-        ):
-            raise bad_request("template_id: must be a template id")
-        fields["template_id"] = template_id or None
-    if "headers" in body:
-        headers = body.get("headers") or []
-        if not isinstance(headers, list) or not all(
-            isinstance(h, dict) and all(isinstance(v, str) for v in h.values()) for h in headers
-        ):
-            raise bad_request('headers: must be an array of objects like [{"X-Name": "value"}]')
-        fields["headers"] = headers
-    if "attribs" in body:
-        fields["attribs"] = object_field(body, "attribs") or {}
-    if "body_source" in body:
-        fields["body_source"] = text_field(body, "body_source", 5_000_000)
-    # Columns that cannot be null take their defaults when a client sends null.
-    for name in ("from_email", "body", "content_type", "messenger", "type"):
-        if name in fields and fields[name] is None:
-            del fields[name]
-    return fields
 
 
 def archive_fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +148,7 @@ async def get_campaign(request: Request, campaign_id: int) -> JSONResponse:
 async def create_campaign(request: Request, caller: Caller) -> JSONResponse:
     """listmonk's `POST /api/campaigns`: name, subject, lists and the content fields."""
     body = await json_object(request)
-    fields = _fields(body)
+    fields = campaign_service.body_fields(body)
     name = fields.pop("name", None)
     subject = fields.pop("subject", None)
     if not name:
@@ -240,7 +180,7 @@ async def create_campaign(request: Request, caller: Caller) -> JSONResponse:
 )
 async def update_campaign(request: Request, caller: Caller, campaign_id: int) -> JSONResponse:
     body = await json_object(request)
-    fields = _fields(body)
+    fields = campaign_service.body_fields(body)
     list_ids = ids_field(body, "lists")
     check_campaign_lists(caller, list_ids)
     media_ids = ids_field(body, "media")

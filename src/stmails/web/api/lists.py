@@ -25,7 +25,7 @@ from stmails.db.models import MailingList
 from stmails.services import lists as list_service
 from stmails.web import serialize
 from stmails.web.api.subscribers import JSON_BODY
-from stmails.web.body import act_on_one, json_object, query_ids, run_db, strings_field, text_field
+from stmails.web.body import act_on_one, json_object, query_ids, run_db
 from stmails.web.deps import require_user
 from stmails.web.errors import bad_request
 from stmails.web.list_scope import guard, manageable, readable, require_lists
@@ -37,20 +37,6 @@ router = APIRouter(tags=["lists"], dependencies=[Depends(require_user), guard])
 
 def _one(session: Session, item: MailingList) -> dict[str, Any]:
     return serialize.mailing_list(item, list_service.counts(session, [item.id])[item.id])
-
-
-def _fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The list fields present in a listmonk body, type-checked."""
-    fields: dict[str, Any] = {}
-    for name in ("name", "type", "optin", "status", "description"):
-        if name in body:
-            value = text_field(body, name, 10_000)
-            # listmonk's update keeps a field sent empty.
-            if value:
-                fields[name] = value
-    if "tags" in body:
-        fields["tags"] = strings_field(body, "tags") or []
-    return fields
 
 
 def _single(values: list[str] | None, name: str) -> str | None:
@@ -140,7 +126,7 @@ async def get_list(request: Request, list_id: int) -> JSONResponse:
 )
 async def create_list(request: Request) -> JSONResponse:
     """listmonk's `POST /api/lists`: name, type, optin, status, tags, description."""
-    fields = _fields(await json_object(request))
+    fields = list_service.body_fields(await json_object(request))
     if not fields.get("name"):
         raise bad_request("name: required")
 
@@ -158,7 +144,7 @@ async def create_list(request: Request) -> JSONResponse:
 )
 async def update_list(request: Request, list_id: int) -> JSONResponse:
     """Changes the fields present (listmonk's PUT takes any subset)."""
-    fields = _fields(await json_object(request))
+    fields = list_service.body_fields(await json_object(request))
 
     def work(session: Session) -> dict[str, Any]:
         found = list_service.get(session, list_id)
