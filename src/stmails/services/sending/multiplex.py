@@ -178,9 +178,10 @@ class _Multiplexer:
         self._lease()
         while True:
             for link in self.links:
-                if not link.busy and link.down is None and self.fatal is None:
+                if not link.waiting and link.down is None and self.fatal is None:
                     self._start_next(link)
-            busy = [link for link in self.links if link.busy]
+            # (`waiting` rather than the `busy` property: this runs a few times per message.)
+            busy = [link for link in self.links if link.waiting]
             retry_at = self._retry_at()
             if not busy:
                 if self.fatal is None and retry_at is not None and self._usable():
@@ -215,7 +216,7 @@ class _Multiplexer:
                 ready: _Link = key.data
                 if mask & selectors.EVENT_WRITE and ready.outbox:
                     self._flush(ready)
-                if mask & selectors.EVENT_READ and ready.busy:
+                if mask & selectors.EVENT_READ and ready.waiting:
                     self._read(ready)
 
     def _abort(self, text: str) -> None:
@@ -405,7 +406,7 @@ class _Multiplexer:
             self._lost(link, None)
             return
         link.inbox += chunk
-        while link.busy:
+        while link.waiting and link.inbox:
             reply = self._reply(link)
             if reply is None:
                 return

@@ -34,8 +34,10 @@ log = logging.getLogger("stmails.services.sending.campaigns")
 
 # Messages per connection in one chunk handed to the SMTP engine.
 SHARE_SIZE = 64
-# How often the SMTP engine re-reads the campaign's status while it sends a chunk.
-HALT_EVERY = 25
+# How often the SMTP engine re-reads the campaign's status while it sends a chunk: every
+# `HALT_EVERY` messages or `HALT_SECONDS`, whichever comes first (a read costs about as much
+# CPU as rendering two messages; at 2,500 messages/s this is 25 reads a second).
+HALT_EVERY = 100
 HALT_SECONDS = 0.25
 
 # One recipient's outcome in a chunk: its message (None when it was not rendered) and SMTP
