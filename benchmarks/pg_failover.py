@@ -146,8 +146,12 @@ class Postgres:
             engine.dispose()
 
     def kill_primary(self) -> None:
-        """SIGKILL to the primary's postmaster and every process of it at the same moment, as
-        when its machine dies (the WAL sender cannot send what it has not sent yet)."""
+        """The primary's machine dies: the replication link is cut (WAL not delivered to the
+        standby yet is lost, as the dead machine's socket buffers would be; on loopback the
+        kernel would otherwise still deliver them) and the postmaster and each of its processes
+        get SIGKILL at the same moment."""
+        if self.link is not None:
+            self.link.cut()
         pid = int((self.primary / "postmaster.pid").read_text().split()[0])
         children = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -205,10 +209,11 @@ class Postgres:
 def _forwarder_main(port: int, target: int, delay: float, conn: Connection) -> None:
     """Forwards 127.0.0.1:`port` to 127.0.0.1:`target`, each byte `delay` seconds late (a
     network's latency, each way). The command ("switch", port) sends new connections to another
-    port and resets the open ones (as a moved virtual IP does)."""
+    port and resets the open ones (as a moved virtual IP does); ("cut",) resets them and refuses
+    new ones."""
 
     async def main() -> None:
-        state = {"target": target}
+        state = {"target": target, "cut": 0}
         open_pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         done = asyncio.Event()
 
@@ -235,6 +240,8 @@ def _forwarder_main(port: int, target: int, delay: float, conn: Connection) -> N
                     if not data:
                         break
                     await asyncio.sleep(max(0.0, due - loop.time()))
+                    if state["cut"]:
+                        break
                     writer.write(data)
                     await writer.drain()
 
@@ -250,6 +257,9 @@ def _forwarder_main(port: int, target: int, delay: float, conn: Connection) -> N
                 writer.close()
 
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if state["cut"]:
+                writer.transport.abort()
+                return
             try:
                 up_reader, up_writer = await asyncio.open_connection("127.0.0.1", state["target"])
             except OSError:
@@ -264,12 +274,15 @@ def _forwarder_main(port: int, target: int, delay: float, conn: Connection) -> N
 
         def on_command() -> None:
             command = conn.recv()
-            if command[0] == "switch":
-                state["target"] = command[1]
+            if command[0] in ("switch", "cut"):
+                if command[0] == "switch":
+                    state["target"] = command[1]
+                else:
+                    state["cut"] = 1
                 for client, upstream in list(open_pairs):
                     client.transport.abort()
                     upstream.transport.abort()
-                conn.send("switched")
+                conn.send("done")
             else:
                 done.set()
 
@@ -296,7 +309,13 @@ class Forwarder:
 
     def switch(self, target: int) -> None:
         self.parent.send(("switch", target))
-        assert self.parent.recv() == "switched"
+        assert self.parent.recv() == "done"
+
+    def cut(self) -> None:
+        """Resets the open connections, drops what they have not delivered yet, and refuses
+        new ones: the network of a machine that died."""
+        self.parent.send(("cut",))
+        assert self.parent.recv() == "done"
 
     def stop(self) -> None:
         self.parent.send(("stop",))
