@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -525,15 +526,22 @@ def run(args: argparse.Namespace, work: Path) -> int:
             wait_ready(port, serve, serve_log)
             with ExitStack() as stack:
                 worker = None
+                finished: list[float] = []
                 if campaign_id is not None:
                     worker_env = {**env, "STMAILS_DATA_DIR": str(work / "worker")}
                     command = ["worker", "--poll", "0.2"]
                     worker = stack.enter_context(stmails(command, worker_env, worker_log))
                     start_campaign(url, campaign_id)
+                    watcher = threading.Thread(
+                        target=wait_finished, args=(url, campaign_id, args.timeout, finished)
+                    )
+                    watcher.start()
                 load, killed, switched = asyncio.run(drive(args, pg, forwarder, port))
                 finished_after = None
                 if campaign_id is not None:
-                    finished_after = wait_finished(url, campaign_id, args.timeout, killed)
+                    watcher.join()
+                    if finished:
+                        finished_after = finished[0] - killed
                 serve_alive = serve.poll() is None
                 worker_alive = worker is None or worker.poll() is None
         return report(args, pg, load, killed, switched, serve_alive, worker_alive, url,
@@ -546,8 +554,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
         pg.stop()
 
 
-def wait_finished(url: str, campaign_id: int, timeout: float, killed: float) -> float | None:
-    """Seconds from the kill until the campaign is finished on the new primary (None: not)."""
+def wait_finished(url: str, campaign_id: int, timeout: float, finished: list[float]) -> None:
+    """Appends to `finished` the time (time.monotonic()) when the campaign is seen finished,
+    polling every 0.2 s through the forwarder; nothing when it is not within `timeout`."""
     engine = make_engine(url)
     try:
         deadline = time.monotonic() + timeout
@@ -560,9 +569,9 @@ def wait_finished(url: str, campaign_id: int, timeout: float, killed: float) -> 
             except Exception:
                 status = None
             if status == "finished":
-                return time.monotonic() - killed
+                finished.append(time.monotonic())
+                return
             time.sleep(0.2)
-        return None
     finally:
         engine.dispose()
 
