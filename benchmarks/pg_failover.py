@@ -211,11 +211,16 @@ def _forwarder_main(port: int, target: int, delay: float, conn: Connection) -> N
     """Forwards 127.0.0.1:`port` to 127.0.0.1:`target`, each byte `delay` seconds late (a
     network's latency, each way). The command ("switch", port) sends new connections to another
     port and resets the open ones (as a moved virtual IP does); ("cut",) resets them and refuses
-    new ones."""
+    new ones. ("blackhole",) is a server that vanished without a word (a dead host behind a
+    DNS name): the open connections stay open but nothing reaches either end any more, and new
+    ones are accepted and never answered, until a ("switch", port, False) that leaves the old
+    ones in the hole."""
 
     async def main() -> None:
-        state = {"target": target, "cut": 0}
+        state = {"target": target, "cut": 0, "hole": 0}
         open_pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        holed: set[asyncio.StreamWriter] = set()
+        forever = asyncio.Event()
         done = asyncio.Event()
 
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -224,11 +229,14 @@ def _forwarder_main(port: int, target: int, delay: float, conn: Connection) -> N
                 return
             try:
                 while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
+                    if writer not in holed:
+                        writer.write(data)
+                        await writer.drain()
             except (ConnectionError, OSError):
                 pass
             finally:
+                if writer in holed:
+                    await forever.wait()
                 writer.close()
 
         async def late_pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -261,6 +269,9 @@ def _forwarder_main(port: int, target: int, delay: float, conn: Connection) -> N
             if state["cut"]:
                 writer.transport.abort()
                 return
+            if state["hole"]:
+                holed.add(writer)
+                await forever.wait()
             try:
                 up_reader, up_writer = await asyncio.open_connection("127.0.0.1", state["target"])
             except OSError:
@@ -275,14 +286,21 @@ def _forwarder_main(port: int, target: int, delay: float, conn: Connection) -> N
 
         def on_command() -> None:
             command = conn.recv()
-            if command[0] in ("switch", "cut"):
+            if command[0] == "blackhole":
+                state["hole"] = 1
+                for client, upstream in list(open_pairs):
+                    holed.update((client, upstream))
+                conn.send("done")
+            elif command[0] in ("switch", "cut"):
                 if command[0] == "switch":
                     state["target"] = command[1]
+                    state["hole"] = 0
                 else:
                     state["cut"] = 1
-                for client, upstream in list(open_pairs):
-                    client.transport.abort()
-                    upstream.transport.abort()
+                if command[0] == "cut" or command[2]:
+                    for client, upstream in list(open_pairs):
+                        client.transport.abort()
+                        upstream.transport.abort()
                 conn.send("done")
             else:
                 done.set()
@@ -308,8 +326,12 @@ class Forwarder:
         self.process.start()
         assert self.parent.recv() == "ready"
 
-    def switch(self, target: int) -> None:
-        self.parent.send(("switch", target))
+    def switch(self, target: int, reset: bool = True) -> None:
+        self.parent.send(("switch", target, reset))
+        assert self.parent.recv() == "done"
+
+    def blackhole(self) -> None:
+        self.parent.send(("blackhole",))
         assert self.parent.recv() == "done"
 
     def cut(self) -> None:
@@ -479,12 +501,14 @@ async def drive(
     await asyncio.sleep(args.before)
     print(f"  just before the kill: {await asyncio.to_thread(pg.replication_lag)}")
     killed = time.monotonic()
+    if args.blackhole:
+        forwarder.blackhole()
     pg.kill_primary()
     print(f"  t=0.0 s: primary killed (SIGKILL), {len(load.acked)} events acknowledged")
     await asyncio.sleep(args.detect_seconds)
     await asyncio.to_thread(pg.promote)
     promoted = time.monotonic() - killed
-    await asyncio.to_thread(forwarder.switch, pg.standby_port)
+    await asyncio.to_thread(forwarder.switch, pg.standby_port, not args.blackhole)
     switched = time.monotonic()
     print(f"  t={promoted:.1f} s: standby promoted; t={switched - killed:.1f} s: forwarder moved")
     await asyncio.sleep(args.after)
@@ -654,6 +678,11 @@ def main() -> int:
     parser.add_argument("--after", type=float, default=20.0, help="load after the move (s)")
     parser.add_argument(
         "--replication-delay-ms", type=float, default=0.0, help="primary-standby latency, each way"
+    )
+    parser.add_argument(
+        "--blackhole",
+        action="store_true",
+        help="the dead primary answers nothing, not even resets (a DNS name, not a moved VIP)",
     )
     parser.add_argument("--clients", type=int, default=16, help="webhook connections")
     parser.add_argument("--retry-seconds", type=float, default=0.2, help="client's retry delay")
