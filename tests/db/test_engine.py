@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
 from stmails.db.engine import (
@@ -14,6 +17,7 @@ from stmails.db.engine import (
     BULK_WAL_PAGES,
     DEFAULT_CACHE_KIB,
     DEFAULT_WAL_PAGES,
+    POSTGRES_TCP,
     make_engine,
     normalize_url,
     use_bulk_writes,
@@ -34,6 +38,47 @@ def test_sqlite_connections_use_wal_and_foreign_keys(engine: Engine) -> None:
 def test_postgresql_urls_get_the_psycopg3_driver() -> None:
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def _connect_arguments(url: str) -> dict[str, Any]:
+    """The arguments a PostgreSQL engine made by make_engine(url) hands to psycopg.connect."""
+    engine = make_engine(url)
+    seen: dict[str, Any] = {}
+
+    def capture(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        seen.update(cparams)
+        raise RuntimeError("captured")
+
+    event.listen(engine, "do_connect", capture)
+    with pytest.raises(RuntimeError, match="captured"):
+        engine.connect()
+    engine.dispose()
+    return seen
+
+
+def test_postgresql_connections_get_tcp_timeouts_unless_the_url_sets_them() -> None:
+    # A failed primary behind a DNS name sends no reset: without these a pooled connection
+    # would wait on it for the kernel's retransmissions (docs/deployment.md, failover).
+    given = _connect_arguments("postgresql://u@127.0.0.1:1/db")
+    assert {key: given[key] for key in POSTGRES_TCP} == POSTGRES_TCP
+    assert POSTGRES_TCP["tcp_user_timeout"] <= 30_000 and POSTGRES_TCP["keepalives"] == 1
+    given = _connect_arguments("postgresql://u@127.0.0.1:1/db?connect_timeout=3")
+    assert given["connect_timeout"] == "3" and given["tcp_user_timeout"] == 20_000
+
+
+def test_a_postgresql_server_that_never_answers_fails_the_connection_in_time() -> None:
+    # A listening socket that never answers (the handshake completes in the kernel's backlog):
+    # connecting gives up after connect_timeout instead of waiting for ever.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        engine = make_engine(f"postgresql://u@127.0.0.1:{port}/db?connect_timeout=2")
+        started = time.monotonic()
+        with pytest.raises(OperationalError):
+            engine.connect()
+        engine.dispose()
+    assert time.monotonic() - started < 10
 
 
 def test_timestamps_come_back_aware_in_utc(session: Session) -> None:

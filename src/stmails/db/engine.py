@@ -13,6 +13,10 @@ Bulk writers may call `use_bulk_writes()` for a larger page cache and less frequ
 checkpoints on their connection only; the connection gets the defaults back when it returns to
 the pool.
 
+PostgreSQL connections get libpq's TCP timeouts (`POSTGRES_TCP`) unless the URL sets them, so
+that a server that dies without a word (a failed primary behind a DNS name sends no reset) is
+noticed in seconds, not after the kernel's retransmissions or two hours of keepalive idling.
+
 `statement_deadline()` bounds the statements of a block in time, on both databases: PostgreSQL's
 `statement_timeout` for the transaction, a progress handler on SQLite. Statements whose cost a
 caller controls (listmonk's subscriber `query`) run inside it.
@@ -54,6 +58,28 @@ BULK_WAL_PAGES = 32768
 _BULK_FLAG = "stmails_bulk_writes"
 
 
+# libpq's TCP settings for PostgreSQL connections (a key in the URL's query wins). Without them,
+# a connection waiting on a dead host hangs for the kernel's retransmissions (tcp_retries2, some
+# 15 minutes; the pool's pre-ping too) and an idle one is probed after two hours; a new
+# connection to the dead address waits for the SYN retries. With them the pool gives up on the
+# dead server within seconds and connects again, to the promoted standby once the name points
+# at it: connecting takes at most 10 s, unacknowledged data at most 20 s, and an idle connection
+# is found dead after 10 + 3 x 5 s.
+POSTGRES_TCP: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,
+}
+
+
+def tcp_arguments(url: URL) -> dict[str, int]:
+    """The `POSTGRES_TCP` settings that `url`'s query does not set (psycopg connect arguments)."""
+    return {key: value for key, value in POSTGRES_TCP.items() if key not in url.query}
+
+
 def use_bulk_writes(connection: Connection) -> None:
     """Gives this pooled SQLite connection a large page cache and checkpoints every
     `BULK_WAL_PAGES` until it returns to the pool (no effect on other databases, whose servers
@@ -85,6 +111,7 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        connect_args=tcp_arguments(parsed),
         echo=echo,
     )
 
