@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails.db.models import Campaign
@@ -63,6 +64,9 @@ class Dispatched:
     shares: list[_Share] = field(default_factory=list)
     late_skips: list[Candidate] = field(default_factory=list)
     released: list[Candidate] = field(default_factory=list)
+    # The database went away before every chunk was handed over (the rest are `released`):
+    # the run stops with this error once the batch is recorded.
+    database_error: DBAPIError | None = None
 
 
 class Handoff:
@@ -117,11 +121,25 @@ class Handoff:
             # The checks below are only worth their cost if the chunk goes out soon after them.
             while len(self.chunks) > 1:
                 wait(self.chunks.popleft())
-            if should_stop() or self.status(campaign.id) != "running":
+            try:
+                stopped = should_stop() or self.status(campaign.id) != "running"
+                if not stopped:
+                    with self.reader() as session:
+                        recipients.apply_suppressions(session, chunk, held_for, self.now)
+            except DBAPIError as exc:
+                # The database went away (a failover, a restart): nothing more goes out
+                # unchecked; the chunks already handed over are answered and recorded.
+                log.warning(
+                    "campaign %s: the database is unreachable, %d claims not sent: %s",
+                    campaign.id,
+                    len(claims) - start,
+                    exc.orig if exc.orig is not None else exc,
+                )
+                dispatched.database_error = exc
+                stopped = True
+            if stopped:
                 dispatched.released.extend(claims[start:])
                 break
-            with self.reader() as session:
-                recipients.apply_suppressions(session, chunk, held_for, self.now)
             ready = []
             for candidate in chunk:
                 if candidate.skip:
@@ -216,7 +234,12 @@ class Handoff:
             if state["count"] < HALT_EVERY and now - state["at"] < HALT_SECONDS:
                 return False
             state["count"], state["at"] = 0, now
-            state["halted"] = self.status(campaign_id) != "running"
+            try:
+                state["halted"] = self.status(campaign_id) != "running"
+            except DBAPIError:
+                # The database is unreachable: the chunk goes on (it was checked before it was
+                # handed over); the run's own next read of the status stops the run.
+                return False
             return bool(state["halted"])
 
         return halted

@@ -44,15 +44,18 @@ writes its rows (2, 4), `handoff` hands it to the SMTP engine (3).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from stmails import metrics
@@ -258,7 +261,8 @@ class CampaignRunner:
         with ThreadPoolExecutor(max_workers=1) as pool:
             # One batch stays in flight while the next is prepared, so the SMTP connections
             # keep working during the database steps; it is always recorded before returning.
-            pending: Dispatched | None = None
+            # Batches handed to the SMTP engine and not yet recorded, oldest first.
+            unrecorded: deque[Dispatched] = deque()
             try:
                 while True:
                     if self._failures.pause_reason:
@@ -286,17 +290,21 @@ class CampaignRunner:
                         dispatched = self._send_batch(
                             campaign, content, won, pool, report, should_stop
                         )
+                        if dispatched is not None:
+                            unrecorded.append(dispatched)
+                            if dispatched.database_error is not None:
+                                raise dispatched.database_error
                         errors = 0
-                        if pending is not None:
-                            errors = self._collect(campaign, pending, report)
-                        pending = dispatched
+                        while len(unrecorded) > 1:
+                            errors += self._collect(campaign, unrecorded[0], report)
+                            unrecorded.popleft()
                         if errors:
                             # The server may be down for a moment: do not spin through the list.
                             self.sleep(min(5.0, self.config.retry_delay))
                         continue
-                    if pending is not None:
-                        self._collect(campaign, pending, report)
-                        pending = None
+                    if unrecorded:
+                        self._collect(campaign, unrecorded[0], report)
+                        unrecorded.popleft()
                         continue
                     if self._retry_due(campaign, content, lists, pool, report, should_stop):
                         continue
@@ -315,8 +323,10 @@ class CampaignRunner:
                         return report
                     self.sleep(min(waiting, 1.0))
             finally:
-                if pending is not None:
-                    self._collect(campaign, pending, report)
+                # Also when the database went away: the answers are only in this process.
+                while unrecorded:
+                    self._collect_patiently(campaign, unrecorded[0], report, should_stop)
+                    unrecorded.popleft()
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -477,6 +487,41 @@ class CampaignRunner:
         return self._record(
             campaign, outcomes, late_skips, dispatched.released, report, dispatched.attempt
         )
+
+    def _collect_patiently(
+        self,
+        campaign: Campaign,
+        dispatched: Dispatched,
+        report: RunReport,
+        should_stop: Callable[[], bool],
+    ) -> int:
+        """`_collect`, tried again while the database is unreachable (a failover, a restart of
+        PostgreSQL, a locked SQLite file): the SMTP answers are only in this process, and
+        without them the batch's claims would end in doubt, sent or not, at the next run.
+        Gives up (raises) on `should_stop()` or after `claim_timeout` seconds, when the other
+        senders take such claims for those of a sender that died."""
+        deadline = time.monotonic() + self.claim_timeout
+        delay = 0.5
+        while True:
+            # A failed try leaves the report and the error count as they were.
+            saved_report, saved_failures = copy.deepcopy(report), replace(self._failures)
+            try:
+                return self._collect(campaign, dispatched, report)
+            except DBAPIError as exc:
+                for name in (f.name for f in fields(report)):
+                    setattr(report, name, getattr(saved_report, name))
+                self._failures = saved_failures
+                if should_stop() or time.monotonic() >= deadline:
+                    raise
+                log.warning(
+                    "campaign %s: the answers of a batch cannot be recorded yet, trying again "
+                    "in %.1f s: %s",
+                    campaign.id,
+                    delay,
+                    exc.orig if exc.orig is not None else exc,
+                )
+                self.sleep(delay)
+                delay = min(2 * delay, 5.0)
 
     def _signing_problem(self, campaign: Campaign) -> str:
         """Why the campaign's mail cannot be DKIM-signed although its From domain has an
@@ -641,5 +686,7 @@ class CampaignRunner:
             dispatched = self._handoff.dispatch(
                 campaign, content, live, pool, should_stop, attempt, self._campaign_id
             )
-            self._collect(campaign, dispatched, report)
+            self._collect_patiently(campaign, dispatched, report, should_stop)
+            if dispatched.database_error is not None:
+                raise dispatched.database_error
         return True
