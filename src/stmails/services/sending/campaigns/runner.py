@@ -29,7 +29,10 @@ The crash window: if the process dies after SMTP accepted a message but before s
 the row still says `in_flight`. The next run does not resend it (it is marked `in_doubt`): a
 duplicate is worse than a rare missing message, and at most two batches can be affected (one
 batch is sent while the next is prepared). Pausing or stopping never leaves rows in flight:
-unsent claims are released, answered ones recorded, before the run returns.
+unsent claims are released, answered ones recorded, before the run returns. Neither does the
+database going away while the process lives (a failover): claims not yet handed to SMTP are
+released, and the answers are recorded once the database is back (`_collect_patiently`, for up
+to `claim_timeout`), then the run ends with the database's error and the caller starts it again.
 
 Several senders (processes on any hosts sharing one PostgreSQL) may run one campaign: they take
 turns at picking and claiming a batch (`db.locks.turn`), retries are re-claimed with UPDATE ...
