@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from stmails.db.dialect import name_of
+from stmails.db.dialect import contains_text, name_of
 from stmails.db.models import Subscriber
 from stmails.services.pages import Page
 from stmails.services.subscriber_query import subscriber_condition
@@ -41,17 +41,8 @@ class Screen:
 
 def search_term(search: str, dialect: str) -> ColumnElement[bool]:
     """The API's `search` condition (services.subscribers.matching): part of the name or
-    address in any case. SQLite's LIKE already ignores the case of ASCII letters and, like its
-    lower(), no other; there the same condition is written without lower() on every row, which
-    makes a search over 100k subscribers about three times faster."""
-    if dialect != "sqlite":
-        return matching(search)
-    needle = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{needle}%"
-    return or_(
-        Subscriber.email.like(pattern, escape="\\"),
-        Subscriber.name.like(pattern, escape="\\"),
-    )
+    address in any case, written for the dialect (db.dialect.contains_text)."""
+    return contains_text(dialect, (Subscriber.email, Subscriber.name), search)
 
 
 def filters(
