@@ -33,6 +33,7 @@ import contextlib
 import logging
 import selectors
 import smtplib
+import socket
 import ssl
 import time
 from collections import deque
@@ -96,7 +97,7 @@ class _Link:
     down: SendResult | None = None
     # The socket registered with the selector and its events (None: not registered), so that
     # the per-command `_watch` needs no selector lookup.
-    watched: tuple[object, int] | None = None
+    watched: tuple[socket.socket, int] | None = None
 
     @property
     def busy(self) -> bool:
@@ -516,21 +517,21 @@ class _Multiplexer:
 
     # -- sockets ----------------------------------------------------------------------------
 
-    def _watch(self, link: _Link, sock: object) -> None:
+    def _watch(self, link: _Link, sock: socket.socket) -> None:
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if link.outbox else 0)
         watched = link.watched
         if watched is not None and watched[0] is sock:
             if watched[1] != events:
-                self.selector.modify(sock, events, link)  # type: ignore[arg-type]
+                self.selector.modify(sock, events, link)
                 link.watched = (sock, events)
             return
         try:
-            key = self.selector.get_key(sock)  # type: ignore[arg-type]
+            key = self.selector.get_key(sock)
         except KeyError:
-            self.selector.register(sock, events, link)  # type: ignore[arg-type]
+            self.selector.register(sock, events, link)
         else:
             if key.events != events:
-                self.selector.modify(sock, events, link)  # type: ignore[arg-type]
+                self.selector.modify(sock, events, link)
         link.watched = (sock, events)
 
     def _unwatch(self, link: _Link) -> None:
