@@ -288,9 +288,8 @@ def list_lists(
 
 
 def names(session: Session) -> list[tuple[int, str]]:
-    """Every list as (id, name), by name: what a form that picks lists offers."""
-    rows = session.execute(select(MailingList.id, MailingList.name).order_by(MailingList.name))
-    return [(int(i), str(n)) for i, n in rows]
+    """Every list as (id, name), in `by_name`'s order: what a form that picks lists offers."""
+    return [(found.id, found.name) for found in by_name(session)]
 
 
 def by_name(session: Session) -> list[MailingList]:
